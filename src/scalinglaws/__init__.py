@@ -1,10 +1,32 @@
-"""scalinglaws: Bayesian scaling laws for language models."""
+"""scalinglaws: Bayesian scaling laws for language models.
+
+Hierarchical NumPyro models whose exponents are shared across families while offsets
+vary by dataset, tokenizer or seed; NUTS on CPU or GPU; extrapolations with credible
+intervals; model comparison; decisions under uncertainty.
+
+>>> import scalinglaws as sl
+>>> sl.laws.names()
+['broken_power', 'chinchilla', 'compute', 'downstream_exp', 'kaplan', 'overtraining', 'shifted_power']
+"""
 
 __version__ = "0.1.0"
 
-from . import laws
+from . import laws, synthetic
 from .errors import ScalingLawError, ScalingLawWarning
 from .laws import Law, Param
 from .priors import Prior
+from .results import Fit, load
+from .spec import ScalingModel
 
-__all__ = ["Law", "Param", "Prior", "ScalingLawError", "ScalingLawWarning", "laws"]
+__all__ = [
+    "Fit",
+    "Law",
+    "Param",
+    "Prior",
+    "ScalingLawError",
+    "ScalingLawWarning",
+    "ScalingModel",
+    "laws",
+    "load",
+    "synthetic",
+]

@@ -1,0 +1,239 @@
+"""Validate a DataFrame and encode it into a :class:`Design` (float64 arrays, codes).
+
+Every input error a user can make with data is raised here, before anything is
+compiled, as a :class:`~scalinglaws.errors.ScalingLawError` naming the column and rows
+at fault and what to do. The user's DataFrame is never modified.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError, ScalingLawWarning
+
+
+@dataclass(frozen=True)
+class Factor:
+    """A grouping column encoded as integer codes into ``levels``.
+
+    ``n_fitted`` levels were seen when fitting; levels after those are new (prediction
+    for them draws from the population).
+    """
+
+    codes: np.ndarray
+    levels: tuple[str, ...]
+    n_fitted: int
+
+    @property
+    def new_levels(self) -> tuple[str, ...]:
+        return self.levels[self.n_fitted:]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything the model needs from the data, as arrays.
+
+    Attributes
+    ----------
+    variables : dict of str to ndarray
+        Law variable -> float64 values (natural units).
+    y : ndarray or None
+        Target values (None when predicting).
+    factors : dict of str to Factor
+        Grouping columns the hierarchy uses (varying parameters, ``sigma``, ``run``).
+    vary : dict
+        Parameter -> factors it actually varies by (single-level factors dropped).
+    log_reference : dict of str to float
+        log of the reference value of each variable.
+    index : pandas.Index
+        The rows' index in the user's frame.
+    """
+
+    variables: dict[str, np.ndarray]
+    y: np.ndarray | None
+    factors: dict[str, Factor]
+    vary: dict[str, tuple[str, ...]]
+    log_reference: dict[str, float]
+    index: pd.Index = field(repr=False)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.index)
+
+    def levels(self) -> dict[str, tuple[str, ...]]:
+        """The fitted levels of each factor (what prediction needs to encode new rows)."""
+        return {name: f.levels[: f.n_fitted] for name, f in self.factors.items()}
+
+
+def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
+    bad = list(index[mask][:limit])
+    more = int(mask.sum()) - len(bad)
+    return f"{bad}" + (f" and {more} more" if more > 0 else "")
+
+
+def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    series = frame[column]
+    if isinstance(series, pd.DataFrame):
+        raise ScalingLawError(f"column {column!r} ({role}) appears more than once in the data")
+    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+        converted = pd.to_numeric(series, errors="coerce")
+        bad = converted.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            raise ScalingLawError(
+                f"column {column!r} ({role}) has non-numeric values in rows "
+                f"{_rows(bad, frame.index)} (e.g. {series[bad].iloc[0]!r}); convert it with "
+                f"pd.to_numeric or drop those rows"
+            )
+        series = converted
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise ScalingLawError(
+            f"column {column!r} ({role}) has NaN or infinite values in rows "
+            f"{_rows(bad, frame.index)}; drop or fill those rows (e.g. data.dropna(subset="
+            f"[{column!r}]))"
+        )
+    return values
+
+
+def _positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: str) -> None:
+    bad = values <= 0
+    if bad.any():
+        raise ScalingLawError(
+            f"column {column!r} ({role}) must be positive, but rows {_rows(bad, frame.index)} "
+            f"are <= 0 (e.g. {values[bad][0]!r}); scaling laws take positive sizes and "
+            f"losses: check units or drop those rows"
+        )
+
+
+def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> Factor:
+    series = frame[column]
+    if series.isna().any():
+        raise ScalingLawError(
+            f"factor column {column!r} has missing values in rows "
+            f"{_rows(series.isna().to_numpy(), frame.index)}; fill them (e.g. with 'unknown')"
+        )
+    labels = series.astype(str).to_numpy()
+    if fitted is None:
+        levels = tuple(sorted(set(labels)))
+        n_fitted = len(levels)
+    else:
+        new = sorted(set(labels) - set(fitted))
+        levels = tuple(fitted) + tuple(new)
+        n_fitted = len(fitted)
+    lookup = {level: i for i, level in enumerate(levels)}
+    codes = np.fromiter((lookup[v] for v in labels), dtype=np.int32, count=len(labels))
+    return Factor(codes=codes, levels=levels, n_fitted=n_fitted)
+
+
+def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str, Factor]) -> int:
+    n = len(spec.law.params) + 1  # law parameters and the noise scale
+    if spec.pooling == "none":
+        for name, fs in vary.items():
+            if name != "sigma":
+                n += len(factors[fs[0]].levels) - 1
+    return n
+
+
+def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]] | None = None,
+                log_reference: Mapping[str, float] | None = None) -> Design:
+    """Validate ``data`` against ``spec`` and encode it.
+
+    Parameters
+    ----------
+    spec : ScalingModel
+        The model.
+    data : pandas.DataFrame
+        One row per observation (a run or a checkpoint).
+    levels : dict, optional
+        Fitted levels per factor. Given when encoding rows to predict: the target is
+        then not needed, and levels never seen in fitting are marked new.
+    log_reference : dict, optional
+        The fitted reference values (log), given when predicting.
+
+    Examples
+    --------
+    >>> import pandas as pd, scalinglaws as sl
+    >>> frame = pd.DataFrame({"N": [1e7, 1e8, 1e9], "D": [2e8, 2e9, 2e10],
+    ...                       "loss": [4.0, 3.3, 2.9]})
+    >>> design = make_design(sl.ScalingModel("chinchilla", target="loss"), frame)
+    >>> design.n_rows, design.y.dtype
+    (3, dtype('float64'))
+    """
+    predicting = levels is not None
+    if not isinstance(data, pd.DataFrame):
+        if isinstance(data, Mapping):
+            data = pd.DataFrame(dict(data))
+        else:
+            raise ScalingLawError(
+                f"data must be a pandas DataFrame (one row per run), got {type(data).__name__}"
+            )
+    if len(data) == 0:
+        raise ScalingLawError("data has no rows; pass a DataFrame with one row per run")
+    needed = [*spec.inputs.values(), *spec.factors]
+    if not predicting:
+        needed.append(spec.target)
+        if spec.run:
+            needed.append(spec.run)
+    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    if missing:
+        what = ", ".join(repr(c) for c in missing)
+        raise ScalingLawError(
+            f"data has no column {what}; it has {list(data.columns)[:20]}. Rename the column "
+            f"or map it in the model (inputs={{...}}, target=..., vary={{...}}, run=...)"
+        )
+
+    variables = {}
+    for var, column in spec.inputs.items():
+        values = _numeric(data, column, f"law variable {var}")
+        _positive(values, data, column, f"law variable {var}")
+        variables[var] = values
+
+    y = None
+    if not predicting:
+        y = _numeric(data, spec.target, "target")
+        if spec.scale == "log":
+            _positive(y, data, spec.target, "target, modelled on the log scale")
+
+    factor_columns = list(spec.factors)
+    if spec.run and (not predicting or spec.run in data.columns):
+        factor_columns.append(spec.run)
+    factors = {}
+    for column in dict.fromkeys(factor_columns):
+        fitted = None if levels is None else levels.get(column, ())
+        factors[column] = _encode(data, column, fitted)
+
+    vary = dict(spec.vary)
+    if not predicting and spec.pooling != "complete":
+        single = [c for c in spec.factors if len(factors[c].levels) < 2]
+        if single:
+            warnings.warn(
+                f"factor(s) {single} have a single level in the data, so nothing can vary "
+                f"by them; fitting those parameters as shared instead (pass more levels or "
+                f"drop them from vary=)", ScalingLawWarning, stacklevel=3,
+            )
+            vary = {k: tuple(f for f in v if f not in single) for k, v in vary.items()}
+            vary = {k: v for k, v in vary.items() if v}
+    if spec.pooling == "complete":
+        vary = {}
+
+    if log_reference is None:
+        log_reference = {var: float(np.mean(np.log(v))) for var, v in variables.items()}
+        for var, value in (spec.reference or {}).items():
+            log_reference[var] = float(np.log(value))
+
+    if not predicting:
+        n_free = _count_free(spec, vary, factors)
+        if len(data) < n_free:
+            raise ScalingLawError(
+                f"data has {len(data)} rows but the model has {n_free} free parameters; add "
+                f"runs, share more parameters (vary=), or use a law with fewer parameters"
+            )
+
+    return Design(variables=variables, y=y, factors=factors, vary=vary,
+                  log_reference=dict(log_reference), index=data.index.copy())

@@ -1,0 +1,264 @@
+"""Fit: a posterior (ArviZ InferenceData) with the spec and data that produced it.
+
+A Fit is a value: print its :meth:`~Fit.summary`, :meth:`~Fit.predict` new runs,
+:meth:`~Fit.plot` it, :meth:`~Fit.save` it to netCDF and :func:`load` it back exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+
+from .data import Design, Factor, make_design
+from .errors import ScalingLawError, ScalingLawWarning
+from .model import predict_draws
+
+#: Version of the saved-file layout; files of another format are rejected.
+FILE_FORMAT = 1
+
+
+def _interval_bounds(interval: float) -> tuple[float, float]:
+    if not 0 < interval < 1:
+        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
+    return (1 - interval) / 2, (1 + interval) / 2
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The result of :meth:`ScalingModel.fit <scalinglaws.ScalingModel.fit>`.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior``, ``sample_stats``, ``log_likelihood``, ``observed_data`` (the target
+        on the likelihood scale) and ``constant_data`` (inputs, target, factor codes).
+    spec : ScalingModel
+        The model that was fitted.
+    design : Design
+        The encoded data.
+    warnings : tuple of str
+        Sampler diagnostics in plain words; empty when every check passed.
+    """
+
+    idata: az.InferenceData
+    spec: object
+    design: Design
+    warnings: tuple[str, ...] = ()
+
+    # --- reading the posterior -----------------------------------------------------------
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
+        post = self.idata.posterior
+        return {name: post[name].values.reshape(-1, *post[name].shape[2:])
+                for name in post.data_vars}
+
+    def summary(self, interval: float = 0.9) -> pd.DataFrame:
+        """Per parameter and level: mean, sd, median, equal-tailed interval, ESS, R-hat.
+
+        Rows are named like ArviZ's (``alpha``, ``E_dataset[web]``); the raw
+        standard-normal offsets ``*_z_*`` are left out.
+
+        >>> fit.summary().loc["alpha", ["mean", "lower", "upper", "r_hat"]]  # doctest: +SKIP
+        """
+        lo, hi = _interval_bounds(interval)
+        post = self.idata.posterior
+        names = [v for v in post.data_vars if "_z_" not in v and not v.endswith("_z")
+                 and "_offset" not in v]
+        stacked = post[names].stack(sample=("chain", "draw"))
+        multi_chain = post.sizes["chain"] > 1
+        rhat = az.rhat(post[names]) if multi_chain else None
+        ess_bulk = az.ess(post[names], method="bulk")
+        ess_tail = az.ess(post[names], method="tail")
+        rows = []
+        for name in names:
+            values = stacked[name]
+            other = [d for d in values.dims if d != "sample"]
+            flat = values.transpose(*other, "sample").values.reshape(-1, values.sizes["sample"])
+            labels = [name] if not other else [
+                f"{name}[{level}]" for level in values[other[0]].values.astype(str)
+            ] if len(other) == 1 else [f"{name}[{i}]" for i in range(flat.shape[0])]
+            for i, label in enumerate(labels):
+                sample = flat[i]
+                rows.append({
+                    "parameter": label,
+                    "mean": sample.mean(), "sd": sample.std(ddof=1),
+                    "median": np.median(sample),
+                    "lower": np.quantile(sample, lo), "upper": np.quantile(sample, hi),
+                    "ess_bulk": float(np.ravel(ess_bulk[name].values)[i]),
+                    "ess_tail": float(np.ravel(ess_tail[name].values)[i]),
+                    "r_hat": float(np.ravel(rhat[name].values)[i]) if multi_chain else np.nan,
+                })
+        table = pd.DataFrame(rows).set_index("parameter")
+        table.attrs["interval"] = interval
+        return table
+
+    # --- predicting ---------------------------------------------------------------------
+
+    def predict(self, data, interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+        """Posterior predictions for new rows, with credible and predictive intervals.
+
+        Parameters
+        ----------
+        data : DataFrame or dict
+            Columns for the law's inputs and the factors the model varies by. A level
+            never seen in fitting is predicted from the population (wider interval).
+        interval : float
+            Probability mass of both intervals.
+        seed : int
+            Seed for new-level offsets and observation noise.
+
+        Returns
+        -------
+        DataFrame
+            The input columns plus ``mean``, ``median``, ``lower``, ``upper`` (credible
+            interval of the noise-free law) and ``pred_lower``, ``pred_upper``
+            (posterior-predictive interval of a new observation, with noise and, for
+            models with a run factor, a new run's offset).
+
+        Examples
+        --------
+        >>> fit.predict({"N": [7e9], "D": [1.4e11], "dataset": ["web"]})  # doctest: +SKIP
+        """
+        lo, hi = _interval_bounds(interval)
+        frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
+        design = make_design(self.spec, frame, levels=self.design.levels(),
+                             log_reference=self.design.log_reference)
+        draws = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
+        law, observed = np.asarray(draws["law"]), np.asarray(draws["observed"])
+        out = frame.copy()
+        out["mean"] = law.mean(axis=0)
+        out["median"] = np.median(law, axis=0)
+        out["lower"] = np.quantile(law, lo, axis=0)
+        out["upper"] = np.quantile(law, hi, axis=0)
+        out["pred_lower"] = np.quantile(observed, lo, axis=0)
+        out["pred_upper"] = np.quantile(observed, hi, axis=0)
+        out.attrs["interval"] = interval
+        return out
+
+    def predict_draws(self, data, seed: int = 0) -> dict[str, np.ndarray]:
+        """Raw posterior draws behind :meth:`predict`: ``{"law": ..., "observed": ...}``,
+        each of shape (draws, rows)."""
+        frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
+        design = make_design(self.spec, frame, levels=self.design.levels(),
+                             log_reference=self.design.log_reference)
+        out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    def data(self) -> pd.DataFrame:
+        """The fitted rows as a frame: inputs, target and factor levels."""
+        out = pd.DataFrame({self.spec.inputs[v]: x for v, x in self.design.variables.items()})
+        out[self.spec.target] = self.design.y
+        for name, factor in self.design.factors.items():
+            out[name] = np.asarray(factor.levels, dtype=object)[factor.codes]
+        return out
+
+    def plot(self, **kwargs):
+        """Data, posterior median and band, and the extrapolation region, per group.
+
+        Returns a matplotlib Figure (never shows it); see
+        :func:`scalinglaws.plotting.plot_fit` for options.
+        """
+        from .plotting import plot_fit
+
+        return plot_fit(self, **kwargs)
+
+    # --- display ------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        post = self.idata.posterior
+        status = "no sampler warnings" if not self.warnings else f"{len(self.warnings)} warnings"
+        return (f"<Fit {self.spec.law.name} on {self.design.n_rows} rows, "
+                f"{post.sizes['chain']} chains x {post.sizes['draw']} draws, {status}>")
+
+    def _repr_html_(self) -> str:
+        warn = "".join(f"<li>{w}</li>" for w in self.warnings)
+        warn = (f"<p><b>Sampler warnings</b></p><ul>{warn}</ul>" if warn
+                else "<p>All sampler checks passed.</p>")
+        return (f"<p><b>{self.spec.law.name}</b> fitted to {self.design.n_rows} rows.</p>"
+                f"{warn}{self.summary().to_html(float_format=lambda x: f'{x:.4g}')}")
+
+    # --- files --------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to a netCDF file (no pickle); :func:`load` reads it back exactly.
+
+        >>> fit.save("fit.nc")  # doctest: +SKIP
+        """
+        from . import __version__
+
+        path = Path(path)
+        idata = self.idata.copy()
+        attrs = idata.posterior.attrs
+        attrs["scalinglaws_format"] = FILE_FORMAT
+        attrs["scalinglaws_version"] = __version__
+        attrs["scalinglaws_spec"] = self.spec.to_json()
+        attrs["scalinglaws_warnings"] = json.dumps(list(self.warnings))
+        attrs["scalinglaws_vary"] = json.dumps({k: list(v) for k, v in self.design.vary.items()})
+        attrs["scalinglaws_log_reference"] = json.dumps(self.design.log_reference)
+        idata.to_netcdf(str(path), engine="h5netcdf")
+        return path
+
+
+def load(path: str | Path) -> Fit:
+    """Read a Fit written by :meth:`Fit.save`.
+
+    A file that is not a scalinglaws fit, was written in another file format, or is
+    damaged raises a :class:`~scalinglaws.errors.ScalingLawError`; nothing is half-loaded.
+
+    >>> fit = load("fit.nc")  # doctest: +SKIP
+    """
+    from .spec import ScalingModel
+
+    path = Path(path)
+    if not path.exists():
+        raise ScalingLawError(f"no fit file at {path}")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+        idata.load()
+        attrs = dict(idata.posterior.attrs)
+    except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
+        raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
+                              f"damaged or truncated: save the fit again") from None
+    if "scalinglaws_format" not in attrs:
+        raise ScalingLawError(f"{path} is an ArviZ file but not one written by scalinglaws "
+                              f"(Fit.save); load it with arviz.from_netcdf instead")
+    if int(attrs["scalinglaws_format"]) != FILE_FORMAT:
+        raise ScalingLawError(
+            f"{path} was written by scalinglaws {attrs.get('scalinglaws_version')} in file "
+            f"format {attrs['scalinglaws_format']}; this version reads format {FILE_FORMAT}. "
+            f"Refit with this version, or install the version that wrote it"
+        )
+    try:
+        spec = ScalingModel.from_json(attrs["scalinglaws_spec"])
+        const = idata.constant_data
+        factors = {}
+        for var in const.data_vars:
+            if var.endswith("__code"):
+                name = var[: -len("__code")]
+                levels = tuple(str(v) for v in const[name].values)
+                factors[name] = Factor(codes=const[var].values.astype(np.int32),
+                                       levels=levels, n_fitted=len(levels))
+        design = Design(
+            variables={v: const[v].values.astype(np.float64) for v in spec.law.variables},
+            y=const["target"].values.astype(np.float64),
+            factors=factors,
+            vary={k: tuple(v) for k, v in json.loads(attrs["scalinglaws_vary"]).items()},
+            log_reference=json.loads(attrs["scalinglaws_log_reference"]),
+            index=pd.Index(const["row_label"].values.astype(str)),
+        )
+        warnings_ = tuple(json.loads(attrs.get("scalinglaws_warnings", "[]")))
+    except (KeyError, ValueError, json.JSONDecodeError) as err:
+        raise ScalingLawError(f"{path} is a scalinglaws file with missing or damaged parts "
+                              f"({err}); save the fit again") from None
+    for message in warnings_:
+        warnings.warn(f"loaded fit: {message}", ScalingLawWarning, stacklevel=2)
+    return Fit(idata=idata, spec=spec, design=design, warnings=warnings_)

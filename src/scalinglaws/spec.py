@@ -1,0 +1,384 @@
+"""ScalingModel: the immutable description of a model (law, columns, hierarchy, priors).
+
+The spec never holds data or samples. :meth:`ScalingModel.fit` returns a new
+:class:`~scalinglaws.results.Fit` and leaves the spec unchanged. Specs round-trip
+through plain dicts, JSON and TOML (``models/*.toml``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ScalingLawError
+from .laws import Law, resolve
+from .priors import Prior
+
+POOLINGS = ("partial", "none", "complete")
+LIKELIHOODS = ("normal", "student_t")
+SCALES = ("log", "identity")
+PARAMETERIZATIONS = ("auto", "centred", "noncentred")
+
+#: Priors of the quantities every model has besides the law's parameters.
+NOISE_PRIORS = {
+    "sigma": Prior("HalfNormal", 0.1),
+    "nu": Prior("Gamma", 2.0, 0.1),
+    "run_sd": Prior("HalfNormal", 0.05),
+}
+#: The between-level standard deviation of ``sigma`` when it varies by a factor.
+SIGMA_GROUP_SCALE = 0.5
+
+
+def _as_factors(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        if len(set(value)) != len(value):
+            raise ScalingLawError(f"vary[{key!r}] names a factor twice: {list(value)}")
+        return tuple(value)
+    raise ScalingLawError(
+        f"vary[{key!r}] must be a column name or a list of column names, got {value!r}"
+    )
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    """A Bayesian scaling-law model: a law, its data columns, a hierarchy and priors.
+
+    Parameters
+    ----------
+    law : str or Law
+        A registry name (``sl.laws.names()``), a :class:`~scalinglaws.laws.Law`, or an
+        expression such as ``"E + A*N**-alpha"``.
+    inputs : dict
+        Law variable -> column, e.g. ``{"N": "params", "D": "tokens"}``. Defaults to the
+        variable names themselves.
+    target : str
+        Column of the quantity the law predicts (a loss, an error rate).
+    vary : dict
+        Parameter -> factor column(s) it varies by, e.g. ``{"E": "dataset"}`` or
+        ``{"E": ["dataset", "tokenizer"]}`` (crossed, additive on the unconstrained
+        scale). ``"sigma"`` may vary too. Parameters not named are shared.
+    priors : dict
+        Overrides by name: a law parameter (its population value, at the reference scale
+        for ``A``-like coefficients), ``"sigma"``, ``"nu"``, ``"run_sd"`` or
+        ``"<param>_sd"`` (its between-level standard deviation).
+    pooling : {"partial", "none", "complete"}
+        Partial pooling (non-centred hierarchy), independent levels, or one shared value.
+    likelihood : {"normal", "student_t"}
+        Observation noise on the likelihood scale; Student-t is the robust choice.
+    scale : {"log", "identity"}, optional
+        Where the noise acts. Defaults to ``"log"`` for laws with positive output
+        (losses) and ``"identity"`` otherwise (error rates).
+    run : str, optional
+        Column identifying a training run; adds a per-run offset so that checkpoints of
+        one run are not treated as independent.
+    reference : dict, optional
+        Fixed reference value per variable for reference-scale coefficients; by default
+        the geometric mean of the fitted data.
+    parameterization : {"auto", "centred", "noncentred"}
+        How group offsets are sampled. ``"auto"`` centres factors whose every level has
+        many rows and keeps the rest non-centred (see
+        :func:`scalinglaws.model.centred_factors`).
+
+    Examples
+    --------
+    >>> import scalinglaws as sl
+    >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    >>> model.vary
+    {'E': ('dataset',)}
+    >>> sl.ScalingModel.from_dict(model.to_dict()) == model
+    True
+    """
+
+    law: Law | str
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    target: str = "loss"
+    vary: Mapping[str, Any] = field(default_factory=dict)
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    pooling: str = "partial"
+    likelihood: str = "normal"
+    scale: str | None = None
+    run: str | None = None
+    reference: Mapping[str, float] | None = None
+    parameterization: str = "auto"
+
+    def __post_init__(self) -> None:
+        law = resolve(self.law)
+        object.__setattr__(self, "law", law)
+        inputs = dict(self.inputs) if self.inputs else {v: v for v in law.variables}
+        if set(inputs) != set(law.variables):
+            raise ScalingLawError(
+                f"inputs must map each variable of law {law.name!r} {list(law.variables)} to a "
+                f"column; got keys {sorted(inputs)}"
+            )
+        for var, col in inputs.items():
+            if not isinstance(col, str):
+                raise ScalingLawError(f"inputs[{var!r}] must be a column name, got {col!r}")
+        object.__setattr__(self, "inputs", {v: inputs[v] for v in law.variables})
+        if not isinstance(self.target, str) or not self.target:
+            raise ScalingLawError(f"target must be a column name, got {self.target!r}")
+
+        vary = {}
+        for key, value in dict(self.vary).items():
+            if key != "sigma" and key not in law.param_names:
+                raise ScalingLawError(
+                    f"vary names {key!r}, which is not a parameter of law {law.name!r}; "
+                    f"use one of {list(law.param_names)} or 'sigma'"
+                )
+            vary[key] = _as_factors(value, key)
+        if self.pooling not in POOLINGS:
+            raise ScalingLawError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.pooling == "none":
+            crossed = {k: v for k, v in vary.items() if len(v) > 1}
+            if crossed:
+                raise ScalingLawError(
+                    f"pooling='none' gives each level its own independent value, which is "
+                    f"not identifiable for crossed factors {crossed}; use pooling='partial'"
+                )
+        object.__setattr__(self, "vary", vary)
+
+        priors = {}
+        allowed = set(law.param_names) | set(NOISE_PRIORS) | {f"{p}_sd" for p in vary}
+        for key, value in dict(self.priors).items():
+            if key not in allowed:
+                raise ScalingLawError(
+                    f"priors names {key!r}, which this model does not have; it has "
+                    f"{sorted(allowed)}"
+                )
+            prior = value if isinstance(value, Prior) else Prior.from_dict(value)
+            constraint = law.param(key).constraint if key in law.param_names else "positive"
+            if not prior.support_fits(constraint):
+                raise ScalingLawError(
+                    f"priors[{key!r}] = {prior!r} puts mass outside the {constraint} values "
+                    f"{key} can take; use a prior on that support (e.g. LogNormal, Beta)"
+                )
+            priors[key] = prior
+        object.__setattr__(self, "priors", priors)
+
+        if self.parameterization not in PARAMETERIZATIONS:
+            raise ScalingLawError(
+                f"parameterization must be one of {PARAMETERIZATIONS}, "
+                f"got {self.parameterization!r}"
+            )
+        if self.likelihood not in LIKELIHOODS:
+            raise ScalingLawError(
+                f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"
+            )
+        scale = self.scale or ("log" if law.output == "positive" else "identity")
+        if scale not in SCALES:
+            raise ScalingLawError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        object.__setattr__(self, "scale", scale)
+        if self.run is not None and not isinstance(self.run, str):
+            raise ScalingLawError(f"run must be a column name, got {self.run!r}")
+        if self.reference is not None:
+            ref = dict(self.reference)
+            bad = [k for k, v in ref.items()
+                   if k not in law.variables or not isinstance(v, (int, float)) or v <= 0]
+            if bad:
+                raise ScalingLawError(
+                    f"reference must give a positive number per law variable "
+                    f"{list(law.variables)}; bad entries: {bad}"
+                )
+            object.__setattr__(self, "reference", {k: float(v) for k, v in ref.items()})
+
+    # --- what the model builder asks --------------------------------------------------
+
+    def prior(self, name: str) -> Prior:
+        """The prior in force for ``name`` (override or default).
+
+        >>> ScalingModel("chinchilla").prior("alpha")
+        Prior('LogNormal', loc=-1.2, scale=0.8)
+        """
+        if name in self.priors:
+            return self.priors[name]
+        if name in NOISE_PRIORS:
+            return NOISE_PRIORS[name]
+        if name.endswith("_sd"):
+            base = name[:-3]
+            scale = SIGMA_GROUP_SCALE if base == "sigma" else self.law.param(base).group_scale
+            return Prior("HalfNormal", scale)
+        return self.law.param(name).prior
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Every factor column the hierarchy uses, in first-mention order."""
+        seen: dict[str, None] = {}
+        for factors in self.vary.values():
+            seen.update(dict.fromkeys(factors))
+        return tuple(seen)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column this model reads (inputs, target, factors, run)."""
+        cols = [*self.inputs.values(), self.target, *self.factors]
+        if self.run:
+            cols.append(self.run)
+        return tuple(dict.fromkeys(cols))
+
+    # --- fitting ------------------------------------------------------------------------
+
+    def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
+            draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+            max_tree_depth: int = 10, dense_mass: bool = True):
+        """Fit the model to a DataFrame with NUTS and return a :class:`~scalinglaws.Fit`.
+
+        Input errors are raised before anything is compiled; ``data`` is not modified.
+        See :func:`scalinglaws.inference.run_nuts` for the sampler settings.
+
+        >>> import scalinglaws as sl
+        >>> runs = sl.synthetic.sweep(seed=0)
+        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> fit = model.fit(runs, chains=2, warmup=300, draws=300, progress=False)
+        >>> fit.summary().loc["alpha", "r_hat"] < 1.05  # doctest: +SKIP
+        True
+        """
+        from .data import make_design
+        from .inference import run_nuts
+        from .results import Fit
+
+        design = make_design(self, data)
+        idata, warnings_ = run_nuts(
+            self, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
+            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
+        )
+        return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
+
+    # --- serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON/TOML-ready dict."""
+        law = self.law
+        builtin = resolve(law.name) if _is_builtin(law.name) else None
+        if builtin is not None and builtin == law:
+            law_value: Any = law.name
+        elif law.expression is not None:
+            law_value = {"expression": law.expression, "name": law.name, "output": law.output,
+                         "params": {p.name: {"constraint": p.constraint,
+                                             "prior": p.prior.to_dict()} for p in law.params},
+                         "variables": list(law.variables)}
+        else:
+            raise ScalingLawError(
+                f"law {law.name!r} was built in Python and cannot be written to a file; "
+                f"use a registry law or Law.from_expression"
+            )
+        out: dict[str, Any] = {
+            "law": law_value,
+            "inputs": dict(self.inputs),
+            "target": self.target,
+            "vary": {k: list(v) for k, v in self.vary.items()},
+            "priors": {k: p.to_dict() for k, p in self.priors.items()},
+            "pooling": self.pooling,
+            "likelihood": self.likelihood,
+            "scale": self.scale,
+            "parameterization": self.parameterization,
+        }
+        if self.run is not None:
+            out["run"] = self.run
+        if self.reference is not None:
+            out["reference"] = dict(self.reference)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScalingModel:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        data = dict(data)
+        known = {"law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
+                 "run", "reference", "parameterization"}
+        unknown = set(data) - known
+        if unknown:
+            raise ScalingLawError(
+                f"model spec has unknown keys {sorted(unknown)}; known keys are {sorted(known)}"
+            )
+        if "law" not in data:
+            raise ScalingLawError("model spec needs a 'law' (a registry name or an expression)")
+        law = data["law"]
+        if isinstance(law, Mapping):
+            law = Law.from_expression(
+                law["expression"], name=law.get("name"), output=law.get("output", "positive"),
+                variables=tuple(law["variables"]) if "variables" in law else None,
+                params={k: {"constraint": v["constraint"], "prior": Prior.from_dict(v["prior"])}
+                        for k, v in law.get("params", {}).items()},
+            )
+        data["law"] = law
+        data["priors"] = {k: Prior.from_dict(v) if isinstance(v, Mapping) else v
+                          for k, v in data.get("priors", {}).items()}
+        return cls(**data)
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (stored in every saved Fit)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ScalingModel:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def to_toml(self, path: str | Path | None = None) -> str:
+        """The spec as TOML text; also written to ``path`` when given."""
+        text = _dump_toml(self.to_dict())
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_toml(cls, path_or_text: str | Path) -> ScalingModel:
+        """Read a spec from a TOML file (or TOML text).
+
+        Keys other than the spec's (for example a ``[study]`` table naming which rows fit
+        and which are targets) are ignored here and read by the code that needs them.
+        """
+        text = str(path_or_text)
+        path = Path(text)
+        if "\n" not in text and path.suffix == ".toml":
+            if not path.exists():
+                raise ScalingLawError(f"model spec file {path} does not exist")
+            text = path.read_text()
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ScalingLawError(f"model spec is not valid TOML: {err}") from None
+        spec_keys = {"law", "inputs", "target", "vary", "priors", "pooling", "likelihood",
+                     "scale", "run", "reference", "parameterization"}
+        return cls.from_dict({k: v for k, v in data.items() if k in spec_keys})
+
+
+def _is_builtin(name: str) -> bool:
+    from .laws import names
+
+    return name in names()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    raise ScalingLawError(f"cannot write {value!r} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _dump_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for spec dicts: scalars first, then one table per mapping."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+             if not isinstance(v, Mapping)]
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            lines.append(f"\n[{_toml_key(key)}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,559 @@
+"""Tests for scalinglaws.datasets: registry, standard columns, local copies, cache, errors.
+
+Tests on the real data read the project's shared copy: ``$SCALINGLAWS_DATA`` if set, else
+``<repo>/../shared/data``; they skip when it is absent. Everything else runs on tiny files
+written here, and the download path on a fake ``urlopen`` (never the network).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglaws import datasets
+from scalinglaws.errors import ScalingLawError
+
+SHARED = Path(
+    os.environ.get("SCALINGLAWS_DATA") or Path(__file__).parents[1].parent / "shared" / "data"
+)
+STUDIES = ["gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024"]
+DEFAULT_ROWS = {
+    ("gadre2024", "runs"): 104,
+    ("brandfonbrener2025", "sweep"): 529,
+    ("llm_line2025", "hf_models"): 129,
+    ("hitchhiker2024", "checkpoints"): 40104,
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No local-copy override and a private cache, whatever the caller's environment."""
+    monkeypatch.delenv(datasets.DATA_ENV, raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(datasets.CACHE_ENV, str(cache))
+    return cache
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shared data directory, exported as SCALINGLAWS_DATA; skip when absent."""
+    if not all((SHARED / study).is_dir() for study in STUDIES):
+        pytest.skip(
+            f"shared data not found at {SHARED}: set SCALINGLAWS_DATA to a directory with "
+            "the layout of the project's shared/data to run the real-data tests"
+        )
+    monkeypatch.setenv(datasets.DATA_ENV, str(SHARED))
+    return SHARED
+
+
+def _no_network(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the network must not be used here")
+
+
+def _fake_urlopen(served: dict[str, bytes], calls: list[str]):
+    def urlopen(request, timeout=None):  # noqa: ANN001, ANN202 - urllib's signature
+        url = request.full_url if hasattr(request, "full_url") else request
+        calls.append(url)
+        if url not in served:
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)
+        return io.BytesIO(served[url])
+
+    return urlopen
+
+
+def _patch_table(monkeypatch: pytest.MonkeyPatch, study: str, table: str, **changes) -> None:
+    st = datasets._STUDIES[study]
+    tables = tuple(dataclasses.replace(t, **changes) if t.name == table else t for t in st.tables)
+    monkeypatch.setitem(datasets._STUDIES, study, dataclasses.replace(st, tables=tables))
+
+
+def _write(root: Path, study: str, filename: str, frame: pd.DataFrame) -> Path:
+    path = root / study / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _tiny_sweep() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["a1", "b2"],
+            "params": [1_000_000, 2_000_000],
+            "data": ["starcoder", "fineweb-100b"],
+            "iso_flop": [1.2e17, 4.8e17],
+            "tokens": [2.0e10, 4.0e10],
+            "val_loss": [3.5, 3.1],
+        }
+    )
+
+
+# ------------------------------------------------------------------------- registry
+
+
+def test_studies_and_tables() -> None:
+    assert datasets.studies() == STUDIES
+    assert datasets.list_tables("gadre2024") == [
+        "runs",
+        "losses_long",
+        "downstream",
+        "eval_metadata",
+        "hparam_grid",
+    ]
+    assert datasets.list_tables("brandfonbrener2025") == ["sweep", "extrapolation", "opt_params"]
+    assert datasets.list_tables("hitchhiker2024") == [
+        "checkpoints",
+        "metrics_long",
+        "pythia_zeroshot",
+    ]
+    assert datasets.list_tables("llm_line2025")[0] == "hf_models"
+
+
+def test_unknown_study_lists_the_valid_ones() -> None:
+    with pytest.raises(ScalingLawError, match="unknown study 'gadre'") as err:
+        datasets.load("gadre")
+    for name in STUDIES:
+        assert name in str(err.value)
+    with pytest.raises(ScalingLawError, match="unknown study"):
+        datasets.list_tables("nope")
+
+
+def test_unknown_table_lists_the_valid_ones() -> None:
+    with pytest.raises(ScalingLawError, match="unknown table 'loss'") as err:
+        datasets.load("gadre2024", "loss")
+    message = str(err.value)
+    assert "'runs' (default)" in message
+    for name in datasets.list_tables("gadre2024"):
+        assert repr(name) in message
+
+
+def test_catalog_pins_url_and_checksum() -> None:
+    cat = datasets.catalog()
+    assert len(cat) == sum(len(datasets.list_tables(s)) for s in STUDIES)
+    assert cat.groupby("study")["default"].sum().eq(1).all()
+    for row in cat.itertuples():
+        assert re.fullmatch(r"[0-9a-f]{64}", row.sha256)
+        study = datasets._STUDIES[row.study]
+        if row.downloadable:
+            prefix = f"https://raw.githubusercontent.com/{study.repository}/{study.commit}/"
+            assert row.url.startswith(prefix)
+            assert row.no_download == ""
+        else:
+            assert pd.isna(row.url)
+            assert "does not implement" in row.no_download
+    downloadable = set((cat["study"] + "/" + cat["table"])[cat["downloadable"]])
+    assert downloadable == {
+        "gadre2024/eval_metadata",
+        "brandfonbrener2025/sweep",
+        "brandfonbrener2025/extrapolation",
+        "brandfonbrener2025/opt_params",
+    }
+
+
+def test_cache_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert datasets.cache_dir(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "env"))
+    assert datasets.cache_dir() == tmp_path / "env"
+    monkeypatch.delenv(datasets.CACHE_ENV)
+    assert datasets.cache_dir() == Path.home() / ".cache" / "scalinglaws"
+
+
+# ------------------------------------------------------------------- real shared data
+
+
+def _check_scale(df: pd.DataFrame) -> None:
+    n, d = df["N"].astype(float), df["D"].astype(float)
+    known = n.notna() & d.notna()
+    assert known.any()
+    assert (n.dropna() > 0).all()
+    assert (d.dropna() > 0).all()
+    np.testing.assert_allclose(df.loc[known, "C"], 6.0 * n[known] * d[known], rtol=1e-12)
+    np.testing.assert_allclose(df.loc[known, "M"], d[known] / n[known], rtol=1e-12)
+    assert df.loc[~known, "C"].isna().all()
+
+
+@pytest.mark.parametrize(("study", "table"), list(DEFAULT_ROWS))
+def test_default_table_from_shared_data(shared: Path, study: str, table: str) -> None:
+    assert datasets._STUDIES[study].default == table
+    df = datasets.load(study)
+    raw = datasets.load(study, standardize=False)
+    assert len(df) == DEFAULT_ROWS[(study, table)] == len(raw)
+    for col in ("run", "dataset", "N", "D", "C", "M", "tokens_seen"):
+        assert col in df.columns, col
+    # every original column is kept, unchanged
+    assert set(raw.columns) <= set(df.columns)
+    pd.testing.assert_frame_equal(df[list(raw.columns)], raw)
+    # standard columns lead, in the canonical order
+    std = [c for c in df.columns if c in datasets.STANDARD_COLUMNS]
+    assert list(df.columns[: len(std)]) == std
+    assert std == [c for c in datasets.STANDARD_COLUMNS if c in std]
+    _check_scale(df)
+    assert df["run"].notna().all()
+    assert df.attrs["study"] == study and df.attrs["table"] == table
+    assert df.attrs["source"] == str(shared / study / datasets._STUDIES[study].tables[0].filename)
+
+
+@pytest.mark.parametrize(
+    ("study", "table"), [(s, t) for s in STUDIES for t in datasets.list_tables(s)]
+)
+def test_every_table_loads_with_its_checksum(shared: Path, study: str, table: str) -> None:
+    tab = datasets._STUDIES[study].table(table)
+    df = datasets.load(study, table, data_dir=shared)
+    assert len(df) == tab.rows
+    assert {c for c in df.columns if c in datasets.STANDARD_COLUMNS} == set(tab.standard)
+    if {"N", "D"} <= set(df.columns) and "C" in df.columns:
+        _check_scale(df)
+
+
+def test_gadre_runs_values(shared: Path) -> None:
+    df = datasets.load("gadre2024")
+    assert (df["run"] == df["run_name"]).all()
+    assert set(df["dataset"]) == {"c4_original", "rpj", "rw_original"}
+    assert df["N"].min() == 10569312 and df["M"].between(5, 640).all()
+    assert df["seed"].notna().sum() == 12
+    target = df.set_index("run").loc["rpj-open_lm_7b-1.0"]
+    assert target["C"] == pytest.approx(6 * 6889410560 * 137788211200, rel=1e-12)
+    assert "loss_c4_val" in df.columns and "paper_default_role" in df.columns
+
+
+def test_gadre_downstream_joins_run_metadata(shared: Path) -> None:
+    runs = datasets.load("gadre2024").set_index("run")
+    down = datasets.load("gadre2024", "downstream").set_index("run")
+    assert "err_avg_subset" in down.columns
+    cols = ["dataset", "N", "D", "C", "M"]
+    pd.testing.assert_frame_equal(down[cols], runs.loc[down.index, cols])
+
+
+def test_brandfonbrener_compute_matches_iso_flop(shared: Path) -> None:
+    for table in ("sweep", "extrapolation"):
+        df = datasets.load("brandfonbrener2025", table)
+        np.testing.assert_allclose(df["C"], df["iso_flop"], rtol=1e-9)
+        assert (df["dataset"] == df["data"]).all()
+        assert df["run"].is_unique
+    assert datasets.load("brandfonbrener2025", "extrapolation")["N"].eq(3309980160).all()
+
+
+def test_llm_line_families(shared: Path) -> None:
+    df = datasets.load("llm_line2025")
+    assert set(df["family"]) == {
+        "HuggingFaceFW/ablation-model",
+        "allenai/OLMo",
+        "EleutherAI/pythia",
+        "EleutherAI/gpt-neo",
+        "EleutherAI/gpt-j",
+        "EleutherAI/gpt-neox",
+        "state-spaces/mamba",
+        "state-spaces/mamba2",
+    }
+    olmo = df["family"] == "allenai/OLMo"
+    assert df.loc[olmo, ["N", "D", "C"]].isna().all().all()
+    ablation = df[df["family"] == "HuggingFaceFW/ablation-model"]
+    assert ablation["run"].nunique() == 3 and len(ablation) == 61
+    assert set(ablation["architecture"]) == {"Llama"}
+
+
+def test_hitchhiker_checkpoints_runs_and_families(shared: Path) -> None:
+    df = datasets.load("hitchhiker2024")
+    assert (df["family"].isna() == df["scaled_set"].isna()).all()
+    assert (df["family"].dropna() == df["scaled_set"].dropna()).all()
+    assert (df["D"] == df["tokens_seen"]).all()
+    assert df.loc[df["num_params"] <= 0, "N"].isna().all()
+    # checkpoints of one training run share its run id ...
+    olmo = df[df["model_name"] == "OLMo-1B "]  # sic: the upstream name ends with a space
+    assert olmo["run"].nunique() == 1 and len(olmo) == 735
+    assert olmo["tokens_seen"].is_unique
+    # ... each Chinchilla IsoFLOP point is its own run, and nothing else is split
+    chin = df["source_loader"] == "get_chinchila"
+    assert df.loc[chin, "run"].is_unique
+    assert (df.loc[~chin, "run"] == df.loc[~chin, "model_name"]).all()
+    assert df["run"].nunique() == df["model_name"].nunique() - 43 + 245
+    assert df.groupby("run")["family"].nunique(dropna=False).max() == 1
+
+
+# --------------------------------------------------------------- tiny files, our own
+
+
+def test_tiny_gadre_runs(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "run_name": ["rpj-a-1.0", "rpj-a-2.0"],
+            "dataset": ["rpj", "rpj"],
+            "N": [10, 10],
+            "D": [200, 400],
+            "flops": [12000, 24000],
+            "M": [20.0, 40.0],
+            "seed": [np.nan, 124.0],
+            "loss_c4_val": [4.0, 3.9],
+        }
+    )
+    _write(tmp_path, "gadre2024", "runs_losses.csv", frame)
+    df = datasets.load("gadre2024", data_dir=tmp_path, verify=False)
+    assert list(df.columns[:10]) == [
+        "run",
+        "family",
+        "dataset",
+        "architecture",
+        "seed",
+        "N",
+        "D",
+        "C",
+        "M",
+        "tokens_seen",
+    ]
+    assert df["C"].tolist() == [12000.0, 24000.0]
+    assert df["M"].tolist() == [20.0, 40.0]  # the original M is kept
+    assert df["N"].dtype == np.int64  # ... and so is the original N
+    assert df["run"].tolist() == ["rpj-a-1.0", "rpj-a-2.0"]
+    assert df["family"].eq("open_lm").all() and df["loss_c4_val"].tolist() == [4.0, 3.9]
+
+
+def test_tiny_gadre_downstream_needs_runs(tmp_path: Path) -> None:
+    down = pd.DataFrame({"run_name": ["r2", "r1"], "err_avg": [0.6, 0.7]})
+    _write(tmp_path, "gadre2024", "downstream_accuracy.csv", down)
+    with pytest.raises(ScalingLawError, match="runs_losses.csv is missing"):
+        datasets.load("gadre2024", "downstream", data_dir=tmp_path, verify=False)
+    runs = pd.DataFrame(
+        {"run_name": ["r1", "r2"], "dataset": ["c4", "rw"], "N": [5, 8], "D": [100, 160]}
+    )
+    runs["M"] = runs["D"] / runs["N"]
+    runs["seed"] = np.nan
+    _write(tmp_path, "gadre2024", "runs_losses.csv", runs)
+    df = datasets.load("gadre2024", "downstream", data_dir=tmp_path, verify=False)
+    assert df["run"].tolist() == ["r2", "r1"]
+    assert df["dataset"].tolist() == ["rw", "c4"]
+    assert df["C"].tolist() == [6.0 * 8 * 160, 6.0 * 5 * 100]
+    assert df["err_avg"].tolist() == [0.6, 0.7]
+
+
+def test_tiny_brandfonbrener_sweep(tmp_path: Path) -> None:
+    _write(tmp_path, "brandfonbrener2025", "sweep.csv", _tiny_sweep())
+    df = datasets.load("brandfonbrener2025", data_dir=tmp_path, verify=False)
+    assert df["N"].tolist() == [1e6, 2e6]
+    assert df["D"].tolist() == [2e10, 4e10]
+    assert df["C"].tolist() == [6 * 1e6 * 2e10, 6 * 2e6 * 4e10]
+    assert df["M"].tolist() == [2e4, 2e4]
+    assert df["dataset"].tolist() == ["starcoder", "fineweb-100b"]
+    assert df["run"].tolist() == ["a1", "b2"]
+    assert "params" in df.columns and "val_loss" in df.columns
+
+
+def test_tiny_llm_line(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "name": [
+                "EleutherAI/pythia-1.4b",
+                "allenai/OLMo-7B",
+                "HuggingFaceFW/ablation-model-c4",
+            ],
+            "architecture": ["GPT", "olmo", "Llama"],
+            "size": [1.4e9, np.nan, 1.7e9],
+            "pretraining_data": ["The Pile", "Dolma", "C4"],
+            "tokens": [3e11, np.nan, 2e9],
+            "tokenizer": ["gpt-neox", np.nan, "gpt2-HF"],
+            "c4_validation_loss": [3.1, 3.0, 4.1],
+        }
+    )
+    _write(tmp_path, "llm_line2025", "hf_models_latest_pm_hf.csv", frame)
+    df = datasets.load("llm_line2025", data_dir=tmp_path, verify=False)
+    assert df["family"].tolist() == [
+        "EleutherAI/pythia",
+        "allenai/OLMo",
+        "HuggingFaceFW/ablation-model",
+    ]
+    assert df["dataset"].tolist() == ["The Pile", "Dolma", "C4"]
+    assert df["C"].iloc[0] == 6 * 1.4e9 * 3e11 and np.isnan(df["C"].iloc[1])
+    assert df["tokenizer"].iloc[2] == "gpt2-HF"
+
+
+def test_tiny_hitchhiker_checkpoints(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "model_name": ["OPT-1.30B", "OPT-1.30B", "chin70", "chin70", "lamda-x"],
+            "model_type": ["OPT", "OPT", "Gopher", "Gopher", "LAMDA"],
+            "scaled_set": ["OPT", "OPT", "chinchilla", "chinchilla", np.nan],
+            "data": ["opt", "opt", "MassiveText", "MassiveText", "LAMDA"],
+            "arch": ["dec", "dec", "dec", "dec", np.nan],
+            "num_params": [1.3e9, 1.3e9, 7e7, 7e7, 0.0],
+            "tokens_seen": [1e10, 2e10, 3e9, 7e9, 5e9],
+            "seed": [0, 0, 0, 0, 0],
+            "source_loader": ["get_opt"] * 2 + ["get_chinchila"] * 2 + ["get_revisiting"],
+            "perf_loss_perp": [3.0, 2.9, 3.4, 3.2, 1.0],
+        }
+    )
+    _write(tmp_path, "hitchhiker2024", "checkpoints_perf.csv.gz", frame)
+    df = datasets.load("hitchhiker2024", data_dir=tmp_path, verify=False)
+    assert df["run"].tolist() == ["OPT-1.30B", "OPT-1.30B", "chin70@D=3e+09", "chin70@D=7e+09",
+                                  "lamda-x"]  # fmt: skip
+    assert df["family"].tolist()[:4] == ["OPT", "OPT", "chinchilla", "chinchilla"]
+    assert pd.isna(df["family"].iloc[4])
+    assert df["D"].tolist() == df["tokens_seen"].tolist()
+    assert np.isnan(df["N"].iloc[4]) and np.isnan(df["C"].iloc[4])
+    assert df["C"].iloc[1] == 6 * 1.3e9 * 2e10
+    assert df["architecture"].tolist()[:2] == ["dec", "dec"]
+
+
+def test_tiny_pythia(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "model_name": ["pythia-70m", "pythia-70m-deduped"],
+            "num_params_nominal": [7e7, 7e7],
+            "deduped": [False, True],
+            "step": [0, 1000],
+            "tokens_seen": [0, 2097152000],
+            "lambada_openai_ppl": [3e6, 40.0],
+        }
+    )
+    _write(tmp_path, "hitchhiker2024", "pythia_v1_zeroshot_rebuilt.csv", frame)
+    df = datasets.load("hitchhiker2024", "pythia_zeroshot", data_dir=tmp_path, verify=False)
+    assert df["family"].tolist() == ["pythia", "pythia-deduped"]
+    assert df["dataset"].tolist() == ["pile", "pile-deduped"]
+    assert np.isnan(df["D"].iloc[0]) and df["tokens_seen"].iloc[0] == 0
+    assert df["C"].iloc[1] == 6 * 7e7 * 2097152000
+
+
+def test_standardize_false_returns_the_file(tmp_path: Path) -> None:
+    _write(tmp_path, "brandfonbrener2025", "sweep.csv", _tiny_sweep())
+    raw = datasets.load("brandfonbrener2025", data_dir=tmp_path, verify=False, standardize=False)
+    pd.testing.assert_frame_equal(raw, _tiny_sweep())
+
+
+def test_file_lacking_a_column_is_a_clear_error(tmp_path: Path) -> None:
+    _write(tmp_path, "brandfonbrener2025", "sweep.csv", _tiny_sweep().drop(columns="tokens"))
+    with pytest.raises(ScalingLawError, match="lacks the column 'tokens'"):
+        datasets.load("brandfonbrener2025", data_dir=tmp_path, verify=False)
+
+
+# ------------------------------------------------------------------------ user errors
+
+
+def test_missing_file_in_data_dir(tmp_path: Path) -> None:
+    (tmp_path / "gadre2024").mkdir()
+    with pytest.raises(ScalingLawError) as err:
+        datasets.load("gadre2024", data_dir=tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "gadre2024" / "runs_losses.csv") in message
+    assert "is missing" in message and "cannot be downloaded" in message
+
+
+def test_missing_file_under_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match=r"sweep\.csv is missing: \$SCALINGLAWS_DATA"):
+        datasets.load("brandfonbrener2025")
+
+
+def test_wrong_checksum_of_a_local_copy(tmp_path: Path) -> None:
+    path = _write(tmp_path, "brandfonbrener2025", "sweep.csv", _tiny_sweep())
+    with pytest.raises(ScalingLawError, match="checksum mismatch") as err:
+        datasets.load("brandfonbrener2025", data_dir=tmp_path)
+    assert str(path) in str(err.value) and "verify=False" in str(err.value)
+
+
+def test_table_without_download_needs_a_local_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="cannot be downloaded") as err:
+        datasets.load("hitchhiker2024")
+    message = str(err.value)
+    assert "SCALINGLAWS_DATA" in message and "checkpoints_perf.csv.gz" in message
+    assert "IBM/ColPret" in message
+
+
+def test_no_network(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
+    def offline(request, timeout=None):  # noqa: ANN001, ANN202
+        raise urllib.error.URLError(OSError("Temporary failure in name resolution"))
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    with pytest.raises(ScalingLawError, match="could not download") as err:
+        datasets.load("brandfonbrener2025", "extrapolation")
+    message = str(err.value)
+    assert datasets._STUDIES["brandfonbrener2025"].table("extrapolation").url in message
+    assert "SCALINGLAWS_DATA" in message and "extrapolation.csv" in message
+    folder = _isolated / "brandfonbrener2025"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_download_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="download=False"):
+        datasets.load("brandfonbrener2025", download=False)
+
+
+# --------------------------------------------------------------------- download path
+
+
+def test_download_verifies_then_caches(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _isolated: Path
+) -> None:
+    served = tmp_path / "served.csv"
+    _tiny_sweep().to_csv(served, index=False)
+    payload = served.read_bytes()
+    url = "https://raw.githubusercontent.com/example/repo/0123abcd/data/sweep.csv"
+    _patch_table(
+        monkeypatch,
+        "brandfonbrener2025",
+        "sweep",
+        url=url,
+        sha256=hashlib.sha256(payload).hexdigest(),
+    )
+    calls: list[str] = []
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
+    df = datasets.load("brandfonbrener2025")
+    assert calls == [url]
+    cached = _isolated / "brandfonbrener2025" / "sweep.csv"
+    assert cached.read_bytes() == payload
+    assert df.attrs["source"] == str(cached)
+    assert df["C"].tolist() == [6 * 1e6 * 2e10, 6 * 2e6 * 4e10]
+    assert [p.name for p in cached.parent.iterdir()] == ["sweep.csv"]  # no temp files left
+    # a second load reads the cache, not the network
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    pd.testing.assert_frame_equal(datasets.load("brandfonbrener2025"), df)
+    assert datasets.fetch("brandfonbrener2025", cache_dir=_isolated) == cached
+
+
+def test_download_with_wrong_checksum_saves_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _isolated: Path
+) -> None:
+    url = "https://raw.githubusercontent.com/example/repo/0123abcd/data/sweep.csv"
+    _patch_table(monkeypatch, "brandfonbrener2025", "sweep", url=url, sha256="0" * 64)
+    calls: list[str] = []
+    payload = _tiny_sweep().to_csv(index=False).encode()
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
+    with pytest.raises(ScalingLawError, match="checksum mismatch") as err:
+        datasets.load("brandfonbrener2025")
+    assert url in str(err.value) and "0" * 64 in str(err.value)
+    assert hashlib.sha256(payload).hexdigest() in str(err.value)
+    assert list((_isolated / "brandfonbrener2025").iterdir()) == []
+
+
+def test_corrupt_cached_file(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
+    cached = _isolated / "brandfonbrener2025" / "opt_params_data.csv"
+    cached.parent.mkdir(parents=True)
+    cached.write_text("A,B\n1,2\n")
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="Delete it") as err:
+        datasets.load("brandfonbrener2025", "opt_params")
+    assert str(cached) in str(err.value)
+
+
+def test_real_registry_downloads_match_the_shared_copies(
+    shared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Serve the shared files at the pinned URLs: each download verifies and loads."""
+    monkeypatch.delenv(datasets.DATA_ENV)
+    cat = datasets.catalog()
+    cat = cat[cat["downloadable"]]
+    served = {row.url: (shared / row.file).read_bytes() for row in cat.itertuples()}
+    calls: list[str] = []
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen(served, calls))
+    for row in cat.itertuples():
+        df = datasets.load(row.study, row.table, cache_dir=tmp_path / "dl")
+        assert len(df) == row.rows
+    assert sorted(calls) == sorted(served)
