@@ -274,8 +274,9 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     -------
     dict
         ``"law"``: the noise-free law, natural scale, shape (draws, rows);
-        ``"observed"``: posterior-predictive observations, same shape. New levels of a
-        factor and new runs get fresh offsets from the population, per draw.
+        ``"observed"``: posterior-predictive observations, same shape; ``"params"``: the
+        natural law parameters per draw and row. New levels of a factor and new runs get
+        fresh offsets from the population, per draw.
     """
     posterior = {k: jnp.asarray(v) for k, v in posterior.items()}
     n_draws = next(iter(posterior.values())).shape[0]
@@ -294,13 +295,15 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         params = law_params(spec, design, draw)
         loc = location(spec, design, params)
         scale = jnp.broadcast_to(noise_scale(spec, design, draw), loc.shape)
-        return loc, loc + run_offset(spec, design, draw), scale
+        params = {k: jnp.broadcast_to(v, loc.shape) for k, v in params.items()}
+        return loc, loc + run_offset(spec, design, draw), scale, params
 
-    loc, shifted, scale = jax.vmap(one)(values)
+    loc, shifted, scale, params = jax.vmap(one)(values)
     if spec.run and spec.run not in design.factors and f"{RUN_SITE}_sd" in values:
         # no run column given: every row is a new run, with its own offset
         fresh = jax.random.normal(keys[-2], loc.shape)
         shifted = shifted + values[f"{RUN_SITE}_sd"][:, None] * fresh
     noise_values = {"nu": values["nu"][:, None]} if "nu" in values else {}
     observed = observation(spec, shifted, scale, noise_values).sample(keys[-1])
-    return {"law": untransform(spec, loc), "observed": untransform(spec, observed)}
+    return {"law": untransform(spec, loc), "observed": untransform(spec, observed),
+            "params": params}

@@ -130,10 +130,8 @@ class Fit:
         """
         lo, hi = _interval_bounds(interval)
         frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
-        design = make_design(self.spec, frame, levels=self.design.levels(),
-                             log_reference=self.design.log_reference)
-        draws = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
-        law, observed = np.asarray(draws["law"]), np.asarray(draws["observed"])
+        draws = self.predict_draws(frame, seed=seed)
+        law, observed = draws["law"], draws["observed"]
         out = frame.copy()
         out["mean"] = law.mean(axis=0)
         out["median"] = np.median(law, axis=0)
@@ -144,14 +142,18 @@ class Fit:
         out.attrs["interval"] = interval
         return out
 
-    def predict_draws(self, data, seed: int = 0) -> dict[str, np.ndarray]:
-        """Raw posterior draws behind :meth:`predict`: ``{"law": ..., "observed": ...}``,
-        each of shape (draws, rows)."""
+    def predict_draws(self, data, seed: int = 0) -> dict:
+        """Raw posterior draws behind :meth:`predict`, each of shape (draws, rows).
+
+        Returns ``{"law": ..., "observed": ..., "params": {name: ...}}``: the noise-free
+        law, new observations, and the natural law parameters of every row (a coefficient
+        such as ``A`` in its original units, whatever scale it was sampled on).
+        """
         frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
         design = make_design(self.spec, frame, levels=self.design.levels(),
                              log_reference=self.design.log_reference)
         out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
-        return {k: np.asarray(v) for k, v in out.items()}
+        return jax.tree_util.tree_map(np.asarray, out)
 
     def data(self) -> pd.DataFrame:
         """The fitted rows as a frame: inputs, target and factor levels."""

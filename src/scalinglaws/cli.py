@@ -1,0 +1,183 @@
+"""The ``scalinglaws`` command: a thin wrapper over the Python API.
+
+::
+
+    scalinglaws demo                                  # synthetic sweep: fit, extrapolate, figure
+    scalinglaws fit models/chinchilla.toml --data runs.csv --out fit.nc
+    scalinglaws predict fit.nc --at N=7e9,D=1.4e11,dataset=rpj
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError
+
+
+def _print(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 160, "display.max_columns", 30,
+                           "display.float_format", lambda x: f"{x:.4g}"):
+        print(frame.to_string())
+
+
+def demo(out: Path, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 0,
+         progress: bool | None = None) -> dict:
+    """Fit the hierarchical Chinchilla model to the embedded synthetic sweep.
+
+    Prints the parameters beside the truth and the prediction at 10x the largest
+    compute beside the true loss, writes ``demo_fit.png`` under ``out``, and returns
+    the numbers (for tests and benchmarks).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import synthetic
+    from .plotting import save_figure
+    from .spec import ScalingModel
+
+    started = time.perf_counter()
+    runs = synthetic.sweep(seed=seed)
+    truth = runs.attrs["truth"]
+    datasets = list(truth["E"])
+    print(f"Synthetic sweep: {len(runs)} runs, {len(datasets)} datasets "
+          f"({', '.join(datasets)}), N {runs.N.min():.0e}-{runs.N.max():.0e}, "
+          f"D/N {runs.M.min():g}-{runs.M.max():g}; true law: Chinchilla with shared "
+          f"alpha={truth['alpha']}, beta={truth['beta']}, per-dataset E, A, B; "
+          f"{truth['sigma']:.0%} noise.\n")
+    model = ScalingModel("chinchilla", target="loss",
+                         vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+    fit = model.fit(runs, seed=seed, chains=chains, warmup=warmup, draws=draws,
+                    progress=progress)
+    fitted = time.perf_counter() - started
+
+    probe = pd.DataFrame({"N": 1e8, "D": 2e9, "dataset": datasets})
+    params = fit.predict_draws(probe)["params"]
+    rows = []
+    for name in ("alpha", "beta", "E", "A", "B"):
+        per_level = isinstance(truth[name], dict)
+        for i, level in enumerate(datasets if per_level else datasets[:1]):
+            draws_ = params[name][:, i]
+            lo, med, hi = np.quantile(draws_, [0.05, 0.5, 0.95])
+            true = truth[name][level] if per_level else truth[name]
+            rows.append({"parameter": f"{name}[{level}]" if per_level else name,
+                         "truth": true, "median": med, "lower_5%": lo, "upper_95%": hi,
+                         "covered": bool(lo <= true <= hi)})
+    table = pd.DataFrame(rows).set_index("parameter")
+    print("Parameters (posterior median and 90% interval beside the truth):")
+    _print(table)
+
+    c_target = 10 * float((6 * runs.N * runs.D).max())
+    n_target = np.sqrt(c_target / (6 * 20))
+    at = pd.DataFrame({"N": n_target, "D": 20 * n_target, "dataset": datasets})
+    pred = fit.predict(at, interval=0.9)
+    pred["truth"] = synthetic.true_loss(at.N, at.D, at.dataset, truth)
+    pred["covered"] = (pred.pred_lower <= pred.truth) & (pred.truth <= pred.pred_upper)
+    pred["rel_error_%"] = 100 * (pred["median"] - pred.truth).abs() / pred.truth
+    print(f"\nPrediction at 10x the largest compute (C = {c_target:.2e} FLOPs, "
+          f"N = {n_target:.2e}, D = 20N), 90% intervals:")
+    _print(pred[["dataset", "truth", "median", "lower", "upper", "pred_lower", "pred_upper",
+                 "covered", "rel_error_%"]].set_index("dataset"))
+
+    post = fit.idata.sample_stats
+    print(f"\nSampler: {post.sizes['chain']} chains x {post.sizes['draw']} draws, "
+          f"{int(post.diverging.sum())} divergences, max R-hat "
+          f"{fit.summary()['r_hat'].max():.3f}, mean leapfrog steps per draw "
+          f"{float(post.n_steps.mean()):.1f}.")
+    for message in fit.warnings:
+        print(f"WARNING: {message}")
+    out.mkdir(parents=True, exist_ok=True)
+    figure = out / "demo_fit.png"
+
+    def true_curve(path, level):
+        return synthetic.true_loss(path["N"], path["D"], level, truth)
+
+    save_figure(fit.plot(truth=true_curve), figure)
+    total = time.perf_counter() - started
+    print(f"\nFigure: {figure}\nFit took {fitted:.1f} s; demo {total:.1f} s in all.")
+    return {"parameters": table, "prediction": pred, "fit": fit, "seconds": total}
+
+
+def _parse_at(text: str) -> dict:
+    row = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ScalingLawError(f"--at takes NAME=VALUE pairs separated by commas, got {part!r}")
+        key, value = part.split("=", 1)
+        try:
+            row[key.strip()] = float(value)
+        except ValueError:
+            row[key.strip()] = value.strip()
+    return row
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise ScalingLawError(f"data file {p} does not exist")
+    if p.suffix in (".parquet", ".pq"):
+        return pd.read_parquet(p)
+    return pd.read_csv(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scalinglaws`` command."""
+    parser = argparse.ArgumentParser(prog="scalinglaws", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="fit the embedded synthetic sweep and extrapolate")
+    p.add_argument("--out", default="scalinglaws-demo", help="folder for the figure")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("fit", help="fit a model spec (TOML) to a CSV of runs")
+    p.add_argument("spec", help="model spec, e.g. models/chinchilla.toml")
+    p.add_argument("--data", required=True, help="CSV (or parquet) with one row per run")
+    p.add_argument("--out", required=True, help="where to write the fit (.nc)")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("predict", help="predict new runs from a saved fit")
+    p.add_argument("fit", help="a fit saved with Fit.save or `scalinglaws fit`")
+    p.add_argument("--at", action="append", required=True,
+                   help="NAME=VALUE,... for one row, e.g. N=7e9,D=1.4e11,dataset=rpj; repeatable")
+    p.add_argument("--interval", type=float, default=0.9)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            demo(Path(args.out), chains=args.chains, warmup=args.warmup, draws=args.draws,
+                 seed=args.seed)
+        elif args.command == "fit":
+            from .spec import ScalingModel
+
+            model = ScalingModel.from_toml(args.spec)
+            fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
+                            warmup=args.warmup, draws=args.draws)
+            _print(fit.summary())
+            for message in fit.warnings:
+                print(f"WARNING: {message}")
+            print(f"saved {fit.save(args.out)}")
+        elif args.command == "predict":
+            from .results import load
+
+            fit = load(args.fit)
+            rows = pd.DataFrame([_parse_at(a) for a in args.at])
+            _print(fit.predict(rows, interval=args.interval))
+    except ScalingLawError as err:
+        print(f"scalinglaws: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
