@@ -90,7 +90,7 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
                 f"pd.to_numeric or drop those rows"
             )
         series = converted
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
     bad = ~np.isfinite(values)
     if bad.any():
         raise ScalingLawError(

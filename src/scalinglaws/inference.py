@@ -174,8 +174,10 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
     y = jnp.asarray(design.y)
     key_mode, key_jitter, key_sample = jax.random.split(jax.random.PRNGKey(seed), 3)
     mode, _ = find_mode(model, y, key_mode, n_starts=n_starts)
+    # chains start near the mode, jittered; numpyro wants no chain axis for one chain
+    batch = (chains,) if chains > 1 else ()
     init = jax.tree_util.tree_map(
-        lambda x: x + 0.1 * jax.random.normal(key_jitter, (chains, *jnp.shape(x))), mode)
+        lambda x: x + 0.1 * jax.random.normal(key_jitter, (*batch, *jnp.shape(x))), mode)
 
     kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
                   max_tree_depth=max_tree_depth)

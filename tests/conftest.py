@@ -1,0 +1,31 @@
+"""Shared fixtures: one small hierarchical fit reused by the tests that read a Fit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+SHARED_DATA = Path(os.environ.get("SCALINGLAWS_DATA",
+                                  Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def sweep():
+    import scalinglaws as sl
+
+    return sl.synthetic.sweep(seed=0)
+
+
+@pytest.fixture(scope="session")
+def hierarchical_fit(sweep):
+    """Chinchilla with E, A, B varying by dataset on the synthetic sweep (known truth)."""
+    import scalinglaws as sl
+
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+    return model.fit(sweep, seed=1, chains=4, warmup=500, draws=500, progress=False)

@@ -1,0 +1,118 @@
+"""Bad input fails before compilation with a ScalingLawError naming the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglaws as sl
+from scalinglaws.data import make_design
+from scalinglaws.errors import ScalingLawError, ScalingLawWarning
+
+MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+
+
+@pytest.fixture
+def frame(sweep):
+    return sweep.copy()
+
+
+def _fails(frame, match, model=MODEL):
+    with pytest.raises(ScalingLawError, match=match):
+        make_design(model, frame)
+
+
+def test_missing_column(frame):
+    _fails(frame.drop(columns="D"), "no column 'D'")
+
+
+def test_missing_factor_column(frame):
+    _fails(frame.drop(columns="dataset"), "no column 'dataset'")
+
+
+def test_nan_names_rows(frame):
+    frame.loc[[3, 7], "loss"] = np.nan
+    _fails(frame, r"'loss' \(target\) has NaN or infinite values in rows \[3, 7\]")
+
+
+def test_inf(frame):
+    frame.loc[5, "N"] = np.inf
+    _fails(frame, r"'N' .* rows \[5\]")
+
+
+@pytest.mark.parametrize("column", ["N", "D", "loss"])
+def test_non_positive(frame, column):
+    frame.loc[2, column] = 0.0
+    _fails(frame, rf"'{column}' .* must be positive, but rows \[2\]")
+
+
+def test_non_positive_compute():
+    frame = pd.DataFrame({"C": [1e18, -1e19, 1e20, 1e21], "loss": [3.0, 2.8, 2.6, 2.5]})
+    _fails(frame, r"'C' .* must be positive", sl.ScalingModel("compute", target="loss"))
+
+
+def test_non_numeric(frame):
+    frame["N"] = frame["N"].astype(object)
+    frame.loc[4, "N"] = "1B"
+    _fails(frame, r"'N' .* non-numeric values in rows \[4\] \(e.g. '1B'\)")
+
+
+def test_empty_frame(frame):
+    _fails(frame.iloc[:0], "no rows")
+
+
+def test_not_a_frame():
+    with pytest.raises(ScalingLawError, match="must be a pandas DataFrame"):
+        make_design(MODEL, [1, 2, 3])
+
+
+def test_fewer_rows_than_parameters(frame):
+    _fails(frame.iloc[[0, 1, 30, 31]], "4 rows but the model has 6 free parameters")
+
+
+def test_missing_factor_level(frame):
+    frame.loc[1, "dataset"] = None
+    _fails(frame, r"factor column 'dataset' has missing values in rows \[1\]")
+
+
+def test_single_level_factor_warns_and_falls_back(frame):
+    one = frame[frame.dataset == "web"]
+    with pytest.warns(ScalingLawWarning, match="single level"):
+        design = make_design(MODEL, one)
+    assert design.vary == {}
+
+
+def test_unknown_names_fail_in_the_spec():
+    with pytest.raises(ScalingLawError, match="unknown law"):
+        sl.ScalingModel("chinchillaa")
+    with pytest.raises(ScalingLawError, match="not a parameter"):
+        sl.ScalingModel("chinchilla", vary={"gamma": "dataset"})
+    with pytest.raises(ScalingLawError, match="unknown prior distribution"):
+        sl.Prior("Gaussian", 0, 1)
+
+
+def test_user_frame_is_never_mutated(frame):
+    before = frame.copy(deep=True)
+    design = make_design(MODEL, frame)
+    design.variables["N"][:] = -1.0  # the design owns its arrays
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_errors_come_before_compilation(frame, monkeypatch):
+    import scalinglaws.inference as inference
+
+    def boom(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("compiled before validating")
+
+    monkeypatch.setattr(inference, "build_model", boom)
+    frame.loc[0, "loss"] = -1.0
+    with pytest.raises(ScalingLawError, match="must be positive"):
+        MODEL.fit(frame, progress=False)
+
+
+def test_reference_is_geometric_mean_unless_fixed(frame):
+    design = make_design(MODEL, frame)
+    assert design.log_reference["N"] == pytest.approx(np.log(frame.N).mean())
+    fixed = sl.ScalingModel("chinchilla", target="loss", reference={"N": 1e8})
+    assert make_design(fixed, frame).log_reference["N"] == pytest.approx(np.log(1e8))

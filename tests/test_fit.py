@@ -1,0 +1,127 @@
+"""Fitting end to end: recovery of a known truth, diagnostics, predict, save/load, plot."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglaws as sl
+from scalinglaws.errors import ScalingLawError, ScalingLawWarning
+
+matplotlib.use("Agg")
+
+
+def test_recovers_known_truth(hierarchical_fit, sweep):
+    truth = sweep.attrs["truth"]
+    summary = hierarchical_fit.summary(interval=0.9)
+    for name in ("alpha", "beta"):
+        row = summary.loc[name]
+        assert row.lower <= truth[name] <= row.upper, (name, row.lower, row.upper)
+    for level, value in truth["E"].items():
+        row = summary.loc[f"E_dataset[{level}]"]
+        assert row.lower <= value <= row.upper, (level, row.lower, row.upper)
+    assert summary["r_hat"].max() <= 1.01
+    assert int(hierarchical_fit.idata.sample_stats.diverging.sum()) == 0
+    assert hierarchical_fit.warnings == ()
+
+
+def test_natural_coefficients_recovered(hierarchical_fit, sweep):
+    truth = sweep.attrs["truth"]
+    probe = pd.DataFrame({"N": 1e8, "D": 2e9, "dataset": list(truth["A"])})
+    params = hierarchical_fit.predict_draws(probe)["params"]
+    for i, level in enumerate(truth["A"]):
+        lo, hi = np.quantile(params["A"][:, i], [0.01, 0.99])
+        assert lo <= truth["A"][level] <= hi
+
+
+def test_summary_columns(hierarchical_fit):
+    summary = hierarchical_fit.summary()
+    assert list(summary.columns) == ["mean", "sd", "median", "lower", "upper", "ess_bulk",
+                                     "ess_tail", "r_hat"]
+    assert not any("_z_" in i or "_offset" in i for i in summary.index)
+    assert (summary.lower <= summary["median"]).all() and (summary["median"] <= summary.upper).all()
+
+
+def test_predict_extrapolation_covers_truth(hierarchical_fit, sweep):
+    truth = sweep.attrs["truth"]
+    at = pd.DataFrame({"N": 1e10, "D": 2e11, "dataset": list(truth["E"])})
+    before = at.copy()
+    pred = hierarchical_fit.predict(at, interval=0.9)
+    pd.testing.assert_frame_equal(at, before)
+    assert list(pred.columns) == ["N", "D", "dataset", "mean", "median", "lower", "upper",
+                                  "pred_lower", "pred_upper"]
+    true = sl.synthetic.true_loss(at.N, at.D, at.dataset, truth)
+    assert ((pred.pred_lower <= true) & (true <= pred.pred_upper)).all()
+    assert ((pred.pred_upper - pred.pred_lower) > (pred.upper - pred.lower)).all()
+
+
+def test_predict_bad_input(hierarchical_fit):
+    with pytest.raises(ScalingLawError, match="no column 'dataset'"):
+        hierarchical_fit.predict({"N": [1e9], "D": [2e10]})
+    with pytest.raises(ScalingLawError, match="interval must be between 0 and 1"):
+        hierarchical_fit.predict({"N": [1e9], "D": [2e10], "dataset": ["web"]}, interval=90)
+
+
+def test_save_load_exact_round_trip(hierarchical_fit, tmp_path):
+    path = hierarchical_fit.save(tmp_path / "fit.nc")
+    loaded = sl.load(path)
+    assert loaded.spec == hierarchical_fit.spec
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data",
+                  "constant_data"):
+        a, b = getattr(hierarchical_fit.idata, group), getattr(loaded.idata, group)
+        for name in a.data_vars:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    at = {"N": [1e10], "D": [2e11], "dataset": ["code"]}
+    pd.testing.assert_frame_equal(loaded.predict(at), hierarchical_fit.predict(at))
+    assert loaded.design.levels() == hierarchical_fit.design.levels()
+
+
+def test_load_rejects_bad_files(hierarchical_fit, tmp_path):
+    with pytest.raises(ScalingLawError, match="no fit file"):
+        sl.load(tmp_path / "missing.nc")
+    broken = tmp_path / "broken.nc"
+    broken.write_bytes(b"\x89HDF\r\n\x1a\n" + b"garbage" * 50)
+    with pytest.raises(ScalingLawError, match="not a readable netCDF fit file"):
+        sl.load(broken)
+    plain = tmp_path / "plain.nc"
+    hierarchical_fit.idata.to_netcdf(str(plain), engine="h5netcdf")
+    with pytest.raises(ScalingLawError, match="not one written by scalinglaws"):
+        sl.load(plain)
+    future = tmp_path / "future.nc"
+    idata = hierarchical_fit.idata.copy()
+    hierarchical_fit.save(future)
+    import arviz as az
+
+    idata = az.from_netcdf(str(future), engine="h5netcdf")
+    idata.load()
+    idata.posterior.attrs["scalinglaws_format"] = 99
+    other = tmp_path / "other.nc"
+    idata.to_netcdf(str(other), engine="h5netcdf")
+    with pytest.raises(ScalingLawError, match="file format 99"):
+        sl.load(other)
+
+
+def test_plot_returns_figure(hierarchical_fit):
+    fig = hierarchical_fit.plot()
+    assert isinstance(fig, matplotlib.figure.Figure)
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(visible) == 3
+    matplotlib.pyplot.close(fig)
+
+
+def test_bad_sampler_settings_fail_early(sweep):
+    model = sl.ScalingModel("chinchilla", target="loss")
+    with pytest.raises(ScalingLawError, match="chains must be an integer"):
+        model.fit(sweep, chains=0)
+    with pytest.raises(ScalingLawError, match="target_accept"):
+        model.fit(sweep, target_accept=1.5)
+
+
+def test_short_chains_are_flagged(sweep):
+    model = sl.ScalingModel("compute", inputs={"C": "C"}, target="loss")
+    with pytest.warns(ScalingLawWarning, match="ESS below"):
+        fit = model.fit(sweep[sweep.M == 20], chains=2, warmup=30, draws=20, progress=False)
+    assert any("ESS below" in w for w in fit.warnings)
+    assert "warnings" in repr(fit)

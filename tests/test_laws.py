@@ -1,0 +1,141 @@
+"""Laws against closed-form values, property tests, and the reference-scale conversion."""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scalinglaws as sl
+from scalinglaws.errors import ScalingLawError
+
+CHIN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+
+
+def test_registry_lists_every_design_law():
+    assert sl.laws.names() == sorted(["chinchilla", "kaplan", "overtraining", "compute",
+                                      "shifted_power", "downstream_exp", "broken_power"])
+
+
+def test_unknown_law_is_a_clear_error():
+    with pytest.raises(ScalingLawError, match="unknown law 'chinchila'"):
+        sl.laws.get("chinchila")
+
+
+@pytest.mark.parametrize(
+    ("name", "variables", "params", "expected"),
+    [
+        ("chinchilla", {"N": 1e9, "D": 2e10}, CHIN,
+         1.69 + 406.4 * 1e9**-0.34 + 410.7 * 2e10**-0.28),
+        ("kaplan", {"N": 1e9, "D": 2e10},
+         {"E": 1.0, "A": 8.8e13, "B": 5.4e13, "alpha": 0.076, "beta": 0.095},
+         1.0 + ((8.8e13 / 1e9) ** (0.076 / 0.095) + 5.4e13 / 2e10) ** 0.095),
+        ("overtraining", {"N": 1.4e9, "D": 9e11},
+         {"E": 1.8366, "a": 212.2, "b": 366.7, "eta": 0.1364},
+         1.8366 + (212.2 * (9e11 / 1.4e9) ** 0.1364 + 366.7 * (9e11 / 1.4e9) ** -0.1364)
+         * (6 * 1.4e9 * 9e11) ** -0.1364),
+        ("compute", {"C": 1e21}, {"E": 1.7, "A": 30.0, "alpha": 0.05}, 1.7 + 30.0 * 1e21**-0.05),
+        ("shifted_power", {"L": 3.0}, {"K": 0.6, "kappa": 1.07, "E_x": 1.97, "E_y": 1.32},
+         0.6 * (3.0 - 1.97) ** 1.07 + 1.32),
+        ("downstream_exp", {"L": 3.0}, {"epsilon": 0.857, "k": 2.206, "gamma": 0.7146},
+         0.857 - 2.206 * math.exp(-0.7146 * 3.0)),
+        ("broken_power", {"C": 1e20},
+         {"E": 1.5, "A": 50.0, "alpha": 0.1, "c1": 0.2, "d": 1e19, "f": 0.5},
+         1.5 + 50.0 * 1e20**-0.1 * (1 + (1e20 / 1e19) ** (1 / 0.5)) ** (-0.2 * 0.5)),
+    ],
+)
+def test_law_matches_closed_form(name, variables, params, expected):
+    law = sl.laws.get(name)
+    assert float(law.fn(variables, params)) == pytest.approx(expected, rel=1e-10)
+    if law.output == "positive":
+        assert float(law.log(variables, params)) == pytest.approx(math.log(expected), rel=1e-10)
+
+
+def test_gadre_paper_parameterisation_reproduces_repo_form():
+    # DATA.md: L = E + alpha N^b + beta 6^(b/2) (M N)^b with eta = -b/2, a = alpha 6^eta.
+    alpha, beta, b, E = 166.2, 366.7, -0.27285, 1.8366
+    N, M = 1.4e9, 640.0
+    repo = E + alpha * N**b + beta * 6 ** (b / 2) * (M * N) ** b
+    eta = -b / 2
+    ours = sl.laws.get("overtraining").fn({"N": N, "D": M * N},
+                                          {"E": E, "a": alpha * 6**eta, "b": beta, "eta": eta})
+    assert float(ours) == pytest.approx(repo, rel=1e-9)
+
+
+def test_no_overflow_at_huge_scale():
+    law = sl.laws.get("chinchilla")
+    value = law.log({"N": 1e13, "D": 1e15}, CHIN)
+    assert np.isfinite(float(value))
+    assert float(law.fn({"N": 1e13, "D": 1e15}, CHIN)) == pytest.approx(
+        1.69 + 406.4 * 1e13**-0.34 + 410.7 * 1e15**-0.28, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    logn=st.floats(6, 13), logd=st.floats(7, 15), dn=st.floats(0.01, 2), dd=st.floats(0.01, 2),
+    alpha=st.floats(0.05, 1.0), beta=st.floats(0.05, 1.0),
+)
+def test_chinchilla_decreases_in_n_and_d(logn, logd, dn, dd, alpha, beta):
+    law = sl.laws.get("chinchilla")
+    p = {**CHIN, "alpha": alpha, "beta": beta}
+    base = float(law.log({"N": 10**logn, "D": 10**logd}, p))
+    assert float(law.log({"N": 10 ** (logn + dn), "D": 10**logd}, p)) < base
+    assert float(law.log({"N": 10**logn, "D": 10 ** (logd + dd)}, p)) < base
+
+
+@settings(max_examples=30, deadline=None)
+@given(E=st.floats(0.5, 3.0), alpha=st.floats(0.1, 1.0), beta=st.floats(0.1, 1.0))
+def test_chinchilla_tends_to_e(E, alpha, beta):
+    law = sl.laws.get("chinchilla")
+    value = float(law.fn({"N": 1e300, "D": 1e300}, {**CHIN, "E": E, "alpha": alpha, "beta": beta}))
+    assert value == pytest.approx(E, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["chinchilla", "kaplan", "overtraining", "compute",
+                                  "broken_power"])
+def test_reference_scale_round_trip(name):
+    """Sampling a coefficient at the reference scale and converting back is exact: the
+    law evaluated with converted natural parameters equals the law in rescaled units."""
+    law = sl.laws.get(name)
+    rng = np.random.default_rng(0)
+    refs = {v: float(rng.uniform(15, 22)) for v in law.variables}  # log reference values
+    natural = {p.name: float(rng.uniform(0.2, 0.6)) for p in law.params if not p.reference}
+    if "c1" in natural:
+        natural["c1"] = 0.1
+    ref_logs = {p.name: float(rng.normal()) for p in law.params if p.reference}
+    logs = law.from_reference(ref_logs, natural, refs)
+    params = {**natural, **{k: float(jnp.exp(v)) for k, v in logs.items()}}
+    at_ref = {v: math.exp(r) for v, r in refs.items()}
+    # At the reference point every power term of the law must equal its reference value.
+    if name == "chinchilla":
+        assert params["A"] * at_ref["N"] ** -params["alpha"] == pytest.approx(
+            math.exp(ref_logs["A"]), rel=1e-9)
+    if name == "kaplan":
+        assert (params["A"] / at_ref["N"]) ** (params["alpha"] / params["beta"]) == (
+            pytest.approx(math.exp(ref_logs["A"]), rel=1e-9))
+    if name == "overtraining":
+        n, d = at_ref["N"], at_ref["D"]
+        m, c = d / n, 6 * n * d
+        assert params["a"] * m ** params["eta"] * c ** -params["eta"] == pytest.approx(
+            math.exp(ref_logs["a"]), rel=1e-9)
+    if name in ("compute", "broken_power"):
+        assert params["A"] * at_ref["C"] ** -params["alpha"] == pytest.approx(
+            math.exp(ref_logs["A"]), rel=1e-9)
+    assert np.isfinite(float(law.log(at_ref, params)))
+
+
+def test_param_prior_must_fit_constraint():
+    with pytest.raises(ScalingLawError, match="puts mass outside"):
+        sl.Param("E", "positive", sl.Prior("Normal", 0, 1))
+
+
+def test_every_law_has_docs_metadata():
+    for name in sl.laws.names():
+        law = sl.laws.get(name)
+        assert law.latex and law.citation and law.description
+        for p in law.params:
+            assert p.description, (name, p.name)

@@ -1,0 +1,90 @@
+"""Model structure: sites, shapes, finite log density and gradient, hierarchy variants."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import pytest
+from numpyro.infer.util import initialize_model
+
+import scalinglaws as sl
+from scalinglaws.data import make_design
+from scalinglaws.model import build_model, centred_factors
+
+
+def _trace(model, design):
+    fn = build_model(model, design)
+    return numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(y=design.y)
+
+
+def _sampled(trace):
+    return {k: v["value"].shape for k, v in trace.items()
+            if v["type"] == "sample" and not v["is_observed"]}
+
+
+def test_sites_and_shapes(sweep):
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset", "A": "dataset"})
+    design = make_design(model, sweep)
+    trace = _trace(model, design)
+    assert _sampled(trace) == {
+        "E": (), "E_sd_dataset": (), "E_offset_dataset": (3,), "A_ref": (),
+        "A_sd_dataset": (), "A_offset_dataset": (3,), "B_ref": (), "alpha": (), "beta": (),
+        "sigma": (),
+    }
+    assert trace["E_dataset"]["value"].shape == (3,)  # per-level values, recorded
+    assert trace["A"]["type"] == "deterministic"  # natural-scale A beside A_ref
+    assert trace["y"]["value"].shape == (len(sweep),)
+
+
+def test_log_density_and_gradient_finite_at_start(sweep):
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+    design = make_design(model, sweep)
+    info = initialize_model(jax.random.PRNGKey(0), build_model(model, design),
+                            model_kwargs={"y": jnp.asarray(design.y)})
+    z = info.param_info.z
+    energy, grad = jax.value_and_grad(info.potential_fn)(z)
+    assert np.isfinite(float(energy))
+    assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree_util.tree_leaves(grad))
+
+
+def test_auto_parameterization(sweep):
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    many = make_design(model, sweep)
+    few = make_design(model, sweep.groupby("dataset").head(3))
+    assert centred_factors(model, many) == {"dataset"}
+    assert centred_factors(model, few) == frozenset()
+    assert "E_z_dataset" in _sampled(_trace(model, few))
+    forced = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
+                             parameterization="noncentred")
+    assert centred_factors(forced, many) == frozenset()
+
+
+def test_pooling_variants(sweep):
+    none = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}, pooling="none")
+    sites = _sampled(_trace(none, make_design(none, sweep)))
+    assert sites["E_dataset"] == (3,) and "E" not in sites and "E_sd_dataset" not in sites
+    complete = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
+                               pooling="complete")
+    sites = _sampled(_trace(complete, make_design(complete, sweep)))
+    assert not any("dataset" in s for s in sites)
+
+
+def test_crossed_factors_sigma_run_and_student_t(sweep):
+    frame = sweep.assign(tokenizer=np.where(sweep.index % 2, "bpe", "spm"),
+                         run=(sweep.index // 2).astype(str))
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": ["dataset", "tokenizer"], "sigma": "dataset"},
+                            likelihood="student_t", run="run")
+    sites = _sampled(_trace(model, make_design(model, frame)))
+    for name in ("E_sd_dataset", "E_sd_tokenizer", "sigma_sd_dataset", "nu", "run_sd"):
+        assert sites[name] == ()
+    assert sites["run_z"] == (45,)  # two rows per run: non-centred
+
+
+def test_new_level_prediction_is_wider(hierarchical_fit):
+    seen = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["web"]})
+    new = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["unseen"]})
+    assert (new.upper - new.lower).iloc[0] > 3 * (seen.upper - seen.lower).iloc[0]

@@ -1,0 +1,100 @@
+"""Priors and model specs: validation, overrides, dict/JSON/TOML round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+import scalinglaws as sl
+from scalinglaws.errors import ScalingLawError
+
+
+def test_prior_round_trip_and_numpyro():
+    prior = sl.Prior("Beta", 2, 4)
+    assert sl.Prior.from_dict(prior.to_dict()) == prior
+    assert float(prior.to_numpyro().mean) == pytest.approx(2 / 6)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("Normall", 0, 1), {}, "unknown prior distribution 'Normall'"),
+        (("Normal", 0), {}, r"needs \['scale'\]"),
+        (("Normal", 0, 1, 2), {}, "at most 2 arguments"),
+        (("Normal",), {"loc": 0, "sigma": 1}, "has no argument 'sigma'"),
+        (("Normal", 0, "wide"), {}, "is not a number"),
+        (("Normal", 0, float("nan")), {}, "must be finite"),
+        (("HalfNormal", -1.0), {}, "not a valid distribution"),
+    ],
+)
+def test_bad_prior(args, kwargs, match):
+    with pytest.raises(ScalingLawError, match=match):
+        sl.Prior(*args, **kwargs)
+
+
+def test_prior_override_by_name():
+    model = sl.ScalingModel("chinchilla", priors={"alpha": sl.Prior("Beta", 2, 4)})
+    assert model.prior("alpha") == sl.Prior("Beta", 2, 4)
+    assert model.prior("beta") == sl.laws.get("chinchilla").param("beta").prior
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"law": "chinchila"}, "unknown law"),
+        ({"law": "chinchilla", "priors": {"gamma": sl.Prior("Normal", 0, 1)}},
+         "priors names 'gamma'"),
+        ({"law": "chinchilla", "priors": {"alpha": sl.Prior("Normal", 0, 1)}},
+         "puts mass outside the positive"),
+        ({"law": "chinchilla", "vary": {"alpah": "dataset"}}, "vary names 'alpah'"),
+        ({"law": "chinchilla", "vary": {"E": 3}}, "must be a column name"),
+        ({"law": "chinchilla", "inputs": {"N": "params"}}, "inputs must map each variable"),
+        ({"law": "chinchilla", "pooling": "some"}, "pooling must be one of"),
+        ({"law": "chinchilla", "pooling": "none", "vary": {"E": ["dataset", "seed"]}},
+         "not identifiable for crossed factors"),
+        ({"law": "chinchilla", "likelihood": "laplace"}, "likelihood must be one of"),
+        ({"law": "chinchilla", "reference": {"N": -1.0}}, "reference must give a positive"),
+        ({"law": "chinchilla", "parameterization": "both"}, "parameterization must be one of"),
+    ],
+)
+def test_bad_spec(kwargs, match):
+    with pytest.raises(ScalingLawError, match=match):
+        sl.ScalingModel(**kwargs)
+
+
+def test_spec_defaults_and_round_trips(tmp_path):
+    model = sl.ScalingModel(
+        "chinchilla", inputs={"N": "params", "D": "tokens"}, target="loss_c4_val",
+        vary={"E": ["dataset", "tokenizer"], "sigma": "dataset"},
+        priors={"alpha": sl.Prior("Beta", 2, 4), "E_sd": sl.Prior("HalfNormal", 0.2)},
+        likelihood="student_t", run="run_name", reference={"N": 1e8, "D": 2e9},
+    )
+    assert model.scale == "log"
+    assert model.vary == {"E": ("dataset", "tokenizer"), "sigma": ("dataset",)}
+    assert sl.ScalingModel.from_dict(model.to_dict()) == model
+    assert sl.ScalingModel.from_json(model.to_json()) == model
+    path = tmp_path / "m.toml"
+    model.to_toml(path)
+    assert sl.ScalingModel.from_toml(path) == model
+    assert sl.ScalingModel("downstream_exp", inputs={"L": "loss"}).scale == "identity"
+
+
+def test_expression_law_round_trips_through_toml():
+    model = sl.ScalingModel("E + A*C**-alpha", inputs={"C": "flops"})
+    back = sl.ScalingModel.from_toml(model.to_toml())
+    assert back.law.variables == ("C",)
+    assert back.law.param_names == model.law.param_names
+
+
+def test_from_toml_errors(tmp_path):
+    with pytest.raises(ScalingLawError, match="does not exist"):
+        sl.ScalingModel.from_toml(tmp_path / "missing.toml")
+    with pytest.raises(ScalingLawError, match="not valid TOML"):
+        sl.ScalingModel.from_toml("law = \n[")
+    with pytest.raises(ScalingLawError, match="unknown keys"):
+        sl.ScalingModel.from_dict({"law": "chinchilla", "colour": "red"})
+
+
+def test_spec_is_immutable():
+    model = sl.ScalingModel("chinchilla")
+    with pytest.raises(AttributeError):
+        model.target = "other"  # type: ignore[misc]
