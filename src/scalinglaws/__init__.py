@@ -11,7 +11,7 @@ intervals; model comparison; decisions under uncertainty.
 
 __version__ = "0.1.0"
 
-from . import laws, synthetic
+from . import datasets, laws, synthetic
 from .errors import ScalingLawError, ScalingLawWarning
 from .laws import Law, Param
 from .priors import Prior
@@ -26,6 +26,7 @@ __all__ = [
     "ScalingLawError",
     "ScalingLawWarning",
     "ScalingModel",
+    "datasets",
     "laws",
     "load",
     "synthetic",

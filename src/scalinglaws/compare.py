@@ -1,0 +1,322 @@
+"""Compare fitted models: PSIS-LOO, WAIC and stacking weights (ArviZ), ranked by elpd.
+
+:func:`compare` answers "which model predicts a new run *like the ones we have* best?"
+with ArviZ's PSIS-LOO (``az.loo``), WAIC (``az.waic``) and stacking weights
+(``az.compare(method="stacking")``); nothing ArviZ computes is re-implemented here. The
+question a scaling law is built for, "which model predicts *larger* runs best?", is
+answered by leave-largest-scale-out refits: pass ``holdout=`` to add those scores to the
+table, or call :func:`scalinglaws.validate.extrapolation` directly.
+
+Comparing log likelihoods only makes sense when every model scores the same numbers:
+the same target column, on the same likelihood scale (``log y`` for losses), for the
+same rows in the same order. :func:`compare` checks that and raises a
+:class:`~scalinglaws.errors.ScalingLawError` that says which fits differ and how.
+
+Examples
+--------
+>>> import scalinglaws as sl
+>>> runs = sl.synthetic.sweep(seed=0)
+>>> fits = {name: sl.ScalingModel(name, target="loss", vary={"E": "dataset"}).fit(
+...             runs, chains=2, warmup=300, draws=300, progress=False)
+...         for name in ("chinchilla", "overtraining")}  # doctest: +SKIP
+>>> sl.compare(fits)[["elpd_loo", "se", "elpd_diff", "dse", "weight"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError
+
+#: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
+K_BAD = 0.7
+#: Pareto k above which the row's importance weights have no finite mean.
+K_VERY_BAD = 1.0
+
+#: Columns of the comparison table, in order.
+COLUMNS = ("rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "elpd_waic",
+           "se_waic", "p_waic", "k_ok", "k_bad", "k_very_bad", "k_flag", "sampler_warnings")
+
+
+class Comparison(pd.DataFrame):
+    """The table :func:`compare` returns: a DataFrame with plain-words notes.
+
+    One row per model, ranked by ``elpd_loo`` (best first). ``notes`` (also in
+    ``attrs["notes"]``) explains, in words, what to trust and what not; in Jupyter the
+    notes are shown under the table. ``attrs["arviz"]`` keeps ArviZ's own comparison
+    frame (for :func:`arviz.plot_compare`) and ``attrs["validation"]`` the
+    :class:`~scalinglaws.validate.Extrapolation` when ``holdout=`` was given.
+    """
+
+    @property
+    def _constructor(self):
+        return Comparison
+
+    @property
+    def notes(self) -> list[str]:
+        """Plain-words remarks about the comparison (reliability, close calls)."""
+        return list(self.attrs.get("notes", []))
+
+    def _repr_html_(self) -> str:  # pragma: no cover - exercised in notebooks and report
+        return comparison_html(self)
+
+
+def comparison_html(table: pd.DataFrame) -> str:
+    """The comparison table and its notes as an HTML fragment (Jupyter and the report)."""
+    shown = pd.DataFrame(table).drop(columns=["scale"], errors="ignore")
+    body = shown.to_html(float_format=lambda x: f"{x:.4g}", classes="table", border=0)
+    notes = table.attrs.get("notes", [])
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f'<div class="comparison">{body}' + (f"<ul>{items}</ul>" if items else "") + "</div>"
+
+
+# --- checks ------------------------------------------------------------------------------
+
+def _as_fits(fits: Any) -> dict[str, Any]:
+    from .results import Fit
+
+    if isinstance(fits, Fit):
+        fits = {fits.spec.law.name: fits}
+    if not isinstance(fits, Mapping):
+        raise ScalingLawError(
+            f"compare takes a dict of named fits, e.g. {{'chinchilla': fit1, 'kaplan': fit2}}; "
+            f"got {type(fits).__name__}"
+        )
+    if not fits:
+        raise ScalingLawError("compare got no fits; pass {'name': fit, ...}")
+    out = {}
+    for name, fit in fits.items():
+        if not isinstance(name, str) or not name:
+            raise ScalingLawError(f"fit names must be non-empty strings, got {name!r}")
+        if not isinstance(fit, Fit):
+            hint = " (load it first with sl.load(path))" if isinstance(fit, str) else ""
+            raise ScalingLawError(
+                f"compare: {name!r} is a {type(fit).__name__}, not a scalinglaws Fit{hint}"
+            )
+        if "log_likelihood" not in fit.idata.groups() or "y" not in fit.idata.log_likelihood:
+            raise ScalingLawError(
+                f"fit {name!r} has no pointwise log likelihood of 'y' (idata.log_likelihood); "
+                f"it was not made by ScalingModel.fit or lost that group: refit it"
+            )
+        out[name] = fit
+    return out
+
+
+def check_comparable(fits: Mapping[str, Any]) -> None:
+    """Raise unless every fit scores the same target, on the same scale, for the same rows.
+
+    Log predictive densities of different quantities (another target column, ``log y``
+    against ``y``, other rows) are not comparable: their difference says nothing about
+    which model is better.
+
+    >>> check_comparable({"a": fit_a, "b": fit_b})  # doctest: +SKIP
+    """
+    fits = _as_fits(fits)
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        fit = fits[name]
+        pair = f"fits {names[0]!r} and {name!r}"
+        if fit.spec.target != first.spec.target:
+            raise ScalingLawError(
+                f"{pair} model different targets ({first.spec.target!r} vs "
+                f"{fit.spec.target!r}): their log likelihoods are densities of different "
+                f"quantities and cannot be compared. Fit both to the same target column."
+            )
+        if fit.spec.scale != first.spec.scale:
+            raise ScalingLawError(
+                f"{pair} put the noise on different scales (scale={first.spec.scale!r} vs "
+                f"{fit.spec.scale!r}): a density of log y and a density of y differ by a "
+                f"Jacobian, not by model quality. Refit with the same scale=."
+            )
+        if fit.design.n_rows != first.design.n_rows:
+            raise ScalingLawError(
+                f"{pair} were fitted to different data ({first.design.n_rows} vs "
+                f"{fit.design.n_rows} rows): LOO sums over rows, so both must see the same "
+                f"rows. Fit both to the same DataFrame."
+            )
+        labels_a = np.asarray([str(i) for i in first.design.index])
+        labels_b = np.asarray([str(i) for i in fit.design.index])
+        same_y = np.allclose(first.design.y, fit.design.y, rtol=1e-12, atol=0.0)
+        if not same_y or not np.array_equal(labels_a, labels_b):
+            if set(labels_a) == set(labels_b) and len(set(labels_a)) == len(labels_a):
+                why = "the same rows in a different order"
+            else:
+                bad = np.flatnonzero(~np.isclose(first.design.y, fit.design.y, rtol=1e-12,
+                                                 atol=0.0) | (labels_a != labels_b))
+                why = (f"different rows or target values (first difference at position "
+                       f"{int(bad[0]) if bad.size else 0})")
+            raise ScalingLawError(
+                f"{pair} were fitted to {why}: pointwise LOO differences pair row i of one "
+                f"fit with row i of the other. Fit both to the same DataFrame (same rows, "
+                f"same order)."
+            )
+
+
+# --- the comparison ----------------------------------------------------------------------
+
+def _k_counts(k: np.ndarray) -> dict[str, int]:
+    return {"k_ok": int((k <= K_BAD).sum()),
+            "k_bad": int(((k > K_BAD) & (k <= K_VERY_BAD)).sum()),
+            "k_very_bad": int((k > K_VERY_BAD).sum())}
+
+
+def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str]) -> list[str]:
+    notes = []
+    best = table.index[0]
+    if len(table) > 1:
+        second = table.index[1]
+        diff, dse = table.loc[second, "elpd_diff"], table.loc[second, "dse"]
+        ratio = diff / dse if dse > 0 else np.inf
+        verdict = ("clearly better than" if ratio > 4 else "better than" if ratio > 2
+                   else "not distinguishable from")
+        notes.append(
+            f"{best!r} has the highest expected log predictive density (PSIS-LOO); it is "
+            f"{verdict} the runner-up {second!r} (difference {diff:.2f} with standard "
+            f"error {dse:.2f}). LOO scores new runs like the fitted ones; it does not test "
+            f"extrapolation to larger scales (use holdout= or sl.validate.extrapolation)."
+        )
+    for name in table.index:
+        bad = int(table.loc[name, "k_bad"] + table.loc[name, "k_very_bad"])
+        if bad:
+            notes.append(
+                f"{name!r}: {bad} row(s) have Pareto k > {K_BAD}, so PSIS-LOO is unreliable "
+                f"for them and its elpd is likely too optimistic; these are runs the model "
+                f"depends on heavily (often the largest). Check them with the "
+                f"leave-largest-scale-out validation or refit without them."
+            )
+        if name in waic_warned:
+            notes.append(
+                f"{name!r}: WAIC is unreliable (posterior variance of some rows' log "
+                f"density exceeds 0.4); prefer the PSIS-LOO column."
+            )
+        n_warn = len(fits[name].warnings)
+        if n_warn:
+            notes.append(
+                f"{name!r}: the sampler reported {n_warn} problem(s) (see the fit's "
+                f"warnings); its scores inherit them."
+            )
+    return notes
+
+
+def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
+            seed: int = 0, chains: int | None = None, warmup: int | None = None,
+            draws: int | None = None, progress: bool = False) -> Comparison:
+    """Rank fitted models by expected log predictive density (PSIS-LOO).
+
+    Parameters
+    ----------
+    fits : dict of str to Fit
+        Named fits of the same target, on the same likelihood scale, to the same rows.
+    holdout : float, sequence of float or "largest", optional
+        Also run the leave-largest-scale-out validation
+        (:func:`scalinglaws.validate.extrapolation`) with these thresholds on ``by`` and
+        add its scores as ``holdout_*`` columns. Each model is refitted once per threshold.
+    by : str
+        Scale the holdout thresholds apply to: a data column, a law variable, or ``"C"``
+        (``6 N D`` for laws of N and D).
+    seed, chains, warmup, draws, progress
+        Sampler settings of the holdout refits; by default each fit's own chains and
+        draws, with as many warmup steps as draws.
+
+    Returns
+    -------
+    Comparison
+        A DataFrame indexed by model name, best first, with ``rank``; ``elpd_loo`` and
+        its standard error ``se``; ``elpd_diff`` to the best and its standard error
+        ``dse``; ``p_loo`` (effective number of parameters); ``weight`` (stacking);
+        ``elpd_waic``, ``se_waic``, ``p_waic``; Pareto-k counts ``k_ok`` (k <= 0.7),
+        ``k_bad`` (0.7 < k <= 1), ``k_very_bad`` (k > 1) and ``k_flag`` (any k > 0.7);
+        ``sampler_warnings`` (count). ``notes`` says in words what to trust.
+
+    Raises
+    ------
+    ScalingLawError
+        If a value is not a Fit, or the fits differ in target, scale or rows.
+
+    Examples
+    --------
+    >>> table = sl.compare({"chinchilla": fit1, "overtraining": fit2})  # doctest: +SKIP
+    >>> table[["elpd_loo", "se", "elpd_diff", "dse", "weight", "k_flag"]]  # doctest: +SKIP
+    >>> table.notes  # doctest: +SKIP
+    """
+    fits = _as_fits(fits)
+    check_comparable(fits)
+    loos, rows, waic_warned = {}, {}, []
+    for name, fit in fits.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loo = az.loo(fit.idata, pointwise=True, var_name="y")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                waic = az.waic(fit.idata, pointwise=True, var_name="y")
+        if bool(waic.warning) or any("0.4" in str(w.message) for w in caught):
+            waic_warned.append(name)
+        loos[name] = loo
+        rows[name] = {"elpd_waic": float(waic.elpd_waic), "se_waic": float(waic.se),
+                      "p_waic": float(waic.p_waic),
+                      **_k_counts(np.asarray(loo.pareto_k)),
+                      "sampler_warnings": len(fit.warnings)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ranked = az.compare(loos, method="stacking", scale="log")
+    table = ranked.join(pd.DataFrame.from_dict(rows, orient="index"))
+    table["k_flag"] = (table["k_bad"] + table["k_very_bad"]) > 0
+    table = table[list(COLUMNS)]
+    table["rank"] = table["rank"].astype(int)
+    table.index.name = "model"
+    out = Comparison(table)
+    out.attrs["arviz"] = ranked
+    out.attrs["notes"] = _notes(out, fits, waic_warned)
+
+    if holdout is not None:
+        from .validate import extrapolation
+
+        first = next(iter(fits.values()))
+        n_chains = chains or int(first.idata.posterior.sizes["chain"])
+        n_draws = draws or int(first.idata.posterior.sizes["draw"])
+        result = extrapolation(fits, None, holdout=holdout, by=by, seed=seed,
+                               chains=n_chains, warmup=warmup or n_draws, draws=n_draws,
+                               progress=progress)
+        summary = result.summary()
+        extra = summary[["rank", "elpd", "elpd_diff", "dse", "are_mean", "coverage_50",
+                         "coverage_90"]].add_prefix("holdout_")
+        notes = out.notes + result.notes
+        out = Comparison(pd.DataFrame(out).join(extra))
+        out.attrs.update({"arviz": ranked, "notes": notes, "validation": result})
+    return out
+
+
+def combined_data(fits: Mapping[str, Any]) -> pd.DataFrame:
+    """One frame with every column any of ``fits`` read (their rows must be the same).
+
+    Used to refit models with different inputs (e.g. ``C`` and ``N, D``) on the same
+    rows.
+
+    >>> combined_data({"a": fit_a, "b": fit_b}).columns  # doctest: +SKIP
+    """
+    fits = _as_fits(fits)
+    frames = [fit.data() for fit in fits.values()]
+    out = frames[0].copy()
+    for frame in frames[1:]:
+        if len(frame) != len(out):
+            raise ScalingLawError(
+                f"fits have different numbers of rows ({len(out)} vs {len(frame)}); pass the "
+                f"data explicitly"
+            )
+        for column in frame.columns:
+            if column not in out.columns:
+                out[column] = frame[column].to_numpy()
+    first = next(iter(fits.values()))
+    out.index = pd.Index(first.design.index)
+    return out
+
+
+__all__ = ["Comparison", "check_comparable", "combined_data", "compare", "comparison_html"]
