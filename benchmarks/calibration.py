@@ -38,7 +38,8 @@ def one(seed: int, chains: int, warmup: int, draws: int) -> pd.DataFrame:
     truth = random_truth(rng)
     runs = sl.synthetic.sweep(seed=seed, truth=truth)
     model = sl.ScalingModel("chinchilla", target="loss",
-                            vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+                            parameterization="centred")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.fit(runs, seed=seed, chains=chains, warmup=warmup, draws=draws,

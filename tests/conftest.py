@@ -27,5 +27,6 @@ def hierarchical_fit(sweep):
     import scalinglaws as sl
 
     model = sl.ScalingModel("chinchilla", target="loss",
-                            vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+                            parameterization="centred")
     return model.fit(sweep, seed=1, chains=4, warmup=500, draws=500, progress=False)

@@ -122,7 +122,9 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     if divergent:
         out.append(f"{divergent} of {n_draws} draws diverged: the posterior has regions the "
                    f"sampler cannot explore, so intervals may be wrong. Raise target_accept "
-                   f"(e.g. 0.95), tighten priors, or share more parameters.")
+                   f"(e.g. 0.95), tighten priors, or share more parameters; in a hierarchy "
+                   f"whose groups are each well measured and clearly different, try "
+                   f"parameterization='centred'.")
     if "n_steps" in stats:
         saturated = float((stats["n_steps"] >= 2**max_tree_depth - 1).mean())
         if saturated > 0.01:

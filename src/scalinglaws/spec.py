@@ -21,7 +21,7 @@ from .priors import Prior
 POOLINGS = ("partial", "none", "complete")
 LIKELIHOODS = ("normal", "student_t")
 SCALES = ("log", "identity")
-PARAMETERIZATIONS = ("auto", "centred", "noncentred")
+PARAMETERIZATIONS = ("noncentred", "centred")
 
 #: Priors of the quantities every model has besides the law's parameters.
 NOISE_PRIORS = {
@@ -80,10 +80,11 @@ class ScalingModel:
     reference : dict, optional
         Fixed reference value per variable for reference-scale coefficients; by default
         the geometric mean of the fitted data.
-    parameterization : {"auto", "centred", "noncentred"}
-        How group offsets are sampled. ``"auto"`` centres factors whose every level has
-        many rows and keeps the rest non-centred (see
-        :func:`scalinglaws.model.centred_factors`).
+    parameterization : {"noncentred", "centred"}
+        How group offsets are sampled: ``sd * z`` with ``z ~ Normal(0, 1)`` (robust when
+        levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
+        when every level is well measured and levels clearly differ). See
+        :func:`scalinglaws.model.centred_factors`.
 
     Examples
     --------
@@ -105,7 +106,7 @@ class ScalingModel:
     scale: str | None = None
     run: str | None = None
     reference: Mapping[str, float] | None = None
-    parameterization: str = "auto"
+    parameterization: str = "noncentred"
 
     def __post_init__(self) -> None:
         law = resolve(self.law)
