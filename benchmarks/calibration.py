@@ -63,15 +63,16 @@ def one(seed: int, chains: int, warmup: int, draws: int) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", type=int, default=24)
+    parser.add_argument("--start", type=int, default=0, help="first sweep seed")
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
     args = parser.parse_args()
     started = time.perf_counter()
     rows = []
-    for seed in range(args.sweeps):
+    for seed in range(args.start, args.start + args.sweeps):
         rows.append(one(seed, args.chains, args.warmup, args.draws))
-        print(rows[-1].to_string(index=False, header=seed == 0), flush=True)
+        print(rows[-1].to_string(index=False, header=seed == args.start), flush=True)
     table = pd.concat(rows, ignore_index=True)
     per_sweep = table.groupby("sweep")[["pred_covers_new_observation",
                                         "credible_covers_law"]].mean()
