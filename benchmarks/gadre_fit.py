@@ -18,7 +18,8 @@ fit = model.fit(runs, seed=0, target_accept=0.95, progress=False)
 seconds = time.perf_counter() - started
 stats = fit.idata.sample_stats
 print(fit.summary().round(4).to_string())
-print(f"\n{len(runs)} runs; 4 chains x 1000 warmup + 1000 draws (target_accept 0.95) in {seconds:.1f} s; "
+print(f"\n{len(runs)} runs; 4 chains x 1000 warmup + 1000 draws (target_accept 0.95) in "
+      f"{seconds:.1f} s; "
       f"{int(stats.diverging.sum())} divergences; mean leapfrog steps per draw "
       f"{float(stats.n_steps.mean()):.1f}; max R-hat {fit.summary()['r_hat'].max():.3f}")
 for message in fit.warnings:

@@ -26,6 +26,7 @@ def page(law: sl.Law) -> str:
             f"spec). The posterior also holds the natural-unit values, and "
             f"`Fit.predict_draws(...)['params']` gives them per row. Priors given for "
             f"{names} apply to the reference-scale value.\n")
+    inputs = ", ".join(f'"{v}": "{v}"' for v in law.variables)
     return f"""# `{law.name}`
 
 $$ {law.latex} $$
@@ -48,7 +49,7 @@ override it with `priors={{"<name>_sd": sl.Prior("HalfNormal", ...)}}`.
 ```python
 import scalinglaws as sl
 law = sl.laws.get("{law.name}")
-model = sl.ScalingModel("{law.name}", inputs={{{", ".join(f'"{v}": "{v}"' for v in law.variables)}}},
+model = sl.ScalingModel("{law.name}", inputs={{{inputs}}},
                         target="loss")
 ```
 """

@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import pytest
 from numpyro.infer.util import initialize_model
 
 import scalinglaws as sl

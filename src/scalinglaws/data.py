@@ -159,11 +159,10 @@ def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]]
     Examples
     --------
     >>> import pandas as pd, scalinglaws as sl
-    >>> frame = pd.DataFrame({"N": [1e7, 1e8, 1e9], "D": [2e8, 2e9, 2e10],
-    ...                       "loss": [4.0, 3.3, 2.9]})
+    >>> frame = sl.synthetic.sweep(seed=0)
     >>> design = make_design(sl.ScalingModel("chinchilla", target="loss"), frame)
     >>> design.n_rows, design.y.dtype
-    (3, dtype('float64'))
+    (90, dtype('float64'))
     """
     predicting = levels is not None
     if not isinstance(data, pd.DataFrame):

@@ -234,7 +234,7 @@ class ScalingModel:
         >>> import scalinglaws as sl
         >>> runs = sl.synthetic.sweep(seed=0)
         >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
-        >>> fit = model.fit(runs, chains=2, warmup=300, draws=300, progress=False)
+        >>> fit = model.fit(runs, chains=2, warmup=300, draws=300)  # doctest: +SKIP
         >>> fit.summary().loc["alpha", "r_hat"] < 1.05  # doctest: +SKIP
         True
         """
