@@ -125,3 +125,22 @@ def test_short_chains_are_flagged(sweep):
         fit = model.fit(sweep[sweep.M == 20], chains=2, warmup=30, draws=20, progress=False)
     assert any("ESS below" in w for w in fit.warnings)
     assert "warnings" in repr(fit)
+
+
+def test_predict_after_load_is_float64_in_a_fresh_process(hierarchical_fit, tmp_path):
+    """x64 is switched on by the package wherever it computes, not by the user's imports."""
+    import subprocess
+    import sys
+
+    path = hierarchical_fit.save(tmp_path / "fit.nc")
+    code = (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "import scalinglaws as sl\n"
+        f"p = sl.load({str(path)!r}).predict({{'N': [1e10], 'D': [2e11], 'dataset': ['web']}})\n"
+        "print(p['median'].dtype, repr(float(p['median'].iloc[0])))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "float64"
+    expected = hierarchical_fit.predict({"N": [1e10], "D": [2e11], "dataset": ["web"]})
+    assert float(out[1]) == expected["median"].iloc[0]

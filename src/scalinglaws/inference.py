@@ -27,17 +27,12 @@ from numpyro.infer.util import initialize_model
 
 from .data import Design
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import build_model, level_sites
+from .model import build_model, enable_x64, level_sites
 
 #: Thresholds of the post-sampling checks.
 RHAT_MAX = 1.01
 ESS_MIN = 400
 BFMI_MIN = 0.3
-
-
-def enable_x64() -> None:
-    """Use float64 in JAX (called by the package before it builds anything)."""
-    jax.config.update("jax_enable_x64", True)
 
 
 def chain_method(chains: int) -> str:

@@ -40,6 +40,11 @@ class LevelSite:
     prior: Prior | None  # None: standard-normal z of a non-centred offset
 
 
+def enable_x64() -> None:
+    """Use float64 in JAX; the package calls it wherever it builds or evaluates a model."""
+    jax.config.update("jax_enable_x64", True)
+
+
 def _to_unconstrained(constraint: str, x):
     if constraint == "positive":
         return jnp.log(x)
@@ -180,6 +185,7 @@ def build_model(spec, design: Design) -> Callable[..., None]:
     >>> trace["E_z_dataset"]["value"].shape
     (3,)
     """
+    enable_x64()
     law = spec.law
     sites = {s.name: s for s in level_sites(spec, design)}
 
@@ -266,6 +272,7 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         natural law parameters per draw and row. New levels of a factor and new runs get
         fresh offsets from the population, per draw.
     """
+    enable_x64()
     posterior = {k: jnp.asarray(v) for k, v in posterior.items()}
     n_draws = next(iter(posterior.values())).shape[0]
     keys = jax.random.split(rng_key, len(level_sites(spec, design)) + 2)
