@@ -6,7 +6,7 @@ hierarchical Chinchilla model and predict every dataset at 10x the largest compu
 observation from the true law, and how often the 90% credible interval of the law
 contains the noise-free truth.
 
-    python benchmarks/calibration.py --sweeps 24
+    python benchmarks/calibration.py --sweeps 24 [--parameterization noncentred]
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ def random_truth(rng: np.random.Generator) -> dict:
     }
 
 
-def one(seed: int, chains: int, warmup: int, draws: int) -> pd.DataFrame:
+def one(seed: int, chains: int, warmup: int, draws: int,
+        parameterization: str = "centred") -> pd.DataFrame:
     rng = np.random.default_rng(1000 + seed)
     truth = random_truth(rng)
     runs = sl.synthetic.sweep(seed=seed, truth=truth)
     model = sl.ScalingModel("chinchilla", target="loss",
                             vary={"E": "dataset", "A": "dataset", "B": "dataset"},
-                            parameterization="centred")
+                            parameterization=parameterization)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.fit(runs, seed=seed, chains=chains, warmup=warmup, draws=draws,
@@ -64,6 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", type=int, default=24)
     parser.add_argument("--start", type=int, default=0, help="first sweep seed")
+    parser.add_argument("--parameterization", default="centred",
+                        choices=("centred", "noncentred"))
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
@@ -71,7 +74,7 @@ def main() -> None:
     started = time.perf_counter()
     rows = []
     for seed in range(args.start, args.start + args.sweeps):
-        rows.append(one(seed, args.chains, args.warmup, args.draws))
+        rows.append(one(seed, args.chains, args.warmup, args.draws, args.parameterization))
         print(rows[-1].to_string(index=False, header=seed == args.start), flush=True)
     table = pd.concat(rows, ignore_index=True)
     per_sweep = table.groupby("sweep")[["pred_covers_new_observation",
@@ -85,8 +88,15 @@ def main() -> None:
     print(f"sweeps whose three predictive intervals all cover: "
           f"{(per_sweep.pred_covers_new_observation == 1).mean():.1%}")
     print(f"median relative error of the posterior median: {table['rel_error_%'].median():.2f}%")
-    print(f"sweeps with divergences: {(table.groupby('sweep').divergences.max() > 0).sum()}, "
-          f"max R-hat over all: {table.max_rhat.max():.3f}")
+    per_fit = table.groupby("sweep")[["divergences", "max_rhat"]].max()
+    clean = per_fit[(per_fit.divergences == 0) & (per_fit.max_rhat <= 1.01)].index
+    print(f"sweeps with divergences: {(per_fit.divergences > 0).sum()}, with R-hat > 1.01: "
+          f"{(per_fit.max_rhat > 1.01).sum()}, max R-hat over all: {table.max_rhat.max():.3f}")
+    if len(clean):
+        ok = table[table.sweep.isin(clean)]
+        print(f"among the {len(clean)} clean fits: predictive coverage "
+              f"{ok.pred_covers_new_observation.mean():.1%}, credible coverage "
+              f"{ok.credible_covers_law.mean():.1%}")
 
 
 if __name__ == "__main__":
