@@ -11,10 +11,12 @@ intervals; model comparison; decisions under uncertainty.
 
 __version__ = "0.1.0"
 
-from . import datasets, laws, synthetic
+from . import datasets, laws, synthetic, validate
+from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
 from .laws import Law, Param
 from .priors import Prior
+from .report import report
 from .results import Fit, load
 from .spec import ScalingModel
 
@@ -26,8 +28,11 @@ __all__ = [
     "ScalingLawError",
     "ScalingLawWarning",
     "ScalingModel",
+    "compare",
     "datasets",
     "laws",
     "load",
+    "report",
     "synthetic",
+    "validate",
 ]

@@ -64,7 +64,7 @@ class Comparison(pd.DataFrame):
         """Plain-words remarks about the comparison (reliability, close calls)."""
         return list(self.attrs.get("notes", []))
 
-    def _repr_html_(self) -> str:  # pragma: no cover - exercised in notebooks and report
+    def _repr_html_(self) -> str:
         return comparison_html(self)
 
 
@@ -146,13 +146,17 @@ def check_comparable(fits: Mapping[str, Any]) -> None:
         labels_b = np.asarray([str(i) for i in fit.design.index])
         same_y = np.allclose(first.design.y, fit.design.y, rtol=1e-12, atol=0.0)
         if not same_y or not np.array_equal(labels_a, labels_b):
-            if set(labels_a) == set(labels_b) and len(set(labels_a)) == len(labels_a):
+            if np.array_equal(labels_a, labels_b):
+                bad = np.flatnonzero(~np.isclose(first.design.y, fit.design.y, rtol=1e-12,
+                                                 atol=0.0))
+                why = (f"the same rows with different target values (first difference at "
+                       f"row {labels_a[bad[0]]!r}, position {int(bad[0])})")
+            elif sorted(labels_a) == sorted(labels_b):
                 why = "the same rows in a different order"
             else:
-                bad = np.flatnonzero(~np.isclose(first.design.y, fit.design.y, rtol=1e-12,
-                                                 atol=0.0) | (labels_a != labels_b))
-                why = (f"different rows or target values (first difference at position "
-                       f"{int(bad[0]) if bad.size else 0})")
+                bad = np.flatnonzero(labels_a != labels_b)
+                why = (f"different rows (first difference at position {int(bad[0])}: "
+                       f"{labels_a[bad[0]]!r} vs {labels_b[bad[0]]!r})")
             raise ScalingLawError(
                 f"{pair} were fitted to {why}: pointwise LOO differences pair row i of one "
                 f"fit with row i of the other. Fit both to the same DataFrame (same rows, "
@@ -168,7 +172,8 @@ def _k_counts(k: np.ndarray) -> dict[str, int]:
             "k_very_bad": int((k > K_VERY_BAD).sum())}
 
 
-def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str]) -> list[str]:
+def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str],
+           bad_rows: Mapping[str, list[str]]) -> list[str]:
     notes = []
     best = table.index[0]
     if len(table) > 1:
@@ -183,32 +188,35 @@ def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str])
             f"error {dse:.2f}). LOO scores new runs like the fitted ones; it does not test "
             f"extrapolation to larger scales (use holdout= or sl.validate.extrapolation)."
         )
-    for name in table.index:
-        bad = int(table.loc[name, "k_bad"] + table.loc[name, "k_very_bad"])
-        if bad:
-            notes.append(
-                f"{name!r}: {bad} row(s) have Pareto k > {K_BAD}, so PSIS-LOO is unreliable "
-                f"for them and its elpd is likely too optimistic; these are runs the model "
-                f"depends on heavily (often the largest). Check them with the "
-                f"leave-largest-scale-out validation or refit without them."
-            )
-        if name in waic_warned:
-            notes.append(
-                f"{name!r}: WAIC is unreliable (posterior variance of some rows' log "
-                f"density exceeds 0.4); prefer the PSIS-LOO column."
-            )
-        n_warn = len(fits[name].warnings)
-        if n_warn:
-            notes.append(
-                f"{name!r}: the sampler reported {n_warn} problem(s) (see the fit's "
-                f"warnings); its scores inherit them."
-            )
+    flagged = {name: rows for name, rows in bad_rows.items() if rows}
+    if flagged:
+        where = "; ".join(
+            f"{name!r} ({len(rows)}: rows {', '.join(rows[:6])}{' ...' if len(rows) > 6 else ''})"
+            for name, rows in flagged.items())
+        notes.append(
+            f"Pareto k > {K_BAD} for {where}: PSIS-LOO cannot estimate how well a model "
+            f"predicts those rows without refitting, so its elpd may be too optimistic. "
+            f"Refit leaving them out, or rely on the leave-largest-scale-out validation."
+        )
+    if waic_warned:
+        notes.append(
+            f"WAIC is unreliable for {', '.join(repr(n) for n in waic_warned)} (the posterior "
+            f"variance of some rows' log density exceeds 0.4); prefer the PSIS-LOO columns."
+        )
+    troubled = {name: len(fit.warnings) for name, fit in fits.items() if fit.warnings}
+    if troubled:
+        notes.append(
+            "The sampler reported problems for "
+            + ", ".join(f"{name!r} ({n})" for name, n in troubled.items())
+            + " (see each fit's warnings); their scores inherit them."
+        )
     return notes
 
 
 def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
-            seed: int = 0, chains: int | None = None, warmup: int | None = None,
-            draws: int | None = None, progress: bool = False) -> Comparison:
+            data: pd.DataFrame | None = None, seed: int = 0, chains: int | None = None,
+            warmup: int | None = None, draws: int | None = None,
+            progress: bool = False) -> Comparison:
     """Rank fitted models by expected log predictive density (PSIS-LOO).
 
     Parameters
@@ -222,6 +230,9 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     by : str
         Scale the holdout thresholds apply to: a data column, a law variable, or ``"C"``
         (``6 N D`` for laws of N and D).
+    data : DataFrame, optional
+        The runs for the holdout refits (default: rebuilt from the fits, which hold every
+        column their models read).
     seed, chains, warmup, draws, progress
         Sampler settings of the holdout refits; by default each fit's own chains and
         draws, with as many warmup steps as draws.
@@ -249,7 +260,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     """
     fits = _as_fits(fits)
     check_comparable(fits)
-    loos, rows, waic_warned = {}, {}, []
+    loos, rows, waic_warned, bad_rows = {}, {}, [], {}
     for name, fit in fits.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -260,12 +271,14 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
         if bool(waic.warning) or any("0.4" in str(w.message) for w in caught):
             waic_warned.append(name)
         loos[name] = loo
+        k = np.asarray(loo.pareto_k)
+        bad_rows[name] = [str(fit.design.index[i]) for i in np.flatnonzero(k > K_BAD)]
         rows[name] = {"elpd_waic": float(waic.elpd_waic), "se_waic": float(waic.se),
                       "p_waic": float(waic.p_waic),
-                      **_k_counts(np.asarray(loo.pareto_k)),
+                      **_k_counts(k),
                       "sampler_warnings": len(fit.warnings)}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore")  # ArviZ's own Pareto-k and pandas deprecation notices
         ranked = az.compare(loos, method="stacking", scale="log")
     table = ranked.join(pd.DataFrame.from_dict(rows, orient="index"))
     table["k_flag"] = (table["k_bad"] + table["k_very_bad"]) > 0
@@ -274,7 +287,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     table.index.name = "model"
     out = Comparison(table)
     out.attrs["arviz"] = ranked
-    out.attrs["notes"] = _notes(out, fits, waic_warned)
+    out.attrs["notes"] = _notes(out, fits, waic_warned, bad_rows)
 
     if holdout is not None:
         from .validate import extrapolation
@@ -282,7 +295,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
         first = next(iter(fits.values()))
         n_chains = chains or int(first.idata.posterior.sizes["chain"])
         n_draws = draws or int(first.idata.posterior.sizes["draw"])
-        result = extrapolation(fits, None, holdout=holdout, by=by, seed=seed,
+        result = extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
                                chains=n_chains, warmup=warmup or n_draws, draws=n_draws,
                                progress=progress)
         summary = result.summary()

@@ -132,3 +132,134 @@ def save_figure(fig, path) -> None:
     """Write ``fig`` to ``path`` (PNG by extension) and close it."""
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+# --- model comparison and extrapolation validation ---------------------------------------
+
+def plot_comparison(table):
+    """ArviZ's comparison plot (elpd with standard errors) of a :func:`~scalinglaws.compare`
+    table.
+
+    >>> fig = plot_comparison(sl.compare({"a": fit_a, "b": fit_b}))  # doctest: +SKIP
+    """
+    import warnings
+
+    import arviz as az
+
+    ranked = table.attrs.get("arviz")
+    if ranked is None:
+        raise ScalingLawError("plot_comparison needs the table returned by sl.compare()")
+    height = 1.0 + 0.45 * len(ranked)
+    fig, ax = plt.subplots(figsize=(7.0, height), constrained_layout=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ArviZ sorts with pandas' deprecated inplace=
+        az.plot_compare(ranked, ax=ax, insample_dev=False, textsize=9, title=False,
+                        legend=False)
+    ax.set_title("PSIS-LOO expected log predictive density (higher is better)", fontsize=10)
+    return fig
+
+
+def plot_calibration(result, bins: int | None = None):
+    """Calibration of held-out predictions: PIT histogram and interval coverage.
+
+    Left: the probability integral transform of every held-out run, per model (a
+    calibrated model gives a flat histogram; a U shape means intervals too narrow, a
+    hump too wide). Right: empirical against nominal coverage of central predictive
+    intervals, with the 90% band a calibrated model would stay in.
+
+    Parameters
+    ----------
+    result : Extrapolation
+        From :func:`scalinglaws.validate.extrapolation`.
+    bins : int, optional
+        Histogram bins (default: about sqrt of the number of held-out runs, 4 to 10).
+
+    >>> fig = plot_calibration(result)  # doctest: +SKIP
+    """
+    from scipy.stats import binom
+
+    points = result.points
+    models = result.models
+    n_max = max(int((points["model"] == m).sum()) for m in models)
+    bins = bins or int(np.clip(round(np.sqrt(n_max)), 4, 10))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), constrained_layout=True)
+    edges = np.linspace(0, 1, bins + 1)
+    for i, name in enumerate(models):
+        pit = points.loc[points["model"] == name, "pit"].to_numpy()
+        left.hist(pit, bins=edges, density=True, histtype="step", lw=1.8, color=f"C{i}",
+                  label=f"{name} ({len(pit)} runs)")
+    lo, hi = (binom.ppf([0.05, 0.95], n_max, 1 / bins) * bins / n_max)
+    left.axhspan(lo, hi, color="0.85", zorder=0, label="90% range if calibrated")
+    left.axhline(1.0, color="k", lw=0.8, ls="--")
+    left.set_xlim(0, 1)
+    left.set_xlabel("PIT: predictive probability below the observed value")
+    left.set_ylabel("density")
+    left.set_title("PIT histogram of held-out runs", fontsize=10)
+    left.legend(fontsize=7)
+
+    levels = np.linspace(0.05, 0.95, 19)
+    table = result.coverage(levels=levels)
+    for i, name in enumerate(models):
+        rows = table[table["model"] == name]
+        right.plot(rows["nominal"], rows["empirical"], "o-", ms=3, color=f"C{i}", label=name)
+    rows = table[table["model"] == models[0]]
+    right.fill_between(rows["nominal"], rows["band_lower"], rows["band_upper"], color="0.85",
+                       zorder=0, label="90% band if calibrated")
+    right.plot([0, 1], [0, 1], "k--", lw=0.8)
+    right.set_xlim(0, 1)
+    right.set_ylim(-0.02, 1.02)
+    right.set_xlabel("nominal mass of the central predictive interval")
+    right.set_ylabel("held-out runs inside")
+    right.set_title("interval coverage", fontsize=10)
+    right.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Calibration when extrapolating ({result.target}, held out by {result.by})",
+                 fontsize=11)
+    return fig
+
+
+def plot_holdout(result, interval: float | None = None):
+    """Held-out runs against their predictions: one panel per threshold.
+
+    Each held-out run is a point at its scale (x) and its relative error
+    ``median / observed - 1`` (y); the bar is its ``interval`` predictive interval in the
+    same units, so a bar crossing zero means the interval contains the observation.
+    Models are offset slightly along x.
+
+    >>> fig = plot_holdout(result)  # doctest: +SKIP
+    """
+    interval = interval or max(result.intervals)
+    if interval not in result.intervals:
+        raise ScalingLawError(f"interval {interval} was not scored; choose one of "
+                              f"{list(result.intervals)}")
+    tag = f"{100 * interval:g}".replace(".", "_")
+    thresholds = result.thresholds
+    models = result.models
+    ncols = min(3, len(thresholds))
+    nrows = int(np.ceil(len(thresholds) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    points = result.points
+    for ax, t in zip(axes.flat, thresholds, strict=False):
+        for i, name in enumerate(models):
+            p = points[(points["model"] == name) & (points["threshold"] == t)]
+            shift = 1.0 + 0.06 * (i - (len(models) - 1) / 2)
+            x = p[result.by].to_numpy() * shift
+            obs = p["observed"].to_numpy()
+            mid = p["median"].to_numpy() / obs - 1
+            err = np.vstack([mid - (p[f"lower_{tag}"].to_numpy() / obs - 1),
+                             (p[f"upper_{tag}"].to_numpy() / obs - 1) - mid])
+            ax.errorbar(x, 100 * mid, yerr=100 * np.clip(err, 0, None), fmt="o", ms=3.5,
+                        lw=1, capsize=2, color=f"C{i}", label=name)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"fitted on {result.by} < {t:.3g}", fontsize=9)
+        ax.set_xlabel(result.by)
+        ax.grid(alpha=0.3, lw=0.4)
+    for ax in axes.flat[len(thresholds):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel(f"prediction error (%), {interval:.0%} predictive bar")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(models), 6),
+               fontsize=8, frameon=False)
+    fig.suptitle(f"Held-out larger runs: {result.target}", fontsize=11)
+    return fig

@@ -1,0 +1,583 @@
+"""Leave-largest-scale-out validation: refit on small runs, score the larger ones.
+
+In-sample fit is not the question a scaling law answers; extrapolation is.
+:func:`extrapolation` refits each model on every run below a threshold of compute (or
+N, D, or any positive column) and scores the held-out larger runs with
+
+- ``lpd``: the log posterior predictive density of each held-out observation on the
+  likelihood scale (``log y`` for losses, the scale of the fit's ``log_likelihood``),
+  ``log (1/S) sum_s p(y_i | theta_s)`` over the S posterior draws, in log-sum-exp form;
+- ``are``: the absolute relative error ``|median - y| / y`` of the posterior median of
+  the noise-free law;
+- ``pit``: the probability integral transform, the fraction of posterior-predictive
+  draws below ``y``; ``y`` lies inside the central ``q`` predictive interval exactly when
+  ``(1 - q)/2 <= pit <= (1 + q)/2``, which gives the coverage of the 50% and 90%
+  intervals (and any other) and the PIT histogram of a calibration plot.
+
+How the held-out density is computed
+------------------------------------
+For each posterior draw ``theta_s`` the held-out row gets exactly the observation model
+the fit used: the law's location on the likelihood scale, the noise scale (``sigma``,
+with its group offset when it varies), Normal or Student-t noise, and the run offset
+when the model has a ``run`` factor. Levels never seen in the training runs (a new
+dataset, and, usually, the held-out runs themselves) get a fresh offset drawn from the
+population for each draw, the same way :meth:`Fit.predict_draws
+<scalinglaws.Fit.predict_draws>` draws them. Averaging ``p(y_i | theta_s, u_s)`` over
+draws with one fresh offset ``u_s`` each is an unbiased Monte Carlo estimate of the
+predictive density with the offset integrated out; its log is what is reported.
+Pointwise densities are what LOO uses too, so held-out and LOO scores are on the same
+footing.
+
+Examples
+--------
+>>> import scalinglaws as sl
+>>> runs = sl.synthetic.sweep(seed=0)
+>>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+>>> result = sl.validate.extrapolation(model, runs, holdout=[1e19, 1e20], by="C",
+...                                    chains=2, warmup=300, draws=300)  # doctest: +SKIP
+>>> result.scores  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+import pandas as pd
+from scipy.special import logsumexp
+
+from .errors import ScalingLawError
+from .model import (
+    RUN_SITE,
+    law_params,
+    level_sites,
+    location,
+    noise_scale,
+    observation,
+    run_offset,
+    transform_target,
+)
+
+#: Interval masses whose coverage :func:`extrapolation` reports by default.
+INTERVALS = (0.5, 0.9)
+
+
+# --- the held-out density ----------------------------------------------------------------
+
+def _target(spec, frame: pd.DataFrame) -> np.ndarray:
+    if spec.target not in frame.columns:
+        raise ScalingLawError(
+            f"held-out data has no target column {spec.target!r}; scoring needs the observed "
+            f"values of the runs it predicts"
+        )
+    y = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(y) | ((y <= 0) if spec.scale == "log" else np.zeros_like(y, bool))
+    if bad.any():
+        raise ScalingLawError(
+            f"target column {spec.target!r} has {int(bad.sum())} held-out value(s) that are "
+            f"missing, not numbers{' or not positive' if spec.scale == 'log' else ''} (rows "
+            f"{list(frame.index[bad][:5])}); drop those rows"
+        )
+    return y
+
+
+def log_density(fit, data, seed: int = 0) -> np.ndarray:
+    """``log p(y_i | theta_s)`` of observed rows under each posterior draw.
+
+    The density is that of the model's own observation noise on the likelihood scale
+    (``log y`` for losses), with group and run offsets of levels never fitted drawn
+    fresh from the population per draw (see the module docstring).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    data : DataFrame or dict
+        Rows with the law's inputs, the factors and the observed target.
+    seed : int
+        Seed for the fresh offsets of new levels and new runs.
+
+    Returns
+    -------
+    ndarray, shape (draws, rows)
+
+    Examples
+    --------
+    >>> ll = log_density(fit, held_out)  # doctest: +SKIP
+    >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
+    """
+    from .data import make_design
+
+    spec = fit.spec
+    frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
+    y = _target(spec, frame)
+    design = make_design(spec, frame, levels=fit.design.levels(),
+                         log_reference=fit.design.log_reference)
+    values = {k: jnp.asarray(v) for k, v in fit.draws().items()}
+    n_draws = next(iter(values.values())).shape[0]
+    sites = level_sites(spec, design)
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(sites) + 1)
+    for key, site in zip(keys, sites, strict=False):
+        factor = design.factors[site.factor]
+        fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
+        n_new = len(factor.levels) - fitted.shape[1]
+        if n_new > 0:
+            base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
+            values[site.name] = jnp.concatenate([fitted, base.sample(key, (n_draws, n_new))],
+                                                axis=1)
+
+    def one(draw):
+        params = law_params(spec, design, draw)
+        loc = location(spec, design, params) + run_offset(spec, design, draw)
+        return loc, jnp.broadcast_to(noise_scale(spec, design, draw), loc.shape)
+
+    loc, scale = jax.vmap(one)(values)
+    run_sd = f"{RUN_SITE}_sd"
+    if spec.run and spec.run not in design.factors and run_sd in values:
+        # no run column: each held-out row is a new run with its own offset
+        loc = loc + values[run_sd][:, None] * jax.random.normal(keys[-1], loc.shape)
+    noise = {"nu": values["nu"][:, None]} if "nu" in values else {}
+    t = transform_target(spec, jnp.asarray(y))
+    return np.asarray(observation(spec, loc, scale, noise).log_prob(t))
+
+
+# --- splitting ----------------------------------------------------------------------------
+
+def scale_values(spec, frame: pd.DataFrame, by: str) -> np.ndarray:
+    """The values of ``by`` for each row: a column, a law variable, or ``C = 6 N D``.
+
+    >>> import scalinglaws as sl
+    >>> runs = sl.synthetic.sweep(seed=0)
+    >>> spec = sl.ScalingModel("chinchilla", target="loss")
+    >>> bool(np.allclose(scale_values(spec, runs.drop(columns="C"), "C"), runs.C))
+    True
+    """
+    if not isinstance(by, str):
+        raise ScalingLawError(f"by must be a column name such as 'C' or 'N', got {by!r}")
+    law = spec.law
+    if by in frame.columns:
+        column = by
+    elif by in law.variables:
+        column = spec.inputs[by]
+    elif by == "C" and {"N", "D"} <= set(law.variables):
+        n = _positive_column(frame, spec.inputs["N"], "N")
+        d = _positive_column(frame, spec.inputs["D"], "D")
+        return 6.0 * n * d
+    else:
+        raise ScalingLawError(
+            f"cannot split runs by {by!r}: the data has no column {by!r} and law "
+            f"{law.name!r} has no variable {by!r}; pass by= a column of the data (e.g. 'N' "
+            f"or 'C') or add the column"
+        )
+    return _positive_column(frame, column, by)
+
+
+def _positive_column(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise ScalingLawError(f"data has no column {column!r} (needed for {role})")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all() or (values <= 0).any():
+        raise ScalingLawError(
+            f"column {column!r} (used to split runs by {role}) must be positive and finite "
+            f"in every row; fix or drop the rows {list(frame.index[~(values > 0)][:5])}"
+        )
+    return values
+
+
+def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
+    if isinstance(holdout, str):
+        if holdout != "largest":
+            raise ScalingLawError(
+                f"holdout must be 'largest', a threshold on {by!r}, or a list of thresholds; "
+                f"got {holdout!r}"
+            )
+        return [float(values.max())]
+    items = list(holdout) if isinstance(holdout, (Sequence, np.ndarray)) else [holdout]
+    if not items:
+        raise ScalingLawError("holdout is empty; give at least one threshold or 'largest'")
+    out = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float, np.number)) \
+                or not np.isfinite(item) or item <= 0:
+            raise ScalingLawError(
+                f"holdout thresholds must be positive numbers on the scale of {by!r} (e.g. "
+                f"1e20 for compute), got {item!r}"
+            )
+        t = float(item)
+        if not (values >= t).any():
+            raise ScalingLawError(
+                f"holdout threshold {by} >= {t:.3g} holds out no runs: the largest {by} in "
+                f"the data is {values.max():.3g}. Use thresholds at or below it."
+            )
+        if not (values < t).any():
+            raise ScalingLawError(
+                f"holdout threshold {by} >= {t:.3g} leaves no runs to fit: the smallest {by} "
+                f"in the data is {values.min():.3g}. Use larger thresholds."
+            )
+        out.append(t)
+    return sorted(set(out))
+
+
+def _models(model: Any) -> dict[str, tuple[Any, Any]]:
+    """name -> (spec, fit or None)."""
+    from .results import Fit
+    from .spec import ScalingModel
+
+    def one(name, value):
+        if isinstance(value, Fit):
+            return value.spec, value
+        if isinstance(value, ScalingModel):
+            return value, None
+        raise ScalingLawError(
+            f"model {name!r} is a {type(value).__name__}; pass a ScalingModel, a Fit, or a "
+            f"dict of them by name"
+        )
+
+    if isinstance(model, Mapping):
+        if not model:
+            raise ScalingLawError("no models given; pass a ScalingModel or {'name': model}")
+        return {str(k): one(k, v) for k, v in model.items()}
+    spec, fit = one("model", model)
+    return {spec.law.name: (spec, fit)}
+
+
+# --- the result ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """Scores of leave-largest-scale-out refits (returned by :func:`extrapolation`).
+
+    Attributes
+    ----------
+    points : DataFrame
+        One row per model, threshold and held-out run: ``model``, ``threshold``, the
+        ``by`` value, the factors, ``observed``, ``median`` (law), predictive interval
+        ends ``lower_50``, ``upper_50``, ... , ``lpd``, ``are`` and ``pit``.
+    scores : DataFrame
+        One row per model and threshold: ``n_train``, ``n_holdout``, ``elpd`` (sum of
+        ``lpd``), ``lpd_mean``, ``are_mean`` and ``are_max`` (percent), ``coverage_50``,
+        ``coverage_90`` and ``sampler_warnings``.
+    by : str
+        What the thresholds apply to.
+    intervals : tuple of float
+        Interval masses whose coverage is reported.
+    target : str
+        The target column.
+    fits : dict
+        ``(model, threshold) -> Fit`` of every refit.
+    warnings : dict
+        ``(model, threshold) -> tuple of str``: sampler problems of each refit.
+    """
+
+    points: pd.DataFrame
+    scores: pd.DataFrame
+    by: str
+    intervals: tuple[float, ...]
+    target: str
+    fits: dict = field(default_factory=dict, repr=False)
+    warnings: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def models(self) -> list[str]:
+        """Model names in the order given."""
+        return list(dict.fromkeys(self.scores["model"]))
+
+    @property
+    def thresholds(self) -> list[float]:
+        """The thresholds on :attr:`by`, ascending."""
+        return sorted(set(self.scores["threshold"]))
+
+    def summary(self) -> pd.DataFrame:
+        """Per model, over every threshold: ranked by held-out elpd (best first).
+
+        Columns: ``rank``; ``elpd`` (sum of ``lpd`` over all thresholds' held-out runs);
+        ``elpd_diff`` to the best and ``dse``, its standard error from the pointwise
+        differences (``sqrt(n var(diff))``, as ArviZ does for LOO; a run held out at
+        several thresholds counts once per threshold, so treat ``dse`` as indicative);
+        ``lpd_mean``; ``are_mean`` and ``are_max`` (percent); ``coverage_50``,
+        ``coverage_90`` (and any other requested intervals); ``n_points``.
+
+        >>> result.summary()  # doctest: +SKIP
+        """
+        pts = self.points
+        rows = {}
+        for name in self.models:
+            p = pts[pts["model"] == name]
+            row = {"elpd": p["lpd"].sum(), "lpd_mean": p["lpd"].mean(),
+                   "are_mean": 100 * p["are"].mean(), "are_max": 100 * p["are"].max()}
+            for q in self.intervals:
+                row[f"coverage_{_pct(q)}"] = _covered(p["pit"].to_numpy(), q).mean()
+            row["n_points"] = len(p)
+            rows[name] = row
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table = table.sort_values("elpd", ascending=False)
+        # every model was scored on the same held-out rows in the same order
+        ref = pts.loc[pts["model"] == table.index[0], "lpd"].to_numpy()
+        diffs, dses = [], []
+        for name in table.index:
+            d = ref - pts.loc[pts["model"] == name, "lpd"].to_numpy()
+            diffs.append(float(d.sum()))
+            dses.append(float(np.sqrt(len(d) * d.var(ddof=1))) if len(d) > 1 else np.nan)
+        table.insert(0, "rank", np.arange(len(table)))
+        table.insert(2, "elpd_diff", diffs)
+        table.insert(3, "dse", dses)
+        table.index.name = "model"
+        return table
+
+    def coverage(self, levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95)) -> pd.DataFrame:
+        """Empirical coverage of central predictive intervals, per model.
+
+        One row per model and nominal level with the fraction of held-out runs inside
+        the interval, the count, and a 90% binomial band for a calibrated model with
+        that many runs (coverage outside the band is evidence of miscalibration).
+
+        >>> result.coverage()  # doctest: +SKIP
+        """
+        from scipy.stats import binom
+
+        rows = []
+        for name in self.models:
+            pit = self.points.loc[self.points["model"] == name, "pit"].to_numpy()
+            for q in levels:
+                if not 0 < q < 1:
+                    raise ScalingLawError(f"coverage levels must be in (0, 1), got {q!r}")
+                inside = _covered(pit, q)
+                n = len(pit)
+                rows.append({"model": name, "nominal": q, "empirical": inside.mean(),
+                             "inside": int(inside.sum()), "n": n,
+                             "band_lower": binom.ppf(0.05, n, q) / n,
+                             "band_upper": binom.ppf(0.95, n, q) / n})
+        return pd.DataFrame(rows)
+
+    @property
+    def notes(self) -> list[str]:
+        """Plain-words remarks: the ranking, calibration, sampler problems of refits."""
+        out = []
+        summary = self.summary()
+        best = summary.index[0]
+        where = ", ".join(f"{self.by} >= {t:.3g}" for t in self.thresholds)
+        if len(summary) > 1:
+            second = summary.index[1]
+            d, s = summary.loc[second, "elpd_diff"], summary.loc[second, "dse"]
+            out.append(
+                f"Refitted on the runs below each threshold ({where}), {best!r} predicts "
+                f"the held-out larger runs best (held-out elpd {summary.loc[best, 'elpd']:.1f}"
+                f"; {second!r} is {d:.1f} lower, standard error {s:.1f})."
+            )
+        for name in summary.index:
+            for q in self.intervals:
+                cov = summary.loc[name, f"coverage_{_pct(q)}"]
+                n = int(summary.loc[name, "n_points"])
+                if n >= 5 and abs(cov - q) > 0.25:
+                    side = "overconfident" if cov < q else "too wide"
+                    out.append(f"{name!r}: its {q:.0%} predictive intervals contain "
+                               f"{cov:.0%} of the held-out runs: {side} when extrapolating.")
+        troubled = {}
+        for (name, t), messages in self.warnings.items():
+            if messages:
+                troubled.setdefault(name, []).append(f"{self.by} < {t:.3g}: {len(messages)}")
+        if troubled:
+            where = "; ".join(f"{name!r} ({', '.join(v)})" for name, v in troubled.items())
+            out.append(f"The sampler reported problems in refits (see .warnings), so their "
+                       f"scores inherit them: {where}.")
+        return out
+
+    def plot(self, **kwargs):
+        """Calibration figure: PIT histogram and interval coverage of held-out runs.
+
+        See :func:`scalinglaws.plotting.plot_calibration`.
+
+        >>> fig = result.plot()  # doctest: +SKIP
+        """
+        from .plotting import plot_calibration
+
+        return plot_calibration(self, **kwargs)
+
+    def plot_holdout(self, **kwargs):
+        """Relative error and predictive intervals of each held-out run, per threshold.
+
+        See :func:`scalinglaws.plotting.plot_holdout`.
+
+        >>> fig = result.plot_holdout()  # doctest: +SKIP
+        """
+        from .plotting import plot_holdout
+
+        return plot_holdout(self, **kwargs)
+
+    def _repr_html_(self) -> str:
+        return extrapolation_html(self)
+
+
+def extrapolation_html(result: Extrapolation) -> str:
+    """Summary, per-threshold scores and notes as an HTML fragment."""
+    fmt = lambda x: f"{x:.4g}"  # noqa: E731
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    scores = result.scores.set_index(["model", "threshold"])
+    return (f'<div class="extrapolation"><p>Leave-largest-scale-out validation by '
+            f'{html.escape(result.by)} (target {html.escape(result.target)}).</p>'
+            f'{result.summary().to_html(float_format=fmt, classes="table", border=0)}'
+            f'<p>Per threshold:</p>{scores.to_html(float_format=fmt, classes="table", border=0)}'
+            + (f"<ul>{notes}</ul>" if notes else "") + "</div>")
+
+
+def _pct(q: float) -> str:
+    return f"{100 * q:g}".replace(".", "_")
+
+
+def _covered(pit: np.ndarray, q: float) -> np.ndarray:
+    return (pit >= (1 - q) / 2) & (pit <= (1 + q) / 2)
+
+
+# --- the validation -----------------------------------------------------------------------
+
+def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "largest", *,
+                  by: str = "C", intervals: Sequence[float] = INTERVALS, seed: int = 0,
+                  chains: int = 4, warmup: int = 1000, draws: int = 1000,
+                  target_accept: float = 0.9, progress: bool = False) -> Extrapolation:
+    """Refit below each scale threshold and score the held-out larger runs.
+
+    Parameters
+    ----------
+    model : ScalingModel, Fit, or dict of them by name
+        The model(s) to validate; a Fit stands for its spec (and, when ``data`` is not
+        given, its data). With several models every one sees the same split.
+    data : DataFrame, optional
+        The runs; by default the data of the given fits (which must then be the same
+        rows).
+    holdout : float, sequence of float, or "largest"
+        Thresholds on ``by``: each refit uses the runs with ``by < threshold`` and scores
+        the runs with ``by >= threshold``. ``"largest"`` holds out the runs at the largest
+        value of ``by``.
+    by : str
+        A positive column of ``data``, a law variable, or ``"C"`` (computed as
+        ``6 N D`` for laws of N and D when there is no ``C`` column).
+    intervals : sequence of float
+        Central predictive interval masses whose coverage is reported.
+    seed, chains, warmup, draws, target_accept, progress
+        Sampler settings of each refit (see :meth:`ScalingModel.fit
+        <scalinglaws.ScalingModel.fit>`); ``seed`` also seeds the predictive draws.
+
+    Returns
+    -------
+    Extrapolation
+        ``points`` (per held-out run), ``scores`` (per threshold), ``summary()``
+        (per model, ranked by held-out elpd), ``coverage()``, ``plot()``.
+
+    Notes
+    -----
+    Thresholds are fitted one after another: each has its own training rows, reference
+    scale and factor levels, so the refits share no compiled model.
+
+    Examples
+    --------
+    >>> import scalinglaws as sl
+    >>> runs = sl.datasets.load("gadre2024")  # doctest: +SKIP
+    >>> models = {"chinchilla": sl.ScalingModel("chinchilla", target="loss_c4_val",
+    ...                                         vary={"E": "dataset"}),
+    ...           "compute": sl.ScalingModel("compute", inputs={"C": "C"},
+    ...                                      target="loss_c4_val", vary={"E": "dataset"})}
+    >>> result = sl.validate.extrapolation(models, runs, holdout=[1e20, 1e21], by="C",
+    ...                                    chains=2, warmup=500, draws=500)  # doctest: +SKIP
+    >>> result.summary()  # doctest: +SKIP
+    """
+    from .compare import _as_fits, check_comparable, combined_data
+
+    models = _models(model)
+    levels = tuple(float(q) for q in intervals)
+    if not levels or any(not 0 < q < 1 for q in levels):
+        raise ScalingLawError(f"intervals must be masses in (0, 1) such as (0.5, 0.9), "
+                              f"got {intervals!r}")
+    if data is None:
+        fits = {name: fit for name, (_, fit) in models.items()}
+        if any(fit is None for fit in fits.values()):
+            raise ScalingLawError("data is needed to validate a ScalingModel; pass the runs "
+                                  "as data= (or pass fitted models)")
+        check_comparable(_as_fits(fits))
+        data = combined_data(fits)
+    if isinstance(data, Mapping):
+        data = pd.DataFrame(dict(data))
+    if not isinstance(data, pd.DataFrame) or len(data) == 0:
+        raise ScalingLawError("data must be a non-empty DataFrame with one row per run")
+    specs = {name: spec for name, (spec, _) in models.items()}
+    first = next(iter(specs.values()))
+    for name, spec in specs.items():
+        if (spec.target, spec.scale) != (first.target, first.scale):
+            raise ScalingLawError(
+                f"models score different quantities ({first.target!r} on scale "
+                f"{first.scale!r} vs {name!r}: {spec.target!r} on {spec.scale!r}); held-out "
+                f"densities are only comparable for the same target on the same scale"
+            )
+    values = {name: scale_values(spec, data, by) for name, spec in specs.items()}
+    ref = values[next(iter(values))]
+    thresholds = _thresholds(holdout, ref, by)
+    for name, v in values.items():
+        if any(((v < t) != (ref < t)).any() for t in thresholds):
+            raise ScalingLawError(
+                f"model {name!r} computes {by!r} differently from the others, so the models "
+                f"would not see the same split; add a {by!r} column to the data"
+            )
+
+    points, scores, fits_out, warnings_out = [], [], {}, {}
+    factor_columns = list(dict.fromkeys(c for s in specs.values() for c in s.factors))
+    for name, spec in specs.items():
+        for t in thresholds:
+            train, test = data[ref < t], data[ref >= t]
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = spec.fit(train, seed=seed, chains=chains, warmup=warmup,
+                                   draws=draws, target_accept=target_accept,
+                                   progress=progress)
+            except ScalingLawError as err:
+                raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
+                                      f"{by} < {t:.3g}: {err}") from None
+            fits_out[(name, t)] = fit
+            warnings_out[(name, t)] = fit.warnings
+            frame = _score(fit, test, levels, seed)
+            frame.insert(0, "model", name)
+            frame.insert(1, "threshold", t)
+            frame.insert(2, "row", [str(i) for i in test.index])
+            frame.insert(3, by, ref[ref >= t])
+            for column in factor_columns:
+                if column in test.columns:
+                    frame[column] = test[column].to_numpy()
+            points.append(frame)
+            row = {"model": name, "threshold": t, "n_train": len(train),
+                   "n_holdout": len(test), "elpd": frame["lpd"].sum(),
+                   "lpd_mean": frame["lpd"].mean(), "are_mean": 100 * frame["are"].mean(),
+                   "are_max": 100 * frame["are"].max()}
+            for q in levels:
+                row[f"coverage_{_pct(q)}"] = _covered(frame["pit"].to_numpy(), q).mean()
+            row["sampler_warnings"] = len(fit.warnings)
+            scores.append(row)
+    return Extrapolation(points=pd.concat(points, ignore_index=True),
+                         scores=pd.DataFrame(scores), by=by, intervals=levels,
+                         target=first.target, fits=fits_out, warnings=warnings_out)
+
+
+def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.DataFrame:
+    """Per held-out row: observed, median, predictive interval ends, lpd, are, pit."""
+    y = _target(fit.spec, test)
+    pred = fit.predict_draws(test, seed=seed)
+    law, observed = pred["law"], pred["observed"]
+    ll = log_density(fit, test, seed=seed + 1)
+    median = np.median(law, axis=0)
+    out = pd.DataFrame({"observed": y, "median": median})
+    for q in levels:
+        out[f"lower_{_pct(q)}"] = np.quantile(observed, (1 - q) / 2, axis=0)
+        out[f"upper_{_pct(q)}"] = np.quantile(observed, (1 + q) / 2, axis=0)
+    out["lpd"] = logsumexp(ll, axis=0) - np.log(ll.shape[0])
+    out["are"] = np.abs(median - y) / np.abs(y)
+    out["pit"] = (observed < y).mean(axis=0) + 0.5 * (observed == y).mean(axis=0)
+    return out
+
+
+__all__ = ["INTERVALS", "Extrapolation", "extrapolation", "extrapolation_html", "log_density",
+           "scale_values"]

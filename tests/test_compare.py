@@ -1,0 +1,195 @@
+"""Model comparison (scalinglaws.compare): PSIS-LOO, WAIC, stacking, comparability checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglaws as sl
+from scalinglaws import cli
+from scalinglaws.compare import Comparison, check_comparable, combined_data, compare
+from scalinglaws.errors import ScalingLawError
+
+SAMPLER = {"chains": 2, "warmup": 200, "draws": 200, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Twenty runs of a compute law with a clear irreducible loss."""
+    rng = np.random.default_rng(1)
+    compute = np.geomspace(1e15, 1e20, 20)
+    truth = 2.0 + 2.0 * (compute / 1e15) ** -0.25
+    return pd.DataFrame({"C": compute, "loss": truth * np.exp(0.01 * rng.standard_normal(20)),
+                         "true_loss": truth})
+
+
+@pytest.fixture(scope="module")
+def fits(runs):
+    models = {"floor": sl.ScalingModel("compute", target="loss"),
+              "power": sl.ScalingModel("A*(C/1e17)**-alpha", target="loss")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {name: model.fit(runs, seed=0, **SAMPLER) for name, model in models.items()}
+
+
+@pytest.fixture(scope="module")
+def table(fits):
+    return compare(fits)
+
+
+def test_table_is_ranked_and_complete(table, runs):
+    assert isinstance(table, Comparison)
+    assert list(table.columns[:7]) == ["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo",
+                                       "weight"]
+    for column in ("elpd_waic", "se_waic", "p_waic", "k_ok", "k_bad", "k_very_bad", "k_flag",
+                   "sampler_warnings"):
+        assert column in table.columns
+    assert list(table["rank"]) == [0, 1]
+    assert table["elpd_loo"].is_monotonic_decreasing
+    assert table.index[0] == "floor"                 # the true law wins in-sample
+    assert table.iloc[0]["elpd_diff"] == 0 and table.iloc[1]["elpd_diff"] > 0
+    assert table.iloc[1]["dse"] > 0
+    assert table["weight"].sum() == pytest.approx(1.0)
+    counts = table[["k_ok", "k_bad", "k_very_bad"]].sum(axis=1)
+    assert (counts == len(runs)).all()
+    assert (table["k_flag"] == (table["k_bad"] + table["k_very_bad"] > 0)).all()
+
+
+def test_numbers_are_arviz_numbers(table, fits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = az.compare({n: f.idata for n, f in fits.items()}, method="stacking")
+        for name, fit in fits.items():
+            loo = az.loo(fit.idata, pointwise=True)
+            waic = az.waic(fit.idata)
+            row = table.loc[name]
+            assert row["elpd_loo"] == pytest.approx(loo.elpd_loo)
+            assert row["se"] == pytest.approx(loo.se)
+            assert row["p_loo"] == pytest.approx(loo.p_loo)
+            assert row["elpd_waic"] == pytest.approx(waic.elpd_waic)
+            assert row["k_ok"] == int((np.asarray(loo.pareto_k) <= 0.7).sum())
+    for column in ("elpd_diff", "dse", "weight"):
+        np.testing.assert_allclose(table[column], reference.loc[table.index, column],
+                                   rtol=1e-6, atol=1e-9)
+
+
+def test_notes_and_html(table):
+    assert table.notes and "'floor' has the highest expected log predictive density" in \
+        table.notes[0]
+    assert "extrapolation" in table.notes[0]
+    page = table._repr_html_()
+    assert "<table" in page and "floor" in page and "<li>" in page
+    assert table.attrs["arviz"].index[0] == "floor"
+    assert isinstance(table[["elpd_loo"]], Comparison)   # slicing keeps the type
+
+
+def test_comparison_plot(table):
+    import matplotlib.pyplot as plt
+
+    from scalinglaws.plotting import plot_comparison
+
+    fig = plot_comparison(table)
+    assert fig.axes
+    plt.close(fig)
+    with pytest.raises(ScalingLawError, match="sl.compare"):
+        plot_comparison(pd.DataFrame(table))
+
+
+def test_single_fit(fits):
+    one = compare(fits["floor"])
+    assert list(one.index) == ["compute"] and one["weight"].iloc[0] == pytest.approx(1.0)
+
+
+def test_combined_data(fits, runs):
+    frame = combined_data(fits)
+    np.testing.assert_allclose(frame["loss"], runs["loss"])
+    np.testing.assert_allclose(frame["C"], runs["C"])
+
+
+# --- comparability: the same target, scale and rows -----------------------------------------
+
+def test_refuses_other_target(fits):
+    other = dataclasses.replace(
+        fits["power"], spec=sl.ScalingModel("A*(C/1e17)**-alpha", target="true_loss"))
+    with pytest.raises(ScalingLawError, match="different targets .*'loss' vs 'true_loss'"):
+        compare({"floor": fits["floor"], "other": other})
+
+
+def test_refuses_other_scale(fits):
+    other = dataclasses.replace(
+        fits["power"], spec=sl.ScalingModel("A*(C/1e17)**-alpha", target="loss",
+                                            scale="identity"))
+    with pytest.raises(ScalingLawError, match="different scales"):
+        compare({"floor": fits["floor"], "other": other})
+
+
+def test_refuses_other_rows(fits):
+    fit = fits["power"]
+    fewer = dataclasses.replace(fit, design=dataclasses.replace(
+        fit.design, y=fit.design.y[:-1], index=fit.design.index[:-1]))
+    with pytest.raises(ScalingLawError, match="20 vs 19 rows"):
+        compare({"floor": fits["floor"], "fewer": fewer})
+    changed = dataclasses.replace(fit, design=dataclasses.replace(
+        fit.design, y=fit.design.y * np.r_[1.0, 1.0, 1.1, np.ones(17)]))
+    with pytest.raises(ScalingLawError, match="different target values .*position 2"):
+        compare({"floor": fits["floor"], "changed": changed})
+    order = np.r_[1, 0, np.arange(2, 20)]
+    swapped = dataclasses.replace(fit, design=dataclasses.replace(
+        fit.design, y=fit.design.y[order], index=fit.design.index[order]))
+    with pytest.raises(ScalingLawError, match="different order"):
+        check_comparable({"floor": fits["floor"], "swapped": swapped})
+    relabelled = dataclasses.replace(fit, design=dataclasses.replace(
+        fit.design, index=pd.Index([f"r{i}" for i in range(20)])))
+    with pytest.raises(ScalingLawError, match="different rows .*position 0"):
+        check_comparable({"floor": fits["floor"], "relabelled": relabelled})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({}, "no fits"),
+    ([1, 2], "dict of named fits"),
+    ({"a": "a.nc"}, "sl.load"),
+    ({"": None}, "non-empty strings"),
+])
+def test_bad_arguments(bad, message):
+    with pytest.raises(ScalingLawError, match=message):
+        compare(bad)
+
+
+def test_refuses_fit_without_log_likelihood(fits):
+    idata = fits["floor"].idata.copy()
+    del idata.log_likelihood
+    with pytest.raises(ScalingLawError, match="no pointwise log likelihood"):
+        compare({"a": dataclasses.replace(fits["floor"], idata=idata)})
+
+
+# --- command line -------------------------------------------------------------------------
+
+def test_cli_compare(fits, tmp_path, capsys):
+    paths = []
+    for name, fit in fits.items():
+        paths.append(str(fit.save(tmp_path / f"{name}.nc")))
+    out = tmp_path / "table.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["compare", *paths, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "elpd_loo" in text and "floor" in text and "highest expected" in text
+    assert pd.read_csv(out, index_col=0).index[0] == "floor"
+    assert cli.main(["compare", *paths, "--names", "only-one"]) == 2
+    assert "--names must give 2" in capsys.readouterr().err
+    assert cli.main(["compare", *paths, "--holdout", "big"]) == 2
+    assert "--holdout takes numbers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_with_holdout(fits):
+    table = compare(fits, holdout=10**19.4, **{k: v for k, v in SAMPLER.items()
+                                               if k != "progress"})
+    for column in ("holdout_rank", "holdout_elpd", "holdout_are_mean", "holdout_coverage_90"):
+        assert column in table.columns
+    assert table.attrs["validation"].thresholds == [10**19.4]

@@ -1,0 +1,312 @@
+"""The HTML report (scalinglaws.report): content, self-containment, and a real browser.
+
+The browser test renders the report in headless Chromium (Debian packages ``chromium``
+and ``chromium-driver``; ``.ci/run`` installs them) and checks that the page loads, logs
+nothing to the console and that every figure decodes. Without Chromium it skips, unless
+the ``CI`` environment variable is set, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+import scalinglaws as sl
+from scalinglaws import cli
+from scalinglaws.compare import combined_data
+from scalinglaws.errors import ScalingLawError
+from scalinglaws.report import build_html, data_hash, fit_html, report, spec_hash
+from scalinglaws.validate import extrapolation
+
+SAMPLER = {"chains": 2, "warmup": 200, "draws": 200}
+#: Report size budget for two small models with validation (bytes).
+MAX_BYTES = 2_000_000
+#: A laptop screen.
+WINDOW = (1366, 900)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return sl.synthetic.sweep(seed=0, sizes=(1e7, 3e7, 1e8, 3e8), multipliers=(10, 20, 50))
+
+
+@pytest.fixture(scope="module")
+def validation(runs):
+    models = {
+        "by_dataset": sl.ScalingModel("compute", inputs={"C": "C"}, target="loss",
+                                      vary={"E": "dataset"}),
+        "shared": sl.ScalingModel("compute", inputs={"C": "C"}, target="loss"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return extrapolation(models, runs, holdout="largest", by="C", **SAMPLER)
+
+
+@pytest.fixture(scope="module")
+def fits(validation):
+    """The two refits below the largest compute (same rows, so comparable)."""
+    t = validation.thresholds[0]
+    return {name: validation.fits[(name, t)] for name in validation.models}
+
+
+@pytest.fixture(scope="module")
+def page_path(fits, validation, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    return report(fits, path, validation=validation, title="Test <report>")
+
+
+@pytest.fixture(scope="module")
+def page(page_path):
+    return page_path.read_text()
+
+
+# --- content ------------------------------------------------------------------------------
+
+def test_sections_and_content(page, fits):
+    for heading in ("Summary", "Data", "Model: by_dataset", "Model: shared",
+                    "Comparison (PSIS-LOO, WAIC, stacking)",
+                    "Extrapolation validation (leave largest scale out)", "Provenance",
+                    "Hierarchy", "Sampler diagnostics", "Priors", "Parameters (90% intervals)",
+                    "Per threshold", "Coverage of predictive intervals"):
+        assert f">{heading}</h" in page, heading
+    assert "<title>Test &lt;report&gt;</title>" in page          # user text is escaped
+    assert f"scalinglaws {sl.__version__}" in page
+    for fit in fits.values():
+        assert spec_hash(fit.spec) in page
+    assert data_hash(combined_data(fits)) in page
+    assert "E: varies by dataset (3 levels: " not in page          # level count, not names
+    assert "E: varies by dataset (3 levels); partial pooling" in page
+    assert "E: shared by all runs." in page
+    assert "LogNormal" in page and "HalfNormal" in page            # priors
+    assert "divergences" in page and "max R-hat" in page           # diagnostics
+    assert ("All sampler checks passed" in page) or ("The sampler reported problems" in page)
+    assert "elpd_loo" in page and "stacking" in page and "k_flag" in page
+    assert "coverage_90" in page and "are_mean" in page
+    assert 'alt="L(C) = E + A C^{-\\alpha}"' in page               # the law as math
+
+
+def test_self_contained(page):
+    assert "<script" not in page
+    assert "default-src 'none'; img-src data:" in page             # CSP: no network at all
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", page)
+    images = re.findall(r'<img [^>]*src="data:image/(png|svg\+xml);base64,([^"]+)"', page)
+    assert len(images) == page.count("<img ")
+    kinds = [kind for kind, _ in images]
+    # per model: its formula and fit figure; then comparison, calibration, holdout plots
+    assert kinds.count("svg+xml") == 2 and kinds.count("png") == 5
+    for kind, data in images:
+        raw = base64.b64decode(data, validate=True)
+        if kind == "png":
+            pixels = mpimg.imread(io.BytesIO(raw), format="png")
+            assert pixels.shape[0] > 100 and pixels.shape[1] > 300
+        else:
+            assert ET.fromstring(raw).tag.endswith("svg")
+
+
+def test_size(page_path):
+    assert 50_000 < page_path.stat().st_size < MAX_BYTES
+
+
+def test_build_without_validation(fits):
+    page = build_html(fits)
+    assert "Not run. Pass <code>holdout=</code>" in page
+    one = build_html(fits["shared"])
+    assert "Model: compute" in one and "1 model(s)" in one
+
+
+def test_not_comparable_is_explained(fits):
+    import dataclasses
+
+    other = dataclasses.replace(
+        fits["shared"], spec=sl.ScalingModel("compute", inputs={"C": "C"}, target="true_loss"))
+    page = build_html({"a": fits["by_dataset"], "b": other})
+    assert "cannot be compared by PSIS-LOO" in page and "different targets" in page
+
+
+def test_fit_html(fits):
+    fragment = fit_html(fits["by_dataset"], "mine")
+    assert "Model: mine" in fragment and "Priors" in fragment and "<img" in fragment
+    assert "data:image/png" not in fragment                        # no fit figure
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda f, d: report(f, d / "report.txt"), "should end in .html"),
+    (lambda f, d: report(f, d / "missing" / "r.html"), "does not exist"),
+    (lambda f, d: report(42, d / "r.html"), "report takes"),
+    (lambda f, d: report({}, d / "r.html"), "no fits"),
+    (lambda f, d: report([3], d / "r.html"), "report takes fits"),
+    (lambda f, d: build_html(f, interval=1.5), "interval"),
+])
+def test_bad_arguments(fits, tmp_path, call, message):
+    with pytest.raises(ScalingLawError, match=message):
+        call(fits, tmp_path)
+
+
+def test_cli_report(fits, tmp_path, capsys):
+    paths = [str(fit.save(tmp_path / f"{name}.nc")) for name, fit in fits.items()]
+    out = tmp_path / "cli.html"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["report", *paths, "--out", str(out), "--title", "CLI"]) == 0
+    assert "saved" in capsys.readouterr().out
+    text = out.read_text()
+    assert "Model: by_dataset" in text and "Model: shared" in text and "<title>CLI</title>" in text
+
+
+# --- a real browser -----------------------------------------------------------------------
+
+#: Injected before the report's CSP: records console errors, failed loads and CSP
+#: violations, then (on load) draws every image onto a canvas (which forces a full decode)
+#: and writes the results into the DOM for --dump-dom.
+PROBE = """<script>
+(function () {
+  var errors = [];
+  function record(kind, text) { errors.push(kind + ": " + text); }
+  var original = console.error;
+  console.error = function () {
+    record("console.error", Array.prototype.join.call(arguments, " "));
+    original.apply(console, arguments);
+  };
+  window.addEventListener("error", function (e) {
+    record("error", e.message || (e.target && (e.target.src || e.target.href)) || "failed");
+  }, true);
+  window.addEventListener("securitypolicyviolation", function (e) {
+    record("csp", e.violatedDirective + " " + e.blockedURI);
+  });
+  window.addEventListener("load", function () {
+    var images = Array.prototype.slice.call(document.images);
+    var failed = [];
+    images.forEach(function (img) {
+      var ok = img.complete && img.naturalWidth > 0 && img.naturalHeight > 0;
+      if (ok) {
+        try {
+          var canvas = document.createElement("canvas");
+          canvas.width = img.naturalWidth;
+          canvas.height = img.naturalHeight;
+          var ctx = canvas.getContext("2d");
+          ctx.drawImage(img, 0, 0);
+          var px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+          var painted = 0;
+          for (var i = 3; i < px.length; i += 4) { if (px[i] > 0) { painted++; } }
+          ok = painted > 0;
+        } catch (err) { ok = false; record("decode", img.alt + " " + err); }
+      }
+      if (!ok) { failed.push(img.alt || img.src.slice(0, 40)); }
+    });
+    var out = document.createElement("pre");
+    out.id = "__browser_check";
+    out.textContent = JSON.stringify({images: images.length, failed: failed, errors: errors,
+                                      title: document.title,
+                                      width: document.documentElement.scrollWidth,
+                                      headings: document.querySelectorAll("h2").length});
+    document.body.appendChild(out);
+  });
+})();
+</script>"""
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    found = _chromium()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but Chromium is not installed: apt-get install -y chromium "
+                        "chromium-driver")
+        pytest.skip("headless Chromium is not installed (apt-get install -y chromium "
+                    "chromium-driver); the browser test runs in CI")
+    return found
+
+
+def _flags(browser: str, profile: Path) -> list[str]:
+    return [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--no-default-browser-check",
+            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}", "--virtual-time-budget=10000"]
+
+
+def render(browser: str, html_path: Path, work: Path) -> tuple[dict, list[str]]:
+    """Load ``html_path`` (with the probe injected) in headless Chromium.
+
+    Returns the probe's findings and the console lines Chromium logged.
+    """
+    probed = work / f"probed-{html_path.name}"
+    probed.write_text(html_path.read_text().replace("<head>", "<head>" + PROBE, 1))
+    done = subprocess.run([*_flags(browser, work / "profile"), "--dump-dom",
+                           probed.resolve().as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    match = re.search(r'<pre id="__browser_check">(.*?)</pre>', done.stdout, re.S)
+    assert match, f"the page did not finish loading; Chromium said:\n{done.stderr[-3000:]}"
+    import html as _html
+
+    found = json.loads(_html.unescape(match.group(1)))
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return found, console
+
+
+def test_report_in_headless_chromium(browser, page_path, tmp_path):
+    found, console = render(browser, page_path, tmp_path)
+    assert found["title"] == "Test <report>"
+    assert found["images"] == 7 and found["failed"] == [], found
+    assert found["errors"] == [], found["errors"]
+    assert console == [], console
+    assert found["headings"] >= 7
+    assert found["width"] <= WINDOW[0], "the page scrolls sideways on a laptop screen"
+    shot = tmp_path / "report.png"
+    subprocess.run([*_flags(browser, tmp_path / "profile"), f"--screenshot={shot}",
+                    page_path.resolve().as_uri()], capture_output=True, timeout=120)
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[:2] == (WINDOW[1], WINDOW[0])
+    assert np.ptp(pixels[..., :3]) > 0.5                          # not a blank page
+
+
+def test_browser_check_can_fail(browser, page_path, tmp_path):
+    """The probe sees a broken image, a remote image and a script the CSP blocks."""
+    broken = tmp_path / "broken.html"
+    broken.write_text(page_path.read_text().replace(
+        "</main>", '<img alt="broken" src="data:image/png;base64,AAAA">'
+                   '<img alt="remote" src="https://example.com/x.png">'
+                   '<script>console.error("boom")</script></main>'))
+    found, console = render(browser, broken, tmp_path)
+    assert sorted(found["failed"]) == ["broken", "remote"]
+    assert found["errors"] and console
+
+
+def test_log_density_for_new_and_known_levels(fits, runs):
+    """Held-out density with a group offset: known levels use theirs, new ones draw one."""
+    from scipy.stats import norm
+
+    from scalinglaws.validate import log_density
+
+    fit = fits["by_dataset"]
+    rows = runs.nlargest(3, "C")
+    ll = log_density(fit, rows)
+    draws = fit.predict_draws(rows)
+    by_hand = norm.logpdf(np.log(rows["loss"].to_numpy()), np.log(draws["law"]),
+                          fit.draws()["sigma"][:, None])
+    np.testing.assert_allclose(ll, by_hand, rtol=1e-10)
+    new = rows.assign(dataset="unseen")
+    ll_new = log_density(fit, new)
+    assert ll_new.shape == ll.shape and np.isfinite(ll_new).all()
+    spread = np.log(fit.predict_draws(new)["law"]).std(axis=0)
+    assert (spread > np.log(draws["law"]).std(axis=0)).all()      # a new level is less sure
