@@ -10,7 +10,7 @@ from numpyro.infer.util import initialize_model
 
 import scalinglaws as sl
 from scalinglaws.data import make_design
-from scalinglaws.model import build_model, centred_factors
+from scalinglaws.model import build_model, centred_sites
 
 
 def _trace(model, design):
@@ -52,13 +52,18 @@ def test_log_density_and_gradient_finite_at_start(sweep):
 def test_parameterization(sweep):
     model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
     design = make_design(model, sweep)
-    assert centred_factors(model, design) == frozenset()
+    assert centred_sites(model, design) == frozenset()
     assert "E_z_dataset" in _sampled(_trace(model, design))
     centred = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
                               parameterization="centred")
-    assert centred_factors(centred, design) == {"dataset"}
+    assert centred_sites(centred, design) == {("E", "dataset")}
     trace = _trace(centred, design)
     assert "E_offset_dataset" in _sampled(trace) and trace["E_z_dataset"]["type"] == "deterministic"
+    mixed = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset", "A": "dataset"},
+                            parameterization={"E": "centred"})
+    sites = _sampled(_trace(mixed, make_design(mixed, sweep)))
+    assert "E_offset_dataset" in sites and "A_z_dataset" in sites
+    assert sl.ScalingModel.from_dict(mixed.to_dict()) == mixed
 
 
 def test_pooling_variants(sweep):

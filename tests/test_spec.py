@@ -54,6 +54,8 @@ def test_prior_override_by_name():
         ({"law": "chinchilla", "likelihood": "laplace"}, "likelihood must be one of"),
         ({"law": "chinchilla", "reference": {"N": -1.0}}, "reference must give a positive"),
         ({"law": "chinchilla", "parameterization": "both"}, "parameterization must be one of"),
+        ({"law": "chinchilla", "vary": {"E": "dataset"}, "parameterization": {"A": "centred"}},
+         "bad entries"),
     ],
 )
 def test_bad_spec(kwargs, match):

@@ -4,8 +4,9 @@ For parameter θ and row i, on θ's unconstrained scale (log, logit or identity)
 
     θ_i = μ_θ + Σ_f σ_{θ,f} · z_{θ,f,level_f(i)},   z ~ Normal(0, 1)   (non-centred)
 
-or, with ``parameterization="centred"``, the same offsets sampled centred
-(``offset ~ Normal(0, σ)``, ``z = offset / σ`` recorded); see :func:`centred_factors`.
+or, with ``parameterization="centred"`` (for all or per parameter), the same offsets
+sampled centred (``offset ~ Normal(0, σ)``, ``z = offset / σ`` recorded); see
+:func:`centred_sites`.
 
 Coefficients marked ``reference`` in the law are sampled at the reference scale and
 converted back with the law's ``from_reference``. The observation model is Normal or
@@ -81,19 +82,22 @@ def level_sites(spec, design: Design) -> list[LevelSite]:
     return sites
 
 
-def centred_factors(spec, design: Design) -> frozenset[str]:
-    """Factors whose offsets are sampled centred, ``offset ~ Normal(0, sd)``.
+def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
+    """(parameter, factor) pairs whose offsets are sampled centred, ``Normal(0, sd)``.
 
-    Non-centred offsets (``sd * z``, the default) suit levels that differ little or
-    have little data (Gadre's three datasets: 23 divergences non-centred against 505
-    centred). Centred offsets suit levels that are each well measured and clearly
-    different (the demo sweep: none centred against 38 non-centred); set
-    ``parameterization="centred"`` for those.
+    Non-centred offsets (``sd * z``, the default) suit parameters whose levels differ
+    little or have little data (Gadre's A and B across three datasets); centred offsets
+    suit parameters whose every level is well measured and clearly different (the demo's
+    E, A and B). ``parameterization`` chooses for all (a string) or per parameter (a
+    dict; ``"sigma"`` and ``"run"`` are keys too).
     """
-    if spec.parameterization != "centred":
-        return frozenset()
-    names = set(spec.factors) | ({spec.run} if spec.run else set())
-    return frozenset(names & set(design.factors))
+    choice = spec.parameterization
+    pairs = [(name, f) for name, factors in design.vary.items() for f in factors]
+    if spec.run and spec.run in design.factors:
+        pairs.append(("run", spec.run))
+    if isinstance(choice, str):
+        return frozenset(pairs) if choice == "centred" else frozenset()
+    return frozenset((n, f) for n, f in pairs if choice.get(n, "noncentred") == "centred")
 
 
 def _offset(values: Mapping, design: Design, name: str, factors: tuple[str, ...]):
@@ -195,16 +199,17 @@ def build_model(spec, design: Design) -> Callable[..., None]:
         base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
         return numpyro.sample(name, base.expand([n]).to_event(1))
 
-    centred = centred_factors(spec, design)
+    centred = centred_sites(spec, design)
 
     def sample_offsets(values: dict, name: str, factors: tuple[str, ...]) -> None:
         for f in factors:
             sd = values[f"{name}_sd_{f}"] = numpyro.sample(
                 f"{name}_sd_{f}", spec.prior(f"{name}_sd").to_numpyro())
-            values[f"{name}_z_{f}"] = sample_z(f"{name}_z_{f}", f, sd)
+            values[f"{name}_z_{f}"] = sample_z(f"{name}_z_{f}", (name, f), sd)
 
-    def sample_z(name: str, factor: str, sd):
-        if factor not in centred:
+    def sample_z(name: str, pair: tuple[str, str], sd):
+        factor = pair[1]
+        if pair not in centred:
             return sample_levels(name)
         n = len(design.factors[factor].levels)
         offset = numpyro.sample(name.replace("_z", "_offset", 1),
@@ -242,7 +247,7 @@ def build_model(spec, design: Design) -> Callable[..., None]:
         if spec.run and spec.run in design.factors:
             sd = values[f"{RUN_SITE}_sd"] = numpyro.sample(f"{RUN_SITE}_sd",
                                                            spec.prior("run_sd").to_numpyro())
-            values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", spec.run, sd)
+            values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
 
         params = law_params(spec, design, values)
         loc = location(spec, design, params) + run_offset(spec, design, values)

@@ -80,11 +80,12 @@ class ScalingModel:
     reference : dict, optional
         Fixed reference value per variable for reference-scale coefficients; by default
         the geometric mean of the fitted data.
-    parameterization : {"noncentred", "centred"}
+    parameterization : {"noncentred", "centred"} or dict
         How group offsets are sampled: ``sd * z`` with ``z ~ Normal(0, 1)`` (robust when
         levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
-        when every level is well measured and levels clearly differ). See
-        :func:`scalinglaws.model.centred_factors`.
+        when every level is well measured and levels clearly differ). A dict chooses per
+        parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
+        ``"run"`` are keys too). See :func:`scalinglaws.model.centred_sites`.
 
     Examples
     --------
@@ -106,7 +107,7 @@ class ScalingModel:
     scale: str | None = None
     run: str | None = None
     reference: Mapping[str, float] | None = None
-    parameterization: str = "noncentred"
+    parameterization: str | Mapping[str, str] = "noncentred"
 
     def __post_init__(self) -> None:
         law = resolve(self.law)
@@ -161,10 +162,20 @@ class ScalingModel:
             priors[key] = prior
         object.__setattr__(self, "priors", priors)
 
-        if self.parameterization not in PARAMETERIZATIONS:
+        choice = self.parameterization
+        if isinstance(choice, Mapping):
+            bad = {k: v for k, v in choice.items()
+                   if v not in PARAMETERIZATIONS or (k not in vary and k != "run")}
+            if bad:
+                raise ScalingLawError(
+                    f"parameterization maps a varying parameter (or 'run') to one of "
+                    f"{PARAMETERIZATIONS}; bad entries {bad} (varying: {sorted(vary)})"
+                )
+            object.__setattr__(self, "parameterization", dict(choice))
+        elif choice not in PARAMETERIZATIONS:
             raise ScalingLawError(
-                f"parameterization must be one of {PARAMETERIZATIONS}, "
-                f"got {self.parameterization!r}"
+                f"parameterization must be one of {PARAMETERIZATIONS} or a dict per "
+                f"parameter, got {choice!r}"
             )
         if self.likelihood not in LIKELIHOODS:
             raise ScalingLawError(
@@ -277,7 +288,9 @@ class ScalingModel:
             "pooling": self.pooling,
             "likelihood": self.likelihood,
             "scale": self.scale,
-            "parameterization": self.parameterization,
+            "parameterization": (dict(self.parameterization)
+                                 if isinstance(self.parameterization, Mapping)
+                                 else self.parameterization),
         }
         if self.run is not None:
             out["run"] = self.run
