@@ -42,6 +42,8 @@ def test_summary_columns(hierarchical_fit):
                                      "ess_tail", "r_hat"]
     assert not any("_z_" in i or "_offset" in i for i in summary.index)
     assert (summary.lower <= summary["median"]).all() and (summary["median"] <= summary.upper).all()
+    html = hierarchical_fit._repr_html_()
+    assert "<table" in html and "alpha" in html and "E_dataset" in html
 
 
 def test_predict_extrapolation_covers_truth(hierarchical_fit, sweep):

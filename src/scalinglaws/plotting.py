@@ -105,10 +105,13 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
             ax.plot(x, truth(path, level), "k--", lw=1, label="truth")
         x_data = _x_of(fit, rows)
         ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
-        colour = (rows[spec.inputs["D"]] / rows[spec.inputs["N"]]) if nd else None
-        scatter = ax.scatter(x_data, rows[spec.target], c=colour, cmap="viridis", norm=norm,
-                             s=14, edgecolor="k", linewidth=0.3, zorder=3,
-                             color=None if nd else "k")
+        style = dict(s=14, edgecolor="k", linewidth=0.3, zorder=3)
+        if nd:
+            colour = rows[spec.inputs["D"]] / rows[spec.inputs["N"]]
+            scatter = ax.scatter(x_data, rows[spec.target], c=colour, cmap="viridis", norm=norm,
+                                 **style)
+        else:
+            ax.scatter(x_data, rows[spec.target], color="k", **style)
         ax.set_xscale("log")
         if spec.scale == "log":
             ax.set_yscale("log")

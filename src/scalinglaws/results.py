@@ -182,11 +182,10 @@ class Fit:
                 f"{post.sizes['chain']} chains x {post.sizes['draw']} draws, {status}>")
 
     def _repr_html_(self) -> str:
-        warn = "".join(f"<li>{w}</li>" for w in self.warnings)
-        warn = (f"<p><b>Sampler warnings</b></p><ul>{warn}</ul>" if warn
-                else "<p>All sampler checks passed.</p>")
-        return (f"<p><b>{self.spec.law.name}</b> fitted to {self.design.n_rows} rows.</p>"
-                f"{warn}{self.summary().to_html(float_format=lambda x: f'{x:.4g}')}")
+        """Jupyter view: the law, hierarchy, priors, diagnostics and parameter table."""
+        from .report import fit_html
+
+        return fit_html(self)
 
     # --- files --------------------------------------------------------------------------
 
