@@ -11,12 +11,13 @@ intervals; model comparison; decisions under uncertainty.
 
 __version__ = "0.1.0"
 
-from . import datasets, laws, synthetic, validate
+from . import datasets, decide, laws, synthetic, validate
 from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
 from .laws import Law, Param
 from .priors import Prior
 from .report import report
+from .reproduce import reproduce
 from .results import Fit, load
 from .spec import ScalingModel
 
@@ -30,9 +31,11 @@ __all__ = [
     "ScalingModel",
     "compare",
     "datasets",
+    "decide",
     "laws",
     "load",
     "report",
+    "reproduce",
     "synthetic",
     "validate",
 ]

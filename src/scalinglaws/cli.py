@@ -5,6 +5,9 @@
     scalinglaws demo                                  # synthetic sweep: fit, extrapolate, figure
     scalinglaws fit models/chinchilla.toml --data runs.csv --out fit.nc
     scalinglaws predict fit.nc --at N=7e9,D=1.4e11,dataset=rpj
+    scalinglaws compare a.nc b.nc --holdout 1e20,1e21  # PSIS-LOO table (+ extrapolation)
+    scalinglaws report a.nc b.nc --out report.html   # self-contained HTML report
+    scalinglaws reproduce gadre2024 --out figures    # a study's table, ours beside the paper's
 """
 
 from __future__ import annotations
@@ -128,6 +131,100 @@ def _read_table(path: str) -> pd.DataFrame:
     return pd.read_csv(p)
 
 
+def _add_compare_report(sub) -> None:
+    """The ``compare`` and ``report`` subcommands (model comparison, HTML report)."""
+    for name, text in (("compare", "rank saved fits by PSIS-LOO (and extrapolation)"),
+                       ("report", "write a self-contained HTML report of saved fits")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("fits", nargs="+", help="fits saved with Fit.save or `scalinglaws fit`")
+        p.add_argument("--names", help="comma-separated model names (default: file names)")
+        p.add_argument("--holdout", help="leave-largest-scale-out thresholds on --by, "
+                       "comma-separated (e.g. 1e20,1e21), or 'largest'; refits every model")
+        p.add_argument("--by", default="C", help="scale of the thresholds: C, N or a column")
+        p.add_argument("--data", help="CSV of the runs for the refits (default: the fits' data)")
+        p.add_argument("--chains", type=int)
+        p.add_argument("--warmup", type=int)
+        p.add_argument("--draws", type=int)
+        p.add_argument("--seed", type=int, default=0)
+        if name == "report":
+            p.add_argument("--out", required=True, help="where to write the .html file")
+            p.add_argument("--title", default="Scaling-law report")
+            p.add_argument("--interval", type=float, default=0.9)
+        else:
+            p.add_argument("--out", help="also write the table to this CSV file")
+
+
+def _compare_report(args) -> None:
+    import warnings
+
+    from .results import load
+
+    paths = [Path(f) for f in args.fits]
+    names = [n.strip() for n in args.names.split(",")] if args.names else [p.stem for p in paths]
+    if len(names) != len(paths) or len(set(names)) != len(names):
+        raise ScalingLawError(f"--names must give {len(paths)} distinct names, got {names}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = {n: load(p) for n, p in zip(names, paths, strict=True)}
+    holdout = _holdout_arg(args.holdout) if args.holdout else None
+    data = _read_table(args.data) if args.data else None
+    settings = {"seed": args.seed, "chains": args.chains, "warmup": args.warmup,
+                "draws": args.draws}
+    if args.command == "compare":
+        from .compare import compare
+
+        table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
+        _print(table)
+        notes = table.notes
+        for note in notes:
+            print(f"- {note}")
+        if args.out:
+            table.to_csv(args.out)
+            print(f"saved {args.out}")
+    else:
+        from .report import report
+
+        path = report(fits, args.out, holdout=holdout, by=args.by, data=data,
+                      title=args.title, interval=args.interval, **settings)
+        print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def _holdout_arg(text: str):
+    if text.strip() == "largest":
+        return "largest"
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ScalingLawError(f"--holdout takes numbers such as 1e20,1e21 or 'largest', got "
+                              f"{text!r}") from None
+
+
+def _add_reproduce(sub) -> None:
+    """The ``reproduce`` subcommand: one study's headline table and figures."""
+    p = sub.add_parser("reproduce", help="reproduce a study: its table, ours beside the paper's")
+    p.add_argument("study", help="gadre2024, brandfonbrener2025, llm_line2025 or hitchhiker2024")
+    p.add_argument("--data-dir", help="local data folder <dir>/<study>/<file> (default: "
+                   "$SCALINGLAWS_DATA, else the download cache)")
+    p.add_argument("--out", default="scalinglaws-reproduce", help="folder for the figures")
+    p.add_argument("--quick", action="store_true", help="smoke-test settings (fewer draws)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--csv", help="also write the headline table to this CSV file")
+
+
+def _reproduce(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .reproduce import reproduce
+
+    result = reproduce(args.study, data_dir=args.data_dir, out=Path(args.out), quick=args.quick,
+                       seed=args.seed, verbose=True)
+    print(result)
+    if args.csv:
+        result.table.to_csv(args.csv, index=False)
+        print(f"saved {args.csv}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scalinglaws`` command."""
     parser = argparse.ArgumentParser(prog="scalinglaws", description=__doc__.split("\n")[0])
@@ -154,6 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--at", action="append", required=True,
                    help="NAME=VALUE,... for one row, e.g. N=7e9,D=1.4e11,dataset=rpj; repeatable")
     p.add_argument("--interval", type=float, default=0.9)
+    _add_compare_report(sub)
+    _add_reproduce(sub)
+
+    p = sub.add_parser("decide", help="compute-optimal N, D and loss for FLOP budgets")
+    p.add_argument("fit", help="a fit of a law of N and D, saved with Fit.save")
+    p.add_argument("--compute", type=float, action="append", required=True,
+                   help="FLOP budget C = 6ND, e.g. 1e23; repeatable")
+    p.add_argument("--group", action="append", default=[],
+                   help="FACTOR=LEVEL, e.g. dataset=rpj; repeatable (default: every level)")
+    p.add_argument("--interval", type=float, default=0.9)
+    p.add_argument("--rule", choices=("expected", "quantile", "target"),
+                   help="also choose N per budget by this rule, beside the point estimate")
+    p.add_argument("--quantile", type=float, default=0.9, help="loss quantile of --rule")
+    p.add_argument("--target", type=float, help="target loss (for --rule target)")
+    p.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
     try:
@@ -176,6 +288,36 @@ def main(argv: list[str] | None = None) -> int:
             fit = load(args.fit)
             rows = pd.DataFrame([_parse_at(a) for a in args.at])
             _print(fit.predict(rows, interval=args.interval))
+        elif args.command == "decide":
+            from . import decide
+            from .results import load
+
+            group: dict = {}
+            for item in args.group:
+                key, _, level = item.partition("=")
+                if not level:
+                    raise ScalingLawError(f"--group takes FACTOR=LEVEL, got {item!r}")
+                group.setdefault(key.strip(), []).append(level.strip())
+            fit = load(args.fit)
+            table = decide.compute_optimal(fit, args.compute, group=group or None,
+                                           interval=args.interval, seed=args.seed)
+            print(f"Compute-optimal allocation ({fit.spec.law.name} on {fit.spec.target}, "
+                  f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "
+                  f"interval; D* = C / (6 N*)")
+            _print(table[["compute", *fit.spec.factors,
+                          *[f"{q}_{s}" for q in ("N", "tokens_per_param", "loss")
+                            for s in ("median", "lower", "upper")]]])
+            if args.rule:
+                for _, row in table.iterrows():
+                    one = {f: row[f] for f in fit.spec.factors}
+                    print()
+                    print(decide.choose_size(fit, row["compute"], group=one, rule=args.rule,
+                                             quantile=args.quantile, target=args.target,
+                                             interval=args.interval, seed=args.seed))
+        elif args.command in ("compare", "report"):
+            _compare_report(args)
+        elif args.command == "reproduce":
+            _reproduce(args)
     except ScalingLawError as err:
         print(f"scalinglaws: error: {err}", file=sys.stderr)
         return 2

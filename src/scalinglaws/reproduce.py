@@ -1,0 +1,1618 @@
+"""Reproduce the four reference studies: ``scalinglaws reproduce <study>``.
+
+:func:`reproduce` runs one study's analysis on its public data (through
+:func:`scalinglaws.datasets.load`) and returns a :class:`Reproduction`: the headline table
+(ours beside the paper's), secondary tables, plain-words notes on where we fall short,
+and the figures it wrote. The models are ordinary :class:`~scalinglaws.ScalingModel`
+specs; :func:`specs` lists them and ``models/<study>_*.toml`` holds the same specs (with a
+``[study]`` table naming which rows fit and which are targets) for ``scalinglaws fit``.
+
+Studies (see the project's STUDIES page):
+
+``gadre2024``
+    Loss at two held-out targets per training set (1.4B over-trained, 6.9B at M=20) from
+    five small runs, and the 17-task downstream error from six runs, pushed through the
+    predicted loss. Per-dataset fits (the paper's protocol) and a hierarchical fit with
+    the exponent shared across datasets; the paper's least-squares fit is rerun beside.
+``llm_line2025``
+    "Data, not architecture, determines the loss-to-loss curve" as model comparison:
+    shifted-power curves varying by pretraining data against curves varying by
+    architecture (PSIS-LOO), and the posterior size of the architecture effect among
+    the Pile-trained models against the data effect among the FineWeb ablation models.
+``hitchhiker2024``
+    Per family, predict the largest model from the smaller ones: per-family fits on
+    final losses, per-family fits on checkpoints, and a hierarchical fit (exponents
+    shared, offsets by family) on checkpoints; ARE and 90% coverage per family.
+``brandfonbrener2025``
+    Needs the joint loss-to-loss models (:mod:`scalinglaws.losstoloss`, issue 3).
+
+Examples
+--------
+>>> from scalinglaws.reproduce import reproduce, specs
+>>> sorted(specs("gadre2024"))[:2]
+['gadre2024_error_hierarchical', 'gadre2024_error_per_dataset']
+>>> result = reproduce("gadre2024", out="figures", quick=True)  # doctest: +SKIP
+>>> print(result)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError, ScalingLawWarning
+from .priors import Prior
+from .spec import ScalingModel
+
+__all__ = [
+    "INTERVAL",
+    "STUDIES",
+    "Reproduction",
+    "Settings",
+    "are",
+    "gadre_split",
+    "hitchhiker_split",
+    "llm_line_frame",
+    "reproduce",
+    "score_targets",
+    "specs",
+    "study_tables",
+    "thin_checkpoints",
+    "write_specs",
+]
+
+#: The studies, in the order of the project's STUDIES page.
+STUDIES: tuple[str, ...] = ("gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024")
+#: Mass of every interval in the tables.
+INTERVAL = 0.9
+#: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
+#: hour on two CPU cores. The LLMs-on-the-line and Hitchhiker posteriors are long curved
+#: ridges (shifts and coefficients that the data barely separate) that saturate NUTS's
+#: default tree depth of 10, so their depth is capped and the sampler table reports the
+#: resulting R-hat and ESS.
+FULL_SETTINGS: dict[str, dict[str, int]] = {
+    "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
+    "llm_line2025": {"chains": 2, "warmup": 400, "draws": 400, "max_tree_depth": 9},
+    "hitchhiker2024": {"chains": 2, "warmup": 300, "draws": 300, "max_tree_depth": 8},
+    "brandfonbrener2025": {"chains": 4, "warmup": 500, "draws": 500},
+}
+
+_TITLES = {
+    "gadre2024": "Gadre et al. 2024: over-training and downstream error (open_lm, 3 datasets)",
+    "brandfonbrener2025": "Brandfonbrener et al. 2025: loss-to-loss prediction (OLMo, 6 sets)",
+    "llm_line2025": "Mayilvahanan et al. 2025: LLMs on the line (data determines the curve)",
+    "hitchhiker2024": "Choshen, Zhang, Andreas 2025: predicting each family's largest model",
+}
+
+
+# --- settings and the result ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampler settings of a reproduction.
+
+    Parameters
+    ----------
+    chains, warmup, draws : int
+        NUTS settings of every fit.
+    seed : int
+        Seed of every fit and of the posterior-predictive draws.
+    progress : bool
+        Show the sampler's progress bars.
+    quick : bool
+        Whether these are the quick (smoke-test) settings.
+    max_tree_depth : int
+        NUTS tree-depth cap.
+
+    Examples
+    --------
+    >>> Settings.make(quick=True).draws
+    300
+    >>> Settings.make(study="gadre2024").chains
+    4
+    """
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    seed: int = 0
+    progress: bool = False
+    quick: bool = False
+    max_tree_depth: int = 10
+
+    @classmethod
+    def make(cls, quick: bool = False, seed: int = 0, progress: bool = False,
+             study: str | None = None) -> Settings:
+        """The study's full settings (:data:`FULL_SETTINGS`) or quick ones (2 x 300 + 300)."""
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+            raise ScalingLawError(f"seed must be an integer, got {seed!r}")
+        full = dict(FULL_SETTINGS.get(study, {})) if study is not None else {}
+        depth = full.pop("max_tree_depth", 10)
+        if quick:
+            return cls(chains=2, warmup=300, draws=300, seed=int(seed), progress=progress,
+                       quick=True, max_tree_depth=depth)
+        return cls(**full, seed=int(seed), progress=progress, max_tree_depth=depth)
+
+    def fit_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """Keyword arguments for :meth:`ScalingModel.fit <scalinglaws.ScalingModel.fit>`."""
+        out = {"seed": self.seed, "chains": self.chains, "warmup": self.warmup,
+               "draws": self.draws, "progress": self.progress,
+               "max_tree_depth": self.max_tree_depth}
+        out.update(overrides)
+        return out
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The outcome of :func:`reproduce`: tables, notes and figure paths.
+
+    Attributes
+    ----------
+    study : str
+        The study's name.
+    title : str
+        One line naming the paper.
+    table : pandas.DataFrame
+        The headline table (ours beside the paper's).
+    tables : dict of str to DataFrame
+        Secondary tables (parameters, sampler diagnostics, per-model summaries).
+    notes : tuple of str
+        Plain-words remarks: protocol choices, and where we fall short and why.
+    figures : tuple of pathlib.Path
+        Figures written (empty when ``out`` was None).
+    seconds : float
+        Wall time of the reproduction.
+    settings : Settings
+        The sampler settings used.
+
+    Examples
+    --------
+    >>> result = reproduce("gadre2024", quick=True)  # doctest: +SKIP
+    >>> result.table[["target", "truth", "median", "covered"]]  # doctest: +SKIP
+    """
+
+    study: str
+    title: str
+    table: pd.DataFrame
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    figures: tuple[Path, ...] = ()
+    seconds: float = 0.0
+    settings: Settings = field(default_factory=Settings)
+
+    def to_text(self) -> str:
+        """The tables, notes and figure paths as the command prints them."""
+        lines = [self.title, "=" * len(self.title), "", _format(self.table)]
+        for name, frame in self.tables.items():
+            lines += ["", f"{name}:", _format(frame)]
+        if self.notes:
+            lines += ["", "Notes:"]
+            lines += [f"- {note}" for note in self.notes]
+        if self.figures:
+            lines += ["", "Figures:"]
+            lines += [f"  {path}" for path in self.figures]
+        s = self.settings
+        lines += ["", f"{s.chains} chains x ({s.warmup} warmup + {s.draws} draws) per fit"
+                      f"{' (quick settings)' if s.quick else ''}, seed {s.seed}; "
+                      f"{self.seconds:.0f} s in all."]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _format(frame: pd.DataFrame) -> str:
+    def number(x: float) -> str:
+        if not np.isfinite(x):
+            return "-" if np.isnan(x) else str(x)
+        if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+            return f"{x:.3e}"
+        return f"{x:.4g}"
+
+    with pd.option_context("display.width", 250, "display.max_columns", 40,
+                           "display.max_rows", 500, "display.max_colwidth", 60,
+                           "display.float_format", number):
+        return frame.to_string()
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def _quantiles(draws: np.ndarray, interval: float = INTERVAL) -> tuple[np.ndarray, ...]:
+    lo, hi = (1 - interval) / 2, (1 + interval) / 2
+    return (np.median(draws, axis=0), np.quantile(draws, lo, axis=0),
+            np.quantile(draws, hi, axis=0))
+
+
+def score_targets(truth: Sequence[float], point: np.ndarray, predictive: np.ndarray,
+                  interval: float = INTERVAL) -> pd.DataFrame:
+    """Score predictions of held-out targets against the truth.
+
+    Parameters
+    ----------
+    truth : sequence of float
+        Observed value of each target.
+    point : ndarray, shape (draws, targets)
+        Posterior draws of the noise-free prediction; its median is the point prediction.
+    predictive : ndarray, shape (draws, targets)
+        Posterior-predictive draws of a new observation (with noise); its central
+        ``interval`` is the interval that should contain the truth.
+    interval : float
+        Mass of the interval.
+
+    Returns
+    -------
+    DataFrame
+        ``truth``, ``median``, ``lower``, ``upper``, ``covered`` and ``rel_err_%``
+        (``100 |median - truth| / truth``), one row per target.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> law = 2.0 + 0.01 * rng.standard_normal((4000, 2))
+    >>> obs = law + 0.02 * rng.standard_normal((4000, 2))
+    >>> out = score_targets([2.01, 2.2], law, obs)
+    >>> out["covered"].tolist(), out["rel_err_%"].round(1).tolist()
+    ([True, False], [0.5, 9.1])
+    """
+    truth = np.asarray(truth, dtype=float)
+    point, predictive = np.atleast_2d(point), np.atleast_2d(predictive)
+    if point.shape[1] != truth.size or predictive.shape[1] != truth.size:
+        raise ScalingLawError(
+            f"score_targets: {truth.size} truths but draws for {point.shape[1]} and "
+            f"{predictive.shape[1]} targets; give arrays of shape (draws, targets)"
+        )
+    median = np.median(point, axis=0)
+    _, lower, upper = _quantiles(predictive, interval)
+    return pd.DataFrame({
+        "truth": truth, "median": median, "lower": lower, "upper": upper,
+        "covered": (lower <= truth) & (truth <= upper),
+        "rel_err_%": 100 * np.abs(median - truth) / np.abs(truth),
+    })
+
+
+def are(truth: Sequence[float], prediction: Sequence[float]) -> float:
+    """Absolute relative error, mean |L - L_hat| / L (the Hitchhiker's metric).
+
+    >>> round(are([2.0, 4.0], [2.1, 3.8]), 4)
+    0.05
+    """
+    truth = np.asarray(truth, dtype=float)
+    prediction = np.asarray(prediction, dtype=float)
+    if truth.shape != prediction.shape or truth.size == 0:
+        raise ScalingLawError(f"are: truth {truth.shape} and prediction {prediction.shape} "
+                              f"must be non-empty arrays of one shape")
+    return float(np.mean(np.abs(truth - prediction) / np.abs(truth)))
+
+
+def _diagnostics(name: str, fit: Any) -> dict[str, Any]:
+    stats = fit.idata.sample_stats
+    post = fit.idata.posterior
+    summary = fit.summary()
+    return {"fit": name, "rows": fit.design.n_rows,
+            "chains": int(post.sizes["chain"]), "draws": int(post.sizes["draw"]),
+            "divergences": int(stats["diverging"].sum()),
+            "max_r_hat": float(summary["r_hat"].max()),
+            "min_ess_bulk": float(summary["ess_bulk"].min()),
+            "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else np.nan,
+            "warnings": len(fit.warnings)}
+
+
+def _fit(model: ScalingModel, data: pd.DataFrame, settings: Settings,
+         log: Callable[[str], None], name: str, **overrides: Any):
+    import numpyro
+
+    started = time.perf_counter()
+    log(f"fitting {name} on {len(data)} rows ...")
+    # NumPyro validates distribution arguments by default: one random start at which the
+    # law is not finite (e.g. L_x < E_x, or an overflowing exponent) then aborts the
+    # multi-start search instead of being discarded, so validation is off while fitting.
+    with warnings.catch_warnings(), numpyro.validation_enabled(False):
+        warnings.simplefilter("ignore", ScalingLawWarning)
+        fit = model.fit(data, **settings.fit_kwargs(**overrides))
+    log(f"  {name}: {time.perf_counter() - started:.0f} s, {len(fit.warnings)} sampler "
+        f"warning(s)")
+    return fit
+
+
+def _aligned(*arrays: np.ndarray, seed: int) -> list[np.ndarray]:
+    """Draw-by-draw pairing of posteriors of independent fits: same length, shuffled."""
+    n = min(a.shape[0] for a in arrays)
+    rng = np.random.default_rng(seed)
+    return [a[rng.permutation(a.shape[0])[:n]] for a in arrays]
+
+
+def _load(study: str, table: str | None, data_dir: Any) -> pd.DataFrame:
+    from . import datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return datasets.load(study, table, data_dir=data_dir)
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ScalingLawError(
+            f"{what} has no column {', '.join(map(repr, missing))}; it has "
+            f"{list(frame.columns)[:15]}... Load it with scalinglaws.datasets.load (which adds "
+            f"the standard columns) or rename the columns"
+        )
+
+
+def _save(fig: Any, out: Path | None, name: str, figures: list[Path]) -> None:
+    from .plotting import save_figure
+
+    if out is None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return
+    path = out / name
+    save_figure(fig, path)
+    figures.append(path)
+
+
+# --- the specs and their [study] tables --------------------------------------------------------
+
+#: Noise prior of the Gadre loss fits (log loss). The sequence-bootstrap 95% intervals of
+#: ``loss_c4_val`` (``loss_seq_lower95_c4_val``/``upper95``) are about +-0.003 nats, i.e. an
+#: evaluation noise of ~0.05% on the log scale; what a law with five runs cannot explain
+#: (learning-rate and schedule effects, run to run) is larger, about 1% in the paper's fits.
+#: HalfNormal(0.02) puts 95% of its mass below 4%.
+GADRE_LOSS_NOISE = Prior("HalfNormal", 0.02)
+#: Noise prior of the Gadre error fits (error rate, identity scale): a 17-task mean error
+#: has a sampling error of a few tenths of a point; HalfNormal(0.05) allows up to ~10 points.
+GADRE_ERROR_NOISE = Prior("HalfNormal", 0.05)
+#: Between-family scale of E, A and B in the Hitchhiker hierarchy (log scale): the families'
+#: losses are in different units (nats, bits, perplexity), 0.05 to 60.
+HITCHHIKER_GROUP = Prior("HalfNormal", 3.0)
+#: Prior of the exponents in the Hitchhiker fits: the paper's curve_fit starts at 0.35.
+HITCHHIKER_EXPONENT = Prior("LogNormal", -1.05, 0.5)
+#: Prior of the run-to-run offset (log loss) in the Hitchhiker checkpoint fits: about 1%
+#: (90% between 0.44% and 2.3%). A family of two or three runs cannot identify it (a
+#: per-family law absorbs the runs' levels), and the paper reports seed-to-seed variation
+#: of that order; the default HalfNormal(0.05) lets it collapse to ~0.3%.
+HITCHHIKER_RUN_SD = Prior("LogNormal", -4.6, 0.5)
+#: At most this many log-spaced checkpoints per training run in the Hitchhiker fits.
+HITCHHIKER_MAX_CHECKPOINTS = 10
+
+_LLM_LINE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("fineweb_edu_validation_loss", "c4_validation_loss"),
+    ("fineweb_edu_validation_loss", "hellaswag_loss"),
+)
+_CURVE = ("K", "kappa")
+
+
+#: A floor below every observed value of each input loss: the curves write E_x = r * floor
+#: with r in (0, 1), so that L_x - E_x > 0 wherever the sampler starts.
+LLM_LINE_FLOOR = {"fineweb_edu_validation_loss": 2.9}
+#: The input loss at which the curve's scale K is measured (the middle of the data).
+LLM_LINE_REFERENCE = {"fineweb_edu_validation_loss": 3.4}
+
+
+def _llm_line_law(x: str):
+    """The shifted power law, written for sampling: ``E_y + K ((L - E_x)/(x0 - E_x))^kappa``.
+
+    This is ``L_y = K' (L_x - E_x)^kappa + E_y`` with ``K' = K / (x0 - E_x)^kappa``: ``K`` is
+    the reducible part of ``L_y`` at the reference ``L_x = x0`` (3.4 nats), which separates
+    it from ``kappa``, and ``E_x = r * floor`` with ``r`` in (0, 1) keeps ``L_x - E_x > 0``
+    wherever the sampler starts (the registry's ``shifted_power`` samples ``E_x`` freely and
+    a start above the smallest ``L_x`` makes its likelihood NaN).
+    """
+    from .laws import Law
+
+    floor, x0 = LLM_LINE_FLOOR[x], LLM_LINE_REFERENCE[x]
+    return Law.from_expression(
+        f"K*((L - r*{floor})/({x0} - r*{floor}))**kappa + E_y",
+        name=f"shifted_power_at_{x0}", variables=("L",),
+        params={"K": {"prior": Prior("LogNormal", 0.0, 1.0), "group_scale": 0.3},
+                "r": {"constraint": "unit", "prior": Prior("Beta", 2.0, 2.0)},
+                "kappa": {"prior": Prior("LogNormal", 0.0, 0.5), "group_scale": 0.2},
+                "E_y": {"prior": Prior("LogNormal", 0.5, 1.0)}})
+
+
+def _llm_line_spec(x: str, y: str, by: str | list[str] | None) -> ScalingModel:
+    vary = {} if by is None else {p: by for p in _CURVE}
+    return ScalingModel(_llm_line_law(x), inputs={"L": x}, target=y, vary=vary,
+                        priors={"sigma": Prior("HalfNormal", 0.05)})
+
+
+def _short(column: str) -> str:
+    return column.replace("_validation_loss", "").replace("_loss", "").replace("_", "-")
+
+
+def _all_specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
+    """Every reproduction spec with its ``[study]`` table (which rows fit, which are targets)."""
+    out: dict[str, tuple[ScalingModel, dict[str, Any]]] = {}
+    gadre = {"study": "gadre2024", "table": "runs", "join": "downstream:err_avg_subset",
+             "select": "paper_default_role", "targets": ["target"]}
+    loss_fit = {**gadre, "fit": ["fit_loss_and_error"],
+                "description": "Gadre et al.'s default fit: per dataset the 0.011/0.079/0.154/"
+                               "0.411B runs at M=20 and the 0.011B run at M=320; targets the "
+                               "over-trained 1.4B and the 6.9B (M=20) runs"}
+    error_fit = {**gadre, "fit": ["fit_loss_and_error", "fit_error_only"],
+                 "description": "the five loss-fit runs plus the 1.4B run at M=20 per dataset; "
+                                "the targets' error is predicted through their predicted loss"}
+    loss = {"law": "overtraining", "inputs": {"N": "N", "D": "D"}, "target": "loss_c4_val",
+            "priors": {"sigma": GADRE_LOSS_NOISE}}
+    out["gadre2024_loss_per_dataset"] = (
+        ScalingModel(**loss, vary={p: "dataset" for p in ("E", "a", "b", "eta")},
+                     pooling="none"), loss_fit)
+    out["gadre2024_loss_hierarchical"] = (
+        ScalingModel(**loss, vary={p: "dataset" for p in ("E", "a", "b")}), loss_fit)
+    error = {"law": "downstream_exp", "inputs": {"L": "loss_c4_val"},
+             "target": "err_avg_subset", "priors": {"sigma": GADRE_ERROR_NOISE},
+             "vary": {p: "dataset" for p in ("epsilon", "k", "gamma")}}
+    out["gadre2024_error_per_dataset"] = (ScalingModel(**error, pooling="none"), error_fit)
+    out["gadre2024_error_hierarchical"] = (ScalingModel(**error), error_fit)
+
+    for x, y in _LLM_LINE_PAIRS:
+        tag = f"{_short(x)}_to_{_short(y)}".replace("-", "_")
+        base = {"study": "llm_line2025", "table": "hf_models", "x": x, "y": y,
+                "rows": f"every model with both {x} and {y}", "targets": []}
+        for by, name in (("dataset", "by_data"), ("architecture", "by_architecture"),
+                         (None, "shared")):
+            out[f"llm_line2025_{tag}_{name}"] = (
+                _llm_line_spec(x, y, by),
+                {**base, "description": f"shifted power law {_short(y)} against {_short(x)}, "
+                                        f"curve parameters K and kappa "
+                                        + (f"varying by {by}" if by else "shared by all")})
+        out[f"llm_line2025_{tag}_pile_architecture"] = (
+            _llm_line_spec(x, y, "arch_tokenizer"),
+            {**base, "rows": "the Pile-trained models (dataset 'The Pile') with both losses",
+             "description": "architecture effect among Pile-trained models (Pythia, GPT-Neo, "
+                            "GPT-J, GPT-NeoX, Mamba, Mamba2): K and kappa vary by "
+                            "architecture/tokenizer (GPT-Neo and GPT-J use the gpt2 tokenizer)"})
+
+    hitch = {"study": "hitchhiker2024", "table": "checkpoints", "min_sizes": 3,
+             "min_tokens": 1e10, "test_fraction": 0.7,
+             "max_checkpoints": HITCHHIKER_MAX_CHECKPOINTS,
+             "targets": ["largest num_params of each family"],
+             "score": "ARE on the target's checkpoints at >= 70% of its training"}
+    exponents = {"alpha": HITCHHIKER_EXPONENT, "beta": HITCHHIKER_EXPONENT}
+    chin = {"law": "chinchilla", "inputs": {"N": "N", "D": "D"}, "target": "perf_loss_perp",
+            "priors": {**exponents, "run_sd": HITCHHIKER_RUN_SD}}
+    per_family = {p: "family" for p in ("E", "A", "B", "alpha", "beta")}
+    out["hitchhiker2024_final"] = (
+        ScalingModel(**{**chin, "priors": {**exponents, "sigma": Prior("HalfNormal", 0.05)}},
+                     vary=per_family, pooling="none"),
+        {**hitch, "rows": "final",
+         "description": "(a) per-family fits on the final loss of each smaller model, one "
+                        "noise scale for all families"})
+    out["hitchhiker2024_checkpoints"] = (
+        ScalingModel(**chin, vary={**per_family, "sigma": "family"}, pooling="none",
+                     run="run"),
+        {**hitch, "rows": "checkpoints",
+         "description": "(b) per-family fits on the smaller models' checkpoints (> 1e10 "
+                        "tokens, at most 10 log-spaced per run), with a per-run offset"})
+    hier_priors = {**chin["priors"], "E_sd": HITCHHIKER_GROUP, "A_sd": HITCHHIKER_GROUP,
+                   "B_sd": HITCHHIKER_GROUP}
+    out["hitchhiker2024_hierarchical"] = (
+        ScalingModel(**{**chin, "priors": hier_priors},
+                     vary={"E": "family", "A": "family", "B": "family", "sigma": "family"},
+                     run="run"),
+        {**hitch, "rows": "checkpoints",
+         "description": "(c) one hierarchical fit: alpha and beta shared by all families, "
+                        "E, A, B and the noise by family, per-run offsets"})
+    out["hitchhiker2024_hierarchical_exponents"] = (
+        ScalingModel(**{**chin, "priors": hier_priors},
+                     vary={p: "family" for p in ("E", "A", "B", "alpha", "beta", "sigma")},
+                     run="run"),
+        {**hitch, "rows": "checkpoints",
+         "description": "(d) as (c), but alpha and beta also vary by family with partial "
+                        "pooling (the families' losses are in different units)"})
+    return out
+
+
+def specs(study: str | None = None) -> dict[str, ScalingModel]:
+    """The model specs a reproduction fits, by name (``models/<name>.toml``).
+
+    Parameters
+    ----------
+    study : str, optional
+        Only this study's specs.
+
+    Returns
+    -------
+    dict of str to ScalingModel
+
+    Examples
+    --------
+    >>> spec = specs("gadre2024")["gadre2024_loss_hierarchical"]
+    >>> spec.law.name, dict(spec.vary)
+    ('overtraining', {'E': ('dataset',), 'a': ('dataset',), 'b': ('dataset',)})
+    """
+    if study is not None:
+        _check_study(study)
+    return {name: spec for name, (spec, meta) in _all_specs().items()
+            if study is None or meta["study"] == study}
+
+
+def study_tables(study: str | None = None) -> dict[str, dict[str, Any]]:
+    """The ``[study]`` table of each spec: which rows fit and which are targets.
+
+    >>> study_tables("gadre2024")["gadre2024_loss_per_dataset"]["fit"]
+    ['fit_loss_and_error']
+    """
+    if study is not None:
+        _check_study(study)
+    return {name: dict(meta) for name, (spec, meta) in _all_specs().items()
+            if study is None or meta["study"] == study}
+
+
+def _toml_scalar(value: Any) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
+    raise ScalingLawError(f"cannot write {value!r} to a [study] table")
+
+
+def spec_toml(name: str) -> str:
+    """The TOML text of one reproduction spec: the spec, then its ``[study]`` table.
+
+    ``ScalingModel.from_toml`` reads the spec and ignores ``[study]``.
+
+    >>> "[study]" in spec_toml("gadre2024_loss_per_dataset")
+    True
+    """
+    table = _all_specs()
+    if name not in table:
+        raise ScalingLawError(f"unknown reproduction spec {name!r}; the specs are "
+                              f"{sorted(table)}")
+    spec, meta = table[name]
+    header = (f"# {name}: {meta['description']}\n"
+              f"# Written by scalinglaws.reproduce.write_specs; `scalinglaws reproduce "
+              f"{meta['study']}` fits it.\n")
+    lines = ["", "[study]"] + [f"{k} = {_toml_scalar(v)}" for k, v in meta.items()]
+    return header + spec.to_toml() + "\n".join(lines) + "\n"
+
+
+def write_specs(directory: str | os.PathLike[str], study: str | None = None) -> list[Path]:
+    """Write ``<directory>/<name>.toml`` for every reproduction spec (of ``study``).
+
+    >>> paths = write_specs("models", "gadre2024")  # doctest: +SKIP
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in study_tables(study):
+        path = directory / f"{name}.toml"
+        path.write_text(spec_toml(name))
+        paths.append(path)
+    return paths
+
+
+def read_study_table(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``[study]`` table of a reproduction TOML file.
+
+    >>> read_study_table("models/gadre2024_loss_per_dataset.toml")["study"]  # doctest: +SKIP
+    'gadre2024'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ScalingLawError(f"spec file {path} does not exist")
+    data = tomllib.loads(path.read_text())
+    if "study" not in data:
+        raise ScalingLawError(f"{path} has no [study] table; it is not a reproduction spec")
+    return dict(data["study"])
+
+
+def _check_study(study: Any) -> str:
+    if not isinstance(study, str) or study not in STUDIES:
+        raise ScalingLawError(
+            f"unknown study {study!r}; the studies are {', '.join(map(repr, STUDIES))} "
+            f"(e.g. `scalinglaws reproduce gadre2024`)"
+        )
+    return study
+
+
+# --- Gadre et al. 2024 -----------------------------------------------------------------------
+
+GADRE_DATASETS = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
+#: Relative errors (%) printed in the paper's repository (scaling_explorer.ipynb) for
+#: RedPajama, C4-eval loss, 17-task error. The other datasets' values are not published.
+GADRE_PUBLISHED = {("rpj", 640.0): {"loss": 0.7103, "error": 3.6365},
+                   ("rpj", 20.0): {"loss": 0.7320, "error": 0.0464}}
+_GADRE_COLUMNS = ("run", "dataset", "N", "D", "M", "loss_c4_val", "err_avg_subset",
+                  "paper_default_role")
+
+
+def gadre_frame(runs: pd.DataFrame, downstream: pd.DataFrame) -> pd.DataFrame:
+    """The Gadre runs with the 17-task error ``err_avg_subset`` joined by ``run``.
+
+    >>> runs = pd.DataFrame({"run": ["a"], "loss_c4_val": [3.0]})
+    >>> gadre_frame(runs, pd.DataFrame({"run": ["a"], "err_avg_subset": [0.7]}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+      run  loss_c4_val  err_avg_subset
+    0   a          3.0             0.7
+    """
+    _require(runs, ["run"], "the gadre2024 runs table")
+    _require(downstream, ["run", "err_avg_subset"], "the gadre2024 downstream table")
+    extra = downstream[["run", "err_avg_subset"]].drop_duplicates("run")
+    frame = runs.drop(columns=["err_avg_subset"], errors="ignore")
+    return frame.merge(extra, on="run", how="left", validate="one_to_one")
+
+
+def gadre_split(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The paper's default split of the Gadre runs (``paper_default_role``).
+
+    Returns ``{"loss_fit": ..., "error_fit": ..., "targets": ...}``: the five runs per
+    dataset that fit the loss law, those plus the 1.4B M=20 run that fit the error law,
+    and the held-out targets (a ``target`` label column is added).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({
+    ...     "run": list("abcd"), "dataset": "rpj", "N": [1e7, 4e8, 1.4e9, 6.9e9],
+    ...     "D": [2e8, 8e9, 9e11, 1.38e11], "M": [20.0, 20.0, 640.0, 20.0],
+    ...     "loss_c4_val": [5.4, 3.1, 2.5, 2.4], "err_avg_subset": [0.8, 0.7, 0.6, 0.55],
+    ...     "paper_default_role": ["fit_loss_and_error", "fit_error_only", "target", "target"]})
+    >>> parts = gadre_split(frame)
+    >>> len(parts["loss_fit"]), len(parts["error_fit"]), parts["targets"]["target"].tolist()
+    (1, 2, ['1.4B, M=640', '6.9B, M=20'])
+    """
+    _require(frame, _GADRE_COLUMNS, "the gadre2024 frame")
+    role = frame["paper_default_role"].astype(str)
+    parts = {
+        "loss_fit": frame[role == "fit_loss_and_error"],
+        "error_fit": frame[role.isin(["fit_loss_and_error", "fit_error_only"])],
+        "targets": frame[role == "target"],
+    }
+    for name, part in parts.items():
+        if part.empty:
+            raise ScalingLawError(
+                f"gadre2024: no rows for {name!r} (paper_default_role has "
+                f"{sorted(role.unique())}); load the runs table with "
+                f"scalinglaws.datasets.load('gadre2024')"
+            )
+        bad = part[["N", "D", "loss_c4_val", "err_avg_subset"]].isna().any(axis=1)
+        if bad.any():
+            raise ScalingLawError(
+                f"gadre2024: {int(bad.sum())} {name} rows lack N, D, loss_c4_val or "
+                f"err_avg_subset (runs {part.loc[bad, 'run'].tolist()[:3]}); join the "
+                f"downstream table with gadre_frame"
+            )
+    parts = {k: v.astype({"N": float, "D": float, "M": float}) for k, v in parts.items()}
+    targets = parts["targets"].sort_values(["dataset", "N"]).copy()
+    targets["target"] = [f"{n / 1e9:.1f}B, M={m:g}" for n, m in zip(targets["N"], targets["M"],
+                                                                     strict=True)]
+    parts["targets"] = targets
+    return {k: v.copy() for k, v in parts.items()}
+
+
+def _gadre_loss_law(x, a, b_coef, b, e):
+    n, d = x
+    return e + a * n ** b + b_coef * 6 ** (b / 2) * d ** b
+
+
+def _gadre_error_law(x, k, gamma, eps):
+    return eps - k * np.exp(-gamma * x)
+
+
+def gadre_paper_fit(loss_fit: pd.DataFrame, error_fit: pd.DataFrame) -> dict[str, dict]:
+    """The paper's point fits per dataset: scipy ``curve_fit`` with the repository's starts.
+
+    Loss: ``L = E + a N^b + b' 6^(b/2) D^b`` on the raw loss, starts a, b' in {1e2, 3e2,
+    1e3, 3e3}, b in {-0.1, -0.3}, E in {0, 1, 2, 10}, the lowest residual standard error
+    kept (``scaling/laws.py``). Error: ``Err = eps - k exp(-gamma L)`` on the six runs.
+    Returns ``{dataset: {"loss": params, "error": params}}``.
+    """
+    from scipy.optimize import curve_fit
+
+    out = {}
+    for dataset, rows in loss_fit.groupby("dataset"):
+        x = (rows["N"].to_numpy(float), rows["D"].to_numpy(float))
+        y = rows["loss_c4_val"].to_numpy(float)
+        best = None
+        for a0, b0, e0, c0 in itertools.product((1e2, 3e2, 1e3, 3e3), (1e2, 3e2, 1e3, 3e3),
+                                                (-0.1, -0.3), (0.0, 1.0, 2.0, 10.0)):
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                try:
+                    p, _ = curve_fit(_gadre_loss_law, x, y, p0=[a0, b0, e0, c0], maxfev=10000)
+                except (RuntimeError, ValueError):
+                    continue
+            resid = y - _gadre_loss_law(x, *p)
+            rse = np.sqrt(np.sum(resid ** 2) / max(len(y) - 4, 1))
+            if np.isfinite(rse) and (best is None or rse < best[0]):
+                best = (rse, p)
+        err_rows = error_fit[error_fit["dataset"] == dataset]
+        xl = err_rows["loss_c4_val"].to_numpy(float)
+        ye = err_rows["err_avg_subset"].to_numpy(float)
+        best_e = None
+        for k0, g0, e0 in itertools.product((0.5, 1.0, 2.0, 5.0), (0.3, 0.7, 1.5),
+                                            (0.6, 0.8, 0.9, 1.0)):
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                try:
+                    q, _ = curve_fit(_gadre_error_law, xl, ye, p0=[k0, g0, e0], maxfev=10000)
+                except (RuntimeError, ValueError):
+                    continue
+            sse = np.sum((ye - _gadre_error_law(xl, *q)) ** 2)
+            if np.isfinite(sse) and (best_e is None or sse < best_e[0]):
+                best_e = (sse, q)
+        if best is None or best_e is None:
+            raise ScalingLawError(f"gadre2024: the paper's least-squares fit failed for "
+                                  f"dataset {dataset!r} from every start")
+        a, b_coef, b, e = best[1]
+        k, gamma, eps = best_e[1]
+        out[str(dataset)] = {
+            "loss": {"E": e, "eta": -b / 2, "a": a * 6 ** (-b / 2), "b": b_coef,
+                     "_raw": best[1]},
+            "error": {"k": k, "gamma": gamma, "epsilon": eps, "_raw": best_e[1]},
+        }
+    return out
+
+
+def _gadre_paper_predict(paper: Mapping[str, dict], targets: pd.DataFrame) -> pd.DataFrame:
+    loss, error = [], []
+    for _, row in targets.iterrows():
+        fit = paper.get(str(row["dataset"]))
+        if fit is None:
+            loss.append(np.nan)
+            error.append(np.nan)
+            continue
+        value = float(_gadre_loss_law((row["N"], row["D"]), *fit["loss"]["_raw"]))
+        loss.append(value)
+        error.append(float(_gadre_error_law(value, *fit["error"]["_raw"])))
+    return pd.DataFrame({"loss": loss, "error": error}, index=targets.index)
+
+
+def _gadre_predict(loss_fit, error_fit, targets: pd.DataFrame, seed: int) -> dict[str, tuple]:
+    """Draws of the targets' loss and error; the error carries the loss's uncertainty."""
+    frame = targets[["N", "D", "dataset"]].copy()
+    loss = loss_fit.predict_draws(frame, seed=seed)
+    probe = targets[["dataset"]].assign(loss_c4_val=targets["loss_c4_val"].to_numpy())
+    err = error_fit.predict_draws(probe, seed=seed)
+    sigma = error_fit.draws()["sigma"]
+    idx_loss = np.arange(loss["law"].shape[0])
+    idx_err = np.arange(sigma.shape[0])
+    idx_loss, idx_err = _aligned(idx_loss, idx_err, seed=seed)
+    law_l, obs_l = loss["law"][idx_loss], loss["observed"][idx_loss]
+    params = {k: v[idx_err] for k, v in err["params"].items()}
+    fn = error_fit.spec.law.fn
+    point = np.asarray(fn({"L": law_l}, params))
+    rng = np.random.default_rng(seed + 1)
+    noise = sigma[idx_err][:, None] * rng.standard_normal(obs_l.shape)
+    predictive = np.asarray(fn({"L": obs_l}, params)) + noise
+    return {"loss": (law_l, obs_l), "error": (point, predictive)}
+
+
+def _gadre(data_dir: Any, settings: Settings, out: Path | None,
+           log: Callable[[str], None]) -> Reproduction:
+    frame = gadre_frame(_load("gadre2024", "runs", data_dir),
+                        _load("gadre2024", "downstream", data_dir))
+    parts = gadre_split(frame)
+    targets = parts["targets"]
+    paper = gadre_paper_fit(parts["loss_fit"], parts["error_fit"])
+    paper_pred = _gadre_paper_predict(paper, targets)
+    models = specs("gadre2024")
+    fits = {}
+    for kind in ("per_dataset", "hierarchical"):
+        accept = 0.95 if kind == "hierarchical" else 0.9
+        fits[("loss", kind)] = _fit(models[f"gadre2024_loss_{kind}"], parts["loss_fit"],
+                                    settings, log, f"loss, {kind}", target_accept=accept)
+        fits[("error", kind)] = _fit(models[f"gadre2024_error_{kind}"], parts["error_fit"],
+                                     settings, log, f"error, {kind}", target_accept=accept)
+
+    rows = []
+    draws = {}
+    for kind in ("per_dataset", "hierarchical"):
+        pred = _gadre_predict(fits[("loss", kind)], fits[("error", kind)], targets,
+                              settings.seed)
+        draws[kind] = pred
+        for quantity, column in (("loss", "loss_c4_val"), ("error", "err_avg_subset")):
+            scored = score_targets(targets[column], *pred[quantity])
+            for i, (_, row) in enumerate(targets.iterrows()):
+                published = GADRE_PUBLISHED.get((row["dataset"], float(row["M"])), {})
+                truth = float(row[column])
+                p = float(paper_pred.loc[row.name, quantity])
+                rows.append({
+                    "quantity": "C4-eval loss" if quantity == "loss" else "17-task error",
+                    "dataset": GADRE_DATASETS.get(row["dataset"], row["dataset"]),
+                    "target": row["target"], "model": kind.replace("_", "-"),
+                    "truth": truth, "paper_pred": p,
+                    "paper_err_%": 100 * abs(p - truth) / truth,
+                    "published_err_%": published.get(quantity, np.nan),
+                    **scored.iloc[i].drop("truth").to_dict(),
+                })
+    table = pd.DataFrame(rows)
+    order = {"per-dataset": 0, "hierarchical": 1, "C4-eval loss": 0, "17-task error": 1}
+    table = table.sort_values(["quantity", "dataset", "target", "model"],
+                              key=lambda s: s.map(order) if s.name in ("model", "quantity")
+                              else s, kind="stable").reset_index(drop=True)
+    table = table.rename(columns={"median": "our_median", "lower": "lower_90",
+                                  "upper": "upper_90", "rel_err_%": "our_err_%"})
+
+    params = _gadre_params(fits, paper)
+    diagnostics = pd.DataFrame([_diagnostics(f"{q}, {k}", f) for (q, k), f in fits.items()])
+    summary = (table.groupby(["quantity", "model"], sort=False)
+               .agg(targets=("truth", "size"), covered=("covered", "sum"),
+                    our_mean_err=("our_err_%", "mean"), paper_mean_err=("paper_err_%", "mean"))
+               .reset_index())
+    figures: list[Path] = []
+    if out is not None:
+        _gadre_figures(table, fits, parts, draws, paper, out, figures)
+    notes = _gadre_notes(table)
+    return Reproduction("gadre2024", _TITLES["gadre2024"], table,
+                        {"summary (mean relative error, %)": summary,
+                         "parameters (posterior median, paper's least squares)": params,
+                         "sampler": diagnostics},
+                        tuple(notes), tuple(figures))
+
+
+def _gadre_params(fits: Mapping, paper: Mapping[str, dict]) -> pd.DataFrame:
+    rows = []
+    probe_l = pd.DataFrame({"N": 1e9, "D": 2e10, "dataset": list(GADRE_DATASETS)})
+    probe_e = pd.DataFrame({"loss_c4_val": 3.0, "dataset": list(GADRE_DATASETS)})
+    for kind in ("per_dataset", "hierarchical"):
+        lp = fits[("loss", kind)].predict_draws(probe_l)["params"]
+        ep = fits[("error", kind)].predict_draws(probe_e)["params"]
+        for i, dataset in enumerate(GADRE_DATASETS):
+            row = {"dataset": GADRE_DATASETS[dataset], "model": kind.replace("_", "-")}
+            for name in ("E", "eta", "a", "b"):
+                row[name] = float(np.median(lp[name][:, i]))
+            for name in ("epsilon", "k", "gamma"):
+                row[name] = float(np.median(ep[name][:, i]))
+            rows.append(row)
+    for dataset in GADRE_DATASETS:
+        if dataset in paper:
+            row = {"dataset": GADRE_DATASETS[dataset], "model": "paper (least squares)"}
+            row.update({k: v for k, v in paper[dataset]["loss"].items() if k != "_raw"})
+            row.update({k: v for k, v in paper[dataset]["error"].items() if k != "_raw"})
+            rows.append(row)
+    return pd.DataFrame(rows).sort_values(["dataset"], kind="stable").reset_index(drop=True)
+
+
+def _labels(rows: pd.DataFrame) -> list[str]:
+    return (rows["quantity"] + " " + rows["dataset"] + " " + rows["target"]).tolist()
+
+
+def _gadre_notes(table: pd.DataFrame) -> list[str]:
+    notes = [
+        "Point prediction: posterior median of the noise-free law; interval: 90% posterior-"
+        "predictive interval (law uncertainty plus run-level noise), because the truth is "
+        "one run's observed value. paper_pred/paper_err_%: the paper's least-squares fit "
+        "rerun here from the same runs (it reproduces the repository's printed RedPajama "
+        "numbers, published_err_%).",
+        "17-task error: each posterior draw of the target's loss (with noise) goes through "
+        "a posterior draw of the error law, plus the error law's noise. The two posteriors "
+        "are independent fits paired draw by draw (shuffled), which treats the error-law "
+        "fit as conditional on the observed losses (no errors-in-variables in that fit).",
+        f"Loss noise prior {GADRE_LOSS_NOISE!r} on log loss (bootstrap evaluation noise "
+        f"~0.05%, law misfit ~1%), error noise prior {GADRE_ERROR_NOISE!r}; with five runs "
+        f"per dataset the noise is weakly identified, so these priors matter.",
+    ]
+    for model in table["model"].unique():
+        rows = table[table["model"] == model]
+        missed = rows[~rows["covered"]]
+        worse = rows[rows["our_err_%"] > rows["paper_err_%"]]
+        notes.append(
+            f"{model}: {int(rows['covered'].sum())}/{len(rows)} truths inside the 90% "
+            f"interval; point error worse than the paper's least squares for "
+            f"{len(worse)}/{len(rows)} targets"
+            + (f" (missed: {', '.join(_labels(missed))})" if len(missed) else "") + ".")
+    return notes
+
+
+def _gadre_figures(table: pd.DataFrame, fits: Mapping, parts: Mapping[str, pd.DataFrame],
+                   draws: Mapping, paper: Mapping[str, dict], out: Path,
+                   figures: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    # 1. every target: our relative error with its 90% interval, the paper's point error
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.4), sharey=True, constrained_layout=True)
+    for ax, quantity in zip(axes, ("C4-eval loss", "17-task error"), strict=True):
+        rows = table[table["quantity"] == quantity]
+        labels = list(dict.fromkeys(rows["dataset"] + "\n" + rows["target"]))
+        for j, model in enumerate(("per-dataset", "hierarchical")):
+            sub = rows[rows["model"] == model]
+            y = np.arange(len(sub)) + (j - 0.5) * 0.25
+            mid = 100 * (sub["our_median"] / sub["truth"] - 1)
+            lo = 100 * (sub["lower_90"] / sub["truth"] - 1)
+            hi = 100 * (sub["upper_90"] / sub["truth"] - 1)
+            ax.errorbar(mid, y, xerr=np.vstack([mid - lo, hi - mid]), fmt="o", ms=4,
+                        capsize=2, color=f"C{j}", label=f"ours, {model} (90% predictive)")
+        sub = rows[rows["model"] == "per-dataset"]
+        ax.plot(100 * (sub["paper_pred"] / sub["truth"] - 1), np.arange(len(sub)), "kx",
+                ms=7, label="paper's least squares")
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set_xlabel("prediction / truth - 1 (%)")
+        ax.set_title(quantity, fontsize=10)
+        ax.grid(alpha=0.3, lw=0.4)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Gadre et al. 2024: held-out targets predicted from the small runs",
+                 fontsize=11)
+    _save(fig, out, "gadre2024_targets.png", figures)
+
+    # 2. the hierarchical loss fit per dataset, with the targets it extrapolates to
+    targets = parts["targets"]
+    fit = fits[("loss", "hierarchical")]
+    fig = fit.plot(extrapolate=500.0)
+    for ax, dataset in zip(fig.axes, fit.design.factors["dataset"].levels, strict=False):
+        rows = targets[targets["dataset"] == dataset]
+        ax.scatter(6 * rows["N"] * rows["D"], rows["loss_c4_val"], marker="*", s=90,
+                   color="crimson", zorder=5, label="held-out targets")
+        ax.set_title(f"{GADRE_DATASETS.get(dataset, dataset)} ({ax.get_title()})", fontsize=8)
+    fig.axes[0].legend(fontsize=6, loc="upper right")
+    fig.suptitle("overtraining law, hierarchical (eta shared): fit on 5 runs per dataset",
+                 fontsize=10)
+    _save(fig, out, "gadre2024_loss_fit.png", figures)
+
+    # 3. the error law against loss, with the targets' predicted error
+    fit = fits[("error", "hierarchical")]
+    fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.8), sharey=True, constrained_layout=True)
+    err_rows = parts["error_fit"]
+    for ax, dataset in zip(axes, GADRE_DATASETS, strict=True):
+        rows = err_rows[err_rows["dataset"] == dataset]
+        grid = np.linspace(2.2, rows["loss_c4_val"].max() * 1.02, 80)
+        pred = fit.predict(pd.DataFrame({"loss_c4_val": grid, "dataset": dataset}))
+        ax.fill_between(grid, pred["lower"], pred["upper"], alpha=0.3, color="C1", lw=0,
+                        label="90% credible")
+        ax.plot(grid, pred["median"], color="C1", label="posterior median")
+        ax.scatter(rows["loss_c4_val"], rows["err_avg_subset"], s=16, color="k", zorder=3,
+                   label="fitted runs")
+        tg = targets[targets["dataset"] == dataset]
+        ax.scatter(tg["loss_c4_val"], tg["err_avg_subset"], marker="*", s=90,
+                   color="crimson", zorder=5, label="targets (true loss, true error)")
+        ax.set_title(GADRE_DATASETS[dataset], fontsize=10)
+        ax.set_xlabel("C4-eval loss")
+        ax.grid(alpha=0.3, lw=0.4)
+    axes[0].set_ylabel("17-task mean top-1 error")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Err(L) = eps - k exp(-gamma L), hierarchical fit on 6 runs per dataset",
+                 fontsize=11)
+    _save(fig, out, "gadre2024_error_law.png", figures)
+
+
+# --- Brandfonbrener et al. 2025 ------------------------------------------------------------
+
+
+def _brandfonbrener(data_dir: Any, settings: Settings, out: Path | None,
+                    log: Callable[[str], None]) -> Reproduction:
+    raise ScalingLawError(
+        "brandfonbrener2025 needs the loss-to-loss models, see issue 3: its reproduction "
+        "fits E_x, E_y, kappa and K jointly (scalinglaws.losstoloss) and is not wired into "
+        "`reproduce` yet. The other studies are 'gadre2024', 'llm_line2025' and "
+        "'hitchhiker2024'"
+    )
+
+
+# --- the entry point -----------------------------------------------------------------------
+
+
+def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
+              out: str | os.PathLike[str] | None = None, quick: bool = False, seed: int = 0,
+              progress: bool = False, verbose: bool = False) -> Reproduction:
+    """Run one study's analysis and return its table, notes and figures.
+
+    Parameters
+    ----------
+    study : str
+        One of :data:`STUDIES`: ``"gadre2024"``, ``"brandfonbrener2025"``,
+        ``"llm_line2025"`` or ``"hitchhiker2024"``.
+    data_dir : path-like, optional
+        Local data directory (``<data_dir>/<study>/<file>``); defaults to
+        ``$SCALINGLAWS_DATA``, else the download cache (see
+        :func:`scalinglaws.datasets.load`).
+    out : path-like, optional
+        Folder for the figures (created); None writes none.
+    quick : bool
+        Smoke-test settings: 2 chains x (300 warmup + 300 draws) and, for the Hitchhiker
+        study, fewer families. Numbers are then rougher; the protocol is the same.
+    seed : int
+        Seed of every fit and predictive draw.
+    progress : bool
+        Show the sampler's progress bars.
+    verbose : bool
+        Report each fit on stderr as it starts and ends.
+
+    Returns
+    -------
+    Reproduction
+        ``.table`` (a DataFrame), ``.tables``, ``.notes``, ``.figures``; ``print()`` it for
+        the text the command prints.
+
+    Raises
+    ------
+    ScalingLawError
+        An unknown study, missing or damaged data files (the message says where to put
+        them), or a study whose models are not available yet.
+
+    Examples
+    --------
+    >>> from scalinglaws.reproduce import reproduce
+    >>> result = reproduce("gadre2024", out="figures")  # doctest: +SKIP
+    >>> result.table.groupby("model")["covered"].mean()  # doctest: +SKIP
+    >>> reproduce("nope")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: unknown study 'nope'; the studies are 'gadre2024', \
+'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024' (e.g. `scalinglaws reproduce gadre2024`)
+    """
+    _check_study(study)
+    settings = Settings.make(quick=quick, seed=seed, progress=progress, study=study)
+    folder = None
+    if out is not None:
+        folder = Path(out)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ScalingLawError(f"cannot create the figure folder {folder} ({err}); pass "
+                                  f"another out=") from None
+
+    def log(message: str) -> None:
+        if verbose:
+            print(f"[{study}] {message}", file=sys.stderr, flush=True)
+
+    from .inference import enable_x64
+
+    enable_x64()
+    runner = {"gadre2024": _gadre, "brandfonbrener2025": _brandfonbrener,
+              "llm_line2025": _llm_line, "hitchhiker2024": _hitchhiker}[study]
+    started = time.perf_counter()
+    result = runner(data_dir, settings, folder, log)
+    return Reproduction(result.study, result.title, result.table, dict(result.tables),
+                        result.notes, result.figures, time.perf_counter() - started, settings)
+
+
+# --- Mayilvahanan et al. 2025 (LLMs on the line) --------------------------------------------
+
+LLM_LINE_PILE = "The Pile"
+#: The FineWeb ablation models: one architecture (Llama, 1.71B) and tokenizer, three datasets.
+LLM_LINE_ABLATIONS = ("C4", "FineWeb-Edu", "The Pile Deduped")
+#: The architectures compared among the Pile-trained models, at the gpt-neox tokenizer.
+LLM_LINE_ARCHITECTURES = ("GPT", "Mamba", "Mamba2")
+
+
+def llm_line_frame(models: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Rows of the LLMs-on-the-line table that carry both losses ``x`` and ``y``.
+
+    Keeps the factors ``dataset``, ``architecture`` and ``tokenizer`` (a missing tokenizer
+    becomes ``"unknown"``), adds ``arch_tokenizer`` (e.g. ``"Mamba/gpt-neox"``), and drops
+    rows without a positive ``x`` and ``y`` or without a dataset or architecture.
+
+    Examples
+    --------
+    >>> models = pd.DataFrame({"dataset": ["C4", "C4", None], "architecture": "Llama",
+    ...                        "tokenizer": [None, "gpt2", "gpt2"], "a": [3.1, 3.0, 2.9],
+    ...                        "b": [2.5, float("nan"), 2.4]})
+    >>> llm_line_frame(models, "a", "b")[["dataset", "tokenizer"]].values.tolist()
+    [['C4', 'unknown']]
+    """
+    _require(models, ["dataset", "architecture", "tokenizer", x, y], "the llm_line2025 table")
+    frame = models.copy()
+    for column in (x, y):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    keep = (frame[x] > 0) & (frame[y] > 0) & frame["dataset"].notna() & frame[
+        "architecture"].notna()
+    frame = frame[keep].copy()
+    if frame.empty:
+        raise ScalingLawError(f"llm_line2025: no row has both {x!r} and {y!r}; choose loss "
+                              f"columns that the table fills (e.g. fineweb_edu_validation_loss)")
+    frame["tokenizer"] = frame["tokenizer"].fillna("unknown").astype(str)
+    for column in ("dataset", "architecture"):
+        frame[column] = frame[column].astype(str)
+    frame["arch_tokenizer"] = frame["architecture"] + "/" + frame["tokenizer"]
+    return frame
+
+
+def _spread(fit: Any, frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """Per draw: (max - min) / mean of the curves at the rows of ``frame``, in percent."""
+    law = fit.predict_draws(frame, seed=seed)["law"]
+    return 100 * (law.max(axis=1) - law.min(axis=1)) / law.mean(axis=1)
+
+
+def _loo_difference(fit_a: Any, fit_b: Any) -> tuple[float, float]:
+    """elpd_loo(a) - elpd_loo(b) and its standard error, from pointwise PSIS-LOO."""
+    import arviz as az
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = np.asarray(az.loo(fit_a.idata, pointwise=True, var_name="y").loo_i)
+        b = np.asarray(az.loo(fit_b.idata, pointwise=True, var_name="y").loo_i)
+    diff = a - b
+    return float(diff.sum()), float(np.sqrt(diff.size * diff.var(ddof=1)))
+
+
+def _comparison(fits: Mapping[str, Any]) -> pd.DataFrame:
+    try:
+        from .compare import compare
+    except ImportError:  # pragma: no cover - compare.py is part of the package
+        compare = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if compare is not None:
+            table = pd.DataFrame(compare(dict(fits)))
+            return table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight",
+                          "k_bad", "k_very_bad"]]
+        import arviz as az
+
+        return az.compare({k: f.idata for k, f in fits.items()})
+
+
+def _llm_line(data_dir: Any, settings: Settings, out: Path | None,
+              log: Callable[[str], None]) -> Reproduction:
+    models = _load("llm_line2025", "hf_models", data_dir)
+    all_specs = specs("llm_line2025")
+    rows, comparisons, draws, fits_by_pair, diag = [], {}, {}, {}, []
+    for x, y in _LLM_LINE_PAIRS:
+        tag = f"{_short(x)}_to_{_short(y)}".replace("-", "_")
+        pair = f"{_short(x)} -> {_short(y)}"
+        frame = llm_line_frame(models, x, y)
+        if frame[x].min() <= LLM_LINE_FLOOR[x]:
+            raise ScalingLawError(
+                f"llm_line2025: {x} goes down to {frame[x].min():.3f}, below the floor "
+                f"{LLM_LINE_FLOOR[x]} of the curve's E_x; is this the pinned table?")
+        pile = frame[frame["dataset"] == LLM_LINE_PILE]
+        fits = {}
+        for name, label in (("by_data", "by data"), ("by_architecture", "by architecture"),
+                            ("shared", "shared curve")):
+            fits[label] = _fit(all_specs[f"llm_line2025_{tag}_{name}"], frame, settings, log,
+                               f"{pair}, {label}")
+        pile_fit = _fit(all_specs[f"llm_line2025_{tag}_pile_architecture"], pile, settings,
+                        log, f"{pair}, Pile: architecture/tokenizer")
+        fits_by_pair[pair] = (frame, fits, pile_fit, x, y)
+        diag += [_diagnostics(f"{pair}, {k}", f) for k, f in fits.items()]
+        diag.append(_diagnostics(f"{pair}, Pile architecture", pile_fit))
+        comparisons[f"PSIS-LOO, {pair} ({len(frame)} models/checkpoints)"] = _comparison(fits)
+
+        claim_loo = "curves differ by data more than by architecture"
+        for other in ("by architecture", "shared curve"):
+            diff, se = _loo_difference(fits["by data"], fits[other])
+            rows.append({"pair": pair, "quantity": f"elpd_loo: by data - {other}",
+                         "claim": claim_loo, "estimate": diff,
+                         "lower_90": diff - 1.645 * se, "upper_90": diff + 1.645 * se,
+                         "se": se, "supports": bool(diff > 2 * se)})
+
+        ablation = frame[frame["dataset"].isin(LLM_LINE_ABLATIONS)]
+        x_data = float(ablation[x].median())
+        data_probe = pd.DataFrame({x: x_data, "dataset": list(LLM_LINE_ABLATIONS)})
+        data_effect = _spread(fits["by data"], data_probe, settings.seed)
+        neox = pile[pile["tokenizer"] == "gpt-neox"]
+        x_pile = float(neox[x].median())
+        arch_probe = pd.DataFrame({x: x_pile, "arch_tokenizer": [
+            f"{a}/gpt-neox" for a in LLM_LINE_ARCHITECTURES]})
+        arch_effect = _spread(pile_fit, arch_probe, settings.seed)
+        tok_probe = pd.DataFrame({x: x_pile,
+                                  "arch_tokenizer": ["GPT/gpt-neox", "GPT/gpt2-HF"]})
+        tok_effect = _spread(pile_fit, tok_probe, settings.seed)
+        draws[pair] = {"data": data_effect, "architecture": arch_effect,
+                       "tokenizer": tok_effect}
+        d_med, d_lo, d_hi = _quantiles(data_effect)
+        a_med, a_lo, a_hi = _quantiles(arch_effect)
+        t_med, t_lo, t_hi = _quantiles(tok_effect)
+        rows.append({"pair": pair, "quantity": f"data effect, % (Llama ablations at "
+                                               f"{_short(x)}={x_data:.2f})",
+                     "claim": "large: data determines the curve", "estimate": d_med,
+                     "lower_90": d_lo, "upper_90": d_hi, "se": np.nan,
+                     "supports": bool(d_lo > a_hi)})
+        rows.append({"pair": pair, "quantity": f"architecture effect, % (Pile, gpt-neox, "
+                                               f"GPT/Mamba/Mamba2 at {x_pile:.2f})",
+                     "claim": "near zero", "estimate": a_med, "lower_90": a_lo,
+                     "upper_90": a_hi, "se": np.nan, "supports": bool(a_hi < d_lo)})
+        rows.append({"pair": pair, "quantity": "tokenizer effect, % (Pile, GPT: gpt-neox vs "
+                                               "gpt2)",
+                     "claim": "tokenizer matters", "estimate": t_med, "lower_90": t_lo,
+                     "upper_90": t_hi, "se": np.nan, "supports": bool(t_lo > a_hi)})
+    table = pd.DataFrame(rows)
+    figures: list[Path] = []
+    if out is not None:
+        _llm_line_figures(fits_by_pair, draws, out, figures)
+    notes = [
+        "Models: the shifted power law L_y = E_y + K ((L_x - E_x)/(3.4 - E_x))^kappa (K is "
+        "the reducible L_y at L_x = 3.4) with Normal noise on log L_y; 'by data' lets K and "
+        "kappa vary by pretraining data (partial pooling), 'by architecture' by "
+        "architecture, 'shared curve' lets nothing vary. E_x and E_y are shared: with free "
+        "per-group shifts the posterior is a ridge (the curves never approach their "
+        "asymptotes and the data are precise to ~0.2%) that NUTS could not sample, and the "
+        "paper itself plugs the shifts in from other fits.",
+        "elpd rows: the difference of PSIS-LOO expected log predictive densities with its "
+        "standard error (interval = +-1.645 se); 'supports' when the difference exceeds "
+        "2 se. LOO scores new models like the fitted ones; the HF table holds one run per "
+        "ablation dataset (its checkpoints), so rows of one run are not independent and "
+        "the standard errors are optimistic.",
+        "Effect rows: posterior of (max - min) / mean of the predicted L_y across the levels "
+        "at one L_x (the median of the compared models): the data effect among the three "
+        "FineWeb ablation runs (same Llama architecture and gpt2 tokenizer), the "
+        "architecture effect among the Pile-trained models with the gpt-neox tokenizer "
+        "(Pythia and GPT-NeoX-20B are 'GPT', Mamba, Mamba2), from a Pile-only fit whose "
+        "curves vary by architecture/tokenizer (GPT-Neo and GPT-J are GPT with the gpt2 "
+        "tokenizer, which gives the tokenizer row). 'supports' when the two 90% intervals "
+        "do not overlap.",
+        "The paper's own from-scratch models (6,000 checkpoints) are not in the public data; "
+        "this uses the 129 Hugging Face evaluations only, so the architecture comparison "
+        "rests on 18 Pile models of 3 architectures and is confounded with model size and "
+        "training length (all Pile models saw ~300B tokens).",
+    ]
+    return Reproduction("llm_line2025", _TITLES["llm_line2025"], table,
+                        {**comparisons, "sampler": pd.DataFrame(diag)}, tuple(notes),
+                        tuple(figures))
+
+
+def _llm_line_figures(fits_by_pair: Mapping, draws: Mapping, out: Path,
+                      figures: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    pairs = list(fits_by_pair)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 4.4),
+                             constrained_layout=True, squeeze=False)
+    markers = {"Llama": "o", "GPT": "s", "Mamba": "^", "Mamba2": "v", "olmo": "D"}
+    for ax, pair in zip(axes.flat, pairs, strict=True):
+        frame, fits, _, x, y = fits_by_pair[pair]
+        fit = fits["by data"]
+        for i, dataset in enumerate(sorted(frame["dataset"].unique())):
+            rows = frame[frame["dataset"] == dataset]
+            for arch, sub in rows.groupby("architecture"):
+                ax.scatter(sub[x], sub[y], s=18, color=f"C{i}", marker=markers.get(arch, "o"),
+                           edgecolor="k", linewidth=0.3, zorder=3,
+                           label=f"{dataset} / {arch}")
+            grid = np.linspace(rows[x].min() * 0.98, rows[x].max() * 1.02, 60)
+            pred = fit.predict(pd.DataFrame({x: grid, "dataset": dataset}))
+            ax.fill_between(grid, pred["lower"], pred["upper"], color=f"C{i}", alpha=0.2, lw=0)
+            ax.plot(grid, pred["median"], color=f"C{i}", lw=1.2)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(f"{pair}: curves by pretraining data (90% bands)", fontsize=9)
+        ax.grid(alpha=0.3, lw=0.4)
+        ax.legend(fontsize=6, ncol=2)
+    _save(fig, out, "llm_line2025_curves.png", figures)
+
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 3.6),
+                             constrained_layout=True, squeeze=False)
+    for ax, pair in zip(axes.flat, pairs, strict=True):
+        top = max(float(np.quantile(v, 0.99)) for v in draws[pair].values())
+        bins = np.linspace(0, top, 60)
+        for i, (name, values) in enumerate(draws[pair].items()):
+            ax.hist(values, bins=bins, density=True, alpha=0.5, color=f"C{i}",
+                    label=f"{name} effect")
+        ax.set_xlabel("(max - min) / mean of L_y across levels at one L_x (%)")
+        ax.set_title(pair, fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3, lw=0.4)
+    fig.suptitle("Posterior size of the data, architecture and tokenizer effects", fontsize=11)
+    _save(fig, out, "llm_line2025_effects.png", figures)
+
+
+# --- Choshen, Zhang, Andreas 2025 (Hitchhiker's guide) -----------------------------------------
+
+_HITCH_COLUMNS = ("family", "run", "N", "D", "perf_loss_perp")
+#: The Bayesian models of the Hitchhiker comparison: key, spec suffix, rows they fit.
+HITCHHIKER_MODELS = (("a", "final", "final"), ("b", "checkpoints", "checkpoints"),
+                     ("c", "hierarchical", "checkpoints"),
+                     ("d", "hierarchical_exponents", "checkpoints"))
+#: Families of the quick run: a mix of sizes of data, units and numbers of models.
+HITCHHIKER_QUICK = ("GPT2-c4-1.0", "chinchilla", "gpt3", "t5-pile", "OPT")
+#: The paper's initial guess (a, b, e, alpha, beta) of ``chinchilla_power_law_fit``.
+HITCHHIKER_P0 = (6.255414, 7.3049974, 0.6254804, 0.3526596, 0.3526596)
+
+
+def thin_checkpoints(frame: pd.DataFrame, max_per_run: int, run: str = "run",
+                     tokens: str = "D") -> pd.DataFrame:
+    """At most ``max_per_run`` checkpoints per run, log-spaced in tokens, last one kept.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"run": "r", "D": np.geomspace(1e9, 1e12, 100)})
+    >>> thinned = thin_checkpoints(frame, 5)
+    >>> len(thinned), bool(thinned["D"].max() == frame["D"].max())
+    (5, True)
+    """
+    if not isinstance(max_per_run, (int, np.integer)) or max_per_run < 1:
+        raise ScalingLawError(f"max_per_run must be a positive integer, got {max_per_run!r}")
+    _require(frame, [run, tokens], "the checkpoint frame")
+    keep = []
+    for _, rows in frame.groupby(run, sort=False):
+        rows = rows.sort_values(tokens, kind="stable")
+        if len(rows) <= max_per_run:
+            keep.extend(rows.index)
+            continue
+        d = np.log(rows[tokens].to_numpy(float))
+        want = np.linspace(d[0], d[-1], max_per_run)
+        idx = set(np.abs(d[None, :] - want[:, None]).argmin(axis=1).tolist())
+        idx.add(len(rows) - 1)
+        while len(idx) > max_per_run:
+            idx.discard(sorted(idx)[-2])
+        keep.extend(rows.index[sorted(idx)])
+    return frame.loc[keep]
+
+
+def hitchhiker_split(frame: pd.DataFrame, min_sizes: int = 3, min_tokens: float = 1e10,
+                     test_fraction: float = 0.7,
+                     max_checkpoints: int = HITCHHIKER_MAX_CHECKPOINTS,
+                     families: Sequence[str] | None = None) -> dict[str, Any]:
+    """The Hitchhiker protocol: per family, the smaller models fit and the largest is scored.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Checkpoints with ``family``, ``run``, ``N``, ``D`` and ``perf_loss_perp``.
+    min_sizes : int
+        Keep families with at least this many distinct model sizes.
+    min_tokens : float
+        Drop every checkpoint at ``D <= min_tokens`` (the paper's ``cut_beginning``).
+    test_fraction : float
+        Score the target's checkpoints at ``D >=`` this fraction of its last one.
+    max_checkpoints : int
+        At most this many log-spaced checkpoints per training run (``"checkpoints"``).
+    families : sequence of str, optional
+        Only these families.
+
+    Returns
+    -------
+    dict
+        ``"final"`` (last checkpoint of each smaller run), ``"checkpoints"`` (thinned
+        checkpoints of the smaller runs), ``"all_checkpoints"`` (unthinned), ``"test"`` (the
+        target's scored checkpoints) and ``"families"`` (a DataFrame, one row per family).
+
+    Examples
+    --------
+    >>> rows = [{"family": "f", "run": f"m{n:g}", "N": n, "D": d, "perf_loss_perp": 3.0}
+    ...         for n in (1e8, 1e9, 1e10) for d in (5e9, 2e10, 4e10, 1e11)]
+    >>> parts = hitchhiker_split(pd.DataFrame(rows))
+    >>> len(parts["final"]), len(parts["checkpoints"]), parts["test"]["D"].tolist()
+    (2, 6, [100000000000.0])
+    """
+    _require(frame, _HITCH_COLUMNS, "the hitchhiker2024 frame")
+    if not 0 < test_fraction <= 1:
+        raise ScalingLawError(f"test_fraction must be in (0, 1], got {test_fraction!r}")
+    data = frame.copy()
+    for column in ("N", "D", "perf_loss_perp"):
+        data[column] = pd.to_numeric(data[column], errors="coerce")
+    ok = (data["family"].notna() & (data["N"] > 0) & (data["D"] > min_tokens)
+          & (data["perf_loss_perp"] > 0) & np.isfinite(data["perf_loss_perp"]))
+    data = data[ok]
+    data["family"] = data["family"].astype(str)
+    data["run"] = data["run"].astype(str)
+    if families is not None:
+        unknown = sorted(set(families) - set(data["family"]))
+        if unknown:
+            raise ScalingLawError(f"hitchhiker2024: unknown families {unknown}; the families "
+                                  f"are {sorted(data['family'].unique())[:25]}")
+        data = data[data["family"].isin(list(families))]
+    sizes = data.groupby("family")["N"].nunique()
+    kept = sorted(sizes[sizes >= min_sizes].index)
+    if not kept:
+        raise ScalingLawError(f"hitchhiker2024: no family has {min_sizes} model sizes with "
+                              f"checkpoints above {min_tokens:g} tokens")
+    data = data[data["family"].isin(kept)]
+    is_target = data["N"] == data.groupby("family")["N"].transform("max")
+    train, target = data[~is_target], data[is_target]
+    last = target.groupby("run")["D"].transform("max")
+    test = target[target["D"] >= test_fraction * last]
+    final = train.sort_values("D", kind="stable").groupby("run").tail(1)
+    thinned = thin_checkpoints(train, max_checkpoints)
+    info = pd.DataFrame({
+        "family": kept,
+        "sizes": [int(sizes[f]) for f in kept],
+        "train_runs": [int(train.loc[train["family"] == f, "run"].nunique()) for f in kept],
+        "target_N": [float(target.loc[target["family"] == f, "N"].max()) for f in kept],
+        "test_points": [int((test["family"] == f).sum()) for f in kept],
+    })
+    return {"final": final.copy(), "checkpoints": thinned.copy(), "all_checkpoints": train.copy(),
+            "test": test.copy(), "families": info}
+
+
+def _hitch_law(params: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    a, b, e, alpha, beta = params
+    return np.exp(e) + np.exp(a) / n ** alpha + np.exp(b) / d ** beta
+
+
+def hitchhiker_paper_fit(train: pd.DataFrame) -> np.ndarray:
+    """The paper's per-family least squares: ``exp(e) + exp(a)/N^alpha + exp(b)/D^beta``.
+
+    Residuals on the raw target, alpha and beta >= 0, from the paper's initial guess and a
+    few perturbations of it; scipy's ``least_squares`` (trust region), which also runs when
+    a family has fewer points than parameters. Returns ``(a, b, e, alpha, beta)``.
+    """
+    from scipy.optimize import least_squares
+
+    n = train["N"].to_numpy(float)
+    d = train["D"].to_numpy(float)
+    y = train["perf_loss_perp"].to_numpy(float)
+    p0 = np.asarray(HITCHHIKER_P0)
+    starts = [p0]
+    for e0 in (np.log(0.5 * y.min()), np.log(0.9 * y.min())):
+        for exp0 in (0.2, 0.35, 0.6):
+            starts.append(np.array([p0[0], p0[1], e0, exp0, exp0]))
+    lower = np.array([-np.inf, -np.inf, -np.inf, 0.0, 0.0])
+    best = None
+    for start in starts:
+        start = np.clip(start, lower + 1e-9, None)
+        with np.errstate(all="ignore"):
+            try:
+                result = least_squares(lambda p: _hitch_law(p, n, d) - y, start,
+                                       bounds=(lower, np.inf), method="trf", max_nfev=2000)
+            except ValueError:
+                continue
+        if np.isfinite(result.cost) and (best is None or result.cost < best.cost):
+            best = result
+    if best is None:
+        raise ScalingLawError("hitchhiker2024: the paper's least-squares fit failed from "
+                              "every start")
+    return best.x
+
+
+
+
+
+def _hitchhiker_score(fit: Any, test: pd.DataFrame, seed: int) -> pd.DataFrame:
+    columns = [*fit.spec.inputs.values(), *fit.spec.factors]
+    if fit.spec.run:
+        columns.append(fit.spec.run)
+    draws = fit.predict_draws(test[list(dict.fromkeys(columns))], seed=seed)
+    median = np.median(draws["law"], axis=0)
+    _, lower, upper = _quantiles(draws["observed"])
+    truth = test["perf_loss_perp"].to_numpy(float)
+    return pd.DataFrame({"family": test["family"].to_numpy(), "D": test["D"].to_numpy(),
+                         "truth": truth, "median": median, "lower": lower, "upper": upper,
+                         "covered": (lower <= truth) & (truth <= upper),
+                         "abs_rel_err": np.abs(truth - median) / truth}, index=test.index)
+
+
+def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
+                log: Callable[[str], None]) -> Reproduction:
+    frame = _load("hitchhiker2024", "checkpoints", data_dir)
+    families = HITCHHIKER_QUICK if settings.quick else None
+    parts = hitchhiker_split(frame, families=families)
+    test, info = parts["test"], parts["families"]
+
+    paper: dict[str, dict[str, float]] = {"final": {}, "checkpoints": {}}
+    paper_points: dict[str, np.ndarray] = {}
+    for family in info["family"]:
+        t = test[test["family"] == family]
+        for mode, train in (("final", parts["final"]), ("checkpoints", parts["all_checkpoints"])):
+            p = hitchhiker_paper_fit(train[train["family"] == family])
+            pred = _hitch_law(p, t["N"].to_numpy(float), t["D"].to_numpy(float))
+            paper[mode][family] = are(t["perf_loss_perp"], pred)
+            if mode == "checkpoints":
+                paper_points[family] = pred
+
+    models = specs("hitchhiker2024")
+    fits, scores = {}, {}
+    for key, name, data in HITCHHIKER_MODELS:
+        data = parts[data]
+        fits[key] = _fit(models[f"hitchhiker2024_{name}"], data, settings, log,
+                         f"({key}) {name}")
+        scores[key] = _hitchhiker_score(fits[key], test, settings.seed)
+
+    rows = []
+    for _, fam in info.iterrows():
+        f = fam["family"]
+        row = {"family": f, "sizes": fam["sizes"], "target_N": fam["target_N"],
+               "test_pts": fam["test_points"],
+               "paper_final_ARE%": 100 * paper["final"][f],
+               "paper_ckpt_ARE%": 100 * paper["checkpoints"][f]}
+        for key, _, _ in HITCHHIKER_MODELS:
+            s = scores[key][scores[key]["family"] == f]
+            row[f"{key}_ARE%"] = 100 * float(s["abs_rel_err"].mean())
+            row[f"{key}_cov90"] = float(s["covered"].mean())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    numeric = [c for c in table.columns if c.endswith(("ARE%", "cov90"))]
+    mean = {"family": "mean over families", **table[numeric].mean().to_dict()}
+    median = {"family": "median over families", **table[numeric].median().to_dict()}
+    table = pd.concat([table, pd.DataFrame([mean, median])], ignore_index=True)
+
+    diag = pd.DataFrame([_diagnostics(f"({k}) {n}", fits[k]) for k, n, _ in HITCHHIKER_MODELS])
+    figures: list[Path] = []
+    if out is not None:
+        _hitchhiker_figures(table, scores, test, paper_points, out, figures)
+    wins = {k: int((table[f"{k}_ARE%"].iloc[:-2] < table["paper_ckpt_ARE%"].iloc[:-2]).sum())
+            for k, _, _ in HITCHHIKER_MODELS}
+    notes = [
+        f"Families: the {len(info)} scaled sets with >= 3 model sizes above 1e10 tokens "
+        f"(Pythia is absent from the public data). Target: each family's largest model; "
+        f"scored on its checkpoints at >= 70% of its training; every checkpoint at <= 1e10 "
+        f"tokens dropped. ARE = mean |L - L_hat| / L over those checkpoints (in %); cov90 = "
+        f"share of them inside our 90% posterior-predictive interval.",
+        "paper_*: the paper's method rerun here: per-family least squares of exp(e) + "
+        "exp(a)/N^alpha + exp(b)/D^beta from its initial guess and perturbations, on the "
+        "final losses (final) or on every checkpoint (ckpt).",
+        "(a) per-family Bayesian fits on final losses; (b) per-family fits on checkpoints "
+        f"(at most {HITCHHIKER_MAX_CHECKPOINTS} log-spaced per run, to keep NUTS "
+        "affordable) with a per-run offset; (c) one hierarchical fit on the same "
+        "checkpoints: alpha and beta shared by all families, E, A, B and the noise by "
+        "family (partial pooling), per-run offsets; (d) as (c) with alpha and beta also "
+        "partially pooled by family. (a) and (b) are one joint NUTS fit each with "
+        "independent per-family law parameters (pooling='none'); (a) has one noise scale, "
+        "(b) one per family. A target is a new run, so the checkpoint models' predictions "
+        "include a fresh run offset (prior about 1%, see HITCHHIKER_RUN_SD).",
+        "Families where our ARE beats the paper's checkpoint fit: "
+        + ", ".join(f"({k}) {v}" for k, v in wins.items()) + f" of {len(info)}.",
+        "Coverage is per family the share of the target's checkpoints inside the interval; "
+        "checkpoints of one run are strongly correlated, so per family it is close to 0 or "
+        "1 and the mean over families is the fraction of families covered.",
+    ]
+    notes.append(
+        f"Sampling falls short here: per family the law's E, A and alpha (two or three "
+        f"sizes) and E, B and beta (a token range of a factor ~8) are barely separated by "
+        f"the data, so the posteriors are long curved ridges; NUTS's tree depth is capped "
+        f"at {settings.max_tree_depth} to keep the run near 15 minutes on two cores, and "
+        f"the sampler table shows the resulting R-hat and ESS. Treat the intervals as "
+        f"approximate where R-hat > 1.01.")
+    return Reproduction("hitchhiker2024", _TITLES["hitchhiker2024"], table,
+                        {"sampler": diag}, tuple(notes), tuple(figures))
+
+
+def _hitchhiker_figures(table: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
+                        test: pd.DataFrame, paper_points: Mapping[str, np.ndarray], out: Path,
+                        figures: list[Path]) -> None:
+    import matplotlib.pyplot as plt
+
+    body = table.iloc[:-2]
+    families = body["family"].tolist()
+    y = np.arange(len(families))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12.0, 0.32 * len(families) + 2.0),
+                                      sharey=True, constrained_layout=True)
+    series = [("paper_final_ARE%", "paper, final losses", "0.6", "x"),
+              ("paper_ckpt_ARE%", "paper, checkpoints", "k", "x"),
+              ("a_ARE%", "(a) per family, final", "C0", "o"),
+              ("b_ARE%", "(b) per family, checkpoints", "C1", "o"),
+              ("c_ARE%", "(c) hierarchical, checkpoints", "C2", "o"),
+              ("d_ARE%", "(d) hierarchical, exponents by family", "C3", "o")]
+    for i, (column, label, colour, marker) in enumerate(series):
+        left.plot(body[column].clip(lower=1e-3), y + 0.1 * (i - 2.5), marker, color=colour,
+                  ms=5, label=label, ls="none")
+    left.set_xscale("log")
+    left.set_xlabel("ARE on the largest model (%), log scale")
+    left.set_yticks(y, families, fontsize=7)
+    left.invert_yaxis()
+    left.legend(fontsize=7)
+    left.grid(alpha=0.3, lw=0.4)
+    for i, key in enumerate(("a", "b", "c", "d")):
+        right.barh(y + 0.2 * (i - 1.5), body[f"{key}_cov90"], height=0.2, color=f"C{i}",
+                   label=series[i + 2][1])
+    right.axvline(0.9, color="k", ls="--", lw=0.8)
+    right.set_xlabel("share of target checkpoints inside the 90% interval")
+    right.legend(fontsize=7)
+    fig.suptitle("Hitchhiker's protocol: predicting each family's largest model", fontsize=11)
+    _save(fig, out, "hitchhiker2024_are.png", figures)
+
+    shown = [f for f in ("gpt3", "GPT2-c4-1.0", "OPT", "t5-pile") if f in families][:4]
+    if not shown:
+        return
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.4 * len(shown), 3.6),
+                             constrained_layout=True, squeeze=False)
+    for ax, family in zip(axes.flat, shown, strict=True):
+        t = test[test["family"] == family].sort_values("D")
+        ax.plot(t["D"], t["perf_loss_perp"], "k.", ms=3, label="truth")
+        for i, key in enumerate(("a", "b", "c", "d")):
+            s = scores[key].loc[t.index]
+            ax.fill_between(t["D"], s["lower"], s["upper"], color=f"C{i}", alpha=0.15, lw=0)
+            ax.plot(t["D"], s["median"], color=f"C{i}", lw=1.2, label=series[i + 2][1])
+        if family in paper_points:
+            order = np.argsort(test.loc[test["family"] == family, "D"].to_numpy())
+            ax.plot(t["D"], np.asarray(paper_points[family])[order], "k--", lw=1,
+                    label="paper, checkpoints")
+        ax.set_xscale("log")
+        ax.set_title(family, fontsize=9)
+        ax.set_xlabel("tokens seen D")
+        ax.grid(alpha=0.3, lw=0.4)
+    axes[0, 0].set_ylabel("perf_loss_perp")
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle("Largest model of a family: truth, medians and 90% predictive bands",
+                 fontsize=11)
+    _save(fig, out, "hitchhiker2024_examples.png", figures)

@@ -1,0 +1,329 @@
+"""Tests of scalinglaws.reproduce: the protocols on tiny synthetic frames (fast), the specs
+against models/*.toml, and the real-data reproductions (``-m slow``)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglaws as sl
+from scalinglaws import ScalingLawError
+from scalinglaws.cli import main
+
+# the module, not the function `scalinglaws.reproduce` that __init__ re-exports
+rp = importlib.import_module("scalinglaws.reproduce")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SCALINGLAWS_DATA", ROOT.parent / "shared" / "data"))
+
+
+# --- entry point and errors ---------------------------------------------------------------
+
+
+def test_unknown_study_names_the_studies():
+    with pytest.raises(ScalingLawError, match="unknown study 'gadre'.*'gadre2024'.*"
+                                              "'hitchhiker2024'"):
+        rp.reproduce("gadre")
+    with pytest.raises(ScalingLawError, match="unknown study"):
+        rp.reproduce(2024)
+
+
+def test_brandfonbrener_explains_what_is_missing(tmp_path):
+    with pytest.raises(ScalingLawError, match="needs the loss-to-loss models, see issue 3"):
+        rp.reproduce("brandfonbrener2025", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("study", ["gadre2024", "llm_line2025", "hitchhiker2024"])
+def test_missing_data_is_a_clear_error(tmp_path, study):
+    with pytest.raises(ScalingLawError, match=f"{study}/.*missing.*data_dir"):
+        rp.reproduce(study, data_dir=tmp_path, quick=True)
+
+
+def test_bad_seed_and_unwritable_out(tmp_path):
+    with pytest.raises(ScalingLawError, match="seed must be an integer"):
+        rp.reproduce("gadre2024", seed=0.5)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ScalingLawError, match="cannot create the figure folder"):
+        rp.reproduce("gadre2024", out=blocker / "sub", data_dir=tmp_path)
+
+
+def test_cli_reports_errors(tmp_path, capsys):
+    assert main(["reproduce", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown study 'nope'" in capsys.readouterr().err
+    assert main(["reproduce", "gadre2024", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(tmp_path)]) == 2
+    assert "is missing" in capsys.readouterr().err
+
+
+def test_reproduction_prints_tables_notes_and_figures(tmp_path):
+    table = pd.DataFrame({"target": ["a"], "truth": [2.0], "our_median": [2.1]})
+    result = rp.Reproduction("gadre2024", "Title", table, {"extra": table}, ("a note",),
+                             (tmp_path / "f.png",), 12.0, rp.Settings.make(quick=True))
+    text = str(result)
+    assert text.startswith("Title\n=====")
+    assert "extra:" in text and "- a note" in text and "f.png" in text
+    assert "2 chains x (300 warmup + 300 draws)" in text and "quick" in text
+
+
+# --- shared scoring -------------------------------------------------------------------------
+
+
+def test_score_targets_and_are():
+    point = np.tile([2.0, 3.0], (1000, 1))
+    predictive = point + np.linspace(-0.1, 0.1, 1000)[:, None]
+    out = rp.score_targets([2.05, 3.5], point, predictive)
+    assert out["covered"].tolist() == [True, False]
+    np.testing.assert_allclose(out["rel_err_%"], [100 * 0.05 / 2.05, 100 * 0.5 / 3.5])
+    with pytest.raises(ScalingLawError, match="3 truths"):
+        rp.score_targets([1, 2, 3], point, predictive)
+    assert rp.are([1.0, 2.0], [1.1, 1.8]) == pytest.approx(0.1)
+    with pytest.raises(ScalingLawError, match="one shape"):
+        rp.are([1.0], [1.0, 2.0])
+
+
+# --- Gadre -----------------------------------------------------------------------------------
+
+
+def _gadre_synthetic(truth: dict) -> pd.DataFrame:
+    configs = [(1.1e7, 20), (7.9e7, 20), (1.5e8, 20), (4.1e8, 20), (1.1e7, 320),
+               (1.4e9, 20), (1.4e9, 640), (6.9e9, 20)]
+    roles = ["fit_loss_and_error"] * 5 + ["fit_error_only", "target", "target"]
+    rows = []
+    for dataset, offset in (("rpj", 0.0), ("c4_original", -0.3)):
+        for (n, m), role in zip(configs, roles, strict=True):
+            d = n * m
+            loss = (truth["E"] + offset + truth["a"] * (6 * n * n) ** -truth["eta"]
+                    + truth["b"] * (6 * d * d) ** -truth["eta"])
+            err = 0.86 - 2.2 * np.exp(-0.71 * loss)
+            rows.append({"run": f"{dataset}-{n:g}-{m}", "dataset": dataset, "N": n, "D": d,
+                         "M": float(m), "loss_c4_val": loss, "err_avg_subset": err,
+                         "paper_default_role": role})
+    return pd.DataFrame(rows)
+
+
+def test_gadre_split_and_paper_fit_recover_a_known_law():
+    truth = {"E": 1.84, "a": 212.0, "b": 367.0, "eta": 0.136}
+    frame = _gadre_synthetic(truth)
+    parts = rp.gadre_split(frame)
+    assert len(parts["loss_fit"]) == 10 and len(parts["error_fit"]) == 12
+    assert parts["targets"]["target"].tolist() == ["1.4B, M=640", "6.9B, M=20"] * 2
+    paper = rp.gadre_paper_fit(parts["loss_fit"], parts["error_fit"])
+    assert paper["rpj"]["loss"]["eta"] == pytest.approx(0.136, rel=1e-3)
+    assert paper["rpj"]["loss"]["E"] == pytest.approx(1.84, rel=1e-3)
+    assert paper["rpj"]["error"]["gamma"] == pytest.approx(0.71, rel=1e-3)
+    pred = rp._gadre_paper_predict(paper, parts["targets"])
+    np.testing.assert_allclose(pred["loss"], parts["targets"]["loss_c4_val"], rtol=1e-4)
+    np.testing.assert_allclose(pred["error"], parts["targets"]["err_avg_subset"], rtol=1e-3)
+
+
+def test_gadre_frame_and_split_errors():
+    frame = _gadre_synthetic({"E": 1.8, "a": 200.0, "b": 300.0, "eta": 0.13})
+    with pytest.raises(ScalingLawError, match="no column 'paper_default_role'"):
+        rp.gadre_split(frame.drop(columns="paper_default_role"))
+    with pytest.raises(ScalingLawError, match="no rows for 'targets'"):
+        rp.gadre_split(frame[frame["paper_default_role"] != "target"])
+    broken = frame.copy()
+    broken.loc[0, "err_avg_subset"] = np.nan
+    with pytest.raises(ScalingLawError, match="lack N, D, loss_c4_val or err_avg_subset"):
+        rp.gadre_split(broken)
+    joined = rp.gadre_frame(frame.drop(columns="err_avg_subset"),
+                            frame[["run", "err_avg_subset"]])
+    assert joined["err_avg_subset"].notna().all()
+    with pytest.raises(ScalingLawError, match="downstream table has no column"):
+        rp.gadre_frame(frame, frame[["run"]])
+
+
+class _FakeFit:
+    """predict_draws/draws of a fit with fixed draws (for the composition logic)."""
+
+    def __init__(self, law, observed, params, sigma, fn=None):
+        self._out = {"law": law, "observed": observed, "params": params}
+        self._sigma = sigma
+        self.spec = SimpleNamespace(law=SimpleNamespace(fn=fn))
+
+    def predict_draws(self, frame, seed=0):
+        return self._out
+
+    def draws(self):
+        return {"sigma": self._sigma}
+
+
+def test_gadre_error_prediction_carries_the_loss_draws():
+    law_obj = sl.laws.get("downstream_exp")
+    loss_law = np.full((400, 2), 2.5)
+    loss_obs = loss_law + np.linspace(-0.1, 0.1, 400)[:, None]
+    params = {"epsilon": np.full((400, 2), 0.86), "k": np.full((400, 2), 2.2),
+              "gamma": np.full((400, 2), 0.71)}
+    loss_fit = _FakeFit(loss_law, loss_obs, {}, None)
+    err_fit = _FakeFit(None, None, params, np.zeros(400), fn=law_obj.fn)
+    targets = pd.DataFrame({"N": [1.4e9, 6.9e9], "D": [9e11, 1.4e11], "dataset": "rpj",
+                            "loss_c4_val": [2.5, 2.4]})
+    out = rp._gadre_predict(loss_fit, err_fit, targets, seed=0)
+    point, predictive = out["error"]
+    expected = 0.86 - 2.2 * np.exp(-0.71 * 2.5)
+    np.testing.assert_allclose(point, expected)
+    # the spread of the predicted error is the loss spread pushed through the law
+    slope = 2.2 * 0.71 * np.exp(-0.71 * 2.5)
+    assert np.ptp(predictive[:, 0]) == pytest.approx(slope * 0.2, rel=0.02)
+
+
+# --- Hitchhiker ------------------------------------------------------------------------------
+
+
+def _hitch_synthetic() -> pd.DataFrame:
+    rows = []
+    for family, e in (("f1", 1.7), ("f2", 2.0)):
+        for n in (1e8, 4e8, 1.6e9):
+            for d in np.geomspace(2e9, 2e11 * n / 1.6e9 + 1e10, 40):
+                loss = e + 400 * n ** -0.34 + 410 * d ** -0.28
+                rows.append({"family": family, "run": f"{family}-{n:g}", "N": n, "D": d,
+                             "perf_loss_perp": loss})
+    rows.append({"family": np.nan, "run": "loose", "N": 1e9, "D": 1e11, "perf_loss_perp": 2.0})
+    rows.append({"family": "small", "run": "s", "N": 1e9, "D": 1e11, "perf_loss_perp": 2.0})
+    return pd.DataFrame(rows)
+
+
+def test_thin_checkpoints_log_spaced_keeps_last():
+    frame = _hitch_synthetic()
+    thin = rp.thin_checkpoints(frame, 7)
+    counts = thin.groupby("run").size()
+    assert counts.max() <= 7
+    last = frame.groupby("run")["D"].max()
+    assert (thin.groupby("run")["D"].max() == last[counts.index]).all()
+    with pytest.raises(ScalingLawError, match="positive integer"):
+        rp.thin_checkpoints(frame, 0)
+
+
+def test_hitchhiker_split_follows_the_protocol():
+    parts = rp.hitchhiker_split(_hitch_synthetic(), max_checkpoints=5)
+    assert parts["families"]["family"].tolist() == ["f1", "f2"]
+    assert (parts["families"]["sizes"] == 3).all()
+    test = parts["test"]
+    assert set(test["N"]) == {1.6e9}
+    for _, rows in test.groupby("run"):
+        assert rows["D"].min() >= 0.7 * rows["D"].max()
+    for name in ("final", "checkpoints", "all_checkpoints"):
+        assert (parts[name]["D"] > 1e10).all()
+        assert (parts[name]["N"] < 1.6e9).all()
+    assert len(parts["final"]) == 4
+    assert parts["checkpoints"].groupby("run").size().max() <= 5
+    with pytest.raises(ScalingLawError, match="unknown families"):
+        rp.hitchhiker_split(_hitch_synthetic(), families=["nope"])
+    with pytest.raises(ScalingLawError, match="no family has 4 model sizes"):
+        rp.hitchhiker_split(_hitch_synthetic(), min_sizes=4)
+    with pytest.raises(ScalingLawError, match="no column 'perf_loss_perp'"):
+        rp.hitchhiker_split(_hitch_synthetic().drop(columns="perf_loss_perp"))
+
+
+def test_hitchhiker_paper_fit_matches_an_exact_law():
+    parts = rp.hitchhiker_split(_hitch_synthetic())
+    train = parts["all_checkpoints"]
+    test = parts["test"]
+    for family in ("f1", "f2"):
+        rows = train[train["family"] == family]
+        p = rp.hitchhiker_paper_fit(rows)
+        fitted = rp._hitch_law(p, rows["N"].to_numpy(), rows["D"].to_numpy())
+        assert rp.are(rows["perf_loss_perp"], fitted) < 1e-3
+        # two training sizes leave E, A and alpha on a ridge: extrapolation is rougher
+        t = test[test["family"] == family]
+        pred = rp._hitch_law(p, t["N"].to_numpy(), t["D"].to_numpy())
+        assert rp.are(t["perf_loss_perp"], pred) < 0.05
+
+
+# --- LLMs on the line ------------------------------------------------------------------------
+
+
+def test_llm_line_frame_filters_and_fills():
+    models = pd.DataFrame({
+        "dataset": ["C4", "The Pile", "The Pile", None],
+        "architecture": ["Llama", "Mamba", "GPT", "GPT"],
+        "tokenizer": ["gpt2-HF", "gpt-neox", None, "gpt2-HF"],
+        "x": [3.3, 3.2, "bad", 3.0], "y": [2.7, 2.5, 2.6, 2.4]})
+    frame = rp.llm_line_frame(models, "x", "y")
+    assert frame["dataset"].tolist() == ["C4", "The Pile"]
+    with pytest.raises(ScalingLawError, match="no row has both"):
+        rp.llm_line_frame(models.assign(y=np.nan), "x", "y")
+    with pytest.raises(ScalingLawError, match="no column 'tokenizer'"):
+        rp.llm_line_frame(models.drop(columns="tokenizer"), "x", "y")
+    law = rp._llm_line_law("fineweb_edu_validation_loss")
+    value = law.fn({"L": np.array(3.5)}, {"K": 1.0, "r": 0.5, "kappa": 1.0, "E_y": 1.0})
+    assert float(value) == pytest.approx((3.5 - 0.5 * 2.9) / (3.4 - 0.5 * 2.9) + 1.0)
+    assert frame["arch_tokenizer"].tolist() == ["Llama/gpt2-HF", "Mamba/gpt-neox"]
+
+
+# --- specs and models/*.toml -----------------------------------------------------------------
+
+
+def test_specs_round_trip_through_models_toml():
+    tables = rp.study_tables()
+    assert {meta["study"] for meta in tables.values()} == {"gadre2024", "llm_line2025",
+                                                          "hitchhiker2024"}
+    for name, spec in rp.specs().items():
+        path = ROOT / "models" / f"{name}.toml"
+        assert path.is_file(), f"{path} missing: run scalinglaws.reproduce.write_specs('models')"
+        assert sl.ScalingModel.from_toml(path).to_dict() == spec.to_dict(), name
+        assert rp.read_study_table(path) == tomllib.loads(rp.spec_toml(name))["study"]
+        assert path.read_text() == rp.spec_toml(name)
+    with pytest.raises(ScalingLawError, match="unknown reproduction spec"):
+        rp.spec_toml("nope")
+    with pytest.raises(ScalingLawError, match="unknown study"):
+        rp.specs("nope")
+
+
+def test_write_specs(tmp_path):
+    paths = rp.write_specs(tmp_path, "gadre2024")
+    assert sorted(p.name for p in paths) == sorted(f"{n}.toml" for n in rp.specs("gadre2024"))
+    with pytest.raises(ScalingLawError, match="no \\[study\\] table"):
+        bare = tmp_path / "bare.toml"
+        bare.write_text('law = "chinchilla"\n')
+        rp.read_study_table(bare)
+
+
+# --- the real reproductions (slow) ---------------------------------------------------------
+
+
+def _need(study: str) -> Path:
+    folder = DATA / study
+    if not folder.is_dir():
+        pytest.skip(f"no data for {study} at {folder}: set SCALINGLAWS_DATA to the project's "
+                    f"shared/data to run the real-data reproductions")
+    return DATA
+
+
+@pytest.mark.slow
+def test_gadre_reproduction_quick(tmp_path):
+    result = rp.reproduce("gadre2024", data_dir=_need("gadre2024"), out=tmp_path, quick=True)
+    table = result.table
+    assert len(table) == 24
+    loss = table[table["quantity"] == "C4-eval loss"]
+    assert loss["covered"].mean() >= 0.8
+    rpj = loss[loss["dataset"] == "RedPajama"]
+    np.testing.assert_allclose(sorted(rpj["paper_err_%"].unique()), [0.7103, 0.7320], atol=1e-3)
+    assert all(p.is_file() for p in result.figures) and len(result.figures) == 3
+
+
+@pytest.mark.slow
+def test_llm_line_reproduction_quick(tmp_path):
+    result = rp.reproduce("llm_line2025", data_dir=_need("llm_line2025"), out=tmp_path,
+                          quick=True)
+    table = result.table
+    assert {"estimate", "lower_90", "upper_90", "supports"} <= set(table.columns)
+    assert len(table) == 10
+    assert len(result.figures) == 2
+
+
+@pytest.mark.slow
+def test_hitchhiker_reproduction_quick(tmp_path):
+    result = rp.reproduce("hitchhiker2024", data_dir=_need("hitchhiker2024"), out=tmp_path,
+                          quick=True)
+    table = result.table
+    assert table["family"].iloc[-2:].tolist() == ["mean over families", "median over families"]
+    assert len(table) == len(rp.HITCHHIKER_QUICK) + 2
+    assert (table[["a_cov90", "b_cov90", "c_cov90", "d_cov90"]].to_numpy() <= 1).all()
