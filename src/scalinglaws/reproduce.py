@@ -1283,12 +1283,15 @@ def _llm_line_figures(fits_by_pair: Mapping, draws: Mapping, out: Path,
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.6 * len(pairs), 3.6),
                              constrained_layout=True, squeeze=False)
     for ax, pair in zip(axes.flat, pairs, strict=True):
-        top = max(float(np.quantile(v, 0.99)) for v in draws[pair].values())
-        bins = np.linspace(0, top, 60)
+        top = max(float(np.quantile(v, 0.999)) for v in draws[pair].values())
+        low = min(float(np.quantile(v, 0.001)) for v in draws[pair].values())
+        bins = np.geomspace(max(low, 1e-3), max(top, 2e-3), 80)
         for i, (name, values) in enumerate(draws[pair].items()):
-            ax.hist(values, bins=bins, density=True, alpha=0.5, color=f"C{i}",
+            ax.hist(np.clip(values, bins[0], bins[-1]), bins=bins, alpha=0.5, color=f"C{i}",
                     label=f"{name} effect")
-        ax.set_xlabel("(max - min) / mean of L_y across levels at one L_x (%)")
+        ax.set_xscale("log")
+        ax.set_yticks([])
+        ax.set_xlabel("(max - min) / mean of L_y across levels at one L_x (%), log scale")
         ax.set_title(pair, fontsize=9)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3, lw=0.4)
@@ -1607,8 +1610,10 @@ def _hitchhiker_figures(table: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
             order = np.argsort(test.loc[test["family"] == family, "D"].to_numpy())
             ax.plot(t["D"], np.asarray(paper_points[family])[order], "k--", lw=1,
                     label="paper, checkpoints")
-        ax.set_xscale("log")
-        ax.set_title(family, fontsize=9)
+        truth = t["perf_loss_perp"]
+        ax.set_ylim(0.85 * truth.min(), 1.15 * truth.max())
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        ax.set_title(f"{family} (bands clipped to +-15% of the truth)", fontsize=8)
         ax.set_xlabel("tokens seen D")
         ax.grid(alpha=0.3, lw=0.4)
     axes[0, 0].set_ylabel("perf_loss_perp")
