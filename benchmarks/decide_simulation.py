@@ -61,6 +61,17 @@ def _fit(runs: pd.DataFrame, args, seed: int):
                          draws=args.draws, progress=False)
 
 
+def _checkpoint(rows: list[dict], args, name: str) -> None:
+    """Write the rows so far (a long run that dies keeps its results) and free the
+    compiled programs of finished fits: each fit compiles new closures, and ~60 fits in
+    one process ran out of memory."""
+    import jax
+
+    jax.clear_caches()
+    if args.out:
+        pd.DataFrame(rows).to_csv(Path(args.out) / name, index=False)
+
+
 def _show(title: str, frame: pd.DataFrame) -> None:
     print(f"\n{title}")
     with pd.option_context("display.width", 200, "display.max_columns", 30,
@@ -105,6 +116,7 @@ def rules_study(args) -> pd.DataFrame:
                          "N_covered": interval.N_lower <= n_true <= interval.N_upper,
                          "posterior_regret": expected.table.iloc[0].regret_mean
                          if name == "expected loss" else np.nan})
+        _checkpoint(rows, args, "decide_rules.csv")
         print(f"  sweep {i + 1}/{args.sweeps}: {time.perf_counter() - started:.0f} s, "
               + ", ".join(f"{k} N={v:.3g}" for k, v in choices.items()), flush=True)
     return pd.DataFrame(rows)
@@ -180,6 +192,7 @@ def next_run_study(args) -> pd.DataFrame:
                          "predicted_after": ranked.loc[idx, "uncertainty_after"],
                          "predicted_now": ranked.loc[idx, "uncertainty_now"],
                          "ess_mean": ranked.loc[idx, "ess_mean"]})
+        _checkpoint(rows, args, "decide_next_run.csv")
         print(f"  replicate {r + 1}/{args.replicates}: {time.perf_counter() - started:.0f} s, "
               f"width {width0:.4f} -> next_run (D/N={candidates.tokens_per_param[top]:g}, "
               f"C={candidates.budget[top]:.0e}) {widths['next_run']:.4f}, random "
@@ -322,8 +335,6 @@ def main(argv: list[str] | None = None) -> None:
         tables_study(args)
     if args.study in ("rules", "both"):
         results = rules_study(args)
-        if out:
-            results.to_csv(out / "decide_rules.csv", index=False)
         _show(f"Decision rules over {args.sweeps} sweeps (C = {args.compute:.0e}; regret and "
               f"loss are the true law's):", summarise_rules(results))
         coverage = results.groupby("sweep").N_covered.first().mean()
@@ -333,8 +344,6 @@ def main(argv: list[str] | None = None) -> None:
               f" (mean over sweeps) vs realised {post.regret.mean():.3g}")
     if args.study in ("next_run", "both"):
         results = next_run_study(args)
-        if out:
-            results.to_csv(out / "decide_next_run.csv", index=False)
         table = summarise_next_run(results)
         _show(f"next_run over {args.replicates} replicates (90% credible width at the "
               f"target, after refitting with the run):", table)
