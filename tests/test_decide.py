@@ -369,11 +369,15 @@ def test_cli_decide(fit, tmp_path, capsys):
 
     path = fit.save(tmp_path / "fit.nc")
     with _quiet():
-        code = main(["decide", str(path), "--compute", "1e21", "--compute", "1e23",
+        code = main(["decide", str(path), "--compute", "1e21,1e22", "--compute", "1e23",
                      "--group", "dataset=web"])
     out = capsys.readouterr().out
     assert code == 0
     assert "N_median" in out and "tokens_per_param_median" in out and "web" in out
+    assert "1e+21" in out and "1e+22" in out and "1e+23" in out
+    with _quiet():
+        assert main(["decide", str(path), "--compute", "lots"]) == 2
+    assert "--compute takes numbers" in capsys.readouterr().err
     with _quiet():
         code = main(["decide", str(path), "--compute", "1e23", "--group", "dataset=web",
                      "--rule", "quantile", "--quantile", "0.95"])

@@ -327,3 +327,11 @@ def test_hitchhiker_reproduction_quick(tmp_path):
     assert table["family"].iloc[-2:].tolist() == ["mean over families", "median over families"]
     assert len(table) == len(rp.HITCHHIKER_QUICK) + 2
     assert (table[["a_cov90", "b_cov90", "c_cov90", "d_cov90"]].to_numpy() <= 1).all()
+
+
+def test_convergence_notes_flag_disagreeing_chains():
+    diag = pd.DataFrame({"fit": ["good", "bad"], "max_r_hat": [1.005, 1.8],
+                         "min_ess_bulk": [900.0, 3.0]})
+    notes = rp._convergence_notes(diag)
+    assert len(notes) == 1 and "NOT CONVERGED: bad (R-hat 1.80" in notes[0]
+    assert rp._convergence_notes(diag.iloc[:1]) == []

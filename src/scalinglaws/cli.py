@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("decide", help="compute-optimal N, D and loss for FLOP budgets")
     p.add_argument("fit", help="a fit of a law of N and D, saved with Fit.save")
-    p.add_argument("--compute", type=float, action="append", required=True,
-                   help="FLOP budget C = 6ND, e.g. 1e23; repeatable")
+    p.add_argument("--compute", action="append", required=True,
+                   help="FLOP budget(s) C = 6ND, e.g. 1e23 or 1e21,1e23,1e25; repeatable")
     p.add_argument("--group", action="append", default=[],
                    help="FACTOR=LEVEL, e.g. dataset=rpj; repeatable (default: every level)")
     p.add_argument("--interval", type=float, default=0.9)
@@ -298,8 +298,13 @@ def main(argv: list[str] | None = None) -> int:
                 if not level:
                     raise ScalingLawError(f"--group takes FACTOR=LEVEL, got {item!r}")
                 group.setdefault(key.strip(), []).append(level.strip())
+            try:
+                budgets = [float(c) for text in args.compute for c in text.split(",")]
+            except ValueError:
+                raise ScalingLawError(f"--compute takes numbers such as 1e23 or 1e21,1e23, "
+                                      f"got {args.compute}") from None
             fit = load(args.fit)
-            table = decide.compute_optimal(fit, args.compute, group=group or None,
+            table = decide.compute_optimal(fit, budgets, group=group or None,
                                            interval=args.interval, seed=args.seed)
             print(f"Compute-optimal allocation ({fit.spec.law.name} on {fit.spec.target}, "
                   f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "

@@ -76,9 +76,9 @@ _MEASURES = ("width", "variance")
 
 def _x64() -> None:
     """float64 in JAX, as everywhere in the package (a loaded fit may not have set it)."""
-    import jax
+    from .model import enable_x64
 
-    jax.config.update("jax_enable_x64", True)
+    enable_x64()
 
 
 def _check_fit(fit: Any, name: str = "fit") -> None:

@@ -21,8 +21,9 @@ Studies (see the project's STUDIES page):
     the Pile-trained models against the data effect among the FineWeb ablation models.
 ``hitchhiker2024``
     Per family, predict the largest model from the smaller ones: per-family fits on
-    final losses, per-family fits on checkpoints, and a hierarchical fit (exponents
-    shared, offsets by family) on checkpoints; ARE and 90% coverage per family.
+    final losses, per-family fits on checkpoints, a hierarchical fit (exponents shared,
+    offsets by family) and one with exponents partially pooled, on checkpoints; ARE and
+    90% coverage per family, beside the paper's least squares rerun.
 ``brandfonbrener2025``
     Needs the joint loss-to-loss models (:mod:`scalinglaws.losstoloss`, issue 3).
 
@@ -56,16 +57,22 @@ from .priors import Prior
 from .spec import ScalingModel
 
 __all__ = [
+    "FULL_SETTINGS",
     "INTERVAL",
     "STUDIES",
     "Reproduction",
     "Settings",
     "are",
+    "gadre_frame",
+    "gadre_paper_fit",
     "gadre_split",
+    "hitchhiker_paper_fit",
     "hitchhiker_split",
     "llm_line_frame",
+    "read_study_table",
     "reproduce",
     "score_targets",
+    "spec_toml",
     "specs",
     "study_tables",
     "thin_checkpoints",
@@ -308,6 +315,21 @@ def _diagnostics(name: str, fit: Any) -> dict[str, Any]:
             "min_ess_bulk": float(summary["ess_bulk"].min()),
             "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else np.nan,
             "warnings": len(fit.warnings)}
+
+
+#: R-hat above which a fit's numbers are flagged as not evidence.
+RHAT_UNRELIABLE = 1.1
+
+
+def _convergence_notes(diagnostics: pd.DataFrame) -> list[str]:
+    """A plain warning for every fit whose chains disagree (R-hat above 1.1)."""
+    bad = diagnostics[diagnostics["max_r_hat"] > RHAT_UNRELIABLE]
+    if bad.empty:
+        return []
+    fits = "; ".join(f"{row.fit} (R-hat {row.max_r_hat:.2f}, bulk ESS {row.min_ess_bulk:.0f})"
+                     for row in bad.itertuples())
+    return [f"NOT CONVERGED: {fits}. Their chains disagree, so the rows that come from them "
+            f"are not reliable evidence; more warmup or a GPU would be needed."]
 
 
 def _fit(model: ScalingModel, data: pd.DataFrame, settings: Settings,
@@ -853,7 +875,7 @@ def _gadre(data_dir: Any, settings: Settings, out: Path | None,
     figures: list[Path] = []
     if out is not None:
         _gadre_figures(table, fits, parts, draws, paper, out, figures)
-    notes = _gadre_notes(table)
+    notes = _gadre_notes(table) + _convergence_notes(diagnostics)
     return Reproduction("gadre2024", _TITLES["gadre2024"], table,
                         {"summary (mean relative error, %)": summary,
                          "parameters (posterior median, paper's least squares)": params,
@@ -1247,9 +1269,10 @@ def _llm_line(data_dir: Any, settings: Settings, out: Path | None,
         "rests on 18 Pile models of 3 architectures and is confounded with model size and "
         "training length (all Pile models saw ~300B tokens).",
     ]
+    diag = pd.DataFrame(diag)
+    notes += _convergence_notes(diag)
     return Reproduction("llm_line2025", _TITLES["llm_line2025"], table,
-                        {**comparisons, "sampler": pd.DataFrame(diag)}, tuple(notes),
-                        tuple(figures))
+                        {**comparisons, "sampler": diag}, tuple(notes), tuple(figures))
 
 
 def _llm_line_figures(fits_by_pair: Mapping, draws: Mapping, out: Path,
@@ -1556,6 +1579,7 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
         f"at {settings.max_tree_depth} to keep the run near 15 minutes on two cores, and "
         f"the sampler table shows the resulting R-hat and ESS. Treat the intervals as "
         f"approximate where R-hat > 1.01.")
+    notes += _convergence_notes(diag)
     return Reproduction("hitchhiker2024", _TITLES["hitchhiker2024"], table,
                         {"sampler": diag}, tuple(notes), tuple(figures))
 
