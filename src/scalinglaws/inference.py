@@ -149,6 +149,47 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     return out
 
 
+def check_run_args(chains: int, warmup: int, draws: int, target_accept: float,
+                   n_starts: int = 1) -> None:
+    """Raise a :class:`ScalingLawError` for sampler settings NUTS cannot use.
+
+    >>> check_run_args(chains=0, warmup=10, draws=10, target_accept=0.9)
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: chains must be an integer >= 1, got 0
+    """
+    for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws),
+                        ("n_starts", n_starts)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ScalingLawError(f"{name} must be an integer >= 1, got {value!r}")
+    if not 0.5 <= target_accept < 1:
+        raise ScalingLawError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+
+
+def sample_from_mode(model, y, mode: dict, rng_key, *, chains: int, warmup: int, draws: int,
+                     target_accept: float, dense_mass: bool, max_tree_depth: int,
+                     progress: bool, coords: dict, dims: dict) -> az.InferenceData:
+    """NUTS with every chain started near ``mode`` (jittered by 0.1 on the unconstrained
+    scale), as InferenceData with ``n_steps`` in its sample_stats."""
+    key_jitter, key_sample = jax.random.split(rng_key)
+    batch = (chains,) if chains > 1 else ()  # numpyro wants no chain axis for one chain
+    keys = jax.random.split(key_jitter, len(mode))
+    init = {name: value + 0.1 * jax.random.normal(key, (*batch, *jnp.shape(value)))
+            for key, (name, value) in zip(keys, sorted(mode.items()), strict=True)}
+    kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
+                  max_tree_depth=max_tree_depth)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
+                chain_method=chain_method(chains), progress_bar=progress)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="There are not enough devices")
+        mcmc.run(key_sample, y=y, init_params=init,
+                 extra_fields=("diverging", "num_steps", "energy", "potential_energy"))
+    idata = az.from_numpyro(mcmc, coords=coords, dims=dims)
+    if "num_steps" in idata.sample_stats:
+        idata.sample_stats = idata.sample_stats.rename({"num_steps": "n_steps"})
+    return idata
+
+
 def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
              draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
              max_tree_depth: int = 10, dense_mass: bool = True,
@@ -159,39 +200,24 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
     constant_data) and the list of diagnostic warnings, each also issued as a
     :class:`~scalinglaws.errors.ScalingLawWarning`.
     """
-    for name, value, low in (("chains", chains, 1), ("warmup", warmup, 1), ("draws", draws, 1)):
-        if not isinstance(value, (int, np.integer)) or value < low:
-            raise ScalingLawError(f"{name} must be an integer >= {low}, got {value!r}")
-    if not 0.5 <= target_accept < 1:
-        raise ScalingLawError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
+    check_run_args(chains, warmup, draws, target_accept, n_starts)
     enable_x64()
     if progress is None:
         progress = sys.stderr.isatty()
     model = build_model(spec, design)
     y = jnp.asarray(design.y)
-    key_mode, key_jitter, key_sample = jax.random.split(jax.random.PRNGKey(seed), 3)
+    key_mode, key_sample = jax.random.split(jax.random.PRNGKey(seed))
     mode, _ = find_mode(model, y, key_mode, n_starts=n_starts)
-    # chains start near the mode, jittered; numpyro wants no chain axis for one chain
-    batch = (chains,) if chains > 1 else ()
-    init = jax.tree_util.tree_map(
-        lambda x: x + 0.1 * jax.random.normal(key_jitter, (*batch, *jnp.shape(x))), mode)
-
-    kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method=chain_method(chains), progress_bar=progress)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(key_sample, y=y, init_params=init,
-                 extra_fields=("diverging", "num_steps", "energy", "potential_energy"))
-    idata = az.from_numpyro(mcmc, coords=_coords(design), dims=_dims(spec, design))
+    idata = sample_from_mode(model, y, mode, key_sample, chains=chains, warmup=warmup,
+                             draws=draws, target_accept=target_accept, dense_mass=dense_mass,
+                             max_tree_depth=max_tree_depth, progress=progress,
+                             coords=_coords(design), dims=_dims(spec, design))
     idata.add_groups(constant_data=constant_data(spec, design))
-    if "num_steps" in idata.sample_stats:
-        idata.sample_stats = idata.sample_stats.rename({"num_steps": "n_steps"})
     problems = diagnose(idata, max_tree_depth)
     for message in problems:
         warnings.warn(message, ScalingLawWarning, stacklevel=3)
     return idata, problems
 
 
-__all__ = ["chain_method", "diagnose", "enable_x64", "find_mode", "run_nuts"]
+__all__ = ["chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode", "run_nuts",
+           "sample_from_mode"]

@@ -194,19 +194,41 @@ class Fit:
 
         >>> fit.save("fit.nc")  # doctest: +SKIP
         """
-        from . import __version__
+        return write_fit_file(self.idata, Path(path), {
+            "scalinglaws_format": FILE_FORMAT,
+            "scalinglaws_spec": self.spec.to_json(),
+            "scalinglaws_warnings": json.dumps(list(self.warnings)),
+            "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
+            "scalinglaws_log_reference": json.dumps(self.design.log_reference),
+        })
 
-        path = Path(path)
-        idata = self.idata.copy()
-        attrs = idata.posterior.attrs
-        attrs["scalinglaws_format"] = FILE_FORMAT
-        attrs["scalinglaws_version"] = __version__
-        attrs["scalinglaws_spec"] = self.spec.to_json()
-        attrs["scalinglaws_warnings"] = json.dumps(list(self.warnings))
-        attrs["scalinglaws_vary"] = json.dumps({k: list(v) for k, v in self.design.vary.items()})
-        attrs["scalinglaws_log_reference"] = json.dumps(self.design.log_reference)
-        idata.to_netcdf(str(path), engine="h5netcdf")
-        return path
+
+def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
+    """Write a copy of ``idata`` to netCDF with ``attrs`` (and the package version) on its
+    posterior; the caller's InferenceData is not changed."""
+    from . import __version__
+
+    idata = idata.copy()
+    idata.posterior.attrs.update(attrs, scalinglaws_version=__version__)
+    idata.to_netcdf(str(path), engine="h5netcdf")
+    return path
+
+
+def read_fit_file(path: Path) -> tuple[az.InferenceData, dict]:
+    """The InferenceData of a netCDF file, fully read, and its posterior's attributes.
+
+    A missing or unreadable file raises a :class:`~scalinglaws.errors.ScalingLawError`.
+    """
+    if not path.exists():
+        raise ScalingLawError(f"no fit file at {path}")
+    try:
+        idata = az.from_netcdf(str(path), engine="h5netcdf")
+        idata.load()
+        attrs = dict(idata.posterior.attrs)
+    except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
+        raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
+                              f"damaged or truncated: save the fit again") from None
+    return idata, attrs
 
 
 def load(path: str | Path) -> Fit:
@@ -220,15 +242,7 @@ def load(path: str | Path) -> Fit:
     from .spec import ScalingModel
 
     path = Path(path)
-    if not path.exists():
-        raise ScalingLawError(f"no fit file at {path}")
-    try:
-        idata = az.from_netcdf(str(path), engine="h5netcdf")
-        idata.load()
-        attrs = dict(idata.posterior.attrs)
-    except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
-        raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
-                              f"damaged or truncated: save the fit again") from None
+    idata, attrs = read_fit_file(path)
     if "scalinglaws_format" not in attrs:
         raise ScalingLawError(f"{path} is an ArviZ file but not one written by scalinglaws "
                               f"(Fit.save); load it with arviz.from_netcdf instead")
