@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     rp = importlib.import_module("scalinglaws.reproduce")
     from scalinglaws import ScalingLawError
 
-    ready = [s for s in rp.STUDIES if s != "brandfonbrener2025"]
+    ready = list(rp.STUDIES)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("studies", nargs="*", default=ready,
                         help=f"studies to run (default: {' '.join(ready)})")

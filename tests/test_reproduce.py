@@ -34,12 +34,8 @@ def test_unknown_study_names_the_studies():
         rp.reproduce(2024)
 
 
-def test_brandfonbrener_explains_what_is_missing(tmp_path):
-    with pytest.raises(ScalingLawError, match="needs the loss-to-loss models, see issue 3"):
-        rp.reproduce("brandfonbrener2025", data_dir=tmp_path)
-
-
-@pytest.mark.parametrize("study", ["gadre2024", "llm_line2025", "hitchhiker2024"])
+@pytest.mark.parametrize("study", ["gadre2024", "brandfonbrener2025", "llm_line2025",
+                                   "hitchhiker2024"])
 def test_missing_data_is_a_clear_error(tmp_path, study):
     with pytest.raises(ScalingLawError, match=f"{study}/.*missing.*data_dir"):
         rp.reproduce(study, data_dir=tmp_path, quick=True)
@@ -237,6 +233,63 @@ def test_hitchhiker_paper_fit_matches_an_exact_law():
         assert rp.are(t["perf_loss_perp"], pred) < 0.05
 
 
+def test_hitchhiker_normalise_is_an_exact_change_of_units():
+    parts = rp.hitchhiker_split(_hitch_synthetic())
+    rows, centres = rp.hitchhiker_normalise(parts["checkpoints"])
+    # centres are the fitted rows' geometric means, so each family is centred at 1
+    logs = np.log(rows[["N_rel", "D_rel", "loss_rel"]]).groupby(rows["family"]).mean()
+    np.testing.assert_allclose(logs.to_numpy(), 0.0, atol=1e-12)
+    # the law in family units, rescaled, is the law in raw units (exponents unchanged)
+    e, a, b, alpha, beta = 1.7, 400.0, 410.0, 0.34, 0.28
+    c = centres.loc["f1"]
+    rel = rows[rows["family"] == "f1"]
+    law_rel = (e / c["loss"] + a * c["N"] ** -alpha / c["loss"] * rel["N_rel"] ** -alpha
+               + b * c["D"] ** -beta / c["loss"] * rel["D_rel"] ** -beta)
+    np.testing.assert_allclose(law_rel * c["loss"], rel["perf_loss_perp"], rtol=1e-12)
+    # targets are put in the units of the fit, not their own
+    test, _ = rp.hitchhiker_normalise(parts["test"], centres)
+    centre_n = centres.loc[test["family"], "N"].to_numpy()
+    np.testing.assert_allclose(test["N_rel"], test["N"] / centre_n)
+    assert (test["N_rel"] > 1).all()
+    with pytest.raises(ScalingLawError, match="no centre for families"):
+        rp.hitchhiker_normalise(parts["test"], centres.drop(index="f2"))
+
+
+def test_hitchhiker_score_returns_to_the_family_units():
+    parts = rp.hitchhiker_split(_hitch_synthetic())
+    _, centres = rp.hitchhiker_normalise(parts["checkpoints"])
+    test = parts["test"]
+    # a stand-in fit whose draws are the truth in family units, with a +-10% spread
+    truth_rel = (test["perf_loss_perp"] / centres.loc[test["family"], "loss"].to_numpy()).to_numpy()
+    spread = np.linspace(0.9, 1.1, 201)[:, None] * truth_rel
+    fake = SimpleNamespace(
+        spec=SimpleNamespace(inputs={"N": "N_rel", "D": "D_rel"}, factors=("family",), run="run"),
+        predict_draws=lambda frame, seed: {"law": spread, "observed": spread})
+    score = rp._hitchhiker_score(fake, test, centres, seed=0)
+    np.testing.assert_allclose(score["median"], test["perf_loss_perp"], rtol=1e-12)
+    assert score["covered"].all() and score["abs_rel_err"].max() < 1e-12
+    np.testing.assert_allclose(score["upper"] / score["truth"], 1.09, rtol=1e-12)
+
+
+def test_hitchhiker_mass_blocks_name_sampled_sites():
+    import numpyro
+
+    from scalinglaws.data import make_design
+    from scalinglaws.model import build_model
+
+    parts = rp.hitchhiker_split(_hitch_synthetic())
+    for name, spec in rp.specs("hitchhiker2024").items():
+        rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
+        design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
+        trace = numpyro.handlers.trace(
+            numpyro.handlers.seed(build_model(spec, design), 0)).get_trace()
+        sampled = {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
+        (block,) = rp._hitchhiker_mass(spec)
+        assert set(block) <= sampled, (name, set(block) - sampled)
+        # the law's sites are dense; the per-run offsets are left diagonal
+        assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
+
+
 # --- LLMs on the line ------------------------------------------------------------------------
 
 
@@ -335,3 +388,47 @@ def test_convergence_notes_flag_disagreeing_chains():
     notes = rp._convergence_notes(diag)
     assert len(notes) == 1 and "NOT CONVERGED: bad (R-hat 1.80" in notes[0]
     assert rp._convergence_notes(diag.iloc[:1]) == []
+
+
+# --- Brandfonbrener et al. 2025 ---------------------------------------------------------
+
+
+def test_brandfonbrener_paper_link_is_least_squares_on_shifted_logs():
+    lx = np.array([3.0, 3.4, 3.9, 4.4])
+    kappa, k = rp.brandfonbrener_paper_link(lx, 0.6 * (lx - 2.1) ** 1.3 + 0.9, 2.1, 0.9)
+    assert kappa == pytest.approx(1.3, rel=1e-9) and k == pytest.approx(0.6, rel=1e-9)
+    with pytest.raises(ScalingLawError, match="must exceed its plugged-in offset"):
+        rp.brandfonbrener_paper_link(lx, lx, 3.5, 0.0)
+    with pytest.raises(ScalingLawError, match="at least two"):
+        rp.brandfonbrener_paper_link([3.0], [2.0], 1.0, 1.0)
+    with pytest.raises(ScalingLawError, match="unknown setting"):
+        rp.brandfonbrener_model("test_to_train")
+
+
+@pytest.mark.skipif(not (DATA / "brandfonbrener2025").is_dir(),
+                    reason="needs SCALINGLAWS_DATA with brandfonbrener2025/ (../shared/data)")
+def test_brandfonbrener_paper_method_matches_the_printed_links():
+    """The rerun of the paper's method gives the notebook's printed kappa, K (DATA.md)."""
+    from scalinglaws import losstoloss as ltl
+
+    sweep = sl.datasets.load("brandfonbrener2025", "sweep", data_dir=DATA)
+    opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
+    printed = {"fineweb-100b": (1.0005, 1.0144), "proof-pile-2": (1.0663, 0.6049),
+               "starcoder": (1.1002, 0.6331)}
+    for y, (kappa, k) in printed.items():
+        pairs = ltl.pair_train_to_train(sweep, x="fineweb-edu-100b", y=y)
+        got = rp.brandfonbrener_paper_link(
+            pairs["loss_x"], pairs["loss_y"], rp._kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
+            rp._kaplan_e(opt, y, "val_loss"))
+        assert got == pytest.approx((kappa, k), abs=6e-5)
+
+
+@pytest.mark.slow
+def test_brandfonbrener_reproduction_quick(tmp_path):
+    result = rp.reproduce("brandfonbrener2025", data_dir=DATA, out=tmp_path, quick=True)
+    table = result.table
+    assert set(table["setting"]) == {"train-to-train", "train-to-test"}
+    assert len(table) == 5 + 11
+    assert {"truth", "paper_method", "median", "lower", "upper", "covered"} <= set(table)
+    assert (table["lower"] < table["upper"]).all()
+    assert len(result.figures) == 3
