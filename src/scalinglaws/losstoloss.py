@@ -1630,6 +1630,8 @@ def plot_link(fit: LossToLossFit, by: str | None = None, interval: float = 0.9,
             top = float(rows["__x"].max()) if len(rows) else float(data["__x"].max())
             low = float(rows["__x"].min()) if len(rows) else float(data["__x"].min())
             bottom = e_med + 0.6 * (low - e_med) if "E_x" in spec.link.param_names else low
+            if truth is not None and spec.x in truth and len(truth):
+                bottom = min(bottom, float(np.min(truth[spec.x])))  # reach the held-out
             grid = np.linspace(bottom, top, points)
         else:
             grid = np.linspace(*x_range, points)
