@@ -129,6 +129,18 @@ def test_short_chains_are_flagged(sweep):
     assert "warnings" in repr(fit)
 
 
+def test_predict_keeps_what_the_fit_varied(sweep):
+    """A factor with one level is dropped from vary= at fit time; prediction follows the fit
+    (it used to look up the dropped factor's noise offsets and fail with a KeyError)."""
+    one = sweep[sweep.dataset == sweep.dataset.iloc[0]]
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"sigma": "dataset"})
+    with pytest.warns(ScalingLawWarning, match="single level"):
+        fit = model.fit(one, chains=1, warmup=40, draws=40, progress=False)
+    assert fit.design.vary == {}
+    pred = fit.predict(one.head(2))
+    assert (pred["pred_lower"] < pred["pred_upper"]).all()
+
+
 def test_predict_after_load_is_float64_in_a_fresh_process(hierarchical_fit, tmp_path):
     """x64 is switched on by the package wherever it computes, not by the user's imports."""
     import subprocess

@@ -140,8 +140,7 @@ def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str,
     return n
 
 
-def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]] | None = None,
-                log_reference: Mapping[str, float] | None = None) -> Design:
+def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> Design:
     """Validate ``data`` against ``spec`` and encode it.
 
     Parameters
@@ -150,11 +149,10 @@ def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]]
         The model.
     data : pandas.DataFrame
         One row per observation (a run or a checkpoint).
-    levels : dict, optional
-        Fitted levels per factor. Given when encoding rows to predict: the target is
-        then not needed, and levels never seen in fitting are marked new.
-    log_reference : dict, optional
-        The fitted reference values (log), given when predicting.
+    fitted : Design, optional
+        The design the model was fitted on, given when encoding rows to predict: the
+        target is then not needed, levels never seen in fitting are marked new, and the
+        fitted reference values and varying parameters are kept.
 
     Examples
     --------
@@ -164,7 +162,9 @@ def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]]
     >>> design.n_rows, design.y.dtype
     (90, dtype('float64'))
     """
-    predicting = levels is not None
+    predicting = fitted is not None
+    levels = fitted.levels() if predicting else None
+    log_reference = fitted.log_reference if predicting else None
     if not isinstance(data, pd.DataFrame):
         if isinstance(data, Mapping):
             data = pd.DataFrame(dict(data))
@@ -204,8 +204,8 @@ def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]]
         factor_columns.append(spec.run)
     factors = {}
     for column in dict.fromkeys(factor_columns):
-        fitted = None if levels is None else levels.get(column, ())
-        factors[column] = _encode(data, column, fitted)
+        known = None if levels is None else levels.get(column, ())
+        factors[column] = _encode(data, column, known)
 
     vary = dict(spec.vary)
     if not predicting and spec.pooling != "complete":
@@ -220,6 +220,8 @@ def make_design(spec, data: pd.DataFrame, *, levels: Mapping[str, Sequence[str]]
             vary = {k: v for k, v in vary.items() if v}
     if spec.pooling == "complete":
         vary = {}
+    if predicting:  # what the fit varied (a single-level factor was dropped there)
+        vary = dict(fitted.vary)
 
     if log_reference is None:
         log_reference = {var: float(np.mean(np.log(v))) for var, v in variables.items()}

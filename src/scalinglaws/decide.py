@@ -1005,8 +1005,7 @@ def _noise(fit: Any, frame: pd.DataFrame, rng: np.random.Generator) -> tuple[np.
 
     spec = fit.spec
     post = fit.draws()
-    design = make_design(spec, frame, levels=fit.design.levels(),
-                         log_reference=fit.design.log_reference)
+    design = make_design(spec, frame, fitted=fit.design)
     log_scale = np.log(post["sigma"])[:, None] * np.ones((1, len(frame)))
     for f in fit.design.vary.get("sigma", ()):
         factor = design.factors[f]

@@ -1304,13 +1304,10 @@ class LossToLossFit:
             raise ScalingLawError("data has no rows to predict")
         x_frame = frame[[*spec.inputs.values(), *spec.x_factors]].copy()
         x_frame[_X_TARGET] = 1.0
-        x_design = make_design(spec.x_spec, x_frame, levels=layout.x_design.levels(),
-                               log_reference=layout.x_design.log_reference)
+        x_design = make_design(spec.x_spec, x_frame, fitted=layout.x_design)
         link_frame = frame[list(spec.link_factors)].copy()
         link_frame[_L_DUMMY] = 1.0
-        link_design = make_design(spec.link_spec, link_frame,
-                                  levels=layout.link_design.levels(),
-                                  log_reference=layout.link_design.log_reference)
+        link_design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
         enable_x64()
         key_x, key_l, key_u, key_c = jax.random.split(jax.random.PRNGKey(seed), 4)
         post_x, post_l = self._part(_X_PREFIX), self._part(_LINK_PREFIX)
@@ -1445,8 +1442,7 @@ class LossToLossFit:
         e_x = draws["params_x"]["E"]
         link_frame = frame[list(spec.link_factors)].copy()
         link_frame[_L_DUMMY] = 1.0
-        design = make_design(spec.link_spec, link_frame, levels=layout.link_design.levels(),
-                             log_reference=layout.link_design.log_reference)
+        design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
         dl = predict_draws(spec.link_spec, design, self._part(_LINK_PREFIX),
                            jax.random.PRNGKey(seed + 1))
         x_grid = jnp.asarray(x_values)[None, :]

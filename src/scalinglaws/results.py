@@ -150,8 +150,7 @@ class Fit:
         such as ``A`` in its original units, whatever scale it was sampled on).
         """
         frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
-        design = make_design(self.spec, frame, levels=self.design.levels(),
-                             log_reference=self.design.log_reference)
+        design = make_design(self.spec, frame, fitted=self.design)
         out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
         return jax.tree_util.tree_map(np.asarray, out)
 

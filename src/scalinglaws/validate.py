@@ -118,8 +118,7 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     spec = fit.spec
     frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
     y = _target(spec, frame)
-    design = make_design(spec, frame, levels=fit.design.levels(),
-                         log_reference=fit.design.log_reference)
+    design = make_design(spec, frame, fitted=fit.design)
     values = {k: jnp.asarray(v) for k, v in fit.draws().items()}
     n_draws = next(iter(values.values())).shape[0]
     sites = level_sites(spec, design)
