@@ -1254,10 +1254,9 @@ class LossToLossFit:
 
     def draws(self) -> dict[str, np.ndarray]:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
-        post = self.idata.posterior
-        n = post.sizes["chain"] * post.sizes["draw"]
-        return {name: post[name].values.reshape(n, *post[name].shape[2:])
-                for name in post.data_vars}
+        from .results import posterior_draws
+
+        return posterior_draws(self.idata)
 
     def _part(self, prefix: str) -> dict[str, np.ndarray]:
         cut = len(prefix) + 1

@@ -337,8 +337,9 @@ def _convergence_notes(diagnostics: pd.DataFrame) -> list[str]:
             f"are not reliable evidence; more warmup or a GPU would be needed."]
 
 
-def _fit(model: ScalingModel, data: pd.DataFrame, settings: Settings,
+def _fit(model: Any, data: pd.DataFrame, settings: Settings,
          log: Callable[[str], None], name: str, **overrides: Any):
+    """Fit a ScalingModel or LossToLossModel with the settings, quietly, logging the time."""
     import numpyro
 
     started = time.perf_counter()
@@ -1108,20 +1109,6 @@ def brandfonbrener_model(setting: str) -> Any:
     return LossToLossModel("kaplan", vary=vary, pooling="none", parameterization="centred")
 
 
-def _ltl_fit(model: Any, data: pd.DataFrame, settings: Settings, log: Callable[[str], None],
-             name: str) -> Any:
-    import numpyro
-
-    started = time.perf_counter()
-    log(f"fitting {name} on {len(data)} pairs ...")
-    with warnings.catch_warnings(), numpyro.validation_enabled(False):
-        warnings.simplefilter("ignore", ScalingLawWarning)
-        fit = model.fit(data, **settings.fit_kwargs(n_starts=LTL_STARTS))
-    log(f"  {name}: {time.perf_counter() - started:.0f} s, {len(fit.warnings)} sampler "
-        f"warning(s)")
-    return fit
-
-
 def _brandfonbrener_rows(setting: str, fit: Any, at: pd.DataFrame, truth: np.ndarray,
                          paper: np.ndarray, x: str, y: Sequence[str], seed: int) -> pd.DataFrame:
     pred = fit.predict(at, interval=INTERVAL, seed=seed, law_prior=False)
@@ -1168,7 +1155,8 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
             loss_names = tasks
             truth = [float(target[x][t]) for t in tasks]
             label = f"train-to-test on {x}"
-        fit = _ltl_fit(brandfonbrener_model(setting), pairs, settings, log, label)
+        fit = _fit(brandfonbrener_model(setting), pairs, settings, log, label,
+                   n_starts=LTL_STARTS)
         observed = float(target[x]["val_loss"])
         at = pd.DataFrame({"N": float(target[x]["N"]), "D": float(target[x]["D"]),
                            factor: outputs, "loss_x": observed})

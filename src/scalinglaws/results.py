@@ -57,9 +57,7 @@ class Fit:
 
     def draws(self) -> dict[str, np.ndarray]:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
-        post = self.idata.posterior
-        return {name: post[name].values.reshape(-1, *post[name].shape[2:])
-                for name in post.data_vars}
+        return posterior_draws(self.idata)
 
     def summary(self, interval: float = 0.9) -> pd.DataFrame:
         """Per parameter and level: mean, sd, median, equal-tailed interval, ESS, R-hat.
@@ -200,6 +198,14 @@ class Fit:
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
             "scalinglaws_log_reference": json.dumps(self.design.log_reference),
         })
+
+
+def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
+    """Every posterior site with its chains flattened: ``{name: (draws, ...)}``."""
+    post = idata.posterior
+    n = post.sizes["chain"] * post.sizes["draw"]  # explicit: a site may have a size-0 axis
+    return {name: post[name].values.reshape(n, *post[name].shape[2:])
+            for name in post.data_vars}
 
 
 def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
