@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import arviz as az
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -158,3 +159,18 @@ def test_predict_after_load_is_float64_in_a_fresh_process(hierarchical_fit, tmp_
     assert out[0] == "float64"
     expected = hierarchical_fit.predict({"N": [1e10], "D": [2e11], "dataset": ["web"]})
     assert float(out[1]) == expected["median"].iloc[0]
+
+
+def test_diagnose_compares_chains_within_groups():
+    """A cut fit's chains target one distribution per group: R-hat within groups."""
+    from scalinglaws.inference import diagnose
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 500)) + np.array([[0.0], [0.0], [5.0], [5.0]])
+    idata = az.from_dict(posterior={"a": a},
+                         sample_stats={"diverging": np.zeros((4, 500), dtype=bool),
+                                       "n_steps": np.full((4, 500), 7),
+                                       "energy": rng.standard_normal((4, 500))})
+    assert any("R-hat above" in m for m in diagnose(idata, 10))
+    idata.posterior.attrs["chains_per_group"] = 2
+    assert not any("R-hat above" in m for m in diagnose(idata, 10))

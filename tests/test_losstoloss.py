@@ -141,7 +141,8 @@ def test_spec_routes_names_to_the_two_laws():
 def test_spec_round_trips():
     model = ltl.LossToLossModel("chinchilla", link="downstream_exp", x="loss_c4_val",
                                 y="err", x_run="run", vary={"gamma": "dataset"},
-                                priors={"epsilon": Prior("Beta", 9, 2)}, law_rows="use")
+                                priors={"epsilon": Prior("Beta", 9, 2)}, law_rows="use",
+                                feedback="cut")
     again = ltl.LossToLossModel.from_dict(json.loads(json.dumps(model.to_dict())))
     assert again == model
     custom = ltl.LossToLossModel("E + A*N**-alpha + B*D**-beta")
@@ -159,6 +160,7 @@ def test_spec_round_trips():
     ({"x": "loss", "y": "loss"}, "same column"),
     ({"latent": "centred"}, "latent must be one of"),
     ({"pooling": "some"}, "pooling must be one of"),
+    ({"feedback": "modular"}, "feedback must be one of"),
 ])
 def test_spec_errors(kwargs, message):
     with pytest.raises(ScalingLawError, match=message):
@@ -375,3 +377,30 @@ def test_plot_link(hub_fit, runs):
     assert "posterior link" in fig._suptitle.get_text()
     with pytest.raises(ScalingLawError, match="cannot split"):
         hub_fit.plot(by="colour")
+
+
+def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs):
+    """feedback='cut': E_x comes from the input losses alone, so output losses moved far
+    off the link change the links but not one compute-law draw; the chains that share a
+    compute-law draw are one R-hat group."""
+    model = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, parameterization="centred",
+                                feedback="cut")
+    moved = hub_pairs.assign(loss_y=hub_pairs["loss_y"] * np.exp(
+        0.3 * (hub_pairs["loss_x"] - hub_pairs["loss_x"].mean())))
+    settings = {"seed": 3, "chains": 2, "warmup": 120, "draws": 60, "n_starts": 4,
+                "cut_draws": 3, "progress": False}
+    fits = [model.fit(data, **settings) for data in (hub_pairs, moved)]
+    post = [f.idata.posterior for f in fits]
+    assert post[0].sizes["chain"] == 6 and post[0].attrs["chains_per_group"] == 2
+    e_x = [p["x.E"].values for p in post]
+    np.testing.assert_array_equal(e_x[0], e_x[1])  # the same stage-1 draws
+    assert np.unique(e_x[0]).size == 3  # one value per compute-law draw ...
+    assert (e_x[0] == e_x[0][:, :1]).all()  # ... constant along its chains
+    assert np.all(np.diff(e_x[0][::2, 0]) > 0)  # at increasing quantiles of E_x
+    kappa = [float(p["link.kappa_dataset_y"].median()) for p in post]
+    assert abs(kappa[1] - kappa[0]) > 0.05  # the links did see the moved losses
+    table = fits[0].summary()
+    assert np.isnan(table.loc["x.E", "r_hat"])  # fixed, not sampled, in stage 2
+    assert table.loc["link.kappa_dataset_y[code]", "r_hat"] < 1.2
+    pred = fits[0].predict({"N": [3e9], "D": [6e10], "dataset_y": ["code"], "loss_x": [2.2]})
+    assert pred["lower"].iloc[0] < pred["median"].iloc[0] < pred["upper"].iloc[0]

@@ -10,7 +10,7 @@ from numpyro.infer.util import initialize_model
 
 import scalinglaws as sl
 from scalinglaws.data import make_design
-from scalinglaws.model import build_model, centred_sites
+from scalinglaws.model import build_model, centred_sites, noise_scale
 
 
 def _trace(model, design):
@@ -70,6 +70,18 @@ def test_pooling_variants(sweep):
     none = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}, pooling="none")
     sites = _sampled(_trace(none, make_design(none, sweep)))
     assert sites["E_dataset"] == (3,) and "E" not in sites and "E_sd_dataset" not in sites
+    # no pooling gives the noise scale one independent value per level too
+    noisy = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset",
+                                                               "sigma": "dataset"},
+                            pooling="none")
+    design = make_design(noisy, sweep)
+    trace = _trace(noisy, design)
+    sites = _sampled(trace)
+    assert sites["sigma_dataset"] == (3,)
+    assert not {"sigma", "sigma_sd_dataset", "sigma_z_dataset"} & set(sites)
+    per_level = np.asarray(trace["sigma_dataset"]["value"])
+    scale = np.asarray(noise_scale(noisy, design, {"sigma_dataset": per_level}))
+    np.testing.assert_allclose(scale, per_level[design.factors["dataset"].codes])
     complete = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
                                pooling="complete")
     sites = _sampled(_trace(complete, make_design(complete, sweep)))

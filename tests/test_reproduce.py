@@ -288,6 +288,79 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
+    # on one family's rows the family factor has a single level: every site is a scalar
+    spec = rp.specs("hitchhiker2024")["hitchhiker2024_checkpoints"]
+    rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
+    with pytest.warns(sl.ScalingLawWarning, match="single level"):
+        design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
+    trace = numpyro.handlers.trace(
+        numpyro.handlers.seed(build_model(spec, design), 0)).get_trace()
+    sampled = {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
+    (block,) = rp._hitchhiker_mass(spec, one_family=True)
+    assert set(block) == sampled - {"run_z", "y"}  # y: the model was traced without data
+
+
+def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
+    parts = rp.hitchhiker_split(_hitch_synthetic())
+    test = parts["test"].sample(frac=1.0, random_state=0)  # scores come back in its order
+    calls = []
+
+    def fake_fit(model, data, settings, log, name, **overrides):
+        calls.append((name, sorted(set(data["family"])), data.index, overrides))
+        assert model.parameterization["run"] == "centred"  # 10 checkpoints per run
+        return SimpleNamespace(families=sorted(set(data["family"])))
+
+    def fake_score(fit, targets, centres, seed):
+        assert set(targets["family"]) <= set(fit.families)
+        return pd.DataFrame({"family": targets["family"], "fit": ", ".join(fit.families)},
+                            index=targets.index)
+
+    monkeypatch.setattr(rp, "_fit", fake_fit)
+    monkeypatch.setattr(rp, "_hitchhiker_score", fake_score)
+    models = rp.specs("hitchhiker2024")
+    settings = rp.Settings.make(quick=True)
+    rows = parts["checkpoints"]
+    fits, scores = rp._hitchhiker_fit("b", "checkpoints", models["hitchhiker2024_checkpoints"],
+                                      rows, test, settings, lambda _: None)
+    assert "b" in rp.HITCHHIKER_BY_FAMILY
+    assert [c[1] for c in calls] == [["f1"], ["f2"]] and [f for f, _, _ in fits] == ["f1", "f2"]
+    for name, (family,), index, overrides in calls:
+        assert family in name
+        assert index.equals(rows.index[rows["family"] == family])
+        assert overrides["dense_mass"] == rp._hitchhiker_mass(
+            models["hitchhiker2024_checkpoints"], one_family=True)
+    assert scores.index.equals(test.index) and (scores["fit"] == scores["family"]).all()
+    # the hierarchies (and the final-loss fit) stay one joint fit on every row
+    calls.clear()
+    fits, scores = rp._hitchhiker_fit("c", "hierarchical", models["hitchhiker2024_hierarchical"],
+                                      rows, test, settings, lambda _: None)
+    assert len(calls) == 1 and calls[0][1] == ["f1", "f2"] and fits[0][0] is None
+    assert (scores["fit"] == "f1, f2").all()
+
+
+def test_hitchhiker_run_offsets_centred_only_for_well_measured_runs():
+    spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical"]
+    runs = pd.DataFrame({"run": ["r1"] * 5 + ["r2"] * 5})
+    centred = rp._hitchhiker_run_geometry(spec, runs)
+    assert centred.parameterization == {**rp.HITCHHIKER_CENTRED, "run": "centred"}
+    # one single-row run (Chinchilla's IsoFLOP points) keeps the spec as it is
+    assert rp._hitchhiker_run_geometry(spec, pd.concat([runs, pd.DataFrame({"run": ["r3"]})])
+                                       ) is spec
+    final = rp.specs("hitchhiker2024")["hitchhiker2024_final"]  # no run offsets
+    assert rp._hitchhiker_run_geometry(final, runs) is final
+
+
+def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):
+    per_fit = {"x": (1.02, 300.0, 1, 200.0), "y": (1.3, 12.0, 4, 600.0)}
+    monkeypatch.setattr(rp, "_diagnostics", lambda name, fit: {
+        "fit": name, "rows": 20, "chains": 2, "draws": 300, "divergences": per_fit[fit][2],
+        "max_r_hat": per_fit[fit][0], "min_ess_bulk": per_fit[fit][1],
+        "mean_steps": per_fit[fit][3], "warnings": 1})
+    row, per = rp._hitchhiker_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
+    assert row == {"fit": "(b) checkpoints", "fits": 2, "rows": 40, "chains": 2, "draws": 300,
+                   "divergences": 5, "max_r_hat": 1.3, "min_ess_bulk": 12.0,
+                   "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
+    assert per["family"].tolist() == ["f1", "f2"]
 
 
 # --- LLMs on the line ------------------------------------------------------------------------

@@ -134,9 +134,8 @@ def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> F
 def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str, Factor]) -> int:
     n = len(spec.law.params) + 1  # law parameters and the noise scale
     if spec.pooling == "none":
-        for name, fs in vary.items():
-            if name != "sigma":
-                n += len(factors[fs[0]].levels) - 1
+        for fs in vary.values():
+            n += len(factors[fs[0]].levels) - 1
     return n
 
 

@@ -995,26 +995,15 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
 # ---------------------------------------------------------------------------- next run
 
 
-def _noise(fit: Any, frame: pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, Any]:
+def _noise(fit: Any, draws: Mapping[str, Any], rows: slice) -> tuple[np.ndarray, Any]:
     """Observation-noise scale per draw and row (likelihood scale) and nu (or None).
 
-    A row is a new run: with a run factor its offset is folded into the scale
-    (exact for Normal noise, an approximation for Student-t).
+    ``draws`` is the output of ``fit.predict_draws``. A row is a new run: with a run factor
+    its offset is folded into the scale (exact for Normal noise, an approximation for
+    Student-t).
     """
-    from .data import make_design
-
-    spec = fit.spec
     post = fit.draws()
-    design = make_design(spec, frame, fitted=fit.design)
-    log_scale = np.log(post["sigma"])[:, None] * np.ones((1, len(frame)))
-    for f in fit.design.vary.get("sigma", ()):
-        factor = design.factors[f]
-        z = post[f"sigma_z_{f}"]
-        n_new = len(factor.levels) - z.shape[1]
-        if n_new > 0:
-            z = np.concatenate([z, rng.standard_normal((len(z), n_new))], axis=1)
-        log_scale = log_scale + post[f"sigma_sd_{f}"][:, None] * z[:, factor.codes]
-    scale = np.exp(log_scale)
+    scale = np.asarray(draws["scale"])[:, rows]
     if "run_sd" in post:
         scale = np.sqrt(scale**2 + post["run_sd"][:, None] ** 2)
     return scale, post.get("nu")
@@ -1165,7 +1154,7 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     quantity = (out["observed"] if predictive else out["law"])[:, :n_goal]      # (S, T)
     loc = np.asarray(transform_target(spec, out["law"][:, n_goal:]))          # (S, C)
     rng = np.random.default_rng(seed)
-    scale, nu = _noise(fit, cands, rng)
+    scale, nu = _noise(fit, out, slice(n_goal, None))
     n_draws = loc.shape[0]
 
     pick = rng.integers(n_draws, size=n_sim)

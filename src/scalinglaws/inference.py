@@ -109,7 +109,13 @@ def constant_data(spec, design: Design) -> xr.Dataset:
 
 
 def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
-    """Plain-words warnings about a posterior; empty when every check passes."""
+    """Plain-words warnings about a posterior; empty when every check passes.
+
+    R-hat compares chains within each group of :func:`scalinglaws.results.chain_groups`
+    (one group unless a cut fit says otherwise) and ESS adds over the groups.
+    """
+    from .results import chain_groups
+
     out = []
     stats = idata.sample_stats
     n_draws = stats.sizes["chain"] * stats.sizes["draw"]
@@ -127,15 +133,16 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
                        f"unidentified; sampling is slow and may be incomplete.")
     names = [v for v in idata.posterior.data_vars if not v.endswith("_z") and "_z_" not in v]
-    if stats.sizes["chain"] > 1:
-        rhat = az.rhat(idata, var_names=names)
-        worst = {k: float(v.max()) for k, v in rhat.data_vars.items()}
+    groups = chain_groups(idata.posterior[names])
+    if groups[0].sizes["chain"] > 1:
+        rhats = [az.rhat(g) for g in groups]
+        worst = {k: max(float(r[k].max()) for r in rhats) for k in names}
         bad = {k: round(v, 3) for k, v in worst.items() if not v <= RHAT_MAX}
         if bad:
             out.append(f"R-hat above {RHAT_MAX} for {bad}: chains disagree, so the posterior "
                        f"is not reliable. Run more warmup/draws or check for multiple modes.")
     for method in ("bulk", "tail"):
-        ess = az.ess(idata, var_names=names, method=method)
+        ess = sum(az.ess(g, method=method) for g in groups)
         low = {k: int(v.min()) for k, v in ess.data_vars.items() if float(v.min()) < ESS_MIN}
         if low:
             out.append(f"{method} ESS below {ESS_MIN} for {low}: too few effective draws for "
@@ -166,28 +173,69 @@ def check_run_args(chains: int, warmup: int, draws: int, target_accept: float,
         raise ScalingLawError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
 
 
-def sample_from_mode(model, y, mode: dict, rng_key, *, chains: int, warmup: int, draws: int,
-                     target_accept: float, dense_mass: bool, max_tree_depth: int,
-                     progress: bool, coords: dict, dims: dict) -> az.InferenceData:
-    """NUTS with every chain started near ``mode`` (jittered by 0.1 on the unconstrained
-    scale), as InferenceData with ``n_steps`` in its sample_stats."""
+def make_mcmc(model, *, chains: int, warmup: int, draws: int, target_accept: float,
+              dense_mass, max_tree_depth: int, progress: bool, jit_model_args: bool = False,
+              inverse_mass_matrix=None, step_size: float | None = None) -> MCMC:
+    """A NumPyro MCMC with NUTS and this package's settings (see :func:`sample_from_mode`).
+
+    ``jit_model_args=True`` compiles the model's arguments as inputs, so that running it
+    again on arguments of the same shapes (``fixed`` values of a cut model) reuses the
+    compiled sampler. ``inverse_mass_matrix`` and ``step_size`` (from :func:`adapted`)
+    start the sampler from an earlier warmup's: the mass matrix is then kept, and the
+    warmup adapts the step size only.
+    """
+    reuse = {} if inverse_mass_matrix is None else {
+        "inverse_mass_matrix": inverse_mass_matrix, "step_size": step_size,
+        "adapt_mass_matrix": False}
+    kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
+                  max_tree_depth=max_tree_depth, **reuse)
+    return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
+                chain_method=chain_method(chains), progress_bar=progress,
+                jit_model_args=jit_model_args)
+
+
+def adapted(mcmc: MCMC) -> dict:
+    """The first chain's adapted inverse mass matrix and step size after a run, as
+    keyword arguments of :func:`make_mcmc`."""
+    state = mcmc.last_state.adapt_state
+
+    def first(a):
+        return a[0] if mcmc.num_chains > 1 else a
+
+    return {"inverse_mass_matrix": jax.tree_util.tree_map(first, state.inverse_mass_matrix),
+            "step_size": float(first(state.step_size))}
+
+
+def run_mcmc(mcmc: MCMC, mode: dict, rng_key, *, coords: dict, dims: dict,
+             **model_kwargs) -> az.InferenceData:
+    """Run ``mcmc`` with every chain started near ``mode`` (jittered by 0.1 on the
+    unconstrained scale); InferenceData with ``n_steps`` in its sample_stats."""
     key_jitter, key_sample = jax.random.split(rng_key)
+    chains = mcmc.num_chains
     batch = (chains,) if chains > 1 else ()  # numpyro wants no chain axis for one chain
     keys = jax.random.split(key_jitter, len(mode))
     init = {name: value + 0.1 * jax.random.normal(key, (*batch, *jnp.shape(value)))
             for key, (name, value) in zip(keys, sorted(mode.items()), strict=True)}
-    kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method=chain_method(chains), progress_bar=progress)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(key_sample, y=y, init_params=init,
-                 extra_fields=("diverging", "num_steps", "energy", "potential_energy"))
+        mcmc.run(key_sample, init_params=init,
+                 extra_fields=("diverging", "num_steps", "energy", "potential_energy"),
+                 **model_kwargs)
     idata = az.from_numpyro(mcmc, coords=coords, dims=dims)
     if "num_steps" in idata.sample_stats:
         idata.sample_stats = idata.sample_stats.rename({"num_steps": "n_steps"})
     return idata
+
+
+def sample_from_mode(model, y, mode: dict, rng_key, *, chains: int, warmup: int, draws: int,
+                     target_accept: float, dense_mass, max_tree_depth: int,
+                     progress: bool, coords: dict, dims: dict) -> az.InferenceData:
+    """NUTS with every chain started near ``mode`` (jittered by 0.1 on the unconstrained
+    scale), as InferenceData with ``n_steps`` in its sample_stats."""
+    mcmc = make_mcmc(model, chains=chains, warmup=warmup, draws=draws,
+                     target_accept=target_accept, dense_mass=dense_mass,
+                     max_tree_depth=max_tree_depth, progress=progress)
+    return run_mcmc(mcmc, mode, rng_key, coords=coords, dims=dims, y=y)
 
 
 def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
@@ -219,5 +267,6 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
     return idata, problems
 
 
-__all__ = ["chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode", "run_nuts",
-           "sample_from_mode"]
+__all__ = ["adapted", "chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode",
+           "make_mcmc",
+           "run_mcmc", "run_nuts", "sample_from_mode"]

@@ -66,7 +66,16 @@ from numpyro import handlers
 
 from .data import Design, make_design
 from .errors import ScalingLawError, ScalingLawWarning
-from .inference import check_run_args, diagnose, enable_x64, find_mode, sample_from_mode
+from .inference import (
+    adapted,
+    check_run_args,
+    diagnose,
+    enable_x64,
+    find_mode,
+    make_mcmc,
+    run_mcmc,
+    sample_from_mode,
+)
 from .laws import Law, resolve
 from .model import (
     build_model,
@@ -98,6 +107,15 @@ __all__ = [
 #: each one out by adaptive Gauss-Hermite quadrature (no latent parameters for NUTS), and
 #: ``"noncentred"`` samples them as ``u = m + tau z`` (slow; a check of the quadrature).
 LATENTS = ("marginal", "noncentred")
+#: How the links' data bear on the compute law (see :class:`LossToLossModel`): ``"joint"``
+#: one posterior of everything; ``"cut"`` the compute law from the input losses alone,
+#: the links given its draws.
+FEEDBACKS = ("joint", "cut")
+#: Compute-law draws a cut fit conditions the links on (one NUTS run each).
+CUT_DRAWS = 8
+#: Fewest warmup iterations of a cut fit's later runs, which reuse the first run's mass
+#: matrix and adapt only the step size (they run ``max(CUT_REWARMUP, warmup // 5)``).
+CUT_REWARMUP = 50
 #: Gauss-Hermite nodes per latent input loss.
 QUADRATURE_NODES = 16
 #: Newton steps that find the centre of each latent's integrand.
@@ -526,6 +544,17 @@ class LossToLossModel:
         Boolean column: input models marked False do not inform the compute law (their
         latent loss gets a wide prior, :data:`LOOSE_SD`, around it), e.g. runs a study
         uses only to fit the link.
+    feedback : {"joint", "cut"}
+        ``"joint"`` (default): one posterior of everything, so the links' data also
+        inform ``E_x`` and the compute law. ``"cut"``: the compute law's parameters (not
+        its noise scale) come from the input losses alone, and the links, ``tau`` and
+        the noise scales are sampled given each of ``cut_draws`` of its posterior draws
+        (see :meth:`fit`): the "cut" posterior of modular inference, in which a link
+        that fits its sweep but not its extrapolation cannot move ``E_x``. Use it when
+        the link is used far below the losses it was fitted on (Brandfonbrener's
+        train-to-test: eleven links pull ``E_x`` above the 1e21 input loss they must
+        extrapolate to, ``docs/loss_to_loss.md``). Uncertainty in the compute law still
+        reaches every prediction.
 
     Examples
     --------
@@ -550,6 +579,7 @@ class LossToLossModel:
     latent: str = "marginal"
     reference: Mapping[str, float] | None = None
     law_rows: str | None = None
+    feedback: str = "joint"
 
     def __post_init__(self) -> None:
         law = resolve(self.law)
@@ -587,6 +617,9 @@ class LossToLossModel:
                                   f"first (pair_losses) so that each row has both")
         if self.latent not in LATENTS:
             raise ScalingLawError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        if self.feedback not in FEEDBACKS:
+            raise ScalingLawError(f"feedback must be one of {FEEDBACKS}, got "
+                                  f"{self.feedback!r}")
         if self.pooling not in POOLINGS or self.likelihood not in LIKELIHOODS:
             raise ScalingLawError(
                 f"pooling must be one of {POOLINGS} and likelihood one of {LIKELIHOODS}; got "
@@ -697,7 +730,7 @@ class LossToLossModel:
     def fit(self, data: pd.DataFrame, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
             draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
             max_tree_depth: int = 10, dense_mass: bool = True,
-            n_starts: int = 32) -> LossToLossFit:
+            n_starts: int = 32, cut_draws: int = CUT_DRAWS) -> LossToLossFit:
         """Fit the joint model to a paired frame with NUTS.
 
         Parameters
@@ -709,6 +742,13 @@ class LossToLossModel:
             As in :meth:`scalinglaws.ScalingModel.fit`.
         n_starts : int
             Starts of the multi-start mode search (:func:`scalinglaws.inference.find_mode`).
+        cut_draws : int
+            With ``feedback="cut"`` only: how many draws of the compute law's posterior
+            (stage 1, ``chains`` x ``draws``) the links are fitted given, chosen at evenly
+            spaced quantiles of ``E_x``. Each gets ``chains`` chains of ``warmup`` +
+            ``draws`` (one compiled sampler serves all), so the posterior has
+            ``cut_draws * chains`` chains; R-hat and ESS are computed within each group of
+            ``chains`` chains that share a compute-law draw.
 
         Returns
         -------
@@ -726,7 +766,7 @@ class LossToLossModel:
         idata, problems = _sample(self, layout, seed=seed, chains=chains, warmup=warmup,
                                   draws=draws, target_accept=target_accept, progress=progress,
                                   max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                                  n_starts=n_starts)
+                                  n_starts=n_starts, cut_draws=cut_draws)
         return LossToLossFit(idata=idata, spec=self, data=layout.data,
                              warnings=tuple(problems))
 
@@ -743,7 +783,7 @@ class LossToLossModel:
             "parameterization": (dict(self.parameterization)
                                  if isinstance(self.parameterization, Mapping)
                                  else self.parameterization),
-            "latent": self.latent,
+            "latent": self.latent, "feedback": self.feedback,
         }
         for key in ("x_run", "law_rows"):
             if getattr(self, key) is not None:
@@ -1006,8 +1046,11 @@ def _marginal(spec: LossToLossModel, layout: _Layout, parts: Mapping):
     return jax.scipy.special.logsumexp(values, axis=0) + jnp.log(np.sqrt(2.0) * spread)
 
 
-def _build(spec: LossToLossModel, layout: _Layout, latent: str):
+def _build(spec: LossToLossModel, layout: _Layout, latent: str, link: bool = True):
     """The joint NumPyro model; ``latent`` says how the latent input losses are handled.
+
+    ``link=False`` leaves out the links (their parameters and the output observations):
+    the compute law of the input losses alone, stage 1 of a cut fit.
 
     ``"marginal"``: each input model's latent ``u = log(l - E_x)`` is integrated out of
     prior x likelihood (:func:`_marginal`), so NUTS sees only the laws' parameters, the
@@ -1017,7 +1060,7 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str):
     """
     x_spec, link_spec = spec.x_spec, spec.link_spec
     sample_x = _core_sampler(x_spec, layout.x_design, _X_PREFIX)
-    sample_link = _core_sampler(link_spec, layout.link_design, _LINK_PREFIX)
+    sample_link = _core_sampler(link_spec, layout.link_design, _LINK_PREFIX) if link else None
     variables = {k: jnp.asarray(v) for k, v in layout.x_design.variables.items()}
     observed = np.asarray(layout.x_observed)
     xrun_of_row = jnp.asarray(layout.xrun_of_row)
@@ -1027,15 +1070,15 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str):
 
     def model(y=None):
         vx = sample_x()
-        vl = sample_link()
+        vl = sample_link() if link else None
         px = law_params(x_spec, layout.x_design, vx)
         e_x = jnp.broadcast_to(px["E"], (n_xruns,))
         m = jnp.broadcast_to(_reducible_log(x_spec.law, variables, px), (n_xruns,))
         tau = numpyro.sample("tau", tau_prior)
         scale = jnp.where(loose, LOOSE_SD, tau)
         sx = jnp.broadcast_to(noise_scale(x_spec, layout.x_design, vx), (n_xruns,))
-        pl = law_params(link_spec, layout.link_design, vl)
-        sy = noise_scale(link_spec, layout.link_design, vl)
+        pl = law_params(link_spec, layout.link_design, vl) if link else None
+        sy = noise_scale(link_spec, layout.link_design, vl) if link else None
         x_obs = None if y is None else y["x"]
         if latent == "marginal":
             if y is None:
@@ -1045,7 +1088,8 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str):
             u0 = m.at[observed].set(jnp.where(gap > 0, jnp.log(jnp.where(gap > 0, gap, 1.0)),
                                               m[observed]))
             parts = {"e_x": e_x, "m": m, "scale": scale, "sx": sx, "vx": vx, "pl": pl,
-                     "sy": sy, "vl": vl, "x_obs": x_obs, "y_obs": y["y"], "u0": u0,
+                     "sy": sy, "vl": vl, "x_obs": x_obs, "y_obs": y["y"] if link else None,
+                     "u0": u0,
                      "observed": observed, "xrun_of_row": xrun_of_row}
             log_lik = numpyro.deterministic("log_lik", _marginal(spec, layout, parts))
             numpyro.factor("marginal", log_lik.sum())
@@ -1056,6 +1100,8 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str):
         with numpyro.plate("xobs", observed.size):
             numpyro.sample("loss_x", observation(x_spec, log_x[observed], sx[observed], vx),
                            obs=x_obs)
+        if not link:
+            return
         e_row = e_x[xrun_of_row]
         loc = _link_location(spec, e_row + jnp.exp(u[xrun_of_row]), e_row, pl)
         with numpyro.plate("row", xrun_of_row.shape[0]):
@@ -1087,26 +1133,27 @@ def _dims_coords(spec: LossToLossModel, layout: _Layout) -> tuple[dict, dict]:
 
 def _sample(spec: LossToLossModel, layout: _Layout, *, seed: int, chains: int, warmup: int,
             draws: int, target_accept: float, progress: bool | None, max_tree_depth: int,
-            dense_mass: bool, n_starts: int) -> tuple[az.InferenceData, list[str]]:
-    """Mode search (non-centred latents, noise scales held), then NUTS, then diagnostics."""
+            dense_mass: bool, n_starts: int,
+            cut_draws: int = CUT_DRAWS) -> tuple[az.InferenceData, list[str]]:
+    """Mode search (non-centred latents, noise scales held), then NUTS, then diagnostics;
+    for ``feedback="cut"`` twice: the compute law alone, then the links given its draws."""
     check_run_args(chains, warmup, draws, target_accept, n_starts)
+    if not isinstance(cut_draws, (int, np.integer)) or cut_draws < 1:
+        raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
     enable_x64()
-    if progress is None:
-        progress = sys.stderr.isatty()
+    run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
+           "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
+           "progress": sys.stderr.isatty() if progress is None else progress}
     y = layout.y_obs(spec)
-    key_mode, key_sample = jax.random.split(jax.random.PRNGKey(seed))
-    model = _build(spec, layout, spec.latent)
-    held = {}
-    if spec.latent == "noncentred":
-        held = {f"{_X_PREFIX}.sigma": MODE_NOISE, f"{_LINK_PREFIX}.sigma": MODE_NOISE}
-    mode, _ = find_mode(handlers.condition(model, data=held) if held else model, y, key_mode,
-                        n_starts=n_starts)
-    mode = {**mode, **{k: jnp.log(v) for k, v in held.items()}}
+    key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
     dims, coords = _dims_coords(spec, layout)
-    idata = sample_from_mode(model, y, mode, key_sample, chains=chains, warmup=warmup,
-                             draws=draws, target_accept=target_accept, dense_mass=dense_mass,
-                             max_tree_depth=max_tree_depth, progress=progress, coords=coords,
-                             dims=dims)
+    if spec.feedback == "joint":
+        idata = _nuts(spec, _build(spec, layout, spec.latent), y, key_law, n_starts, run,
+                      dims, coords)
+        problems = diagnose(idata, max_tree_depth)
+    else:
+        idata, problems = _sample_cut(spec, layout, y, (key_law, key_cut), n_starts, run,
+                                      dims, coords, cut_draws)
     if "log_lik" in idata.posterior:  # marginal: one log likelihood per input model
         log_lik = idata.posterior[["log_lik"]].rename({"log_lik": "input_model"})
         idata.posterior = idata.posterior.drop_vars("log_lik")
@@ -1114,10 +1161,103 @@ def _sample(spec: LossToLossModel, layout: _Layout, *, seed: int, chains: int, w
             del idata.log_likelihood
         idata.add_groups(log_likelihood=log_lik)
     idata.add_groups(constant_data=_constant_data(spec, layout.data))
-    problems = diagnose(idata, max_tree_depth)
     for message in problems:
         warnings.warn(message, ScalingLawWarning, stacklevel=3)
     return idata, problems
+
+
+def _held(spec: LossToLossModel, link: bool) -> dict[str, float]:
+    """Noise scales held during the mode search (non-centred latents only)."""
+    if spec.latent != "noncentred":
+        return {}
+    prefixes = (_X_PREFIX, _LINK_PREFIX) if link else (_X_PREFIX,)
+    return {f"{prefix}.sigma": MODE_NOISE for prefix in prefixes}
+
+
+def _mode(spec: LossToLossModel, model, y, key, n_starts: int, link: bool = True) -> dict:
+    held = _held(spec, link)
+    mode, _ = find_mode(handlers.condition(model, data=held) if held else model, y, key,
+                        n_starts=n_starts)
+    return {**mode, **{k: jnp.log(v) for k, v in held.items()}}
+
+
+def _nuts(spec: LossToLossModel, model, y, key, n_starts: int, run: Mapping, dims: dict,
+          coords: dict, link: bool = True) -> az.InferenceData:
+    key_mode, key_sample = jax.random.split(key)
+    mode = _mode(spec, model, y, key_mode, n_starts, link)
+    return sample_from_mode(model, y, mode, key_sample, coords=coords, dims=dims, **run)
+
+
+def _fixed_by_cut(posterior: xr.Dataset) -> list[str]:
+    """Stage-1 sites a cut fixes: the compute law's, not its noise scale or ``nu``."""
+    return [v for v in posterior.data_vars if v.startswith(f"{_X_PREFIX}.")
+            and not v.startswith((f"{_X_PREFIX}.sigma", f"{_X_PREFIX}.nu"))]
+
+
+def _sample_cut(spec: LossToLossModel, layout: _Layout, y, keys, n_starts: int, run: Mapping,
+                dims: dict, coords: dict, cut_draws: int) -> tuple[az.InferenceData, list[str]]:
+    """Stage 1: the compute law from the input losses alone. Stage 2: for each of
+    ``cut_draws`` stage-1 draws (at evenly spaced quantiles of E_x), the whole model with
+    the compute law's sites conditioned on that draw and hidden from the sampler; one
+    compiled NUTS serves every draw. Returns the stage-2 chains side by side, the fixed
+    values broadcast along them."""
+    key_law, key_cut = keys
+    stage1 = _nuts(spec, _build(spec, layout, spec.latent, link=False), y, key_law, n_starts,
+                   run, dims, coords, link=False)
+    max_depth = run["max_tree_depth"]
+    problems = [f"compute law (stage 1 of the cut): {m}"
+                for m in diagnose(stage1, max_depth)]
+    names = _fixed_by_cut(stage1.posterior)
+    flat = stage1.posterior[names].stack(sample=("chain", "draw"))
+    e_x = flat[f"{_X_PREFIX}.E"].values.reshape(-1, flat.sizes["sample"]).mean(axis=0)
+    order = np.argsort(e_x, kind="stable")
+    picks = order[((np.arange(cut_draws) + 0.5) / cut_draws * e_x.size).astype(int)]
+    fixed_sets = [{n: jnp.asarray(flat[n].isel(sample=int(i)).values) for n in names}
+                  for i in picks]
+
+    joint = _build(spec, layout, spec.latent)
+
+    def cut_model(y=None, fixed=None):
+        handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))(y=y)
+
+    key_mode, key_runs = jax.random.split(key_cut)
+    mode = _mode(spec, lambda y=None: cut_model(y, fixed_sets[0]), y, key_mode, n_starts)
+    keys = jax.random.split(key_runs, cut_draws)
+    mcmc = make_mcmc(cut_model, jit_model_args=True, **run)
+    parts = [run_mcmc(mcmc, mode, keys[0], coords=coords, dims=dims, y=y, fixed=fixed_sets[0])]
+    if cut_draws > 1:  # the other draws start from the first one's mass matrix
+        rewarm = max(CUT_REWARMUP, run["warmup"] // 5)
+        mcmc = make_mcmc(cut_model, jit_model_args=True, **{**run, "warmup": rewarm},
+                         **adapted(mcmc))
+        parts += [run_mcmc(mcmc, mode, key, coords=coords, dims=dims, y=y, fixed=fixed)
+                  for key, fixed in zip(keys[1:], fixed_sets[1:], strict=True)]
+    idata = _side_by_side(parts)
+    idata.posterior.attrs["chains_per_group"] = run["chains"]
+    problems += [f"links given {cut_draws} compute-law draws (R-hat within each draw's "
+                 f"chains): {m}" for m in diagnose(idata, max_depth)]
+    shape = (run["chains"], idata.posterior.sizes["draw"])
+    for name in names:  # the fixed values, constant along each draw's chains
+        value = np.stack([np.broadcast_to(np.asarray(fixed[name]),
+                                          (*shape, *np.shape(fixed[name])))
+                          for fixed in fixed_sets]).reshape(-1, *shape[1:],
+                                                            *np.shape(fixed_sets[0][name]))
+        idata.posterior[name] = (("chain", "draw", *stage1.posterior[name].dims[2:]), value)
+    return idata, problems
+
+
+def _side_by_side(parts: Sequence[az.InferenceData]) -> az.InferenceData:
+    """One InferenceData whose chains are the parts' chains in turn."""
+    groups = {}
+    for group in ("posterior", "sample_stats", "log_likelihood"):
+        if group not in parts[0].groups():
+            continue
+        datasets = [getattr(p, group) for p in parts]
+        datasets = [d.assign_coords(chain=np.arange(d.sizes["chain"]) + sum(
+            x.sizes["chain"] for x in datasets[:i])) for i, d in enumerate(datasets)]
+        groups[group] = xr.concat(datasets, dim="chain", combine_attrs="override")
+    if "observed_data" in parts[0].groups():
+        groups["observed_data"] = parts[0].observed_data
+    return az.InferenceData(**groups)
 
 
 def _constant_data(spec: LossToLossModel, data: pd.DataFrame) -> xr.Dataset:

@@ -76,7 +76,12 @@ def level_sites(spec, design: Design) -> list[LevelSite]:
                                    spec.prior(p.name)))
         else:
             sites.extend(LevelSite(f"{p.name}_z_{f}", f, None) for f in factors)
-    sites.extend(LevelSite(f"sigma_z_{f}", f, None) for f in _varying(spec, design, "sigma"))
+    sigma_factors = _varying(spec, design, "sigma")
+    if spec.pooling == "none" and sigma_factors:
+        sites.append(LevelSite(f"sigma_{sigma_factors[0]}", sigma_factors[0],
+                               spec.prior("sigma")))
+    else:
+        sites.extend(LevelSite(f"sigma_z_{f}", f, None) for f in sigma_factors)
     if spec.run and spec.run in design.factors:
         sites.append(LevelSite(f"{RUN_SITE}_z", spec.run, None))
     return sites
@@ -143,8 +148,14 @@ def location(spec, design: Design, params: Mapping):
 
 
 def noise_scale(spec, design: Design, values: Mapping):
-    """Observation noise standard deviation per row (on the likelihood scale)."""
+    """Observation noise standard deviation per row (on the likelihood scale).
+
+    A noise scale varying by a factor is ``sigma * exp(sd * z_level)`` (partial pooling)
+    or, with ``pooling="none"``, one independent ``sigma_<factor>`` per level.
+    """
     factors = _varying(spec, design, "sigma")
+    if spec.pooling == "none" and factors:
+        return values[f"sigma_{factors[0]}"][design.factors[factors[0]].codes]
     return values["sigma"] * jnp.exp(_offset(values, design, "sigma", factors))
 
 
@@ -240,8 +251,13 @@ def build_model(spec, design: Design) -> Callable[..., None]:
                 if p.reference:
                     numpyro.deterministic(p.name, natural[p.name])
 
-        values["sigma"] = numpyro.sample("sigma", spec.prior("sigma").to_numpyro())
-        sample_offsets(values, "sigma", _varying(spec, design, "sigma"))
+        sigma_factors = _varying(spec, design, "sigma")
+        if spec.pooling == "none" and sigma_factors:
+            name = f"sigma_{sigma_factors[0]}"
+            values[name] = sample_levels(name)
+        else:
+            values["sigma"] = numpyro.sample("sigma", spec.prior("sigma").to_numpyro())
+            sample_offsets(values, "sigma", sigma_factors)
         if spec.likelihood == "student_t":
             values["nu"] = numpyro.sample("nu", spec.prior("nu").to_numpyro())
         if spec.run and spec.run in design.factors:
@@ -274,7 +290,9 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     dict
         ``"law"``: the noise-free law, natural scale, shape (draws, rows);
         ``"observed"``: posterior-predictive observations, same shape; ``"params"``: the
-        natural law parameters per draw and row. New levels of a factor and new runs get
+        natural law parameters per draw and row; ``"scale"``: the noise scale and
+        ``"shift"``: the run offset (0 without runs), on the likelihood scale, per draw and
+        row. New levels of a factor and new runs get
         fresh offsets from the population, per draw.
     """
     enable_x64()
@@ -306,4 +324,4 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     noise_values = {"nu": values["nu"][:, None]} if "nu" in values else {}
     observed = observation(spec, shifted, scale, noise_values).sample(keys[-1])
     return {"law": untransform(spec, loc), "observed": untransform(spec, observed),
-            "params": params}
+            "params": params, "scale": scale, "shift": shifted - loc}

@@ -16,6 +16,7 @@ import arviz as az
 import jax
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from .data import Design, Factor, make_design
 from .errors import ScalingLawError, ScalingLawWarning
@@ -72,10 +73,12 @@ class Fit:
         names = [v for v in post.data_vars if "_z_" not in v and not v.endswith("_z")
                  and "_offset" not in v]
         stacked = post[names].stack(sample=("chain", "draw"))
-        multi_chain = post.sizes["chain"] > 1
-        rhat = az.rhat(post[names]) if multi_chain else None
-        ess_bulk = az.ess(post[names], method="bulk")
-        ess_tail = az.ess(post[names], method="tail")
+        groups = chain_groups(post[names])
+        multi_chain = groups[0].sizes["chain"] > 1
+        rhat = (xr.concat([az.rhat(g) for g in groups], "group").max("group")
+                if multi_chain else None)
+        ess_bulk = sum(az.ess(g, method="bulk") for g in groups)
+        ess_tail = sum(az.ess(g, method="tail") for g in groups)
         rows = []
         for name in names:
             values = stacked[name]
@@ -198,6 +201,18 @@ class Fit:
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
             "scalinglaws_log_reference": json.dumps(self.design.log_reference),
         })
+
+
+def chain_groups(posterior: xr.Dataset) -> list[xr.Dataset]:
+    """The posterior's chains in groups that target one distribution each.
+
+    A cut loss-to-loss fit runs its links' chains given several compute-law draws, one
+    group of ``posterior.attrs["chains_per_group"]`` chains per draw; R-hat compares chains
+    within a group and ESS adds over groups. Without the attribute: one group.
+    """
+    size = int(posterior.attrs.get("chains_per_group", posterior.sizes["chain"]))
+    return [posterior.isel(chain=slice(i, i + size))
+            for i in range(0, posterior.sizes["chain"], size)]
 
 
 def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
