@@ -174,36 +174,19 @@ def check_run_args(chains: int, warmup: int, draws: int, target_accept: float,
 
 
 def make_mcmc(model, *, chains: int, warmup: int, draws: int, target_accept: float,
-              dense_mass, max_tree_depth: int, progress: bool, jit_model_args: bool = False,
-              inverse_mass_matrix=None, step_size: float | None = None) -> MCMC:
+              dense_mass, max_tree_depth: int, progress: bool,
+              jit_model_args: bool = False) -> MCMC:
     """A NumPyro MCMC with NUTS and this package's settings (see :func:`sample_from_mode`).
 
     ``jit_model_args=True`` compiles the model's arguments as inputs, so that running it
     again on arguments of the same shapes (``fixed`` values of a cut model) reuses the
-    compiled sampler. ``inverse_mass_matrix`` and ``step_size`` (from :func:`adapted`)
-    start the sampler from an earlier warmup's: the mass matrix is then kept, and the
-    warmup adapts the step size only.
+    compiled sampler.
     """
-    reuse = {} if inverse_mass_matrix is None else {
-        "inverse_mass_matrix": inverse_mass_matrix, "step_size": step_size,
-        "adapt_mass_matrix": False}
     kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth, **reuse)
+                  max_tree_depth=max_tree_depth)
     return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method=chain_method(chains), progress_bar=progress,
                 jit_model_args=jit_model_args)
-
-
-def adapted(mcmc: MCMC) -> dict:
-    """The first chain's adapted inverse mass matrix and step size after a run, as
-    keyword arguments of :func:`make_mcmc`."""
-    state = mcmc.last_state.adapt_state
-
-    def first(a):
-        return a[0] if mcmc.num_chains > 1 else a
-
-    return {"inverse_mass_matrix": jax.tree_util.tree_map(first, state.inverse_mass_matrix),
-            "step_size": float(first(state.step_size))}
 
 
 def run_mcmc(mcmc: MCMC, mode: dict, rng_key, *, coords: dict, dims: dict,
@@ -267,6 +250,5 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
     return idata, problems
 
 
-__all__ = ["adapted", "chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode",
-           "make_mcmc",
+__all__ = ["chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode", "make_mcmc",
            "run_mcmc", "run_nuts", "sample_from_mode"]

@@ -1056,6 +1056,11 @@ BRANDFONBRENER_PAPER_TRAIN_TO_TEST = {"hellaswag": 1.6, "arc_easy": 10.2,
 LTL_STARTS = 8
 #: Source sets fitted with quick settings (smoke tests).
 BRANDFONBRENER_QUICK = ("fineweb-edu-100b",)
+#: Train-to-test fits are cut (:func:`brandfonbrener_model`): per compute-law draw, NUTS
+#: runs 2 chains of this warmup and these draws, so that one fit takes ~20 minutes on a
+#: core (with quick settings, 2 draws of 100 + 50).
+BRANDFONBRENER_CUT = {"cut_draws": 4, "warmup": 250, "draws": 100}
+BRANDFONBRENER_CUT_QUICK = {"cut_draws": 2, "warmup": 100, "draws": 50}
 
 
 def brandfonbrener_paper_link(loss_x: Sequence[float], loss_y: Sequence[float], e_x: float,
@@ -1170,8 +1175,10 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
             loss_names = tasks
             truth = [float(target[x][t]) for t in tasks]
             label = f"train-to-test on {x}"
+        cut = {} if setting == "train_to_train" else (
+            BRANDFONBRENER_CUT_QUICK if settings.quick else BRANDFONBRENER_CUT)
         fit = _fit(brandfonbrener_model(setting), pairs, settings, log, label,
-                   n_starts=LTL_STARTS)
+                   n_starts=LTL_STARTS, **cut)
         observed = float(target[x]["val_loss"])
         at = pd.DataFrame({"N": float(target[x]["N"]), "D": float(target[x]["D"]),
                            factor: outputs, "loss_x": observed})
@@ -1216,8 +1223,11 @@ def _brandfonbrener_result(parts: Sequence[tuple[list, list, dict]], target: Map
         "per-dataset Kaplan fits (opt_params_data), kappa and K by least squares of "
         "log(L_y - E_y) on log(L_x - E_x); on all 30 pairs it gives the 0.92% mean error "
         "quoted in STUDIES.md.",
-        "Ours: one joint fit per input set (its Kaplan law, the latent noise-free input "
-        "losses, the links to every output, noise on both losses); a target is predicted "
+        "Ours: one fit per input set (its Kaplan law, the latent noise-free input "
+        "losses, the links to every output, noise on both losses), joint for "
+        "train-to-train and cut for train-to-test (the compute law from the input losses "
+        "alone, the eleven links with a noise scale each given four of its draws; jointly, "
+        "the links pulled E_x above the 1e21 input loss); a target is predicted "
         "from the partner's observed 1e21 loss, and its interval is the 90% "
         "posterior-predictive interval of a new observation. At 20x the largest fitted "
         "budget the Kaplan law's own error (~4%) dwarfs the run-to-run deviation tau, so "
