@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from test_losstoloss import _fake_fit
 
 import scalinglaws as sl
 from scalinglaws.cli import main
@@ -38,3 +39,23 @@ def test_errors_are_messages(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.nc"), "--at", "N=1"]) == 2
     assert "no fit file" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "m.toml"), "--data", "x.csv", "--out", "f.nc"]) == 2
+
+
+def test_fit_and_predict_read_loss_to_loss_specs_and_fits(tmp_path, capsys):
+    from scalinglaws import losstoloss as ltl
+
+    spec = tmp_path / "t2test.toml"
+    ltl.LossToLossModel("kaplan", vary={"kappa": "metric_y"}).to_toml(spec)
+    runs = tmp_path / "runs.csv"
+    ltl.simulate(seed=0).to_csv(runs, index=False)  # not paired: no loss_x / loss_y
+    assert main(["fit", str(spec), "--data", str(runs), "--out", str(tmp_path / "f.nc")]) == 2
+    assert "loss_x" in capsys.readouterr().err  # the loss-to-loss model read the spec
+    fit = tmp_path / "pairs.nc"
+    _fake_fit(ltl.LossToLossModel("chinchilla"),
+              ltl.pair_train_to_train(ltl.simulate(seed=0), x="web", y="code",
+                                      loss="loss")).save(fit)
+    assert main(["predict", str(fit), "--at", "N=1e10,D=2e11,loss_x=2.3"]) == 0
+    assert "pred_upper" in capsys.readouterr().out
+    (tmp_path / "junk.nc").write_text("not netcdf")
+    assert main(["predict", str(tmp_path / "junk.nc"), "--at", "N=1"]) == 2
+    assert "not a readable" in capsys.readouterr().err

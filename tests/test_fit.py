@@ -90,7 +90,7 @@ def test_load_rejects_bad_files(hierarchical_fit, tmp_path):
         sl.load(broken)
     plain = tmp_path / "plain.nc"
     hierarchical_fit.idata.to_netcdf(str(plain), engine="h5netcdf")
-    with pytest.raises(ScalingLawError, match="not one written by scalinglaws"):
+    with pytest.raises(ScalingLawError, match="not a fit written by scalinglaws"):
         sl.load(plain)
     future = tmp_path / "future.nc"
     idata = hierarchical_fit.idata.copy()

@@ -19,6 +19,7 @@ from scalinglaws import losstoloss as ltl
 from scalinglaws.errors import ScalingLawError, ScalingLawWarning
 from scalinglaws.model import law_params
 from scalinglaws.priors import Prior
+from scalinglaws.results import load as load_core_fit
 
 matplotlib.use("Agg")
 
@@ -149,6 +150,16 @@ def test_spec_round_trips():
     custom = ltl.LossToLossModel("E + A*N**-alpha + B*D**-beta")
     assert ltl.LossToLossModel.from_dict(custom.to_dict()).law.param_names == (
         "E", "A", "alpha", "B", "beta")
+    toml = model.to_toml()
+    assert ltl.LossToLossModel.from_toml(toml) == model
+    reference = ltl.LossToLossModel(custom.law, vary={"kappa": "task", "sigma_y": "task"},
+                                    reference={"N": 1e8, "D": 1e9},
+                                    parameterization={"kappa": "centred"},
+                                    priors={"tau": Prior("HalfNormal", 0.1)})
+    assert (ltl.LossToLossModel.from_toml(reference.to_toml()).to_dict()
+            == reference.to_dict())
+    with pytest.raises(ScalingLawError, match="ScalingModel.from_toml"):
+        ltl.LossToLossModel.from_toml('law = "chinchilla"\ntarget = "loss"\n')
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -323,6 +334,14 @@ def test_save_load_round_trip(hub_pairs, tmp_path):
     (tmp_path / "junk.nc").write_text("not netcdf")
     with pytest.raises(ScalingLawError, match="not a readable"):
         ltl.load(tmp_path / "junk.nc")
+    with pytest.raises(ScalingLawError, match="not a fit written by scalinglaws.*"
+                                              "losstoloss.load"):
+        load_core_fit(path)
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    idata.posterior.attrs["scalinglaws_losstoloss_format"] = 99
+    idata.to_netcdf(str(tmp_path / "future.nc"), engine="h5netcdf")
+    with pytest.raises(ScalingLawError, match="loss-to-loss fit.*file format 99"):
+        ltl.load(tmp_path / "future.nc")
 
 
 # --- a real fit with known latent losses ----------------------------------------------------

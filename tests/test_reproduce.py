@@ -16,6 +16,7 @@ import pytest
 import scalinglaws as sl
 from scalinglaws import ScalingLawError
 from scalinglaws.cli import main
+from scalinglaws.spec import read_spec
 
 # the module, not the function `scalinglaws.reproduce` that __init__ re-exports
 rp = importlib.import_module("scalinglaws.reproduce")
@@ -389,18 +390,27 @@ def test_llm_line_frame_filters_and_fills():
 
 def test_specs_round_trip_through_models_toml():
     tables = rp.study_tables()
-    assert {meta["study"] for meta in tables.values()} == {"gadre2024", "llm_line2025",
-                                                          "hitchhiker2024"}
+    assert {meta["study"] for meta in tables.values()} == set(rp.STUDIES)
     for name, spec in rp.specs().items():
         path = ROOT / "models" / f"{name}.toml"
         assert path.is_file(), f"{path} missing: run scalinglaws.reproduce.write_specs('models')"
-        assert sl.ScalingModel.from_toml(path).to_dict() == spec.to_dict(), name
+        again = read_spec(path)
+        assert type(again) is type(spec) and again.to_dict() == spec.to_dict(), name
         assert rp.read_study_table(path) == tomllib.loads(rp.spec_toml(name))["study"]
         assert path.read_text() == rp.spec_toml(name)
     with pytest.raises(ScalingLawError, match="unknown reproduction spec"):
         rp.spec_toml("nope")
     with pytest.raises(ScalingLawError, match="unknown study"):
         rp.specs("nope")
+
+
+def test_brandfonbrener_specs_are_loss_to_loss_models():
+    models = rp.specs("brandfonbrener2025")
+    assert models["brandfonbrener2025_train_to_test"] == rp.brandfonbrener_model("train_to_test")
+    assert models["brandfonbrener2025_train_to_train"].feedback == "joint"
+    table = rp.study_tables("brandfonbrener2025")["brandfonbrener2025_train_to_test"]
+    assert table["cut_draws"] == rp.BRANDFONBRENER_CUT["cut_draws"]
+    assert len(table["tasks"]) == len(rp.BRANDFONBRENER_TASKS)
 
 
 def test_write_specs(tmp_path):

@@ -122,6 +122,20 @@ def _parse_at(text: str) -> dict:
     return row
 
 
+def _load_fit(path: str):
+    """A core fit or, failing that, a loss-to-loss fit (``scalinglaws predict`` reads both)."""
+    from . import losstoloss, results
+
+    try:
+        return results.load(path)
+    except ScalingLawError as core_error:
+        try:
+            return losstoloss.load(path)
+        except ScalingLawError as error:
+            foreign = "is not a loss-to-loss fit" in str(error)
+            raise (core_error if foreign else error) from None
+
+
 def _read_table(path: str) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
@@ -238,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("fit", help="fit a model spec (TOML) to a CSV of runs")
-    p.add_argument("spec", help="model spec, e.g. models/chinchilla.toml")
+    p.add_argument("spec", help="model spec, e.g. models/chinchilla.toml (a loss-to-loss spec, "
+                                "with a link, fits a paired frame)")
     p.add_argument("--data", required=True, help="CSV (or parquet) with one row per run")
     p.add_argument("--out", required=True, help="where to write the fit (.nc)")
     p.add_argument("--chains", type=int, default=4)
@@ -273,9 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             demo(Path(args.out), chains=args.chains, warmup=args.warmup, draws=args.draws,
                  seed=args.seed)
         elif args.command == "fit":
-            from .spec import ScalingModel
+            from .spec import read_spec
 
-            model = ScalingModel.from_toml(args.spec)
+            model = read_spec(args.spec)
             fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
                             warmup=args.warmup, draws=args.draws)
             _print(fit.summary())
@@ -283,9 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"WARNING: {message}")
             print(f"saved {fit.save(args.out)}")
         elif args.command == "predict":
-            from .results import load
-
-            fit = load(args.fit)
+            fit = _load_fit(args.fit)
             rows = pd.DataFrame([_parse_at(a) for a in args.at])
             _print(fit.predict(rows, interval=args.interval))
         elif args.command == "decide":

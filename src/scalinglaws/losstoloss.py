@@ -34,7 +34,7 @@ Examples
 >>> import scalinglaws as sl
 >>> from scalinglaws import losstoloss as ltl
 >>> runs = ltl.simulate(seed=0)
->>> pairs = ltl.pair_train_to_train(runs, x="web", y=["code", "books"])
+>>> pairs = ltl.pair_train_to_train(runs, x="web", y=["code", "books"], loss="loss")
 >>> sorted(pairs["pair"].unique())
 ['web -> books', 'web -> code']
 >>> model = ltl.LossToLossModel("chinchilla", vary={"kappa": "dataset_y", "K": "dataset_y",
@@ -87,7 +87,7 @@ from .model import (
     untransform,
 )
 from .priors import Prior
-from .spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, ScalingModel
+from .spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, ScalingModel, dump_toml, read_toml
 
 __all__ = [
     "LossToLossFit",
@@ -801,6 +801,31 @@ class LossToLossModel:
             if key in data and not isinstance(data[key], (str, Law)):
                 data[key] = _law_from_value(data[key])
         return cls(**data)
+
+    def to_toml(self, path: str | Path | None = None) -> str:
+        """The spec as TOML text (``models/*.toml``); also written to ``path`` when given.
+
+        >>> print(LossToLossModel("kaplan", feedback="cut").to_toml().splitlines()[0])
+        law = "kaplan"
+        """
+        return dump_toml(self.to_dict(), path)
+
+    @classmethod
+    def from_toml(cls, path_or_text: str | Path) -> LossToLossModel:
+        """Read a spec from a TOML file (or TOML text); other tables (``[study]``) are
+        ignored, as in :meth:`scalinglaws.ScalingModel.from_toml`.
+
+        >>> model = LossToLossModel("kaplan", vary={"kappa": "task"})
+        >>> LossToLossModel.from_toml(model.to_toml()) == model
+        True
+        """
+        data = read_toml(path_or_text)
+        if "link" not in data:
+            raise ScalingLawError("a loss-to-loss spec names its link (link = "
+                                  "\"shifted_power\"); this looks like a ScalingModel spec: "
+                                  "read it with ScalingModel.from_toml")
+        return cls.from_dict({k: v for k, v in data.items()
+                              if k in cls.__dataclass_fields__})
 
 
 # --- data layout ----------------------------------------------------------------------------
@@ -1673,16 +1698,9 @@ def load(path: str | Path) -> LossToLossFit:
     """
     from .results import read_fit_file
 
-    idata, attrs = read_fit_file(Path(path))
-    if "scalinglaws_losstoloss_format" not in attrs:
-        raise ScalingLawError(f"{path} is not a loss-to-loss fit (LossToLossFit.save); a core "
-                              f"fit is read with scalinglaws.load")
-    if int(attrs["scalinglaws_losstoloss_format"]) != FILE_FORMAT:
-        raise ScalingLawError(
-            f"{path} was written in loss-to-loss file format "
-            f"{attrs['scalinglaws_losstoloss_format']} by scalinglaws "
-            f"{attrs.get('scalinglaws_version')}; this version reads format {FILE_FORMAT}"
-        )
+    idata, attrs = read_fit_file(
+        Path(path), "scalinglaws_losstoloss_format", FILE_FORMAT,
+        "a loss-to-loss fit (LossToLossFit.save)", "a core fit is read with scalinglaws.load")
     try:
         spec = LossToLossModel.from_dict(json.loads(attrs["scalinglaws_losstoloss_spec"]))
         data = _frame_from_constant(idata.constant_data)

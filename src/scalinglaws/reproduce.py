@@ -4,8 +4,9 @@
 :func:`scalinglaws.datasets.load`) and returns a :class:`Reproduction`: the headline table
 (ours beside the paper's), secondary tables, plain-words notes on where we fall short,
 and the figures it wrote. The models are ordinary :class:`~scalinglaws.ScalingModel`
-specs; :func:`specs` lists them and ``models/<study>_*.toml`` holds the same specs (with a
-``[study]`` table naming which rows fit and which are targets) for ``scalinglaws fit``.
+specs (loss-to-loss ones for Brandfonbrener); :func:`specs` lists them and
+``models/<study>_*.toml`` holds the same specs (with a ``[study]`` table naming which
+rows fit and which are targets) for ``scalinglaws fit``.
 
 Studies (see the project's STUDIES page):
 
@@ -477,9 +478,11 @@ def _short(column: str) -> str:
     return column.replace("_validation_loss", "").replace("_loss", "").replace("_", "-")
 
 
-def _all_specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
-    """Every reproduction spec with its ``[study]`` table (which rows fit, which are targets)."""
-    out: dict[str, tuple[ScalingModel, dict[str, Any]]] = {}
+def _all_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Every reproduction spec with its ``[study]`` table (which rows fit, which are targets):
+    :class:`~scalinglaws.ScalingModel` specs, and the loss-to-loss ones of Brandfonbrener
+    (:class:`~scalinglaws.losstoloss.LossToLossModel`)."""
+    out: dict[str, tuple[Any, dict[str, Any]]] = {}
     gadre = {"study": "gadre2024", "table": "runs", "join": "downstream:err_avg_subset",
              "select": "paper_default_role", "targets": ["target"]}
     loss_fit = {**gadre, "fit": ["fit_loss_and_error"],
@@ -519,6 +522,30 @@ def _all_specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
              "description": "architecture effect among Pile-trained models (Pythia, GPT-Neo, "
                             "GPT-J, GPT-NeoX, Mamba, Mamba2): K and kappa vary by "
                             "architecture/tokenizer (GPT-Neo and GPT-J use the gpt2 tokenizer)"})
+
+    brand = {"study": "brandfonbrener2025", "table": "sweep", "targets": ["extrapolation"],
+             "sources": "each training set of the sweep in turn (one fit per set)",
+             "input": "x = the source set's val_loss, latent, with its Kaplan law in N, D"}
+    out["brandfonbrener2025_train_to_train"] = (
+        brandfonbrener_model("train_to_train"),
+        {**brand, "pairing": "pair_train_to_train(sweep, x=source): the five other sets' "
+                             "val_loss at the same N and D",
+         "predict": "each other set's 1e21-FLOP val_loss from the source's 1e21 val_loss",
+         "description": "train-to-train: one joint posterior of the source's compute law "
+                        "and five shifted power links (kappa, K, E_y by output set, no "
+                        "pooling), errors in variables"})
+    out["brandfonbrener2025_train_to_test"] = (
+        brandfonbrener_model("train_to_test"),
+        {**brand, "pairing": "pair_train_to_test(sweep, tasks, datasets=source): the same "
+                             "model's test losses",
+         "tasks": [_TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS],
+         "predict": "the source's 1e21-FLOP test loss of each task from its 1e21 val_loss",
+         "cut_draws": BRANDFONBRENER_CUT["cut_draws"],
+         "warmup_per_cut_draw": BRANDFONBRENER_CUT["warmup"],
+         "draws_per_cut_draw": BRANDFONBRENER_CUT["draws"],
+         "description": "train-to-test: eleven links (kappa, K, E_y and the noise by task, "
+                        "no pooling) cut from the compute law, which the source's "
+                        "val_loss alone sets"})
 
     hitch = {"study": "hitchhiker2024", "table": "checkpoints", "min_sizes": 3,
              "min_tokens": 1e10, "test_fraction": 0.7,
@@ -570,8 +597,12 @@ def _all_specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
     return out
 
 
-def specs(study: str | None = None) -> dict[str, ScalingModel]:
+def specs(study: str | None = None) -> dict[str, Any]:
     """The model specs a reproduction fits, by name (``models/<name>.toml``).
+
+    Brandfonbrener's are :class:`~scalinglaws.losstoloss.LossToLossModel` specs, the
+    others :class:`~scalinglaws.ScalingModel` specs; :func:`scalinglaws.spec.read_spec` reads
+    either file.
 
     Parameters
     ----------
@@ -580,7 +611,7 @@ def specs(study: str | None = None) -> dict[str, ScalingModel]:
 
     Returns
     -------
-    dict of str to ScalingModel
+    dict of str to ScalingModel or LossToLossModel
 
     Examples
     --------
@@ -623,7 +654,7 @@ def _toml_scalar(value: Any) -> str:
 def spec_toml(name: str) -> str:
     """The TOML text of one reproduction spec: the spec, then its ``[study]`` table.
 
-    ``ScalingModel.from_toml`` reads the spec and ignores ``[study]``.
+    :func:`scalinglaws.spec.read_spec` reads the spec and ignores ``[study]``.
 
     >>> "[study]" in spec_toml("gadre2024_loss_per_dataset")
     True

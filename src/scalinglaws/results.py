@@ -234,10 +234,14 @@ def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
     return path
 
 
-def read_fit_file(path: Path) -> tuple[az.InferenceData, dict]:
-    """The InferenceData of a netCDF file, fully read, and its posterior's attributes.
+def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
+                  instead: str) -> tuple[az.InferenceData, dict]:
+    """The InferenceData of a netCDF fit file, fully read, and its posterior's attributes.
 
-    A missing or unreadable file raises a :class:`~scalinglaws.errors.ScalingLawError`.
+    ``format_key`` is the attribute holding the file format, which must equal
+    ``expected``; ``kind`` names the fit (``"a core fit (Fit.save)"``) and ``instead``
+    says how to read a file of another kind. A missing, unreadable or foreign file, or
+    one in another format, raises a :class:`~scalinglaws.errors.ScalingLawError`.
     """
     if not path.exists():
         raise ScalingLawError(f"no fit file at {path}")
@@ -248,6 +252,14 @@ def read_fit_file(path: Path) -> tuple[az.InferenceData, dict]:
     except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
         raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
                               f"damaged or truncated: save the fit again") from None
+    if format_key not in attrs:
+        raise ScalingLawError(f"{path} is not {kind}; {instead}")
+    if int(attrs[format_key]) != expected:
+        raise ScalingLawError(
+            f"{path} is {kind} written by scalinglaws {attrs.get('scalinglaws_version')} in "
+            f"file format {attrs[format_key]}; this version reads format {expected}. Refit "
+            f"with this version, or install the version that wrote it"
+        )
     return idata, attrs
 
 
@@ -262,16 +274,10 @@ def load(path: str | Path) -> Fit:
     from .spec import ScalingModel
 
     path = Path(path)
-    idata, attrs = read_fit_file(path)
-    if "scalinglaws_format" not in attrs:
-        raise ScalingLawError(f"{path} is an ArviZ file but not one written by scalinglaws "
-                              f"(Fit.save); load it with arviz.from_netcdf instead")
-    if int(attrs["scalinglaws_format"]) != FILE_FORMAT:
-        raise ScalingLawError(
-            f"{path} was written by scalinglaws {attrs.get('scalinglaws_version')} in file "
-            f"format {attrs['scalinglaws_format']}; this version reads format {FILE_FORMAT}. "
-            f"Refit with this version, or install the version that wrote it"
-        )
+    idata, attrs = read_fit_file(
+        path, "scalinglaws_format", FILE_FORMAT, "a fit written by scalinglaws (Fit.save)",
+        "an ArviZ file is read with arviz.from_netcdf, a loss-to-loss fit with "
+        "scalinglaws.losstoloss.load")
     try:
         spec = ScalingModel.from_json(attrs["scalinglaws_spec"])
         const = idata.constant_data

@@ -335,10 +335,7 @@ class ScalingModel:
 
     def to_toml(self, path: str | Path | None = None) -> str:
         """The spec as TOML text; also written to ``path`` when given."""
-        text = _dump_toml(self.to_dict())
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        return dump_toml(self.to_dict(), path)
 
     @classmethod
     def from_toml(cls, path_or_text: str | Path) -> ScalingModel:
@@ -347,19 +344,59 @@ class ScalingModel:
         Keys other than the spec's (for example a ``[study]`` table naming which rows fit
         and which are targets) are ignored here and read by the code that needs them.
         """
-        text = str(path_or_text)
-        path = Path(text)
-        if "\n" not in text and path.suffix == ".toml":
-            if not path.exists():
-                raise ScalingLawError(f"model spec file {path} does not exist")
-            text = path.read_text()
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise ScalingLawError(f"model spec is not valid TOML: {err}") from None
         spec_keys = {"law", "inputs", "target", "vary", "priors", "pooling", "likelihood",
                      "scale", "run", "reference", "parameterization"}
-        return cls.from_dict({k: v for k, v in data.items() if k in spec_keys})
+        return cls.from_dict({k: v for k, v in read_toml(path_or_text).items()
+                              if k in spec_keys})
+
+
+def read_spec(path_or_text: str | Path) -> Any:
+    """A spec from a TOML file (or text): a :class:`~scalinglaws.losstoloss.LossToLossModel`
+    when it names a ``link``, else a :class:`ScalingModel`; other tables are ignored.
+
+    >>> read_spec('law = "chinchilla"\\ntarget = "loss"\\n').law.name
+    'chinchilla'
+    >>> read_spec('law = "kaplan"\\nlink = "shifted_power"\\n').feedback
+    'joint'
+    """
+    if "link" in read_toml(path_or_text):
+        from .losstoloss import LossToLossModel
+
+        return LossToLossModel.from_toml(path_or_text)
+    return ScalingModel.from_toml(path_or_text)
+
+
+def read_toml(path_or_text: str | Path) -> dict[str, Any]:
+    """The tables of a TOML spec file (or of TOML text), as a dict.
+
+    >>> read_toml('law = "chinchilla"\\ntarget = "loss"\\n')["law"]
+    'chinchilla'
+    """
+    text = str(path_or_text)
+    path = Path(text)
+    if "\n" not in text and path.suffix == ".toml":
+        if not path.exists():
+            raise ScalingLawError(f"model spec file {path} does not exist")
+        text = path.read_text()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScalingLawError(f"model spec is not valid TOML: {err}") from None
+
+
+def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:
+    """A spec dict as TOML text (also written to ``path`` when given).
+
+    >>> print(dump_toml({"law": "chinchilla", "vary": {"E": ["dataset"]}}), end="")
+    law = "chinchilla"
+    <BLANKLINE>
+    [vary]
+    E = ["dataset"]
+    """
+    text = _dump_toml(data)
+    if path is not None:
+        Path(path).write_text(text)
+    return text
 
 
 def _is_builtin(name: str) -> bool:
