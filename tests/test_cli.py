@@ -50,6 +50,9 @@ def test_fit_and_predict_read_loss_to_loss_specs_and_fits(tmp_path, capsys):
     ltl.simulate(seed=0).to_csv(runs, index=False)  # not paired: no loss_x / loss_y
     assert main(["fit", str(spec), "--data", str(runs), "--out", str(tmp_path / "f.nc")]) == 2
     assert "loss_x" in capsys.readouterr().err  # the loss-to-loss model read the spec
+    assert main(["fit", str(spec), "--data", str(runs), "--out", "f.nc", "--cut-draws", "2"]) == 2
+    assert '--cut-draws applies to loss-to-loss specs with feedback = "cut"' in (
+        capsys.readouterr().err)
     fit = tmp_path / "pairs.nc"
     _fake_fit(ltl.LossToLossModel("chinchilla"),
               ltl.pair_train_to_train(ltl.simulate(seed=0), x="web", y="code",

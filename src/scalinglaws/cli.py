@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cut-draws", type=int,
+                   help="loss-to-loss specs with feedback = \"cut\" only: how many compute-law "
+                        "draws the links are fitted given (default 8)")
 
     p = sub.add_parser("predict", help="predict new runs from a saved fit")
     p.add_argument("fit", help="a fit saved with Fit.save or `scalinglaws fit`")
@@ -291,8 +294,14 @@ def main(argv: list[str] | None = None) -> int:
             from .spec import read_spec
 
             model = read_spec(args.spec)
+            extra = {}
+            if args.cut_draws is not None:
+                if getattr(model, "feedback", None) != "cut":
+                    raise ScalingLawError(f"--cut-draws applies to loss-to-loss specs with "
+                                          f'feedback = "cut"; {args.spec} is not one')
+                extra["cut_draws"] = args.cut_draws
             fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
-                            warmup=args.warmup, draws=args.draws)
+                            warmup=args.warmup, draws=args.draws, **extra)
             _print(fit.summary())
             for message in fit.warnings:
                 print(f"WARNING: {message}")
