@@ -506,6 +506,31 @@ def test_brandfonbrener_paper_method_matches_the_printed_links():
         assert got == pytest.approx((kappa, k), abs=6e-5)
 
 
+@pytest.mark.skipif(not (DATA / "brandfonbrener2025").is_dir(),
+                    reason="needs SCALINGLAWS_DATA with brandfonbrener2025/ (../shared/data)")
+def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
+    """SlimPajama -> SciQ: one sweep test loss lies below the authors' E_y (4.04)."""
+    from scalinglaws import losstoloss as ltl
+
+    sweep = sl.datasets.load("brandfonbrener2025", "sweep", data_dir=DATA)
+    opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
+    tasks = [rp._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
+    pairs = ltl.pair_train_to_test(sweep, tasks, datasets="slimpajama-chunk1")
+    paper = rp._brandfonbrener_paper_method("train_to_test", pairs, opt, "slimpajama-chunk1",
+                                            tasks, tasks, 2.2)
+    assert np.isnan(paper[0]) and np.isfinite(paper[1])
+    table = pd.DataFrame({"setting": "train-to-test", "x": "slimpajama-chunk1",
+                          "y": ["sciq", "hellaswag"], "truth": [3.0, 2.3],
+                          "paper_method": paper, "paper_err_%": [np.nan, 1.0],
+                          "median": [3.1, 2.3], "lower": [2.9, 2.2], "upper": [3.2, 2.4],
+                          "covered": [True, True], "rel_err_%": [3.3, 0.1]})
+    diag = [{"fit": "t2test", "max_r_hat": 1.0, "min_ess_bulk": 500.0}]
+    result = rp._brandfonbrener_result([([table], diag, {})], {}, rp.Settings.make(), None)
+    assert any("paper_method is blank for slimpajama-chunk1 -> sciq" in n for n in result.notes)
+    summary = result.tables["summary (mean and max absolute relative error, %)"]
+    assert summary.loc[0, "paper_method_mean_err_%"] == 1.0
+
+
 @pytest.mark.slow
 def test_brandfonbrener_reproduction_quick(tmp_path):
     result = rp.reproduce("brandfonbrener2025", data_dir=DATA, out=tmp_path, quick=True)

@@ -1213,18 +1213,35 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
         observed = float(target[x]["val_loss"])
         at = pd.DataFrame({"N": float(target[x]["N"]), "D": float(target[x]["D"]),
                            factor: outputs, "loss_x": observed})
-        paper = []
-        for out, loss_name in zip(outputs, loss_names, strict=True):
-            owner = out if setting == "train_to_train" else x
-            e_x, e_y = _kaplan_e(opt, x, "val_loss"), _kaplan_e(opt, owner, loss_name)
-            one = pairs[pairs[factor] == out]
-            kappa, k = brandfonbrener_paper_link(one["loss_x"], one["loss_y"], e_x, e_y)
-            paper.append(k * (observed - e_x) ** kappa + e_y)
+        paper = _brandfonbrener_paper_method(setting, pairs, opt, x, outputs, loss_names,
+                                             observed)
         rows.append(_brandfonbrener_rows(label.split(" ")[0], fit, at, np.array(truth),
                                          np.array(paper), x, names, settings.seed))
         diag.append(_diagnostics(label, fit))
         fits[(setting, x)] = fit
     return rows, diag, fits
+
+
+def _brandfonbrener_paper_method(setting: str, pairs: pd.DataFrame, opt: pd.DataFrame, x: str,
+                                 outputs: Sequence[str], loss_names: Sequence[str],
+                                 observed: float) -> list[float]:
+    """The paper's two-stage prediction of each output from x's observed loss.
+
+    NaN where a pair's sweep loss lies at or below the authors' plugged-in E_x or E_y
+    (the logs of its least squares are undefined; SlimPajama -> SciQ has one such loss).
+    """
+    factor = "dataset_y" if setting == "train_to_train" else "metric_y"
+    paper = []
+    for out, loss_name in zip(outputs, loss_names, strict=True):
+        owner = out if setting == "train_to_train" else x
+        e_x, e_y = _kaplan_e(opt, x, "val_loss"), _kaplan_e(opt, owner, loss_name)
+        one = pairs[pairs[factor] == out]
+        if (one["loss_x"] <= e_x).any() or (one["loss_y"] <= e_y).any():
+            paper.append(np.nan)
+            continue
+        kappa, k = brandfonbrener_paper_link(one["loss_x"], one["loss_y"], e_x, e_y)
+        paper.append(k * (observed - e_x) ** kappa + e_y)
+    return paper
 
 
 def _brandfonbrener(data_dir: Any, settings: Settings, out: Path | None,
@@ -1273,6 +1290,14 @@ def _brandfonbrener_result(parts: Sequence[tuple[list, list, dict]], target: Map
         notes.append(f"train-to-train: {int(t2t['covered'].sum())}/{len(t2t)} intervals "
                      f"contain the truth; mean error {t2t['rel_err_%'].mean():.2f}% (ours) "
                      f"against {t2t['paper_err_%'].mean():.2f}% (paper's method).")
+    undefined = table[table["paper_method"].isna()]
+    if len(undefined):
+        notes.append(
+            "paper_method is blank for "
+            + ", ".join(f"{r.x} -> {r.y}" for r in undefined.itertuples())
+            + ": some of the pair's sweep losses lie at or below the authors' plugged-in "
+            "E_x or E_y, where the logs of its least squares are undefined; those rows are "
+            "left out of the paper method's mean errors.")
     notes += _convergence_notes(diag)
     return Reproduction("brandfonbrener2025", _TITLES["brandfonbrener2025"], table,
                         {"summary (mean and max absolute relative error, %)": summary,
