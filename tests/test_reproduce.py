@@ -529,6 +529,8 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
     assert any("paper_method is blank for slimpajama-chunk1 -> sciq" in n for n in result.notes)
     summary = result.tables["summary (mean and max absolute relative error, %)"]
     assert summary.loc[0, "paper_method_mean_err_%"] == 1.0
+    assert summary.loc[0, "ours_mean_err_%"] == 0.1  # on the same rows as the paper's
+    assert summary.loc[0, "covered"] == "2/2"
 
 
 @pytest.mark.slow
