@@ -1090,8 +1090,8 @@ BRANDFONBRENER_QUICK = ("fineweb-edu-100b",)
 #: Train-to-test fits are cut (:func:`brandfonbrener_model`): per compute-law draw, NUTS
 #: runs 2 chains of this warmup and these draws; one fit takes 28-34 minutes on a core
 #: (with quick settings, 2 draws of 100 + 50). Five of the six fits end with R-hat
-#: 1.11-1.62 at this budget; 500 + 200 converged on FineWeb-Edu (R-hat 1.07, 41 minutes),
-#: see docs/studies/brandfonbrener2025.md.
+#: 1.11-1.62 at this budget; 500 + 200 converged on FineWeb-Edu (R-hat 1.07, 41 minutes)
+#: but not on ProofPile 2 (1.18, 61 minutes), see docs/studies/brandfonbrener2025.md.
 BRANDFONBRENER_CUT = {"cut_draws": 4, "warmup": 250, "draws": 100}
 BRANDFONBRENER_CUT_QUICK = {"cut_draws": 2, "warmup": 100, "draws": 50}
 
