@@ -1233,10 +1233,9 @@ def _brandfonbrener_paper_method(setting: str, pairs: pd.DataFrame, opt: pd.Data
     (the logs of its least squares are undefined; SlimPajama -> SciQ has one such loss).
     """
     factor = "dataset_y" if setting == "train_to_train" else "metric_y"
-    paper = []
+    e_x, paper = _kaplan_e(opt, x, "val_loss"), []
     for out, loss_name in zip(outputs, loss_names, strict=True):
-        owner = out if setting == "train_to_train" else x
-        e_x, e_y = _kaplan_e(opt, x, "val_loss"), _kaplan_e(opt, owner, loss_name)
+        e_y = _kaplan_e(opt, out if setting == "train_to_train" else x, loss_name)
         one = pairs[pairs[factor] == out]
         if (one["loss_x"] <= e_x).any() or (one["loss_y"] <= e_y).any():
             paper.append(np.nan)

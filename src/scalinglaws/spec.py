@@ -385,7 +385,8 @@ def read_toml(path_or_text: str | Path) -> dict[str, Any]:
 
 
 def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:
-    """A spec dict as TOML text (also written to ``path`` when given).
+    """A spec dict as TOML text, scalars first, then one table per mapping (also written
+    to ``path`` when given).
 
     >>> print(dump_toml({"law": "chinchilla", "vary": {"E": ["dataset"]}}), end="")
     law = "chinchilla"
@@ -393,7 +394,13 @@ def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:
     [vary]
     E = ["dataset"]
     """
-    text = _dump_toml(data)
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+             if not isinstance(v, Mapping)]
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            lines.append(f"\n[{_toml_key(key)}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+    text = "\n".join(lines) + "\n"
     if path is not None:
         Path(path).write_text(text)
     return text
@@ -422,14 +429,3 @@ def _toml_value(value: Any) -> str:
 
 def _toml_key(key: str) -> str:
     return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
-
-
-def _dump_toml(data: Mapping[str, Any]) -> str:
-    """A small TOML writer for spec dicts: scalars first, then one table per mapping."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
-             if not isinstance(v, Mapping)]
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            lines.append(f"\n[{_toml_key(key)}]")
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
-    return "\n".join(lines) + "\n"
