@@ -52,7 +52,7 @@ def hub_fit(hub_pairs):
 def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl.LossToLossFit:
     """A LossToLossFit whose 'posterior' is n prior draws (mechanics tests, no NUTS)."""
     layout = ltl._Layout.build(spec, data)
-    model = ltl._build(spec, layout, "marginal")
+    model = ltl._build(spec, layout, "marginal", anchored=False)  # flat coordinates: no prior draws
     draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), y=layout.y_obs(spec))
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "log_lik"}
     idata = az.from_dict(posterior=posterior)
@@ -409,16 +409,15 @@ def test_cut_stages_see_only_their_data(hub_pairs):
     """Stage 1 of a cut fit reads the input losses only; stage 2 samples no compute-law
     parameter but the noise scale (fast: log densities and traces, no NUTS)."""
     from numpyro import handlers
-    from numpyro.infer.util import log_density
+    from numpyro.infer.util import constrain_fn, initialize_model, log_density
 
     pairs = hub_pairs[hub_pairs["dataset_y"] == "code"]
     spec = ltl.LossToLossModel("chinchilla", feedback="cut")
     layouts = [ltl._Layout.build(spec, data) for data in (pairs, _moved(pairs))]
     ys = [layout.y_obs(spec) for layout in layouts]
     joint = ltl._build(spec, layouts[0], "marginal")
-    trace = handlers.trace(handlers.seed(joint, 0)).get_trace(y=ys[0])
-    params = {k: v["value"] for k, v in trace.items()
-              if v["type"] == "sample" and not v["is_observed"]}
+    start = initialize_model(jax.random.PRNGKey(0), joint, model_kwargs={"y": ys[0]})
+    params = constrain_fn(joint, (), {"y": ys[0]}, start.param_info.z)
     stage1 = ltl._build(spec, layouts[0], "marginal", link=False)
     law = {k: v for k, v in params.items() if not k.startswith("link.")}
     dens = [float(log_density(stage1, (), {"y": y}, law)[0]) for y in ys]
@@ -428,9 +427,59 @@ def test_cut_stages_see_only_their_data(hub_pairs):
     fixed = {k: params[k] for k in ltl._fixed_by_cut(list(params))}
     assert set(fixed) == {"x.E", "x.A_ref", "x.B_ref", "x.alpha", "x.beta"}
     hidden = handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))
-    free = {k for k, v in handlers.trace(handlers.seed(hidden, 1)).get_trace(y=ys[0]).items()
-            if v["type"] == "sample" and not v["is_observed"]}
-    assert free == {"link.kappa", "link.K", "link.E_y", "link.sigma", "tau", "x.sigma"}
+    free = set(initialize_model(jax.random.PRNGKey(1), hidden,
+                                model_kwargs={"y": ys[0]}).param_info.z)
+    assert free == {"link.log_level", "link.log_slope", "link.logit_floor", "link.sigma", "tau",
+                    "x.sigma"}
+
+
+@pytest.mark.parametrize("vary", [HUB_VARY, {}])
+@pytest.mark.parametrize("latent", ["marginal", "noncentred"])
+def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
+    """The shifted power link sampled in anchored coordinates has exactly the density of
+    the natural ones (log K, log kappa, log E_y): a unit-Jacobian change of variables."""
+    from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+
+    spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling="none", latent=latent)
+    layout = ltl._Layout.build(spec, hub_pairs)
+    y = {"y": layout.y_obs(spec)}
+    anchored, natural = (ltl._build(spec, layout, latent, anchored=a) for a in (True, False))
+    factor = "_dataset_y" if vary else ""
+    starts = initialize_model(jax.random.split(jax.random.PRNGKey(0), 2), anchored,
+                              model_kwargs=y).param_info.z
+    for i in range(2):
+        z = {k: v[i] for k, v in starts.items()}
+        values = constrain_fn(anchored, (), y, z, return_deterministic=True)
+        flat = {k: v for k, v in z.items()
+                if not k.startswith(tuple(f"link.{n}" for n in ltl._ANCHOR_SITES))}
+        flat.update({f"link.{p}{factor}": jnp.log(values[f"link.{p}{factor}"])
+                     for p in ltl._ANCHORED})
+        assert len(flat) == len(z)
+        np.testing.assert_allclose(potential_energy(anchored, (), y, z),
+                                   potential_energy(natural, (), y, flat), rtol=1e-12)
+
+
+def test_anchored_coordinates_and_the_natural_link(hub_pairs):
+    """The anchor's level, slope and floor share give K, kappa, E_y; and which links get
+    anchored coordinates (the shifted power law, its three parameters varying alike)."""
+    log_anchor = np.log(0.8)
+    out = ltl._anchored_to_natural(jnp.log(3.1), jnp.log(0.4), 0.7, log_anchor)
+    k, kappa, e_y = (float(jnp.exp(out[p])) for p in ("K", "kappa", "E_y"))
+    r = 0.8 * np.array([0.999, 1.0, 1.001])
+    link = k * r**kappa + e_y
+    assert link[1] == pytest.approx(3.1)  # the level at the anchor
+    assert e_y / link[1] == pytest.approx(1 / (1 + np.exp(-0.7)))  # the floor share
+    elasticity = np.diff(np.log(link))[0] / np.diff(np.log(r))[0]
+    assert elasticity == pytest.approx(0.4, rel=1e-3)  # the slope at the anchor
+    cases = [({}, "partial", "shifted_power", True), (HUB_VARY, "none", "shifted_power", True),
+             (HUB_VARY, "partial", "shifted_power", False),
+             ({"kappa": "dataset_y"}, "none", "shifted_power", False),
+             ({}, "partial", "downstream_exp", False)]
+    for vary, pooling, link, expected in cases:
+        spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling=pooling, link=link)
+        layout_pairs = hub_pairs if link == "shifted_power" else hub_pairs.assign(loss_y=0.5)
+        layout = ltl._Layout.build(spec, layout_pairs)
+        assert bool(ltl._anchored_sites(spec, layout.link_design)) is expected, (vary, pooling)
 
 
 @pytest.mark.slow

@@ -131,9 +131,8 @@ def _load_fit(path: str):
     except ScalingLawError as core_error:
         try:
             return losstoloss.load(path)
-        except ScalingLawError as error:
-            foreign = "is not a loss-to-loss fit" in str(error)
-            raise (core_error if foreign else error) from None
+        except results.ForeignFitFile:
+            raise core_error from None
 
 
 def _read_table(path: str) -> pd.DataFrame:

@@ -63,6 +63,7 @@ import numpyro.distributions as dist
 import pandas as pd
 import xarray as xr
 from numpyro import handlers
+from numpyro.infer.reparam import Reparam
 
 from .data import Design, make_design
 from .errors import ScalingLawError, ScalingLawWarning
@@ -1010,6 +1011,89 @@ def _link_location(spec: LossToLossModel, latent_x, e_x, params: Mapping):
     return spec.link.fn(variables, full)
 
 
+# --- the shifted power link in anchored coordinates -----------------------------------------
+
+#: The link parameters that anchored coordinates replace, and the coordinates' site names.
+_ANCHORED = ("K", "kappa", "E_y")
+_ANCHOR_SITES = ("log_level", "log_slope", "logit_floor")
+
+
+def _anchored_sites(spec: LossToLossModel, design: Design) -> dict[str, str]:
+    """``{parameter: factor or ""}`` when the link is sampled in anchored coordinates.
+
+    They apply to the ``shifted_power`` link when ``K``, ``kappa`` and ``E_y`` vary
+    alike: by nothing, or by one factor with ``pooling="none"``. Otherwise ``{}``.
+    """
+    if spec.link.name != "shifted_power":
+        return {}
+    factors = {p: design.vary.get(p, ()) for p in _ANCHORED}
+    kinds = set(factors.values())
+    if len(kinds) != 1:
+        return {}
+    (shared,) = kinds
+    if shared and (len(shared) > 1 or spec.pooling != "none"):
+        return {}
+    return {p: shared[0] if shared else "" for p in _ANCHORED}
+
+
+def _site(prefix: str, name: str, factor: str) -> str:
+    return f"{prefix}.{name}_{factor}" if factor else f"{prefix}.{name}"
+
+
+def _anchored_to_natural(log_level, log_slope, logit_floor, log_anchor) -> dict:
+    """``log K``, ``log kappa``, ``log E_y`` from the anchored coordinates.
+
+    At the anchor (reducible input loss ``r0 = exp(log_anchor)``) the link's value is
+    ``v = exp(log_level)``, its elasticity ``d log L_y / d log r`` is ``g = exp(log_slope)``
+    and ``E_y / v`` is ``s = sigmoid(logit_floor)``; so ``E_y = v s``,
+    ``kappa = g / (1 - s)`` and ``K = v (1 - s) / r0^kappa``. The map from
+    ``(log_level, log_slope, logit_floor)`` to ``(log K, log kappa, log E_y)`` has
+    Jacobian determinant 1.
+
+    >>> out = _anchored_to_natural(jnp.log(3.0), jnp.log(0.5), 0.0, jnp.log(2.0))
+    >>> [round(float(jnp.exp(out[k])), 6) for k in ("K", "kappa", "E_y")]
+    [1.0, 1.0, 1.5]
+    """
+    log_kappa = log_slope + jax.nn.softplus(logit_floor)
+    return {"K": log_level - jax.nn.softplus(logit_floor) - jnp.exp(log_kappa) * log_anchor,
+            "kappa": log_kappa,
+            "E_y": log_level + jax.nn.log_sigmoid(logit_floor)}
+
+
+class _Given(Reparam):
+    """A site whose value is already computed: recorded as deterministic, with its prior
+    density on the log scale added to the joint (see :func:`_sample_anchored`)."""
+
+    def __init__(self, log_value):
+        self.log_value = log_value
+
+    def __call__(self, name, fn, obs):
+        if obs is not None:
+            raise ScalingLawError(f"{name} is observed; it cannot also be sampled anchored")
+        value = jnp.exp(self.log_value)
+        numpyro.factor(f"{name}.log_prior", fn.log_prob(value).sum() + self.log_value.sum())
+        return None, value
+
+
+def _sample_anchored(sites: Mapping[str, str], design: Design, log_anchor) -> dict:
+    """Sample the anchored coordinates; return a ``handlers.reparam`` config that gives
+    the link's ``K``, ``kappa`` and ``E_y`` sites their values.
+
+    The coordinates are flat (``ImproperUniform``); each natural site then adds its prior
+    density of ``log K``, ``log kappa``, ``log E_y``. As the change of variables has unit
+    Jacobian, the joint density is exactly the natural parameterisation's: same prior,
+    same posterior. What changes is the geometry: the data fix the link's level and slope
+    at the anchor whatever ``E_y`` is, so the weakly identified ``E_y`` moves along one
+    axis instead of along the curved ``kappa`` / ``E_y`` ridge of ``(K, kappa, E_y)``.
+    """
+    factor = sites["K"]
+    shape = (len(design.factors[factor].levels),) if factor else ()
+    flat = dist.ImproperUniform(dist.constraints.real, (), event_shape=shape)
+    coords = [numpyro.sample(_site(_LINK_PREFIX, n, factor), flat) for n in _ANCHOR_SITES]
+    logs = _anchored_to_natural(*coords, log_anchor)
+    return {_site(_LINK_PREFIX, p, factor): _Given(logs[p]) for p in _ANCHORED}
+
+
 def _log_integrand(spec: LossToLossModel, layout: _Layout, parts: Mapping, u):
     """log of prior x likelihood of every input model's data, as a function of its u."""
     x_spec, link_spec = spec.x_spec, spec.link_spec
@@ -1067,7 +1151,8 @@ def _marginal(spec: LossToLossModel, layout: _Layout, parts: Mapping):
     return jax.scipy.special.logsumexp(values, axis=0) + jnp.log(np.sqrt(2.0) * spread)
 
 
-def _build(spec: LossToLossModel, layout: _Layout, latent: str, link: bool = True):
+def _build(spec: LossToLossModel, layout: _Layout, latent: str, link: bool = True,
+           anchored: bool = True):
     """The joint NumPyro model; ``latent`` says how the latent input losses are handled.
 
     ``link=False`` leaves out the links (their parameters and the output observations):
@@ -1078,8 +1163,14 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str, link: bool = Tru
     noise scales and ``tau``; the per-input-model marginal log likelihood is recorded
     for LOO. ``"noncentred"``: ``u = m + tau z`` is sampled (its mode search holds the
     noise scales, whose joint density is unbounded as they shrink).
+
+    ``anchored``: sample the ``shifted_power`` link in anchored coordinates where they
+    apply (:func:`_sample_anchored`; the same density), anchored at the mean reducible
+    log loss of the input models with outputs. ``False`` is for tests.
     """
     x_spec, link_spec = spec.x_spec, spec.link_spec
+    anchor_sites = _anchored_sites(spec, layout.link_design) if link and anchored else {}
+    linked = np.unique(np.asarray(layout.xrun_of_row))
     sample_x = _core_sampler(x_spec, layout.x_design, _X_PREFIX)
     sample_link = _core_sampler(link_spec, layout.link_design, _LINK_PREFIX) if link else None
     variables = {k: jnp.asarray(v) for k, v in layout.x_design.variables.items()}
@@ -1091,10 +1182,14 @@ def _build(spec: LossToLossModel, layout: _Layout, latent: str, link: bool = Tru
 
     def model(y=None):
         vx = sample_x()
-        vl = sample_link() if link else None
         px = law_params(x_spec, layout.x_design, vx)
         e_x = jnp.broadcast_to(px["E"], (n_xruns,))
         m = jnp.broadcast_to(_reducible_log(x_spec.law, variables, px), (n_xruns,))
+        if anchor_sites:
+            config = _sample_anchored(anchor_sites, layout.link_design, m[linked].mean())
+            vl = handlers.reparam(sample_link, config=config)()
+        else:
+            vl = sample_link() if link else None
         tau = numpyro.sample("tau", tau_prior)
         scale = jnp.where(loose, LOOSE_SD, tau)
         sx = jnp.broadcast_to(noise_scale(x_spec, layout.x_design, vx), (n_xruns,))
@@ -1149,6 +1244,10 @@ def _dims_coords(spec: LossToLossModel, layout: _Layout) -> tuple[dict, dict]:
         for p in core.law.params:
             for f in design.vary.get(p.name, ()):
                 dims[f"{prefix}.{p.sampled_name}_{f}"] = [f"{prefix}.{f}"]
+    factor = _anchored_sites(spec, layout.link_design).get("K")
+    if factor:
+        dims.update({_site(_LINK_PREFIX, n, factor): [f"{_LINK_PREFIX}.{factor}"]
+                     for n in _ANCHOR_SITES})
     return dims, coords
 
 

@@ -57,7 +57,7 @@ import pandas as pd
 
 from .errors import ScalingLawError, ScalingLawWarning
 from .priors import Prior
-from .spec import ScalingModel
+from .spec import ScalingModel, dump_toml
 
 __all__ = [
     "FULL_SETTINGS",
@@ -637,20 +637,6 @@ def study_tables(study: str | None = None) -> dict[str, dict[str, Any]]:
             if study is None or meta["study"] == study}
 
 
-def _toml_scalar(value: Any) -> str:
-    import json
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
-    raise ScalingLawError(f"cannot write {value!r} to a [study] table")
-
-
 def spec_toml(name: str) -> str:
     """The TOML text of one reproduction spec: the spec, then its ``[study]`` table.
 
@@ -667,8 +653,7 @@ def spec_toml(name: str) -> str:
     header = (f"# {name}: {meta['description']}\n"
               f"# Written by scalinglaws.reproduce.write_specs; `scalinglaws reproduce "
               f"{meta['study']}` fits it.\n")
-    lines = ["", "[study]"] + [f"{k} = {_toml_scalar(v)}" for k, v in meta.items()]
-    return header + spec.to_toml() + "\n".join(lines) + "\n"
+    return header + spec.to_toml() + dump_toml({"study": meta})
 
 
 def write_specs(directory: str | os.PathLike[str], study: str | None = None) -> list[Path]:

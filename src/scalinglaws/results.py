@@ -234,6 +234,10 @@ def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
     return path
 
 
+class ForeignFitFile(ScalingLawError):
+    """A readable fit file of another kind (raised by :func:`read_fit_file`)."""
+
+
 def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
                   instead: str) -> tuple[az.InferenceData, dict]:
     """The InferenceData of a netCDF fit file, fully read, and its posterior's attributes.
@@ -241,7 +245,8 @@ def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
     ``format_key`` is the attribute holding the file format, which must equal
     ``expected``; ``kind`` names the fit (``"a core fit (Fit.save)"``) and ``instead``
     says how to read a file of another kind. A missing, unreadable or foreign file, or
-    one in another format, raises a :class:`~scalinglaws.errors.ScalingLawError`.
+    one in another format, raises a :class:`~scalinglaws.errors.ScalingLawError`; a
+    readable fit of another kind, the subclass :class:`ForeignFitFile`.
     """
     if not path.exists():
         raise ScalingLawError(f"no fit file at {path}")
@@ -253,7 +258,7 @@ def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
         raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
                               f"damaged or truncated: save the fit again") from None
     if format_key not in attrs:
-        raise ScalingLawError(f"{path} is not {kind}; {instead}")
+        raise ForeignFitFile(f"{path} is not {kind}; {instead}")
     if int(attrs[format_key]) != expected:
         raise ScalingLawError(
             f"{path} is {kind} written by scalinglaws {attrs.get('scalinglaws_version')} in "

@@ -359,19 +359,23 @@ def read_spec(path_or_text: str | Path) -> Any:
     >>> read_spec('law = "kaplan"\\nlink = "shifted_power"\\n').feedback
     'joint'
     """
-    if "link" in read_toml(path_or_text):
+    tables = read_toml(path_or_text)
+    if "link" in tables:
         from .losstoloss import LossToLossModel
 
-        return LossToLossModel.from_toml(path_or_text)
-    return ScalingModel.from_toml(path_or_text)
+        return LossToLossModel.from_toml(tables)
+    return ScalingModel.from_toml(tables)
 
 
-def read_toml(path_or_text: str | Path) -> dict[str, Any]:
-    """The tables of a TOML spec file (or of TOML text), as a dict.
+def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """The tables of a TOML spec file (or of TOML text), as a dict; tables already read
+    (a mapping) pass through, so the ``from_toml`` methods take them too.
 
     >>> read_toml('law = "chinchilla"\\ntarget = "loss"\\n')["law"]
     'chinchilla'
     """
+    if isinstance(path_or_text, Mapping):
+        return dict(path_or_text)
     text = str(path_or_text)
     path = Path(text)
     if "\n" not in text and path.suffix == ".toml":
