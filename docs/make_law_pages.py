@@ -11,6 +11,16 @@ import scalinglaws as sl
 
 OUT = Path(__file__).parent / "laws"
 
+#: What a page must add about how a law is sampled outside the core model.
+NOTES = {
+    "shifted_power": (
+        "\nAs the link of a `LossToLossModel`, with `K`, `kappa` and `E_y` varying alike (by "
+        "nothing, or by one factor with `pooling=\"none\"`), NUTS samples the link in "
+        "anchored coordinates (its level and elasticity at the input models' typical "
+        "reducible loss, and `E_y`'s share of that level) under exactly these priors; see "
+        "[loss_to_loss.md](../loss_to_loss.md#the-model).\n"),
+}
+
 
 def page(law: sl.Law) -> str:
     rows = "\n".join(
@@ -41,7 +51,7 @@ Source: {law.citation}.
 | sampled as | constraint | default prior | group sd scale | meaning |
 |---|---|---|---|---|
 {rows}
-{reference}
+{reference}{NOTES.get(law.name, "")}
 `group sd scale` is the scale of the HalfNormal prior on the between-level standard
 deviation (on the parameter's log or logit scale) when the parameter varies by a factor;
 override it with `priors={{"<name>_sd": sl.Prior("HalfNormal", ...)}}`.
