@@ -49,6 +49,34 @@ def test_bad_seed_and_unwritable_out(tmp_path):
     blocker.write_text("x")
     with pytest.raises(ScalingLawError, match="cannot create the figure folder"):
         rp.reproduce("gadre2024", out=blocker / "sub", data_dir=tmp_path)
+    with pytest.raises(ScalingLawError, match="cannot create the fit folder"):
+        rp.reproduce("gadre2024", fits=blocker / "sub", data_dir=tmp_path)
+
+
+def test_fits_folder_saves_each_fit_and_reads_it_back(tmp_path, monkeypatch):
+    """With fits=, a fit is saved as it is made and read back (not refitted) when the
+    same model, data and settings come again; anything different is a new fit."""
+    runs = sl.synthetic.sweep(seed=0)
+    model = sl.ScalingModel("chinchilla", target="loss")
+    settings = rp.Settings(chains=1, warmup=60, draws=40, fits=tmp_path / "fits")
+    settings.fits.mkdir()
+    made = rp._fit(model, runs, settings, print, "demo fit")
+    saved = list(settings.fits.glob("demo_fit-*.nc"))
+    assert len(saved) == 1
+
+    def refit(*args, **kwargs):
+        raise AssertionError("refitted a fit that was saved")
+
+    monkeypatch.setattr(sl.ScalingModel, "fit", refit)
+    again = rp._fit(model, runs, settings, print, "demo fit")
+    np.testing.assert_array_equal(again.idata.posterior["E"].values,
+                                  made.idata.posterior["E"].values)
+    changed = [(model, runs, rp.Settings(**{**vars(settings), "seed": 1})),
+               (model, runs.iloc[1:], settings),
+               (sl.ScalingModel("chinchilla", target="loss", pooling="none"), runs, settings)]
+    for other_model, other_runs, other_settings in changed:
+        with pytest.raises(AssertionError, match="refitted"):
+            rp._fit(other_model, other_runs, other_settings, print, "demo fit")
 
 
 def test_cli_reports_errors(tmp_path, capsys):

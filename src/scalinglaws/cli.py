@@ -222,6 +222,8 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--quick", action="store_true", help="smoke-test settings (fewer draws)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--csv", help="also write the headline table to this CSV file")
+    p.add_argument("--fits", help="save every fit in this folder as it is made and reuse the "
+                   "ones already there (same model, data and settings): a rerun resumes")
 
 
 def _reproduce(args) -> None:
@@ -231,7 +233,7 @@ def _reproduce(args) -> None:
     from .reproduce import reproduce
 
     result = reproduce(args.study, data_dir=args.data_dir, out=Path(args.out), quick=args.quick,
-                       seed=args.seed, verbose=True)
+                       seed=args.seed, verbose=True, fits=args.fits)
     print(result)
     if args.csv:
         result.table.to_csv(args.csv, index=False)

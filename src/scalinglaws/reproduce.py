@@ -41,8 +41,11 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
+import re
 import sys
 import time
 import tomllib
@@ -127,6 +130,10 @@ class Settings:
         Whether these are the quick (smoke-test) settings.
     max_tree_depth : int
         NUTS tree-depth cap.
+    fits : Path, optional
+        Folder in which every fit is saved as soon as it is made, and from which the same
+        fit (same model, data, sampler settings and package version) is read back instead
+        of being refitted: a rerun after an interruption resumes where it stopped.
 
     Examples
     --------
@@ -143,19 +150,29 @@ class Settings:
     progress: bool = False
     quick: bool = False
     max_tree_depth: int = 10
+    fits: Path | None = None
 
     @classmethod
     def make(cls, quick: bool = False, seed: int = 0, progress: bool = False,
-             study: str | None = None) -> Settings:
+             study: str | None = None,
+             fits: str | os.PathLike[str] | None = None) -> Settings:
         """The study's full settings (:data:`FULL_SETTINGS`) or quick ones (2 x 300 + 300)."""
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ScalingLawError(f"seed must be an integer, got {seed!r}")
+        folder = None if fits is None else Path(fits)
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ScalingLawError(f"cannot create the fit folder {folder} ({err}); pass "
+                                      f"another fits=") from None
         full = dict(FULL_SETTINGS.get(study, {})) if study is not None else {}
         depth = full.pop("max_tree_depth", 10)
         if quick:
             return cls(chains=2, warmup=300, draws=300, seed=int(seed), progress=progress,
-                       quick=True, max_tree_depth=depth)
-        return cls(**full, seed=int(seed), progress=progress, max_tree_depth=depth)
+                       quick=True, max_tree_depth=depth, fits=folder)
+        return cls(**full, seed=int(seed), progress=progress, max_tree_depth=depth,
+                   fits=folder)
 
     def fit_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for :meth:`ScalingModel.fit <scalinglaws.ScalingModel.fit>`."""
@@ -340,9 +357,14 @@ def _convergence_notes(diagnostics: pd.DataFrame) -> list[str]:
 
 def _fit(model: Any, data: pd.DataFrame, settings: Settings,
          log: Callable[[str], None], name: str, **overrides: Any):
-    """Fit a ScalingModel or LossToLossModel with the settings, quietly, logging the time."""
+    """Fit a ScalingModel or LossToLossModel with the settings, quietly, logging the time;
+    with ``settings.fits``, read the fit from there if it was made before, else save it."""
     import numpyro
 
+    path = _saved_fit_path(model, data, settings, name, overrides)
+    if path is not None and path.exists():
+        log(f"{name}: reading the fit made before, {path}")
+        return _read_saved_fit(model, path)
     started = time.perf_counter()
     log(f"fitting {name} on {len(data)} rows ...")
     # NumPyro validates distribution arguments by default: one random start at which the
@@ -353,7 +375,37 @@ def _fit(model: Any, data: pd.DataFrame, settings: Settings,
         fit = model.fit(data, **settings.fit_kwargs(**overrides))
     log(f"  {name}: {time.perf_counter() - started:.0f} s, {len(fit.warnings)} sampler "
         f"warning(s)")
+    if path is not None:
+        fit.save(path)
     return fit
+
+
+def _saved_fit_path(model: Any, data: pd.DataFrame, settings: Settings, name: str,
+                    overrides: Mapping[str, Any]) -> Path | None:
+    """Where ``settings.fits`` keeps this fit: the name, then a hash of the model, the data,
+    the sampler settings and the package version (None without a folder)."""
+    if settings.fits is None:
+        return None
+    from . import __version__
+
+    kwargs = {k: v for k, v in settings.fit_kwargs(**overrides).items() if k != "progress"}
+    key = json.dumps({"model": model.to_dict(), "fit": kwargs, "version": __version__},
+                     sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode())
+    digest.update(pd.util.hash_pandas_object(data, index=True).to_numpy().tobytes())
+    digest.update(json.dumps([str(c) for c in data.columns]).encode())
+    slug = re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
+    return settings.fits / f"{slug}-{digest.hexdigest()[:16]}.nc"
+
+
+def _read_saved_fit(model: Any, path: Path):
+    from .losstoloss import LossToLossModel
+    from .losstoloss import load as load_loss_to_loss
+    from .results import load as load_core
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawWarning)  # as when it was fitted
+        return (load_loss_to_loss if isinstance(model, LossToLossModel) else load_core)(path)
 
 
 def _aligned(*arrays: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -1349,7 +1401,8 @@ def _brandfonbrener_figures(table: pd.DataFrame, fits: Mapping, target: Mapping,
 
 def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
               out: str | os.PathLike[str] | None = None, quick: bool = False, seed: int = 0,
-              progress: bool = False, verbose: bool = False) -> Reproduction:
+              progress: bool = False, verbose: bool = False,
+              fits: str | os.PathLike[str] | None = None) -> Reproduction:
     """Run one study's analysis and return its table, notes and figures.
 
     Parameters
@@ -1372,6 +1425,10 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
         Show the sampler's progress bars.
     verbose : bool
         Report each fit on stderr as it starts and ends.
+    fits : path-like, optional
+        Folder (created) in which each fit is saved as it is made; fits already there for
+        the same model, data, settings and package version are read instead of refitted,
+        so an interrupted run resumes (see :class:`Settings`).
 
     Returns
     -------
@@ -1397,7 +1454,8 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
 'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024' (e.g. `scalinglaws reproduce gadre2024`)
     """
     _check_study(study)
-    settings = Settings.make(quick=quick, seed=seed, progress=progress, study=study)
+    settings = Settings.make(quick=quick, seed=seed, progress=progress, study=study,
+                             fits=fits)
     folder = None
     if out is not None:
         folder = Path(out)
