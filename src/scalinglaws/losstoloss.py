@@ -1052,7 +1052,7 @@ def _anchored_to_natural(log_level, log_slope, logit_floor, log_anchor) -> dict:
 
     >>> out = _anchored_to_natural(jnp.log(3.0), jnp.log(0.5), 0.0, jnp.log(2.0))
     >>> [round(float(jnp.exp(out[k])), 6) for k in ("K", "kappa", "E_y")]
-    [1.0, 1.0, 1.5]
+    [0.75, 1.0, 1.5]
     """
     log_kappa = log_slope + jax.nn.softplus(logit_floor)
     return {"K": log_level - jax.nn.softplus(logit_floor) - jnp.exp(log_kappa) * log_anchor,
