@@ -14,8 +14,9 @@ OUT = Path(__file__).parent / "laws"
 #: What a page must add about how a law is sampled outside the core model.
 NOTES = {
     "shifted_power": (
-        "\nAs the link of a `LossToLossModel`, with `K`, `kappa` and `E_y` varying alike (by "
-        "nothing, or by one factor with `pooling=\"none\"`), NUTS samples the link in "
+        "\nAs the link of a cut `LossToLossModel` (`feedback=\"cut\"`), with `K`, `kappa` "
+        "and `E_y` varying alike (by nothing, or by one factor with `pooling=\"none\"`), "
+        "NUTS samples the link in "
         "anchored coordinates (its level and elasticity at the input models' typical "
         "reducible loss, and `E_y`'s share of that level) under exactly these priors; see "
         "[loss_to_loss.md](../loss_to_loss.md#the-model).\n"),

@@ -440,7 +440,8 @@ def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
     the natural ones (log K, log kappa, log E_y): a unit-Jacobian change of variables."""
     from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 
-    spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling="none", latent=latent)
+    spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling="none", latent=latent,
+                               feedback="cut")
     layout = ltl._Layout.build(spec, hub_pairs)
     y = {"y": layout.y_obs(spec)}
     anchored, natural = (ltl._build(spec, layout, latent, anchored=a) for a in (True, False))
@@ -461,7 +462,8 @@ def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
 
 def test_anchored_coordinates_and_the_natural_link(hub_pairs):
     """The anchor's level, slope and floor share give K, kappa, E_y; and which links get
-    anchored coordinates (the shifted power law, its three parameters varying alike)."""
+    anchored coordinates (a cut fit's shifted power law, its three parameters varying
+    alike)."""
     log_anchor = np.log(0.8)
     out = ltl._anchored_to_natural(jnp.log(3.1), jnp.log(0.4), 0.7, log_anchor)
     k, kappa, e_y = (float(jnp.exp(out[p])) for p in ("K", "kappa", "E_y"))
@@ -471,15 +473,18 @@ def test_anchored_coordinates_and_the_natural_link(hub_pairs):
     assert e_y / link[1] == pytest.approx(1 / (1 + np.exp(-0.7)))  # the floor share
     elasticity = np.diff(np.log(link))[0] / np.diff(np.log(r))[0]
     assert elasticity == pytest.approx(0.4, rel=1e-3)  # the slope at the anchor
-    cases = [({}, "partial", "shifted_power", True), (HUB_VARY, "none", "shifted_power", True),
-             (HUB_VARY, "partial", "shifted_power", False),
-             ({"kappa": "dataset_y"}, "none", "shifted_power", False),
-             ({}, "partial", "downstream_exp", False)]
-    for vary, pooling, link, expected in cases:
-        spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling=pooling, link=link)
+    cases = [({}, "partial", "shifted_power", "cut", True),
+             (HUB_VARY, "none", "shifted_power", "cut", True),
+             (HUB_VARY, "none", "shifted_power", "joint", False),
+             (HUB_VARY, "partial", "shifted_power", "cut", False),
+             ({"kappa": "dataset_y"}, "none", "shifted_power", "cut", False),
+             ({}, "partial", "downstream_exp", "cut", False)]
+    for vary, pooling, link, feedback, expected in cases:
+        spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling=pooling, link=link,
+                                   feedback=feedback)
         layout_pairs = hub_pairs if link == "shifted_power" else hub_pairs.assign(loss_y=0.5)
         layout = ltl._Layout.build(spec, layout_pairs)
-        assert bool(ltl._anchored_sites(spec, layout.link_design)) is expected, (vary, pooling)
+        assert bool(ltl._anchored_sites(spec, layout.link_design)) is expected, (vary, feedback)
 
 
 @pytest.mark.slow
