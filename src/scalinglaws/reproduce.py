@@ -159,13 +159,7 @@ class Settings:
         """The study's full settings (:data:`FULL_SETTINGS`) or quick ones (2 x 300 + 300)."""
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ScalingLawError(f"seed must be an integer, got {seed!r}")
-        folder = None if fits is None else Path(fits)
-        if folder is not None:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ScalingLawError(f"cannot create the fit folder {folder} ({err}); pass "
-                                      f"another fits=") from None
+        folder = _folder(fits, "fit folder", "fits")
         full = dict(FULL_SETTINGS.get(study, {})) if study is not None else {}
         depth = full.pop("max_tree_depth", 10)
         if quick:
@@ -353,6 +347,19 @@ def _convergence_notes(diagnostics: pd.DataFrame) -> list[str]:
                      for row in bad.itertuples())
     return [f"NOT CONVERGED: {fits}. Their chains disagree, so the rows that come from them "
             f"are not reliable evidence; more warmup or a GPU would be needed."]
+
+
+def _folder(path: str | os.PathLike[str] | None, what: str, keyword: str) -> Path | None:
+    """``path`` as a created folder (None stays None); a clear error if it cannot be."""
+    if path is None:
+        return None
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ScalingLawError(f"cannot create the {what} {folder} ({err}); pass another "
+                              f"{keyword}=") from None
+    return folder
 
 
 def _fit(model: Any, data: pd.DataFrame, settings: Settings,
@@ -1457,14 +1464,7 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
     _check_study(study)
     settings = Settings.make(quick=quick, seed=seed, progress=progress, study=study,
                              fits=fits)
-    folder = None
-    if out is not None:
-        folder = Path(out)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise ScalingLawError(f"cannot create the figure folder {folder} ({err}); pass "
-                                  f"another out=") from None
+    folder = _folder(out, "figure folder", "out")
 
     def log(message: str) -> None:
         if verbose:
