@@ -408,8 +408,14 @@ def test_llm_line_frame_filters_and_fills():
     with pytest.raises(ScalingLawError, match="no column 'tokenizer'"):
         rp.llm_line_frame(models.drop(columns="tokenizer"), "x", "y")
     law = rp._llm_line_law("fineweb_edu_validation_loss")
-    value = law.fn({"L": np.array(3.5)}, {"K": 1.0, "r": 0.5, "kappa": 1.0, "E_y": 1.0})
-    assert float(value) == pytest.approx((3.5 - 0.5 * 2.9) / (3.4 - 0.5 * 2.9) + 1.0)
+    # V, g, s are the level, elasticity and floor share of E_y + K u^kappa at L = 3.4
+    e_x, k, kappa, e_y = 0.5 * 2.9, 2.0, 1.3, 1.0
+    lx = np.array([3.1, 3.4, 3.9])
+    natural = e_y + k * ((lx - e_x) / (3.4 - e_x)) ** kappa
+    level = {"V": e_y + k, "s": e_y / (e_y + k), "g": kappa * k / (e_y + k), "r": 0.5}
+    np.testing.assert_allclose(law.fn({"L": lx}, level), natural, rtol=1e-12)
+    assert float(law.fn({"L": lx + 1e-6}, level)[1] - natural[1]) / 1e-6 == pytest.approx(
+        level["g"] * natural[1] / (3.4 - e_x), rel=1e-4)
     assert frame["arch_tokenizer"].tolist() == ["Llama/gpt2-HF", "Mamba/gpt-neox"]
 
 

@@ -85,6 +85,15 @@ def test_expression_law_round_trips_through_toml():
     back = sl.ScalingModel.from_toml(model.to_toml())
     assert back.law.variables == ("C",)
     assert back.law.param_names == model.law.param_names
+    # a parameter's group scale sets the prior of its between-level sd: it must survive
+    law = sl.Law.from_expression("E + A*C**-alpha", params={
+        "E": {"group_scale": 0.2, "description": "floor"}, "alpha": {"prior": sl.Prior(
+            "LogNormal", -1.0, 0.5)}})
+    model = sl.ScalingModel(law, inputs={"C": "flops"}, vary={"E": "dataset"})
+    back = sl.ScalingModel.from_toml(model.to_toml())
+    assert back.law.params == model.law.params
+    assert back.prior("E_sd") == model.prior("E_sd") == sl.Prior("HalfNormal", 0.2)
+    assert "group_scale" not in model.to_dict()["law"]["params"]["A"]
 
 
 def test_from_toml_errors(tmp_path):

@@ -39,6 +39,8 @@ FromReference = Callable[[Mapping[str, Array], Mapping[str, Array], Mapping[str,
                          dict[str, Array]]
 
 CONSTRAINTS = ("positive", "unit", "real")
+#: Default scale of the HalfNormal prior on a parameter's between-level standard deviation.
+GROUP_SCALE = 0.5
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Param:
     name: str
     constraint: str
     prior: Prior
-    group_scale: float = 0.5
+    group_scale: float = GROUP_SCALE
     reference: bool = False
     description: str = ""
 

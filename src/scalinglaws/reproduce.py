@@ -91,14 +91,14 @@ STUDIES: tuple[str, ...] = ("gadre2024", "brandfonbrener2025", "llm_line2025", "
 #: Mass of every interval in the tables.
 INTERVAL = 0.9
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
-#: hour on two CPU cores. The LLMs-on-the-line posteriors are long curved ridges (shifts
-#: and coefficients that the data barely separate) that saturate NUTS's default tree depth
-#: of 10, so their depth is capped and the sampler table reports the resulting R-hat and
-#: ESS. The Hitchhiker fits run at the default depth in per-family units (see
-#: :func:`hitchhiker_normalise`); their sampler table reports R-hat and ESS too.
+#: hour on two CPU cores. The LLMs-on-the-line fits are sampled in the coordinates their
+#: data measure (see :func:`_llm_line_law`) and take ~100-400 leapfrog steps per draw, so
+#: they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run at the default
+#: depth in per-family units (see :func:`hitchhiker_normalise`); the sampler tables report
+#: R-hat and ESS of every fit.
 FULL_SETTINGS: dict[str, dict[str, int]] = {
     "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
-    "llm_line2025": {"chains": 2, "warmup": 400, "draws": 400, "max_tree_depth": 9},
+    "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
     "hitchhiker2024": {"chains": 2, "warmup": 400, "draws": 300, "max_tree_depth": 10},
     "brandfonbrener2025": {"chains": 2, "warmup": 400, "draws": 300},
 }
@@ -496,41 +496,58 @@ _LLM_LINE_PAIRS: tuple[tuple[str, str], ...] = (
     ("fineweb_edu_validation_loss", "c4_validation_loss"),
     ("fineweb_edu_validation_loss", "hellaswag_loss"),
 )
-_CURVE = ("K", "kappa")
+#: The curve parameters that vary by group: the level and the elasticity at the reference.
+_CURVE = ("V", "g")
 
 
 #: A floor below every observed value of each input loss: the curves write E_x = r * floor
 #: with r in (0, 1), so that L_x - E_x > 0 wherever the sampler starts.
 LLM_LINE_FLOOR = {"fineweb_edu_validation_loss": 2.9}
-#: The input loss at which the curve's scale K is measured (the middle of the data).
+#: The input loss at which the curve's level and elasticity are measured (the middle of
+#: the data).
 LLM_LINE_REFERENCE = {"fineweb_edu_validation_loss": 3.4}
 
 
 def _llm_line_law(x: str):
-    """The shifted power law, written for sampling: ``E_y + K ((L - E_x)/(x0 - E_x))^kappa``.
+    """The shifted power law in the coordinates the data measure: level, elasticity, floor.
 
-    This is ``L_y = K' (L_x - E_x)^kappa + E_y`` with ``K' = K / (x0 - E_x)^kappa``: ``K`` is
-    the reducible part of ``L_y`` at the reference ``L_x = x0`` (3.4 nats), which separates
-    it from ``kappa``, and ``E_x = r * floor`` with ``r`` in (0, 1) keeps ``L_x - E_x > 0``
-    wherever the sampler starts (the registry's ``shifted_power`` samples ``E_x`` freely and
-    a start above the smallest ``L_x`` makes its likelihood NaN).
+    ``L_y = E_y + K ((L_x - E_x)/(x0 - E_x))^kappa`` written as
+    ``V (s + (1 - s) u^(g/(1 - s)))`` with ``u = (L_x - E_x)/(x0 - E_x)``, where at the
+    reference ``L_x = x0`` (3.4 nats) ``V = E_y + K`` is the curve's level, ``s = E_y/V`` the
+    floor's share of it and ``g = (1 - s) kappa = d log L_y / d log(L_x - E_x)`` its
+    elasticity; so ``E_y = s V``, ``K = (1 - s) V``, ``kappa = g / (1 - s)``. The losses pin
+    V and g per curve to ~0.1%; in (K, kappa, E_y) the same curve is a curved ridge along
+    E_y that NUTS crossed in hundreds of leapfrog steps. ``E_x = r * floor`` with ``r`` in
+    (0, 1) keeps ``L_x - E_x > 0`` wherever the sampler starts.
+
+    >>> law = _llm_line_law("fineweb_edu_validation_loss")
+    >>> law.param_names
+    ('V', 's', 'r', 'g')
+    >>> round(float(law.fn({"L": 3.4}, {"V": 3.0, "s": 0.2, "r": 0.5, "g": 0.7})), 12)
+    3.0
     """
     from .laws import Law
 
     floor, x0 = LLM_LINE_FLOOR[x], LLM_LINE_REFERENCE[x]
     return Law.from_expression(
-        f"K*((L - r*{floor})/({x0} - r*{floor}))**kappa + E_y",
-        name=f"shifted_power_at_{x0}", variables=("L",),
-        params={"K": {"prior": Prior("LogNormal", 0.0, 1.0), "group_scale": 0.3},
-                "r": {"constraint": "unit", "prior": Prior("Beta", 2.0, 2.0)},
-                "kappa": {"prior": Prior("LogNormal", 0.0, 0.5), "group_scale": 0.2},
-                "E_y": {"prior": Prior("LogNormal", 0.5, 1.0)}})
+        f"V*(s + (1 - s)*((L - r*{floor})/({x0} - r*{floor}))**(g/(1 - s)))",
+        name=f"shifted_power_level_at_{x0}", variables=("L",),
+        params={"V": {"prior": Prior("LogNormal", 1.0, 0.5), "group_scale": 0.2,
+                      "description": f"level: the output loss at L = {x0}"},
+                "g": {"prior": Prior("LogNormal", 0.0, 0.5), "group_scale": 0.2,
+                      "description": f"elasticity d log L_y / d log(L - E_x) at L = {x0}"},
+                "s": {"constraint": "unit", "prior": Prior("Beta", 2.0, 2.0),
+                      "description": f"the floor E_y as a share of the level at L = {x0}"},
+                "r": {"constraint": "unit", "prior": Prior("Beta", 2.0, 2.0),
+                      "description": f"the input's floor E_x as a share of {floor}"}})
 
 
-def _llm_line_spec(x: str, y: str, by: str | list[str] | None) -> ScalingModel:
+def _llm_line_spec(x: str, y: str, by: str | list[str] | None,
+                   parameterization: str = "noncentred") -> ScalingModel:
     vary = {} if by is None else {p: by for p in _CURVE}
     return ScalingModel(_llm_line_law(x), inputs={"L": x}, target=y, vary=vary,
-                        priors={"sigma": Prior("HalfNormal", 0.05)})
+                        priors={"sigma": Prior("HalfNormal", 0.05)},
+                        parameterization=parameterization)
 
 
 def _short(column: str) -> str:
@@ -570,16 +587,18 @@ def _all_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
                 "rows": f"every model with both {x} and {y}", "targets": []}
         for by, name in (("dataset", "by_data"), ("architecture", "by_architecture"),
                          (None, "shared")):
+            # the data's curves are each well measured and clearly apart: centred offsets
+            # (non-centred ones made a funnel with the group scales, R-hat 1.3)
             out[f"llm_line2025_{tag}_{name}"] = (
-                _llm_line_spec(x, y, by),
+                _llm_line_spec(x, y, by, "centred" if by == "dataset" else "noncentred"),
                 {**base, "description": f"shifted power law {_short(y)} against {_short(x)}, "
-                                        f"curve parameters K and kappa "
+                                        f"level V and elasticity g "
                                         + (f"varying by {by}" if by else "shared by all")})
         out[f"llm_line2025_{tag}_pile_architecture"] = (
             _llm_line_spec(x, y, "arch_tokenizer"),
             {**base, "rows": "the Pile-trained models (dataset 'The Pile') with both losses",
              "description": "architecture effect among Pile-trained models (Pythia, GPT-Neo, "
-                            "GPT-J, GPT-NeoX, Mamba, Mamba2): K and kappa vary by "
+                            "GPT-J, GPT-NeoX, Mamba, Mamba2): V and g vary by "
                             "architecture/tokenizer (GPT-Neo and GPT-J use the gpt2 tokenizer)"})
 
     brand = {"study": "brandfonbrener2025", "table": "sweep", "targets": ["extrapolation"],
@@ -1625,13 +1644,15 @@ def _llm_line(data_dir: Any, settings: Settings, out: Path | None,
     if out is not None:
         _llm_line_figures(fits_by_pair, draws, out, figures)
     notes = [
-        "Models: the shifted power law L_y = E_y + K ((L_x - E_x)/(3.4 - E_x))^kappa (K is "
-        "the reducible L_y at L_x = 3.4) with Normal noise on log L_y; 'by data' lets K and "
-        "kappa vary by pretraining data (partial pooling), 'by architecture' by "
-        "architecture, 'shared curve' lets nothing vary. E_x and E_y are shared: with free "
-        "per-group shifts the posterior is a ridge (the curves never approach their "
-        "asymptotes and the data are precise to ~0.2%) that NUTS could not sample, and the "
-        "paper itself plugs the shifts in from other fits.",
+        "Models: the shifted power law L_y = E_y + K ((L_x - E_x)/(3.4 - E_x))^kappa with "
+        "Normal noise on log L_y, sampled as the level V = E_y + K, the elasticity "
+        "g = (1 - s) kappa and the floor's share s = E_y / V at L_x = 3.4; 'by data' lets V "
+        "and g vary by pretraining data (partial pooling, centred), 'by architecture' by "
+        "architecture, 'shared curve' lets nothing vary. E_x and s are shared (a curve's "
+        "floor E_y = s V moves with its level): with both shifts free per group the "
+        "posterior is a ridge (the curves never approach their "
+        "asymptotes and the data are precise to ~0.2%), and the paper itself plugs the "
+        "shifts in from other fits.",
         "elpd rows: the difference of PSIS-LOO expected log predictive densities with its "
         "standard error (interval = +-1.645 se); 'supports' when the difference exceeds "
         "2 se. LOO scores new models like the fitted ones; the HF table holds one run per "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ScalingLawError
-from .laws import Law, resolve
+from .laws import GROUP_SCALE, Law, resolve
 from .priors import Prior
 
 POOLINGS = ("partial", "none", "complete")
@@ -271,8 +271,7 @@ class ScalingModel:
             law_value: Any = law.name
         elif law.expression is not None:
             law_value = {"expression": law.expression, "name": law.name, "output": law.output,
-                         "params": {p.name: {"constraint": p.constraint,
-                                             "prior": p.prior.to_dict()} for p in law.params},
+                         "params": {p.name: _param_dict(p) for p in law.params},
                          "variables": list(law.variables)}
         else:
             raise ScalingLawError(
@@ -316,8 +315,7 @@ class ScalingModel:
             law = Law.from_expression(
                 law["expression"], name=law.get("name"), output=law.get("output", "positive"),
                 variables=tuple(law["variables"]) if "variables" in law else None,
-                params={k: {"constraint": v["constraint"], "prior": Prior.from_dict(v["prior"])}
-                        for k, v in law.get("params", {}).items()},
+                params=law.get("params", {}),
             )
         data["law"] = law
         data["priors"] = {k: Prior.from_dict(v) if isinstance(v, Mapping) else v
@@ -408,6 +406,17 @@ def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:
     if path is not None:
         Path(path).write_text(text)
     return text
+
+
+def _param_dict(param) -> dict[str, Any]:
+    """A law parameter as written to a spec file: everything ``Law.from_expression`` reads
+    back (the group scale and description only where they are set)."""
+    out: dict[str, Any] = {"constraint": param.constraint, "prior": param.prior.to_dict()}
+    if param.group_scale != GROUP_SCALE:
+        out["group_scale"] = param.group_scale
+    if param.description:
+        out["description"] = param.description
+    return out
 
 
 def _is_builtin(name: str) -> bool:
