@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+import pytest
 from numpyro.infer.util import initialize_model
 
 import scalinglaws as sl
@@ -104,3 +105,38 @@ def test_new_level_prediction_is_wider(hierarchical_fit):
     seen = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["web"]})
     new = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["unseen"]})
     assert (new.upper - new.lower).iloc[0] > 3 * (seen.upper - seen.lower).iloc[0]
+
+
+def test_integrated_run_offsets_keep_the_marginal_density(sweep):
+    """With Normal noise the run offsets are integrated out: the model's log density at any
+    point equals the prior plus, per run, the multivariate-normal marginal of its rows."""
+    from numpyro.infer.util import log_density
+    from scipy.stats import multivariate_normal
+
+    from scalinglaws.model import law_params, location
+
+    frame = sweep.assign(run=[f"r{i % 7}" for i in range(len(sweep))])
+    model = sl.ScalingModel("chinchilla", target="loss", run="run",
+                            vary={"E": "dataset", "sigma": "dataset"})
+    design = make_design(model, frame)
+    trace = _trace(model, design)
+    sampled = {k: v["value"] for k, v in trace.items()
+               if v["type"] == "sample" and not v["is_observed"]}
+    assert sampled["run_eps"].shape == (7,) and "run_z" not in sampled
+    assert trace["run_z"]["type"] == "deterministic"
+    density, _ = log_density(build_model(model, design), (), {"y": design.y}, sampled)
+    values = {k: v["value"] for k, v in trace.items() if v["type"] in ("sample",
+                                                                         "deterministic")}
+    prior = sum(float(trace[k]["fn"].log_prob(v).sum()) for k, v in sampled.items())
+    law = np.asarray(location(model, design, law_params(model, design, values)))
+    scale = np.broadcast_to(np.asarray(noise_scale(model, design, values)), law.shape)
+    target, tau = np.log(design.y), float(values["run_sd"])
+    codes = design.factors["run"].codes
+    marginal = sum(multivariate_normal(law[codes == c],
+                                       np.diag(scale[codes == c] ** 2) + tau**2
+                                       ).logpdf(target[codes == c]) for c in range(7))
+    assert float(density) == pytest.approx(prior + marginal, rel=1e-12, abs=1e-8)
+    # without data (prior predictive) the offsets are sampled as before
+    prior_trace = numpyro.handlers.trace(numpyro.handlers.seed(build_model(model, design), 0)
+                                         ).get_trace(y=None)
+    assert prior_trace["run_z"]["type"] == "sample" and "run_eps" not in prior_trace

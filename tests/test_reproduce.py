@@ -336,7 +336,6 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
 
     def fake_fit(model, data, settings, log, name, **overrides):
         calls.append((name, sorted(set(data["family"])), data.index, overrides))
-        assert model.parameterization["run"] == "centred"  # 10 checkpoints per run
         return SimpleNamespace(families=sorted(set(data["family"])))
 
     def fake_score(fit, targets, centres, seed):
@@ -365,18 +364,6 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
                                       rows, test, settings, lambda _: None)
     assert len(calls) == 1 and calls[0][1] == ["f1", "f2"] and fits[0][0] is None
     assert (scores["fit"] == "f1, f2").all()
-
-
-def test_hitchhiker_run_offsets_centred_only_for_well_measured_runs():
-    spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical"]
-    runs = pd.DataFrame({"run": ["r1"] * 5 + ["r2"] * 5})
-    centred = rp._hitchhiker_run_geometry(spec, runs)
-    assert centred.parameterization == {**rp.HITCHHIKER_CENTRED, "run": "centred"}
-    # one single-row run (Chinchilla's IsoFLOP points) keeps the spec as it is
-    assert rp._hitchhiker_run_geometry(spec, pd.concat([runs, pd.DataFrame({"run": ["r3"]})])
-                                       ) is spec
-    final = rp.specs("hitchhiker2024")["hitchhiker2024_final"]  # no run offsets
-    assert rp._hitchhiker_run_geometry(final, runs) is final
 
 
 def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):

@@ -27,7 +27,7 @@ from numpyro.infer.util import initialize_model
 
 from .data import Design
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import build_model, enable_x64, level_sites
+from .model import auxiliary, build_model, enable_x64, level_sites
 
 #: Thresholds of the post-sampling checks.
 RHAT_MAX = 1.01
@@ -132,7 +132,7 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
             out.append(f"{saturated:.0%} of draws hit the maximum tree depth "
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
                        f"unidentified; sampling is slow and may be incomplete.")
-    names = [v for v in idata.posterior.data_vars if not v.endswith("_z") and "_z_" not in v]
+    names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
     groups = chain_groups(idata.posterior[names])
     if groups[0].sizes["chain"] > 1:
         rhats = [az.rhat(g) for g in groups]

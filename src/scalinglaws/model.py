@@ -10,7 +10,10 @@ sampled centred (``offset ~ Normal(0, σ)``, ``z = offset / σ`` recorded); see
 
 Coefficients marked ``reference`` in the law are sampled at the reference scale and
 converted back with the law's ``from_reference``. The observation model is Normal or
-Student-t noise on log y (or y), with an optional per-run offset.
+Student-t noise on log y (or y), with an optional per-run offset. With Normal noise the
+run offsets are integrated out exactly (:func:`integrated_run_offsets`): NUTS samples the
+law's parameters from their marginal posterior and each run's offset comes from its
+exact conditional posterior, so the hundreds of offsets of a sweep add no funnel.
 
 The same functions assemble parameters inside the model and in :func:`predict_draws`,
 so fitting and prediction cannot disagree.
@@ -84,6 +87,8 @@ def level_sites(spec, design: Design) -> list[LevelSite]:
         sites.extend(LevelSite(f"sigma_z_{f}", f, None) for f in sigma_factors)
     if spec.run and spec.run in design.factors:
         sites.append(LevelSite(f"{RUN_SITE}_z", spec.run, None))
+        if integrates_runs(spec, design):
+            sites.append(LevelSite(f"{RUN_SITE}_eps", spec.run, None))
     return sites
 
 
@@ -164,6 +169,52 @@ def run_offset(spec, design: Design, values: Mapping):
     if not spec.run or spec.run not in design.factors:
         return 0.0
     return values[f"{RUN_SITE}_sd"] * values[f"{RUN_SITE}_z"][design.factors[spec.run].codes]
+
+
+def integrates_runs(spec, design: Design) -> bool:
+    """Whether the model integrates its run offsets out (a run factor and Normal noise)."""
+    return bool(spec.run) and spec.run in design.factors and spec.likelihood == "normal"
+
+
+def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run_sd, eps):
+    """Run offsets drawn from their exact conditional posterior, and the density correction.
+
+    With Normal noise, a run's offset ``u ~ Normal(0, run_sd)`` and its rows' residuals
+    ``r_i = t_i - law_i`` (likelihood scale, noise ``scale_i``) give ``u | r ~ Normal(m, v)``
+    with ``v = run_sd^2 / (1 + run_sd^2 S0)``, ``m = v S1``, ``S0 = sum 1/scale_i^2`` and
+    ``S1 = sum r_i/scale_i^2`` over the run's rows. For any ``u``,
+    ``p(r) = p(r | u) p(u) / p(u | r)``, so observing the rows at ``u = m + sqrt(v) eps``
+    (``eps ~ Normal(0, 1)``) and adding ``log p(u) - log p(u | r)`` leaves exactly the
+    marginal density of the law's parameters; ``u`` then has its exact posterior.
+
+    Returns the per-run offsets ``u`` and the correction ``log p(u) - log p(u | r)``.
+
+    >>> import jax.numpy as jnp
+    >>> from types import SimpleNamespace
+    >>> design = SimpleNamespace(factors={"run": SimpleNamespace(codes=jnp.array([0, 0]),
+    ...                                                          levels=("a",))})
+    >>> u, correction = integrated_run_offsets(design, "run", jnp.array([0.1, 0.3]),
+    ...                                        jnp.array([1.0, 1.0]), 1.0, jnp.zeros(1))
+    >>> round(float(u[0]), 6)  # m = 0.4 / 3
+    0.133333
+    """
+    codes = design.factors[run_factor].codes
+    n_runs = len(design.factors[run_factor].levels)
+    weight = jnp.broadcast_to(1.0 / scale**2, jnp.shape(residual))
+    s0 = jax.ops.segment_sum(weight, codes, num_segments=n_runs)
+    s1 = jax.ops.segment_sum(weight * residual, codes, num_segments=n_runs)
+    variance = run_sd**2 / (1.0 + run_sd**2 * s0)
+    mean = variance * s1
+    u = mean + jnp.sqrt(variance) * eps
+    correction = (dist.Normal(0.0, run_sd).log_prob(u)
+                  - dist.Normal(mean, jnp.sqrt(variance)).log_prob(u)).sum()
+    return u, correction
+
+
+def auxiliary(name: str) -> bool:
+    """Whether a posterior site is a sampler device (a standard-normal offset ``*_z*`` or
+    the ``run_eps`` of integrated run offsets) rather than a quantity to report."""
+    return "_z_" in name or name.endswith("_z") or name == f"{RUN_SITE}_eps"
 
 
 def observation(spec, loc, scale, values: Mapping) -> dist.Distribution:
@@ -260,15 +311,25 @@ def build_model(spec, design: Design) -> Callable[..., None]:
             sample_offsets(values, "sigma", sigma_factors)
         if spec.likelihood == "student_t":
             values["nu"] = numpyro.sample("nu", spec.prior("nu").to_numpyro())
+        integrate = integrates_runs(spec, design) and y is not None
         if spec.run and spec.run in design.factors:
             sd = values[f"{RUN_SITE}_sd"] = numpyro.sample(f"{RUN_SITE}_sd",
                                                            spec.prior("run_sd").to_numpyro())
-            values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
+            if not integrate:
+                values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
 
         params = law_params(spec, design, values)
-        loc = location(spec, design, params) + run_offset(spec, design, values)
+        curve = location(spec, design, params)
         scale = noise_scale(spec, design, values)
         obs = None if y is None else transform_target(spec, jnp.asarray(y))
+        if integrate:
+            eps = sample_levels(f"{RUN_SITE}_eps")
+            u, correction = integrated_run_offsets(design, spec.run, obs - curve, scale,
+                                                   values[f"{RUN_SITE}_sd"], eps)
+            numpyro.factor(f"{RUN_SITE}_integrated", correction)
+            values[f"{RUN_SITE}_z"] = numpyro.deterministic(f"{RUN_SITE}_z",
+                                                            u / values[f"{RUN_SITE}_sd"])
+        loc = curve + run_offset(spec, design, values)
         with numpyro.plate("row", design.n_rows):
             numpyro.sample("y", observation(spec, loc, scale, values), obs=obs)
 

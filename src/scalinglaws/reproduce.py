@@ -93,13 +93,14 @@ INTERVAL = 0.9
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
 #: hour on two CPU cores. The LLMs-on-the-line fits are sampled in the coordinates their
 #: data measure (see :func:`_llm_line_law`) and take ~100-400 leapfrog steps per draw, so
-#: they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run at the default
-#: depth in per-family units (see :func:`hitchhiker_normalise`); the sampler tables report
-#: R-hat and ESS of every fit.
+#: they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run in per-family
+#: units (see :func:`hitchhiker_normalise`) with their run offsets integrated out, and
+#: (a)'s 100-dimensional dense mass block needs the 1,000 warmup draws; the sampler tables
+#: report R-hat and ESS of every fit.
 FULL_SETTINGS: dict[str, dict[str, int]] = {
     "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
     "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
-    "hitchhiker2024": {"chains": 2, "warmup": 400, "draws": 300, "max_tree_depth": 10},
+    "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
     "brandfonbrener2025": {"chains": 2, "warmup": 400, "draws": 300},
 }
 
@@ -481,8 +482,8 @@ HITCHHIKER_EXPONENT = Prior("LogNormal", -1.05, 0.5)
 #: Noise of the Hitchhiker checkpoint fits (log loss; its population value when it varies by
 #: family): median 0.5% (90% 0.2% to 1.1%). Smooth checkpoint curves alone would push it to
 #: ~0.1%, but thinned checkpoints of one run are not independent draws around the law, and
-#: a noise that may collapse to zero makes a funnel with the per-run offsets of families
-#: whose runs have a single row (the Chinchilla IsoFLOP points).
+#: where a family's runs have a single row (the Chinchilla IsoFLOP points) the data measure
+#: only the sum of the noise and run variances, so the noise needs a prior away from zero.
 HITCHHIKER_NOISE = Prior("LogNormal", -5.3, 0.5)
 #: Prior of the run-to-run offset (log loss) in the Hitchhiker checkpoint fits: about 1%
 #: (90% between 0.44% and 2.3%). A family of two or three runs cannot identify it (a
@@ -654,8 +655,7 @@ def _all_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
                         "tokens, at most 10 log-spaced per run), with a per-run offset; "
                         "fitted once per family on that family's rows only (the family "
                         "factor then has one level), so each family has its own law, noise "
-                        "scale and run scale; run offsets sampled centred in families whose "
-                        "runs have >= 5 rows each (all but Chinchilla)"})
+                        "scale and run scale"})
     hier_priors = {**chin["priors"], "E_sd": HITCHHIKER_GROUP, "A_sd": HITCHHIKER_GROUP,
                    "B_sd": HITCHHIKER_GROUP}
     out["hitchhiker2024_hierarchical"] = (
@@ -1733,9 +1733,6 @@ HITCHHIKER_MODELS = (("a", "final", "final"), ("b", "checkpoints", "checkpoints"
                      ("d", "hierarchical_exponents", "checkpoints"))
 #: Families of the quick run: a mix of sizes of data, units and numbers of models.
 HITCHHIKER_QUICK = ("GPT2-c4-1.0", "chinchilla", "gpt3", "t5-pile", "OPT")
-#: Warmup of the final-loss fit (a) in the full run: it has 208 rows and is cheap, and its
-#: 100-dimensional dense mass block needs more warmup draws than the default gives.
-HITCHHIKER_FINAL_WARMUP = 1000
 #: Models fitted one family at a time: (b) has independent per-family law parameters
 #: (pooling "none"), so its posterior factorises by family but for the noise and run
 #: scales, and one NUTS fit per family gives each family's ridges their own step size and
@@ -1743,12 +1740,6 @@ HITCHHIKER_FINAL_WARMUP = 1000
 #: of the 20 families have 2 to 5 final losses, fewer than their six parameters, and the
 #: noise scale shared by all families is what lets those few rows be fitted at all.
 HITCHHIKER_BY_FAMILY = ("b",)
-#: A fit whose every run has at least this many rows samples its run offsets centred: ten
-#: checkpoints with a noise of ~0.5% pin a run's offset far more tightly than its ~1% prior
-#: scale, the case where non-centred offsets make a curved ridge with run_sd (in the full
-#: run of (b), 452 divergences non-centred against 292 centred; GPT2-c4-2.0 76 against 6).
-#: Chinchilla's IsoFLOP runs have one row each and stay non-centred (centred: R-hat 2.6).
-HITCHHIKER_RUN_CENTRED_ROWS = 5
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
 #: non-centred form makes each family's offset and the population scale a funnel.
@@ -2001,22 +1992,6 @@ def _hitchhiker_score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame,
                          "abs_rel_err": np.abs(truth - median) / truth}, index=test.index)
 
 
-def _hitchhiker_run_geometry(spec: ScalingModel, rows: pd.DataFrame) -> ScalingModel:
-    """``spec`` with centred run offsets when every run in ``rows`` has enough rows.
-
-    The same model (a parameterization changes the sampler's geometry, not the
-    posterior); see :data:`HITCHHIKER_RUN_CENTRED_ROWS`.
-    """
-    import dataclasses
-
-    current = spec.parameterization
-    if (not spec.run or current == "centred"
-            or rows.groupby(spec.run).size().min() < HITCHHIKER_RUN_CENTRED_ROWS):
-        return spec
-    base = {} if isinstance(current, str) else dict(current)
-    return dataclasses.replace(spec, parameterization={**base, "run": "centred"})
-
-
 def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
                     test: pd.DataFrame, settings: Settings, log: Callable[[str], None],
                     **overrides: Any) -> tuple[list[tuple[Any, Any, float]], pd.DataFrame]:
@@ -2024,10 +1999,7 @@ def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
 
     A model in :data:`HITCHHIKER_BY_FAMILY` is fitted once per family, on that family's
     rows only, with the same spec (the family factor then has a single level, so its
-    parameters are scalars); the others once on all rows. Run offsets are sampled centred
-    where every run of the fitted rows is well measured (:func:`_hitchhiker_run_geometry`:
-    in (b) every family but Chinchilla; never in (c) and (d), which hold Chinchilla's
-    single-row runs). Returns the fits as
+    parameters are scalars); the others once on all rows. Returns the fits as
     ``(family or None, fit, seconds)`` and the targets' scores in the order of ``test``.
     """
     data, centres = hitchhiker_normalise(rows)
@@ -2036,7 +2008,7 @@ def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
     fits, scores = [], []
     for family, chunk in groups:
         started = time.perf_counter()
-        fit = _fit(_hitchhiker_run_geometry(spec, chunk), chunk, settings, log,
+        fit = _fit(spec, chunk, settings, log,
                    f"({key}) {name}" + (f" [{family}]" if by_family else ""),
                    dense_mass=_hitchhiker_mass(spec, one_family=by_family), **overrides)
         fits.append((family, fit, time.perf_counter() - started))
@@ -2087,9 +2059,7 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
     fits, scores = {}, {}
     for key, name, data in HITCHHIKER_MODELS:
         fits[key], scores[key] = _hitchhiker_fit(
-            key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log,
-            **({"warmup": max(settings.warmup, HITCHHIKER_FINAL_WARMUP)}
-               if key == "a" and not settings.quick else {}))
+            key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log)
 
     rows = []
     for _, fam in info.iterrows():
@@ -2136,10 +2106,10 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
         "per-family law parameters (pooling='none') and one noise scale for all families "
         "(a family has fewer final losses than parameters); (b) is fitted family by family "
         "(one NUTS fit per family on its rows only, so each family has its own noise and "
-        "run scale, with centred run offsets where every run has >= "
-        f"{HITCHHIKER_RUN_CENTRED_ROWS} rows, i.e. all but Chinchilla; its sampler row "
-        "aggregates the fits: worst R-hat, smallest ESS, total divergences and seconds, "
-        "mean steps). A target is a new run, so the checkpoint "
+        "run scale; its sampler row aggregates the fits: worst R-hat, smallest ESS, total "
+        "divergences and seconds, mean steps). The run offsets of (b), (c) and (d) are "
+        "integrated out exactly (Normal noise), each drawn afterwards from its conditional "
+        "posterior. A target is a new run, so the checkpoint "
         "models' predictions include a fresh run offset (prior about 1%, see "
         "HITCHHIKER_RUN_SD).",
         "Families where our ARE beats the paper's checkpoint fit: "
@@ -2154,8 +2124,8 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
         "rows), an exact change of units that lets one set of stated priors fit losses in "
         "nats, bits and perplexity; predictions are converted back before scoring. Per "
         "family, two training sizes (the 16 GPT-2 sets) leave alpha to its prior and E, A "
-        "and alpha on a curved ridge: NUTS needs deep trees (mean_steps in the sampler "
-        f"table; cap {settings.max_tree_depth}), which is what the run time buys.")
+        "and alpha on a curved ridge: the source of (a)'s deep trees (mean_steps in the "
+        f"sampler table; cap {settings.max_tree_depth}) and of (b)'s divergences.")
     # a model fitted family by family is judged fit by fit, so a note names the families
     checked = [diag[~diag["fit"].isin([f"({k}) {n}" for k, n, _ in HITCHHIKER_MODELS
                                        if k in by_family])]]

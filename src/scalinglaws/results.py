@@ -20,7 +20,7 @@ import xarray as xr
 
 from .data import Design, Factor, make_design
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import predict_draws
+from .model import auxiliary, predict_draws
 
 #: Version of the saved-file layout; files of another format are rejected.
 FILE_FORMAT = 1
@@ -70,8 +70,7 @@ class Fit:
         """
         lo, hi = _interval_bounds(interval)
         post = self.idata.posterior
-        names = [v for v in post.data_vars if "_z_" not in v and not v.endswith("_z")
-                 and "_offset" not in v]
+        names = [v for v in post.data_vars if not auxiliary(v) and "_offset" not in v]
         stacked = post[names].stack(sample=("chain", "draw"))
         groups = chain_groups(post[names])
         multi_chain = groups[0].sizes["chain"] > 1

@@ -85,7 +85,8 @@ class ScalingModel:
         levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
         when every level is well measured and levels clearly differ). A dict chooses per
         parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
-        ``"run"`` are keys too). See :func:`scalinglaws.model.centred_sites`.
+        ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
+        ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
 
     Examples
     --------
