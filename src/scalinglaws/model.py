@@ -336,6 +336,23 @@ def build_model(spec, design: Design) -> Callable[..., None]:
     return model
 
 
+def with_new_levels(spec, design: Design, posterior: Mapping, rng_key) -> dict:
+    """Posterior draws (leading draw axis) with every per-level site extended to the
+    levels of ``design`` the fit never saw, each a fresh draw from the population (its
+    standard-normal offset, or its prior with ``pooling="none"``) per posterior draw."""
+    values = {k: jnp.asarray(v) for k, v in posterior.items()}
+    n_draws = next(iter(values.values())).shape[0]
+    sites = level_sites(spec, design)
+    for key, site in zip(jax.random.split(rng_key, len(sites)), sites, strict=True):
+        fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
+        n_new = len(design.factors[site.factor].levels) - fitted.shape[1]
+        if n_new > 0:
+            base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
+            values[site.name] = jnp.concatenate([fitted, base.sample(key, (n_draws, n_new))],
+                                                axis=1)
+    return values
+
+
 def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     """Posterior draws of the law and of new observations for the rows of ``design``.
 
@@ -357,18 +374,8 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         fresh offsets from the population, per draw.
     """
     enable_x64()
-    posterior = {k: jnp.asarray(v) for k, v in posterior.items()}
-    n_draws = next(iter(posterior.values())).shape[0]
-    keys = jax.random.split(rng_key, len(level_sites(spec, design)) + 2)
-    values = dict(posterior)
-    for key, site in zip(keys, level_sites(spec, design), strict=False):
-        factor = design.factors[site.factor]
-        fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
-        n_new = len(factor.levels) - fitted.shape[1]
-        if n_new > 0:
-            base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
-            fresh = base.sample(key, (n_draws, n_new))
-            values[site.name] = jnp.concatenate([fitted, fresh], axis=1)
+    key_levels, key_run, key_noise = jax.random.split(rng_key, 3)
+    values = with_new_levels(spec, design, posterior, key_levels)
 
     def one(draw):
         params = law_params(spec, design, draw)
@@ -380,9 +387,9 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     loc, shifted, scale, params = jax.vmap(one)(values)
     if spec.run and spec.run not in design.factors and f"{RUN_SITE}_sd" in values:
         # no run column given: every row is a new run, with its own offset
-        fresh = jax.random.normal(keys[-2], loc.shape)
+        fresh = jax.random.normal(key_run, loc.shape)
         shifted = shifted + values[f"{RUN_SITE}_sd"][:, None] * fresh
     noise_values = {"nu": values["nu"][:, None]} if "nu" in values else {}
-    observed = observation(spec, shifted, scale, noise_values).sample(keys[-1])
+    observed = observation(spec, shifted, scale, noise_values).sample(key_noise)
     return {"law": untransform(spec, loc), "observed": untransform(spec, observed),
             "params": params, "scale": scale, "shift": shifted - loc}

@@ -49,7 +49,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 import pandas as pd
 from scipy.special import logsumexp
 
@@ -57,12 +56,12 @@ from .errors import ScalingLawError
 from .model import (
     RUN_SITE,
     law_params,
-    level_sites,
     location,
     noise_scale,
     observation,
     run_offset,
     transform_target,
+    with_new_levels,
 )
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
@@ -119,18 +118,8 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
     y = _target(spec, frame)
     design = make_design(spec, frame, fitted=fit.design)
-    values = {k: jnp.asarray(v) for k, v in fit.draws().items()}
-    n_draws = next(iter(values.values())).shape[0]
-    sites = level_sites(spec, design)
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(sites) + 1)
-    for key, site in zip(keys, sites, strict=False):
-        factor = design.factors[site.factor]
-        fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
-        n_new = len(factor.levels) - fitted.shape[1]
-        if n_new > 0:
-            base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
-            values[site.name] = jnp.concatenate([fitted, base.sample(key, (n_draws, n_new))],
-                                                axis=1)
+    key_levels, key_run = jax.random.split(jax.random.PRNGKey(seed))
+    values = with_new_levels(spec, design, fit.draws(), key_levels)
 
     def one(draw):
         params = law_params(spec, design, draw)
@@ -141,7 +130,7 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     run_sd = f"{RUN_SITE}_sd"
     if spec.run and spec.run not in design.factors and run_sd in values:
         # no run column: each held-out row is a new run with its own offset
-        loc = loc + values[run_sd][:, None] * jax.random.normal(keys[-1], loc.shape)
+        loc = loc + values[run_sd][:, None] * jax.random.normal(key_run, loc.shape)
     noise = {"nu": values["nu"][:, None]} if "nu" in values else {}
     t = transform_target(spec, jnp.asarray(y))
     return np.asarray(observation(spec, loc, scale, noise).log_prob(t))
