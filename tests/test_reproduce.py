@@ -497,6 +497,18 @@ def test_convergence_notes_flag_disagreeing_chains():
 # --- Brandfonbrener et al. 2025 ---------------------------------------------------------
 
 
+def test_brandfonbrener_rows_score_ours_beside_the_paper_method():
+    fit = SimpleNamespace(predict=lambda at, **_: pd.DataFrame(
+        {"median": [2.0, 3.0], "pred_lower": [1.9, 3.1], "pred_upper": [2.1, 3.3]}))
+    out = rp._brandfonbrener_rows("train_to_train", fit, None, np.array([2.05, 3.0]),
+                                  np.array([2.0, 2.9]), "a", ["b", "c"], seed=0)
+    assert list(out.columns) == ["setting", "x", "y", "truth", "paper_method", "paper_err_%",
+                                 "median", "lower", "upper", "covered", "rel_err_%"]
+    assert out["covered"].tolist() == [True, False]  # 3.0 lies below [3.1, 3.3]
+    np.testing.assert_allclose(out["rel_err_%"], [100 * 0.05 / 2.05, 0.0])
+    np.testing.assert_allclose(out["paper_err_%"], [100 * 0.05 / 2.05, 100 * 0.1 / 3.0])
+
+
 def test_brandfonbrener_paper_link_is_least_squares_on_shifted_logs():
     lx = np.array([3.0, 3.4, 3.9, 4.4])
     kappa, k = rp.brandfonbrener_paper_link(lx, 0.6 * (lx - 2.1) ** 1.3 + 0.9, 2.1, 0.9)

@@ -298,8 +298,13 @@ def score_targets(truth: Sequence[float], point: np.ndarray, predictive: np.ndar
             f"score_targets: {truth.size} truths but draws for {point.shape[1]} and "
             f"{predictive.shape[1]} targets; give arrays of shape (draws, targets)"
         )
-    median = np.median(point, axis=0)
     _, lower, upper = _quantiles(predictive, interval)
+    return _scored(truth, np.median(point, axis=0), lower, upper)
+
+
+def _scored(truth: np.ndarray, median: np.ndarray, lower: np.ndarray,
+            upper: np.ndarray) -> pd.DataFrame:
+    """``truth``, ``median``, ``lower``, ``upper``, ``covered`` and ``rel_err_%``."""
     return pd.DataFrame({
         "truth": truth, "median": median, "lower": lower, "upper": upper,
         "covered": (lower <= truth) & (truth <= upper),
@@ -1229,14 +1234,13 @@ def brandfonbrener_model(setting: str) -> Any:
 def _brandfonbrener_rows(setting: str, fit: Any, at: pd.DataFrame, truth: np.ndarray,
                          paper: np.ndarray, x: str, y: Sequence[str], seed: int) -> pd.DataFrame:
     pred = fit.predict(at, interval=INTERVAL, seed=seed, law_prior=False)
-    scored = pd.DataFrame({"setting": setting, "x": x, "y": list(y), "truth": truth,
-                           "paper_method": paper,
-                           "paper_err_%": 100 * np.abs(paper - truth) / truth,
-                           "median": pred["median"].to_numpy(),
-                           "lower": pred["pred_lower"].to_numpy(),
-                           "upper": pred["pred_upper"].to_numpy()})
-    scored["covered"] = (scored["lower"] <= truth) & (truth <= scored["upper"])
-    scored["rel_err_%"] = 100 * np.abs(scored["median"] - truth) / truth
+    scored = _scored(truth, pred["median"].to_numpy(), pred["pred_lower"].to_numpy(),
+                     pred["pred_upper"].to_numpy())
+    scored.insert(0, "setting", setting)
+    scored.insert(1, "x", x)
+    scored.insert(2, "y", list(y))
+    scored.insert(4, "paper_method", paper)
+    scored.insert(5, "paper_err_%", 100 * np.abs(paper - truth) / truth)
     return scored
 
 
