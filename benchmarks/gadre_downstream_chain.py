@@ -28,6 +28,7 @@ import pandas as pd
 
 from scalinglaws import datasets
 from scalinglaws import losstoloss as ltl
+from scalinglaws.reproduce import _diagnostics as fit_diagnostics
 
 #: The paper's relative errors (%) on (loss, 17-task error) of the two targets (Table 2).
 GADRE_PAPER = {("rpj", "1.4B"): (0.71, 3.64), ("rpj", "6.9B"): (0.73, 0.05),
@@ -38,14 +39,6 @@ GADRE_PAPER = {("rpj", "1.4B"): (0.71, 3.64), ("rpj", "6.9B"): (0.73, 0.05),
 def _settings(args) -> dict:
     return {"chains": args.chains, "warmup": args.warmup, "draws": args.draws,
             "seed": args.seed, "progress": False, "target_accept": args.target_accept}
-
-
-def _diagnostics(fit: ltl.LossToLossFit, seconds: float) -> dict:
-    stats = fit.idata.sample_stats
-    summary = fit.summary()
-    return {"divergences": int(stats.diverging.sum()), "max_rhat": float(summary.r_hat.max()),
-            "min_ess_bulk": float(summary.ess_bulk.min()),
-            "mean_steps": float(stats.n_steps.mean()), "seconds": round(seconds, 1)}
 
 
 def _score(frame: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +62,8 @@ def gadre(runs: pd.DataFrame, downstream: pd.DataFrame, args) -> pd.DataFrame:
             data["law"] = data["paper_default_role"] == "fit_loss_and_error"
             started = time.perf_counter()
             fit = model.fit(data, **_settings(args))
-            diag = _diagnostics(fit, time.perf_counter() - started)
+            diag = {**fit_diagnostics(dataset, fit),
+                    "seconds": round(time.perf_counter() - started, 1)}
             targets = frame[(frame["dataset"] == dataset)
                             & (frame["paper_default_role"] == "target")]
             pred = fit.predict(targets[["N", "D"]].reset_index(drop=True), interval=0.9)
