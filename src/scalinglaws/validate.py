@@ -21,8 +21,8 @@ the fit used: the law's location on the likelihood scale, the noise scale (``sig
 with its group offset when it varies), Normal or Student-t noise, and the run offset
 when the model has a ``run`` factor. Levels never seen in the training runs (a new
 dataset, and, usually, the held-out runs themselves) get a fresh offset drawn from the
-population for each draw, the same way :meth:`Fit.predict_draws
-<scalinglaws.Fit.predict_draws>` draws them. Averaging ``p(y_i | theta_s, u_s)`` over
+population for each draw: the location, offsets and noise scale are those of
+:func:`scalinglaws.model.predict_draws`, the function predictions use. Averaging ``p(y_i | theta_s, u_s)`` over
 draws with one fresh offset ``u_s`` each is an unbiased Monte Carlo estimate of the
 predictive density with the offset integrated out; its log is what is reported.
 Pointwise densities are what LOO uses too, so held-out and LOO scores are on the same
@@ -53,16 +53,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .errors import ScalingLawError
-from .model import (
-    RUN_SITE,
-    law_params,
-    location,
-    noise_scale,
-    observation,
-    run_offset,
-    transform_target,
-    with_new_levels,
-)
+from .model import observation, predict_draws, transform_target
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
 INTERVALS = (0.5, 0.9)
@@ -118,22 +109,13 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
     y = _target(spec, frame)
     design = make_design(spec, frame, fitted=fit.design)
-    key_levels, key_run = jax.random.split(jax.random.PRNGKey(seed))
-    values = with_new_levels(spec, design, fit.draws(), key_levels)
-
-    def one(draw):
-        params = law_params(spec, design, draw)
-        loc = location(spec, design, params) + run_offset(spec, design, draw)
-        return loc, jnp.broadcast_to(noise_scale(spec, design, draw), loc.shape)
-
-    loc, scale = jax.vmap(one)(values)
-    run_sd = f"{RUN_SITE}_sd"
-    if spec.run and spec.run not in design.factors and run_sd in values:
-        # no run column: each held-out row is a new run with its own offset
-        loc = loc + values[run_sd][:, None] * jax.random.normal(key_run, loc.shape)
-    noise = {"nu": values["nu"][:, None]} if "nu" in values else {}
+    values = fit.draws()
+    # the law, run offsets (fresh for new runs) and noise scale exactly as predictions use
+    draws = predict_draws(spec, design, values, jax.random.PRNGKey(seed))
+    loc = transform_target(spec, draws["law"]) + draws["shift"]
+    noise = {"nu": jnp.asarray(values["nu"])[:, None]} if "nu" in values else {}
     t = transform_target(spec, jnp.asarray(y))
-    return np.asarray(observation(spec, loc, scale, noise).log_prob(t))
+    return np.asarray(observation(spec, loc, draws["scale"], noise).log_prob(t))
 
 
 # --- splitting ----------------------------------------------------------------------------
