@@ -1991,14 +1991,11 @@ def _hitchhiker_score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame,
         columns.append(fit.spec.run)
     draws = fit.predict_draws(rows[list(dict.fromkeys(columns))], seed=seed)
     unit = centres.loc[test["family"], "loss"].to_numpy()
-    median = np.median(draws["law"], axis=0) * unit
-    _, lower, upper = _quantiles(draws["observed"])
-    lower, upper = lower * unit, upper * unit
-    truth = test["perf_loss_perp"].to_numpy(float)
-    return pd.DataFrame({"family": test["family"].to_numpy(), "D": test["D"].to_numpy(),
-                         "truth": truth, "median": median, "lower": lower, "upper": upper,
-                         "covered": (lower <= truth) & (truth <= upper),
-                         "abs_rel_err": np.abs(truth - median) / truth}, index=test.index)
+    scored = score_targets(test["perf_loss_perp"].to_numpy(float), draws["law"] * unit,
+                           draws["observed"] * unit).set_axis(test.index)
+    scored.insert(0, "family", test["family"].to_numpy())
+    scored.insert(1, "D", test["D"].to_numpy())
+    return scored
 
 
 def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
@@ -2079,7 +2076,7 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
                "paper_ckpt_ARE%": 100 * paper["checkpoints"][f]}
         for key, _, _ in HITCHHIKER_MODELS:
             s = scores[key][scores[key]["family"] == f]
-            row[f"{key}_ARE%"] = 100 * float(s["abs_rel_err"].mean())
+            row[f"{key}_ARE%"] = float(s["rel_err_%"].mean())
             row[f"{key}_cov90"] = float(s["covered"].mean())
         rows.append(row)
     table = pd.DataFrame(rows)
