@@ -336,14 +336,15 @@ def build_model(spec, design: Design) -> Callable[..., None]:
     return model
 
 
-def with_new_levels(spec, design: Design, posterior: Mapping, rng_key) -> dict:
+def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:
     """Posterior draws (leading draw axis) with every per-level site extended to the
     levels of ``design`` the fit never saw, each a fresh draw from the population (its
-    standard-normal offset, or its prior with ``pooling="none"``) per posterior draw."""
+    standard-normal offset, or its prior with ``pooling="none"``) per posterior draw;
+    ``keys``: one PRNG key per site of :func:`level_sites`, in its order."""
     values = {k: jnp.asarray(v) for k, v in posterior.items()}
     n_draws = next(iter(values.values())).shape[0]
     sites = level_sites(spec, design)
-    for key, site in zip(jax.random.split(rng_key, len(sites)), sites, strict=True):
+    for key, site in zip(keys, sites, strict=True):
         fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
         n_new = len(design.factors[site.factor].levels) - fitted.shape[1]
         if n_new > 0:
@@ -374,8 +375,10 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         fresh offsets from the population, per draw.
     """
     enable_x64()
-    key_levels, key_run, key_noise = jax.random.split(rng_key, 3)
-    values = with_new_levels(spec, design, posterior, key_levels)
+    n_sites = len(level_sites(spec, design))
+    keys = jax.random.split(rng_key, n_sites + 2)
+    values = with_new_levels(spec, design, posterior, keys[:n_sites])
+    key_run, key_noise = keys[n_sites], keys[n_sites + 1]
 
     def one(draw):
         params = law_params(spec, design, draw)
