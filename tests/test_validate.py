@@ -189,3 +189,138 @@ def test_scale_values():
     np.testing.assert_allclose(scale_values(spec, runs, "N"), runs["N"])
     with pytest.raises(ScalingLawError, match="by must be a column name"):
         scale_values(spec, runs, 3)
+
+
+# --- the discrepancy measured on held-out runs ---------------------------------------------
+
+Z90 = norm.ppf(0.95)
+
+
+def _backtest(bias, extra, own, seed=0, copies=1):
+    """Held-out units with known own spread ``own`` whose misses are N(bias, own^2 + extra^2)."""
+    rng = np.random.default_rng(seed)
+    miss = bias + np.sqrt(own ** 2 + extra ** 2) * rng.standard_normal(own.size)
+    rows = pd.DataFrame({"g": np.arange(own.size), "observed": 2.0 * np.exp(miss),
+                         "median": 2.0, "lower": 2.0 * np.exp(-Z90 * own),
+                         "upper": 2.0 * np.exp(Z90 * own)})
+    return pd.concat([rows] * copies, ignore_index=True)
+
+
+def test_discrepancy_recovers_a_known_bias_and_spread():
+    own = np.linspace(0.01, 0.03, 2000)
+    rows = _backtest(0.03, 0.02, own)
+    d = sl.validate.Discrepancy.estimate(rows["observed"], rows["median"], rows["lower"],
+                                         rows["upper"])
+    assert d.bias == pytest.approx(0.03, abs=0.002)
+    assert d.sd == pytest.approx(0.02, abs=0.002)
+    assert (d.units, d.scale) == (2000, "log")
+    # misses within the model's own intervals: no extra spread, no bias
+    calm = _backtest(0.0, 0.0, own, seed=1)
+    d0 = sl.validate.Discrepancy.estimate(calm["observed"], calm["median"], calm["lower"],
+                                          calm["upper"])
+    assert d0.sd < 0.004 and abs(d0.bias) < 0.002
+
+
+def test_discrepancy_counts_a_group_once():
+    own = np.linspace(0.01, 0.03, 30)
+    one = _backtest(0.02, 0.01, own, seed=2)
+    # the first five units have fifty rows each (a run with many checkpoints), the rest one
+    many = one.loc[np.repeat(one.index, np.where(one["g"] < 5, 50, 1))]
+    a = sl.validate.Discrepancy.estimate(one["observed"], one["median"], one["lower"],
+                                         one["upper"])
+    b = sl.validate.Discrepancy.estimate(many["observed"], many["median"], many["lower"],
+                                         many["upper"], groups=many["g"])
+    c = sl.validate.Discrepancy.estimate(many["observed"], many["median"], many["lower"],
+                                         many["upper"])
+    assert (b.bias, b.sd, b.units) == pytest.approx((a.bias, a.sd, 30), rel=1e-6)
+    assert c.units == 275 and abs(c.bias - a.bias) > 0.002  # ungrouped, five units dominate
+
+
+def test_discrepancy_apply_shifts_and_widens():
+    d = sl.validate.Discrepancy(bias=0.05, sd=0.04, units=10)
+    rng = np.random.default_rng(0)
+    law = np.full((20000, 2), 3.0)
+    observed = 3.0 * np.exp(0.03 * rng.standard_normal((20000, 2)))
+    before = observed.copy()
+    new_law, new_obs = d.apply(law, observed, seed=1)
+    np.testing.assert_array_equal(observed, before)  # the draws passed in are not changed
+    np.testing.assert_allclose(new_law, 3.0 * np.exp(0.05), rtol=1e-12)
+    assert np.log(new_obs).mean() == pytest.approx(np.log(3.0) + 0.05, abs=0.002)
+    assert np.log(new_obs).std() == pytest.approx(0.05, abs=0.002)  # sqrt(0.03^2 + 0.04^2)
+    additive = sl.validate.Discrepancy(bias=0.5, sd=0.0, units=10, scale="identity")
+    np.testing.assert_allclose(additive.apply(law, law)[1], 3.5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"observed": [2.0, 2.0]}, "one value per row"),
+    ({"observed": [2.0, -1.0, 2.0]}, "finite and positive"),
+    ({"lower": [2.5, 2.5, 2.5]}, "upper is below lower"),
+    ({"groups": ["a", "a", "b"]}, "at least 3 held-out units"),
+    ({"groups": ["a"]}, "1 labels for 3 rows"),
+    ({"scale": "logit"}, "scale must be"),
+    ({"mass": 1.0}, "mass must be"),
+])
+def test_discrepancy_bad_inputs(change, message):
+    args = {"observed": [2.0, 2.1, 1.9], "median": [2.0, 2.0, 2.0], "lower": [1.9] * 3,
+            "upper": [2.1] * 3, **change}
+    with pytest.raises(ScalingLawError, match=message):
+        sl.validate.Discrepancy.estimate(**args)
+
+
+def test_extrapolation_discrepancy_uses_the_held_out_points(result):
+    pts = result.points[result.points["model"] == "power"]
+    d = result.discrepancy("power")
+    direct = sl.validate.Discrepancy.estimate(pts["observed"], pts["median"],
+                                              pts["lower_90"], pts["upper_90"])
+    assert d == direct and d.units == len(pts)
+    assert result.discrepancy("power", mass=0.5) == sl.validate.Discrepancy.estimate(
+        pts["observed"], pts["median"], pts["lower_50"], pts["upper_50"], mass=0.5)
+    with pytest.raises(ScalingLawError, match="several models"):
+        result.discrepancy()
+    with pytest.raises(ScalingLawError, match="no model 'nope'"):
+        result.discrepancy("nope")
+    with pytest.raises(ScalingLawError, match="no 0.8 intervals"):
+        result.discrepancy("power", mass=0.8)
+    with pytest.raises(ScalingLawError, match="no column"):
+        result.discrepancy("power", group="family")
+    with pytest.raises(ScalingLawError, match="at least 3"):  # one threshold: one unit
+        result.discrepancy("power", group="model")
+
+
+def test_predict_with_a_discrepancy(hierarchical_fit):
+    rows = {"N": [4e9, 8e9], "D": [8e10, 1.6e11], "dataset": ["web", "code"]}
+    plain = hierarchical_fit.predict(rows, seed=3)
+    shifted = hierarchical_fit.predict(
+        rows, seed=3, discrepancy=sl.validate.Discrepancy(bias=0.1, sd=0.0, units=5))
+    np.testing.assert_allclose(shifted["median"], plain["median"] * np.exp(0.1), rtol=1e-12)
+    np.testing.assert_allclose(shifted["pred_upper"], plain["pred_upper"] * np.exp(0.1),
+                               rtol=1e-12)
+    wider = hierarchical_fit.predict(
+        rows, seed=3, discrepancy=sl.validate.Discrepancy(bias=0.0, sd=0.2, units=5))
+    assert (np.log(wider["pred_upper"] / wider["pred_lower"])
+            > np.log(plain["pred_upper"] / plain["pred_lower"]) + 0.3).all()
+    with pytest.raises(ScalingLawError, match="'identity' scale"):
+        hierarchical_fit.predict(rows, discrepancy=sl.validate.Discrepancy(0.1, 0.0, 5,
+                                                                           "identity"))
+    with pytest.raises(ScalingLawError, match="must be a scalinglaws.validate.Discrepancy"):
+        hierarchical_fit.predict(rows, discrepancy=(0.1, 0.0))
+
+
+def test_notes_name_the_miss_of_an_overconfident_model():
+    from types import SimpleNamespace
+
+    n = 10
+    observed = np.full(n, 2.2)
+    points = pd.DataFrame({
+        "model": "m", "threshold": 1e20, "row": [str(i) for i in range(n)],
+        "C": np.geomspace(1e20, 1e21, n), "observed": observed, "median": 2.0,
+        "lower_50": 1.98, "upper_50": 2.02, "lower_90": 1.95, "upper_90": 2.05,
+        "lpd": -5.0, "are": 0.1 / 1.1, "pit": 1.0})
+    result = sl.validate.Extrapolation(
+        points=points, scores=pd.DataFrame({"model": ["m"], "threshold": [1e20]}), by="C",
+        intervals=(0.5, 0.9), target="loss",
+        fits={("m", 1e20): SimpleNamespace(spec=SimpleNamespace(scale="log"))})
+    notes = result.notes
+    assert sum("overconfident" in n for n in notes) == 2  # the 50% and the 90% intervals
+    (miss,) = [n for n in notes if ".discrepancy()" in n]  # the miss is named once
+    assert f"{100 * np.log(1.1):+.3g}% from the median" in miss

@@ -103,7 +103,8 @@ class Fit:
 
     # --- predicting ---------------------------------------------------------------------
 
-    def predict(self, data, interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    def predict(self, data, interval: float = 0.9, seed: int = 0,
+                discrepancy=None) -> pd.DataFrame:
         """Posterior predictions for new rows, with credible and predictive intervals.
 
         Parameters
@@ -115,6 +116,11 @@ class Fit:
             Probability mass of both intervals.
         seed : int
             Seed for new-level offsets and observation noise.
+        discrepancy : scalinglaws.validate.Discrepancy, optional
+            The extrapolation error measured by a backtest
+            (:meth:`Extrapolation.discrepancy
+            <scalinglaws.validate.Extrapolation.discrepancy>`): shifts the law by its
+            bias and widens the predictive interval by its spread.
 
         Returns
         -------
@@ -130,7 +136,7 @@ class Fit:
         """
         lo, hi = _interval_bounds(interval)
         frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
-        draws = self.predict_draws(frame, seed=seed)
+        draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy)
         law, observed = draws["law"], draws["observed"]
         out = frame.copy()
         out["mean"] = law.mean(axis=0)
@@ -142,17 +148,32 @@ class Fit:
         out.attrs["interval"] = interval
         return out
 
-    def predict_draws(self, data, seed: int = 0) -> dict:
+    def predict_draws(self, data, seed: int = 0, discrepancy=None) -> dict:
         """Raw posterior draws behind :meth:`predict`, each of shape (draws, rows).
 
         Returns ``{"law": ..., "observed": ..., "params": {name: ...}}``: the noise-free
         law, new observations, and the natural law parameters of every row (a coefficient
-        such as ``A`` in its original units, whatever scale it was sampled on).
+        such as ``A`` in its original units, whatever scale it was sampled on). With a
+        ``discrepancy``, ``law`` and ``observed`` include it (see :meth:`predict`).
         """
+        from .validate import Discrepancy
+
+        if discrepancy is not None:
+            if not isinstance(discrepancy, Discrepancy):
+                raise ScalingLawError(
+                    f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
+                    f"Extrapolation.discrepancy()), got {type(discrepancy).__name__}")
+            if discrepancy.scale != self.spec.scale:
+                raise ScalingLawError(
+                    f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
+                    f"this model's likelihood is on the {self.spec.scale!r} scale")
         frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
         design = make_design(self.spec, frame, fitted=self.design)
         out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
-        return jax.tree_util.tree_map(np.asarray, out)
+        out = jax.tree_util.tree_map(np.asarray, out)
+        if discrepancy is not None:
+            out["law"], out["observed"] = discrepancy.apply(out["law"], out["observed"], seed)
+        return out
 
     def data(self) -> pd.DataFrame:
         """The fitted rows as a frame: inputs, target and factor levels."""

@@ -343,13 +343,17 @@ class Extrapolation:
                 f"; {second!r} is {d:.1f} lower, standard error {s:.1f})."
             )
         for name in summary.index:
+            n = int(summary.loc[name, "n_points"])
+            overconfident = False
             for q in self.intervals:
                 cov = summary.loc[name, f"coverage_{_pct(q)}"]
-                n = int(summary.loc[name, "n_points"])
                 if n >= 5 and abs(cov - q) > 0.25:
                     side = "overconfident" if cov < q else "too wide"
+                    overconfident |= cov < q
                     out.append(f"{name!r}: its {q:.0%} predictive intervals contain "
                                f"{cov:.0%} of the held-out runs: {side} when extrapolating.")
+            if overconfident:
+                out.append(self._miss(name))
         troubled = {}
         for (name, t), messages in self.warnings.items():
             if messages:
@@ -359,6 +363,54 @@ class Extrapolation:
             out.append(f"The sampler reported problems in refits (see .warnings), so their "
                        f"scores inherit them: {where}.")
         return out
+
+    def _miss(self, name: str) -> str:
+        d = self.discrepancy(name)
+        unit = "%" if d.scale == "log" else ""
+        scale = 100 if d.scale == "log" else 1
+        return (f"{name!r}: held out, the truth lies {scale * d.bias:+.3g}{unit} from the "
+                f"median on average{' (log scale)' if d.scale == 'log' else ''}, with "
+                f"{scale * d.sd:.3g}{unit} of spread beyond the intervals; .discrepancy() "
+                f"measures it (group the rows that miss together) for fit.predict(..., "
+                f"discrepancy=).")
+
+    def discrepancy(self, model: str | None = None, group: str | Sequence[str] | None = None,
+                    mass: float | None = None) -> Discrepancy:
+        """The extrapolation error of a model's refits beyond their own intervals.
+
+        Pools every threshold's held-out points of ``model`` (the only model by default)
+        and estimates :class:`Discrepancy` from their residuals and predictive intervals
+        (the widest of :attr:`intervals` unless ``mass`` is given). ``group``: column(s)
+        of :attr:`points` whose levels, per threshold, are one unit (such as ``"run"`` or
+        a family factor); by default every held-out row is one.
+
+        >>> d = result.discrepancy(group="dataset")  # doctest: +SKIP
+        >>> fit.predict(big_runs, discrepancy=d)  # doctest: +SKIP
+        """
+        if model is None:
+            if len(self.models) != 1:
+                raise ScalingLawError(f"several models were validated ({self.models}); name "
+                                      f"the one whose discrepancy you want")
+            model = self.models[0]
+        if model not in self.models:
+            raise ScalingLawError(f"no model {model!r} was validated; the models are "
+                                  f"{self.models}")
+        q = max(self.intervals) if mass is None else float(mass)
+        if q not in self.intervals:
+            raise ScalingLawError(f"no {q:g} intervals were scored; the masses are "
+                                  f"{list(self.intervals)}")
+        pts = self.points[self.points["model"] == model]
+        columns = [] if group is None else [group] if isinstance(group, str) else list(group)
+        missing = [c for c in columns if c not in pts.columns]
+        if missing:
+            raise ScalingLawError(f"points have no column(s) {missing} to group by; the "
+                                  f"columns are {list(pts.columns)}")
+        labels = (pts[["threshold", *columns]].astype(str).agg("|".join, axis=1)
+                  if columns else None)
+        scale = next(fit.spec.scale for (name, _), fit in self.fits.items() if name == model)
+        return Discrepancy.estimate(pts["observed"], pts["median"], pts[f"lower_{_pct(q)}"],
+                                    pts[f"upper_{_pct(q)}"], mass=q, groups=labels,
+                                    scale=scale)
 
     def plot(self, **kwargs):
         """Calibration figure: PIT histogram and interval coverage of held-out runs.
@@ -404,6 +456,142 @@ def _pct(q: float) -> str:
 
 def _covered(pit: np.ndarray, q: float) -> np.ndarray:
     return (pit >= (1 - q) / 2) & (pit <= (1 + q) / 2)
+
+
+# --- the discrepancy measured on held-out runs ------------------------------------------------
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Extrapolation error beyond a model's own predictive spread, measured on held-out runs.
+
+    A law fitted to small runs can miss the next scale by more than its posterior says:
+    the form is an approximation, and its error is a bias that no number of small runs
+    shows. Refitting below the largest scale and predicting it (a backtest) measures
+    that error; :meth:`estimate` summarises it and :meth:`apply` (or ``discrepancy=`` in
+    :meth:`Fit.predict <scalinglaws.results.Fit.predict>`) carries it into the
+    predictions of the full fit.
+
+    On the likelihood scale (``log y`` for losses), held-out unit ``g`` (a run, a family:
+    rows that share one miss) has the mean residual ``r_g = mean(t(y) - t(median))`` and
+    the model's own predictive standard deviation ``s_g`` (from its central interval,
+    read as Normal). The discrepancy is ``r_g ~ Normal(bias, s_g^2 + sd^2)`` with
+    ``bias`` and ``sd >= 0`` at their maximum likelihood. Applied, the law is shifted by
+    ``bias`` and each new observation gets an independent ``Normal(0, sd)`` on top of
+    its own noise. It is a plug-in estimate, from as many units as were held out: treat
+    ``units`` as its sample size.
+
+    Attributes
+    ----------
+    bias : float
+        Mean miss on the likelihood scale (for a log-scale loss, ``exp(bias) - 1`` is the
+        relative miss; positive: the truth lies above the predictions).
+    sd : float
+        Spread of the misses beyond the model's own predictive spread (0 when the
+        intervals already cover it).
+    units : int
+        Number of held-out units it was estimated from.
+    scale : str
+        The likelihood scale of the target, ``"log"`` or ``"identity"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = Discrepancy.estimate(observed=[2.1, 3.1, 4.1, 5.0], median=[2.0, 3.0, 4.0, 5.0],
+    ...                          lower=[1.9, 2.9, 3.9, 4.9], upper=[2.1, 3.1, 4.1, 5.1])
+    >>> round(d.bias, 3), round(d.sd, 3), d.units
+    (0.017, 0.005, 4)
+    >>> law, observed = d.apply(np.full((1000, 1), 2.0), np.full((1000, 1), 2.0), seed=0)
+    >>> round(float(law[0, 0]), 3)
+    2.035
+    """
+
+    bias: float
+    sd: float
+    units: int
+    scale: str = "log"
+
+    @classmethod
+    def estimate(cls, observed, median, lower, upper, *, mass: float = 0.9, groups=None,
+                 scale: str = "log") -> Discrepancy:
+        """Maximum-likelihood bias and spread from held-out predictions.
+
+        Parameters
+        ----------
+        observed, median, lower, upper : array-like
+            Per held-out row: the truth, the posterior median of the law, and the ends of
+            the central ``mass`` posterior-predictive interval (natural scale).
+        mass : float
+            Probability mass of the interval ``lower``-``upper``.
+        groups : array-like, optional
+            A label per row; rows with one label are one unit (their residuals and
+            spreads are averaged). Checkpoints of one run, or runs of one family, miss
+            together: count them once. By default every row is a unit.
+        scale : str
+            ``"log"`` (losses, the default) or ``"identity"``: the likelihood scale.
+        """
+        from scipy.optimize import minimize_scalar
+        from scipy.stats import norm
+
+        if scale not in ("log", "identity"):
+            raise ScalingLawError(f"scale must be 'log' or 'identity', got {scale!r}")
+        if not 0 < mass < 1:
+            raise ScalingLawError(f"mass must be in (0, 1), got {mass!r}")
+        arrays = {}
+        for name, value in (("observed", observed), ("median", median), ("lower", lower),
+                            ("upper", upper)):
+            a = np.asarray(value, dtype=np.float64).ravel()
+            positive = (a > 0).all() if scale == "log" else True
+            if not np.isfinite(a).all() or not positive:
+                raise ScalingLawError(
+                    f"{name} must be finite{' and positive (log scale)' if scale == 'log' else ''}"
+                    f" in every row; drop the rows that are not")
+            arrays[name] = np.log(a) if scale == "log" else a
+        n = arrays["observed"].size
+        if any(a.size != n for a in arrays.values()):
+            raise ScalingLawError(f"observed, median, lower and upper need one value per row; "
+                                  f"got {[a.size for a in arrays.values()]}")
+        if (arrays["upper"] < arrays["lower"]).any():
+            raise ScalingLawError("upper is below lower in some rows; pass the interval ends "
+                                  "in order")
+        labels = np.arange(n) if groups is None else np.asarray(groups).ravel()
+        if labels.size != n:
+            raise ScalingLawError(f"groups has {labels.size} labels for {n} rows")
+        per = pd.DataFrame({
+            "g": labels, "r": arrays["observed"] - arrays["median"],
+            "s": (arrays["upper"] - arrays["lower"]) / (2 * norm.ppf((1 + mass) / 2)),
+        }).groupby("g", sort=False).mean()
+        if len(per) < 3:
+            raise ScalingLawError(
+                f"a discrepancy needs at least 3 held-out units to separate a bias from a "
+                f"spread; got {len(per)}. Hold out more runs (or families)"
+            )
+        r, s2 = per["r"].to_numpy(), per["s"].to_numpy() ** 2
+
+        def profile(sd: float) -> tuple[float, float]:
+            w = 1 / (s2 + sd ** 2)
+            bias = float(np.sum(w * r) / np.sum(w))
+            return bias, float(0.5 * np.sum(-np.log(w) + w * (r - bias) ** 2))
+
+        top = float(np.abs(r).max() + np.sqrt(s2.max())) * 10 + 1e-12
+        best = minimize_scalar(lambda sd: profile(sd)[1], bounds=(0.0, top), method="bounded",
+                               options={"xatol": 1e-10 * top})
+        sd = float(best.x) if profile(float(best.x))[1] < profile(0.0)[1] else 0.0
+        return cls(bias=profile(sd)[0], sd=sd, units=len(per), scale=scale)
+
+    def apply(self, law, observed, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of the law and of new observations with the discrepancy added.
+
+        ``law`` and ``observed`` are posterior draws on the natural scale (as
+        :meth:`Fit.predict_draws <scalinglaws.results.Fit.predict_draws>` returns them);
+        the law is shifted by ``bias`` and every observation draw gets its own
+        ``Normal(0, sd)`` on the likelihood scale.
+        """
+        law = np.asarray(law, dtype=np.float64)
+        observed = np.asarray(observed, dtype=np.float64)
+        extra = self.sd * np.random.default_rng(seed).standard_normal(observed.shape)
+        if self.scale == "log":
+            return law * np.exp(self.bias), observed * np.exp(self.bias + extra)
+        return law + self.bias, observed + self.bias + extra
 
 
 # --- the validation -----------------------------------------------------------------------
@@ -550,5 +738,5 @@ def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.
     return out
 
 
-__all__ = ["INTERVALS", "Extrapolation", "extrapolation", "extrapolation_html", "log_density",
-           "scale_values"]
+__all__ = ["INTERVALS", "Discrepancy", "Extrapolation", "extrapolation", "extrapolation_html",
+           "log_density", "scale_values"]
