@@ -247,6 +247,19 @@ def test_hitchhiker_split_follows_the_protocol():
         rp.hitchhiker_split(_hitch_synthetic().drop(columns="perf_loss_perp"))
 
 
+def test_hitchhiker_one_size_down_predicts_the_largest_training_model():
+    frame = _hitch_synthetic()
+    down = rp.hitchhiker_one_size_down(frame)
+    assert down["families"]["family"].tolist() == ["f1", "f2"]  # not "small" (one size)
+    assert (down["families"]["sizes"] == 2).all()
+    assert set(down["test"]["N"]) == {4e8} and set(down["checkpoints"]["N"]) == {1e8}
+    full = rp.hitchhiker_split(frame)
+    pd.testing.assert_frame_equal(
+        down["test"], rp.hitchhiker_split(full["all_checkpoints"], min_sizes=2)["test"])
+    only = rp.hitchhiker_one_size_down(frame, families=["f2"])
+    assert only["families"]["family"].tolist() == ["f2"]
+
+
 def test_hitchhiker_paper_fit_matches_an_exact_law():
     parts = rp.hitchhiker_split(_hitch_synthetic())
     train = parts["all_checkpoints"]
@@ -293,7 +306,7 @@ def test_hitchhiker_score_returns_to_the_family_units():
     spread = np.linspace(0.9, 1.1, 201)[:, None] * truth_rel
     fake = SimpleNamespace(
         spec=SimpleNamespace(inputs={"N": "N_rel", "D": "D_rel"}, factors=("family",), run="run"),
-        predict_draws=lambda frame, seed: {"law": spread, "observed": spread})
+        predict_draws=lambda frame, seed, discrepancy=None: {"law": spread, "observed": spread})
     score = rp._hitchhiker_score(fake, test, centres, seed=0)
     np.testing.assert_allclose(score["median"], test["perf_loss_perp"], rtol=1e-12)
     assert score["covered"].all() and score["rel_err_%"].max() < 1e-10  # 1e-12 as a fraction
@@ -483,7 +496,8 @@ def test_hitchhiker_reproduction_quick(tmp_path):
     table = result.table
     assert table["family"].iloc[-2:].tolist() == ["mean over families", "median over families"]
     assert len(table) == len(rp.HITCHHIKER_QUICK) + 2
-    assert (table[["a_cov90", "b_cov90", "c_cov90", "d_cov90"]].to_numpy() <= 1).all()
+    assert (table[[f"{k}_cov90" for k in rp.HITCHHIKER_KEYS]].to_numpy() <= 1).all()
+    assert "(e) hierarchical, one size down" in result.tables["sampler"]["fit"].tolist()
 
 
 def test_convergence_notes_flag_disagreeing_chains():

@@ -61,6 +61,7 @@ import pandas as pd
 from .errors import ScalingLawError, ScalingLawWarning
 from .priors import Prior
 from .spec import ScalingModel, dump_toml
+from .validate import Discrepancy
 
 __all__ = [
     "FULL_SETTINGS",
@@ -1740,6 +1741,11 @@ _HITCH_COLUMNS = ("family", "run", "N", "D", "perf_loss_perp")
 HITCHHIKER_MODELS = (("a", "final", "final"), ("b", "checkpoints", "checkpoints"),
                      ("c", "hierarchical", "checkpoints"),
                      ("d", "hierarchical_exponents", "checkpoints"))
+#: (e): the fit of (c), with the extrapolation error of (c) measured one size down
+#: (:func:`hitchhiker_one_size_down`) added to its predictions (key, name of the backtest fit).
+HITCHHIKER_CALIBRATED = ("e", "hierarchical, one size down")
+#: Every column of the Hitchhiker table: the fitted models, then (e).
+HITCHHIKER_KEYS = (*(k for k, _, _ in HITCHHIKER_MODELS), HITCHHIKER_CALIBRATED[0])
 #: Families of the quick run: a mix of sizes of data, units and numbers of models.
 HITCHHIKER_QUICK = ("GPT2-c4-1.0", "chinchilla", "gpt3", "t5-pile", "OPT")
 #: Models fitted one family at a time: (b) has independent per-family law parameters
@@ -1863,6 +1869,30 @@ def hitchhiker_split(frame: pd.DataFrame, min_sizes: int = 3, min_tokens: float 
             "test": test.copy(), "families": info}
 
 
+def hitchhiker_one_size_down(frame: pd.DataFrame, families: Sequence[str] | None = None
+                             ) -> dict[str, Any]:
+    """The protocol one size down: without each family's largest model, predict the next.
+
+    The families of :func:`hitchhiker_split` (at least three sizes), each without its
+    largest model; the parts are those of :func:`hitchhiker_split` on what is left (so
+    the new target is the family's largest *training* model). Fitting a model on this
+    split and scoring it backtests the extrapolation the real split asks for.
+
+    Examples
+    --------
+    >>> rows = [{"family": "f", "run": f"m{n:g}", "N": n, "D": d, "perf_loss_perp": 3.0}
+    ...         for n in (1e8, 1e9, 1e10) for d in (5e9, 2e10, 4e10, 1e11)]
+    >>> down = hitchhiker_one_size_down(pd.DataFrame(rows))
+    >>> down["families"][["family", "sizes", "target_N"]].to_numpy().tolist()
+    [['f', 2, 1000000000.0]]
+    """
+    full = hitchhiker_split(frame, families=families)["families"]
+    data = frame[frame["family"].astype(str).isin(full["family"])]
+    size = pd.to_numeric(data["N"], errors="coerce")
+    below = size < data["family"].astype(str).map(full.set_index("family")["target_N"])
+    return hitchhiker_split(data[below], min_sizes=2)
+
+
 def hitchhiker_normalise(rows: pd.DataFrame,
                          centres: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-family units: ``N_rel``, ``D_rel``, ``loss_rel`` = N, D and loss over family centres.
@@ -1984,12 +2014,13 @@ def _hitchhiker_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple
 
 
 def _hitchhiker_score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame,
-                      seed: int) -> pd.DataFrame:
+                      seed: int, discrepancy: Any = None) -> pd.DataFrame:
     rows, _ = hitchhiker_normalise(test, centres)
     columns = [*fit.spec.inputs.values(), *fit.spec.factors]
     if fit.spec.run:
         columns.append(fit.spec.run)
-    draws = fit.predict_draws(rows[list(dict.fromkeys(columns))], seed=seed)
+    draws = fit.predict_draws(rows[list(dict.fromkeys(columns))], seed=seed,
+                              discrepancy=discrepancy)
     unit = centres.loc[test["family"], "loss"].to_numpy()
     scored = score_targets(test["perf_loss_perp"].to_numpy(float), draws["law"] * unit,
                            draws["observed"] * unit).set_axis(test.index)
@@ -2066,6 +2097,17 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
     for key, name, data in HITCHHIKER_MODELS:
         fits[key], scores[key] = _hitchhiker_fit(
             key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log)
+    # (e): refit (c) one size down, measure its miss there, carry it into (c)'s predictions
+    key, name = HITCHHIKER_CALIBRATED
+    down = hitchhiker_one_size_down(frame, families=families)
+    fits[key], backtest = _hitchhiker_fit(key, name, models["hitchhiker2024_hierarchical"],
+                                          down["checkpoints"], down["test"], settings, log)
+    discrepancy = Discrepancy.estimate(backtest["truth"], backtest["median"],
+                                       backtest["lower"], backtest["upper"], mass=INTERVAL,
+                                       groups=backtest["family"])
+    _, centres = hitchhiker_normalise(parts["checkpoints"])
+    scores[key] = _hitchhiker_score(fits["c"][0][1], test, centres, settings.seed,
+                                    discrepancy)
 
     rows = []
     for _, fam in info.iterrows():
@@ -2074,7 +2116,7 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
                "test_pts": fam["test_points"],
                "paper_final_ARE%": 100 * paper["final"][f],
                "paper_ckpt_ARE%": 100 * paper["checkpoints"][f]}
-        for key, _, _ in HITCHHIKER_MODELS:
+        for key in HITCHHIKER_KEYS:
             s = scores[key][scores[key]["family"] == f]
             row[f"{key}_ARE%"] = float(s["rel_err_%"].mean())
             row[f"{key}_cov90"] = float(s["covered"].mean())
@@ -2086,14 +2128,14 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
     table = pd.concat([table, pd.DataFrame([mean, median])], ignore_index=True)
 
     diagnostics = {k: _hitchhiker_diagnostics(f"({k}) {n}", fits[k])
-                   for k, n, _ in HITCHHIKER_MODELS}
+                   for k, n, _ in (*HITCHHIKER_MODELS, (*HITCHHIKER_CALIBRATED, None))}
     diag = pd.DataFrame([row for row, _ in diagnostics.values()])
     by_family = {k: diagnostics[k][1] for k in HITCHHIKER_BY_FAMILY}
     figures: list[Path] = []
     if out is not None:
         _hitchhiker_figures(table, scores, test, paper_points, out, figures)
     wins = {k: int((table[f"{k}_ARE%"].iloc[:-2] < table["paper_ckpt_ARE%"].iloc[:-2]).sum())
-            for k, _, _ in HITCHHIKER_MODELS}
+            for k in HITCHHIKER_KEYS}
     notes = [
         f"Families: the {len(info)} scaled sets with >= 3 model sizes above 1e10 tokens "
         f"(Pythia is absent from the public data). Target: each family's largest model; "
@@ -2118,6 +2160,15 @@ def _hitchhiker(data_dir: Any, settings: Settings, out: Path | None,
         "posterior. A target is a new run, so the checkpoint "
         "models' predictions include a fresh run offset (prior about 1%, see "
         "HITCHHIKER_RUN_SD).",
+        f"(e) is (c) with its extrapolation error measured one size down added: (c) refitted "
+        f"without each family's largest model ({len(down['checkpoints'])} rows, "
+        f"{len(down['families'])} families) predicts each family's largest training model "
+        f"(scored as the targets are); per family (one unit: its checkpoints miss "
+        f"together), the mean log error there is Normal(bias, own sd^2 + sd^2), fitted by "
+        f"maximum likelihood: bias {100 * discrepancy.bias:+.2f}%, sd "
+        f"{100 * discrepancy.sd:.2f}% (scalinglaws.validate.Discrepancy). (c)'s predictions "
+        f"of the real targets are shifted by the bias and widened by the sd; the targets "
+        f"are not used. Its sampler row is the one-size-down fit.",
         "Families where our ARE beats the paper's checkpoint fit: "
         + ", ".join(f"({k}) {v}" for k, v in wins.items()) + f" of {len(info)}.",
         "Coverage is per family the share of the target's checkpoints inside the interval; "
@@ -2162,9 +2213,10 @@ def _hitchhiker_figures(table: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
               ("a_ARE%", "(a) per family, final", "C0", "o"),
               ("b_ARE%", "(b) per family, checkpoints", "C1", "o"),
               ("c_ARE%", "(c) hierarchical, checkpoints", "C2", "o"),
-              ("d_ARE%", "(d) hierarchical, exponents by family", "C3", "o")]
+              ("d_ARE%", "(d) hierarchical, exponents by family", "C3", "o"),
+              ("e_ARE%", "(e) = (c) + discrepancy one size down", "C4", "s")]
     for i, (column, label, colour, marker) in enumerate(series):
-        left.plot(body[column].clip(lower=1e-3), y + 0.1 * (i - 2.5), marker, color=colour,
+        left.plot(body[column].clip(lower=1e-3), y + 0.1 * (i - 3), marker, color=colour,
                   ms=5, label=label, ls="none")
     left.set_xscale("log")
     left.set_xlabel("ARE on the largest model (%), log scale")
@@ -2172,8 +2224,8 @@ def _hitchhiker_figures(table: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
     left.invert_yaxis()
     left.legend(fontsize=7)
     left.grid(alpha=0.3, lw=0.4)
-    for i, key in enumerate(("a", "b", "c", "d")):
-        right.barh(y + 0.2 * (i - 1.5), body[f"{key}_cov90"], height=0.2, color=f"C{i}",
+    for i, key in enumerate(HITCHHIKER_KEYS):
+        right.barh(y + 0.16 * (i - 2), body[f"{key}_cov90"], height=0.16, color=f"C{i}",
                    label=series[i + 2][1])
     right.axvline(0.9, color="k", ls="--", lw=0.8)
     right.set_xlabel("share of target checkpoints inside the 90% interval")
@@ -2189,7 +2241,7 @@ def _hitchhiker_figures(table: pd.DataFrame, scores: Mapping[str, pd.DataFrame],
     for ax, family in zip(axes.flat, shown, strict=True):
         t = test[test["family"] == family].sort_values("D")
         ax.plot(t["D"], t["perf_loss_perp"], "k.", ms=3, label="truth")
-        for i, key in enumerate(("a", "b", "c", "d")):
+        for i, key in enumerate(HITCHHIKER_KEYS):
             s = scores[key].loc[t.index]
             ax.fill_between(t["D"], s["lower"], s["upper"], color=f"C{i}", alpha=0.15, lw=0)
             ax.plot(t["D"], s["median"], color=f"C{i}", lw=1.2, label=series[i + 2][1])
