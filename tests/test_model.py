@@ -140,3 +140,69 @@ def test_integrated_run_offsets_keep_the_marginal_density(sweep):
     prior_trace = numpyro.handlers.trace(numpyro.handlers.seed(build_model(model, design), 0)
                                          ).get_trace(y=None)
     assert prior_trace["run_z"]["type"] == "sample" and "run_eps" not in prior_trace
+
+
+@pytest.mark.parametrize("vary, pooling", [({}, "partial"),
+                                           ({p: "dataset" for p in "EAB"}, "none")])
+def test_level_coordinates_keep_the_density(sweep, vary, pooling):
+    """coordinates="level" samples log(E + A_ref + B_ref) and the shares' logits: at the
+    corresponding point the potential energy (unconstrained, Jacobians included) equals the
+    natural coordinates' one, so prior and posterior are the same."""
+    from numpyro.infer.util import potential_energy
+
+    specs = {c: sl.ScalingModel("chinchilla", target="loss", vary=vary, pooling=pooling,
+                                coordinates=c) for c in ("natural", "level")}
+    design = make_design(specs["natural"], sweep)
+    factor = "_dataset" if vary else ""
+    rng = np.random.default_rng(0)
+    shape = (3,) if vary else ()
+    log_e, log_a, log_b = (np.log(x) + 0.3 * rng.normal(size=shape) for x in (1.7, 0.4, 0.3))
+    shared = {"alpha": np.log(0.3), "beta": np.log(0.3), "sigma": np.log(0.02)}
+    natural = {f"E{factor}": log_e, f"A_ref{factor}": log_a, f"B_ref{factor}": log_b,
+               **shared}
+    level = {f"log_level{factor}": np.logaddexp(log_e, np.logaddexp(log_a, log_b)),
+             f"logit_share_E{factor}": log_e - np.logaddexp(log_a, log_b),
+             f"logit_share_A{factor}": log_a - log_b, **shared}
+    level_trace = numpyro.handlers.trace(numpyro.handlers.substitute(
+        build_model(specs["level"], design),
+        data={k: np.exp(v) if k in shared else v for k, v in level.items()})
+    ).get_trace(y=design.y)
+    assert set(_sampled(level_trace)) == (
+        set(_sampled(_trace(specs["natural"], design)))
+        - {f"{s}{factor}" for s in ("E", "A_ref", "B_ref")}
+        | {f"{s}{factor}" for s in ("log_level", "logit_share_E", "logit_share_A")})
+    assert level_trace[f"E{factor}"]["type"] == "deterministic"
+    np.testing.assert_allclose(level_trace[f"A_ref{factor}"]["value"], np.exp(log_a))
+    energies = [float(potential_energy(build_model(specs[c], design), (), {"y": design.y},
+                                       point)) for c, point in (("natural", natural),
+                                                                ("level", level))]
+    assert np.isfinite(energies[0])
+    assert energies[1] == pytest.approx(energies[0], rel=1e-12, abs=1e-9)
+    # the map's Jacobian determinant is 1 in absolute value, for any number of terms
+    from scalinglaws.model import level_to_terms
+
+    for k in (2, 3, 4):
+        def logs(x):
+            return jnp.stack(level_to_terms(x[0], list(x[1:])))
+        jac = jax.jacfwd(logs)(jnp.asarray(rng.normal(size=k)))
+        assert abs(float(jnp.linalg.det(jac))) == pytest.approx(1.0, rel=1e-12)
+    # without data (prior predictive) the terms are sampled from their priors directly
+    prior_trace = numpyro.handlers.trace(numpyro.handlers.seed(
+        build_model(specs["level"], design), 0)).get_trace(y=None)
+    assert prior_trace[f"E{factor}"]["type"] == "sample" and "log_level" not in prior_trace
+
+
+def test_level_coordinates_fit_and_report_the_terms(sweep):
+    """A fit in level coordinates records E, A, B per level for prediction and summary;
+    the coordinates are sampler devices, left out of the summary."""
+    spec = sl.ScalingModel("chinchilla", target="loss", pooling="none",
+                           vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+                           coordinates="level")
+    fit = spec.fit(sweep, chains=1, warmup=150, draws=100, seed=0, progress=False)
+    post = fit.idata.posterior
+    assert post["E_dataset"].dims[-1] == "dataset"
+    assert post["log_level_dataset"].dims[-1] == "dataset"
+    assert not any(name.startswith("log_level") for name in fit.summary().index)
+    pred = fit.predict(sweep.head(3))
+    assert np.all(np.abs(pred["median"] / sweep["loss"].head(3) - 1) < 0.05)
+    assert sl.ScalingModel.from_dict(spec.to_dict()).coordinates == "level"

@@ -56,6 +56,12 @@ def test_prior_override_by_name():
         ({"law": "chinchilla", "parameterization": "both"}, "parameterization must be one of"),
         ({"law": "chinchilla", "vary": {"E": "dataset"}, "parameterization": {"A": "centred"}},
          "bad entries"),
+        ({"law": "chinchilla", "coordinates": "polar"}, "coordinates must be one of"),
+        ({"law": "kaplan", "coordinates": "level"}, "declares none"),
+        ({"law": "chinchilla", "coordinates": "level", "vary": {"E": "dataset"}},
+         "must vary alike"),
+        ({"law": "chinchilla", "coordinates": "level",
+          "vary": {p: "dataset" for p in "EAB"}}, "pooling='partial'"),
     ],
 )
 def test_bad_spec(kwargs, match):

@@ -27,7 +27,14 @@ from numpyro.infer.util import initialize_model
 
 from .data import Design
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import auxiliary, build_model, enable_x64, level_sites
+from .model import (
+    auxiliary,
+    build_model,
+    enable_x64,
+    level_coordinate_names,
+    level_factor,
+    level_sites,
+)
 
 #: Thresholds of the post-sampling checks.
 RHAT_MAX = 1.01
@@ -85,6 +92,9 @@ def _dims(spec, design: Design) -> dict[str, list[str]]:
     for p in spec.law.params:
         for f in design.vary.get(p.name, ()):
             dims[f"{p.sampled_name}_{f}"] = [f]
+    factor = level_factor(spec, design) if spec.coordinates == "level" else ""
+    if factor:
+        dims.update({name: [factor] for name in level_coordinate_names(spec, factor)})
     return dims
 
 

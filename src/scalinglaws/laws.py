@@ -117,6 +117,11 @@ class Law:
         Converts reference-scale parameters to natural ones (see :data:`FromReference`).
     description : str
         One paragraph for docs and reports.
+    level_terms : tuple of str
+        Positive parameters whose values (at the reference scale) add up to the law at the
+        reference point, e.g. ``("E", "A", "B")`` for chinchilla: ``L(N_ref, D_ref) =
+        E + A_ref + B_ref``. They let a model sample the law's level and the terms'
+        shares instead (``ScalingModel(coordinates="level")``); empty: not available.
     """
 
     name: str
@@ -130,6 +135,7 @@ class Law:
     from_reference: FromReference | None = None
     description: str = ""
     expression: str | None = field(default=None, compare=False)
+    level_terms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -146,6 +152,13 @@ class Law:
             raise ScalingLawError(
                 f"law {self.name!r} samples parameters at a reference scale but gives no "
                 f"from_reference conversion"
+            )
+        bad = [t for t in self.level_terms
+               if t not in names or self.param(t).constraint != "positive"]
+        if bad or len(self.level_terms) == 1:
+            raise ScalingLawError(
+                f"law {self.name!r}: level_terms must name two or more positive parameters "
+                f"whose sum is the law at the reference point; got {self.level_terms}"
             )
 
     @property
@@ -234,6 +247,7 @@ CHINCHILLA = Law(
     citation="Hoffmann et al. 2022, Training Compute-Optimal Large Language Models",
     description="Loss as an irreducible term plus power laws in parameters N and "
                 "training tokens D.",
+    level_terms=("E", "A", "B"),
 )
 
 

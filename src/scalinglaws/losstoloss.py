@@ -63,7 +63,6 @@ import numpyro.distributions as dist
 import pandas as pd
 import xarray as xr
 from numpyro import handlers
-from numpyro.infer.reparam import Reparam
 
 from .data import Design, make_design
 from .errors import ScalingLawError, ScalingLawWarning
@@ -78,6 +77,7 @@ from .inference import (
 )
 from .laws import Law, resolve
 from .model import (
+    GivenValue,
     build_model,
     law_params,
     level_sites,
@@ -1064,21 +1064,6 @@ def _anchored_to_natural(log_level, log_slope, logit_floor, log_anchor) -> dict:
             "E_y": log_level + jax.nn.log_sigmoid(logit_floor)}
 
 
-class _Given(Reparam):
-    """A site whose value is already computed: recorded as deterministic, with its prior
-    density on the log scale added to the joint (see :func:`_sample_anchored`)."""
-
-    def __init__(self, log_value):
-        self.log_value = log_value
-
-    def __call__(self, name, fn, obs):
-        if obs is not None:
-            raise ScalingLawError(f"{name} is observed; it cannot also be sampled anchored")
-        value = jnp.exp(self.log_value)
-        numpyro.factor(f"{name}.log_prior", fn.log_prob(value).sum() + self.log_value.sum())
-        return None, value
-
-
 def _sample_anchored(sites: Mapping[str, str], design: Design, log_anchor) -> dict:
     """Sample the anchored coordinates; return a ``handlers.reparam`` config that gives
     the link's ``K``, ``kappa`` and ``E_y`` sites their values.
@@ -1095,7 +1080,7 @@ def _sample_anchored(sites: Mapping[str, str], design: Design, log_anchor) -> di
     flat = dist.ImproperUniform(dist.constraints.real, (), event_shape=shape)
     coords = [numpyro.sample(_site(_LINK_PREFIX, n, factor), flat) for n in _ANCHOR_SITES]
     logs = _anchored_to_natural(*coords, log_anchor)
-    return {_site(_LINK_PREFIX, p, factor): _Given(logs[p]) for p in _ANCHORED}
+    return {_site(_LINK_PREFIX, p, factor): GivenValue(logs[p]) for p in _ANCHORED}
 
 
 def _log_integrand(spec: LossToLossModel, layout: _Layout, parts: Mapping, u):

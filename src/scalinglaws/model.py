@@ -9,7 +9,9 @@ sampled centred (``offset ~ Normal(0, σ)``, ``z = offset / σ`` recorded); see
 :func:`centred_sites`.
 
 Coefficients marked ``reference`` in the law are sampled at the reference scale and
-converted back with the law's ``from_reference``. The observation model is Normal or
+converted back with the law's ``from_reference``. With ``coordinates="level"`` the law's
+additive terms are sampled as its level and the terms' shares
+(:func:`sample_level_coordinates`), with the same density. The observation model is Normal or
 Student-t noise on log y (or y), with an optional per-run offset. With Normal noise the
 run offsets are integrated out exactly (:func:`integrated_run_offsets`): NUTS samples the
 law's parameters from their marginal posterior and each run's offset comes from its
@@ -28,8 +30,10 @@ import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from numpyro.infer.reparam import Reparam
 
 from .data import Design
+from .errors import ScalingLawError
 from .priors import Prior
 
 RUN_SITE = "run"
@@ -212,9 +216,90 @@ def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run
 
 
 def auxiliary(name: str) -> bool:
-    """Whether a posterior site is a sampler device (a standard-normal offset ``*_z*`` or
-    the ``run_eps`` of integrated run offsets) rather than a quantity to report."""
-    return "_z_" in name or name.endswith("_z") or name == f"{RUN_SITE}_eps"
+    """Whether a posterior site is a sampler device (a standard-normal offset ``*_z*``,
+    the ``run_eps`` of integrated run offsets or a level coordinate) rather than a
+    quantity to report."""
+    return ("_z_" in name or name.endswith("_z") or name == f"{RUN_SITE}_eps"
+            or name.startswith(LEVEL_COORDINATE_PREFIXES))
+
+
+# --- the law's terms in level coordinates ------------------------------------------------
+
+#: Site names of the level coordinates: ``log_level`` and ``logit_share_<term>``.
+LEVEL_COORDINATE_PREFIXES = ("log_level", "logit_share_")
+
+
+class GivenValue(Reparam):
+    """A site whose value is already computed (from other coordinates): recorded as
+    deterministic, with the density of its prior on the log scale added to the joint."""
+
+    def __init__(self, log_value):
+        self.log_value = log_value
+
+    def __call__(self, name, fn, obs):
+        if obs is not None:
+            raise ScalingLawError(f"{name} is observed; it cannot also be computed from "
+                                  f"other coordinates")
+        value = jnp.exp(self.log_value)
+        numpyro.factor(f"{name}.log_prior", fn.log_prob(value).sum() + self.log_value.sum())
+        return None, value
+
+
+def level_to_terms(log_level, logits) -> list:
+    """The log of each term from the log of their sum and stick-breaking share logits.
+
+    The first term is ``sigmoid(logits[0])`` of the level, the next ``sigmoid(logits[1])``
+    of the rest, and the last term what remains. The map from ``(log_level, *logits)`` to
+    the terms' logs has Jacobian determinant ±1, so flat coordinates plus each term's
+    prior density on the log scale are exactly the terms' prior.
+
+    >>> out = level_to_terms(jnp.log(4.0), [0.0, 0.0])
+    >>> [round(float(jnp.exp(v)), 6) for v in out]
+    [2.0, 1.0, 1.0]
+    """
+    out, rest = [], log_level
+    for logit in logits:
+        out.append(rest + jax.nn.log_sigmoid(logit))
+        rest = rest + jax.nn.log_sigmoid(-logit)
+    return [*out, rest]
+
+
+def level_coordinate_names(spec, factor: str = "") -> list[str]:
+    """The sites of ``spec``'s level coordinates (suffixed by ``factor`` when they vary)."""
+    terms = spec.law.level_terms
+    names = ["log_level", *(f"logit_share_{t}" for t in terms[:-1])]
+    return [f"{n}_{factor}" if factor else n for n in names]
+
+
+def level_factor(spec, design: Design) -> str:
+    """The factor the level terms vary by in ``design`` ("" when they are shared)."""
+    factors = {design.vary.get(t, ()) for t in spec.law.level_terms}
+    if len(factors) != 1:  # the spec checks this; a design can only drop a factor from all
+        raise ScalingLawError(f"the level terms {spec.law.level_terms} vary differently "
+                              f"in this design: {factors}; use coordinates='natural'")
+    (shared,) = factors
+    return shared[0] if shared else ""
+
+
+def sample_level_coordinates(spec, design: Design) -> dict:
+    """Sample the law's level and the terms' shares; return the ``handlers.reparam``
+    config that gives the terms' own sites (``E``, ``A_ref``, ``B_ref``) their values.
+
+    For chinchilla at the reference point, ``V = E + A_ref + B_ref``, ``E = s V`` and
+    ``A_ref = (1 - s) w V``; the sites are ``log_level`` (log V), ``logit_share_E``
+    (logit s) and ``logit_share_A`` (logit w), flat (``ImproperUniform``), each term then
+    adding its stated prior (:class:`GivenValue`). The density is the natural
+    parameterisation's; the geometry differs: the data fix the level whatever the split,
+    so a weakly identified E moves along one axis instead of a curved ridge with alpha.
+    """
+    factor = level_factor(spec, design)
+    shape = (len(design.factors[factor].levels),) if factor else ()
+    flat = dist.ImproperUniform(dist.constraints.real, (), event_shape=shape)
+    coords = [numpyro.sample(n, flat) for n in level_coordinate_names(spec, factor)]
+    logs = level_to_terms(coords[0], coords[1:])
+    sites = [spec.law.param(t).sampled_name for t in spec.law.level_terms]
+    return {f"{n}_{factor}" if factor else n: GivenValue(v) for n, v in zip(sites, logs,
+                                                                          strict=True)}
 
 
 def observation(spec, loc, scale, values: Mapping) -> dist.Distribution:
@@ -279,6 +364,14 @@ def build_model(spec, design: Design) -> Callable[..., None]:
         return numpyro.deterministic(name, offset / sd)
 
     def model(y=None):
+        # Level coordinates are flat, so they need data: without it (prior predictive)
+        # the terms are sampled from their priors directly, the same distribution.
+        if spec.coordinates == "level" and y is not None:
+            with numpyro.handlers.reparam(config=sample_level_coordinates(spec, design)):
+                return body(y)
+        return body(y)
+
+    def body(y):
         values: dict = {}
         population: dict = {}
         for p in law.params:

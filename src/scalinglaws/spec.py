@@ -22,6 +22,10 @@ POOLINGS = ("partial", "none", "complete")
 LIKELIHOODS = ("normal", "student_t")
 SCALES = ("log", "identity")
 PARAMETERIZATIONS = ("noncentred", "centred")
+COORDINATES = ("natural", "level")
+#: The keys of a spec (``to_dict``, TOML files); any other key is an error in ``from_dict``.
+SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
+             "run", "reference", "parameterization", "coordinates")
 
 #: Priors of the quantities every model has besides the law's parameters.
 NOISE_PRIORS = {
@@ -87,6 +91,15 @@ class ScalingModel:
         parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
         ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
         ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
+    coordinates : {"natural", "level"}
+        Where NUTS samples the law's additive terms. ``"level"`` (laws with
+        ``level_terms``, such as chinchilla) samples the law's value at the reference
+        point, ``V = E + A_ref + B_ref``, and the terms' shares of it instead of E,
+        A_ref and B_ref. The priors and the posterior are the same (the change of
+        variables has unit Jacobian). The geometry is straighter when the data fix the
+        level but not how it splits, for example two model sizes, where E trades against
+        alpha. The terms must not vary, or vary by one factor with ``pooling="none"``.
+        See :func:`scalinglaws.model.sample_level_coordinates`.
 
     Examples
     --------
@@ -109,6 +122,7 @@ class ScalingModel:
     run: str | None = None
     reference: Mapping[str, float] | None = None
     parameterization: str | Mapping[str, str] = "noncentred"
+    coordinates: str = "natural"
 
     def __post_init__(self) -> None:
         law = resolve(self.law)
@@ -178,6 +192,7 @@ class ScalingModel:
                 f"parameterization must be one of {PARAMETERIZATIONS} or a dict per "
                 f"parameter, got {choice!r}"
             )
+        self._check_coordinates(law, vary)
         if self.likelihood not in LIKELIHOODS:
             raise ScalingLawError(
                 f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"
@@ -262,6 +277,27 @@ class ScalingModel:
         )
         return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
 
+    def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
+        if self.coordinates not in COORDINATES:
+            raise ScalingLawError(
+                f"coordinates must be one of {COORDINATES}, got {self.coordinates!r}")
+        if self.coordinates == "natural":
+            return
+        if not law.level_terms:
+            raise ScalingLawError(
+                f"coordinates='level' needs a law whose terms add up to its value at the "
+                f"reference point (Law.level_terms, e.g. 'chinchilla'); law {law.name!r} "
+                f"declares none; use coordinates='natural'")
+        factors = [vary.get(t, ()) for t in law.level_terms]
+        shared = factors[0]
+        if (any(f != shared for f in factors) or len(shared) > 1
+                or (shared and self.pooling != "none")):
+            raise ScalingLawError(
+                f"coordinates='level' samples {list(law.level_terms)} together, so they must "
+                f"vary alike: not at all, or by one factor with pooling='none'; got vary "
+                f"{ {t: list(vary.get(t, ())) for t in law.level_terms} } with pooling="
+                f"{self.pooling!r}; use coordinates='natural' for a partially pooled hierarchy")
+
     # --- serialisation ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -292,6 +328,8 @@ class ScalingModel:
                                  if isinstance(self.parameterization, Mapping)
                                  else self.parameterization),
         }
+        if self.coordinates != "natural":
+            out["coordinates"] = self.coordinates
         if self.run is not None:
             out["run"] = self.run
         if self.reference is not None:
@@ -302,8 +340,7 @@ class ScalingModel:
     def from_dict(cls, data: Mapping[str, Any]) -> ScalingModel:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         data = dict(data)
-        known = {"law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
-                 "run", "reference", "parameterization"}
+        known = set(SPEC_KEYS)
         unknown = set(data) - known
         if unknown:
             raise ScalingLawError(
@@ -343,10 +380,8 @@ class ScalingModel:
         Keys other than the spec's (for example a ``[study]`` table naming which rows fit
         and which are targets) are ignored here and read by the code that needs them.
         """
-        spec_keys = {"law", "inputs", "target", "vary", "priors", "pooling", "likelihood",
-                     "scale", "run", "reference", "parameterization"}
         return cls.from_dict({k: v for k, v in read_toml(path_or_text).items()
-                              if k in spec_keys})
+                              if k in SPEC_KEYS})
 
 
 def read_spec(path_or_text: str | Path) -> Any:
