@@ -315,17 +315,22 @@ def test_hitchhiker_score_returns_to_the_family_units():
 
 def test_hitchhiker_mass_blocks_name_sampled_sites():
     import numpyro
+    from numpyro.infer import init_to_uniform
 
     from scalinglaws.data import make_design
     from scalinglaws.model import build_model
+
+    def sampled_sites(spec, design):  # with data, as NUTS sees it (level coordinates too)
+        model = numpyro.handlers.substitute(numpyro.handlers.seed(
+            build_model(spec, design), 0), substitute_fn=init_to_uniform())
+        trace = numpyro.handlers.trace(model).get_trace(y=design.y)
+        return {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
 
     parts = rp.hitchhiker_split(_hitch_synthetic())
     for name, spec in rp.specs("hitchhiker2024").items():
         rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-        trace = numpyro.handlers.trace(
-            numpyro.handlers.seed(build_model(spec, design), 0)).get_trace()
-        sampled = {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
+        sampled = sampled_sites(spec, design)
         (block,) = rp._hitchhiker_mass(spec)
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
@@ -335,11 +340,9 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
     with pytest.warns(sl.ScalingLawWarning, match="single level"):
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-    trace = numpyro.handlers.trace(
-        numpyro.handlers.seed(build_model(spec, design), 0)).get_trace()
-    sampled = {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
     (block,) = rp._hitchhiker_mass(spec, one_family=True)
-    assert set(block) == sampled - {"run_z", "y"}  # y: the model was traced without data
+    assert spec.coordinates == "level" and "log_level" in block
+    assert set(block) == sampled_sites(spec, design) - {"run_eps"}  # run offsets: diagonal
 
 
 def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):

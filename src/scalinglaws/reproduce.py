@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScalingLawError, ScalingLawWarning
+from .model import level_coordinate_names
 from .priors import Prior
 from .spec import ScalingModel, dump_toml
 from .validate import Discrepancy
@@ -659,13 +660,14 @@ def _all_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
                         "noise scale for all families"})
     out["hitchhiker2024_checkpoints"] = (
         ScalingModel(**chin, vary={**per_family, "sigma": "family"}, pooling="none",
-                     run="run"),
+                     run="run", coordinates="level"),
         {**hitch, "rows": "checkpoints",
          "description": "(b) per-family fits on the smaller models' checkpoints (> 1e10 "
                         "tokens, at most 10 log-spaced per run), with a per-run offset; "
                         "fitted once per family on that family's rows only (the family "
                         "factor then has one level), so each family has its own law, noise "
-                        "scale and run scale"})
+                        "scale and run scale; E, A, B sampled as their sum at the family's "
+                        "centre and shares of it (same priors, straighter geometry)"})
     hier_priors = {**chin["priors"], "E_sd": HITCHHIKER_GROUP, "A_sd": HITCHHIKER_GROUP,
                    "B_sd": HITCHHIKER_GROUP}
     out["hitchhiker2024_hierarchical"] = (
@@ -2010,6 +2012,11 @@ def _hitchhiker_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple
         names += [f"sigma_sd_{f}" for f in sigma_factors]
     if spec.run:
         names.append("run_sd")
+    if spec.coordinates == "level":  # the terms are computed from the level coordinates
+        factor = (vary.get(spec.law.level_terms[0]) or ("",))[0]
+        terms = {f"{spec.law.param(t).sampled_name}_{factor}".rstrip("_")
+                 for t in spec.law.level_terms}
+        names = [n for n in names if n not in terms] + level_coordinate_names(spec, factor)
     return [tuple(names)]
 
 
