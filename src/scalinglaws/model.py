@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pandas as pd
 from numpyro.infer.reparam import Reparam
 
-from .data import Design
+from .data import Design, Factor
 from .errors import ScalingLawError
 from .priors import Prior
 
@@ -180,7 +182,8 @@ def integrates_runs(spec, design: Design) -> bool:
     return bool(spec.run) and spec.run in design.factors and spec.likelihood == "normal"
 
 
-def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run_sd, eps):
+def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run_sd, eps,
+                           mask=None):
     """Run offsets drawn from their exact conditional posterior, and the density correction.
 
     With Normal noise, a run's offset ``u ~ Normal(0, run_sd)`` and its rows' residuals
@@ -192,6 +195,8 @@ def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run
     marginal density of the law's parameters; ``u`` then has its exact posterior.
 
     Returns the per-run offsets ``u`` and the correction ``log p(u) - log p(u | r)``.
+    Rows where ``mask`` is false (padding) carry no weight; a run without rows keeps its
+    prior, and its correction is 0.
 
     >>> import jax.numpy as jnp
     >>> from types import SimpleNamespace
@@ -205,6 +210,8 @@ def integrated_run_offsets(design: Design, run_factor: str, residual, scale, run
     codes = design.factors[run_factor].codes
     n_runs = len(design.factors[run_factor].levels)
     weight = jnp.broadcast_to(1.0 / scale**2, jnp.shape(residual))
+    if mask is not None:
+        weight = jnp.where(mask, weight, 0.0)
     s0 = jax.ops.segment_sum(weight, codes, num_segments=n_runs)
     s1 = jax.ops.segment_sum(weight * residual, codes, num_segments=n_runs)
     variance = run_sd**2 / (1.0 + run_sd**2 * s0)
@@ -320,11 +327,13 @@ def untransform(spec, t):
 
 
 def build_model(spec, design: Design) -> Callable[..., None]:
-    """The NumPyro model function for ``spec`` on ``design``.
+    """The NumPyro model function for ``spec`` on ``design``, closed over its data.
 
     The returned function takes ``y`` (the target; ``None`` samples it) and records,
     besides the sampled sites, per-level parameter values (``E_dataset``) and natural
     population values of reference-scale coefficients (``A``) as deterministic sites.
+    Fitting uses :func:`data_model` instead, which takes the data as an argument so that
+    one compiled program serves every data set of a structure; both run the same code.
 
     >>> import scalinglaws as sl
     >>> from scalinglaws.data import make_design
@@ -337,8 +346,137 @@ def build_model(spec, design: Design) -> Callable[..., None]:
     (3,)
     """
     enable_x64()
+
+    def model(y=None):
+        _model(spec, design, y, None)
+
+    return model
+
+
+# --- data as arguments: one compiled program per structure ------------------------------
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What fixes the shapes of a model's compiled program, apart from the spec.
+
+    Rows are padded to ``rows`` and each factor's levels to its count in ``levels``
+    (:func:`bucket`); padded rows are masked out of the likelihood, padded levels are
+    draws from the population that no row uses, and both are cut from the results.
+    Two designs with the same structure share one compiled mode search and sampler.
+    """
+
+    vary: tuple[tuple[str, tuple[str, ...]], ...]
+    levels: tuple[tuple[str, int], ...]
+    rows: int
+
+
+def bucket(n: int, *, exact_up_to: int = 0, minimum: int = 1) -> int:
+    """The padded size for ``n``: ``n`` itself up to ``exact_up_to``, else the next of
+    ``minimum``-or-more sizes 2^k x (1, 1.25, 1.5, 1.75), so at most a quarter is padding.
+
+    >>> [bucket(n, minimum=16) for n in (1, 16, 17, 90, 100, 12691)]
+    [16, 16, 20, 96, 112, 14336]
+    >>> bucket(3, exact_up_to=8)
+    3
+    """
+    if n <= exact_up_to:
+        return n
+    n, power = max(n, minimum), 1
+    while True:
+        for step in (power, power * 5 // 4, power * 3 // 2, power * 7 // 4):
+            if step >= n:
+                return step
+        power *= 2
+
+
+#: Row buckets start at this size; factors with at most this many levels are not padded.
+MIN_ROWS = 16
+EXACT_LEVELS = 8
+
+
+def structure_of(designs) -> Structure:
+    """The smallest structure that holds every design of ``designs`` (one vary each)."""
+    designs = list(designs)
+    first = designs[0]
+    vary = tuple(sorted((k, tuple(v)) for k, v in first.vary.items()))
+    levels = tuple(
+        (name, bucket(max(len(d.factors[name].levels) for d in designs),
+                      exact_up_to=EXACT_LEVELS))
+        for name in first.factors)
+    rows = bucket(max(d.n_rows for d in designs), minimum=MIN_ROWS)
+    return Structure(vary=vary, levels=levels, rows=rows)
+
+
+def pad(design: Design, structure: Structure) -> dict:
+    """``design``'s arrays padded to ``structure``: the argument of :func:`data_model`.
+
+    Padded rows repeat the first row (finite values, so no NaN reaches a gradient) and
+    carry ``mask`` 0; padded codes point at level 0.
+    """
+    n, rows = design.n_rows, structure.rows
+
+    def fill(values, dtype):
+        values = np.asarray(values, dtype=dtype)
+        return np.concatenate([values, np.repeat(values[:1], rows - n)])
+
+    return {
+        "x": {k: fill(v, np.float64) for k, v in design.variables.items()},
+        "y": fill(design.y, np.float64),
+        "mask": np.arange(rows) < n,
+        "codes": {k: fill(f.codes, np.int32) for k, f in design.factors.items()},
+        "log_ref": {k: np.float64(v) for k, v in design.log_reference.items()},
+    }
+
+
+def view(structure: Structure, data: Mapping) -> Design:
+    """A :class:`Design` over (possibly traced) padded arrays, for the model's code."""
+    factors = {name: Factor(codes=data["codes"][name], levels=("",) * count, n_fitted=count)
+               for name, count in structure.levels}
+    return Design(variables=dict(data["x"]), y=data["y"], factors=factors,
+                  vary=dict(structure.vary), log_reference=dict(data["log_ref"]),
+                  index=pd.RangeIndex(structure.rows))
+
+
+def data_model(spec, structure: Structure) -> Callable[[Mapping], None]:
+    """The NumPyro model of ``spec`` whose data (:func:`pad`) is its one argument.
+
+    Compiled once per (spec, structure), it serves every data set of that structure.
+
+    >>> import scalinglaws as sl
+    >>> from scalinglaws.data import make_design
+    >>> spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    >>> design = make_design(spec, sl.synthetic.sweep(seed=0))
+    >>> structure = structure_of([design])
+    >>> structure.rows, structure.levels
+    (96, (('dataset', 3),))
+    >>> model = data_model(spec, structure)
+    >>> trace = numpyro.handlers.trace(numpyro.handlers.seed(model, 0)).get_trace(
+    ...     pad(design, structure))
+    >>> trace["y"]["value"].shape
+    (96,)
+    """
+    enable_x64()
+
+    def model(data):
+        _model(spec, view(structure, data), data["y"], data["mask"])
+
+    return model
+
+
+def _model(spec, design: Design, y, mask) -> None:
+    # Level coordinates are flat, so they need data: without it (prior predictive)
+    # the terms are sampled from their priors directly, the same distribution.
+    if spec.coordinates == "level" and y is not None:
+        with numpyro.handlers.reparam(config=sample_level_coordinates(spec, design)):
+            return _body(spec, design, y, mask)
+    return _body(spec, design, y, mask)
+
+
+def _body(spec, design: Design, y, mask) -> None:
     law = spec.law
     sites = {s.name: s for s in level_sites(spec, design)}
+    centred = centred_sites(spec, design)
 
     def sample_levels(name: str):
         site = sites[name]
@@ -346,7 +484,13 @@ def build_model(spec, design: Design) -> Callable[..., None]:
         base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
         return numpyro.sample(name, base.expand([n]).to_event(1))
 
-    centred = centred_sites(spec, design)
+    def sample_z(name: str, pair: tuple[str, str], sd):
+        if pair not in centred:
+            return sample_levels(name)
+        n = len(design.factors[pair[1]].levels)
+        offset = numpyro.sample(name.replace("_z", "_offset", 1),
+                                dist.Normal(0.0, sd).expand([n]).to_event(1))
+        return numpyro.deterministic(name, offset / sd)
 
     def sample_offsets(values: dict, name: str, factors: tuple[str, ...]) -> None:
         for f in factors:
@@ -354,79 +498,60 @@ def build_model(spec, design: Design) -> Callable[..., None]:
                 f"{name}_sd_{f}", spec.prior(f"{name}_sd").to_numpyro())
             values[f"{name}_z_{f}"] = sample_z(f"{name}_z_{f}", (name, f), sd)
 
-    def sample_z(name: str, pair: tuple[str, str], sd):
-        factor = pair[1]
-        if pair not in centred:
-            return sample_levels(name)
-        n = len(design.factors[factor].levels)
-        offset = numpyro.sample(name.replace("_z", "_offset", 1),
-                                dist.Normal(0.0, sd).expand([n]).to_event(1))
-        return numpyro.deterministic(name, offset / sd)
-
-    def model(y=None):
-        # Level coordinates are flat, so they need data: without it (prior predictive)
-        # the terms are sampled from their priors directly, the same distribution.
-        if spec.coordinates == "level" and y is not None:
-            with numpyro.handlers.reparam(config=sample_level_coordinates(spec, design)):
-                return body(y)
-        return body(y)
-
-    def body(y):
-        values: dict = {}
-        population: dict = {}
-        for p in law.params:
-            factors = _varying(spec, design, p.name)
-            if spec.pooling == "none" and factors:
-                name = f"{p.sampled_name}_{factors[0]}"
-                values[name] = sample_levels(name)
-                continue
-            values[p.sampled_name] = population[p.name] = numpyro.sample(
-                p.sampled_name, spec.prior(p.name).to_numpyro())
-            sample_offsets(values, p.name, factors)
-            for f in factors:
-                u = _to_unconstrained(p.constraint, values[p.sampled_name])
-                numpyro.deterministic(
-                    f"{p.sampled_name}_{f}",
-                    _from_unconstrained(p.constraint,
-                                        u + values[f"{p.name}_sd_{f}"] * values[f"{p.name}_z_{f}"]))
-        if len(population) == len(law.params):
-            natural = _natural(law, population, design.log_reference)
-            for p in law.params:
-                if p.reference:
-                    numpyro.deterministic(p.name, natural[p.name])
-
-        sigma_factors = _varying(spec, design, "sigma")
-        if spec.pooling == "none" and sigma_factors:
-            name = f"sigma_{sigma_factors[0]}"
+    values: dict = {}
+    population: dict = {}
+    for p in law.params:
+        factors = _varying(spec, design, p.name)
+        if spec.pooling == "none" and factors:
+            name = f"{p.sampled_name}_{factors[0]}"
             values[name] = sample_levels(name)
-        else:
-            values["sigma"] = numpyro.sample("sigma", spec.prior("sigma").to_numpyro())
-            sample_offsets(values, "sigma", sigma_factors)
-        if spec.likelihood == "student_t":
-            values["nu"] = numpyro.sample("nu", spec.prior("nu").to_numpyro())
-        integrate = integrates_runs(spec, design) and y is not None
-        if spec.run and spec.run in design.factors:
-            sd = values[f"{RUN_SITE}_sd"] = numpyro.sample(f"{RUN_SITE}_sd",
-                                                           spec.prior("run_sd").to_numpyro())
-            if not integrate:
-                values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
+            continue
+        values[p.sampled_name] = population[p.name] = numpyro.sample(
+            p.sampled_name, spec.prior(p.name).to_numpyro())
+        sample_offsets(values, p.name, factors)
+        for f in factors:
+            u = _to_unconstrained(p.constraint, values[p.sampled_name])
+            numpyro.deterministic(
+                f"{p.sampled_name}_{f}",
+                _from_unconstrained(p.constraint,
+                                    u + values[f"{p.name}_sd_{f}"] * values[f"{p.name}_z_{f}"]))
+    if len(population) == len(law.params):
+        natural = _natural(law, population, design.log_reference)
+        for p in law.params:
+            if p.reference:
+                numpyro.deterministic(p.name, natural[p.name])
 
-        params = law_params(spec, design, values)
-        curve = location(spec, design, params)
-        scale = noise_scale(spec, design, values)
-        obs = None if y is None else transform_target(spec, jnp.asarray(y))
-        if integrate:
-            eps = sample_levels(f"{RUN_SITE}_eps")
-            u, correction = integrated_run_offsets(design, spec.run, obs - curve, scale,
-                                                   values[f"{RUN_SITE}_sd"], eps)
-            numpyro.factor(f"{RUN_SITE}_integrated", correction)
-            values[f"{RUN_SITE}_z"] = numpyro.deterministic(f"{RUN_SITE}_z",
-                                                            u / values[f"{RUN_SITE}_sd"])
-        loc = curve + run_offset(spec, design, values)
-        with numpyro.plate("row", design.n_rows):
-            numpyro.sample("y", observation(spec, loc, scale, values), obs=obs)
+    sigma_factors = _varying(spec, design, "sigma")
+    if spec.pooling == "none" and sigma_factors:
+        name = f"sigma_{sigma_factors[0]}"
+        values[name] = sample_levels(name)
+    else:
+        values["sigma"] = numpyro.sample("sigma", spec.prior("sigma").to_numpyro())
+        sample_offsets(values, "sigma", sigma_factors)
+    if spec.likelihood == "student_t":
+        values["nu"] = numpyro.sample("nu", spec.prior("nu").to_numpyro())
+    integrate = integrates_runs(spec, design) and y is not None
+    if spec.run and spec.run in design.factors:
+        sd = values[f"{RUN_SITE}_sd"] = numpyro.sample(f"{RUN_SITE}_sd",
+                                                       spec.prior("run_sd").to_numpyro())
+        if not integrate:
+            values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
 
-    return model
+    params = law_params(spec, design, values)
+    curve = location(spec, design, params)
+    scale = noise_scale(spec, design, values)
+    obs = None if y is None else transform_target(spec, jnp.asarray(y))
+    if integrate:
+        eps = sample_levels(f"{RUN_SITE}_eps")
+        u, correction = integrated_run_offsets(design, spec.run, obs - curve, scale,
+                                               values[f"{RUN_SITE}_sd"], eps, mask=mask)
+        numpyro.factor(f"{RUN_SITE}_integrated", correction)
+        values[f"{RUN_SITE}_z"] = numpyro.deterministic(f"{RUN_SITE}_z",
+                                                        u / values[f"{RUN_SITE}_sd"])
+    loc = curve + run_offset(spec, design, values)
+    noise = observation(spec, loc, scale, values)
+    with numpyro.plate("row", design.n_rows):
+        numpyro.sample("y", noise if mask is None else noise.mask(mask), obs=obs)
 
 
 def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:

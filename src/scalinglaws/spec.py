@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ScalingLawError
 from .laws import GROUP_SCALE, Law, resolve
 from .priors import Prior
@@ -277,6 +279,59 @@ class ScalingModel:
         )
         return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
 
+    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 1000,
+                 draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+                 max_tree_depth: int = 10, dense_mass: bool = True):
+        """Fit the model to several DataFrames at once, as one compiled batched program.
+
+        ``frames`` is a list (or dict) of DataFrames of one structure: the same columns
+        for the law and factors, and the same parameters varying (their level sets may
+        differ). All ``len(frames) x chains`` chains run as one vectorised program,
+        split across devices where there are several (:mod:`scalinglaws.engine`).
+        Returns a list (or dict with the same keys) of :class:`~scalinglaws.Fit`, each
+        with its own diagnostics and warnings.
+
+        Every frame is checked before anything is compiled; an error names the frame.
+        ``seed`` is one seed for every frame or one per frame; a frame's fit depends
+        only on its own seed, so ``fit(frame, seed=s)`` gives the same posterior (the
+        same draws when both pad the frame to the same shapes, see
+        :func:`scalinglaws.model.structure_of`; otherwise equal within Monte Carlo error).
+
+        >>> import scalinglaws as sl
+        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> sweeps = {s: sl.synthetic.sweep(seed=s) for s in range(8)}
+        >>> fits = model.fit_many(sweeps, chains=2, warmup=300, draws=300)  # doctest: +SKIP
+        >>> fits[3].summary().loc["alpha", "median"]  # doctest: +SKIP
+        """
+        from .data import make_design
+        from .inference import run_nuts_many
+        from .results import Fit
+
+        keys, labels, items = _frames(frames)
+        seeds = _seeds(seed, len(items))
+        designs = []
+        for label, frame in zip(labels, items, strict=True):
+            try:
+                designs.append(make_design(self, frame))
+            except ScalingLawError as err:
+                raise ScalingLawError(f"{label}: {err}") from None
+        first = designs[0]
+        for label, design in zip(labels[1:], designs[1:], strict=True):
+            if design.vary != first.vary or set(design.factors) != set(first.factors):
+                raise ScalingLawError(
+                    f"{label} has another structure than {labels[0]}: parameters vary by "
+                    f"{ {k: list(v) for k, v in design.vary.items()} } there and by "
+                    f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
+                    f"factor with one level in a frame cannot vary); fit such frames "
+                    f"separately or give every frame two or more levels of each factor")
+        results = run_nuts_many(
+            self, designs, seeds=seeds, chains=chains, warmup=warmup, draws=draws,
+            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass, labels=labels)
+        fits = [Fit(idata=idata, spec=self, design=design, warnings=tuple(problems))
+                for (idata, problems), design in zip(results, designs, strict=True)]
+        return fits if keys is None else dict(zip(keys, fits, strict=True))
+
     def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
         if self.coordinates not in COORDINATES:
             raise ScalingLawError(
@@ -382,6 +437,36 @@ class ScalingModel:
         """
         return cls.from_dict({k: v for k, v in read_toml(path_or_text).items()
                               if k in SPEC_KEYS})
+
+
+def _frames(frames) -> tuple[list | None, list[str], list]:
+    """Keys (None for a list), labels for messages, and the frames of ``fit_many``."""
+    if isinstance(frames, Mapping):
+        keys = list(frames)
+        labels = [f"frames[{k!r}]" for k in keys]
+        items = [frames[k] for k in keys]
+    elif isinstance(frames, (list, tuple)):
+        keys, items = None, list(frames)
+        labels = [f"frames[{i}]" for i in range(len(items))]
+    else:
+        raise ScalingLawError(f"fit_many takes a list or a dict of DataFrames, got "
+                              f"{type(frames).__name__}; for one frame use fit()")
+    if not items:
+        raise ScalingLawError("fit_many got no frames; pass a non-empty list or dict of "
+                              "DataFrames")
+    return keys, labels, items
+
+
+def _seeds(seed, n: int) -> list[int]:
+    """One seed per frame from an int or a sequence of ints."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed)] * n
+    if (isinstance(seed, (list, tuple)) and len(seed) == n
+            and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                    for s in seed)):
+        return [int(s) for s in seed]
+    raise ScalingLawError(f"seed must be an integer or a list of {n} integers (one per "
+                          f"frame), got {seed!r}")
 
 
 def read_spec(path_or_text: str | Path) -> Any:

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from .data import make_design
 from .errors import ScalingLawError
 from .model import observation, predict_draws, transform_target
 
@@ -631,8 +632,9 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
 
     Notes
     -----
-    Thresholds are fitted one after another: each has its own training rows, reference
-    scale and factor levels, so the refits share no compiled model.
+    The refits of one model run as one batched program
+    (:meth:`ScalingModel.fit_many <scalinglaws.ScalingModel.fit_many>`): each has its
+    own training rows, reference scale and factor levels, padded to shared shapes.
 
     Examples
     --------
@@ -685,18 +687,13 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
 
     points, scores, fits_out, warnings_out = [], [], {}, {}
     factor_columns = list(dict.fromkeys(c for s in specs.values() for c in s.factors))
+    settings = dict(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                    target_accept=target_accept, progress=progress)
     for name, spec in specs.items():
+        refits = _refits(name, spec, {t: data[ref < t] for t in thresholds}, by, settings)
         for t in thresholds:
-            train, test = data[ref < t], data[ref >= t]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    fit = spec.fit(train, seed=seed, chains=chains, warmup=warmup,
-                                   draws=draws, target_accept=target_accept,
-                                   progress=progress)
-            except ScalingLawError as err:
-                raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
-                                      f"{by} < {t:.3g}: {err}") from None
+            test = data[ref >= t]
+            fit = refits[t]
             fits_out[(name, t)] = fit
             warnings_out[(name, t)] = fit.warnings
             frame = _score(fit, test, levels, seed)
@@ -708,7 +705,7 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
                 if column in test.columns:
                     frame[column] = test[column].to_numpy()
             points.append(frame)
-            row = {"model": name, "threshold": t, "n_train": len(train),
+            row = {"model": name, "threshold": t, "n_train": fit.design.n_rows,
                    "n_holdout": len(test), "elpd": frame["lpd"].sum(),
                    "lpd_mean": frame["lpd"].mean(), "are_mean": 100 * frame["are"].mean(),
                    "are_max": 100 * frame["are"].max()}
@@ -719,6 +716,29 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     return Extrapolation(points=pd.concat(points, ignore_index=True),
                          scores=pd.DataFrame(scores), by=by, intervals=levels,
                          target=first.target, fits=fits_out, warnings=warnings_out)
+
+
+def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
+            settings: Mapping) -> dict:
+    """``spec`` fitted to each threshold's training rows, batched where they share a
+    structure (a threshold that leaves a factor one level varies less, and runs apart)."""
+    groups: dict = {}
+    for t, train in trains.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                vary = make_design(spec, train).vary
+        except ScalingLawError as err:
+            raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
+                                  f"{by} < {t:.3g}: {err}") from None
+        groups.setdefault(tuple(sorted(vary.items())), []).append(t)
+    fits = {}
+    for group in groups.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fitted = spec.fit_many({t: trains[t] for t in group}, **settings)
+        fits.update(fitted)
+    return fits
 
 
 def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.DataFrame:

@@ -1,0 +1,392 @@
+"""Compiled samplers: one program per model structure, batched over fits and chains.
+
+A model's data enter its NumPyro model as an argument (:func:`scalinglaws.model.data_model`),
+with rows and factor levels padded to a few bucket sizes (:func:`scalinglaws.model.bucket`).
+So the multi-start mode search and NUTS are traced and compiled once per
+(spec, :class:`~scalinglaws.model.Structure`, :class:`Settings`) and reused for every data
+set of that structure in the process: a refit on one more run compiles nothing. Every
+program maps over a leading batch axis (fits x starts for the mode search, fits x chains
+for NUTS), so K fits run as one vectorised program; with several devices (GPUs, or CPU
+devices from ``XLA_FLAGS=--xla_force_host_platform_device_count=4``) the batch is split
+across them with :func:`jax.shard_map`, each device running its own chains.
+
+Compiled programs also persist across processes in JAX's compilation cache, in
+``$XDG_CACHE_HOME/scalinglaws/jax`` (``~/.cache/scalinglaws/jax``) unless the environment
+variable ``SCALINGLAWS_CACHE_DIR`` names another folder; ``SCALINGLAWS_CACHE_DIR=off``
+disables it. A folder that cannot be written leaves the cache off, with one warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
+from numpyro.infer import init_to_uniform
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import constrain_fn, potential_energy
+
+from .errors import ScalingLawError, ScalingLawWarning
+from .model import RUN_SITE, Structure, bucket, centred_sites, data_model, enable_x64, view
+
+#: Environment variable naming the persistent compilation cache folder ("off" disables).
+CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
+#: Programs kept compiled in one process (least recently used dropped first).
+MAX_PROGRAMS = 32
+#: Batches (fits x chains, fits x starts) up to this size are not padded.
+EXACT_BATCH = 8
+#: Jitter (sd, unconstrained scale) of each chain's start around the posterior mode.
+START_JITTER = 0.1
+#: Half-width of the uniform box (unconstrained scale) the mode search starts from.
+START_RADIUS = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sampler settings that fix a compiled program (scan lengths, tree depth, mass)."""
+
+    chains: int
+    warmup: int
+    draws: int
+    target_accept: float
+    max_tree_depth: int
+    dense_mass: bool
+    n_starts: int
+    max_iter: int = 500
+
+
+_CACHE_STATE: dict[str, str | None] = {}
+
+
+def cache_folder() -> str | None:
+    """The persistent cache folder the environment asks for, created; None when disabled.
+
+    ``$SCALINGLAWS_CACHE_DIR``, else ``$XDG_CACHE_HOME/scalinglaws/jax``
+    (``~/.cache/scalinglaws/jax``); ``off``, ``0``, ``none``, ``false`` or empty disable
+    it. A folder that cannot be created or written gives None and a
+    :class:`~scalinglaws.errors.ScalingLawWarning`.
+
+    >>> import os
+    >>> os.environ[CACHE_ENV] = "off"
+    >>> cache_folder() is None
+    True
+    >>> del os.environ[CACHE_ENV]
+    """
+    setting = os.environ.get(CACHE_ENV)
+    if setting is not None and setting.strip().lower() in ("", "off", "0", "none", "false"):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = Path(setting) if setting else base / "scalinglaws" / "jax"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        warnings.warn(f"the compilation cache folder {path} cannot be written ({err}); "
+                      f"compiling without a persistent cache. Set {CACHE_ENV} to a "
+                      f"writable folder, or to 'off'", ScalingLawWarning, stacklevel=4)
+        return None
+    return str(path)
+
+
+def persistent_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache in :func:`cache_folder` (once per
+    process) and return its folder, or None; a folder already set in JAX's own
+    configuration is kept as it is."""
+    if "dir" not in _CACHE_STATE:
+        folder = jax.config.jax_compilation_cache_dir or cache_folder()
+        if folder and not jax.config.jax_compilation_cache_dir:
+            jax.config.update("jax_compilation_cache_dir", folder)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        _CACHE_STATE["dir"] = folder
+    return _CACHE_STATE["dir"]
+
+
+def _map_batch(fn):
+    """``jit(vmap(fn))`` over the leading axis of every argument.
+
+    The batch is padded (repeating its last entry, results dropped) to a bucket size
+    (:func:`scalinglaws.model.bucket`), so K fits and K + 1 fits share one program; with
+    several devices, to a multiple of their count, and split across them.
+    """
+    mapped = jax.vmap(fn)
+    devices = jax.devices()
+    n_dev = len(devices)
+    if n_dev == 1:
+        compiled = jax.jit(mapped)
+    else:
+        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        spec = jax.sharding.PartitionSpec("batch")
+        compiled = jax.jit(_shard_map(mapped, mesh=mesh, in_specs=spec, out_specs=spec))
+
+    def run(*args):
+        size = jax.tree_util.tree_leaves(args)[0].shape[0]
+        target = -(-bucket(size, exact_up_to=EXACT_BATCH) // n_dev) * n_dev
+        if target > size:
+            args = jax.tree_util.tree_map(
+                lambda a: np.concatenate([a, np.repeat(np.asarray(a)[-1:], target - size,
+                                                       axis=0)]), args)
+        out = compiled(*args)
+        return jax.tree_util.tree_map(lambda a: a[:size], out) if target > size else out
+
+    return run
+
+
+def _shard_map(fn, **kwargs):
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, **kwargs)
+    from jax.experimental.shard_map import shard_map  # jax < 0.7.1
+
+    return shard_map(fn, **kwargs)
+
+
+def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
+    """Minimise from ``x0`` by BFGS with a backtracking (Armijo) line search.
+
+    Compact on purpose: the objective and its gradient are evaluated at one place in the
+    program, so a vmapped batch of starts compiles quickly. Returns the last point and its
+    value. A start whose value is not below 1e29 (the objective's stand-in for
+    non-finite) is returned as it is.
+
+    >>> import jax.numpy as jnp
+    >>> f = jax.value_and_grad(lambda x: jnp.sum((x - jnp.arange(3.0)) ** 2))
+    >>> x, value = bfgs(f, jnp.zeros(3), 50)
+    >>> [round(float(v), 6) for v in x], float(value) < 1e-12
+    ([0.0, 1.0, 2.0], True)
+    """
+    dim = x0.shape[0]
+    eye = jnp.eye(dim, dtype=x0.dtype)
+    f0, g0 = value_and_grad(x0)
+
+    def search(x, f, g, p, slope):
+        def not_accepted(c):
+            t, fn, _, k = c
+            return ~(fn <= f + 1e-4 * t * slope) & (k < 40)
+
+        def shrink(c):
+            t, _, _, k = c
+            t = 0.5 * t
+            fn, gn = value_and_grad(x + t * p)
+            return t, fn, gn, k + 1
+
+        return jax.lax.while_loop(not_accepted, shrink, (2.0, jnp.inf, g, 0))
+
+    def body(state):
+        i, x, f, g, h, _ = state
+        p = -h @ g
+        slope = g @ p
+        descent = slope < 0
+        p = jnp.where(descent, p, -g)
+        slope = jnp.where(descent, slope, -(g @ g))
+        t, fn, gn, _ = search(x, f, g, p, slope)
+        accepted = fn <= f + 1e-4 * t * slope
+        s, y = t * p, gn - g
+        sy = s @ y
+        h = jnp.where(i == 0, eye * jnp.where(sy > 0, sy / (y @ y), 1.0), h)
+        rho = 1.0 / jnp.where(sy > 1e-12, sy, 1.0)
+        update = (eye - rho * jnp.outer(s, y)) @ h @ (eye - rho * jnp.outer(y, s))
+        h = jnp.where(sy > 1e-12, update + rho * jnp.outer(s, s), h)
+        x, f_new, g = (jnp.where(accepted, x + s, x), jnp.where(accepted, fn, f),
+                       jnp.where(accepted, gn, g))
+        done = (~accepted | (jnp.max(jnp.abs(g)) < gtol)
+                | (f - f_new <= 1e-12 * (1.0 + jnp.abs(f_new))))
+        return i + 1, x, f_new, g, h, done
+
+    def going(state):
+        i, *_, done = state
+        return (i < max_iter) & ~done
+
+    start = (0, x0, f0, g0, eye, ~(f0 < 1e29) | ~jnp.all(jnp.isfinite(g0)))
+    _, x, f, *_ = jax.lax.while_loop(going, body, start)
+    return x, f
+
+
+def _layout(model, example: dict):
+    """The unconstrained latent sites of ``model`` on ``example``: their transforms to the
+    constrained scale, the function that unflattens one vector into them, and its size."""
+    start = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform())
+    trace = handlers.trace(start).get_trace(example)
+    sites = {name: site for name, site in trace.items()
+             if site["type"] == "sample" and not site["is_observed"]}
+    transforms = {name: biject_to(site["fn"].support) for name, site in sites.items()}
+    flat, unravel = ravel_pytree({name: transforms[name].inv(site["value"])
+                                  for name, site in sites.items()})
+    return transforms, unravel, int(flat.size)
+
+
+def _mode_search_model(spec, structure: Structure, example: dict, unravel):
+    """The model the mode search optimises, with its unflattening, and the map from its
+    optimum to the sampler's coordinates.
+
+    Centred offsets (``offset ~ Normal(0, sd)``) give a joint density that grows without
+    bound as ``sd`` and the offsets shrink together, so an optimiser can run down that
+    funnel to a useless "mode". The non-centred twin of the model (``offset = sd * z``,
+    ``z ~ Normal(0, 1)``) has the same posterior and a bounded density: its mode is
+    found instead and mapped to the centred coordinates.
+    """
+    model = data_model(spec, structure)
+    pairs = centred_sites(spec, view(structure, example))
+    if not pairs:
+        return (model, unravel), lambda x: x
+    twin = data_model(dataclasses.replace(spec, parameterization="noncentred"), structure)
+    transforms, twin_unravel, _ = _layout(twin, example)
+    names = []
+    for name, factor in pairs:
+        sd, z, offset = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z", f"{RUN_SITE}_offset")
+                         if name == RUN_SITE else
+                         (f"{name}_sd_{factor}", f"{name}_z_{factor}",
+                          f"{name}_offset_{factor}"))
+        if z in transforms:  # integrated run offsets have no sampled site
+            names.append((sd, z, offset))
+
+    def to_sampler(x):
+        values = dict(twin_unravel(x))
+        for sd, z, offset in names:
+            values[offset] = transforms[sd](values[sd]) * values.pop(z)
+        return ravel_pytree(values)[0]
+
+    return (twin, twin_unravel), to_sampler
+
+
+class Program:
+    """The compiled mode search, sampler and post-processing of one model structure.
+
+    Built by :func:`program`; every method takes batched inputs with a leading axis (one
+    entry per fit-and-start or fit-and-chain) and padded data from
+    :func:`scalinglaws.model.pad`, stacked along that axis.
+    """
+
+    def __init__(self, spec, structure: Structure, settings: Settings, example: dict):
+        self.structure, self.settings = structure, settings
+        model = self.model = data_model(spec, structure)
+        _, self.unravel, self.dim = _layout(model, example)
+        search, to_sampler = _mode_search_model(spec, structure, example, self.unravel)
+
+        # Jitted, so that the model is traced once: NUTS and BFGS call it (and its
+        # gradient) from many places, and each call would trace the model again.
+        # The sampler and the optimiser see one flat vector, not a dict of sites: every
+        # step of NUTS then moves one array instead of one per site.
+        potential = jax.jit(
+            lambda x, data: potential_energy(model, (data,), {}, self.unravel(x)))
+
+        search_potential = jax.jit(
+            lambda x, data: potential_energy(search[0], (data,), {}, search[1](x)))
+
+        def objective(x, data):
+            value = search_potential(x, data)
+            return jnp.where(jnp.isfinite(value), value, 1e30)
+
+        def solve(x0, data):
+            x, value = bfgs(jax.value_and_grad(partial(objective, data=data)), x0,
+                            settings.max_iter)
+            return to_sampler(x), value
+
+        init_kernel, sample_kernel = hmc(
+            potential_fn_gen=lambda data: partial(potential, data=data), algo="NUTS")
+
+        def chain(key, x0, data):
+            state = init_kernel(x0, settings.warmup,
+                                dense_mass=settings.dense_mass,
+                                target_accept_prob=settings.target_accept,
+                                max_tree_depth=settings.max_tree_depth,
+                                model_args=(data,), rng_key=key)
+
+            def step(state, _):
+                state = sample_kernel(state, model_args=(data,))
+                return state, (state.z, state.diverging, state.num_steps,
+                               state.energy, state.potential_energy, state.accept_prob,
+                               state.adapt_state.step_size)
+
+            # One scan over warmup and draws (one copy of the kernel to compile); the
+            # warmup part of its output is dropped.
+            _, out = jax.lax.scan(step, state, None, length=settings.warmup + settings.draws)
+            return jax.tree_util.tree_map(lambda a: a[settings.warmup:], out)
+
+        def values(xs, data):
+            def one(x):
+                sample = constrain_fn(model, (data,), {}, self.unravel(x),
+                                      return_deterministic=True)
+                site = handlers.trace(handlers.substitute(model, data=sample)).get_trace(
+                    data)["y"]
+                return sample, site["fn"].log_prob(site["value"])
+
+            return jax.vmap(one)(xs)
+
+        self._solve = _map_batch(solve)
+        self._chain = _map_batch(chain)
+        self._values = _map_batch(values)
+
+    def starts(self, key, n: int) -> np.ndarray:
+        """``n`` starting points drawn uniformly in the unconstrained box."""
+        return np.asarray(jax.random.uniform(key, (n, self.dim), minval=-START_RADIUS,
+                                             maxval=START_RADIUS))
+
+    def find_modes(self, x0: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
+        """BFGS from every row of ``x0`` (with its row of ``data``): optima, energies."""
+        xs, energies = self._solve(x0, data)
+        return np.asarray(xs), np.asarray(energies)
+
+    def sample(self, keys, x0: np.ndarray, data: dict) -> dict:
+        """NUTS chains from ``x0``: unconstrained draws ``x`` and the sampler statistics."""
+        x, diverging, steps, energy, potential, accept, step_size = self._chain(keys, x0, data)
+        return {"x": x, "diverging": np.asarray(diverging), "n_steps": np.asarray(steps),
+                "energy": np.asarray(energy), "lp": -np.asarray(potential),
+                "acceptance_rate": np.asarray(accept), "step_size": np.asarray(step_size)}
+
+    def constrained(self, x, data: dict) -> tuple[dict, np.ndarray]:
+        """Every sampled and deterministic site, and the per-row log likelihood, of draws
+        ``x`` (batch, draws, dim)."""
+        sites, loglik = self._values(x, data)
+        return jax.tree_util.tree_map(np.asarray, sites), np.asarray(loglik)
+
+
+_PROGRAMS: OrderedDict = OrderedDict()
+
+
+def _spec_key(spec) -> object:
+    try:
+        return spec.to_json()
+    except ScalingLawError:  # a law built in Python: the spec object itself is the key
+        return ("object", id(spec))
+
+
+def program(spec, structure: Structure, settings: Settings, example: dict) -> Program:
+    """The compiled :class:`Program` of ``(spec, structure, settings)``, built once per
+    process (``example``: padded data of that structure, used to read the site shapes).
+
+    A model that can be written to JSON is keyed by that text, so an equal spec built
+    again reuses the program; a spec with a law built in Python is keyed by the object.
+    """
+    enable_x64()
+    persistent_cache()
+    key = (_spec_key(spec), structure, settings)
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key][0]
+    made = Program(spec, structure, settings, example)
+    _PROGRAMS[key] = (made, spec)  # the spec is kept alive so its id stays unique
+    while len(_PROGRAMS) > MAX_PROGRAMS:
+        _PROGRAMS.popitem(last=False)
+    return made
+
+
+def stack(datas: list[dict], repeats: int) -> dict:
+    """Padded data of several fits stacked along a new leading axis, each ``repeats`` times
+    (one entry per start or chain)."""
+    return jax.tree_util.tree_map(lambda *xs: np.repeat(np.stack(xs), repeats, axis=0),
+                                  *datas)
+
+
+__all__ = ["CACHE_ENV", "Program", "Settings", "persistent_cache", "program", "stack"]

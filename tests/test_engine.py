@@ -1,0 +1,192 @@
+"""The compiled engine: one program per structure, padding, batched and sharded fits, cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import jax
+import numpy as np
+import numpyro
+import pytest
+from numpyro.infer.util import log_density
+
+import scalinglaws as sl
+from scalinglaws import engine
+from scalinglaws.data import make_design
+from scalinglaws.model import build_model, data_model, pad, structure_of
+
+FAST = dict(chains=2, warmup=150, draws=150, progress=False)
+MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+
+_COMPILES: list[str] = []
+_COUNTING = [False]
+
+
+def _listen(event: str, seconds: float, **kwargs) -> None:
+    if _COUNTING[0] and event == "/jax/core/compile/backend_compile_duration":
+        _COMPILES.append(event)
+
+
+jax.monitoring.register_event_duration_secs_listener(_listen)
+
+
+def _compiles(call):
+    """The result of ``call()`` and how many XLA compilations it started."""
+    _COMPILES.clear()
+    _COUNTING[0] = True
+    try:
+        result = call()
+    finally:
+        _COUNTING[0] = False
+    return result, len(_COMPILES)
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    return {seed: sl.synthetic.sweep(seed=seed) for seed in range(3)}
+
+
+def test_refit_on_similar_data_compiles_nothing(sweeps):
+    MODEL.fit(sweeps[0], seed=0, **FAST)
+    fewer = sweeps[1].iloc[:-1]  # other data, one run fewer: the same padded shapes
+    fit, compiled = _compiles(lambda: MODEL.fit(fewer, seed=1, **FAST))
+    assert compiled == 0
+    assert fit.idata.log_likelihood["y"].shape == (2, 150, 89)
+    assert fit.summary().loc["alpha", "r_hat"] < 1.05
+
+
+def test_padded_rows_leave_the_log_density_unchanged(sweeps):
+    design = make_design(MODEL, sweeps[0])
+    structure = structure_of([design])
+    assert structure.rows > design.n_rows  # 90 rows padded to 96
+    closed = build_model(MODEL, design)
+    trace = numpyro.handlers.trace(numpyro.handlers.seed(closed, 3)).get_trace(y=design.y)
+    params = {k: v["value"] for k, v in trace.items()
+              if v["type"] == "sample" and not v["is_observed"]}
+    expected, _ = log_density(closed, (), {"y": design.y}, params)
+    padded, _ = log_density(data_model(MODEL, structure), (pad(design, structure),), {},
+                            params)
+    assert abs(float(padded) - float(expected)) <= 1e-9 * abs(float(expected))
+
+
+def test_padded_levels_are_cut_from_the_results(sweeps):
+    frame = sweeps[0].assign(cell=lambda d: d.dataset + "-" + d.N.map("{:.0e}".format))
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "cell"})
+    design = make_design(model, frame)
+    assert dict(structure_of([design]).levels)["cell"] == 16  # 15 levels padded
+    fit = model.fit(frame, seed=0, **FAST)
+    assert fit.idata.posterior["E_z_cell"].shape == (2, 150, 15)
+    assert fit.idata.posterior["E_cell"].shape == (2, 150, 15)
+    assert len([p for p in fit.summary().index if p.startswith("E_cell[")]) == 15
+
+
+def test_fit_many_equals_fitting_each_frame(sweeps):
+    frames = {"a": sweeps[0], "b": sweeps[1]}
+    before = {k: f.copy() for k, f in frames.items()}
+    fits = MODEL.fit_many(frames, seed=[3, 4], **FAST)
+    assert list(fits) == ["a", "b"]
+    for key, frame in frames.items():
+        assert frame.equals(before[key])
+    alone = MODEL.fit(sweeps[1], seed=4, **FAST)
+    batched = fits["b"]
+    assert batched.idata.posterior["E_dataset"].shape == (2, 150, 3)
+    assert batched.idata.log_likelihood["y"].shape == (2, 150, 90)
+    for name in ("alpha", "beta", "sigma"):
+        a, b = batched.summary().loc[name], alone.summary().loc[name]
+        mc_error = np.hypot(a["sd"] / np.sqrt(a["ess_bulk"]), b["sd"] / np.sqrt(b["ess_bulk"]))
+        assert abs(a["mean"] - b["mean"]) < 4 * mc_error, name
+    assert isinstance(batched.warnings, tuple)
+
+
+@pytest.mark.parametrize("frames, fragment", [
+    ([], "no frames"),
+    ("not frames", "list or a dict"),
+    ({"ok": "SWEEP", "bad": "MISSING"}, "frames['bad']: data has no column 'loss'"),
+    (["SWEEP", "ONE_LEVEL"], "frames[1] has another structure"),
+])
+def test_fit_many_rejects_bad_frames_before_compiling(sweeps, frames, fragment):
+    stand_in = {"SWEEP": sweeps[0], "MISSING": sweeps[0].drop(columns="loss"),
+                "ONE_LEVEL": sweeps[0][sweeps[0].dataset == "web"]}
+    if isinstance(frames, dict):
+        frames = {k: stand_in[v] for k, v in frames.items()}
+    elif isinstance(frames, list):
+        frames = [stand_in[v] for v in frames]
+    copies = [f.copy() for f in (frames.values() if isinstance(frames, dict) else
+                                 frames if isinstance(frames, list) else [])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        with pytest.raises(sl.ScalingLawError, match=fragment.replace("[", r"\[")):
+            _, _ = _compiles(lambda: MODEL.fit_many(frames, **FAST))
+    assert not _COMPILES
+    for frame, copy in zip(frames.values() if isinstance(frames, dict) else
+                           frames if isinstance(frames, list) else [], copies, strict=True):
+        assert frame.equals(copy)
+
+
+def test_fit_many_checks_the_seeds(sweeps):
+    with pytest.raises(sl.ScalingLawError, match="one per frame"):
+        MODEL.fit_many([sweeps[0], sweeps[1]], seed=[1, 2, 3], **FAST)
+
+
+def test_unwritable_cache_folder_warns_and_gives_no_cache(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(engine.CACHE_ENV, str(blocker / "cache"))
+    with pytest.warns(sl.ScalingLawWarning, match="cannot be written") as caught:
+        assert engine.cache_folder() is None
+    assert len(caught) == 1
+    monkeypatch.setenv(engine.CACHE_ENV, str(tmp_path / "fresh" / "cache"))
+    assert engine.cache_folder() == str(tmp_path / "fresh" / "cache")
+
+
+def _run(script: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_corrupt_cache_folder_recompiles(tmp_path):
+    script = """
+        import jax, jax.numpy as jnp
+        from scalinglaws.engine import persistent_cache
+        print(persistent_cache())
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        print(float(jax.jit(lambda x: jnp.sin(x) * jnp.cos(x) + 2.0)(1.0)))
+    """
+    env = {**os.environ, engine.CACHE_ENV: str(tmp_path / "cache")}
+    first = _run(script, env)
+    assert first.returncode == 0, first.stderr
+    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert entries, "the persistent cache stayed empty"
+    for entry in entries:
+        entry.write_bytes(b"\x00garbage" * 7)
+    second = _run(script, env)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+
+
+def test_batched_fits_split_across_host_devices(tmp_path):
+    script = """
+        import json, jax, scalinglaws as sl
+        model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        frames = [sl.synthetic.sweep(seed=s) for s in range(3)]
+        fits = model.fit_many(frames, seed=0, chains=2, warmup=150, draws=150)
+        print(json.dumps({"devices": jax.device_count(),
+                          "alpha": [f.summary().loc["alpha", ["mean", "sd"]].tolist()
+                                    for f in fits],
+                          "rows": [f.idata.log_likelihood["y"].shape[-1] for f in fits]}))
+    """
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+           engine.CACHE_ENV: "off"}
+    done = _run(script, env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 4
+    assert result["rows"] == [90, 90, 90]
+    truth = sl.synthetic.TRUTH["alpha"]
+    for mean, sd in result["alpha"]:
+        assert abs(mean - truth) < 4 * sd + 0.02
