@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._checks import factor_labels
 from .errors import ScalingLawError, ScalingLawWarning
 
 
@@ -118,7 +119,7 @@ def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> F
             f"factor column {column!r} has missing values in rows "
             f"{_rows(series.isna().to_numpy(), frame.index)}; fill them (e.g. with 'unknown')"
         )
-    labels = series.astype(str).to_numpy()
+    labels = factor_labels(series.to_numpy(), column)
     if fitted is None:
         levels = tuple(sorted(set(labels)))
         n_fitted = len(levels)
@@ -137,6 +138,50 @@ def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str,
         for fs in vary.values():
             n += len(factors[fs[0]].levels) - 1
     return n
+
+
+def as_frame(data) -> pd.DataFrame:
+    """``data`` as a DataFrame: a frame as it is (not copied), a dict of columns or of
+    scalars (one row) as a new frame; anything else is an error.
+
+    >>> as_frame({"N": 1e9, "D": 2e10, "dataset": "web"}).shape
+    (1, 3)
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        columns = dict(data)
+        scalars = [not isinstance(v, (Sequence, np.ndarray, pd.Series, pd.Index))
+                   or isinstance(v, str) for v in columns.values()]
+        try:
+            return pd.DataFrame(columns, index=[0] if columns and all(scalars) else None)
+        except (ValueError, TypeError) as err:
+            raise ScalingLawError(
+                f"data given as a dict must map each column to a list of values of one "
+                f"length (or every column to one value, for one row): {err}") from None
+    raise ScalingLawError(
+        f"data must be a pandas DataFrame (one row per run) or a dict of columns, got "
+        f"{type(data).__name__}")
+
+
+def duplicated_rows(spec, data: pd.DataFrame) -> None:
+    """Warn when rows repeat in every column the model reads.
+
+    Repeated rows count one measurement twice, so the posterior is as confident as if
+    it had been measured twice (with two copies of every row the 90% interval narrows
+    by about a third). They may also be honest repeats (seeds that reported the same
+    rounded loss), so this is a :class:`~scalinglaws.errors.ScalingLawWarning`, not an
+    error.
+    """
+    columns = [c for c in spec.columns if c in data.columns]
+    repeated = data.duplicated(subset=columns, keep="first").to_numpy()
+    if repeated.any():
+        warnings.warn(
+            f"data has {int(repeated.sum())} row(s) identical to an earlier row in every "
+            f"column the model reads ({columns}): rows {_rows(repeated, data.index)}. Each "
+            f"copy counts as a new measurement and narrows the intervals; drop them with "
+            f"data.drop_duplicates(subset={columns}) unless they are true repeats",
+            ScalingLawWarning, stacklevel=4)
 
 
 def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> Design:
@@ -164,13 +209,7 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
     predicting = fitted is not None
     levels = fitted.levels() if predicting else None
     log_reference = fitted.log_reference if predicting else None
-    if not isinstance(data, pd.DataFrame):
-        if isinstance(data, Mapping):
-            data = pd.DataFrame(dict(data))
-        else:
-            raise ScalingLawError(
-                f"data must be a pandas DataFrame (one row per run), got {type(data).__name__}"
-            )
+    data = as_frame(data)
     if len(data) == 0:
         raise ScalingLawError("data has no rows; pass a DataFrame with one row per run")
     needed = [*spec.inputs.values(), *spec.factors]
@@ -228,6 +267,7 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
             log_reference[var] = float(np.log(value))
 
     if not predicting:
+        duplicated_rows(spec, data)
         n_free = _count_free(spec, vary, factors)
         if len(data) < n_free:
             raise ScalingLawError(
