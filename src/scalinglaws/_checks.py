@@ -24,15 +24,15 @@ from .errors import ScalingLawError
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A ``"; did you mean 'x'?"`` hint for a near miss of ``name``, else ``""``.
+    """A ``" (did you mean 'x'?)"`` hint for a near miss of ``name``, else ``""``.
 
     >>> did_you_mean("varry", ["vary", "priors"])
-    "; did you mean 'vary'?"
+    " (did you mean 'vary'?)"
     >>> did_you_mean("zzz", ["vary"])
     ''
     """
     close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
@@ -45,15 +45,15 @@ def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
     >>> check_keys({"varry": {}}, ["law", "vary"], "model spec")
     Traceback (most recent call last):
     ...
-    scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry'; did you mean 'vary'? \
-Known keys: ['law', 'vary']
+    scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you mean \
+'vary'?); its keys are ['law', 'vary']
     """
     table = check_mapping(table, where)
     known = list(known)
     for key in table:
         if key not in known:
             raise ScalingLawError(
-                f"{where} has unknown key {key!r}{did_you_mean(key, known)} Known keys: "
+                f"{where} has unknown key {key!r}{did_you_mean(key, known)}; its keys are "
                 f"{sorted(known)}")
     return table
 
@@ -64,12 +64,12 @@ def check_mapping(value: Any, where: str) -> dict[str, Any]:
     >>> check_mapping([], "priors")
     Traceback (most recent call last):
     ...
-    scalinglaws.errors.ScalingLawError: priors must be a table (a dict, or a [priors] \
-section in TOML), got list []
+    scalinglaws.errors.ScalingLawError: priors must be a table (a dict; in TOML a section \
+or { key = value }), got list []
     """
     if not isinstance(value, Mapping):
         raise ScalingLawError(
-            f"{where} must be a table (a dict, or a [{where}] section in TOML), got "
+            f"{where} must be a table (a dict; in TOML a section or {{ key = value }}), got "
             f"{type(value).__name__} {value!r}"[:300])
     bad = [k for k in value if not isinstance(k, str)]
     if bad:
@@ -110,12 +110,12 @@ def check_interval(interval: Any) -> tuple[float, float]:
     >>> check_interval(90)
     Traceback (most recent call last):
     ...
-    scalinglaws.errors.ScalingLawError: interval must be a number between 0 and 1 \
-(e.g. 0.9 for 90%), got 90
+    scalinglaws.errors.ScalingLawError: interval must be between 0 and 1 (e.g. 0.9 for \
+90%), got 90
     """
     if not _is_real(interval) or not 0 < float(interval) < 1:
         raise ScalingLawError(
-            f"interval must be a number between 0 and 1 (e.g. 0.9 for 90%), got {interval!r}")
+            f"interval must be between 0 and 1 (e.g. 0.9 for 90%), got {interval!r}")
     return (1 - interval) / 2, (1 + interval) / 2
 
 

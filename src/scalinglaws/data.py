@@ -184,6 +184,54 @@ def duplicated_rows(spec, data: pd.DataFrame) -> None:
             ScalingLawWarning, stacklevel=4)
 
 
+def check_start(spec, design: Design, n_starts: int = 64) -> None:
+    """Raise when a law written as an expression has no valid value where the sampler
+    starts: a finite prediction (a positive one, with noise on the log scale) at every
+    row for some of ``n_starts`` random parameter values.
+
+    The sampler's starting points are uniform within +-2 on each parameter's
+    unconstrained scale: about 0.14 to 7.4 for a positive parameter, 0.12 to 0.88 for a
+    unit-interval one, -2 to 2 for a real one. When none of them is valid the sampler
+    cannot start; this says so before anything is compiled. Laws from the registry are
+    positive by construction and are not checked.
+
+    >>> import scalinglaws as sl
+    >>> spec = sl.ScalingModel("E + A*N**-alpha - 10", target="loss")
+    >>> make_design(spec, sl.synthetic.sweep(seed=0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: law 'E + A*N**-alpha - 10' gives no positive ...
+    """
+    law = spec.law
+    if law.expression is None:
+        return
+    rng = np.random.default_rng(0)
+    params = {}
+    for p in law.params:
+        u = rng.uniform(-2.0, 2.0, size=(n_starts, 1))
+        params[p.name] = {"positive": np.exp(u), "unit": 1 / (1 + np.exp(-u))}.get(
+            p.constraint, u)
+    variables = {v: x[None, :] for v, x in design.variables.items()}
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # as every model the package builds
+    with np.errstate(all="ignore"):
+        value = np.asarray(law.fn(variables, params), dtype=np.float64)
+        value = np.broadcast_to(value, (n_starts, design.n_rows))
+        ok = np.isfinite(value) & ((value > 0) if spec.scale == "log" else True)
+    if ok.all(axis=1).any():
+        return
+    row = int(np.argmin(ok[0]))
+    what = "positive" if spec.scale == "log" else "finite"
+    why = " (noise is on the log scale, so the law must be positive)" if what == "positive" else ""
+    raise ScalingLawError(
+        f"law {law.name!r} gives no {what} prediction at every row for any of {n_starts} "
+        f"parameter values where the sampler starts (0.14 to 7.4 for positive parameters, "
+        f"-2 to 2 for real ones); e.g. at row {design.index[row]!r} it gives "
+        f"{value[0, row]:.3g}{why}. Write the expression so that parameters of order 1 "
+        f"give valid values (move constants into parameters), or check the data's units")
+
+
 def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> Design:
     """Validate ``data`` against ``spec`` and encode it.
 
@@ -275,5 +323,8 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
                 f"runs, share more parameters (vary=), or use a law with fewer parameters"
             )
 
-    return Design(variables=variables, y=y, factors=factors, vary=vary,
-                  log_reference=dict(log_reference), index=data.index.copy())
+    design = Design(variables=variables, y=y, factors=factors, vary=vary,
+                    log_reference=dict(log_reference), index=data.index.copy())
+    if not predicting:
+        check_start(spec, design)
+    return design

@@ -36,6 +36,9 @@ SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood
 
 #: Tables a TOML spec file may hold besides the spec's own keys (read by other code).
 TOML_EXTRA_KEYS = ("study",)
+#: Sampler settings, which belong to ``fit`` and not in a spec file.
+SAMPLER_KEYS = ("sampler", "seed", "chains", "warmup", "draws", "target_accept",
+                "max_tree_depth", "dense_mass")
 #: The keys of a ``[law]`` table (a law written as an expression).
 LAW_KEYS = ("expression", "name", "output", "params", "variables")
 
@@ -161,7 +164,7 @@ class ScalingModel:
             if key != "sigma" and key not in law.param_names:
                 raise ScalingLawError(
                     f"vary names {key!r}, which is not a parameter of law {law.name!r}"
-                    f"{did_you_mean(key, [*law.param_names, 'sigma'])} Use one of "
+                    f"{did_you_mean(key, [*law.param_names, 'sigma'])}; use one of "
                     f"{list(law.param_names)} or 'sigma'"
                 )
             vary[key] = _as_factors(value, key)
@@ -182,7 +185,7 @@ class ScalingModel:
             if key not in allowed:
                 raise ScalingLawError(
                     f"priors names {key!r}, which this model does not have"
-                    f"{did_you_mean(key, allowed)} It has {sorted(allowed)}"
+                    f"{did_you_mean(key, allowed)}; it has {sorted(allowed)}"
                 )
             if not isinstance(value, (Prior, Mapping)):
                 raise ScalingLawError(
@@ -227,7 +230,8 @@ class ScalingModel:
         if self.reference is not None:
             ref = dict(self.reference)
             bad = [k for k, v in ref.items()
-                   if k not in law.variables or not isinstance(v, (int, float)) or v <= 0]
+                   if k not in law.variables or not isinstance(v, (int, float))
+                   or isinstance(v, bool) or not 0 < v < 1.7e308]
             if bad:
                 raise ScalingLawError(
                     f"reference must give a positive number per law variable "
@@ -368,8 +372,8 @@ class ScalingModel:
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry'; did you \
-mean 'vary'? Known keys: [...]
+        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you \
+mean 'vary'?); its keys are [...]
         """
         data = check_keys(data, SPEC_KEYS, "model spec")
         if "law" not in data:
@@ -414,11 +418,16 @@ mean 'vary'? Known keys: [...]
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry'; did you \
-mean 'vary'? Known keys: [...]
+        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you \
+mean 'vary'?); its keys are [...]
         """
-        tables = check_keys(read_toml(path_or_text), (*SPEC_KEYS, *TOML_EXTRA_KEYS),
-                            "model spec")
+        tables = read_toml(path_or_text)
+        settings = [k for k in tables if k in SAMPLER_KEYS]
+        if settings:
+            raise ScalingLawError(
+                f"model spec sets {settings}: sampler settings are not part of a spec; pass "
+                f"them to fit (fit(chains=4, ...), or --chains on the command line)")
+        tables = check_keys(tables, (*SPEC_KEYS, *TOML_EXTRA_KEYS), "model spec")
         return cls.from_dict({k: v for k, v in tables.items() if k in SPEC_KEYS})
 
 
