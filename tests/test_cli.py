@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from test_losstoloss import _fake_fit
 
 import scalinglaws as sl

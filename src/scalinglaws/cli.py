@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _run(args, messages)
         except (ScalingLawError, OSError) as err:
-            print(f"scalinglaws: error: {err}", file=sys.stderr)
+            print(f"scalinglaws: error: {' '.join(str(err).split())}", file=sys.stderr)
             code = 2
     for item in caught:
         if issubclass(item.category, ScalingLawWarning):
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             warnings.showwarning(item.message, item.category, item.filename, item.lineno)
     for message in dict.fromkeys(messages):  # each once, in order
-        print(f"scalinglaws: warning: {message}", file=sys.stderr)
+        print(f"scalinglaws: warning: {' '.join(message.split())}", file=sys.stderr)
     return code
 
 

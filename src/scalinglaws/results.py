@@ -188,8 +188,9 @@ class Fit:
             new = factor.new_levels
             if new and name in {f for fs in self.design.vary.values() for f in fs}:
                 notes.append(
-                    f"{name} level(s) {list(new)} were not in the fitted data (levels "
-                    f"{list(factor.levels[:factor.n_fitted])}); they are predicted from the "
+                    f"{name} level(s) {[str(v) for v in new]} were not in the fitted data "
+                    f"(levels {[str(v) for v in factor.levels[:factor.n_fitted]]}); they are "
+                    f"predicted from the "
                     f"population of levels, so their intervals are wider. Check the spelling "
                     f"if a fitted level was meant")
         for var, values in design.variables.items():
