@@ -467,7 +467,7 @@ def _make_param(name: str, spec: Any) -> Param:
     if "group_scale" in spec:
         try:
             extra["group_scale"] = float(spec["group_scale"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ScalingLawError(
                 f"params[{name!r}]['group_scale'] must be a number, got {spec['group_scale']!r}"
             ) from None

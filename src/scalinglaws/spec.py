@@ -445,7 +445,11 @@ def read_spec(path_or_text: str | Path) -> Any:
         from .losstoloss import LossToLossModel
 
         known = [*LossToLossModel.__dataclass_fields__, *TOML_EXTRA_KEYS]
-        return LossToLossModel.from_toml(check_keys(tables, known, "loss-to-loss spec"))
+        check_keys(tables, known, "loss-to-loss spec")
+        for key in ("inputs", "vary", "priors", "reference", "parameterization"):
+            if key in tables and not isinstance(tables[key], str):
+                check_mapping(tables[key], key)
+        return LossToLossModel.from_toml(tables)
     return ScalingModel.from_toml(tables)
 
 
