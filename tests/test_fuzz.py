@@ -175,5 +175,7 @@ def test_toml_random_text(text):
 
 @FUZZ
 @given(st.text(max_size=60))
+@example("x" * 5000)
+@example("a\x00b")
 def test_spec_random_paths(text):
     _only_scaling_law_errors(read_spec, text + ".toml")

@@ -231,12 +231,17 @@ def check_input_file(path: Any, what: str) -> Path:
 file itself
     """
     path = Path(path)
-    if not path.exists():
-        raise ScalingLawError(f"{what} {path} does not exist")
-    if path.is_dir():
-        raise ScalingLawError(f"{what} {path} is a folder, not a file; pass the file itself")
-    if path.stat().st_size == 0:
-        raise ScalingLawError(f"{what} {path} is empty (0 bytes)")
+    try:
+        if not path.exists():
+            raise ScalingLawError(f"{what} {path} does not exist")
+        if path.is_dir():
+            raise ScalingLawError(f"{what} {path} is a folder, not a file; pass the file itself")
+        if path.stat().st_size == 0:
+            raise ScalingLawError(f"{what} {path} is empty (0 bytes)")
+    except ScalingLawError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ScalingLawError(f"{what} {str(path)[:200]!r} cannot be opened ({err})") from None
     return path
 
 
@@ -257,6 +262,15 @@ folder /no/such/folder does not exist; create it first
     if suffixes and path.suffix.lower() not in suffixes:
         raise ScalingLawError(
             f"{what} {str(path)!r} should end in {' or '.join(suffixes)}")
+    try:
+        return _writable(path, what)
+    except ScalingLawError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ScalingLawError(f"cannot write {what} {str(path)[:200]!r} ({err})") from None
+
+
+def _writable(path: Path, what: str) -> Path:
     if path.is_dir():
         raise ScalingLawError(f"cannot write {what} {path}: it is a folder; give a file name")
     folder = path.parent
