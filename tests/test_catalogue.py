@@ -106,6 +106,11 @@ class Row:
     fragment: str = ""
 
 
+def _toml(name: str, text: str, fragment: str) -> Row:
+    """A row reading ``text`` as a spec file with ScalingModel.from_toml."""
+    return Row(name, "error", lambda c: sl.ScalingModel.from_toml(c.toml(text)), fragment)
+
+
 CHINCHILLA = 'law = "chinchilla"\ntarget = "loss"\n'
 ROWS = [
     # --- issue 20, 1: factor levels compared as text -------------------------------------
@@ -118,18 +123,13 @@ ROWS = [
             c.frame.index > 0, str(c.frame["dataset"].iloc[0])))),
         "holds both the number"),
     # --- issue 20, 2: unknown TOML keys ------------------------------------------------------
-    Row("toml_varry", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + '[varry]\nE = ["dataset"]\n')),
-        "unknown key 'varry' (did you mean 'vary'?)"),
-    Row("toml_chains", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + "chains = 2\n")),
-        "sampler settings are not part of a spec"),
-    Row("toml_sampler_table", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + "[sampler]\nchains = 2\n")),
-        "sampler settings are not part of a spec"),
-    Row("toml_unknown_key", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + "poolin = \"none\"\n")),
-        "unknown key 'poolin' (did you mean 'pooling'?)"),
+    _toml("toml_varry", CHINCHILLA + '[varry]\nE = ["dataset"]\n',
+          "unknown key 'varry' (did you mean 'vary'?)"),
+    _toml("toml_chains", CHINCHILLA + "chains = 2\n", "sampler settings are not part of a spec"),
+    _toml("toml_sampler_table", CHINCHILLA + "[sampler]\nchains = 2\n",
+          "sampler settings are not part of a spec"),
+    _toml("toml_unknown_key", CHINCHILLA + "poolin = \"none\"\n",
+          "unknown key 'poolin' (did you mean 'pooling'?)"),
     Row("dict_unknown_key", "error",
         lambda c: sl.ScalingModel.from_dict({"law": "chinchilla", "targett": "loss"}),
         "did you mean 'target'?"),
@@ -169,35 +169,19 @@ ROWS = [
     Row("save_into_missing_folder", "error",
         lambda c: c.fit.save(c.tmp / "no" / "f.nc"), "does not exist"),
     # --- issue 20, 5: wrong types in a spec ----------------------------------------------
-    Row("toml_vary_a_string", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + 'vary = "dataset"\n')),
-        "vary must be a table"),
-    Row("toml_inputs_a_list", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + 'inputs = ["N", "D"]\n')),
-        "inputs must be a table"),
-    Row("toml_reference_a_number", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + "reference = 5\n")),
-        "reference must be a table"),
-    Row("toml_priors_a_list", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + "priors = []\n")),
-        "priors must be a table"),
-    Row("toml_prior_a_string", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml(CHINCHILLA + '[priors]\nalpha = "Beta"\n')),
-        "priors['alpha'] must be a Prior"),
-    Row("toml_law_table_without_expression", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml('target = "loss"\n[law]\nname = "x"\n')),
-        "needs an expression"),
-    Row("toml_law_variables_a_string", "error",
-        lambda c: sl.ScalingModel.from_toml(
-            c.toml('[law]\nexpression = "E + A*N**-a"\nvariables = "N"\n')),
-        "variables must be a list"),
-    Row("toml_target_a_number", "error",
-        lambda c: sl.ScalingModel.from_toml(c.toml('law = "chinchilla"\ntarget = 5\n')),
-        "target must be text"),
-    Row("toml_reference_too_large", "error",
-        lambda c: sl.ScalingModel.from_toml(
-            c.toml(CHINCHILLA + "[reference]\nN = " + "9" * 400 + "\n")),
-        "reference must give a positive number"),
+    _toml("toml_vary_a_string", CHINCHILLA + 'vary = "dataset"\n', "vary must be a table"),
+    _toml("toml_inputs_a_list", CHINCHILLA + 'inputs = ["N", "D"]\n', "inputs must be a table"),
+    _toml("toml_reference_a_number", CHINCHILLA + "reference = 5\n", "reference must be a table"),
+    _toml("toml_priors_a_list", CHINCHILLA + "priors = []\n", "priors must be a table"),
+    _toml("toml_prior_a_string", CHINCHILLA + '[priors]\nalpha = "Beta"\n',
+          "priors['alpha'] must be a Prior"),
+    _toml("toml_law_table_without_expression", 'target = "loss"\n[law]\nname = "x"\n',
+          "needs an expression"),
+    _toml("toml_law_variables_a_string", '[law]\nexpression = "E + A*N**-a"\nvariables = "N"\n',
+          "variables must be a list"),
+    _toml("toml_target_a_number", 'law = "chinchilla"\ntarget = 5\n', "target must be text"),
+    _toml("toml_reference_too_large", CHINCHILLA + "[reference]\nN = " + "9" * 400 + "\n",
+          "reference must give a positive number"),
     Row("spec_json_a_list", "error", lambda c: sl.ScalingModel.from_json("[1, 2]"),
         "model spec must be a table"),
     Row("spec_json_invalid", "error", lambda c: sl.ScalingModel.from_json("{"),
@@ -316,8 +300,9 @@ def files(runs, fit, tmp_path_factory) -> dict[str, Path]:
     """The runs as CSV, MODEL as TOML and the fit saved, written once for every row."""
     folder = tmp_path_factory.mktemp("catalogue")
     runs.to_csv(folder / "runs.csv", index=False)
-    return {"csv": folder / "runs.csv", "spec": MODEL.to_toml(folder / "model.toml") and
-            folder / "model.toml", "fit_path": fit.save(folder / "fit.nc")}
+    MODEL.to_toml(folder / "model.toml")
+    return {"csv": folder / "runs.csv", "spec": folder / "model.toml",
+            "fit_path": fit.save(folder / "fit.nc")}
 
 
 @pytest.fixture
