@@ -91,7 +91,8 @@ class Prior:
                 number = float(values[key])
             except (TypeError, ValueError, OverflowError):
                 raise ScalingLawError(
-                    f"Prior({name!r}) argument {key}={values[key]!r} is not a number in float64's range"
+                    f"Prior({name!r}) argument {key}={values[key]!r} is not a number in "
+                    f"float64's range"
                 ) from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise ScalingLawError(f"Prior({name!r}) argument {key} must be finite")
