@@ -97,8 +97,6 @@ def demo(out: Path, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed
           f"{int(post.diverging.sum())} divergences, max R-hat "
           f"{fit.summary()['r_hat'].max():.3f}, mean leapfrog steps per draw "
           f"{float(post.n_steps.mean()):.1f}.")
-    for message in fit.warnings:
-        print(f"WARNING: {message}")
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "demo_fit.png"
 
