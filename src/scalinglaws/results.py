@@ -137,7 +137,7 @@ class Fit:
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = as_frame(data)
         design = make_design(self.spec, frame, fitted=self.design)
-        for message in self.prediction_notes(design):
+        for message in self._prediction_notes(design):
             warnings.warn(message, ScalingLawWarning, stacklevel=2)
         draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy)
         law, observed = draws["law"], draws["observed"]
@@ -178,7 +178,7 @@ class Fit:
             out["law"], out["observed"] = discrepancy.apply(out["law"], out["observed"], seed)
         return out
 
-    def prediction_notes(self, design: Design) -> list[str]:
+    def _prediction_notes(self, design: Design) -> list[str]:
         """What a prediction for the rows of ``design`` should be read with: levels the
         fit never saw (predicted from the population, so with wider intervals) and law
         variables more than :data:`EXTRAPOLATION_DECADES` decades outside the fitted range.
@@ -190,9 +190,8 @@ class Fit:
                 notes.append(
                     f"{name} level(s) {[str(v) for v in new]} were not in the fitted data "
                     f"(levels {[str(v) for v in factor.levels[:factor.n_fitted]]}); they are "
-                    f"predicted from the "
-                    f"population of levels, so their intervals are wider. Check the spelling "
-                    f"if a fitted level was meant")
+                    f"predicted from the population of levels, so their intervals are wider. "
+                    f"Check the spelling if a fitted level was meant")
         for var, values in design.variables.items():
             fitted = self.design.variables[var]
             low, high = np.log10(fitted.min()), np.log10(fitted.max())
@@ -282,6 +281,13 @@ def fingerprint(idata: az.InferenceData, attrs: Mapping) -> str:
 
     :func:`write_fit_file` stores it; :func:`read_fit_file` rejects a file whose spec or
     posterior no longer gives the stored value (edited after it was saved).
+
+    >>> idata = az.from_dict(posterior={"alpha": np.zeros((2, 10))})
+    >>> a = fingerprint(idata, {"scalinglaws_spec": '{"law": "chinchilla"}'})
+    >>> a == fingerprint(idata, {"scalinglaws_spec": '{"law": "kaplan"}'})
+    False
+    >>> len(a)
+    64
     """
     specs = {k: json.loads(v) for k, v in sorted(attrs.items()) if k.endswith("_spec")}
     post = idata.posterior
