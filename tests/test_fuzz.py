@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import scalinglaws as sl
 from scalinglaws.spec import SPEC_KEYS, read_spec
 
-FUZZ = settings(max_examples=80, deadline=1000,
+FUZZ = settings(max_examples=60, deadline=1000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
