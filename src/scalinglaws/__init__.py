@@ -9,17 +9,23 @@ intervals; model comparison; decisions under uncertainty.
 (7, ['broken_power', 'chinchilla'])
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0"
 
-from . import datasets, decide, laws, synthetic, validate
-from .compare import compare
-from .errors import ScalingLawError, ScalingLawWarning
-from .laws import Law, Param
-from .priors import Prior
-from .report import report
-from .reproduce import reproduce
-from .results import Fit, load
-from .spec import ScalingModel
+with _warnings.catch_warnings():  # ArviZ may announce its next major version at import
+    _warnings.simplefilter("ignore", FutureWarning)
+    import arviz as _arviz  # noqa: F401
+
+from . import datasets, decide, laws, synthetic, validate  # noqa: E402
+from .compare import compare  # noqa: E402
+from .errors import ScalingLawError, ScalingLawWarning  # noqa: E402
+from .laws import Law, Param  # noqa: E402
+from .priors import Prior  # noqa: E402
+from .report import report  # noqa: E402
+from .reproduce import reproduce  # noqa: E402
+from .results import Fit, load  # noqa: E402
+from .spec import ScalingModel  # noqa: E402
 
 __all__ = [
     "Fit",

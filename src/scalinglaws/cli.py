@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import ScalingLawError
+from ._checks import check_input_file, check_output_path, write_atomic
+from .errors import ScalingLawError, ScalingLawWarning
 
 
 def _print(frame: pd.DataFrame) -> None:
@@ -95,8 +97,6 @@ def demo(out: Path, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed
           f"{int(post.diverging.sum())} divergences, max R-hat "
           f"{fit.summary()['r_hat'].max():.3f}, mean leapfrog steps per draw "
           f"{float(post.n_steps.mean()):.1f}.")
-    for message in fit.warnings:
-        print(f"WARNING: {message}")
     out.mkdir(parents=True, exist_ok=True)
     figure = out / "demo_fit.png"
 
@@ -109,17 +109,30 @@ def demo(out: Path, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed
     return {"parameters": table, "prediction": pred, "fit": fit, "seconds": total}
 
 
-def _parse_at(text: str) -> dict:
+def _parse_at(text: str, factors: tuple[str, ...] = ()) -> dict:
+    """One row of ``--at NAME=VALUE,...``: numbers, except the columns in ``factors``,
+    whose levels stay text (``dataset=1`` is level ``"1"``, as fitted)."""
     row = {}
     for part in text.split(","):
-        if "=" not in part:
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
             raise ScalingLawError(f"--at takes NAME=VALUE pairs separated by commas, got {part!r}")
-        key, value = part.split("=", 1)
+        if key in row:
+            raise ScalingLawError(f"--at gives {key!r} twice in {text!r}")
         try:
-            row[key.strip()] = float(value)
+            row[key] = value if key in factors else float(value)
         except ValueError:
-            row[key.strip()] = value.strip()
+            row[key] = value
     return row
+
+
+def _factors(fit) -> tuple[str, ...]:
+    """Every column a fit reads as a factor (levels compared as text)."""
+    spec = fit.spec
+    names = [*getattr(spec, "factors", ()), *getattr(spec, "x_factors", ()),
+             *getattr(spec, "link_factors", ()), getattr(spec, "run", None)]
+    return tuple(n for n in names if isinstance(n, str))
 
 
 def _load_fit(path: str):
@@ -136,12 +149,19 @@ def _load_fit(path: str):
 
 
 def _read_table(path: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise ScalingLawError(f"data file {p} does not exist")
-    if p.suffix in (".parquet", ".pq"):
-        return pd.read_parquet(p)
-    return pd.read_csv(p)
+    p = check_input_file(path, "data file")
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(p)
+        else:
+            frame = pd.read_csv(p)
+    except Exception as err:  # noqa: BLE001 - any reader failure is an unreadable file
+        raise ScalingLawError(f"data file {p} cannot be read as a table "
+                              f"({type(err).__name__}: {str(err)[:200]}); pass a CSV with a "
+                              f"header row, or a .parquet file") from None
+    if frame.empty:
+        raise ScalingLawError(f"data file {p} has no rows")
+    return frame
 
 
 def _add_compare_report(sub) -> None:
@@ -176,6 +196,10 @@ def _compare_report(args) -> None:
     names = [n.strip() for n in args.names.split(",")] if args.names else [p.stem for p in paths]
     if len(names) != len(paths) or len(set(names)) != len(names):
         raise ScalingLawError(f"--names must give {len(paths)} distinct names, got {names}")
+    if args.command == "report":
+        check_output_path(args.out, "report", (".html", ".htm"))
+    elif args.out:
+        check_output_path(args.out, "table")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = {n: load(p) for n, p in zip(names, paths, strict=True)}
@@ -192,8 +216,7 @@ def _compare_report(args) -> None:
         for note in notes:
             print(f"- {note}")
         if args.out:
-            table.to_csv(args.out)
-            print(f"saved {args.out}")
+            print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
     else:
         from .report import report
 
@@ -232,12 +255,14 @@ def _reproduce(args) -> None:
     matplotlib.use("Agg")
     from .reproduce import reproduce
 
+    if args.csv:
+        check_output_path(args.csv, "table")
     result = reproduce(args.study, data_dir=args.data_dir, out=Path(args.out), quick=args.quick,
                        seed=args.seed, verbose=True, fits=args.fits)
     print(result)
     if args.csv:
-        result.table.to_csv(args.csv, index=False)
-        print(f"saved {args.csv}")
+        path = write_atomic(args.csv, lambda p: result.table.to_csv(p, index=False), "table")
+        print(f"saved {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,69 +312,94 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
+    messages: list[str] = []
+    code = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ScalingLawWarning)
+        try:
+            _run(args, messages)
+        except (ScalingLawError, OSError) as err:
+            print(f"scalinglaws: error: {' '.join(str(err).split())}", file=sys.stderr)
+            code = 2
+    for item in caught:
+        if issubclass(item.category, ScalingLawWarning):
+            messages.append(str(item.message))
+        else:
+            warnings.showwarning(item.message, item.category, item.filename, item.lineno)
+    for message in dict.fromkeys(messages):  # each once, in order
+        print(f"scalinglaws: warning: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _run(args, messages: list[str]) -> None:
+    """Run one parsed command; ``messages`` collects the warnings of loaded fits."""
+    if args.command == "demo":
+        demo(Path(args.out), chains=args.chains, warmup=args.warmup, draws=args.draws,
+             seed=args.seed)
+    elif args.command == "fit":
+        from .spec import read_spec
+
+        model = read_spec(args.spec)
+        check_output_path(args.out, "fit file")
+        extra = {}
+        if args.cut_draws is not None:
+            if getattr(model, "feedback", None) != "cut":
+                raise ScalingLawError(f"--cut-draws applies to loss-to-loss specs with "
+                                      f'feedback = "cut"; {args.spec} is not one')
+            extra["cut_draws"] = args.cut_draws
+        fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
+                        warmup=args.warmup, draws=args.draws, **extra)
+        _print(fit.summary())
+        messages.extend(fit.warnings)
+        print(f"saved {fit.save(args.out)}")
+    elif args.command == "predict":
+        fit = _load_fit(args.fit)
+        messages.extend(f"loaded fit: {m}" for m in fit.warnings)
+        rows = pd.DataFrame([_parse_at(a, _factors(fit)) for a in args.at])
+        _print(fit.predict(rows, interval=args.interval))
+    elif args.command == "decide":
+        _decide(args, messages)
+    elif args.command in ("compare", "report"):
+        _compare_report(args)
+    elif args.command == "reproduce":
+        _reproduce(args)
+
+
+def _decide(args, messages: list[str]) -> None:
+    from . import decide
+    from .results import load
+
+    if args.rule == "target" and args.target is None:
+        raise ScalingLawError("--rule target needs the loss to reach: add --target, e.g. "
+                              "--target 2.1")
+    group: dict = {}
+    for item in args.group:
+        key, _, level = item.partition("=")
+        if not level:
+            raise ScalingLawError(f"--group takes FACTOR=LEVEL, got {item!r}")
+        group.setdefault(key.strip(), []).append(level.strip())
     try:
-        if args.command == "demo":
-            demo(Path(args.out), chains=args.chains, warmup=args.warmup, draws=args.draws,
-                 seed=args.seed)
-        elif args.command == "fit":
-            from .spec import read_spec
-
-            model = read_spec(args.spec)
-            extra = {}
-            if args.cut_draws is not None:
-                if getattr(model, "feedback", None) != "cut":
-                    raise ScalingLawError(f"--cut-draws applies to loss-to-loss specs with "
-                                          f'feedback = "cut"; {args.spec} is not one')
-                extra["cut_draws"] = args.cut_draws
-            fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
-                            warmup=args.warmup, draws=args.draws, **extra)
-            _print(fit.summary())
-            for message in fit.warnings:
-                print(f"WARNING: {message}")
-            print(f"saved {fit.save(args.out)}")
-        elif args.command == "predict":
-            fit = _load_fit(args.fit)
-            rows = pd.DataFrame([_parse_at(a) for a in args.at])
-            _print(fit.predict(rows, interval=args.interval))
-        elif args.command == "decide":
-            from . import decide
-            from .results import load
-
-            group: dict = {}
-            for item in args.group:
-                key, _, level = item.partition("=")
-                if not level:
-                    raise ScalingLawError(f"--group takes FACTOR=LEVEL, got {item!r}")
-                group.setdefault(key.strip(), []).append(level.strip())
-            try:
-                budgets = [float(c) for text in args.compute for c in text.split(",")]
-            except ValueError:
-                raise ScalingLawError(f"--compute takes numbers such as 1e23 or 1e21,1e23, "
-                                      f"got {args.compute}") from None
-            fit = load(args.fit)
-            table = decide.compute_optimal(fit, budgets, group=group or None,
-                                           interval=args.interval, seed=args.seed)
-            print(f"Compute-optimal allocation ({fit.spec.law.name} on {fit.spec.target}, "
-                  f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "
-                  f"interval; D* = C / (6 N*)")
-            _print(table[["compute", *fit.spec.factors,
-                          *[f"{q}_{s}" for q in ("N", "tokens_per_param", "loss")
-                            for s in ("median", "lower", "upper")]]])
-            if args.rule:
-                for _, row in table.iterrows():
-                    one = {f: row[f] for f in fit.spec.factors}
-                    print()
-                    print(decide.choose_size(fit, row["compute"], group=one, rule=args.rule,
-                                             quantile=args.quantile, target=args.target,
-                                             interval=args.interval, seed=args.seed))
-        elif args.command in ("compare", "report"):
-            _compare_report(args)
-        elif args.command == "reproduce":
-            _reproduce(args)
-    except ScalingLawError as err:
-        print(f"scalinglaws: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        budgets = [float(c) for text in args.compute for c in text.split(",")]
+    except ValueError:
+        raise ScalingLawError(f"--compute takes numbers such as 1e23 or 1e21,1e23, "
+                              f"got {args.compute}") from None
+    fit = load(args.fit)
+    messages.extend(f"loaded fit: {m}" for m in fit.warnings)
+    table = decide.compute_optimal(fit, budgets, group=group or None,
+                                   interval=args.interval, seed=args.seed)
+    print(f"Compute-optimal allocation ({fit.spec.law.name} on {fit.spec.target}, "
+          f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "
+          f"interval; D* = C / (6 N*)")
+    _print(table[["compute", *fit.spec.factors,
+                  *[f"{q}_{s}" for q in ("N", "tokens_per_param", "loss")
+                    for s in ("median", "lower", "upper")]]])
+    if args.rule:
+        for _, row in table.iterrows():
+            one = {f: row[f] for f in fit.spec.factors}
+            print()
+            print(decide.choose_size(fit, row["compute"], group=one, rule=args.rule,
+                                     quantile=args.quantile, target=args.target,
+                                     interval=args.interval, seed=args.seed))
 
 
 if __name__ == "__main__":  # pragma: no cover

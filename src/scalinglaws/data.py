@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._checks import factor_labels
 from .errors import ScalingLawError, ScalingLawWarning
 
 
@@ -118,7 +119,7 @@ def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> F
             f"factor column {column!r} has missing values in rows "
             f"{_rows(series.isna().to_numpy(), frame.index)}; fill them (e.g. with 'unknown')"
         )
-    labels = series.astype(str).to_numpy()
+    labels = factor_labels(series.to_numpy(), column)
     if fitted is None:
         levels = tuple(sorted(set(labels)))
         n_fitted = len(levels)
@@ -137,6 +138,98 @@ def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str,
         for fs in vary.values():
             n += len(factors[fs[0]].levels) - 1
     return n
+
+
+def as_frame(data) -> pd.DataFrame:
+    """``data`` as a DataFrame: a frame as it is (not copied), a dict of columns or of
+    scalars (one row) as a new frame; anything else is an error.
+
+    >>> as_frame({"N": 1e9, "D": 2e10, "dataset": "web"}).shape
+    (1, 3)
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        columns = dict(data)
+        scalars = [not isinstance(v, (Sequence, np.ndarray, pd.Series, pd.Index))
+                   or isinstance(v, str) for v in columns.values()]
+        try:
+            return pd.DataFrame(columns, index=[0] if columns and all(scalars) else None)
+        except (ValueError, TypeError) as err:
+            raise ScalingLawError(
+                f"data given as a dict must map each column to a list of values of one "
+                f"length (or every column to one value, for one row): {err}") from None
+    raise ScalingLawError(
+        f"data must be a pandas DataFrame (one row per run) or a dict of columns, got "
+        f"{type(data).__name__}")
+
+
+def duplicated_rows(spec, data: pd.DataFrame) -> None:
+    """Warn when rows repeat in every column the model reads.
+
+    Repeated rows count one measurement twice, so the posterior is as confident as if
+    it had been measured twice (with two copies of every row the 90% interval narrows
+    by about a third). They may also be honest repeats (seeds that reported the same
+    rounded loss), so this is a :class:`~scalinglaws.errors.ScalingLawWarning`, not an
+    error.
+    """
+    columns = [c for c in spec.columns if c in data.columns]
+    repeated = data.duplicated(subset=columns, keep="first").to_numpy()
+    if repeated.any():
+        warnings.warn(
+            f"data has {int(repeated.sum())} row(s) identical to an earlier row in every "
+            f"column the model reads ({columns}): rows {_rows(repeated, data.index)}. Each "
+            f"copy counts as a new measurement and narrows the intervals; drop them with "
+            f"data.drop_duplicates(subset={columns}) unless they are true repeats",
+            ScalingLawWarning, stacklevel=4)
+
+
+def check_start(spec, design: Design, n_starts: int = 64) -> None:
+    """Raise when a law written as an expression has no valid value where the sampler
+    starts: a finite prediction (a positive one, with noise on the log scale) at every
+    row for some of ``n_starts`` random parameter values.
+
+    The sampler's starting points are uniform within +-2 on each parameter's
+    unconstrained scale: about 0.14 to 7.4 for a positive parameter, 0.12 to 0.88 for a
+    unit-interval one, -2 to 2 for a real one. When none of them is valid the sampler
+    cannot start; this says so before anything is compiled. Laws from the registry are
+    positive by construction and are not checked.
+
+    >>> import scalinglaws as sl
+    >>> spec = sl.ScalingModel("E + A*N**-alpha - 10", target="loss")
+    >>> make_design(spec, sl.synthetic.sweep(seed=0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: law 'E + A*N**-alpha - 10' gives no positive ...
+    """
+    law = spec.law
+    if law.expression is None:
+        return
+    rng = np.random.default_rng(0)
+    params = {}
+    for p in law.params:
+        u = rng.uniform(-2.0, 2.0, size=(n_starts, 1))
+        params[p.name] = {"positive": np.exp(u), "unit": 1 / (1 + np.exp(-u))}.get(
+            p.constraint, u)
+    variables = {v: x[None, :] for v, x in design.variables.items()}
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # as every model the package builds
+    with np.errstate(all="ignore"):
+        value = np.asarray(law.fn(variables, params), dtype=np.float64)
+        value = np.broadcast_to(value, (n_starts, design.n_rows))
+        ok = np.isfinite(value) & ((value > 0) if spec.scale == "log" else True)
+    if ok.all(axis=1).any():
+        return
+    row = int(np.argmin(ok[0]))
+    what = "positive" if spec.scale == "log" else "finite"
+    why = " (noise is on the log scale, so the law must be positive)" if what == "positive" else ""
+    raise ScalingLawError(
+        f"law {law.name!r} gives no {what} prediction at every row for any of {n_starts} "
+        f"parameter values where the sampler starts (0.14 to 7.4 for positive parameters, "
+        f"-2 to 2 for real ones); e.g. at row {design.index[row]!r} it gives "
+        f"{value[0, row]:.3g}{why}. Write the expression so that parameters of order 1 "
+        f"give valid values (move constants into parameters), or check the data's units")
 
 
 def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> Design:
@@ -164,13 +257,7 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
     predicting = fitted is not None
     levels = fitted.levels() if predicting else None
     log_reference = fitted.log_reference if predicting else None
-    if not isinstance(data, pd.DataFrame):
-        if isinstance(data, Mapping):
-            data = pd.DataFrame(dict(data))
-        else:
-            raise ScalingLawError(
-                f"data must be a pandas DataFrame (one row per run), got {type(data).__name__}"
-            )
+    data = as_frame(data)
     if len(data) == 0:
         raise ScalingLawError("data has no rows; pass a DataFrame with one row per run")
     needed = [*spec.inputs.values(), *spec.factors]
@@ -228,6 +315,7 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
             log_reference[var] = float(np.log(value))
 
     if not predicting:
+        duplicated_rows(spec, data)
         n_free = _count_free(spec, vary, factors)
         if len(data) < n_free:
             raise ScalingLawError(
@@ -235,5 +323,8 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
                 f"runs, share more parameters (vary=), or use a law with fewer parameters"
             )
 
-    return Design(variables=variables, y=y, factors=factors, vary=vary,
-                  log_reference=dict(log_reference), index=data.index.copy())
+    design = Design(variables=variables, y=y, factors=factors, vary=vary,
+                    log_reference=dict(log_reference), index=data.index.copy())
+    if not predicting:
+        check_start(spec, design)
+    return design

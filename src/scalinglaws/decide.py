@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from . import laws as _laws
+from ._checks import factor_labels
 from .errors import ScalingLawError, ScalingLawWarning
 
 __all__ = [
@@ -197,11 +198,11 @@ def _groups(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
         if value is None:
             levels = list(fitted.get(f, ()))
         elif isinstance(value, (list, tuple, np.ndarray, pd.Series)):
-            levels = [str(v) for v in value]
+            levels = factor_labels(list(value), f).tolist()
             if not levels:
                 raise ScalingLawError(f"group[{f!r}] is an empty list; give at least one level")
         else:
-            levels = [str(value)]
+            levels = factor_labels([value], f).tolist()
         _levels_known(fit, f, levels, "group")
         choices.append(levels)
     return [dict(zip(factors, combo, strict=True)) for combo in itertools.product(*choices)]

@@ -69,6 +69,7 @@ _DEFAULT_PRIORS = {
     "real": Prior("Normal", 0.0, 2.0),
     "unit": Prior("Beta", 2.0, 2.0),
 }
+_FLOAT_MAX = 1.7976931348623157e308
 _PARAM_KEYS = ("constraint", "prior", "description", "group_scale")
 
 _ALLOWED = (
@@ -164,6 +165,11 @@ class _Reader:
                 raise self.reject(node, "the constant")
             if isinstance(value, float) and not math.isfinite(value):
                 raise self.reject(node, "the non-finite number")
+            if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+                raise ScalingLawError(
+                    f"expression {self.source[:60]!r}: the integer constant with "
+                    f"{len(str(abs(value)))} digits is larger than any float64 (about "
+                    f"1.8e308); write it in scientific notation within that range")
             return _Num(value)
         if isinstance(node, ast.Name):
             name = node.id
@@ -461,7 +467,7 @@ def _make_param(name: str, spec: Any) -> Param:
     if "group_scale" in spec:
         try:
             extra["group_scale"] = float(spec["group_scale"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ScalingLawError(
                 f"params[{name!r}]['group_scale'] must be a number, got {spec['group_scale']!r}"
             ) from None

@@ -63,7 +63,7 @@ class Prior:
     params: tuple[tuple[str, float], ...] = field(default=())
 
     def __init__(self, name: str, *args: float, **kwargs: float) -> None:
-        if name not in DISTRIBUTIONS:
+        if not isinstance(name, str) or name not in DISTRIBUTIONS:
             raise ScalingLawError(
                 f"unknown prior distribution {name!r}; use one of {sorted(DISTRIBUTIONS)}"
             )
@@ -89,9 +89,10 @@ class Prior:
         for key in argnames:
             try:
                 number = float(values[key])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ScalingLawError(
-                    f"Prior({name!r}) argument {key}={values[key]!r} is not a number"
+                    f"Prior({name!r}) argument {key}={values[key]!r} is not a number in "
+                    f"float64's range"
                 ) from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise ScalingLawError(f"Prior({name!r}) argument {key} must be finite")
@@ -170,4 +171,6 @@ class Prior:
                 f"{{'name': 'Normal', 'loc': 0, 'scale': 1}}; got {data!r}"
             )
         rest = {k: v for k, v in data.items() if k != "name"}
+        if not all(isinstance(k, str) for k in rest):
+            raise ScalingLawError(f"a prior's arguments are named by text, got {list(rest)}")
         return cls(data["name"], **rest)

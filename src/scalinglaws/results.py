@@ -6,6 +6,7 @@ A Fit is a value: print its :meth:`~Fit.summary`, :meth:`~Fit.predict` new runs,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from collections.abc import Mapping
@@ -18,7 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .data import Design, Factor, make_design
+from ._checks import check_interval, check_predict_settings, write_atomic
+from .data import Design, Factor, as_frame, make_design
 from .errors import ScalingLawError, ScalingLawWarning
 from .model import auxiliary, predict_draws
 
@@ -26,10 +28,8 @@ from .model import auxiliary, predict_draws
 FILE_FORMAT = 1
 
 
-def _interval_bounds(interval: float) -> tuple[float, float]:
-    if not 0 < interval < 1:
-        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
-    return (1 - interval) / 2, (1 + interval) / 2
+#: How many decades beyond the fitted range of a law variable :meth:`Fit.predict` warns.
+EXTRAPOLATION_DECADES = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class Fit:
 
         >>> fit.summary().loc["alpha", ["mean", "lower", "upper", "r_hat"]]  # doctest: +SKIP
         """
-        lo, hi = _interval_bounds(interval)
+        lo, hi = check_interval(interval)
         post = self.idata.posterior
         names = [v for v in post.data_vars if not auxiliary(v) and "_offset" not in v]
         stacked = post[names].stack(sample=("chain", "draw"))
@@ -134,8 +134,11 @@ class Fit:
         --------
         >>> fit.predict({"N": [7e9], "D": [1.4e11], "dataset": ["web"]})  # doctest: +SKIP
         """
-        lo, hi = _interval_bounds(interval)
-        frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
+        lo, hi = check_predict_settings(interval=interval, seed=seed)
+        frame = as_frame(data)
+        design = make_design(self.spec, frame, fitted=self.design)
+        for message in self._prediction_notes(design):
+            warnings.warn(message, ScalingLawWarning, stacklevel=2)
         draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy)
         law, observed = draws["law"], draws["observed"]
         out = frame.copy()
@@ -167,13 +170,42 @@ class Fit:
                 raise ScalingLawError(
                     f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
                     f"this model's likelihood is on the {self.spec.scale!r} scale")
-        frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
-        design = make_design(self.spec, frame, fitted=self.design)
+        check_predict_settings(seed=seed)
+        design = make_design(self.spec, as_frame(data), fitted=self.design)
         out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
         out = jax.tree_util.tree_map(np.asarray, out)
         if discrepancy is not None:
             out["law"], out["observed"] = discrepancy.apply(out["law"], out["observed"], seed)
         return out
+
+    def _prediction_notes(self, design: Design) -> list[str]:
+        """What a prediction for the rows of ``design`` should be read with: levels the
+        fit never saw (predicted from the population, so with wider intervals) and law
+        variables more than :data:`EXTRAPOLATION_DECADES` decades outside the fitted range.
+        """
+        notes = []
+        for name, factor in design.factors.items():
+            new = factor.new_levels
+            if new and name in {f for fs in self.design.vary.values() for f in fs}:
+                notes.append(
+                    f"{name} level(s) {[str(v) for v in new]} were not in the fitted data "
+                    f"(levels {[str(v) for v in factor.levels[:factor.n_fitted]]}); they are "
+                    f"predicted from the population of levels, so their intervals are wider. "
+                    f"Check the spelling if a fitted level was meant")
+        for var, values in design.variables.items():
+            fitted = self.design.variables[var]
+            low, high = np.log10(fitted.min()), np.log10(fitted.max())
+            logs = np.log10(values)
+            beyond = np.maximum(logs - high, low - logs)
+            worst = int(np.argmax(beyond))
+            if beyond[worst] > EXTRAPOLATION_DECADES:
+                side = "above the largest" if logs[worst] > high else "below the smallest"
+                edge = fitted.max() if logs[worst] > high else fitted.min()
+                notes.append(
+                    f"{var} = {values[worst]:.3g} is {beyond[worst]:.1f} decades {side} "
+                    f"fitted {var} ({edge:.3g}); a prediction that far from the data rests "
+                    f"on the law's form alone, so treat it with care")
+        return notes
 
     def data(self) -> pd.DataFrame:
         """The fitted rows as a frame: inputs, target and factor levels."""
@@ -243,15 +275,42 @@ def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
             for name in post.data_vars}
 
 
+def fingerprint(idata: az.InferenceData, attrs: Mapping) -> str:
+    """A hash of a fit file's specs (every ``*_spec`` attribute, as parsed JSON) and of
+    its posterior's variable names, dimensions and shapes.
+
+    :func:`write_fit_file` stores it; :func:`read_fit_file` rejects a file whose spec or
+    posterior no longer gives the stored value (edited after it was saved).
+
+    >>> idata = az.from_dict(posterior={"alpha": np.zeros((2, 10))})
+    >>> a = fingerprint(idata, {"scalinglaws_spec": '{"law": "chinchilla"}'})
+    >>> a == fingerprint(idata, {"scalinglaws_spec": '{"law": "kaplan"}'})
+    False
+    >>> len(a)
+    64
+    """
+    specs = {k: json.loads(v) for k, v in sorted(attrs.items()) if k.endswith("_spec")}
+    post = idata.posterior
+    shapes = {name: [list(post[name].dims), list(post[name].shape)]
+              for name in sorted(post.data_vars)}
+    text = json.dumps({"specs": specs, "posterior": shapes}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
-    """Write a copy of ``idata`` to netCDF with ``attrs`` (and the package version) on its
-    posterior; the caller's InferenceData is not changed."""
+    """Write a copy of ``idata`` to netCDF with ``attrs`` (the package version and a
+    :func:`fingerprint`) on its posterior; the caller's InferenceData is not changed.
+
+    The file is written beside ``path`` and renamed onto it, so a failure never leaves
+    half a file and an existing file survives it.
+    """
     from . import __version__
 
     idata = idata.copy()
-    idata.posterior.attrs.update(attrs, scalinglaws_version=__version__)
-    idata.to_netcdf(str(path), engine="h5netcdf")
-    return path
+    idata.posterior.attrs.update(attrs, scalinglaws_version=__version__,
+                                 scalinglaws_fingerprint=fingerprint(idata, attrs))
+    return write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"),
+                        "fit file")
 
 
 class ForeignFitFile(ScalingLawError):
@@ -270,29 +329,50 @@ def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
     """
     if not path.exists():
         raise ScalingLawError(f"no fit file at {path}")
+    if path.is_dir():
+        raise ScalingLawError(f"{path} is a folder, not a fit file")
     try:
         idata = az.from_netcdf(str(path), engine="h5netcdf")
         idata.load()
+        for group in idata.groups():  # all in memory now: let the file be written again
+            getattr(idata, group).close()
         attrs = dict(idata.posterior.attrs)
     except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
         raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
                               f"damaged or truncated: save the fit again") from None
     if format_key not in attrs:
         raise ForeignFitFile(f"{path} is not {kind}; {instead}")
-    if int(attrs[format_key]) != expected:
+    try:
+        version = int(attrs[format_key])
+    except (TypeError, ValueError):
+        version = attrs[format_key]
+    if version != expected:
         raise ScalingLawError(
             f"{path} is {kind} written by scalinglaws {attrs.get('scalinglaws_version')} in "
             f"file format {attrs[format_key]}; this version reads format {expected}. Refit "
             f"with this version, or install the version that wrote it"
         )
+    if "scalinglaws_fingerprint" in attrs:
+        try:
+            stored_ok = fingerprint(idata, attrs) == attrs["scalinglaws_fingerprint"]
+        except (TypeError, ValueError):  # a spec attribute that is not JSON
+            stored_ok = False
+        if not stored_ok:
+            raise ScalingLawError(
+                f"{path}: the model spec stored in the file no longer matches its posterior "
+                f"(the file was changed after it was saved, e.g. its law, scale or vary); "
+                f"refit the model and save it again, or restore the original file")
     return idata, attrs
 
 
 def load(path: str | Path) -> Fit:
     """Read a Fit written by :meth:`Fit.save`.
 
-    A file that is not a scalinglaws fit, was written in another file format, or is
-    damaged raises a :class:`~scalinglaws.errors.ScalingLawError`; nothing is half-loaded.
+    A file that is not a scalinglaws fit, was written in another file format, is
+    damaged, or whose stored spec no longer matches its posterior raises a
+    :class:`~scalinglaws.errors.ScalingLawError`; nothing is half-loaded. The file is
+    read fully into memory and closed, so the fit can be saved over it. The sampler's
+    warnings stay on ``fit.warnings`` (they are not issued again).
 
     >>> fit = load("fit.nc")  # doctest: +SKIP
     """
@@ -321,10 +401,11 @@ def load(path: str | Path) -> Fit:
             log_reference=json.loads(attrs["scalinglaws_log_reference"]),
             index=pd.Index(const["row_label"].values.astype(str)),
         )
-        warnings_ = tuple(json.loads(attrs.get("scalinglaws_warnings", "[]")))
-    except (KeyError, ValueError, json.JSONDecodeError) as err:
+        warnings_ = tuple(str(w) for w in json.loads(attrs.get("scalinglaws_warnings", "[]")))
+    except ScalingLawError as err:
+        raise ScalingLawError(f"{path}: the model spec stored in the file is not valid: "
+                              f"{err}") from None
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
         raise ScalingLawError(f"{path} is a scalinglaws file with missing or damaged parts "
-                              f"({err}); save the fit again") from None
-    for message in warnings_:
-        warnings.warn(f"loaded fit: {message}", ScalingLawWarning, stacklevel=2)
+                              f"({type(err).__name__}: {err}); save the fit again") from None
     return Fit(idata=idata, spec=spec, design=design, warnings=warnings_)

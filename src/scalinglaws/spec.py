@@ -16,6 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import (
+    check_input_file,
+    check_keys,
+    check_mapping,
+    check_sampler_settings,
+    did_you_mean,
+)
 from .errors import ScalingLawError
 from .laws import GROUP_SCALE, Law, resolve
 from .priors import Prior
@@ -28,6 +35,14 @@ COORDINATES = ("natural", "level")
 #: The keys of a spec (``to_dict``, TOML files); any other key is an error in ``from_dict``.
 SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
              "run", "reference", "parameterization", "coordinates")
+
+#: Tables a TOML spec file may hold besides the spec's own keys (read by other code).
+TOML_EXTRA_KEYS = ("study",)
+#: Sampler settings, which belong to ``fit`` and not in a spec file.
+SAMPLER_KEYS = ("sampler", "seed", "chains", "warmup", "draws", "target_accept",
+                "max_tree_depth", "dense_mass")
+#: The keys of a ``[law]`` table (a law written as an expression).
+LAW_KEYS = ("expression", "name", "output", "params", "variables")
 
 #: Priors of the quantities every model has besides the law's parameters.
 NOISE_PRIORS = {
@@ -129,6 +144,10 @@ class ScalingModel:
     def __post_init__(self) -> None:
         law = resolve(self.law)
         object.__setattr__(self, "law", law)
+        for key in ("inputs", "vary", "priors"):
+            check_mapping(getattr(self, key), key)
+        if self.reference is not None:
+            check_mapping(self.reference, "reference")
         inputs = dict(self.inputs) if self.inputs else {v: v for v in law.variables}
         if set(inputs) != set(law.variables):
             raise ScalingLawError(
@@ -146,8 +165,9 @@ class ScalingModel:
         for key, value in dict(self.vary).items():
             if key != "sigma" and key not in law.param_names:
                 raise ScalingLawError(
-                    f"vary names {key!r}, which is not a parameter of law {law.name!r}; "
-                    f"use one of {list(law.param_names)} or 'sigma'"
+                    f"vary names {key!r}, which is not a parameter of law {law.name!r}"
+                    f"{did_you_mean(key, [*law.param_names, 'sigma'])}; use one of "
+                    f"{list(law.param_names)} or 'sigma'"
                 )
             vary[key] = _as_factors(value, key)
         if self.pooling not in POOLINGS:
@@ -166,10 +186,14 @@ class ScalingModel:
         for key, value in dict(self.priors).items():
             if key not in allowed:
                 raise ScalingLawError(
-                    f"priors names {key!r}, which this model does not have; it has "
-                    f"{sorted(allowed)}"
+                    f"priors names {key!r}, which this model does not have"
+                    f"{did_you_mean(key, allowed)}; it has {sorted(allowed)}"
                 )
-            prior = value if isinstance(value, Prior) else Prior.from_dict(value)
+            if not isinstance(value, (Prior, Mapping)):
+                raise ScalingLawError(
+                    f"priors[{key!r}] must be a Prior or a table such as {{ name = "
+                    f"\"Normal\", loc = 0, scale = 1 }}, got {value!r}")
+            prior = value if isinstance(value, Prior) else Prior.from_dict(dict(value))
             constraint = law.param(key).constraint if key in law.param_names else "positive"
             if not prior.support_fits(constraint):
                 raise ScalingLawError(
@@ -208,7 +232,8 @@ class ScalingModel:
         if self.reference is not None:
             ref = dict(self.reference)
             bad = [k for k, v in ref.items()
-                   if k not in law.variables or not isinstance(v, (int, float)) or v <= 0]
+                   if k not in law.variables or not isinstance(v, (int, float))
+                   or isinstance(v, bool) or not 0 < v < 1.7e308]
             if bad:
                 raise ScalingLawError(
                     f"reference must give a positive number per law variable "
@@ -267,6 +292,9 @@ class ScalingModel:
         >>> fit.summary().loc["alpha", "r_hat"] < 1.05  # doctest: +SKIP
         True
         """
+        check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth,
+                               dense_mass=dense_mass, progress=progress)
         from .data import make_design
         from .inference import run_nuts
         from .results import Fit
@@ -393,26 +421,27 @@ class ScalingModel:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScalingModel:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        data = dict(data)
-        known = set(SPEC_KEYS)
-        unknown = set(data) - known
-        if unknown:
-            raise ScalingLawError(
-                f"model spec has unknown keys {sorted(unknown)}; known keys are {sorted(known)}"
-            )
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type are errors.
+
+        >>> ScalingModel.from_dict({"law": "chinchilla", "varry": {"E": "dataset"}})
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you \
+mean 'vary'?); its keys are [...]
+        """
+        data = check_keys(data, SPEC_KEYS, "model spec")
         if "law" not in data:
             raise ScalingLawError("model spec needs a 'law' (a registry name or an expression)")
-        law = data["law"]
-        if isinstance(law, Mapping):
-            law = Law.from_expression(
-                law["expression"], name=law.get("name"), output=law.get("output", "positive"),
-                variables=tuple(law["variables"]) if "variables" in law else None,
-                params=law.get("params", {}),
-            )
-        data["law"] = law
-        data["priors"] = {k: Prior.from_dict(v) if isinstance(v, Mapping) else v
-                          for k, v in data.get("priors", {}).items()}
+        data["law"] = law_from_value(data["law"])
+        for key in ("target", "pooling", "likelihood", "coordinates"):
+            if key in data and not isinstance(data[key], str):
+                raise ScalingLawError(
+                    f"model spec: {key} must be text, got {type(data[key]).__name__} "
+                    f"{data[key]!r}")
+        for key in ("scale", "run"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ScalingLawError(f"model spec: {key} must be text, got {data[key]!r}")
         return cls(**data)
 
     def to_json(self) -> str:
@@ -422,7 +451,11 @@ class ScalingModel:
     @classmethod
     def from_json(cls, text: str) -> ScalingModel:
         """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as err:
+            raise ScalingLawError(f"model spec is not valid JSON ({err})") from None
+        return cls.from_dict(data)
 
     def to_toml(self, path: str | Path | None = None) -> str:
         """The spec as TOML text; also written to ``path`` when given."""
@@ -432,11 +465,25 @@ class ScalingModel:
     def from_toml(cls, path_or_text: str | Path) -> ScalingModel:
         """Read a spec from a TOML file (or TOML text).
 
-        Keys other than the spec's (for example a ``[study]`` table naming which rows fit
-        and which are targets) are ignored here and read by the code that needs them.
+        A ``[study]`` table (naming which rows fit and which are targets) is left to the
+        code that reads it; any other key that is not the spec's is an error, with a
+        "did you mean" for a near miss.
+
+        >>> ScalingModel.from_toml('law = "chinchilla"\\n[varry]\\nE = "dataset"\\n')
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you \
+mean 'vary'?); its keys are [...]
         """
-        return cls.from_dict({k: v for k, v in read_toml(path_or_text).items()
-                              if k in SPEC_KEYS})
+        tables = read_toml(path_or_text)
+        settings = [k for k in tables if k in SAMPLER_KEYS]
+        if settings:
+            raise ScalingLawError(
+                f"model spec sets {settings}: sampler settings are not part of a spec; pass "
+                f"them to fit (fit(chains=4, ...), or --chains on the command line)")
+        tables = check_keys(tables, (*SPEC_KEYS, *TOML_EXTRA_KEYS), "model spec")
+        return cls.from_dict({k: v for k, v in tables.items() if k in SPEC_KEYS})
 
 
 def _frames(frames) -> tuple[list | None, list[str], list]:
@@ -482,6 +529,11 @@ def read_spec(path_or_text: str | Path) -> Any:
     if "link" in tables:
         from .losstoloss import LossToLossModel
 
+        known = [*LossToLossModel.__dataclass_fields__, *TOML_EXTRA_KEYS]
+        check_keys(tables, known, "loss-to-loss spec")
+        for key in ("inputs", "vary", "priors", "reference", "parameterization"):
+            if key in tables and not isinstance(tables[key], str):
+                check_mapping(tables[key], key)
         return LossToLossModel.from_toml(tables)
     return ScalingModel.from_toml(tables)
 
@@ -495,16 +547,52 @@ def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """
     if isinstance(path_or_text, Mapping):
         return dict(path_or_text)
+    if not isinstance(path_or_text, (str, Path)):
+        raise ScalingLawError(f"a model spec is a .toml path or TOML text, got "
+                              f"{type(path_or_text).__name__}")
     text = str(path_or_text)
-    path = Path(text)
-    if "\n" not in text and path.suffix == ".toml":
-        if not path.exists():
-            raise ScalingLawError(f"model spec file {path} does not exist")
-        text = path.read_text()
+    if isinstance(path_or_text, Path) or ("\n" not in text and "=" not in text):
+        path = check_input_file(path_or_text, "model spec file")
+        if path.suffix.lower() != ".toml":
+            raise ScalingLawError(f"model spec file {path} should be a .toml file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ScalingLawError(f"model spec file {path} cannot be read as text ({err})"
+                                  ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ScalingLawError(f"model spec is not valid TOML: {err}") from None
+
+
+def law_from_value(law: Any) -> Law | str:
+    """The ``law`` of a spec file: a registry name (kept as text) or a ``[law]`` table
+    with an ``expression`` (and optional name, output, params, variables) made a Law.
+
+    >>> law_from_value({"expression": "E + A*N**-alpha"}).variables
+    ('N',)
+    """
+    if isinstance(law, str):
+        return law
+    table = check_keys(law, LAW_KEYS, "[law]")
+    if "expression" not in table:
+        raise ScalingLawError("a [law] table needs an expression, e.g. expression = "
+                              "\"E + A*N**-alpha\" (or give law = \"chinchilla\")")
+    for key in ("name", "output"):
+        if key in table and not isinstance(table[key], str):
+            raise ScalingLawError(f"[law] {key} must be text, got {table[key]!r}")
+    variables = table.get("variables")
+    if variables is not None and (isinstance(variables, str)
+                                  or not isinstance(variables, (list, tuple))
+                                  or not all(isinstance(v, str) for v in variables)):
+        raise ScalingLawError(f"[law] variables must be a list of names such as [\"N\", "
+                              f"\"D\"], got {variables!r}")
+    return Law.from_expression(
+        table["expression"], name=table.get("name"), output=table.get("output", "positive"),
+        variables=tuple(variables) if variables is not None else None,
+        params=check_mapping(table.get("params", {}), "[law] params"),
+    )
 
 
 def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval, check_output_path, write_atomic
 from ..errors import ScalingLawError
 
 #: Resolution of embedded figures (pixels per inch); 100 keeps a 3-panel fit plot
@@ -435,8 +436,7 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     from .. import __version__
     from ..compare import check_comparable, combined_data
 
-    if not 0 < interval < 1:
-        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
+    check_interval(interval)
     fits = as_fits(fits)
     comparable, why = True, ""
     try:
@@ -563,16 +563,11 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     >>> sl.report({"chinchilla": fit1, "overtraining": fit2}, "report.html")  # doctest: +SKIP
     PosixPath('report.html')
     """
-    path = Path(path)
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise ScalingLawError(f"report path {str(path)!r} should end in .html")
-    if not path.parent.exists():
-        raise ScalingLawError(f"folder {str(path.parent)!r} does not exist; create it first")
+    path = check_output_path(path, "report", (".html", ".htm"))
     page = build_html(fits, validation=validation, holdout=holdout, by=by, data=data,
                       title=title, interval=interval, seed=seed, chains=chains,
                       warmup=warmup, draws=draws, progress=progress)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"), "report")
 
 
 def fit_html(fit, name: str | None = None, interval: float = 0.9) -> str:

@@ -1,0 +1,317 @@
+"""The shared argument checks: one place each for sampler and predict settings, interval
+masses, seeds, keys of a table, factor labels, input files and output paths, and the
+atomic write every saved file goes through.
+
+Each check raises a :class:`~scalinglaws.errors.ScalingLawError` whose message names the
+argument, the value given and what to pass instead. Nothing here imports above layer 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` hint for a near miss of ``name``, else ``""``.
+
+    >>> did_you_mean("varry", ["vary", "priors"])
+    " (did you mean 'vary'?)"
+    >>> did_you_mean("zzz", ["vary"])
+    ''
+    """
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
+    """``table`` as a dict after checking it is a mapping whose keys are all ``known``.
+
+    ``where`` names the table in the message (``"model spec"``, ``"[law]"``).
+
+    >>> check_keys({"law": "chinchilla"}, ["law", "vary"], "model spec")
+    {'law': 'chinchilla'}
+    >>> check_keys({"varry": {}}, ["law", "vary"], "model spec")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: model spec has unknown key 'varry' (did you mean \
+'vary'?); its keys are ['law', 'vary']
+    """
+    table = check_mapping(table, where)
+    known = list(known)
+    for key in table:
+        if key not in known:
+            raise ScalingLawError(
+                f"{where} has unknown key {key!r}{did_you_mean(key, known)}; its keys are "
+                f"{sorted(known)}")
+    return table
+
+
+def check_mapping(value: Any, where: str) -> dict[str, Any]:
+    """``value`` as a dict with string keys, or an error naming ``where``.
+
+    >>> check_mapping([], "priors")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: priors must be a table (a dict; in TOML a section \
+or { key = value }), got list []
+    """
+    if not isinstance(value, Mapping):
+        raise ScalingLawError(
+            f"{where} must be a table (a dict; in TOML a section or {{ key = value }}), got "
+            f"{type(value).__name__} {value!r}"[:300])
+    bad = [k for k in value if not isinstance(k, str)]
+    if bad:
+        raise ScalingLawError(f"{where} must have text keys, got {bad[:5]}")
+    return dict(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, or an error: seeds are non-negative integers.
+
+    >>> check_seed(3)
+    3
+    >>> check_seed("a")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: seed must be a non-negative integer (e.g. seed=0), \
+got 'a'
+    """
+    if not _is_int(seed) or seed < 0 or seed >= 2**63:
+        raise ScalingLawError(
+            f"seed must be a non-negative integer (e.g. seed=0), got {seed!r}")
+    return int(seed)
+
+
+def check_interval(interval: Any) -> tuple[float, float]:
+    """The lower and upper quantiles of a central interval of mass ``interval``.
+
+    >>> check_interval(0.9)
+    (0.04999999999999999, 0.95)
+    >>> check_interval(90)
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: interval must be between 0 and 1 (e.g. 0.9 for \
+90%), got 90
+    """
+    if not _is_real(interval) or not 0 < float(interval) < 1:
+        raise ScalingLawError(
+            f"interval must be between 0 and 1 (e.g. 0.9 for 90%), got {interval!r}")
+    return (1 - interval) / 2, (1 + interval) / 2
+
+
+def check_predict_settings(*, interval: Any = 0.9, seed: Any = 0) -> tuple[float, float]:
+    """Check the settings of a prediction; return the interval's quantiles.
+
+    >>> check_predict_settings(interval=0.5, seed=1)
+    (0.25, 0.75)
+    """
+    check_seed(seed)
+    return check_interval(interval)
+
+
+def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
+                           target_accept: Any, max_tree_depth: Any, dense_mass: Any,
+                           n_starts: Any = 1, progress: Any = None) -> None:
+    """Raise a :class:`ScalingLawError` for NUTS settings that cannot be used.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative integer.
+    chains, warmup, draws, n_starts : int
+        Integers >= 1.
+    target_accept : float
+        In [0.5, 1).
+    max_tree_depth : int
+        Integer from 1 to 20 (NUTS takes at most ``2**max_tree_depth`` steps per draw).
+    dense_mass : bool or list
+        True/False, or a list of tuples of site names (block mass matrices).
+    progress : bool or None
+        Show a progress bar; None decides from the terminal.
+
+    Examples
+    --------
+    >>> check_sampler_settings(seed=0, chains=2, warmup=10, draws=10, target_accept=0.9,
+    ...                        max_tree_depth=10, dense_mass=True)
+    >>> check_sampler_settings(seed=0, chains=2, warmup=10, draws=10, target_accept=0.9,
+    ...                        max_tree_depth=0, dense_mass=True)
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: max_tree_depth must be an integer from 1 to 20 \
+(default 10), got 0
+    """
+    check_seed(seed)
+    for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws),
+                        ("n_starts", n_starts)):
+        if not _is_int(value) or value < 1:
+            raise ScalingLawError(f"{name} must be an integer >= 1, got {value!r}")
+    if not _is_real(target_accept) or not 0.5 <= float(target_accept) < 1:
+        raise ScalingLawError(
+            f"target_accept must be a number in [0.5, 1) (default 0.9; raise it towards "
+            f"0.99 against divergences), got {target_accept!r}")
+    if not _is_int(max_tree_depth) or not 1 <= max_tree_depth <= 20:
+        raise ScalingLawError(
+            f"max_tree_depth must be an integer from 1 to 20 (default 10), got "
+            f"{max_tree_depth!r}")
+    blocks = (isinstance(dense_mass, list) and dense_mass
+              and all(isinstance(b, tuple) and b and all(isinstance(s, str) for s in b)
+                      for b in dense_mass))
+    if not isinstance(dense_mass, (bool, np.bool_)) and not blocks:
+        raise ScalingLawError(
+            f"dense_mass must be True, False or a list of tuples of site names, got "
+            f"{dense_mass!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise ScalingLawError(f"progress must be True, False or None, got {progress!r}")
+
+
+def factor_labels(values: Any, column: str) -> np.ndarray:
+    """The levels of a factor column as strings, the form they are compared in.
+
+    A number and its text are one level (``1``, ``1.0`` and ``"1"`` are all ``"1"``),
+    so a level read back from a saved fit or typed on the command line matches the one
+    fitted; a column holding both a number and the same text raises, because it cannot
+    be told which rows belong together.
+
+    >>> factor_labels([0, 1, 2.0, "web"], "dataset").tolist()
+    ['0', '1', '2', 'web']
+    >>> factor_labels([1, "1"], "dataset")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: factor column 'dataset' holds both the number 1 and \
+the text '1', which would be one level; make the column one type (e.g. \
+data['dataset'].astype(str))
+    """
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object).ravel())
+    names = []
+    first: dict[str, tuple[bool, Any]] = {}
+    for value in uniques:
+        numeric = _is_real(value)
+        if numeric and float(value).is_integer() and abs(float(value)) < 2**63:
+            label = str(int(value))
+        else:
+            label = str(value)
+        names.append(label)
+        seen = first.setdefault(label, (numeric, value))
+        if seen[0] != numeric:
+            number, text = (seen[1], value) if seen[0] else (value, seen[1])
+            raise ScalingLawError(
+                f"factor column {column!r} holds both the number {number!r} and the text "
+                f"{text!r}, which would be one level; make the column one type (e.g. "
+                f"data[{column!r}].astype(str))")
+    return np.asarray(names, dtype=object)[codes].astype(str)
+
+
+def check_input_file(path: Any, what: str) -> Path:
+    """``path`` as a Path after checking it is an existing, non-empty file.
+
+    >>> check_input_file("/", "data file")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: data file / is a folder, not a file; pass the \
+file itself
+    """
+    path = Path(path)
+    try:
+        if not path.exists():
+            raise ScalingLawError(f"{what} {path} does not exist")
+        if path.is_dir():
+            raise ScalingLawError(f"{what} {path} is a folder, not a file; pass the file itself")
+        if path.stat().st_size == 0:
+            raise ScalingLawError(f"{what} {path} is empty (0 bytes)")
+    except ScalingLawError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ScalingLawError(f"{what} {str(path)[:200]!r} cannot be opened ({err})") from None
+    return path
+
+
+def check_output_path(path: Any, what: str = "output file",
+                      suffixes: tuple[str, ...] = ()) -> Path:
+    """``path`` as a Path after checking a file can be written there (before any work).
+
+    The folder must exist and be writable and ``path`` must not be a folder; with
+    ``suffixes``, the name must end in one of them.
+
+    >>> check_output_path("/no/such/folder/fit.nc", "fit file")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: cannot write fit file /no/such/folder/fit.nc: \
+folder /no/such/folder does not exist; create it first
+    """
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise ScalingLawError(
+            f"{what} {str(path)!r} should end in {' or '.join(suffixes)}")
+    try:
+        return _writable(path, what)
+    except ScalingLawError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ScalingLawError(f"cannot write {what} {str(path)[:200]!r} ({err})") from None
+
+
+def _writable(path: Path, what: str) -> Path:
+    if path.is_dir():
+        raise ScalingLawError(f"cannot write {what} {path}: it is a folder; give a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ScalingLawError(
+            f"cannot write {what} {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ScalingLawError(
+            f"cannot write {what} {path}: folder {folder} is not writable; choose another "
+            f"place")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ScalingLawError(f"cannot write {what} {path}: the file is read-only")
+    return path
+
+
+def write_atomic(path: Any, write: Callable[[Path], Any], what: str = "file") -> Path:
+    """Write a file by calling ``write(temporary_path)`` and renaming it onto ``path``.
+
+    The temporary file sits beside ``path`` (same folder, same file system), so a crash
+    or a full disk leaves any existing ``path`` as it was and never half a file.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> write_atomic(target, lambda p: p.write_text("hi")).read_text()
+    'hi'
+    """
+    path = check_output_path(path, what)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                        dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, (path.stat().st_mode & 0o777) if path.exists() else 0o666 & ~mask)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ScalingLawError(f"could not write {what} {path}: {err.strerror or err}; "
+                              f"nothing was changed there") from None
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+    return path

@@ -1,0 +1,377 @@
+"""The catalogue of bad inputs: one row per case, each a clear error or warning.
+
+Every row runs one call and asserts what comes out: a ``ScalingLawError`` (or, from the
+command line, exit code 2 and one line on stderr) whose message holds a fragment naming
+the input at fault, or a ``ScalingLawWarning`` where the answer is still right, or
+nothing at all ("quiet": the call must work without a warning). Every row also checks
+that the caller's frame is unchanged. Rows marked "issue 20" are the cases of that
+issue; the others were handled before and stay handled.
+
+No row runs the sampler: errors come before compilation, and the rows that need a fit
+use one whose posterior is a set of prior draws (the mechanics are the same).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import arviz as az
+import h5py
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+from numpyro.infer import Predictive
+
+import scalinglaws as sl
+from scalinglaws.cli import main
+from scalinglaws.data import make_design
+from scalinglaws.inference import constant_data
+from scalinglaws.model import build_model
+
+AT = {"N": 1e10, "D": 2e11}
+MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+
+
+@pytest.fixture(scope="module")
+def runs() -> pd.DataFrame:
+    """The synthetic sweep with its datasets coded 0/1/2 (integers, as in issue 20)."""
+    frame = sl.synthetic.sweep(seed=0).drop(columns="true_loss")
+    codes = {name: i for i, name in enumerate(sorted(frame["dataset"].unique()))}
+    return frame.assign(dataset=frame["dataset"].map(codes))
+
+
+@pytest.fixture(scope="module")
+def fit(runs) -> sl.Fit:
+    """A Fit of MODEL whose posterior is 40 prior draws (no sampler)."""
+    design = make_design(MODEL, runs)
+    model = build_model(MODEL, design)
+    draws = Predictive(model, num_samples=40)(jax.random.PRNGKey(0), y=None)
+    posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "y"}
+    dims = {"E_dataset": ["dataset"], "E_z_dataset": ["dataset"]}
+    coords = {"dataset": list(design.factors["dataset"].levels)}
+    idata = az.from_dict(posterior=posterior, dims=dims, coords=coords)
+    idata.add_groups(constant_data=constant_data(MODEL, design))
+    return sl.Fit(idata=idata, spec=MODEL, design=design,
+                  warnings=("a stored warning about the sampler",))
+
+
+@dataclass
+class Ctx:
+    """What a row's call may use: a fresh copy of the runs, a folder, and a saved fit."""
+
+    frame: pd.DataFrame
+    tmp: Path
+    fit: sl.Fit
+    fit_path: Path
+    csv: Path
+    spec: Path
+
+    def toml(self, text: str) -> Path:
+        path = self.tmp / "spec.toml"
+        path.write_text(text)
+        return path
+
+    def edited_fit(self, **changes) -> Path:
+        """A copy of the saved fit with its stored spec (or other attributes) changed."""
+        path = self.tmp / "edited.nc"
+        shutil.copy(self.fit_path, path)
+        with h5py.File(path, "r+") as handle:
+            attrs = handle["posterior"].attrs
+            spec = json.loads(attrs["scalinglaws_spec"])
+            spec.update(changes.pop("spec", {}))
+            attrs["scalinglaws_spec"] = json.dumps(spec)
+            for key, value in changes.items():
+                attrs[key] = value
+        return path
+
+
+def _fit(ctx: Ctx, **settings) -> None:
+    MODEL.fit(ctx.frame, chains=1, warmup=10, draws=10, progress=False, **settings)
+
+
+def _cli(ctx: Ctx, *args: str) -> int:
+    return main([str(a) for a in args])
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str          # "error", "warning", "cli" (exit 2) or "quiet" (no error, no warning)
+    call: object       # call(ctx)
+    fragment: str = ""
+
+
+def _toml(name: str, text: str, fragment: str) -> Row:
+    """A row reading ``text`` as a spec file with ScalingModel.from_toml."""
+    return Row(name, "error", lambda c: sl.ScalingModel.from_toml(c.toml(text)), fragment)
+
+
+CHINCHILLA = 'law = "chinchilla"\ntarget = "loss"\n'
+ROWS = [
+    # --- issue 20, 1: factor levels compared as text -------------------------------------
+    Row("cli_number_level_matches_fitted_int_level", "quiet",
+        lambda c: _cli(c, "predict", c.fit_path, "--at", "N=1e10,D=2e11,dataset=1")),
+    Row("api_float_level_matches_fitted_int_level", "quiet",
+        lambda c: c.fit.predict({**AT, "dataset": 1.0})),
+    Row("factor_holding_number_and_text", "error",
+        lambda c: MODEL.fit(c.frame.assign(dataset=c.frame["dataset"].astype(object).where(
+            c.frame.index > 0, str(c.frame["dataset"].iloc[0])))),
+        "holds both the number"),
+    # --- issue 20, 2: unknown TOML keys ------------------------------------------------------
+    _toml("toml_varry", CHINCHILLA + '[varry]\nE = ["dataset"]\n',
+          "unknown key 'varry' (did you mean 'vary'?)"),
+    _toml("toml_chains", CHINCHILLA + "chains = 2\n", "sampler settings are not part of a spec"),
+    _toml("toml_sampler_table", CHINCHILLA + "[sampler]\nchains = 2\n",
+          "sampler settings are not part of a spec"),
+    _toml("toml_unknown_key", CHINCHILLA + "poolin = \"none\"\n",
+          "unknown key 'poolin' (did you mean 'pooling'?)"),
+    Row("dict_unknown_key", "error",
+        lambda c: sl.ScalingModel.from_dict({"law": "chinchilla", "targett": "loss"}),
+        "did you mean 'target'?"),
+    Row("loss_to_loss_unknown_key", "error",
+        lambda c: sl.spec.read_spec('law = "chinchilla"\nlink = "shifted_power"\nfeedbak = 1\n'),
+        "did you mean 'feedback'?"),
+    Row("vary_names_a_near_miss", "error",
+        lambda c: sl.ScalingModel("chinchilla", vary={"alpah": "dataset"}),
+        "did you mean 'alpha'?"),
+    # --- issue 20, 3: a saved fit whose spec was changed ---------------------------------
+    Row("saved_spec_law_swapped", "error",
+        lambda c: sl.load(c.edited_fit(spec={"law": "kaplan"})), "no longer matches"),
+    Row("saved_spec_scale_changed", "error",
+        lambda c: sl.load(c.edited_fit(spec={"scale": "identity"})), "no longer matches"),
+    Row("saved_spec_vary_removed", "error",
+        lambda c: sl.load(c.edited_fit(spec={"vary": {}})), "no longer matches"),
+    Row("saved_format_not_a_number", "error",
+        lambda c: sl.load(c.edited_fit(scalinglaws_format="abc")), "file format abc"),
+    Row("saved_spec_a_list", "error",
+        lambda c: sl.load(c.edited_fit(scalinglaws_spec="[1, 2]",
+                                       scalinglaws_fingerprint="x")), "no longer matches"),
+    Row("saved_spec_unknown_key_fingerprint_matched", "error",
+        lambda c: sl.load(_refingerprinted(c, {"law": "chinchilla", "colour": 1})),
+        "unknown key 'colour'"),
+    # --- issue 20, 4: output paths, saving over a loaded fit ---------------------------------
+    Row("cli_fit_out_folder_missing", "cli",
+        lambda c: _cli(c, "fit", c.spec, "--data", c.csv, "--out", c.tmp / "no" / "f.nc"),
+        "does not exist; create it first"),
+    Row("cli_fit_out_is_a_folder", "cli",
+        lambda c: _cli(c, "fit", c.spec, "--data", c.csv, "--out", c.tmp), "it is a folder"),
+    Row("report_path_folder_missing", "error",
+        lambda c: sl.report({"m": c.fit}, c.tmp / "no" / "r.html"), "does not exist"),
+    Row("cli_report_out_not_html", "cli",
+        lambda c: _cli(c, "report", c.fit_path, "--out", c.tmp / "r.txt"), "should end in"),
+    Row("save_over_the_loaded_file", "quiet",
+        lambda c: sl.load(c.fit_path).save(c.fit_path)),
+    Row("save_into_missing_folder", "error",
+        lambda c: c.fit.save(c.tmp / "no" / "f.nc"), "does not exist"),
+    # --- issue 20, 5: wrong types in a spec ----------------------------------------------
+    _toml("toml_vary_a_string", CHINCHILLA + 'vary = "dataset"\n', "vary must be a table"),
+    _toml("toml_inputs_a_list", CHINCHILLA + 'inputs = ["N", "D"]\n', "inputs must be a table"),
+    _toml("toml_reference_a_number", CHINCHILLA + "reference = 5\n", "reference must be a table"),
+    _toml("toml_priors_a_list", CHINCHILLA + "priors = []\n", "priors must be a table"),
+    _toml("toml_prior_a_string", CHINCHILLA + '[priors]\nalpha = "Beta"\n',
+          "priors['alpha'] must be a Prior"),
+    _toml("toml_law_table_without_expression", 'target = "loss"\n[law]\nname = "x"\n',
+          "needs an expression"),
+    _toml("toml_law_variables_a_string", '[law]\nexpression = "E + A*N**-a"\nvariables = "N"\n',
+          "variables must be a list"),
+    _toml("toml_target_a_number", 'law = "chinchilla"\ntarget = 5\n', "target must be text"),
+    _toml("toml_reference_too_large", CHINCHILLA + "[reference]\nN = " + "9" * 400 + "\n",
+          "reference must give a positive number"),
+    Row("spec_json_a_list", "error", lambda c: sl.ScalingModel.from_json("[1, 2]"),
+        "model spec must be a table"),
+    Row("spec_json_invalid", "error", lambda c: sl.ScalingModel.from_json("{"),
+        "not valid JSON"),
+    Row("expression_integer_over_308_digits", "error",
+        lambda c: sl.ScalingModel("E + A*N**-" + "9" * 400), "larger than any float64"),
+    Row("spec_path_a_folder", "error", lambda c: sl.spec.read_spec(c.tmp),
+        "is a folder, not a file"),
+    Row("spec_path_not_toml", "error", lambda c: sl.spec.read_spec(c.csv),
+        "should be a .toml file"),
+    Row("cli_spec_path_a_folder", "cli",
+        lambda c: _cli(c, "fit", c.tmp, "--data", c.csv, "--out", c.tmp / "f.nc"),
+        "is a folder"),
+    Row("fit_seed_text", "error", lambda c: _fit(c, seed="a"), "seed must be"),
+    Row("fit_max_tree_depth_0", "error", lambda c: _fit(c, max_tree_depth=0),
+        "max_tree_depth must be an integer from 1 to 20"),
+    Row("fit_dense_mass_text", "error", lambda c: _fit(c, dense_mass="yes"),
+        "dense_mass must be True, False"),
+    Row("fit_target_accept_1", "error", lambda c: _fit(c, target_accept=1.0),
+        "target_accept must be"),
+    Row("predict_seed_text", "error",
+        lambda c: c.fit.predict({**AT, "dataset": [1]}, seed="x"), "seed must be"),
+    Row("predict_scalars", "quiet",
+        lambda c: c.fit.predict({**AT, "dataset": 1})),
+    Row("cli_data_empty_file", "cli",
+        lambda c: (c.tmp.joinpath("e.csv").write_bytes(b""),
+                   _cli(c, "fit", c.spec, "--data", c.tmp / "e.csv", "--out",
+                        c.tmp / "f.nc"))[1], "is empty"),
+    Row("cli_data_binary", "cli",
+        lambda c: (c.tmp.joinpath("b.csv").write_bytes(bytes(range(256)) * 8),
+                   _cli(c, "fit", c.spec, "--data", c.tmp / "b.csv", "--out",
+                        c.tmp / "f.nc"))[1], "data"),
+    Row("cli_data_a_folder", "cli",
+        lambda c: _cli(c, "fit", c.spec, "--data", c.tmp, "--out", c.tmp / "f.nc"),
+        "is a folder"),
+    Row("expression_with_no_valid_start", "error",
+        lambda c: sl.ScalingModel("E + A*N**-alpha - 10", target="loss").fit(c.frame),
+        "where the sampler starts"),
+    Row("cli_decide_rule_target_without_target", "cli",
+        lambda c: _cli(c, "decide", c.fit_path, "--compute", "1e21", "--rule", "target"),
+        "--rule target needs"),
+    # --- issue 20, 6: silent where a word is needed ----------------------------------------
+    Row("duplicated_rows", "warning",
+        lambda c: MODEL.fit(pd.concat([c.frame, c.frame.iloc[:5]]), chains=1, warmup=10,
+                            draws=10), "identical to an earlier row"),
+    Row("predict_new_level", "warning",
+        lambda c: c.fit.predict({**AT, "dataset": ["web"]}), "were not in the fitted data"),
+    Row("predict_far_above", "warning",
+        lambda c: c.fit.predict({"N": [1e30], "D": [2e11], "dataset": [1]}),
+        "decades above the largest fitted N"),
+    Row("predict_far_below", "warning",
+        lambda c: c.fit.predict({"N": [1e-30], "D": [2e11], "dataset": [1]}),
+        "decades below the smallest fitted N"),
+    Row("load_keeps_stored_warnings_quiet", "quiet", lambda c: sl.load(c.fit_path)),
+    # --- handled before issue 20 -------------------------------------------------------------
+    Row("missing_column", "error", lambda c: MODEL.fit(c.frame.drop(columns="D")),
+        "data has no column 'D'"),
+    Row("nan_in_input", "error",
+        lambda c: MODEL.fit(c.frame.assign(N=c.frame["N"].where(c.frame.index != 3))),
+        "NaN or infinite values in rows [3]"),
+    Row("non_positive_target", "error",
+        lambda c: MODEL.fit(c.frame.assign(loss=-c.frame["loss"])), "must be positive"),
+    Row("text_in_numbers", "error",
+        lambda c: MODEL.fit(c.frame.assign(N=c.frame["N"].astype(object).where(
+            c.frame.index != 2, "big"))), "non-numeric values in rows [2]"),
+    Row("empty_frame", "error", lambda c: MODEL.fit(c.frame.iloc[:0]), "no rows"),
+    Row("too_few_rows", "error",
+        lambda c: sl.ScalingModel("chinchilla", target="loss").fit(c.frame.iloc[:3]),
+        "free parameters"),
+    Row("unknown_law", "error", lambda c: sl.ScalingModel("chinchila"), "unknown law"),
+    Row("unknown_prior", "error",
+        lambda c: sl.ScalingModel("chinchilla", priors={"alpha": {"name": "Nope"}}),
+        "unknown prior distribution"),
+    Row("expression_injection", "error",
+        lambda c: sl.ScalingModel("__import__('os').system('echo hi')"), "not allowed"),
+    Row("chains_zero", "error", lambda c: MODEL.fit(c.frame, chains=0),
+        "chains must be an integer"),
+    Row("predict_interval_90", "error",
+        lambda c: c.fit.predict({**AT, "dataset": [1]}, interval=90), "interval must be"),
+    Row("predict_missing_factor", "error", lambda c: c.fit.predict(AT),
+        "no column 'dataset'"),
+    Row("load_missing_file", "error", lambda c: sl.load(c.tmp / "nope.nc"), "no fit file"),
+    Row("load_junk_file", "error",
+        lambda c: (c.tmp.joinpath("junk.nc").write_text("junk"),
+                   sl.load(c.tmp / "junk.nc"))[1], "not a readable netCDF"),
+    Row("cli_missing_data_file", "cli",
+        lambda c: _cli(c, "fit", c.spec, "--data", c.tmp / "no.csv", "--out", c.tmp / "f.nc"),
+        "does not exist"),
+    Row("cli_at_without_equals", "cli",
+        lambda c: _cli(c, "predict", c.fit_path, "--at", "N"), "NAME=VALUE"),
+]
+
+
+def _refingerprinted(ctx: Ctx, spec: dict) -> Path:
+    """A fit file whose stored spec was replaced and its fingerprint recomputed to match
+    (so that only the spec's own check can catch it)."""
+    from scalinglaws.results import fingerprint
+
+    path = ctx.edited_fit(spec=spec)
+    with h5py.File(path, "r+") as handle:
+        attrs = handle["posterior"].attrs
+        attrs["scalinglaws_spec"] = json.dumps(spec)
+        text = {k: attrs[k] for k in attrs if k.endswith("_spec")}
+    idata = az.from_netcdf(str(path), engine="h5netcdf")
+    idata.load()
+    value = fingerprint(idata, text)
+    for group in idata.groups():
+        getattr(idata, group).close()
+    with h5py.File(path, "r+") as handle:
+        handle["posterior"].attrs["scalinglaws_fingerprint"] = value
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(runs, fit, tmp_path_factory) -> dict[str, Path]:
+    """The runs as CSV, MODEL as TOML and the fit saved, written once for every row."""
+    folder = tmp_path_factory.mktemp("catalogue")
+    runs.to_csv(folder / "runs.csv", index=False)
+    MODEL.to_toml(folder / "model.toml")
+    return {"csv": folder / "runs.csv", "spec": folder / "model.toml",
+            "fit_path": fit.save(folder / "fit.nc")}
+
+
+@pytest.fixture
+def ctx(runs, fit, files, tmp_path) -> Ctx:
+    return Ctx(frame=runs.copy(), tmp=tmp_path, fit=fit, **files)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])
+def test_catalogue(row: Row, ctx: Ctx, runs, capsys):
+    before = ctx.frame.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sl.ScalingLawWarning)  # a warning stops the call
+        if row.kind == "error":
+            with pytest.raises(sl.ScalingLawError) as info:
+                row.call(ctx)
+            assert row.fragment in str(info.value)
+        elif row.kind == "warning":
+            with pytest.raises(sl.ScalingLawWarning) as info:
+                row.call(ctx)
+            assert row.fragment in str(info.value)
+        elif row.kind == "cli":
+            capsys.readouterr()
+            assert row.call(ctx) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            errors = [line for line in err if line.startswith("scalinglaws: error:")]
+            assert len(errors) == 1 and row.fragment in errors[0]
+            assert all(line.startswith("scalinglaws: ") for line in err)  # no traceback
+        else:
+            row.call(ctx)
+    pd.testing.assert_frame_equal(ctx.frame, before)
+    pd.testing.assert_frame_equal(ctx.frame, runs)
+
+
+def test_levels_match_across_api_cli_and_saved_fit(fit, ctx, capsys):
+    """Issue 20, 1: level 1 typed on the command line, 1 or "1" or 1.0 in the API, and
+    the level read back from the saved fit are one level, with the same prediction."""
+    rows = [fit.predict({**AT, "dataset": [level]}, seed=3)
+            for level in (1, "1", 1.0, np.int64(1))]
+    loaded = sl.load(ctx.fit_path).predict({**AT, "dataset": ["1"]}, seed=3)
+    for other in [*rows[1:], loaded]:
+        np.testing.assert_array_equal(other[["median", "lower", "upper"]].to_numpy(),
+                                      rows[0][["median", "lower", "upper"]].to_numpy())
+    with pytest.warns(sl.ScalingLawWarning, match=r"level\(s\) \['3'\] were not in the fitted"):
+        fit.predict({**AT, "dataset": ["3"]}, seed=3)
+    capsys.readouterr()
+    assert main(["predict", str(ctx.fit_path), "--at", "N=1e10,D=2e11,dataset=1"]) == 0
+    printed = capsys.readouterr()
+    assert f"{rows[0]['median'].iloc[0]:.4g}" in printed.out
+    assert "not in the fitted data" not in printed.err
+
+
+def test_saving_over_a_file_is_atomic(fit, tmp_path, monkeypatch):
+    """A save that fails leaves the existing file whole and no temporary file behind."""
+    path = fit.save(tmp_path / "fit.nc")
+    before = path.read_bytes()
+
+    def fail(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(az.InferenceData, "to_netcdf", fail)
+    with pytest.raises(sl.ScalingLawError, match="No space left on device"):
+        fit.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_cli_prints_each_warning_once(ctx, capsys):
+    assert main(["predict", str(ctx.fit_path), "--at", "N=1e10,D=2e11,dataset=web",
+                 "--at", "N=2e10,D=2e11,dataset=web"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err.count("scalinglaws: warning: loaded fit: a stored warning about the sampler") == 1
+    assert sum("were not in the fitted data" in line for line in err) == 1

@@ -1,0 +1,181 @@
+"""Fuzzing the readers of user text: the law-expression parser and the TOML/JSON/dict
+spec readers. Random text and random structures give a result or a ScalingLawError,
+never another exception, and each call returns within a second (hypothesis' deadline).
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import scalinglaws as sl
+from scalinglaws.spec import SPEC_KEYS, read_spec
+
+FUZZ = settings(max_examples=60, deadline=1000,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def _only_scaling_law_errors(call, *args) -> None:
+    try:
+        call(*args)
+    except sl.ScalingLawError:
+        pass
+
+
+# --- the expression parser ---------------------------------------------------------------
+
+NAMES = st.sampled_from(["N", "D", "C", "L", "E", "A", "B", "alpha", "beta", "x", "_x",
+                         "log", "exp", "sqrt", "log1p", "os", "__import__", "eval"])
+NUMBERS = st.one_of(st.integers(min_value=-10**400, max_value=10**400).map(str),
+                    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                    st.sampled_from(["1e400", "0", "0.0", "1e-400", "1_000", "0x1f", "1j"]))
+OPERATORS = st.sampled_from(["+", "-", "*", "/", "**", "%", "//", "@", "<", "==", "and",
+                             "|", "^", ">>", ",", " if x else "])
+
+
+def _expressions(leaves):
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.tuples(inner, OPERATORS, inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(st.sampled_from(["-", "+", "not ", "~"]), inner).map("".join),
+            st.tuples(NAMES, inner).map(lambda t: f"{t[0]}({t[1]})"),
+            st.tuples(NAMES, inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+            st.tuples(inner, NAMES).map(lambda t: f"{t[0]}.{t[1]}"),
+            st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+            inner.map(lambda e: f"lambda: {e}"),
+            inner.map(lambda e: f"[{e}]"),
+        ),
+        max_leaves=12,
+    )
+
+
+EXPRESSIONS = _expressions(st.one_of(NAMES, NUMBERS))
+
+
+@FUZZ
+@given(st.text(max_size=200))
+def test_expression_random_text(text):
+    _only_scaling_law_errors(sl.Law.from_expression, text)
+
+
+@FUZZ
+@given(EXPRESSIONS)
+def test_expression_random_formulas(text):
+    _only_scaling_law_errors(sl.Law.from_expression, text)
+
+
+@FUZZ
+@given(EXPRESSIONS)
+def test_expression_random_formulas_as_models(text):
+    _only_scaling_law_errors(lambda: sl.ScalingModel(text, target="loss").to_json())
+
+
+def test_expression_nested_deeply():
+    _only_scaling_law_errors(sl.Law.from_expression, "(" * 5000 + "N" + ")" * 5000)
+    _only_scaling_law_errors(sl.Law.from_expression, "-" * 100_000 + "N")
+    _only_scaling_law_errors(sl.Law.from_expression, "N" + "**N" * 5000)
+
+
+# --- the spec readers --------------------------------------------------------------------
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**400, max_value=10**400),
+                    st.floats(), st.text(max_size=20),
+                    st.sampled_from(["chinchilla", "kaplan", "dataset", "N", "D", "loss",
+                                     "Normal", "LogNormal", "partial", "none", "log",
+                                     "E + A*N**-alpha", "centred", "level"]))
+KEYS = st.one_of(st.sampled_from([*SPEC_KEYS, "expression", "name", "loc", "scale", "E",
+                                  "alpha", "N", "D", "sigma", "study", "link", "params",
+                                  "prior", "constraint", "variables", "output"]),
+                 st.text(max_size=10))
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=15)
+SPECS = st.dictionaries(KEYS, VALUES, max_size=8)
+NUMBERS_OR_NOT = st.one_of(st.integers(min_value=-10**400, max_value=10**400),
+                           st.floats(), SCALARS, VALUES)
+PRIOR_TABLES = st.fixed_dictionaries(
+    {"name": st.one_of(st.sampled_from(["Normal", "LogNormal", "Beta", "HalfNormal", "Gamma"]),
+                       VALUES)},
+    optional={k: NUMBERS_OR_NOT for k in ("loc", "scale", "concentration1",
+                                          "concentration0", "concentration", "rate")})
+PRIORS = st.dictionaries(st.one_of(st.sampled_from(["alpha", "E", "sigma", "E_sd", "A"]),
+                                   KEYS), st.one_of(PRIOR_TABLES, VALUES), max_size=3)
+PARAMS = st.dictionaries(st.sampled_from(["E", "A", "a", "N", "x"]), st.one_of(
+    st.fixed_dictionaries({}, optional={"prior": st.one_of(PRIOR_TABLES, VALUES),
+                                        "constraint": st.one_of(st.sampled_from(
+                                            ["positive", "unit", "real"]), VALUES),
+                                        "group_scale": NUMBERS_OR_NOT,
+                                        "description": VALUES}), VALUES), max_size=3)
+
+
+@FUZZ
+@given(SPECS)
+def test_spec_from_random_dicts(data):
+    _only_scaling_law_errors(sl.ScalingModel.from_dict, data)
+
+
+LAWS = st.one_of(
+    st.sampled_from(["chinchilla", "kaplan", "compute", "overtraining"]),
+    st.dictionaries(KEYS, VALUES, max_size=5),
+    st.fixed_dictionaries({"expression": st.one_of(EXPRESSIONS, SCALARS)},
+                          optional={"params": st.one_of(PARAMS, VALUES), "variables": VALUES,
+                                    "name": VALUES, "output": VALUES}))
+STRUCTURED = st.fixed_dictionaries(
+    {"law": LAWS},
+    optional={**{k: VALUES for k in SPEC_KEYS if k != "law"}, "priors": st.one_of(PRIORS, VALUES),
+              "vary": st.one_of(st.dictionaries(st.sampled_from(["E", "A", "alpha", "sigma"]),
+                                                VALUES, max_size=3), VALUES)})
+
+
+@FUZZ
+@given(STRUCTURED)
+@example({"law": "chinchilla", "priors": {"alpha": {"name": "Normal", "loc": 10**400,
+                                                    "scale": 1}}})
+@example({"law": "chinchilla", "priors": {"alpha": {"name": ["Normal"]}}})
+@example({"law": "chinchilla", "priors": {"alpha": {"name": "Normal", 1: 2}}})
+@example({"law": {"expression": "E + A*N**-a", "params": {"a": {"group_scale": 10**400}}}})
+@example({"law": "chinchilla", "reference": {"N": 10**400}})
+def test_spec_from_random_dicts_with_a_law(data):
+    _only_scaling_law_errors(sl.ScalingModel.from_dict, data)
+
+
+@FUZZ
+@given(STRUCTURED.map(lambda d: {**d, "link": "shifted_power"}),
+       st.dictionaries(st.sampled_from(["x", "y", "feedback", "latent", "x_run", "law_rows",
+                                        "study"]), VALUES, max_size=3))
+@example({"law": "kaplan", "link": "shifted_power", "vary": 3}, {})
+@example({"law": "kaplan", "link": "shifted_power", "inputs": 3}, {})
+def test_loss_to_loss_spec_from_random_tables(data, extra):
+    _only_scaling_law_errors(read_spec, {**data, **extra})
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=300), SPECS.map(json.dumps),
+                 VALUES.map(lambda v: json.dumps(v, default=str))))
+def test_spec_from_random_json(text):
+    _only_scaling_law_errors(sl.ScalingModel.from_json, text)
+
+
+def _toml_text(data) -> str:
+    from scalinglaws.spec import dump_toml
+
+    try:
+        return dump_toml(data)
+    except (sl.ScalingLawError, RecursionError):
+        return ""
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=300), SPECS.filter(lambda d: "link" not in d).map(_toml_text)))
+def test_toml_random_text(text):
+    _only_scaling_law_errors(read_spec, text)
+
+
+@FUZZ
+@given(st.text(max_size=60))
+@example("x" * 5000)
+@example("a\x00b")
+def test_spec_random_paths(text):
+    _only_scaling_law_errors(read_spec, text + ".toml")
