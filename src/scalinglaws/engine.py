@@ -60,7 +60,7 @@ class Settings:
     draws: int
     target_accept: float
     max_tree_depth: int
-    dense_mass: bool
+    dense_mass: bool | tuple[tuple[str, ...], ...]
     n_starts: int
     max_iter: int = 500
 
@@ -260,6 +260,38 @@ def _mode_search_model(spec, structure: Structure, example: dict, unravel):
     return (twin, twin_unravel), to_sampler
 
 
+def _mass_blocks(dense_mass, unravel, dim: int):
+    """How the sampler holds the flat vector of sites: ``(pack, unpack, dense_mass)``.
+
+    With ``dense_mass`` True or False the sampler moves the flat vector itself. With
+    blocks (tuples of site names, NumPyro's form) each block's sites become one vector
+    with a dense mass matrix, and the other sites one vector with a diagonal one.
+    """
+    if isinstance(dense_mass, bool):
+        return (lambda x: x), (lambda z: z), dense_mass
+    sites = unravel(jnp.zeros(dim))
+    blocks = [tuple(n for n in block if n in sites) for block in dense_mass]
+    groups = {f"block{i}": names for i, names in enumerate(b for b in blocks if b)}
+    dense = [(name,) for name in groups]
+    rest = tuple(n for n in sites if not any(n in names for names in groups.values()))
+    if rest:
+        groups["rest"] = rest
+    unravels = {k: ravel_pytree({n: sites[n] for n in names})[1] for k, names in groups.items()}
+
+    def pack(x):
+        values = unravel(x)
+        return {k: ravel_pytree({n: values[n] for n in names})[0]
+                for k, names in groups.items()}
+
+    def unpack(z):
+        values = {}
+        for k, undo in unravels.items():
+            values.update(undo(z[k]))
+        return ravel_pytree(values)[0]
+
+    return pack, unpack, dense
+
+
 class Program:
     """The compiled mode search, sampler and post-processing of one model structure.
 
@@ -293,19 +325,20 @@ class Program:
                             settings.max_iter)
             return to_sampler(x), value
 
+        pack, unpack, mass = _mass_blocks(settings.dense_mass, self.unravel, self.dim)
         init_kernel, sample_kernel = hmc(
-            potential_fn_gen=lambda data: partial(potential, data=data), algo="NUTS")
+            potential_fn_gen=lambda data: (lambda z: potential(unpack(z), data)),
+            algo="NUTS")
 
         def chain(key, x0, data):
-            state = init_kernel(x0, settings.warmup,
-                                dense_mass=settings.dense_mass,
+            state = init_kernel(pack(x0), settings.warmup, dense_mass=mass,
                                 target_accept_prob=settings.target_accept,
                                 max_tree_depth=settings.max_tree_depth,
                                 model_args=(data,), rng_key=key)
 
             def step(state, _):
                 state = sample_kernel(state, model_args=(data,))
-                return state, (state.z, state.diverging, state.num_steps,
+                return state, (unpack(state.z), state.diverging, state.num_steps,
                                state.energy, state.potential_energy, state.accept_prob,
                                state.adapt_state.step_size)
 

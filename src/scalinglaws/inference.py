@@ -26,6 +26,7 @@ from jax.scipy.optimize import minimize
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import initialize_model
 
+from ._checks import check_sampler_settings
 from .data import Design
 from .engine import START_JITTER, Settings, program, stack
 from .errors import ScalingLawError, ScalingLawWarning
@@ -172,23 +173,6 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     return out
 
 
-def check_run_args(chains: int, warmup: int, draws: int, target_accept: float,
-                   n_starts: int = 1) -> None:
-    """Raise a :class:`ScalingLawError` for sampler settings NUTS cannot use.
-
-    >>> check_run_args(chains=0, warmup=10, draws=10, target_accept=0.9)
-    Traceback (most recent call last):
-    ...
-    scalinglaws.errors.ScalingLawError: chains must be an integer >= 1, got 0
-    """
-    for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws),
-                        ("n_starts", n_starts)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ScalingLawError(f"{name} must be an integer >= 1, got {value!r}")
-    if not 0.5 <= target_accept < 1:
-        raise ScalingLawError(f"target_accept must be in [0.5, 1), got {target_accept!r}")
-
-
 def make_mcmc(model, *, chains: int, warmup: int, draws: int, target_accept: float,
               dense_mass, max_tree_depth: int, progress: bool,
               jit_model_args: bool = False) -> MCMC:
@@ -271,7 +255,10 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     ``(InferenceData, warnings)`` per design, in order; ``labels`` name the designs in
     warnings and errors.
     """
-    check_run_args(chains, warmup, draws, target_accept, n_starts)
+    for seed in seeds:
+        check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth,
+                               dense_mass=dense_mass, n_starts=n_starts, progress=progress)
     enable_x64()
     designs = list(designs)
     labels = list(labels) if labels is not None else [""] * len(designs)
@@ -281,7 +268,9 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     datas = [pad(d, structure) for d in designs]
     settings = Settings(chains=chains, warmup=warmup, draws=draws,
                         target_accept=float(target_accept), max_tree_depth=max_tree_depth,
-                        dense_mass=bool(dense_mass), n_starts=n_starts)
+                        dense_mass=(dense_mass if isinstance(dense_mass, bool) else
+                                    tuple(tuple(block) for block in dense_mass)),
+                        n_starts=n_starts)
     started = time.perf_counter()
     prog = program(spec, structure, settings, datas[0])
     keys = [jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds]
@@ -346,5 +335,5 @@ def _inference_data(spec, design: Design, sites: dict, loglik: np.ndarray,
     return idata
 
 
-__all__ = ["chain_method", "check_run_args", "diagnose", "enable_x64", "find_mode", "make_mcmc",
+__all__ = ["chain_method", "diagnose", "enable_x64", "find_mode", "make_mcmc",
            "run_mcmc", "run_nuts", "run_nuts_many", "sample_from_mode"]

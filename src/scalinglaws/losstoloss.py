@@ -64,10 +64,10 @@ import pandas as pd
 import xarray as xr
 from numpyro import handlers
 
+from ._checks import check_sampler_settings
 from .data import Design, make_design
 from .errors import ScalingLawError, ScalingLawWarning
 from .inference import (
-    check_run_args,
     diagnose,
     enable_x64,
     find_mode,
@@ -1246,7 +1246,9 @@ def _sample(spec: LossToLossModel, layout: _Layout, *, seed: int, chains: int, w
             cut_draws: int = CUT_DRAWS) -> tuple[az.InferenceData, list[str]]:
     """Mode search (non-centred latents, noise scales held), then NUTS, then diagnostics;
     for ``feedback="cut"`` twice: the compute law alone, then the links given its draws."""
-    check_run_args(chains, warmup, draws, target_accept, n_starts)
+    check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                           target_accept=target_accept, max_tree_depth=max_tree_depth,
+                           dense_mass=dense_mass, n_starts=n_starts, progress=progress)
     if not isinstance(cut_draws, (int, np.integer)) or cut_draws < 1:
         raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
     enable_x64()
