@@ -1,10 +1,10 @@
 """Calibration of extrapolations over many synthetic sweeps with known, random truth.
 
 For each sweep (a random true law: exponents, per-dataset E, A, B and noise), fit the
-hierarchical Chinchilla model and predict every dataset at 10x the largest compute
-(D/N = 20). Count how often the 90% posterior-predictive interval contains a fresh noisy
-observation from the true law, and how often the 90% credible interval of the law
-contains the noise-free truth.
+hierarchical Chinchilla model (all sweeps as one batched program) and predict every
+dataset at 10x the largest compute (D/N = 20). Count how often the 90%
+posterior-predictive interval contains a fresh noisy observation from the true law, and
+how often the 90% credible interval of the law contains the noise-free truth.
 
     python benchmarks/calibration.py --sweeps 24 [--parameterization noncentred]
 """
@@ -33,18 +33,15 @@ def random_truth(rng: np.random.Generator) -> dict:
     }
 
 
-def one(seed: int, chains: int, warmup: int, draws: int,
-        parameterization: str = "centred") -> pd.DataFrame:
+def sweep(seed: int) -> tuple[dict, pd.DataFrame, np.random.Generator]:
+    """Sweep ``seed``: its random truth, its runs, and the generator for new observations."""
     rng = np.random.default_rng(1000 + seed)
     truth = random_truth(rng)
-    runs = sl.synthetic.sweep(seed=seed, truth=truth)
-    model = sl.ScalingModel("chinchilla", target="loss",
-                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
-                            parameterization=parameterization)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit(runs, seed=seed, chains=chains, warmup=warmup, draws=draws,
-                        progress=False)
+    return truth, sl.synthetic.sweep(seed=seed, truth=truth), rng
+
+
+def score(seed: int, truth: dict, runs: pd.DataFrame, rng: np.random.Generator,
+          fit) -> pd.DataFrame:
     c = 10 * float((6 * runs.N * runs.D).max())
     n = np.sqrt(c / 120)
     at = pd.DataFrame({"N": n, "D": 20 * n, "dataset": list(truth["E"])})
@@ -61,6 +58,22 @@ def one(seed: int, chains: int, warmup: int, draws: int,
     })
 
 
+def many(seeds: list[int], chains: int, warmup: int, draws: int,
+         parameterization: str = "centred") -> pd.DataFrame:
+    """Every sweep of ``seeds`` fitted as one batched program, then scored."""
+    sweeps = {seed: sweep(seed) for seed in seeds}
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+                            parameterization=parameterization)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = model.fit_many({seed: runs for seed, (_, runs, _) in sweeps.items()},
+                              seed=list(seeds), chains=chains, warmup=warmup, draws=draws,
+                              progress=False)
+        return pd.concat([score(seed, truth, runs, rng, fits[seed])
+                          for seed, (truth, runs, rng) in sweeps.items()], ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweeps", type=int, default=24)
@@ -72,11 +85,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     args = parser.parse_args()
     started = time.perf_counter()
-    rows = []
-    for seed in range(args.start, args.start + args.sweeps):
-        rows.append(one(seed, args.chains, args.warmup, args.draws, args.parameterization))
-        print(rows[-1].to_string(index=False, header=seed == args.start), flush=True)
-    table = pd.concat(rows, ignore_index=True)
+    table = many(list(range(args.start, args.start + args.sweeps)), args.chains, args.warmup,
+                 args.draws, args.parameterization)
+    print(table.to_string(index=False), flush=True)
     per_sweep = table.groupby("sweep")[["pred_covers_new_observation",
                                         "credible_covers_law"]].mean()
     print(f"\n{args.sweeps} sweeps x 3 datasets = {len(table)} extrapolations, "

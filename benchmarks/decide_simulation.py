@@ -53,21 +53,17 @@ def _true_loss(n, d, truth) -> np.ndarray:
     return sl.synthetic.true_loss(n, d, "web", truth)
 
 
-def _fit(runs: pd.DataFrame, args, seed: int):
+def _fit_many(frames: dict, args, seeds: list[int]) -> dict:
+    """Every frame fitted with its seed, as one batched program (ScalingModel.fit_many)."""
     model = sl.ScalingModel("chinchilla", target="loss")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawWarning)
-        return model.fit(runs, seed=seed, chains=args.chains, warmup=args.warmup,
-                         draws=args.draws, progress=False)
+        return model.fit_many(frames, seed=seeds, chains=args.chains, warmup=args.warmup,
+                              draws=args.draws, progress=False)
 
 
 def _checkpoint(rows: list[dict], args, name: str) -> None:
-    """Write the rows so far (a long run that dies keeps its results) and free the
-    compiled programs of finished fits: each fit compiles new closures, and ~60 fits in
-    one process ran out of memory."""
-    import jax
-
-    jax.clear_caches()
+    """Write the rows so far (a long run that dies keeps its results)."""
     if args.out:
         pd.DataFrame(rows).to_csv(Path(args.out) / name, index=False)
 
@@ -95,11 +91,14 @@ def rules_study(args) -> pd.DataFrame:
           f"{multipliers}, {args.sigma:.0%} noise; largest sweep compute "
           f"{6 * max(sizes) ** 2 * max(multipliers):.2g}")
     rows = []
-    for i in range(args.sweeps):
+    started = time.perf_counter()
+    fits = _fit_many({i: sl.synthetic.sweep(seed=1000 + i, sizes=sizes,
+                                            multipliers=multipliers, truth=truth)
+                      for i in range(args.sweeps)}, args, seeds=list(range(args.sweeps)))
+    print(f"  {args.sweeps} sweeps fitted as one batch: {time.perf_counter() - started:.0f} s",
+          flush=True)
+    for i, fit in fits.items():
         started = time.perf_counter()
-        runs = sl.synthetic.sweep(seed=1000 + i, sizes=sizes, multipliers=multipliers,
-                                  truth=truth)
-        fit = _fit(runs, args, seed=i)
         interval = decide.compute_optimal(fit, compute, interval=0.9).iloc[0]
         choices = {}
         expected = decide.choose_size(fit, compute, rule="expected", point="median")
@@ -163,28 +162,33 @@ def next_run_study(args) -> pd.DataFrame:
           f"{target['N']:.0e}, D = {target['D']:.0e} (C = {6 * target['N'] * target['D']:.1e});"
           f" candidates: budgets {budgets} x D/N {ratios}")
     rows = []
-    for r in range(args.replicates):
-        started = time.perf_counter()
-        runs = sl.synthetic.sweep(seed=2000 + r, sizes=sizes, multipliers=multipliers,
-                                  truth=truth)
-        runs = runs[["N", "D", "dataset", "loss"]]
-        base = _fit(runs, args, seed=r)
-        at = pd.DataFrame({**target, "dataset": ["web"]})
-        width0 = float(base.predict(at).eval("upper - lower").iloc[0])
+    started = time.perf_counter()
+    sweeps = {r: sl.synthetic.sweep(seed=2000 + r, sizes=sizes, multipliers=multipliers,
+                                    truth=truth)[["N", "D", "dataset", "loss"]]
+              for r in range(args.replicates)}
+    bases = _fit_many(sweeps, args, seeds=list(sweeps))
+    at = pd.DataFrame({**target, "dataset": ["web"]})
+    picks, extended = {}, {}
+    for r, base in bases.items():
         ranked = decide.next_run(base, candidates.assign(dataset="web"), target=at,
                                  n_sim=args.n_sim, seed=r)
         top = ranked.index[0]
         same = [i for i in candidates.index
                 if candidates.budget[i] == candidates.budget[top] and i != top]
-        other = int(rng.choice(same))
-        widths = {}
-        for label, idx in (("next_run", top), ("random", other)):
+        picks[r] = (ranked, (("next_run", top), ("random", int(rng.choice(same)))))
+        for label, idx in picks[r][1]:
             n, d = candidates.N[idx], candidates.D[idx]
             y = float(_true_loss(n, d, truth)) * np.exp(truth["sigma"] * rng.standard_normal())
-            extended = pd.concat([runs, pd.DataFrame({"N": [n], "D": [d], "dataset": ["web"],
-                                                      "loss": [y]})], ignore_index=True)
-            refit = _fit(extended, args, seed=r)
-            widths[label] = float(refit.predict(at).eval("upper - lower").iloc[0])
+            extended[(r, label)] = pd.concat(
+                [sweeps[r], pd.DataFrame({"N": [n], "D": [d], "dataset": ["web"],
+                                          "loss": [y]})], ignore_index=True)
+    refits = _fit_many(extended, args, seeds=[r for r, _ in extended])
+    for r, base in bases.items():
+        width0 = float(base.predict(at).eval("upper - lower").iloc[0])
+        ranked, chosen = picks[r]
+        widths = {}
+        for label, idx in chosen:
+            widths[label] = float(refits[(r, label)].predict(at).eval("upper - lower").iloc[0])
             rows.append({"replicate": r, "pick": label, "candidate": idx,
                          "budget": candidates.budget[idx],
                          "tokens_per_param": candidates.tokens_per_param[idx],
@@ -193,10 +197,13 @@ def next_run_study(args) -> pd.DataFrame:
                          "predicted_now": ranked.loc[idx, "uncertainty_now"],
                          "ess_mean": ranked.loc[idx, "ess_mean"]})
         _checkpoint(rows, args, "decide_next_run.csv")
-        print(f"  replicate {r + 1}/{args.replicates}: {time.perf_counter() - started:.0f} s, "
+        (_, top), (_, other) = chosen
+        print(f"  replicate {r + 1}/{args.replicates}: "
               f"width {width0:.4f} -> next_run (D/N={candidates.tokens_per_param[top]:g}, "
               f"C={candidates.budget[top]:.0e}) {widths['next_run']:.4f}, random "
               f"(D/N={candidates.tokens_per_param[other]:g}) {widths['random']:.4f}", flush=True)
+    print(f"  {len(bases)} base fits and {len(refits)} refits, two batches: "
+          f"{time.perf_counter() - started:.0f} s", flush=True)
     return pd.DataFrame(rows)
 
 

@@ -105,7 +105,7 @@ def test_errors_come_before_compilation(frame, monkeypatch):
     def boom(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("compiled before validating")
 
-    monkeypatch.setattr(inference, "build_model", boom)
+    monkeypatch.setattr(inference, "program", boom)  # the engine's compiled programs
     frame.loc[0, "loss"] = -1.0
     with pytest.raises(ScalingLawError, match="must be positive"):
         MODEL.fit(frame, progress=False)

@@ -145,11 +145,14 @@ def _map_batch(fn):
 
 
 def _shard_map(fn, **kwargs):
+    """``jax.shard_map`` without its replication checks: every device runs its own share
+    of independent chains, and NumPyro's loops start from constants that those checks
+    would reject as not varying across devices."""
     if hasattr(jax, "shard_map"):
-        return jax.shard_map(fn, **kwargs)
+        return jax.shard_map(fn, check_vma=False, **kwargs)
     from jax.experimental.shard_map import shard_map  # jax < 0.7.1
 
-    return shard_map(fn, **kwargs)
+    return shard_map(fn, check_rep=False, **kwargs)
 
 
 def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):

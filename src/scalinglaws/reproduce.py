@@ -395,6 +395,38 @@ def _fit(model: Any, data: pd.DataFrame, settings: Settings,
     return fit
 
 
+def _fit_many(model: Any, frames: Mapping[str, pd.DataFrame], settings: Settings,
+              log: Callable[[str], None], **overrides: Any) -> dict[str, Any]:
+    """:func:`_fit` for several frames of one structure, by name: fits saved before are
+    read, the others fitted as one batched program (``ScalingModel.fit_many``) and saved.
+    Returns the fits and the seconds each took (the batch's time shared evenly)."""
+    import numpyro
+
+    paths = {name: _saved_fit_path(model, data, settings, name, overrides)
+             for name, data in frames.items()}
+    fits, seconds = {}, {}
+    for name, path in paths.items():
+        if path is not None and path.exists():
+            log(f"{name}: reading the fit made before, {path}")
+            fits[name], seconds[name] = _read_saved_fit(model, path), 0.0
+    todo = {name: frames[name] for name in frames if name not in fits}
+    if todo:
+        started = time.perf_counter()
+        log(f"fitting {len(todo)} data sets as one batch ({sum(map(len, todo.values()))} "
+            f"rows) ...")
+        with warnings.catch_warnings(), numpyro.validation_enabled(False):
+            warnings.simplefilter("ignore", ScalingLawWarning)
+            made = model.fit_many(todo, **settings.fit_kwargs(**overrides))
+        took = time.perf_counter() - started
+        log(f"  {len(todo)} fits: {took:.0f} s, "
+            f"{sum(len(f.warnings) for f in made.values())} sampler warning(s)")
+        for name, fit in made.items():
+            fits[name], seconds[name] = fit, took / len(todo)
+            if paths[name] is not None:
+                fit.save(paths[name])
+    return {name: (fits[name], seconds[name]) for name in frames}
+
+
 def _saved_fit_path(model: Any, data: pd.DataFrame, settings: Settings, name: str,
                     overrides: Mapping[str, Any]) -> Path | None:
     """Where ``settings.fits`` keeps this fit: the name, then a hash of the model, the data,
@@ -2043,21 +2075,25 @@ def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
 
     A model in :data:`HITCHHIKER_BY_FAMILY` is fitted once per family, on that family's
     rows only, with the same spec (the family factor then has a single level, so its
-    parameters are scalars); the others once on all rows. Returns the fits as
+    parameters are scalars), all families as one batched program; the others once on all
+    rows. Returns the fits as
     ``(family or None, fit, seconds)`` and the targets' scores in the order of ``test``.
     """
     data, centres = hitchhiker_normalise(rows)
     by_family = key in HITCHHIKER_BY_FAMILY
-    groups = data.groupby("family") if by_family else [(None, data)]
-    fits, scores = [], []
-    for family, chunk in groups:
+    mass = _hitchhiker_mass(spec, one_family=by_family)
+    if by_family:
+        chunks = dict(list(data.groupby("family")))
+        labels = {f"({key}) {name} [{family}]": family for family in chunks}
+        made = _fit_many(spec, {label: chunks[f] for label, f in labels.items()}, settings,
+                         log, dense_mass=mass, **overrides)
+        fits = [(labels[label], fit, seconds) for label, (fit, seconds) in made.items()]
+    else:
         started = time.perf_counter()
-        fit = _fit(spec, chunk, settings, log,
-                   f"({key}) {name}" + (f" [{family}]" if by_family else ""),
-                   dense_mass=_hitchhiker_mass(spec, one_family=by_family), **overrides)
-        fits.append((family, fit, time.perf_counter() - started))
-        targets = test if family is None else test[test["family"] == family]
-        scores.append(_hitchhiker_score(fit, targets, centres, settings.seed))
+        fit = _fit(spec, data, settings, log, f"({key}) {name}", dense_mass=mass, **overrides)
+        fits = [(None, fit, time.perf_counter() - started)]
+    scores = [_hitchhiker_score(fit, test if family is None else test[test["family"] == family],
+                                centres, settings.seed) for family, fit, _ in fits]
     return fits, pd.concat(scores).loc[test.index]
 
 
