@@ -559,29 +559,34 @@ def section_batch(settings: Settings, report: Report) -> None:
 STUDY_CHILD = r"""
 import sys
 from scalinglaws.cli import main
-sys.exit(main(["reproduce", sys.argv[1], "--out", sys.argv[2]]))
+sys.exit(main(["reproduce", *sys.argv[1:]]))
 """
 
 
-def section_studies(report: Report) -> None:
+def section_studies(report: Report, quick: bool) -> None:
     print("\n== studies ==", flush=True)
     for study in ("hitchhiker2024", "brandfonbrener2025"):
         with tempfile.TemporaryDirectory(prefix="speed-study-") as out:
+            # a fresh process with an empty compilation cache: what a first run costs
+            env = {**os.environ, "SCALINGLAWS_CACHE_DIR": str(Path(out) / "cache")}
+            log = Path(out) / "stderr.txt"
             started = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-c", STUDY_CHILD, study, out],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    text=True)
-            _, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
+            with open(log, "w") as err:
+                args = [study, "--out", str(Path(out) / "figures")] + ["--quick"] * quick
+                proc = subprocess.Popen([sys.executable, "-c", STUDY_CHILD, *args],
+                                        stdout=subprocess.DEVNULL, stderr=err, env=env)
+                _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
             wall = time.perf_counter() - started
-            stderr = proc.stderr.read() if proc.stderr else ""
-        if proc.returncode != 0:
-            report.add(Row("studies", f"reproduce {study}", "study data", wall,
-                           note=f"FAILED (exit {proc.returncode}): {stderr[-200:]!r}"))
+            code = os.waitstatus_to_exitcode(status)
+            proc.returncode = code
+            stderr = log.read_text()
+        if code != 0:
+            report.add(Row("studies", f"reproduce {study}{' --quick' * quick}", "study data",
+                           wall, note=f"FAILED (exit {code}): {stderr[-200:]!r}"))
             continue
         peak_gb = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
-        report.add(Row("studies", f"reproduce {study}", "study data", wall,
-                       note=f"peak RSS {peak_gb:.2f} GB (fresh process)"))
+        report.add(Row("studies", f"reproduce {study}{' --quick' * quick}", "study data",
+                       wall, note=f"peak RSS {peak_gb:.2f} GB; fresh process, empty cache"))
 
 
 # --- GPU ---------------------------------------------------------------------------------
@@ -696,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     if "batch" in sections:
         section_batch(settings, report)
     if "studies" in sections:
-        section_studies(report)
+        section_studies(report, args.quick)
     if "gpu" in sections:
         section_gpu(settings, report)
     cache.cleanup()
