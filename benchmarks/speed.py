@@ -598,11 +598,16 @@ def section_studies(report: Report, quick: bool) -> None:
             stderr = log.read_text()
         if code != 0:
             report.add(Row("studies", f"reproduce {study}{' --quick' * quick}", "study data",
-                           wall, note=f"FAILED (exit {code}): {stderr[-200:]!r}"))
+                           wall, note=f"FAILED (exit {code}): {_last_line(stderr)}"))
             continue
         peak_gb = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
         report.add(Row("studies", f"reproduce {study}{' --quick' * quick}", "study data",
                        wall, note=f"peak RSS {peak_gb:.2f} GB; fresh process, empty cache"))
+
+
+def _last_line(text: str) -> str:
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return (lines[-1] if lines else "no message")[-200:].replace("|", "/")
 
 
 # --- GPU ---------------------------------------------------------------------------------
