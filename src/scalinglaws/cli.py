@@ -31,7 +31,7 @@ def _print(frame: pd.DataFrame) -> None:
         print(frame.to_string())
 
 
-def demo(out: Path, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 0,
+def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed: int = 0,
          progress: bool | None = None) -> dict:
     """Fit the hierarchical Chinchilla model to the embedded synthetic sweep.
 
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="fit the embedded synthetic sweep and extrapolate")
     p.add_argument("--out", default="scalinglaws-demo", help="folder for the figure")
     p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
 
@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="CSV (or parquet) with one row per run")
     p.add_argument("--out", required=True, help="where to write the fit (.nc)")
     p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--warmup", type=int,
+                   help="warm-up draws per chain (default: the model's, 500 for a "
+                        "ScalingModel, 1000 for a loss-to-loss model)")
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cut-draws", type=int,
@@ -347,8 +349,10 @@ def _run(args, messages: list[str]) -> None:
                 raise ScalingLawError(f"--cut-draws applies to loss-to-loss specs with "
                                       f'feedback = "cut"; {args.spec} is not one')
             extra["cut_draws"] = args.cut_draws
+        if args.warmup is not None:
+            extra["warmup"] = args.warmup
         fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
-                        warmup=args.warmup, draws=args.draws, **extra)
+                        draws=args.draws, **extra)
         _print(fit.summary())
         messages.extend(fit.warnings)
         print(f"saved {fit.save(args.out)}")

@@ -221,7 +221,7 @@ def sample_from_mode(model, y, mode: dict, rng_key, *, chains: int, warmup: int,
     return run_mcmc(mcmc, mode, rng_key, coords=coords, dims=dims, y=y)
 
 
-def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
+def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 500,
              draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
              max_tree_depth: int = 10, dense_mass: bool = True,
              n_starts: int = 32) -> tuple[az.InferenceData, list[str]]:
@@ -240,7 +240,7 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
 
 
 def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chains: int = 4,
-                  warmup: int = 1000, draws: int = 1000, target_accept: float = 0.9,
+                  warmup: int = 500, draws: int = 1000, target_accept: float = 0.9,
                   progress: bool | None = None, max_tree_depth: int = 10,
                   dense_mass: bool = True, n_starts: int = 32,
                   labels: Sequence[str] | None = None,

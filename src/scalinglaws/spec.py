@@ -277,7 +277,7 @@ class ScalingModel:
 
     # --- fitting ------------------------------------------------------------------------
 
-    def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
+    def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 500,
             draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
             max_tree_depth: int = 10, dense_mass: bool = True):
         """Fit the model to a DataFrame with NUTS and return a :class:`~scalinglaws.Fit`.
@@ -307,7 +307,7 @@ class ScalingModel:
         )
         return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
 
-    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 1000,
+    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
                  draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
                  max_tree_depth: int = 10, dense_mass: bool = True):
         """Fit the model to several DataFrames at once, as one compiled batched program.

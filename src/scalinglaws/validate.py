@@ -599,7 +599,7 @@ class Discrepancy:
 
 def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "largest", *,
                   by: str = "C", intervals: Sequence[float] = INTERVALS, seed: int = 0,
-                  chains: int = 4, warmup: int = 1000, draws: int = 1000,
+                  chains: int = 4, warmup: int = 500, draws: int = 1000,
                   target_accept: float = 0.9, progress: bool = False) -> Extrapolation:
     """Refit below each scale threshold and score the held-out larger runs.
 
