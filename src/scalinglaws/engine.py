@@ -43,7 +43,7 @@ from .model import RUN_SITE, Structure, bucket, centred_sites, data_model, enabl
 CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
 #: Programs kept compiled in one process (least recently used dropped first).
 MAX_PROGRAMS = 32
-#: Batches (fits x chains, fits x starts) up to this size are not padded.
+#: Batches of up to this many fits are not padded.
 EXACT_BATCH = 8
 #: Jitter (sd, unconstrained scale) of each chain's start around the posterior mode.
 START_JITTER = 0.1
@@ -114,32 +114,58 @@ def persistent_cache() -> str | None:
     return _CACHE_STATE["dir"]
 
 
-def _map_batch(fn):
-    """``jit(vmap(fn))`` over the leading axis of every argument.
+#: How fits are batched: "vmap" runs every fit's chains in lockstep (one vectorised
+#: program: what a GPU wants), "map" loops over fits inside the program, vectorising only
+#: each fit's own chains (on a CPU, a vectorised NUTS step lasts as long as the longest
+#: trajectory in the batch, so lockstep across many fits wastes most of the work);
+#: "auto" picks "vmap" on accelerators and "map" on CPUs.
+BATCHING = os.environ.get("SCALINGLAWS_BATCHING", "auto")
 
-    The batch is padded (repeating its last entry, results dropped) to a bucket size
+
+def _batching() -> str:
+    if BATCHING in ("vmap", "map"):
+        return BATCHING
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+def _map_batch(fn, group: int):
+    """Run ``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
+
+    Each fit's ``group`` entries are vectorised (``vmap``); the fits are vectorised too or
+    looped over inside the program (:data:`BATCHING`). The number of fits is padded
+    (repeating the last fit, results dropped) to a bucket size
     (:func:`scalinglaws.model.bucket`), so K fits and K + 1 fits share one program; with
     several devices, to a multiple of their count, and split across them.
     """
-    mapped = jax.vmap(fn)
+    inner = jax.vmap(fn)
+    if _batching() == "vmap":
+        per_device = jax.vmap(inner)
+    else:
+        def per_device(*args):
+            return jax.lax.map(lambda one: inner(*one), args)
     devices = jax.devices()
     n_dev = len(devices)
     if n_dev == 1:
-        compiled = jax.jit(mapped)
+        compiled = jax.jit(per_device)
     else:
         mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
         spec = jax.sharding.PartitionSpec("batch")
-        compiled = jax.jit(_shard_map(mapped, mesh=mesh, in_specs=spec, out_specs=spec))
+        compiled = jax.jit(_shard_map(per_device, mesh=mesh, in_specs=spec, out_specs=spec))
 
     def run(*args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
-        target = -(-bucket(size, exact_up_to=EXACT_BATCH) // n_dev) * n_dev
-        if target > size:
-            args = jax.tree_util.tree_map(
-                lambda a: np.concatenate([a, np.repeat(np.asarray(a)[-1:], target - size,
-                                                       axis=0)]), args)
-        out = compiled(*args)
-        return jax.tree_util.tree_map(lambda a: a[:size], out) if target > size else out
+        fits = size // group
+        target = -(-bucket(fits, exact_up_to=EXACT_BATCH) // n_dev) * n_dev
+
+        def shape(a):
+            a = np.asarray(a).reshape(fits, group, *np.shape(a)[1:])
+            if target > fits:
+                a = np.concatenate([a, np.repeat(a[-1:], target - fits, axis=0)])
+            return a
+
+        out = compiled(*jax.tree_util.tree_map(shape, args))
+        return jax.tree_util.tree_map(
+            lambda a: a[:fits].reshape(size, *a.shape[2:]), out)
 
     return run
 
@@ -360,9 +386,9 @@ class Program:
 
             return jax.vmap(one)(xs)
 
-        self._solve = _map_batch(solve)
-        self._chain = _map_batch(chain)
-        self._values = _map_batch(values)
+        self._solve = _map_batch(solve, settings.n_starts)
+        self._chain = _map_batch(chain, settings.chains)
+        self._values = _map_batch(values, settings.chains)
 
     def starts(self, key, n: int) -> np.ndarray:
         """``n`` starting points drawn uniformly in the unconstrained box."""
