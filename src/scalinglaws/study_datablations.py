@@ -13,7 +13,7 @@ Examples
 --------
 >>> import numpy as np
 >>> float(np.round(unique_params(np.array([1e8]))[0] / 1e6, 3))  # U_N for 100M tokens
-5.101
+5.099
 >>> published_loss(np.array([1e9]), np.array([2e10]), np.array([2e10])).round(4).tolist()
 [2.9134]
 """
@@ -81,7 +81,7 @@ def unique_params(unique_tokens: Any) -> np.ndarray:
     beta))``; U_N = min(N, this).
 
     >>> round(float(unique_params([1e10])[0]) / 1e6, 1)
-    510.1
+    509.9
     """
     p = PUBLISHED
     log_g = (np.log(p["alpha"]) + p["a"] - np.log(p["beta"]) - p["b"]) / (p["alpha"] + p["beta"])
