@@ -15,7 +15,7 @@ Examples
 >>> float(np.round(unique_params(np.array([1e8]))[0] / 1e6, 3))  # U_N for 100M tokens
 5.099
 >>> published_loss(np.array([1e9]), np.array([2e10]), np.array([2e10])).round(4).tolist()
-[2.9134]
+[2.5646]
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def published_loss(n: Any, d: Any, unique: Any) -> np.ndarray:
     Returns the loss for parameters ``n``, total tokens ``d`` and unique tokens ``unique``.
     """
     from .laws import get
+    from .model import enable_x64
 
+    enable_x64()
     n, d, unique = (np.asarray(x, dtype=float) for x in (n, d, unique))
     p = PUBLISHED
     params = {"E": np.exp(p["e"]), "A": np.exp(p["a"]), "B": np.exp(p["b"]),
