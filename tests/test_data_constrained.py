@@ -3,6 +3,7 @@ and the datablations2023 study's pieces."""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -12,13 +13,13 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import decide
-from scalinglaws import reproduce as rp
 from scalinglaws import study_datablations as sd
 from scalinglaws.data import make_design
 from scalinglaws.errors import ScalingLawError
 
 DATA = Path(os.environ.get("SCALINGLAWS_DATA")
             or Path(__file__).parents[1].parent / "shared" / "data")
+rp = importlib.import_module("scalinglaws.reproduce")
 LAW = sl.laws.get("data_constrained")
 PUBLISHED = {"E": np.exp(0.6254804), "A": np.exp(6.255414), "B": np.exp(7.3049974),
              "alpha": 0.3526596, "beta": 0.3526596, "RD_star": 15.387756,

@@ -413,6 +413,8 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     (600, 6)
     """
     _check_fit(fit)
+    if fit.spec.law == _laws.get("isoflop"):
+        return _isoflop_draws(fit, _budgets(compute), group, seed)
     _nd_law(fit.spec.law, "compute_optimal")
     budgets = _budgets(compute)
     groups = _groups(fit, group)
@@ -433,6 +435,29 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     return {"rows": rows, **out, "params": tiled}
 
 
+def _isoflop_draws(fit: Any, budgets: np.ndarray, group: Mapping[str, Any] | None,
+                   seed: int) -> dict[str, Any]:
+    """:func:`optimal_draws` for the ``isoflop`` law, in closed form: N* = G C^a on the
+    population line (``group=None``) or with a group's offsets (``{"budget": "new"}``
+    draws a new budget's vertex offset from the population)."""
+    _x64()
+    if group is None:
+        post = fit.idata.posterior
+        params = {p: post[p].to_numpy().reshape(-1, 1) for p in fit.spec.law.param_names}
+        rows = pd.DataFrame({"compute": budgets})
+    else:
+        groups = _groups(fit, group)
+        params = _param_draws(fit, groups, seed)
+        rows = pd.DataFrame([{"compute": c, **g} for c in budgets for g in groups])
+        params = {k: np.tile(np.asarray(v), (1, len(budgets))) for k, v in params.items()}
+    column = np.repeat(budgets, len(rows) // len(budgets))[None, :]
+    tiled = {k: np.broadcast_to(np.asarray(v), (np.shape(v)[0], column.shape[1]))
+             for k, v in params.items()}
+    out = {k: np.asarray(v) for k, v in _laws.isoflop_optimum(tiled, column).items()}
+    return {"rows": rows, **out, "at_edge": np.zeros(out["N"].shape, dtype=bool),
+            "params": tiled}
+
+
 def _summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
     return {"median": np.median(draws, axis=0), "lower": np.quantile(draws, lo, axis=0),
             "upper": np.quantile(draws, hi, axis=0)}
@@ -450,7 +475,9 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
     Parameters
     ----------
     fit : Fit
-        A fit of a law of N and D.
+        A fit of a law of N and D, or of the ``isoflop`` law (N* = G C^a in closed form:
+        the population line by default, a budget's offsets with ``group={"budget":
+        ...}``).
     compute : float or list of float
         FLOP budget(s) C = 6ND; several give the compute-optimal frontier.
     group : dict, optional
@@ -485,7 +512,8 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
         for stat, values in _summarise(draws, lo, hi).items():
             table[f"{name}_{stat}"] = values
     table["loss_mean"] = out["loss"].mean(axis=0)
-    closed = _has_closed_form(fit.spec.law) and method != "numerical"
+    closed = (_has_closed_form(fit.spec.law) and method != "numerical"
+              or fit.spec.law == _laws.get("isoflop"))
     table["method"] = "closed form" if closed else "numerical"
     table.attrs["interval"] = interval
     return table

@@ -90,10 +90,11 @@ __all__ = [
 
 #: The studies, in the order of the project's STUDIES page.
 STUDIES: tuple[str, ...] = ("gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024",
-                            "datablations2023")
+                            "datablations2023", "isoflop")
 #: Studies whose analysis is a module of its own (``run`` and ``specs``), imported on use:
 #: they build on this module's shared pieces.
-STUDY_MODULES: dict[str, str] = {"datablations2023": "study_datablations"}
+STUDY_MODULES: dict[str, str] = {"datablations2023": "study_datablations",
+                                 "isoflop": "study_isoflop"}
 #: Mass of every interval in the tables.
 INTERVAL = 0.9
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
@@ -109,6 +110,7 @@ FULL_SETTINGS: dict[str, dict[str, int]] = {
     "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
     "brandfonbrener2025": {"chains": 2, "warmup": 400, "draws": 300},
     "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
+    "isoflop": {"chains": 2, "warmup": 300, "draws": 300},
 }
 
 _TITLES = {
@@ -1503,7 +1505,7 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
     Traceback (most recent call last):
     ...
     scalinglaws.errors.ScalingLawError: unknown study 'nope'; the studies are 'gadre2024', \
-'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024', 'datablations2023' (e.g. \
+'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024', 'datablations2023', 'isoflop' (e.g. \
 `scalinglaws reproduce gadre2024`)
     """
     _check_study(study)
