@@ -100,15 +100,18 @@ def test_bad_input_names_rows_before_compiling():
 
 
 @pytest.fixture(scope="module")
-@pytest.mark.filterwarnings("ignore::scalinglaws.errors.ScalingLawWarning")
 def small_fit():
+    import warnings
+
     frame, true = _runs()
     model = sl.ScalingModel("data_constrained", inputs=INPUTS, target="loss",
                             priors={"sigma": sl.Prior("HalfNormal", 0.05)})
-    return model.fit(frame, seed=1, chains=2, warmup=200, draws=200, progress=False), true
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(frame, seed=1, chains=2, warmup=200, draws=200, progress=False)
+    return fit, true
 
 
-@pytest.mark.filterwarnings("ignore::scalinglaws.errors.ScalingLawWarning")
 def test_epochs_worth_it_matches_the_law_per_draw(small_fit):
     fit, _ = small_fit
     at = {"N": 4e8, "D": 4e10, "U_N": 4e8}
