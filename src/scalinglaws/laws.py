@@ -493,16 +493,7 @@ DATA_CONSTRAINED = Law(
     name="data_constrained",
     variables=("N", "D", "U_D", "U_N"),
     params=(
-        _E,
-        Param("A", "positive", _COEF_REF, reference=True,
-              description="coefficient of the parameter term (sampled as A_ref, the "
-                          "N'-term at N' = N_ref)"),
-        Param("B", "positive", _COEF_REF, reference=True,
-              description="coefficient of the data term (sampled as B_ref, the D'-term "
-                          "at D' = D_ref)"),
-        Param("alpha", "positive", _EXPONENT, group_scale=0.2,
-              description="parameter exponent"),
-        Param("beta", "positive", _EXPONENT, group_scale=0.2, description="data exponent"),
+        *CHINCHILLA.params,  # E, A, B, alpha, beta: the terms of N' and D' as Chinchilla's
         Param("RD_star", "positive", Prior("LogNormal", 2.5, 1.0), group_scale=0.3,
               description="half-life of repeated data, in repetitions (R_D^*)"),
         Param("RN_star", "positive", Prior("LogNormal", 2.5, 1.0), group_scale=0.3,
