@@ -30,6 +30,8 @@ import pandas as pd
 
 from . import decide
 from .errors import ScalingLawError
+from .laws import get
+from .model import enable_x64
 from .priors import Prior
 from .reproduce import (
     Reproduction,
@@ -94,9 +96,6 @@ def published_loss(n: Any, d: Any, unique: Any) -> np.ndarray:
 
     Returns the loss for parameters ``n``, total tokens ``d`` and unique tokens ``unique``.
     """
-    from .laws import get
-    from .model import enable_x64
-
     enable_x64()
     n, d, unique = (np.asarray(x, dtype=float) for x in (n, d, unique))
     p = PUBLISHED

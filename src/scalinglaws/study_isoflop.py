@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScalingLawError
+from .laws import isoflop_optimum
 from .reproduce import (
     Reproduction,
     Settings,
@@ -199,8 +200,6 @@ def holdout_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
     """Fit each sweep without its largest budget; predict that budget's optimum loss (a new
     budget: its offset drawn from the population) and N_opt, beside the lowest loss
     measured there and the parabola's vertex through its points."""
-    from .laws import isoflop_optimum
-
     rows, diagnostics = [], []
     frames = _ladders(data_dir)
     for name in sweeps:
