@@ -13,7 +13,7 @@ import scalinglaws as sl
 from scalinglaws import decide
 from scalinglaws import study_isoflop as si
 from scalinglaws.data import make_design
-from scalinglaws.errors import ScalingLawError
+from scalinglaws.errors import ScalingLawError, ScalingLawWarning
 from scalinglaws.model import enable_x64
 
 rp = importlib.import_module("scalinglaws.reproduce")
@@ -108,7 +108,8 @@ def test_compute_optimal_is_the_posterior_frontier(small_fit):
         assert row.D_median == pytest.approx(np.median(c / (6 * n)), rel=1e-9)
     assert set(table["method"]) == {"closed form"}
     # a budget never fitted: its vertex offset drawn from the population, a wider interval
-    new = decide.compute_optimal(small_fit, compute=1e22, group={"budget": "new"})
+    with pytest.warns(ScalingLawWarning, match="new levels drawn from the population"):
+        new = decide.compute_optimal(small_fit, compute=1e22, group={"budget": "new"})
     width = np.log(new["N_upper"] / new["N_lower"]).iloc[0]
     assert width > np.log(table["N_upper"] / table["N_lower"]).iloc[1]
 
