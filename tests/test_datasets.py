@@ -25,12 +25,15 @@ from scalinglaws.errors import ScalingLawError
 SHARED = Path(
     os.environ.get("SCALINGLAWS_DATA") or Path(__file__).parents[1].parent / "shared" / "data"
 )
-STUDIES = ["gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024"]
+STUDIES = ["gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024",
+           "datablations2023", "isoflop"]
 DEFAULT_ROWS = {
     ("gadre2024", "runs"): 104,
     ("brandfonbrener2025", "sweep"): 529,
     ("llm_line2025", "hf_models"): 129,
     ("hitchhiker2024", "checkpoints"): 40104,
+    ("datablations2023", "final"): 308,
+    ("isoflop", "porian2024"): 1745,
 }
 
 

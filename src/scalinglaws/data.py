@@ -278,6 +278,9 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
         values = _numeric(data, column, f"law variable {var}")
         _positive(values, data, column, f"law variable {var}")
         variables[var] = values
+    for message, bad in spec.law.problems(variables, fitting=not predicting):
+        raise ScalingLawError(f"law {spec.law.name!r}: {message}; rows {_rows(bad, data.index)} "
+                              f"(columns {dict(spec.inputs)})")
 
     y = None
     if not predicting:

@@ -296,6 +296,31 @@ def _std_pythia(df: pd.DataFrame, _read: Callable[[str], pd.DataFrame]) -> dict[
     }
 
 
+def _std_datablations(df: pd.DataFrame, _read: Callable[[str], pd.DataFrame]) -> dict[str, Any]:
+    seen = df["tokens_seen"] if "tokens_seen" in df.columns else df["total_tokens"]
+    return {
+        "run": df["run_id"],
+        "family": "datablations",
+        "dataset": df["dataset"],
+        "architecture": "gpt2",
+        "tokenizer": "gpt2",
+        "seed": df["seed"],
+        **_scale(df["params"], seen),
+        "tokens_seen": _positive(seen),
+    }
+
+
+def _std_isoflop(df: pd.DataFrame, _read: Callable[[str], pd.DataFrame]) -> dict[str, Any]:
+    run = df["experiment"].astype(str) + "@C=" + df["flops"].map("{:.4g}".format) + ",N=" \
+        + df["params"].map("{:.6g}".format)
+    return {
+        "run": run,
+        "family": df["experiment"],
+        **_scale(df["params"], df["tokens"]),
+        "tokens_seen": _positive(df["tokens"]),
+    }
+
+
 def _standardized(
     study: str, table: str, raw: pd.DataFrame, read: Callable[[str], pd.DataFrame]
 ) -> pd.DataFrame:
@@ -334,6 +359,20 @@ _HITCH_BUILT = (
     "(util/read_data.py) over many original files, some of whose blobs were unavailable "
     "upstream; scalinglaws does not implement that conversion"
 )
+
+_DATABLATIONS_REPO = "huggingface/datablations"
+_DATABLATIONS_COMMIT = "13701315b163f1c54642b94ad237b2699187c3ee"
+_DATABLATIONS_BUILT = (
+    "it was parsed from the literal loss dict of utils/parametric_fit.ipynb "
+    f"({_DATABLATIONS_REPO}@{_DATABLATIONS_COMMIT[:12]}, sha256 6c65d270...7db9)"
+    "{curves}; scalinglaws does not implement that conversion"
+)
+_ISOFLOP_BUILT = (
+    "it was assembled from {source}; scalinglaws does not implement that conversion, and "
+    "the upstream files are not all licensed for redistribution, so the package never ships "
+    "it: put the file in $SCALINGLAWS_DATA/isoflop/"
+)
+_ISOFLOP_STANDARD = ("run", "family", *("N", "D", "C", "M"), "tokens_seen")
 
 _STUDY_LIST: tuple[Study, ...] = (
     Study(
@@ -536,6 +575,115 @@ _STUDY_LIST: tuple[Study, ...] = (
             ),
         ),
     ),
+    Study(
+        name="datablations2023",
+        title="Muennighoff et al. 2023, Scaling Data-Constrained Language Models "
+        "(arXiv:2305.16264)",
+        repository=_DATABLATIONS_REPO,
+        commit=_DATABLATIONS_COMMIT,
+        license="Apache-2.0 (datablations); MIT (IBM/ColPret curves)",
+        tables=(
+            Table(
+                "final",
+                "final_runs.csv",
+                308,
+                "one row per finished run: final C4 validation loss, N, unique and total "
+                "tokens, epochs; in_paper_fit_182 marks the paper's fit set",
+                ("run", "family", "dataset", "architecture", "tokenizer", "seed",
+                 *("N", "D", "C", "M"), "tokens_seen"),
+                "138a1ccae3f4e51c6f03798285bda6c43afa1323a66d715b67d59ca7af6f8034",
+                no_download=_DATABLATIONS_BUILT.format(curves=""),
+                standardize=_std_datablations,
+            ),
+            Table(
+                "runs",
+                "runs.csv",
+                9578,
+                "one row per (run, checkpoint): the final losses plus the validation curves "
+                "of the 48 repetition runs (C4 and OSCAR) from ColPret",
+                ("run", "family", "dataset", "architecture", "tokenizer", "seed",
+                 *("N", "D", "C", "M"), "tokens_seen"),
+                "1e15b85fda5037a57c8a6ec765c2525659621d8d156eef781cf20c6175be9f64",
+                no_download=_DATABLATIONS_BUILT.format(
+                    curves=" and IBM/ColPret@16f23bbe054f aggregated_eval/"
+                    "datablations_losses.csv (sha256 b3c448c2...7b48)"),
+                standardize=_std_datablations,
+            ),
+        ),
+    ),
+    Study(
+        name="isoflop",
+        title="IsoFLOP sweeps (Hoffmann et al. 2022 Approach 2): Porian et al. 2024, "
+        "Marin ladders, Llama 3 Fig. 2, (Mis)Fitting",
+        repository="formll/resolving-scaling-law-discrepancies",
+        commit="0dc60d91b8a525858a3067fc9e4a46ff5374cc6f",
+        license="MIT (Porian et al.); none stated upstream for Marin, Llama 3 digitisation "
+        "and (Mis)Fitting: terms of reuse unclear",
+        tables=(
+            Table(
+                "porian2024",
+                "porian2024.csv",
+                1745,
+                "one row per (configuration, budget, size): the best-over-LR loss of 16 "
+                "configurations interpolated at 12 budgets, 1.25e16-2.56e19 FLOPs",
+                ("run", "family", "dataset", *("N", "D", "C", "M"), "tokens_seen"),
+                "18e6cd016644eb9a4c06c2d85c881e7dac8a196916dabbbae769ac179c6b0626",
+                no_download=_ISOFLOP_BUILT.format(
+                    source="the summary pickles data/summary_df*.pickle.xz of "
+                    "formll/resolving-scaling-law-discrepancies@0dc60d91b8a5"),
+                standardize=_std_isoflop,
+            ),
+            Table(
+                "porian2024_author_fits",
+                "porian2024_author_fits.csv",
+                15,
+                "the authors' own exponent fits a per configuration, with their bootstrap "
+                "percentiles",
+                (),
+                "cbd8ad3cab5c8c78216cb62ab63b392d5036787c415cea45695c2ac0642d8aeb",
+                no_download=_ISOFLOP_BUILT.format(
+                    source="the same summary pickles (their fitted n_exponent)"),
+                standardize=_std_nothing,
+            ),
+            Table(
+                "marin",
+                "marin_202603.csv",
+                273,
+                "Marin scaling ladders (comma, dclm, nemotron): one row per run, Paloma "
+                "macro loss",
+                ("run", "family", "dataset", *("N", "D", "C", "M"), "tokens_seen"),
+                "0d5451ed3d93f33a2f692fb75b605307665f11a1f046c340b61bfc39246bbde6",
+                no_download=_ISOFLOP_BUILT.format(
+                    source="W&B exports vendored in Open-Athena/scaling-law-analysis@3e0656ee3dce "
+                    "(data/isoflops/extract/marin_202603/raw)"),
+                standardize=_std_isoflop,
+            ),
+            Table(
+                "llama3",
+                "llama3.csv",
+                133,
+                "Llama 3 Fig. 2 digitised: 10 budgets 6e18-1e22, validation loss",
+                _ISOFLOP_STANDARD,
+                "6aca54112a8a386c5980813bd793a0d3b01f21c9d43ce08af45f8bdf771dd609",
+                no_download=_ISOFLOP_BUILT.format(
+                    source="eric-czech/llama3_isoflop_extraction@1bc1755b76e6 "
+                    "isoflops_points.csv"),
+                standardize=_std_isoflop,
+            ),
+            Table(
+                "misfitting",
+                "misfitting_openathena.csv",
+                176,
+                "(Mis)Fitting runs interpolated at 26 budgets by Open-Athena",
+                _ISOFLOP_STANDARD,
+                "6df7950bd7621108b8e6276e085a8f8ab759b4ff1107de3add96519f86b44086",
+                no_download=_ISOFLOP_BUILT.format(
+                    source="Open-Athena/scaling-law-analysis@3e0656ee3dce "
+                    "data/isoflops/extract/misfitting/isoflops.csv"),
+                standardize=_std_isoflop,
+            ),
+        ),
+    ),
 )
 
 _STUDIES: dict[str, Study] = {s.name: s for s in _STUDY_LIST}
@@ -555,8 +703,9 @@ def studies() -> list[str]:
     Examples
     --------
     >>> from scalinglaws import datasets
-    >>> datasets.studies()
-    ['gadre2024', 'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024']
+    >>> datasets.studies()  # doctest: +NORMALIZE_WHITESPACE
+    ['gadre2024', 'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024',
+     'datablations2023', 'isoflop']
     """
     return list(_STUDIES)
 

@@ -15,6 +15,9 @@ posterior draw and returns the decision with its risk.
   a second fit) reaches lower loss than another at a given scale, with an optional
   region of practical equivalence.
 - :func:`prob_target`: the probability that a run reaches a loss (or error) target.
+- :func:`epochs_worth_it`: with a data-constrained law, the loss of a run whose tokens
+  repeat k epochs of fewer unique tokens against the same run on fresh data, per draw:
+  how many epochs a budget can afford at a given loss penalty.
 - :func:`next_run`: rank candidate training runs by the expected reduction of
   uncertainty at a target scale per unit of compute, by simulating each candidate's
   outcome from the posterior and re-weighting the draws (no refit).
@@ -49,6 +52,7 @@ __all__ = [
     "Decision",
     "choose_size",
     "compute_optimal",
+    "epochs_worth_it",
     "next_run",
     "optimal_draws",
     "optimum",
@@ -410,6 +414,8 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     (600, 6)
     """
     _check_fit(fit)
+    if fit.spec.law == _laws.get("isoflop"):
+        return _isoflop_draws(fit, _budgets(compute), group, seed)
     _nd_law(fit.spec.law, "compute_optimal")
     budgets = _budgets(compute)
     groups = _groups(fit, group)
@@ -430,6 +436,29 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     return {"rows": rows, **out, "params": tiled}
 
 
+def _isoflop_draws(fit: Any, budgets: np.ndarray, group: Mapping[str, Any] | None,
+                   seed: int) -> dict[str, Any]:
+    """:func:`optimal_draws` for the ``isoflop`` law, in closed form: N* = G C^a on the
+    population line (``group=None``) or with a group's offsets (``{"budget": "new"}``
+    draws a new budget's vertex offset from the population)."""
+    _x64()
+    if group is None:
+        post = fit.idata.posterior
+        params = {p: post[p].to_numpy().reshape(-1, 1) for p in fit.spec.law.param_names}
+        rows = pd.DataFrame({"compute": budgets})
+    else:
+        groups = _groups(fit, group)
+        params = _param_draws(fit, groups, seed)
+        rows = pd.DataFrame([{"compute": c, **g} for c in budgets for g in groups])
+        params = {k: np.tile(np.asarray(v), (1, len(budgets))) for k, v in params.items()}
+    column = np.repeat(budgets, len(rows) // len(budgets))[None, :]
+    tiled = {k: np.broadcast_to(np.asarray(v), (np.shape(v)[0], column.shape[1]))
+             for k, v in params.items()}
+    out = {k: np.asarray(v) for k, v in _laws.isoflop_optimum(tiled, column).items()}
+    return {"rows": rows, **out, "at_edge": np.zeros(out["N"].shape, dtype=bool),
+            "params": tiled}
+
+
 def _summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
     return {"median": np.median(draws, axis=0), "lower": np.quantile(draws, lo, axis=0),
             "upper": np.quantile(draws, hi, axis=0)}
@@ -447,7 +476,9 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
     Parameters
     ----------
     fit : Fit
-        A fit of a law of N and D.
+        A fit of a law of N and D, or of the ``isoflop`` law (N* = G C^a in closed form:
+        the population line by default, a budget's offsets with ``group={"budget":
+        ...}``).
     compute : float or list of float
         FLOP budget(s) C = 6ND; several give the compute-optimal frontier.
     group : dict, optional
@@ -482,7 +513,8 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
         for stat, values in _summarise(draws, lo, hi).items():
             table[f"{name}_{stat}"] = values
     table["loss_mean"] = out["loss"].mean(axis=0)
-    closed = _has_closed_form(fit.spec.law) and method != "numerical"
+    closed = (_has_closed_form(fit.spec.law) and method != "numerical"
+              or fit.spec.law == _laws.get("isoflop"))
     table["method"] = "closed form" if closed else "numerical"
     table.attrs["interval"] = interval
     return table
@@ -1202,4 +1234,90 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
             f"average (of {n_draws}); their expected reduction is unreliable (usually too "
             f"optimistic). Refit with more draws.", ScalingLawWarning, stacklevel=2,
         )
+    return table
+
+
+# --- repeated data ------------------------------------------------------------------------
+
+
+def epochs_worth_it(fit: Any, at: Mapping[str, Any],
+                    epochs: Sequence[float] = (1, 2, 4, 8, 16, 32, 64),
+                    tolerance: float = 0.01, confidence: float = 0.9, interval: float = 0.9,
+                    unique_params: Callable[[np.ndarray], np.ndarray] | None = None,
+                    seed: int = 0) -> pd.DataFrame:
+    """How many epochs of repeated data a run can afford: loss with k epochs vs fresh data.
+
+    For one run (``at``: its model size, total tokens D and any factor levels), each k in
+    ``epochs`` trains on U_D = D/k unique tokens repeated k times. Per posterior draw the
+    law's loss is compared with k = 1 (D fresh tokens): the penalty is
+    ``loss_k / loss_1 - 1``.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with variables ``D`` and ``U_D`` (``data_constrained``).
+    at : dict
+        One value per model column except the unique-token column (which is set to
+        D/k), e.g. ``{"N": 1e9, "D": 1e11, "U_N": 1e9}``.
+    epochs : sequence of float
+        Epochs k >= 1 to compare; 1 (fresh data) is added when absent.
+    tolerance : float
+        Relative loss penalty that is acceptable (0.01: 1%).
+    confidence : float
+        Probability with which the penalty must stay within ``tolerance``.
+    interval : float
+        Mass of the equal-tailed intervals.
+    unique_params : callable, optional
+        U_D -> U_N, when the unique-parameter column depends on the unique tokens (as in
+        Muennighoff et al., U_N = min(N, N_opt(U_D))); default: ``at``'s value for all k.
+    seed : int
+        Seed for new levels' offsets.
+
+    Returns
+    -------
+    DataFrame
+        One row per k: ``epochs``, ``unique_tokens``, ``loss_median/_lower/_upper``,
+        ``penalty_%_median/_lower/_upper`` and ``prob_within`` (P(penalty <= tolerance)).
+        ``attrs["worth_it"]`` is the largest k whose ``prob_within >= confidence``.
+
+    Examples
+    --------
+    >>> table = epochs_worth_it(fit, {"N": 1e9, "D": 1e11, "U_N": 1e9})  # doctest: +SKIP
+    >>> table.attrs["worth_it"]  # doctest: +SKIP
+    4.0
+    """
+    _check_fit(fit)
+    lo, hi = _interval(interval)
+    inputs = dict(fit.spec.inputs)
+    if "D" not in inputs or "U_D" not in inputs:
+        raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
+                              f"data_constrained law); this fit's law "
+                              f"{fit.spec.law.name!r} has {list(fit.spec.law.variables)}")
+    ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
+    if not np.all(np.isfinite(ks)) or ks.min() < 1:
+        raise ScalingLawError(f"epochs must be finite numbers >= 1 (fewer than one epoch "
+                              f"means more unique tokens than tokens); got {list(epochs)}")
+    for name, what in ((tolerance, "tolerance"), (confidence, "confidence")):
+        if not (_is_numeric(name) and 0 < name < 1):
+            raise ScalingLawError(f"{what} must be a number in (0, 1), got {name!r}")
+    row = _frame(dict(at), "at")
+    if len(row) != 1 or inputs["U_D"] in row.columns:
+        raise ScalingLawError(f"at must describe one run without the unique-token column "
+                              f"{inputs['U_D']!r} (it is set to D/k); got columns "
+                              f"{list(row.columns)} and {len(row)} rows")
+    frame = row.loc[row.index.repeat(len(ks))].reset_index(drop=True)
+    unique = np.asarray(pd.to_numeric(frame[inputs["D"]]), dtype=float) / ks
+    frame[inputs["U_D"]] = unique
+    if unique_params is not None and "U_N" in inputs:
+        frame[inputs["U_N"]] = np.asarray(unique_params(unique), dtype=float)
+    law = np.asarray(fit.predict_draws(frame, seed=seed)["law"], dtype=float)
+    penalty = 100.0 * (law / law[:, :1] - 1.0)
+    table = pd.DataFrame({"epochs": ks, "unique_tokens": unique})
+    for name, draws in (("loss", law), ("penalty_%", penalty)):
+        for stat, values in _summarise(draws, lo, hi).items():
+            table[f"{name}_{stat}"] = values
+    table["prob_within"] = (penalty <= 100.0 * tolerance).mean(axis=0)
+    ok = table.loc[table["prob_within"] >= confidence, "epochs"]
+    table.attrs.update(interval=interval, tolerance=tolerance, confidence=confidence,
+                       worth_it=float(ok.max()) if len(ok) else float("nan"))
     return table

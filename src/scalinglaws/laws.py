@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import jax.numpy as jnp
+import numpy as np
 
 from .errors import ScalingLawError
 from .priors import Prior
@@ -35,6 +36,9 @@ LawFn = Callable[[Mapping[str, Array], Mapping[str, Array]], Array]
 #: Converts reference-scale values (``{"A": A_ref, ...}``, log) to natural ones, given
 #: the natural values of the other parameters and the log reference value of each
 #: variable. Returns the log of the natural values of the reference-scale parameters.
+#: A law's own input conditions: ``check(variables, fitting)`` returns
+#: ``[(message, bad_row_mask), ...]``; see :meth:`Law.problems`.
+Check = Callable[[Mapping[str, np.ndarray], bool], list[tuple[str, np.ndarray]]]
 FromReference = Callable[[Mapping[str, Array], Mapping[str, Array], Mapping[str, float]],
                          dict[str, Array]]
 
@@ -122,6 +126,10 @@ class Law:
         reference point, e.g. ``("E", "A", "B")`` for chinchilla: ``L(N_ref, D_ref) =
         E + A_ref + B_ref``. They let a model sample the law's level and the terms'
         shares instead (``ScalingModel(coordinates="level")``); empty: not available.
+    check : callable, optional
+        ``check(variables, fitting) -> [(message, bad_rows), ...]``: the law's own input
+        conditions beyond positivity (unique tokens at most total tokens; three sizes per
+        isoFLOP budget), run on the data before anything is compiled; see :meth:`problems`.
     """
 
     name: str
@@ -136,6 +144,7 @@ class Law:
     description: str = ""
     expression: str | None = field(default=None, compare=False)
     level_terms: tuple[str, ...] = ()
+    check: Check | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -175,6 +184,25 @@ class Law:
             f"law {self.name!r} has no parameter {name!r}; its parameters are "
             f"{list(self.param_names)}"
         )
+
+    def problems(self, variables: Mapping[str, np.ndarray],
+                 fitting: bool = True) -> list[tuple[str, np.ndarray]]:
+        """The rows that break the law's own input conditions, as ``(message, mask)``.
+
+        ``variables`` maps each law variable to its float64 values; ``fitting`` is False
+        when the rows are only to be predicted. Empty when the law states no conditions
+        or none is broken.
+
+        >>> law = get("data_constrained")
+        >>> v = {"N": np.array([1e8, 1e8]), "D": np.array([1e9, 1e9]),
+        ...      "U_D": np.array([1e9, 2e9]), "U_N": np.array([1e8, 1e8])}
+        >>> [(m[:24], mask.tolist()) for m, mask in law.problems(v)]
+        [('unique tokens U_D exceed', [False, True])]
+        """
+        if self.check is None:
+            return []
+        return [(m, np.asarray(mask, dtype=bool)) for m, mask in self.check(variables, fitting)
+                if np.any(mask)]
 
     def log(self, vars: Mapping[str, Array], params: Mapping[str, Array]) -> Array:
         """``log fn(vars, params)``, computed stably when the law provides ``log_fn``."""
@@ -431,10 +459,150 @@ BROKEN_POWER = Law(
 )
 
 
+# --- data-constrained scaling (Muennighoff et al. 2023) ----------------------------------
+
+
+def _log_effective(log_unique: Array, log_total: Array, half_life: Array) -> Array:
+    """log U' for U' = U + U R* (1 - exp(-R/R*)), R = total/U - 1 repetitions.
+
+    ``log1p``/``expm1`` keep it exact when R is tiny (one epoch: U' = U) and finite at
+    1e12 parameters; ``total >= unique`` is the law's input condition.
+    """
+    repeats = jnp.expm1(log_total - log_unique)
+    return log_unique + jnp.log1p(-half_life * jnp.expm1(-repeats / half_life))
+
+
+def _data_constrained_log(v, p):
+    log_n = _log_effective(jnp.log(v["U_N"]), jnp.log(v["N"]), p["RN_star"])
+    log_d = _log_effective(jnp.log(v["U_D"]), jnp.log(v["D"]), p["RD_star"])
+    return _lse(jnp.log(p["E"]),
+                jnp.log(p["A"]) - p["alpha"] * log_n,
+                jnp.log(p["B"]) - p["beta"] * log_d)
+
+
+def _data_constrained_check(v, fitting):
+    return [
+        ("unique tokens U_D exceed the total tokens D (fewer than one epoch); U_D must be "
+         "at most D", v["U_D"] > v["D"]),
+        ("unique parameters U_N exceed the parameters N; U_N must be at most N (U_N = N "
+         "when no parameters are in excess)", v["U_N"] > v["N"]),
+    ]
+
+
+DATA_CONSTRAINED = Law(
+    name="data_constrained",
+    variables=("N", "D", "U_D", "U_N"),
+    params=(
+        *CHINCHILLA.params,  # E, A, B, alpha, beta: the terms of N' and D' as Chinchilla's
+        Param("RD_star", "positive", Prior("LogNormal", 2.5, 1.0), group_scale=0.3,
+              description="half-life of repeated data, in repetitions (R_D^*)"),
+        Param("RN_star", "positive", Prior("LogNormal", 2.5, 1.0), group_scale=0.3,
+              description="half-life of excess parameters, in multiples of U_N (R_N^*)"),
+    ),
+    fn=_positive(_data_constrained_log),
+    log_fn=_data_constrained_log,
+    from_reference=_chinchilla_from_ref,
+    latex=(r"L = E + \frac{A}{N'^{\alpha}} + \frac{B}{D'^{\beta}},\quad "
+           r"D' = U_D + U_D R_D^* \left(1 - e^{-R_D/R_D^*}\right),\ R_D = D/U_D - 1,\quad "
+           r"N' = U_N + U_N R_N^* \left(1 - e^{-R_N/R_N^*}\right),\ R_N = N/U_N - 1"),
+    citation="Muennighoff et al. 2023, Scaling Data-Constrained Language Models",
+    description="Chinchilla with repeated tokens and excess parameters worth less: D' and "
+                "N' are the effective data and parameters, saturating at (1 + R*) times "
+                "the unique amount. U_N = N switches the parameter decay off.",
+    check=_data_constrained_check,
+)
+
+
+# --- isoFLOP frontier (Hoffmann et al. 2022, Approach 2, all budgets jointly) --------------
+
+
+def _isoflop_log(v, p):
+    # u = log N - log N_opt(C), N_opt = G C^a; the curve's shape is Chinchilla's along an
+    # isoFLOP line, (beta e^(-alpha u) + alpha e^(beta u)) / (alpha + beta): 1 at u = 0,
+    # its minimum; the level above E at the optimum is K C^-gamma.
+    log_c = jnp.log(v["C"])
+    u = jnp.log(v["N"]) - jnp.log(p["G"]) - p["a"] * log_c
+    shape = (jnp.logaddexp(jnp.log(p["beta"]) - p["alpha"] * u,
+                           jnp.log(p["alpha"]) + p["beta"] * u)
+             - jnp.log(p["alpha"] + p["beta"]))
+    return _lse(jnp.log(p["E"]), jnp.log(p["K"]) - p["gamma"] * log_c + shape)
+
+
+def _isoflop_from_ref(ref, p, logref):
+    # K_ref: the level at C_ref; G_ref: N_opt(C_ref) / N_ref
+    return {"K": ref["K"] + p["gamma"] * logref["C"],
+            "G": ref["G"] + logref["N"] - p["a"] * logref["C"]}
+
+
+def _isoflop_check(v, fitting):
+    if not fitting:
+        return []
+    budgets, codes = np.unique(v["C"], return_inverse=True)
+    sizes = np.array([np.unique(v["N"][codes == i]).size for i in range(budgets.size)])
+    few = sizes < 3
+    if not few.any():
+        return []
+    named = ", ".join(f"C={c:.4g} ({k} size{'s' if k != 1 else ''})"
+                      for c, k in zip(budgets[few], sizes[few], strict=True))
+    return [(f"budget(s) {named} have fewer than three distinct model sizes N, too few to "
+             f"place a minimum; drop those budgets or add sizes", few[codes])]
+
+
+def isoflop_optimum(params: Mapping[str, Array], compute: Array) -> dict[str, Array]:
+    """The isoFLOP law's compute-optimal allocation in closed form.
+
+    ``N* = G C^a``, ``D* = C / (6 N*)`` and the loss there, ``E + K C^-gamma``.
+
+    >>> out = isoflop_optimum({"E": 1.8, "K": 50.0, "gamma": 0.1, "G": 0.1, "a": 0.5},
+    ...                       1e20)
+    >>> f"{float(out['N']):.3g}", round(float(out['loss']), 4)
+    ('1e+09', 2.3)
+    """
+    log_c = jnp.log(jnp.asarray(compute))
+    log_n = jnp.log(params["G"]) + params["a"] * log_c
+    log_d = log_c - jnp.log(6.0) - log_n
+    loss = jnp.exp(_lse(jnp.log(params["E"]), jnp.log(params["K"]) - params["gamma"] * log_c))
+    return {"N": jnp.exp(log_n), "D": jnp.exp(log_d), "ratio": jnp.exp(log_d - log_n),
+            "loss": loss}
+
+
+ISOFLOP = Law(
+    name="isoflop",
+    variables=("N", "C"),
+    params=(
+        _E,
+        Param("K", "positive", _COEF_REF, reference=True,
+              description="loss above E at the optimum (sampled as K_ref, at C_ref)"),
+        Param("gamma", "positive", Prior("LogNormal", -2.0, 0.8), group_scale=0.2,
+              description="exponent of the optimum's loss in compute"),
+        Param("G", "positive", Prior("LogNormal", 0.0, 1.0), reference=True,
+              description="coefficient of N_opt = G C^a (sampled as G_ref = "
+                          "N_opt(C_ref) / N_ref)"),
+        Param("a", "unit", Prior("Beta", 2.0, 2.0), group_scale=0.2,
+              description="exponent of the compute-optimal size, N_opt = G C^a"),
+        Param("alpha", "positive", _EXPONENT, group_scale=0.2,
+              description="steepness of an isoFLOP curve below the optimum"),
+        Param("beta", "positive", _EXPONENT, group_scale=0.2,
+              description="steepness of an isoFLOP curve above the optimum"),
+    ),
+    fn=_positive(_isoflop_log),
+    log_fn=_isoflop_log,
+    from_reference=_isoflop_from_ref,
+    latex=(r"L(N, C) = E + K C^{-\gamma}\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}"
+           r"{\alpha + \beta},\quad u = \ln N - \ln\left(G C^{a}\right)"),
+    citation="Hoffmann et al. 2022 (Approach 2: isoFLOP profiles), fitted jointly over "
+             "budgets",
+    description="Every isoFLOP curve in one law: at budget C the loss against log N has its "
+                "minimum at N_opt = G C^a, with value E + K C^-gamma, and Chinchilla's "
+                "asymmetric shape around it. Vary K and G by budget for budget offsets.",
+    check=_isoflop_check,
+)
+
+
 _REGISTRY: dict[str, Law] = {
     law.name: law
     for law in (CHINCHILLA, KAPLAN, OVERTRAINING, COMPUTE, SHIFTED_POWER, DOWNSTREAM_EXP,
-                BROKEN_POWER)
+                BROKEN_POWER, DATA_CONSTRAINED, ISOFLOP)
 }
 
 

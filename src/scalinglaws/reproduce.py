@@ -89,7 +89,12 @@ __all__ = [
 ]
 
 #: The studies, in the order of the project's STUDIES page.
-STUDIES: tuple[str, ...] = ("gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024")
+STUDIES: tuple[str, ...] = ("gadre2024", "brandfonbrener2025", "llm_line2025", "hitchhiker2024",
+                            "datablations2023", "isoflop")
+#: Studies whose analysis is a module of its own (``run`` and ``specs``), imported on use:
+#: they build on this module's shared pieces.
+STUDY_MODULES: dict[str, str] = {"datablations2023": "study_datablations",
+                                 "isoflop": "study_isoflop"}
 #: Mass of every interval in the tables.
 INTERVAL = 0.9
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
@@ -104,6 +109,8 @@ FULL_SETTINGS: dict[str, dict[str, int]] = {
     "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
     "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
     "brandfonbrener2025": {"chains": 2, "warmup": 400, "draws": 300},
+    "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
+    "isoflop": {"chains": 2, "warmup": 300, "draws": 300},
 }
 
 _TITLES = {
@@ -716,7 +723,16 @@ def _all_specs() -> dict[str, tuple[Any, dict[str, Any]]]:
         {**hitch, "rows": "checkpoints",
          "description": "(d) as (c), but alpha and beta also vary by family with partial "
                         "pooling (the families' losses are in different units)"})
+    for study in STUDY_MODULES:
+        out.update(_study_module(study).specs())
     return out
+
+
+def _study_module(study: str) -> Any:
+    """The module of a study listed in :data:`STUDY_MODULES`."""
+    import importlib
+
+    return importlib.import_module(f".{STUDY_MODULES[study]}", __package__)
 
 
 def specs(study: str | None = None) -> dict[str, Any]:
@@ -1521,7 +1537,8 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
     Traceback (most recent call last):
     ...
     scalinglaws.errors.ScalingLawError: unknown study 'nope'; the studies are 'gadre2024', \
-'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024' (e.g. `scalinglaws reproduce gadre2024`)
+'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024', 'datablations2023', 'isoflop' (e.g. \
+`scalinglaws reproduce gadre2024`)
     """
     _check_study(study)
     settings = Settings.make(quick=quick, seed=seed, progress=progress, study=study,
@@ -1536,7 +1553,9 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
 
     enable_x64()
     runner = {"gadre2024": _gadre, "brandfonbrener2025": _brandfonbrener,
-              "llm_line2025": _llm_line, "hitchhiker2024": _hitchhiker}[study]
+              "llm_line2025": _llm_line, "hitchhiker2024": _hitchhiker}.get(study)
+    if runner is None:
+        runner = _study_module(study).run
     started = time.perf_counter()
     result = runner(data_dir, settings, folder, log)
     return Reproduction(result.study, result.title, result.table, dict(result.tables),

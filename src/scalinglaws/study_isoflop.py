@@ -1,0 +1,260 @@
+"""IsoFLOP frontiers fitted jointly over budgets: ``scalinglaws reproduce isoflop``.
+
+Hoffmann et al.'s Approach 2 fits a parabola per isoFLOP budget and regresses the vertices'
+log N on log C. Here every budget of a sweep enters one posterior through the ``isoflop``
+law (:data:`scalinglaws.laws.ISOFLOP`): at budget C the loss against log N has its minimum
+at N_opt = G C^a, the vertex of each budget varies around that line by a partially pooled
+offset (``vary={"G": "budget"}``), and the exponent a, N_opt(C) at any C and the loss at
+the optimum come out of the posterior directly.
+
+Tables (``data/isoflop/DATA.md`` for the data and the parabola baseline):
+
+- Porian et al. 2024, 15 configurations: our posterior median and 90% interval of a beside
+  the authors' weighted fit and the parabola's point a;
+- Marin ladders (3 datasets) and Llama 3 Fig. 2: a with its interval beside the parabola
+  baseline and its bootstrap intervals;
+- held-out largest budget: fitted on the other budgets, the loss at the optimum of the
+  largest one (a budget never seen, its offset drawn from the population) against the
+  lowest loss measured there.
+
+Examples
+--------
+>>> frame = pd.DataFrame({"flops": [1e18] * 3 + [1e19] * 3,
+...                       "params": [1e7, 1e8, 1e9, 10**7.5, 10**8.5, 10**9.5],
+...                       "loss": [3.6, 3.5, 3.55, 3.3, 3.2, 3.25]})
+>>> round(parabola_exponent(frame), 3)
+0.5
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import ScalingLawError
+from .laws import isoflop_optimum
+from .reproduce import (
+    Reproduction,
+    Settings,
+    _convergence_notes,
+    _diagnostics,
+    _fit,
+    _load,
+)
+from .spec import ScalingModel
+
+__all__ = [
+    "LADDER_BASELINES",
+    "holdout_table",
+    "isoflop_frame",
+    "isoflop_model",
+    "ladder_table",
+    "parabola_exponent",
+    "porian_table",
+    "run",
+    "specs",
+]
+
+STUDY = "isoflop"
+TITLE = "IsoFLOP frontiers (Approach 2) fitted jointly over budgets: exponent a of N_opt = G C^a"
+INTERVAL = 0.9
+#: The parabola bootstrap of DATA.md (2,000 resamples within budgets): experiment ->
+#: (point a, 2.5-97.5% of (i) all resamples, of (ii) resamples whose vertices stay in range).
+LADDER_BASELINES = {
+    "marin_comma": (0.405, (-11.414, 0.447), (0.349, 0.453)),
+    "marin_dclm": (0.424, (0.318, 0.470), (0.397, 0.473)),
+    "marin_nemotron": (0.422, (0.371, 0.466), (0.375, 0.465)),
+    "llama3": (0.463, (0.445, 0.501), (0.449, 0.491)),
+}
+#: The sweeps whose largest budget is held out and predicted.
+HOLDOUT = ("llama3", "marin_dclm")
+
+
+def isoflop_frame(table: pd.DataFrame, experiment: str | None = None) -> pd.DataFrame:
+    """One sweep's rows with a ``budget`` factor (the nominal budget, ``flops``); Marin's
+    validation-optimal runs (off the sweeps) dropped. A copy.
+
+    >>> t = pd.DataFrame({"experiment": ["x", "x"], "flops": [1e18, 3e18],
+    ...                   "params": [1e7, 2e7], "loss": [3.0, 2.9]})
+    >>> isoflop_frame(t, "x")["budget"].tolist()
+    ['1e+18', '3e+18']
+    """
+    out = table if experiment is None else table[table["experiment"] == experiment]
+    if len(out) == 0:
+        raise ScalingLawError(f"no rows of experiment {experiment!r}; the experiments are "
+                              f"{sorted(table['experiment'].unique())}")
+    if "validation_optimal" in out.columns:
+        out = out[~out["validation_optimal"].astype(str).str.lower().isin(["true", "1"])]
+    out = out.copy()
+    out["budget"] = out["flops"].map("{:.4g}".format)
+    return out
+
+
+def isoflop_model() -> ScalingModel:
+    """The joint isoFLOP model: the ``isoflop`` law on N and the nominal budget, the
+    vertex offset G by budget (partial pooling), Normal noise on log loss.
+
+    >>> isoflop_model().law.name, dict(isoflop_model().vary)
+    ('isoflop', {'G': ('budget',)})
+    """
+    return ScalingModel("isoflop", inputs={"N": "params", "C": "flops"}, target="loss",
+                        vary={"G": "budget"})
+
+
+def parabola_exponent(frame: pd.DataFrame) -> float:
+    """Approach 2 as in DATA.md: per budget ``polyfit(ln N, loss, 2)`` (budgets with fewer
+    than 3 sizes or no upward curvature skipped), vertex N_opt, then the OLS slope of ln
+    N_opt on ln C. NaN with fewer than two usable budgets."""
+    logc, logn = [], []
+    for c, rows in frame.groupby("flops"):
+        x = np.log(rows["params"].to_numpy(dtype=float))
+        if np.unique(x).size < 3:
+            continue
+        p2, p1, _ = np.polyfit(x, rows["loss"].to_numpy(dtype=float), 2)
+        if p2 <= 0:
+            continue
+        logc.append(np.log(float(c)))
+        logn.append(-p1 / (2 * p2))
+    if len(logc) < 2:
+        return float("nan")
+    return float(np.polyfit(logc, logn, 1)[0])
+
+
+def specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
+    """The study's model with its ``[study]`` table (see
+    :func:`scalinglaws.reproduce.specs`).
+
+    >>> list(specs())
+    ['isoflop_joint']
+    """
+    meta = {"study": STUDY, "table": "porian2024, marin, llama3",
+            "rows": "one sweep (experiment) per fit; Marin's validation-optimal runs dropped",
+            "columns": "budget = the nominal budget flops, as text",
+            "targets": ["the exponent a", "the largest budget's optimum loss, held out"],
+            "description": "every budget of a sweep jointly: N_opt = G C^a, vertex offsets "
+                           "by budget partially pooled"}
+    return {"isoflop_joint": (isoflop_model(), meta)}
+
+
+def _exponent(fit: Any) -> tuple[float, float, float]:
+    a = fit.idata.posterior["a"].to_numpy().ravel()
+    lo, hi = np.quantile(a, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
+    return float(np.median(a)), float(lo), float(hi)
+
+
+def porian_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
+                 experiments: Sequence[str] | None = None) -> tuple[pd.DataFrame, list]:
+    """Per Porian configuration: our a (median, 90% interval) beside the authors' weighted
+    fit and the parabola's point a; and the fits' sampler diagnostics."""
+    table = _load(STUDY, "porian2024", data_dir)
+    authors = _load(STUDY, "porian2024_author_fits", data_dir).set_index("experiment")
+    names = list(authors.index) if experiments is None else list(experiments)
+    rows, diagnostics = [], []
+    for name in names:
+        frame = isoflop_frame(table, name)
+        fit = _fit(isoflop_model(), frame, settings, log, f"porian {name}")
+        median, lo, hi = _exponent(fit)
+        theirs = float(authors.loc[name, "a_weighted"])
+        rows.append({"configuration": name, "points": len(frame),
+                     "budgets": frame["budget"].nunique(), "a_median": median,
+                     "a_lower": lo, "a_upper": hi, "authors_a": theirs,
+                     "abs_diff": abs(median - theirs),
+                     "within_0.03": abs(median - theirs) <= 0.03,
+                     "authors_inside": lo <= theirs <= hi,
+                     "parabola_a": parabola_exponent(frame)})
+        diagnostics.append(_diagnostics(f"porian {name}", fit))
+    return pd.DataFrame(rows), diagnostics
+
+
+def _ladders(data_dir: Any) -> dict[str, pd.DataFrame]:
+    marin = _load(STUDY, "marin", data_dir)
+    out = {name: isoflop_frame(marin, name) for name in sorted(marin["experiment"].unique())}
+    out["llama3"] = isoflop_frame(_load(STUDY, "llama3", data_dir))
+    return out
+
+
+def ladder_table(data_dir: Any, settings: Settings,
+                 log: Callable[[str], None]) -> tuple[pd.DataFrame, list]:
+    """Marin's three ladders and Llama 3: our a with its interval beside the parabola."""
+    rows, diagnostics = [], []
+    for name, frame in _ladders(data_dir).items():
+        fit = _fit(isoflop_model(), frame, settings, log, name)
+        median, lo, hi = _exponent(fit)
+        point, boot, inrange = LADDER_BASELINES.get(name, (np.nan, (np.nan,) * 2, (np.nan,) * 2))
+        rows.append({"sweep": name, "points": len(frame), "budgets": frame["budget"].nunique(),
+                     "a_median": median, "a_lower": lo, "a_upper": hi,
+                     "parabola_a": parabola_exponent(frame), "DATA.md_parabola_a": point,
+                     "boot_i": f"{boot[0]:.3f}-{boot[1]:.3f}",
+                     "boot_ii_in_range": f"{inrange[0]:.3f}-{inrange[1]:.3f}"})
+        diagnostics.append(_diagnostics(name, fit))
+    return pd.DataFrame(rows), diagnostics
+
+
+def holdout_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
+                  sweeps: Sequence[str] = HOLDOUT) -> tuple[pd.DataFrame, list]:
+    """Fit each sweep without its largest budget; predict that budget's optimum loss (a new
+    budget: its offset drawn from the population) and N_opt, beside the lowest loss
+    measured there and the parabola's vertex through its points."""
+    rows, diagnostics = [], []
+    frames = _ladders(data_dir)
+    for name in sweeps:
+        frame = frames[name]
+        largest = frame["flops"].max()
+        fit = _fit(isoflop_model(), frame[frame["flops"] < largest], settings, log,
+                   f"{name} without {largest:.3g}")
+        held = frame[frame["flops"] == largest]
+        draws = fit.predict_draws(pd.DataFrame({"params": held["params"],
+                                                "flops": held["flops"],
+                                                "budget": "held out"}), seed=settings.seed)
+        # the optimum of the new budget per draw: N_opt = G_b C^a with the drawn offset
+        params = {k: np.asarray(v)[:, 0] for k, v in draws["params"].items()}
+        opt = {k: np.asarray(v) for k, v in isoflop_optimum(params, largest).items()}
+        lo, hi = (1 - INTERVAL) / 2, (1 + INTERVAL) / 2
+        x = np.log(held["params"].to_numpy(dtype=float))
+        p2, p1, p0 = np.polyfit(x, held["loss"].to_numpy(dtype=float), 2)
+        observed = held["loss"].to_numpy(dtype=float)
+        band = np.quantile(draws["observed"], [lo, hi], axis=0)
+        rows.append({
+            "sweep": name, "held_out_budget": largest, "points": len(held),
+            "loss_opt_median": float(np.median(opt["loss"])),
+            "loss_opt_lower": float(np.quantile(opt["loss"], lo)),
+            "loss_opt_upper": float(np.quantile(opt["loss"], hi)),
+            "lowest_loss_measured": float(observed.min()),
+            "parabola_vertex_loss": float(p0 - p1 ** 2 / (4 * p2)) if p2 > 0 else np.nan,
+            "N_opt_median": float(np.median(opt["N"])),
+            "N_opt_lower": float(np.quantile(opt["N"], lo)),
+            "N_opt_upper": float(np.quantile(opt["N"], hi)),
+            "N_of_lowest_loss": float(held["params"].to_numpy()[observed.argmin()]),
+            "points_in_90%_band": float(((band[0] <= observed) & (observed <= band[1])).mean()),
+        })
+        diagnostics.append(_diagnostics(f"{name} without {largest:.3g}", fit))
+    return pd.DataFrame(rows), diagnostics
+
+
+def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path | None,
+        log: Callable[[str], None]) -> Reproduction:
+    """The study's reproduction (called by :func:`scalinglaws.reproduce.reproduce`)."""
+    porian, d1 = porian_table(data_dir, settings, log)
+    ladders, d2 = ladder_table(data_dir, settings, log)
+    holdout, d3 = holdout_table(data_dir, settings, log)
+    diagnostics = pd.DataFrame(d1 + d2 + d3)
+    n = len(porian)
+    notes = [
+        f"Porian: posterior median of a within 0.03 of the authors' weighted fit on "
+        f"{int(porian['within_0.03'].sum())} of {n} configurations; their value inside our "
+        f"90% interval on {int(porian['authors_inside'].sum())} of {n}; the parabola's point "
+        f"a within 0.03 on {int((abs(porian['parabola_a'] - porian['authors_a']) <= 0.03).sum())}"
+        f" of {n}.",
+        "Held out: loss_opt is the law's minimum at the largest budget, from a fit that never "
+        "saw it (its vertex offset drawn from the population); the truth nearest to it is "
+        "the lowest loss measured in that sweep (at or above the true minimum).",
+    ]
+    notes += _convergence_notes(diagnostics)
+    tables = {"Marin ladders and Llama 3": ladders, "held-out largest budget": holdout,
+              "sampler": diagnostics}
+    return Reproduction(STUDY, TITLE, porian, tables, tuple(notes), (), 0.0, settings)

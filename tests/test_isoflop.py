@@ -1,0 +1,136 @@
+"""The isoflop law (all isoFLOP budgets jointly), its input check, decide.compute_optimal on
+it, and the isoflop study's pieces."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalinglaws as sl
+from scalinglaws import decide
+from scalinglaws import study_isoflop as si
+from scalinglaws.data import make_design
+from scalinglaws.errors import ScalingLawError, ScalingLawWarning
+from scalinglaws.model import enable_x64
+
+rp = importlib.import_module("scalinglaws.reproduce")
+LAW = sl.laws.get("isoflop")
+TRUE = {"E": 1.7, "K": 40.0, "gamma": 0.08, "G": 0.05, "a": 0.52, "alpha": 0.35,
+        "beta": 0.3}
+
+
+def test_minimum_lies_on_the_frontier():
+    enable_x64()
+    for c in (1e18, 1e21, 1e24):
+        log_n = np.linspace(np.log(1e5), np.log(1e14), 20001)
+        loss = np.asarray(LAW.fn({"N": np.exp(log_n), "C": np.full_like(log_n, c)}, TRUE))
+        n_opt = TRUE["G"] * c ** TRUE["a"]
+        assert np.exp(log_n[np.argmin(loss)]) == pytest.approx(n_opt, rel=1e-3)
+        at_opt = float(LAW.fn({"N": n_opt, "C": c}, TRUE))
+        assert at_opt == pytest.approx(TRUE["E"] + TRUE["K"] * c ** -TRUE["gamma"], rel=1e-12)
+        out = sl.laws.isoflop_optimum(TRUE, c)
+        assert float(out["N"]) == pytest.approx(n_opt, rel=1e-12)
+        assert float(out["D"]) == pytest.approx(c / (6 * n_opt), rel=1e-12)
+        assert float(out["loss"]) == pytest.approx(at_opt, rel=1e-12)
+
+
+def test_chinchilla_along_isoflop_lines_is_this_law():
+    """Chinchilla's loss along C = 6ND is the isoflop law with a = beta/(alpha+beta),
+    gamma = alpha beta/(alpha+beta) and the closed-form G and K (Hoffmann et al.)."""
+    enable_x64()
+    e, a_, b_, al, be = 1.69, 406.4, 410.7, 0.34, 0.28
+    g_c = (al * a_ / (be * b_)) ** (1 / (al + be))
+    a = be / (al + be)
+    params = {"E": e, "alpha": al, "beta": be, "a": a, "gamma": al * be / (al + be),
+              "G": g_c * 6.0 ** -a}
+    c_ref = 1e21
+    x = a_ * (params["G"] * c_ref ** a) ** -al  # the N-term at the optimum of C_ref
+    params["K"] = x * (al + be) / be * c_ref ** params["gamma"]
+    c = np.repeat([1e19, 1e21, 1e25], 5)
+    n = params["G"] * c ** a * np.tile(np.exp([-3.0, -1.0, 0.0, 0.5, 2.0]), 3)
+    chin = sl.laws.get("chinchilla").fn({"N": n, "D": c / (6 * n)},
+                                        {"E": e, "A": a_, "B": b_, "alpha": al, "beta": be})
+    np.testing.assert_allclose(np.asarray(LAW.fn({"N": n, "C": c}, params)), np.asarray(chin),
+                               rtol=1e-12)
+    # finite in log space at 1e12 parameters and 1e27 FLOPs
+    assert np.isfinite(float(LAW.log({"N": 1e12, "C": 1e27}, params)))
+
+
+def _sweep(seed=0, budgets=(1e17, 1e18, 1e19, 1e20), noise=0.005):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in budgets:
+        shift = 0.15 * rng.standard_normal()  # the budget's vertex offset
+        n_opt = TRUE["G"] * c ** TRUE["a"] * np.exp(shift)
+        for k in np.linspace(-1.5, 1.5, 7):
+            n = n_opt * np.exp(k)
+            rows.append({"params": n, "flops": c, "budget": f"{c:.3g}",
+                         "loss": float(LAW.fn({"N": n, "C": c}, {**TRUE, "G": TRUE["G"]
+                                                                 * np.exp(shift)}))})
+    frame = pd.DataFrame(rows)
+    frame["loss"] *= np.exp(noise * rng.standard_normal(len(frame)))
+    return frame
+
+
+def test_a_budget_with_fewer_than_three_sizes_is_named():
+    frame = _sweep()
+    small = frame[(frame["flops"] != 1e18) | (frame.index % 7 < 2)].copy()
+    before = small.copy()
+    with pytest.raises(ScalingLawError, match=r"C=1e\+18 \(2 sizes\).*rows \[7, 8\]"):
+        make_design(si.isoflop_model(), small)
+    pd.testing.assert_frame_equal(small, before)
+    # predicting one size per budget is fine
+    fitted = make_design(si.isoflop_model(), frame)
+    make_design(si.isoflop_model(), small.iloc[:3], fitted=fitted)
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return si.isoflop_model().fit(_sweep(), seed=0, chains=2, warmup=200, draws=200,
+                                      progress=False)
+
+
+def test_compute_optimal_is_the_posterior_frontier(small_fit):
+    table = decide.compute_optimal(small_fit, compute=[1e20, 1e22])
+    post = small_fit.idata.posterior
+    g, a = post["G"].to_numpy().ravel(), post["a"].to_numpy().ravel()
+    for row, c in zip(table.itertuples(), (1e20, 1e22), strict=True):
+        n = g * c ** a
+        assert row.N_median == pytest.approx(np.median(n), rel=1e-9)
+        assert row.N_lower == pytest.approx(np.quantile(n, 0.05), rel=1e-9)
+        assert row.D_median == pytest.approx(np.median(c / (6 * n)), rel=1e-9)
+    assert set(table["method"]) == {"closed form"}
+    # a budget never fitted: its vertex offset drawn from the population, a wider interval
+    with pytest.warns(ScalingLawWarning, match="new levels drawn from the population"):
+        new = decide.compute_optimal(small_fit, compute=1e22, group={"budget": "new"})
+    width = np.log(new["N_upper"] / new["N_lower"]).iloc[0]
+    assert width > np.log(table["N_upper"] / table["N_lower"]).iloc[1]
+
+
+@pytest.mark.slow
+def test_recovers_the_exponent():
+    frame = _sweep(seed=1, budgets=(1e17, 3e17, 1e18, 3e18, 1e19, 3e19, 1e20))
+    fit = si.isoflop_model().fit(frame, seed=0, chains=4, warmup=500, draws=500,
+                                 progress=False)
+    row = fit.summary().loc["a"]
+    assert fit.summary()["r_hat"].max() < 1.02
+    assert row["lower"] <= TRUE["a"] <= row["upper"]
+    assert abs(row["median"] - TRUE["a"]) < 0.03
+
+
+def test_parabola_and_specs():
+    # the parabola recovers a exactly from noise-free parabolic budgets
+    rows = []
+    for c in (1e18, 1e19, 1e20):
+        for k in (-1.0, 0.0, 1.0):
+            rows.append({"flops": c, "params": 0.1 * c ** 0.45 * np.exp(k),
+                         "loss": 3.0 + 0.2 * k ** 2})
+    assert si.parabola_exponent(pd.DataFrame(rows)) == pytest.approx(0.45, rel=1e-9)
+    assert sorted(rp.specs("isoflop")) == sorted(si.specs())
