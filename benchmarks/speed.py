@@ -96,7 +96,7 @@ AGREE_Z = 4.0
 @dataclass
 class Settings:
     chains: int = 4
-    warmup: int = 1000
+    warmup: int = 500  # the package's default; every sampler gets the same settings
     draws: int = 1000
     bootstrap_sample: int = 40
     batch_k: int = 64
