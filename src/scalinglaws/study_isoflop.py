@@ -44,6 +44,7 @@ from .reproduce import (
     _convergence_notes,
     _diagnostics,
     _fit,
+    _fit_many,
     _load,
 )
 from .spec import ScalingModel
@@ -150,14 +151,17 @@ def _exponent(fit: Any) -> tuple[float, float, float]:
 def porian_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
                  experiments: Sequence[str] | None = None) -> tuple[pd.DataFrame, list]:
     """Per Porian configuration: our a (median, 90% interval) beside the authors' weighted
-    fit and the parabola's point a; and the fits' sampler diagnostics."""
+    fit and the parabola's point a; and the fits' sampler diagnostics. The configurations
+    are fitted as one batched program."""
     table = _load(STUDY, "porian2024", data_dir)
     authors = _load(STUDY, "porian2024_author_fits", data_dir).set_index("experiment")
     names = list(authors.index) if experiments is None else list(experiments)
     rows, diagnostics = [], []
-    for name in names:
-        frame = isoflop_frame(table, name)
-        fit = _fit(isoflop_model(), frame, settings, log, f"porian {name}")
+    frames = {name: isoflop_frame(table, name) for name in names}
+    fits = _fit_many(isoflop_model(), {f"porian {n}": f for n, f in frames.items()},
+                     settings, log)
+    for name, frame in frames.items():
+        fit, _ = fits[f"porian {name}"]
         median, lo, hi = _exponent(fit)
         theirs = float(authors.loc[name, "a_weighted"])
         rows.append({"configuration": name, "points": len(frame),
@@ -182,8 +186,10 @@ def ladder_table(data_dir: Any, settings: Settings,
                  log: Callable[[str], None]) -> tuple[pd.DataFrame, list]:
     """Marin's three ladders and Llama 3: our a with its interval beside the parabola."""
     rows, diagnostics = [], []
-    for name, frame in _ladders(data_dir).items():
-        fit = _fit(isoflop_model(), frame, settings, log, name)
+    frames = _ladders(data_dir)
+    fits = _fit_many(isoflop_model(), frames, settings, log)
+    for name, frame in frames.items():
+        fit, _ = fits[name]
         median, lo, hi = _exponent(fit)
         point, boot, inrange = LADDER_BASELINES.get(name, (np.nan, (np.nan,) * 2, (np.nan,) * 2))
         rows.append({"sweep": name, "points": len(frame), "budgets": frame["budget"].nunique(),
