@@ -57,7 +57,7 @@ def test_refit_on_similar_data_compiles_nothing(sweeps):
     fit, compiled = _compiles(lambda: MODEL.fit(fewer, seed=1, **FAST))
     assert compiled == 0
     assert fit.idata.log_likelihood["y"].shape == (2, 150, 89)
-    assert fit.summary().loc["alpha", "r_hat"] < 1.05
+    assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
 
 
 def test_padded_rows_leave_the_log_density_unchanged(sweeps):

@@ -359,7 +359,12 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
         return pd.DataFrame({"family": targets["family"], "fit": ", ".join(fit.families)},
                             index=targets.index)
 
+    def fake_fit_many(model, frames, settings, log, **overrides):
+        return {name: (fake_fit(model, data, settings, log, name, **overrides), 0.0)
+                for name, data in frames.items()}
+
     monkeypatch.setattr(rp, "_fit", fake_fit)
+    monkeypatch.setattr(rp, "_fit_many", fake_fit_many)
     monkeypatch.setattr(rp, "_hitchhiker_score", fake_score)
     models = rp.specs("hitchhiker2024")
     settings = rp.Settings.make(quick=True)
