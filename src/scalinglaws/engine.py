@@ -255,7 +255,7 @@ def _layout(model, example: dict):
     return transforms, unravel, int(flat.size)
 
 
-def _mode_search_model(spec, structure: Structure, example: dict, unravel):
+def _mode_search_model(spec, structure: Structure, example: dict, model, unravel):
     """The model the mode search optimises, with its unflattening, and the map from its
     optimum to the sampler's coordinates.
 
@@ -265,7 +265,6 @@ def _mode_search_model(spec, structure: Structure, example: dict, unravel):
     ``z ~ Normal(0, 1)``) has the same posterior and a bounded density: its mode is
     found instead and mapped to the centred coordinates.
     """
-    model = data_model(spec, structure)
     pairs = centred_sites(spec, view(structure, example))
     if not pairs:
         return (model, unravel), lambda x: x
@@ -333,7 +332,8 @@ class Program:
         self.structure, self.settings = structure, settings
         model = self.model = data_model(spec, structure)
         _, self.unravel, self.dim = _layout(model, example)
-        search, to_sampler = _mode_search_model(spec, structure, example, self.unravel)
+        search, to_sampler = _mode_search_model(spec, structure, example, model,
+                                                self.unravel)
 
         # Jitted, so that the model is traced once: NUTS and BFGS call it (and its
         # gradient) from many places, and each call would trace the model again.
