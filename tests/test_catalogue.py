@@ -30,7 +30,7 @@ from numpyro.infer import Predictive
 import scalinglaws as sl
 from scalinglaws.cli import main
 from scalinglaws.data import make_design
-from scalinglaws.inference import constant_data
+from scalinglaws.engine import constant_data
 from scalinglaws.model import build_model
 
 AT = {"N": 1e10, "D": 2e11}
@@ -134,7 +134,7 @@ ROWS = [
         lambda c: sl.ScalingModel.from_dict({"law": "chinchilla", "targett": "loss"}),
         "did you mean 'target'?"),
     Row("loss_to_loss_unknown_key", "error",
-        lambda c: sl.spec.read_spec('law = "chinchilla"\nlink = "shifted_power"\nfeedbak = 1\n'),
+        lambda c: sl.read_spec('law = "chinchilla"\nlink = "shifted_power"\nfeedbak = 1\n'),
         "did you mean 'feedback'?"),
     Row("vary_names_a_near_miss", "error",
         lambda c: sl.ScalingModel("chinchilla", vary={"alpah": "dataset"}),
@@ -188,9 +188,9 @@ ROWS = [
         "not valid JSON"),
     Row("expression_integer_over_308_digits", "error",
         lambda c: sl.ScalingModel("E + A*N**-" + "9" * 400), "larger than any float64"),
-    Row("spec_path_a_folder", "error", lambda c: sl.spec.read_spec(c.tmp),
+    Row("spec_path_a_folder", "error", lambda c: sl.read_spec(c.tmp),
         "is a folder, not a file"),
-    Row("spec_path_not_toml", "error", lambda c: sl.spec.read_spec(c.csv),
+    Row("spec_path_not_toml", "error", lambda c: sl.read_spec(c.csv),
         "should be a .toml file"),
     Row("cli_spec_path_a_folder", "cli",
         lambda c: _cli(c, "fit", c.tmp, "--data", c.csv, "--out", c.tmp / "f.nc"),
@@ -278,7 +278,7 @@ ROWS = [
 def _refingerprinted(ctx: Ctx, spec: dict) -> Path:
     """A fit file whose stored spec was replaced and its fingerprint recomputed to match
     (so that only the spec's own check can catch it)."""
-    from scalinglaws.results import fingerprint
+    from scalinglaws.netcdf import fingerprint
 
     path = ctx.edited_fit(spec=spec)
     with h5py.File(path, "r+") as handle:

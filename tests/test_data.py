@@ -100,12 +100,12 @@ def test_user_frame_is_never_mutated(frame):
 
 
 def test_errors_come_before_compilation(frame, monkeypatch):
-    import scalinglaws.inference as inference
+    import scalinglaws.engine.nuts as nuts
 
     def boom(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("compiled before validating")
 
-    monkeypatch.setattr(inference, "program", boom)  # the engine's compiled programs
+    monkeypatch.setattr(nuts, "program", boom)  # the engine's compiled programs
     frame.loc[0, "loss"] = -1.0
     with pytest.raises(ScalingLawError, match="must be positive"):
         MODEL.fit(frame, progress=False)

@@ -1,4 +1,4 @@
-"""Tests for the safe expression parser (scalinglaws.expr)."""
+"""Tests for custom laws from expressions (Law.from_expression and its safe parser)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws.errors import ScalingLawError
-from scalinglaws.expr import parse_law
 from scalinglaws.laws import Law, Param
 from scalinglaws.priors import Prior
 
@@ -30,13 +29,13 @@ def chinchilla_by_hand(n, d, p):
 # --- closed-form values ------------------------------------------------------------------
 
 def test_chinchilla_matches_hand_computation():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     got = np.asarray(law.fn({"N": N_GRID, "D": D_GRID}, P_CHIN))
     np.testing.assert_allclose(got, chinchilla_by_hand(N_GRID, D_GRID, P_CHIN), rtol=1e-12)
 
 
 def test_chinchilla_matches_builtin():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     builtin = sl.laws.get("chinchilla")
     v = {"N": N_GRID, "D": D_GRID}
     np.testing.assert_allclose(np.asarray(law.fn(v, P_CHIN)),
@@ -46,7 +45,7 @@ def test_chinchilla_matches_builtin():
 
 
 def test_kaplan_matches_builtin_in_log_space():
-    law = parse_law("E + ((A/N)**(alpha/beta) + B/D)**beta")
+    law = Law.from_expression("E + ((A/N)**(alpha/beta) + B/D)**beta")
     builtin = sl.laws.get("kaplan")
     p = {"E": 1.7, "A": 8.8e13, "B": 5.4e13, "alpha": 0.076, "beta": 0.103}
     v = {"N": N_GRID, "D": D_GRID}
@@ -77,12 +76,12 @@ def test_kaplan_matches_builtin_in_log_space():
     ],
 )
 def test_closed_form_values(expression, variables, params, expected):
-    law = parse_law(expression, output="real")
+    law = Law.from_expression(expression, output="real")
     assert float(law.fn(variables, params)) == pytest.approx(expected, rel=1e-12)
 
 
 def test_fn_broadcasts():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     out = law.fn({"N": N_GRID[:, None], "D": D_GRID[None, :]}, P_CHIN)
     assert out.shape == (5, 5)
     np.testing.assert_allclose(np.asarray(out),
@@ -90,7 +89,7 @@ def test_fn_broadcasts():
 
 
 def test_fn_under_jit_and_vmap():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     jitted = jax.jit(law.fn)
     np.testing.assert_allclose(np.asarray(jitted({"N": N_GRID, "D": D_GRID}, P_CHIN)),
                                chinchilla_by_hand(N_GRID, D_GRID, P_CHIN), rtol=1e-12)
@@ -100,12 +99,12 @@ def test_fn_under_jit_and_vmap():
 
 
 def test_float64_output():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     assert law.fn({"N": N_GRID, "D": D_GRID}, P_CHIN).dtype == jnp.float64
 
 
 def test_missing_input_is_a_clear_error():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     with pytest.raises(ScalingLawError, match="'beta'"):
         law.fn({"N": 1.0, "D": 1.0}, {k: v for k, v in P_CHIN.items() if k != "beta"})
 
@@ -125,7 +124,7 @@ def test_missing_input_is_a_clear_error():
     ],
 )
 def test_log_fn_matches_log_of_fn(expression, params):
-    law = parse_law(expression)
+    law = Law.from_expression(expression)
     v = {"N": N_GRID, "D": D_GRID}
     fn = np.asarray(law.fn(v, params))
     log_fn = np.asarray(law.log_fn(v, params))
@@ -137,7 +136,7 @@ def test_log_fn_matches_log_of_fn(expression, params):
 
 
 def test_log_fn_finite_with_tiny_terms_at_1e13():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     p = {"E": 1e-300, "A": 1e-10, "B": 1e-20, "alpha": 30.0, "beta": 25.0}
     v = {"N": 1e13, "D": 1e13}
     log_a = math.log(1e-10) - 30.0 * math.log(1e13)  # A N^-alpha = e^-921: underflows
@@ -150,7 +149,7 @@ def test_log_fn_finite_with_tiny_terms_at_1e13():
 
 
 def test_log_fn_finite_where_fn_underflows():
-    law = parse_law("A*N**-alpha + B*D**-beta")
+    law = Law.from_expression("A*N**-alpha + B*D**-beta")
     p = {"A": 1e-10, "B": 1e-20, "alpha": 30.0, "beta": 25.0}
     v = {"N": 1e13, "D": 1e13}
     assert float(law.fn(v, p)) == 0.0  # every term underflows: log(fn) would be -inf
@@ -160,27 +159,27 @@ def test_log_fn_finite_where_fn_underflows():
 
 
 def test_log_fn_power_term_alone_is_exact():
-    law = parse_law("A*N**-alpha")
+    law = Law.from_expression("A*N**-alpha")
     got = float(law.log_fn({"N": 1e13}, {"A": 2.0, "alpha": 30.0}))
     assert got == pytest.approx(math.log(2.0) - 30.0 * math.log(1e13), rel=1e-14)
 
 
 def test_log_fn_falls_back_for_real_parameters_and_differences():
-    real = parse_law("E + c*N", params={"c": {"constraint": "real"}})
+    real = Law.from_expression("E + c*N", params={"c": {"constraint": "real"}})
     v, p = {"N": 2.0}, {"E": 1.0, "c": 0.5}
     assert float(real.log_fn(v, p)) == pytest.approx(math.log(2.0))
-    diff = parse_law("E - A*N**-alpha")
+    diff = Law.from_expression("E - A*N**-alpha")
     assert float(diff.log_fn({"N": 4.0}, {"E": 2.0, "A": 2.0, "alpha": 0.5})) == 0.0
 
 
 def test_real_output_has_no_log_fn():
-    law = parse_law("eps - k*exp(-gamma*L)", output="real")
+    law = Law.from_expression("eps - k*exp(-gamma*L)", output="real")
     assert law.output == "real"
     assert law.log_fn is None
 
 
 def test_grad_through_fn_and_log_fn():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     v = {"N": 1e9, "D": 2e10}
 
     def loss(p):
@@ -217,44 +216,44 @@ def test_grad_through_fn_and_log_fn():
     ],
 )
 def test_variable_and_parameter_inference(expression, variables, params):
-    law = parse_law(expression)
+    law = Law.from_expression(expression)
     assert law.variables == variables
     assert law.param_names == params
 
 
 def test_explicit_variables():
-    law = parse_law("E + A*x**-alpha", variables=("x",))
+    law = Law.from_expression("E + A*x**-alpha", variables=("x",))
     assert law.variables == ("x",)
     assert law.param_names == ("E", "A", "alpha")
     assert float(law.fn({"x": 4.0}, {"E": 1.0, "A": 2.0, "alpha": 0.5})) == 2.0
     # N is a parameter when it is not declared a variable
-    law = parse_law("N*x", variables=["x"])
+    law = Law.from_expression("N*x", variables=["x"])
     assert law.variables == ("x",) and law.param_names == ("N",)
 
 
 def test_unknown_variable_is_an_error():
     with pytest.raises(ScalingLawError, match="'D'"):
-        parse_law("E + A*N**-alpha", variables=("N", "D"))
+        Law.from_expression("E + A*N**-alpha", variables=("N", "D"))
 
 
 @pytest.mark.parametrize("variables", ["N", ("N", "N"), (1,)])
 def test_bad_variables(variables):
     with pytest.raises(ScalingLawError):
-        parse_law("A*N", variables=variables)
+        Law.from_expression("A*N", variables=variables)
 
 
 def test_no_variables_is_an_error():
     with pytest.raises(ScalingLawError, match="no variables"):
-        parse_law("A*x**2")
+        Law.from_expression("A*x**2")
 
 
 def test_no_parameters_is_an_error():
     with pytest.raises(ScalingLawError, match="no parameters"):
-        parse_law("N**2 + D")
+        Law.from_expression("N**2 + D")
 
 
 def test_default_params():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     for param in law.params:
         assert param.constraint == "positive"
         assert param.prior == Prior("LogNormal", 0.0, 2.0)
@@ -263,7 +262,7 @@ def test_default_params():
 
 
 def test_params_overrides():
-    law = parse_law(
+    law = Law.from_expression(
         CHINCHILLA,
         params={
             "alpha": {"prior": Prior("Beta", 2, 4), "constraint": "unit",
@@ -285,7 +284,7 @@ def test_params_overrides():
 
 
 def test_prior_without_constraint_infers_it():
-    law = parse_law("E + c*N", params={"c": {"prior": Prior("Normal", 0, 1)},
+    law = Law.from_expression("E + c*N", params={"c": {"prior": Prior("Normal", 0, 1)},
                                        "E": Prior("HalfNormal", 1.0)})
     assert law.param("c").constraint == "real"
     assert law.param("E").constraint == "positive"
@@ -295,7 +294,7 @@ def test_prior_without_constraint_infers_it():
 def test_params_input_not_mutated():
     params = {"alpha": {"prior": {"name": "Beta", "concentration1": 2, "concentration0": 4}}}
     before = repr(params)
-    parse_law(CHINCHILLA, params=params)
+    Law.from_expression(CHINCHILLA, params=params)
     assert repr(params) == before
 
 
@@ -317,17 +316,17 @@ def test_params_input_not_mutated():
 )
 def test_bad_params(params, match):
     with pytest.raises(ScalingLawError, match=match):
-        parse_law(CHINCHILLA, params=params)
+        Law.from_expression(CHINCHILLA, params=params)
 
 
 # --- metadata ----------------------------------------------------------------------------
 
 def test_name_expression_output_citation():
-    law = parse_law(CHINCHILLA)
+    law = Law.from_expression(CHINCHILLA)
     assert law.name == CHINCHILLA
     assert law.expression == CHINCHILLA
     assert law.output == "positive"
-    named = parse_law(" " + CHINCHILLA, name="mine", citation="me 2025", latex="L = x")
+    named = Law.from_expression(" " + CHINCHILLA, name="mine", citation="me 2025", latex="L = x")
     assert named.name == "mine" and named.citation == "me 2025" and named.latex == "L = x"
     assert named.expression == " " + CHINCHILLA
 
@@ -355,19 +354,16 @@ def test_name_expression_output_citation():
     ],
 )
 def test_latex(expression, latex):
-    assert parse_law(expression, output="real").latex == latex
+    assert Law.from_expression(expression, output="real").latex == latex
 
 
-def test_from_expression_matches_parse_law():
-    kwargs = {"params": {"alpha": {"prior": Prior("Beta", 2, 4)}}, "citation": "x"}
-    a = Law.from_expression(CHINCHILLA, **kwargs)
-    b = parse_law(CHINCHILLA, **kwargs)
+def test_an_expression_string_resolves_to_the_same_law():
+    a = Law.from_expression(CHINCHILLA)
+    b = sl.laws.resolve(CHINCHILLA)
     for field in ("name", "variables", "params", "latex", "citation", "output", "expression"):
         assert getattr(a, field) == getattr(b, field)
     v = {"N": N_GRID, "D": D_GRID}
     np.testing.assert_array_equal(np.asarray(a.fn(v, P_CHIN)), np.asarray(b.fn(v, P_CHIN)))
-    np.testing.assert_array_equal(np.asarray(a.log_fn(v, P_CHIN)),
-                                  np.asarray(b.log_fn(v, P_CHIN)))
 
 
 def test_resolve_accepts_expression():
@@ -429,7 +425,7 @@ REJECTED = [
 @pytest.mark.parametrize("expression", REJECTED)
 def test_rejected_constructs(expression):
     with pytest.raises(ScalingLawError) as info:
-        parse_law(expression)
+        Law.from_expression(expression)
     message = str(info.value)
     assert "log(x), exp(x), log1p(x) and sqrt(x)" in message
 
@@ -449,38 +445,38 @@ def test_rejected_constructs(expression):
 )
 def test_rejection_quotes_the_offending_piece(expression, piece):
     with pytest.raises(ScalingLawError) as info:
-        parse_law(expression)
+        Law.from_expression(expression)
     assert piece in str(info.value)
 
 
 @pytest.mark.parametrize("expression", ["", "   ", "E +", "E + * N", "A*N)", "A*N\n+ B*D", "\0"])
 def test_invalid_syntax_is_a_scaling_law_error(expression):
     with pytest.raises(ScalingLawError):
-        parse_law(expression)
+        Law.from_expression(expression)
 
 
 def test_not_a_string():
     with pytest.raises(ScalingLawError):
-        parse_law(42)  # type: ignore[arg-type]
+        Law.from_expression(42)  # type: ignore[arg-type]
 
 
 def test_bad_output():
     with pytest.raises(ScalingLawError, match="output"):
-        parse_law(CHINCHILLA, output="probability")
+        Law.from_expression(CHINCHILLA, output="probability")
 
 
 def test_deep_nesting_is_a_scaling_law_error():
     with pytest.raises(ScalingLawError):
-        parse_law("-" * 100_000 + "A*N")
+        Law.from_expression("-" * 100_000 + "A*N")
 
 
 def test_caret_hint():
     with pytest.raises(ScalingLawError, match=r"use \*\* for powers"):
-        parse_law("A*N^alpha")
+        Law.from_expression("A*N^alpha")
 
 
 def test_scaling_law_error_is_not_syntax_error():
     with pytest.raises(ScalingLawError) as info:
-        parse_law("E + ")
+        Law.from_expression("E + ")
     assert not isinstance(info.value, SyntaxError)
     assert isinstance(info.value, ValueError)

@@ -163,7 +163,7 @@ def test_predict_after_load_is_float64_in_a_fresh_process(hierarchical_fit, tmp_
 
 def test_diagnose_compares_chains_within_groups():
     """A cut fit's chains target one distribution per group: R-hat within groups."""
-    from scalinglaws.inference import diagnose
+    from scalinglaws.engine import diagnose
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((4, 500)) + np.array([[0.0], [0.0], [5.0], [5.0]])

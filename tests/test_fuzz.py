@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import scalinglaws as sl
-from scalinglaws.spec import SPEC_KEYS, read_spec
+from scalinglaws import read_spec
+from scalinglaws.spec import SPEC_KEYS
 
 FUZZ = settings(max_examples=60, deadline=1000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

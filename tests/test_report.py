@@ -25,10 +25,9 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import cli
-from scalinglaws.compare import combined_data
 from scalinglaws.errors import ScalingLawError
 from scalinglaws.report import build_html, data_hash, fit_html, report, spec_hash
-from scalinglaws.validate import extrapolation
+from scalinglaws.validate import combined_data, extrapolation
 
 SAMPLER = {"chains": 2, "warmup": 200, "draws": 200}
 #: Report size budget for two small models with validation (bytes).

@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 
 import scalinglaws as sl
-from scalinglaws import ScalingLawError
+from scalinglaws import ScalingLawError, read_spec
 from scalinglaws.cli import main
-from scalinglaws.spec import read_spec
 
 # the module, not the function `scalinglaws.reproduce` that __init__ re-exports
 rp = importlib.import_module("scalinglaws.reproduce")

@@ -11,7 +11,7 @@ intervals; model comparison; decisions under uncertainty.
 
 import warnings as _warnings
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402, F401
 
 with _warnings.catch_warnings():  # ArviZ may announce its next major version at import
     _warnings.simplefilter("ignore", FutureWarning)
@@ -20,12 +20,12 @@ with _warnings.catch_warnings():  # ArviZ may announce its next major version at
 from . import datasets, decide, laws, synthetic, validate  # noqa: E402
 from .compare import compare  # noqa: E402
 from .errors import ScalingLawError, ScalingLawWarning  # noqa: E402
+from .fit import Fit, ScalingModel  # noqa: E402
+from .io import load, read_spec  # noqa: E402
 from .laws import Law, Param  # noqa: E402
 from .priors import Prior  # noqa: E402
 from .report import report  # noqa: E402
 from .reproduce import reproduce  # noqa: E402
-from .results import Fit, load  # noqa: E402
-from .spec import ScalingModel  # noqa: E402
 
 __all__ = [
     "Fit",
@@ -40,6 +40,7 @@ __all__ = [
     "decide",
     "laws",
     "load",
+    "read_spec",
     "report",
     "reproduce",
     "synthetic",

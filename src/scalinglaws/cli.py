@@ -21,8 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import decide, synthetic
 from ._checks import check_input_file, check_output_path, write_atomic
+from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
+from .fit import ScalingModel
+from .io import load, read_spec
+from .plotting import save_figure
+from .report import report
+from .reproduce import reproduce
 
 
 def _print(frame: pd.DataFrame) -> None:
@@ -42,9 +49,6 @@ def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed:
     import matplotlib
 
     matplotlib.use("Agg")
-    from . import synthetic
-    from .plotting import save_figure
-    from .spec import ScalingModel
 
     started = time.perf_counter()
     runs = synthetic.sweep(seed=seed)
@@ -135,19 +139,6 @@ def _factors(fit) -> tuple[str, ...]:
     return tuple(n for n in names if isinstance(n, str))
 
 
-def _load_fit(path: str):
-    """A core fit or, failing that, a loss-to-loss fit (``scalinglaws predict`` reads both)."""
-    from . import losstoloss, results
-
-    try:
-        return results.load(path)
-    except ScalingLawError as core_error:
-        try:
-            return losstoloss.load(path)
-        except results.ForeignFitFile:
-            raise core_error from None
-
-
 def _read_table(path: str) -> pd.DataFrame:
     p = check_input_file(path, "data file")
     try:
@@ -190,8 +181,6 @@ def _add_compare_report(sub) -> None:
 def _compare_report(args) -> None:
     import warnings
 
-    from .results import load
-
     paths = [Path(f) for f in args.fits]
     names = [n.strip() for n in args.names.split(",")] if args.names else [p.stem for p in paths]
     if len(names) != len(paths) or len(set(names)) != len(names):
@@ -208,8 +197,6 @@ def _compare_report(args) -> None:
     settings = {"seed": args.seed, "chains": args.chains, "warmup": args.warmup,
                 "draws": args.draws}
     if args.command == "compare":
-        from .compare import compare
-
         table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
         _print(table)
         notes = table.notes
@@ -218,8 +205,6 @@ def _compare_report(args) -> None:
         if args.out:
             print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
     else:
-        from .report import report
-
         path = report(fits, args.out, holdout=holdout, by=args.by, data=data,
                       title=args.title, interval=args.interval, **settings)
         print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
@@ -253,8 +238,6 @@ def _reproduce(args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .reproduce import reproduce
-
     if args.csv:
         check_output_path(args.csv, "table")
     result = reproduce(args.study, data_dir=args.data_dir, out=Path(args.out), quick=args.quick,
@@ -339,8 +322,6 @@ def _run(args, messages: list[str]) -> None:
         demo(Path(args.out), chains=args.chains, warmup=args.warmup, draws=args.draws,
              seed=args.seed)
     elif args.command == "fit":
-        from .spec import read_spec
-
         model = read_spec(args.spec)
         check_output_path(args.out, "fit file")
         extra = {}
@@ -357,7 +338,7 @@ def _run(args, messages: list[str]) -> None:
         messages.extend(fit.warnings)
         print(f"saved {fit.save(args.out)}")
     elif args.command == "predict":
-        fit = _load_fit(args.fit)
+        fit = load(args.fit)
         messages.extend(f"loaded fit: {m}" for m in fit.warnings)
         rows = pd.DataFrame([_parse_at(a, _factors(fit)) for a in args.at])
         _print(fit.predict(rows, interval=args.interval))
@@ -370,9 +351,6 @@ def _run(args, messages: list[str]) -> None:
 
 
 def _decide(args, messages: list[str]) -> None:
-    from . import decide
-    from .results import load
-
     if args.rule == "target" and args.target is None:
         raise ScalingLawError("--rule target needs the loss to reach: add --target, e.g. "
                               "--target 2.1")

@@ -47,6 +47,8 @@ import pandas as pd
 from . import laws as _laws
 from ._checks import factor_labels
 from .errors import ScalingLawError, ScalingLawWarning
+from .fit import Fit
+from .model import enable_x64, transform_target
 
 __all__ = [
     "Decision",
@@ -81,14 +83,10 @@ _MEASURES = ("width", "variance")
 
 def _x64() -> None:
     """float64 in JAX, as everywhere in the package (a loaded fit may not have set it)."""
-    from .model import enable_x64
-
     enable_x64()
 
 
 def _check_fit(fit: Any, name: str = "fit") -> None:
-    from .results import Fit
-
     if not isinstance(fit, Fit):
         raise ScalingLawError(
             f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "
@@ -1177,8 +1175,6 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     costs = _costs(fit, cands, cost)
 
     _x64()
-    from .model import transform_target
-
     spec = fit.spec
     n_goal = len(goal)
     # one prediction call, so that a new level shared by target and candidates is one draw

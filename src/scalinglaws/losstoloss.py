@@ -66,19 +66,15 @@ from numpyro import handlers
 
 from ._checks import check_sampler_settings
 from .data import Design, make_design
+from .engine import diagnose, posterior_draws
+from .engine.mcmc import find_mode, make_mcmc, run_mcmc, sample_from_mode
 from .errors import ScalingLawError, ScalingLawWarning
-from .inference import (
-    diagnose,
-    enable_x64,
-    find_mode,
-    make_mcmc,
-    run_mcmc,
-    sample_from_mode,
-)
+from .fit import Fit, ScalingModel
 from .laws import Law, resolve
 from .model import (
     GivenValue,
     build_model,
+    enable_x64,
     law_params,
     level_sites,
     noise_scale,
@@ -87,13 +83,14 @@ from .model import (
     transform_target,
     untransform,
 )
+from .netcdf import read_fit_file, write_fit_file
 from .priors import Prior
-from .spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, ScalingModel, dump_toml, read_toml
+from .spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
 
 __all__ = [
     "LossToLossFit",
     "LossToLossModel",
-    "load",
+
     "pair_losses",
     "pair_test_to_test",
     "pair_train_to_test",
@@ -1503,8 +1500,6 @@ class LossToLossFit:
 
     def draws(self) -> dict[str, np.ndarray]:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
-        from .results import posterior_draws
-
         return posterior_draws(self.idata)
 
     def _part(self, prefix: str) -> dict[str, np.ndarray]:
@@ -1520,8 +1515,6 @@ class LossToLossFit:
 
         >>> fit.summary().loc[["x.E", "link.kappa", "tau"]]  # doctest: +SKIP
         """
-        from .results import Fit
-
         _interval(interval)
         post = self.idata.posterior.drop_vars([v for v in ("u",)
                                                if v in self.idata.posterior])
@@ -1765,12 +1758,10 @@ class LossToLossFit:
                 f"{status}>")
 
     def save(self, path: str | Path) -> Path:
-        """Write the fit to netCDF (no pickle); :func:`load` reads it back exactly.
+        """Write the fit to netCDF (no pickle); :func:`scalinglaws.load` reads it back exactly.
 
         >>> fit.save("pairs.nc")  # doctest: +SKIP
         """
-        from .results import write_fit_file
-
         return write_fit_file(self.idata, Path(path), {
             "scalinglaws_losstoloss_format": FILE_FORMAT,
             "scalinglaws_losstoloss_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
@@ -1778,19 +1769,19 @@ class LossToLossFit:
         })
 
 
-def load(path: str | Path) -> LossToLossFit:
-    """Read a :class:`LossToLossFit` written by :meth:`LossToLossFit.save`.
+def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:
+    """Read a :class:`LossToLossFit` written by :meth:`LossToLossFit.save`
+    (:func:`scalinglaws.load` reads every kind).
 
     A file that is not such a fit, was written in another file format, or is damaged
     raises a :class:`~scalinglaws.errors.ScalingLawError`.
 
-    >>> fit = load("pairs.nc")  # doctest: +SKIP
+    >>> fit = read_loss_to_loss_fit("pairs.nc")  # doctest: +SKIP
     """
-    from .results import read_fit_file
-
     idata, attrs = read_fit_file(
         Path(path), "scalinglaws_losstoloss_format", FILE_FORMAT,
-        "a loss-to-loss fit (LossToLossFit.save)", "a core fit is read with scalinglaws.load")
+        "a loss-to-loss fit (LossToLossFit.save)",
+        "an ArviZ file is read with arviz.from_netcdf")
     try:
         spec = LossToLossModel.from_dict(json.loads(attrs["scalinglaws_losstoloss_spec"]))
         data = _frame_from_constant(idata.constant_data)
@@ -1798,8 +1789,6 @@ def load(path: str | Path) -> LossToLossFit:
     except (KeyError, ValueError, AttributeError) as err:
         raise ScalingLawError(f"{path} is a loss-to-loss file with missing or damaged parts "
                               f"({err}); save the fit again") from None
-    for message in warnings_:
-        warnings.warn(f"loaded fit: {message}", ScalingLawWarning, stacklevel=2)
     return LossToLossFit(idata=idata, spec=spec, data=data, warnings=warnings_)
 
 

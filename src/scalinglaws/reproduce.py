@@ -58,11 +58,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import datasets
+from . import losstoloss as ltl
+from ._version import __version__
+from .compare import compare
+from .discrepancy import Discrepancy
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import level_coordinate_names
+from .fit import ScalingModel
+from .io import load
+from .laws import Law
+from .losstoloss import LossToLossModel
+from .model import enable_x64, level_coordinate_names
+from .plotting import save_figure
 from .priors import Prior
-from .spec import ScalingModel, dump_toml
-from .validate import Discrepancy
+from .spec import dump_toml
 
 __all__ = [
     "FULL_SETTINGS",
@@ -440,7 +449,6 @@ def _saved_fit_path(model: Any, data: pd.DataFrame, settings: Settings, name: st
     the sampler settings and the package version (None without a folder)."""
     if settings.fits is None:
         return None
-    from . import __version__
 
     kwargs = {k: v for k, v in settings.fit_kwargs(**overrides).items() if k != "progress"}
     key = json.dumps({"model": model.to_dict(), "fit": kwargs, "version": __version__},
@@ -453,13 +461,10 @@ def _saved_fit_path(model: Any, data: pd.DataFrame, settings: Settings, name: st
 
 
 def _read_saved_fit(model: Any, path: Path):
-    from .losstoloss import LossToLossModel
-    from .losstoloss import load as load_loss_to_loss
-    from .results import load as load_core
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawWarning)  # as when it was fitted
-        return (load_loss_to_loss if isinstance(model, LossToLossModel) else load_core)(path)
+        return load(path)
 
 
 def _aligned(*arrays: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -470,7 +475,6 @@ def _aligned(*arrays: np.ndarray, seed: int) -> list[np.ndarray]:
 
 
 def _load(study: str, table: str | None, data_dir: Any) -> pd.DataFrame:
-    from . import datasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -488,7 +492,6 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 
 
 def _save(fig: Any, out: Path | None, name: str, figures: list[Path]) -> None:
-    from .plotting import save_figure
 
     if out is None:
         import matplotlib.pyplot as plt
@@ -577,7 +580,6 @@ def _llm_line_law(x: str):
     >>> round(float(law.fn({"L": 3.4}, {"V": 3.0, "s": 0.2, "r": 0.5, "g": 0.7})), 12)
     3.0
     """
-    from .laws import Law
 
     floor, x0 = LLM_LINE_FLOOR[x], LLM_LINE_REFERENCE[x]
     return Law.from_expression(
@@ -1273,7 +1275,6 @@ def brandfonbrener_model(setting: str) -> Any:
     >>> brandfonbrener_model("train_to_test").feedback
     'cut'
     """
-    from .losstoloss import LossToLossModel
 
     factor = {"train_to_train": "dataset_y", "train_to_test": "metric_y"}.get(setting)
     if factor is None:
@@ -1314,7 +1315,6 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
                             opt: pd.DataFrame, sources: Sequence[str], settings: Settings,
                             log: Callable[[str], None]) -> tuple[list, list, dict]:
     """One setting's fits (one per source set) and scored predictions of the targets."""
-    from . import losstoloss as ltl
 
     tasks = [_TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
     rows, diag, fits = [], [], {}
@@ -1549,7 +1549,6 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
         if verbose:
             print(f"[{study}] {message}", file=sys.stderr, flush=True)
 
-    from .inference import enable_x64
 
     enable_x64()
     runner = {"gadre2024": _gadre, "brandfonbrener2025": _brandfonbrener,
@@ -1622,19 +1621,11 @@ def _loo_difference(fit_a: Any, fit_b: Any) -> tuple[float, float]:
 
 
 def _comparison(fits: Mapping[str, Any]) -> pd.DataFrame:
-    try:
-        from .compare import compare
-    except ImportError:  # pragma: no cover - compare.py is part of the package
-        compare = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if compare is not None:
-            table = pd.DataFrame(compare(dict(fits)))
-            return table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight",
-                          "k_bad", "k_very_bad"]]
-        import arviz as az
-
-        return az.compare({k: f.idata for k, f in fits.items()})
+        table = pd.DataFrame(compare(dict(fits)))
+    return table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight",
+                  "k_bad", "k_very_bad"]]
 
 
 def _llm_line(data_dir: Any, settings: Settings, out: Path | None,

@@ -1,8 +1,9 @@
-"""ScalingModel: the immutable description of a model (law, columns, hierarchy, priors).
+"""The immutable description of a model: law, columns, hierarchy, priors.
 
-The spec never holds data or samples. :meth:`ScalingModel.fit` returns a new
-:class:`~scalinglaws.results.Fit` and leaves the spec unchanged. Specs round-trip
-through plain dicts, JSON and TOML (``models/*.toml``).
+:class:`ModelSpec` holds no data and no samples, and nothing here fits:
+:class:`~scalinglaws.ScalingModel` (in :mod:`scalinglaws.fit`) adds ``fit`` and
+``fit_many`` on top of the engine. Specs round-trip through plain dicts, JSON and TOML
+(``models/*.toml``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ._checks import (
     check_input_file,
     check_keys,
     check_mapping,
-    check_sampler_settings,
     did_you_mean,
 )
 from .errors import ScalingLawError
-from .laws import GROUP_SCALE, Law, resolve
+from .laws import GROUP_SCALE, Law, names, resolve
 from .priors import Prior
 
 POOLINGS = ("partial", "none", "complete")
@@ -67,65 +65,12 @@ def _as_factors(value: Any, key: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class ScalingModel:
-    """A Bayesian scaling-law model: a law, its data columns, a hierarchy and priors.
+class ModelSpec:
+    """What a :class:`~scalinglaws.ScalingModel` is, without the verbs that fit it.
 
-    Parameters
-    ----------
-    law : str or Law
-        A registry name (``sl.laws.names()``), a :class:`~scalinglaws.laws.Law`, or an
-        expression such as ``"E + A*N**-alpha"``.
-    inputs : dict
-        Law variable -> column, e.g. ``{"N": "params", "D": "tokens"}``. Defaults to the
-        variable names themselves.
-    target : str
-        Column of the quantity the law predicts (a loss, an error rate).
-    vary : dict
-        Parameter -> factor column(s) it varies by, e.g. ``{"E": "dataset"}`` or
-        ``{"E": ["dataset", "tokenizer"]}`` (crossed, additive on the unconstrained
-        scale). ``"sigma"`` may vary too. Parameters not named are shared.
-    priors : dict
-        Overrides by name: a law parameter (its population value, at the reference scale
-        for ``A``-like coefficients), ``"sigma"``, ``"nu"``, ``"run_sd"`` or
-        ``"<param>_sd"`` (its between-level standard deviation).
-    pooling : {"partial", "none", "complete"}
-        Partial pooling (non-centred hierarchy), independent levels, or one shared value.
-    likelihood : {"normal", "student_t"}
-        Observation noise on the likelihood scale; Student-t is the robust choice.
-    scale : {"log", "identity"}, optional
-        Where the noise acts. Defaults to ``"log"`` for laws with positive output
-        (losses) and ``"identity"`` otherwise (error rates).
-    run : str, optional
-        Column identifying a training run; adds a per-run offset so that checkpoints of
-        one run are not treated as independent.
-    reference : dict, optional
-        Fixed reference value per variable for reference-scale coefficients; by default
-        the geometric mean of the fitted data.
-    parameterization : {"noncentred", "centred"} or dict
-        How group offsets are sampled: ``sd * z`` with ``z ~ Normal(0, 1)`` (robust when
-        levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
-        when every level is well measured and levels clearly differ). A dict chooses per
-        parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
-        ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
-        ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
-    coordinates : {"natural", "level"}
-        Where NUTS samples the law's additive terms. ``"level"`` (laws with
-        ``level_terms``, such as chinchilla) samples the law's value at the reference
-        point, ``V = E + A_ref + B_ref``, and the terms' shares of it instead of E,
-        A_ref and B_ref. The priors and the posterior are the same (the change of
-        variables has unit Jacobian). The geometry is straighter when the data fix the
-        level but not how it splits, for example two model sizes, where E trades against
-        alpha. The terms must not vary, or vary by one factor with ``pooling="none"``.
-        See :func:`scalinglaws.model.sample_level_coordinates`.
-
-    Examples
-    --------
-    >>> import scalinglaws as sl
-    >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
-    >>> model.vary
-    {'E': ('dataset',)}
-    >>> sl.ScalingModel.from_dict(model.to_dict()) == model
-    True
+    The fields, their checks and their dict/JSON/TOML forms; the engine and the model
+    read a spec through these attributes only. See :class:`~scalinglaws.ScalingModel`
+    for each field.
     """
 
     law: Law | str
@@ -246,7 +191,7 @@ class ScalingModel:
     def prior(self, name: str) -> Prior:
         """The prior in force for ``name`` (override or default).
 
-        >>> ScalingModel("chinchilla").prior("alpha")
+        >>> ModelSpec("chinchilla").prior("alpha")
         Prior('LogNormal', loc=-1.2, scale=0.8)
         """
         if name in self.priors:
@@ -274,91 +219,6 @@ class ScalingModel:
         if self.run:
             cols.append(self.run)
         return tuple(dict.fromkeys(cols))
-
-    # --- fitting ------------------------------------------------------------------------
-
-    def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 500,
-            draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
-            max_tree_depth: int = 10, dense_mass: bool = True):
-        """Fit the model to a DataFrame with NUTS and return a :class:`~scalinglaws.Fit`.
-
-        Input errors are raised before anything is compiled; ``data`` is not modified.
-        See :func:`scalinglaws.inference.run_nuts` for the sampler settings.
-
-        >>> import scalinglaws as sl
-        >>> runs = sl.synthetic.sweep(seed=0)
-        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
-        >>> fit = model.fit(runs, chains=2, warmup=300, draws=300)  # doctest: +SKIP
-        >>> fit.summary().loc["alpha", "r_hat"] < 1.05  # doctest: +SKIP
-        True
-        """
-        check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
-                               target_accept=target_accept, max_tree_depth=max_tree_depth,
-                               dense_mass=dense_mass, progress=progress)
-        from .data import make_design
-        from .inference import run_nuts
-        from .results import Fit
-
-        design = make_design(self, data)
-        idata, warnings_ = run_nuts(
-            self, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
-            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass,
-        )
-        return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
-
-    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
-                 draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
-                 max_tree_depth: int = 10, dense_mass: bool = True):
-        """Fit the model to several DataFrames at once, as one compiled batched program.
-
-        ``frames`` is a list (or dict) of DataFrames of one structure: the same columns
-        for the law and factors, and the same parameters varying (their level sets may
-        differ). All ``len(frames) x chains`` chains run as one vectorised program,
-        split across devices where there are several (:mod:`scalinglaws.engine`).
-        Returns a list (or dict with the same keys) of :class:`~scalinglaws.Fit`, each
-        with its own diagnostics and warnings.
-
-        Every frame is checked before anything is compiled; an error names the frame.
-        ``seed`` is one seed for every frame or one per frame; a frame's fit depends
-        only on its own seed, so ``fit(frame, seed=s)`` gives the same posterior (the
-        same draws when both pad the frame to the same shapes, see
-        :func:`scalinglaws.model.structure_of`; otherwise equal within Monte Carlo error).
-
-        >>> import scalinglaws as sl
-        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
-        >>> sweeps = {s: sl.synthetic.sweep(seed=s) for s in range(8)}
-        >>> fits = model.fit_many(sweeps, chains=2, warmup=300, draws=300)  # doctest: +SKIP
-        >>> fits[3].summary().loc["alpha", "median"]  # doctest: +SKIP
-        """
-        from .data import make_design
-        from .inference import run_nuts_many
-        from .results import Fit
-
-        keys, labels, items = _frames(frames)
-        seeds = _seeds(seed, len(items))
-        designs = []
-        for label, frame in zip(labels, items, strict=True):
-            try:
-                designs.append(make_design(self, frame))
-            except ScalingLawError as err:
-                raise ScalingLawError(f"{label}: {err}") from None
-        first = designs[0]
-        for label, design in zip(labels[1:], designs[1:], strict=True):
-            if design.vary != first.vary or set(design.factors) != set(first.factors):
-                raise ScalingLawError(
-                    f"{label} has another structure than {labels[0]}: parameters vary by "
-                    f"{ {k: list(v) for k, v in design.vary.items()} } there and by "
-                    f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
-                    f"factor with one level in a frame cannot vary); fit such frames "
-                    f"separately or give every frame two or more levels of each factor")
-        results = run_nuts_many(
-            self, designs, seeds=seeds, chains=chains, warmup=warmup, draws=draws,
-            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass, labels=labels)
-        fits = [Fit(idata=idata, spec=self, design=design, warnings=tuple(problems))
-                for (idata, problems), design in zip(results, designs, strict=True)]
-        return fits if keys is None else dict(zip(keys, fits, strict=True))
 
     def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
         if self.coordinates not in COORDINATES:
@@ -420,10 +280,10 @@ class ScalingModel:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ScalingModel:
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
         """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type are errors.
 
-        >>> ScalingModel.from_dict({"law": "chinchilla", "varry": {"E": "dataset"}})
+        >>> ModelSpec.from_dict({"law": "chinchilla", "varry": {"E": "dataset"}})
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -449,7 +309,7 @@ mean 'vary'?); its keys are [...]
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> ScalingModel:
+    def from_json(cls, text: str) -> ModelSpec:
         """Inverse of :meth:`to_json`."""
         try:
             data = json.loads(text)
@@ -462,14 +322,14 @@ mean 'vary'?); its keys are [...]
         return dump_toml(self.to_dict(), path)
 
     @classmethod
-    def from_toml(cls, path_or_text: str | Path) -> ScalingModel:
+    def from_toml(cls, path_or_text: str | Path) -> ModelSpec:
         """Read a spec from a TOML file (or TOML text).
 
         A ``[study]`` table (naming which rows fit and which are targets) is left to the
         code that reads it; any other key that is not the spec's is an error, with a
         "did you mean" for a near miss.
 
-        >>> ScalingModel.from_toml('law = "chinchilla"\\n[varry]\\nE = "dataset"\\n')
+        >>> ModelSpec.from_toml('law = "chinchilla"\\n[varry]\\nE = "dataset"\\n')
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -484,58 +344,6 @@ mean 'vary'?); its keys are [...]
                 f"them to fit (fit(chains=4, ...), or --chains on the command line)")
         tables = check_keys(tables, (*SPEC_KEYS, *TOML_EXTRA_KEYS), "model spec")
         return cls.from_dict({k: v for k, v in tables.items() if k in SPEC_KEYS})
-
-
-def _frames(frames) -> tuple[list | None, list[str], list]:
-    """Keys (None for a list), labels for messages, and the frames of ``fit_many``."""
-    if isinstance(frames, Mapping):
-        keys = list(frames)
-        labels = [f"frames[{k!r}]" for k in keys]
-        items = [frames[k] for k in keys]
-    elif isinstance(frames, (list, tuple)):
-        keys, items = None, list(frames)
-        labels = [f"frames[{i}]" for i in range(len(items))]
-    else:
-        raise ScalingLawError(f"fit_many takes a list or a dict of DataFrames, got "
-                              f"{type(frames).__name__}; for one frame use fit()")
-    if not items:
-        raise ScalingLawError("fit_many got no frames; pass a non-empty list or dict of "
-                              "DataFrames")
-    return keys, labels, items
-
-
-def _seeds(seed, n: int) -> list[int]:
-    """One seed per frame from an int or a sequence of ints."""
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return [int(seed)] * n
-    if (isinstance(seed, (list, tuple)) and len(seed) == n
-            and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                    for s in seed)):
-        return [int(s) for s in seed]
-    raise ScalingLawError(f"seed must be an integer or a list of {n} integers (one per "
-                          f"frame), got {seed!r}")
-
-
-def read_spec(path_or_text: str | Path) -> Any:
-    """A spec from a TOML file (or text): a :class:`~scalinglaws.losstoloss.LossToLossModel`
-    when it names a ``link``, else a :class:`ScalingModel`; other tables are ignored.
-
-    >>> read_spec('law = "chinchilla"\\ntarget = "loss"\\n').law.name
-    'chinchilla'
-    >>> read_spec('law = "kaplan"\\nlink = "shifted_power"\\n').feedback
-    'joint'
-    """
-    tables = read_toml(path_or_text)
-    if "link" in tables:
-        from .losstoloss import LossToLossModel
-
-        known = [*LossToLossModel.__dataclass_fields__, *TOML_EXTRA_KEYS]
-        check_keys(tables, known, "loss-to-loss spec")
-        for key in ("inputs", "vary", "priors", "reference", "parameterization"):
-            if key in tables and not isinstance(tables[key], str):
-                check_mapping(tables[key], key)
-        return LossToLossModel.from_toml(tables)
-    return ScalingModel.from_toml(tables)
 
 
 def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -629,8 +437,6 @@ def _param_dict(param) -> dict[str, Any]:
 
 
 def _is_builtin(name: str) -> bool:
-    from .laws import names
-
     return name in names()
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 
 from . import decide
 from .errors import ScalingLawError
+from .fit import ScalingModel
 from .laws import get
 from .model import enable_x64
 from .priors import Prior
@@ -42,7 +43,6 @@ from .reproduce import (
     _load,
     _scored,
 )
-from .spec import ScalingModel
 
 __all__ = [
     "MAX_FIT_EPOCHS",

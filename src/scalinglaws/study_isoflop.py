@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ScalingLawError
+from .fit import ScalingModel
 from .laws import isoflop_optimum
 from .reproduce import (
     Reproduction,
@@ -47,7 +48,6 @@ from .reproduce import (
     _fit_many,
     _load,
 )
-from .spec import ScalingModel
 
 __all__ = [
     "LADDER_BASELINES",

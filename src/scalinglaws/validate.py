@@ -54,8 +54,11 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from .data import make_design
+from .discrepancy import Discrepancy
 from .errors import ScalingLawError
+from .fit import Fit, ScalingModel
 from .model import observation, predict_draws, transform_target
+from .plotting import plot_calibration, plot_holdout
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
 INTERVALS = (0.5, 0.9)
@@ -105,8 +108,6 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     >>> ll = log_density(fit, held_out)  # doctest: +SKIP
     >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
     """
-    from .data import make_design
-
     spec = fit.spec
     frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
     y = _target(spec, frame)
@@ -199,9 +200,6 @@ def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
 
 def _models(model: Any) -> dict[str, tuple[Any, Any]]:
     """name -> (spec, fit or None)."""
-    from .results import Fit
-    from .spec import ScalingModel
-
     def one(name, value):
         if isinstance(value, Fit):
             return value.spec, value
@@ -420,8 +418,6 @@ class Extrapolation:
 
         >>> fig = result.plot()  # doctest: +SKIP
         """
-        from .plotting import plot_calibration
-
         return plot_calibration(self, **kwargs)
 
     def plot_holdout(self, **kwargs):
@@ -431,8 +427,6 @@ class Extrapolation:
 
         >>> fig = result.plot_holdout()  # doctest: +SKIP
         """
-        from .plotting import plot_holdout
-
         return plot_holdout(self, **kwargs)
 
     def _repr_html_(self) -> str:
@@ -459,140 +453,115 @@ def _covered(pit: np.ndarray, q: float) -> np.ndarray:
     return (pit >= (1 - q) / 2) & (pit <= (1 + q) / 2)
 
 
-# --- the discrepancy measured on held-out runs ------------------------------------------------
+# --- fits to compare ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Discrepancy:
-    """Extrapolation error beyond a model's own predictive spread, measured on held-out runs.
-
-    A law fitted to small runs can miss the next scale by more than its posterior says:
-    the form is an approximation, and its error is a bias that no number of small runs
-    shows. Refitting below the largest scale and predicting it (a backtest) measures
-    that error; :meth:`estimate` summarises it and :meth:`apply` (or ``discrepancy=`` in
-    :meth:`Fit.predict <scalinglaws.results.Fit.predict>`) carries it into the
-    predictions of the full fit.
-
-    On the likelihood scale (``log y`` for losses), held-out unit ``g`` (a run, a family:
-    rows that share one miss) has the mean residual ``r_g = mean(t(y) - t(median))`` and
-    the model's own predictive standard deviation ``s_g`` (from its central interval,
-    read as Normal). The discrepancy is ``r_g ~ Normal(bias, s_g^2 + sd^2)`` with
-    ``bias`` and ``sd >= 0`` at their maximum likelihood. Applied, the law is shifted by
-    ``bias`` and each new observation gets an independent ``Normal(0, sd)`` on top of
-    its own noise. It is a plug-in estimate, from as many units as were held out: treat
-    ``units`` as its sample size.
-
-    Attributes
-    ----------
-    bias : float
-        Mean miss on the likelihood scale (for a log-scale loss, ``exp(bias) - 1`` is the
-        relative miss; positive: the truth lies above the predictions).
-    sd : float
-        Spread of the misses beyond the model's own predictive spread (0 when the
-        intervals already cover it).
-    units : int
-        Number of held-out units it was estimated from.
-    scale : str
-        The likelihood scale of the target, ``"log"`` or ``"identity"``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> d = Discrepancy.estimate(observed=[2.1, 3.1, 4.1, 5.0], median=[2.0, 3.0, 4.0, 5.0],
-    ...                          lower=[1.9, 2.9, 3.9, 4.9], upper=[2.1, 3.1, 4.1, 5.1])
-    >>> round(d.bias, 3), round(d.sd, 3), d.units
-    (0.017, 0.005, 4)
-    >>> law, observed = d.apply(np.full((1000, 1), 2.0), np.full((1000, 1), 2.0), seed=0)
-    >>> round(float(law[0, 0]), 3)
-    2.035
-    """
-
-    bias: float
-    sd: float
-    units: int
-    scale: str = "log"
-
-    @classmethod
-    def estimate(cls, observed, median, lower, upper, *, mass: float = 0.9, groups=None,
-                 scale: str = "log") -> Discrepancy:
-        """Maximum-likelihood bias and spread from held-out predictions.
-
-        Parameters
-        ----------
-        observed, median, lower, upper : array-like
-            Per held-out row: the truth, the posterior median of the law, and the ends of
-            the central ``mass`` posterior-predictive interval (natural scale).
-        mass : float
-            Probability mass of the interval ``lower``-``upper``.
-        groups : array-like, optional
-            A label per row; rows with one label are one unit (their residuals and
-            spreads are averaged). Checkpoints of one run, or runs of one family, miss
-            together: count them once. By default every row is a unit.
-        scale : str
-            ``"log"`` (losses, the default) or ``"identity"``: the likelihood scale.
-        """
-        from scipy.optimize import minimize_scalar
-        from scipy.stats import norm
-
-        if scale not in ("log", "identity"):
-            raise ScalingLawError(f"scale must be 'log' or 'identity', got {scale!r}")
-        if not 0 < mass < 1:
-            raise ScalingLawError(f"mass must be in (0, 1), got {mass!r}")
-        arrays = {}
-        for name, value in (("observed", observed), ("median", median), ("lower", lower),
-                            ("upper", upper)):
-            a = np.asarray(value, dtype=np.float64).ravel()
-            positive = (a > 0).all() if scale == "log" else True
-            if not np.isfinite(a).all() or not positive:
-                raise ScalingLawError(
-                    f"{name} must be finite{' and positive (log scale)' if scale == 'log' else ''}"
-                    f" in every row; drop the rows that are not")
-            arrays[name] = np.log(a) if scale == "log" else a
-        n = arrays["observed"].size
-        if any(a.size != n for a in arrays.values()):
-            raise ScalingLawError(f"observed, median, lower and upper need one value per row; "
-                                  f"got {[a.size for a in arrays.values()]}")
-        if (arrays["upper"] < arrays["lower"]).any():
-            raise ScalingLawError("upper is below lower in some rows; pass the interval ends "
-                                  "in order")
-        labels = np.arange(n) if groups is None else np.asarray(groups).ravel()
-        if labels.size != n:
-            raise ScalingLawError(f"groups has {labels.size} labels for {n} rows")
-        per = pd.DataFrame({
-            "g": labels, "r": arrays["observed"] - arrays["median"],
-            "s": (arrays["upper"] - arrays["lower"]) / (2 * norm.ppf((1 + mass) / 2)),
-        }).groupby("g", sort=False).mean()
-        if len(per) < 3:
+def comparable_fits(fits: Any) -> dict[str, Any]:
+    """``{name: Fit}`` from one Fit or a dict of them, each with a pointwise log likelihood."""
+    if isinstance(fits, Fit):
+        fits = {fits.spec.law.name: fits}
+    if not isinstance(fits, Mapping):
+        raise ScalingLawError(
+            f"compare takes a dict of named fits, e.g. {{'chinchilla': fit1, 'kaplan': fit2}}; "
+            f"got {type(fits).__name__}"
+        )
+    if not fits:
+        raise ScalingLawError("compare got no fits; pass {'name': fit, ...}")
+    out = {}
+    for name, fit in fits.items():
+        if not isinstance(name, str) or not name:
+            raise ScalingLawError(f"fit names must be non-empty strings, got {name!r}")
+        if not isinstance(fit, Fit):
+            hint = " (load it first with sl.load(path))" if isinstance(fit, str) else ""
             raise ScalingLawError(
-                f"a discrepancy needs at least 3 held-out units to separate a bias from a "
-                f"spread; got {len(per)}. Hold out more runs (or families)"
+                f"compare: {name!r} is a {type(fit).__name__}, not a scalinglaws Fit{hint}"
             )
-        r, s2 = per["r"].to_numpy(), per["s"].to_numpy() ** 2
+        if "log_likelihood" not in fit.idata.groups() or "y" not in fit.idata.log_likelihood:
+            raise ScalingLawError(
+                f"fit {name!r} has no pointwise log likelihood of 'y' (idata.log_likelihood); "
+                f"it was not made by ScalingModel.fit or lost that group: refit it"
+            )
+        out[name] = fit
+    return out
 
-        def profile(sd: float) -> tuple[float, float]:
-            w = 1 / (s2 + sd ** 2)
-            bias = float(np.sum(w * r) / np.sum(w))
-            return bias, float(0.5 * np.sum(-np.log(w) + w * (r - bias) ** 2))
 
-        top = float(np.abs(r).max() + np.sqrt(s2.max())) * 10 + 1e-12
-        best = minimize_scalar(lambda sd: profile(sd)[1], bounds=(0.0, top), method="bounded",
-                               options={"xatol": 1e-10 * top})
-        sd = float(best.x) if profile(float(best.x))[1] < profile(0.0)[1] else 0.0
-        return cls(bias=profile(sd)[0], sd=sd, units=len(per), scale=scale)
+def check_comparable(fits: Mapping[str, Any]) -> None:
+    """Raise unless every fit scores the same target, on the same scale, for the same rows.
 
-    def apply(self, law, observed, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """Draws of the law and of new observations with the discrepancy added.
+    Log predictive densities of different quantities (another target column, ``log y``
+    against ``y``, other rows) are not comparable: their difference says nothing about
+    which model is better.
 
-        ``law`` and ``observed`` are posterior draws on the natural scale (as
-        :meth:`Fit.predict_draws <scalinglaws.results.Fit.predict_draws>` returns them);
-        the law is shifted by ``bias`` and every observation draw gets its own
-        ``Normal(0, sd)`` on the likelihood scale.
-        """
-        law = np.asarray(law, dtype=np.float64)
-        observed = np.asarray(observed, dtype=np.float64)
-        extra = self.sd * np.random.default_rng(seed).standard_normal(observed.shape)
-        if self.scale == "log":
-            return law * np.exp(self.bias), observed * np.exp(self.bias + extra)
-        return law + self.bias, observed + self.bias + extra
+    >>> check_comparable({"a": fit_a, "b": fit_b})  # doctest: +SKIP
+    """
+    fits = comparable_fits(fits)
+    names = list(fits)
+    first = fits[names[0]]
+    for name in names[1:]:
+        fit = fits[name]
+        pair = f"fits {names[0]!r} and {name!r}"
+        if fit.spec.target != first.spec.target:
+            raise ScalingLawError(
+                f"{pair} model different targets ({first.spec.target!r} vs "
+                f"{fit.spec.target!r}): their log likelihoods are densities of different "
+                f"quantities and cannot be compared. Fit both to the same target column."
+            )
+        if fit.spec.scale != first.spec.scale:
+            raise ScalingLawError(
+                f"{pair} put the noise on different scales (scale={first.spec.scale!r} vs "
+                f"{fit.spec.scale!r}): a density of log y and a density of y differ by a "
+                f"Jacobian, not by model quality. Refit with the same scale=."
+            )
+        if fit.design.n_rows != first.design.n_rows:
+            raise ScalingLawError(
+                f"{pair} were fitted to different data ({first.design.n_rows} vs "
+                f"{fit.design.n_rows} rows): LOO sums over rows, so both must see the same "
+                f"rows. Fit both to the same DataFrame."
+            )
+        labels_a = np.asarray([str(i) for i in first.design.index])
+        labels_b = np.asarray([str(i) for i in fit.design.index])
+        same_y = np.allclose(first.design.y, fit.design.y, rtol=1e-12, atol=0.0)
+        if not same_y or not np.array_equal(labels_a, labels_b):
+            if np.array_equal(labels_a, labels_b):
+                bad = np.flatnonzero(~np.isclose(first.design.y, fit.design.y, rtol=1e-12,
+                                                 atol=0.0))
+                why = (f"the same rows with different target values (first difference at "
+                       f"row {labels_a[bad[0]]!r}, position {int(bad[0])})")
+            elif sorted(labels_a) == sorted(labels_b):
+                why = "the same rows in a different order"
+            else:
+                bad = np.flatnonzero(labels_a != labels_b)
+                why = (f"different rows (first difference at position {int(bad[0])}: "
+                       f"{labels_a[bad[0]]!r} vs {labels_b[bad[0]]!r})")
+            raise ScalingLawError(
+                f"{pair} were fitted to {why}: pointwise LOO differences pair row i of one "
+                f"fit with row i of the other. Fit both to the same DataFrame (same rows, "
+                f"same order)."
+            )
+
+
+def combined_data(fits: Mapping[str, Any]) -> pd.DataFrame:
+    """One frame with every column any of ``fits`` read (their rows must be the same).
+
+    Used to refit models with different inputs (e.g. ``C`` and ``N, D``) on the same
+    rows.
+
+    >>> combined_data({"a": fit_a, "b": fit_b}).columns  # doctest: +SKIP
+    """
+    fits = comparable_fits(fits)
+    frames = [fit.data() for fit in fits.values()]
+    out = frames[0].copy()
+    for frame in frames[1:]:
+        if len(frame) != len(out):
+            raise ScalingLawError(
+                f"fits have different numbers of rows ({len(out)} vs {len(frame)}); pass the "
+                f"data explicitly"
+            )
+        for column in frame.columns:
+            if column not in out.columns:
+                out[column] = frame[column].to_numpy()
+    first = next(iter(fits.values()))
+    out.index = pd.Index(first.design.index)
+    return out
 
 
 # --- the validation -----------------------------------------------------------------------
@@ -648,8 +617,6 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     ...                                    chains=2, warmup=500, draws=500)  # doctest: +SKIP
     >>> result.summary()  # doctest: +SKIP
     """
-    from .compare import _as_fits, check_comparable, combined_data
-
     models = _models(model)
     levels = tuple(float(q) for q in intervals)
     if not levels or any(not 0 < q < 1 for q in levels):
@@ -660,7 +627,7 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
         if any(fit is None for fit in fits.values()):
             raise ScalingLawError("data is needed to validate a ScalingModel; pass the runs "
                                   "as data= (or pass fitted models)")
-        check_comparable(_as_fits(fits))
+        check_comparable(comparable_fits(fits))
         data = combined_data(fits)
     if isinstance(data, Mapping):
         data = pd.DataFrame(dict(data))

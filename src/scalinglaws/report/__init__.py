@@ -5,6 +5,7 @@
 PosixPath('report.html')
 """
 
-from .builder import build_html, data_hash, fit_html, report, spec_hash
+from ..display import data_hash, fit_html, spec_hash
+from .builder import build_html, report
 
 __all__ = ["build_html", "data_hash", "fit_html", "report", "spec_hash"]

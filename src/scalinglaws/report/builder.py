@@ -8,12 +8,7 @@ views the same offline as online.
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import hashlib
-import html
-import io
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
@@ -21,128 +16,26 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._checks import check_interval, check_output_path, write_atomic
+from .._version import __version__
+from ..compare import compare
+from ..display import (
+    data_hash,
+    escape,
+    figure_img,
+    model_section,
+    notes_box,
+    slug,
+    spec_hash,
+    table_html,
+)
 from ..errors import ScalingLawError
-
-#: Resolution of embedded figures (pixels per inch); 100 keeps a 3-panel fit plot
-#: readable on a laptop and the file small.
-DPI = 100
-
-
-# --- small helpers ------------------------------------------------------------------------
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def spec_hash(spec) -> str:
-    """First 12 hex digits of the SHA-256 of the spec's canonical JSON.
-
-    Two fits with the same hash were made from the same model description (law, columns,
-    hierarchy, priors, likelihood).
-
-    >>> import scalinglaws as sl
-    >>> spec_hash(sl.ScalingModel("chinchilla", target="loss")) == spec_hash(
-    ...     sl.ScalingModel("chinchilla", target="loss"))
-    True
-    """
-    return hashlib.sha256(spec.to_json().encode()).hexdigest()[:12]
-
-
-def data_hash(frame: pd.DataFrame) -> str:
-    """First 12 hex digits of the SHA-256 of a frame's CSV text (columns sorted).
-
-    >>> data_hash(pd.DataFrame({"a": [1.0]})) == data_hash(pd.DataFrame({"a": [1.0]}))
-    True
-    """
-    text = frame[sorted(frame.columns)].to_csv(index=False, float_format="%.17g")
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def figure_img(fig, alt: str, caption: str = "") -> str:
-    """A matplotlib figure as an embedded PNG ``<figure>``; the figure is closed."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return (f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}">{cap}'
-            f"</figure>")
-
-
-def math_img(latex: str) -> str:
-    """A formula rendered by matplotlib mathtext as an embedded SVG ``<img>``.
-
-    Falls back to the LaTeX source in ``<code>`` when mathtext cannot render it.
-
-    >>> math_img(r"L = E + A C^{-\\alpha}").startswith('<img class="math"')
-    True
-    """
-    import matplotlib
-    from matplotlib import mathtext
-    from matplotlib.font_manager import FontProperties
-
-    buf = io.BytesIO()
-    try:
-        with warnings.catch_warnings(), matplotlib.rc_context({"mathtext.fontset": "cm"}):
-            warnings.simplefilter("ignore")
-            mathtext.math_to_image(f"${latex}$", buf, dpi=DPI, format="svg",
-                                   prop=FontProperties(size=15))
-    except Exception:  # noqa: BLE001 - any mathtext failure falls back to the source
-        return f"<p><code>{_e(latex)}</code></p>"
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img class="math" alt="{_e(latex)}" src="data:image/svg+xml;base64,{data}">'
-
-
-def table_html(frame: pd.DataFrame, index: bool = True, digits: int = 4) -> str:
-    """A DataFrame as a compact, horizontally scrollable HTML table.
-
-    Index levels become the leading (left-aligned, bold) columns; numbers are shown with
-    ``digits`` significant digits and right-aligned, text is left-aligned and escaped.
-
-    >>> table_html(pd.DataFrame({"x": [1.23456]}, index=["a"]))  # doctest: +ELLIPSIS
-    '<div class="scroll"><table>...<td class="num">1.235</td>...'
-    """
-    def cell(x) -> tuple[str, str]:
-        if isinstance(x, (bool, np.bool_)):
-            return "text", "yes" if x else "no"
-        if isinstance(x, (int, np.integer)):
-            return "num", str(int(x))
-        if isinstance(x, (float, np.floating)):
-            return "num", "" if np.isnan(x) else f"{x:.{digits}g}"
-        return "text", _e(x)
-
-    n_index = frame.index.nlevels if index else 0
-    shown = frame.reset_index() if index else frame
-    names = list(frame.index.names) + list(frame.columns) if index else list(frame.columns)
-    body = [[cell(v) for v in values] for values in shown.itertuples(index=False)]
-    kinds = ["text" if i < n_index or any(row[i][0] == "text" for row in body) else "num"
-             for i in range(len(names))]
-    head = "".join(f'<th class="{kind}">{_e("" if name is None else name)}</th>'
-                   for name, kind in zip(names, kinds, strict=True))
-    rows = []
-    for values in body:
-        cells = [f'<{"th" if i < n_index else "td"} class="{kinds[i]}">{text}'
-                 f'</{"th" if i < n_index else "td"}>' for i, (_, text) in enumerate(values)]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
-
-
-def _box(kind: str, items: Sequence[str], lead: str = "") -> str:
-    inner = "".join(f"<li>{_e(i)}</li>" for i in items)
-    head = f"<p>{lead}</p>" if lead else ""
-    return f'<div class="box {kind}">{head}' + (f"<ul>{inner}</ul>" if inner else "") + "</div>"
-
-
-def _slug(name: str) -> str:
-    return "model-" + "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
-
+from ..fit import Fit
+from ..io import load
+from ..plotting import plot_calibration, plot_comparison, plot_holdout
+from ..validate import check_comparable, combined_data, extrapolation
 
 # --- inputs -------------------------------------------------------------------------------
 
@@ -152,8 +45,6 @@ def as_fits(fits: Any) -> dict[str, Any]:
     Paths (``.nc`` files written by :meth:`Fit.save <scalinglaws.Fit.save>`) are loaded;
     unnamed fits are named by file stem or law name (made unique).
     """
-    from ..results import Fit, load
-
     def one(value):
         if isinstance(value, Fit):
             return value
@@ -218,145 +109,21 @@ def data_section(frame: pd.DataFrame, fits: Mapping[str, Any]) -> str:
         if role in ("factor", "run") and column in frame.columns:
             counts = frame[column].astype(str).value_counts().sort_index()
             if role == "run" or len(counts) > 30:
-                parts.append(f"<p><b>{_e(column)}</b> ({role}): {len(counts)} levels, "
+                parts.append(f"<p><b>{escape(column)}</b> ({role}): {len(counts)} levels, "
                              f"{counts.min()}–{counts.max()} rows each.</p>")
             else:
-                levels = ", ".join(f"{_e(k)} ({v})" for k, v in counts.items())
-                parts.append(f"<p><b>{_e(column)}</b> ({role}): {levels}.</p>")
-    return "".join(parts)
-
-
-def _hierarchy(fit) -> list[str]:
-    spec, design = fit.spec, fit.design
-    lines = []
-    for p in spec.law.params:
-        factors = design.vary.get(p.name, ())
-        if not factors:
-            lines.append(f"{p.name}: shared by all runs.")
-            continue
-        desc = []
-        for f in factors:
-            n = len(design.factors[f].levels)
-            desc.append(f"{f} ({n} levels)")
-        how = ("independent per level" if spec.pooling == "none"
-               else "partial pooling (a population value plus per-level offsets)")
-        lines.append(f"{p.name}: varies by {' + '.join(desc)}; {how}.")
-    dropped = {k: v for k, v in spec.vary.items() if k not in design.vary}
-    if dropped:
-        lines.append(f"Asked to vary but fitted as shared (a factor had a single level, or "
-                     f"pooling is complete): {sorted(dropped)}.")
-    noise = "Student-t" if spec.likelihood == "student_t" else "Normal"
-    on = "log y" if spec.scale == "log" else "y"
-    sigma = design.vary.get("sigma", ())
-    lines.append(f"Noise: {noise} on {on}" + (f", sigma varies by {', '.join(sigma)}"
-                                               if sigma else ", one sigma") + ".")
-    if spec.run:
-        lines.append(f"Run offsets: one per {spec.run} (checkpoints of a run share it); a new "
-                     f"run gets a fresh offset from the population.")
-    refs = ", ".join(f"{k}_ref = {np.exp(v):.3g}" for k, v in design.log_reference.items())
-    lines.append(f"Reference scale of the coefficients: {refs}.")
-    return lines
-
-
-def _priors(fit) -> pd.DataFrame:
-    spec, design = fit.spec, fit.design
-    rows = []
-    for p in spec.law.params:
-        where = " (at the reference scale)" if p.reference else ""
-        rows.append({"parameter": p.sampled_name, "prior": repr(spec.prior(p.name)),
-                     "set by": "model" if p.name in spec.priors else "default",
-                     "meaning": p.description + where})
-        if p.name in design.vary and spec.pooling == "partial":
-            rows.append({"parameter": f"{p.name}_sd", "prior": repr(spec.prior(f"{p.name}_sd")),
-                         "set by": "model" if f"{p.name}_sd" in spec.priors else "default",
-                         "meaning": f"between-level sd of {p.name} (unconstrained scale)"})
-    extra = [("sigma", "observation noise sd")]
-    if "sigma" in design.vary:
-        extra.append(("sigma_sd", "between-level sd of log sigma"))
-    if spec.likelihood == "student_t":
-        extra.append(("nu", "Student-t degrees of freedom"))
-    if spec.run:
-        extra.append(("run_sd", "sd of per-run offsets"))
-    for name, meaning in extra:
-        rows.append({"parameter": name, "prior": repr(spec.prior(name)),
-                     "set by": "model" if name in spec.priors else "default",
-                     "meaning": meaning})
-    return pd.DataFrame(rows).set_index("parameter")
-
-
-def diagnostics(fit) -> dict[str, float]:
-    """Sampler numbers of a fit: chains, draws, divergences, R-hat, ESS, steps, BFMI."""
-    import arviz as az
-
-    post, stats = fit.idata.posterior, fit.idata.sample_stats
-    summary = fit.summary()
-    out = {"chains": int(post.sizes["chain"]), "draws per chain": int(post.sizes["draw"]),
-           "divergences": int(stats["diverging"].sum()) if "diverging" in stats else 0,
-           "max R-hat": float(summary["r_hat"].max()),
-           "min bulk ESS": float(summary["ess_bulk"].min()),
-           "min tail ESS": float(summary["ess_tail"].min())}
-    if "n_steps" in stats:
-        out["mean leapfrog steps"] = float(stats["n_steps"].mean())
-        out["max leapfrog steps"] = int(stats["n_steps"].max())
-    try:
-        out["min BFMI"] = float(np.min(az.bfmi(fit.idata)))
-    except Exception:  # noqa: BLE001 - BFMI needs an energy field that old files may lack
-        pass
-    return out
-
-
-def model_section(name: str, fit, interval: float = 0.9, figures: bool = True) -> str:
-    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure."""
-    spec, law = fit.spec, fit.spec.law
-    inputs = ", ".join(f"{_e(v)} = column <code>{_e(c)}</code>" for v, c in spec.inputs.items())
-    parts = [f'<section class="model" id="{_slug(name)}"><h2>Model: {_e(name)}</h2>',
-             f"<p><b>Law</b> <code>{_e(law.name)}</code>"
-             + (f" ({_e(law.citation)})" if law.citation else "") + "</p>",
-             math_img(law.latex),
-             f"<p>{_e(law.description)} Inputs: {inputs}; target: column "
-             f"<code>{_e(spec.target)}</code>.</p>" if law.description else
-             f"<p>Inputs: {inputs}; target: column <code>{_e(spec.target)}</code>.</p>"]
-    parts.append('<div class="grid"><div><h3>Hierarchy</h3><ul>'
-                 + "".join(f"<li>{_e(line)}</li>" for line in _hierarchy(fit))
-                 + "</ul></div>")
-    diag = diagnostics(fit)
-    diag_frame = pd.DataFrame({"value": list(diag.values())}, index=list(diag))
-    parts.append(f"<div><h3>Sampler diagnostics</h3>{table_html(diag_frame)}</div></div>")
-    if fit.warnings:
-        parts.append(_box("warn", fit.warnings,
-                          "<b>The sampler reported problems.</b> Numbers below may be "
-                          "unreliable:"))
-    else:
-        parts.append(_box("ok", [], "All sampler checks passed (no divergences, R-hat, "
-                                    "effective sample sizes and BFMI within limits)."))
-    parts.append(f"<h3>Priors</h3>{table_html(_priors(fit))}")
-    parts.append(f"<h3>Parameters ({interval:.0%} intervals)</h3>"
-                 f"{table_html(fit.summary(interval))}")
-    if figures:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # matplotlib's colour-map notices
-            fig = fit.plot(interval=interval)
-        parts.append(figure_img(
-            fig, f"{name}: data, posterior median and bands",
-            f"Points: the fitted runs. Line and dark band: posterior median and "
-            f"{interval:.0%} credible band of the law; light band: {interval:.0%} "
-            f"posterior-predictive interval of a new run; grey region: extrapolation beyond "
-            f"the largest fitted run."))
-    parts.append(f"<details><summary>Model spec (hash {spec_hash(spec)})</summary>"
-                 f"<pre>{_e(json.dumps(spec.to_dict(), indent=2, sort_keys=True))}</pre>"
-                 f"</details></section>")
+                levels = ", ".join(f"{escape(k)} ({v})" for k, v in counts.items())
+                parts.append(f"<p><b>{escape(column)}</b> ({role}): {levels}.</p>")
     return "".join(parts)
 
 
 def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
     """The PSIS-LOO comparison table, its notes and ArviZ's comparison plot."""
-    from ..compare import compare
-    from ..plotting import plot_comparison
 
     try:
         table = compare(fits)
     except ScalingLawError as err:
-        return (f"<p>These models cannot be compared by PSIS-LOO: {_e(err)}</p>", None)
+        return (f"<p>These models cannot be compared by PSIS-LOO: {escape(err)}</p>", None)
     parts = ["<p>PSIS-LOO estimates how well each model predicts a new run like the "
              "fitted ones (expected log predictive density, higher is better; "
              "<code>elpd_diff</code> is the gap to the best and <code>dse</code> its "
@@ -364,7 +131,7 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
              "k &gt; 0.7 are flagged).</p>",
              table_html(pd.DataFrame(table).drop(columns=["scale"], errors="ignore"))]
     if table.notes:
-        parts.append(_box("warn" if table["k_flag"].any() else "ok", table.notes))
+        parts.append(notes_box("warn" if table["k_flag"].any() else "ok", table.notes))
     if len(table) > 1:
         parts.append(figure_img(plot_comparison(table), "PSIS-LOO comparison plot",
                                 "Expected log predictive density (PSIS-LOO) of each model "
@@ -374,9 +141,8 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
 
 def validation_section(result) -> str:
     """Leave-largest-scale-out scores, coverage table and calibration figures."""
-    from ..plotting import plot_calibration, plot_holdout
 
-    where = ", ".join(f"{_e(result.by)} &ge; {t:.3g}" for t in result.thresholds)
+    where = ", ".join(f"{escape(result.by)} &ge; {t:.3g}" for t in result.thresholds)
     summary = result.summary()
     parts = [f"<p>Each model was refitted on the runs below each threshold ({where}) and "
              f"scored on the held-out larger runs: <code>elpd</code> is their summed log "
@@ -393,7 +159,7 @@ def validation_section(result) -> str:
              "nine times out of ten with this many runs.</p>",
              table_html(coverage_table(result))]
     if result.notes:
-        parts.append(_box("warn" if any("problem" in n or "overconfident" in n
+        parts.append(notes_box("warn" if any("problem" in n or "overconfident" in n
                                         for n in result.notes) else "ok", result.notes))
     parts.append(figure_img(plot_calibration(result), "calibration of held-out predictions",
                             "Left: PIT histogram (flat when calibrated; U-shaped when "
@@ -433,8 +199,6 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
 
     >>> page = build_html({"chinchilla": fit})  # doctest: +SKIP
     """
-    from .. import __version__
-    from ..compare import check_comparable, combined_data
 
     check_interval(interval)
     fits = as_fits(fits)
@@ -446,7 +210,6 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     if data is None:
         data = combined_data(fits) if comparable else next(iter(fits.values())).data()
     if validation is None and holdout is not None:
-        from ..validate import extrapolation
 
         first = next(iter(fits.values()))
         n_chains = chains or int(first.idata.posterior.sizes["chain"])
@@ -458,8 +221,8 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     sections, nav = [], []
 
     def add(anchor: str, heading: str, body: str, level: str = "h2") -> None:
-        nav.append(f'<li><a href="#{anchor}">{_e(heading)}</a></li>')
-        sections.append(f'<section id="{anchor}"><{level}>{_e(heading)}</{level}>'
+        nav.append(f'<li><a href="#{anchor}">{escape(heading)}</a></li>')
+        sections.append(f'<section id="{anchor}"><{level}>{escape(heading)}</{level}>'
                         f"{body}</section>")
 
     comp_html, table = comparison_section(fits)
@@ -476,10 +239,10 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     troubled = [n for n, f in fits.items() if f.warnings]
     lead.append(f"Sampler problems in: {', '.join(troubled)}." if troubled
                 else "All sampler checks passed for every model.")
-    add("summary", "Summary", _box("warn" if troubled else "ok", lead))
+    add("summary", "Summary", notes_box("warn" if troubled else "ok", lead))
     add("data", "Data", data_section(data, fits))
     for name, fit in fits.items():
-        nav.append(f'<li><a href="#{_slug(name)}">Model: {_e(name)}</a></li>')
+        nav.append(f'<li><a href="#{slug(name)}">Model: {escape(name)}</a></li>')
         sections.append(model_section(name, fit, interval=interval))
     add("comparison", "Comparison (PSIS-LOO, WAIC, stacking)", comp_html)
     if validation is not None:
@@ -495,17 +258,17 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
           "rows": f.design.n_rows} for n, f in fits.items()]).set_index("model")
     versions = _versions(__version__)
     add("provenance", "Provenance",
-        f"{table_html(prov)}<p>Data hash {data_hash(data)}. {_e(versions)}.</p>")
+        f"{table_html(prov)}<p>Data hash {data_hash(data)}. {escape(versions)}.</p>")
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     template = Template(resources.files(__package__).joinpath("template.html").read_text())
     return template.substitute(
-        title=_e(title), version=_e(__version__),
-        subtitle=_e(f"Generated {now} by scalinglaws {__version__}; "
+        title=escape(title), version=escape(__version__),
+        subtitle=escape(f"Generated {now} by scalinglaws {__version__}; "
                     f"spec hashes: " + ", ".join(f"{n} {spec_hash(f.spec)}"
                                                  for n, f in fits.items())),
         nav="".join(nav), body="\n".join(sections),
-        footer=_e(f"{versions}. Generated {now}."))
+        footer=escape(f"{versions}. Generated {now}."))
 
 
 def _versions(own: str) -> str:
@@ -568,13 +331,3 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
                       title=title, interval=interval, seed=seed, chains=chains,
                       warmup=warmup, draws=draws, progress=progress)
     return write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"), "report")
-
-
-def fit_html(fit, name: str | None = None, interval: float = 0.9) -> str:
-    """One fit's report section (without the figure) as an HTML fragment.
-
-    Suitable for ``Fit._repr_html_`` in Jupyter.
-
-    >>> fit_html(fit)  # doctest: +SKIP
-    """
-    return model_section(name or fit.spec.law.name, fit, interval=interval, figures=False)

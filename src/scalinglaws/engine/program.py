@@ -36,8 +36,8 @@ from numpyro.infer import init_to_uniform
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from .errors import ScalingLawError, ScalingLawWarning
-from .model import RUN_SITE, Structure, bucket, centred_sites, data_model, enable_x64, view
+from ..errors import ScalingLawError, ScalingLawWarning
+from ..model import RUN_SITE, Structure, bucket, centred_sites, data_model, enable_x64, view
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
 CACHE_ENV = "SCALINGLAWS_CACHE_DIR"

@@ -1,12 +1,14 @@
-"""Fit: a posterior (ArviZ InferenceData) with the spec and data that produced it.
+"""ScalingModel, the model that fits, and Fit, the posterior it returns.
 
-A Fit is a value: print its :meth:`~Fit.summary`, :meth:`~Fit.predict` new runs,
-:meth:`~Fit.plot` it, :meth:`~Fit.save` it to netCDF and :func:`load` it back exactly.
+:class:`ScalingModel` is a :class:`~scalinglaws.spec.ModelSpec` with the verbs
+:meth:`~ScalingModel.fit` and :meth:`~ScalingModel.fit_many`, which run the compiled
+engine. A :class:`Fit` is a value: print its :meth:`~Fit.summary`, :meth:`~Fit.predict`
+new runs, :meth:`~Fit.plot` it, :meth:`~Fit.save` it to netCDF and read it back exactly
+with :func:`scalinglaws.load`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections.abc import Mapping
@@ -19,10 +21,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._checks import check_interval, check_predict_settings, write_atomic
+from ._checks import check_interval, check_predict_settings, check_sampler_settings
 from .data import Design, Factor, as_frame, make_design
+from .discrepancy import Discrepancy
+from .display import fit_html
+from .engine import chain_groups, posterior_draws, run_nuts, run_nuts_many
 from .errors import ScalingLawError, ScalingLawWarning
 from .model import auxiliary, predict_draws
+from .netcdf import read_fit_file, write_fit_file
+from .plotting import plot_fit
+from .spec import ModelSpec
 
 #: Version of the saved-file layout; files of another format are rejected.
 FILE_FORMAT = 1
@@ -159,8 +167,6 @@ class Fit:
         such as ``A`` in its original units, whatever scale it was sampled on). With a
         ``discrepancy``, ``law`` and ``observed`` include it (see :meth:`predict`).
         """
-        from .validate import Discrepancy
-
         if discrepancy is not None:
             if not isinstance(discrepancy, Discrepancy):
                 raise ScalingLawError(
@@ -221,8 +227,6 @@ class Fit:
         Returns a matplotlib Figure (never shows it); see
         :func:`scalinglaws.plotting.plot_fit` for options.
         """
-        from .plotting import plot_fit
-
         return plot_fit(self, **kwargs)
 
     # --- display ------------------------------------------------------------------------
@@ -235,8 +239,6 @@ class Fit:
 
     def _repr_html_(self) -> str:
         """Jupyter view: the law, hierarchy, priors, diagnostics and parameter table."""
-        from .report import fit_html
-
         return fit_html(self)
 
     # --- files --------------------------------------------------------------------------
@@ -255,118 +257,176 @@ class Fit:
         })
 
 
-def chain_groups(posterior: xr.Dataset) -> list[xr.Dataset]:
-    """The posterior's chains in groups that target one distribution each.
+class ScalingModel(ModelSpec):
+    """A Bayesian scaling-law model: a law, its data columns, a hierarchy and priors.
 
-    A cut loss-to-loss fit runs its links' chains given several compute-law draws, one
-    group of ``posterior.attrs["chains_per_group"]`` chains per draw; R-hat compares chains
-    within a group and ESS adds over groups. Without the attribute: one group.
+    Parameters
+    ----------
+    law : str or Law
+        A registry name (``sl.laws.names()``), a :class:`~scalinglaws.laws.Law`, or an
+        expression such as ``"E + A*N**-alpha"``.
+    inputs : dict
+        Law variable -> column, e.g. ``{"N": "params", "D": "tokens"}``. Defaults to the
+        variable names themselves.
+    target : str
+        Column of the quantity the law predicts (a loss, an error rate).
+    vary : dict
+        Parameter -> factor column(s) it varies by, e.g. ``{"E": "dataset"}`` or
+        ``{"E": ["dataset", "tokenizer"]}`` (crossed, additive on the unconstrained
+        scale). ``"sigma"`` may vary too. Parameters not named are shared.
+    priors : dict
+        Overrides by name: a law parameter (its population value, at the reference scale
+        for ``A``-like coefficients), ``"sigma"``, ``"nu"``, ``"run_sd"`` or
+        ``"<param>_sd"`` (its between-level standard deviation).
+    pooling : {"partial", "none", "complete"}
+        Partial pooling (non-centred hierarchy), independent levels, or one shared value.
+    likelihood : {"normal", "student_t"}
+        Observation noise on the likelihood scale; Student-t is the robust choice.
+    scale : {"log", "identity"}, optional
+        Where the noise acts. Defaults to ``"log"`` for laws with positive output
+        (losses) and ``"identity"`` otherwise (error rates).
+    run : str, optional
+        Column identifying a training run; adds a per-run offset so that checkpoints of
+        one run are not treated as independent.
+    reference : dict, optional
+        Fixed reference value per variable for reference-scale coefficients; by default
+        the geometric mean of the fitted data.
+    parameterization : {"noncentred", "centred"} or dict
+        How group offsets are sampled: ``sd * z`` with ``z ~ Normal(0, 1)`` (robust when
+        levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
+        when every level is well measured and levels clearly differ). A dict chooses per
+        parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
+        ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
+        ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
+    coordinates : {"natural", "level"}
+        Where NUTS samples the law's additive terms. ``"level"`` (laws with
+        ``level_terms``, such as chinchilla) samples the law's value at the reference
+        point, ``V = E + A_ref + B_ref``, and the terms' shares of it instead of E,
+        A_ref and B_ref. The priors and the posterior are the same (the change of
+        variables has unit Jacobian). The geometry is straighter when the data fix the
+        level but not how it splits, for example two model sizes, where E trades against
+        alpha. The terms must not vary, or vary by one factor with ``pooling="none"``.
+        See :func:`scalinglaws.model.sample_level_coordinates`.
+
+    Examples
+    --------
+    >>> import scalinglaws as sl
+    >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    >>> model.vary
+    {'E': ('dataset',)}
+    >>> sl.ScalingModel.from_dict(model.to_dict()) == model
+    True
     """
-    size = int(posterior.attrs.get("chains_per_group", posterior.sizes["chain"]))
-    return [posterior.isel(chain=slice(i, i + size))
-            for i in range(0, posterior.sizes["chain"], size)]
 
+    def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 500,
+            draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+            max_tree_depth: int = 10, dense_mass: bool = True):
+        """Fit the model to a DataFrame with NUTS and return a :class:`~scalinglaws.Fit`.
 
-def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
-    """Every posterior site with its chains flattened: ``{name: (draws, ...)}``."""
-    post = idata.posterior
-    n = post.sizes["chain"] * post.sizes["draw"]  # explicit: a site may have a size-0 axis
-    return {name: post[name].values.reshape(n, *post[name].shape[2:])
-            for name in post.data_vars}
+        Input errors are raised before anything is compiled; ``data`` is not modified.
+        See :func:`scalinglaws.engine.run_nuts` for the sampler settings.
 
-
-def fingerprint(idata: az.InferenceData, attrs: Mapping) -> str:
-    """A hash of a fit file's specs (every ``*_spec`` attribute, as parsed JSON) and of
-    its posterior's variable names, dimensions and shapes.
-
-    :func:`write_fit_file` stores it; :func:`read_fit_file` rejects a file whose spec or
-    posterior no longer gives the stored value (edited after it was saved).
-
-    >>> idata = az.from_dict(posterior={"alpha": np.zeros((2, 10))})
-    >>> a = fingerprint(idata, {"scalinglaws_spec": '{"law": "chinchilla"}'})
-    >>> a == fingerprint(idata, {"scalinglaws_spec": '{"law": "kaplan"}'})
-    False
-    >>> len(a)
-    64
-    """
-    specs = {k: json.loads(v) for k, v in sorted(attrs.items()) if k.endswith("_spec")}
-    post = idata.posterior
-    shapes = {name: [list(post[name].dims), list(post[name].shape)]
-              for name in sorted(post.data_vars)}
-    text = json.dumps({"specs": specs, "posterior": shapes}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
-    """Write a copy of ``idata`` to netCDF with ``attrs`` (the package version and a
-    :func:`fingerprint`) on its posterior; the caller's InferenceData is not changed.
-
-    The file is written beside ``path`` and renamed onto it, so a failure never leaves
-    half a file and an existing file survives it.
-    """
-    from . import __version__
-
-    idata = idata.copy()
-    idata.posterior.attrs.update(attrs, scalinglaws_version=__version__,
-                                 scalinglaws_fingerprint=fingerprint(idata, attrs))
-    return write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"),
-                        "fit file")
-
-
-class ForeignFitFile(ScalingLawError):
-    """A readable fit file of another kind (raised by :func:`read_fit_file`)."""
-
-
-def read_fit_file(path: Path, format_key: str, expected: int, kind: str,
-                  instead: str) -> tuple[az.InferenceData, dict]:
-    """The InferenceData of a netCDF fit file, fully read, and its posterior's attributes.
-
-    ``format_key`` is the attribute holding the file format, which must equal
-    ``expected``; ``kind`` names the fit (``"a core fit (Fit.save)"``) and ``instead``
-    says how to read a file of another kind. A missing, unreadable or foreign file, or
-    one in another format, raises a :class:`~scalinglaws.errors.ScalingLawError`; a
-    readable fit of another kind, the subclass :class:`ForeignFitFile`.
-    """
-    if not path.exists():
-        raise ScalingLawError(f"no fit file at {path}")
-    if path.is_dir():
-        raise ScalingLawError(f"{path} is a folder, not a fit file")
-    try:
-        idata = az.from_netcdf(str(path), engine="h5netcdf")
-        idata.load()
-        for group in idata.groups():  # all in memory now: let the file be written again
-            getattr(idata, group).close()
-        attrs = dict(idata.posterior.attrs)
-    except Exception as err:  # noqa: BLE001 - any reader failure means a damaged file
-        raise ScalingLawError(f"{path} is not a readable netCDF fit file ({err}); it may be "
-                              f"damaged or truncated: save the fit again") from None
-    if format_key not in attrs:
-        raise ForeignFitFile(f"{path} is not {kind}; {instead}")
-    try:
-        version = int(attrs[format_key])
-    except (TypeError, ValueError):
-        version = attrs[format_key]
-    if version != expected:
-        raise ScalingLawError(
-            f"{path} is {kind} written by scalinglaws {attrs.get('scalinglaws_version')} in "
-            f"file format {attrs[format_key]}; this version reads format {expected}. Refit "
-            f"with this version, or install the version that wrote it"
+        >>> import scalinglaws as sl
+        >>> runs = sl.synthetic.sweep(seed=0)
+        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> fit = model.fit(runs, chains=2, warmup=300, draws=300)  # doctest: +SKIP
+        >>> fit.summary().loc["alpha", "r_hat"] < 1.05  # doctest: +SKIP
+        True
+        """
+        check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth,
+                               dense_mass=dense_mass, progress=progress)
+        design = make_design(self, data)
+        idata, warnings_ = run_nuts(
+            self, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
+            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
         )
-    if "scalinglaws_fingerprint" in attrs:
-        try:
-            stored_ok = fingerprint(idata, attrs) == attrs["scalinglaws_fingerprint"]
-        except (TypeError, ValueError):  # a spec attribute that is not JSON
-            stored_ok = False
-        if not stored_ok:
-            raise ScalingLawError(
-                f"{path}: the model spec stored in the file no longer matches its posterior "
-                f"(the file was changed after it was saved, e.g. its law, scale or vary); "
-                f"refit the model and save it again, or restore the original file")
-    return idata, attrs
+        return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
+
+    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
+                 draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+                 max_tree_depth: int = 10, dense_mass: bool = True):
+        """Fit the model to several DataFrames at once, as one compiled batched program.
+
+        ``frames`` is a list (or dict) of DataFrames of one structure: the same columns
+        for the law and factors, and the same parameters varying (their level sets may
+        differ). All ``len(frames) x chains`` chains run as one vectorised program,
+        split across devices where there are several (:mod:`scalinglaws.engine`).
+        Returns a list (or dict with the same keys) of :class:`~scalinglaws.Fit`, each
+        with its own diagnostics and warnings.
+
+        Every frame is checked before anything is compiled; an error names the frame.
+        ``seed`` is one seed for every frame or one per frame; a frame's fit depends
+        only on its own seed, so ``fit(frame, seed=s)`` gives the same posterior (the
+        same draws when both pad the frame to the same shapes, see
+        :func:`scalinglaws.model.structure_of`; otherwise equal within Monte Carlo error).
+
+        >>> import scalinglaws as sl
+        >>> model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> sweeps = {s: sl.synthetic.sweep(seed=s) for s in range(8)}
+        >>> fits = model.fit_many(sweeps, chains=2, warmup=300, draws=300)  # doctest: +SKIP
+        >>> fits[3].summary().loc["alpha", "median"]  # doctest: +SKIP
+        """
+        keys, labels, items = _frames(frames)
+        seeds = _seeds(seed, len(items))
+        designs = []
+        for label, frame in zip(labels, items, strict=True):
+            try:
+                designs.append(make_design(self, frame))
+            except ScalingLawError as err:
+                raise ScalingLawError(f"{label}: {err}") from None
+        first = designs[0]
+        for label, design in zip(labels[1:], designs[1:], strict=True):
+            if design.vary != first.vary or set(design.factors) != set(first.factors):
+                raise ScalingLawError(
+                    f"{label} has another structure than {labels[0]}: parameters vary by "
+                    f"{ {k: list(v) for k, v in design.vary.items()} } there and by "
+                    f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
+                    f"factor with one level in a frame cannot vary); fit such frames "
+                    f"separately or give every frame two or more levels of each factor")
+        results = run_nuts_many(
+            self, designs, seeds=seeds, chains=chains, warmup=warmup, draws=draws,
+            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass, labels=labels)
+        fits = [Fit(idata=idata, spec=self, design=design, warnings=tuple(problems))
+                for (idata, problems), design in zip(results, designs, strict=True)]
+        return fits if keys is None else dict(zip(keys, fits, strict=True))
 
 
-def load(path: str | Path) -> Fit:
-    """Read a Fit written by :meth:`Fit.save`.
+
+def _frames(frames) -> tuple[list | None, list[str], list]:
+    """Keys (None for a list), labels for messages, and the frames of ``fit_many``."""
+    if isinstance(frames, Mapping):
+        keys = list(frames)
+        labels = [f"frames[{k!r}]" for k in keys]
+        items = [frames[k] for k in keys]
+    elif isinstance(frames, (list, tuple)):
+        keys, items = None, list(frames)
+        labels = [f"frames[{i}]" for i in range(len(items))]
+    else:
+        raise ScalingLawError(f"fit_many takes a list or a dict of DataFrames, got "
+                              f"{type(frames).__name__}; for one frame use fit()")
+    if not items:
+        raise ScalingLawError("fit_many got no frames; pass a non-empty list or dict of "
+                              "DataFrames")
+    return keys, labels, items
+
+
+def _seeds(seed, n: int) -> list[int]:
+    """One seed per frame from an int or a sequence of ints."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed)] * n
+    if (isinstance(seed, (list, tuple)) and len(seed) == n
+            and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                    for s in seed)):
+        return [int(s) for s in seed]
+    raise ScalingLawError(f"seed must be an integer or a list of {n} integers (one per "
+                          f"frame), got {seed!r}")
+
+
+def read_fit(path: str | Path) -> Fit:
+    """Read a Fit written by :meth:`Fit.save` (:func:`scalinglaws.load` reads every kind).
 
     A file that is not a scalinglaws fit, was written in another file format, is
     damaged, or whose stored spec no longer matches its posterior raises a
@@ -374,15 +434,12 @@ def load(path: str | Path) -> Fit:
     read fully into memory and closed, so the fit can be saved over it. The sampler's
     warnings stay on ``fit.warnings`` (they are not issued again).
 
-    >>> fit = load("fit.nc")  # doctest: +SKIP
+    >>> fit = read_fit("fit.nc")  # doctest: +SKIP
     """
-    from .spec import ScalingModel
-
     path = Path(path)
     idata, attrs = read_fit_file(
         path, "scalinglaws_format", FILE_FORMAT, "a fit written by scalinglaws (Fit.save)",
-        "an ArviZ file is read with arviz.from_netcdf, a loss-to-loss fit with "
-        "scalinglaws.losstoloss.load")
+        "an ArviZ file is read with arviz.from_netcdf")
     try:
         spec = ScalingModel.from_json(attrs["scalinglaws_spec"])
         const = idata.constant_data

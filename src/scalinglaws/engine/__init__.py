@@ -1,0 +1,17 @@
+"""The engine: compiled NUTS programs, batched over fits and chains, and their diagnostics.
+
+- :mod:`.program`: one compiled program per model structure (row buckets, persistent
+  compilation cache, multi-start mode search, batching and sharding);
+- :mod:`.nuts`: designs in, InferenceData and warnings out (:func:`run_nuts`,
+  :func:`run_nuts_many`);
+- :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;
+- :mod:`.mcmc`: NumPyro's MCMC on a model closure (the loss-to-loss fits).
+"""
+
+from .diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, chain_groups, diagnose, posterior_draws
+from .nuts import constant_data, run_nuts, run_nuts_many
+from .program import CACHE_ENV, Settings, cache_folder, persistent_cache, program, stack
+
+__all__ = ["BFMI_MIN", "CACHE_ENV", "ESS_MIN", "RHAT_MAX", "Settings", "cache_folder",
+           "chain_groups", "constant_data", "diagnose", "persistent_cache", "posterior_draws",
+           "program", "run_nuts", "run_nuts_many", "stack"]

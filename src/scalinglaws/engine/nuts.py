@@ -1,0 +1,187 @@
+"""NUTS for scaling-law models: designs in, InferenceData and plain-words warnings out.
+
+Scaling-law posteriors are multimodal and badly scaled, which is where naive fits fail.
+:func:`run_nuts_many` pads every design to one structure and runs one compiled program
+(:mod:`.program`): a batched multi-start BFGS finds each fit's posterior mode on the
+unconstrained scale, and its chains start near it. The draws become ArviZ
+InferenceData, checked by :func:`.diagnostics.diagnose`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+
+import arviz as az
+import jax
+import numpy as np
+import xarray as xr
+
+from .._checks import check_sampler_settings
+from ..data import Design
+from ..errors import ScalingLawError, ScalingLawWarning
+from ..model import (
+    centred_sites,
+    enable_x64,
+    level_coordinate_names,
+    level_factor,
+    level_sites,
+    pad,
+    structure_of,
+)
+from .diagnostics import diagnose
+from .program import START_JITTER, Settings, program, stack
+
+
+def _dims(spec, design: Design) -> dict[str, list[str]]:
+    dims: dict[str, list[str]] = {"y": ["row"]}
+    for site in level_sites(spec, design):
+        dims[site.name] = [site.factor]
+    for name, factor in centred_sites(spec, design):
+        dims[f"{name}_offset_{factor}" if name != "run" else "run_offset"] = [factor]
+    for p in spec.law.params:
+        for f in design.vary.get(p.name, ()):
+            dims[f"{p.sampled_name}_{f}"] = [f]
+    factor = level_factor(spec, design) if spec.coordinates == "level" else ""
+    if factor:
+        dims.update({name: [factor] for name in level_coordinate_names(spec, factor)})
+    return dims
+
+
+def _coords(design: Design) -> dict[str, Sequence]:
+    coords: dict[str, Sequence] = {"row": np.arange(design.n_rows)}
+    for name, factor in design.factors.items():
+        coords[name] = list(factor.levels)
+    return coords
+
+
+def constant_data(spec, design: Design) -> xr.Dataset:
+    """The data the posterior was conditioned on: inputs, target, factor codes, references."""
+    data = {var: ("row", values) for var, values in design.variables.items()}
+    data["target"] = ("row", design.y)
+    for name, factor in design.factors.items():
+        data[f"{name}__code"] = ("row", factor.codes)
+    data["row_label"] = ("row", np.asarray([str(i) for i in design.index]))
+    ds = xr.Dataset(data, coords=_coords(design))
+    ds.attrs.update({f"log_reference_{k}": v for k, v in design.log_reference.items()})
+    ds.attrs["vary"] = str({k: list(v) for k, v in design.vary.items()})
+    return ds
+
+
+def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 500,
+             draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+             max_tree_depth: int = 10, dense_mass: bool = True,
+             n_starts: int = 32) -> tuple[az.InferenceData, list[str]]:
+    """Sample the posterior of ``spec`` on ``design`` and check it.
+
+    Returns the InferenceData (posterior, sample_stats, log_likelihood, observed_data,
+    constant_data) and the list of diagnostic warnings, each also issued as a
+    :class:`~scalinglaws.errors.ScalingLawWarning`. It is :func:`run_nuts_many` for one
+    design: the same compiled program, so the same seed gives the same draws.
+    """
+    [(idata, problems)] = run_nuts_many(
+        spec, [design], seeds=[seed], chains=chains, warmup=warmup, draws=draws,
+        target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass, n_starts=n_starts, stacklevel=4)
+    return idata, problems
+
+
+def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chains: int = 4,
+                  warmup: int = 500, draws: int = 1000, target_accept: float = 0.9,
+                  progress: bool | None = None, max_tree_depth: int = 10,
+                  dense_mass: bool = True, n_starts: int = 32,
+                  labels: Sequence[str] | None = None,
+                  stacklevel: int = 3) -> list[tuple[az.InferenceData, list[str]]]:
+    """Sample the posteriors of ``spec`` on several designs of one structure at once.
+
+    All designs are padded to one :class:`~scalinglaws.model.Structure` and run through
+    one compiled program (:mod:`scalinglaws.engine`): a multi-start BFGS mode search
+    over every fit's starts, then ``len(designs) x chains`` NUTS chains, each started
+    near its fit's mode. Fit ``k`` draws only from ``seeds[k]``, so a design fitted alone
+    with that seed, in the same padded structure, gets the same draws. Returns one
+    ``(InferenceData, warnings)`` per design, in order; ``labels`` name the designs in
+    warnings and errors.
+    """
+    for seed in seeds:
+        check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth,
+                               dense_mass=dense_mass, n_starts=n_starts, progress=progress)
+    enable_x64()
+    designs = list(designs)
+    labels = list(labels) if labels is not None else [""] * len(designs)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    structure = structure_of(designs)
+    datas = [pad(d, structure) for d in designs]
+    settings = Settings(chains=chains, warmup=warmup, draws=draws,
+                        target_accept=float(target_accept), max_tree_depth=max_tree_depth,
+                        dense_mass=(dense_mass if isinstance(dense_mass, bool) else
+                                    tuple(tuple(block) for block in dense_mass)),
+                        n_starts=n_starts)
+    started = time.perf_counter()
+    prog = program(spec, structure, settings, datas[0])
+    keys = [jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds]
+    starts = np.concatenate([prog.starts(key_mode, n_starts) for key_mode, _ in keys])
+    xs, energies = prog.find_modes(starts, stack(datas, n_starts))
+    modes = []
+    for k, label in enumerate(labels):
+        own = slice(k * n_starts, (k + 1) * n_starts)
+        finite = np.isfinite(energies[own]) & (energies[own] < 1e29)
+        if not finite.any():
+            raise ScalingLawError(
+                f"{label + ': ' if label else ''}no starting point gave a finite log density: "
+                f"the priors put no mass where the data are (e.g. E above the smallest loss); "
+                f"check the priors and the target column")
+        modes.append(xs[own][int(np.argmin(np.where(finite, energies[own], np.inf)))])
+    if progress:
+        print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
+              f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
+              file=sys.stderr)
+    chain_keys, inits = [], []
+    for (_, key_sample), mode in zip(keys, modes, strict=True):
+        key_jitter, key_chains = jax.random.split(key_sample)
+        inits.append(mode + START_JITTER * np.asarray(
+            jax.random.normal(key_jitter, (chains, prog.dim))))
+        chain_keys.append(np.asarray(jax.random.split(key_chains, chains)))
+    per_chain = stack(datas, chains)
+    out = prog.sample(np.concatenate(chain_keys), np.concatenate(inits), per_chain)
+    sites, loglik = prog.constrained(out.pop("x"), per_chain)
+    if progress:
+        print(f"scalinglaws: sampled in {time.perf_counter() - started:.1f} s",
+              file=sys.stderr)
+    results = []
+    for k, (design, label) in enumerate(zip(designs, labels, strict=True)):
+        own = slice(k * chains, (k + 1) * chains)
+        idata = _inference_data(spec, design, {n: v[own] for n, v in sites.items()},
+                                loglik[own], {n: v[own] for n, v in out.items()})
+        problems = diagnose(idata, max_tree_depth)
+        for message in problems:
+            warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
+                          stacklevel=stacklevel)
+        results.append((idata, problems))
+    return results
+
+
+def _inference_data(spec, design: Design, sites: dict, loglik: np.ndarray,
+                    stats: dict) -> az.InferenceData:
+    """One fit's InferenceData from its chains' padded results (padding cut off)."""
+    dims = _dims(spec, design)
+    posterior = {}
+    for name, values in sites.items():
+        if name in dims and dims[name] != ["row"]:
+            values = values[:, :, : len(design.factors[dims[name][0]].levels)]
+        posterior[name] = values
+    stats = dict(stats)
+    stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
+    n = design.n_rows
+    observed = np.log(design.y) if spec.scale == "log" else np.asarray(design.y)
+    idata = az.from_dict(posterior=posterior, sample_stats=stats,
+                         log_likelihood={"y": loglik[:, :, :n]}, observed_data={"y": observed},
+                         coords=_coords(design), dims=dims)
+    idata.add_groups(constant_data=constant_data(spec, design))
+    return idata
+
+
+__all__ = ["constant_data", "run_nuts", "run_nuts_many"]

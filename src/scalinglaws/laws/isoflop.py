@@ -1,0 +1,106 @@
+"""The isoFLOP frontier (Hoffmann et al. 2022, Approach 2), every budget fitted jointly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..priors import Prior
+from .law import (
+    COEFFICIENT_PRIOR,
+    EXPONENT_PRIOR,
+    IRREDUCIBLE,
+    Array,
+    Law,
+    Param,
+    exp_of,
+    log_sum_exp,
+)
+
+# --- isoFLOP frontier (Hoffmann et al. 2022, Approach 2, all budgets jointly) --------------
+
+
+def _isoflop_log(v, p):
+    # u = log N - log N_opt(C), N_opt = G C^a; the curve's shape is Chinchilla's along an
+    # isoFLOP line, (beta e^(-alpha u) + alpha e^(beta u)) / (alpha + beta): 1 at u = 0,
+    # its minimum; the level above E at the optimum is K C^-gamma.
+    log_c = jnp.log(v["C"])
+    u = jnp.log(v["N"]) - jnp.log(p["G"]) - p["a"] * log_c
+    shape = (jnp.logaddexp(jnp.log(p["beta"]) - p["alpha"] * u,
+                           jnp.log(p["alpha"]) + p["beta"] * u)
+             - jnp.log(p["alpha"] + p["beta"]))
+    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["K"]) - p["gamma"] * log_c + shape)
+
+
+def _isoflop_from_ref(ref, p, logref):
+    # K_ref: the level at C_ref; G_ref: N_opt(C_ref) / N_ref
+    return {"K": ref["K"] + p["gamma"] * logref["C"],
+            "G": ref["G"] + logref["N"] - p["a"] * logref["C"]}
+
+
+def _isoflop_check(v, fitting):
+    if not fitting:
+        return []
+    budgets, codes = np.unique(v["C"], return_inverse=True)
+    sizes = np.array([np.unique(v["N"][codes == i]).size for i in range(budgets.size)])
+    few = sizes < 3
+    if not few.any():
+        return []
+    named = ", ".join(f"C={c:.4g} ({k} size{'s' if k != 1 else ''})"
+                      for c, k in zip(budgets[few], sizes[few], strict=True))
+    return [(f"budget(s) {named} have fewer than three distinct model sizes N, too few to "
+             f"place a minimum; drop those budgets or add sizes", few[codes])]
+
+
+def isoflop_optimum(params: Mapping[str, Array], compute: Array) -> dict[str, Array]:
+    """The isoFLOP law's compute-optimal allocation in closed form.
+
+    ``N* = G C^a``, ``D* = C / (6 N*)`` and the loss there, ``E + K C^-gamma``.
+
+    >>> out = isoflop_optimum({"E": 1.8, "K": 50.0, "gamma": 0.1, "G": 0.1, "a": 0.5},
+    ...                       1e20)
+    >>> f"{float(out['N']):.3g}", round(float(out['loss']), 4)
+    ('1e+09', 2.3)
+    """
+    log_c = jnp.log(jnp.asarray(compute))
+    log_n = jnp.log(params["G"]) + params["a"] * log_c
+    log_d = log_c - jnp.log(6.0) - log_n
+    loss = jnp.exp(log_sum_exp(jnp.log(params["E"]),
+                               jnp.log(params["K"]) - params["gamma"] * log_c))
+    return {"N": jnp.exp(log_n), "D": jnp.exp(log_d), "ratio": jnp.exp(log_d - log_n),
+            "loss": loss}
+
+
+ISOFLOP = Law(
+    name="isoflop",
+    variables=("N", "C"),
+    params=(
+        IRREDUCIBLE,
+        Param("K", "positive", COEFFICIENT_PRIOR, reference=True,
+              description="loss above E at the optimum (sampled as K_ref, at C_ref)"),
+        Param("gamma", "positive", Prior("LogNormal", -2.0, 0.8), group_scale=0.2,
+              description="exponent of the optimum's loss in compute"),
+        Param("G", "positive", Prior("LogNormal", 0.0, 1.0), reference=True,
+              description="coefficient of N_opt = G C^a (sampled as G_ref = "
+                          "N_opt(C_ref) / N_ref)"),
+        Param("a", "unit", Prior("Beta", 2.0, 2.0), group_scale=0.2,
+              description="exponent of the compute-optimal size, N_opt = G C^a"),
+        Param("alpha", "positive", EXPONENT_PRIOR, group_scale=0.2,
+              description="steepness of an isoFLOP curve below the optimum"),
+        Param("beta", "positive", EXPONENT_PRIOR, group_scale=0.2,
+              description="steepness of an isoFLOP curve above the optimum"),
+    ),
+    fn=exp_of(_isoflop_log),
+    log_fn=_isoflop_log,
+    from_reference=_isoflop_from_ref,
+    latex=(r"L(N, C) = E + K C^{-\gamma}\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}"
+           r"{\alpha + \beta},\quad u = \ln N - \ln\left(G C^{a}\right)"),
+    citation="Hoffmann et al. 2022 (Approach 2: isoFLOP profiles), fitted jointly over "
+             "budgets",
+    description="Every isoFLOP curve in one law: at budget C the loss against log N has its "
+                "minimum at N_opt = G C^a, with value E + K C^-gamma, and Chinchilla's "
+                "asymmetric shape around it. Vary K and G by budget for budget offsets.",
+    check=_isoflop_check,
+)

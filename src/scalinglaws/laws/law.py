@@ -1,0 +1,491 @@
+"""A law as data: a named functional form, its parameters and default priors.
+
+A :class:`Law` is a pure ``jax.numpy`` function plus metadata. Laws whose output is
+positive (losses) are written in log space with ``logaddexp`` so that nothing overflows
+or underflows at 1e13 parameters; :meth:`Law.log_fn` is what the likelihood uses.
+
+Coefficients such as Chinchilla's ``A`` are *sampled at a reference scale*: the model
+draws ``A_ref``, the size of the N-term at ``N = N_ref`` (the geometric mean of the
+data unless fixed in the spec), and converts it back with :attr:`Law.from_reference`.
+This removes the near-collinearity of ``A`` and ``alpha`` that makes naive fits slow.
+
+Custom laws come from a formula string through :meth:`Law.from_expression`, which
+reads it with the safe parser of :mod:`scalinglaws.laws.expr`.
+
+Examples
+--------
+>>> law = Law.from_expression("E + A*N**-alpha")
+>>> law.variables, law.param_names
+(('N',), ('E', 'A', 'alpha'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ScalingLawError
+from ..priors import Prior
+from . import expr
+
+Array = jnp.ndarray
+LawFn = Callable[[Mapping[str, Array], Mapping[str, Array]], Array]
+#: Converts reference-scale values (``{"A": A_ref, ...}``, log) to natural ones, given
+#: the natural values of the other parameters and the log reference value of each
+#: variable. Returns the log of the natural values of the reference-scale parameters.
+#: A law's own input conditions: ``check(variables, fitting)`` returns
+#: ``[(message, bad_row_mask), ...]``; see :meth:`Law.problems`.
+Check = Callable[[Mapping[str, np.ndarray], bool], list[tuple[str, np.ndarray]]]
+FromReference = Callable[[Mapping[str, Array], Mapping[str, Array], Mapping[str, float]],
+                         dict[str, Array]]
+
+CONSTRAINTS = ("positive", "unit", "real")
+#: Default scale of the HalfNormal prior on a parameter's between-level standard deviation.
+GROUP_SCALE = 0.5
+#: Default priors of a custom law's parameters, by constraint.
+DEFAULT_PRIORS = {
+    "positive": Prior("LogNormal", 0.0, 2.0),
+    "real": Prior("Normal", 0.0, 2.0),
+    "unit": Prior("Beta", 2.0, 2.0),
+}
+PARAM_KEYS = ("constraint", "prior", "description", "group_scale")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a law.
+
+    Parameters
+    ----------
+    name : str
+        Its name in the law's formula and in the posterior.
+    constraint : {"positive", "unit", "real"}
+        Where it lives; the hierarchy works on the unconstrained scale (log, logit or
+        identity).
+    prior : Prior
+        Default prior of its population value (at the reference scale when
+        ``reference`` is true).
+    group_scale : float
+        Scale of the HalfNormal prior on the between-level standard deviation, on the
+        unconstrained scale, when the parameter varies by a factor.
+    reference : bool
+        Whether the model samples it at a reference scale (see the module docstring).
+    description : str
+        One line for docs and reports.
+    """
+
+    name: str
+    constraint: str
+    prior: Prior
+    group_scale: float = GROUP_SCALE
+    reference: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.constraint not in CONSTRAINTS:
+            raise ScalingLawError(
+                f"parameter {self.name!r}: constraint must be one of {CONSTRAINTS}, "
+                f"got {self.constraint!r}"
+            )
+        if not self.prior.support_fits(self.constraint):
+            raise ScalingLawError(
+                f"parameter {self.name!r} is {self.constraint} but its prior {self.prior!r} "
+                f"puts mass outside that range; choose a prior on the right support"
+            )
+
+    @property
+    def sampled_name(self) -> str:
+        """The name of the sampled quantity: ``A_ref`` for a reference-scale ``A``."""
+        return f"{self.name}_ref" if self.reference else self.name
+
+
+@dataclass(frozen=True)
+class Law:
+    """A named functional form.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    variables : tuple of str
+        Input variables, e.g. ``("N", "D")``.
+    params : tuple of Param
+        Parameters with constraints and default priors.
+    fn : callable
+        ``fn(vars, params) -> prediction`` in ``jax.numpy``, natural scale.
+    latex : str
+        The formula in LaTeX.
+    citation : str
+        Where it comes from.
+    output : {"positive", "real"}
+        ``"positive"`` laws (losses) are fitted on log y and define ``log_fn``.
+    log_fn : callable, optional
+        ``log(fn)`` computed stably; defaults to ``jnp.log(fn(...))``.
+    from_reference : callable, optional
+        Converts reference-scale parameters to natural ones (see :data:`FromReference`).
+    description : str
+        One paragraph for docs and reports.
+    level_terms : tuple of str
+        Positive parameters whose values (at the reference scale) add up to the law at the
+        reference point, e.g. ``("E", "A", "B")`` for chinchilla: ``L(N_ref, D_ref) =
+        E + A_ref + B_ref``. They let a model sample the law's level and the terms'
+        shares instead (``ScalingModel(coordinates="level")``); empty: not available.
+    check : callable, optional
+        ``check(variables, fitting) -> [(message, bad_rows), ...]``: the law's own input
+        conditions beyond positivity (unique tokens at most total tokens; three sizes per
+        isoFLOP budget), run on the data before anything is compiled; see :meth:`problems`.
+    """
+
+    name: str
+    variables: tuple[str, ...]
+    params: tuple[Param, ...]
+    fn: LawFn
+    latex: str
+    citation: str = ""
+    output: str = "positive"
+    log_fn: LawFn | None = None
+    from_reference: FromReference | None = None
+    description: str = ""
+    expression: str | None = field(default=None, compare=False)
+    level_terms: tuple[str, ...] = ()
+    check: Check | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ScalingLawError(f"law {self.name!r} repeats a parameter name: {names}")
+        clash = set(names) & set(self.variables)
+        if clash:
+            raise ScalingLawError(
+                f"law {self.name!r}: {sorted(clash)} is both a variable and a parameter"
+            )
+        if self.output not in ("positive", "real"):
+            raise ScalingLawError(f"law {self.name!r}: output must be 'positive' or 'real'")
+        if any(p.reference for p in self.params) and self.from_reference is None:
+            raise ScalingLawError(
+                f"law {self.name!r} samples parameters at a reference scale but gives no "
+                f"from_reference conversion"
+            )
+        bad = [t for t in self.level_terms
+               if t not in names or self.param(t).constraint != "positive"]
+        if bad or len(self.level_terms) == 1:
+            raise ScalingLawError(
+                f"law {self.name!r}: level_terms must name two or more positive parameters "
+                f"whose sum is the law at the reference point; got {self.level_terms}"
+            )
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Parameter names in declaration order."""
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        """The :class:`Param` called ``name``; a clear error if there is none."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ScalingLawError(
+            f"law {self.name!r} has no parameter {name!r}; its parameters are "
+            f"{list(self.param_names)}"
+        )
+
+    def problems(self, variables: Mapping[str, np.ndarray],
+                 fitting: bool = True) -> list[tuple[str, np.ndarray]]:
+        """The rows that break the law's own input conditions, as ``(message, mask)``.
+
+        ``variables`` maps each law variable to its float64 values; ``fitting`` is False
+        when the rows are only to be predicted. Empty when the law states no conditions
+        or none is broken.
+
+        >>> from scalinglaws.laws import get
+        >>> law = get("data_constrained")
+        >>> v = {"N": np.array([1e8, 1e8]), "D": np.array([1e9, 1e9]),
+        ...      "U_D": np.array([1e9, 2e9]), "U_N": np.array([1e8, 1e8])}
+        >>> [(m[:24], mask.tolist()) for m, mask in law.problems(v)]
+        [('unique tokens U_D exceed', [False, True])]
+        """
+        if self.check is None:
+            return []
+        return [(m, np.asarray(mask, dtype=bool)) for m, mask in self.check(variables, fitting)
+                if np.any(mask)]
+
+    def log(self, vars: Mapping[str, Array], params: Mapping[str, Array]) -> Array:
+        """``log fn(vars, params)``, computed stably when the law provides ``log_fn``."""
+        if self.log_fn is not None:
+            return self.log_fn(vars, params)
+        return jnp.log(self.fn(vars, params))
+
+    @classmethod
+    def from_expression(
+            cls,
+            expression: str,
+        *,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        variables: tuple[str, ...] | None = None,
+        output: str = "positive",
+        latex: str | None = None,
+        citation: str = "",
+) -> Law:
+        r"""A :class:`~scalinglaws.laws.Law` from a formula such as ``"E + A*N**-alpha"``.
+
+        Parameters
+        ----------
+        expression : str
+            The right-hand side in Python syntax. Allowed: numbers, names (not starting with
+            ``_``), ``+ - * / **``, unary ``-`` and ``+``, and ``log``, ``exp``, ``log1p``,
+            ``sqrt`` called with one positional argument. It is parsed with
+            ``ast.parse(mode="eval")`` and checked against that whitelist, never evaluated.
+        name : str, optional
+            The law's name; defaults to the expression text.
+        params : dict, optional
+            Per parameter: a :class:`~scalinglaws.laws.Param`, a
+            :class:`~scalinglaws.priors.Prior`, or a dict with any of the keys
+            ``constraint`` (``"positive"``, ``"unit"``, ``"real"``), ``prior`` (a Prior or its
+            dict form), ``description`` and ``group_scale``. A parameter not listed is
+            positive with prior ``LogNormal(0, 2)``. Given without a prior, a ``"real"``
+            parameter gets ``Normal(0, 2)`` and a ``"unit"`` one ``Beta(2, 2)``; given a prior
+            but no constraint, it is ``"positive"`` if the prior's support is, else
+            ``"real"``. Names that are not parameters of the expression are an error.
+        variables : tuple of str, optional
+            The input variables; each must appear in the expression. By default, those of
+            ``N``, ``D``, ``C``, ``L`` that appear, in that order. Every other name is a
+            parameter, in order of first appearance.
+        output : {"positive", "real"}
+            ``"positive"`` for losses (fitted on log y); ``"real"`` otherwise.
+        latex : str, optional
+            The formula in LaTeX; by default rendered from the expression.
+        citation : str
+            Where the law comes from.
+
+        Returns
+        -------
+        Law
+            With ``fn`` evaluating the expression in ``jax.numpy`` on broadcast arrays, and
+            ``expression`` holding the original string. No parameter is sampled at a
+            reference scale.
+
+        Raises
+        ------
+        ScalingLawError
+            For an empty, malformed or disallowed expression (the message quotes the
+            offending piece), no variables or no parameters, a variable that does not appear,
+            or a bad ``params`` entry.
+
+        Notes
+        -----
+        For ``output="positive"`` the law also gets a ``log_fn`` computed from the structure
+        where it can be: names are positive if they are the variables ``N``, ``D``, ``C``,
+        ``L`` or parameters with a positive or unit constraint, numbers if they are > 0;
+        a sum, product or quotient of positive parts is positive, and so is a positive base
+        to any power, ``exp`` of anything, and ``sqrt`` or ``log1p`` of something positive.
+        If the whole expression is positive in this sense, its log is built term by term:
+        sums become ``logaddexp`` of the terms' logs, products and quotients sums and
+        differences of logs, ``a**b`` becomes ``b * log(a)`` and ``exp(x)`` becomes ``x``.
+        So ``log(A*N**-alpha)`` is ``log(A) - alpha*log(N)``, exact even where
+        ``N**-alpha`` would underflow. Otherwise (a difference, a negation, ``log(x)``, a
+        real parameter or another variable anywhere in the tree) ``log_fn`` is
+        ``jnp.log(fn(...))``.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp
+        >>> law = Law.from_expression("E + A*N**-alpha + B*D**-beta", name="my_chinchilla")
+        >>> law.variables, law.param_names
+        (('N', 'D'), ('E', 'A', 'alpha', 'B', 'beta'))
+        >>> law.latex
+        'E + A N^{-\\alpha} + B D^{-\\beta}'
+        >>> p = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+        >>> round(float(law.fn({"N": 1e9, "D": 2e10}, p)), 3)
+        2.58
+
+        ``log_fn`` works in log space where the structure allows: here ``N**-2`` underflows
+        but its log does not.
+
+        >>> tiny = Law.from_expression("A*N**-alpha")
+        >>> round(float(tiny.log_fn({"N": 1e30}, {"A": 1.0, "alpha": 2.0})), 2)
+        -138.16
+
+        Parameters can be given constraints and priors:
+
+        >>> from scalinglaws.priors import Prior
+        >>> law = Law.from_expression("eps - k*exp(-gamma*L)", output="real",
+        ...                 params={"eps": {"constraint": "unit"},
+        ...                         "gamma": {"prior": Prior("Gamma", 2.0, 2.0)}})
+        >>> [(q.name, q.constraint, q.prior.name) for q in law.params]
+        [('eps', 'unit', 'Beta'), ('k', 'positive', 'LogNormal'), ('gamma', 'positive', 'Gamma')]
+
+        Anything outside the whitelist is refused:
+
+        >>> Law.from_expression("__import__('os')")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        scalinglaws.errors.ScalingLawError: expression "__import__('os')": the call ...
+        """
+        node, names = expr.read(expression)
+        source = expression.strip()
+
+        if output not in ("positive", "real"):
+            raise ScalingLawError(f"output must be 'positive' or 'real', got {output!r}")
+        for label, value in (("name", name), ("latex", latex)):
+            if value is not None and not isinstance(value, str):
+                raise ScalingLawError(f"{label} must be a string, got {type(value).__name__}")
+        if not isinstance(citation, str):
+            raise ScalingLawError(f"citation must be a string, got {type(citation).__name__}")
+
+        if variables is None:
+            variables = tuple(v for v in expr.DEFAULT_VARIABLES if v in names)
+        else:
+            if isinstance(variables, str) or not all(isinstance(v, str) for v in variables):
+                raise ScalingLawError(
+                    f"variables must be a tuple of names such as ('N', 'D'), got {variables!r}"
+                )
+            variables = tuple(variables)
+            if len(set(variables)) != len(variables):
+                raise ScalingLawError(f"variables {variables} repeat a name")
+            missing = [v for v in variables if v not in names]
+            if missing:
+                raise ScalingLawError(
+                    f"variables {missing} do not appear in the expression {source!r}; "
+                    f"its names are {names}"
+                )
+        if not variables:
+            raise ScalingLawError(
+                f"expression {source!r} has no variables; use N, D, C or L, or pass "
+                f"variables=(...) naming the inputs among {names}"
+            )
+        param_names = [n for n in names if n not in variables]
+        if not param_names:
+            raise ScalingLawError(
+                f"expression {source!r} has no parameters, only the variables {list(variables)}; "
+                f"add a parameter such as 'A * ...'"
+            )
+
+        given = dict(params or {})
+        unknown = [key for key in given if key not in param_names]
+        if unknown:
+            raise ScalingLawError(
+                f"params names {unknown}, which are not parameters of {source!r}; its "
+                f"parameters are {param_names} (variables: {list(variables)})"
+            )
+        default = {"constraint": "positive", "prior": DEFAULT_PRIORS["positive"]}
+        law_params = tuple(_param_from_entry(n, given.get(n, default)) for n in param_names)
+
+        varset = frozenset(variables)
+        body = expr.compile_function(node, varset)
+
+        def fn(v: Mapping[str, Any], p: Mapping[str, Any]) -> Array:
+            return jnp.asarray(body(v, p))
+
+        log_fn = None
+        if output == "positive":
+            positive = frozenset(
+                [v for v in variables if v in expr.POSITIVE_VARIABLES]
+                + [q.name for q in law_params if q.constraint in ("positive", "unit")]
+            )
+            log_body = expr.compile_log(node, varset, positive)
+
+            if log_body is None:
+                def log_fn(v: Mapping[str, Any], p: Mapping[str, Any]) -> Array:
+                    return jnp.log(fn(v, p))
+            else:
+                def log_fn(v: Mapping[str, Any], p: Mapping[str, Any]) -> Array:
+                    return jnp.asarray(log_body(v, p))
+
+        return cls(
+            name=source if name is None else name,
+            variables=variables,
+            params=law_params,
+            fn=fn,
+            latex=expr.latex(node)[0] if latex is None else latex,
+            citation=citation,
+            output=output,
+            log_fn=log_fn,
+            expression=expression,
+        )
+
+
+# --- the built-in laws -------------------------------------------------------------------
+
+def log_sum_exp(*terms: Array) -> Array:
+    """log(sum(exp(terms))) of broadcast terms, stable."""
+    out = terms[0]
+    for term in terms[1:]:
+        out = jnp.logaddexp(out, term)
+    return out
+
+
+def exp_of(log_fn: LawFn) -> LawFn:
+    return lambda v, p: jnp.exp(log_fn(v, p))
+
+
+IRREDUCIBLE = Param("E", "positive", Prior("LogNormal", 0.5, 1.0), group_scale=0.3,
+           description="irreducible loss")
+EXPONENT_PRIOR = Prior("LogNormal", -1.2, 0.8)
+COEFFICIENT_PRIOR = Prior("LogNormal", -0.5, 1.5)
+
+
+# --- parameters --------------------------------------------------------------------------
+
+def _param_from_entry(name: str, spec: Any) -> Param:
+    """A :class:`Param` from a user's ``params`` entry (a Param, a Prior or a dict)."""
+    if isinstance(spec, Param):
+        if spec.name != name:
+            raise ScalingLawError(
+                f"params[{name!r}] is a Param named {spec.name!r}; the names must match"
+            )
+        if spec.reference:
+            raise ScalingLawError(
+                f"params[{name!r}] has reference=True, but custom laws are not sampled at "
+                f"a reference scale; pass reference=False"
+            )
+        return spec
+    if isinstance(spec, Prior):
+        spec = {"prior": spec}
+    if not isinstance(spec, Mapping):
+        raise ScalingLawError(
+            f"params[{name!r}] must be a Param or a dict with keys {list(PARAM_KEYS)}, "
+            f"e.g. {{'constraint': 'real', 'prior': Prior('Normal', 0, 1)}}; "
+            f"got {type(spec).__name__}"
+        )
+    unknown = [key for key in spec if key not in PARAM_KEYS]
+    if unknown:
+        raise ScalingLawError(
+            f"params[{name!r}] has unknown keys {unknown}; use {list(PARAM_KEYS)}"
+        )
+    prior = spec.get("prior")
+    if isinstance(prior, Mapping):
+        prior = Prior.from_dict(dict(prior))
+    elif prior is not None and not isinstance(prior, Prior):
+        raise ScalingLawError(
+            f"params[{name!r}]['prior'] must be a Prior or a dict such as "
+            f"{{'name': 'Normal', 'loc': 0, 'scale': 1}}; got {prior!r}"
+        )
+    constraint = spec.get("constraint")
+    if constraint is None:
+        if prior is None or prior.support_fits("positive"):
+            constraint = "positive"
+        else:
+            constraint = "real"
+    if constraint not in CONSTRAINTS:
+        raise ScalingLawError(
+            f"params[{name!r}]: constraint must be one of {CONSTRAINTS}, got {constraint!r}"
+        )
+    if prior is None:
+        prior = DEFAULT_PRIORS[constraint]
+    extra: dict[str, Any] = {}
+    if "group_scale" in spec:
+        try:
+            extra["group_scale"] = float(spec["group_scale"])
+        except (TypeError, ValueError, OverflowError):
+            raise ScalingLawError(
+                f"params[{name!r}]['group_scale'] must be a number, got {spec['group_scale']!r}"
+            ) from None
+    description = spec.get("description", "")
+    if not isinstance(description, str):
+        raise ScalingLawError(f"params[{name!r}]['description'] must be a string")
+    return Param(name, constraint, prior, description=description, **extra)
