@@ -1,11 +1,14 @@
 """Every ``models/*.toml`` is read; the generic ones are fitted through the command line on
-a synthetic sweep, and the study files' columns are checked against the study's data (when
-``SCALINGLAWS_DATA`` is set)."""
+a synthetic sweep, the README's command-line path is run as written, and the study files'
+columns are checked against the study's data (when ``SCALINGLAWS_DATA`` is set)."""
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
+import shlex
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -75,7 +78,7 @@ def test_generic_model_fits_through_the_cli(name, runs, tmp_path, capsys):
     path = MODELS / f"{name}.toml"
     assert main(["fit", str(path), "--data", str(data), "--out", str(out), *TINY]) == 0
     printed = capsys.readouterr()
-    assert "error" not in printed.err
+    assert "scalinglaws: error" not in printed.err
     assert f"saved {out}" in printed.out
     fit = sl.load(out)
     assert fit.spec == sl.spec.read_spec(path)
@@ -83,6 +86,37 @@ def test_generic_model_fits_through_the_cli(name, runs, tmp_path, capsys):
     summary = fit.summary()
     for param in fit.spec.law.param_names:
         assert any(str(row).startswith(param) for row in summary.index), param
+
+
+def _readme_block(language: str, marker: str) -> str:
+    """The README's fenced ``language`` block that contains ``marker``."""
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+    found = [b for b in blocks if marker in b]
+    assert len(found) == 1, f"README.md has {len(found)} {language} blocks with {marker!r}"
+    return found[0]
+
+
+def test_readme_runs_csv_and_command_line(tmp_path, monkeypatch, capsys):
+    """The README's snippet writes runs.csv, and its fit and predict commands run on it
+    as written (the fit with fewer draws)."""
+    shutil.copytree(MODELS, tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    exec(_readme_block("python", 'to_csv("runs.csv"'), {})  # noqa: S102 - our own README
+    runs = pd.read_csv("runs.csv")
+    assert {"N", "D", "loss", "dataset"} <= set(runs.columns)
+    commands = [shlex.split(line.split("#")[0]) for line in
+                _readme_block("bash", "scalinglaws fit").splitlines() if line.strip()]
+    assert [(Path(c[0]).name, c[1]) for c in commands] == [("scalinglaws", "fit"),
+                                                            ("scalinglaws", "predict")]
+    fit_args, predict_args = (c[1:] for c in commands)
+    assert main([*fit_args, *TINY]) == 0
+    assert Path("fit.nc").is_file()
+    capsys.readouterr()
+    assert main(predict_args) == 0
+    printed = capsys.readouterr()
+    assert "pred_upper" in printed.out
+    assert "were not in the fitted data" not in printed.err  # the README's level is fitted
 
 
 # --- study files against the study's data ------------------------------------------------
