@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 
+import pandas as pd
 import pytest
 from test_losstoloss import _fake_fit
 
@@ -40,6 +42,26 @@ def test_fit_then_predict(tmp_path, capsys, sweep):
     lines = [line for line in captured.err.splitlines() if "warning: loaded fit:" in line]
     assert lines and len(lines) == len(set(lines))
 
+
+
+def test_fit_prints_each_data_warning_once(tmp_path, capsys, sweep):
+    """Repeated rows give a ScalingLawWarning while the data are read: the command prints
+    it as one ``scalinglaws: warning:`` line, not also as a Python warning."""
+    data = tmp_path / "runs.csv"
+    runs = sweep.drop(columns="true_loss")
+    pd.concat([runs, runs.iloc[:2]]).to_csv(data, index=False)
+    spec = tmp_path / "model.toml"
+    sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}).to_toml(spec)
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        assert main(["fit", str(spec), "--data", str(data), "--out", str(tmp_path / "f.nc"),
+                     "--chains", "1", "--warmup", "100", "--draws", "100"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "identical to an earlier row" in line]
+    assert len(lines) == 1 and lines[0].startswith("scalinglaws: warning: data has 2 row(s)")
+    assert "ScalingLawWarning" not in err and "warnings.warn" not in err
+    assert not [w for w in escaped if issubclass(w.category, sl.ScalingLawWarning)]
 
 def test_errors_are_messages(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.nc"), "--at", "N=1"]) == 2
