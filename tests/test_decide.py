@@ -337,7 +337,16 @@ def test_next_run_ranks_informative_runs_first(fit):
     # a flat cost ranks by the reduction itself
     flat = decide.next_run(fit, candidates, target=target, cost=1.0, n_sim=64,
                            measure="variance")
-    assert flat.index[0] == "d" and (flat["reduction"] > -1e-12).all()
+    assert flat.index[0] == "d"
+    # The outcomes are simulated from the same draws that are re-weighted, so by the law of
+    # total variance the expected variance after any run is at most the variance now: a
+    # negative estimate is Monte Carlo noise of the n_sim simulated outcomes, whose standard
+    # error is reduction_se. The tiny runs' true reductions are near zero (1e-5 against a
+    # variance of 9e-4), so their estimates may come out slightly negative, by amounts that
+    # depend on the fit's draws (and so on the BLAS); 4 standard errors bound that noise.
+    assert (flat["reduction_se"] > 0).all()
+    assert (flat["reduction"] >= -4 * flat["reduction_se"]).all(), flat[
+        ["reduction", "reduction_se"]]
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

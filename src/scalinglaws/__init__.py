@@ -13,8 +13,9 @@ import warnings as _warnings
 
 from ._version import __version__  # noqa: E402, F401
 
-with _warnings.catch_warnings():  # ArviZ may announce its next major version at import
-    _warnings.simplefilter("ignore", FutureWarning)
+with _warnings.catch_warnings():  # ArviZ < 1 announces its next major version at import
+    _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",
+                             category=FutureWarning)
     import arviz as _arviz  # noqa: F401
 
 from . import datasets, decide, laws, synthetic, validate  # noqa: E402
