@@ -54,7 +54,7 @@ def test_every_model_file_is_read():
     paths = sorted(MODELS.glob("*.toml"))
     assert {p.stem for p in paths} >= set(GENERIC)
     for path in paths:
-        spec = sl.spec.read_spec(path)
+        spec = sl.read_spec(path)
         assert isinstance(spec, sl.ScalingModel) or hasattr(spec, "link"), path.name
     for path in _study_files():  # each study file says which study it reproduces
         study = tomllib.loads(path.read_text())["study"]["study"]
@@ -63,7 +63,7 @@ def test_every_model_file_is_read():
 
 @pytest.mark.parametrize("name", GENERIC)
 def test_generic_models_read_the_sweeps_columns(name, runs):
-    spec = sl.spec.read_spec(MODELS / f"{name}.toml")
+    spec = sl.read_spec(MODELS / f"{name}.toml")
     assert isinstance(spec, sl.ScalingModel) and spec.law.name == name
     assert _columns(spec) <= set(runs.columns), name
 
@@ -81,7 +81,7 @@ def test_generic_model_fits_through_the_cli(name, runs, tmp_path, capsys):
     assert "scalinglaws: error" not in printed.err
     assert f"saved {out}" in printed.out
     fit = sl.load(out)
-    assert fit.spec == sl.spec.read_spec(path)
+    assert fit.spec == sl.read_spec(path)
     assert fit.idata.posterior.sizes["draw"] == 50
     summary = fit.summary()
     for param in fit.spec.law.param_names:
@@ -169,7 +169,7 @@ def _frames(study: str, name: str, meta: dict, data_dir: Path) -> dict[str, pd.D
 def test_study_file_columns_are_in_the_studys_data(path):
     meta = tomllib.loads(path.read_text())["study"]
     frames = _frames(meta["study"], path.stem, meta, _data_dir(meta["study"]))
-    needed = _columns(sl.spec.read_spec(path))
+    needed = _columns(sl.read_spec(path))
     for label, frame in frames.items():
         assert len(frame) > 0, f"{path.name}: the {label} frame has no rows"
         missing = sorted(needed - set(frame.columns))
