@@ -16,6 +16,8 @@ this extension rewrites them in every docstring, before the docstring is parsed:
   indented by four, as Python-Markdown needs to keep the paragraphs in the item.
 - A literal block introduced by ``::`` keeps one colon; the indented block after it is
   then a Markdown code block.
+- An asterisk that cannot start or end reStructuredText emphasis (``N*``, ``D*/N*``) is
+  escaped, so that Markdown does not pair two of them into emphasis.
 
 Griffe gives every name of a parameter group (``seed, chains, warmup : int``) the
 default, and for an untyped group the annotation, of the group's first name; each name
@@ -39,6 +41,7 @@ EXPLICIT = re.compile(r"^(?P<title>.*?)\s*<(?P<target>[^<>]+)>$")
 UNDERLINE = re.compile(r"\s*-{3,}\s*")
 BULLET = re.compile(r"^(?P<indent>\s*)[-*] \S")
 EXAMPLES = ("Examples", "Example")
+EMPHASIS_BEFORE = "([{<'\"-/:"
 PARAMETER_SECTIONS = ("Parameters", "Other Parameters")
 GROUP = re.compile(r"^(?P<names>\*{0,2}\w+(?:\s*,\s*\*{0,2}\w+)+)\s*(?P<typed>:.*)?$")
 
@@ -139,9 +142,63 @@ def literal_blocks(lines: list[str]) -> list[str]:
     return out
 
 
+def _escape_asterisks(line: str, open_: bool) -> tuple[str, bool]:
+    out = []
+    fence = 0  # length of the backtick run that opened the current code span
+    i = 0
+    while i < len(line):
+        char = line[i]
+        if char == "`":
+            run = len(line[i:]) - len(line[i:].lstrip("`"))
+            fence = 0 if fence == run else (fence or run)
+            out.append("`" * run)
+            i += run
+            continue
+        if char == "*" and not fence:
+            if line.startswith("**", i):
+                out.append("**")
+                i += 2
+                continue
+            before = line[i - 1] if i else " "
+            after = line[i + 1] if i + 1 < len(line) else " "
+            opens = before.isspace() or before in EMPHASIS_BEFORE
+            if not open_ and opens and not after.isspace():
+                open_ = True
+            elif open_ and not before.isspace():
+                open_ = False
+            else:
+                char = "\\*"
+        out.append(char)
+        i += 1
+    return "".join(out), open_
+
+
+def escape_asterisks(lines: list[str]) -> list[str]:
+    """Asterisks that reStructuredText reads as text escaped; code left alone."""
+    out: list[str] = []
+    open_ = False  # emphasis open in this paragraph
+    fenced = False  # inside a fenced block
+    doctest = False  # inside a doctest block (its prompts and output)
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fenced = not fenced
+        if not stripped:
+            open_ = doctest = False
+        if stripped.startswith(">>>"):
+            doctest = True
+        if fenced or doctest or "*" not in line:
+            out.append(line)
+            continue
+        line, open_ = _escape_asterisks(line, open_)
+        out.append(line)
+    return out
+
+
 def rewrite(obj: griffe.Object, text: str) -> str:
     """``text`` as Markdown for the reference (see the module docstring)."""
-    lines = literal_blocks(indent_list_items(fence_doctests(text.splitlines())))
+    lines = fence_doctests(text.splitlines())
+    lines = literal_blocks(indent_list_items(escape_asterisks(lines)))
     return ROLE.sub(lambda m: _role(obj, m), "\n".join(lines))
 
 
