@@ -82,7 +82,7 @@ def test_padded_levels_are_cut_from_the_results(sweeps):
     fit = model.fit(frame, seed=0, **FAST)
     assert fit.idata.posterior["E_z_cell"].shape == (2, 150, 15)
     assert fit.idata.posterior["E_cell"].shape == (2, 150, 15)
-    assert len([p for p in fit.summary().index if p.startswith("E_cell[")]) == 15
+    assert len([p for p in fit.summary().index if p.startswith("E[cell=")]) == 15
 
 
 def test_fit_many_equals_fitting_each_frame(sweeps):

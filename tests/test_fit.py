@@ -21,7 +21,7 @@ def test_recovers_known_truth(hierarchical_fit, sweep):
         row = summary.loc[name]
         assert row.lower <= truth[name] <= row.upper, (name, row.lower, row.upper)
     for level, value in truth["E"].items():
-        row = summary.loc[f"E_dataset[{level}]"]
+        row = summary.loc[f"E[dataset={level}]"]
         assert row.lower <= value <= row.upper, (level, row.lower, row.upper)
     assert summary["r_hat"].max() <= 1.01
     assert int(hierarchical_fit.idata.sample_stats.diverging.sum()) == 0
@@ -41,10 +41,35 @@ def test_summary_columns(hierarchical_fit):
     summary = hierarchical_fit.summary()
     assert list(summary.columns) == ["mean", "sd", "median", "lower", "upper", "ess_bulk",
                                      "ess_tail", "r_hat"]
-    assert not any("_z_" in i or "_offset" in i for i in summary.index)
+    assert not any("_z_" in i or "_offset" in i or "_ref" in i for i in summary.index)
     assert (summary.lower <= summary["median"]).all() and (summary["median"] <= summary.upper).all()
     html = hierarchical_fit._repr_html_()
-    assert "<table" in html and "alpha" in html and "E_dataset" in html
+    assert "<table" in html and "alpha" in html and "E[dataset=web]" in html
+
+
+def test_summary_is_in_natural_units_per_group(hierarchical_fit, sweep):
+    """Rows name the parameters as the model varies them, in the law's own units: each
+    group's A equals the A that prediction uses for that group, draw for draw."""
+    summary = hierarchical_fit.summary()
+    truth = sweep.attrs["truth"]
+    levels = sorted(truth["A"])
+    law_rows = [f"{p}[dataset={lv}]" for p in ("E", "A", "B") for lv in levels]
+    assert list(summary.index[:len(law_rows)]) == law_rows
+    assert list(summary.index[len(law_rows):len(law_rows) + 3]) == ["alpha", "beta", "sigma"]
+    for p in ("E", "A", "B"):  # the population value and the spread between datasets
+        assert p in summary.index and f"{p}_sd[dataset]" in summary.index
+    probe = pd.DataFrame({"N": 1e8, "D": 2e9, "dataset": levels})
+    params = hierarchical_fit.predict_draws(probe)["params"]
+    for i, level in enumerate(levels):
+        for p in ("A", "B"):
+            row = summary.loc[f"{p}[dataset={level}]"]
+            assert row["median"] == pytest.approx(np.median(params[p][:, i]), rel=1e-12)
+            assert row["lower"] <= truth[p][level] <= row["upper"], (p, level)
+    sites = hierarchical_fit.summary(sites=True)
+    assert "A_ref_dataset[web]" in sites.index and "A[dataset=web]" not in sites.index
+    assert sites.loc["alpha", "mean"] == summary.loc["alpha", "mean"]
+    with pytest.raises(ScalingLawError, match="sites must be True or False"):
+        hierarchical_fit.summary(sites="yes")
 
 
 def test_predict_extrapolation_covers_truth(hierarchical_fit, sweep):

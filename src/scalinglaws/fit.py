@@ -27,7 +27,7 @@ from .discrepancy import Discrepancy
 from .display import fit_html
 from .engine import chain_groups, posterior_draws, run_nuts, run_nuts_many
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import auxiliary, predict_draws
+from .model import RUN_SITE, auxiliary, enable_x64, law_params, noise_scale, predict_draws
 from .netcdf import read_fit_file, write_fit_file
 from .plotting import plot_fit
 from .spec import ModelSpec
@@ -68,46 +68,91 @@ class Fit:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
         return posterior_draws(self.idata)
 
-    def summary(self, interval: float = 0.9) -> pd.DataFrame:
-        """Per parameter and level: mean, sd, median, equal-tailed interval, ESS, R-hat.
+    def summary(self, interval: float = 0.9, sites: bool = False) -> pd.DataFrame:
+        """The posterior of the law's parameters in natural units, per group.
 
-        Rows are named like ArviZ's (``alpha``, ``E_dataset[web]``); the raw
-        standard-normal offsets ``*_z_*`` are left out.
+        One row per quantity: mean, sd, median, the equal-tailed ``interval``, bulk and
+        tail ESS, and R-hat. The rows come in this order:
+
+        - each law parameter, in the law's order and in its own units (``A`` as in
+          ``A N^-alpha``, whatever scale it was sampled on): one row (``alpha``) when it
+          is shared, and one per fitted group when it varies, named after the columns
+          the model varies it by (``E[dataset=web]``, or ``E[dataset=web, seed=1]``
+          when it varies by two factors);
+        - the noise: ``sigma`` (per group when it varies), ``nu`` for Student-t noise,
+          ``run_sd`` with a run factor;
+        - for each varying parameter with partial pooling, its population value in
+          natural units (``E``: the value of a typical, unseen level) and the
+          between-level standard deviation on the sampling scale (``E_sd[dataset]``,
+          of log E for a positive parameter).
+
+        ``sites=True`` returns the sampler's own sites instead (``A_ref_dataset[web]``,
+        ``E_sd_dataset``, ...), as ArviZ names them, without the standard-normal
+        offsets.
 
         >>> fit.summary().loc["alpha", ["mean", "lower", "upper", "r_hat"]]  # doctest: +SKIP
+        >>> fit.summary().loc["A[dataset=web]", "median"]  # doctest: +SKIP
         """
         lo, hi = check_interval(interval)
+        if not isinstance(sites, bool):
+            raise ScalingLawError(f"sites must be True or False, got {sites!r}")
         post = self.idata.posterior
-        names = [v for v in post.data_vars if not auxiliary(v) and "_offset" not in v]
-        stacked = post[names].stack(sample=("chain", "draw"))
-        groups = chain_groups(post[names])
-        multi_chain = groups[0].sizes["chain"] > 1
-        rhat = (xr.concat([az.rhat(g) for g in groups], "group").max("group")
-                if multi_chain else None)
-        ess_bulk = sum(az.ess(g, method="bulk") for g in groups)
-        ess_tail = sum(az.ess(g, method="tail") for g in groups)
-        rows = []
-        for name in names:
-            values = stacked[name]
-            other = [d for d in values.dims if d != "sample"]
-            flat = values.transpose(*other, "sample").values.reshape(-1, values.sizes["sample"])
-            labels = [name] if not other else [
-                f"{name}[{level}]" for level in values[other[0]].values.astype(str)
-            ] if len(other) == 1 else [f"{name}[{i}]" for i in range(flat.shape[0])]
-            for i, label in enumerate(labels):
-                sample = flat[i]
-                rows.append({
-                    "parameter": label,
-                    "mean": sample.mean(), "sd": sample.std(ddof=1),
-                    "median": np.median(sample),
-                    "lower": np.quantile(sample, lo), "upper": np.quantile(sample, hi),
-                    "ess_bulk": float(np.ravel(ess_bulk[name].values)[i]),
-                    "ess_tail": float(np.ravel(ess_tail[name].values)[i]),
-                    "r_hat": float(np.ravel(rhat[name].values)[i]) if multi_chain else np.nan,
-                })
-        table = pd.DataFrame(rows).set_index("parameter")
+        if sites:
+            names = [v for v in post.data_vars if not auxiliary(v) and "_offset" not in v]
+            table = _summary_table(post[names], lo, hi)
+        else:
+            table = _summary_table(self._natural(), lo, hi)
         table.attrs["interval"] = interval
         return table
+
+    def _natural(self) -> xr.Dataset:
+        """The quantities of :meth:`summary` as ``(chain, draw)`` variables named by row."""
+        post, spec, design = self.idata.posterior, self.spec, self.design
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        enable_x64()
+        flat = self.draws()
+        draws = {k: jax.numpy.asarray(v) for k, v in flat.items()}
+        varying = {name: design.vary.get(name, ()) for name in
+                   [*(p.name for p in spec.law.params), "sigma"]}
+        first = {}  # one fitted row per combination of levels, per parameter
+        for name, fs in varying.items():
+            seen: dict[tuple, int] = {}
+            for i in range(design.n_rows):
+                seen.setdefault(tuple(int(design.factors[f].codes[i]) for f in fs), i)
+            first[name] = seen
+        keep = sorted({i for seen in first.values() for i in seen.values()})
+        sub = _rows_of(design, np.asarray(keep))
+        position = {i: k for k, i in enumerate(keep)}
+        params, scale = jax.vmap(lambda d: (law_params(spec, sub, d),
+                                            noise_scale(spec, sub, d)))(draws)
+        out: dict[str, np.ndarray] = {}
+        for name, fs in varying.items():
+            values = np.asarray(scale if name == "sigma" else params[name])
+            values = np.broadcast_to(values.reshape(len(values), -1), (len(values), len(keep)))
+            for combo, i in sorted(first[name].items()):
+                label = name if not fs else name + "[" + ", ".join(
+                    f"{f}={design.factors[f].levels[c]}" for f, c in zip(fs, combo,
+                                                                          strict=True)) + "]"
+                out[label] = values[:, position[i]]
+        for name in ("nu", f"{RUN_SITE}_sd"):
+            if name in post:
+                out[name] = flat[name]
+        if spec.pooling == "partial":
+            for name, fs in varying.items():
+                if not fs:
+                    continue
+                population = name if name in post and name != "sigma" else None
+                if population is not None and post[population].ndim == 2:
+                    out[name] = flat[population]
+                for f in fs:
+                    site = next((s for s in (f"{name}_sd_{f}", f"{name}_ref_sd_{f}")
+                                 if s in post), None)
+                    if site is not None:
+                        out[f"{name}_sd[{f}]"] = flat[site]
+        data = {label: (("chain", "draw"), np.asarray(v).reshape(shape))
+                for label, v in out.items()}
+        return xr.Dataset(data, coords={"chain": post["chain"], "draw": post["draw"]},
+                          attrs=dict(post.attrs))
 
     # --- predicting ---------------------------------------------------------------------
 
@@ -393,6 +438,49 @@ class ScalingModel(ModelSpec):
                 for (idata, problems), design in zip(results, designs, strict=True)]
         return fits if keys is None else dict(zip(keys, fits, strict=True))
 
+
+
+def _rows_of(design: Design, rows: np.ndarray) -> Design:
+    """The design restricted to ``rows`` (same factors, levels and reference)."""
+    return Design(
+        variables={k: v[rows] for k, v in design.variables.items()},
+        y=None if design.y is None else design.y[rows],
+        factors={k: Factor(codes=f.codes[rows], levels=f.levels, n_fitted=f.n_fitted)
+                 for k, f in design.factors.items()},
+        vary=design.vary, log_reference=design.log_reference, index=design.index[rows])
+
+
+def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:
+    """Mean, sd, median, interval, ESS and R-hat of every variable of ``post`` (dims
+    ``chain``, ``draw`` and at most one more, whose coordinates name the rows)."""
+    names = list(post.data_vars)
+    stacked = post.stack(sample=("chain", "draw"))
+    groups = chain_groups(post)
+    multi_chain = groups[0].sizes["chain"] > 1
+    rhat = (xr.concat([az.rhat(g) for g in groups], "group").max("group")
+            if multi_chain else None)
+    ess_bulk = sum(az.ess(g, method="bulk") for g in groups)
+    ess_tail = sum(az.ess(g, method="tail") for g in groups)
+    rows = []
+    for name in names:
+        values = stacked[name]
+        other = [d for d in values.dims if d != "sample"]
+        flat = values.transpose(*other, "sample").values.reshape(-1, values.sizes["sample"])
+        labels = [name] if not other else [
+            f"{name}[{level}]" for level in values[other[0]].values.astype(str)
+        ] if len(other) == 1 else [f"{name}[{i}]" for i in range(flat.shape[0])]
+        for i, label in enumerate(labels):
+            sample = flat[i]
+            rows.append({
+                "parameter": label,
+                "mean": sample.mean(), "sd": sample.std(ddof=1),
+                "median": np.median(sample),
+                "lower": np.quantile(sample, lo), "upper": np.quantile(sample, hi),
+                "ess_bulk": float(np.ravel(ess_bulk[name].values)[i]),
+                "ess_tail": float(np.ravel(ess_tail[name].values)[i]),
+                "r_hat": float(np.ravel(rhat[name].values)[i]) if multi_chain else np.nan,
+            })
+    return pd.DataFrame(rows).set_index("parameter")
 
 
 def _frames(frames) -> tuple[list | None, list[str], list]:

@@ -38,6 +38,45 @@ def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
             for name in post.data_vars}
 
 
+def _factors(idata: az.InferenceData) -> list[str]:
+    """The factor columns of a fit, longest first (from its ``<factor>__code`` data)."""
+    if "constant_data" not in idata.groups():
+        return []
+    names = [v[: -len("__code")] for v in idata.constant_data.data_vars
+             if v.endswith("__code")]
+    return sorted(names, key=len, reverse=True)
+
+
+def user_name(site: str, factors: list[str]) -> str:
+    """A sampling site named as the user wrote the model: ``A_ref_dataset`` and
+    ``E_offset_dataset`` become ``A[dataset]`` and ``E[dataset]``, ``A_sd_dataset``
+    becomes ``A_sd[dataset]`` and ``A_ref`` becomes ``A``.
+
+    >>> user_name("A_ref_dataset", ["dataset"]), user_name("B_ref_sd_dataset", ["dataset"])
+    ('A[dataset]', 'B_sd[dataset]')
+    >>> user_name("link.E_y_sd_dataset_y", ["dataset_y"]), user_name("alpha", [])
+    ('link.E_y_sd[dataset_y]', 'alpha')
+    """
+    prefix, _, name = site.rpartition(".")
+    prefix = f"{prefix}." if prefix else ""
+    for factor in factors:
+        for middle, label in (("_sd_", "_sd"), ("_offset_", ""), ("_", "")):
+            end = f"{middle}{factor}"
+            if name.endswith(end) and len(name) > len(end):
+                stem = name[: -len(end)].removesuffix("_ref")
+                return f"{prefix}{stem}{label}[{factor}]"
+    return f"{prefix}{name.removesuffix('_ref')}"
+
+
+def _by_user_name(values: dict[str, float], factors: list[str], pick) -> dict[str, float]:
+    """``values`` keyed by :func:`user_name`, sites that share a name combined by ``pick``."""
+    out: dict[str, float] = {}
+    for site, value in values.items():
+        name = user_name(site, factors)
+        out[name] = pick(out[name], value) if name in out else value
+    return out
+
+
 def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     """Plain-words warnings about a posterior; empty when every check passes.
 
@@ -62,16 +101,20 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
                        f"unidentified; sampling is slow and may be incomplete.")
     names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
     groups = chain_groups(idata.posterior[names])
+    factors = _factors(idata)
     if groups[0].sizes["chain"] > 1:
         rhats = [az.rhat(g) for g in groups]
-        worst = {k: max(float(r[k].max()) for r in rhats) for k in names}
+        worst = _by_user_name({k: max(float(r[k].max()) for r in rhats) for k in names},
+                              factors, max)
         bad = {k: round(v, 3) for k, v in worst.items() if not v <= RHAT_MAX}
         if bad:
             out.append(f"R-hat above {RHAT_MAX} for {bad}: chains disagree, so the posterior "
                        f"is not reliable. Run more warmup/draws or check for multiple modes.")
     for method in ("bulk", "tail"):
         ess = sum(az.ess(g, method=method) for g in groups)
-        low = {k: int(v.min()) for k, v in ess.data_vars.items() if float(v.min()) < ESS_MIN}
+        least = _by_user_name({k: float(v.min()) for k, v in ess.data_vars.items()},
+                              factors, min)
+        low = {k: int(v) for k, v in least.items() if v < ESS_MIN}
         if low:
             out.append(f"{method} ESS below {ESS_MIN} for {low}: too few effective draws for "
                        f"stable {'means' if method == 'bulk' else 'interval ends'}; run more "
