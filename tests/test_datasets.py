@@ -13,6 +13,7 @@ import io
 import os
 import re
 import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -448,7 +449,7 @@ def test_missing_file_in_data_dir(tmp_path: Path) -> None:
 
 def test_missing_file_under_env_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     with pytest.raises(ScalingLawError, match=r"sweep\.csv is missing: \$SCALINGLAWS_DATA"):
         datasets.load("brandfonbrener2025")
 
@@ -461,7 +462,7 @@ def test_wrong_checksum_of_a_local_copy(tmp_path: Path) -> None:
 
 
 def test_table_without_download_needs_a_local_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     with pytest.raises(ScalingLawError, match="cannot be downloaded") as err:
         datasets.load("hitchhiker2024")
     message = str(err.value)
@@ -473,7 +474,7 @@ def test_no_network(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
     def offline(request, timeout=None):  # noqa: ANN001, ANN202
         raise urllib.error.URLError(OSError("Temporary failure in name resolution"))
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(ScalingLawError, match="could not download") as err:
         datasets.load("brandfonbrener2025", "extrapolation")
     message = str(err.value)
@@ -484,7 +485,7 @@ def test_no_network(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
 
 
 def test_download_false(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     with pytest.raises(ScalingLawError, match="download=False"):
         datasets.load("brandfonbrener2025", download=False)
 
@@ -507,7 +508,7 @@ def test_download_verifies_then_caches(
         sha256=hashlib.sha256(payload).hexdigest(),
     )
     calls: list[str] = []
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
     df = datasets.load("brandfonbrener2025")
     assert calls == [url]
     cached = _isolated / "brandfonbrener2025" / "sweep.csv"
@@ -516,7 +517,7 @@ def test_download_verifies_then_caches(
     assert df["C"].tolist() == [6 * 1e6 * 2e10, 6 * 2e6 * 4e10]
     assert [p.name for p in cached.parent.iterdir()] == ["sweep.csv"]  # no temp files left
     # a second load reads the cache, not the network
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     pd.testing.assert_frame_equal(datasets.load("brandfonbrener2025"), df)
     assert datasets.fetch("brandfonbrener2025", cache_dir=_isolated) == cached
 
@@ -528,7 +529,7 @@ def test_download_with_wrong_checksum_saves_nothing(
     _patch_table(monkeypatch, "brandfonbrener2025", "sweep", url=url, sha256="0" * 64)
     calls: list[str] = []
     payload = _tiny_sweep().to_csv(index=False).encode()
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen({url: payload}, calls))
     with pytest.raises(ScalingLawError, match="checksum mismatch") as err:
         datasets.load("brandfonbrener2025")
     assert url in str(err.value) and "0" * 64 in str(err.value)
@@ -540,7 +541,7 @@ def test_corrupt_cached_file(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -
     cached = _isolated / "brandfonbrener2025" / "opt_params_data.csv"
     cached.parent.mkdir(parents=True)
     cached.write_text("A,B\n1,2\n")
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
     with pytest.raises(ScalingLawError, match="Delete it") as err:
         datasets.load("brandfonbrener2025", "opt_params")
     assert str(cached) in str(err.value)
@@ -555,7 +556,7 @@ def test_real_registry_downloads_match_the_shared_copies(
     cat = cat[cat["downloadable"]]
     served = {row.url: (shared / row.file).read_bytes() for row in cat.itertuples()}
     calls: list[str] = []
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", _fake_urlopen(served, calls))
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen(served, calls))
     for row in cat.itertuples():
         df = datasets.load(row.study, row.table, cache_dir=tmp_path / "dl")
         assert len(df) == row.rows

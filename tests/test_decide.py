@@ -14,6 +14,7 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import decide
+from scalinglaws.decide.reweight import logpdf, weighted_spread
 from scalinglaws.errors import ScalingLawError, ScalingLawWarning
 
 matplotlib.use("Agg")
@@ -400,17 +401,15 @@ def test_cli_decide(fit, tmp_path, capsys):
 def test_importance_weighting_helpers():
     from scipy import stats
 
-    from scalinglaws.decide import _logpdf, _weighted_spread
-
     rng = np.random.default_rng(0)
     values = rng.standard_normal(999)
     uniform = np.full((1, 999), 1 / 999)
     expected = np.diff(np.quantile(values, [0.05, 0.95], method="hazen"))[0]
-    assert _weighted_spread(values, uniform, "width", 0.05, 0.95)[0] == pytest.approx(expected)
-    assert _weighted_spread(values, uniform, "variance", 0.05, 0.95)[0] == pytest.approx(
+    assert weighted_spread(values, uniform, "width", 0.05, 0.95)[0] == pytest.approx(expected)
+    assert weighted_spread(values, uniform, "variance", 0.05, 0.95)[0] == pytest.approx(
         values.var())
     # Student-t and Normal log densities agree with scipy up to a constant in the draws
     loc, scale, nu = rng.normal(size=50), rng.uniform(0.5, 2, 50), rng.uniform(2, 30, 50)
-    for mine, ref in ((_logpdf(0.3, loc, scale, nu), stats.t.logpdf(0.3, nu, loc, scale)),
-                      (_logpdf(0.3, loc, scale, None), stats.norm.logpdf(0.3, loc, scale))):
+    for mine, ref in ((logpdf(0.3, loc, scale, nu), stats.t.logpdf(0.3, nu, loc, scale)),
+                      (logpdf(0.3, loc, scale, None), stats.norm.logpdf(0.3, loc, scale))):
         np.testing.assert_allclose(mine - mine[0], ref - ref[0], atol=1e-10)

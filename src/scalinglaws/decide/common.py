@@ -1,0 +1,187 @@
+"""What every decision starts from: the argument checks and the posterior draws.
+
+The fit is checked, the budgets, interval and tables read into arrays and frames, the
+factor levels asked for expanded and the law's natural parameters drawn per group; one
+place each, shared by the modules of :mod:`scalinglaws.decide`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._checks import factor_labels
+from ..errors import ScalingLawError, ScalingLawWarning
+from ..fit import Fit
+from ..model import enable_x64
+
+__all__ = [
+    "as_budgets",
+    "as_frame",
+    "check_complete",
+    "check_fit",
+    "group_levels",
+    "interval_bounds",
+    "is_numeric",
+    "param_draws",
+    "require_nd_law",
+    "summarise",
+    "use_x64",
+    "warn_unfitted_levels",
+]
+
+
+def use_x64() -> None:
+    """float64 in JAX, as everywhere in the package (a loaded fit may not have set it)."""
+    enable_x64()
+
+
+def check_fit(fit: Any, name: str = "fit") -> None:
+    if not isinstance(fit, Fit):
+        raise ScalingLawError(
+            f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "
+            f"{type(fit).__name__}"
+        )
+
+
+def interval_bounds(interval: float) -> tuple[float, float]:
+    if not isinstance(interval, (int, float)) or not 0 < interval < 1:
+        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
+    return (1 - interval) / 2, (1 + interval) / 2
+
+
+def as_budgets(compute: Any) -> np.ndarray:
+    try:
+        values = np.atleast_1d(np.asarray(compute, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ScalingLawError(
+            f"compute must be a FLOP budget or a list of them (e.g. 1e23), got {compute!r}"
+        ) from None
+    if values.ndim != 1 or values.size == 0:
+        raise ScalingLawError(
+            f"compute must be a number or a flat list of numbers, got {compute!r}"
+        )
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise ScalingLawError(
+            f"compute must be positive, finite FLOP counts (C = 6ND); got {values[bad].tolist()}"
+        )
+    return values
+
+
+def is_numeric(value: Any) -> bool:
+    try:
+        np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def require_nd_law(law: Any, what: str) -> None:
+    if set(law.variables) != {"N", "D"}:
+        raise ScalingLawError(
+            f"{what} needs a law of model size N and tokens D (chinchilla, kaplan, overtraining "
+            f"or an expression in N and D); law {law.name!r} takes {list(law.variables)}"
+        )
+
+
+def as_frame(value: Any, what: str) -> pd.DataFrame:
+    """A DataFrame from a frame or a mapping of scalars / equal-length lists."""
+    if isinstance(value, pd.DataFrame):
+        if len(value) == 0:
+            raise ScalingLawError(f"{what} has no rows")
+        return value.copy()
+    if isinstance(value, Mapping):
+        if not value:
+            raise ScalingLawError(
+                f"{what} is empty; give columns such as {{'N': 7e9, 'D': 1.4e11}}"
+            )
+        items = {k: (list(v) if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v])
+                 for k, v in value.items()}
+        lengths = {len(v) for v in items.values()}
+        if len(lengths - {1}) > 1:
+            raise ScalingLawError(
+                f"{what} has columns of different lengths {sorted(lengths)}; give scalars or "
+                f"lists of one common length"
+            )
+        n = max(lengths)
+        return pd.DataFrame({k: v * n if len(v) == 1 else v for k, v in items.items()})
+    raise ScalingLawError(
+        f"{what} must be a DataFrame or a dict of columns (e.g. {{'N': 7e9, 'D': 1.4e11}}), "
+        f"got {type(value).__name__}"
+    )
+
+
+def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str) -> None:
+    fitted = fit.design.levels().get(factor, ())
+    new = [lv for lv in levels if lv not in fitted]
+    if new:
+        warnings.warn(
+            f"{what}: level(s) {new} of {factor!r} were not in the fitted data (fitted: "
+            f"{list(fitted)}); they are predicted as new levels drawn from the population, "
+            f"with wider intervals. Check the spelling if that is not what you meant.",
+            ScalingLawWarning, stacklevel=3,
+        )
+
+
+def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Every combination of factor levels asked for (default: all fitted levels)."""
+    factors = list(fit.spec.factors)
+    fitted = fit.design.levels()
+    if group is None:
+        group = {}
+    if not isinstance(group, Mapping):
+        raise ScalingLawError(
+            f"group must be a dict of factor -> level, e.g. {{'dataset': 'rpj'}}, got {group!r}"
+        )
+    unknown = [k for k in group if k not in factors]
+    if unknown:
+        raise ScalingLawError(
+            f"group names {unknown}, which the model does not vary by; its factors are "
+            f"{factors}" + ("" if factors else " (none: leave group out)")
+        )
+    choices = []
+    for f in factors:
+        value = group.get(f)
+        if value is None:
+            levels = list(fitted.get(f, ()))
+        elif isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+            levels = factor_labels(list(value), f).tolist()
+            if not levels:
+                raise ScalingLawError(f"group[{f!r}] is an empty list; give at least one level")
+        else:
+            levels = factor_labels([value], f).tolist()
+        warn_unfitted_levels(fit, f, levels, "group")
+        choices.append(levels)
+    return [dict(zip(factors, combo, strict=True)) for combo in itertools.product(*choices)]
+
+
+def param_draws(fit: Any, groups: list[dict[str, str]], seed: int) -> dict[str, np.ndarray]:
+    """Natural law parameters per draw for each group: ``{name: (draws, groups)}``."""
+    spec = fit.spec
+    ref = {v: float(np.exp(x)) for v, x in fit.design.log_reference.items()}
+    rows = pd.DataFrame([{**{spec.inputs[v]: ref[v] for v in spec.law.variables}, **g}
+                         for g in groups])
+    return fit.predict_draws(rows, seed=seed)["params"]
+
+
+def summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
+    return {"median": np.median(draws, axis=0), "lower": np.quantile(draws, lo, axis=0),
+            "upper": np.quantile(draws, hi, axis=0)}
+
+
+def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
+    needed = [*fit.spec.inputs.values(), *fit.spec.factors]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ScalingLawError(
+            f"{what} does not say {missing}: give the inputs {list(fit.spec.inputs.values())} "
+            f"in at= and a level of each factor {list(fit.spec.factors)} in at= or in the "
+            f"configurations"
+        )
+

@@ -1,0 +1,101 @@
+"""Repeated data: with a data-constrained law, the loss of a run whose tokens repeat k
+epochs of fewer unique tokens against the same run on fresh data, per draw: how many
+epochs a budget can afford at a given loss penalty (:func:`epochs_worth_it`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScalingLawError
+from .common import as_frame, check_fit, interval_bounds, is_numeric, summarise
+
+__all__ = ["epochs_worth_it"]
+
+
+def epochs_worth_it(fit: Any, at: Mapping[str, Any],
+                    epochs: Sequence[float] = (1, 2, 4, 8, 16, 32, 64),
+                    tolerance: float = 0.01, confidence: float = 0.9, interval: float = 0.9,
+                    unique_params: Callable[[np.ndarray], np.ndarray] | None = None,
+                    seed: int = 0) -> pd.DataFrame:
+    """How many epochs of repeated data a run can afford: loss with k epochs vs fresh data.
+
+    For one run (``at``: its model size, total tokens D and any factor levels), each k in
+    ``epochs`` trains on U_D = D/k unique tokens repeated k times. Per posterior draw the
+    law's loss is compared with k = 1 (D fresh tokens): the penalty is
+    ``loss_k / loss_1 - 1``.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit of a law with variables ``D`` and ``U_D`` (``data_constrained``).
+    at : dict
+        One value per model column except the unique-token column (which is set to
+        D/k), e.g. ``{"N": 1e9, "D": 1e11, "U_N": 1e9}``.
+    epochs : sequence of float
+        Epochs k >= 1 to compare; 1 (fresh data) is added when absent.
+    tolerance : float
+        Relative loss penalty that is acceptable (0.01: 1%).
+    confidence : float
+        Probability with which the penalty must stay within ``tolerance``.
+    interval : float
+        Mass of the equal-tailed intervals.
+    unique_params : callable, optional
+        U_D -> U_N, when the unique-parameter column depends on the unique tokens (as in
+        Muennighoff et al., U_N = min(N, N_opt(U_D))); default: ``at``'s value for all k.
+    seed : int
+        Seed for new levels' offsets.
+
+    Returns
+    -------
+    DataFrame
+        One row per k: ``epochs``, ``unique_tokens``, ``loss_median/_lower/_upper``,
+        ``penalty_%_median/_lower/_upper`` and ``prob_within`` (P(penalty <= tolerance)).
+        ``attrs["worth_it"]`` is the largest k whose ``prob_within >= confidence``.
+
+    Examples
+    --------
+    >>> table = epochs_worth_it(fit, {"N": 1e9, "D": 1e11, "U_N": 1e9})  # doctest: +SKIP
+    >>> table.attrs["worth_it"]  # doctest: +SKIP
+    4.0
+    """
+    check_fit(fit)
+    lo, hi = interval_bounds(interval)
+    inputs = dict(fit.spec.inputs)
+    if "D" not in inputs or "U_D" not in inputs:
+        raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
+                              f"data_constrained law); this fit's law "
+                              f"{fit.spec.law.name!r} has {list(fit.spec.law.variables)}")
+    ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
+    if not np.all(np.isfinite(ks)) or ks.min() < 1:
+        raise ScalingLawError(f"epochs must be finite numbers >= 1 (fewer than one epoch "
+                              f"means more unique tokens than tokens); got {list(epochs)}")
+    for name, what in ((tolerance, "tolerance"), (confidence, "confidence")):
+        if not (is_numeric(name) and 0 < name < 1):
+            raise ScalingLawError(f"{what} must be a number in (0, 1), got {name!r}")
+    row = as_frame(dict(at), "at")
+    if len(row) != 1 or inputs["U_D"] in row.columns:
+        raise ScalingLawError(f"at must describe one run without the unique-token column "
+                              f"{inputs['U_D']!r} (it is set to D/k); got columns "
+                              f"{list(row.columns)} and {len(row)} rows")
+    frame = row.loc[row.index.repeat(len(ks))].reset_index(drop=True)
+    unique = np.asarray(pd.to_numeric(frame[inputs["D"]]), dtype=float) / ks
+    frame[inputs["U_D"]] = unique
+    if unique_params is not None and "U_N" in inputs:
+        frame[inputs["U_N"]] = np.asarray(unique_params(unique), dtype=float)
+    law = np.asarray(fit.predict_draws(frame, seed=seed)["law"], dtype=float)
+    penalty = 100.0 * (law / law[:, :1] - 1.0)
+    table = pd.DataFrame({"epochs": ks, "unique_tokens": unique})
+    for name, draws in (("loss", law), ("penalty_%", penalty)):
+        for stat, values in summarise(draws, lo, hi).items():
+            table[f"{name}_{stat}"] = values
+    table["prob_within"] = (penalty <= 100.0 * tolerance).mean(axis=0)
+    ok = table.loc[table["prob_within"] >= confidence, "epochs"]
+    table.attrs.update(interval=interval, tolerance=tolerance, confidence=confidence,
+                       worth_it=float(ok.max()) if len(ok) else float("nan"))
+    return table
+

@@ -1,0 +1,218 @@
+"""Probabilities of outcomes: that one configuration (a dataset, a tokenizer, a second
+fit) reaches lower loss than another at a given scale (:func:`prob_better`, with an
+optional region of practical equivalence), and that a run reaches a target
+(:func:`prob_target`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScalingLawError
+from .common import (
+    as_frame,
+    check_complete,
+    check_fit,
+    interval_bounds,
+    warn_unfitted_levels,
+)
+
+__all__ = ["prob_better", "prob_target"]
+
+
+def _model_columns(fit: Any) -> set[str]:
+    spec = fit.spec
+    cols = set(spec.inputs.values()) | set(spec.factors)
+    if spec.run:
+        cols.add(spec.run)
+    return cols
+
+
+def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ScalingLawError(
+            f"{what} must be a dict of columns, e.g. {{'dataset': 'rpj'}}, got {config!r}"
+        )
+    unknown = [k for k in config if k not in _model_columns(fit)]
+    if unknown:
+        raise ScalingLawError(
+            f"{what} names {unknown}, which the model does not read; it reads "
+            f"{sorted(_model_columns(fit))}"
+        )
+    for f in fit.spec.factors:
+        if f in config:
+            warn_unfitted_levels(fit, f, [str(config[f])], what)
+    return dict(config)
+
+
+def _draws_of(fit: Any, frame: pd.DataFrame, predictive: bool, seed: int) -> np.ndarray:
+    out = fit.predict_draws(frame, seed=seed)
+    return out["observed"] if predictive else out["law"]
+
+
+def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
+                b: Mapping[str, Any] | None = None, *, at: Any, rope: float = 0.0,
+                fit_b: Any = None, predictive: bool = False, higher_is_better: bool = False,
+                interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    """P(configuration ``a`` reaches lower loss than ``b``) at the scales in ``at``.
+
+    Within one fit the comparison is paired: both configurations are predicted from the
+    same posterior draws, so what they share cancels. With ``fit_b`` (a second fit of
+    the same target, e.g. another law or another dataset's fit), ``a`` is predicted from
+    ``fit`` and ``b`` from ``fit_b``, and their independent draws are paired at random.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model (of ``a``, and of ``b`` unless ``fit_b`` is given).
+    a, b : dict, optional
+        Columns that make each configuration, e.g. ``{"dataset": "rpj"}`` (levels of any
+        factor; a level never fitted is drawn from the population). They override ``at``.
+    at : dict or DataFrame
+        The scale(s): the inputs, e.g. ``{"N": 7e9, "D": 1.4e11}``, and any factor levels
+        both share; lists give several scales.
+    rope : float
+        Half-width of the region of practical equivalence, in target units: differences
+        within ±rope count as equivalent.
+    fit_b : Fit, optional
+        A second fit of the same target for ``b``.
+    predictive : bool
+        Compare single runs' observed losses (with noise) instead of the noise-free law.
+    higher_is_better : bool
+        For targets such as accuracy.
+    interval : float
+        Mass of the interval of the difference.
+    seed : int
+        Seed for new levels, noise and the pairing of two fits' draws.
+
+    Returns
+    -------
+    DataFrame
+        The ``at`` columns, then ``median_a``, ``median_b``, ``diff_median``,
+        ``diff_lower``, ``diff_upper`` (of a − b), ``p_a_better``, ``p_equivalent``,
+        ``p_b_better`` (summing to 1).
+
+    Examples
+    --------
+    >>> prob_better(fit, {"dataset": "rpj"}, {"dataset": "c4_original"},
+    ...             at={"N": 7e9, "D": 1.4e11}, rope=0.01)  # doctest: +SKIP
+    """
+    check_fit(fit)
+    other = fit if fit_b is None else fit_b
+    if fit_b is not None:
+        check_fit(fit_b, "fit_b")
+        if fit_b.spec.target != fit.spec.target:
+            raise ScalingLawError(
+                f"fit predicts {fit.spec.target!r} but fit_b predicts {fit_b.spec.target!r}; "
+                f"compare fits of the same target"
+            )
+    if not isinstance(rope, (int, float)) or not np.isfinite(rope) or rope < 0:
+        raise ScalingLawError(f"rope must be a number >= 0 (in target units), got {rope!r}")
+    lo, hi = interval_bounds(interval)
+    a_cfg = _check_config(fit, a, "a")
+    b_cfg = _check_config(other, b, "b")
+    if fit_b is None and a_cfg == b_cfg:
+        raise ScalingLawError(
+            f"a and b are the same configuration {a_cfg}; give two different ones (e.g. "
+            f"{{'dataset': 'x'}} and {{'dataset': 'y'}}) or a second fit with fit_b="
+        )
+    scales = as_frame(at, "at")
+    frame_a = scales.assign(**a_cfg)
+    frame_b = scales.assign(**b_cfg)
+    check_complete(fit, frame_a, "a with at")
+    check_complete(other, frame_b, "b with at")
+    n = len(scales)
+    if fit_b is None:
+        both = _draws_of(fit, pd.concat([frame_a, frame_b], ignore_index=True), predictive,
+                         seed)
+        draws_a, draws_b = both[:, :n], both[:, n:]
+    else:
+        draws_a = _draws_of(fit, frame_a, predictive, seed)
+        draws_b = _draws_of(fit_b, frame_b, predictive, seed + 1)
+        m = min(len(draws_a), len(draws_b))
+        rng = np.random.default_rng(seed)
+        draws_a = draws_a[rng.permutation(len(draws_a))[:m]]
+        draws_b = draws_b[rng.permutation(len(draws_b))[:m]]
+    diff = draws_a - draws_b
+    better = -diff if not higher_is_better else diff   # > 0 where a is better
+    out = scales.copy()
+    out["median_a"] = np.median(draws_a, axis=0)
+    out["median_b"] = np.median(draws_b, axis=0)
+    out["diff_median"] = np.median(diff, axis=0)
+    out["diff_lower"] = np.quantile(diff, lo, axis=0)
+    out["diff_upper"] = np.quantile(diff, hi, axis=0)
+    n_a, n_b = (better > rope).sum(axis=0), (better < -rope).sum(axis=0)
+    out["p_a_better"] = n_a / len(diff)
+    out["p_b_better"] = n_b / len(diff)
+    out["p_equivalent"] = (len(diff) - n_a - n_b) / len(diff)
+    out = out[[*scales.columns, "median_a", "median_b", "diff_median", "diff_lower",
+               "diff_upper", "p_a_better", "p_equivalent", "p_b_better"]]
+    out.attrs.update({"a": a_cfg, "b": b_cfg, "rope": rope, "interval": interval,
+                      "predictive": predictive})
+    return out
+
+
+def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
+                predictive: bool = True, higher_is_better: bool = False,
+                interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    """P(a run at ``at`` reaches ``target``): loss at or below it (or error, accuracy).
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model; its target may be a loss or a downstream error.
+    target : float or list of float
+        The value to reach, one for all rows or one per row of ``at``.
+    at : dict or DataFrame
+        The runs: the inputs and a level of each factor, e.g.
+        ``{"N": 7e9, "D": 1.4e11, "dataset": "rpj"}``; lists give several rows.
+    predictive : bool
+        True (default): a single run's observed value, with observation noise (and, for
+        models with a run factor, a new run's offset). False: the noise-free law.
+    higher_is_better : bool
+        Reach means "at or above" (e.g. accuracy).
+    interval : float
+        Mass of the reported interval.
+    seed : int
+        Seed for new levels and noise.
+
+    Returns
+    -------
+    DataFrame
+        The ``at`` columns plus ``target``, ``median``, ``lower``, ``upper`` and
+        ``p_reach``.
+
+    Examples
+    --------
+    >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
+    """
+    check_fit(fit)
+    lo, hi = interval_bounds(interval)
+    rows = as_frame(at, "at")
+    check_complete(fit, rows, "at")
+    try:
+        goal = np.broadcast_to(np.asarray(target, dtype=np.float64), (len(rows),))
+    except (TypeError, ValueError):
+        raise ScalingLawError(
+            f"target must be a number or one number per row of at ({len(rows)} rows), got "
+            f"{target!r}"
+        ) from None
+    if not np.isfinite(goal).all():
+        raise ScalingLawError(f"target must be finite, got {target!r}")
+    draws = _draws_of(fit, rows, predictive, seed)
+    reach = draws >= goal if higher_is_better else draws <= goal
+    out = rows.copy()
+    out["target"] = goal
+    out["median"] = np.median(draws, axis=0)
+    out["lower"] = np.quantile(draws, lo, axis=0)
+    out["upper"] = np.quantile(draws, hi, axis=0)
+    out["p_reach"] = reach.mean(axis=0)
+    out.attrs.update({"interval": interval, "predictive": predictive})
+    return out
+
