@@ -248,8 +248,12 @@ def _reproduce(args) -> None:
         print(f"saved {path}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``scalinglaws`` command."""
+def parser() -> argparse.ArgumentParser:
+    """The ``scalinglaws`` command's argument parser (every subcommand and option).
+
+    >>> parser().parse_args(["predict", "fit.nc", "--at", "N=7e9,D=1.4e11"]).at
+    ['N=7e9,D=1.4e11']
+    """
     parser = argparse.ArgumentParser(prog="scalinglaws", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -295,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantile", type=float, default=0.9, help="loss quantile of --rule")
     p.add_argument("--target", type=float, help="target loss (for --rule target)")
     p.add_argument("--seed", type=int, default=0)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scalinglaws`` command."""
+    args = parser().parse_args(argv)
     messages: list[str] = []
     code = 0
     with warnings.catch_warnings(record=True) as caught:
