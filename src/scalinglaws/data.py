@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -140,28 +141,39 @@ def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str,
     return n
 
 
-def as_frame(data) -> pd.DataFrame:
-    """``data`` as a DataFrame: a frame as it is (not copied), a dict of columns or of
-    scalars (one row) as a new frame; anything else is an error.
+def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
+    """``data`` as a DataFrame: a frame as it is (not copied); a dict of columns as a new
+    frame, where a scalar is one value repeated on every row (so ``{"N": 7e9, "D":
+    [1e11, 2e11]}`` is two rows, and a dict of scalars is one row). Anything else, no
+    rows, or lists of different lengths is an error naming ``what``.
 
     >>> as_frame({"N": 1e9, "D": 2e10, "dataset": "web"}).shape
     (1, 3)
+    >>> as_frame({"N": 7e9, "D": [1e11, 2e11]}).shape
+    (2, 2)
     """
     if isinstance(data, pd.DataFrame):
+        if len(data) == 0:
+            raise ScalingLawError(f"{what} has no rows")
         return data
     if isinstance(data, Mapping):
-        columns = dict(data)
-        scalars = [not isinstance(v, (Sequence, np.ndarray, pd.Series, pd.Index))
-                   or isinstance(v, str) for v in columns.values()]
-        try:
-            return pd.DataFrame(columns, index=[0] if columns and all(scalars) else None)
-        except (ValueError, TypeError) as err:
+        if not data:
             raise ScalingLawError(
-                f"data given as a dict must map each column to a list of values of one "
-                f"length (or every column to one value, for one row): {err}") from None
+                f"{what} is empty; give columns such as {{'N': 7e9, 'D': 1.4e11}}")
+        items = {k: (list(v) if isinstance(v, (Sequence, np.ndarray, pd.Series, pd.Index))
+                     and not isinstance(v, str) else [v]) for k, v in data.items()}
+        lengths = {len(v) for v in items.values()}
+        if 0 in lengths:
+            raise ScalingLawError(f"{what} has an empty column; give at least one value")
+        if len(lengths - {1}) > 1:
+            raise ScalingLawError(
+                f"{what} has columns of different lengths {sorted(lengths)}; give one value "
+                f"(for every row) or lists of one common length")
+        n = max(lengths)
+        return pd.DataFrame({k: v * n if len(v) == 1 else v for k, v in items.items()})
     raise ScalingLawError(
-        f"data must be a pandas DataFrame (one row per run) or a dict of columns, got "
-        f"{type(data).__name__}")
+        f"{what} must be a pandas DataFrame or a dict of columns (e.g. {{'N': 7e9, "
+        f"'D': 1.4e11}}), one row per run; got {type(data).__name__}")
 
 
 def duplicated_rows(spec, data: pd.DataFrame) -> None:

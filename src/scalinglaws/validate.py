@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from .data import make_design
+from .data import as_frame, make_design
 from .discrepancy import Discrepancy
 from .errors import ScalingLawError
 from .fit import Fit, ScalingModel
@@ -109,7 +109,7 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
     """
     spec = fit.spec
-    frame = pd.DataFrame(dict(data)) if isinstance(data, Mapping) else data
+    frame = as_frame(data)
     y = _target(spec, frame)
     design = make_design(spec, frame, fitted=fit.design)
     values = fit.draws()
@@ -630,7 +630,7 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
         check_comparable(comparable_fits(fits))
         data = combined_data(fits)
     if isinstance(data, Mapping):
-        data = pd.DataFrame(dict(data))
+        data = as_frame(data)
     if not isinstance(data, pd.DataFrame) or len(data) == 0:
         raise ScalingLawError("data must be a non-empty DataFrame with one row per run")
     specs = {name: spec for name, (spec, _) in models.items()}

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from .. import laws as _laws
+from .._checks import check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
 from .common import (
     as_budgets,
     check_fit,
     group_levels,
-    interval_bounds,
     is_numeric,
     param_draws,
     require_nd_law,
@@ -331,7 +331,7 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
     >>> compute_optimal(fit, compute=[1e21, 1e23, 1e25], group={"dataset": "rpj"})  # doctest: +SKIP
        compute dataset  N_median   N_lower   N_upper  ...
     """
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     out = optimal_draws(fit, compute, group=group, method=method, seed=seed)
     table = out["rows"].copy()
     named = {"N": out["N"], "D": out["D"], "tokens_per_param": out["ratio"],

@@ -22,11 +22,9 @@ from ..model import enable_x64
 
 __all__ = [
     "as_budgets",
-    "as_frame",
     "check_complete",
     "check_fit",
     "group_levels",
-    "interval_bounds",
     "is_numeric",
     "param_draws",
     "require_nd_law",
@@ -47,12 +45,6 @@ def check_fit(fit: Any, name: str = "fit") -> None:
             f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "
             f"{type(fit).__name__}"
         )
-
-
-def interval_bounds(interval: float) -> tuple[float, float]:
-    if not isinstance(interval, (int, float)) or not 0 < interval < 1:
-        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
-    return (1 - interval) / 2, (1 + interval) / 2
 
 
 def as_budgets(compute: Any) -> np.ndarray:
@@ -88,33 +80,6 @@ def require_nd_law(law: Any, what: str) -> None:
             f"{what} needs a law of model size N and tokens D (chinchilla, kaplan, overtraining "
             f"or an expression in N and D); law {law.name!r} takes {list(law.variables)}"
         )
-
-
-def as_frame(value: Any, what: str) -> pd.DataFrame:
-    """A DataFrame from a frame or a mapping of scalars / equal-length lists."""
-    if isinstance(value, pd.DataFrame):
-        if len(value) == 0:
-            raise ScalingLawError(f"{what} has no rows")
-        return value.copy()
-    if isinstance(value, Mapping):
-        if not value:
-            raise ScalingLawError(
-                f"{what} is empty; give columns such as {{'N': 7e9, 'D': 1.4e11}}"
-            )
-        items = {k: (list(v) if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v])
-                 for k, v in value.items()}
-        lengths = {len(v) for v in items.values()}
-        if len(lengths - {1}) > 1:
-            raise ScalingLawError(
-                f"{what} has columns of different lengths {sorted(lengths)}; give scalars or "
-                f"lists of one common length"
-            )
-        n = max(lengths)
-        return pd.DataFrame({k: v * n if len(v) == 1 else v for k, v in items.items()})
-    raise ScalingLawError(
-        f"{what} must be a DataFrame or a dict of columns (e.g. {{'N': 7e9, 'D': 1.4e11}}), "
-        f"got {type(value).__name__}"
-    )
 
 
 def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str) -> None:

@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval
+from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import as_frame, check_fit, interval_bounds, is_numeric, summarise
+from .common import check_fit, is_numeric, summarise
 
 __all__ = ["epochs_worth_it"]
 
@@ -64,7 +66,7 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     4.0
     """
     check_fit(fit)
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     inputs = dict(fit.spec.inputs)
     if "D" not in inputs or "U_D" not in inputs:
         raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "

@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval
+from ..data import as_frame
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import transform_target
-from .common import as_frame, check_complete, check_fit, interval_bounds, use_x64
+from .common import check_complete, check_fit, use_x64
 from .reweight import logpdf, noise_scale, weighted_spread
 
 __all__ = ["ESS_WARN", "next_run"]
@@ -121,7 +123,7 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
         raise ScalingLawError(f"measure must be one of {_MEASURES}, got {measure!r}")
     if not isinstance(n_sim, (int, np.integer)) or n_sim < 10:
         raise ScalingLawError(f"n_sim must be an integer >= 10, got {n_sim!r}")
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     cands = as_frame(candidates, "candidates")
     goal = as_frame(target, "target")
     check_complete(fit, cands, "candidates")

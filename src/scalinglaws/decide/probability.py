@@ -12,14 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval
+from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import (
-    as_frame,
-    check_complete,
-    check_fit,
-    interval_bounds,
-    warn_unfitted_levels,
-)
+from .common import check_complete, check_fit, warn_unfitted_levels
 
 __all__ = ["prob_better", "prob_target"]
 
@@ -114,7 +110,7 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
             )
     if not isinstance(rope, (int, float)) or not np.isfinite(rope) or rope < 0:
         raise ScalingLawError(f"rope must be a number >= 0 (in target units), got {rope!r}")
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     a_cfg = _check_config(fit, a, "a")
     b_cfg = _check_config(other, b, "b")
     if fit_b is None and a_cfg == b_cfg:
@@ -193,7 +189,7 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
     check_fit(fit)
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     rows = as_frame(at, "at")
     check_complete(fit, rows, "at")
     try:

@@ -14,16 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
 from .allocation import evaluate_law, golden_section, optimum
-from .common import (
-    as_budgets,
-    check_fit,
-    group_levels,
-    interval_bounds,
-    param_draws,
-    require_nd_law,
-)
+from .common import as_budgets, check_fit, group_levels, param_draws, require_nd_law
 
 __all__ = ["Decision", "choose_size"]
 
@@ -183,7 +177,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
         raise ScalingLawError(f"target must be a finite number (a loss), got {target!r}")
     if not isinstance(n_grid, (int, np.integer)) or n_grid < 10:
         raise ScalingLawError(f"n_grid must be an integer >= 10, got {n_grid!r}")
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     groups = group_levels(fit, group)
     if len(groups) != 1:
         raise ScalingLawError(
