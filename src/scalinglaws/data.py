@@ -54,6 +54,9 @@ class Design:
         log of the reference value of each variable.
     index : pandas.Index
         The rows' index in the user's frame.
+    se : ndarray or None
+        Known measurement standard error of each row's target, in the target's units
+        (``spec.measurement_se``); None without that column.
     """
 
     variables: dict[str, np.ndarray]
@@ -62,6 +65,7 @@ class Design:
     vary: dict[str, tuple[str, ...]]
     log_reference: dict[str, float]
     index: pd.Index = field(repr=False)
+    se: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_rows(self) -> int:
@@ -275,6 +279,8 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
     needed = [*spec.inputs.values(), *spec.factors]
     if not predicting:
         needed.append(spec.target)
+        if spec.measurement_se:
+            needed.append(spec.measurement_se)
         if spec.run:
             needed.append(spec.run)
     missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
@@ -299,6 +305,13 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
         y = _numeric(data, spec.target, "target")
         if spec.scale == "log":
             _positive(y, data, spec.target, "target, modelled on the log scale")
+    se = None
+    if spec.measurement_se and (not predicting or spec.measurement_se in data.columns):
+        se = _numeric(data, spec.measurement_se, "measurement standard error")
+        if (se < 0).any():
+            raise ScalingLawError(
+                f"column {spec.measurement_se!r} (measurement_se) must be standard errors >= 0; "
+                f"rows {_rows(se < 0, data.index)} are negative")
 
     factor_columns = list(spec.factors)
     if spec.run and (not predicting or spec.run in data.columns):
@@ -339,7 +352,7 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
             )
 
     design = Design(variables=variables, y=y, factors=factors, vary=vary,
-                    log_reference=dict(log_reference), index=data.index.copy())
+                    log_reference=dict(log_reference), index=data.index.copy(), se=se)
     if not predicting:
         check_start(spec, design)
     return design

@@ -181,7 +181,10 @@ class Fit:
             The input columns plus ``mean``, ``median``, ``lower``, ``upper`` (credible
             interval of the noise-free law) and ``pred_lower``, ``pred_upper``
             (posterior-predictive interval of a new observation, with noise and, for
-            models with a run factor, a new run's offset).
+            models with a run factor, a new run's offset). For a model with
+            ``measurement_se``, rows that give that column also get ``meas_lower``,
+            ``meas_upper``: the predictive interval of a measurement with that known
+            error added (``pred_*`` leave it out).
 
         Examples
         --------
@@ -201,6 +204,9 @@ class Fit:
         out["upper"] = np.quantile(law, hi, axis=0)
         out["pred_lower"] = np.quantile(observed, lo, axis=0)
         out["pred_upper"] = np.quantile(observed, hi, axis=0)
+        if "measured" in draws:
+            out["meas_lower"] = np.quantile(draws["measured"], lo, axis=0)
+            out["meas_upper"] = np.quantile(draws["measured"], hi, axis=0)
         out.attrs["interval"] = interval
         return out
 
@@ -262,6 +268,8 @@ class Fit:
         """The fitted rows as a frame: inputs, target and factor levels."""
         out = pd.DataFrame({self.spec.inputs[v]: x for v, x in self.design.variables.items()})
         out[self.spec.target] = self.design.y
+        if self.design.se is not None:
+            out[self.spec.measurement_se] = self.design.se
         for name, factor in self.design.factors.items():
             out[name] = np.asarray(factor.levels, dtype=object)[factor.codes]
         return out
@@ -352,6 +360,15 @@ class ScalingModel(ModelSpec):
         level but not how it splits, for example two model sizes, where E trades against
         alpha. The terms must not vary, or vary by one factor with ``pooling="none"``.
         See :func:`scalinglaws.model.sample_level_coordinates`.
+    measurement_se : str, optional
+        Column of each row's known measurement standard error, in the target's units
+        (e.g. the binomial standard error ``sqrt(p (1 - p) / n)`` of an accuracy measured
+        on ``n`` questions). It is added to the model's own noise in quadrature on the
+        likelihood scale (``se / y`` for a log-scale target, the delta method), so rows
+        measured less precisely weigh less. :meth:`Fit.predict` gives the predictive
+        interval of a new run without measurement error (``pred_lower``,
+        ``pred_upper``) and, where the rows to predict carry the column, with it
+        (``meas_lower``, ``meas_upper``).
 
     Examples
     --------
@@ -545,6 +562,8 @@ def read_fit(path: str | Path) -> Fit:
             vary={k: tuple(v) for k, v in json.loads(attrs["scalinglaws_vary"]).items()},
             log_reference=json.loads(attrs["scalinglaws_log_reference"]),
             index=pd.Index(const["row_label"].values.astype(str)),
+            se=(const["measurement_se"].values.astype(np.float64)
+                if "measurement_se" in const else None),
         )
         warnings_ = tuple(str(w) for w in json.loads(attrs.get("scalinglaws_warnings", "[]")))
     except ScalingLawError as err:

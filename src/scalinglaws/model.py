@@ -170,6 +170,28 @@ def noise_scale(spec, design: Design, values: Mapping):
     return values["sigma"] * jnp.exp(_offset(values, design, "sigma", factors))
 
 
+def with_measurement_error(spec, design: Design, scale, level):
+    """The noise of an observed row: the model's ``scale`` and the row's known measurement
+    error (:attr:`Design.se`) in quadrature, on the likelihood scale.
+
+    A standard error ``se`` of a target modelled on the log scale is ``se / level`` there
+    (the delta method), where ``level`` is the target (observed, or the law's value when
+    predicting) in natural units. Without a measurement error column: ``scale``.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> spec, design = SimpleNamespace(scale="log"), SimpleNamespace(se=np.array([0.03]))
+    >>> float(with_measurement_error(spec, design, np.array([0.04]), np.array([1.0]))[0])
+    0.05
+    """
+    if design.se is None:
+        return scale
+    se = jnp.asarray(design.se)
+    if spec.scale == "log":
+        se = se / level
+    return jnp.sqrt(scale**2 + se**2)
+
+
 def run_offset(spec, design: Design, values: Mapping):
     """Per-run offset on the likelihood scale per row (0 without a run factor)."""
     if not spec.run or spec.run not in design.factors:
@@ -420,13 +442,16 @@ def pad(design: Design, structure: Structure) -> dict:
         values = np.asarray(values, dtype=dtype)
         return np.concatenate([values, np.repeat(values[:1], rows - n)])
 
-    return {
+    data = {
         "x": {k: fill(v, np.float64) for k, v in design.variables.items()},
         "y": fill(design.y, np.float64),
         "mask": np.arange(rows) < n,
         "codes": {k: fill(f.codes, np.int32) for k, f in design.factors.items()},
         "log_ref": {k: np.float64(v) for k, v in design.log_reference.items()},
     }
+    if design.se is not None:
+        data["se"] = fill(design.se, np.float64)
+    return data
 
 
 def view(structure: Structure, data: Mapping) -> Design:
@@ -435,7 +460,7 @@ def view(structure: Structure, data: Mapping) -> Design:
                for name, count in structure.levels}
     return Design(variables=dict(data["x"]), y=data["y"], factors=factors,
                   vary=dict(structure.vary), log_reference=dict(data["log_ref"]),
-                  index=pd.RangeIndex(structure.rows))
+                  index=pd.RangeIndex(structure.rows), se=data.get("se"))
 
 
 def data_model(spec, structure: Structure) -> Callable[[Mapping], None]:
@@ -539,7 +564,8 @@ def _body(spec, design: Design, y, mask) -> None:
 
     params = law_params(spec, design, values)
     curve = location(spec, design, params)
-    scale = noise_scale(spec, design, values)
+    level = untransform(spec, curve) if y is None else jnp.asarray(y)
+    scale = with_measurement_error(spec, design, noise_scale(spec, design, values), level)
     obs = None if y is None else transform_target(spec, jnp.asarray(y))
     if integrate:
         eps = sample_levels(f"{RUN_SITE}_eps")
@@ -587,7 +613,9 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     dict
         ``"law"``: the noise-free law, natural scale, shape (draws, rows);
         ``"observed"``: posterior-predictive observations, same shape; ``"params"``: the
-        natural law parameters per draw and row; ``"scale"``: the noise scale and
+        natural law parameters per draw and row; ``"measured"`` (rows with a known
+        measurement error only): new observations with that error added; ``"scale"``: the
+        model's noise scale and
         ``"shift"``: the run offset (0 without runs), on the likelihood scale, per draw and
         row. New levels of a factor and new runs get
         fresh offsets from the population, per draw.
@@ -612,5 +640,11 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         shifted = shifted + values[f"{RUN_SITE}_sd"][:, None] * fresh
     noise_values = {"nu": values["nu"][:, None]} if "nu" in values else {}
     observed = observation(spec, shifted, scale, noise_values).sample(key_noise)
-    return {"law": untransform(spec, loc), "observed": untransform(spec, observed),
-            "params": params, "scale": scale, "shift": shifted - loc}
+    out = {"law": untransform(spec, loc), "observed": untransform(spec, observed),
+           "params": params, "scale": scale, "shift": shifted - loc}
+    if design.se is not None:  # the same draws, measured with the rows' known error
+        total = with_measurement_error(spec, design, scale, out["law"])
+        measured = observation(spec, shifted, total, noise_values).sample(
+            jax.random.fold_in(key_noise, 1))
+        out["measured"] = untransform(spec, measured)
+    return out

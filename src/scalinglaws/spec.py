@@ -32,7 +32,7 @@ PARAMETERIZATIONS = ("noncentred", "centred")
 COORDINATES = ("natural", "level")
 #: The keys of a spec (``to_dict``, TOML files); any other key is an error in ``from_dict``.
 SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
-             "run", "reference", "parameterization", "coordinates")
+             "run", "reference", "parameterization", "coordinates", "measurement_se")
 
 #: Tables a TOML spec file may hold besides the spec's own keys (read by other code).
 TOML_EXTRA_KEYS = ("study",)
@@ -85,6 +85,7 @@ class ModelSpec:
     reference: Mapping[str, float] | None = None
     parameterization: str | Mapping[str, str] = "noncentred"
     coordinates: str = "natural"
+    measurement_se: str | None = None
 
     def __post_init__(self) -> None:
         law = resolve(self.law)
@@ -174,6 +175,12 @@ class ModelSpec:
         object.__setattr__(self, "scale", scale)
         if self.run is not None and not isinstance(self.run, str):
             raise ScalingLawError(f"run must be a column name, got {self.run!r}")
+        if self.measurement_se is not None and not isinstance(self.measurement_se, str):
+            raise ScalingLawError(f"measurement_se must be a column name, got "
+                                  f"{self.measurement_se!r}")
+        if self.measurement_se is not None and self.measurement_se == self.target:
+            raise ScalingLawError("measurement_se must name the column of standard errors, "
+                                  "not the target column itself")
         if self.reference is not None:
             ref = dict(self.reference)
             bad = [k for k, v in ref.items()
@@ -214,10 +221,12 @@ class ModelSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column this model reads (inputs, target, factors, run)."""
+        """Every column this model reads (inputs, target, factors, run, measurement_se)."""
         cols = [*self.inputs.values(), self.target, *self.factors]
         if self.run:
             cols.append(self.run)
+        if self.measurement_se:
+            cols.append(self.measurement_se)
         return tuple(dict.fromkeys(cols))
 
     def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
@@ -275,6 +284,8 @@ class ModelSpec:
             out["coordinates"] = self.coordinates
         if self.run is not None:
             out["run"] = self.run
+        if self.measurement_se is not None:
+            out["measurement_se"] = self.measurement_se
         if self.reference is not None:
             out["reference"] = dict(self.reference)
         return out
@@ -299,7 +310,7 @@ mean 'vary'?); its keys are [...]
                 raise ScalingLawError(
                     f"model spec: {key} must be text, got {type(data[key]).__name__} "
                     f"{data[key]!r}")
-        for key in ("scale", "run"):
+        for key in ("scale", "run", "measurement_se"):
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ScalingLawError(f"model spec: {key} must be text, got {data[key]!r}")
         return cls(**data)

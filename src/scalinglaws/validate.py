@@ -57,7 +57,7 @@ from .data import as_frame, make_design
 from .discrepancy import Discrepancy
 from .errors import ScalingLawError
 from .fit import Fit, ScalingModel
-from .model import observation, predict_draws, transform_target
+from .model import observation, predict_draws, transform_target, with_measurement_error
 from .plotting import plot_calibration, plot_holdout
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
@@ -118,7 +118,8 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     loc = transform_target(spec, draws["law"]) + draws["shift"]
     noise = {"nu": jnp.asarray(values["nu"])[:, None]} if "nu" in values else {}
     t = transform_target(spec, jnp.asarray(y))
-    return np.asarray(observation(spec, loc, draws["scale"], noise).log_prob(t))
+    scale = with_measurement_error(spec, design, draws["scale"], jnp.asarray(y))
+    return np.asarray(observation(spec, loc, scale, noise).log_prob(t))
 
 
 # --- splitting ----------------------------------------------------------------------------

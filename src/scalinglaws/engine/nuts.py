@@ -61,6 +61,8 @@ def constant_data(spec, design: Design) -> xr.Dataset:
     """The data the posterior was conditioned on: inputs, target, factor codes, references."""
     data = {var: ("row", values) for var, values in design.variables.items()}
     data["target"] = ("row", design.y)
+    if design.se is not None:
+        data["measurement_se"] = ("row", design.se)
     for name, factor in design.factors.items():
         data[f"{name}__code"] = ("row", factor.codes)
     data["row_label"] = ("row", np.asarray([str(i) for i in design.index]))
