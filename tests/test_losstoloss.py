@@ -55,7 +55,8 @@ def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl
     # flat coordinates: no prior draws
     model = ltl.model.build(spec, layout, "marginal", anchored=False)
     draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), y=layout.y_obs(spec))
-    posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "log_lik"}
+    posterior = {k: np.asarray(v)[None] for k, v in draws.items()
+                 if k not in ("log_lik", "marginal")}  # as a fit's: no factor sites
     idata = az.from_dict(posterior=posterior)
     idata.add_groups(constant_data=ltl.layout.constant_data(spec, layout.data))
     return ltl.LossToLossFit(idata=idata, spec=spec, data=layout.data)
@@ -258,8 +259,8 @@ def test_conditioning_on_an_observed_input_loss(hub_pairs):
     at = pd.DataFrame({"N": [1e10] * 2, "D": [2e11] * 2, "dataset_y": ["code"] * 2,
                        "loss_x": [np.nan, 2.2]})
     pred = fit.predict(at, interval=0.9)
-    assert list(pred.columns) == [*at.columns, "x_median", "x_lower", "x_upper", "mean",
-                                  "median", "lower", "upper", "pred_lower", "pred_upper"]
+    assert list(pred.columns) == [*at.columns, "mean", "median", "lower", "upper",
+                                  "pred_lower", "pred_upper", "x_median", "x_lower", "x_upper"]
     width = pred.x_upper - pred.x_lower
     assert width[1] < width[0]  # the observation narrows the latent input loss
     assert abs(pred.x_median[1] - 2.2) < abs(pred.x_median[0] - 2.2)

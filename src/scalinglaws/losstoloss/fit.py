@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import arviz as az
 import jax
@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval, check_predict_settings
 from ..data import Design, make_design
+from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
 from ..fit import Fit
@@ -31,7 +33,7 @@ from ..model import (
     untransform,
 )
 from ..netcdf import read_fit_file, write_fit_file
-from .frames import interval_bounds, loss_column, require_columns, to_frame
+from .frames import loss_column, require_columns, to_frame
 from .layout import Layout, frame_from_constant
 from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
 from .plots import plot_link
@@ -211,12 +213,20 @@ class LossToLossFit:
         The fitted rows (the columns the model reads).
     warnings : tuple of str
         Sampler diagnostics in plain words; empty when every check passed.
+
+    It is a :class:`~scalinglaws.fit.FitLike`: ``summary``, ``predict`` and
+    ``predict_draws`` take the arguments of :class:`~scalinglaws.Fit`'s and give its
+    columns and keys (and some of their own).
     """
 
     idata: az.InferenceData
     spec: LossToLossModel
     data: pd.DataFrame
     warnings: tuple[str, ...] = ()
+
+    #: The fit type, as :class:`~scalinglaws.fit.FitLike` names it and
+    #: :func:`scalinglaws.load` returns it.
+    kind: ClassVar[str] = "loss_to_loss"
 
     @cached_property
     def layout(self) -> Layout:
@@ -239,7 +249,7 @@ class LossToLossFit:
 
         >>> fit.summary().loc[["x.E", "link.kappa", "tau"]]  # doctest: +SKIP
         """
-        interval_bounds(interval)
+        check_interval(interval)
         post = self.idata.posterior.drop_vars([v for v in ("u",)
                                                if v in self.idata.posterior])
         table = Fit(idata=az.InferenceData(posterior=post), spec=self.spec,
@@ -248,17 +258,34 @@ class LossToLossFit:
 
     # --- prediction ---------------------------------------------------------------------
 
-    def predict_draws(self, data, seed: int = 0,
+    def predict_draws(self, data, seed: int = 0, discrepancy=None, *,
                       law_prior: bool = True) -> dict[str, np.ndarray]:
         """Posterior draws behind :meth:`predict`, each (draws, rows).
 
-        Returns ``{"x": latent input loss, "y": noise-free output, "observed": a new
-        output observation, "u": log(x - E_x), "params_x": {...}, "params_link": {...}}``.
-        Rows with an observed input loss (column ``x``, not NaN) condition the latent
-        input loss on it (errors in variables); other rows draw it from the compute law
-        and ``tau``. ``law_prior=False`` gives observed rows the wide latent prior of
+        Returns, as :meth:`scalinglaws.Fit.predict_draws` does, ``"law"`` (the noise-free
+        output), ``"observed"`` (a new output observation) and ``"params"`` (every law
+        parameter per row, named as in :meth:`summary`: ``"x.E"``, ``"link.kappa"``);
+        and of its own ``"x"`` (the latent input loss), ``"u"`` (log(x - E_x)),
+        ``"params_x"`` and ``"params_link"`` (the two laws' parameters by their own
+        names) and ``"y"`` (the same as ``"law"``). Rows with an observed input loss
+        (column ``x``, not NaN) condition the latent input loss on it (errors in
+        variables); other rows draw it from the compute law and ``tau``. A
+        ``discrepancy`` is added to the output as in :meth:`scalinglaws.Fit.predict`.
+        ``law_prior=False`` gives observed rows the wide latent prior of
         :data:`LOOSE_SD` instead of the law's (see :meth:`predict`).
         """
+        if discrepancy is not None:
+            if not isinstance(discrepancy, Discrepancy):
+                raise ScalingLawError(
+                    f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
+                    f"Extrapolation.discrepancy() or Discrepancy.estimate), got "
+                    f"{type(discrepancy).__name__}")
+            if discrepancy.scale != self.spec.link_spec.scale:
+                raise ScalingLawError(
+                    f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
+                    f"this model's output {self.spec.y!r} is on the "
+                    f"{self.spec.link_spec.scale!r} scale")
+        check_predict_settings(seed=seed)
         spec, layout = self.spec, self.layout
         frame = to_frame(data, "data")
         hint = "Give the inputs and the factor columns the model varies by."
@@ -310,7 +337,13 @@ class LossToLossFit:
         out = {"x": latent_x, "y": untransform(spec.link_spec, loc),
                "observed": untransform(spec.link_spec, loc + noise), "u": u,
                "params_x": px, "params_link": pl}
-        return jax.tree_util.tree_map(np.asarray, out)
+        out = jax.tree_util.tree_map(np.asarray, out)
+        if discrepancy is not None:
+            out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
+        out["law"] = out["y"]
+        out["params"] = {**{f"{X_PREFIX}.{k}": v for k, v in out["params_x"].items()},
+                         **{f"{LINK_PREFIX}.{k}": v for k, v in out["params_link"].items()}}
+        return out
 
     def _sigma_x(self, design: Design, post_x: Mapping) -> jnp.ndarray:
         """Input-loss noise scale per draw and row (fitted levels only)."""
@@ -330,7 +363,7 @@ class LossToLossFit:
 
         return jax.vmap(one)(values)
 
-    def predict(self, data, interval: float = 0.9, seed: int = 0,
+    def predict(self, data, interval: float = 0.9, seed: int = 0, discrepancy=None, *,
                 law_prior: bool = True) -> pd.DataFrame:
         """Predict the output loss (and the latent input loss) for new rows.
 
@@ -346,6 +379,10 @@ class LossToLossFit:
             Mass of the intervals.
         seed : int
             Seed of new-level offsets, latent draws and noise.
+        discrepancy : scalinglaws.validate.Discrepancy, optional
+            An extrapolation error measured on held-out runs of the output (on its
+            likelihood scale): shifts the output law by its bias and widens the
+            predictive interval by its spread, as in :meth:`scalinglaws.Fit.predict`.
         law_prior : bool
             Whether an observed input loss is weighed against the compute law's
             prediction at its (N, D) (with ``tau``; the model's own assumption). False
@@ -358,28 +395,30 @@ class LossToLossFit:
         Returns
         -------
         DataFrame
-            The input columns plus ``x_median``, ``x_lower``, ``x_upper`` (latent input
-            loss), ``mean``, ``median``, ``lower``, ``upper`` (noise-free output) and
-            ``pred_lower``, ``pred_upper`` (a new output observation).
+            The input columns plus, as :meth:`scalinglaws.Fit.predict` gives them,
+            ``mean``, ``median``, ``lower``, ``upper`` (noise-free output) and
+            ``pred_lower``, ``pred_upper`` (a new output observation); then ``x_median``,
+            ``x_lower``, ``x_upper`` (latent input loss).
 
         Examples
         --------
         >>> fit.predict({"N": [3.3e9], "D": [5.0e10], "dataset_y": ["code"],
         ...              "loss_x": [2.13]})  # doctest: +SKIP
         """
-        lo, hi = interval_bounds(interval)
+        lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = to_frame(data, "data")
-        draws = self.predict_draws(frame, seed=seed, law_prior=law_prior)
+        draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy,
+                                   law_prior=law_prior)
         out = frame.copy()
+        out["mean"] = draws["law"].mean(axis=0)
+        out["median"] = np.median(draws["law"], axis=0)
+        out["lower"] = np.quantile(draws["law"], lo, axis=0)
+        out["upper"] = np.quantile(draws["law"], hi, axis=0)
+        out["pred_lower"] = np.quantile(draws["observed"], lo, axis=0)
+        out["pred_upper"] = np.quantile(draws["observed"], hi, axis=0)
         out["x_median"] = np.median(draws["x"], axis=0)
         out["x_lower"] = np.quantile(draws["x"], lo, axis=0)
         out["x_upper"] = np.quantile(draws["x"], hi, axis=0)
-        out["mean"] = draws["y"].mean(axis=0)
-        out["median"] = np.median(draws["y"], axis=0)
-        out["lower"] = np.quantile(draws["y"], lo, axis=0)
-        out["upper"] = np.quantile(draws["y"], hi, axis=0)
-        out["pred_lower"] = np.quantile(draws["observed"], lo, axis=0)
-        out["pred_upper"] = np.quantile(draws["observed"], hi, axis=0)
         out.attrs["interval"] = interval
         return out
 

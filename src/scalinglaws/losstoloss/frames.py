@@ -1,6 +1,6 @@
 """Reading the user's frames and arguments: the checks and column helpers that the
 loss-to-loss modules share (a frame from a dict, required columns, levels, match keys,
-loss columns, interval bounds).
+loss columns).
 """
 
 from __future__ import annotations
@@ -79,10 +79,3 @@ def loss_column(frame: pd.DataFrame, column: str, role: str, positive: bool) -> 
                               f"{list(frame.index[out <= 0][:5])} are <= 0; losses are modelled "
                               f"on the log scale")
     return out
-
-
-
-def interval_bounds(interval: float) -> tuple[float, float]:
-    if not 0 < interval < 1:
-        raise ScalingLawError(f"interval must be between 0 and 1 (e.g. 0.9), got {interval!r}")
-    return (1 - interval) / 2, (1 + interval) / 2

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._checks import check_interval
 from ..errors import ScalingLawError
-from .frames import interval_bounds
 
 
 def plot_link(fit, by: str | None = None, interval: float = 0.9,
@@ -45,7 +45,7 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
     import matplotlib.pyplot as plt
 
     spec, layout = fit.spec, fit.layout
-    lo, hi = interval_bounds(interval)
+    lo, hi = check_interval(interval)
     data = layout.data.iloc[layout.y_rows].copy()
     data["__x"] = layout.xruns["__x"].to_numpy()[layout.xrun_of_row]
     factors = list(spec.link_factors) + [f for f in spec.x_factors
