@@ -51,12 +51,14 @@ def hub_fit(hub_pairs):
 
 def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl.LossToLossFit:
     """A LossToLossFit whose 'posterior' is n prior draws (mechanics tests, no NUTS)."""
-    layout = ltl._Layout.build(spec, data)
-    model = ltl._build(spec, layout, "marginal", anchored=False)  # flat coordinates: no prior draws
+    layout = ltl.layout.Layout.build(spec, data)
+    # flat coordinates: no prior draws
+    model = ltl.model.build(spec, layout, "marginal", anchored=False)
     draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), y=layout.y_obs(spec))
-    posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "log_lik"}
+    posterior = {k: np.asarray(v)[None] for k, v in draws.items()
+                 if k not in ("log_lik", "marginal")}  # as a fit's: no factor sites
     idata = az.from_dict(posterior=posterior)
-    idata.add_groups(constant_data=ltl._constant_data(spec, layout.data))
+    idata.add_groups(constant_data=ltl.layout.constant_data(spec, layout.data))
     return ltl.LossToLossFit(idata=idata, spec=spec, data=layout.data)
 
 
@@ -202,7 +204,7 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
     """The quadrature equals brute-force integration over each latent input loss."""
     truth = runs.attrs["truth"]
     spec = ltl.LossToLossModel("chinchilla")
-    layout = ltl._Layout.build(spec, hub_pairs[hub_pairs.dataset_y == "code"])
+    layout = ltl.layout.Layout.build(spec, hub_pairs[hub_pairs.dataset_y == "code"])
     y = layout.y_obs(spec)
     ref = layout.x_design.log_reference
     vx = {"E": truth["E"]["web"], "alpha": truth["alpha"], "beta": truth["beta"],
@@ -215,12 +217,13 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
     n = len(layout.xruns)
     e_x = jnp.broadcast_to(px["E"], (n,))
     variables = {k: jnp.asarray(v) for k, v in layout.x_design.variables.items()}
-    m = jnp.broadcast_to(ltl._reducible_log(spec.x_spec.law, variables, px), (n,))
+    m = jnp.broadcast_to(ltl.model.reducible_log(spec.x_spec.law, variables, px), (n,))
     grid = jnp.linspace(-8.0, 5.0, 65_001)[:, None] * jnp.ones((1, n))
-    marginal = jax.jit(lambda parts: ltl._marginal(spec, layout, parts))
+    marginal = jax.jit(lambda parts: ltl.model.marginal(spec, layout, parts))
     dense_integral = jax.jit(lambda parts: jsp.logsumexp(
-        ltl._log_integrand(spec, layout, parts, grid), axis=0) + jnp.log(grid[1, 0] - grid[0, 0]))
-    plugged_in = jax.jit(lambda parts, u: ltl._log_integrand(spec, layout, parts, u))
+        ltl.model.log_integrand(spec, layout, parts, grid), axis=0)
+        + jnp.log(grid[1, 0] - grid[0, 0]))
+    plugged_in = jax.jit(lambda parts, u: ltl.model.log_integrand(spec, layout, parts, u))
     for tau, sigma_x, sigma_y in [(0.04, 0.02, 0.003), (0.3, 0.001, 0.02)]:
         parts = {"e_x": e_x, "m": m, "scale": jnp.full(n, tau), "sx": jnp.full(n, sigma_x),
                  "vx": vx, "pl": law_params(spec.link_spec, layout.link_design, vl),
@@ -256,8 +259,8 @@ def test_conditioning_on_an_observed_input_loss(hub_pairs):
     at = pd.DataFrame({"N": [1e10] * 2, "D": [2e11] * 2, "dataset_y": ["code"] * 2,
                        "loss_x": [np.nan, 2.2]})
     pred = fit.predict(at, interval=0.9)
-    assert list(pred.columns) == [*at.columns, "x_median", "x_lower", "x_upper", "mean",
-                                  "median", "lower", "upper", "pred_lower", "pred_upper"]
+    assert list(pred.columns) == [*at.columns, "mean", "median", "lower", "upper",
+                                  "pred_lower", "pred_upper", "x_median", "x_lower", "x_upper"]
     width = pred.x_upper - pred.x_lower
     assert width[1] < width[0]  # the observation narrows the latent input loss
     assert abs(pred.x_median[1] - 2.2) < abs(pred.x_median[0] - 2.2)
@@ -411,18 +414,18 @@ def test_cut_stages_see_only_their_data(hub_pairs):
 
     pairs = hub_pairs[hub_pairs["dataset_y"] == "code"]
     spec = ltl.LossToLossModel("chinchilla", feedback="cut")
-    layouts = [ltl._Layout.build(spec, data) for data in (pairs, _moved(pairs))]
+    layouts = [ltl.layout.Layout.build(spec, data) for data in (pairs, _moved(pairs))]
     ys = [layout.y_obs(spec) for layout in layouts]
-    joint = ltl._build(spec, layouts[0], "marginal")
+    joint = ltl.model.build(spec, layouts[0], "marginal")
     start = initialize_model(jax.random.PRNGKey(0), joint, model_kwargs={"y": ys[0]})
     params = constrain_fn(joint, (), {"y": ys[0]}, start.param_info.z)
-    stage1 = ltl._build(spec, layouts[0], "marginal", link=False)
+    stage1 = ltl.model.build(spec, layouts[0], "marginal", link=False)
     law = {k: v for k, v in params.items() if not k.startswith("link.")}
     dens = [float(log_density(stage1, (), {"y": y}, law)[0]) for y in ys]
     assert np.isfinite(dens[0]) and dens[0] == dens[1]
     joint_dens = [float(log_density(joint, (), {"y": y}, params)[0]) for y in ys]
     assert joint_dens[0] != joint_dens[1]  # the joint model does read them
-    fixed = {k: params[k] for k in ltl._fixed_by_cut(list(params))}
+    fixed = {k: params[k] for k in ltl.sampling.fixed_by_cut(list(params))}
     assert set(fixed) == {"x.E", "x.A_ref", "x.B_ref", "x.alpha", "x.beta"}
     hidden = handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))
     free = set(initialize_model(jax.random.PRNGKey(1), hidden,
@@ -440,9 +443,9 @@ def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
 
     spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling="none", latent=latent,
                                feedback="cut")
-    layout = ltl._Layout.build(spec, hub_pairs)
+    layout = ltl.layout.Layout.build(spec, hub_pairs)
     y = {"y": layout.y_obs(spec)}
-    anchored, natural = (ltl._build(spec, layout, latent, anchored=a) for a in (True, False))
+    anchored, natural = (ltl.model.build(spec, layout, latent, anchored=a) for a in (True, False))
     factor = "_dataset_y" if vary else ""
     starts = initialize_model(jax.random.split(jax.random.PRNGKey(0), 2), anchored,
                               model_kwargs=y).param_info.z
@@ -450,9 +453,9 @@ def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
         z = {k: v[i] for k, v in starts.items()}
         values = constrain_fn(anchored, (), y, z, return_deterministic=True)
         flat = {k: v for k, v in z.items()
-                if not k.startswith(tuple(f"link.{n}" for n in ltl._ANCHOR_SITES))}
+                if not k.startswith(tuple(f"link.{n}" for n in ltl.model.ANCHOR_SITES))}
         flat.update({f"link.{p}{factor}": jnp.log(values[f"link.{p}{factor}"])
-                     for p in ltl._ANCHORED})
+                     for p in ltl.model.ANCHORED})
         assert len(flat) == len(z)
         np.testing.assert_allclose(potential_energy(anchored, (), y, z),
                                    potential_energy(natural, (), y, flat), rtol=1e-12)
@@ -463,7 +466,7 @@ def test_anchored_coordinates_and_the_natural_link(hub_pairs):
     anchored coordinates (a cut fit's shifted power law, its three parameters varying
     alike)."""
     log_anchor = np.log(0.8)
-    out = ltl._anchored_to_natural(jnp.log(3.1), jnp.log(0.4), 0.7, log_anchor)
+    out = ltl.model.anchored_to_natural(jnp.log(3.1), jnp.log(0.4), 0.7, log_anchor)
     k, kappa, e_y = (float(jnp.exp(out[p])) for p in ("K", "kappa", "E_y"))
     r = 0.8 * np.array([0.999, 1.0, 1.001])
     link = k * r**kappa + e_y
@@ -481,8 +484,9 @@ def test_anchored_coordinates_and_the_natural_link(hub_pairs):
         spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling=pooling, link=link,
                                    feedback=feedback)
         layout_pairs = hub_pairs if link == "shifted_power" else hub_pairs.assign(loss_y=0.5)
-        layout = ltl._Layout.build(spec, layout_pairs)
-        assert bool(ltl._anchored_sites(spec, layout.link_design)) is expected, (vary, feedback)
+        layout = ltl.layout.Layout.build(spec, layout_pairs)
+        anchored = ltl.model.anchored_sites(spec, layout.link_design)
+        assert bool(anchored) is expected, (vary, feedback)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import arviz as az
 import jax
@@ -39,6 +40,56 @@ FILE_FORMAT = 1
 #: How many decades beyond the fitted range of a law variable :meth:`Fit.predict` warns.
 EXTRAPOLATION_DECADES = 3.0
 
+#: The columns every fit type's ``predict`` adds after the input columns, in this order.
+PREDICT_COLUMNS = ("mean", "median", "lower", "upper", "pred_lower", "pred_upper")
+#: The keys of every fit type's ``predict_draws``.
+DRAW_KEYS = ("law", "observed", "params")
+
+
+@runtime_checkable
+class FitLike(Protocol):
+    """What every fit type offers (:class:`Fit`,
+    :class:`~scalinglaws.losstoloss.LossToLossFit`), so that compare, validate, decide
+    and report can take any of them, and :func:`scalinglaws.load` returns any of them.
+
+    - ``kind``: a class attribute naming the fit type (``"scaling_law"``,
+      ``"loss_to_loss"``); :func:`scalinglaws.load` returns the kind that was saved.
+    - ``idata`` (ArviZ InferenceData), ``warnings`` (the sampler's diagnostics in plain
+      words, a tuple of str) and ``draws()`` (posterior draws, chains flattened).
+    - ``summary(interval=0.9)``: one row per parameter (and level) with the columns
+      ``mean, sd, median, lower, upper, ess_bulk, ess_tail, r_hat``.
+    - ``predict(data, interval=0.9, seed=0, discrepancy=None)``: the input columns, then
+      :data:`PREDICT_COLUMNS` (credible interval of the noise-free law, predictive
+      interval of a new observation), then any columns of the kind's own.
+    - ``predict_draws(data, seed=0, discrepancy=None)``: a dict with at least
+      :data:`DRAW_KEYS`, each ``(draws, rows)`` (``params`` a dict of them).
+    - ``plot(**kwargs)``: a matplotlib Figure (``by=``, ``interval=``, ``truth=`` are
+      understood by every kind).
+    - ``save(path)``: the netCDF file written, which :func:`scalinglaws.load` reads back.
+
+    Arguments a kind adds (``law_prior=`` of a loss-to-loss prediction) are keyword-only.
+
+    >>> isinstance(object(), FitLike)
+    False
+    """
+
+    kind: ClassVar[str]
+    idata: az.InferenceData
+    warnings: tuple[str, ...]
+
+    def draws(self) -> dict[str, np.ndarray]: ...
+
+    def summary(self, interval: float = 0.9) -> pd.DataFrame: ...
+
+    def predict(self, data: Any, interval: float = 0.9, seed: int = 0,
+                discrepancy: Any = None) -> pd.DataFrame: ...
+
+    def predict_draws(self, data: Any, seed: int = 0, discrepancy: Any = None) -> dict: ...
+
+    def plot(self, **kwargs: Any) -> Any: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
 
 @dataclass(frozen=True)
 class Fit:
@@ -61,6 +112,9 @@ class Fit:
     spec: object
     design: Design
     warnings: tuple[str, ...] = ()
+
+    #: The fit type, as :class:`FitLike` names it and :func:`scalinglaws.load` returns it.
+    kind: ClassVar[str] = "scaling_law"
 
     # --- reading the posterior -----------------------------------------------------------
 

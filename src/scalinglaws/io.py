@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +15,41 @@ from .losstoloss import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
 from .netcdf import ForeignFitFile
 from .spec import TOML_EXTRA_KEYS, read_toml
 
+#: The fit types :func:`load` reads, by kind (each a :class:`~scalinglaws.fit.FitLike`),
+#: with the reader of its files. Each reader checks the file's format version and rejects
+#: a file of another kind (:class:`~scalinglaws.netcdf.ForeignFitFile`).
+READERS: dict[str, Callable[[str | Path], Any]] = {
+    Fit.kind: read_fit,
+    LossToLossFit.kind: read_loss_to_loss_fit,
+}
+
 
 def load(path: str | Path) -> Fit | LossToLossFit:
-    """Read a fit saved by ``save``: a :class:`~scalinglaws.Fit` or a
-    :class:`~scalinglaws.losstoloss.LossToLossFit`, whichever the file holds.
+    """Read a fit saved by ``save``, of whichever kind the file holds (:data:`READERS`):
+    a :class:`~scalinglaws.Fit` or a :class:`~scalinglaws.losstoloss.LossToLossFit`.
 
-    A file that is not a scalinglaws fit, was written in another file format, is
-    damaged, or whose stored spec no longer matches its posterior raises a
+    A file that is not a scalinglaws fit of a known kind, was written in another file
+    format, is damaged, or whose stored spec no longer matches its posterior raises a
     :class:`~scalinglaws.errors.ScalingLawError`; nothing is half-loaded. The file is
     read fully into memory and closed, so the fit can be saved over it. The sampler's
     warnings stay on ``fit.warnings`` (they are not issued again).
 
     >>> fit = load("fit.nc")  # doctest: +SKIP
+    >>> fit.kind  # doctest: +SKIP
+    'scaling_law'
     """
-    try:
-        return read_fit(path)
-    except ForeignFitFile as core_error:
+    for kind, reader in READERS.items():
         try:
-            return read_loss_to_loss_fit(path)
+            fit = reader(path)
         except ForeignFitFile:
-            raise ScalingLawError(str(core_error)) from None
+            continue
+        if fit.kind != kind:  # a reader returned another type than it is registered for
+            raise ScalingLawError(f"{path}: the {kind!r} reader returned a fit of kind "
+                                  f"{fit.kind!r}; this is a bug in scalinglaws")
+        return fit
+    raise ScalingLawError(
+        f"{path} is not a fit written by scalinglaws (of a known kind: "
+        f"{', '.join(map(repr, READERS))}); an ArviZ file is read with arviz.from_netcdf")
 
 
 def read_spec(path_or_text: str | Path) -> Any:

@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from ._checks import check_fit_kind
 from .data import as_frame, make_design
 from .discrepancy import Discrepancy
 from .errors import ScalingLawError
@@ -108,6 +109,12 @@ def log_density(fit, data, seed: int = 0) -> np.ndarray:
     >>> ll = log_density(fit, held_out)  # doctest: +SKIP
     >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
     """
+    check_fit_kind(fit, ("scaling_law",), "validate.log_density",
+                   "It is the density of a scaling law's own observation noise; a "
+                   "loss-to-loss fit's output is scored with fit.predict_draws.")
+    if not isinstance(fit, Fit):
+        raise ScalingLawError(f"log_density takes a scalinglaws Fit, got "
+                              f"{type(fit).__name__}")
     spec = fit.spec
     frame = as_frame(data)
     y = _target(spec, frame)
@@ -202,6 +209,10 @@ def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
 def _models(model: Any) -> dict[str, tuple[Any, Any]]:
     """name -> (spec, fit or None)."""
     def one(name, value):
+        check_fit_kind(value, ("scaling_law",), f"validate.extrapolation (model {name!r})",
+                       "The backtest refits a ScalingModel on the smaller runs and scores "
+                       "the larger ones; for a loss-to-loss link, hold the runs out yourself, "
+                       "refit its LossToLossModel and score fit.predict on them.")
         if isinstance(value, Fit):
             return value.spec, value
         if isinstance(value, ScalingModel):
@@ -471,6 +482,10 @@ def comparable_fits(fits: Any) -> dict[str, Any]:
     for name, fit in fits.items():
         if not isinstance(name, str) or not name:
             raise ScalingLawError(f"fit names must be non-empty strings, got {name!r}")
+        check_fit_kind(fit, ("scaling_law",), f"compare ({name!r})",
+                       "compare ranks fits by PSIS-LOO over the rows of one target, which "
+                       "only a scaling-law fit records; compare loss-to-loss fits by their "
+                       "held-out predictions (fit.predict) instead.")
         if not isinstance(fit, Fit):
             hint = " (load it first with sl.load(path))" if isinstance(fit, str) else ""
             raise ScalingLawError(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import factor_labels
+from .._checks import check_fit_kind, factor_labels
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..fit import Fit
 from ..model import enable_x64
@@ -40,6 +40,10 @@ def use_x64() -> None:
 
 
 def check_fit(fit: Any, name: str = "fit") -> None:
+    check_fit_kind(fit, ("scaling_law",), f"decide ({name})",
+                   "Its rules read a compute law of the fit's own inputs (fit.spec.law, "
+                   "fit.design); a loss-to-loss fit's output is predicted with "
+                   "fit.predict or fit.predict_draws.")
     if not isinstance(fit, Fit):
         raise ScalingLawError(
             f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .._checks import check_interval, check_output_path, write_atomic
+from .._checks import check_fit_kind, check_interval, check_output_path, write_atomic
 from .._version import __version__
 from ..compare import compare
 from ..display import (
@@ -46,12 +46,15 @@ def as_fits(fits: Any) -> dict[str, Any]:
     unnamed fits are named by file stem or law name (made unique).
     """
     def one(value):
-        if isinstance(value, Fit):
-            return value
         if isinstance(value, (str, Path)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return load(value)
+                value = load(value)
+        check_fit_kind(value, ("scaling_law",), "report",
+                       "Its sections read a scaling-law fit (law, priors, PSIS-LOO, rows); "
+                       "show a loss-to-loss fit with fit.summary() and fit.plot().")
+        if isinstance(value, Fit):
+            return value
         raise ScalingLawError(
             f"report takes fits (sl.Fit) or paths to saved fits, got {type(value).__name__}"
         )

@@ -1,0 +1,555 @@
+"""The loss-to-loss model that fits (:class:`LossToLossModel`) and its posterior
+(:class:`LossToLossFit`): summary, prediction with errors in variables, the link per
+draw, the translated Kaplan law, plots and files (:func:`read_loss_to_loss_fit`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .._checks import check_interval, check_predict_settings
+from ..data import Design, make_design
+from ..discrepancy import Discrepancy
+from ..engine import posterior_draws
+from ..errors import ScalingLawError
+from ..fit import Fit
+from ..model import (
+    enable_x64,
+    noise_scale,
+    observation,
+    predict_draws,
+    transform_target,
+    untransform,
+)
+from ..netcdf import read_fit_file, write_fit_file
+from .frames import loss_column, require_columns, to_frame
+from .layout import Layout, frame_from_constant
+from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
+from .plots import plot_link
+from .sampling import CUT_DRAWS, sample
+from .spec import L_DUMMY, X_TARGET, LossToLossSpec
+
+#: Version of the saved-file layout.
+FILE_FORMAT = 1
+
+
+class LossToLossModel(LossToLossSpec):
+    """A joint model of a compute law, a latent input loss and a link to another loss.
+
+    Parameters
+    ----------
+    law : str or Law
+        Compute law of the input loss in N and D, with an additive irreducible term
+        ``E`` (``"kaplan"``, ``"chinchilla"``, ``"overtraining"`` or an expression); its
+        ``E`` is the link's ``E_x``.
+    link : str or Law
+        ``"shifted_power"`` (loss to loss), ``"downstream_exp"`` (loss to downstream
+        error) or a law of one variable ``L``; a parameter named ``E_x`` is tied to the
+        compute law's ``E``.
+    inputs : dict
+        ``{"N": column, "D": column}`` (defaults to the law's variable names).
+    x, y : str
+        Columns of the observed input and output losses. ``y`` may be NaN on rows that
+        only carry an input model; ``x`` may be NaN where the input loss is unobserved.
+    x_run : str, optional
+        Column identifying the input model, so that rows sharing one (several outputs of
+        one model) share its latent loss. Defaults to ``"run_x"`` when the data have it,
+        else to the inputs plus the factors the compute law varies by.
+    vary : dict
+        Parameter -> factor column(s), as in :class:`~scalinglaws.ScalingModel`: compute-law
+        parameters (``E`` or ``E_x``, ``A``, ``alpha``, ...) vary by factors constant
+        within an input model; link parameters (``kappa``, ``K``, ``E_y``; ``epsilon``,
+        ``k``, ``gamma``) by any row factor; ``"sigma_x"`` and ``"sigma_y"`` are the noise
+        scales.
+    priors : dict
+        Overrides by name: any parameter above, ``"tau"``, ``"sigma_x"``, ``"sigma_y"``,
+        ``"nu"`` and ``"<param>_sd"``.
+    pooling, likelihood : str
+        As in :class:`~scalinglaws.ScalingModel`, for both laws.
+    parameterization : str or dict
+        As in :class:`~scalinglaws.ScalingModel`: ``"noncentred"`` or ``"centred"`` for
+        every varying parameter, or a dict per parameter in this model's vocabulary.
+    latent : {"marginal", "noncentred"}
+        How the latent input losses are handled: integrated out per input model
+        (default; exact up to quadrature) or sampled (see :data:`LATENTS`).
+    reference : dict, optional
+        Fixed reference N and D of the compute law's coefficients.
+    law_rows : str, optional
+        Boolean column: input models marked False do not inform the compute law (their
+        latent loss gets a wide prior, :data:`LOOSE_SD`, around it), e.g. runs a study
+        uses only to fit the link.
+    feedback : {"joint", "cut"}
+        ``"joint"`` (default): one posterior of everything, so the links' data also
+        inform ``E_x`` and the compute law. ``"cut"``: the compute law's parameters (not
+        its noise scale) come from the input losses alone, and the links, ``tau`` and
+        the noise scales are sampled given each of ``cut_draws`` of its posterior draws
+        (see :meth:`fit`): the "cut" posterior of modular inference, in which a link
+        that fits its sweep but not its extrapolation cannot move ``E_x``. Use it when
+        the link is used far below the losses it was fitted on (Brandfonbrener's
+        train-to-test: eleven links pull ``E_x`` above the 1e21 input loss they must
+        extrapolate to, ``docs/loss_to_loss.md``). Uncertainty in the compute law still
+        reaches every prediction.
+
+    Examples
+    --------
+    >>> from scalinglaws.losstoloss import LossToLossModel
+    >>> model = LossToLossModel("kaplan", vary={"kappa": "dataset_y", "E_y": "dataset_y"})
+    >>> model.x_spec.law.name, model.link_spec.law.name
+    ('kaplan', 'shifted_power_given_E_x')
+    >>> LossToLossModel.from_dict(model.to_dict()) == model
+    True
+    """
+
+    def fit(self, data: pd.DataFrame, *, seed: int = 0, chains: int = 4, warmup: int = 1000,
+            draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+            max_tree_depth: int = 10, dense_mass: bool = True,
+            n_starts: int = 32, cut_draws: int = CUT_DRAWS) -> LossToLossFit:
+        """Fit the joint model to a paired frame with NUTS.
+
+        Parameters
+        ----------
+        data : DataFrame
+            One row per output observation (see :func:`pair_losses`): the inputs, ``x``,
+            ``y``, the factors and, optionally, ``x_run`` and ``law_rows``.
+        seed, chains, warmup, draws, target_accept, progress, max_tree_depth, dense_mass
+            As in :meth:`scalinglaws.ScalingModel.fit`.
+        n_starts : int
+            Starts of the multi-start mode search (:func:`scalinglaws.inference.find_mode`).
+        cut_draws : int
+            With ``feedback="cut"`` only: how many draws of the compute law's posterior
+            (stage 1, ``chains`` x ``draws``) the links are fitted given, chosen at evenly
+            spaced quantiles of ``E_x``. Each gets ``chains`` chains of ``warmup`` +
+            ``draws`` (one compiled sampler serves all), so the posterior has
+            ``cut_draws * chains`` chains; R-hat and ESS are computed within each group of
+            ``chains`` chains that share a compute-law draw.
+
+        Returns
+        -------
+        LossToLossFit
+
+        Examples
+        --------
+        >>> from scalinglaws.losstoloss import pair_train_to_train, simulate
+        >>> pairs = pair_train_to_train(simulate(seed=0), x="web", y="code", loss="loss")
+        >>> fit = LossToLossModel("chinchilla").fit(pairs, chains=2, warmup=300,
+        ...                                         draws=300)  # doctest: +SKIP
+        >>> fit.summary().loc["link.kappa", ["median", "lower", "upper"]]  # doctest: +SKIP
+        """
+        frame = to_frame(data, "data")
+        layout = Layout.build(self, frame)
+        idata, problems = sample(self, layout, seed=seed, chains=chains, warmup=warmup,
+                                 draws=draws, target_accept=target_accept, progress=progress,
+                                 max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                                 n_starts=n_starts, cut_draws=cut_draws)
+        return LossToLossFit(idata=idata, spec=self, data=layout.data,
+                             warnings=tuple(problems))
+
+
+def translate_law(law: Mapping[str, Any], link: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Translate a Kaplan law of loss x into the Kaplan law of loss y through the link.
+
+    With ``L_x = E + ((A/N)^(alpha/beta) + B/D)^beta`` and ``L_y = K (L_x - E)^kappa + E_y``,
+    ``L_y`` is again a Kaplan law with ``alpha' = kappa alpha``, ``beta' = kappa beta``,
+    ``A' = A K^(1/(kappa alpha))``, ``B' = B K^(1/(kappa beta))`` and ``E' = E_y`` (exactly;
+    Brandfonbrener et al. 2025). Arrays are translated elementwise, so posterior draws give
+    a posterior of the translated law.
+
+    Parameters
+    ----------
+    law : dict
+        ``E``, ``A``, ``B``, ``alpha``, ``beta`` of the Kaplan law of L_x.
+    link : dict
+        ``K``, ``kappa``, ``E_y`` of the link.
+
+    Returns
+    -------
+    dict
+        ``E``, ``A``, ``B``, ``alpha``, ``beta`` of the Kaplan law of L_y.
+
+    Examples
+    --------
+    >>> out = translate_law({"E": 2.0, "A": 6e7, "B": 5e9, "alpha": 0.4, "beta": 0.45},
+    ...                     {"K": 0.6, "kappa": 1.07, "E_y": 1.3})
+    >>> round(float(out["alpha"]), 3), round(float(out["E"]), 2)
+    (0.428, 1.3)
+    """
+    missing = [k for k in ("E", "A", "B", "alpha", "beta") if k not in law] + [
+        k for k in ("K", "kappa", "E_y") if k not in link]
+    if missing:
+        raise ScalingLawError(f"translate_law needs the Kaplan parameters E, A, B, alpha, beta "
+                              f"and the link's K, kappa, E_y; missing {missing}")
+    a, b = np.asarray(law["alpha"], float), np.asarray(law["beta"], float)
+    kappa, log_k = np.asarray(link["kappa"], float), np.log(np.asarray(link["K"], float))
+    return {"E": np.asarray(link["E_y"], float) + 0 * a,
+            "A": np.exp(np.log(np.asarray(law["A"], float)) + log_k / (kappa * a)),
+            "B": np.exp(np.log(np.asarray(law["B"], float)) + log_k / (kappa * b)),
+            "alpha": kappa * a, "beta": kappa * b}
+
+
+@dataclass(frozen=True)
+class LossToLossFit:
+    """The posterior of a :class:`LossToLossModel`, with the frame it was fitted to.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior`` (compute-law sites under ``x.``, link sites under ``link.``, ``tau``
+        and the latent input losses ``u`` = log(l - E_x) per input model),
+        ``sample_stats``, ``log_likelihood`` and ``observed_data`` (``loss_x``,
+        ``loss_y``) and ``constant_data`` (the fitted frame).
+    spec : LossToLossModel
+    data : DataFrame
+        The fitted rows (the columns the model reads).
+    warnings : tuple of str
+        Sampler diagnostics in plain words; empty when every check passed.
+
+    It is a :class:`~scalinglaws.fit.FitLike`: ``summary``, ``predict`` and
+    ``predict_draws`` take the arguments of :class:`~scalinglaws.Fit`'s and give its
+    columns and keys (and some of their own).
+    """
+
+    idata: az.InferenceData
+    spec: LossToLossModel
+    data: pd.DataFrame
+    warnings: tuple[str, ...] = ()
+
+    #: The fit type, as :class:`~scalinglaws.fit.FitLike` names it and
+    #: :func:`scalinglaws.load` returns it.
+    kind: ClassVar[str] = "loss_to_loss"
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout.build(self.spec, self.data)
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
+        return posterior_draws(self.idata)
+
+    def _part(self, prefix: str) -> dict[str, np.ndarray]:
+        cut = len(prefix) + 1
+        return {k[cut:]: v for k, v in self.draws().items() if k.startswith(prefix + ".")}
+
+    def summary(self, interval: float = 0.9) -> pd.DataFrame:
+        """Per parameter and level: mean, sd, median, interval, ESS and R-hat.
+
+        Compute-law rows start with ``x.`` (``x.E`` is E_x), link rows with ``link.``;
+        the latent losses and raw offsets are left out. Same columns as
+        :meth:`scalinglaws.Fit.summary`.
+
+        >>> fit.summary().loc[["x.E", "link.kappa", "tau"]]  # doctest: +SKIP
+        """
+        check_interval(interval)
+        post = self.idata.posterior.drop_vars([v for v in ("u",)
+                                               if v in self.idata.posterior])
+        table = Fit(idata=az.InferenceData(posterior=post), spec=self.spec,
+                    design=self.layout.x_design).summary(interval)
+        return table
+
+    # --- prediction ---------------------------------------------------------------------
+
+    def predict_draws(self, data, seed: int = 0, discrepancy=None, *,
+                      law_prior: bool = True) -> dict[str, np.ndarray]:
+        """Posterior draws behind :meth:`predict`, each (draws, rows).
+
+        Returns, as :meth:`scalinglaws.Fit.predict_draws` does, ``"law"`` (the noise-free
+        output), ``"observed"`` (a new output observation) and ``"params"`` (every law
+        parameter per row, named as in :meth:`summary`: ``"x.E"``, ``"link.kappa"``);
+        and of its own ``"x"`` (the latent input loss), ``"u"`` (log(x - E_x)),
+        ``"params_x"`` and ``"params_link"`` (the two laws' parameters by their own
+        names) and ``"y"`` (the same as ``"law"``). Rows with an observed input loss
+        (column ``x``, not NaN) condition the latent input loss on it (errors in
+        variables); other rows draw it from the compute law and ``tau``. A
+        ``discrepancy`` is added to the output as in :meth:`scalinglaws.Fit.predict`.
+        ``law_prior=False`` gives observed rows the wide latent prior of
+        :data:`LOOSE_SD` instead of the law's (see :meth:`predict`).
+        """
+        if discrepancy is not None:
+            if not isinstance(discrepancy, Discrepancy):
+                raise ScalingLawError(
+                    f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
+                    f"Extrapolation.discrepancy() or Discrepancy.estimate), got "
+                    f"{type(discrepancy).__name__}")
+            if discrepancy.scale != self.spec.link_spec.scale:
+                raise ScalingLawError(
+                    f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
+                    f"this model's output {self.spec.y!r} is on the "
+                    f"{self.spec.link_spec.scale!r} scale")
+        check_predict_settings(seed=seed)
+        spec, layout = self.spec, self.layout
+        frame = to_frame(data, "data")
+        hint = "Give the inputs and the factor columns the model varies by."
+        require_columns(frame, [*spec.inputs.values(), *spec.x_factors, *spec.link_factors], "data",
+                        hint)
+        n = len(frame)
+        if n == 0:
+            raise ScalingLawError("data has no rows to predict")
+        x_frame = frame[[*spec.inputs.values(), *spec.x_factors]].copy()
+        x_frame[X_TARGET] = 1.0
+        x_design = make_design(spec.x_spec, x_frame, fitted=layout.x_design)
+        link_frame = frame[list(spec.link_factors)].copy()
+        link_frame[L_DUMMY] = 1.0
+        link_design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
+        enable_x64()
+        key_x, key_l, key_u, key_c = jax.random.split(jax.random.PRNGKey(seed), 4)
+        post_x, post_l = self._part(X_PREFIX), self._part(LINK_PREFIX)
+        dx = predict_draws(spec.x_spec, x_design, post_x, key_x)
+        px = dx["params"]
+        variables = {k: jnp.asarray(v) for k, v in x_design.variables.items()}
+        m = reducible_log(spec.x_spec.law, variables, px)
+        e_x = px["E"]
+        tau = jnp.asarray(self.draws()["tau"])[:, None]
+        u = m + tau * jax.random.normal(key_u, m.shape)
+        if spec.x in frame.columns:
+            observed = loss_column(frame, spec.x, "observed input loss x", positive=True)
+            rows = np.flatnonzero(~np.isnan(observed))
+            if rows.size:
+                sigma = self._sigma_x(x_design, post_x)[:, rows]
+                nu = post_x.get("nu")
+
+                def loglik(log_x, scale, log_obs):
+                    values = {} if nu is None else {"nu": jnp.asarray(nu)[:, None, None]}
+                    return observation(spec.x_spec, log_x, scale, values).log_prob(log_obs)
+
+                log_obs = jnp.broadcast_to(jnp.log(jnp.asarray(observed[rows])),
+                                           (m.shape[0], rows.size))
+                spread = tau if law_prior else jnp.full_like(tau, LOOSE_SD)
+                drawn = condition(key_c, m[:, rows],
+                                  jnp.broadcast_to(spread, m[:, rows].shape),
+                                  e_x[:, rows], sigma, log_obs, loglik)
+                u = u.at[:, rows].set(drawn)
+        latent_x = e_x + jnp.exp(u)
+        dl = predict_draws(spec.link_spec, link_design, post_l, key_l)
+        pl = dl["params"]
+        loc = link_location(spec, latent_x, e_x, pl)
+        noise = (transform_target(spec.link_spec, dl["observed"])
+                 - transform_target(spec.link_spec, dl["law"]))
+        out = {"x": latent_x, "y": untransform(spec.link_spec, loc),
+               "observed": untransform(spec.link_spec, loc + noise), "u": u,
+               "params_x": px, "params_link": pl}
+        out = jax.tree_util.tree_map(np.asarray, out)
+        if discrepancy is not None:
+            out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
+        out["law"] = out["y"]
+        out["params"] = {**{f"{X_PREFIX}.{k}": v for k, v in out["params_x"].items()},
+                         **{f"{LINK_PREFIX}.{k}": v for k, v in out["params_link"].items()}}
+        return out
+
+    def _sigma_x(self, design: Design, post_x: Mapping) -> jnp.ndarray:
+        """Input-loss noise scale per draw and row (fitted levels only)."""
+        factors = design.vary.get("sigma", ())
+        new = [f for f in factors if design.factors[f].new_levels]
+        if new:
+            raise ScalingLawError(
+                f"conditioning on an observed input loss needs its noise scale, which varies "
+                f"by {new} with levels never fitted ({design.factors[new[0]].new_levels}); "
+                f"predict without the x column or fit with those levels"
+            )
+        values = {k: jnp.asarray(v) for k, v in post_x.items()}
+        n = design.n_rows
+
+        def one(draw):
+            return jnp.broadcast_to(noise_scale(self.spec.x_spec, design, draw), (n,))
+
+        return jax.vmap(one)(values)
+
+    def predict(self, data, interval: float = 0.9, seed: int = 0, discrepancy=None, *,
+                law_prior: bool = True) -> pd.DataFrame:
+        """Predict the output loss (and the latent input loss) for new rows.
+
+        Parameters
+        ----------
+        data : DataFrame or dict
+            The inputs (N, D), the factors the model varies by and, optionally, the
+            observed input loss (column ``x``; NaN where unknown). With it, the latent
+            input loss is conditioned on the observation (errors in variables); without
+            it, it comes from the compute law, so the output's interval carries the
+            compute law's uncertainty (a chain of laws).
+        interval : float
+            Mass of the intervals.
+        seed : int
+            Seed of new-level offsets, latent draws and noise.
+        discrepancy : scalinglaws.validate.Discrepancy, optional
+            An extrapolation error measured on held-out runs of the output (on its
+            likelihood scale): shifts the output law by its bias and widens the
+            predictive interval by its spread, as in :meth:`scalinglaws.Fit.predict`.
+        law_prior : bool
+            Whether an observed input loss is weighed against the compute law's
+            prediction at its (N, D) (with ``tau``; the model's own assumption). False
+            lets the observation alone place the latent loss (a wide prior,
+            :data:`LOOSE_SD`), as for fitted input models outside ``law_rows``: use it far
+            beyond the fitted scales, where the law's extrapolation error exceeds
+            ``tau`` (Brandfonbrener's Kaplan law misses the 1e21 losses by ~4%, about 20
+            ``tau``, and would drag a precisely observed input loss towards itself).
+
+        Returns
+        -------
+        DataFrame
+            The input columns plus, as :meth:`scalinglaws.Fit.predict` gives them,
+            ``mean``, ``median``, ``lower``, ``upper`` (noise-free output) and
+            ``pred_lower``, ``pred_upper`` (a new output observation); then ``x_median``,
+            ``x_lower``, ``x_upper`` (latent input loss).
+
+        Examples
+        --------
+        >>> fit.predict({"N": [3.3e9], "D": [5.0e10], "dataset_y": ["code"],
+        ...              "loss_x": [2.13]})  # doctest: +SKIP
+        """
+        lo, hi = check_predict_settings(interval=interval, seed=seed)
+        frame = to_frame(data, "data")
+        draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy,
+                                   law_prior=law_prior)
+        out = frame.copy()
+        out["mean"] = draws["law"].mean(axis=0)
+        out["median"] = np.median(draws["law"], axis=0)
+        out["lower"] = np.quantile(draws["law"], lo, axis=0)
+        out["upper"] = np.quantile(draws["law"], hi, axis=0)
+        out["pred_lower"] = np.quantile(draws["observed"], lo, axis=0)
+        out["pred_upper"] = np.quantile(draws["observed"], hi, axis=0)
+        out["x_median"] = np.median(draws["x"], axis=0)
+        out["x_lower"] = np.quantile(draws["x"], lo, axis=0)
+        out["x_upper"] = np.quantile(draws["x"], hi, axis=0)
+        out.attrs["interval"] = interval
+        return out
+
+    def link_draws(self, x_values, group: Mapping[str, Any] | None = None,
+                   seed: int = 0) -> dict[str, np.ndarray]:
+        """The link evaluated at given noise-free input losses, per draw.
+
+        Parameters
+        ----------
+        x_values : array-like
+            Latent input losses.
+        group : dict, optional
+            Levels of the factors the model varies by (default: the first fitted level).
+
+        Returns
+        -------
+        dict
+            ``"y"`` (draws, points), the noise-free output; ``"observed"``, with noise;
+            ``"E_x"`` (draws,). Points at or below a draw's E_x are NaN there.
+        """
+        spec, layout = self.spec, self.layout
+        x_values = np.atleast_1d(np.asarray(x_values, dtype=float))
+        frame = self._group_frame(group, len(x_values))
+        draws = self.predict_draws(frame, seed=seed)
+        e_x = draws["params_x"]["E"]
+        link_frame = frame[list(spec.link_factors)].copy()
+        link_frame[L_DUMMY] = 1.0
+        design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
+        dl = predict_draws(spec.link_spec, design, self._part(LINK_PREFIX),
+                           jax.random.PRNGKey(seed + 1))
+        x_grid = jnp.asarray(x_values)[None, :]
+        loc = link_location(spec, x_grid, jnp.asarray(e_x), dl["params"])
+        loc = jnp.where(x_grid > e_x, loc, jnp.nan) if "E_x" in spec.link.param_names else loc
+        noise = (transform_target(spec.link_spec, dl["observed"])
+                 - transform_target(spec.link_spec, dl["law"]))
+        return {"y": np.asarray(untransform(spec.link_spec, loc)),
+                "observed": np.asarray(untransform(spec.link_spec, loc + noise)),
+                "E_x": np.asarray(e_x[:, 0])}
+
+    def _group_frame(self, group: Mapping[str, Any] | None, n: int) -> pd.DataFrame:
+        spec, layout = self.spec, self.layout
+        factors = list(dict.fromkeys([*spec.x_factors, *spec.link_factors]))
+        group = dict(group or {})
+        unknown = [k for k in group if k not in factors]
+        if unknown:
+            raise ScalingLawError(f"group names {unknown}, which the model does not vary by; "
+                                  f"its factors are {factors}")
+        row: dict[str, Any] = {spec.inputs[v]: float(np.exp(layout.x_design.log_reference[v]))
+                               for v in spec.inputs}
+        for f in factors:
+            row[f] = group.get(f, str(layout.data[f].astype(str).mode().iloc[0]))
+        return pd.DataFrame({k: [v] * n for k, v in row.items()})
+
+    def translate(self, group: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Posterior of the output's Kaplan law, translated from the input's per draw.
+
+        Only for ``law="kaplan"`` with the ``shifted_power`` link, where the translation
+        (:func:`translate_law`) is exact.
+
+        Parameters
+        ----------
+        group : dict, optional
+            Levels of the factors the model varies by (default: the most common level).
+
+        Returns
+        -------
+        DataFrame
+            One row per posterior draw: ``E``, ``A``, ``B``, ``alpha``, ``beta``.
+
+        Examples
+        --------
+        >>> fit.translate({"dataset_y": "starcoder"}).quantile([0.05, 0.5, 0.95])  # doctest: +SKIP
+        """
+        if self.spec.law.name != "kaplan" or "E_x" not in self.spec.link.param_names:
+            raise ScalingLawError(
+                f"translation is exact only from a Kaplan law through the shifted power link; "
+                f"this model has law {self.spec.law.name!r} and link {self.spec.link.name!r}. "
+                f"Fit with law='kaplan', or predict the output directly (predict)"
+            )
+        draws = self.predict_draws(self._group_frame(group, 1))
+        law = {k: v[:, 0] for k, v in draws["params_x"].items()}
+        link = {k: v[:, 0] for k, v in draws["params_link"].items()}
+        return pd.DataFrame(translate_law(law, link))
+
+    # --- display and files ------------------------------------------------------------
+
+    def plot(self, **kwargs):
+        """Observed input against output loss with the posterior link and bands.
+
+        See :func:`plot_link`; returns a matplotlib Figure.
+        """
+        return plot_link(self, **kwargs)
+
+    def __repr__(self) -> str:
+        post = self.idata.posterior
+        status = "no sampler warnings" if not self.warnings else f"{len(self.warnings)} warnings"
+        return (f"<LossToLossFit {self.spec.law.name} -> {self.spec.link.name} on "
+                f"{len(self.layout.xruns)} input models and {len(self.layout.y_rows)} output "
+                f"observations, {post.sizes['chain']} chains x {post.sizes['draw']} draws, "
+                f"{status}>")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit to netCDF (no pickle); :func:`scalinglaws.load` reads it back exactly.
+
+        >>> fit.save("pairs.nc")  # doctest: +SKIP
+        """
+        return write_fit_file(self.idata, Path(path), {
+            "scalinglaws_losstoloss_format": FILE_FORMAT,
+            "scalinglaws_losstoloss_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
+            "scalinglaws_warnings": json.dumps(list(self.warnings)),
+        })
+
+
+def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:
+    """Read a :class:`LossToLossFit` written by :meth:`LossToLossFit.save`
+    (:func:`scalinglaws.load` reads every kind).
+
+    A file that is not such a fit, was written in another file format, or is damaged
+    raises a :class:`~scalinglaws.errors.ScalingLawError`.
+
+    >>> fit = read_loss_to_loss_fit("pairs.nc")  # doctest: +SKIP
+    """
+    idata, attrs = read_fit_file(
+        Path(path), "scalinglaws_losstoloss_format", FILE_FORMAT,
+        "a loss-to-loss fit (LossToLossFit.save)",
+        "an ArviZ file is read with arviz.from_netcdf")
+    try:
+        spec = LossToLossModel.from_dict(json.loads(attrs["scalinglaws_losstoloss_spec"]))
+        data = frame_from_constant(idata.constant_data)
+        warnings_ = tuple(json.loads(attrs.get("scalinglaws_warnings", "[]")))
+    except (KeyError, ValueError, AttributeError) as err:
+        raise ScalingLawError(f"{path} is a loss-to-loss file with missing or damaged parts "
+                              f"({err}); save the fit again") from None
+    return LossToLossFit(idata=idata, spec=spec, data=data, warnings=warnings_)

@@ -1,0 +1,81 @@
+"""Reading the user's frames and arguments: the checks and column helpers that the
+loss-to-loss modules share (a frame from a dict, required columns, levels, match keys,
+loss columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ScalingLawError
+
+
+def to_frame(data: Any, what: str) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame(dict(data))
+        except ValueError as err:
+            raise ScalingLawError(f"{what}: cannot make a DataFrame from the dict ({err}); give "
+                                  f"equal-length columns") from None
+    raise ScalingLawError(f"{what} must be a pandas DataFrame (one row per run), got "
+                          f"{type(data).__name__}")
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, hint: str) -> None:
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    if missing:
+        raise ScalingLawError(f"{what} has no column {', '.join(map(repr, missing))}; it has "
+                              f"{list(frame.columns)[:20]}. {hint}")
+
+
+def level_list(value: str | Sequence[str] | None, available: Sequence[str], role: str,
+               column: str) -> list[str]:
+    if value is None:
+        return list(available)
+    values = [value] if isinstance(value, str) else list(value)
+    if not values or not all(isinstance(v, str) for v in values):
+        raise ScalingLawError(f"{role} must be a level of {column!r} or a list of levels, got "
+                              f"{value!r}")
+    unknown = [v for v in values if v not in available]
+    if unknown:
+        raise ScalingLawError(f"{role} names {unknown}, which are not levels of column "
+                              f"{column!r}; its levels are {list(available)}")
+    return list(dict.fromkeys(values))
+
+
+def match_key(frame: pd.DataFrame, on: Sequence[str]) -> pd.Series:
+    """Row keys for matching on ``on``: numbers rounded to 7 significant digits."""
+    parts = []
+    for col in on:
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            parts.append(values.map(lambda v: f"{v:.7g}"))
+        else:
+            parts.append(values.astype(str))
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "|" + part
+    return key
+
+
+def loss_column(frame: pd.DataFrame, column: str, role: str, positive: bool) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna()
+    if bad.any():
+        raise ScalingLawError(f"column {column!r} ({role}) has non-numeric values in rows "
+                              f"{list(frame.index[bad][:5])}; convert them with pd.to_numeric")
+    out = values.to_numpy(dtype=float)
+    if np.isinf(out).any():
+        raise ScalingLawError(f"column {column!r} ({role}) has infinite values in rows "
+                              f"{list(frame.index[np.isinf(out)][:5])}; drop those rows")
+    if positive and (out <= 0).any():
+        raise ScalingLawError(f"column {column!r} ({role}) must be positive, but rows "
+                              f"{list(frame.index[out <= 0][:5])} are <= 0; losses are modelled "
+                              f"on the log scale")
+    return out

@@ -1,0 +1,166 @@
+"""The paired frame as the joint model sees it (:class:`Layout`): one row per input
+model (its latent loss) and the output observations that point at them, with the two
+core designs; and the fitted frame as netCDF-ready columns and back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data import Design, make_design
+from ..errors import ScalingLawError
+from ..model import transform_target
+from .frames import loss_column, match_key, require_columns
+from .spec import L_DUMMY, X_TARGET, LossToLossSpec
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paired frame split into input models (latents) and output observations."""
+
+    data: pd.DataFrame          # the columns the model reads, as fitted
+    xruns: pd.DataFrame         # one row per input model
+    xrun_of_row: np.ndarray     # per output observation: its input model
+    y_rows: np.ndarray          # positions in `data` of rows with an output observation
+    x_design: Design
+    link_design: Design
+
+    @staticmethod
+    def columns(spec: LossToLossSpec, frame: pd.DataFrame) -> list[str]:
+        cols = [*spec.inputs.values(), spec.x, spec.y, *spec.x_factors, *spec.link_factors]
+        if spec.law_rows:
+            cols.append(spec.law_rows)
+        run = _x_run_column(spec, frame)
+        if run:
+            cols.append(run)
+        return list(dict.fromkeys(cols))
+
+    @classmethod
+    def build(cls, spec: LossToLossSpec, frame: pd.DataFrame) -> Layout:
+        if len(frame) == 0:
+            raise ScalingLawError("data has no rows; pass the paired frame (pair_losses)")
+        hint = ("Pair the losses first (pair_losses gives loss_x, loss_y, dataset_x, "
+                "dataset_y, run_x), or map the columns: LossToLossModel(inputs=..., x=..., "
+                "y=..., vary=..., x_run=...)")
+        if spec.x_run is not None:
+            require_columns(frame, [spec.x_run], "data", hint)
+        require_columns(frame, cls.columns(spec, frame), "data", hint)
+        data = frame[cls.columns(spec, frame)].copy()
+        x = loss_column(data, spec.x, "input loss x", positive=True)
+        y = loss_column(data, spec.y, "output loss y",
+                        positive=spec.link_spec.scale == "log")
+        if np.isnan(y).all():
+            raise ScalingLawError(f"column {spec.y!r} (output loss) has no values; the link "
+                                  f"needs at least some paired rows")
+        if np.isnan(x).all():
+            raise ScalingLawError(f"column {spec.x!r} (input loss) has no values; the compute "
+                                  f"law needs observed input losses")
+        if spec.law_rows:
+            flags = data[spec.law_rows]
+            if not (pd.api.types.is_bool_dtype(flags) or flags.isin([0, 1]).all()):
+                raise ScalingLawError(f"law_rows column {spec.law_rows!r} must be boolean "
+                                      f"(True: the input model informs the compute law)")
+        codes = _xrun_codes(spec, data)
+        xruns = _xrun_table(spec, data, codes, x)
+        y_rows = np.flatnonzero(~np.isnan(y))
+        x_frame = xruns[[*spec.inputs.values(), *spec.x_factors]].copy()
+        x_frame[X_TARGET] = np.where(np.isnan(xruns["__x"]), 1.0, xruns["__x"])
+        x_design = make_design(spec.x_spec, x_frame)
+        link_frame = data.iloc[y_rows][[*spec.link_factors, spec.y]].copy()
+        link_frame[L_DUMMY] = 1.0
+        link_design = make_design(spec.link_spec, link_frame)
+        return cls(data=data, xruns=xruns, xrun_of_row=codes[y_rows], y_rows=y_rows,
+                   x_design=x_design, link_design=link_design)
+
+    @property
+    def x_observed(self) -> np.ndarray:
+        return np.flatnonzero(~np.isnan(self.xruns["__x"].to_numpy()))
+
+    @property
+    def loose(self) -> np.ndarray:
+        return ~self.xruns["__law"].to_numpy(dtype=bool)
+
+    def y_obs(self, spec: LossToLossSpec) -> dict[str, jnp.ndarray]:
+        x = self.xruns["__x"].to_numpy()[self.x_observed]
+        y = self.data[spec.y].to_numpy(dtype=float)[self.y_rows]
+        return {"x": jnp.log(jnp.asarray(x)),
+                "y": transform_target(spec.link_spec, jnp.asarray(y))}
+
+
+def _x_run_column(spec: LossToLossSpec, frame: pd.DataFrame) -> str | None:
+    if spec.x_run is not None:
+        return spec.x_run
+    return "run_x" if "run_x" in frame.columns else None
+
+
+
+def _xrun_codes(spec: LossToLossSpec, data: pd.DataFrame) -> np.ndarray:
+    run = _x_run_column(spec, data)
+    keys = [run] if run else [*spec.inputs.values(), *spec.x_factors]
+    for col in keys:
+        if data[col].isna().any():
+            raise ScalingLawError(f"column {col!r}, which identifies the input model, has "
+                                  f"missing values in rows "
+                                  f"{list(data.index[data[col].isna()][:5])}; fill or drop them")
+    key = match_key(data, keys)
+    return pd.factorize(key, sort=False)[0].astype(np.int64)
+
+
+def _xrun_table(spec: LossToLossSpec, data: pd.DataFrame, codes: np.ndarray,
+                x: np.ndarray) -> pd.DataFrame:
+    """One row per input model; rows of one model must agree on everything about it."""
+    cols = [*spec.inputs.values(), *spec.x_factors]
+    if spec.law_rows:
+        cols.append(spec.law_rows)
+    run = _x_run_column(spec, data)
+    frame = data[cols].copy()
+    frame["__x"] = x
+    frame["__code"] = codes
+    for col in [*cols, "__x"]:
+        distinct = frame.dropna(subset=[col]).groupby("__code")[col].nunique()
+        bad = distinct[distinct > 1]
+        if len(bad):
+            code = int(bad.index[0])
+            rows = list(data.index[codes == code][:4])
+            what = f"input model {run}={data[run].iloc[np.argmax(codes == code)]!r}" if run \
+                else "an input model"
+            name = spec.x if col == "__x" else col
+            raise ScalingLawError(
+                f"{what} (rows {rows}) has {int(bad.iloc[0])} different values of {name!r}: "
+                f"rows of one input model must agree on its inputs, factors and loss. Give "
+                f"each input model its own id in {run or 'run_x'!r} (x_run=), or fix the rows"
+            )
+    first = frame.groupby("__code", sort=True).first()
+    first["__x"] = frame.groupby("__code", sort=True)["__x"].max()
+    first["__law"] = (first[spec.law_rows].astype(bool) if spec.law_rows
+                      else pd.Series(True, index=first.index))
+    return first.reset_index(drop=True)
+
+
+
+def constant_data(spec: LossToLossSpec, data: pd.DataFrame) -> xr.Dataset:
+    """The fitted frame as netCDF-ready columns (strings as str, numbers as float64)."""
+    out = {}
+    for i, col in enumerate(data.columns):
+        values = data[col]
+        if pd.api.types.is_bool_dtype(values):
+            arr = values.to_numpy(dtype=bool)
+        elif pd.api.types.is_numeric_dtype(values):
+            arr = values.to_numpy(dtype=np.float64)
+        else:
+            arr = values.astype(str).to_numpy().astype(str)
+        out[f"col{i}"] = ("fitted_row", arr)
+    ds = xr.Dataset(out, coords={"fitted_row": np.arange(len(data))})
+    ds.attrs["columns"] = json.dumps(list(data.columns))
+    return ds
+
+
+def frame_from_constant(ds: xr.Dataset) -> pd.DataFrame:
+    columns = json.loads(ds.attrs["columns"])
+    return pd.DataFrame({col: ds[f"col{i}"].values for i, col in enumerate(columns)})

@@ -1,0 +1,315 @@
+"""A loss-to-loss model's description (:class:`LossToLossSpec`): its fields and their
+checks, the two core :class:`~scalinglaws.ScalingModel` specs it splits into (compute
+law and link), its dict/TOML forms, and the default priors of its own parameters. It
+holds no data and no samples; :class:`~scalinglaws.losstoloss.LossToLossModel` adds the
+verb that fits it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+
+from ..errors import ScalingLawError
+from ..fit import ScalingModel
+from ..laws import Law, resolve
+from ..priors import Prior
+from ..spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
+
+#: How the latent input losses are handled (see :func:`build`): ``"marginal"`` integrates
+#: each one out by adaptive Gauss-Hermite quadrature (no latent parameters for NUTS), and
+#: ``"noncentred"`` samples them as ``u = m + tau z`` (slow; a check of the quadrature).
+LATENTS = ("marginal", "noncentred")
+#: How the links' data bear on the compute law (see :class:`LossToLossModel`): ``"joint"``
+#: one posterior of everything; ``"cut"`` the compute law from the input losses alone,
+#: the links given its draws.
+FEEDBACKS = ("joint", "cut")
+#: Default prior of ``tau``, the shared deviation of a run from the compute law (log of
+#: the reducible loss).
+TAU_PRIOR = Prior("HalfNormal", 0.1)
+#: Default priors of the observation noise scales. Away from 0 on purpose: with one output
+#: per input model the split of the noise between x and y is only weakly identified, and a
+#: prior with mass at 0 (HalfNormal) makes a funnel there. Median 0.5% on log L_x, 1% on
+#: log L_y (or 0.01 absolute for error rates).
+SIGMA_X_PRIOR = Prior("LogNormal", -5.3, 1.0)
+SIGMA_Y_PRIOR = Prior("LogNormal", -4.6, 1.0)
+#: Internal column names: the compute law's target and the link's placeholder input.
+X_TARGET = "__x_obs"
+L_DUMMY = "__L"
+
+
+def _additive_e(law: Law) -> bool:
+    """Whether ``law`` is ``E + f(vars)``: raising E by 1 raises the prediction by 1."""
+    point = {v: jnp.asarray(1e9) for v in law.variables}
+    params = {}
+    for p in law.params:
+        params[p.name] = jnp.asarray(0.5 if p.constraint == "unit" else 0.3)
+    lo = law.fn(point, {**params, "E": jnp.asarray(1.0)})
+    hi = law.fn(point, {**params, "E": jnp.asarray(2.0)})
+    return bool(jnp.isfinite(lo)) and abs(float(hi - lo) - 1.0) < 1e-6
+
+
+def _link_core(link: Law) -> Law:
+    """The link as the core samples it: ``E_x`` removed (it is the compute law's ``E``)."""
+    if "E_x" not in link.param_names:
+        return link
+    params = tuple(p for p in link.params if p.name != "E_x")
+
+    def fn(v, p):
+        return link.fn(v, {**p, "E_x": 0.0})
+
+    def log_fn(v, p):
+        return link.log(v, {**p, "E_x": 0.0})
+
+    return Law(name=f"{link.name}_given_E_x", variables=link.variables, params=params, fn=fn,
+               log_fn=log_fn, latex=link.latex, citation=link.citation, output=link.output,
+               description=f"{link.name} with E_x taken from the compute law")
+
+
+def _law_to_value(law: Law) -> Any:
+    """A law as a JSON value (registry name or expression dict), via the core's spec."""
+    return ScalingModel(law).to_dict()["law"]
+
+
+def _law_from_value(value: Any) -> Law:
+    return ScalingModel.from_dict({"law": value}).law
+
+
+
+@dataclass(frozen=True)
+class LossToLossSpec:
+    """What a :class:`~scalinglaws.losstoloss.LossToLossModel` is, without the verb that
+    fits it.
+
+    The fields, their checks, the two core specs they make (:attr:`x_spec`,
+    :attr:`link_spec`) and their dict/TOML forms; the layout and the model read a spec
+    through these attributes only. See :class:`~scalinglaws.losstoloss.LossToLossModel`
+    for each field.
+    """
+
+    law: Law | str = "kaplan"
+    link: Law | str = "shifted_power"
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    x: str = "loss_x"
+    y: str = "loss_y"
+    x_run: str | None = None
+    vary: Mapping[str, Any] = field(default_factory=dict)
+    priors: Mapping[str, Any] = field(default_factory=dict)
+    pooling: str = "partial"
+    likelihood: str = "normal"
+    parameterization: str | Mapping[str, str] = "noncentred"
+    latent: str = "marginal"
+    reference: Mapping[str, float] | None = None
+    law_rows: str | None = None
+    feedback: str = "joint"
+
+    def __post_init__(self) -> None:
+        law = resolve(self.law)
+        link = resolve(self.link)
+        object.__setattr__(self, "law", law)
+        object.__setattr__(self, "link", link)
+        if "E" not in law.param_names or law.output != "positive":
+            raise ScalingLawError(
+                f"the compute law {law.name!r} needs a positive output and an irreducible term "
+                f"'E' (it becomes the link's E_x); use 'kaplan', 'chinchilla', 'overtraining' "
+                f"or an expression like 'E + A*N**-alpha + B*D**-beta'"
+            )
+        if not _additive_e(law):
+            raise ScalingLawError(
+                f"the compute law {law.name!r} must be E plus a positive reducible term so that "
+                f"the latent loss minus E_x is the reducible loss; rewrite it as 'E + ...'"
+            )
+        if link.variables != ("L",):
+            raise ScalingLawError(
+                f"the link {link.name!r} must be a law of one variable 'L' (the input loss), "
+                f"got variables {list(link.variables)}; use 'shifted_power' or 'downstream_exp'"
+            )
+        core_link = _link_core(link)
+        clash = set(law.param_names) & set(core_link.param_names)
+        if clash:
+            raise ScalingLawError(
+                f"the compute law and the link both have parameters {sorted(clash)}; rename "
+                f"them in one of the laws (Law.from_expression with other names)"
+            )
+        for name, value in (("x", self.x), ("y", self.y)):
+            if not isinstance(value, str) or not value:
+                raise ScalingLawError(f"{name} must be a column name, got {value!r}")
+        if self.x == self.y:
+            raise ScalingLawError(f"x and y name the same column {self.x!r}; pair the losses "
+                                  f"first (pair_losses) so that each row has both")
+        if self.latent not in LATENTS:
+            raise ScalingLawError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        if self.feedback not in FEEDBACKS:
+            raise ScalingLawError(f"feedback must be one of {FEEDBACKS}, got "
+                                  f"{self.feedback!r}")
+        if self.pooling not in POOLINGS or self.likelihood not in LIKELIHOODS:
+            raise ScalingLawError(
+                f"pooling must be one of {POOLINGS} and likelihood one of {LIKELIHOODS}; got "
+                f"{self.pooling!r}, {self.likelihood!r}"
+            )
+        for name in ("x_run", "law_rows"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ScalingLawError(f"{name} must be a column name or None, got {value!r}")
+
+        def route(key: str, what: str) -> tuple[str, str]:
+            """('x' or 'link', the core's name) of a parameter named in this vocabulary."""
+            if key in ("E_x", "sigma_x") or key in law.param_names:
+                return "x", {"E_x": "E", "sigma_x": "sigma"}.get(key, key)
+            if key == "sigma_y" or key in core_link.param_names:
+                return "link", "sigma" if key == "sigma_y" else key
+            raise ScalingLawError(
+                f"{what} names {key!r}, which this model does not have; use a compute-law "
+                f"parameter {list(law.param_names)} (or 'E_x'), a link parameter "
+                f"{list(core_link.param_names)}, 'sigma_x' or 'sigma_y'"
+            )
+
+        vary_x, vary_l = {}, {}
+        for key, value in dict(self.vary).items():
+            side, name = route(key, "vary")
+            (vary_x if side == "x" else vary_l)[name] = value
+        param_x: str | dict = self.parameterization
+        param_l: str | dict = self.parameterization
+        if isinstance(self.parameterization, Mapping):
+            param_x, param_l = {}, {}
+            for key, value in self.parameterization.items():
+                side, name = route(key, "parameterization")
+                (param_x if side == "x" else param_l)[name] = value
+        elif self.parameterization not in PARAMETERIZATIONS:
+            raise ScalingLawError(f"parameterization must be one of {PARAMETERIZATIONS} or a "
+                                  f"dict per varying parameter, got {self.parameterization!r}")
+        priors_x, priors_l, tau = {}, {}, TAU_PRIOR
+        for key, value in dict(self.priors).items():
+            base = key[:-3] if key.endswith("_sd") else key
+            suffix = "_sd" if key.endswith("_sd") else ""
+            if key == "tau":
+                tau = value if isinstance(value, Prior) else Prior.from_dict(value)
+                if not tau.support_fits("positive"):
+                    raise ScalingLawError(f"priors['tau'] = {tau!r} must be on positive values "
+                                          f"(e.g. HalfNormal)")
+            elif key == "nu":
+                priors_x[key] = priors_l[key] = value
+            elif base in ("E_x", "sigma_x") or base in law.param_names:
+                priors_x[{"E_x": "E", "sigma_x": "sigma"}.get(base, base) + suffix] = value
+            elif base == "sigma_y" or base in core_link.param_names:
+                priors_l[("sigma" if base == "sigma_y" else base) + suffix] = value
+            else:
+                raise ScalingLawError(
+                    f"priors names {key!r}, which this model does not have; it has the "
+                    f"compute-law parameters {list(law.param_names)}, the link parameters "
+                    f"{list(core_link.param_names)}, 'tau', 'sigma_x', 'sigma_y', 'nu' and "
+                    f"'<param>_sd' for varying ones"
+                )
+        priors_x.setdefault("sigma", SIGMA_X_PRIOR)
+        priors_l.setdefault("sigma", SIGMA_Y_PRIOR)
+        common = {"pooling": self.pooling, "likelihood": self.likelihood}
+        x_spec = ScalingModel(law, inputs=dict(self.inputs), target=X_TARGET, vary=vary_x,
+                              priors=priors_x, reference=self.reference,
+                              parameterization=param_x, **common)
+        link_spec = ScalingModel(core_link, inputs={"L": L_DUMMY}, target=self.y, vary=vary_l,
+                                 priors=priors_l, parameterization=param_l, **common)
+        if isinstance(self.parameterization, Mapping):
+            object.__setattr__(self, "parameterization", dict(self.parameterization))
+        object.__setattr__(self, "inputs", dict(x_spec.inputs))
+        object.__setattr__(self, "vary", {k: (v,) if isinstance(v, str) else tuple(v)
+                                          for k, v in dict(self.vary).items()})
+        object.__setattr__(self, "priors", {
+            k: v if isinstance(v, Prior) else Prior.from_dict(v)
+            for k, v in dict(self.priors).items()})
+        object.__setattr__(self, "_x_spec", x_spec)
+        object.__setattr__(self, "_link_spec", link_spec)
+        object.__setattr__(self, "_tau_prior", tau)
+
+    # --- the two core specs --------------------------------------------------------------
+
+    @property
+    def x_spec(self) -> ScalingModel:
+        """The compute law as a core :class:`~scalinglaws.ScalingModel` (target internal)."""
+        return self._x_spec  # type: ignore[attr-defined]
+
+    @property
+    def link_spec(self) -> ScalingModel:
+        """The link as a core :class:`~scalinglaws.ScalingModel` (``E_x`` removed)."""
+        return self._link_spec  # type: ignore[attr-defined]
+
+    @property
+    def tau_prior(self) -> Prior:
+        """Prior of ``tau``."""
+        return self._tau_prior  # type: ignore[attr-defined]
+
+    @property
+    def x_factors(self) -> tuple[str, ...]:
+        """Factors the compute law varies by (constant within an input model)."""
+        return self.x_spec.factors
+
+    @property
+    def link_factors(self) -> tuple[str, ...]:
+        """Factors the link varies by."""
+        return self.link_spec.factors
+
+    # --- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready dict; :meth:`from_dict` inverts it."""
+        out: dict[str, Any] = {
+            "law": _law_to_value(self.law), "link": _law_to_value(self.link),
+            "inputs": dict(self.inputs), "x": self.x, "y": self.y,
+            "vary": {k: list(v) for k, v in self.vary.items()},
+            "priors": {k: p.to_dict() for k, p in self.priors.items()},
+            "pooling": self.pooling, "likelihood": self.likelihood,
+            "parameterization": (dict(self.parameterization)
+                                 if isinstance(self.parameterization, Mapping)
+                                 else self.parameterization),
+            "latent": self.latent, "feedback": self.feedback,
+        }
+        for key in ("x_run", "law_rows"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.reference is not None:
+            out["reference"] = dict(self.reference)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LossToLossSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        data = dict(data)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ScalingLawError(f"loss-to-loss spec has unknown keys {sorted(unknown)}; known "
+                                  f"keys are {sorted(known)}")
+        for key in ("law", "link"):
+            if key in data and not isinstance(data[key], (str, Law)):
+                data[key] = _law_from_value(data[key])
+        return cls(**data)
+
+    def to_toml(self, path: str | Path | None = None) -> str:
+        """The spec as TOML text (``models/*.toml``); also written to ``path`` when given.
+
+        >>> from scalinglaws.losstoloss import LossToLossModel
+        >>> print(LossToLossModel("kaplan", feedback="cut").to_toml().splitlines()[0])
+        law = "kaplan"
+        """
+        return dump_toml(self.to_dict(), path)
+
+    @classmethod
+    def from_toml(cls, path_or_text: str | Path) -> LossToLossSpec:
+        """Read a spec from a TOML file (or TOML text); other tables (``[study]``) are
+        ignored, as in :meth:`scalinglaws.ScalingModel.from_toml`.
+
+        >>> from scalinglaws.losstoloss import LossToLossModel
+        >>> model = LossToLossModel("kaplan", vary={"kappa": "task"})
+        >>> LossToLossModel.from_toml(model.to_toml()) == model
+        True
+        """
+        data = read_toml(path_or_text)
+        if "link" not in data:
+            raise ScalingLawError("a loss-to-loss spec names its link (link = "
+                                  "\"shifted_power\"); this looks like a ScalingModel spec: "
+                                  "read it with ScalingModel.from_toml")
+        return cls.from_dict({k: v for k, v in data.items()
+                              if k in cls.__dataclass_fields__})
