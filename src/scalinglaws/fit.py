@@ -122,7 +122,7 @@ class Fit:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
         return posterior_draws(self.idata)
 
-    def summary(self, interval: float = 0.9, sites: bool = False) -> pd.DataFrame:
+    def summary(self, interval: float = 0.9, *, sites: bool = False) -> pd.DataFrame:
         """The posterior of the law's parameters in natural units, per group.
 
         One row per quantity: mean, sd, median, the equal-tailed ``interval``, bulk and

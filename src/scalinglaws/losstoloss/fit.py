@@ -253,7 +253,7 @@ class LossToLossFit:
         post = self.idata.posterior.drop_vars([v for v in ("u",)
                                                if v in self.idata.posterior])
         table = Fit(idata=az.InferenceData(posterior=post), spec=self.spec,
-                    design=self.layout.x_design).summary(interval)
+                    design=self.layout.x_design).summary(interval, sites=True)
         return table
 
     # --- prediction ---------------------------------------------------------------------
