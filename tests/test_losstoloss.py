@@ -348,6 +348,7 @@ def test_save_load_round_trip(hub_pairs, tmp_path):
 # --- a real fit with known latent losses ----------------------------------------------------
 
 
+@pytest.mark.slow  # a real joint fit (hub_fit): minutes on 2 cores
 def test_fit_recovers_the_truth(hub_fit, runs):
     truth = runs.attrs["truth"]
     summary = hub_fit.summary(interval=0.95)
@@ -371,6 +372,7 @@ def test_fit_recovers_the_truth(hub_fit, runs):
         MULTIPLIERS)
 
 
+@pytest.mark.slow  # a real joint fit (hub_fit): minutes on 2 cores
 def test_errors_in_variables_calibrate_predictions_from_a_noisy_input(hub_fit):
     """Held-out configurations: predict each output set's noise-free loss from the noisy
     observed input loss. Conditioning the latent input loss on it (this model) is
@@ -392,6 +394,7 @@ def test_errors_in_variables_calibrate_predictions_from_a_noisy_input(hub_fit):
     assert np.mean(np.abs(pred.x_median - latent_x)) < np.mean(np.abs(pairs.loss_x - latent_x))
 
 
+@pytest.mark.slow  # a real joint fit (hub_fit): minutes on 2 cores
 def test_plot_link(hub_fit, runs):
     fig = hub_fit.plot(by="dataset_y")
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
