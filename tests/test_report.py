@@ -25,6 +25,8 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import cli
+from scalinglaws.compare import compare
+from scalinglaws.display import Note, notes_box, strongest
 from scalinglaws.errors import ScalingLawError
 from scalinglaws.report import build_html, data_hash, fit_html, report, spec_hash
 from scalinglaws.validate import combined_data, extrapolation
@@ -162,6 +164,40 @@ def test_cli_report(fits, tmp_path, capsys):
     assert "saved" in capsys.readouterr().out
     text = out.read_text()
     assert "Model: by_dataset" in text and "Model: shared" in text and "<title>CLI</title>" in text
+
+
+# --- notes by severity --------------------------------------------------------------------
+
+def test_notes_box_takes_its_strongest_note():
+    assert strongest([]) == "info" and strongest(["plain"]) == "info"
+    assert strongest([Note("a", "ok"), Note("b", "info")]) == "ok"
+    assert strongest([Note("a", "ok"), Note("b", "error"), Note("c", "warn")]) == "error"
+    box = notes_box([Note("fine", "ok"), Note("WAIC is unreliable", "warn")])
+    assert box.startswith('<div class="box warn">') and '<li class="ok">fine</li>' in box
+    assert notes_box([], "lead", "ok").startswith('<div class="box ok"><p>lead</p>')
+    with pytest.raises(ValueError, match="severity"):
+        Note("x", "fatal")
+    import copy
+    import pickle
+
+    note = Note("k > 0.7", "warn")
+    for same in (copy.deepcopy(note), pickle.loads(pickle.dumps(note))):
+        assert same == note and same.severity == "warn"
+
+
+def test_unreliable_scores_are_warnings_not_green(fits, page):
+    notes = compare(fits).notes
+    assert notes[0].severity == "info"                              # the ranking
+    for note in notes:
+        if "unreliable" in note or "Pareto k" in note or "sampler reported" in note:
+            assert note.severity == "warn", note
+    boxes = re.findall(r'<div class="box (\w+)">(.*?)</div>', page, re.S)
+    assert boxes
+    for kind, body in boxes:
+        items = re.findall(r'<li class="(\w+)">', body)
+        assert kind == strongest([Note("", i) for i in items], kind if not items else "info")
+        if "unreliable" in body or "Pareto k" in body:
+            assert kind in ("warn", "error"), body[:200]
 
 
 # --- a real browser -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .._checks import check_interval, check_output_path, write_atomic
 from .._version import __version__
 from ..compare import compare
 from ..display import (
+    Note,
     data_hash,
     escape,
     figure_img,
@@ -123,7 +124,8 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
     try:
         table = compare(fits)
     except ScalingLawError as err:
-        return (f"<p>These models cannot be compared by PSIS-LOO: {escape(err)}</p>", None)
+        return (notes_box([Note(f"These models cannot be compared by PSIS-LOO: {err}",
+                                "error")]), None)
     parts = ["<p>PSIS-LOO estimates how well each model predicts a new run like the "
              "fitted ones (expected log predictive density, higher is better; "
              "<code>elpd_diff</code> is the gap to the best and <code>dse</code> its "
@@ -131,7 +133,7 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
              "k &gt; 0.7 are flagged).</p>",
              table_html(pd.DataFrame(table).drop(columns=["scale"], errors="ignore"))]
     if table.notes:
-        parts.append(notes_box("warn" if table["k_flag"].any() else "ok", table.notes))
+        parts.append(notes_box(table.notes))
     if len(table) > 1:
         parts.append(figure_img(plot_comparison(table), "PSIS-LOO comparison plot",
                                 "Expected log predictive density (PSIS-LOO) of each model "
@@ -159,8 +161,7 @@ def validation_section(result) -> str:
              "nine times out of ten with this many runs.</p>",
              table_html(coverage_table(result))]
     if result.notes:
-        parts.append(notes_box("warn" if any("problem" in n or "overconfident" in n
-                                        for n in result.notes) else "ok", result.notes))
+        parts.append(notes_box(result.notes))
     parts.append(figure_img(plot_calibration(result), "calibration of held-out predictions",
                             "Left: PIT histogram (flat when calibrated; U-shaped when "
                             "intervals are too narrow). Right: fraction of held-out runs inside "
@@ -228,18 +229,19 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     comp_html, table = comparison_section(fits)
     lead = []
     target = next(iter(fits.values())).spec.target
-    lead.append(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs.")
+    lead.append(Note(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs."))
     if table is not None and len(table) > 1:
-        lead.append(f"Best by PSIS-LOO (new runs like the fitted ones): {table.index[0]}.")
+        lead.append(Note(f"Best by PSIS-LOO (new runs like the fitted ones): "
+                         f"{table.index[0]}."))
     if validation is not None:
-        lead.append(f"Best when extrapolating to larger runs (held-out elpd): "
-                    f"{validation.summary().index[0]}.")
+        lead.append(Note(f"Best when extrapolating to larger runs (held-out elpd): "
+                         f"{validation.summary().index[0]}."))
     if not comparable and len(fits) > 1:
-        lead.append(f"Not compared by PSIS-LOO: {why}")
+        lead.append(Note(f"Not compared by PSIS-LOO: {why}", "error"))
     troubled = [n for n, f in fits.items() if f.warnings]
-    lead.append(f"Sampler problems in: {', '.join(troubled)}." if troubled
-                else "All sampler checks passed for every model.")
-    add("summary", "Summary", notes_box("warn" if troubled else "ok", lead))
+    lead.append(Note(f"Sampler problems in: {', '.join(troubled)}.", "warn") if troubled
+                else Note("All sampler checks passed for every model.", "ok"))
+    add("summary", "Summary", notes_box(lead))
     add("data", "Data", data_section(data, fits))
     for name, fit in fits.items():
         nav.append(f'<li><a href="#{slug(name)}">Model: {escape(name)}</a></li>')
