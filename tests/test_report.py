@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -28,6 +29,7 @@ from scalinglaws import cli
 from scalinglaws.compare import compare
 from scalinglaws.display import Note, notes_box, strongest
 from scalinglaws.errors import ScalingLawError
+from scalinglaws.plotting import plot_holdout
 from scalinglaws.report import build_html, data_hash, fit_html, report, spec_hash
 from scalinglaws.validate import combined_data, extrapolation
 
@@ -164,6 +166,19 @@ def test_cli_report(fits, tmp_path, capsys):
     assert "saved" in capsys.readouterr().out
     text = out.read_text()
     assert "Model: by_dataset" in text and "Model: shared" in text and "<title>CLI</title>" in text
+
+
+def test_holdout_ticks_do_not_overlap(validation):
+    fig = plot_holdout(validation)                    # every held-out run at one C
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    shown = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert shown and all(re.fullmatch(r"[\d.]+e\d+", t.get_text()) for t in shown)
+    boxes = [t.get_window_extent() for t in shown]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    scales = validation.points[validation.by].unique()
+    assert {t.get_text() for t in shown} <= {f"{v:.3g}".replace("e+", "e") for v in scales}
+    plt.close(fig)
 
 
 # --- notes by severity --------------------------------------------------------------------

@@ -9,8 +9,124 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import (
+    FixedLocator,
+    Formatter,
+    Locator,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from .errors import ScalingLawError
+
+# --- readable log axes --------------------------------------------------------------------
+
+#: Mantissas of the ticks a log axis tries, coarsest first; the first set that puts at
+#: least :data:`MIN_TICKS` ticks in view wins (a loss axis from 2.3 to 6 gets 2.5, 3,
+#: 4, 5, 6).
+MANTISSAS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0),
+             (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+#: Fewest and most labelled ticks on a log axis.
+MIN_TICKS, MAX_TICKS = 4, 7
+
+
+def plain_number(value: float, digits: int = 3) -> str:
+    """A tick label as a plain number: ``2.5``, ``3``, ``0.15``, ``1e21``.
+
+    >>> [plain_number(v) for v in (2.5, 3.0, 0.15000000000000002, 7e9, 1.8e21, 2e-5)]
+    ['2.5', '3', '0.15', '7e9', '1.8e21', '2e-5']
+    """
+    mantissa, _, exponent = f"{value:.{digits}g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+class PlainLogLocator(Locator):
+    """Ticks of a log axis at round numbers, :data:`MIN_TICKS` or more in view.
+
+    Over several decades the ticks are powers of ten; within a decade or two they are
+    round mantissas (``1, 2, 5`` or ``2.5, 3, 4, 5``; see :data:`MANTISSAS`), so a loss
+    axis reads ``3 4 5`` rather than ``3×10⁰``; on a range too narrow for those, evenly
+    spaced round numbers. At most :data:`MAX_TICKS` are kept.
+
+    >>> PlainLogLocator().tick_values(2.3, 6.0).tolist()
+    [2.5, 3.0, 4.0, 5.0, 6.0]
+    >>> PlainLogLocator().tick_values(1e16, 1e23).tolist()
+    [1e+16, 1e+18, 1e+20, 1e+22]
+    """
+
+    def __call__(self):
+        lo, hi = self.axis.get_view_interval()
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0:
+            return np.array([])
+        decades = range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+        for mantissas in MANTISSAS:
+            ticks = [float(f"{m * 10.0 ** k:.12g}") for k in decades for m in mantissas]
+            ticks = [t for t in ticks if lo <= t <= hi]
+            if len(ticks) >= MIN_TICKS:
+                step = int(np.ceil(len(ticks) / MAX_TICKS))
+                return np.array(ticks[::step])
+        return np.array([t for t in MaxNLocator(4).tick_values(lo, hi) if lo <= t <= hi])
+
+
+class PlainFormatter(Formatter):
+    """Tick labels as plain numbers (:func:`plain_number`), with as many digits as it takes
+    to tell neighbouring ticks apart."""
+
+    def __call__(self, x, pos=None) -> str:
+        return plain_number(x)
+
+    def format_ticks(self, values) -> list[str]:
+        labels = [plain_number(v) for v in values]
+        for digits in range(4, 9):
+            if len(set(labels)) == len(labels):
+                break
+            labels = [plain_number(v, digits) for v in values]
+        return labels
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled axis (``ax.yaxis``) with plain round numbers.
+
+    Major ticks from :class:`PlainLogLocator` labelled ``2.5``, ``3``, ``4``; minor
+    ticks at 2-9 times each power of ten, unlabelled.
+    """
+    axis.set_major_locator(PlainLogLocator())
+    axis.set_major_formatter(PlainFormatter())
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=100))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _scale_ticks(ax, values: np.ndarray) -> None:
+    """x ticks of a log axis at the scales of the points shown (held-out runs).
+
+    Few distinct scales get a tick each (thinned so that labels never meet: neighbours
+    at least a fifth of the axis apart in log); many get :func:`plain_log_ticks`. A lone
+    scale is centred in half a decade either side.
+    """
+    values = np.unique(values[np.isfinite(values) & (values > 0)])
+    if values.size == 0:
+        return
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    pad = max(0.15 * (hi - lo), 0.25)
+    ax.set_xlim(10 ** (lo - pad), 10 ** (hi + pad))
+    if values.size > 6:
+        plain_log_ticks(ax.xaxis)
+        return
+    span = hi - lo + 2 * pad
+    kept = [values[0]]
+    for v in values[1:]:
+        if np.log10(v / kept[-1]) >= span / 5:
+            kept.append(v)
+    ax.xaxis.set_major_locator(FixedLocator(kept))
+    ax.xaxis.set_major_formatter(PlainFormatter())
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=100))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
 
 
 def _panel_factor(fit, by: str | None) -> str | None:
@@ -56,7 +172,8 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     Points are the fitted data (coloured by tokens per parameter for N/D laws); the line
     and band are the posterior median and ``interval`` credible band of the noise-free
     law, the lighter band the posterior-predictive interval; the shaded region is beyond
-    the largest fitted run (extrapolation).
+    the largest fitted run (extrapolation). A loss on a log axis is labelled with plain
+    numbers (``3 4 5``).
 
     Parameters
     ----------
@@ -123,10 +240,14 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ax.grid(alpha=0.3, which="both", lw=0.4)
     for ax in axes.flat[len(levels):]:
         ax.set_visible(False)
+    if spec.scale == "log":
+        for ax in axes.flat[:len(levels)]:
+            plain_log_ticks(ax.yaxis)
     axes[0, 0].set_ylabel(spec.target)
     axes[0, 0].legend(fontsize=7, loc="upper right")
     if nd and scatter is not None:
-        fig.colorbar(scatter, ax=axes, label="tokens per parameter D/N", shrink=0.8)
+        bar = fig.colorbar(scatter, ax=axes, label="tokens per parameter D/N", shrink=0.8)
+        plain_log_ticks(bar.ax.yaxis)
     fig.suptitle(f"{spec.law.name}: posterior fit and extrapolation", fontsize=11)
     return fig
 
@@ -226,7 +347,8 @@ def plot_holdout(result, interval: float | None = None):
     Each held-out run is a point at its scale (x) and its relative error
     ``median / observed - 1`` (y); the bar is its ``interval`` predictive interval in the
     same units, so a bar crossing zero means the interval contains the observation.
-    Models are offset slightly along x.
+    Models are offset slightly along x; the x ticks are the held-out scales themselves
+    (thinned so that labels never overlap).
 
     >>> fig = plot_holdout(result)  # doctest: +SKIP
     """
@@ -255,6 +377,7 @@ def plot_holdout(result, interval: float | None = None):
                         lw=1, capsize=2, color=f"C{i}", label=name)
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
+        _scale_ticks(ax, points.loc[points["threshold"] == t, result.by].to_numpy(float))
         ax.set_title(f"fitted on {result.by} < {t:.3g}", fontsize=9)
         ax.set_xlabel(result.by)
         ax.grid(alpha=0.3, lw=0.4)
