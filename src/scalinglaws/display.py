@@ -281,8 +281,13 @@ def diagnostics(fit) -> dict[str, float]:
     return out
 
 
-def model_section(name: str, fit, interval: float = 0.9, figures: bool = True) -> str:
-    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure."""
+def model_section(name: str, fit, interval: float = 0.9, figures: bool = True,
+                  targets: pd.DataFrame | None = None) -> str:
+    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure.
+
+    ``targets`` (rows of the model's inputs and factors) are marked on the figure, whose
+    curve then runs past the largest of them.
+    """
     spec, law = fit.spec, fit.spec.law
     inputs = ", ".join(f"{escape(v)} = column <code>{escape(c)}</code>"
                        for v, c in spec.inputs.items())
@@ -312,13 +317,18 @@ def model_section(name: str, fit, interval: float = 0.9, figures: bool = True) -
     if figures:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # matplotlib's colour-map notices
-            fig = fit.plot(interval=interval)
+            fig = fit.plot(interval=interval, targets=targets)
+        marked = ("" if targets is None or not len(targets) else
+                  f" Stars: the prediction targets, at their posterior median with their "
+                  f"{interval:.0%} predictive interval"
+                  + (" (each at its own D/N, which may differ from the curve's)"
+                     if set(fit.spec.law.variables) == {"N", "D"} else "") + ".")
         parts.append(figure_img(
             fig, f"{name}: data, posterior median and bands",
             f"Points: the fitted runs. Line and dark band: posterior median and "
             f"{interval:.0%} credible band of the law; light band: {interval:.0%} "
             f"posterior-predictive interval of a new run; grey region: extrapolation beyond "
-            f"the largest fitted run."))
+            f"the largest fitted run.{marked}"))
     parts.append(f"<details><summary>Model spec (hash {spec_hash(spec)})</summary>"
                  f"<pre>{escape(json.dumps(spec.to_dict(), indent=2, sort_keys=True))}</pre>"
                  f"</details></section>")

@@ -5,6 +5,8 @@ Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from .errors import ScalingLawError
+from .errors import ScalingLawError, ScalingLawWarning
 
 # --- readable log axes --------------------------------------------------------------------
 
@@ -158,6 +160,32 @@ def _path(fit, rows: pd.DataFrame, extrapolate: float, points: int = 60) -> pd.D
     return pd.DataFrame({spec.inputs[var]: grid, "_x": grid})
 
 
+def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
+                   factor: str | None, level) -> pd.DataFrame | None:
+    """The targets drawn in one panel, as rows ``fit.predict`` takes: the model's input
+    columns and every factor (the panel's level, else the panel's most common level)."""
+    if targets is None or len(targets) == 0:
+        return None
+    spec = fit.spec
+    missing = [c for c in spec.inputs.values() if c not in targets.columns]
+    if missing:
+        raise ScalingLawError(f"targets lack the model's input column(s) {missing}; they have "
+                              f"{list(targets.columns)}")
+    marked = targets
+    if factor is not None and factor in targets.columns:
+        marked = targets[targets[factor].astype(str) == str(level)]
+    if len(marked) == 0:
+        return None
+    out = marked[list(spec.inputs.values())].copy()
+    for other in spec.factors:
+        if other in fit.design.factors:
+            if other in marked.columns and other != factor:
+                out[other] = marked[other].to_numpy()
+            else:
+                out[other] = level if other == factor else rows[other].mode().iloc[0]
+    return out.reset_index(drop=True)
+
+
 def _x_of(fit, rows: pd.DataFrame) -> np.ndarray:
     spec = fit.spec
     if set(spec.law.variables) == {"N", "D"}:
@@ -166,14 +194,15 @@ def _x_of(fit, rows: pd.DataFrame) -> np.ndarray:
 
 
 def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: float = 10.0,
-             truth=None):
+             truth=None, targets: pd.DataFrame | None = None):
     """One panel per level of ``by`` (default: the first factor the model varies by).
 
     Points are the fitted data (coloured by tokens per parameter for N/D laws); the line
     and band are the posterior median and ``interval`` credible band of the noise-free
     law, the lighter band the posterior-predictive interval; the shaded region is beyond
-    the largest fitted run (extrapolation). A loss on a log axis is labelled with plain
-    numbers (``3 4 5``).
+    the largest fitted run (extrapolation). Stars mark ``targets``: each at its posterior
+    median with its ``interval`` predictive interval, and the curve runs past the
+    largest of them. A loss on a log axis is labelled with plain numbers (``3 4 5``).
 
     Parameters
     ----------
@@ -183,9 +212,15 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     interval : float
         Mass of the bands.
     extrapolate : float
-        How far past the largest fitted x the curve runs (a factor).
+        How far past the largest fitted x the curve runs (a factor); at least to 1.25
+        times the largest target.
     truth : callable, optional
         ``truth(path_frame, level) -> array`` drawn as a dashed line (for synthetic data).
+    targets : DataFrame, optional
+        Rows to predict and mark: the model's input columns, and a level of the panel
+        factor to put a row in one panel (without it, a row is in every panel). For
+        laws of N and D, a target's x is its compute 6ND, and its star sits at its own
+        D/N, which may differ from the curve's.
 
     >>> fig = fit.plot()  # doctest: +SKIP
     """
@@ -206,12 +241,19 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     scatter = None
     for ax, level in zip(axes.flat, levels, strict=False):
         rows = data if level is None else data[data[factor] == level]
-        path = _path(fit, rows, extrapolate)
+        x_data = _x_of(fit, rows)
+        marked = _panel_targets(fit, targets, rows, factor, level)
+        reach = extrapolate
+        if marked is not None:
+            reach = max(extrapolate, 1.25 * float(_x_of(fit, marked).max() / x_data.max()))
+        path = _path(fit, rows, reach)
         for other in spec.factors:
             if other in fit.design.factors:
                 path[other] = level if other == factor else rows[other].mode().iloc[0]
-        pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
-                           interval=interval)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingLawWarning)  # the grey region says it
+            pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
+                               interval=interval)
         x = path["_x"].to_numpy()
         ax.fill_between(x, pred["pred_lower"], pred["pred_upper"], color="C0", alpha=0.12,
                         lw=0, label=f"{interval:.0%} predictive")
@@ -220,8 +262,16 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ax.plot(x, pred["median"], color="C0", lw=1.6, label="posterior median")
         if truth is not None:
             ax.plot(x, truth(path, level), "k--", lw=1, label="truth")
-        x_data = _x_of(fit, rows)
         ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
+        if marked is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScalingLawWarning)  # far targets: by design
+                at = fit.predict(marked, interval=interval)
+            mid = at["median"].to_numpy()
+            ax.errorbar(_x_of(fit, marked), mid,
+                        yerr=np.vstack([mid - at["pred_lower"], at["pred_upper"] - mid]),
+                        fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
+                        zorder=4, label="targets")
         style = dict(s=14, edgecolor="k", linewidth=0.3, zorder=3)
         if nd:
             colour = rows[spec.inputs["D"]] / rows[spec.inputs["N"]]

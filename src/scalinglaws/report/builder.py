@@ -37,6 +37,7 @@ from ..fit import Fit
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
 from ..validate import check_comparable, combined_data, extrapolation
+from .targets import VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
 
@@ -173,6 +174,63 @@ def validation_section(result) -> str:
     return "".join(parts)
 
 
+def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: bool,
+                        tokens_per_param: float | None) -> str:
+    """Per model, a table of the targets: inputs, median, credible and predictive
+    intervals; then the notes (targets a model cannot take, far extrapolations)."""
+    interval = table.attrs["interval"]
+    parts = [f"<p>Each model at each target, for each group (the factor levels it is "
+             f"predicted for; a target without a level is predicted for every fitted "
+             f"level): the posterior median, the {interval:.0%} credible interval of the "
+             f"law and the {interval:.0%} predictive interval of a new run, as "
+             f"<code>Fit.predict</code> gives them. C = 6ND is derived from N and D"]
+    if budgets:
+        split = (f"at D/N = {tokens_per_param:g}: N = &radic;(C / (6 D/N))"
+                 if tokens_per_param is not None else
+                 "at the compute-optimal split: the posterior median N* of "
+                 "<code>sl.decide.compute_optimal</code> for the group, D = C / (6 N*)")
+        parts.append(f"; a FLOP budget C is taken by a law of C as it is, and by a law of N "
+                     f"and D {split}")
+    parts.append(". <i>Beyond data</i> is how far the target lies outside the fitted runs, "
+                 "in decades of its furthest variable (0 inside). The fit figures mark the "
+                 "targets.</p>")
+    factors = {f for fit in fits.values() for f in fit.spec.factors}
+    inputs = [c for c in table.columns
+              if c not in ("model", "target", "group", *factors, *VALUES)]
+    for name, fit in fits.items():
+        rows = table[table["model"] == name].set_index(["target", "group"])
+        if not len(rows):
+            continue
+        shown = rows[[c for c in inputs if rows[c].notna().any()]].rename(
+            columns={"tokens_per_param": "D/N"})
+        shown["median"] = rows["median"]
+        for what, lo, hi in (("credible", "lower", "upper"),
+                             ("predictive", "pred_lower", "pred_upper")):
+            shown[f"{interval:.0%} {what}"] = [f"{a:.4g} – {b:.4g}"
+                                               for a, b in zip(rows[lo], rows[hi], strict=True)]
+        shown["beyond data (decades)"] = rows["decades_beyond"].round(2)
+        parts.append(f"<h3>{escape(name)} <small>({escape(fit.spec.law.name)} on "
+                     f"{escape(fit.spec.target)})</small></h3>{table_html(shown)}")
+    notes = table.attrs.get("notes", [])
+    if notes:
+        parts.append(notes_box(notes))
+    return "".join(parts)
+
+
+def targets_of(table: pd.DataFrame, fit, name: str) -> pd.DataFrame | None:
+    """One model's rows of the predictions table as the inputs its figure marks."""
+    if not len(table):
+        return None
+    rows = table[table["model"] == name]
+    if not len(rows):
+        return None
+    spec = fit.spec
+    out = pd.DataFrame({spec.inputs[v]: rows[v].to_numpy() for v in spec.law.variables})
+    for f in spec.factors:
+        out[f] = rows[f].to_numpy()
+    return out
+
+
 def coverage_table(result, levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95)) -> pd.DataFrame:
     """Coverage per model (rows) and nominal level (columns), as ``"0.41 (9/22)"``."""
     table = result.coverage(levels=levels)
@@ -195,7 +253,8 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
                data: pd.DataFrame | None = None, title: str = "Scaling-law report",
                interval: float = 0.9, seed: int = 0, chains: int | None = None,
                warmup: int | None = None, draws: int | None = None,
-               progress: bool = False) -> str:
+               progress: bool = False, at: Any = None, compute: Any = None,
+               tokens_per_param: float | None = None) -> str:
     """The report as one HTML string (see :func:`report` for the parameters).
 
     >>> page = build_html({"chinchilla": fit})  # doctest: +SKIP
@@ -203,6 +262,10 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
 
     check_interval(interval)
     fits = as_fits(fits)
+    asked = at is not None or compute is not None
+    predicted = (predictions(fits, at=at, compute=compute, tokens_per_param=tokens_per_param,
+                             interval=interval, seed=seed)
+                 if asked or tokens_per_param is not None else None)
     comparable, why = True, ""
     try:
         check_comparable(fits)
@@ -230,6 +293,8 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     lead = []
     target = next(iter(fits.values())).spec.target
     lead.append(Note(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs."))
+    if predicted is not None:
+        lead.append(Note(f"Predictions at {len(predicted)} target row(s): see Predictions."))
     if table is not None and len(table) > 1:
         lead.append(Note(f"Best by PSIS-LOO (new runs like the fitted ones): "
                          f"{table.index[0]}."))
@@ -242,10 +307,14 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     lead.append(Note(f"Sampler problems in: {', '.join(troubled)}.", "warn") if troubled
                 else Note("All sampler checks passed for every model.", "ok"))
     add("summary", "Summary", notes_box(lead))
+    if predicted is not None:
+        add("predictions", "Predictions",
+            predictions_section(predicted, fits, compute is not None, tokens_per_param))
     add("data", "Data", data_section(data, fits))
     for name, fit in fits.items():
         nav.append(f'<li><a href="#{slug(name)}">Model: {escape(name)}</a></li>')
-        sections.append(model_section(name, fit, interval=interval))
+        marked = targets_of(predicted, fit, name) if predicted is not None else None
+        sections.append(model_section(name, fit, interval=interval, targets=marked))
     add("comparison", "Comparison (PSIS-LOO, WAIC, stacking)", comp_html)
     if validation is not None:
         add("extrapolation", "Extrapolation validation (leave largest scale out)",
@@ -286,15 +355,20 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
            by: str = "C", data: pd.DataFrame | None = None,
            title: str = "Scaling-law report", interval: float = 0.9, seed: int = 0,
            chains: int | None = None, warmup: int | None = None, draws: int | None = None,
-           progress: bool = False) -> Path:
+           progress: bool = False, at: Any = None, compute: Any = None,
+           tokens_per_param: float | None = None) -> Path:
     """Write a self-contained HTML report of one or more fits.
 
-    The file holds a data summary; for each model its law (formula), hierarchy, priors,
-    sampler diagnostics in plain words, parameter table and fit/extrapolation figure;
-    the PSIS-LOO/WAIC/stacking comparison; the leave-largest-scale-out validation with
-    its coverage table and calibration plot (when ``validation`` or ``holdout`` is
-    given); the package version and a hash of each spec. Figures are embedded; viewing
-    it needs no network.
+    The file holds a summary; the predictions at the targets (when ``at`` or
+    ``compute`` is given): per model, target and group the median, credible and
+    predictive intervals; a data summary; for each model its law (formula), hierarchy,
+    priors, sampler diagnostics in plain words, parameters in natural units per group and
+    the fit/extrapolation figure (reaching the largest target, which it marks); the
+    PSIS-LOO/WAIC/stacking comparison; the leave-largest-scale-out validation with its
+    coverage table and calibration plot (when ``validation`` or ``holdout`` is given);
+    the package version and a hash of each spec. Notes are boxed and coloured by
+    severity (:class:`~scalinglaws.display.Note`). Figures are embedded; viewing it
+    needs no network.
 
     Parameters
     ----------
@@ -316,7 +390,18 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
         Mass of the bands and parameter intervals.
     seed, chains, warmup, draws, progress
         Sampler settings of the validation refits (default: each fit's own chains and
-        draws, as many warmup steps as draws).
+        draws, as many warmup steps as draws); ``seed`` also seeds the predictions.
+    at : dict, list of dict or DataFrame, optional
+        Targets to predict: law variables (``{"N": 7e9, "D": 1.4e11}``; C = 6ND is
+        derived) and optionally a factor level (``"dataset": "web"``); without a level,
+        every fitted level of each factor the model varies by.
+    compute : float or list of float, optional
+        FLOP budgets to predict at: a law of C as they are, a law of N and D at the
+        compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior
+        median N*, D = C / (6 N*)) or at ``tokens_per_param``.
+    tokens_per_param : float, optional
+        D/N of the split of every budget instead of the compute-optimal one:
+        N = sqrt(C / (6 r)), D = r N.
 
     Returns
     -------
@@ -327,9 +412,13 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     --------
     >>> sl.report({"chinchilla": fit1, "overtraining": fit2}, "report.html")  # doctest: +SKIP
     PosixPath('report.html')
+    >>> sl.report(fits, "report.html", at={"N": 7e9, "D": 1.4e11, "dataset": "web"},
+    ...           compute=[1e23, 1e24])  # doctest: +SKIP
+    PosixPath('report.html')
     """
     path = check_output_path(path, "report", (".html", ".htm"))
     page = build_html(fits, validation=validation, holdout=holdout, by=by, data=data,
                       title=title, interval=interval, seed=seed, chains=chains,
-                      warmup=warmup, draws=draws, progress=progress)
+                      warmup=warmup, draws=draws, progress=progress, at=at,
+                      compute=compute, tokens_per_param=tokens_per_param)
     return write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"), "report")
