@@ -206,7 +206,7 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
         shown["median"] = rows["median"]
         for what, lo, hi in (("credible", "lower", "upper"),
                              ("predictive", "pred_lower", "pred_upper")):
-            shown[f"{interval:.0%} {what}"] = [f"{a:.4g} – {b:.4g}"
+            shown[f"{interval:.0%} {what}"] = [f"{a:#.4g} – {b:#.4g}"
                                                for a, b in zip(rows[lo], rows[hi], strict=True)]
         shown["beyond data (decades)"] = rows["decades_beyond"].round(2)
         parts.append(f"<h3>{escape(name)} <small>({escape(fit.spec.law.name)} on "
