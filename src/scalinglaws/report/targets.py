@@ -40,8 +40,8 @@ def target_rows(at: Any) -> list[dict[str, Any]]:
 
     >>> target_rows({"N": 7e9, "D": 1.4e11})
     [{'N': 7000000000.0, 'D': 140000000000.0}]
-    >>> target_rows([{"C": 1e23}, {"N": 1e9, "D": 2e10, "dataset": "web"}])[1]["dataset"]
-    'web'
+    >>> target_rows([{"C": 1e23}, {"N": 1e9, "D": 2e10, "dataset": "web"}])[0]
+    {'C': 1e+23}
     """
     if isinstance(at, pd.DataFrame):
         frame = at
@@ -55,7 +55,7 @@ def target_rows(at: Any) -> list[dict[str, Any]]:
         raise ScalingLawError(
             f"at must be a dict such as {{'N': 7e9, 'D': 1.4e11}}, a list of them or a "
             f"DataFrame of target rows; got {type(at).__name__}")
-    rows = [{k: v for k, v in row.items() if not (isinstance(v, float) and math.isnan(v))}
+    rows = [{k: v for k, v in row.items() if not (v is None or pd.isna(v))}
             for row in frame.to_dict("records")]
     if not rows or not all(rows):
         raise ScalingLawError("at has a row with no values; give each target's law "
@@ -367,6 +367,5 @@ def _predict(name: str, fit, wanted: list[tuple[str, dict, dict]], interval: flo
             out["tokens_per_param"] = out["D"] / out["N"]
     for column in VALUES[:-1]:
         out[column] = pred[column].to_numpy()
-    out["decades_beyond"] = [_decades_beyond(fit, values | _derive(values))
-                             for _, values, _ in wanted]
+    out["decades_beyond"] = [_decades_beyond(fit, values) for _, values, _ in wanted]
     return out
