@@ -1,14 +1,19 @@
 """The HTML report (scalinglaws.report): content, self-containment, and a real browser.
 
-The browser test renders the report in headless Chromium (Debian packages ``chromium``
-and ``chromium-driver``; ``.ci/run`` installs them) and checks that the page loads, logs
-nothing to the console and that every figure decodes. Without Chromium it skips, unless
-the ``CI`` environment variable is set, where a missing browser is a failure.
+The browser test renders the report (with its Predictions section) in headless Chromium
+(Debian packages ``chromium`` and ``chromium-driver``; ``.ci/run`` installs them) and
+checks that the page loads, logs nothing to the console and that every figure decodes.
+Without Chromium it skips, unless the ``CI`` environment variable is set, where a missing
+browser is a failure.
+
+The predictions of a law of N and D (the compute-optimal split) use the session's
+``hierarchical_fit`` (tests/conftest.py), which other test modules share.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -20,13 +25,19 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 import scalinglaws as sl
 from scalinglaws import cli
+from scalinglaws.compare import compare
+from scalinglaws.decide import compute_optimal
+from scalinglaws.display import Note, notes_box, strongest
 from scalinglaws.errors import ScalingLawError
-from scalinglaws.report import build_html, data_hash, fit_html, report, spec_hash
+from scalinglaws.plotting import plot_holdout
+from scalinglaws.report import build_html, data_hash, fit_html, predictions, report, spec_hash
 from scalinglaws.validate import combined_data, extrapolation
 
 SAMPLER = {"chains": 2, "warmup": 200, "draws": 200}
@@ -34,6 +45,11 @@ SAMPLER = {"chains": 2, "warmup": 200, "draws": 200}
 MAX_BYTES = 2_000_000
 #: A laptop screen.
 WINDOW = (1366, 900)
+#: Targets of the module's report: a run at a stated size for one dataset, one for every
+#: dataset (C = 6ND for the compute laws), and a FLOP budget.
+AT = [{"C": 1e21, "dataset": "web"}, {"N": 7e9, "D": 1.4e11}]
+COMPUTE = [1e22]
+VALUE_COLUMNS = ["median", "lower", "upper", "pred_lower", "pred_upper"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +79,8 @@ def fits(validation):
 @pytest.fixture(scope="module")
 def page_path(fits, validation, tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "report.html"
-    return report(fits, path, validation=validation, title="Test <report>")
+    return report(fits, path, validation=validation, title="Test <report>", at=AT,
+                  compute=COMPUTE)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +91,7 @@ def page(page_path):
 # --- content ------------------------------------------------------------------------------
 
 def test_sections_and_content(page, fits):
-    for heading in ("Summary", "Data", "Model: by_dataset", "Model: shared",
+    for heading in ("Summary", "Predictions", "Data", "Model: by_dataset", "Model: shared",
                     "Comparison (PSIS-LOO, WAIC, stacking)",
                     "Extrapolation validation (leave largest scale out)", "Provenance",
                     "Hierarchy", "Sampler diagnostics", "Priors", "Parameters (90% intervals)",
@@ -126,8 +143,6 @@ def test_build_without_validation(fits):
 
 
 def test_not_comparable_is_explained(fits):
-    import dataclasses
-
     other = dataclasses.replace(
         fits["shared"], spec=sl.ScalingModel("compute", inputs={"C": "C"}, target="true_loss"))
     page = build_html({"a": fits["by_dataset"], "b": other})
@@ -158,10 +173,175 @@ def test_cli_report(fits, tmp_path, capsys):
     out = tmp_path / "cli.html"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert cli.main(["report", *paths, "--out", str(out), "--title", "CLI"]) == 0
+        assert cli.main(["report", *paths, "--out", str(out), "--title", "CLI",
+                         "--at", "N=7e9,D=1.4e11", "--at", "C=1e21,dataset=web",
+                         "--compute", "1e21,1e22", "--compute", "1e23"]) == 0
     assert "saved" in capsys.readouterr().out
     text = out.read_text()
     assert "Model: by_dataset" in text and "Model: shared" in text and "<title>CLI</title>" in text
+    assert ">Predictions</h2>" in text and "C=1e23" in text and "dataset=web" in text
+    assert cli.main(["report", *paths, "--out", str(out), "--compute", "lots"]) == 2
+    assert "--compute takes numbers" in capsys.readouterr().err
+    assert cli.main(["report", *paths, "--out", str(out), "--at", "N=7e9,datset=web"]) == 2
+    assert "did you mean 'dataset'" in capsys.readouterr().err
+
+
+# --- predictions --------------------------------------------------------------------------
+
+def _same_as_predict(table, fit, name, columns):
+    """The table's rows of one model equal ``fit.predict`` at the same rows."""
+    rows = table[table["model"] == name].reset_index(drop=True)
+    expected = fit.predict(rows[columns], interval=table.attrs["interval"], seed=0)
+    np.testing.assert_allclose(rows[VALUE_COLUMNS].to_numpy(float),
+                               expected[VALUE_COLUMNS].to_numpy(float), rtol=1e-12)
+    return rows
+
+
+def test_predictions_at_rows_per_group(fits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        table = predictions(fits, at=AT + [{"C": 3e20, "dataset": "code"}], interval=0.8)
+    by = table[table["model"] == "by_dataset"]
+    # C given for web; N, D for every fitted dataset; C for code
+    assert by["group"].tolist() == ["dataset=web", "dataset=books", "dataset=code",
+                                    "dataset=web", "dataset=code"]
+    assert by["target"].tolist()[:2] == ["C=1e21", "N=7e9, D=1.4e11"]
+    np.testing.assert_allclose(by["C"].iloc[1:4], 6 * 7e9 * 1.4e11)   # derived C = 6ND
+    np.testing.assert_allclose(by["tokens_per_param"].iloc[1:4], 20)
+    shared = table[table["model"] == "shared"]
+    assert shared["group"].tolist() == ["all"] * 3                   # no factor: one row each
+    _same_as_predict(table, fits["by_dataset"], "by_dataset", ["C", "dataset"])
+    _same_as_predict(table, fits["shared"], "shared", ["C"])
+    assert (by["lower"] < by["median"]).all() and (by["pred_upper"] > by["upper"]).all()
+    assert (table["decades_beyond"] > 1).all()                          # past 1e19 FLOPs
+    notes = table.attrs["notes"]
+    assert [n.severity for n in notes] == ["info"]
+    assert "shared does not vary by dataset" in notes[0]
+
+
+def test_predictions_compute_optimal_and_stated_split(hierarchical_fit):
+    fit = hierarchical_fit
+    budgets = [1e21, 1e23]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        optimal = predictions({"chin": fit}, compute=budgets)
+        stated = predictions({"chin": fit}, compute=budgets, tokens_per_param=20)
+        best = compute_optimal(fit, budgets)
+    levels = list(fit.design.levels()["dataset"])
+    for table in (optimal, stated):
+        assert table["group"].tolist() == [f"dataset={lv}" for lv in levels] * 2
+        np.testing.assert_allclose(table["C"], np.repeat(budgets, len(levels)))
+        np.testing.assert_allclose(6 * table["N"] * table["D"], table["C"], rtol=1e-12)
+        _same_as_predict(table, fit, "chin", ["N", "D", "dataset"])
+    np.testing.assert_allclose(optimal["N"], best["N_median"], rtol=1e-12)
+    assert optimal["target"].iloc[0] == "C=1e21 (compute-optimal)"
+    np.testing.assert_allclose(stated["N"], np.sqrt(stated["C"] / 120), rtol=1e-12)
+    np.testing.assert_allclose(stated["tokens_per_param"], 20)
+    assert stated["target"].iloc[-1] == "C=1e23 (D/N=20)"
+    fitted = fit.data()
+    beyond = np.maximum(np.log10(stated["N"] / fitted["N"].max()),
+                        np.log10(stated["D"] / fitted["D"].max())).clip(lower=0)
+    np.testing.assert_allclose(stated["decades_beyond"], beyond, rtol=1e-12)
+
+
+def test_a_target_a_model_cannot_take_is_a_note(fits, hierarchical_fit):
+    both = {"chin": hierarchical_fit, "compute": fits["shared"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        table = predictions(both, at=[{"C": 1e21}, {"N": 7e9, "D": 1.4e11}])
+        page = build_html(both, at={"C": 1e21}, compute=1e22, tokens_per_param=30)
+    assert table[table["model"] == "compute"]["target"].tolist() == ["C=1e21",
+                                                                     "N=7e9, D=1.4e11"]
+    assert table[table["model"] == "chin"]["target"].unique().tolist() == ["N=7e9, D=1.4e11"]
+    errors = [n for n in table.attrs["notes"] if n.severity == "error"]
+    assert len(errors) == 1 and "chin: no row for target 1 (C=1e21)" in errors[0]
+    assert "compute=" in errors[0]                                   # says how to split it
+    assert ">Predictions</h2>" in page and "C=1e22 (D/N=30)" in page
+    assert re.search(r'<div class="box error">(?:(?!</div>).)*chin: no row for target 1',
+                     page, re.S)
+    # a law with a variable no target gives: no rows and a note, not an error
+    odd = dataclasses.replace(fits["shared"], spec=sl.ScalingModel(
+        "downstream_exp", inputs={"L": "C"}, target="loss"))
+    table = predictions({"odd": odd}, compute=[1e22])
+    assert table.empty and [n.severity for n in table.attrs["notes"]] == ["error"]
+    assert "odd: no rows for compute= budgets" in table.attrs["notes"][0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "need targets"),
+    ({"at": {"N": 7e9}, "tokens_per_param": 20}, "give compute= as well"),
+    ({"compute": 1e22, "tokens_per_param": -1}, "tokens_per_param is D/N"),
+    ({"compute": [1e22, -1]}, "compute must be positive"),
+    ({"at": {"N": 7e9, "datset": "web"}}, "did you mean 'dataset'"),
+    ({"at": {"C": "big"}}, "C must be a positive number"),
+    ({"at": 7e9}, "at must be a dict"),
+])
+def test_prediction_targets_are_checked(fits, kwargs, message):
+    with pytest.raises(ScalingLawError, match=message):
+        predictions(fits, **kwargs)
+
+
+def test_fit_figure_reaches_and_marks_the_targets(fits):
+    fit = fits["by_dataset"]
+    targets = pd.DataFrame({"C": [1e21, 1e23], "dataset": ["web", "code"]})
+    fig = fit.plot(targets=targets)
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in axes] == [f"dataset = {lv}" for lv in
+                                               ("books", "code", "web")]
+    assert axes[1].get_xlim()[1] >= 1e23 and axes[2].get_xlim()[1] >= 1e21
+    assert axes[0].get_xlim()[1] < 1e21                             # no target there
+    assert any(line.get_marker() == "*" for line in axes[1].get_lines())
+    fig.canvas.draw()
+    labels = [t.get_text() for t in axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) >= 3 and all(re.fullmatch(r"\d+(\.\d+)?", t) for t in labels), labels
+    plt.close(fig)
+
+
+def test_holdout_ticks_do_not_overlap(validation):
+    fig = plot_holdout(validation)                    # every held-out run at one C
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    shown = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert shown and all(re.fullmatch(r"[\d.]+e\d+", t.get_text()) for t in shown)
+    boxes = [t.get_window_extent() for t in shown]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    scales = validation.points[validation.by].unique()
+    assert {t.get_text() for t in shown} <= {f"{v:.3g}".replace("e+", "e") for v in scales}
+    plt.close(fig)
+
+
+# --- notes by severity --------------------------------------------------------------------
+
+def test_notes_box_takes_its_strongest_note():
+    assert strongest([]) == "info" and strongest(["plain"]) == "info"
+    assert strongest([Note("a", "ok"), Note("b", "info")]) == "ok"
+    assert strongest([Note("a", "ok"), Note("b", "error"), Note("c", "warn")]) == "error"
+    box = notes_box([Note("fine", "ok"), Note("WAIC is unreliable", "warn")])
+    assert box.startswith('<div class="box warn">') and '<li class="ok">fine</li>' in box
+    assert notes_box([], "lead", "ok").startswith('<div class="box ok"><p>lead</p>')
+    with pytest.raises(ValueError, match="severity"):
+        Note("x", "fatal")
+    import copy
+    import pickle
+
+    note = Note("k > 0.7", "warn")
+    for same in (copy.deepcopy(note), pickle.loads(pickle.dumps(note))):
+        assert same == note and same.severity == "warn"
+
+
+def test_unreliable_scores_are_warnings_not_green(fits, page):
+    notes = compare(fits).notes
+    assert notes[0].severity == "info"                              # the ranking
+    for note in notes:
+        if "unreliable" in note or "Pareto k" in note or "sampler reported" in note:
+            assert note.severity == "warn", note
+    boxes = re.findall(r'<div class="box (\w+)">(.*?)</div>', page, re.S)
+    assert boxes
+    for kind, body in boxes:
+        items = re.findall(r'<li class="(\w+)">', body)
+        assert kind == strongest([Note("", i) for i in items], kind if not items else "info")
+        if "unreliable" in body or "Pareto k" in body:
+            assert kind in ("warn", "error"), body[:200]
 
 
 # --- a real browser -----------------------------------------------------------------------
@@ -209,7 +389,12 @@ PROBE = """<script>
     out.textContent = JSON.stringify({images: images.length, failed: failed, errors: errors,
                                       title: document.title,
                                       width: document.documentElement.scrollWidth,
-                                      headings: document.querySelectorAll("h2").length});
+                                      headings: document.querySelectorAll("h2").length,
+                                      sections: Array.prototype.map.call(
+                                        document.querySelectorAll("section[id]"),
+                                        function (s) { return s.id; }),
+                                      predictions: document.querySelectorAll(
+                                        "#predictions tbody tr").length});
     document.body.appendChild(out);
   });
 })();
@@ -269,7 +454,10 @@ def test_report_in_headless_chromium(browser, page_path, tmp_path):
     assert found["images"] == 7 and found["failed"] == [], found
     assert found["errors"] == [], found["errors"]
     assert console == [], console
-    assert found["headings"] >= 7
+    assert found["headings"] >= 8
+    assert found["sections"][:3] == ["summary", "predictions", "data"], found["sections"]
+    # by_dataset: C=1e21 for web, N, D and C=1e22 for each of 3 datasets; shared: 3 rows
+    assert found["predictions"] == 1 + 3 + 3 + 3, found
     assert found["width"] <= WINDOW[0], "the page scrolls sideways on a laptop screen"
     shot = tmp_path / "report.png"
     subprocess.run([*_flags(browser, tmp_path / "profile"), f"--screenshot={shot}",

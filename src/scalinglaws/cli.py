@@ -7,6 +7,7 @@
     scalinglaws predict fit.nc --at N=7e9,D=1.4e11,dataset=rpj
     scalinglaws compare a.nc b.nc --holdout 1e20,1e21  # PSIS-LOO table (+ extrapolation)
     scalinglaws report a.nc b.nc --out report.html   # self-contained HTML report
+    scalinglaws report a.nc --out r.html --at N=7e9,D=1.4e11 --compute 1e23  # + predictions
     scalinglaws reproduce gadre2024 --out figures    # a study's table, ours beside the paper's
 """
 
@@ -174,6 +175,16 @@ def _add_compare_report(sub) -> None:
             p.add_argument("--out", required=True, help="where to write the .html file")
             p.add_argument("--title", default="Scaling-law report")
             p.add_argument("--interval", type=float, default=0.9)
+            p.add_argument("--at", action="append", default=[],
+                           help="a target to predict, NAME=VALUE,... as for predict, e.g. "
+                                "N=7e9,D=1.4e11 or N=7e9,D=1.4e11,dataset=web (without a "
+                                "level: every fitted level); repeatable")
+            p.add_argument("--compute", action="append", default=[],
+                           help="FLOP budget(s) to predict at, e.g. 1e23 or 1e23,1e24: a "
+                                "law of N and D at the compute-optimal split; repeatable")
+            p.add_argument("--tokens-per-param", type=float,
+                           help="split each --compute budget at this D/N instead "
+                                "(N = sqrt(C/(6 D/N)), D = D/N x N)")
         else:
             p.add_argument("--out", help="also write the table to this CSV file")
 
@@ -205,9 +216,22 @@ def _compare_report(args) -> None:
         if args.out:
             print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
     else:
+        factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
+        at = [_parse_at(a, factors) for a in args.at] or None
+        compute = _budgets_arg(args.compute) if args.compute else None
         path = report(fits, args.out, holdout=holdout, by=args.by, data=data,
-                      title=args.title, interval=args.interval, **settings)
+                      title=args.title, interval=args.interval, at=at, compute=compute,
+                      tokens_per_param=args.tokens_per_param, **settings)
         print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
+
+
+def _budgets_arg(texts: list[str]) -> list[float]:
+    """FLOP budgets of ``--compute`` (repeatable, each comma-separated)."""
+    try:
+        return [float(c) for text in texts for c in text.split(",")]
+    except ValueError:
+        raise ScalingLawError(f"--compute takes numbers such as 1e23 or 1e21,1e23, "
+                              f"got {texts}") from None
 
 
 def _holdout_arg(text: str):
@@ -368,11 +392,7 @@ def _decide(args, messages: list[str]) -> None:
         if not level:
             raise ScalingLawError(f"--group takes FACTOR=LEVEL, got {item!r}")
         group.setdefault(key.strip(), []).append(level.strip())
-    try:
-        budgets = [float(c) for text in args.compute for c in text.split(",")]
-    except ValueError:
-        raise ScalingLawError(f"--compute takes numbers such as 1e23 or 1e21,1e23, "
-                              f"got {args.compute}") from None
+    budgets = _budgets_arg(args.compute)
     fit = load(args.fit)
     messages.extend(f"loaded fit: {m}" for m in fit.warnings)
     table = decide.compute_optimal(fit, budgets, group=group or None,

@@ -33,6 +33,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from .display import Note
 from .validate import check_comparable, comparable_fits, extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
@@ -61,7 +62,12 @@ class Comparison(pd.DataFrame):
 
     @property
     def notes(self) -> list[str]:
-        """Plain-words remarks about the comparison (reliability, close calls)."""
+        """Plain-words remarks about the comparison (reliability, close calls).
+
+        Each is a :class:`~scalinglaws.display.Note` (a ``str``) whose ``severity`` is
+        ``"info"`` for the ranking and ``"warn"`` where a score is unreliable (Pareto
+        k > 0.7, WAIC's own check, sampler problems).
+        """
         return list(self.attrs.get("notes", []))
 
     def _repr_html_(self) -> str:
@@ -86,7 +92,7 @@ def _k_counts(k: np.ndarray) -> dict[str, int]:
 
 
 def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str],
-           bad_rows: Mapping[str, list[str]]) -> list[str]:
+           bad_rows: Mapping[str, list[str]]) -> list[Note]:
     notes = []
     best = table.index[0]
     if len(table) > 1:
@@ -95,34 +101,33 @@ def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str],
         ratio = diff / dse if dse > 0 else np.inf
         verdict = ("clearly better than" if ratio > 4 else "better than" if ratio > 2
                    else "not distinguishable from")
-        notes.append(
+        notes.append(Note(
             f"{best!r} has the highest expected log predictive density (PSIS-LOO); it is "
             f"{verdict} the runner-up {second!r} (difference {diff:.2f} with standard "
             f"error {dse:.2f}). LOO scores new runs like the fitted ones; it does not test "
-            f"extrapolation to larger scales (use holdout= or sl.validate.extrapolation)."
-        )
+            f"extrapolation to larger scales (use holdout= or sl.validate.extrapolation).",
+            "info"))
     flagged = {name: rows for name, rows in bad_rows.items() if rows}
     if flagged:
         where = "; ".join(
             f"{name!r} ({len(rows)}: rows {', '.join(rows[:6])}{' ...' if len(rows) > 6 else ''})"
             for name, rows in flagged.items())
-        notes.append(
+        notes.append(Note(
             f"Pareto k > {K_BAD} for {where}: PSIS-LOO cannot estimate how well a model "
             f"predicts those rows without refitting, so its elpd may be too optimistic. "
-            f"Refit leaving them out, or rely on the leave-largest-scale-out validation."
-        )
+            f"Refit leaving them out, or rely on the leave-largest-scale-out validation.",
+            "warn"))
     if waic_warned:
-        notes.append(
+        notes.append(Note(
             f"WAIC is unreliable for {', '.join(repr(n) for n in waic_warned)} (the posterior "
-            f"variance of some rows' log density exceeds 0.4); prefer the PSIS-LOO columns."
-        )
+            f"variance of some rows' log density exceeds 0.4); prefer the PSIS-LOO columns.",
+            "warn"))
     troubled = {name: len(fit.warnings) for name, fit in fits.items() if fit.warnings}
     if troubled:
-        notes.append(
+        notes.append(Note(
             "The sampler reported problems for "
             + ", ".join(f"{name!r} ({n})" for name, n in troubled.items())
-            + " (see each fit's warnings); their scores inherit them."
-        )
+            + " (see each fit's warnings); their scores inherit them.", "warn"))
     return notes
 
 

@@ -126,8 +126,74 @@ def table_html(frame: pd.DataFrame, index: bool = True, digits: int = 4) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
-def notes_box(kind: str, items: Sequence[str], lead: str = "") -> str:
-    inner = "".join(f"<li>{escape(i)}</li>" for i in items)
+#: Severities of a note, from the mildest. A box of notes takes the colour of its
+#: strongest note: ``error`` over ``warn`` over ``ok`` over ``info``.
+SEVERITIES = ("info", "ok", "warn", "error")
+
+
+class Note(str):
+    """A remark in plain words that knows how much it matters.
+
+    A ``str`` (it prints, compares and joins like one) with a ``severity``, by one rule:
+
+    - ``"ok"``: a check passed (no sampler problems);
+    - ``"info"``: a reading of the results that asks nothing of the reader (a ranking,
+      a count, how a table was made);
+    - ``"warn"``: a number shown may be unreliable or needs care (sampler problems,
+      Pareto k > 0.7, unreliable WAIC, miscalibrated held-out intervals, a prediction
+      far beyond the data or for a level never fitted);
+    - ``"error"``: something asked for is not in the report (models that cannot be
+      compared, a target a model cannot take).
+
+    A plain ``str`` counts as ``"info"``.
+
+    >>> note = Note("WAIC is unreliable for 'a'", "warn")
+    >>> note.severity, note.startswith("WAIC")
+    ('warn', True)
+    """
+
+    severity: str
+
+    def __new__(cls, text: str, severity: str = "info") -> Note:
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+        note = super().__new__(cls, text)
+        note.severity = severity
+        return note
+
+    def __reduce__(self):
+        return (Note, (str(self), self.severity))
+
+
+def severity_of(note: Any) -> str:
+    """A note's severity: its own for a :class:`Note`, ``"info"`` for a plain string."""
+    return getattr(note, "severity", "info")
+
+
+def strongest(notes: Sequence[Any], default: str = "info") -> str:
+    """The strongest severity of ``notes`` (``default`` when there are none).
+
+    >>> strongest([Note("a", "ok"), "b", Note("c", "warn")])
+    'warn'
+    """
+    found = [SEVERITIES.index(severity_of(n)) for n in notes]
+    return SEVERITIES[max(found)] if found else default
+
+
+def notes_box(items: Sequence[Any], lead: str = "", severity: str | None = None) -> str:
+    """Notes as a coloured box: one list item per note, each marked with its severity.
+
+    The box takes ``severity`` when given, else the strongest of its notes (see
+    :class:`Note`); ``lead`` is HTML shown above the list.
+
+    >>> notes_box([Note("All checks passed", "ok"), Note("WAIC is unreliable", "warn")])
+    '<div class="box warn"><ul><li class="ok">All checks passed</li><li class="warn">WAIC \
+is unreliable</li></ul></div>'
+    """
+    kind = severity or strongest(items)
+    if kind not in SEVERITIES:
+        raise ValueError(f"severity must be one of {SEVERITIES}, got {kind!r}")
+    inner = "".join(f'<li class="{severity_of(i)}">{escape(i)}</li>' for i in items)
     head = f"<p>{lead}</p>" if lead else ""
     return f'<div class="box {kind}">{head}' + (f"<ul>{inner}</ul>" if inner else "") + "</div>"
 
@@ -215,8 +281,13 @@ def diagnostics(fit) -> dict[str, float]:
     return out
 
 
-def model_section(name: str, fit, interval: float = 0.9, figures: bool = True) -> str:
-    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure."""
+def model_section(name: str, fit, interval: float = 0.9, figures: bool = True,
+                  targets: pd.DataFrame | None = None) -> str:
+    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure.
+
+    ``targets`` (rows of the model's inputs and factors) are marked on the figure, whose
+    curve then runs past the largest of them.
+    """
     spec, law = fit.spec, fit.spec.law
     inputs = ", ".join(f"{escape(v)} = column <code>{escape(c)}</code>"
                        for v, c in spec.inputs.items())
@@ -234,25 +305,30 @@ def model_section(name: str, fit, interval: float = 0.9, figures: bool = True) -
     diag_frame = pd.DataFrame({"value": list(diag.values())}, index=list(diag))
     parts.append(f"<div><h3>Sampler diagnostics</h3>{table_html(diag_frame)}</div></div>")
     if fit.warnings:
-        parts.append(notes_box("warn", fit.warnings,
-                          "<b>The sampler reported problems.</b> Numbers below may be "
-                          "unreliable:"))
+        parts.append(notes_box([Note(w, "warn") for w in fit.warnings],
+                               "<b>The sampler reported problems.</b> Numbers below may be "
+                               "unreliable:"))
     else:
-        parts.append(notes_box("ok", [], "All sampler checks passed (no divergences, R-hat, "
-                                    "effective sample sizes and BFMI within limits)."))
+        parts.append(notes_box([], "All sampler checks passed (no divergences, R-hat, "
+                                   "effective sample sizes and BFMI within limits).", "ok"))
     parts.append(f"<h3>Priors</h3>{table_html(_priors(fit))}")
     parts.append(f"<h3>Parameters ({interval:.0%} intervals)</h3>"
                  f"{table_html(fit.summary(interval))}")
     if figures:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # matplotlib's colour-map notices
-            fig = fit.plot(interval=interval)
+            fig = fit.plot(interval=interval, targets=targets)
+        marked = ("" if targets is None or not len(targets) else
+                  f" Stars: the prediction targets, at their posterior median with their "
+                  f"{interval:.0%} predictive interval"
+                  + (" (each at its own D/N, which may differ from the curve's)"
+                     if set(fit.spec.law.variables) == {"N", "D"} else "") + ".")
         parts.append(figure_img(
             fig, f"{name}: data, posterior median and bands",
             f"Points: the fitted runs. Line and dark band: posterior median and "
             f"{interval:.0%} credible band of the law; light band: {interval:.0%} "
             f"posterior-predictive interval of a new run; grey region: extrapolation beyond "
-            f"the largest fitted run."))
+            f"the largest fitted run.{marked}"))
     parts.append(f"<details><summary>Model spec (hash {spec_hash(spec)})</summary>"
                  f"<pre>{escape(json.dumps(spec.to_dict(), indent=2, sort_keys=True))}</pre>"
                  f"</details></section>")

@@ -5,12 +5,130 @@ Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import (
+    FixedLocator,
+    Formatter,
+    Locator,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
-from .errors import ScalingLawError
+from .errors import ScalingLawError, ScalingLawWarning
+
+# --- readable log axes --------------------------------------------------------------------
+
+#: Mantissas of the ticks a log axis tries, coarsest first; the first set that puts at
+#: least :data:`MIN_TICKS` ticks in view wins (a loss axis from 2.3 to 6 gets 2.5, 3,
+#: 4, 5, 6).
+MANTISSAS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0),
+             (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+#: Fewest and most labelled ticks on a log axis.
+MIN_TICKS, MAX_TICKS = 4, 7
+
+
+def plain_number(value: float, digits: int = 3) -> str:
+    """A tick label as a plain number: ``2.5``, ``3``, ``0.15``, ``1e21``.
+
+    >>> [plain_number(v) for v in (2.5, 3.0, 0.15000000000000002, 7e9, 1.8e21, 2e-5)]
+    ['2.5', '3', '0.15', '7e9', '1.8e21', '2e-5']
+    """
+    mantissa, _, exponent = f"{value:.{digits}g}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if exponent else mantissa
+
+
+class PlainLogLocator(Locator):
+    """Ticks of a log axis at round numbers, :data:`MIN_TICKS` or more in view.
+
+    Over several decades the ticks are powers of ten; within a decade or two they are
+    round mantissas (``1, 2, 5`` or ``2.5, 3, 4, 5``; see :data:`MANTISSAS`), so a loss
+    axis reads ``3 4 5`` rather than ``3×10⁰``; on a range too narrow for those, evenly
+    spaced round numbers. At most :data:`MAX_TICKS` are kept.
+
+    >>> PlainLogLocator().tick_values(2.3, 6.0).tolist()
+    [2.5, 3.0, 4.0, 5.0, 6.0]
+    >>> PlainLogLocator().tick_values(1e16, 1e23).tolist()
+    [1e+16, 1e+18, 1e+20, 1e+22]
+    """
+
+    def __call__(self):
+        lo, hi = self.axis.get_view_interval()
+        return self.tick_values(lo, hi)
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        lo, hi = sorted((float(vmin), float(vmax)))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0:
+            return np.array([])
+        decades = range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+        for mantissas in MANTISSAS:
+            ticks = [float(f"{m * 10.0 ** k:.12g}") for k in decades for m in mantissas]
+            ticks = [t for t in ticks if lo <= t <= hi]
+            if len(ticks) >= MIN_TICKS:
+                step = int(np.ceil(len(ticks) / MAX_TICKS))
+                return np.array(ticks[::step])
+        return np.array([t for t in MaxNLocator(4).tick_values(lo, hi) if lo <= t <= hi])
+
+
+class PlainFormatter(Formatter):
+    """Tick labels as plain numbers (:func:`plain_number`), with as many digits as it takes
+    to tell neighbouring ticks apart."""
+
+    def __call__(self, x, pos=None) -> str:
+        return plain_number(x)
+
+    def format_ticks(self, values) -> list[str]:
+        labels = [plain_number(v) for v in values]
+        for digits in range(4, 9):
+            if len(set(labels)) == len(labels):
+                break
+            labels = [plain_number(v, digits) for v in values]
+        return labels
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled axis (``ax.yaxis``) with plain round numbers.
+
+    Major ticks from :class:`PlainLogLocator` labelled ``2.5``, ``3``, ``4``; minor
+    ticks at 2-9 times each power of ten, unlabelled.
+    """
+    axis.set_major_locator(PlainLogLocator())
+    axis.set_major_formatter(PlainFormatter())
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=100))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _scale_ticks(ax, values: np.ndarray) -> None:
+    """x ticks of a log axis at the scales of the points shown (held-out runs).
+
+    Few distinct scales get a tick each (thinned so that labels never meet: neighbours
+    at least a fifth of the axis apart in log); many get :func:`plain_log_ticks`. A lone
+    scale is centred in half a decade either side.
+    """
+    values = np.unique(values[np.isfinite(values) & (values > 0)])
+    if values.size == 0:
+        return
+    lo, hi = np.log10(values.min()), np.log10(values.max())
+    pad = max(0.15 * (hi - lo), 0.25)
+    ax.set_xlim(10 ** (lo - pad), 10 ** (hi + pad))
+    if values.size > 6:
+        plain_log_ticks(ax.xaxis)
+        return
+    span = hi - lo + 2 * pad
+    kept = [values[0]]
+    for v in values[1:]:
+        if np.log10(v / kept[-1]) >= span / 5:
+            kept.append(v)
+    ax.xaxis.set_major_locator(FixedLocator(kept))
+    ax.xaxis.set_major_formatter(PlainFormatter())
+    ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=100))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
 
 
 def _panel_factor(fit, by: str | None) -> str | None:
@@ -42,6 +160,32 @@ def _path(fit, rows: pd.DataFrame, extrapolate: float, points: int = 60) -> pd.D
     return pd.DataFrame({spec.inputs[var]: grid, "_x": grid})
 
 
+def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
+                   factor: str | None, level) -> pd.DataFrame | None:
+    """The targets drawn in one panel, as rows ``fit.predict`` takes: the model's input
+    columns and every factor (the panel's level, else the panel's most common level)."""
+    if targets is None or len(targets) == 0:
+        return None
+    spec = fit.spec
+    missing = [c for c in spec.inputs.values() if c not in targets.columns]
+    if missing:
+        raise ScalingLawError(f"targets lack the model's input column(s) {missing}; they have "
+                              f"{list(targets.columns)}")
+    marked = targets
+    if factor is not None and factor in targets.columns:
+        marked = targets[targets[factor].astype(str) == str(level)]
+    if len(marked) == 0:
+        return None
+    out = marked[list(spec.inputs.values())].copy()
+    for other in spec.factors:
+        if other in fit.design.factors:
+            if other in marked.columns and other != factor:
+                out[other] = marked[other].to_numpy()
+            else:
+                out[other] = level if other == factor else rows[other].mode().iloc[0]
+    return out.reset_index(drop=True)
+
+
 def _x_of(fit, rows: pd.DataFrame) -> np.ndarray:
     spec = fit.spec
     if set(spec.law.variables) == {"N", "D"}:
@@ -50,13 +194,15 @@ def _x_of(fit, rows: pd.DataFrame) -> np.ndarray:
 
 
 def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: float = 10.0,
-             truth=None):
+             truth=None, targets: pd.DataFrame | None = None):
     """One panel per level of ``by`` (default: the first factor the model varies by).
 
     Points are the fitted data (coloured by tokens per parameter for N/D laws); the line
     and band are the posterior median and ``interval`` credible band of the noise-free
     law, the lighter band the posterior-predictive interval; the shaded region is beyond
-    the largest fitted run (extrapolation).
+    the largest fitted run (extrapolation). Stars mark ``targets``: each at its posterior
+    median with its ``interval`` predictive interval, and the curve runs past the
+    largest of them. A loss on a log axis is labelled with plain numbers (``3 4 5``).
 
     Parameters
     ----------
@@ -66,9 +212,15 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     interval : float
         Mass of the bands.
     extrapolate : float
-        How far past the largest fitted x the curve runs (a factor).
+        How far past the largest fitted x the curve runs (a factor); at least to 1.25
+        times the largest target.
     truth : callable, optional
         ``truth(path_frame, level) -> array`` drawn as a dashed line (for synthetic data).
+    targets : DataFrame, optional
+        Rows to predict and mark: the model's input columns, and a level of the panel
+        factor to put a row in one panel (without it, a row is in every panel). For
+        laws of N and D, a target's x is its compute 6ND, and its star sits at its own
+        D/N, which may differ from the curve's.
 
     >>> fig = fit.plot()  # doctest: +SKIP
     """
@@ -89,12 +241,19 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     scatter = None
     for ax, level in zip(axes.flat, levels, strict=False):
         rows = data if level is None else data[data[factor] == level]
-        path = _path(fit, rows, extrapolate)
+        x_data = _x_of(fit, rows)
+        marked = _panel_targets(fit, targets, rows, factor, level)
+        reach = extrapolate
+        if marked is not None:
+            reach = max(extrapolate, 1.25 * float(_x_of(fit, marked).max() / x_data.max()))
+        path = _path(fit, rows, reach)
         for other in spec.factors:
             if other in fit.design.factors:
                 path[other] = level if other == factor else rows[other].mode().iloc[0]
-        pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
-                           interval=interval)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScalingLawWarning)  # the grey region says it
+            pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
+                               interval=interval)
         x = path["_x"].to_numpy()
         ax.fill_between(x, pred["pred_lower"], pred["pred_upper"], color="C0", alpha=0.12,
                         lw=0, label=f"{interval:.0%} predictive")
@@ -103,8 +262,16 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ax.plot(x, pred["median"], color="C0", lw=1.6, label="posterior median")
         if truth is not None:
             ax.plot(x, truth(path, level), "k--", lw=1, label="truth")
-        x_data = _x_of(fit, rows)
         ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
+        if marked is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ScalingLawWarning)  # far targets: by design
+                at = fit.predict(marked, interval=interval)
+            mid = at["median"].to_numpy()
+            ax.errorbar(_x_of(fit, marked), mid,
+                        yerr=np.vstack([mid - at["pred_lower"], at["pred_upper"] - mid]),
+                        fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
+                        zorder=4, label="targets")
         style = dict(s=14, edgecolor="k", linewidth=0.3, zorder=3)
         if nd:
             colour = rows[spec.inputs["D"]] / rows[spec.inputs["N"]]
@@ -123,10 +290,14 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ax.grid(alpha=0.3, which="both", lw=0.4)
     for ax in axes.flat[len(levels):]:
         ax.set_visible(False)
+    if spec.scale == "log":
+        for ax in axes.flat[:len(levels)]:
+            plain_log_ticks(ax.yaxis)
     axes[0, 0].set_ylabel(spec.target)
     axes[0, 0].legend(fontsize=7, loc="upper right")
     if nd and scatter is not None:
-        fig.colorbar(scatter, ax=axes, label="tokens per parameter D/N", shrink=0.8)
+        bar = fig.colorbar(scatter, ax=axes, label="tokens per parameter D/N", shrink=0.8)
+        plain_log_ticks(bar.ax.yaxis)
     fig.suptitle(f"{spec.law.name}: posterior fit and extrapolation", fontsize=11)
     return fig
 
@@ -226,7 +397,8 @@ def plot_holdout(result, interval: float | None = None):
     Each held-out run is a point at its scale (x) and its relative error
     ``median / observed - 1`` (y); the bar is its ``interval`` predictive interval in the
     same units, so a bar crossing zero means the interval contains the observation.
-    Models are offset slightly along x.
+    Models are offset slightly along x; the x ticks are the held-out scales themselves
+    (thinned so that labels never overlap).
 
     >>> fig = plot_holdout(result)  # doctest: +SKIP
     """
@@ -255,6 +427,7 @@ def plot_holdout(result, interval: float | None = None):
                         lw=1, capsize=2, color=f"C{i}", label=name)
         ax.axhline(0, color="k", lw=0.8)
         ax.set_xscale("log")
+        _scale_ticks(ax, points.loc[points["threshold"] == t, result.by].to_numpy(float))
         ax.set_title(f"fitted on {result.by} < {t:.3g}", fontsize=9)
         ax.set_xlabel(result.by)
         ax.grid(alpha=0.3, lw=0.4)

@@ -56,6 +56,7 @@ from scipy.special import logsumexp
 from ._checks import check_fit_kind
 from .data import as_frame, make_design
 from .discrepancy import Discrepancy
+from .display import Note
 from .errors import ScalingLawError
 from .fit import Fit, ScalingModel
 from .model import observation, predict_draws, transform_target, with_measurement_error
@@ -340,7 +341,12 @@ class Extrapolation:
 
     @property
     def notes(self) -> list[str]:
-        """Plain-words remarks: the ranking, calibration, sampler problems of refits."""
+        """Plain-words remarks: the ranking, calibration, sampler problems of refits.
+
+        Each is a :class:`~scalinglaws.display.Note` (a ``str``): ``"info"`` for the
+        ranking, ``"warn"`` for intervals that miss the nominal coverage by more than 0.25,
+        the miss behind overconfident ones and sampler problems in refits.
+        """
         out = []
         summary = self.summary()
         best = summary.index[0]
@@ -348,11 +354,10 @@ class Extrapolation:
         if len(summary) > 1:
             second = summary.index[1]
             d, s = summary.loc[second, "elpd_diff"], summary.loc[second, "dse"]
-            out.append(
+            out.append(Note(
                 f"Refitted on the runs below each threshold ({where}), {best!r} predicts "
                 f"the held-out larger runs best (held-out elpd {summary.loc[best, 'elpd']:.1f}"
-                f"; {second!r} is {d:.1f} lower, standard error {s:.1f})."
-            )
+                f"; {second!r} is {d:.1f} lower, standard error {s:.1f}).", "info"))
         for name in summary.index:
             n = int(summary.loc[name, "n_points"])
             overconfident = False
@@ -361,18 +366,19 @@ class Extrapolation:
                 if n >= 5 and abs(cov - q) > 0.25:
                     side = "overconfident" if cov < q else "too wide"
                     overconfident |= cov < q
-                    out.append(f"{name!r}: its {q:.0%} predictive intervals contain "
-                               f"{cov:.0%} of the held-out runs: {side} when extrapolating.")
+                    out.append(Note(f"{name!r}: its {q:.0%} predictive intervals contain "
+                                    f"{cov:.0%} of the held-out runs: {side} when "
+                                    f"extrapolating.", "warn"))
             if overconfident:
-                out.append(self._miss(name))
+                out.append(Note(self._miss(name), "warn"))
         troubled = {}
         for (name, t), messages in self.warnings.items():
             if messages:
                 troubled.setdefault(name, []).append(f"{self.by} < {t:.3g}: {len(messages)}")
         if troubled:
             where = "; ".join(f"{name!r} ({', '.join(v)})" for name, v in troubled.items())
-            out.append(f"The sampler reported problems in refits (see .warnings), so their "
-                       f"scores inherit them: {where}.")
+            out.append(Note(f"The sampler reported problems in refits (see .warnings), so "
+                            f"their scores inherit them: {where}.", "warn"))
         return out
 
     def _miss(self, name: str) -> str:

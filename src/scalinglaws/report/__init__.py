@@ -7,5 +7,6 @@ PosixPath('report.html')
 
 from ..display import data_hash, fit_html, spec_hash
 from .builder import build_html, report
+from .targets import predictions
 
-__all__ = ["build_html", "data_hash", "fit_html", "report", "spec_hash"]
+__all__ = ["build_html", "data_hash", "fit_html", "predictions", "report", "spec_hash"]

@@ -22,6 +22,7 @@ from .._checks import check_fit_kind, check_interval, check_output_path, write_a
 from .._version import __version__
 from ..compare import compare
 from ..display import (
+    Note,
     data_hash,
     escape,
     figure_img,
@@ -36,6 +37,7 @@ from ..fit import Fit
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
 from ..validate import check_comparable, combined_data, extrapolation
+from .targets import VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
 
@@ -126,7 +128,8 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
     try:
         table = compare(fits)
     except ScalingLawError as err:
-        return (f"<p>These models cannot be compared by PSIS-LOO: {escape(err)}</p>", None)
+        return (notes_box([Note(f"These models cannot be compared by PSIS-LOO: {err}",
+                                "error")]), None)
     parts = ["<p>PSIS-LOO estimates how well each model predicts a new run like the "
              "fitted ones (expected log predictive density, higher is better; "
              "<code>elpd_diff</code> is the gap to the best and <code>dse</code> its "
@@ -134,7 +137,7 @@ def comparison_section(fits: Mapping[str, Any]) -> tuple[str, Any]:
              "k &gt; 0.7 are flagged).</p>",
              table_html(pd.DataFrame(table).drop(columns=["scale"], errors="ignore"))]
     if table.notes:
-        parts.append(notes_box("warn" if table["k_flag"].any() else "ok", table.notes))
+        parts.append(notes_box(table.notes))
     if len(table) > 1:
         parts.append(figure_img(plot_comparison(table), "PSIS-LOO comparison plot",
                                 "Expected log predictive density (PSIS-LOO) of each model "
@@ -162,8 +165,7 @@ def validation_section(result) -> str:
              "nine times out of ten with this many runs.</p>",
              table_html(coverage_table(result))]
     if result.notes:
-        parts.append(notes_box("warn" if any("problem" in n or "overconfident" in n
-                                        for n in result.notes) else "ok", result.notes))
+        parts.append(notes_box(result.notes))
     parts.append(figure_img(plot_calibration(result), "calibration of held-out predictions",
                             "Left: PIT histogram (flat when calibrated; U-shaped when "
                             "intervals are too narrow). Right: fraction of held-out runs inside "
@@ -173,6 +175,63 @@ def validation_section(result) -> str:
                             "with its predictive interval in the same units; a bar crossing "
                             "zero contains the observed value."))
     return "".join(parts)
+
+
+def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: bool,
+                        tokens_per_param: float | None) -> str:
+    """Per model, a table of the targets: inputs, median, credible and predictive
+    intervals; then the notes (targets a model cannot take, far extrapolations)."""
+    interval = table.attrs["interval"]
+    parts = [f"<p>Each model at each target, for each group (the factor levels it is "
+             f"predicted for; a target without a level is predicted for every fitted "
+             f"level): the posterior median, the {interval:.0%} credible interval of the "
+             f"law and the {interval:.0%} predictive interval of a new run, as "
+             f"<code>Fit.predict</code> gives them. C = 6ND is derived from N and D"]
+    if budgets:
+        split = (f"at D/N = {tokens_per_param:g}: N = &radic;(C / (6 D/N))"
+                 if tokens_per_param is not None else
+                 "at the compute-optimal split: the posterior median N* of "
+                 "<code>sl.decide.compute_optimal</code> for the group, D = C / (6 N*)")
+        parts.append(f"; a FLOP budget C is taken by a law of C as it is, and by a law of N "
+                     f"and D {split}")
+    parts.append(". <i>Beyond data</i> is how far the target lies outside the fitted runs, "
+                 "in decades of its furthest variable (0 inside). The fit figures mark the "
+                 "targets.</p>")
+    factors = {f for fit in fits.values() for f in fit.spec.factors}
+    inputs = [c for c in table.columns
+              if c not in ("model", "target", "group", *factors, *VALUES)]
+    for name, fit in fits.items():
+        rows = table[table["model"] == name].set_index(["target", "group"])
+        if not len(rows):
+            continue
+        shown = rows[[c for c in inputs if rows[c].notna().any()]].rename(
+            columns={"tokens_per_param": "D/N"})
+        shown["median"] = rows["median"]
+        for what, lo, hi in (("credible", "lower", "upper"),
+                             ("predictive", "pred_lower", "pred_upper")):
+            shown[f"{interval:.0%} {what}"] = [f"{a:#.4g} – {b:#.4g}"
+                                               for a, b in zip(rows[lo], rows[hi], strict=True)]
+        shown["beyond data (decades)"] = rows["decades_beyond"].round(2)
+        parts.append(f"<h3>{escape(name)} <small>({escape(fit.spec.law.name)} on "
+                     f"{escape(fit.spec.target)})</small></h3>{table_html(shown)}")
+    notes = table.attrs.get("notes", [])
+    if notes:
+        parts.append(notes_box(notes))
+    return "".join(parts)
+
+
+def targets_of(table: pd.DataFrame, fit, name: str) -> pd.DataFrame | None:
+    """One model's rows of the predictions table as the inputs its figure marks."""
+    if not len(table):
+        return None
+    rows = table[table["model"] == name]
+    if not len(rows):
+        return None
+    spec = fit.spec
+    out = pd.DataFrame({spec.inputs[v]: rows[v].to_numpy() for v in spec.law.variables})
+    for f in spec.factors:
+        out[f] = rows[f].to_numpy()
+    return out
 
 
 def coverage_table(result, levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95)) -> pd.DataFrame:
@@ -197,7 +256,8 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
                data: pd.DataFrame | None = None, title: str = "Scaling-law report",
                interval: float = 0.9, seed: int = 0, chains: int | None = None,
                warmup: int | None = None, draws: int | None = None,
-               progress: bool = False) -> str:
+               progress: bool = False, at: Any = None, compute: Any = None,
+               tokens_per_param: float | None = None) -> str:
     """The report as one HTML string (see :func:`report` for the parameters).
 
     >>> page = build_html({"chinchilla": fit})  # doctest: +SKIP
@@ -205,6 +265,10 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
 
     check_interval(interval)
     fits = as_fits(fits)
+    asked = at is not None or compute is not None
+    predicted = (predictions(fits, at=at, compute=compute, tokens_per_param=tokens_per_param,
+                             interval=interval, seed=seed)
+                 if asked or tokens_per_param is not None else None)
     comparable, why = True, ""
     try:
         check_comparable(fits)
@@ -231,22 +295,29 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     comp_html, table = comparison_section(fits)
     lead = []
     target = next(iter(fits.values())).spec.target
-    lead.append(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs.")
+    lead.append(Note(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs."))
+    if predicted is not None:
+        lead.append(Note(f"Predictions at {len(predicted)} target row(s): see Predictions."))
     if table is not None and len(table) > 1:
-        lead.append(f"Best by PSIS-LOO (new runs like the fitted ones): {table.index[0]}.")
+        lead.append(Note(f"Best by PSIS-LOO (new runs like the fitted ones): "
+                         f"{table.index[0]}."))
     if validation is not None:
-        lead.append(f"Best when extrapolating to larger runs (held-out elpd): "
-                    f"{validation.summary().index[0]}.")
+        lead.append(Note(f"Best when extrapolating to larger runs (held-out elpd): "
+                         f"{validation.summary().index[0]}."))
     if not comparable and len(fits) > 1:
-        lead.append(f"Not compared by PSIS-LOO: {why}")
+        lead.append(Note(f"Not compared by PSIS-LOO: {why}", "error"))
     troubled = [n for n, f in fits.items() if f.warnings]
-    lead.append(f"Sampler problems in: {', '.join(troubled)}." if troubled
-                else "All sampler checks passed for every model.")
-    add("summary", "Summary", notes_box("warn" if troubled else "ok", lead))
+    lead.append(Note(f"Sampler problems in: {', '.join(troubled)}.", "warn") if troubled
+                else Note("All sampler checks passed for every model.", "ok"))
+    add("summary", "Summary", notes_box(lead))
+    if predicted is not None:
+        add("predictions", "Predictions",
+            predictions_section(predicted, fits, compute is not None, tokens_per_param))
     add("data", "Data", data_section(data, fits))
     for name, fit in fits.items():
         nav.append(f'<li><a href="#{slug(name)}">Model: {escape(name)}</a></li>')
-        sections.append(model_section(name, fit, interval=interval))
+        marked = targets_of(predicted, fit, name) if predicted is not None else None
+        sections.append(model_section(name, fit, interval=interval, targets=marked))
     add("comparison", "Comparison (PSIS-LOO, WAIC, stacking)", comp_html)
     if validation is not None:
         add("extrapolation", "Extrapolation validation (leave largest scale out)",
@@ -287,15 +358,20 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
            by: str = "C", data: pd.DataFrame | None = None,
            title: str = "Scaling-law report", interval: float = 0.9, seed: int = 0,
            chains: int | None = None, warmup: int | None = None, draws: int | None = None,
-           progress: bool = False) -> Path:
+           progress: bool = False, at: Any = None, compute: Any = None,
+           tokens_per_param: float | None = None) -> Path:
     """Write a self-contained HTML report of one or more fits.
 
-    The file holds a data summary; for each model its law (formula), hierarchy, priors,
-    sampler diagnostics in plain words, parameter table and fit/extrapolation figure;
-    the PSIS-LOO/WAIC/stacking comparison; the leave-largest-scale-out validation with
-    its coverage table and calibration plot (when ``validation`` or ``holdout`` is
-    given); the package version and a hash of each spec. Figures are embedded; viewing
-    it needs no network.
+    The file holds a summary; the predictions at the targets (when ``at`` or
+    ``compute`` is given): per model, target and group the median, credible and
+    predictive intervals; a data summary; for each model its law (formula), hierarchy,
+    priors, sampler diagnostics in plain words, parameters in natural units per group and
+    the fit/extrapolation figure (reaching the largest target, which it marks); the
+    PSIS-LOO/WAIC/stacking comparison; the leave-largest-scale-out validation with its
+    coverage table and calibration plot (when ``validation`` or ``holdout`` is given);
+    the package version and a hash of each spec. Notes are boxed and coloured by
+    severity (:class:`~scalinglaws.display.Note`). Figures are embedded; viewing it
+    needs no network.
 
     Parameters
     ----------
@@ -317,7 +393,18 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
         Mass of the bands and parameter intervals.
     seed, chains, warmup, draws, progress
         Sampler settings of the validation refits (default: each fit's own chains and
-        draws, as many warmup steps as draws).
+        draws, as many warmup steps as draws); ``seed`` also seeds the predictions.
+    at : dict, list of dict or DataFrame, optional
+        Targets to predict: law variables (``{"N": 7e9, "D": 1.4e11}``; C = 6ND is
+        derived) and optionally a factor level (``"dataset": "web"``); without a level,
+        every fitted level of each factor the model varies by.
+    compute : float or list of float, optional
+        FLOP budgets to predict at: a law of C as they are, a law of N and D at the
+        compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior
+        median N*, D = C / (6 N*)) or at ``tokens_per_param``.
+    tokens_per_param : float, optional
+        D/N of the split of every budget instead of the compute-optimal one:
+        N = sqrt(C / (6 r)), D = r N.
 
     Returns
     -------
@@ -328,9 +415,13 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     --------
     >>> sl.report({"chinchilla": fit1, "overtraining": fit2}, "report.html")  # doctest: +SKIP
     PosixPath('report.html')
+    >>> sl.report(fits, "report.html", at={"N": 7e9, "D": 1.4e11, "dataset": "web"},
+    ...           compute=[1e23, 1e24])  # doctest: +SKIP
+    PosixPath('report.html')
     """
     path = check_output_path(path, "report", (".html", ".htm"))
     page = build_html(fits, validation=validation, holdout=holdout, by=by, data=data,
                       title=title, interval=interval, seed=seed, chains=chains,
-                      warmup=warmup, draws=draws, progress=progress)
+                      warmup=warmup, draws=draws, progress=progress, at=at,
+                      compute=compute, tokens_per_param=tokens_per_param)
     return write_atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"), "report")
