@@ -37,11 +37,11 @@ from ..plotting import save_figure
 
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
 #: hour on two CPU cores. The LLMs-on-the-line fits are sampled in the coordinates their
-#: data measure (see :func:`_llm_line_law`) and take ~100-400 leapfrog steps per draw, so
-#: they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run in per-family
-#: units (see :func:`hitchhiker_normalise`) with their run offsets integrated out, and
-#: (a)'s 100-dimensional dense mass block needs the 1,000 warmup draws; the sampler tables
-#: report R-hat and ESS of every fit.
+#: data measure (see ``llm_line2025._llm_line_law``) and take ~100-400 leapfrog steps per
+#: draw, so they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run in
+#: per-family units (see ``hitchhiker2024_protocol.hitchhiker_normalise``) with their run
+#: offsets integrated out, and (a)'s 100-dimensional dense mass block needs the 1,000
+#: warmup draws; the sampler tables report R-hat and ESS of every fit.
 FULL_SETTINGS: dict[str, dict[str, int]] = {
     "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
     "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
@@ -120,7 +120,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class Reproduction:
-    """The outcome of :func:`reproduce`: tables, notes and figure paths.
+    """The outcome of :func:`scalinglaws.reproduce.reproduce`: tables, notes and figure paths.
 
     Attributes
     ----------
