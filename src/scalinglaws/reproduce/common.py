@@ -292,13 +292,14 @@ def _read_saved_fit(model: Any, path: Path):
 
 
 def load_table(study: str, table: str | None, data_dir: Any) -> pd.DataFrame:
-
+    """One table of a study's data (:func:`scalinglaws.datasets.load`), its warnings quiet."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return datasets.load(study, table, data_dir=data_dir)
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """A clear error naming the ``columns`` that ``frame`` (called ``what``) lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ScalingLawError(
@@ -309,7 +310,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
 
 
 def write_figure(fig: Any, out: Path | None, name: str, figures: list[Path]) -> None:
-
+    """Save ``fig`` as ``out/name`` and append its path to ``figures``; close it if ``out``
+    is None."""
     if out is None:
         import matplotlib.pyplot as plt
 

@@ -199,6 +199,8 @@ def hitchhiker_normalise(rows: pd.DataFrame,
 
 
 def hitchhiker_paper_law(params: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The paper's law ``exp(e) + exp(a)/N^alpha + exp(b)/D^beta``, params ``(a, b, e,
+    alpha, beta)`` as :func:`hitchhiker_paper_fit` returns them."""
     a, b, e, alpha, beta = params
     return np.exp(e) + np.exp(a) / n ** alpha + np.exp(b) / d ** beta
 

@@ -22,6 +22,7 @@ INTERVAL = 0.9
 
 
 def quantiles(draws: np.ndarray, interval: float = INTERVAL) -> tuple[np.ndarray, ...]:
+    """Median and central ``interval`` of ``draws`` (shape ``(draws, ...)``) along axis 0."""
     lo, hi = (1 - interval) / 2, (1 + interval) / 2
     return (np.median(draws, axis=0), np.quantile(draws, lo, axis=0),
             np.quantile(draws, hi, axis=0))
@@ -94,6 +95,8 @@ def are(truth: Sequence[float], prediction: Sequence[float]) -> float:
 
 
 def fit_diagnostics(name: str, fit: Any) -> dict[str, Any]:
+    """A fit's row of a sampler table: rows, chains, draws, divergences, worst R-hat,
+    smallest bulk ESS, mean leapfrog steps per draw and the number of warnings."""
     stats = fit.idata.sample_stats
     post = fit.idata.posterior
     summary = fit.summary()
