@@ -28,7 +28,7 @@ import pandas as pd
 
 from scalinglaws import datasets
 from scalinglaws import losstoloss as ltl
-from scalinglaws.reproduce import _diagnostics as fit_diagnostics
+from scalinglaws.reproduce.scoring import fit_diagnostics
 
 #: The paper's relative errors (%) on (loss, 17-task error) of the two targets (Table 2).
 GADRE_PAPER = {("rpj", "1.4B"): (0.71, 3.64), ("rpj", "6.9B"): (0.73, 0.05),

@@ -26,7 +26,7 @@ NOTES = {
         "parameters. Unique tokens above total tokens (fewer than one epoch) or U_N above N "
         "is a `ScalingLawError` naming the rows, raised before anything is compiled. "
         "Muennighoff et al. take U_N = min(N, N_opt(U_D)) under their base constants "
-        "(`scalinglaws.study_datablations.unique_params`); U_N = N switches the parameter "
+        "(`scalinglaws.reproduce.datablations2023.unique_params`); U_N = N switches the parameter "
         "term's decay off (R_N* then has no data). `decide.epochs_worth_it` compares k "
         "epochs of D/k unique tokens with fresh data per posterior draw.\n\n"
         "Measured (`scalinglaws reproduce datablations2023`, 4 chains x (500 + 500), "

@@ -13,9 +13,9 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import decide
-from scalinglaws import study_datablations as sd
 from scalinglaws.data import make_design
 from scalinglaws.errors import ScalingLawError
+from scalinglaws.reproduce import datablations2023 as sd
 
 DATA = Path(os.environ.get("SCALINGLAWS_DATA")
             or Path(__file__).parents[1].parent / "shared" / "data")

@@ -11,10 +11,10 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import decide
-from scalinglaws import study_isoflop as si
 from scalinglaws.data import make_design
 from scalinglaws.errors import ScalingLawError, ScalingLawWarning
 from scalinglaws.model import enable_x64
+from scalinglaws.reproduce import isoflop as si
 
 rp = importlib.import_module("scalinglaws.reproduce")
 LAW = sl.laws.get("isoflop")

@@ -26,7 +26,7 @@ LAYERS = {
     "fit": 5, "losstoloss": 5, "io": 5,
     "validate": 6, "compare": 6, "decide": 6,
     "report": 7,
-    "reproduce": 8, "study_datablations": 8, "study_isoflop": 8,
+    "reproduce": 8,
     "cli": 9, "__init__": 9,
 }
 

@@ -26,7 +26,7 @@ GENERIC = ("chinchilla", "kaplan", "overtraining", "compute", "broken_power")
 #: The sampler settings of the command-line fits: enough to compile, sample and save.
 TINY = ["--chains", "1", "--warmup", "50", "--draws", "50"]
 
-rp = importlib.import_module("scalinglaws.reproduce")  # the module, not sl.reproduce
+rp = importlib.import_module("scalinglaws.reproduce")  # the package, not sl.reproduce
 
 
 def _study_files() -> list[Path]:
@@ -139,7 +139,7 @@ def _frames(study: str, name: str, meta: dict, data_dir: Path) -> dict[str, pd.D
         return sl.datasets.load(study, table, data_dir=data_dir, download=False)
 
     if study == "gadre2024":
-        return {"runs+downstream": rp.gadre_frame(load("runs"), load("downstream"))}
+        return {"runs+downstream": rp.gadre2024.gadre_frame(load("runs"), load("downstream"))}
     if study == "brandfonbrener2025":
         from scalinglaws import losstoloss as ltl
 
@@ -149,19 +149,17 @@ def _frames(study: str, name: str, meta: dict, data_dir: Path) -> dict[str, pd.D
             return {source: ltl.pair_train_to_test(sweep, meta["tasks"], datasets=source)}
         return {source: ltl.pair_train_to_train(sweep, x=source)}
     if study == "llm_line2025":
-        return {meta["table"]: rp.llm_line_frame(load(meta["table"]), meta["x"], meta["y"])}
+        return {meta["table"]: rp.llm_line2025.llm_line_frame(load(meta["table"]), meta["x"],
+                                                              meta["y"])}
     if study == "hitchhiker2024":
-        parts = rp.hitchhiker_split(load("checkpoints"))
+        parts = rp.hitchhiker2024_protocol.hitchhiker_split(load("checkpoints"))
         kind = "final" if name.endswith("_final") else "checkpoints"
-        return {kind: rp.hitchhiker_normalise(parts[kind])[0]}
+        return {kind: rp.hitchhiker2024_protocol.hitchhiker_normalise(parts[kind])[0]}
     if study == "datablations2023":
-        from scalinglaws.study_datablations import datablations_frame
-
-        return {"final": datablations_frame(load("final"))}
+        return {"final": rp.datablations2023.datablations_frame(load("final"))}
     if study == "isoflop":
-        from scalinglaws.study_isoflop import isoflop_frame
-
-        return {table: isoflop_frame(load(table)) for table in ("porian2024", "marin", "llama3")}
+        return {table: rp.isoflop.isoflop_frame(load(table))
+                for table in ("porian2024", "marin", "llama3")}
     raise AssertionError(f"no frame for study {study!r}: add it to _frames")
 
 

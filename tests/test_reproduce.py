@@ -16,8 +16,14 @@ import pytest
 import scalinglaws as sl
 from scalinglaws import ScalingLawError, read_spec
 from scalinglaws.cli import main
+from scalinglaws.reproduce import brandfonbrener2025 as bf
+from scalinglaws.reproduce import common, scoring
+from scalinglaws.reproduce import gadre2024 as gd
+from scalinglaws.reproduce import hitchhiker2024 as hh
+from scalinglaws.reproduce import hitchhiker2024_protocol as hp
+from scalinglaws.reproduce import llm_line2025 as ll
 
-# the module, not the function `scalinglaws.reproduce` that __init__ re-exports
+# the package, not the function `scalinglaws.reproduce` that __init__ re-exports
 rp = importlib.import_module("scalinglaws.reproduce")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SCALINGLAWS_DATA", ROOT.parent / "shared" / "data"))
@@ -59,7 +65,7 @@ def test_fits_folder_saves_each_fit_and_reads_it_back(tmp_path, monkeypatch):
     model = sl.ScalingModel("chinchilla", target="loss")
     settings = rp.Settings(chains=1, warmup=60, draws=40, fits=tmp_path / "fits")
     settings.fits.mkdir()
-    made = rp._fit(model, runs, settings, print, "demo fit")
+    made = common.fit_model(model, runs, settings, print, "demo fit")
     saved = list(settings.fits.glob("demo_fit-*.nc"))
     assert len(saved) == 1
 
@@ -67,7 +73,7 @@ def test_fits_folder_saves_each_fit_and_reads_it_back(tmp_path, monkeypatch):
         raise AssertionError("refitted a fit that was saved")
 
     monkeypatch.setattr(sl.ScalingModel, "fit", refit)
-    again = rp._fit(model, runs, settings, print, "demo fit")
+    again = common.fit_model(model, runs, settings, print, "demo fit")
     np.testing.assert_array_equal(again.idata.posterior["E"].values,
                                   made.idata.posterior["E"].values)
     changed = [(model, runs, rp.Settings(**{**vars(settings), "seed": 1})),
@@ -75,7 +81,7 @@ def test_fits_folder_saves_each_fit_and_reads_it_back(tmp_path, monkeypatch):
                (sl.ScalingModel("chinchilla", target="loss", pooling="none"), runs, settings)]
     for other_model, other_runs, other_settings in changed:
         with pytest.raises(AssertionError, match="refitted"):
-            rp._fit(other_model, other_runs, other_settings, print, "demo fit")
+            common.fit_model(other_model, other_runs, other_settings, print, "demo fit")
 
 
 def test_cli_reports_errors(tmp_path, capsys):
@@ -142,7 +148,7 @@ def test_gadre_split_and_paper_fit_recover_a_known_law():
     assert paper["rpj"]["loss"]["eta"] == pytest.approx(0.136, rel=1e-3)
     assert paper["rpj"]["loss"]["E"] == pytest.approx(1.84, rel=1e-3)
     assert paper["rpj"]["error"]["gamma"] == pytest.approx(0.71, rel=1e-3)
-    pred = rp._gadre_paper_predict(paper, parts["targets"])
+    pred = gd._gadre_paper_predict(paper, parts["targets"])
     np.testing.assert_allclose(pred["loss"], parts["targets"]["loss_c4_val"], rtol=1e-4)
     np.testing.assert_allclose(pred["error"], parts["targets"]["err_avg_subset"], rtol=1e-3)
 
@@ -189,7 +195,7 @@ def test_gadre_error_prediction_carries_the_loss_draws():
     err_fit = _FakeFit(None, None, params, np.zeros(400), fn=law_obj.fn)
     targets = pd.DataFrame({"N": [1.4e9, 6.9e9], "D": [9e11, 1.4e11], "dataset": "rpj",
                             "loss_c4_val": [2.5, 2.4]})
-    out = rp._gadre_predict(loss_fit, err_fit, targets, seed=0)
+    out = gd._gadre_predict(loss_fit, err_fit, targets, seed=0)
     point, predictive = out["error"]
     expected = 0.86 - 2.2 * np.exp(-0.71 * 2.5)
     np.testing.assert_allclose(point, expected)
@@ -248,14 +254,14 @@ def test_hitchhiker_split_follows_the_protocol():
 
 def test_hitchhiker_one_size_down_predicts_the_largest_training_model():
     frame = _hitch_synthetic()
-    down = rp.hitchhiker_one_size_down(frame)
+    down = hp.hitchhiker_one_size_down(frame)
     assert down["families"]["family"].tolist() == ["f1", "f2"]  # not "small" (one size)
     assert (down["families"]["sizes"] == 2).all()
     assert set(down["test"]["N"]) == {4e8} and set(down["checkpoints"]["N"]) == {1e8}
     full = rp.hitchhiker_split(frame)
     pd.testing.assert_frame_equal(
         down["test"], rp.hitchhiker_split(full["all_checkpoints"], min_sizes=2)["test"])
-    only = rp.hitchhiker_one_size_down(frame, families=["f2"])
+    only = hp.hitchhiker_one_size_down(frame, families=["f2"])
     assert only["families"]["family"].tolist() == ["f2"]
 
 
@@ -266,11 +272,11 @@ def test_hitchhiker_paper_fit_matches_an_exact_law():
     for family in ("f1", "f2"):
         rows = train[train["family"] == family]
         p = rp.hitchhiker_paper_fit(rows)
-        fitted = rp._hitch_law(p, rows["N"].to_numpy(), rows["D"].to_numpy())
+        fitted = hp.hitchhiker_paper_law(p, rows["N"].to_numpy(), rows["D"].to_numpy())
         assert rp.are(rows["perf_loss_perp"], fitted) < 1e-3
         # two training sizes leave E, A and alpha on a ridge: extrapolation is rougher
         t = test[test["family"] == family]
-        pred = rp._hitch_law(p, t["N"].to_numpy(), t["D"].to_numpy())
+        pred = hp.hitchhiker_paper_law(p, t["N"].to_numpy(), t["D"].to_numpy())
         assert rp.are(t["perf_loss_perp"], pred) < 0.05
 
 
@@ -306,7 +312,7 @@ def test_hitchhiker_score_returns_to_the_family_units():
     fake = SimpleNamespace(
         spec=SimpleNamespace(inputs={"N": "N_rel", "D": "D_rel"}, factors=("family",), run="run"),
         predict_draws=lambda frame, seed, discrepancy=None: {"law": spread, "observed": spread})
-    score = rp._hitchhiker_score(fake, test, centres, seed=0)
+    score = hh._hitchhiker_score(fake, test, centres, seed=0)
     np.testing.assert_allclose(score["median"], test["perf_loss_perp"], rtol=1e-12)
     assert score["covered"].all() and score["rel_err_%"].max() < 1e-10  # 1e-12 as a fraction
     np.testing.assert_allclose(score["upper"] / score["truth"], 1.09, rtol=1e-12)
@@ -330,7 +336,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
         sampled = sampled_sites(spec, design)
-        (block,) = rp._hitchhiker_mass(spec)
+        (block,) = hh._hitchhiker_mass(spec)
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
@@ -339,7 +345,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
     with pytest.warns(sl.ScalingLawWarning, match="single level"):
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-    (block,) = rp._hitchhiker_mass(spec, one_family=True)
+    (block,) = hh._hitchhiker_mass(spec, one_family=True)
     assert spec.coordinates == "level" and "log_level" in block
     assert set(block) == sampled_sites(spec, design) - {"run_eps"}  # run offsets: diagonal
 
@@ -362,25 +368,25 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
         return {name: (fake_fit(model, data, settings, log, name, **overrides), 0.0)
                 for name, data in frames.items()}
 
-    monkeypatch.setattr(rp, "_fit", fake_fit)
-    monkeypatch.setattr(rp, "_fit_many", fake_fit_many)
-    monkeypatch.setattr(rp, "_hitchhiker_score", fake_score)
+    monkeypatch.setattr(hh, "fit_model", fake_fit)
+    monkeypatch.setattr(hh, "fit_many", fake_fit_many)
+    monkeypatch.setattr(hh, "_hitchhiker_score", fake_score)
     models = rp.specs("hitchhiker2024")
     settings = rp.Settings.make(quick=True)
     rows = parts["checkpoints"]
-    fits, scores = rp._hitchhiker_fit("b", "checkpoints", models["hitchhiker2024_checkpoints"],
+    fits, scores = hh._hitchhiker_fit("b", "checkpoints", models["hitchhiker2024_checkpoints"],
                                       rows, test, settings, lambda _: None)
-    assert "b" in rp.HITCHHIKER_BY_FAMILY
+    assert "b" in hh.HITCHHIKER_BY_FAMILY
     assert [c[1] for c in calls] == [["f1"], ["f2"]] and [f for f, _, _ in fits] == ["f1", "f2"]
     for name, (family,), index, overrides in calls:
         assert family in name
         assert index.equals(rows.index[rows["family"] == family])
-        assert overrides["dense_mass"] == rp._hitchhiker_mass(
+        assert overrides["dense_mass"] == hh._hitchhiker_mass(
             models["hitchhiker2024_checkpoints"], one_family=True)
     assert scores.index.equals(test.index) and (scores["fit"] == scores["family"]).all()
     # the hierarchies (and the final-loss fit) stay one joint fit on every row
     calls.clear()
-    fits, scores = rp._hitchhiker_fit("c", "hierarchical", models["hitchhiker2024_hierarchical"],
+    fits, scores = hh._hitchhiker_fit("c", "hierarchical", models["hitchhiker2024_hierarchical"],
                                       rows, test, settings, lambda _: None)
     assert len(calls) == 1 and calls[0][1] == ["f1", "f2"] and fits[0][0] is None
     assert (scores["fit"] == "f1, f2").all()
@@ -388,11 +394,11 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
 
 def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):
     per_fit = {"x": (1.02, 300.0, 1, 200.0), "y": (1.3, 12.0, 4, 600.0)}
-    monkeypatch.setattr(rp, "_diagnostics", lambda name, fit: {
+    monkeypatch.setattr(hh, "fit_diagnostics", lambda name, fit: {
         "fit": name, "rows": 20, "chains": 2, "draws": 300, "divergences": per_fit[fit][2],
         "max_r_hat": per_fit[fit][0], "min_ess_bulk": per_fit[fit][1],
         "mean_steps": per_fit[fit][3], "warnings": 1})
-    row, per = rp._hitchhiker_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
+    row, per = hh._hitchhiker_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
     assert row == {"fit": "(b) checkpoints", "fits": 2, "rows": 40, "chains": 2, "draws": 300,
                    "divergences": 5, "max_r_hat": 1.3, "min_ess_bulk": 12.0,
                    "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
@@ -414,7 +420,7 @@ def test_llm_line_frame_filters_and_fills():
         rp.llm_line_frame(models.assign(y=np.nan), "x", "y")
     with pytest.raises(ScalingLawError, match="no column 'tokenizer'"):
         rp.llm_line_frame(models.drop(columns="tokenizer"), "x", "y")
-    law = rp._llm_line_law("fineweb_edu_validation_loss")
+    law = ll._llm_line_law("fineweb_edu_validation_loss")
     # V, g, s are the level, elasticity and floor share of E_y + K u^kappa at L = 3.4
     e_x, k, kappa, e_y = 0.5 * 2.9, 2.0, 1.3, 1.0
     lx = np.array([3.1, 3.4, 3.9])
@@ -447,11 +453,11 @@ def test_specs_round_trip_through_models_toml():
 
 def test_brandfonbrener_specs_are_loss_to_loss_models():
     models = rp.specs("brandfonbrener2025")
-    assert models["brandfonbrener2025_train_to_test"] == rp.brandfonbrener_model("train_to_test")
+    assert models["brandfonbrener2025_train_to_test"] == bf.brandfonbrener_model("train_to_test")
     assert models["brandfonbrener2025_train_to_train"].feedback == "joint"
     table = rp.study_tables("brandfonbrener2025")["brandfonbrener2025_train_to_test"]
-    assert table["cut_draws"] == rp.BRANDFONBRENER_CUT["cut_draws"]
-    assert len(table["tasks"]) == len(rp.BRANDFONBRENER_TASKS)
+    assert table["cut_draws"] == bf.BRANDFONBRENER_CUT["cut_draws"]
+    assert len(table["tasks"]) == len(bf.BRANDFONBRENER_TASKS)
 
 
 def test_write_specs(tmp_path):
@@ -502,17 +508,17 @@ def test_hitchhiker_reproduction_quick(tmp_path):
                           quick=True)
     table = result.table
     assert table["family"].iloc[-2:].tolist() == ["mean over families", "median over families"]
-    assert len(table) == len(rp.HITCHHIKER_QUICK) + 2
-    assert (table[[f"{k}_cov90" for k in rp.HITCHHIKER_KEYS]].to_numpy() <= 1).all()
+    assert len(table) == len(hh.HITCHHIKER_QUICK) + 2
+    assert (table[[f"{k}_cov90" for k in hh.HITCHHIKER_KEYS]].to_numpy() <= 1).all()
     assert "(e) hierarchical, one size down" in result.tables["sampler"]["fit"].tolist()
 
 
 def test_convergence_notes_flag_disagreeing_chains():
     diag = pd.DataFrame({"fit": ["good", "bad"], "max_r_hat": [1.005, 1.8],
                          "min_ess_bulk": [900.0, 3.0]})
-    notes = rp._convergence_notes(diag)
+    notes = scoring.convergence_notes(diag)
     assert len(notes) == 1 and "NOT CONVERGED: bad (R-hat 1.80" in notes[0]
-    assert rp._convergence_notes(diag.iloc[:1]) == []
+    assert scoring.convergence_notes(diag.iloc[:1]) == []
 
 
 # --- Brandfonbrener et al. 2025 ---------------------------------------------------------
@@ -521,7 +527,7 @@ def test_convergence_notes_flag_disagreeing_chains():
 def test_brandfonbrener_rows_score_ours_beside_the_paper_method():
     fit = SimpleNamespace(predict=lambda at, **_: pd.DataFrame(
         {"median": [2.0, 3.0], "pred_lower": [1.9, 3.1], "pred_upper": [2.1, 3.3]}))
-    out = rp._brandfonbrener_rows("train_to_train", fit, None, np.array([2.05, 3.0]),
+    out = bf._brandfonbrener_rows("train_to_train", fit, None, np.array([2.05, 3.0]),
                                   np.array([2.0, 2.9]), "a", ["b", "c"], seed=0)
     assert list(out.columns) == ["setting", "x", "y", "truth", "paper_method", "paper_err_%",
                                  "median", "lower", "upper", "covered", "rel_err_%"]
@@ -532,14 +538,14 @@ def test_brandfonbrener_rows_score_ours_beside_the_paper_method():
 
 def test_brandfonbrener_paper_link_is_least_squares_on_shifted_logs():
     lx = np.array([3.0, 3.4, 3.9, 4.4])
-    kappa, k = rp.brandfonbrener_paper_link(lx, 0.6 * (lx - 2.1) ** 1.3 + 0.9, 2.1, 0.9)
+    kappa, k = bf.brandfonbrener_paper_link(lx, 0.6 * (lx - 2.1) ** 1.3 + 0.9, 2.1, 0.9)
     assert kappa == pytest.approx(1.3, rel=1e-9) and k == pytest.approx(0.6, rel=1e-9)
     with pytest.raises(ScalingLawError, match="must exceed its plugged-in offset"):
-        rp.brandfonbrener_paper_link(lx, lx, 3.5, 0.0)
+        bf.brandfonbrener_paper_link(lx, lx, 3.5, 0.0)
     with pytest.raises(ScalingLawError, match="at least two"):
-        rp.brandfonbrener_paper_link([3.0], [2.0], 1.0, 1.0)
+        bf.brandfonbrener_paper_link([3.0], [2.0], 1.0, 1.0)
     with pytest.raises(ScalingLawError, match="unknown setting"):
-        rp.brandfonbrener_model("test_to_train")
+        bf.brandfonbrener_model("test_to_train")
 
 
 @pytest.mark.skipif(not (DATA / "brandfonbrener2025").is_dir(),
@@ -554,9 +560,9 @@ def test_brandfonbrener_paper_method_matches_the_printed_links():
                "starcoder": (1.1002, 0.6331)}
     for y, (kappa, k) in printed.items():
         pairs = ltl.pair_train_to_train(sweep, x="fineweb-edu-100b", y=y)
-        got = rp.brandfonbrener_paper_link(
-            pairs["loss_x"], pairs["loss_y"], rp._kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
-            rp._kaplan_e(opt, y, "val_loss"))
+        got = bf.brandfonbrener_paper_link(
+            pairs["loss_x"], pairs["loss_y"], bf._kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
+            bf._kaplan_e(opt, y, "val_loss"))
         assert got == pytest.approx((kappa, k), abs=6e-5)
 
 
@@ -568,9 +574,9 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
 
     sweep = sl.datasets.load("brandfonbrener2025", "sweep", data_dir=DATA)
     opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
-    tasks = [rp._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
+    tasks = [bf._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
     pairs = ltl.pair_train_to_test(sweep, tasks, datasets="slimpajama-chunk1")
-    paper = rp._brandfonbrener_paper_method("train_to_test", pairs, opt, "slimpajama-chunk1",
+    paper = bf._brandfonbrener_paper_method("train_to_test", pairs, opt, "slimpajama-chunk1",
                                             tasks, tasks, 2.2)
     assert np.isnan(paper[0]) and np.isfinite(paper[1])
     table = pd.DataFrame({"setting": "train-to-test", "x": "slimpajama-chunk1",
@@ -579,7 +585,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
                           "median": [3.1, 2.3], "lower": [2.9, 2.2], "upper": [3.2, 2.4],
                           "covered": [True, True], "rel_err_%": [3.3, 0.1]})
     diag = [{"fit": "t2test", "max_r_hat": 1.0, "min_ess_bulk": 500.0}]
-    result = rp._brandfonbrener_result([([table], diag, {})], {}, rp.Settings.make(), None)
+    result = bf._brandfonbrener_result([([table], diag, {})], {}, rp.Settings.make(), None)
     assert any("paper_method is blank for slimpajama-chunk1 -> sciq" in n for n in result.notes)
     summary = result.tables["summary (mean and max absolute relative error, %)"]
     assert summary.loc[0, "paper_method_mean_err_%"] == 1.0

@@ -36,18 +36,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ScalingLawError
-from .fit import ScalingModel
-from .laws import isoflop_optimum
-from .reproduce import (
-    Reproduction,
-    Settings,
-    _convergence_notes,
-    _diagnostics,
-    _fit,
-    _fit_many,
-    _load,
-)
+from ..errors import ScalingLawError
+from ..fit import ScalingModel
+from ..laws import isoflop_optimum
+from .common import Reproduction, Settings, fit_many, fit_model, load_table
+from .scoring import convergence_notes, fit_diagnostics
 
 __all__ = [
     "LADDER_BASELINES",
@@ -153,13 +146,13 @@ def porian_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
     """Per Porian configuration: our a (median, 90% interval) beside the authors' weighted
     fit and the parabola's point a; and the fits' sampler diagnostics. The configurations
     are fitted as one batched program."""
-    table = _load(STUDY, "porian2024", data_dir)
-    authors = _load(STUDY, "porian2024_author_fits", data_dir).set_index("experiment")
+    table = load_table(STUDY, "porian2024", data_dir)
+    authors = load_table(STUDY, "porian2024_author_fits", data_dir).set_index("experiment")
     names = list(authors.index) if experiments is None else list(experiments)
     rows, diagnostics = [], []
     frames = {name: isoflop_frame(table, name) for name in names}
-    fits = _fit_many(isoflop_model(), {f"porian {n}": f for n, f in frames.items()},
-                     settings, log)
+    fits = fit_many(isoflop_model(), {f"porian {n}": f for n, f in frames.items()},
+                    settings, log)
     for name, frame in frames.items():
         fit, _ = fits[f"porian {name}"]
         median, lo, hi = _exponent(fit)
@@ -171,14 +164,14 @@ def porian_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
                      "within_0.03": abs(median - theirs) <= 0.03,
                      "authors_inside": lo <= theirs <= hi,
                      "parabola_a": parabola_exponent(frame)})
-        diagnostics.append(_diagnostics(f"porian {name}", fit))
+        diagnostics.append(fit_diagnostics(f"porian {name}", fit))
     return pd.DataFrame(rows), diagnostics
 
 
 def _ladders(data_dir: Any) -> dict[str, pd.DataFrame]:
-    marin = _load(STUDY, "marin", data_dir)
+    marin = load_table(STUDY, "marin", data_dir)
     out = {name: isoflop_frame(marin, name) for name in sorted(marin["experiment"].unique())}
-    out["llama3"] = isoflop_frame(_load(STUDY, "llama3", data_dir))
+    out["llama3"] = isoflop_frame(load_table(STUDY, "llama3", data_dir))
     return out
 
 
@@ -187,7 +180,7 @@ def ladder_table(data_dir: Any, settings: Settings,
     """Marin's three ladders and Llama 3: our a with its interval beside the parabola."""
     rows, diagnostics = [], []
     frames = _ladders(data_dir)
-    fits = _fit_many(isoflop_model(), frames, settings, log)
+    fits = fit_many(isoflop_model(), frames, settings, log)
     for name, frame in frames.items():
         fit, _ = fits[name]
         median, lo, hi = _exponent(fit)
@@ -197,7 +190,7 @@ def ladder_table(data_dir: Any, settings: Settings,
                      "parabola_a": parabola_exponent(frame), "DATA.md_parabola_a": point,
                      "boot_i": f"{boot[0]:.3f}-{boot[1]:.3f}",
                      "boot_ii_in_range": f"{inrange[0]:.3f}-{inrange[1]:.3f}"})
-        diagnostics.append(_diagnostics(name, fit))
+        diagnostics.append(fit_diagnostics(name, fit))
     return pd.DataFrame(rows), diagnostics
 
 
@@ -211,8 +204,8 @@ def holdout_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
     for name in sweeps:
         frame = frames[name]
         largest = frame["flops"].max()
-        fit = _fit(isoflop_model(), frame[frame["flops"] < largest], settings, log,
-                   f"{name} without {largest:.3g}")
+        fit = fit_model(isoflop_model(), frame[frame["flops"] < largest], settings, log,
+                        f"{name} without {largest:.3g}")
         held = frame[frame["flops"] == largest]
         draws = fit.predict_draws(pd.DataFrame({"params": held["params"],
                                                 "flops": held["flops"],
@@ -238,7 +231,7 @@ def holdout_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
             "N_of_lowest_loss": float(held["params"].to_numpy()[observed.argmin()]),
             "points_in_90%_band": float(((band[0] <= observed) & (observed <= band[1])).mean()),
         })
-        diagnostics.append(_diagnostics(f"{name} without {largest:.3g}", fit))
+        diagnostics.append(fit_diagnostics(f"{name} without {largest:.3g}", fit))
     return pd.DataFrame(rows), diagnostics
 
 
@@ -260,7 +253,7 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
         "saw it (its vertex offset drawn from the population); the truth nearest to it is "
         "the lowest loss measured in that sweep (at or above the true minimum).",
     ]
-    notes += _convergence_notes(diagnostics)
+    notes += convergence_notes(diagnostics)
     tables = {"Marin ladders and Llama 3": ladders, "held-out largest budget": holdout,
               "sampler": diagnostics}
     return Reproduction(STUDY, TITLE, porian, tables, tuple(notes), (), 0.0, settings)

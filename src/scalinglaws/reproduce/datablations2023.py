@@ -28,21 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import decide
-from .errors import ScalingLawError
-from .fit import ScalingModel
-from .laws import get
-from .model import enable_x64
-from .priors import Prior
-from .reproduce import (
-    Reproduction,
-    Settings,
-    _convergence_notes,
-    _diagnostics,
-    _fit,
-    _load,
-    _scored,
-)
+from .. import decide
+from ..errors import ScalingLawError
+from ..fit import ScalingModel
+from ..laws import get
+from ..model import enable_x64
+from ..priors import Prior
+from .common import Reproduction, Settings, fit_model, load_table
+from .scoring import convergence_notes, fit_diagnostics, score_frame
 
 __all__ = [
     "MAX_FIT_EPOCHS",
@@ -219,7 +212,7 @@ def epochs_table(fit: Any, n: float = 2.81e9, tokens: float = 5.5e10,
 def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path | None,
         log: Callable[[str], None]) -> Reproduction:
     """The study's reproduction (called by :func:`scalinglaws.reproduce.reproduce`)."""
-    frame = datablations_frame(_load(STUDY, "final", data_dir))
+    frame = datablations_frame(load_table(STUDY, "final", data_dir))
     parts = datablations_split(frame)
     held = parts["held_out"]
     truth = held["loss"].to_numpy(dtype=float)
@@ -227,16 +220,16 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
     fits, rows, diagnostics, bins = {}, [], [], {}
     fitted = f"{len(parts['fit'])} runs <= {MAX_FIT_EPOCHS:g} epochs"
     for name, (model, _meta) in models.items():
-        fit = fits[name] = _fit(model, parts["fit"], settings, log, name)
+        fit = fits[name] = fit_model(model, parts["fit"], settings, log, name)
         draws = fit.predict_draws(held, seed=settings.seed)
         lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
-        scored = _scored(truth, np.median(draws["law"], axis=0), lo, hi)
+        scored = score_frame(truth, np.median(draws["law"], axis=0), lo, hi)
         label = name.replace(f"{STUDY}_", "")
         rows.append(_row(f"{label} (posterior median, ours)", scored, None, fitted))
-        diagnostics.append(_diagnostics(name, fit))
+        diagnostics.append(fit_diagnostics(name, fit))
         bins[label] = _bins(held, scored)
     published = published_loss(held["N"], held["D"], held["U_D"])
-    pub = _scored(truth, published, published, published)
+    pub = score_frame(truth, published, published, published)
     rows.append(_row("published constants (saw the held-out runs)", pub, None,
                      "Chinchilla isoFLOPs + all 182 runs", interval=False))
     for method, errors in BASELINES.items():
@@ -254,7 +247,7 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
         f"probability >= 0.9): {epochs.attrs['worth_it']:g}.",
     ]
     diag = pd.DataFrame(diagnostics)
-    notes += _convergence_notes(diag)
+    notes += convergence_notes(diag)
     tables = {"parameters (data_constrained, 90% interval)": _params(dc),
               **{f"by epochs ({k})": v for k, v in bins.items()},
               "epochs worth it: 2.8B params, 55B tokens (decide.epochs_worth_it)": epochs,
