@@ -109,7 +109,7 @@ def main() -> None:
         index.append(f"| [`{name}`]({name}.md) | ${law.latex}$ |")
     index.append("\nCustom laws: `sl.Law.from_expression(\"E + A*N**-alpha\", params={...})` "
                  "parses a formula against a whitelist (numbers, variables, parameters, "
-                 "+ - * / **, log, exp, log1p, sqrt); see `scalinglaws.expr`. A spec file "
+                 "+ - * / **, log, exp, log1p, sqrt); see `scalinglaws.laws.expr`. A spec file "
                  "(`ScalingModel.to_toml`) keeps such a law whole: its expression and, per "
                  "parameter, the constraint, prior, group scale and description.\n")
     (OUT / "README.md").write_text("\n".join(index) + "\n")

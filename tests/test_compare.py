@@ -14,7 +14,7 @@ import scalinglaws as sl
 from scalinglaws import cli
 from scalinglaws.compare import Comparison, compare
 from scalinglaws.errors import ScalingLawError
-from scalinglaws.validate import check_comparable, combined_data
+from scalinglaws.fitset import check_comparable, combined_data
 
 SAMPLER = {"chains": 2, "warmup": 200, "draws": 200, "progress": False}
 

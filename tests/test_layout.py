@@ -24,7 +24,7 @@ LAYERS = {
     "model": 3, "discrepancy": 3,
     "engine": 4, "plotting": 4, "display": 4,
     "fit": 5, "losstoloss": 5, "io": 5,
-    "validate": 6, "compare": 6, "decide": 6,
+    "fitset": 6, "validate": 6, "compare": 6, "decide": 6,
     "report": 7,
     "reproduce": 8,
     "cli": 9, "__init__": 9,

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from .display import Note
-from .validate import check_comparable, comparable_fits, extrapolation
+from .fitset import check_comparable, comparable_fits
+from .validate import extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
 K_BAD = 0.7

@@ -19,7 +19,7 @@ class Discrepancy:
     the form is an approximation, and its error is a bias that no number of small runs
     shows. Refitting below the largest scale and predicting it (a backtest) measures
     that error; :meth:`estimate` summarises it and :meth:`apply` (or ``discrepancy=`` in
-    :meth:`Fit.predict <scalinglaws.results.Fit.predict>`) carries it into the
+    :meth:`Fit.predict <scalinglaws.Fit.predict>`) carries it into the
     predictions of the full fit.
 
     On the likelihood scale (``log y`` for losses), held-out unit ``g`` (a run, a family:
@@ -133,7 +133,7 @@ class Discrepancy:
         """Draws of the law and of new observations with the discrepancy added.
 
         ``law`` and ``observed`` are posterior draws on the natural scale (as
-        :meth:`Fit.predict_draws <scalinglaws.results.Fit.predict_draws>` returns them);
+        :meth:`Fit.predict_draws <scalinglaws.Fit.predict_draws>` returns them);
         the law is shifted by ``bias`` and every observation draw gets its own
         ``Normal(0, sd)`` on the likelihood scale.
         """

@@ -125,7 +125,7 @@ class LossToLossModel(LossToLossSpec):
         seed, chains, warmup, draws, target_accept, progress, max_tree_depth, dense_mass
             As in :meth:`scalinglaws.ScalingModel.fit`.
         n_starts : int
-            Starts of the multi-start mode search (:func:`scalinglaws.inference.find_mode`).
+            Starts of the multi-start mode search (:func:`scalinglaws.engine.mcmc.find_mode`).
         cut_draws : int
             With ``feedback="cut"`` only: how many draws of the compute law's posterior
             (stage 1, ``chains`` x ``draws``) the links are fitted given, chosen at evenly

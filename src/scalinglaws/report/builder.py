@@ -34,9 +34,10 @@ from ..display import (
 )
 from ..errors import ScalingLawError
 from ..fit import Fit
+from ..fitset import check_comparable, combined_data
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
-from ..validate import check_comparable, combined_data, extrapolation
+from ..validate import extrapolation
 from .targets import VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------

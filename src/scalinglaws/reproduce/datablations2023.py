@@ -144,7 +144,7 @@ def specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
             "fit": f"epochs = D / unique_tokens <= {MAX_FIT_EPOCHS:g}",
             "targets": [f"epochs > {MAX_FIT_EPOCHS:g}"],
             "columns": "U_D = unique_tokens; U_N = min(N, N_opt(U_D)) under the published "
-                       "base constants (study_datablations.unique_params)"}
+                       "base constants (reproduce.datablations2023.unique_params)"}
     return {
         "datablations2023_data_constrained": (
             ScalingModel("data_constrained", inputs=_INPUTS, target="loss",
