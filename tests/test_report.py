@@ -37,9 +37,9 @@ from scalinglaws.decide import compute_optimal
 from scalinglaws.display import Note, notes_box, strongest
 from scalinglaws.errors import ScalingLawError
 from scalinglaws.fitset import combined_data
-from scalinglaws.validate import extrapolation
 from scalinglaws.plotting import plot_holdout
 from scalinglaws.report import build_html, data_hash, fit_html, predictions, report, spec_hash
+from scalinglaws.validate import extrapolation
 
 SAMPLER = {"chains": 2, "warmup": 200, "draws": 200}
 #: Report size budget for two small models with validation (bytes).
