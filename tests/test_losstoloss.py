@@ -200,6 +200,7 @@ def test_layout_errors(hub_pairs):
 # --- the marginal likelihood (errors in variables) -----------------------------------------
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
     """The quadrature equals brute-force integration over each latent input loss."""
     truth = runs.attrs["truth"]
@@ -241,6 +242,7 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
 # --- mechanics on a fake posterior (no NUTS) -------------------------------------------------
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_predict_uses_the_compute_laws_E_in_the_link(hub_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
     fit = _fake_fit(spec, hub_pairs)
@@ -253,6 +255,7 @@ def test_predict_uses_the_compute_laws_E_in_the_link(hub_pairs):
     assert (draws["x"] > e_x).all()
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_conditioning_on_an_observed_input_loss(hub_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
     fit = _fake_fit(spec, hub_pairs, n=1000)  # enough draws for stable interval ends
@@ -268,6 +271,7 @@ def test_conditioning_on_an_observed_input_loss(hub_pairs):
     assert ((pred.pred_upper - pred.pred_lower) >= 0.99 * (pred.upper - pred.lower)).all()
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_law_prior_false_lets_the_observation_place_the_latent(hub_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
     fit = _fake_fit(spec, hub_pairs, n=400)
@@ -281,6 +285,7 @@ def test_law_prior_false_lets_the_observation_place_the_latent(hub_pairs):
     assert abs(loose.x_median[0] - far) / far < 0.01
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_downstream_chain_carries_the_loss_uncertainty(runs):
     web = runs[runs.dataset == "web"].reset_index(drop=True)
     rng = np.random.default_rng(0)
@@ -300,6 +305,7 @@ def test_downstream_chain_carries_the_loss_uncertainty(runs):
         != 0
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_translate_law_is_exact_for_kaplan(hub_pairs):
     priors = {k: v for k, v in TIGHT.items() if k not in ("alpha", "beta")}
     spec = ltl.LossToLossModel("kaplan", vary=HUB_VARY, priors=priors)
@@ -409,6 +415,7 @@ def _moved(pairs: pd.DataFrame) -> pd.DataFrame:
         0.3 * (pairs["loss_x"] - pairs["loss_x"].mean())))
 
 
+@pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_cut_stages_see_only_their_data(hub_pairs):
     """Stage 1 of a cut fit reads the input losses only; stage 2 samples no compute-law
     parameter but the noise scale (fast: log densities and traces, no NUTS)."""
@@ -437,6 +444,7 @@ def test_cut_stages_see_only_their_data(hub_pairs):
                     "x.sigma"}
 
 
+@pytest.mark.slow  # compiles the quadrature model four times
 @pytest.mark.parametrize("vary", [HUB_VARY, {}])
 @pytest.mark.parametrize("latent", ["marginal", "noncentred"])
 def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
