@@ -76,14 +76,20 @@ def _budgets(compute: Any) -> list[float]:
     return out
 
 
+def _positive(value: Any) -> float | None:
+    """``value`` as a positive finite float, or None when it is not one."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
 def _ratio(tokens_per_param: Any) -> float | None:
     if tokens_per_param is None:
         return None
-    try:
-        value = float(tokens_per_param)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
+    value = _positive(tokens_per_param)
+    if value is None:
         raise ScalingLawError(f"tokens_per_param is D/N, a positive number (e.g. 20), got "
                               f"{tokens_per_param!r}")
     return value
@@ -117,11 +123,7 @@ def _check_keys(rows: list[dict[str, Any]], fits: Mapping[str, Any]) -> set[str]
                     f"target {i} names {key!r}{did_you_mean(key, variables | factors)}, which "
                     f"no model reads; give law variables {sorted(variables)} and levels of "
                     f"the factors {sorted(factors)}")
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = math.nan
-            if not (math.isfinite(number) and number > 0):
+            if _positive(value) is None:
                 raise ScalingLawError(f"target {i}: {key} must be a positive number, got "
                                       f"{value!r}")
     return factors
