@@ -75,9 +75,9 @@ def _fake_urlopen(served: dict[str, bytes], calls: list[str]):
 
 
 def _patch_table(monkeypatch: pytest.MonkeyPatch, study: str, table: str, **changes) -> None:
-    st = datasets._STUDIES[study]
+    st = datasets.STUDIES[study]
     tables = tuple(dataclasses.replace(t, **changes) if t.name == table else t for t in st.tables)
-    monkeypatch.setitem(datasets._STUDIES, study, dataclasses.replace(st, tables=tables))
+    monkeypatch.setitem(datasets.STUDIES, study, dataclasses.replace(st, tables=tables))
 
 
 def _write(root: Path, study: str, filename: str, frame: pd.DataFrame) -> Path:
@@ -145,7 +145,7 @@ def test_catalog_pins_url_and_checksum() -> None:
     assert cat.groupby("study")["default"].sum().eq(1).all()
     for row in cat.itertuples():
         assert re.fullmatch(r"[0-9a-f]{64}", row.sha256)
-        study = datasets._STUDIES[row.study]
+        study = datasets.STUDIES[row.study]
         if row.downloadable:
             prefix = f"https://raw.githubusercontent.com/{study.repository}/{study.commit}/"
             assert row.url.startswith(prefix)
@@ -186,7 +186,7 @@ def _check_scale(df: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize(("study", "table"), list(DEFAULT_ROWS))
 def test_default_table_from_shared_data(shared: Path, study: str, table: str) -> None:
-    assert datasets._STUDIES[study].default == table
+    assert datasets.STUDIES[study].default == table
     df = datasets.load(study)
     raw = datasets.load(study, standardize=False)
     assert len(df) == DEFAULT_ROWS[(study, table)] == len(raw)
@@ -202,14 +202,14 @@ def test_default_table_from_shared_data(shared: Path, study: str, table: str) ->
     _check_scale(df)
     assert df["run"].notna().all()
     assert df.attrs["study"] == study and df.attrs["table"] == table
-    assert df.attrs["source"] == str(shared / study / datasets._STUDIES[study].tables[0].filename)
+    assert df.attrs["source"] == str(shared / study / datasets.STUDIES[study].tables[0].filename)
 
 
 @pytest.mark.parametrize(
     ("study", "table"), [(s, t) for s in STUDIES for t in datasets.list_tables(s)]
 )
 def test_every_table_loads_with_its_checksum(shared: Path, study: str, table: str) -> None:
-    tab = datasets._STUDIES[study].table(table)
+    tab = datasets.STUDIES[study].table(table)
     df = datasets.load(study, table, data_dir=shared)
     assert len(df) == tab.rows
     assert {c for c in df.columns if c in datasets.STANDARD_COLUMNS} == set(tab.standard)
@@ -478,7 +478,7 @@ def test_no_network(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
     with pytest.raises(ScalingLawError, match="could not download") as err:
         datasets.load("brandfonbrener2025", "extrapolation")
     message = str(err.value)
-    assert datasets._STUDIES["brandfonbrener2025"].table("extrapolation").url in message
+    assert datasets.STUDIES["brandfonbrener2025"].table("extrapolation").url in message
     assert "SCALINGLAWS_DATA" in message and "extrapolation.csv" in message
     folder = _isolated / "brandfonbrener2025"
     assert not folder.exists() or list(folder.iterdir()) == []

@@ -46,6 +46,7 @@ from .tables import STANDARD_COLUMNS, Study, standardized
 
 __all__ = [
     "STANDARD_COLUMNS",
+    "STUDIES",
     "cache_dir",
     "catalog",
     "fetch",
@@ -64,7 +65,8 @@ _STUDY_LIST: tuple[Study, ...] = (
     isoflop.STUDY,
 )
 
-_STUDIES: dict[str, Study] = {s.name: s for s in _STUDY_LIST}
+#: The registry: each study by name (its pinned source, tables and cleaning).
+STUDIES: dict[str, Study] = {s.name: s for s in _STUDY_LIST}
 
 
 def studies() -> list[str]:
@@ -82,15 +84,15 @@ def studies() -> list[str]:
     ['gadre2024', 'brandfonbrener2025', 'llm_line2025', 'hitchhiker2024',
      'datablations2023', 'isoflop']
     """
-    return list(_STUDIES)
+    return list(STUDIES)
 
 
 def _study(name: str) -> Study:
-    if name not in _STUDIES:
+    if name not in STUDIES:
         raise ScalingLawError(
-            f"unknown study {name!r}; the studies are {', '.join(map(repr, _STUDIES))}"
+            f"unknown study {name!r}; the studies are {', '.join(map(repr, STUDIES))}"
         )
-    return _STUDIES[name]
+    return STUDIES[name]
 
 
 def list_tables(study: str) -> list[str]:
