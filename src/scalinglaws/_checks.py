@@ -143,6 +143,30 @@ def check_interval(interval: Any) -> tuple[float, float]:
     return (1 - interval) / 2, (1 + interval) / 2
 
 
+def check_budgets(compute: Any) -> np.ndarray:
+    """FLOP budgets (one number or a flat list) as a float64 array, each positive and finite.
+
+    >>> check_budgets([1e21, 1e23]).tolist()
+    [1e+21, 1e+23]
+    """
+    try:
+        values = np.atleast_1d(np.asarray(compute, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ScalingLawError(
+            f"compute must be a FLOP budget or a list of them (e.g. 1e23), got {compute!r}"
+        ) from None
+    if values.ndim != 1 or values.size == 0:
+        raise ScalingLawError(
+            f"compute must be a number or a flat list of numbers, got {compute!r}"
+        )
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise ScalingLawError(
+            f"compute must be positive, finite FLOP counts (C = 6ND); got {values[bad].tolist()}"
+        )
+    return values
+
+
 def check_predict_settings(*, interval: Any = 0.9, seed: Any = 0) -> tuple[float, float]:
     """Check the settings of a prediction; return the interval's quantiles.
 

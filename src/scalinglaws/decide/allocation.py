@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .. import laws as _laws
-from .._checks import check_interval
+from .._checks import check_budgets, check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
 from .common import (
-    as_budgets,
     check_fit,
     group_levels,
     is_numeric,
@@ -247,9 +246,9 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     """
     check_fit(fit)
     if fit.spec.law == _laws.get("isoflop"):
-        return _isoflop_draws(fit, as_budgets(compute), group, seed)
+        return _isoflop_draws(fit, check_budgets(compute), group, seed)
     require_nd_law(fit.spec.law, "compute_optimal")
-    budgets = as_budgets(compute)
+    budgets = check_budgets(compute)
     groups = group_levels(fit, group)
     params = param_draws(fit, groups, seed)
     rows = pd.DataFrame([{"compute": c, **g} for c in budgets for g in groups])
@@ -383,7 +382,7 @@ def plot_frontier(fit: Any, compute: Sequence[float] | None = None,
     fitted_c = 6 * variables["N"] * variables["D"]
     if compute is None:
         compute = np.geomspace(fitted_c.min(), 1e4 * fitted_c.max(), 40)
-    budgets = as_budgets(compute)
+    budgets = check_budgets(compute)
     table = compute_optimal(fit, budgets, group=group, interval=interval, seed=seed)
     factors = list(fit.spec.factors)
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 3.9), constrained_layout=True)

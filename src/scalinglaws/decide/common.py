@@ -21,7 +21,6 @@ from ..fit import Fit
 from ..model import enable_x64
 
 __all__ = [
-    "as_budgets",
     "check_complete",
     "check_fit",
     "group_levels",
@@ -49,25 +48,6 @@ def check_fit(fit: Any, name: str = "fit") -> None:
             f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "
             f"{type(fit).__name__}"
         )
-
-
-def as_budgets(compute: Any) -> np.ndarray:
-    try:
-        values = np.atleast_1d(np.asarray(compute, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ScalingLawError(
-            f"compute must be a FLOP budget or a list of them (e.g. 1e23), got {compute!r}"
-        ) from None
-    if values.ndim != 1 or values.size == 0:
-        raise ScalingLawError(
-            f"compute must be a number or a flat list of numbers, got {compute!r}"
-        )
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        raise ScalingLawError(
-            f"compute must be positive, finite FLOP counts (C = 6ND); got {values[bad].tolist()}"
-        )
-    return values
 
 
 def is_numeric(value: Any) -> bool:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval
+from .._checks import check_budgets, check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
 from .allocation import evaluate_law, golden_section, optimum
-from .common import as_budgets, check_fit, group_levels, param_draws, require_nd_law
+from .common import check_fit, group_levels, param_draws, require_nd_law
 
 __all__ = ["Decision", "choose_size"]
 
@@ -158,7 +158,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
     """
     check_fit(fit)
     require_nd_law(fit.spec.law, "choose_size")
-    budget = as_budgets(compute)
+    budget = check_budgets(compute)
     if budget.size != 1:
         raise ScalingLawError(
             f"choose_size decides for one budget, got {budget.size}; call it once per budget "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval, did_you_mean, factor_labels
+from .._checks import check_budgets, check_interval, did_you_mean, factor_labels
 from ..decide import compute_optimal
 from ..display import Note
 from ..errors import ScalingLawError
@@ -61,19 +61,6 @@ def target_rows(at: Any) -> list[dict[str, Any]]:
         raise ScalingLawError("at has a row with no values; give each target's law "
                               "variables, e.g. {'N': 7e9, 'D': 1.4e11}")
     return rows
-
-
-def _budgets(compute: Any) -> list[float]:
-    values = np.atleast_1d(np.asarray(compute, dtype=object)).ravel().tolist()
-    try:
-        out = [float(v) for v in values]
-    except (TypeError, ValueError):
-        raise ScalingLawError(f"compute must be a FLOP budget or a list of them (e.g. 1e23), "
-                              f"got {compute!r}") from None
-    if not out or not all(math.isfinite(v) and v > 0 for v in out):
-        raise ScalingLawError(f"compute must be positive, finite FLOP counts (C = 6ND), got "
-                              f"{compute!r}")
-    return out
 
 
 def _positive(value: Any) -> float | None:
@@ -312,7 +299,7 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
                               "compute= as well (at= rows state N and D themselves)")
     rows = target_rows(at) if at is not None else []
     factors = _check_keys(rows, fits) if rows else set()
-    budgets = _budgets(compute) if compute is not None else []
+    budgets = check_budgets(compute).tolist() if compute is not None else []
     notes: list[Note] = []
     frames = []
     for name, fit in fits.items():
