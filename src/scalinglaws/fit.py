@@ -168,12 +168,13 @@ class Fit:
         draws = {k: jax.numpy.asarray(v) for k, v in flat.items()}
         varying = {name: design.vary.get(name, ()) for name in
                    [*(p.name for p in spec.law.params), "sigma"]}
-        first = {}  # one fitted row per combination of levels, per parameter
+        first = {}  # per parameter: each fitted combination of levels -> its first row
         for name, fs in varying.items():
-            seen: dict[tuple, int] = {}
-            for i in range(design.n_rows):
-                seen.setdefault(tuple(int(design.factors[f].codes[i]) for f in fs), i)
-            first[name] = seen
+            codes = np.stack([design.factors[f].codes for f in fs], axis=1) if fs else \
+                np.zeros((design.n_rows, 0), dtype=np.int32)
+            combos, rows = np.unique(codes, axis=0, return_index=True)
+            first[name] = {tuple(int(c) for c in combo): int(i)
+                           for combo, i in zip(combos, rows, strict=True)}
         keep = sorted({i for seen in first.values() for i in seen.values()})
         sub = _rows_of(design, np.asarray(keep))
         position = {i: k for k, i in enumerate(keep)}
@@ -183,7 +184,7 @@ class Fit:
         for name, fs in varying.items():
             values = np.asarray(scale if name == "sigma" else params[name])
             values = np.broadcast_to(values.reshape(len(values), -1), (len(values), len(keep)))
-            for combo, i in sorted(first[name].items()):
+            for combo, i in first[name].items():  # in level order
                 label = name if not fs else name + "[" + ", ".join(
                     f"{f}={design.factors[f].levels[c]}" for f, c in zip(fs, combo,
                                                                           strict=True)) + "]"
