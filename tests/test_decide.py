@@ -367,7 +367,7 @@ def test_next_run_rejects_bad_input(fit, kwargs, match):
 
 
 def test_not_a_fit():
-    with pytest.raises(ScalingLawError, match="must be a scalinglaws Fit"):
+    with pytest.raises(ScalingLawError, match="must be a scalinglaws fit"):
         decide.compute_optimal("fit.nc", 1e22)
 
 

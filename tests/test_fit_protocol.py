@@ -1,6 +1,7 @@
 """One fit protocol: Fit and LossToLossFit both satisfy FitLike, with the same argument
-names, prediction columns and draw keys; sl.load returns the kind that was saved; the
-functions that take a scaling-law fit reject a loss-to-loss fit with a clear error."""
+names, prediction columns and draw keys; sl.load returns the kind that was saved;
+compare, validate, decide's predictions and the report take either, and the decisions
+that search a scaling law over N and D reject a loss-to-loss fit with a clear error."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from test_losstoloss import _fake_fit
 
 import scalinglaws as sl
@@ -18,7 +20,7 @@ from scalinglaws import decide, validate
 from scalinglaws import losstoloss as ltl
 from scalinglaws.discrepancy import Discrepancy
 from scalinglaws.errors import ScalingLawError, ScalingLawWarning
-from scalinglaws.fit import DRAW_KEYS, PREDICT_COLUMNS, FitLike
+from scalinglaws.protocol import DRAW_KEYS, PREDICT_COLUMNS, FitLike
 
 #: The protocol's methods, whose leading arguments must agree across fit types.
 METHODS = ("summary", "predict", "predict_draws", "plot", "save")
@@ -123,36 +125,81 @@ def test_load_returns_the_kind_that_was_saved(fits, tmp_path):
         sl.load(foreign)
 
 
-# --- the functions that take a scaling-law fit ------------------------------------------------
+# --- the functions that take any fit -------------------------------------------------------
+
+
+def _other_link_fit(link_pairs):
+    """A second loss-to-loss model of the same pairs: the link shared by both outputs."""
+    return _fake_fit(ltl.LossToLossModel("chinchilla"), link_pairs, n=200)
+
+
+def test_compare_ranks_loss_to_loss_fits_by_their_input_models(fits, link_pairs):
+    fit = fits["loss_to_loss"][0]
+    terms = fit.pointwise()
+    assert terms.var == "input_model" and len(terms.units) == len(set(terms.units))
+    assert len(terms.units) == fit.idata.log_likelihood["input_model"].shape[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = sl.compare({"by_output": fit, "shared": _other_link_fit(link_pairs)})
+    assert set(table.index) == {"by_output", "shared"}
+    counts = table[["k_ok", "k_bad", "k_very_bad"]].sum(axis=1)
+    assert (counts == len(terms.units)).all()   # one PSIS term per input model
+    with pytest.raises(ScalingLawError, match="different targets .*loss-to-loss fit"):
+        sl.compare({"core": fits["scaling_law"][0], "link": fit})
+
+
+def test_compare_needs_the_marginal_log_likelihood(link_pairs):
+    spec = ltl.LossToLossModel("chinchilla", latent="noncentred")
+    fit = _fake_fit(spec, link_pairs, n=20)
+    bare = ltl.LossToLossFit(idata=az.InferenceData(posterior=fit.idata.posterior),
+                             spec=spec, frame=fit.frame)
+    with pytest.raises(ScalingLawError, match="latent='marginal'"):
+        sl.compare({"a": bare, "b": bare})
+
+
+def test_loss_to_loss_log_density_is_the_output_noise_at_each_latent_draw(fits):
+    fit, at = fits["loss_to_loss"]
+    rows = at.assign(**{fit.spec.y: [1.9, 2.6]})
+    ll = validate.log_density(fit, rows, seed=4)
+    draws = fit.predict_draws(rows, seed=4)      # the same latent input losses per draw
+    expected = scipy.stats.norm.logpdf(np.log(rows[fit.spec.y].to_numpy()),
+                                       np.log(draws["law"]), draws["scale"])
+    assert ll.shape == expected.shape == (fit.idata.posterior.sizes["draw"], 2)
+    np.testing.assert_allclose(ll, expected, rtol=1e-9)
+    with pytest.raises(ScalingLawError, match="no target column 'loss_y'"):
+        fit.log_density(at)
+
+
+def test_decide_predicts_with_a_loss_to_loss_fit(fits):
+    fit, at = fits["loss_to_loss"]
+    median = fit.predict(at, seed=5)["median"].to_numpy()
+    reach = decide.prob_target(fit, median, at, predictive=False, seed=5)
+    # the posterior median is reached with probability 1/2, up to its Monte Carlo error
+    n = fit.idata.posterior.sizes["draw"]
+    assert np.abs(reach["p_reach"] - 0.5).max() <= 4 * np.sqrt(0.25 / n) + 1.0 / n
+    better = decide.prob_better(fit, {"dataset_y": "code"}, {"dataset_y": "books"},
+                                at=at[["N", "D"]], seed=5)
+    total = better[["p_a_better", "p_equivalent", "p_b_better"]].sum(axis=1)
+    np.testing.assert_allclose(total, 1.0)
+    with pytest.raises(ScalingLawError, match="names \\['run'\\], which the model does not read"):
+        decide.prob_better(fit, {"run": "a"}, {"run": "b"}, at=at)
+
 
 KIND_ERROR = "takes fits of kind 'scaling_law'; got a LossToLossFit, a fit of kind 'loss_to_loss'"
 
-CALLS = {
-    "compare": lambda fit, at, path: sl.compare({"link": fit}),
-    "validate.extrapolation": lambda fit, at, path: validate.extrapolation(fit),
-    "validate.log_density": lambda fit, at, path: validate.log_density(fit, at),
-    "report": lambda fit, at, path: sl.report({"link": fit}, path / "r.html"),
-    "report (a saved file)": lambda fit, at, path: sl.report([fit.save(path / "l.nc")],
-                                                             path / "r.html"),
-    "decide.compute_optimal": lambda fit, at, path: decide.compute_optimal(fit, 1e21),
-    "decide.optimal_draws": lambda fit, at, path: decide.optimal_draws(fit, 1e21),
-    "decide.plot_frontier": lambda fit, at, path: decide.plot_frontier(fit),
-    "decide.choose_size": lambda fit, at, path: decide.choose_size(fit, 1e21),
-    "decide.prob_better": lambda fit, at, path: decide.prob_better(fit, at=at),
-    "decide.prob_target": lambda fit, at, path: decide.prob_target(fit, 2.0, at),
-    "decide.next_run": lambda fit, at, path: decide.next_run(fit, at, at),
-    "decide.epochs_worth_it": lambda fit, at, path: decide.epochs_worth_it(fit, {"N": 1e9}),
+#: Decisions that search a law of the fit's own target over N and D.
+ALLOCATION = {
+    "decide.compute_optimal": lambda fit, at: decide.compute_optimal(fit, 1e21),
+    "decide.optimal_draws": lambda fit, at: decide.optimal_draws(fit, 1e21),
+    "decide.plot_frontier": lambda fit, at: decide.plot_frontier(fit),
+    "decide.choose_size": lambda fit, at: decide.choose_size(fit, 1e21),
+    "decide.next_run": lambda fit, at: decide.next_run(fit, at, at),
+    "decide.epochs_worth_it": lambda fit, at: decide.epochs_worth_it(fit, {"N": 1e9}),
 }
 
 
-@pytest.mark.parametrize("name", list(CALLS))
-def test_scaling_law_functions_reject_a_loss_to_loss_fit_clearly(name, fits, tmp_path):
+@pytest.mark.parametrize("name", list(ALLOCATION))
+def test_allocation_rejects_a_loss_to_loss_fit_clearly(name, fits):
     fit, at = fits["loss_to_loss"]
-    with pytest.raises(ScalingLawError, match=KIND_ERROR):
-        CALLS[name](fit, at, tmp_path)
-
-
-def test_prob_better_names_a_loss_to_loss_fit_b(fits):
-    core, at = fits["scaling_law"]
-    with pytest.raises(ScalingLawError, match=r"decide \(fit_b\) " + KIND_ERROR):
-        decide.prob_better(core, at=at, fit_b=fits["loss_to_loss"][0])
+    with pytest.raises(ScalingLawError, match=KIND_ERROR + ".*decide.prob_target"):
+        ALLOCATION[name](fit, at)

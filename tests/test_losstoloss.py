@@ -57,9 +57,10 @@ def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl
     draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), y=layout.y_obs(spec))
     posterior = {k: np.asarray(v)[None] for k, v in draws.items()
                  if k not in ("log_lik", "marginal")}  # as a fit's: no factor sites
-    idata = az.from_dict(posterior=posterior)
+    idata = az.from_dict(posterior=posterior,
+                         log_likelihood={"input_model": np.asarray(draws["log_lik"])[None]})
     idata.add_groups(constant_data=ltl.layout.constant_data(spec, layout.data))
-    return ltl.LossToLossFit(idata=idata, spec=spec, data=layout.data)
+    return ltl.LossToLossFit(idata=idata, spec=spec, frame=layout.data)
 
 
 TIGHT = {"E_x": Prior("LogNormal", np.log(1.8), 0.03), "kappa": Prior("LogNormal", 0.0, 0.05),
@@ -334,8 +335,8 @@ def test_save_load_round_trip(hub_pairs, tmp_path):
     path = fit.save(tmp_path / "pairs.nc")
     again = load_core_fit(path)
     assert again.spec == fit.spec
-    pd.testing.assert_frame_equal(again.data.reset_index(drop=True),
-                                  fit.data.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(again.data().reset_index(drop=True),
+                                  fit.data().reset_index(drop=True), check_dtype=False)
     at = {"N": [1e10], "D": [2e11], "dataset_y": ["books"], "loss_x": [2.3]}
     pd.testing.assert_frame_equal(again.predict(at), fit.predict(at))
     with pytest.raises(ScalingLawError, match="no fit file"):

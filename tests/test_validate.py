@@ -174,7 +174,7 @@ def test_bad_inputs(runs):
     with pytest.raises(ScalingLawError, match="different quantities"):
         extrapolation({"a": MODELS["floor"],
                        "b": sl.ScalingModel("compute", target="true_loss")}, runs, holdout=1e19)
-    with pytest.raises(ScalingLawError, match="ScalingModel, a Fit"):
+    with pytest.raises(ScalingLawError, match="pass a ScalingModel or a LossToLossModel"):
         extrapolation({"a": "compute"}, runs, holdout=1e19)
     bad = runs.assign(C=runs["C"].where(runs.index != 3, -1.0))
     with pytest.raises(ScalingLawError, match="positive and finite"):

@@ -87,7 +87,7 @@ def _is_real(value: Any) -> bool:
 
 def check_fit_kind(fit: Any, kinds: Iterable[str], what: str, instead: str) -> None:
     """Raise a :class:`ScalingLawError` if ``fit`` is a fit of another kind than
-    ``kinds`` (its class's ``kind``, see :class:`scalinglaws.fit.FitLike`), naming both
+    ``kinds`` (its class's ``kind``, see :class:`scalinglaws.protocol.FitLike`), naming both
     kinds, what ``what`` needs and what to do ``instead``. A value that is not a fit at
     all is left to the caller's own check.
 

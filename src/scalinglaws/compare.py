@@ -140,8 +140,12 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
 
     Parameters
     ----------
-    fits : dict of str to Fit
-        Named fits of the same target, on the same likelihood scale, to the same rows.
+    fits : dict of str to fit
+        Named fits of one kind (:class:`~scalinglaws.Fit`, or
+        :class:`~scalinglaws.losstoloss.LossToLossFit` fitted with
+        ``latent="marginal"``) of the same target, on the same likelihood scale, to the
+        same rows. A scaling-law fit's terms are its rows; a loss-to-loss fit's are its
+        input models, each with all the output losses that point at it.
     holdout : float, sequence of float or "largest", optional
         Also run the leave-largest-scale-out validation
         (:func:`scalinglaws.validate.extrapolation`) with these thresholds on ``by`` and
@@ -169,7 +173,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     Raises
     ------
     ScalingLawError
-        If a value is not a Fit, or the fits differ in target, scale or rows.
+        If a value is not a fit, or the fits differ in kind, target, scale or rows.
 
     Examples
     --------
@@ -181,17 +185,18 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     check_comparable(fits)
     loos, rows, waic_warned, bad_rows = {}, {}, [], {}
     for name, fit in fits.items():
+        terms = fit.pointwise()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            loo = az.loo(fit.idata, pointwise=True, var_name="y")
+            loo = az.loo(fit.idata, pointwise=True, var_name=terms.var)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", UserWarning)
-                waic = az.waic(fit.idata, pointwise=True, var_name="y")
+                waic = az.waic(fit.idata, pointwise=True, var_name=terms.var)
         if bool(waic.warning) or any("0.4" in str(w.message) for w in caught):
             waic_warned.append(name)
         loos[name] = loo
         k = np.asarray(loo.pareto_k)
-        bad_rows[name] = [str(fit.design.index[i]) for i in np.flatnonzero(k > K_BAD)]
+        bad_rows[name] = [terms.units[i] for i in np.flatnonzero(k > K_BAD)]
         rows[name] = {"elpd_waic": float(waic.elpd_waic), "se_waic": float(waic.se),
                       "p_waic": float(waic.p_waic),
                       **_k_counts(k),

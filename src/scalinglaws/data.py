@@ -145,6 +145,28 @@ def _count_free(spec, vary: Mapping[str, tuple[str, ...]], factors: Mapping[str,
     return n
 
 
+def target_values(spec, frame: pd.DataFrame) -> np.ndarray:
+    """The observed target of each row (``spec.target``), checked: numbers, finite, and
+    positive when the likelihood is on the log scale (``spec.scale``).
+
+    Scoring rows (held-out densities, coverage) needs their observed values; any spec
+    with ``target`` and ``scale`` (a scaling-law or a loss-to-loss model) is read alike.
+
+    >>> import scalinglaws as sl
+    >>> spec = sl.ScalingModel("chinchilla", target="loss")
+    >>> target_values(spec, pd.DataFrame({"loss": [2.5, 3.0]}))
+    array([2.5, 3. ])
+    """
+    if spec.target not in frame.columns:
+        raise ScalingLawError(
+            f"data has no target column {spec.target!r}; scoring rows needs their observed "
+            f"values")
+    values = _numeric(frame, spec.target, "target")
+    if spec.scale == "log":
+        _positive(values, frame, spec.target, "target")
+    return values
+
+
 def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
     """``data`` as a DataFrame: a frame as it is (not copied); a dict of columns as a new
     frame, where a scalar is one value repeated on every row (so ``{"N": 7e9, "D":

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar
 
 import arviz as az
 import jax
@@ -23,14 +23,25 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import check_interval, check_predict_settings, check_sampler_settings
-from .data import Design, Factor, as_frame, make_design
+from .data import Design, Factor, as_frame, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import fit_html
 from .engine import chain_groups, posterior_draws, run_nuts, run_nuts_many
 from .errors import ScalingLawError, ScalingLawWarning
-from .model import RUN_SITE, auxiliary, enable_x64, law_params, noise_scale, predict_draws
+from .model import (
+    RUN_SITE,
+    auxiliary,
+    enable_x64,
+    law_params,
+    noise_scale,
+    observation,
+    predict_draws,
+    transform_target,
+    with_measurement_error,
+)
 from .netcdf import read_fit_file, write_fit_file
 from .plotting import plot_fit
+from .protocol import Pointwise
 from .spec import ModelSpec
 
 #: Version of the saved-file layout; files of another format are rejected.
@@ -39,57 +50,6 @@ FILE_FORMAT = 1
 
 #: How many decades beyond the fitted range of a law variable :meth:`Fit.predict` warns.
 EXTRAPOLATION_DECADES = 3.0
-
-#: The columns every fit type's ``predict`` adds after the input columns, in this order.
-PREDICT_COLUMNS = ("mean", "median", "lower", "upper", "pred_lower", "pred_upper")
-#: The keys of every fit type's ``predict_draws``.
-DRAW_KEYS = ("law", "observed", "params")
-
-
-@runtime_checkable
-class FitLike(Protocol):
-    """What every fit type offers (:class:`Fit`,
-    :class:`~scalinglaws.losstoloss.LossToLossFit`), so that compare, validate, decide
-    and report can take any of them, and :func:`scalinglaws.load` returns any of them.
-
-    - ``kind``: a class attribute naming the fit type (``"scaling_law"``,
-      ``"loss_to_loss"``); :func:`scalinglaws.load` returns the kind that was saved.
-    - ``idata`` (ArviZ InferenceData), ``warnings`` (the sampler's diagnostics in plain
-      words, a tuple of str) and ``draws()`` (posterior draws, chains flattened).
-    - ``summary(interval=0.9)``: one row per parameter (and level) with the columns
-      ``mean, sd, median, lower, upper, ess_bulk, ess_tail, r_hat``.
-    - ``predict(data, interval=0.9, seed=0, discrepancy=None)``: the input columns, then
-      :data:`PREDICT_COLUMNS` (credible interval of the noise-free law, predictive
-      interval of a new observation), then any columns of the kind's own.
-    - ``predict_draws(data, seed=0, discrepancy=None)``: a dict with at least
-      :data:`DRAW_KEYS`, each ``(draws, rows)`` (``params`` a dict of them).
-    - ``plot(**kwargs)``: a matplotlib Figure (``by=``, ``interval=``, ``truth=`` are
-      understood by every kind).
-    - ``save(path)``: the netCDF file written, which :func:`scalinglaws.load` reads back.
-
-    Arguments a kind adds (``law_prior=`` of a loss-to-loss prediction) are keyword-only.
-
-    >>> isinstance(object(), FitLike)
-    False
-    """
-
-    kind: ClassVar[str]
-    idata: az.InferenceData
-    warnings: tuple[str, ...]
-
-    def draws(self) -> dict[str, np.ndarray]: ...
-
-    def summary(self, interval: float = 0.9) -> pd.DataFrame: ...
-
-    def predict(self, data: Any, interval: float = 0.9, seed: int = 0,
-                discrepancy: Any = None) -> pd.DataFrame: ...
-
-    def predict_draws(self, data: Any, seed: int = 0, discrepancy: Any = None) -> dict: ...
-
-    def plot(self, **kwargs: Any) -> Any: ...
-
-    def save(self, path: str | Path) -> Path: ...
-
 
 @dataclass(frozen=True)
 class Fit:
@@ -113,7 +73,7 @@ class Fit:
     design: Design
     warnings: tuple[str, ...] = ()
 
-    #: The fit type, as :class:`FitLike` names it and :func:`scalinglaws.load` returns it.
+    #: The fit type, as :class:`~scalinglaws.protocol.FitLike` names it and :func:`scalinglaws.load` returns it.
     kind: ClassVar[str] = "scaling_law"
 
     # --- reading the posterior -----------------------------------------------------------
@@ -329,6 +289,58 @@ class Fit:
             out[name] = np.asarray(factor.levels, dtype=object)[factor.codes]
         return out
 
+    def levels(self) -> dict[str, tuple[str, ...]]:
+        """The fitted levels of each factor: ``{factor: levels}``."""
+        return self.design.levels()
+
+    def pointwise(self) -> Pointwise:
+        """The pointwise log likelihood's terms: one per fitted row (see :class:`Pointwise`)."""
+        if "log_likelihood" not in self.idata.groups() or "y" not in self.idata.log_likelihood:
+            raise ScalingLawError(
+                "this fit has no pointwise log likelihood of 'y' (idata.log_likelihood); it "
+                "was not made by ScalingModel.fit or lost that group: refit it")
+        index = pd.Index(self.design.index)
+        return Pointwise(var="y", units=tuple(str(i) for i in index),
+                         observed=pd.DataFrame({self.spec.target: self.design.y}, index=index),
+                         scale=self.spec.scale)
+
+    def log_density(self, data, seed: int = 0) -> np.ndarray:
+        """``log p(y_i | theta_s)`` of observed rows under each posterior draw.
+
+        The density is that of the model's own observation noise on the likelihood scale
+        (``log y`` for losses), with the law, run offsets and noise scale exactly as
+        :meth:`predict_draws` has them: offsets of levels and runs never fitted are drawn
+        fresh from the population per draw, so averaging ``exp`` over draws estimates
+        the predictive density with them integrated out.
+
+        Parameters
+        ----------
+        data : DataFrame or dict
+            Rows with the law's inputs, the factors and the observed target.
+        seed : int
+            Seed for the fresh offsets of new levels and new runs.
+
+        Returns
+        -------
+        ndarray, shape (draws, rows)
+
+        Examples
+        --------
+        >>> ll = fit.log_density(held_out)  # doctest: +SKIP
+        >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
+        """
+        check_predict_settings(seed=seed)
+        frame = as_frame(data)
+        y = target_values(self.spec, frame)
+        design = make_design(self.spec, frame, fitted=self.design)
+        values = self.draws()
+        draws = predict_draws(self.spec, design, values, jax.random.PRNGKey(seed))
+        loc = transform_target(self.spec, draws["law"]) + draws["shift"]
+        noise = {"nu": np.asarray(values["nu"])[:, None]} if "nu" in values else {}
+        scale = with_measurement_error(self.spec, design, draws["scale"], y)
+        return np.asarray(observation(self.spec, loc, scale, noise).log_prob(
+            transform_target(self.spec, y)))
+
     def plot(self, **kwargs):
         """Data, posterior median and band, and the extrapolation region, per group.
 
@@ -485,8 +497,8 @@ class ScalingModel(ModelSpec):
         >>> fits = model.fit_many(sweeps, chains=2, warmup=300, draws=300)  # doctest: +SKIP
         >>> fits[3].summary().loc["alpha", "median"]  # doctest: +SKIP
         """
-        keys, labels, items = _frames(frames)
-        seeds = _seeds(seed, len(items))
+        keys, labels, items = batch_frames(frames)
+        seeds = batch_seeds(seed, len(items))
         designs = []
         for label, frame in zip(labels, items, strict=True):
             try:
@@ -555,7 +567,7 @@ def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("parameter")
 
 
-def _frames(frames) -> tuple[list | None, list[str], list]:
+def batch_frames(frames) -> tuple[list | None, list[str], list]:
     """Keys (None for a list), labels for messages, and the frames of ``fit_many``."""
     if isinstance(frames, Mapping):
         keys = list(frames)
@@ -573,7 +585,7 @@ def _frames(frames) -> tuple[list | None, list[str], list]:
     return keys, labels, items
 
 
-def _seeds(seed, n: int) -> list[int]:
+def batch_seeds(seed, n: int) -> list[int]:
     """One seed per frame from an int or a sequence of ints."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return [int(seed)] * n

@@ -4,19 +4,23 @@ the data they share (what compare, validate and the report read)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._checks import check_fit_kind
 from .errors import ScalingLawError
-from .fit import Fit
+from .protocol import FitLike, Pointwise
 
 
 def comparable_fits(fits: Any) -> dict[str, Any]:
-    """``{name: Fit}`` from one Fit or a dict of them, each with a pointwise log likelihood."""
-    if isinstance(fits, Fit):
+    """``{name: fit}`` from one fit or a dict of them, each with a pointwise log likelihood.
+
+    Any fit type (:class:`~scalinglaws.protocol.FitLike`) is accepted; one fit is named by its
+    law.
+    """
+    if isinstance(fits, FitLike):
         fits = {fits.spec.law.name: fits}
     if not isinstance(fits, Mapping):
         raise ScalingLawError(
@@ -29,20 +33,15 @@ def comparable_fits(fits: Any) -> dict[str, Any]:
     for name, fit in fits.items():
         if not isinstance(name, str) or not name:
             raise ScalingLawError(f"fit names must be non-empty strings, got {name!r}")
-        check_fit_kind(fit, ("scaling_law",), f"compare ({name!r})",
-                       "compare ranks fits by PSIS-LOO over the rows of one target, which "
-                       "only a scaling-law fit records; compare loss-to-loss fits by their "
-                       "held-out predictions (fit.predict) instead.")
-        if not isinstance(fit, Fit):
-            hint = " (load it first with sl.load(path))" if isinstance(fit, str) else ""
+        if not isinstance(fit, FitLike):
+            hint = " (load it first with sl.load(path))" if isinstance(fit, (str, Path)) else ""
             raise ScalingLawError(
-                f"compare: {name!r} is a {type(fit).__name__}, not a scalinglaws Fit{hint}"
+                f"compare: {name!r} is a {type(fit).__name__}, not a scalinglaws fit{hint}"
             )
-        if "log_likelihood" not in fit.idata.groups() or "y" not in fit.idata.log_likelihood:
-            raise ScalingLawError(
-                f"fit {name!r} has no pointwise log likelihood of 'y' (idata.log_likelihood); "
-                f"it was not made by ScalingModel.fit or lost that group: refit it"
-            )
+        try:
+            fit.pointwise()
+        except ScalingLawError as err:
+            raise ScalingLawError(f"fit {name!r}: {err}") from None
         out[name] = fit
     return out
 
@@ -51,42 +50,47 @@ def check_comparable(fits: Mapping[str, Any]) -> None:
     """Raise unless every fit scores the same target, on the same scale, for the same rows.
 
     Log predictive densities of different quantities (another target column, ``log y``
-    against ``y``, other rows) are not comparable: their difference says nothing about
-    which model is better.
+    against ``y``, other rows, a scaling-law fit's rows against a loss-to-loss fit's
+    input models) are not comparable: their difference says nothing about which model
+    is better. What each fit scores is its :meth:`pointwise
+    <scalinglaws.protocol.FitLike>` (:class:`~scalinglaws.protocol.Pointwise`).
 
     >>> check_comparable({"a": fit_a, "b": fit_b})  # doctest: +SKIP
     """
     fits = comparable_fits(fits)
     names = list(fits)
-    first = fits[names[0]]
+    first = fits[names[0]].pointwise()
     for name in names[1:]:
-        fit = fits[name]
+        this = fits[name].pointwise()
         pair = f"fits {names[0]!r} and {name!r}"
-        if fit.spec.target != first.spec.target:
+        kinds = fits[name].kind != fits[names[0]].kind
+        if list(this.observed.columns) != list(first.observed.columns) or kinds:
             raise ScalingLawError(
-                f"{pair} model different targets ({first.spec.target!r} vs "
-                f"{fit.spec.target!r}): their log likelihoods are densities of different "
-                f"quantities and cannot be compared. Fit both to the same target column."
+                f"{pair} model different targets ({_scored(fits[names[0]], first, kinds)} "
+                f"vs {_scored(fits[name], this, kinds)}): their log likelihoods are densities of "
+                f"different quantities and cannot be compared. Fit both to the same target "
+                f"column."
             )
-        if fit.spec.scale != first.spec.scale:
+        if this.scale != first.scale:
             raise ScalingLawError(
-                f"{pair} put the noise on different scales (scale={first.spec.scale!r} vs "
-                f"{fit.spec.scale!r}): a density of log y and a density of y differ by a "
+                f"{pair} put the noise on different scales (scale={first.scale!r} vs "
+                f"{this.scale!r}): a density of log y and a density of y differ by a "
                 f"Jacobian, not by model quality. Refit with the same scale=."
             )
-        if fit.design.n_rows != first.design.n_rows:
+        if len(this.observed) != len(first.observed):
             raise ScalingLawError(
-                f"{pair} were fitted to different data ({first.design.n_rows} vs "
-                f"{fit.design.n_rows} rows): LOO sums over rows, so both must see the same "
+                f"{pair} were fitted to different data ({len(first.observed)} vs "
+                f"{len(this.observed)} rows): LOO sums over rows, so both must see the same "
                 f"rows. Fit both to the same DataFrame."
             )
-        labels_a = np.asarray([str(i) for i in first.design.index])
-        labels_b = np.asarray([str(i) for i in fit.design.index])
-        same_y = np.allclose(first.design.y, fit.design.y, rtol=1e-12, atol=0.0)
-        if not same_y or not np.array_equal(labels_a, labels_b):
+        labels_a = np.asarray([str(i) for i in first.observed.index])
+        labels_b = np.asarray([str(i) for i in this.observed.index])
+        values_a = first.observed.to_numpy(dtype=np.float64)
+        values_b = this.observed.to_numpy(dtype=np.float64)
+        close = np.isclose(values_a, values_b, rtol=1e-12, atol=0.0, equal_nan=True).all(axis=1)
+        if not close.all() or not np.array_equal(labels_a, labels_b):
             if np.array_equal(labels_a, labels_b):
-                bad = np.flatnonzero(~np.isclose(first.design.y, fit.design.y, rtol=1e-12,
-                                                 atol=0.0))
+                bad = np.flatnonzero(~close)
                 why = (f"the same rows with different target values (first difference at "
                        f"row {labels_a[bad[0]]!r}, position {int(bad[0])})")
             elif sorted(labels_a) == sorted(labels_b):
@@ -100,6 +104,19 @@ def check_comparable(fits: Mapping[str, Any]) -> None:
                 f"fit with row i of the other. Fit both to the same DataFrame (same rows, "
                 f"same order)."
             )
+        if this.units != first.units:
+            raise ScalingLawError(
+                f"{pair} group the rows into different units of the log likelihood "
+                f"({len(first.units)} vs {len(this.units)}; e.g. input models told apart by "
+                f"another x_run): LOO pairs unit i of one fit with unit i of the other. Fit "
+                f"both with the same grouping."
+            )
+
+
+def _scored(fit: Any, pointwise: Pointwise, kind: bool) -> str:
+    """What a fit's log likelihood is a density of, in words (and of which kind of fit)."""
+    columns = ", ".join(repr(c) for c in pointwise.observed.columns)
+    return f"{columns} of a {fit.kind.replace('_', '-')} fit" if kind else columns
 
 
 def combined_data(fits: Mapping[str, Any]) -> pd.DataFrame:
@@ -123,5 +140,5 @@ def combined_data(fits: Mapping[str, Any]) -> pd.DataFrame:
             if column not in out.columns:
                 out[column] = frame[column].to_numpy()
     first = next(iter(fits.values()))
-    out.index = pd.Index(first.design.index)
+    out.index = pd.Index(first.pointwise().observed.index)
     return out

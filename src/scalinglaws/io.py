@@ -15,7 +15,7 @@ from .losstoloss import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
 from .netcdf import ForeignFitFile
 from .spec import TOML_EXTRA_KEYS, read_toml
 
-#: The fit types :func:`load` reads, by kind (each a :class:`~scalinglaws.fit.FitLike`),
+#: The fit types :func:`load` reads, by kind (each a :class:`~scalinglaws.protocol.FitLike`),
 #: with the reader of its files. Each reader checks the file's format version and rejects
 #: a file of another kind (:class:`~scalinglaws.netcdf.ForeignFitFile`).
 READERS: dict[str, Callable[[str | Path], Any]] = {

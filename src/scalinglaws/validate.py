@@ -47,21 +47,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ._checks import check_fit_kind
-from .data import as_frame, make_design
+from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import Note
 from .errors import ScalingLawError
-from .fit import Fit, ScalingModel
+from .fit import ScalingModel
 from .fitset import check_comparable, combined_data, comparable_fits
-from .model import observation, predict_draws, transform_target, with_measurement_error
+from .losstoloss import LossToLossModel
 from .plotting import plot_calibration, plot_holdout
+from .protocol import FitLike
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
 INTERVALS = (0.5, 0.9)
@@ -69,66 +67,21 @@ INTERVALS = (0.5, 0.9)
 
 # --- the held-out density ----------------------------------------------------------------
 
-def _target(spec, frame: pd.DataFrame) -> np.ndarray:
-    if spec.target not in frame.columns:
-        raise ScalingLawError(
-            f"held-out data has no target column {spec.target!r}; scoring needs the observed "
-            f"values of the runs it predicts"
-        )
-    y = pd.to_numeric(frame[spec.target], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(y) | ((y <= 0) if spec.scale == "log" else np.zeros_like(y, bool))
-    if bad.any():
-        raise ScalingLawError(
-            f"target column {spec.target!r} has {int(bad.sum())} held-out value(s) that are "
-            f"missing, not numbers{' or not positive' if spec.scale == 'log' else ''} (rows "
-            f"{list(frame.index[bad][:5])}); drop those rows"
-        )
-    return y
-
-
 def log_density(fit, data, seed: int = 0) -> np.ndarray:
-    """``log p(y_i | theta_s)`` of observed rows under each posterior draw.
+    """``log p(y_i | theta_s)`` of observed rows under each posterior draw of any fit.
 
-    The density is that of the model's own observation noise on the likelihood scale
-    (``log y`` for losses), with group and run offsets of levels never fitted drawn
-    fresh from the population per draw (see the module docstring).
-
-    Parameters
-    ----------
-    fit : Fit
-        A fitted model.
-    data : DataFrame or dict
-        Rows with the law's inputs, the factors and the observed target.
-    seed : int
-        Seed for the fresh offsets of new levels and new runs.
-
-    Returns
-    -------
-    ndarray, shape (draws, rows)
+    The fit's own :meth:`log_density <scalinglaws.Fit.log_density>` (see the module
+    docstring): shape (draws, rows).
 
     Examples
     --------
     >>> ll = log_density(fit, held_out)  # doctest: +SKIP
     >>> lpd = scipy.special.logsumexp(ll, axis=0) - np.log(len(ll))  # doctest: +SKIP
     """
-    check_fit_kind(fit, ("scaling_law",), "validate.log_density",
-                   "It is the density of a scaling law's own observation noise; a "
-                   "loss-to-loss fit's output is scored with fit.predict_draws.")
-    if not isinstance(fit, Fit):
-        raise ScalingLawError(f"log_density takes a scalinglaws Fit, got "
-                              f"{type(fit).__name__}")
-    spec = fit.spec
-    frame = as_frame(data)
-    y = _target(spec, frame)
-    design = make_design(spec, frame, fitted=fit.design)
-    values = fit.draws()
-    # the law, run offsets (fresh for new runs) and noise scale exactly as predictions use
-    draws = predict_draws(spec, design, values, jax.random.PRNGKey(seed))
-    loc = transform_target(spec, draws["law"]) + draws["shift"]
-    noise = {"nu": jnp.asarray(values["nu"])[:, None]} if "nu" in values else {}
-    t = transform_target(spec, jnp.asarray(y))
-    scale = with_measurement_error(spec, design, draws["scale"], jnp.asarray(y))
-    return np.asarray(observation(spec, loc, scale, noise).log_prob(t))
+    if not isinstance(fit, FitLike):
+        raise ScalingLawError(f"log_density takes a scalinglaws fit (sl.Fit or a "
+                              f"LossToLossFit), got {type(fit).__name__}")
+    return fit.log_density(data, seed=seed)
 
 
 # --- splitting ----------------------------------------------------------------------------
@@ -211,17 +164,13 @@ def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
 def _models(model: Any) -> dict[str, tuple[Any, Any]]:
     """name -> (spec, fit or None)."""
     def one(name, value):
-        check_fit_kind(value, ("scaling_law",), f"validate.extrapolation (model {name!r})",
-                       "The backtest refits a ScalingModel on the smaller runs and scores "
-                       "the larger ones; for a loss-to-loss link, hold the runs out yourself, "
-                       "refit its LossToLossModel and score fit.predict on them.")
-        if isinstance(value, Fit):
+        if isinstance(value, FitLike):
             return value.spec, value
-        if isinstance(value, ScalingModel):
+        if isinstance(value, (ScalingModel, LossToLossModel)):
             return value, None
         raise ScalingLawError(
-            f"model {name!r} is a {type(value).__name__}; pass a ScalingModel, a Fit, or a "
-            f"dict of them by name"
+            f"model {name!r} is a {type(value).__name__}; pass a ScalingModel or a "
+            f"LossToLossModel, a fit of one, or a dict of them by name"
         )
 
     if isinstance(model, Mapping):
@@ -482,9 +431,14 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
 
     Parameters
     ----------
-    model : ScalingModel, Fit, or dict of them by name
-        The model(s) to validate; a Fit stands for its spec (and, when ``data`` is not
-        given, its data). With several models every one sees the same split.
+    model : ScalingModel, LossToLossModel, a fit of one, or dict of them by name
+        The model(s) to validate; a fit stands for its spec (and, when ``data`` is not
+        given, its data). With several models every one sees the same split. A
+        loss-to-loss model is scored on its output loss (``y``): held-out rows with an
+        observed input loss ``x`` condition the latent input loss on it, as
+        :meth:`LossToLossFit.predict <scalinglaws.losstoloss.LossToLossFit.predict>`
+        does; rows without an output loss are fitted when below a threshold and never
+        scored.
     data : DataFrame, optional
         The runs; by default the data of the given fits (which must then be the same
         rows).
@@ -564,10 +518,11 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     factor_columns = list(dict.fromkeys(c for s in specs.values() for c in s.factors))
     settings = dict(seed=seed, chains=chains, warmup=warmup, draws=draws,
                     target_accept=target_accept, progress=progress)
+    scored = data[first.target].notna().to_numpy() if first.target in data else True
     for name, spec in specs.items():
         refits = _refits(name, spec, {t: data[ref < t] for t in thresholds}, by, settings)
         for t in thresholds:
-            test = data[ref >= t]
+            test = data[(ref >= t) & scored]
             fit = refits[t]
             fits_out[(name, t)] = fit
             warnings_out[(name, t)] = fit.warnings
@@ -575,12 +530,12 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
             frame.insert(0, "model", name)
             frame.insert(1, "threshold", t)
             frame.insert(2, "row", [str(i) for i in test.index])
-            frame.insert(3, by, ref[ref >= t])
+            frame.insert(3, by, ref[(ref >= t) & scored])
             for column in factor_columns:
                 if column in test.columns:
                     frame[column] = test[column].to_numpy()
             points.append(frame)
-            row = {"model": name, "threshold": t, "n_train": fit.design.n_rows,
+            row = {"model": name, "threshold": t, "n_train": len(fit.data()),
                    "n_holdout": len(test), "elpd": frame["lpd"].sum(),
                    "lpd_mean": frame["lpd"].mean(), "are_mean": 100 * frame["are"].mean(),
                    "are_max": 100 * frame["are"].max()}
@@ -597,6 +552,8 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
             settings: Mapping) -> dict:
     """``spec`` fitted to each threshold's training rows, batched where they share a
     structure (a threshold that leaves a factor one level varies less, and runs apart)."""
+    if not isinstance(spec, ScalingModel):
+        return spec.fit_many(dict(trains), **settings)
     groups: dict = {}
     for t, train in trains.items():
         try:
@@ -618,10 +575,10 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
 
 def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.DataFrame:
     """Per held-out row: observed, median, predictive interval ends, lpd, are, pit."""
-    y = _target(fit.spec, test)
+    y = target_values(fit.spec, test)
     pred = fit.predict_draws(test, seed=seed)
     law, observed = pred["law"], pred["observed"]
-    ll = log_density(fit, test, seed=seed + 1)
+    ll = fit.log_density(test, seed=seed + 1)
     median = np.median(law, axis=0)
     out = pd.DataFrame({"observed": y, "median": median})
     for q in levels:

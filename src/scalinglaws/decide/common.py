@@ -17,10 +17,11 @@ import pandas as pd
 
 from .._checks import check_fit_kind, factor_labels
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..fit import Fit
+from ..protocol import FitLike
 from ..model import enable_x64
 
 __all__ = [
+    "ANY_KIND",
     "check_complete",
     "check_fit",
     "group_levels",
@@ -38,14 +39,20 @@ def use_x64() -> None:
     enable_x64()
 
 
-def check_fit(fit: Any, name: str = "fit") -> None:
-    check_fit_kind(fit, ("scaling_law",), f"decide ({name})",
-                   "Its rules read a compute law of the fit's own inputs (fit.spec.law, "
-                   "fit.design); a loss-to-loss fit's output is predicted with "
-                   "fit.predict or fit.predict_draws.")
-    if not isinstance(fit, Fit):
+#: Every fit type's kind: the decisions that only predict (:func:`prob_better`,
+#: :func:`prob_target`) take any of them.
+ANY_KIND = ("scaling_law", "loss_to_loss")
+
+
+def check_fit(fit: Any, name: str = "fit", kinds: Sequence[str] = ("scaling_law",)) -> None:
+    """Raise unless ``fit`` is a fit of one of ``kinds``, naming the argument."""
+    check_fit_kind(fit, kinds, f"decide ({name})",
+                   "Its rules search the law of the fit's own target over N and D "
+                   "(fit.spec.law, the fit's reference scales); a loss-to-loss fit is "
+                   "predicted with fit.predict, decide.prob_better and decide.prob_target.")
+    if not isinstance(fit, FitLike):
         raise ScalingLawError(
-            f"{name} must be a scalinglaws Fit (from ScalingModel.fit or sl.load), got "
+            f"{name} must be a scalinglaws fit (from ScalingModel.fit or sl.load), got "
             f"{type(fit).__name__}"
         )
 
@@ -67,7 +74,7 @@ def require_nd_law(law: Any, what: str) -> None:
 
 
 def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str) -> None:
-    fitted = fit.design.levels().get(factor, ())
+    fitted = fit.levels().get(factor, ())
     new = [lv for lv in levels if lv not in fitted]
     if new:
         warnings.warn(
@@ -81,7 +88,7 @@ def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str
 def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
     """Every combination of factor levels asked for (default: all fitted levels)."""
     factors = list(fit.spec.factors)
-    fitted = fit.design.levels()
+    fitted = fit.levels()
     if group is None:
         group = {}
     if not isinstance(group, Mapping):

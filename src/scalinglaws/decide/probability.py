@@ -15,17 +15,13 @@ import pandas as pd
 from .._checks import check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_complete, check_fit, warn_unfitted_levels
+from .common import ANY_KIND, check_complete, check_fit, warn_unfitted_levels
 
 __all__ = ["prob_better", "prob_target"]
 
 
 def _model_columns(fit: Any) -> set[str]:
-    spec = fit.spec
-    cols = set(spec.inputs.values()) | set(spec.factors)
-    if spec.run:
-        cols.add(spec.run)
-    return cols
+    return set(fit.spec.columns) - {fit.spec.target}
 
 
 def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
@@ -65,8 +61,10 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
 
     Parameters
     ----------
-    fit : Fit
-        The fitted model (of ``a``, and of ``b`` unless ``fit_b`` is given).
+    fit : Fit or LossToLossFit
+        The fitted model (of ``a``, and of ``b`` unless ``fit_b`` is given). A
+        loss-to-loss fit predicts its output loss; ``at`` may give the observed input
+        loss ``x``, which the latent input loss is conditioned on.
     a, b : dict, optional
         Columns that make each configuration, e.g. ``{"dataset": "rpj"}`` (levels of any
         factor; a level never fitted is drawn from the population). They override ``at``.
@@ -76,7 +74,7 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     rope : float
         Half-width of the region of practical equivalence, in target units: differences
         within ±rope count as equivalent.
-    fit_b : Fit, optional
+    fit_b : Fit or LossToLossFit, optional
         A second fit of the same target for ``b``.
     predictive : bool
         Compare single runs' observed losses (with noise) instead of the noise-free law.
@@ -99,10 +97,10 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     >>> prob_better(fit, {"dataset": "rpj"}, {"dataset": "c4_original"},
     ...             at={"N": 7e9, "D": 1.4e11}, rope=0.01)  # doctest: +SKIP
     """
-    check_fit(fit)
+    check_fit(fit, kinds=ANY_KIND)
     other = fit if fit_b is None else fit_b
     if fit_b is not None:
-        check_fit(fit_b, "fit_b")
+        check_fit(fit_b, "fit_b", kinds=ANY_KIND)
         if fit_b.spec.target != fit.spec.target:
             raise ScalingLawError(
                 f"fit predicts {fit.spec.target!r} but fit_b predicts {fit_b.spec.target!r}; "
@@ -161,8 +159,9 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
 
     Parameters
     ----------
-    fit : Fit
-        The fitted model; its target may be a loss or a downstream error.
+    fit : Fit or LossToLossFit
+        The fitted model; its target may be a loss or a downstream error (a
+        loss-to-loss fit's output).
     target : float or list of float
         The value to reach, one for all rows or one per row of ``at``.
     at : dict or DataFrame
@@ -188,7 +187,7 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     --------
     >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
-    check_fit(fit)
+    check_fit(fit, kinds=ANY_KIND)
     lo, hi = check_interval(interval)
     rows = as_frame(at, "at")
     check_complete(fit, rows, "at")

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_interval, check_predict_settings
-from ..data import Design, make_design
+from ..data import Design, make_design, target_values
 from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
-from ..fit import Fit
+from ..fit import Fit, batch_frames, batch_seeds
 from ..model import (
     enable_x64,
     noise_scale,
@@ -33,6 +33,7 @@ from ..model import (
     untransform,
 )
 from ..netcdf import read_fit_file, write_fit_file
+from ..protocol import Pointwise
 from .frames import loss_column, require_columns, to_frame
 from .layout import Layout, frame_from_constant
 from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
@@ -146,13 +147,45 @@ class LossToLossModel(LossToLossSpec):
         ...                                         draws=300)  # doctest: +SKIP
         >>> fit.summary().loc["link.kappa", ["median", "lower", "upper"]]  # doctest: +SKIP
         """
-        frame = to_frame(data, "data")
-        layout = Layout.build(self, frame)
-        idata, problems = sample(self, layout, seed=seed, chains=chains, warmup=warmup,
-                                 draws=draws, target_accept=target_accept, progress=progress,
+        layout = Layout.build(self, to_frame(data, "data"))
+        return self._fit_layout(layout, seed=seed, chains=chains, warmup=warmup, draws=draws,
+                                target_accept=target_accept, progress=progress,
+                                max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                                n_starts=n_starts, cut_draws=cut_draws)
+
+    def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 1000,
+                 draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
+                 max_tree_depth: int = 10, dense_mass: bool = True, n_starts: int = 32,
+                 cut_draws: int = CUT_DRAWS) -> list | dict:
+        """Fit the model to several paired frames; a list (or dict with the same keys) of
+        :class:`LossToLossFit`.
+
+        Every frame is checked before anything is fitted (an error names the frame), then
+        the frames are fitted one after another: each input model's quadrature has the
+        shape of its frame, so they do not share one compiled program as
+        :meth:`scalinglaws.ScalingModel.fit_many` fits do. ``seed`` is one seed or one per
+        frame; the other settings are those of :meth:`fit`.
+
+        >>> fits = model.fit_many({"small": pairs_a, "large": pairs_b})  # doctest: +SKIP
+        """
+        keys, labels, items = batch_frames(frames)
+        seeds = batch_seeds(seed, len(items))
+        layouts = []
+        for label, frame in zip(labels, items, strict=True):
+            try:
+                layouts.append(Layout.build(self, to_frame(frame, label)))
+            except ScalingLawError as err:
+                raise ScalingLawError(f"{label}: {err}") from None
+        fits = [self._fit_layout(layout, seed=s, chains=chains, warmup=warmup, draws=draws,
+                                 target_accept=target_accept, progress=progress,
                                  max_tree_depth=max_tree_depth, dense_mass=dense_mass,
                                  n_starts=n_starts, cut_draws=cut_draws)
-        return LossToLossFit(idata=idata, spec=self, data=layout.data,
+                for layout, s in zip(layouts, seeds, strict=True)]
+        return fits if keys is None else dict(zip(keys, fits, strict=True))
+
+    def _fit_layout(self, layout: Layout, **settings) -> LossToLossFit:
+        idata, problems = sample(self, layout, **settings)
+        return LossToLossFit(idata=idata, spec=self, frame=layout.data,
                              warnings=tuple(problems))
 
 
@@ -209,28 +242,28 @@ class LossToLossFit:
         ``sample_stats``, ``log_likelihood`` and ``observed_data`` (``loss_x``,
         ``loss_y``) and ``constant_data`` (the fitted frame).
     spec : LossToLossModel
-    data : DataFrame
-        The fitted rows (the columns the model reads).
+    frame : DataFrame
+        The fitted rows (the columns the model reads); :meth:`data` gives a copy.
     warnings : tuple of str
         Sampler diagnostics in plain words; empty when every check passed.
 
-    It is a :class:`~scalinglaws.fit.FitLike`: ``summary``, ``predict`` and
+    It is a :class:`~scalinglaws.protocol.FitLike`: ``summary``, ``predict`` and
     ``predict_draws`` take the arguments of :class:`~scalinglaws.Fit`'s and give its
     columns and keys (and some of their own).
     """
 
     idata: az.InferenceData
     spec: LossToLossModel
-    data: pd.DataFrame
+    frame: pd.DataFrame
     warnings: tuple[str, ...] = ()
 
-    #: The fit type, as :class:`~scalinglaws.fit.FitLike` names it and
+    #: The fit type, as :class:`~scalinglaws.protocol.FitLike` names it and
     #: :func:`scalinglaws.load` returns it.
     kind: ClassVar[str] = "loss_to_loss"
 
     @cached_property
     def layout(self) -> Layout:
-        return Layout.build(self.spec, self.data)
+        return Layout.build(self.spec, self.frame)
 
     def draws(self) -> dict[str, np.ndarray]:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
@@ -267,7 +300,8 @@ class LossToLossFit:
         parameter per row, named as in :meth:`summary`: ``"x.E"``, ``"link.kappa"``);
         and of its own ``"x"`` (the latent input loss), ``"u"`` (log(x - E_x)),
         ``"params_x"`` and ``"params_link"`` (the two laws' parameters by their own
-        names) and ``"y"`` (the same as ``"law"``). Rows with an observed input loss
+        names), ``"y"`` (the same as ``"law"``) and ``"scale"`` (the output's noise
+        scale on its likelihood scale). Rows with an observed input loss
         (column ``x``, not NaN) condition the latent input loss on it (errors in
         variables); other rows draw it from the compute law and ``tau``. A
         ``discrepancy`` is added to the output as in :meth:`scalinglaws.Fit.predict`.
@@ -336,7 +370,7 @@ class LossToLossFit:
                  - transform_target(spec.link_spec, dl["law"]))
         out = {"x": latent_x, "y": untransform(spec.link_spec, loc),
                "observed": untransform(spec.link_spec, loc + noise), "u": u,
-               "params_x": px, "params_link": pl}
+               "params_x": px, "params_link": pl, "scale": dl["scale"]}
         out = jax.tree_util.tree_map(np.asarray, out)
         if discrepancy is not None:
             out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
@@ -344,6 +378,64 @@ class LossToLossFit:
         out["params"] = {**{f"{X_PREFIX}.{k}": v for k, v in out["params_x"].items()},
                          **{f"{LINK_PREFIX}.{k}": v for k, v in out["params_link"].items()}}
         return out
+
+    def log_density(self, data, seed: int = 0) -> np.ndarray:
+        """``log p(y_i | theta_s)`` of observed output losses under each posterior draw.
+
+        For each draw the row's latent input loss is drawn as :meth:`predict_draws` draws
+        it (conditioned on the row's observed input loss ``x`` where the data give one,
+        else from the compute law and ``tau``), and the output's density is the link's
+        observation noise at that latent loss, on the output's likelihood scale. The
+        average of ``exp`` over draws estimates the predictive density with the latent
+        loss integrated out.
+
+        Parameters
+        ----------
+        data : DataFrame or dict
+            Rows with the inputs, the factors, the observed output ``y`` and, optionally,
+            the observed input loss ``x``.
+        seed : int
+            Seed of new-level offsets and latent draws.
+
+        Returns
+        -------
+        ndarray, shape (draws, rows)
+
+        >>> ll = fit.log_density(held_out)  # doctest: +SKIP
+        """
+        frame = to_frame(data, "data")
+        y = target_values(self.spec, frame)
+        draws = self.predict_draws(frame, seed=seed)
+        nu = self._part(LINK_PREFIX).get("nu")
+        noise = {} if nu is None else {"nu": np.asarray(nu)[:, None]}
+        link_spec = self.spec.link_spec
+        loc = transform_target(link_spec, draws["law"])
+        return np.asarray(observation(link_spec, loc, draws["scale"], noise).log_prob(
+            transform_target(link_spec, y)))
+
+    def data(self) -> pd.DataFrame:
+        """The fitted rows: every column the model reads (a copy of :attr:`frame`)."""
+        return self.frame.copy()
+
+    def levels(self) -> dict[str, tuple[str, ...]]:
+        """The fitted levels of each factor of the compute law and the link."""
+        return {**self.layout.x_design.levels(), **self.layout.link_design.levels()}
+
+    def pointwise(self) -> Pointwise:
+        """The pointwise log likelihood's terms: one per input model, the joint density
+        of its input loss and every output loss that points at it, with its latent loss
+        integrated out (``latent="marginal"``). See :class:`~scalinglaws.protocol.Pointwise`.
+        """
+        if "log_likelihood" not in self.idata.groups() or \
+                "input_model" not in self.idata.log_likelihood:
+            raise ScalingLawError(
+                f"this loss-to-loss fit has no log likelihood per input model (it was fitted "
+                f"with latent={self.spec.latent!r}, which records the input and output "
+                f"losses' terms apart, with the latent losses sampled); refit with "
+                f"latent='marginal' to compare it by PSIS-LOO")
+        spec = self.spec
+        return Pointwise(var="input_model", units=self.layout.xrun_labels(spec),
+                         observed=self.frame[[spec.x, spec.y]], scale=spec.scale)
 
     def _sigma_x(self, design: Design, post_x: Mapping) -> jnp.ndarray:
         """Input-loss noise scale per draw and row (fitted levels only)."""
@@ -552,4 +644,4 @@ def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:
     except (KeyError, ValueError, AttributeError) as err:
         raise ScalingLawError(f"{path} is a loss-to-loss file with missing or damaged parts "
                               f"({err}); save the fit again") from None
-    return LossToLossFit(idata=idata, spec=spec, data=data, warnings=warnings_)
+    return LossToLossFit(idata=idata, spec=spec, frame=data, warnings=warnings_)

@@ -86,6 +86,20 @@ class Layout:
     def loose(self) -> np.ndarray:
         return ~self.xruns["__law"].to_numpy(dtype=bool)
 
+    def xrun_labels(self, spec: LossToLossSpec) -> tuple[str, ...]:
+        """A label per input model, in the order of :attr:`xruns`: its ``x_run`` value, or
+        its inputs and factors (``"N=1e+08, D=2e+09, dataset_x=web"``)."""
+        run = _x_run_column(spec, self.data)
+        keys = [run] if run else [*spec.inputs.values(), *spec.x_factors]
+        codes = _xrun_codes(spec, self.data)
+        _, first = np.unique(codes, return_index=True)
+        rows = self.data.iloc[first]
+        if run:
+            return tuple(str(v) for v in rows[run])
+        return tuple(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in zip(keys, row, strict=True))
+                     for row in rows[keys].itertuples(index=False))
+
     def y_obs(self, spec: LossToLossSpec) -> dict[str, jnp.ndarray]:
         x = self.xruns["__x"].to_numpy()[self.x_observed]
         y = self.data[spec.y].to_numpy(dtype=float)[self.y_rows]

@@ -251,6 +251,28 @@ class LossToLossSpec:
         """Factors the link varies by."""
         return self.link_spec.factors
 
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Every factor the model varies by: the compute law's, then the link's."""
+        return tuple(dict.fromkeys([*self.x_factors, *self.link_factors]))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column this model reads (inputs, x, y, factors, law_rows, x_run)."""
+        cols = [*self.inputs.values(), self.x, self.y, *self.factors, self.law_rows,
+                self.x_run]
+        return tuple(dict.fromkeys(c for c in cols if c))
+
+    @property
+    def target(self) -> str:
+        """The column a prediction's ``law`` is of: the output loss ``y``."""
+        return self.y
+
+    @property
+    def scale(self) -> str:
+        """The scale of the output's likelihood (``"log"`` for losses)."""
+        return self.link_spec.scale
+
     # --- serialisation -------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
