@@ -148,7 +148,7 @@ def test_gadre_split_and_paper_fit_recover_a_known_law():
     assert paper["rpj"]["loss"]["eta"] == pytest.approx(0.136, rel=1e-3)
     assert paper["rpj"]["loss"]["E"] == pytest.approx(1.84, rel=1e-3)
     assert paper["rpj"]["error"]["gamma"] == pytest.approx(0.71, rel=1e-3)
-    pred = gd._gadre_paper_predict(paper, parts["targets"])
+    pred = gd.paper_predict(paper, parts["targets"])
     np.testing.assert_allclose(pred["loss"], parts["targets"]["loss_c4_val"], rtol=1e-4)
     np.testing.assert_allclose(pred["error"], parts["targets"]["err_avg_subset"], rtol=1e-3)
 
@@ -195,7 +195,7 @@ def test_gadre_error_prediction_carries_the_loss_draws():
     err_fit = _FakeFit(None, None, params, np.zeros(400), fn=law_obj.fn)
     targets = pd.DataFrame({"N": [1.4e9, 6.9e9], "D": [9e11, 1.4e11], "dataset": "rpj",
                             "loss_c4_val": [2.5, 2.4]})
-    out = gd._gadre_predict(loss_fit, err_fit, targets, seed=0)
+    out = gd.predict(loss_fit, err_fit, targets, seed=0)
     point, predictive = out["error"]
     expected = 0.86 - 2.2 * np.exp(-0.71 * 2.5)
     np.testing.assert_allclose(point, expected)
