@@ -312,7 +312,7 @@ def test_hitchhiker_score_returns_to_the_family_units():
     fake = SimpleNamespace(
         spec=SimpleNamespace(inputs={"N": "N_rel", "D": "D_rel"}, factors=("family",), run="run"),
         predict_draws=lambda frame, seed, discrepancy=None: {"law": spread, "observed": spread})
-    score = hh._hitchhiker_score(fake, test, centres, seed=0)
+    score = hh.score(fake, test, centres, seed=0)
     np.testing.assert_allclose(score["median"], test["perf_loss_perp"], rtol=1e-12)
     assert score["covered"].all() and score["rel_err_%"].max() < 1e-10  # 1e-12 as a fraction
     np.testing.assert_allclose(score["upper"] / score["truth"], 1.09, rtol=1e-12)
@@ -336,7 +336,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
         sampled = sampled_sites(spec, design)
-        (block,) = hh._hitchhiker_mass(spec)
+        (block,) = hh.dense_mass(spec)
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
@@ -345,7 +345,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
     with pytest.warns(sl.ScalingLawWarning, match="single level"):
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-    (block,) = hh._hitchhiker_mass(spec, one_family=True)
+    (block,) = hh.dense_mass(spec, one_family=True)
     assert spec.coordinates == "level" and "log_level" in block
     assert set(block) == sampled_sites(spec, design) - {"run_eps"}  # run offsets: diagonal
 
@@ -370,24 +370,24 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
 
     monkeypatch.setattr(hh, "fit_model", fake_fit)
     monkeypatch.setattr(hh, "fit_many", fake_fit_many)
-    monkeypatch.setattr(hh, "_hitchhiker_score", fake_score)
+    monkeypatch.setattr(hh, "score", fake_score)
     models = rp.specs("hitchhiker2024")
     settings = rp.Settings.make(quick=True)
     rows = parts["checkpoints"]
-    fits, scores = hh._hitchhiker_fit("b", "checkpoints", models["hitchhiker2024_checkpoints"],
-                                      rows, test, settings, lambda _: None)
+    fits, scores = hh.fit_and_score("b", "checkpoints", models["hitchhiker2024_checkpoints"],
+                                    rows, test, settings, lambda _: None)
     assert "b" in hh.HITCHHIKER_BY_FAMILY
     assert [c[1] for c in calls] == [["f1"], ["f2"]] and [f for f, _, _ in fits] == ["f1", "f2"]
     for name, (family,), index, overrides in calls:
         assert family in name
         assert index.equals(rows.index[rows["family"] == family])
-        assert overrides["dense_mass"] == hh._hitchhiker_mass(
+        assert overrides["dense_mass"] == hh.dense_mass(
             models["hitchhiker2024_checkpoints"], one_family=True)
     assert scores.index.equals(test.index) and (scores["fit"] == scores["family"]).all()
     # the hierarchies (and the final-loss fit) stay one joint fit on every row
     calls.clear()
-    fits, scores = hh._hitchhiker_fit("c", "hierarchical", models["hitchhiker2024_hierarchical"],
-                                      rows, test, settings, lambda _: None)
+    fits, scores = hh.fit_and_score("c", "hierarchical", models["hitchhiker2024_hierarchical"],
+                                    rows, test, settings, lambda _: None)
     assert len(calls) == 1 and calls[0][1] == ["f1", "f2"] and fits[0][0] is None
     assert (scores["fit"] == "f1, f2").all()
 
@@ -398,7 +398,7 @@ def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):
         "fit": name, "rows": 20, "chains": 2, "draws": 300, "divergences": per_fit[fit][2],
         "max_r_hat": per_fit[fit][0], "min_ess_bulk": per_fit[fit][1],
         "mean_steps": per_fit[fit][3], "warnings": 1})
-    row, per = hh._hitchhiker_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
+    row, per = hh.sampler_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
     assert row == {"fit": "(b) checkpoints", "fits": 2, "rows": 40, "chains": 2, "draws": 300,
                    "divergences": 5, "max_r_hat": 1.3, "min_ess_bulk": 12.0,
                    "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
