@@ -420,7 +420,7 @@ def test_llm_line_frame_filters_and_fills():
         rp.llm_line_frame(models.assign(y=np.nan), "x", "y")
     with pytest.raises(ScalingLawError, match="no column 'tokenizer'"):
         rp.llm_line_frame(models.drop(columns="tokenizer"), "x", "y")
-    law = ll._llm_line_law("fineweb_edu_validation_loss")
+    law = ll.level_law("fineweb_edu_validation_loss")
     # V, g, s are the level, elasticity and floor share of E_y + K u^kappa at L = 3.4
     e_x, k, kappa, e_y = 0.5 * 2.9, 2.0, 1.3, 1.0
     lx = np.array([3.1, 3.4, 3.9])
