@@ -527,8 +527,8 @@ def test_convergence_notes_flag_disagreeing_chains():
 def test_brandfonbrener_rows_score_ours_beside_the_paper_method():
     fit = SimpleNamespace(predict=lambda at, **_: pd.DataFrame(
         {"median": [2.0, 3.0], "pred_lower": [1.9, 3.1], "pred_upper": [2.1, 3.3]}))
-    out = bf._brandfonbrener_rows("train_to_train", fit, None, np.array([2.05, 3.0]),
-                                  np.array([2.0, 2.9]), "a", ["b", "c"], seed=0)
+    out = bf.score("train_to_train", fit, None, np.array([2.05, 3.0]), np.array([2.0, 2.9]),
+                   "a", ["b", "c"], seed=0)
     assert list(out.columns) == ["setting", "x", "y", "truth", "paper_method", "paper_err_%",
                                  "median", "lower", "upper", "covered", "rel_err_%"]
     assert out["covered"].tolist() == [True, False]  # 3.0 lies below [3.1, 3.3]
@@ -561,8 +561,8 @@ def test_brandfonbrener_paper_method_matches_the_printed_links():
     for y, (kappa, k) in printed.items():
         pairs = ltl.pair_train_to_train(sweep, x="fineweb-edu-100b", y=y)
         got = bf.brandfonbrener_paper_link(
-            pairs["loss_x"], pairs["loss_y"], bf._kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
-            bf._kaplan_e(opt, y, "val_loss"))
+            pairs["loss_x"], pairs["loss_y"], bf.kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
+            bf.kaplan_e(opt, y, "val_loss"))
         assert got == pytest.approx((kappa, k), abs=6e-5)
 
 
@@ -576,8 +576,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
     opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
     tasks = [bf._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
     pairs = ltl.pair_train_to_test(sweep, tasks, datasets="slimpajama-chunk1")
-    paper = bf._brandfonbrener_paper_method("train_to_test", pairs, opt, "slimpajama-chunk1",
-                                            tasks, tasks, 2.2)
+    paper = bf.paper_method("train_to_test", pairs, opt, "slimpajama-chunk1", tasks, tasks, 2.2)
     assert np.isnan(paper[0]) and np.isfinite(paper[1])
     table = pd.DataFrame({"setting": "train-to-test", "x": "slimpajama-chunk1",
                           "y": ["sciq", "hellaswag"], "truth": [3.0, 2.3],
@@ -585,7 +584,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
                           "median": [3.1, 2.3], "lower": [2.9, 2.2], "upper": [3.2, 2.4],
                           "covered": [True, True], "rel_err_%": [3.3, 0.1]})
     diag = [{"fit": "t2test", "max_r_hat": 1.0, "min_ess_bulk": 500.0}]
-    result = bf._brandfonbrener_result([([table], diag, {})], {}, rp.Settings.make(), None)
+    result = bf.reproduction([([table], diag, {})], {}, rp.Settings.make(), None)
     assert any("paper_method is blank for slimpajama-chunk1 -> sciq" in n for n in result.notes)
     summary = result.tables["summary (mean and max absolute relative error, %)"]
     assert summary.loc[0, "paper_method_mean_err_%"] == 1.0
