@@ -405,7 +405,7 @@ def test_errors_in_variables_calibrate_predictions_from_a_noisy_input(hub_fit):
 def test_plot_link(hub_fit, runs):
     fig = hub_fit.plot(by="dataset_y")
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
-    assert "posterior link" in fig._suptitle.get_text()
+    assert "posterior link" in fig.get_suptitle()
     with pytest.raises(ScalingLawError, match="cannot split"):
         hub_fit.plot(by="colour")
 

@@ -148,7 +148,7 @@ def test_gadre_split_and_paper_fit_recover_a_known_law():
     assert paper["rpj"]["loss"]["eta"] == pytest.approx(0.136, rel=1e-3)
     assert paper["rpj"]["loss"]["E"] == pytest.approx(1.84, rel=1e-3)
     assert paper["rpj"]["error"]["gamma"] == pytest.approx(0.71, rel=1e-3)
-    pred = gd._gadre_paper_predict(paper, parts["targets"])
+    pred = gd.paper_predict(paper, parts["targets"])
     np.testing.assert_allclose(pred["loss"], parts["targets"]["loss_c4_val"], rtol=1e-4)
     np.testing.assert_allclose(pred["error"], parts["targets"]["err_avg_subset"], rtol=1e-3)
 
@@ -195,7 +195,7 @@ def test_gadre_error_prediction_carries_the_loss_draws():
     err_fit = _FakeFit(None, None, params, np.zeros(400), fn=law_obj.fn)
     targets = pd.DataFrame({"N": [1.4e9, 6.9e9], "D": [9e11, 1.4e11], "dataset": "rpj",
                             "loss_c4_val": [2.5, 2.4]})
-    out = gd._gadre_predict(loss_fit, err_fit, targets, seed=0)
+    out = gd.predict(loss_fit, err_fit, targets, seed=0)
     point, predictive = out["error"]
     expected = 0.86 - 2.2 * np.exp(-0.71 * 2.5)
     np.testing.assert_allclose(point, expected)
@@ -312,7 +312,7 @@ def test_hitchhiker_score_returns_to_the_family_units():
     fake = SimpleNamespace(
         spec=SimpleNamespace(inputs={"N": "N_rel", "D": "D_rel"}, factors=("family",), run="run"),
         predict_draws=lambda frame, seed, discrepancy=None: {"law": spread, "observed": spread})
-    score = hh._hitchhiker_score(fake, test, centres, seed=0)
+    score = hh.score(fake, test, centres, seed=0)
     np.testing.assert_allclose(score["median"], test["perf_loss_perp"], rtol=1e-12)
     assert score["covered"].all() and score["rel_err_%"].max() < 1e-10  # 1e-12 as a fraction
     np.testing.assert_allclose(score["upper"] / score["truth"], 1.09, rtol=1e-12)
@@ -336,7 +336,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
         sampled = sampled_sites(spec, design)
-        (block,) = hh._hitchhiker_mass(spec)
+        (block,) = hh.dense_mass(spec)
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
@@ -345,7 +345,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
     with pytest.warns(sl.ScalingLawWarning, match="single level"):
         design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-    (block,) = hh._hitchhiker_mass(spec, one_family=True)
+    (block,) = hh.dense_mass(spec, one_family=True)
     assert spec.coordinates == "level" and "log_level" in block
     assert set(block) == sampled_sites(spec, design) - {"run_eps"}  # run offsets: diagonal
 
@@ -370,24 +370,24 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
 
     monkeypatch.setattr(hh, "fit_model", fake_fit)
     monkeypatch.setattr(hh, "fit_many", fake_fit_many)
-    monkeypatch.setattr(hh, "_hitchhiker_score", fake_score)
+    monkeypatch.setattr(hh, "score", fake_score)
     models = rp.specs("hitchhiker2024")
     settings = rp.Settings.make(quick=True)
     rows = parts["checkpoints"]
-    fits, scores = hh._hitchhiker_fit("b", "checkpoints", models["hitchhiker2024_checkpoints"],
-                                      rows, test, settings, lambda _: None)
+    fits, scores = hh.fit_and_score("b", "checkpoints", models["hitchhiker2024_checkpoints"],
+                                    rows, test, settings, lambda _: None)
     assert "b" in hh.HITCHHIKER_BY_FAMILY
     assert [c[1] for c in calls] == [["f1"], ["f2"]] and [f for f, _, _ in fits] == ["f1", "f2"]
     for name, (family,), index, overrides in calls:
         assert family in name
         assert index.equals(rows.index[rows["family"] == family])
-        assert overrides["dense_mass"] == hh._hitchhiker_mass(
+        assert overrides["dense_mass"] == hh.dense_mass(
             models["hitchhiker2024_checkpoints"], one_family=True)
     assert scores.index.equals(test.index) and (scores["fit"] == scores["family"]).all()
     # the hierarchies (and the final-loss fit) stay one joint fit on every row
     calls.clear()
-    fits, scores = hh._hitchhiker_fit("c", "hierarchical", models["hitchhiker2024_hierarchical"],
-                                      rows, test, settings, lambda _: None)
+    fits, scores = hh.fit_and_score("c", "hierarchical", models["hitchhiker2024_hierarchical"],
+                                    rows, test, settings, lambda _: None)
     assert len(calls) == 1 and calls[0][1] == ["f1", "f2"] and fits[0][0] is None
     assert (scores["fit"] == "f1, f2").all()
 
@@ -398,7 +398,7 @@ def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):
         "fit": name, "rows": 20, "chains": 2, "draws": 300, "divergences": per_fit[fit][2],
         "max_r_hat": per_fit[fit][0], "min_ess_bulk": per_fit[fit][1],
         "mean_steps": per_fit[fit][3], "warnings": 1})
-    row, per = hh._hitchhiker_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
+    row, per = hh.sampler_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
     assert row == {"fit": "(b) checkpoints", "fits": 2, "rows": 40, "chains": 2, "draws": 300,
                    "divergences": 5, "max_r_hat": 1.3, "min_ess_bulk": 12.0,
                    "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
@@ -420,7 +420,7 @@ def test_llm_line_frame_filters_and_fills():
         rp.llm_line_frame(models.assign(y=np.nan), "x", "y")
     with pytest.raises(ScalingLawError, match="no column 'tokenizer'"):
         rp.llm_line_frame(models.drop(columns="tokenizer"), "x", "y")
-    law = ll._llm_line_law("fineweb_edu_validation_loss")
+    law = ll.level_law("fineweb_edu_validation_loss")
     # V, g, s are the level, elasticity and floor share of E_y + K u^kappa at L = 3.4
     e_x, k, kappa, e_y = 0.5 * 2.9, 2.0, 1.3, 1.0
     lx = np.array([3.1, 3.4, 3.9])
@@ -527,8 +527,8 @@ def test_convergence_notes_flag_disagreeing_chains():
 def test_brandfonbrener_rows_score_ours_beside_the_paper_method():
     fit = SimpleNamespace(predict=lambda at, **_: pd.DataFrame(
         {"median": [2.0, 3.0], "pred_lower": [1.9, 3.1], "pred_upper": [2.1, 3.3]}))
-    out = bf._brandfonbrener_rows("train_to_train", fit, None, np.array([2.05, 3.0]),
-                                  np.array([2.0, 2.9]), "a", ["b", "c"], seed=0)
+    out = bf.score("train_to_train", fit, None, np.array([2.05, 3.0]), np.array([2.0, 2.9]),
+                   "a", ["b", "c"], seed=0)
     assert list(out.columns) == ["setting", "x", "y", "truth", "paper_method", "paper_err_%",
                                  "median", "lower", "upper", "covered", "rel_err_%"]
     assert out["covered"].tolist() == [True, False]  # 3.0 lies below [3.1, 3.3]
@@ -561,8 +561,8 @@ def test_brandfonbrener_paper_method_matches_the_printed_links():
     for y, (kappa, k) in printed.items():
         pairs = ltl.pair_train_to_train(sweep, x="fineweb-edu-100b", y=y)
         got = bf.brandfonbrener_paper_link(
-            pairs["loss_x"], pairs["loss_y"], bf._kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
-            bf._kaplan_e(opt, y, "val_loss"))
+            pairs["loss_x"], pairs["loss_y"], bf.kaplan_e(opt, "fineweb-edu-100b", "val_loss"),
+            bf.kaplan_e(opt, y, "val_loss"))
         assert got == pytest.approx((kappa, k), abs=6e-5)
 
 
@@ -576,8 +576,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
     opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
     tasks = [bf._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
     pairs = ltl.pair_train_to_test(sweep, tasks, datasets="slimpajama-chunk1")
-    paper = bf._brandfonbrener_paper_method("train_to_test", pairs, opt, "slimpajama-chunk1",
-                                            tasks, tasks, 2.2)
+    paper = bf.paper_method("train_to_test", pairs, opt, "slimpajama-chunk1", tasks, tasks, 2.2)
     assert np.isnan(paper[0]) and np.isfinite(paper[1])
     table = pd.DataFrame({"setting": "train-to-test", "x": "slimpajama-chunk1",
                           "y": ["sciq", "hellaswag"], "truth": [3.0, 2.3],
@@ -585,7 +584,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
                           "median": [3.1, 2.3], "lower": [2.9, 2.2], "upper": [3.2, 2.4],
                           "covered": [True, True], "rel_err_%": [3.3, 0.1]})
     diag = [{"fit": "t2test", "max_r_hat": 1.0, "min_ess_bulk": 500.0}]
-    result = bf._brandfonbrener_result([([table], diag, {})], {}, rp.Settings.make(), None)
+    result = bf.reproduction([([table], diag, {})], {}, rp.Settings.make(), None)
     assert any("paper_method is blank for slimpajama-chunk1 -> sciq" in n for n in result.notes)
     summary = result.tables["summary (mean and max absolute relative error, %)"]
     assert summary.loc[0, "paper_method_mean_err_%"] == 1.0

@@ -105,8 +105,17 @@ def brandfonbrener_paper_link(loss_x: Sequence[float], loss_y: Sequence[float], 
     return float(kappa), float(np.exp(log_k))
 
 
-def _kaplan_e(opt: pd.DataFrame, dataset: str, loss_name: str) -> float:
-    """The authors' Kaplan-form E of one loss of one training set (opt_params_data)."""
+def kaplan_e(opt: pd.DataFrame, dataset: str, loss_name: str) -> float:
+    """The authors' Kaplan-form E of one loss of one training set (opt_params_data).
+
+    Returns the ``E`` of the one Kaplan row of ``opt`` (the ``opt_params`` table) for
+    ``dataset`` and ``loss_name``.
+
+    >>> opt = pd.DataFrame({"data": "c4", "loss_name": "val_loss", "kaplan": [True, False],
+    ...                     "E": [1.8, 1.7]})
+    >>> kaplan_e(opt, "c4", "val_loss")
+    1.8
+    """
     rows = opt[(opt["data"] == dataset) & (opt["loss_name"] == loss_name)
                & opt["kaplan"].astype(bool)]
     if len(rows) != 1:
@@ -147,8 +156,18 @@ def brandfonbrener_model(setting: str) -> Any:
                            parameterization="centred", feedback="cut")
 
 
-def _brandfonbrener_rows(setting: str, fit: Any, at: pd.DataFrame, truth: np.ndarray,
-                         paper: np.ndarray, x: str, y: Sequence[str], seed: int) -> pd.DataFrame:
+def score(setting: str, fit: Any, at: pd.DataFrame, truth: np.ndarray, paper: np.ndarray,
+          x: str, y: Sequence[str], seed: int) -> pd.DataFrame:
+    """Our scores of one fit's targets beside the paper's method.
+
+    ``fit`` predicts the targets ``at`` (outputs ``y`` from input ``x``) with the 90%
+    posterior-predictive interval; ``paper`` holds the paper method's predictions. Returns
+    :func:`~scalinglaws.reproduce.scoring.score_frame`'s columns with ``setting``, ``x``,
+    ``y``, ``paper_method`` and ``paper_err_%`` added.
+
+    >>> rows = score("train_to_train", fit, at, truth, paper, x, outputs, seed=0)
+    ... # doctest: +SKIP
+    """
     pred = fit.predict(at, interval=INTERVAL, seed=seed, law_prior=False)
     scored = score_frame(truth, pred["median"].to_numpy(), pred["pred_lower"].to_numpy(),
                          pred["pred_upper"].to_numpy())
@@ -198,27 +217,32 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
         observed = float(target[x]["val_loss"])
         at = pd.DataFrame({"N": float(target[x]["N"]), "D": float(target[x]["D"]),
                            factor: outputs, "loss_x": observed})
-        paper = _brandfonbrener_paper_method(setting, pairs, opt, x, outputs, loss_names,
-                                             observed)
-        rows.append(_brandfonbrener_rows(label.split(" ")[0], fit, at, np.array(truth),
-                                         np.array(paper), x, names, settings.seed))
+        paper = paper_method(setting, pairs, opt, x, outputs, loss_names, observed)
+        rows.append(score(label.split(" ")[0], fit, at, np.array(truth), np.array(paper), x,
+                          names, settings.seed))
         diag.append(fit_diagnostics(label, fit))
         fits[(setting, x)] = fit
     return rows, diag, fits
 
 
-def _brandfonbrener_paper_method(setting: str, pairs: pd.DataFrame, opt: pd.DataFrame, x: str,
-                                 outputs: Sequence[str], loss_names: Sequence[str],
-                                 observed: float) -> list[float]:
+def paper_method(setting: str, pairs: pd.DataFrame, opt: pd.DataFrame, x: str,
+                 outputs: Sequence[str], loss_names: Sequence[str],
+                 observed: float) -> list[float]:
     """The paper's two-stage prediction of each output from x's observed loss.
 
-    NaN where a pair's sweep loss lies at or below the authors' plugged-in E_x or E_y
-    (the logs of its least squares are undefined; SlimPajama -> SciQ has one such loss).
+    E_x and E_y from :func:`kaplan_e`, kappa and K from
+    :func:`brandfonbrener_paper_link` on ``pairs``. Returns one prediction per output, NaN
+    where a pair's sweep loss lies at or below the authors' plugged-in E_x or E_y (the logs
+    of its least squares are undefined; SlimPajama -> SciQ has one such loss).
+
+    >>> pairs = ltl.pair_train_to_train(sweep, x="starcoder")  # doctest: +SKIP
+    >>> paper_method("train_to_train", pairs, opt, "starcoder", outputs, loss_names, 2.1)
+    ... # doctest: +SKIP
     """
     factor = "dataset_y" if setting == "train_to_train" else "metric_y"
-    e_x, paper = _kaplan_e(opt, x, "val_loss"), []
+    e_x, paper = kaplan_e(opt, x, "val_loss"), []
     for out, loss_name in zip(outputs, loss_names, strict=True):
-        e_y = _kaplan_e(opt, out if setting == "train_to_train" else x, loss_name)
+        e_y = kaplan_e(opt, out if setting == "train_to_train" else x, loss_name)
         one = pairs[pairs[factor] == out]
         if (one["loss_x"] <= e_x).any() or (one["loss_y"] <= e_y).any():
             paper.append(np.nan)
@@ -234,12 +258,19 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     sources = list(BRANDFONBRENER_QUICK) if settings.quick else list(target)
     parts = [_brandfonbrener_setting(setting, sweep, target, opt, sources, settings, log)
              for setting in ("train_to_train", "train_to_test")]
-    return _brandfonbrener_result(parts, target, settings, out)
+    return reproduction(parts, target, settings, out)
 
 
-def _brandfonbrener_result(parts: Sequence[tuple[list, list, dict]], target: Mapping,
-                           settings: Settings, out: Path | None) -> Reproduction:
-    """The tables, notes and figures from the settings' rows, diagnostics and fits."""
+def reproduction(parts: Sequence[tuple[list, list, dict]], target: Mapping,
+                 settings: Settings, out: Path | None) -> Reproduction:
+    """The tables, notes and figures from the settings' rows, diagnostics and fits.
+
+    ``parts`` holds per setting its :func:`score` frames, its fits' diagnostics and its
+    fits by ``(setting, x)``; ``target`` the 1e21-FLOP row of each set; figures are
+    written to ``out`` unless it is None. Returns the study's :class:`Reproduction`.
+
+    >>> result = reproduction(parts, target, settings, None)  # doctest: +SKIP
+    """
     rows = [r for part in parts for r in part[0]]
     diag = [d for part in parts for d in part[1]]
     fits = {k: v for part in parts for k, v in part[2].items()}

@@ -37,7 +37,7 @@ from ..plotting import save_figure
 
 #: Full sampler settings per study, chosen to keep each reproduction near a quarter of an
 #: hour on two CPU cores. The LLMs-on-the-line fits are sampled in the coordinates their
-#: data measure (see ``llm_line2025._llm_line_law``) and take ~100-400 leapfrog steps per
+#: data measure (see ``llm_line2025.level_law``) and take ~100-400 leapfrog steps per
 #: draw, so they afford 1,000 warmup draws and 1,000 draws. The Hitchhiker fits run in
 #: per-family units (see ``hitchhiker2024_protocol.hitchhiker_normalise``) with their run
 #: offsets integrated out, and (a)'s 100-dimensional dense mass block needs the 1,000

@@ -210,7 +210,18 @@ def _aligned(*arrays: np.ndarray, seed: int) -> list[np.ndarray]:
     return [a[rng.permutation(a.shape[0])[:n]] for a in arrays]
 
 
-def _gadre_paper_predict(paper: Mapping[str, dict], targets: pd.DataFrame) -> pd.DataFrame:
+def paper_predict(paper: Mapping[str, dict], targets: pd.DataFrame) -> pd.DataFrame:
+    """The paper's point predictions of the targets' loss and error.
+
+    ``paper`` is :func:`gadre_paper_fit`'s output; the error is the error law at the
+    predicted loss. Returns a frame with ``loss`` and ``error`` on the index of
+    ``targets``, NaN for a dataset the paper did not fit.
+
+    Examples
+    --------
+    >>> paper = gadre_paper_fit(parts["loss_fit"], parts["error_fit"])  # doctest: +SKIP
+    >>> paper_predict(paper, parts["targets"])  # doctest: +SKIP
+    """
     loss, error = [], []
     for _, row in targets.iterrows():
         fit = paper.get(str(row["dataset"]))
@@ -224,8 +235,18 @@ def _gadre_paper_predict(paper: Mapping[str, dict], targets: pd.DataFrame) -> pd
     return pd.DataFrame({"loss": loss, "error": error}, index=targets.index)
 
 
-def _gadre_predict(loss_fit, error_fit, targets: pd.DataFrame, seed: int) -> dict[str, tuple]:
-    """Draws of the targets' loss and error; the error carries the loss's uncertainty."""
+def predict(loss_fit, error_fit, targets: pd.DataFrame, seed: int) -> dict[str, tuple]:
+    """Draws of the targets' loss and error; the error carries the loss's uncertainty.
+
+    The error law is evaluated at each draw of the predicted loss. Returns
+    ``{"loss": (law, observed), "error": (law, observed)}``: draws by target of the
+    noise-free value and of a new observation.
+
+    Examples
+    --------
+    >>> pred = predict(loss_fit, error_fit, parts["targets"], seed=0)  # doctest: +SKIP
+    >>> law, observed = pred["error"]  # doctest: +SKIP
+    """
     frame = targets[["N", "D", "dataset"]].copy()
     loss = loss_fit.predict_draws(frame, seed=seed)
     probe = targets[["dataset"]].assign(loss_c4_val=targets["loss_c4_val"].to_numpy())
@@ -251,7 +272,7 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     parts = gadre_split(frame)
     targets = parts["targets"]
     paper = gadre_paper_fit(parts["loss_fit"], parts["error_fit"])
-    paper_pred = _gadre_paper_predict(paper, targets)
+    paper_pred = paper_predict(paper, targets)
     models = {name: spec for name, (spec, _) in specs().items()}
     fits = {}
     for kind in ("per_dataset", "hierarchical"):
@@ -266,8 +287,7 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     rows = []
     draws = {}
     for kind in ("per_dataset", "hierarchical"):
-        pred = _gadre_predict(fits[("loss", kind)], fits[("error", kind)], targets,
-                              settings.seed)
+        pred = predict(fits[("loss", kind)], fits[("error", kind)], targets, settings.seed)
         draws[kind] = pred
         for quantity, column in (("loss", "loss_c4_val"), ("error", "err_avg_subset")):
             scored = score_targets(targets[column], *pred[quantity])

@@ -142,7 +142,7 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
     return out
 
 
-def _hitchhiker_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, ...]]:
+def dense_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, ...]]:
     """NUTS mass-matrix blocks of a Hitchhiker fit: one dense block for the law and noise.
 
     The per-family law parameters lie on near-linear ridges in log space (log A_ref
@@ -153,7 +153,13 @@ def _hitchhiker_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple
     per-family noise offsets get a diagonal one. Site names follow
     :func:`scalinglaws.model.build_model`. ``one_family``: the fit is on one family's rows,
     where the family factor has a single level and the design fits every parameter varying
-    by it as shared (so each site is a scalar and nothing varies).
+    by it as shared (so each site is a scalar and nothing varies). Returns the one dense
+    block, as NUTS's ``dense_mass`` takes it.
+
+    Examples
+    --------
+    >>> dense_mass(specs()["hitchhiker2024_final"][0], one_family=True)
+    [('E', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma')]
     """
     centred = spec.parameterization if isinstance(spec.parameterization, Mapping) else {}
     vary = {} if one_family else spec.vary
@@ -183,8 +189,20 @@ def _hitchhiker_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple
     return [tuple(names)]
 
 
-def _hitchhiker_score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame,
-                      seed: int, discrepancy: Any = None) -> pd.DataFrame:
+def score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame, seed: int,
+          discrepancy: Any = None) -> pd.DataFrame:
+    """A fit's scores of the targets ``test``, predicted in the family units ``centres``.
+
+    The draws are converted back to each family's own units before scoring; a
+    ``discrepancy`` is passed to the fit's ``predict_draws``. Returns
+    :func:`~scalinglaws.reproduce.scoring.score_targets`'s frame on the index of ``test``,
+    with its ``family`` and ``D`` first.
+
+    Examples
+    --------
+    >>> _, centres = hitchhiker_normalise(parts["checkpoints"])  # doctest: +SKIP
+    >>> score(fit, parts["test"], centres, seed=0)["rel_err_%"].mean()  # doctest: +SKIP
+    """
     rows, _ = hitchhiker_normalise(test, centres)
     columns = [*fit.spec.inputs.values(), *fit.spec.factors]
     if fit.spec.run:
@@ -199,9 +217,9 @@ def _hitchhiker_score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame,
     return scored
 
 
-def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
-                    test: pd.DataFrame, settings: Settings, log: Callable[[str], None],
-                    **overrides: Any) -> tuple[list[tuple[Any, Any, float]], pd.DataFrame]:
+def fit_and_score(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
+                  test: pd.DataFrame, settings: Settings, log: Callable[[str], None],
+                  **overrides: Any) -> tuple[list[tuple[Any, Any, float]], pd.DataFrame]:
     """Fit one Hitchhiker model and score the targets: jointly, or one family at a time.
 
     A model in :data:`HITCHHIKER_BY_FAMILY` is fitted once per family, on that family's
@@ -209,10 +227,15 @@ def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
     parameters are scalars), all families as one batched program; the others once on all
     rows. Returns the fits as
     ``(family or None, fit, seconds)`` and the targets' scores in the order of ``test``.
+
+    Examples
+    --------
+    >>> fits, scores = fit_and_score("c", "hierarchical", spec, rows, test, settings, print)
+    ... # doctest: +SKIP
     """
     data, centres = hitchhiker_normalise(rows)
     by_family = key in HITCHHIKER_BY_FAMILY
-    mass = _hitchhiker_mass(spec, one_family=by_family)
+    mass = dense_mass(spec, one_family=by_family)
     if by_family:
         chunks = dict(list(data.groupby("family")))
         labels = {f"({key}) {name} [{family}]": family for family in chunks}
@@ -223,18 +246,22 @@ def _hitchhiker_fit(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
         started = time.perf_counter()
         fit = fit_model(spec, data, settings, log, f"({key}) {name}", dense_mass=mass, **overrides)
         fits = [(None, fit, time.perf_counter() - started)]
-    scores = [_hitchhiker_score(fit, test if family is None else test[test["family"] == family],
-                                centres, settings.seed) for family, fit, _ in fits]
+    scores = [score(fit, test if family is None else test[test["family"] == family], centres,
+                    settings.seed) for family, fit, _ in fits]
     return fits, pd.concat(scores).loc[test.index]
 
 
-def _hitchhiker_diagnostics(name: str, fits: Sequence[tuple[Any, Any, float]]
-                            ) -> tuple[dict[str, Any], pd.DataFrame]:
+def sampler_diagnostics(name: str, fits: Sequence[tuple[Any, Any, float]]
+                        ) -> tuple[dict[str, Any], pd.DataFrame]:
     """One sampler-table row for a model's fit(s) and the per-fit rows behind it.
 
     For a model fitted family by family: the worst R-hat, the smallest bulk ESS, the total
     divergences and warnings, the mean of the fits' mean leapfrog steps per draw, and the
-    total wall time.
+    total wall time. ``fits`` is :func:`fit_and_score`'s list of fits.
+
+    Examples
+    --------
+    >>> row, per = sampler_diagnostics("(b) checkpoints", fits)  # doctest: +SKIP
     """
     per = pd.DataFrame([{**fit_diagnostics(name, fit), "family": family, "seconds": seconds}
                         for family, fit, seconds in fits])
@@ -269,19 +296,18 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     models = {name: spec for name, (spec, _) in specs().items()}
     fits, scores = {}, {}
     for key, name, data in HITCHHIKER_MODELS:
-        fits[key], scores[key] = _hitchhiker_fit(
+        fits[key], scores[key] = fit_and_score(
             key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log)
     # (e): refit (c) one size down, measure its miss there, carry it into (c)'s predictions
     key, name = HITCHHIKER_CALIBRATED
     down = hitchhiker_one_size_down(frame, families=families)
-    fits[key], backtest = _hitchhiker_fit(key, name, models["hitchhiker2024_hierarchical"],
-                                          down["checkpoints"], down["test"], settings, log)
+    fits[key], backtest = fit_and_score(key, name, models["hitchhiker2024_hierarchical"],
+                                        down["checkpoints"], down["test"], settings, log)
     discrepancy = Discrepancy.estimate(backtest["truth"], backtest["median"],
                                        backtest["lower"], backtest["upper"], mass=INTERVAL,
                                        groups=backtest["family"])
     _, centres = hitchhiker_normalise(parts["checkpoints"])
-    scores[key] = _hitchhiker_score(fits["c"][0][1], test, centres, settings.seed,
-                                    discrepancy)
+    scores[key] = score(fits["c"][0][1], test, centres, settings.seed, discrepancy)
 
     rows = []
     for _, fam in info.iterrows():
@@ -301,7 +327,7 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     median = {"family": "median over families", **table[numeric].median().to_dict()}
     table = pd.concat([table, pd.DataFrame([mean, median])], ignore_index=True)
 
-    diagnostics = {k: _hitchhiker_diagnostics(f"({k}) {n}", fits[k])
+    diagnostics = {k: sampler_diagnostics(f"({k}) {n}", fits[k])
                    for k, n, _ in (*HITCHHIKER_MODELS, (*HITCHHIKER_CALIBRATED, None))}
     diag = pd.DataFrame([row for row, _ in diagnostics.values()])
     by_family = {k: diagnostics[k][1] for k in HITCHHIKER_BY_FAMILY}

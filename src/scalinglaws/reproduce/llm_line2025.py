@@ -56,7 +56,7 @@ LLM_LINE_ABLATIONS = ("C4", "FineWeb-Edu", "The Pile Deduped")
 LLM_LINE_ARCHITECTURES = ("GPT", "Mamba", "Mamba2")
 
 
-def _llm_line_law(x: str):
+def level_law(x: str) -> Law:
     """The shifted power law in the coordinates the data measure: level, elasticity, floor.
 
     ``L_y = E_y + K ((L_x - E_x)/(x0 - E_x))^kappa`` written as
@@ -68,7 +68,7 @@ def _llm_line_law(x: str):
     E_y that NUTS crossed in hundreds of leapfrog steps. ``E_x = r * floor`` with ``r`` in
     (0, 1) keeps ``L_x - E_x > 0`` wherever the sampler starts.
 
-    >>> law = _llm_line_law("fineweb_edu_validation_loss")
+    >>> law = level_law("fineweb_edu_validation_loss")
     >>> law.param_names
     ('V', 's', 'r', 'g')
     >>> round(float(law.fn({"L": 3.4}, {"V": 3.0, "s": 0.2, "r": 0.5, "g": 0.7})), 12)
@@ -92,7 +92,7 @@ def _llm_line_law(x: str):
 def _llm_line_spec(x: str, y: str, by: str | list[str] | None,
                    parameterization: str = "noncentred") -> ScalingModel:
     vary = {} if by is None else {p: by for p in _CURVE}
-    return ScalingModel(_llm_line_law(x), inputs={"L": x}, target=y, vary=vary,
+    return ScalingModel(level_law(x), inputs={"L": x}, target=y, vary=vary,
                         priors={"sigma": Prior("HalfNormal", 0.05)},
                         parameterization=parameterization)
 
