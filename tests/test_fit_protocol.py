@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+import xarray as xr
 from test_losstoloss import _fake_fit
 
 import scalinglaws as sl
@@ -118,6 +119,14 @@ def test_load_returns_the_kind_that_was_saved(fits, tmp_path):
         again = sl.load(fit.save(tmp_path / f"{kind}.nc"))
         assert type(again) is type(fit) and again.kind == kind
         pd.testing.assert_frame_equal(again.predict(at, seed=3), fit.predict(at, seed=3))
+        with xr.open_dataset(tmp_path / f"{kind}.nc", group="posterior",
+                             engine="h5netcdf") as posterior:
+            assert posterior.attrs["scalinglaws_kind"] == kind
+    future = fits["scaling_law"][0].idata.copy()
+    future.posterior.attrs.update(scalinglaws_kind="isoflop_frontier")
+    future.to_netcdf(str(tmp_path / "future.nc"), engine="h5netcdf")
+    with pytest.raises(ScalingLawError, match="kind 'isoflop_frontier', which this version"):
+        sl.load(tmp_path / "future.nc")
     foreign = tmp_path / "arviz.nc"
     az.from_dict(posterior={"a": np.zeros((1, 5))}).to_netcdf(str(foreign),
                                                                engine="h5netcdf")

@@ -324,3 +324,58 @@ def test_notes_name_the_miss_of_an_overconfident_model():
     assert sum("overconfident" in n for n in notes) == 2  # the 50% and the 90% intervals
     (miss,) = [n for n in notes if ".discrepancy()" in n]  # the miss is named once
     assert f"{100 * np.log(1.1):+.3g}% from the median" in miss
+
+
+# --- a loss-to-loss model ---------------------------------------------------------------------
+
+def _link_pairs() -> pd.DataFrame:
+    from scalinglaws import losstoloss as ltl
+    return ltl.pair_train_to_train(ltl.simulate(seed=0), x="web", y=["code", "books"],
+                                   loss="loss")
+
+
+def test_extrapolation_scores_a_loss_to_loss_model_on_its_output(monkeypatch):
+    """The refits are prior-draw fits (no NUTS); scoring is the real path."""
+    from test_losstoloss import _fake_fit
+
+    from scalinglaws import losstoloss as ltl
+
+    fitted = []
+
+    def fit_many(self, frames, **settings):
+        fitted.append({t: len(frame) for t, frame in frames.items()})
+        return {t: _fake_fit(self, frame, n=100) for t, frame in frames.items()}
+
+    monkeypatch.setattr(ltl.LossToLossModel, "fit_many", fit_many)
+    pairs = _link_pairs()
+    pairs.loc[pairs.index[-1], "loss_y"] = np.nan     # an input-only row: never scored
+    model = ltl.LossToLossModel("chinchilla", vary={"kappa": "dataset_y"})
+    result = extrapolation({"link": model}, pairs, holdout=[1e20], by="C", seed=1)
+    compute = 6 * pairs["N"] * pairs["D"]
+    held = pairs[(compute >= 1e20) & pairs["loss_y"].notna()]
+    assert fitted == [{1e20: int((compute < 1e20).sum())}]
+    assert result.target == "loss_y" and len(result.points) == len(held)
+    assert result.points["row"].tolist() == [str(i) for i in held.index]
+    np.testing.assert_allclose(result.points["observed"], held["loss_y"])
+    fit = result.fits[("link", 1e20)]
+    ll = fit.log_density(held, seed=2)
+    np.testing.assert_allclose(result.points["lpd"],
+                               logsumexp(ll, axis=0) - np.log(len(ll)))
+    assert ((0 <= result.points["pit"]) & (result.points["pit"] <= 1)).all()
+    assert result.scores.loc[0, "n_train"] == int((compute < 1e20).sum())
+
+
+@pytest.mark.slow
+def test_extrapolation_refits_a_loss_to_loss_model_with_nuts():
+    from scalinglaws import losstoloss as ltl
+
+    pairs = _link_pairs()
+    pairs = pairs[pairs["dataset_y"] == "code"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = extrapolation({"link": ltl.LossToLossModel("chinchilla")}, pairs,
+                               holdout="largest", by="C", chains=2, warmup=300, draws=300)
+    points = result.points
+    assert len(points) == 1 and np.isfinite(points["lpd"]).all()
+    # the simulated link holds at the largest run: the median misses it by < 2%
+    assert points["are"].iloc[0] < 0.02

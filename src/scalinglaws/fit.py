@@ -73,7 +73,8 @@ class Fit:
     design: Design
     warnings: tuple[str, ...] = ()
 
-    #: The fit type, as :class:`~scalinglaws.protocol.FitLike` names it and :func:`scalinglaws.load` returns it.
+    #: The fit type, as :class:`~scalinglaws.protocol.FitLike` names it and
+    #: :func:`scalinglaws.load` returns it.
     kind: ClassVar[str] = "scaling_law"
 
     # --- reading the posterior -----------------------------------------------------------
@@ -370,6 +371,7 @@ class Fit:
         """
         return write_fit_file(self.idata, Path(path), {
             "scalinglaws_format": FILE_FORMAT,
+            "scalinglaws_kind": self.kind,
             "scalinglaws_spec": self.spec.to_json(),
             "scalinglaws_warnings": json.dumps(list(self.warnings)),
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),

@@ -12,7 +12,7 @@ from ._checks import check_keys, check_mapping
 from .errors import ScalingLawError
 from .fit import Fit, ScalingModel, read_fit
 from .losstoloss import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
-from .netcdf import ForeignFitFile
+from .netcdf import ForeignFitFile, read_kind
 from .spec import TOML_EXTRA_KEYS, read_toml
 
 #: The fit types :func:`load` reads, by kind (each a :class:`~scalinglaws.protocol.FitLike`),
@@ -38,13 +38,20 @@ def load(path: str | Path) -> Fit | LossToLossFit:
     >>> fit.kind  # doctest: +SKIP
     'scaling_law'
     """
-    for kind, reader in READERS.items():
+    kind = read_kind(Path(path))
+    if kind is not None and kind not in READERS:
+        raise ScalingLawError(
+            f"{path} holds a fit of kind {kind!r}, which this version of scalinglaws does "
+            f"not read (it reads {', '.join(map(repr, READERS))}); install the version that "
+            f"wrote it")
+    # files say their kind; a file that does not is tried by every reader in turn
+    for name, reader in READERS.items() if kind is None else [(kind, READERS[kind])]:
         try:
             fit = reader(path)
         except ForeignFitFile:
             continue
-        if fit.kind != kind:  # a reader returned another type than it is registered for
-            raise ScalingLawError(f"{path}: the {kind!r} reader returned a fit of kind "
+        if fit.kind != name:  # a reader returned another type than it is registered for
+            raise ScalingLawError(f"{path}: the {name!r} reader returned a fit of kind "
                                   f"{fit.kind!r}; this is a bug in scalinglaws")
         return fit
     raise ScalingLawError(

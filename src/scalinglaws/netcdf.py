@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import arviz as az
+import xarray as xr
 
 from ._checks import write_atomic
 from ._version import __version__
@@ -54,6 +55,19 @@ def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
                                  scalinglaws_fingerprint=fingerprint(idata, attrs))
     return write_atomic(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"),
                         "fit file")
+
+
+def read_kind(path: Path) -> str | None:
+    """The kind of fit a file says it holds (its ``scalinglaws_kind`` attribute), read
+    without loading the posterior; None when the file does not say or cannot be read
+    (the kind's reader then tells which).
+    """
+    try:
+        with xr.open_dataset(str(path), group="posterior", engine="h5netcdf") as posterior:
+            kind = posterior.attrs.get("scalinglaws_kind")
+    except Exception:  # noqa: BLE001 - unreadable here: the reader reports it in full
+        return None
+    return kind if isinstance(kind, str) else None
 
 
 class ForeignFitFile(ScalingLawError):

@@ -17,8 +17,8 @@ import pandas as pd
 
 from .._checks import check_fit_kind, factor_labels
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..protocol import FitLike
 from ..model import enable_x64
+from ..protocol import FitLike
 
 __all__ = [
     "ANY_KIND",

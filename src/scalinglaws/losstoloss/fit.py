@@ -619,6 +619,7 @@ class LossToLossFit:
         """
         return write_fit_file(self.idata, Path(path), {
             "scalinglaws_losstoloss_format": FILE_FORMAT,
+            "scalinglaws_kind": self.kind,
             "scalinglaws_losstoloss_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
             "scalinglaws_warnings": json.dumps(list(self.warnings)),
         })
