@@ -29,8 +29,7 @@ from numpyro.infer import Predictive
 
 import scalinglaws as sl
 from scalinglaws.cli import main
-from scalinglaws.data import make_design
-from scalinglaws.engine import constant_data
+from scalinglaws.data import design_dataset, make_design
 from scalinglaws.model import build_model
 
 AT = {"N": 1e10, "D": 2e11}
@@ -55,7 +54,7 @@ def fit(runs) -> sl.Fit:
     dims = {"E_dataset": ["dataset"], "E_z_dataset": ["dataset"]}
     coords = {"dataset": list(design.factors["dataset"].levels)}
     idata = az.from_dict(posterior=posterior, dims=dims, coords=coords)
-    idata.add_groups(constant_data=constant_data(MODEL, design))
+    idata.add_groups(constant_data=design_dataset(design))
     return sl.Fit(idata=idata, spec=MODEL, design=design,
                   warnings=("a stored warning about the sampler",))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from ._checks import factor_labels
 from .errors import ScalingLawError, ScalingLawWarning
@@ -74,6 +75,65 @@ class Design:
     def levels(self) -> dict[str, tuple[str, ...]]:
         """The fitted levels of each factor (what prediction needs to encode new rows)."""
         return {name: f.levels[: f.n_fitted] for name, f in self.factors.items()}
+
+
+# --- a design as a dataset (a fit's constant_data) ------------------------------------------
+
+#: Suffix of a factor's codes in a design's dataset (``dataset__code``).
+CODE_SUFFIX = "__code"
+
+
+def design_coords(design: Design) -> dict[str, Sequence]:
+    """Coordinates of a design's dataset: ``row`` and each factor's levels."""
+    coords: dict[str, Sequence] = {"row": np.arange(design.n_rows)}
+    for name, factor in design.factors.items():
+        coords[name] = list(factor.levels)
+    return coords
+
+
+def design_dataset(design: Design) -> xr.Dataset:
+    """The design as a dataset, a fit's ``constant_data``: inputs, target, known errors,
+    factor codes (:data:`CODE_SUFFIX`) and levels, row labels; the reference scales and
+    the varying parameters as attributes. :func:`design_from_dataset` reads it back."""
+    data = {var: ("row", values) for var, values in design.variables.items()}
+    data["target"] = ("row", design.y)
+    if design.se is not None:
+        data["measurement_se"] = ("row", design.se)
+    for name, factor in design.factors.items():
+        data[f"{name}{CODE_SUFFIX}"] = ("row", factor.codes)
+    data["row_label"] = ("row", np.asarray([str(i) for i in design.index]))
+    ds = xr.Dataset(data, coords=design_coords(design))
+    ds.attrs.update({f"log_reference_{k}": v for k, v in design.log_reference.items()})
+    ds.attrs["vary"] = str({k: list(v) for k, v in design.vary.items()})
+    return ds
+
+
+def dataset_factors(ds: xr.Dataset) -> list[str]:
+    """The factor columns of a design's dataset."""
+    return [v[: -len(CODE_SUFFIX)] for v in ds.data_vars if v.endswith(CODE_SUFFIX)]
+
+
+def design_from_dataset(ds: xr.Dataset, variables: Sequence[str],
+                        vary: Mapping[str, Sequence[str]],
+                        log_reference: Mapping[str, float]) -> Design:
+    """The :class:`Design` that :func:`design_dataset` wrote, with the law's ``variables``.
+
+    Every level in the dataset was fitted. Missing parts raise ``KeyError``.
+    """
+    factors = {}
+    for name in dataset_factors(ds):
+        levels = tuple(str(v) for v in ds[name].values)
+        factors[name] = Factor(codes=ds[f"{name}{CODE_SUFFIX}"].values.astype(np.int32),
+                               levels=levels, n_fitted=len(levels))
+    return Design(
+        variables={v: ds[v].values.astype(np.float64) for v in variables},
+        y=ds["target"].values.astype(np.float64),
+        factors=factors,
+        vary={k: tuple(v) for k, v in vary.items()},
+        log_reference=dict(log_reference),
+        index=pd.Index(ds["row_label"].values.astype(str)),
+        se=ds["measurement_se"].values.astype(np.float64) if "measurement_se" in ds else None,
+    )
 
 
 def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:

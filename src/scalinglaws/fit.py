@@ -23,7 +23,7 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import check_interval, check_predict_settings, check_sampler_settings
-from .data import Design, Factor, as_frame, make_design, target_values
+from .data import Design, Factor, as_frame, design_from_dataset, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import fit_html
 from .engine import chain_groups, posterior_draws, run_nuts, run_nuts_many
@@ -616,24 +616,10 @@ def read_fit(path: str | Path) -> Fit:
         "an ArviZ file is read with arviz.from_netcdf")
     try:
         spec = ScalingModel.from_json(attrs["scalinglaws_spec"])
-        const = idata.constant_data
-        factors = {}
-        for var in const.data_vars:
-            if var.endswith("__code"):
-                name = var[: -len("__code")]
-                levels = tuple(str(v) for v in const[name].values)
-                factors[name] = Factor(codes=const[var].values.astype(np.int32),
-                                       levels=levels, n_fitted=len(levels))
-        design = Design(
-            variables={v: const[v].values.astype(np.float64) for v in spec.law.variables},
-            y=const["target"].values.astype(np.float64),
-            factors=factors,
-            vary={k: tuple(v) for k, v in json.loads(attrs["scalinglaws_vary"]).items()},
-            log_reference=json.loads(attrs["scalinglaws_log_reference"]),
-            index=pd.Index(const["row_label"].values.astype(str)),
-            se=(const["measurement_se"].values.astype(np.float64)
-                if "measurement_se" in const else None),
-        )
+        design = design_from_dataset(
+            idata.constant_data, spec.law.variables,
+            vary=json.loads(attrs["scalinglaws_vary"]),
+            log_reference=json.loads(attrs["scalinglaws_log_reference"]))
         warnings_ = tuple(str(w) for w in json.loads(attrs.get("scalinglaws_warnings", "[]")))
     except ScalingLawError as err:
         raise ScalingLawError(f"{path}: the model spec stored in the file is not valid: "

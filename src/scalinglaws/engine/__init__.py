@@ -9,9 +9,9 @@
 """
 
 from .diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, chain_groups, diagnose, posterior_draws
-from .nuts import constant_data, run_nuts, run_nuts_many
+from .nuts import run_nuts, run_nuts_many
 from .program import CACHE_ENV, Settings, cache_folder, persistent_cache, program, stack
 
 __all__ = ["BFMI_MIN", "CACHE_ENV", "ESS_MIN", "RHAT_MAX", "Settings", "cache_folder",
-           "chain_groups", "constant_data", "diagnose", "persistent_cache", "posterior_draws",
+           "chain_groups", "diagnose", "persistent_cache", "posterior_draws",
            "program", "run_nuts", "run_nuts_many", "stack"]

@@ -10,6 +10,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from ..data import dataset_factors
 from ..model import auxiliary
 
 #: Thresholds of the post-sampling checks.
@@ -39,12 +40,10 @@ def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
 
 
 def _factors(idata: az.InferenceData) -> list[str]:
-    """The factor columns of a fit, longest first (from its ``<factor>__code`` data)."""
+    """The factor columns of a fit, longest first (from its constant data)."""
     if "constant_data" not in idata.groups():
         return []
-    names = [v[: -len("__code")] for v in idata.constant_data.data_vars
-             if v.endswith("__code")]
-    return sorted(names, key=len, reverse=True)
+    return sorted(dataset_factors(idata.constant_data), key=len, reverse=True)
 
 
 def user_name(site: str, factors: list[str]) -> str:

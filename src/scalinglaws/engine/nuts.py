@@ -17,10 +17,9 @@ from collections.abc import Sequence
 import arviz as az
 import jax
 import numpy as np
-import xarray as xr
 
 from .._checks import check_sampler_settings
-from ..data import Design
+from ..data import Design, design_coords, design_dataset
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
     centred_sites,
@@ -48,28 +47,6 @@ def _dims(spec, design: Design) -> dict[str, list[str]]:
     if factor:
         dims.update({name: [factor] for name in level_coordinate_names(spec, factor)})
     return dims
-
-
-def _coords(design: Design) -> dict[str, Sequence]:
-    coords: dict[str, Sequence] = {"row": np.arange(design.n_rows)}
-    for name, factor in design.factors.items():
-        coords[name] = list(factor.levels)
-    return coords
-
-
-def constant_data(spec, design: Design) -> xr.Dataset:
-    """The data the posterior was conditioned on: inputs, target, factor codes, references."""
-    data = {var: ("row", values) for var, values in design.variables.items()}
-    data["target"] = ("row", design.y)
-    if design.se is not None:
-        data["measurement_se"] = ("row", design.se)
-    for name, factor in design.factors.items():
-        data[f"{name}__code"] = ("row", factor.codes)
-    data["row_label"] = ("row", np.asarray([str(i) for i in design.index]))
-    ds = xr.Dataset(data, coords=_coords(design))
-    ds.attrs.update({f"log_reference_{k}": v for k, v in design.log_reference.items()})
-    ds.attrs["vary"] = str({k: list(v) for k, v in design.vary.items()})
-    return ds
 
 
 def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 500,
@@ -181,9 +158,9 @@ def _inference_data(spec, design: Design, sites: dict, loglik: np.ndarray,
     observed = np.log(design.y) if spec.scale == "log" else np.asarray(design.y)
     idata = az.from_dict(posterior=posterior, sample_stats=stats,
                          log_likelihood={"y": loglik[:, :, :n]}, observed_data={"y": observed},
-                         coords=_coords(design), dims=dims)
-    idata.add_groups(constant_data=constant_data(spec, design))
+                         coords=design_coords(design), dims=dims)
+    idata.add_groups(constant_data=design_dataset(design))
     return idata
 
 
-__all__ = ["constant_data", "run_nuts", "run_nuts_many"]
+__all__ = ["run_nuts", "run_nuts_many"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_interval, check_predict_settings
-from ..data import Design, make_design, target_values
+from ..data import Design, as_frame, make_design, target_values
 from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
@@ -34,7 +34,7 @@ from ..model import (
 )
 from ..netcdf import read_fit_file, write_fit_file
 from ..protocol import Pointwise
-from .frames import loss_column, require_columns, to_frame
+from .frames import loss_column, require_columns
 from .layout import Layout, frame_from_constant
 from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
 from .plots import plot_link
@@ -147,7 +147,7 @@ class LossToLossModel(LossToLossSpec):
         ...                                         draws=300)  # doctest: +SKIP
         >>> fit.summary().loc["link.kappa", ["median", "lower", "upper"]]  # doctest: +SKIP
         """
-        layout = Layout.build(self, to_frame(data, "data"))
+        layout = Layout.build(self, as_frame(data, "data"))
         return self._fit_layout(layout, seed=seed, chains=chains, warmup=warmup, draws=draws,
                                 target_accept=target_accept, progress=progress,
                                 max_tree_depth=max_tree_depth, dense_mass=dense_mass,
@@ -173,7 +173,7 @@ class LossToLossModel(LossToLossSpec):
         layouts = []
         for label, frame in zip(labels, items, strict=True):
             try:
-                layouts.append(Layout.build(self, to_frame(frame, label)))
+                layouts.append(Layout.build(self, as_frame(frame, label)))
             except ScalingLawError as err:
                 raise ScalingLawError(f"{label}: {err}") from None
         fits = [self._fit_layout(layout, seed=s, chains=chains, warmup=warmup, draws=draws,
@@ -321,7 +321,7 @@ class LossToLossFit:
                     f"{self.spec.link_spec.scale!r} scale")
         check_predict_settings(seed=seed)
         spec, layout = self.spec, self.layout
-        frame = to_frame(data, "data")
+        frame = as_frame(data, "data")
         hint = "Give the inputs and the factor columns the model varies by."
         require_columns(frame, [*spec.inputs.values(), *spec.x_factors, *spec.link_factors], "data",
                         hint)
@@ -403,7 +403,7 @@ class LossToLossFit:
 
         >>> ll = fit.log_density(held_out)  # doctest: +SKIP
         """
-        frame = to_frame(data, "data")
+        frame = as_frame(data, "data")
         y = target_values(self.spec, frame)
         draws = self.predict_draws(frame, seed=seed)
         nu = self._part(LINK_PREFIX).get("nu")
@@ -498,7 +498,7 @@ class LossToLossFit:
         ...              "loss_x": [2.13]})  # doctest: +SKIP
         """
         lo, hi = check_predict_settings(interval=interval, seed=seed)
-        frame = to_frame(data, "data")
+        frame = as_frame(data, "data")
         draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy,
                                    law_prior=law_prior)
         out = frame.copy()

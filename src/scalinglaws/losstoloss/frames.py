@@ -5,26 +5,12 @@ loss columns).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLawError
-
-
-def to_frame(data: Any, what: str) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return data
-    if isinstance(data, Mapping):
-        try:
-            return pd.DataFrame(dict(data))
-        except ValueError as err:
-            raise ScalingLawError(f"{what}: cannot make a DataFrame from the dict ({err}); give "
-                                  f"equal-length columns") from None
-    raise ScalingLawError(f"{what} must be a pandas DataFrame (one row per run), got "
-                          f"{type(data).__name__}")
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, hint: str) -> None:

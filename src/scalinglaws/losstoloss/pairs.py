@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from ..data import as_frame
 from ..errors import ScalingLawError
-from .frames import level_list, match_key, require_columns, to_frame
+from .frames import level_list, match_key, require_columns
 
 
 def pair_losses(runs: pd.DataFrame, *, x: str | Sequence[str] | None,
@@ -68,7 +69,7 @@ def pair_losses(runs: pd.DataFrame, *, x: str | Sequence[str] | None,
     >>> pairs[["dataset_x", "dataset_y", "loss_x", "loss_y"]].shape[0] == 20
     True
     """
-    runs = to_frame(runs, "runs")
+    runs = as_frame(runs, "runs")
     on = [on] if isinstance(on, str) else list(on)
     metrics_y = [loss_y] if isinstance(loss_y, str) else list(loss_y)
     if not on:
@@ -188,7 +189,7 @@ def pair_train_to_test(runs: pd.DataFrame, tasks: str | Sequence[str], *,
     >>> bool((pairs["run_x"] == pairs["run_y"]).all())
     True
     """
-    runs = to_frame(runs, "runs")
+    runs = as_frame(runs, "runs")
     require_columns(runs, [dataset], "runs", "Pass dataset= naming the training-set column.")
     levels = sorted(runs[dataset].dropna().astype(str).unique())
     chosen = level_list(datasets, levels, "datasets", dataset)
