@@ -21,7 +21,7 @@ LAYERS = {
     "_version": 0, "errors": 0, "_checks": 0, "priors": 0, "netcdf": 0, "protocol": 0,
     "laws": 1,
     "spec": 2, "data": 2, "datasets": 2, "synthetic": 2,
-    "model": 3, "discrepancy": 3,
+    "model": 3, "prediction": 3, "discrepancy": 3,
     "engine": 4, "plotting": 4, "display": 4,
     "fit": 5, "losstoloss": 5, "io": 5,
     "fitset": 6, "validate": 6, "compare": 6, "decide": 6,

@@ -35,12 +35,12 @@ from .model import (
     law_params,
     noise_scale,
     observation,
-    predict_draws,
     transform_target,
     with_measurement_error,
 )
 from .netcdf import read_fit_file, write_fit_file
 from .plotting import plot_fit
+from .prediction import predict_draws
 from .protocol import Pointwise
 from .spec import ModelSpec
 

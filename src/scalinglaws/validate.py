@@ -22,7 +22,7 @@ with its group offset when it varies), Normal or Student-t noise, and the run of
 when the model has a ``run`` factor. Levels never seen in the training runs (a new
 dataset, and, usually, the held-out runs themselves) get a fresh offset drawn from the
 population for each draw: the location, offsets and noise scale are those of
-:func:`scalinglaws.model.predict_draws`, the function predictions use. Averaging
+:func:`scalinglaws.prediction.predict_draws`, the function predictions use. Averaging
 ``p(y_i | theta_s, u_s)`` over draws with one fresh offset ``u_s`` each is an unbiased
 Monte Carlo estimate of the
 predictive density with the offset integrated out; its log is what is reported.

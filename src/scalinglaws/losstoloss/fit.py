@@ -28,11 +28,11 @@ from ..model import (
     enable_x64,
     noise_scale,
     observation,
-    predict_draws,
     transform_target,
     untransform,
 )
 from ..netcdf import read_fit_file, write_fit_file
+from ..prediction import predict_draws
 from ..protocol import Pointwise
 from .frames import loss_column, require_columns
 from .layout import Layout, frame_from_constant

@@ -1,0 +1,98 @@
+"""Posterior prediction for new rows: the law, new observations and the law's
+parameters per draw (:func:`predict_draws`), with levels and runs never fitted drawn
+fresh from the population (:func:`with_new_levels`). It assembles parameters with the
+model's own functions (:mod:`scalinglaws.model`), so fitting and prediction cannot
+disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from .data import Design
+from .model import (
+    RUN_SITE,
+    enable_x64,
+    law_params,
+    level_sites,
+    location,
+    noise_scale,
+    observation,
+    run_offset,
+    untransform,
+    with_measurement_error,
+)
+
+
+def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:
+    """Posterior draws (leading draw axis) with every per-level site extended to the
+    levels of ``design`` the fit never saw, each a fresh draw from the population (its
+    standard-normal offset, or its prior with ``pooling="none"``) per posterior draw;
+    ``keys``: one PRNG key per site of :func:`level_sites`, in its order."""
+    values = {k: jnp.asarray(v) for k, v in posterior.items()}
+    n_draws = next(iter(values.values())).shape[0]
+    sites = level_sites(spec, design)
+    for key, site in zip(keys, sites, strict=True):
+        fitted = values[site.name] if site.name in values else jnp.zeros((n_draws, 0))
+        n_new = len(design.factors[site.factor].levels) - fitted.shape[1]
+        if n_new > 0:
+            base = dist.Normal(0.0, 1.0) if site.prior is None else site.prior.to_numpyro()
+            values[site.name] = jnp.concatenate([fitted, base.sample(key, (n_draws, n_new))],
+                                                axis=1)
+    return values
+
+
+def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
+    """Posterior draws of the law and of new observations for the rows of ``design``.
+
+    Parameters
+    ----------
+    posterior : dict of str to array
+        Sampled sites with a leading draw axis (chains flattened).
+    rng_key : jax.random.PRNGKey
+        For new levels (drawn from the population) and observation noise.
+
+    Returns
+    -------
+    dict
+        ``"law"``: the noise-free law, natural scale, shape (draws, rows);
+        ``"observed"``: posterior-predictive observations, same shape; ``"params"``: the
+        natural law parameters per draw and row; ``"measured"`` (rows with a known
+        measurement error only): new observations with that error added; ``"scale"``: the
+        model's noise scale and
+        ``"shift"``: the run offset (0 without runs), on the likelihood scale, per draw and
+        row. New levels of a factor and new runs get
+        fresh offsets from the population, per draw.
+    """
+    enable_x64()
+    n_sites = len(level_sites(spec, design))
+    keys = jax.random.split(rng_key, n_sites + 2)
+    values = with_new_levels(spec, design, posterior, keys[:n_sites])
+    key_run, key_noise = keys[n_sites], keys[n_sites + 1]
+
+    def one(draw):
+        params = law_params(spec, design, draw)
+        loc = location(spec, design, params)
+        scale = jnp.broadcast_to(noise_scale(spec, design, draw), loc.shape)
+        params = {k: jnp.broadcast_to(v, loc.shape) for k, v in params.items()}
+        return loc, loc + run_offset(spec, design, draw), scale, params
+
+    loc, shifted, scale, params = jax.vmap(one)(values)
+    if spec.run and spec.run not in design.factors and f"{RUN_SITE}_sd" in values:
+        # no run column given: every row is a new run, with its own offset
+        fresh = jax.random.normal(key_run, loc.shape)
+        shifted = shifted + values[f"{RUN_SITE}_sd"][:, None] * fresh
+    noise_values = {"nu": values["nu"][:, None]} if "nu" in values else {}
+    observed = observation(spec, shifted, scale, noise_values).sample(key_noise)
+    out = {"law": untransform(spec, loc), "observed": untransform(spec, observed),
+           "params": params, "scale": scale, "shift": shifted - loc}
+    if design.se is not None:  # the same draws, measured with the rows' known error
+        total = with_measurement_error(spec, design, scale, out["law"])
+        measured = observation(spec, shifted, total, noise_values).sample(
+            jax.random.fold_in(key_noise, 1))
+        out["measured"] = untransform(spec, measured)
+    return out
