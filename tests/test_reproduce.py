@@ -574,7 +574,7 @@ def test_brandfonbrener_paper_method_is_blank_where_its_logs_are_undefined():
 
     sweep = sl.datasets.load("brandfonbrener2025", "sweep", data_dir=DATA)
     opt = sl.datasets.load("brandfonbrener2025", "opt_params", data_dir=DATA)
-    tasks = [bf._TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
+    tasks = [bf.TASK_COLUMN.format(t) for t in ("sciq", "hellaswag")]
     pairs = ltl.pair_train_to_test(sweep, tasks, datasets="slimpajama-chunk1")
     paper = bf.paper_method("train_to_test", pairs, opt, "slimpajama-chunk1", tasks, tasks, 2.2)
     assert np.isnan(paper[0]) and np.isfinite(paper[1])

@@ -32,7 +32,8 @@ TITLE = "Brandfonbrener et al. 2025: loss-to-loss prediction (OLMo, 6 sets)"
 BRANDFONBRENER_TASKS = ("arc_challenge", "arc_easy", "hellaswag", "mmlu_humanities",
                         "mmlu_other", "mmlu_social_sciences", "mmlu_stem", "openbook_qa",
                         "piqa", "sciq", "winogrande")
-_TASK_COLUMN = "eval/downstream_ce_loss/{}_test_ce_loss"
+#: The sweep column of a task's test loss (format with a name of BRANDFONBRENER_TASKS).
+TASK_COLUMN = "eval/downstream_ce_loss/{}_test_ce_loss"
 #: The paper's own train-to-test errors at 1e21 (%, its "general train-to-test" protocol:
 #: FineWeb-Edu's validation loss to the other sets' test losses, ~20 tokens/param runs).
 BRANDFONBRENER_PAPER_TRAIN_TO_TEST = {"hellaswag": 1.6, "arc_easy": 10.2,
@@ -71,7 +72,7 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
         brandfonbrener_model("train_to_test"),
         {**brand, "pairing": "pair_train_to_test(sweep, tasks, datasets=source): the same "
                              "model's test losses",
-         "tasks": [_TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS],
+         "tasks": [TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS],
          "predict": "the source's 1e21-FLOP test loss of each task from its 1e21 val_loss",
          "cut_draws": BRANDFONBRENER_CUT["cut_draws"],
          "warmup_per_cut_draw": BRANDFONBRENER_CUT["warmup"],
@@ -184,7 +185,7 @@ def _brandfonbrener_data(data_dir: Any) -> tuple[pd.DataFrame, dict, pd.DataFram
     sweep = load_table("brandfonbrener2025", "sweep", data_dir)
     ext = load_table("brandfonbrener2025", "extrapolation", data_dir)
     opt = load_table("brandfonbrener2025", "opt_params", data_dir)
-    tasks = [_TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
+    tasks = [TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
     require_columns(sweep, ["N", "D", "dataset", "val_loss", *tasks], "brandfonbrener2025 sweep")
     target = {d: ext[ext["dataset"] == d].iloc[0] for d in sorted(sweep["dataset"].unique())}
     return sweep, target, opt
@@ -195,7 +196,7 @@ def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
                             log: Callable[[str], None]) -> tuple[list, list, dict]:
     """One setting's fits (one per source set) and scored predictions of the targets."""
 
-    tasks = [_TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
+    tasks = [TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
     rows, diag, fits = [], [], {}
     for x in sources:
         if setting == "train_to_train":  # x's law and links to the five other sets
