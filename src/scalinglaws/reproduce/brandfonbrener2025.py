@@ -191,9 +191,9 @@ def _brandfonbrener_data(data_dir: Any) -> tuple[pd.DataFrame, dict, pd.DataFram
     return sweep, target, opt
 
 
-def _brandfonbrener_setting(setting: str, sweep: pd.DataFrame, target: Mapping,
-                            opt: pd.DataFrame, sources: Sequence[str], settings: Settings,
-                            log: Callable[[str], None]) -> tuple[list, list, dict]:
+def fit_setting(setting: str, sweep: pd.DataFrame, target: Mapping, opt: pd.DataFrame,
+                sources: Sequence[str], settings: Settings,
+                log: Callable[[str], None]) -> tuple[list, list, dict]:
     """One setting's fits (one per source set) and scored predictions of the targets."""
 
     tasks = [TASK_COLUMN.format(t) for t in BRANDFONBRENER_TASKS]
@@ -257,7 +257,7 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
         log: Callable[[str], None]) -> Reproduction:
     sweep, target, opt = _brandfonbrener_data(data_dir)
     sources = list(BRANDFONBRENER_QUICK) if settings.quick else list(target)
-    parts = [_brandfonbrener_setting(setting, sweep, target, opt, sources, settings, log)
+    parts = [fit_setting(setting, sweep, target, opt, sources, settings, log)
              for setting in ("train_to_train", "train_to_test")]
     return reproduction(parts, target, settings, out)
 
