@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLawError
+from ..fit import Fit
 
 #: Mass of every interval in the tables.
 INTERVAL = 0.9
@@ -99,8 +100,10 @@ def fit_diagnostics(name: str, fit: Any) -> dict[str, Any]:
     smallest bulk ESS, mean leapfrog steps per draw and the number of warnings."""
     stats = fit.idata.sample_stats
     post = fit.idata.posterior
-    summary = fit.summary()
-    rows = fit.design.n_rows if hasattr(fit, "design") else len(fit.data)
+    # the sampler's own sites (a Fit's default summary shows natural per-group values,
+    # whose R-hat can hide a worse site such as a between-group spread)
+    summary = fit.summary(sites=True) if isinstance(fit, Fit) else fit.summary()
+    rows = len(fit.data())
     return {"fit": name, "rows": rows,
             "chains": int(post.sizes["chain"]), "draws": int(post.sizes["draw"]),
             "divergences": int(stats["diverging"].sum()),
