@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import html
 import io
 import json
 import os
@@ -29,9 +30,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from test_losstoloss import _fake_fit
 
 import scalinglaws as sl
 from scalinglaws import cli
+from scalinglaws import losstoloss as ltl
 from scalinglaws.compare import compare
 from scalinglaws.decide import compute_optimal
 from scalinglaws.display import Note, notes_box, strongest
@@ -162,6 +165,7 @@ def test_fit_html(fits):
     (lambda f, d: report(42, d / "r.html"), "report takes"),
     (lambda f, d: report({}, d / "r.html"), "no fits"),
     (lambda f, d: report([3], d / "r.html"), "report takes fits"),
+    (lambda f, d: report({"a": 3.5}, d / "r.html"), "LossToLossFit.*got float 3.5"),
     (lambda f, d: build_html(f, interval=1.5), "interval"),
 ])
 def test_bad_arguments(fits, tmp_path, call, message):
@@ -309,6 +313,251 @@ def test_holdout_ticks_do_not_overlap(validation):
     scales = validation.points[validation.by].unique()
     assert {t.get_text() for t in shown} <= {f"{v:.3g}".replace("e+", "e") for v in scales}
     plt.close(fig)
+
+
+# --- loss-to-loss fits --------------------------------------------------------------------
+
+#: A loss-to-loss target: the inputs of the compute law, every level of the link's factor.
+LINK_AT = {"N": 7e9, "D": 1.4e11}
+
+
+@pytest.fixture(scope="module")
+def link_pairs():
+    pairs = ltl.pair_train_to_train(ltl.simulate(seed=0), x="web", y=["code", "books"],
+                                    loss="loss")
+    pairs.loc[[22, 33], "loss_y"] = np.nan        # input models without this output
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def link_fit(link_pairs):
+    """Prior draws standing in for a posterior (no NUTS): the page's mechanics only."""
+    spec = ltl.LossToLossModel("chinchilla", vary={"kappa": "dataset_y", "K": "dataset_y",
+                                                    "E_y": "dataset_y"},
+                               priors={"kappa_sd": sl.Prior("HalfNormal", 0.1)})
+    return _fake_fit(spec, link_pairs, n=200)
+
+
+@pytest.fixture(scope="module")
+def shared_link_fit(link_pairs):
+    """A second model of the same pairs: one link for both outputs."""
+    return _fake_fit(ltl.LossToLossModel("chinchilla"), link_pairs, n=200)
+
+
+@pytest.fixture(scope="module")
+def link_page(link_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        return build_html({"link": link_fit}, at=LINK_AT, title="Links")
+
+
+def _section(page: str, anchor: str) -> str:
+    match = re.search(rf'<section[^>]* id="{anchor}">(.*?)</section>', page, re.S)
+    assert match, anchor
+    return match.group(1)
+
+
+def _rows(html: str) -> list[str]:
+    """The first cell of each body row of the tables in ``html``."""
+    bodies = re.findall(r"<tbody>(.*?)</tbody>", html, re.S)
+    return [cell for body in bodies for cell in re.findall(r"<tr><th[^>]*>([^<]*)</th>", body)]
+
+
+def test_loss_to_loss_page_has_every_section(link_page, link_fit):
+    for heading in ("Summary", "Predictions", "Data", "Model: link", "Hierarchy",
+                    "Sampler diagnostics", "Priors", "Parameters (90% intervals)",
+                    "Comparison (PSIS-LOO, WAIC, stacking)",
+                    "Extrapolation validation (leave largest scale out)", "Provenance"):
+        assert f">{heading}</h" in link_page, heading
+    summary = _section(link_page, "summary")
+    assert "1 model(s) of loss_y fitted to 40 runs" in summary
+    assert "cannot be compared" not in link_page
+    assert "<script" not in link_page
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", link_page)
+
+
+def test_loss_to_loss_data_section_names_the_roles(link_page):
+    data = _section(link_page, "data")
+    ranges = dict(re.findall(r'<tr><th class="text">([^<]+)</th><td class="text">([^<]+)</td>',
+                             data))
+    assert ranges == {"N": "input N", "D": "input D", "loss_x": "input loss x",
+                      "loss_y": "target y"}
+    # 38 of the 40 rows observe the target; every row observes the input loss
+    assert re.search(r'>loss_y</th><td class="text">target y</td><td class="num">38</td>', data)
+    assert re.search(r'>loss_x</th><td class="text">input loss x</td><td class="num">40</td>',
+                     data)
+    assert "<b>dataset_y</b> (factor): books (20), code (20)." in data
+    assert "<b>run_x</b> (input model): 20 levels" in data
+
+
+def test_loss_to_loss_model_section_shows_law_and_link(link_page, link_fit):
+    model = _section(link_page, "model-link")
+    spec = link_fit.spec
+    assert "<b>Compute law</b> <code>chinchilla</code> (Hoffmann et al. 2022" in model
+    assert f"<b>Link</b> <code>shifted_power</code> ({spec.link.citation})" in model
+    alts = re.findall(r'<img class="math" alt="([^"]+)" src="data:image/svg\+xml;base64,', model)
+    assert alts == [spec.law.latex, spec.link.latex]
+    assert spec.link.description.split(".")[0] in model
+    assert "Inputs: L = column <code>loss_x</code>; target y: column <code>loss_y</code>." in model
+    for line in ("x.E: shared by all runs.",
+                 "link.kappa: varies by dataset_y (2 levels); partial pooling",
+                 "Noise (link.sigma): Normal on log loss_y, one sigma.",
+                 "Latent input losses: one per input model (20, with 38 output observations)",
+                 "E_x of the link is the compute law&#x27;s irreducible loss x.E."):
+        assert line in model, line
+    assert "L_ref" not in model                    # the link has no reference scale
+    assert "max R-hat" in model and "min bulk ESS" in model
+    priors = model[model.index(">Priors</h3>"):model.index(">Parameters (90% intervals)")]
+    names = _rows(priors)
+    assert names[:2] == ["x.E", "x.A_ref"] and names[-1] == "tau"
+    assert {"x.sigma", "link.kappa", "link.kappa_sd", "link.E_y", "link.sigma"} <= set(names)
+    assert all(n.startswith(("x.", "link.")) for n in names[:-1])
+    set_by = dict(re.findall(r'<tr><th class="text">([^<]+)</th><td class="text">[^<]*</td>'
+                             r'<td class="text">(\w+)</td>', priors))
+    assert set_by["link.kappa_sd"] == "model" and set_by["x.sigma"] == "default"
+    assert "HalfNormal&#x27;, scale=0.1)" in priors              # kappa_sd as set
+    params = model[model.index(">Parameters (90% intervals)"):]
+    assert _rows(params)[:len(link_fit.summary())] == list(link_fit.summary().index)
+    figures = re.findall(r'<img alt="link: data[^"]*" src="data:image/png;base64,([^"]+)"',
+                         model)
+    assert len(figures) == 1
+    pixels = mpimg.imread(io.BytesIO(base64.b64decode(figures[0])), format="png")
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 300
+    assert "fitted pairs, observed input loss against output" in model
+    assert "Stars: the prediction targets" in model
+    assert spec_hash(spec) in model and "&quot;link&quot;: &quot;shifted_power&quot;" in model
+    provenance = _section(link_page, "provenance")
+    assert "chinchilla -&gt; shifted_power" in provenance and spec_hash(spec) in provenance
+    assert '<td class="num">40</td>' in provenance                 # len(fit.data())
+
+
+def test_loss_to_loss_predictions_at_rows(link_page, link_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        table = predictions({"link": link_fit}, at=LINK_AT, interval=0.8)
+    assert table["group"].tolist() == ["dataset_y=books", "dataset_y=code"]
+    rows = _same_as_predict(table, link_fit, "link", ["N", "D", "dataset_y"])
+    np.testing.assert_allclose(rows["C"], 6 * 7e9 * 1.4e11)
+    fitted = link_fit.data()
+    beyond = max(np.log10(7e9 / fitted["N"].max()), np.log10(1.4e11 / fitted["D"].max()), 0)
+    np.testing.assert_allclose(rows["decades_beyond"], beyond, rtol=1e-12)
+    shown = _section(link_page, "predictions")
+    assert "link <small>(chinchilla -&gt; shifted_power on loss_y)</small>" in shown
+    assert _rows(shown) == ["N=7e9, D=1.4e11"] * 2
+    assert "dataset_y=books" in shown and "dataset_y=code" in shown
+
+
+def test_loss_to_loss_figure_marks_the_targets(link_fit):
+    targets = pd.DataFrame({"N": [7e9, 7e9], "D": [1.4e11, 1.4e11],
+                            "dataset_y": ["code", "books"]})
+    fig = link_fit.plot(targets=targets.iloc[:1])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    stars = [[line for line in ax.get_lines() if line.get_marker() == "*"] for ax in axes]
+    assert [ax.get_title() for ax in axes] == ["dataset_y = books", "dataset_y = code"]
+    assert [len(s) for s in stars] == [0, 1]                   # only in its own panel
+    x_star = stars[1][0].get_xdata()[0]
+    expected = link_fit.predict(targets.iloc[:1])
+    np.testing.assert_allclose(x_star, expected["x_median"], rtol=1e-12)
+    np.testing.assert_allclose(stars[1][0].get_ydata()[0], expected["median"], rtol=1e-12)
+    curve = [line for line in axes[1].get_lines() if line.get_marker() != "*"][0]
+    assert curve.get_xdata().min() <= x_star <= curve.get_xdata().max()
+    plt.close(fig)
+
+
+def test_loss_to_loss_fits_are_compared(link_fit, shared_link_fit):
+    fits = {"by_output": link_fit, "shared": shared_link_fit}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = build_html(fits)
+        table = compare(fits)
+    comparison = _section(page, "comparison")
+    assert "cannot be compared" not in comparison
+    assert _rows(comparison) == list(table.index)                   # ranked as compare ranks
+    assert "elpd_loo" in comparison and "PSIS-LOO comparison plot" in comparison
+    assert f"Best by PSIS-LOO (new runs like the fitted ones): {table.index[0]}" in page
+    assert "Model: by_output" in page and "Model: shared" in page
+
+
+def test_fits_of_both_kinds_are_shown_not_compared(fits, link_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        page = build_html({"core": fits["shared"], "link": link_fit}, at=LINK_AT)
+    comparison = _section(page, "comparison")
+    assert "cannot be compared by PSIS-LOO" in comparison
+    assert "different targets" in comparison and "of a loss-to-loss fit" in comparison
+    assert "elpd_loo" not in comparison
+    summary = html.unescape(_section(page, "summary"))
+    assert ("Not compared by PSIS-LOO: fits 'core' and 'link' model different targets"
+            in summary)
+    assert "2 model(s) of loss, loss_y fitted each to its own runs (core: 33, link: 40)" \
+        in summary
+    data = _section(page, "data")                  # each model's rows, with their roles
+    assert data.index("<h3>core</h3>") < data.index(">target</td>") < data.index(
+        "<h3>link</h3>") < data.index(">target y</td>")
+    provenance = _section(page, "provenance")
+    for name, fit in {"core": fits["shared"], "link": link_fit}.items():
+        assert data_hash(fit.data()) in provenance, name
+    assert "Model: core" in page and "Model: link" in page
+    assert "<b>Law</b> <code>compute</code>" in page and "<b>Link</b>" in page
+    shown = _section(page, "predictions")
+    assert "core <small>(compute on loss)</small>" in shown
+    assert "link <small>(chinchilla -&gt; shifted_power on loss_y)</small>" in shown
+
+
+def test_a_saved_loss_to_loss_fit_is_reported(link_fit, tmp_path, capsys):
+    path = link_fit.save(tmp_path / "pairs.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        written = report(str(path), tmp_path / "one.html")
+        page = written.read_text()
+        assert "Model: pairs" in page and "<b>Link</b> <code>shifted_power</code>" in page
+        assert cli.main(["report", str(path), "--out", str(tmp_path / "cli.html"),
+                         "--at", "N=7e9,D=1.4e11,dataset_y=code", "--compute", "1e22",
+                         "--tokens-per-param", "20"]) == 0
+    assert "saved" in capsys.readouterr().out
+    text = (tmp_path / "cli.html").read_text()
+    assert "Model: pairs" in text and "x.E" in text and "link.kappa" in text
+    shown = _section(text, "predictions")
+    assert _rows(shown) == ["N=7e9, D=1.4e11", "C=1e22 (D/N=20)", "C=1e22 (D/N=20)"]
+
+
+def test_budgets_of_a_loss_to_loss_fit_need_a_stated_split(link_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        alone = predictions({"link": link_fit}, compute=[1e22])
+        split = predictions({"link": link_fit}, compute=[1e22], tokens_per_param=20)
+        page = build_html({"link": link_fit}, compute=[1e22])
+    assert alone.empty
+    [note] = alone.attrs["notes"]
+    assert note.severity == "error" and note.startswith("link: no rows for compute= budgets")
+    assert "give tokens_per_param= (D/N)" in note and "LossToLossFit" in note
+    assert re.search(r'<div class="box error">(?:(?!</div>).)*give tokens_per_param=', page, re.S)
+    assert split["group"].tolist() == ["dataset_y=books", "dataset_y=code"]
+    np.testing.assert_allclose(split["N"], np.sqrt(1e22 / 120), rtol=1e-12)
+    np.testing.assert_allclose(split["tokens_per_param"], 20)
+    _same_as_predict(split, link_fit, "link", ["N", "D", "dataset_y"])
+
+
+def test_loss_to_loss_holdout_validates_in_the_report(link_fit, monkeypatch):
+    """holdout= refits the loss-to-loss model (prior draws here, not NUTS) below the
+    largest compute and scores the held-out outputs."""
+    refits = []
+
+    def fit_many(self, frames, **settings):
+        refits.append({t: len(f) for t, f in frames.items()})
+        return {t: _fake_fit(self, f, n=100) for t, f in frames.items()}
+
+    monkeypatch.setattr(ltl.LossToLossModel, "fit_many", fit_many)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = build_html({"link": link_fit}, holdout="largest", by="C")
+    assert refits == [{2e9 * 3e11 * 6: 38}]                 # all but the largest run's 2
+    validation = _section(page, "extrapolation")
+    assert "Not run" not in validation
+    for heading in ("Per threshold", "Coverage of predictive intervals"):
+        assert f">{heading}</h3>" in validation
+    assert "coverage_90" in validation and "calibration of held-out predictions" in validation
+    assert "Best when extrapolating to larger runs (held-out elpd): link" in page
 
 
 # --- notes by severity --------------------------------------------------------------------

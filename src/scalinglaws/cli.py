@@ -161,7 +161,8 @@ def _add_compare_report(sub) -> None:
     for name, text in (("compare", "rank saved fits by PSIS-LOO (and extrapolation)"),
                        ("report", "write a self-contained HTML report of saved fits")):
         p = sub.add_parser(name, help=text)
-        p.add_argument("fits", nargs="+", help="fits saved with Fit.save or `scalinglaws fit`")
+        p.add_argument("fits", nargs="+", help="fits saved with their save method or "
+                       "`scalinglaws fit` (scaling-law or loss-to-loss)")
         p.add_argument("--names", help="comma-separated model names (default: file names)")
         p.add_argument("--holdout", help="leave-largest-scale-out thresholds on --by, "
                        "comma-separated (e.g. 1e20,1e21), or 'largest'; refits every model")
@@ -181,7 +182,8 @@ def _add_compare_report(sub) -> None:
                                 "level: every fitted level); repeatable")
             p.add_argument("--compute", action="append", default=[],
                            help="FLOP budget(s) to predict at, e.g. 1e23 or 1e23,1e24: a "
-                                "law of N and D at the compute-optimal split; repeatable")
+                                "law of N and D at the compute-optimal split (a "
+                                "loss-to-loss fit needs --tokens-per-param); repeatable")
             p.add_argument("--tokens-per-param", type=float,
                            help="split each --compute budget at this D/N instead "
                                 "(N = sqrt(C/(6 D/N)), D = D/N x N)")

@@ -8,12 +8,14 @@ They take any fit duck-typed and import nothing that fits, so
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import html
 import io
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,8 @@ def spec_hash(spec) -> str:
     ...     sl.ScalingModel("chinchilla", target="loss"))
     True
     """
-    return hashlib.sha256(spec.to_json().encode()).hexdigest()[:12]
+    text = json.dumps(spec.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def data_hash(frame: pd.DataFrame) -> str:
@@ -202,13 +205,139 @@ def slug(name: str) -> str:
     return "model-" + "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
 
 
-def _hierarchy(fit) -> list[str]:
-    spec, design = fit.spec, fit.design
+# --- what a fit is made of ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LawPart:
+    """One law of a fit as a model section shows it.
+
+    ``law`` is the law as the user named it (its formula is shown); ``spec`` and
+    ``design`` are the core :class:`~scalinglaws.ScalingModel` and design it is sampled
+    as, whose parameters ``fit.summary()`` names with ``prefix``. ``inputs`` maps its
+    variables to columns, ``observed`` is the column its noise is on and ``role`` that
+    column's role; ``given`` holds the core names of the priors the user set.
+    """
+
+    title: str
+    law: Any
+    prefix: str
+    spec: Any
+    design: Any
+    inputs: Mapping[str, str]
+    observed: str
+    role: str
+    given: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """What a fit is made of, as the report shows it: its laws, the role of each column,
+    the hierarchy lines and prior rows beyond those of its laws, and the caption of its
+    figure (``{interval:.0%}`` is filled in; ``marks`` is added when targets are marked).
+    """
+
+    parts: tuple[LawPart, ...]
+    roles: Mapping[str, str]
+    hierarchy: tuple[str, ...]
+    priors: tuple[dict, ...]
+    figure: str
+    marks: str
+
+    @property
+    def name(self) -> str:
+        """The laws' names: ``"chinchilla"``, ``"chinchilla -> shifted_power"``."""
+        return " -> ".join(part.law.name for part in self.parts)
+
+
+#: Caption of a scaling-law fit's figure (:func:`scalinglaws.plotting.plot_fit`).
+FIT_FIGURE = ("Points: the fitted runs. Line and dark band: posterior median and "
+              "{interval:.0%} credible band of the law; light band: {interval:.0%} "
+              "posterior-predictive interval of a new run; grey region: extrapolation beyond "
+              "the largest fitted run.")
+#: Caption of a loss-to-loss fit's figure (the link, ``LossToLossFit.plot``).
+LINK_FIGURE = ("Points: the fitted pairs, observed input loss against output. Line and dark "
+               "band: posterior median and {interval:.0%} credible band of the link at a "
+               "noise-free input loss; light band: {interval:.0%} predictive interval of a "
+               "new output.")
+#: What the stars of the figure are, added to its caption when targets are marked.
+MARKS = (" Stars: the prediction targets, at their posterior median with their "
+         "{interval:.0%} predictive interval")
+
+
+def anatomy(fit) -> Anatomy:
+    """The laws and roles of a fit: the one place the report tells the fit kinds apart.
+
+    A scaling-law fit is one law of its target. A loss-to-loss fit is two: the compute
+    law of the input loss ``x`` (parameters ``x.``) and the link from it to the target
+    ``y`` (``link.``), with latent input losses between them (``tau``).
+    """
+    if fit.kind == "loss_to_loss":
+        return _loss_to_loss_anatomy(fit)
+    spec = fit.spec
+    part = LawPart("Law", spec.law, "", spec, fit.design, dict(spec.inputs), spec.target,
+                   "target", frozenset(spec.priors))
+    marks = MARKS + (" (each at its own D/N, which may differ from the curve's)"
+                     if set(spec.law.variables) == {"N", "D"} else "") + "."
+    return Anatomy((part,), _roles((part,), spec.factors, spec.run, "run"), (), (),
+                   FIT_FIGURE, marks)
+
+
+def _loss_to_loss_anatomy(fit) -> Anatomy:
+    spec, layout = fit.spec, fit.layout
+    bare = dataclasses.replace(spec, priors={})     # the model's own defaults
+
+    def given(core, default) -> frozenset[str]:
+        return frozenset(k for k, v in core.priors.items() if default.priors.get(k) != v)
+
+    parts = (LawPart("Compute law", spec.law, "x.", spec.x_spec, layout.x_design,
+                     dict(spec.inputs), spec.x, "input loss x",
+                     given(spec.x_spec, bare.x_spec)),
+             LawPart("Link", spec.link, "link.", spec.link_spec, layout.link_design,
+                     {"L": spec.x}, spec.y, "target y", given(spec.link_spec, bare.link_spec)))
+    run = spec.x_run or ("run_x" if "run_x" in layout.data.columns else None)
+    how = ("integrated out (quadrature)" if spec.latent == "marginal" else "sampled")
+    lines = [f"Latent input losses: one per input model ({len(layout.xruns)}, with "
+             f"{len(layout.y_rows)} output observations); the log of each one's reducible "
+             f"loss lies tau from the compute law's; {how}."]
+    if "E_x" in spec.link.param_names:
+        lines.append("E_x of the link is the compute law's irreducible loss x.E.")
+    lines.append("Feedback: joint (one posterior: the links' data also inform the compute "
+                 "law)." if spec.feedback == "joint" else
+                 "Feedback: cut (the compute law's parameters from the input losses alone; "
+                 "the links given its draws).")
+    if spec.law_rows:
+        lines.append(f"Input models with {spec.law_rows} false do not inform the compute "
+                     f"law (their latent loss gets a wide prior around it).")
+    tau = {"parameter": "tau", "prior": repr(spec.tau_prior),
+           "set by": "model" if "tau" in spec.priors else "default",
+           "meaning": "sd of a run's log reducible input loss around the compute law"}
+    return Anatomy(parts, _roles(parts, spec.factors, run, "input model"), tuple(lines),
+                   (tau,), LINK_FIGURE,
+                   MARKS + ", at their predicted input loss (the compute law's at N, D).")
+
+
+def _roles(parts: Sequence[LawPart], factors: Sequence[str], run: str | None,
+           run_role: str) -> dict[str, str]:
+    """The role of each column the fit reads: inputs, observed losses, factors, run."""
+    roles: dict[str, str] = {}
+    for part in parts:
+        for var, column in part.inputs.items():
+            roles.setdefault(column, f"input {var}")
+        roles.setdefault(part.observed, part.role)
+    for factor in factors:
+        roles.setdefault(factor, "factor")
+    if run:
+        roles.setdefault(run, run_role)
+    return roles
+
+
+def _hierarchy(part: LawPart) -> list[str]:
+    spec, design, pre = part.spec, part.design, part.prefix
     lines = []
     for p in spec.law.params:
         factors = design.vary.get(p.name, ())
         if not factors:
-            lines.append(f"{p.name}: shared by all runs.")
+            lines.append(f"{pre}{p.name}: shared by all runs.")
             continue
         desc = []
         for f in factors:
@@ -216,61 +345,67 @@ def _hierarchy(fit) -> list[str]:
             desc.append(f"{f} ({n} levels)")
         how = ("independent per level" if spec.pooling == "none"
                else "partial pooling (a population value plus per-level offsets)")
-        lines.append(f"{p.name}: varies by {' + '.join(desc)}; {how}.")
+        lines.append(f"{pre}{p.name}: varies by {' + '.join(desc)}; {how}.")
     dropped = {k: v for k, v in spec.vary.items() if k not in design.vary}
     if dropped:
         lines.append(f"Asked to vary but fitted as shared (a factor had a single level, or "
-                     f"pooling is complete): {sorted(dropped)}.")
+                     f"pooling is complete): {sorted(pre + k for k in dropped)}.")
     noise = "Student-t" if spec.likelihood == "student_t" else "Normal"
-    on = "log y" if spec.scale == "log" else "y"
     sigma = design.vary.get("sigma", ())
-    lines.append(f"Noise: {noise} on {on}" + (f", sigma varies by {', '.join(sigma)}"
-                                               if sigma else ", one sigma") + ".")
+    lines.append(f"Noise{f' ({pre}sigma)' if pre else ''}: {noise} on {_on(part)}"
+                 + (f", sigma varies by {', '.join(sigma)}" if sigma else ", one sigma") + ".")
     if spec.run:
         lines.append(f"Run offsets: one per {spec.run} (checkpoints of a run share it); a new "
                      f"run gets a fresh offset from the population.")
-    refs = ", ".join(f"{k}_ref = {np.exp(v):.3g}" for k, v in design.log_reference.items())
-    lines.append(f"Reference scale of the coefficients: {refs}.")
+    if any(p.reference for p in spec.law.params):
+        refs = ", ".join(f"{k}_ref = {np.exp(v):.3g}" for k, v in design.log_reference.items())
+        lines.append(f"Reference scale of the coefficients: {refs}.")
     return lines
 
 
-def _priors(fit) -> pd.DataFrame:
-    spec, design = fit.spec, fit.design
+def _on(part: LawPart) -> str:
+    """What a law's noise is on: ``log loss`` or ``loss``."""
+    return f"log {part.observed}" if part.spec.scale == "log" else part.observed
+
+
+def _priors(part: LawPart) -> list[dict]:
+    spec, design, pre = part.spec, part.design, part.prefix
+
+    def row(name: str, meaning: str) -> dict:
+        return {"parameter": pre + name, "prior": repr(spec.prior(name)),
+                "set by": "model" if name in part.given else "default", "meaning": meaning}
+
     rows = []
     for p in spec.law.params:
         where = " (at the reference scale)" if p.reference else ""
-        rows.append({"parameter": p.sampled_name, "prior": repr(spec.prior(p.name)),
-                     "set by": "model" if p.name in spec.priors else "default",
-                     "meaning": p.description + where})
+        rows.append(row(p.name, p.description + where) | {"parameter": pre + p.sampled_name})
         if p.name in design.vary and spec.pooling == "partial":
-            rows.append({"parameter": f"{p.name}_sd", "prior": repr(spec.prior(f"{p.name}_sd")),
-                         "set by": "model" if f"{p.name}_sd" in spec.priors else "default",
-                         "meaning": f"between-level sd of {p.name} (unconstrained scale)"})
-    extra = [("sigma", "observation noise sd")]
+            rows.append(row(f"{p.name}_sd",
+                            f"between-level sd of {pre}{p.name} (unconstrained scale)"))
+    extra = [("sigma", f"observation noise sd (on {_on(part)})")]
     if "sigma" in design.vary:
         extra.append(("sigma_sd", "between-level sd of log sigma"))
     if spec.likelihood == "student_t":
         extra.append(("nu", "Student-t degrees of freedom"))
     if spec.run:
         extra.append(("run_sd", "sd of per-run offsets"))
-    for name, meaning in extra:
-        rows.append({"parameter": name, "prior": repr(spec.prior(name)),
-                     "set by": "model" if name in spec.priors else "default",
-                     "meaning": meaning})
-    return pd.DataFrame(rows).set_index("parameter")
+    rows += [row(name, meaning) for name, meaning in extra]
+    return rows
 
 
 def diagnostics(fit) -> dict[str, float]:
     """Sampler numbers of a fit: chains, draws, divergences, R-hat, ESS, steps, BFMI."""
     import arviz as az
 
-    post, stats = fit.idata.posterior, fit.idata.sample_stats
+    post = fit.idata.posterior
+    stats = fit.idata.sample_stats if "sample_stats" in fit.idata.groups() else {}
     summary = fit.summary()
-    out = {"chains": int(post.sizes["chain"]), "draws per chain": int(post.sizes["draw"]),
-           "divergences": int(stats["diverging"].sum()) if "diverging" in stats else 0,
-           "max R-hat": float(summary["r_hat"].max()),
-           "min bulk ESS": float(summary["ess_bulk"].min()),
-           "min tail ESS": float(summary["ess_tail"].min())}
+    out = {"chains": int(post.sizes["chain"]), "draws per chain": int(post.sizes["draw"])}
+    if "diverging" in stats:
+        out["divergences"] = int(stats["diverging"].sum())
+    out |= {"max R-hat": float(summary["r_hat"].max()),
+            "min bulk ESS": float(summary["ess_bulk"].min()),
+            "min tail ESS": float(summary["ess_tail"].min())}
     if "n_steps" in stats:
         out["mean leapfrog steps"] = float(stats["n_steps"].mean())
         out["max leapfrog steps"] = int(stats["n_steps"].max())
@@ -283,23 +418,27 @@ def diagnostics(fit) -> dict[str, float]:
 
 def model_section(name: str, fit, interval: float = 0.9, figures: bool = True,
                   targets: pd.DataFrame | None = None) -> str:
-    """One model: law, hierarchy, priors, diagnostics, parameters and the fit figure.
+    """One model: its law(s), hierarchy, priors, diagnostics, parameters and figure.
 
-    ``targets`` (rows of the model's inputs and factors) are marked on the figure, whose
-    curve then runs past the largest of them.
+    A scaling-law fit shows its law; a loss-to-loss fit its compute law and its link
+    (see :func:`anatomy`). ``targets`` (rows of the model's inputs and factors) are
+    marked on the figure, whose curve then reaches them.
     """
-    spec, law = fit.spec, fit.spec.law
-    inputs = ", ".join(f"{escape(v)} = column <code>{escape(c)}</code>"
-                       for v, c in spec.inputs.items())
-    parts = [f'<section class="model" id="{slug(name)}"><h2>Model: {escape(name)}</h2>',
-             f"<p><b>Law</b> <code>{escape(law.name)}</code>"
-             + (f" ({escape(law.citation)})" if law.citation else "") + "</p>",
-             math_img(law.latex),
-             f"<p>{escape(law.description)} Inputs: {inputs}; target: column "
-             f"<code>{escape(spec.target)}</code>.</p>" if law.description else
-             f"<p>Inputs: {inputs}; target: column <code>{escape(spec.target)}</code>.</p>"]
+    view = anatomy(fit)
+    parts = [f'<section class="model" id="{slug(name)}"><h2>Model: {escape(name)}</h2>']
+    for part in view.parts:
+        law = part.law
+        inputs = ", ".join(f"{escape(v)} = column <code>{escape(c)}</code>"
+                           for v, c in part.inputs.items())
+        described = f"{escape(law.description)} " if law.description else ""
+        parts += [f"<p><b>{escape(part.title)}</b> <code>{escape(law.name)}</code>"
+                  + (f" ({escape(law.citation)})" if law.citation else "") + "</p>",
+                  math_img(law.latex),
+                  f"<p>{described}Inputs: {inputs}; {escape(part.role)}: column "
+                  f"<code>{escape(part.observed)}</code>.</p>"]
+    lines = [line for part in view.parts for line in _hierarchy(part)] + list(view.hierarchy)
     parts.append('<div class="grid"><div><h3>Hierarchy</h3><ul>'
-                 + "".join(f"<li>{escape(line)}</li>" for line in _hierarchy(fit))
+                 + "".join(f"<li>{escape(line)}</li>" for line in lines)
                  + "</ul></div>")
     diag = diagnostics(fit)
     diag_frame = pd.DataFrame({"value": list(diag.values())}, index=list(diag))
@@ -311,27 +450,21 @@ def model_section(name: str, fit, interval: float = 0.9, figures: bool = True,
     else:
         parts.append(notes_box([], "All sampler checks passed (no divergences, R-hat, "
                                    "effective sample sizes and BFMI within limits).", "ok"))
-    parts.append(f"<h3>Priors</h3>{table_html(_priors(fit))}")
+    priors = pd.DataFrame([row for part in view.parts for row in _priors(part)]
+                          + list(view.priors)).set_index("parameter")
+    parts.append(f"<h3>Priors</h3>{table_html(priors)}")
     parts.append(f"<h3>Parameters ({interval:.0%} intervals)</h3>"
                  f"{table_html(fit.summary(interval))}")
     if figures:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # matplotlib's colour-map notices
             fig = fit.plot(interval=interval, targets=targets)
-        marked = ("" if targets is None or not len(targets) else
-                  f" Stars: the prediction targets, at their posterior median with their "
-                  f"{interval:.0%} predictive interval"
-                  + (" (each at its own D/N, which may differ from the curve's)"
-                     if set(fit.spec.law.variables) == {"N", "D"} else "") + ".")
-        parts.append(figure_img(
-            fig, f"{name}: data, posterior median and bands",
-            f"Points: the fitted runs. Line and dark band: posterior median and "
-            f"{interval:.0%} credible band of the law; light band: {interval:.0%} "
-            f"posterior-predictive interval of a new run; grey region: extrapolation beyond "
-            f"the largest fitted run.{marked}"))
-    parts.append(f"<details><summary>Model spec (hash {spec_hash(spec)})</summary>"
-                 f"<pre>{escape(json.dumps(spec.to_dict(), indent=2, sort_keys=True))}</pre>"
-                 f"</details></section>")
+        caption = view.figure + ("" if targets is None or not len(targets) else view.marks)
+        parts.append(figure_img(fig, f"{name}: data, posterior median and bands",
+                                caption.format(interval=interval)))
+    parts.append(f"<details><summary>Model spec (hash {spec_hash(fit.spec)})</summary>"
+                 f"<pre>{escape(json.dumps(fit.spec.to_dict(), indent=2, sort_keys=True))}"
+                 f"</pre></details></section>")
     return "".join(parts)
 
 

@@ -37,7 +37,8 @@ class FitLike(Protocol):
     - ``predict_draws(data, seed=0, discrepancy=None)``: a dict with at least
       :data:`DRAW_KEYS`, each ``(draws, rows)`` (``params`` a dict of them).
     - ``plot(**kwargs)``: a matplotlib Figure (``by=``, ``interval=``, ``truth=`` are
-      understood by every kind).
+      understood by every kind, and ``targets=``: rows of the inputs and factors to
+      predict and mark).
     - ``save(path)``: the netCDF file written, which :func:`scalinglaws.load` reads back.
     - ``data()``: the fitted rows, every column the model reads; ``levels()``: the fitted
       levels of each factor.

@@ -4,16 +4,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from .._checks import check_interval
-from ..errors import ScalingLawError
+from ..errors import ScalingLawError, ScalingLawWarning
 
 
 def plot_link(fit, by: str | None = None, interval: float = 0.9,
               x_range: tuple[float, float] | None = None, truth: pd.DataFrame | None = None,
-              points: int = 80):
+              points: int = 80, targets: pd.DataFrame | None = None):
     """Observed input loss against output, with the posterior link and bands, per group.
 
     One panel per level of ``by`` (default: the first factor the link varies by). Points
@@ -35,6 +37,13 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
         targets of an extrapolation.
     points : int
         Points along each curve.
+    targets : DataFrame, optional
+        Rows to predict and mark with stars (as
+        :meth:`~scalinglaws.losstoloss.LossToLossFit.predict` takes them:
+        the inputs, optionally the factor levels; a row without a level of ``by`` is in
+        every panel): each at its predicted input loss (the median latent loss, from the
+        compute law unless the row gives ``x``) and the posterior median output, with its
+        ``interval`` predictive interval. The curve reaches them.
 
     Returns
     -------
@@ -68,12 +77,16 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
         for f in factors:
             if f != by and f in rows.columns and len(rows):
                 group[f] = str(rows[f].astype(str).mode().iloc[0])
+        marked = _marked(fit, targets, by, level, group, interval)
         if x_range is None:
             top = float(rows["__x"].max()) if len(rows) else float(data["__x"].max())
             low = float(rows["__x"].min()) if len(rows) else float(data["__x"].min())
             bottom = e_med + 0.6 * (low - e_med) if "E_x" in spec.link.param_names else low
             if truth is not None and spec.x in truth and len(truth):
                 bottom = min(bottom, float(np.min(truth[spec.x])))  # reach the held-out
+            if marked is not None:                                  # reach the targets
+                bottom = min(bottom, float(marked["x_median"].min()))
+                top = max(top, float(marked["x_median"].max()))
             grid = np.linspace(bottom, top, points)
         else:
             grid = np.linspace(*x_range, points)
@@ -94,6 +107,12 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
             if len(held):
                 ax.scatter(held[spec.x], held[spec.y], marker="*", s=90, color="C3", zorder=4,
                            label="held out")
+        if marked is not None:
+            mid = marked["median"].to_numpy()
+            ax.errorbar(marked["x_median"], mid,
+                        yerr=np.vstack([mid - marked["pred_lower"], marked["pred_upper"] - mid]),
+                        fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
+                        zorder=4, label="targets")
         if log_axes:
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -106,3 +125,21 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
     axes[0, 0].legend(fontsize=7, loc="best")
     fig.suptitle(f"{spec.law.name} -> {spec.link.name}: posterior link", fontsize=11)
     return fig
+
+
+def _marked(fit, targets: pd.DataFrame | None, by: str | None, level, group: dict,
+            interval: float) -> pd.DataFrame | None:
+    """The targets of one panel, predicted: those at its level of ``by`` (or without one),
+    each factor they do not name at the panel's level."""
+    if targets is None or len(targets) == 0:
+        return None
+    rows = targets
+    if by is not None and by in rows.columns:
+        rows = rows[rows[by].astype(str) == str(level)]
+    if len(rows) == 0:
+        return None
+    rows = rows.reset_index(drop=True).assign(**{k: v for k, v in group.items()
+                                                 if k not in rows.columns})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawWarning)  # far targets: by design
+        return fit.predict(rows, interval=interval)

@@ -18,11 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from .._checks import check_fit_kind, check_interval, check_output_path, write_atomic
+from .._checks import check_interval, check_output_path, write_atomic
 from .._version import __version__
 from ..compare import compare
 from ..display import (
     Note,
+    anatomy,
     data_hash,
     escape,
     figure_img,
@@ -33,39 +34,39 @@ from ..display import (
     table_html,
 )
 from ..errors import ScalingLawError
-from ..fit import Fit
 from ..fitset import check_comparable, combined_data
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
+from ..protocol import FitLike
 from ..validate import extrapolation
 from .targets import VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
 
 def as_fits(fits: Any) -> dict[str, Any]:
-    """Normalise fits given as a Fit, paths, a list, or a dict to ``{name: Fit}``.
+    """Normalise fits given as a fit, paths, a list, or a dict to ``{name: fit}``.
 
-    Paths (``.nc`` files written by :meth:`Fit.save <scalinglaws.Fit.save>`) are loaded;
-    unnamed fits are named by file stem or law name (made unique).
+    Any fit type (:class:`~scalinglaws.protocol.FitLike`) is taken; paths (``.nc`` files
+    written by a fit's ``save``) are loaded with :func:`scalinglaws.load`; unnamed fits
+    are named by file stem or law name (made unique).
     """
     def one(value):
         if isinstance(value, (str, Path)):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 value = load(value)
-        check_fit_kind(value, ("scaling_law",), "report",
-                       "Its sections read a scaling-law fit (law, priors, PSIS-LOO, rows); "
-                       "show a loss-to-loss fit with fit.summary() and fit.plot().")
-        if isinstance(value, Fit):
+        if isinstance(value, FitLike):
             return value
+        shown = repr(value)
         raise ScalingLawError(
-            f"report takes fits (sl.Fit) or paths to saved fits, got {type(value).__name__}"
-        )
+            f"report takes fits (sl.Fit, sl.losstoloss.LossToLossFit) or paths to saved "
+            f"fits, got {type(value).__name__} "
+            f"{shown if len(shown) <= 60 else shown[:57] + '...'}")
 
     def default_name(value, fit):
         return Path(value).stem if isinstance(value, (str, Path)) else fit.spec.law.name
 
-    if isinstance(fits, (Fit, str, Path)):
+    if isinstance(fits, (FitLike, str, Path)):
         fits = [fits]
     if isinstance(fits, Mapping):
         out = {str(k): one(v) for k, v in fits.items()}
@@ -90,31 +91,27 @@ def as_fits(fits: Any) -> dict[str, Any]:
 # --- sections -----------------------------------------------------------------------------
 
 def data_section(frame: pd.DataFrame, fits: Mapping[str, Any]) -> str:
-    """Rows, ranges of inputs and target, and factor levels with counts."""
+    """Rows, ranges of inputs and targets (with how many rows observe each), and factor
+    levels with counts."""
     roles: dict[str, str] = {}
     for fit in fits.values():
-        spec = fit.spec
-        for var, column in spec.inputs.items():
-            roles.setdefault(column, f"input {var}")
-        roles.setdefault(spec.target, "target")
-        for factor in spec.factors:
-            roles.setdefault(factor, "factor")
-        if spec.run:
-            roles.setdefault(spec.run, "run")
-    numeric = [c for c in frame.columns if roles.get(c, "").startswith(("input", "target"))]
+        for column, role in anatomy(fit).roles.items():
+            roles.setdefault(column, role)
+    labels = ("factor", "run", "input model")          # columns of levels, not numbers
+    numeric = [c for c in frame.columns if c in roles and roles[c] not in labels]
     rows = []
     for column in numeric:
         values = pd.to_numeric(frame[column], errors="coerce")
-        rows.append({"column": column, "role": roles[column], "min": values.min(),
-                     "median": values.median(), "max": values.max()})
+        rows.append({"column": column, "role": roles[column], "rows": int(values.notna().sum()),
+                     "min": values.min(), "median": values.median(), "max": values.max()})
     ranges = pd.DataFrame(rows).set_index("column") if rows else pd.DataFrame()
     parts = [f"<p>{len(frame)} runs (rows).</p>"]
     if len(ranges):
         parts.append(table_html(ranges))
     for column, role in roles.items():
-        if role in ("factor", "run") and column in frame.columns:
+        if role in labels and column in frame.columns:
             counts = frame[column].astype(str).value_counts().sort_index()
-            if role == "run" or len(counts) > 30:
+            if role != "factor" or len(counts) > 30:
                 parts.append(f"<p><b>{escape(column)}</b> ({role}): {len(counts)} levels, "
                              f"{counts.min()}–{counts.max()} rows each.</p>")
             else:
@@ -186,8 +183,8 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
     parts = [f"<p>Each model at each target, for each group (the factor levels it is "
              f"predicted for; a target without a level is predicted for every fitted "
              f"level): the posterior median, the {interval:.0%} credible interval of the "
-             f"law and the {interval:.0%} predictive interval of a new run, as "
-             f"<code>Fit.predict</code> gives them. C = 6ND is derived from N and D"]
+             f"law and the {interval:.0%} predictive interval of a new run, as the fit's "
+             f"<code>predict</code> gives them. C = 6ND is derived from N and D"]
     if budgets:
         split = (f"at D/N = {tokens_per_param:g}: N = &radic;(C / (6 D/N))"
                  if tokens_per_param is not None else
@@ -213,7 +210,7 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
             shown[f"{interval:.0%} {what}"] = [f"{a:#.4g} – {b:#.4g}"
                                                for a, b in zip(rows[lo], rows[hi], strict=True)]
         shown["beyond data (decades)"] = rows["decades_beyond"].round(2)
-        parts.append(f"<h3>{escape(name)} <small>({escape(fit.spec.law.name)} on "
+        parts.append(f"<h3>{escape(name)} <small>({escape(anatomy(fit).name)} on "
                      f"{escape(fit.spec.target)})</small></h3>{table_html(shown)}")
     notes = table.attrs.get("notes", [])
     if notes:
@@ -275,6 +272,7 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
         check_comparable(fits)
     except ScalingLawError as err:
         comparable, why = False, str(err)
+    own = data is None and not comparable and len(fits) > 1  # each with its own rows
     if data is None:
         data = combined_data(fits) if comparable else next(iter(fits.values())).data()
     if validation is None and holdout is not None:
@@ -295,8 +293,11 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
 
     comp_html, table = comparison_section(fits)
     lead = []
-    target = next(iter(fits.values())).spec.target
-    lead.append(Note(f"{len(fits)} model(s) of {target} fitted to {len(data)} runs."))
+    targets = ", ".join(dict.fromkeys(f.spec.target for f in fits.values()))
+    rows = ("each to its own runs (" + ", ".join(f"{n}: {len(f.data())}"
+                                                  for n, f in fits.items()) + ")"
+            if own else f"to {len(data)} runs")
+    lead.append(Note(f"{len(fits)} model(s) of {targets} fitted {rows}."))
     if predicted is not None:
         lead.append(Note(f"Predictions at {len(predicted)} target row(s): see Predictions."))
     if table is not None and len(table) > 1:
@@ -314,7 +315,10 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     if predicted is not None:
         add("predictions", "Predictions",
             predictions_section(predicted, fits, compute is not None, tokens_per_param))
-    add("data", "Data", data_section(data, fits))
+    add("data", "Data", data_section(data, fits) if not own else
+        "<p>Each model's own rows (they are not compared; see Summary):</p>"
+        + "".join(f"<h3>{escape(n)}</h3>{data_section(f.data(), {n: f})}"
+                  for n, f in fits.items()))
     for name, fit in fits.items():
         nav.append(f'<li><a href="#{slug(name)}">Model: {escape(name)}</a></li>')
         marked = targets_of(predicted, fit, name) if predicted is not None else None
@@ -329,11 +333,13 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
             "<code>--holdout</code> on the command line) to refit on the smaller runs "
             "and score the larger ones.</p>")
     prov = pd.DataFrame(
-        [{"model": n, "law": f.spec.law.name, "spec hash": spec_hash(f.spec),
-          "rows": f.design.n_rows} for n, f in fits.items()]).set_index("model")
+        [{"model": n, "law": anatomy(f).name, "spec hash": spec_hash(f.spec),
+          "rows": len(f.data())} | ({"data hash": data_hash(f.data())} if own else {})
+         for n, f in fits.items()]).set_index("model")
     versions = _versions(__version__)
+    hashed = "" if own else f"Data hash {data_hash(data)}. "
     add("provenance", "Provenance",
-        f"{table_html(prov)}<p>Data hash {data_hash(data)}. {escape(versions)}.</p>")
+        f"{table_html(prov)}<p>{hashed}{escape(versions)}.</p>")
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     template = Template(resources.files(__package__).joinpath("template.html").read_text())
@@ -367,7 +373,8 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     ``compute`` is given): per model, target and group the median, credible and
     predictive intervals; a data summary; for each model its law (formula), hierarchy,
     priors, sampler diagnostics in plain words, parameters in natural units per group and
-    the fit/extrapolation figure (reaching the largest target, which it marks); the
+    the fit/extrapolation figure (reaching the largest target, which it marks); a
+    loss-to-loss fit shows its compute law and its link, with its link figure; the
     PSIS-LOO/WAIC/stacking comparison; the leave-largest-scale-out validation with its
     coverage table and calibration plot (when ``validation`` or ``holdout`` is given);
     the package version and a hash of each spec. Notes are boxed and coloured by
@@ -376,8 +383,11 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
 
     Parameters
     ----------
-    fits : dict of str to Fit, list of Fit or paths, or one Fit
-        What to report; paths to ``.nc`` files are loaded.
+    fits : dict of str to fit, list of fits or paths, or one fit
+        What to report: scaling-law fits (:class:`~scalinglaws.Fit`), loss-to-loss fits
+        (:class:`~scalinglaws.losstoloss.LossToLossFit`) or both (fits of different kinds
+        or targets are shown side by side, not compared by PSIS-LOO); paths to ``.nc``
+        files are loaded with :func:`scalinglaws.load`.
     path : str or Path
         Where to write the ``.html`` file.
     validation : Extrapolation, optional
@@ -398,11 +408,14 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     at : dict, list of dict or DataFrame, optional
         Targets to predict: law variables (``{"N": 7e9, "D": 1.4e11}``; C = 6ND is
         derived) and optionally a factor level (``"dataset": "web"``); without a level,
-        every fitted level of each factor the model varies by.
+        every fitted level of each factor the model varies by. A loss-to-loss fit reads
+        its compute law's variables and predicts its target through the link.
     compute : float or list of float, optional
         FLOP budgets to predict at: a law of C as they are, a law of N and D at the
         compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior
-        median N*, D = C / (6 N*)) or at ``tokens_per_param``.
+        median N*, D = C / (6 N*)) or at ``tokens_per_param``. A loss-to-loss fit has
+        no compute-optimal split (its target is not a law of N and D): without
+        ``tokens_per_param`` it gets a note instead of rows.
     tokens_per_param : float, optional
         D/N of the split of every budget instead of the compute-optimal one:
         N = sqrt(C / (6 r)), D = r N.

@@ -4,10 +4,11 @@ A target is a row of law variables (``at=``: ``{"N": 7e9, "D": 1.4e11}``, option
 level of each factor) or a FLOP budget (``compute=``). Each model takes it as far as its
 law allows: C = 6ND is derived from N and D (and either of N, D from C and the other);
 a budget is split into N and D for a law of N and D, at the compute-optimal split
-(:func:`scalinglaws.decide.compute_optimal`, posterior median N*, D = C / (6 N*)) or at
-a stated ``tokens_per_param`` D/N. A target a model cannot take gives that model no row
-and a note saying why, never an error. Without a level, a target is predicted for every
-fitted level (and combination) of the factors the model varies by.
+(:func:`scalinglaws.decide.compute_optimal`, posterior median N*, D = C / (6 N*); a
+scaling-law fit's only) or at a stated ``tokens_per_param`` D/N. A target a model
+cannot take gives that model no row and a note saying why, never an error. Without a
+level, a target is predicted for every fitted level (and combination) of the factors
+the model varies by. A loss-to-loss fit reads the variables of its compute law.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _known(fit, row: Mapping[str, Any]) -> dict[str, float]:
 def _groups(fit, levels: Mapping[str, str]) -> list[dict[str, str]]:
     """Every combination of the model's factor levels: the given one, else each fitted."""
     choices = []
-    fitted = fit.design.levels()
+    fitted = fit.levels()
     data = None
     for f in fit.spec.factors:
         if f in levels:
@@ -150,12 +151,13 @@ def _label(values: Mapping[str, float], keys: Sequence[str]) -> str:
     return ", ".join(f"{k}={plain_number(values[k])}" for k in keys)
 
 
-def _decades_beyond(fit, known: Mapping[str, float]) -> float:
+def _decades_beyond(spec, fitted: pd.DataFrame, known: Mapping[str, float]) -> float:
+    """How far ``known`` lies outside the fitted rows' law variables, in decades."""
     worst = 0.0
-    for var in fit.spec.law.variables:
-        fitted = np.asarray(fit.design.variables[var])
+    for var in spec.law.variables:
+        values = pd.to_numeric(fitted[spec.inputs[var]], errors="coerce").to_numpy(float)
         x = np.log10(known[var])
-        worst = max(worst, x - np.log10(fitted.max()), np.log10(fitted.min()) - x)
+        worst = max(worst, x - np.log10(np.nanmax(values)), np.log10(np.nanmin(values)) - x)
     return float(worst)
 
 
@@ -194,7 +196,9 @@ def _compute_rows(name: str, fit, budgets: list[float], ratio: float | None, see
             optimal = compute_optimal(fit, budgets, seed=seed)
         except ScalingLawError as err:
             notes.append(Note(f"{name}: no rows for compute= budgets: the compute-optimal "
-                              f"split failed ({err}).", "error"))
+                              f"split failed ({str(err).rstrip('.')}); give "
+                              f"tokens_per_param= (D/N) to split the budgets at a stated "
+                              f"ratio.", "error"))
             return out
     notes.extend(Note(f"{name}, compute-optimal split: {w.message}.", "warn")
                  for w in caught if issubclass(w.category, UserWarning))
@@ -250,8 +254,9 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
 
     Parameters
     ----------
-    fits : dict of str to Fit
-        The models, by name.
+    fits : dict of str to fit
+        The models, by name: any fit type (a loss-to-loss fit predicts its target ``y``
+        from the inputs of its compute law, the latent input loss drawn from that law).
     at : dict, list of dict or DataFrame, optional
         Target rows: law variables (``N`` and ``D``, ``C``, or what the law takes; by
         variable or input-column name) and optionally a level of each factor. Without a
@@ -260,13 +265,15 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         FLOP budgets C = 6ND. A law of C takes them as they are; a law of N and D at the
         compute-optimal split (posterior median N* of
         :func:`scalinglaws.decide.compute_optimal` for that group, D = C / (6 N*)), or at
-        ``tokens_per_param``.
+        ``tokens_per_param``. A loss-to-loss fit has no compute-optimal split of its own
+        (its target is not a law of N and D): it takes budgets at ``tokens_per_param``
+        only, and otherwise gets a note.
     tokens_per_param : float, optional
         D/N of the split of every budget: N = sqrt(C / (6 r)), D = r N.
     interval : float
         Mass of the credible and predictive intervals.
     seed : int
-        Seed of :meth:`Fit.predict <scalinglaws.Fit.predict>` (new levels, noise).
+        Seed of each fit's ``predict`` (new levels, noise).
 
     Returns
     -------
@@ -276,8 +283,8 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         columns, ``N``, ``D``, ``C``, ``tokens_per_param`` (and any other law variable)
         where the law takes or derives them, then ``median``, ``lower``, ``upper``
         (credible interval of the law), ``pred_lower``, ``pred_upper`` (predictive
-        interval of a new run), as :meth:`Fit.predict <scalinglaws.Fit.predict>` gives
-        them for the model's rows, and ``decades_beyond`` (how far the target lies
+        interval of a new run), as the fit's ``predict`` gives them for the model's
+        rows, and ``decades_beyond`` (how far the target lies
         outside the fitted range, in decades of its furthest variable; 0 inside).
         ``attrs["notes"]`` lists :class:`~scalinglaws.display.Note` s: targets a model
         cannot take (``"error"``), predictions far beyond the data or for unfitted
@@ -356,5 +363,6 @@ def _predict(name: str, fit, wanted: list[tuple[str, dict, dict]], interval: flo
             out["tokens_per_param"] = out["D"] / out["N"]
     for column in VALUES[:-1]:
         out[column] = pred[column].to_numpy()
-    out["decades_beyond"] = [_decades_beyond(fit, values) for _, values, _ in wanted]
+    fitted = fit.data()
+    out["decades_beyond"] = [_decades_beyond(spec, fitted, values) for _, values, _ in wanted]
     return out
