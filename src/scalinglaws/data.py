@@ -227,6 +227,19 @@ def target_values(spec, frame: pd.DataFrame) -> np.ndarray:
     return values
 
 
+def decades_outside(fitted: Any, values: Any) -> np.ndarray:
+    """How many decades each of ``values`` lies outside the range of ``fitted`` (0 inside;
+    NaN in ``fitted`` ignored).
+
+    >>> decades_outside([1e8, 1e10], [1e9, 1e12, 1e7]).tolist()
+    [0.0, 2.0, 1.0]
+    """
+    fitted = np.asarray(fitted, dtype=np.float64)
+    low, high = np.log10(np.nanmin(fitted)), np.log10(np.nanmax(fitted))
+    logs = np.log10(np.asarray(values, dtype=np.float64))
+    return np.maximum(0.0, np.maximum(logs - high, low - logs))
+
+
 def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
     """``data`` as a DataFrame: a frame as it is (not copied); a dict of columns as a new
     frame, where a scalar is one value repeated on every row (so ``{"N": 7e9, "D":

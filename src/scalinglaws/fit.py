@@ -23,7 +23,15 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import check_interval, check_predict_settings, check_sampler_settings
-from .data import Design, Factor, as_frame, design_from_dataset, make_design, target_values
+from .data import (
+    Design,
+    Factor,
+    as_frame,
+    decades_outside,
+    design_from_dataset,
+    make_design,
+    target_values,
+)
 from .discrepancy import Discrepancy
 from .display import fit_html
 from .engine import chain_groups, posterior_draws, run_nuts, run_nuts_many
@@ -267,13 +275,12 @@ class Fit:
                     f"Check the spelling if a fitted level was meant")
         for var, values in design.variables.items():
             fitted = self.design.variables[var]
-            low, high = np.log10(fitted.min()), np.log10(fitted.max())
-            logs = np.log10(values)
-            beyond = np.maximum(logs - high, low - logs)
+            beyond = decades_outside(fitted, values)
             worst = int(np.argmax(beyond))
             if beyond[worst] > EXTRAPOLATION_DECADES:
-                side = "above the largest" if logs[worst] > high else "below the smallest"
-                edge = fitted.max() if logs[worst] > high else fitted.min()
+                above = values[worst] > fitted.max()
+                side = "above the largest" if above else "below the smallest"
+                edge = fitted.max() if above else fitted.min()
                 notes.append(
                     f"{var} = {values[worst]:.3g} is {beyond[worst]:.1f} decades {side} "
                     f"fitted {var} ({edge:.3g}); a prediction that far from the data rests "

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_budgets, check_interval, did_you_mean, factor_labels
+from ..data import decades_outside
 from ..decide import compute_optimal
 from ..display import Note
 from ..errors import ScalingLawError
@@ -153,12 +154,8 @@ def _label(values: Mapping[str, float], keys: Sequence[str]) -> str:
 
 def _decades_beyond(spec, fitted: pd.DataFrame, known: Mapping[str, float]) -> float:
     """How far ``known`` lies outside the fitted rows' law variables, in decades."""
-    worst = 0.0
-    for var in spec.law.variables:
-        values = pd.to_numeric(fitted[spec.inputs[var]], errors="coerce").to_numpy(float)
-        x = np.log10(known[var])
-        worst = max(worst, x - np.log10(np.nanmax(values)), np.log10(np.nanmin(values)) - x)
-    return float(worst)
+    return float(max(decades_outside(pd.to_numeric(fitted[spec.inputs[var]], errors="coerce"),
+                                     [known[var]])[0] for var in spec.law.variables))
 
 
 def _compute_rows(name: str, fit, budgets: list[float], ratio: float | None, seed: int,
