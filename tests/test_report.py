@@ -335,13 +335,13 @@ def link_fit(link_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary={"kappa": "dataset_y", "K": "dataset_y",
                                                     "E_y": "dataset_y"},
                                priors={"kappa_sd": sl.Prior("HalfNormal", 0.1)})
-    return _fake_fit(spec, link_pairs, n=200)
+    return _fake_fit(spec, link_pairs, n=100)
 
 
 @pytest.fixture(scope="module")
 def shared_link_fit(link_pairs):
     """A second model of the same pairs: one link for both outputs."""
-    return _fake_fit(ltl.LossToLossModel("chinchilla"), link_pairs, n=200)
+    return _fake_fit(ltl.LossToLossModel("chinchilla"), link_pairs, n=100)
 
 
 @pytest.fixture(scope="module")
@@ -539,13 +539,14 @@ def test_budgets_of_a_loss_to_loss_fit_need_a_stated_split(link_fit):
 
 
 def test_loss_to_loss_holdout_validates_in_the_report(link_fit, monkeypatch):
-    """holdout= refits the loss-to-loss model (prior draws here, not NUTS) below the
-    largest compute and scores the held-out outputs."""
+    """holdout= refits the loss-to-loss model below the largest compute and scores the
+    held-out outputs (each refit's posterior: the fit's own draws, not NUTS)."""
     refits = []
 
     def fit_many(self, frames, **settings):
         refits.append({t: len(f) for t, f in frames.items()})
-        return {t: _fake_fit(self, f, n=100) for t, f in frames.items()}
+        return {t: dataclasses.replace(link_fit, frame=f[list(link_fit.frame.columns)])
+                for t, f in frames.items()}
 
     monkeypatch.setattr(ltl.LossToLossModel, "fit_many", fit_many)
     with warnings.catch_warnings():
