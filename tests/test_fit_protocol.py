@@ -157,6 +157,17 @@ def test_compare_ranks_loss_to_loss_fits_by_their_input_models(fits, link_pairs)
         sl.compare({"core": fits["scaling_law"][0], "link": fit})
 
 
+def test_a_reloaded_loss_to_loss_fit_scores_the_same_rows(link_pairs, tmp_path):
+    pairs = link_pairs.set_axis([f"run-{i}" for i in range(len(link_pairs))])
+    relabelled = _fake_fit(ltl.LossToLossModel("chinchilla"), pairs, n=20)
+    again = sl.load(relabelled.save(tmp_path / "pairs.nc"))
+    assert list(again.frame.index) == list(pairs.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = sl.compare({"fitted": relabelled, "loaded": again})
+    assert table["elpd_diff"].max() == pytest.approx(0.0, abs=1e-9)
+
+
 def test_compare_needs_the_marginal_log_likelihood(link_pairs):
     spec = ltl.LossToLossModel("chinchilla", latent="noncentred")
     fit = _fake_fit(spec, link_pairs, n=20)

@@ -159,8 +159,9 @@ def _xrun_table(spec: LossToLossSpec, data: pd.DataFrame, codes: np.ndarray,
 
 
 def constant_data(spec: LossToLossSpec, data: pd.DataFrame) -> xr.Dataset:
-    """The fitted frame as netCDF-ready columns (strings as str, numbers as float64)."""
-    out = {}
+    """The fitted frame as netCDF-ready columns (strings as str, numbers as float64) and
+    its row labels (as str, as a scaling-law fit stores them)."""
+    out = {"row_label": ("fitted_row", np.asarray([str(i) for i in data.index]))}
     for i, col in enumerate(data.columns):
         values = data[col]
         if pd.api.types.is_bool_dtype(values):
@@ -176,5 +177,9 @@ def constant_data(spec: LossToLossSpec, data: pd.DataFrame) -> xr.Dataset:
 
 
 def frame_from_constant(ds: xr.Dataset) -> pd.DataFrame:
+    """The frame :func:`constant_data` wrote, indexed by its row labels (files without
+    them: 0, 1, ...)."""
     columns = json.loads(ds.attrs["columns"])
-    return pd.DataFrame({col: ds[f"col{i}"].values for i, col in enumerate(columns)})
+    index = pd.Index(ds["row_label"].values.astype(str)) if "row_label" in ds else None
+    return pd.DataFrame({col: ds[f"col{i}"].values for i, col in enumerate(columns)},
+                        index=index)
