@@ -232,6 +232,22 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
         raise ScalingLawError(f"progress must be True, False or None, got {progress!r}")
 
 
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str,
+                    hint: str) -> None:
+    """Raise a :class:`ScalingLawError` naming the ``columns`` that ``frame`` (called
+    ``what``) lacks, the columns it has, and what to do (``hint``).
+
+    >>> require_columns(pd.DataFrame({"N": [1.0]}), ["N", "D"], "runs", "Add D.")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: runs has no column 'D'; it has ['N']. Add D.
+    """
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    if missing:
+        raise ScalingLawError(f"{what} has no column {', '.join(map(repr, missing))}; it has "
+                              f"{list(frame.columns)[:20]}. {hint}")
+
+
 def factor_labels(values: Any, column: str) -> np.ndarray:
     """The levels of a factor column as strings, the form they are compared in.
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval, check_predict_settings
+from .._checks import check_interval, check_predict_settings, require_columns
 from ..data import Design, as_frame, make_design, target_values
 from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
@@ -34,7 +34,7 @@ from ..model import (
 from ..netcdf import read_fit_file, write_fit_file
 from ..prediction import predict_draws
 from ..protocol import Pointwise
-from .frames import loss_column, require_columns
+from .frames import loss_column
 from .layout import Layout, frame_from_constant
 from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
 from .plots import plot_link

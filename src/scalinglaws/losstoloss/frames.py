@@ -1,6 +1,5 @@
 """Reading the user's frames and arguments: the checks and column helpers that the
-loss-to-loss modules share (a frame from a dict, required columns, levels, match keys,
-loss columns).
+loss-to-loss modules share (levels, match keys, loss columns).
 """
 
 from __future__ import annotations
@@ -11,13 +10,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLawError
-
-
-def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, hint: str) -> None:
-    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
-    if missing:
-        raise ScalingLawError(f"{what} has no column {', '.join(map(repr, missing))}; it has "
-                              f"{list(frame.columns)[:20]}. {hint}")
 
 
 def level_list(value: str | Sequence[str] | None, available: Sequence[str], role: str,

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._checks import require_columns
 from ..data import Design, make_design
 from ..errors import ScalingLawError
 from ..model import transform_target
-from .frames import loss_column, match_key, require_columns
+from .frames import loss_column, match_key
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
 
 

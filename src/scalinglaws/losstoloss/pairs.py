@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from .._checks import require_columns
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .frames import level_list, match_key, require_columns
+from .frames import level_list, match_key
 
 
 def pair_losses(runs: pd.DataFrame, *, x: str | Sequence[str] | None,

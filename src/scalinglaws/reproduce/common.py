@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import datasets
+from .. import _checks, datasets
 from .._version import __version__
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..io import load
@@ -298,15 +298,15 @@ def load_table(study: str, table: str | None, data_dir: Any) -> pd.DataFrame:
         return datasets.load(study, table, data_dir=data_dir)
 
 
+#: What to do about a study's frame that lacks columns.
+LOAD_HINT = ("Load it with scalinglaws.datasets.load (which adds the standard columns) or "
+             "rename the columns")
+
+
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """A clear error naming the ``columns`` that ``frame`` (called ``what``) lacks."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ScalingLawError(
-            f"{what} has no column {', '.join(map(repr, missing))}; it has "
-            f"{list(frame.columns)[:15]}... Load it with scalinglaws.datasets.load (which adds "
-            f"the standard columns) or rename the columns"
-        )
+    """A clear error naming the ``columns`` that ``frame`` (called ``what``) lacks
+    (:func:`scalinglaws._checks.require_columns` with :data:`LOAD_HINT`)."""
+    _checks.require_columns(frame, columns, what, LOAD_HINT)
 
 
 def write_figure(fig: Any, out: Path | None, name: str, figures: list[Path]) -> None:
