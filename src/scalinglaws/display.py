@@ -294,7 +294,7 @@ def _loss_to_loss_anatomy(fit) -> Anatomy:
                      given(spec.x_spec, bare.x_spec)),
              LawPart("Link", spec.link, "link.", spec.link_spec, layout.link_design,
                      {"L": spec.x}, spec.y, "target y", given(spec.link_spec, bare.link_spec)))
-    run = spec.x_run or ("run_x" if "run_x" in layout.data.columns else None)
+    run = layout.run_column(spec)
     how = ("integrated out (quadrature)" if spec.latent == "marginal" else "sampled")
     lines = [f"Latent input losses: one per input model ({len(layout.xruns)}, with "
              f"{len(layout.y_rows)} output observations); the log of each one's reducible "

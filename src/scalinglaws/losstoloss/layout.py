@@ -87,10 +87,15 @@ class Layout:
     def loose(self) -> np.ndarray:
         return ~self.xruns["__law"].to_numpy(dtype=bool)
 
+    def run_column(self, spec: LossToLossSpec) -> str | None:
+        """The column that identifies input models: ``x_run``, else ``run_x`` when the
+        data have it, else None (input models are told apart by inputs and factors)."""
+        return _x_run_column(spec, self.data)
+
     def xrun_labels(self, spec: LossToLossSpec) -> tuple[str, ...]:
         """A label per input model, in the order of :attr:`xruns`: its ``x_run`` value, or
         its inputs and factors (``"N=1e+08, D=2e+09, dataset_x=web"``)."""
-        run = _x_run_column(spec, self.data)
+        run = self.run_column(spec)
         keys = [run] if run else [*spec.inputs.values(), *spec.x_factors]
         codes = _xrun_codes(spec, self.data)
         _, first = np.unique(codes, return_index=True)
