@@ -85,30 +85,6 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def check_fit_kind(fit: Any, kinds: Iterable[str], what: str, instead: str) -> None:
-    """Raise a :class:`ScalingLawError` if ``fit`` is a fit of another kind than
-    ``kinds`` (its class's ``kind``, see :class:`scalinglaws.protocol.FitLike`), naming both
-    kinds, what ``what`` needs and what to do ``instead``. A value that is not a fit at
-    all is left to the caller's own check.
-
-    >>> class LinkFit:
-    ...     kind = "loss_to_loss"
-    >>> check_fit_kind(LinkFit(), ["scaling_law"], "compare", "Compare them by predict.")
-    Traceback (most recent call last):
-    ...
-    scalinglaws.errors.ScalingLawError: compare takes fits of kind 'scaling_law'; got a \
-LinkFit, a fit of kind 'loss_to_loss'. Compare them by predict.
-    >>> check_fit_kind(3, ["scaling_law"], "compare", "")  # not a fit: the caller's to judge
-    """
-    kind = getattr(type(fit), "kind", None)
-    kinds = list(kinds)
-    if not isinstance(kind, str) or kind in kinds:
-        return
-    raise ScalingLawError(
-        f"{what} takes fits of kind {' or '.join(map(repr, kinds))}; got a "
-        f"{type(fit).__name__}, a fit of kind {kind!r}. {instead}".rstrip())
-
-
 def check_seed(seed: Any) -> int:
     """``seed`` as an int, or an error: seeds are non-negative integers.
 

@@ -47,8 +47,10 @@ class FitLike(Protocol):
     - ``log_density(data, seed=0)``: ``log p(y_i | theta_s)`` of observed rows' target,
       (draws, rows) (held-out scores in :func:`scalinglaws.validate.extrapolation`).
     - ``spec`` names ``target`` (the column a prediction's ``law`` is of), ``scale`` (of
-      the likelihood), ``inputs``, ``factors``, ``columns`` (every column it reads) and
-      ``law`` (the law of the inputs).
+      the likelihood), ``inputs``, ``factors``, ``columns`` (every column it reads),
+      ``law`` (the law of the inputs) and ``target_law`` (the noise-free target over the
+      inputs, whose parameters are ``predict_draws``'s ``params``: what the decisions
+      search over N and D).
 
     Arguments a kind adds (``law_prior=`` of a loss-to-loss prediction) are keyword-only.
 

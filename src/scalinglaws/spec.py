@@ -220,6 +220,12 @@ class ModelSpec:
         return tuple(seen)
 
     @property
+    def target_law(self) -> Law:
+        """The noise-free law of the target over the inputs: :attr:`law` itself. Its
+        parameters are the keys of a fit's ``predict_draws(...)["params"]``."""
+        return self.law
+
+    @property
     def columns(self) -> tuple[str, ...]:
         """Every column this model reads (inputs, target, factors, run, measurement_se)."""
         cols = [*self.inputs.values(), self.target, *self.factors]

@@ -218,8 +218,9 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
 
     Parameters
     ----------
-    fit : Fit
-        A fit of a law of N and D.
+    fit : Fit or LossToLossFit
+        A fit of a law of N and D (for a loss-to-loss fit, its output loss of a run on
+        the compute law, ``fit.spec.target_law``).
     compute : float or list of float
         FLOP budget(s) C = 6ND.
     group : dict, optional
@@ -245,9 +246,10 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     (600, 6)
     """
     check_fit(fit)
-    if fit.spec.law == _laws.get("isoflop"):
+    law = fit.spec.target_law
+    if law == _laws.get("isoflop"):
         return _isoflop_draws(fit, check_budgets(compute), group, seed)
-    require_nd_law(fit.spec.law, "compute_optimal")
+    require_nd_law(law, "compute_optimal")
     budgets = check_budgets(compute)
     groups = group_levels(fit, group)
     params = param_draws(fit, groups, seed)
@@ -255,7 +257,7 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     n_groups = len(groups)
     tiled = {k: np.tile(v, (1, len(budgets))) for k, v in params.items()}
     column = np.repeat(budgets, n_groups)[None, :]
-    out = optimum(fit.spec.law, tiled, column, method=method)
+    out = optimum(law, tiled, column, method=method)
     edge = out["at_edge"]
     if edge.any():
         warnings.warn(
@@ -297,11 +299,14 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
 
     For each posterior draw, the N and D = C/(6N) that minimise the law at budget C
     (closed form for Chinchilla and the over-training law, numerical otherwise; see
-    :func:`optimum`); the table summarises those per-draw optima.
+    :func:`optimum`); the table summarises those per-draw optima. For a loss-to-loss fit
+    the law is its output loss of a run on the compute law (``fit.spec.target_law``,
+    numerically): the links are increasing in the input loss, so N* and D* are the
+    compute law's and ``loss`` is the output loss there.
 
     Parameters
     ----------
-    fit : Fit
+    fit : Fit or LossToLossFit
         A fit of a law of N and D, or of the ``isoflop`` law (N* = G C^a in closed form:
         the population line by default, a budget's offsets with ``group={"budget":
         ...}``).
@@ -339,8 +344,9 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
         for stat, values in summarise(draws, lo, hi).items():
             table[f"{name}_{stat}"] = values
     table["loss_mean"] = out["loss"].mean(axis=0)
-    closed = (_has_closed_form(fit.spec.law) and method != "numerical"
-              or fit.spec.law == _laws.get("isoflop"))
+    law = fit.spec.target_law
+    closed = (_has_closed_form(law) and method != "numerical"
+              or law == _laws.get("isoflop"))
     table["method"] = "closed form" if closed else "numerical"
     table.attrs["interval"] = interval
     return table
@@ -353,8 +359,8 @@ def plot_frontier(fit: Any, compute: Sequence[float] | None = None,
 
     Parameters
     ----------
-    fit : Fit
-        A fit of a law of N and D.
+    fit : Fit or LossToLossFit
+        A fit of a law of N and D (see :func:`compute_optimal`).
     compute : list of float, optional
         Budgets; default 40 from the smallest fitted run's compute to 10^4 times the
         largest.
@@ -377,9 +383,9 @@ def plot_frontier(fit: Any, compute: Sequence[float] | None = None,
     import matplotlib.pyplot as plt
 
     check_fit(fit)
-    require_nd_law(fit.spec.law, "plot_frontier")
-    variables = fit.design.variables
-    fitted_c = 6 * variables["N"] * variables["D"]
+    require_nd_law(fit.spec.target_law, "plot_frontier")
+    fitted = fit.data()
+    fitted_c = (6 * fitted[fit.spec.inputs["N"]] * fitted[fit.spec.inputs["D"]]).to_numpy(float)
     if compute is None:
         compute = np.geomspace(fitted_c.min(), 1e4 * fitted_c.max(), 40)
     budgets = check_budgets(compute)
@@ -410,7 +416,7 @@ def plot_frontier(fit: Any, compute: Sequence[float] | None = None,
         ax.grid(alpha=0.3, which="both", lw=0.4)
     if factors:
         axes[0].legend(fontsize=7)
-    fig.suptitle(f"{fit.spec.law.name}: compute-optimal frontier, median and "
+    fig.suptitle(f"{fit.spec.target_law.name}: compute-optimal frontier, median and "
                  f"{interval:.0%} interval (shaded: beyond the fitted runs)", fontsize=10)
     return fig
 

@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_fit_kind, factor_labels
+from .._checks import factor_labels
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import enable_x64
 from ..protocol import FitLike
 
 __all__ = [
-    "ANY_KIND",
     "check_complete",
     "check_fit",
     "group_levels",
     "is_numeric",
+    "law_draws",
     "param_draws",
     "require_nd_law",
     "summarise",
@@ -39,22 +39,27 @@ def use_x64() -> None:
     enable_x64()
 
 
-#: Every fit type's kind: the decisions that only predict (:func:`prob_better`,
-#: :func:`prob_target`) take any of them.
-ANY_KIND = ("scaling_law", "loss_to_loss")
-
-
-def check_fit(fit: Any, name: str = "fit", kinds: Sequence[str] = ("scaling_law",)) -> None:
-    """Raise unless ``fit`` is a fit of one of ``kinds``, naming the argument."""
-    check_fit_kind(fit, kinds, f"decide ({name})",
-                   "Its rules search the law of the fit's own target over N and D "
-                   "(fit.spec.law, the fit's reference scales); a loss-to-loss fit is "
-                   "predicted with fit.predict, decide.prob_better and decide.prob_target.")
+def check_fit(fit: Any, name: str = "fit") -> None:
+    """Raise unless ``fit`` is a scalinglaws fit of any kind, naming the argument."""
     if not isinstance(fit, FitLike):
         raise ScalingLawError(
-            f"{name} must be a scalinglaws fit (from ScalingModel.fit or sl.load), got "
-            f"{type(fit).__name__}"
+            f"{name} must be a scalinglaws fit (from ScalingModel.fit, LossToLossModel.fit "
+            f"or sl.load), got {type(fit).__name__}"
         )
+
+
+def law_draws(fit: Any, frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """The noise-free target law per draw at the rows of ``frame``: (draws, rows).
+
+    ``fit.spec.target_law`` at each row's inputs and parameters (a loss-to-loss fit's
+    output of a run on its compute law, without the run-to-run deviation ``tau``).
+    """
+    use_x64()
+    spec = fit.spec
+    params = fit.predict_draws(frame, seed=seed)["params"]
+    variables = {v: np.asarray(pd.to_numeric(frame[c]), dtype=np.float64)[None, :]
+                 for v, c in spec.inputs.items()}
+    return np.asarray(spec.target_law.fn(variables, params), dtype=np.float64)
 
 
 def is_numeric(value: Any) -> bool:
@@ -118,11 +123,11 @@ def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, st
 
 
 def param_draws(fit: Any, groups: list[dict[str, str]], seed: int) -> dict[str, np.ndarray]:
-    """Natural law parameters per draw for each group: ``{name: (draws, groups)}``."""
-    spec = fit.spec
-    ref = {v: float(np.exp(x)) for v, x in fit.design.log_reference.items()}
-    rows = pd.DataFrame([{**{spec.inputs[v]: ref[v] for v in spec.law.variables}, **g}
-                         for g in groups])
+    """The target law's parameters per draw for each group: ``{name: (draws, groups)}``
+    (the keys of ``fit.spec.target_law.param_names``)."""
+    columns = list(fit.spec.inputs.values())
+    first = fit.data()[columns].iloc[0].to_dict()   # any valid inputs: parameters are per group
+    rows = pd.DataFrame([{**first, **g} for g in groups])
     return fit.predict_draws(rows, seed=seed)["params"]
 
 

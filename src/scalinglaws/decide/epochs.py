@@ -14,7 +14,7 @@ import pandas as pd
 from .._checks import check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_fit, is_numeric, summarise
+from .common import check_fit, is_numeric, law_draws, summarise
 
 __all__ = ["epochs_worth_it"]
 
@@ -33,8 +33,9 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
 
     Parameters
     ----------
-    fit : Fit
-        A fit of a law with variables ``D`` and ``U_D`` (``data_constrained``).
+    fit : Fit or LossToLossFit
+        A fit of a law with variables ``D`` and ``U_D`` (``data_constrained``; for a
+        loss-to-loss fit, its compute law, and the loss compared is the output loss).
     at : dict
         One value per model column except the unique-token column (which is set to
         D/k), e.g. ``{"N": 1e9, "D": 1e11, "U_N": 1e9}``.
@@ -71,7 +72,7 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     if "D" not in inputs or "U_D" not in inputs:
         raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
                               f"data_constrained law); this fit's law "
-                              f"{fit.spec.law.name!r} has {list(fit.spec.law.variables)}")
+                              f"{fit.spec.target_law.name!r} has {list(inputs)}")
     ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
     if not np.all(np.isfinite(ks)) or ks.min() < 1:
         raise ScalingLawError(f"epochs must be finite numbers >= 1 (fewer than one epoch "
@@ -89,7 +90,7 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     frame[inputs["U_D"]] = unique
     if unique_params is not None and "U_N" in inputs:
         frame[inputs["U_N"]] = np.asarray(unique_params(unique), dtype=float)
-    law = np.asarray(fit.predict_draws(frame, seed=seed)["law"], dtype=float)
+    law = law_draws(fit, frame, seed)
     penalty = 100.0 * (law / law[:, :1] - 1.0)
     table = pd.DataFrame({"epochs": ks, "unique_tokens": unique})
     for name, draws in (("loss", law), ("penalty_%", penalty)):

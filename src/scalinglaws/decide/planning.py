@@ -28,10 +28,10 @@ _MEASURES = ("width", "variance")
 def _costs(fit: Any, candidates: pd.DataFrame, cost: Any) -> np.ndarray:
     spec = fit.spec
     if cost is None:
-        if set(spec.law.variables) != {"N", "D"}:
+        if set(spec.inputs) != {"N", "D"}:
             raise ScalingLawError(
-                f"the default cost is the compute 6ND, but law {spec.law.name!r} takes "
-                f"{list(spec.law.variables)}; pass cost= (a column name, an array or a "
+                f"the default cost is the compute 6ND, but law {spec.target_law.name!r} takes "
+                f"{list(spec.inputs)}; pass cost= (a column name, an array or a "
                 f"function of the candidates frame)"
             )
         values = 6.0 * candidates[spec.inputs["N"]].to_numpy(float) \
@@ -74,6 +74,13 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     score divides it by the candidate's cost. All candidates share the simulated draws
     and noise (common random numbers), so their differences are not Monte Carlo noise.
 
+    A loss-to-loss fit's candidate outcome is its output loss, simulated with the run's
+    latent input loss (the compute law plus the run-to-run deviation ``tau``); each draw's
+    weight is the likelihood at one latent draw, an unbiased estimate of its likelihood
+    with the latent integrated out. The input loss the run would also give is not used,
+    so the reduction is conservative; the target's spread keeps ``tau``, which no run
+    reduces.
+
     The re-weighted posteriors rest on the existing draws: ``ess_mean`` and ``ess_min``
     (effective sample size of the weights, mean and 10% quantile over simulations) say
     how many. A very informative candidate collapses the weights onto few draws; below
@@ -81,7 +88,7 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
 
     Parameters
     ----------
-    fit : Fit
+    fit : Fit or LossToLossFit
         The fitted model.
     candidates : DataFrame or dict
         One row per candidate run: the inputs (e.g. ``N``, ``D``) and a level of each

@@ -15,7 +15,7 @@ import pandas as pd
 from .._checks import check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import ANY_KIND, check_complete, check_fit, warn_unfitted_levels
+from .common import check_complete, check_fit, warn_unfitted_levels
 
 __all__ = ["prob_better", "prob_target"]
 
@@ -97,10 +97,10 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     >>> prob_better(fit, {"dataset": "rpj"}, {"dataset": "c4_original"},
     ...             at={"N": 7e9, "D": 1.4e11}, rope=0.01)  # doctest: +SKIP
     """
-    check_fit(fit, kinds=ANY_KIND)
+    check_fit(fit)
     other = fit if fit_b is None else fit_b
     if fit_b is not None:
-        check_fit(fit_b, "fit_b", kinds=ANY_KIND)
+        check_fit(fit_b, "fit_b")
         if fit_b.spec.target != fit.spec.target:
             raise ScalingLawError(
                 f"fit predicts {fit.spec.target!r} but fit_b predicts {fit_b.spec.target!r}; "
@@ -187,7 +187,7 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     --------
     >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
-    check_fit(fit, kinds=ANY_KIND)
+    check_fit(fit)
     lo, hi = check_interval(interval)
     rows = as_frame(at, "at")
     check_complete(fit, rows, "at")

@@ -123,8 +123,9 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
 
     Parameters
     ----------
-    fit : Fit
-        A fit of a law of N and D.
+    fit : Fit or LossToLossFit
+        A fit of a law of N and D (for a loss-to-loss fit, its output loss of a run on
+        the compute law, ``fit.spec.target_law``).
     compute : float
         The FLOP budget.
     group : dict, optional
@@ -157,7 +158,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
     >>> d.table[["N", "expected_loss", "regret_mean"]]  # doctest: +SKIP
     """
     check_fit(fit)
-    require_nd_law(fit.spec.law, "choose_size")
+    require_nd_law(fit.spec.target_law, "choose_size")
     budget = check_budgets(compute)
     if budget.size != 1:
         raise ScalingLawError(
@@ -185,7 +186,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
             f"{list(fit.spec.factors)} and {len(groups)} combinations are open; pass group= "
             f"with one level each, e.g. {groups[0]}"
         )
-    law = fit.spec.law
+    law = fit.spec.target_law
     params = {k: v[:, 0] for k, v in param_draws(fit, groups, seed).items()}
     best = optimum(law, params, c)
     log_k = np.log(c / 6.0)

@@ -23,7 +23,7 @@ from ..fit import ScalingModel
 from ..laws import Law
 from ..model import GivenValue, build_model, law_params, level_sites, noise_scale, observation
 from .layout import Layout
-from .spec import LossToLossSpec
+from .spec import LINK_PREFIX, X_PREFIX, LossToLossSpec
 
 #: Gauss-Hermite nodes per latent input loss.
 QUADRATURE_NODES = 16
@@ -32,10 +32,6 @@ NEWTON_STEPS = 12
 #: Scale of the latent prior (log reducible loss) for input models marked by ``law_rows``
 #: as not informing the compute law: wide, so only their observation places them.
 LOOSE_SD = 1.0
-#: Prefixes of the compute law's and the links' sites in the posterior (``x.E``,
-#: ``link.kappa``).
-X_PREFIX = "x"
-LINK_PREFIX = "link"
 
 
 def _core_sampler(spec: ScalingModel, design: Design, prefix: str) -> Callable[[], dict]:

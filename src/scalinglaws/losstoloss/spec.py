@@ -8,7 +8,7 @@ verb that fits it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ SIGMA_Y_PRIOR = Prior("LogNormal", -4.6, 1.0)
 #: Internal column names: the compute law's target and the link's placeholder input.
 X_TARGET = "__x_obs"
 L_DUMMY = "__L"
+#: Prefixes of the compute law's and the link's sites and parameters (``x.E``, ``link.K``).
+X_PREFIX = "x"
+LINK_PREFIX = "link"
 
 
 def _additive_e(law: Law) -> bool:
@@ -68,6 +71,46 @@ def _link_core(link: Law) -> Law:
     return Law(name=f"{link.name}_given_E_x", variables=link.variables, params=params, fn=fn,
                log_fn=log_fn, latex=link.latex, citation=link.citation, output=link.output,
                description=f"{link.name} with E_x taken from the compute law")
+
+
+def output_law(law: Law, link: Law) -> Law:
+    """The output loss as a law of the compute law's inputs: ``link(law(inputs))``.
+
+    Its parameters are the compute law's as ``x.<name>`` and the link's (``E_x`` is the
+    compute law's ``E``) as ``link.<name>``: the keys of a loss-to-loss fit's
+    ``predict_draws(...)["params"]``. The run-to-run deviation ``tau`` is not in it: it
+    is the noise-free output of a run on the compute law.
+
+    >>> from scalinglaws.laws import get
+    >>> law = output_law(get("kaplan"), get("shifted_power"))
+    >>> law.variables, law.param_names[:2], law.param_names[-1]
+    (('N', 'D'), ('x.E', 'x.A'), 'link.E_y')
+    """
+    core = _link_core(link)
+    x_cut, link_cut = len(X_PREFIX) + 1, len(LINK_PREFIX) + 1
+
+    def split(v, p):
+        px = {k[x_cut:]: value for k, value in p.items() if k.startswith(X_PREFIX + ".")}
+        pl = {k[link_cut:]: value for k, value in p.items()
+              if k.startswith(LINK_PREFIX + ".")}
+        if "E_x" in link.param_names:
+            pl["E_x"] = px["E"]
+        return {"L": law.fn(v, px)}, pl
+
+    def fn(v, p):
+        return link.fn(*split(v, p))
+
+    def log_fn(v, p):
+        return link.log(*split(v, p))
+
+    params = tuple(replace(p, name=f"{X_PREFIX}.{p.name}", reference=False)
+                   for p in law.params) + tuple(
+        replace(p, name=f"{LINK_PREFIX}.{p.name}") for p in core.params)
+    return Law(name=f"{law.name} -> {link.name}", variables=law.variables, params=params,
+               fn=fn, log_fn=log_fn if link.output == "positive" else None,
+               latex=f"{link.latex}, \\quad L_x = {law.latex}", output=link.output,
+               description=f"{link.name} of the {law.name} law: the output loss of a run "
+                           f"that lies on the compute law")
 
 
 def _law_to_value(law: Law) -> Any:
@@ -223,6 +266,7 @@ class LossToLossSpec:
         object.__setattr__(self, "_x_spec", x_spec)
         object.__setattr__(self, "_link_spec", link_spec)
         object.__setattr__(self, "_tau_prior", tau)
+        object.__setattr__(self, "_output_law", output_law(law, link))
 
     # --- the two core specs --------------------------------------------------------------
 
@@ -272,6 +316,13 @@ class LossToLossSpec:
     def scale(self) -> str:
         """The scale of the output's likelihood (``"log"`` for losses)."""
         return self.link_spec.scale
+
+    @property
+    def target_law(self) -> Law:
+        """The noise-free output loss over the inputs, ``link(law(inputs))``
+        (:func:`output_law`): what the decisions search over N and D. Its parameters are
+        the keys of a fit's ``predict_draws(...)["params"]``."""
+        return self._output_law
 
     # --- serialisation -------------------------------------------------------------------
 
