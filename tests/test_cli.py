@@ -87,6 +87,9 @@ def test_fit_and_predict_read_loss_to_loss_specs_and_fits(tmp_path, capsys):
                                       loss="loss")).save(fit)
     assert main(["predict", str(fit), "--at", "N=1e10,D=2e11,loss_x=2.3"]) == 0
     assert "pred_upper" in capsys.readouterr().out
+    assert main(["decide", str(fit), "--compute", "1e21", "--rule", "expected"]) == 0
+    out = capsys.readouterr().out
+    assert "chinchilla -> shifted_power on loss_y" in out and "<Decision at C=1e+21" in out
     (tmp_path / "junk.nc").write_text("not netcdf")
     assert main(["predict", str(tmp_path / "junk.nc"), "--at", "N=1"]) == 2
     assert "not a readable" in capsys.readouterr().err

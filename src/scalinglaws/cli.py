@@ -399,7 +399,7 @@ def _decide(args, messages: list[str]) -> None:
     messages.extend(f"loaded fit: {m}" for m in fit.warnings)
     table = decide.compute_optimal(fit, budgets, group=group or None,
                                    interval=args.interval, seed=args.seed)
-    print(f"Compute-optimal allocation ({fit.spec.law.name} on {fit.spec.target}, "
+    print(f"Compute-optimal allocation ({fit.spec.target_law.name} on {fit.spec.target}, "
           f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "
           f"interval; D* = C / (6 N*)")
     _print(table[["compute", *fit.spec.factors,
