@@ -521,17 +521,15 @@ def test_a_saved_loss_to_loss_fit_is_reported(link_fit, tmp_path, capsys):
     assert _rows(shown) == ["N=7e9, D=1.4e11", "C=1e22 (D/N=20)", "C=1e22 (D/N=20)"]
 
 
-def test_budgets_of_a_loss_to_loss_fit_need_a_stated_split(link_fit):
+def test_budgets_of_a_loss_to_loss_fit_split_at_its_optimum_or_a_stated_ratio(link_fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.ScalingLawWarning)
-        alone = predictions({"link": link_fit}, compute=[1e22])
+        optimal = predictions({"link": link_fit}, compute=[1e22])
         split = predictions({"link": link_fit}, compute=[1e22], tokens_per_param=20)
-        page = build_html({"link": link_fit}, compute=[1e22])
-    assert alone.empty
-    [note] = alone.attrs["notes"]
-    assert note.severity == "error" and note.startswith("link: no rows for compute= budgets")
-    assert "give tokens_per_param= (D/N)" in note and "LossToLossFit" in note
-    assert re.search(r'<div class="box error">(?:(?!</div>).)*give tokens_per_param=', page, re.S)
+        table = sl.decide.compute_optimal(link_fit, [1e22])
+    assert optimal["target"].tolist() == ["C=1e22 (compute-optimal)"] * 2
+    np.testing.assert_allclose(optimal["N"], table["N_median"], rtol=1e-12)
+    _same_as_predict(optimal, link_fit, "link", ["N", "D", "dataset_y"])
     assert split["group"].tolist() == ["dataset_y=books", "dataset_y=code"]
     np.testing.assert_allclose(split["N"], np.sqrt(1e22 / 120), rtol=1e-12)
     np.testing.assert_allclose(split["tokens_per_param"], 20)

@@ -413,9 +413,8 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     compute : float or list of float, optional
         FLOP budgets to predict at: a law of C as they are, a law of N and D at the
         compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior
-        median N*, D = C / (6 N*)) or at ``tokens_per_param``. A loss-to-loss fit has
-        no compute-optimal split (its target is not a law of N and D): without
-        ``tokens_per_param`` it gets a note instead of rows.
+        median N*, D = C / (6 N*); for a loss-to-loss fit, of its output loss) or at
+        ``tokens_per_param``.
     tokens_per_param : float, optional
         D/N of the split of every budget instead of the compute-optimal one:
         N = sqrt(C / (6 r)), D = r N.

@@ -4,8 +4,8 @@ A target is a row of law variables (``at=``: ``{"N": 7e9, "D": 1.4e11}``, option
 level of each factor) or a FLOP budget (``compute=``). Each model takes it as far as its
 law allows: C = 6ND is derived from N and D (and either of N, D from C and the other);
 a budget is split into N and D for a law of N and D, at the compute-optimal split
-(:func:`scalinglaws.decide.compute_optimal`, posterior median N*, D = C / (6 N*); a
-scaling-law fit's only) or at a stated ``tokens_per_param`` D/N. A target a model
+(:func:`scalinglaws.decide.compute_optimal`, posterior median N*, D = C / (6 N*)) or at
+a stated ``tokens_per_param`` D/N. A target a model
 cannot take gives that model no row and a note saying why, never an error. Without a
 level, a target is predicted for every fitted level (and combination) of the factors
 the model varies by. A loss-to-loss fit reads the variables of its compute law.
@@ -262,9 +262,8 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         FLOP budgets C = 6ND. A law of C takes them as they are; a law of N and D at the
         compute-optimal split (posterior median N* of
         :func:`scalinglaws.decide.compute_optimal` for that group, D = C / (6 N*)), or at
-        ``tokens_per_param``. A loss-to-loss fit has no compute-optimal split of its own
-        (its target is not a law of N and D): it takes budgets at ``tokens_per_param``
-        only, and otherwise gets a note.
+        ``tokens_per_param``. A loss-to-loss fit's compute-optimal split is that of its
+        output loss of a run on the compute law (``fit.spec.target_law``).
     tokens_per_param : float, optional
         D/N of the split of every budget: N = sqrt(C / (6 r)), D = r N.
     interval : float
