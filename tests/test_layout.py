@@ -23,7 +23,7 @@ LAYERS = {
     "spec": 2, "data": 2, "datasets": 2, "synthetic": 2,
     "model": 3, "prediction": 3, "discrepancy": 3,
     "engine": 4, "plotting": 4, "display": 4,
-    "fit": 5, "losstoloss": 5, "io": 5,
+    "fit": 5, "scaling_model": 5, "losstoloss": 5, "io": 5,
     "fitset": 6, "validate": 6, "compare": 6, "decide": 6,
     "report": 7,
     "reproduce": 8,

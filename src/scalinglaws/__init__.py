@@ -21,12 +21,13 @@ with _warnings.catch_warnings():  # ArviZ < 1 announces its next major version a
 from . import datasets, decide, laws, synthetic, validate  # noqa: E402
 from .compare import compare  # noqa: E402
 from .errors import ScalingLawError, ScalingLawWarning  # noqa: E402
-from .fit import Fit, ScalingModel  # noqa: E402
+from .fit import Fit  # noqa: E402
 from .io import load, read_spec  # noqa: E402
 from .laws import Law, Param  # noqa: E402
 from .priors import Prior  # noqa: E402
 from .report import report  # noqa: E402
 from .reproduce import reproduce  # noqa: E402
+from .scaling_model import ScalingModel  # noqa: E402
 
 __all__ = [
     "Fit",

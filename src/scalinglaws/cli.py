@@ -26,11 +26,11 @@ from . import decide, synthetic
 from ._checks import check_input_file, check_output_path, write_atomic
 from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
-from .fit import ScalingModel
 from .io import load, read_spec
 from .plotting import save_figure
 from .report import report
 from .reproduce import reproduce
+from .scaling_model import ScalingModel
 
 
 def _print(frame: pd.DataFrame) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 
 from ._checks import check_keys, check_mapping
 from .errors import ScalingLawError
-from .fit import Fit, ScalingModel, read_fit
+from .fit import Fit
 from .losstoloss import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
 from .netcdf import ForeignFitFile, read_kind
+from .scaling_model import ScalingModel, read_fit
 from .spec import TOML_EXTRA_KEYS, read_toml
 
 #: The fit types :func:`load` reads, by kind (each a :class:`~scalinglaws.protocol.FitLike`),

@@ -1,7 +1,7 @@
 """The immutable description of a model: law, columns, hierarchy, priors.
 
 :class:`ModelSpec` holds no data and no samples, and nothing here fits:
-:class:`~scalinglaws.ScalingModel` (in :mod:`scalinglaws.fit`) adds ``fit`` and
+:class:`~scalinglaws.ScalingModel` (in :mod:`scalinglaws.scaling_model`) adds ``fit`` and
 ``fit_many`` on top of the engine. Specs round-trip through plain dicts, JSON and TOML
 (``models/*.toml``).
 """

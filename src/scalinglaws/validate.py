@@ -55,11 +55,11 @@ from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import Note
 from .errors import ScalingLawError
-from .fit import ScalingModel
 from .fitset import check_comparable, combined_data, comparable_fits
 from .losstoloss import LossToLossModel
 from .plotting import plot_calibration, plot_holdout
 from .protocol import FitLike
+from .scaling_model import ScalingModel
 
 #: Interval masses whose coverage :func:`extrapolation` reports by default.
 INTERVALS = (0.5, 0.9)

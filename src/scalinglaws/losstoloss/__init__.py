@@ -43,7 +43,8 @@ Examples
 >>> fit.predict({"N": [3e9], "D": [6e10], "dataset_y": ["code"], "loss_x": [2.2]})  # doctest: +SKIP
 """
 
-from .fit import LossToLossFit, LossToLossModel, read_loss_to_loss_fit, translate_law
+from .composed import output_law, translate_law
+from .fit import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
 from .model import LOOSE_SD, NEWTON_STEPS, QUADRATURE_NODES
 from .pairs import pair_losses, pair_test_to_test, pair_train_to_test, pair_train_to_train
 from .plots import plot_link
@@ -62,6 +63,7 @@ __all__ = [
     "LossToLossFit",
     "LossToLossModel",
     "LossToLossSpec",
+    "output_law",
     "pair_losses",
     "pair_test_to_test",
     "pair_train_to_test",

@@ -23,7 +23,7 @@ from ..data import Design, as_frame, make_design, target_values
 from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
-from ..fit import Fit, batch_frames, batch_seeds
+from ..fit import Fit
 from ..model import (
     enable_x64,
     noise_scale,
@@ -34,9 +34,11 @@ from ..model import (
 from ..netcdf import read_fit_file, write_fit_file
 from ..prediction import predict_draws
 from ..protocol import Pointwise
+from ..scaling_model import batch_frames, batch_seeds
+from .composed import LINK_PREFIX, X_PREFIX, translate_law
 from .frames import loss_column
 from .layout import Layout, frame_from_constant
-from .model import LINK_PREFIX, LOOSE_SD, X_PREFIX, condition, link_location, reducible_log
+from .model import LOOSE_SD, condition, link_location, reducible_log
 from .plots import plot_link
 from .sampling import CUT_DRAWS, sample
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
@@ -187,47 +189,6 @@ class LossToLossModel(LossToLossSpec):
         idata, problems = sample(self, layout, **settings)
         return LossToLossFit(idata=idata, spec=self, frame=layout.data,
                              warnings=tuple(problems))
-
-
-def translate_law(law: Mapping[str, Any], link: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Translate a Kaplan law of loss x into the Kaplan law of loss y through the link.
-
-    With ``L_x = E + ((A/N)^(alpha/beta) + B/D)^beta`` and ``L_y = K (L_x - E)^kappa + E_y``,
-    ``L_y`` is again a Kaplan law with ``alpha' = kappa alpha``, ``beta' = kappa beta``,
-    ``A' = A K^(1/(kappa alpha))``, ``B' = B K^(1/(kappa beta))`` and ``E' = E_y`` (exactly;
-    Brandfonbrener et al. 2025). Arrays are translated elementwise, so posterior draws give
-    a posterior of the translated law.
-
-    Parameters
-    ----------
-    law : dict
-        ``E``, ``A``, ``B``, ``alpha``, ``beta`` of the Kaplan law of L_x.
-    link : dict
-        ``K``, ``kappa``, ``E_y`` of the link.
-
-    Returns
-    -------
-    dict
-        ``E``, ``A``, ``B``, ``alpha``, ``beta`` of the Kaplan law of L_y.
-
-    Examples
-    --------
-    >>> out = translate_law({"E": 2.0, "A": 6e7, "B": 5e9, "alpha": 0.4, "beta": 0.45},
-    ...                     {"K": 0.6, "kappa": 1.07, "E_y": 1.3})
-    >>> round(float(out["alpha"]), 3), round(float(out["E"]), 2)
-    (0.428, 1.3)
-    """
-    missing = [k for k in ("E", "A", "B", "alpha", "beta") if k not in law] + [
-        k for k in ("K", "kappa", "E_y") if k not in link]
-    if missing:
-        raise ScalingLawError(f"translate_law needs the Kaplan parameters E, A, B, alpha, beta "
-                              f"and the link's K, kappa, E_y; missing {missing}")
-    a, b = np.asarray(law["alpha"], float), np.asarray(law["beta"], float)
-    kappa, log_k = np.asarray(link["kappa"], float), np.log(np.asarray(link["K"], float))
-    return {"E": np.asarray(link["E_y"], float) + 0 * a,
-            "A": np.exp(np.log(np.asarray(law["A"], float)) + log_k / (kappa * a)),
-            "B": np.exp(np.log(np.asarray(law["B"], float)) + log_k / (kappa * b)),
-            "alpha": kappa * a, "beta": kappa * b}
 
 
 @dataclass(frozen=True)

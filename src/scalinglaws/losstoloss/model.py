@@ -19,11 +19,12 @@ from numpyro import handlers
 
 from ..data import Design
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..laws import Law
 from ..model import GivenValue, build_model, law_params, level_sites, noise_scale, observation
+from ..scaling_model import ScalingModel
+from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout
-from .spec import LINK_PREFIX, X_PREFIX, LossToLossSpec
+from .spec import LossToLossSpec
 
 #: Gauss-Hermite nodes per latent input loss.
 QUADRATURE_NODES = 16

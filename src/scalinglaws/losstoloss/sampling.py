@@ -21,8 +21,9 @@ from ..engine import diagnose
 from ..engine.mcmc import find_mode, make_mcmc, run_mcmc, sample_from_mode
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import enable_x64
+from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, constant_data
-from .model import LINK_PREFIX, X_PREFIX, build, dims_coords
+from .model import build, dims_coords
 from .spec import LossToLossSpec
 
 #: Compute-law draws a cut fit conditions the links on (one NUTS run each).

@@ -8,17 +8,18 @@ verb that fits it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..laws import Law, resolve
 from ..priors import Prior
+from ..scaling_model import ScalingModel
 from ..spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
+from .composed import link_core, output_law
 
 #: How the latent input losses are handled (see :func:`build`): ``"marginal"`` integrates
 #: each one out by adaptive Gauss-Hermite quadrature (no latent parameters for NUTS), and
@@ -40,11 +41,6 @@ SIGMA_Y_PRIOR = Prior("LogNormal", -4.6, 1.0)
 #: Internal column names: the compute law's target and the link's placeholder input.
 X_TARGET = "__x_obs"
 L_DUMMY = "__L"
-#: Prefixes of the compute law's and the link's sites and parameters (``x.E``, ``link.K``).
-X_PREFIX = "x"
-LINK_PREFIX = "link"
-
-
 def _additive_e(law: Law) -> bool:
     """Whether ``law`` is ``E + f(vars)``: raising E by 1 raises the prediction by 1."""
     point = {v: jnp.asarray(1e9) for v in law.variables}
@@ -54,63 +50,6 @@ def _additive_e(law: Law) -> bool:
     lo = law.fn(point, {**params, "E": jnp.asarray(1.0)})
     hi = law.fn(point, {**params, "E": jnp.asarray(2.0)})
     return bool(jnp.isfinite(lo)) and abs(float(hi - lo) - 1.0) < 1e-6
-
-
-def _link_core(link: Law) -> Law:
-    """The link as the core samples it: ``E_x`` removed (it is the compute law's ``E``)."""
-    if "E_x" not in link.param_names:
-        return link
-    params = tuple(p for p in link.params if p.name != "E_x")
-
-    def fn(v, p):
-        return link.fn(v, {**p, "E_x": 0.0})
-
-    def log_fn(v, p):
-        return link.log(v, {**p, "E_x": 0.0})
-
-    return Law(name=f"{link.name}_given_E_x", variables=link.variables, params=params, fn=fn,
-               log_fn=log_fn, latex=link.latex, citation=link.citation, output=link.output,
-               description=f"{link.name} with E_x taken from the compute law")
-
-
-def output_law(law: Law, link: Law) -> Law:
-    """The output loss as a law of the compute law's inputs: ``link(law(inputs))``.
-
-    Its parameters are the compute law's as ``x.<name>`` and the link's (``E_x`` is the
-    compute law's ``E``) as ``link.<name>``: the keys of a loss-to-loss fit's
-    ``predict_draws(...)["params"]``. The run-to-run deviation ``tau`` is not in it: it
-    is the noise-free output of a run on the compute law.
-
-    >>> from scalinglaws.laws import get
-    >>> law = output_law(get("kaplan"), get("shifted_power"))
-    >>> law.variables, law.param_names[:2], law.param_names[-1]
-    (('N', 'D'), ('x.E', 'x.A'), 'link.E_y')
-    """
-    core = _link_core(link)
-    x_cut, link_cut = len(X_PREFIX) + 1, len(LINK_PREFIX) + 1
-
-    def split(v, p):
-        px = {k[x_cut:]: value for k, value in p.items() if k.startswith(X_PREFIX + ".")}
-        pl = {k[link_cut:]: value for k, value in p.items()
-              if k.startswith(LINK_PREFIX + ".")}
-        if "E_x" in link.param_names:
-            pl["E_x"] = px["E"]
-        return {"L": law.fn(v, px)}, pl
-
-    def fn(v, p):
-        return link.fn(*split(v, p))
-
-    def log_fn(v, p):
-        return link.log(*split(v, p))
-
-    params = tuple(replace(p, name=f"{X_PREFIX}.{p.name}", reference=False)
-                   for p in law.params) + tuple(
-        replace(p, name=f"{LINK_PREFIX}.{p.name}") for p in core.params)
-    return Law(name=f"{law.name} -> {link.name}", variables=law.variables, params=params,
-               fn=fn, log_fn=log_fn if link.output == "positive" else None,
-               latex=f"{link.latex}, \\quad L_x = {law.latex}", output=link.output,
-               description=f"{link.name} of the {law.name} law: the output loss of a run "
-                           f"that lies on the compute law")
 
 
 def _law_to_value(law: Law) -> Any:
@@ -171,7 +110,7 @@ class LossToLossSpec:
                 f"the link {link.name!r} must be a law of one variable 'L' (the input loss), "
                 f"got variables {list(link.variables)}; use 'shifted_power' or 'downstream_exp'"
             )
-        core_link = _link_core(link)
+        core_link = link_core(link)
         clash = set(law.param_names) & set(core_link.param_names)
         if clash:
             raise ScalingLawError(

@@ -30,10 +30,10 @@ import pandas as pd
 
 from .. import decide
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..laws import get
 from ..model import enable_x64
 from ..priors import Prior
+from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_model, load_table
 from .scoring import convergence_notes, fit_diagnostics, score_frame
 

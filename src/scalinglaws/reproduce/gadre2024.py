@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..priors import Prior
+from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_model, load_table, require_columns, write_figure
 from .scoring import convergence_notes, fit_diagnostics, score_targets
 

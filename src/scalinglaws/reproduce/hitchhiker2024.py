@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..discrepancy import Discrepancy
-from ..fit import ScalingModel
 from ..model import level_coordinate_names
 from ..priors import Prior
+from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_many, fit_model, load_table, write_figure
 from .hitchhiker2024_protocol import (
     HITCHHIKER_MAX_CHECKPOINTS,

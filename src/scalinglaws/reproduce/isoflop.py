@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..laws import isoflop_optimum
+from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_many, fit_model, load_table
 from .scoring import convergence_notes, fit_diagnostics
 

@@ -23,9 +23,9 @@ import pandas as pd
 
 from ..compare import compare
 from ..errors import ScalingLawError
-from ..fit import ScalingModel
 from ..laws import Law
 from ..priors import Prior
+from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_model, load_table, require_columns, write_figure
 from .scoring import convergence_notes, fit_diagnostics, quantiles
 
