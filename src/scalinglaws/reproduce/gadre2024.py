@@ -276,7 +276,10 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     models = {name: spec for name, (spec, _) in specs().items()}
     fits = {}
     for kind in ("per_dataset", "hierarchical"):
-        accept = 0.95 if kind == "hierarchical" else 0.9
+        # the hierarchical fits (three datasets, five or six runs each) diverge at 0.95:
+        # 25 and 71 divergences of 2000 and R-hat 1.07 at the full settings; at 0.99 the
+        # step is smaller and the funnel is crossed
+        accept = 0.99 if kind == "hierarchical" else 0.9
         fits[("loss", kind)] = fit_model(models[f"gadre2024_loss_{kind}"],
                                          parts["loss_fit"], settings, log, f"loss, {kind}",
                                          target_accept=accept)
