@@ -249,7 +249,7 @@ def test_choose_size_and_frontier_take_a_loss_to_loss_fit(fits):
     assert d.table["expected_loss"].iloc[0] <= d.table["expected_loss"].iloc[1] + 1e-12
     inside = np.log(best["N"][:, 0])
     assert inside.min() <= np.log(d.chosen.N) <= inside.max()
-    assert len(fig.axes) == 3 and "chinchilla -> shifted_power" in fig._suptitle.get_text()
+    assert len(fig.axes) == 3 and "chinchilla -> shifted_power" in fig.get_suptitle()
 
 
 def test_next_run_with_a_loss_to_loss_fit_prefers_the_informative_run():

@@ -183,7 +183,7 @@ def _add_compare_report(sub) -> None:
             p.add_argument("--compute", action="append", default=[],
                            help="FLOP budget(s) to predict at, e.g. 1e23 or 1e23,1e24: a "
                                 "law of N and D at the compute-optimal split (a "
-                                "loss-to-loss fit needs --tokens-per-param); repeatable")
+                                "loss-to-loss fit's: of its output loss); repeatable")
             p.add_argument("--tokens-per-param", type=float,
                            help="split each --compute budget at this D/N instead "
                                 "(N = sqrt(C/(6 D/N)), D = D/N x N)")

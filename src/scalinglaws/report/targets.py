@@ -5,10 +5,10 @@ level of each factor) or a FLOP budget (``compute=``). Each model takes it as fa
 law allows: C = 6ND is derived from N and D (and either of N, D from C and the other);
 a budget is split into N and D for a law of N and D, at the compute-optimal split
 (:func:`scalinglaws.decide.compute_optimal`, posterior median N*, D = C / (6 N*)) or at
-a stated ``tokens_per_param`` D/N. A target a model
-cannot take gives that model no row and a note saying why, never an error. Without a
-level, a target is predicted for every fitted level (and combination) of the factors
-the model varies by. A loss-to-loss fit reads the variables of its compute law.
+a stated ``tokens_per_param`` D/N. A target a model cannot take gives that model no row
+and a note saying why, never an error. Without a level, a target is predicted for every
+fitted level (and combination) of the factors the model varies by. A loss-to-loss fit
+reads the variables of its compute law.
 """
 
 from __future__ import annotations
