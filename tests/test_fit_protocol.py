@@ -9,6 +9,7 @@ import inspect
 import warnings
 
 import arviz as az
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,6 +190,42 @@ def test_loss_to_loss_log_density_is_the_output_noise_at_each_latent_draw(fits):
     np.testing.assert_allclose(ll, expected, rtol=1e-9)
     with pytest.raises(ScalingLawError, match="no target column 'loss_y'"):
         fit.log_density(at)
+
+
+def _prior_fit(spec: sl.ScalingModel, runs: pd.DataFrame, n: int = 60) -> sl.Fit:
+    """A Fit whose posterior is n prior draws (mechanics tests, no NUTS)."""
+    from numpyro.infer import Predictive
+
+    from scalinglaws.data import design_dataset, make_design
+    from scalinglaws.model import build_model
+
+    design = make_design(spec, runs)
+    draws = Predictive(build_model(spec, design), num_samples=n)(jax.random.PRNGKey(0),
+                                                                  y=None)
+    posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "y"}
+    idata = az.from_dict(posterior=posterior)
+    idata.add_groups(constant_data=design_dataset(design))
+    return sl.Fit(idata=idata, spec=spec, design=design)
+
+
+def test_student_t_noise_is_read_from_the_draws_by_every_kind(link_pairs):
+    """With Student-t noise, predict_draws gives each draw's nu, and log_density of either
+    kind is the Student-t density with that nu."""
+    runs = sl.synthetic.sweep(seed=0)
+    core = _prior_fit(sl.ScalingModel("chinchilla", target="loss", likelihood="student_t"),
+                      runs)
+    link = _fake_fit(ltl.LossToLossModel("chinchilla", likelihood="student_t"), link_pairs,
+                     n=60)
+    rows = {"scaling_law": runs.iloc[:3],
+            "loss_to_loss": link_pairs.dropna(subset=["loss_y"]).iloc[:3]}
+    for fit, nu in ((core, core.draws()["nu"]), (link, link.draws()["link.nu"])):
+        data = rows[fit.kind]
+        draws = fit.predict_draws(data, seed=2)
+        np.testing.assert_array_equal(draws["nu"], nu)
+        y = np.log(data[fit.spec.target].to_numpy())
+        expected = scipy.stats.t.logpdf(y, df=nu[:, None], loc=np.log(draws["law"]),
+                                        scale=draws["scale"])
+        np.testing.assert_allclose(fit.log_density(data, seed=2), expected, rtol=1e-9)
 
 
 def test_decide_predicts_with_a_loss_to_loss_fit(fits):

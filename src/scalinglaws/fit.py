@@ -336,10 +336,9 @@ class Fit:
         frame = as_frame(data)
         y = target_values(self.spec, frame)
         design = make_design(self.spec, frame, fitted=self.design)
-        values = self.draws()
-        draws = predict_draws(self.spec, design, values, jax.random.PRNGKey(seed))
+        draws = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
         loc = transform_target(self.spec, draws["law"]) + draws["shift"]
-        noise = {"nu": np.asarray(values["nu"])[:, None]} if "nu" in values else {}
+        noise = {"nu": np.asarray(draws["nu"])[:, None]} if "nu" in draws else {}
         scale = with_measurement_error(self.spec, design, draws["scale"], y)
         return np.asarray(observation(self.spec, loc, scale, noise).log_prob(
             transform_target(self.spec, y)))

@@ -65,8 +65,8 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         measurement error only): new observations with that error added; ``"scale"``: the
         model's noise scale and
         ``"shift"``: the run offset (0 without runs), on the likelihood scale, per draw and
-        row. New levels of a factor and new runs get
-        fresh offsets from the population, per draw.
+        row; ``"nu"`` (Student-t noise only): its degrees of freedom, per draw. New levels
+        of a factor and new runs get fresh offsets from the population, per draw.
     """
     enable_x64()
     n_sites = len(level_sites(spec, design))
@@ -90,6 +90,8 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     observed = observation(spec, shifted, scale, noise_values).sample(key_noise)
     out = {"law": untransform(spec, loc), "observed": untransform(spec, observed),
            "params": params, "scale": scale, "shift": shifted - loc}
+    if "nu" in values:
+        out["nu"] = values["nu"]
     if design.se is not None:  # the same draws, measured with the rows' known error
         total = with_measurement_error(spec, design, scale, out["law"])
         measured = observation(spec, shifted, total, noise_values).sample(

@@ -20,14 +20,13 @@ def noise_scale(fit: Any, draws: Mapping[str, Any], rows: slice) -> tuple[np.nda
 
     ``draws`` is the output of ``fit.predict_draws``. A row is a new run: with a run factor
     its offset is folded into the scale (exact for Normal noise, an approximation for
-    Student-t). A loss-to-loss fit's observation is the output loss, with the link's noise
-    (``link.nu``).
+    Student-t).
     """
     post = fit.draws()
     scale = np.asarray(draws["scale"])[:, rows]
     if "run_sd" in post:
         scale = np.sqrt(scale**2 + post["run_sd"][:, None] ** 2)
-    return scale, post.get("link.nu" if fit.kind == "loss_to_loss" else "nu")
+    return scale, np.asarray(draws["nu"]) if "nu" in draws else None
 
 
 def logpdf(y: np.ndarray, loc: np.ndarray, scale: np.ndarray, nu: np.ndarray | None):

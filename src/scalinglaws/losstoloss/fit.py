@@ -261,11 +261,12 @@ class LossToLossFit:
         parameter per row, named as in :meth:`summary`: ``"x.E"``, ``"link.kappa"``);
         and of its own ``"x"`` (the latent input loss), ``"u"`` (log(x - E_x)),
         ``"params_x"`` and ``"params_link"`` (the two laws' parameters by their own
-        names), ``"y"`` (the same as ``"law"``) and ``"scale"`` (the output's noise
-        scale on its likelihood scale). Rows with an observed input loss
-        (column ``x``, not NaN) condition the latent input loss on it (errors in
-        variables); other rows draw it from the compute law and ``tau``. A
-        ``discrepancy`` is added to the output as in :meth:`scalinglaws.Fit.predict`.
+        names), ``"y"`` (the same as ``"law"``), ``"scale"`` (the output's noise
+        scale on its likelihood scale) and, with Student-t noise, ``"nu"`` (per draw).
+        Rows with an observed input loss (column ``x``, not NaN) condition the latent
+        input loss on it (errors in variables); other rows draw it from the compute law
+        and ``tau``. A ``discrepancy`` is added to the output as in
+        :meth:`scalinglaws.Fit.predict`.
         ``law_prior=False`` gives observed rows the wide latent prior of
         :data:`LOOSE_SD` instead of the law's (see :meth:`predict`).
         """
@@ -331,7 +332,8 @@ class LossToLossFit:
                  - transform_target(spec.link_spec, dl["law"]))
         out = {"x": latent_x, "y": untransform(spec.link_spec, loc),
                "observed": untransform(spec.link_spec, loc + noise), "u": u,
-               "params_x": px, "params_link": pl, "scale": dl["scale"]}
+               "params_x": px, "params_link": pl, "scale": dl["scale"],
+               **({"nu": dl["nu"]} if "nu" in dl else {})}
         out = jax.tree_util.tree_map(np.asarray, out)
         if discrepancy is not None:
             out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
@@ -367,8 +369,7 @@ class LossToLossFit:
         frame = as_frame(data, "data")
         y = target_values(self.spec, frame)
         draws = self.predict_draws(frame, seed=seed)
-        nu = self._part(LINK_PREFIX).get("nu")
-        noise = {} if nu is None else {"nu": np.asarray(nu)[:, None]}
+        noise = {"nu": np.asarray(draws["nu"])[:, None]} if "nu" in draws else {}
         link_spec = self.spec.link_spec
         loc = transform_target(link_spec, draws["law"])
         return np.asarray(observation(link_spec, loc, draws["scale"], noise).log_prob(
