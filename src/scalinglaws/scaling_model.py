@@ -7,8 +7,9 @@ reads a saved fit back with its model.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,12 +144,7 @@ class ScalingModel(ModelSpec):
         """
         keys, labels, items = batch_frames(frames)
         seeds = batch_seeds(seed, len(items))
-        designs = []
-        for label, frame in zip(labels, items, strict=True):
-            try:
-                designs.append(make_design(self, frame))
-            except ScalingLawError as err:
-                raise ScalingLawError(f"{label}: {err}") from None
+        designs = build_each(labels, items, lambda frame, label: make_design(self, frame))
         first = designs[0]
         for label, design in zip(labels[1:], designs[1:], strict=True):
             if design.vary != first.vary or set(design.factors) != set(first.factors):
@@ -183,6 +179,18 @@ def batch_frames(frames) -> tuple[list | None, list[str], list]:
         raise ScalingLawError("fit_many got no frames; pass a non-empty list or dict of "
                               "DataFrames")
     return keys, labels, items
+
+
+def build_each(labels: list[str], items: list, build: Callable[[Any, str], Any]) -> list:
+    """``build(frame, label)`` for every frame of ``fit_many``, all before any is fitted;
+    an error names the frame it came from."""
+    built = []
+    for label, frame in zip(labels, items, strict=True):
+        try:
+            built.append(build(frame, label))
+        except ScalingLawError as err:
+            raise ScalingLawError(f"{label}: {err}") from None
+    return built
 
 
 def batch_seeds(seed, n: int) -> list[int]:

@@ -34,7 +34,7 @@ from ..model import (
 from ..netcdf import read_fit_file, write_fit_file
 from ..prediction import predict_draws
 from ..protocol import Pointwise
-from ..scaling_model import batch_frames, batch_seeds
+from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
 from .frames import loss_column
 from .layout import Layout, frame_from_constant
@@ -172,12 +172,8 @@ class LossToLossModel(LossToLossSpec):
         """
         keys, labels, items = batch_frames(frames)
         seeds = batch_seeds(seed, len(items))
-        layouts = []
-        for label, frame in zip(labels, items, strict=True):
-            try:
-                layouts.append(Layout.build(self, as_frame(frame, label)))
-            except ScalingLawError as err:
-                raise ScalingLawError(f"{label}: {err}") from None
+        layouts = build_each(labels, items,
+                             lambda frame, label: Layout.build(self, as_frame(frame, label)))
         fits = [self._fit_layout(layout, seed=s, chains=chains, warmup=warmup, draws=draws,
                                  target_accept=target_accept, progress=progress,
                                  max_tree_depth=max_tree_depth, dense_mass=dense_mass,
