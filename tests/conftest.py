@@ -29,4 +29,4 @@ def hierarchical_fit(sweep):
     model = sl.ScalingModel("chinchilla", target="loss",
                             vary={"E": "dataset", "A": "dataset", "B": "dataset"},
                             parameterization="centred")
-    return model.fit(sweep, seed=1, chains=4, warmup=500, draws=500, progress=False)
+    return model.fit(sweep, seed=1, chains=4, warmup=500, draws=1000, progress=False)

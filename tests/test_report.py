@@ -217,7 +217,11 @@ def test_predictions_at_rows_per_group(fits):
     assert shared["group"].tolist() == ["all"] * 3                   # no factor: one row each
     _same_as_predict(table, fits["by_dataset"], "by_dataset", ["C", "dataset"])
     _same_as_predict(table, fits["shared"], "shared", ["C"])
-    assert (by["lower"] < by["median"]).all() and (by["pred_upper"] > by["upper"]).all()
+    assert (by["lower"] < by["median"]).all() and (by["median"] < by["upper"]).all()
+    # The predictive interval adds the noise: wider than the credible one, up to the Monte
+    # Carlo error of 80% quantiles from 400 draws.
+    widths = by["pred_upper"] - by["pred_lower"], by["upper"] - by["lower"]
+    assert (widths[0] > 0.9 * widths[1]).all()
     assert (table["decades_beyond"] > 1).all()                          # past 1e19 FLOPs
     notes = table.attrs["notes"]
     assert [n.severity for n in notes] == ["info"]

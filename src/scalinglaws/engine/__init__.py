@@ -2,6 +2,8 @@
 
 - :mod:`.program`: one compiled program per model structure (row buckets, persistent
   compilation cache, multi-start mode search, batching and sharding);
+- :mod:`.sampler`: one NUTS chain (multinomial NUTS, Stan's windowed warm-up), started
+  from the Laplace approximation at the mode;
 - :mod:`.nuts`: designs in, InferenceData and warnings out (:func:`run_nuts`,
   :func:`run_nuts_many`);
 - :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;

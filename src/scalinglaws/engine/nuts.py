@@ -3,7 +3,8 @@
 Scaling-law posteriors are multimodal and badly scaled, which is where naive fits fail.
 :func:`run_nuts_many` pads every design to one structure and runs one compiled program
 (:mod:`.program`): a batched multi-start BFGS finds each fit's posterior mode on the
-unconstrained scale, and its chains start near it. The draws become ArviZ
+unconstrained scale, and its chains start from the Laplace approximation there
+(:func:`.sampler.laplace_start`). The draws become ArviZ
 InferenceData, checked by :func:`.diagnostics.diagnose`.
 """
 
@@ -31,7 +32,7 @@ from ..model import (
     structure_of,
 )
 from .diagnostics import diagnose
-from .program import START_JITTER, Settings, program, stack
+from .program import Settings, program, stack
 
 
 def _dims(spec, design: Design) -> dict[str, list[str]]:
@@ -78,8 +79,9 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     All designs are padded to one :class:`~scalinglaws.model.Structure` and run through
     one compiled program (:mod:`scalinglaws.engine`): a multi-start BFGS mode search
     over every fit's starts, then ``len(designs) x chains`` NUTS chains, each started
-    near its fit's mode. Fit ``k`` draws only from ``seeds[k]``, so a design fitted alone
-    with that seed, in the same padded structure, gets the same draws. Returns one
+    from the Laplace approximation at its fit's mode. Fit ``k`` draws only from
+    ``seeds[k]``, so a design fitted alone with that seed, in the same padded structure,
+    gets the same draws. Returns one
     ``(InferenceData, warnings)`` per design, in order; ``labels`` name the designs in
     warnings and errors.
     """
@@ -118,14 +120,11 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
               file=sys.stderr)
-    chain_keys, inits = [], []
-    for (_, key_sample), mode in zip(keys, modes, strict=True):
-        key_jitter, key_chains = jax.random.split(key_sample)
-        inits.append(mode + START_JITTER * np.asarray(
-            jax.random.normal(key_jitter, (chains, prog.dim))))
-        chain_keys.append(np.asarray(jax.random.split(key_chains, chains)))
+    hessians = prog.curvature(np.stack(modes), stack(datas, 1))
+    chain_keys = [np.asarray(jax.random.split(key_sample, chains)) for _, key_sample in keys]
     per_chain = stack(datas, chains)
-    out = prog.sample(np.concatenate(chain_keys), np.concatenate(inits), per_chain)
+    out = prog.sample(np.concatenate(chain_keys), np.repeat(np.stack(modes), chains, axis=0),
+                      np.repeat(hessians, chains, axis=0), per_chain)
     sites, loglik = prog.constrained(out.pop("x"), per_chain)
     if progress:
         print(f"scalinglaws: sampled in {time.perf_counter() - started:.1f} s",

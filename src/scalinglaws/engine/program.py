@@ -33,11 +33,11 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_uniform
-from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import RUN_SITE, Structure, bucket, centred_sites, data_model, enable_x64, view
+from .sampler import block_mask, hessian, laplace_start, nuts_chain
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
 CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
@@ -45,7 +45,9 @@ CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
 MAX_PROGRAMS = 32
 #: Batches of up to this many fits are not padded.
 EXACT_BATCH = 8
-#: Jitter (sd, unconstrained scale) of each chain's start around the posterior mode.
+#: Jitter (sd, unconstrained scale) of each chain's start around the posterior mode where
+#: the Hessian there is not positive definite (else chains start from the Laplace
+#: approximation).
 START_JITTER = 0.1
 #: Half-width of the uniform box (unconstrained scale) the mode search starts from.
 START_RADIUS = 2.0
@@ -288,36 +290,19 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
     return (twin, twin_unravel), to_sampler
 
 
-def _mass_blocks(dense_mass, unravel, dim: int):
-    """How the sampler holds the flat vector of sites: ``(pack, unpack, dense_mass)``.
-
-    With ``dense_mass`` True or False the sampler moves the flat vector itself. With
-    blocks (tuples of site names, NumPyro's form) each block's sites become one vector
-    with a dense mass matrix, and the other sites one vector with a diagonal one.
-    """
-    if isinstance(dense_mass, bool):
-        return (lambda x: x), (lambda z: z), dense_mass
-    sites = unravel(jnp.zeros(dim))
-    blocks = [tuple(n for n in block if n in sites) for block in dense_mass]
-    groups = {f"block{i}": names for i, names in enumerate(b for b in blocks if b)}
-    dense = [(name,) for name in groups]
-    rest = tuple(n for n in sites if not any(n in names for names in groups.values()))
-    if rest:
-        groups["rest"] = rest
-    unravels = {k: ravel_pytree({n: sites[n] for n in names})[1] for k, names in groups.items()}
-
-    def pack(x):
-        values = unravel(x)
-        return {k: ravel_pytree({n: values[n] for n in names})[0]
-                for k, names in groups.items()}
-
-    def unpack(z):
-        values = {}
-        for k, undo in unravels.items():
-            values.update(undo(z[k]))
-        return ravel_pytree(values)[0]
-
-    return pack, unpack, dense
+def _mass_mask(dense_mass, unravel, dim: int) -> np.ndarray | None:
+    """The sampler's mass matrix shape (:func:`.sampler.block_mask`): None for a diagonal
+    one (``dense_mass=False``), all ones for a dense one (``True``), and for blocks
+    (tuples of site names, NumPyro's form) dense within each block and diagonal
+    elsewhere."""
+    if dense_mass is False:
+        return None
+    if dense_mass is True:
+        return block_mask(dim, None)
+    index = unravel(jnp.arange(dim, dtype=jnp.float64))
+    blocks = [np.concatenate([np.ravel(index[n]) for n in block if n in index]).astype(int)
+              for block in dense_mass if any(n in index for n in block)]
+    return block_mask(dim, blocks)
 
 
 class Program:
@@ -354,27 +339,21 @@ class Program:
                             settings.max_iter)
             return to_sampler(x), value
 
-        pack, unpack, mass = _mass_blocks(settings.dense_mass, self.unravel, self.dim)
-        init_kernel, sample_kernel = hmc(
-            potential_fn_gen=lambda data: (lambda z: potential(unpack(z), data)),
-            algo="NUTS")
+        mask = _mass_mask(settings.dense_mass, self.unravel, self.dim)
 
-        def chain(key, x0, data):
-            state = init_kernel(pack(x0), settings.warmup, dense_mass=mass,
-                                target_accept_prob=settings.target_accept,
-                                max_tree_depth=settings.max_tree_depth,
-                                model_args=(data,), rng_key=key)
+        def curvature(x, data):
+            return hessian(jax.grad(partial(potential, data=data)), x)
 
-            def step(state, _):
-                state = sample_kernel(state, model_args=(data,))
-                return state, (unpack(state.z), state.diverging, state.num_steps,
-                               state.energy, state.potential_energy, state.accept_prob,
-                               state.adapt_state.step_size)
-
-            # One scan over warmup and draws (one copy of the kernel to compile); the
-            # warmup part of its output is dropped.
-            _, out = jax.lax.scan(step, state, None, length=settings.warmup + settings.draws)
-            return jax.tree_util.tree_map(lambda a: a[settings.warmup:], out)
+        def chain(key, mode, hess, data):
+            key_start, key_chain = jax.random.split(key)
+            x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
+            draws = nuts_chain(jax.value_and_grad(partial(potential, data=data)), key_chain,
+                               x0, warmup=settings.warmup, draws=settings.draws,
+                               target_accept=settings.target_accept,
+                               max_tree_depth=settings.max_tree_depth, mask=mask,
+                               inv_mass=inv_mass)
+            return (draws.z, draws.diverging, draws.num_steps, draws.energy,
+                    draws.potential_energy, draws.accept_prob, draws.step_size)
 
         def values(xs, data):
             def one(x):
@@ -387,6 +366,7 @@ class Program:
             return jax.vmap(one)(xs)
 
         self._solve = _map_batch(solve, settings.n_starts)
+        self._curvature = _map_batch(curvature, 1)
         self._chain = _map_batch(chain, settings.chains)
         self._values = _map_batch(values, settings.chains)
 
@@ -400,9 +380,16 @@ class Program:
         xs, energies = self._solve(x0, data)
         return np.asarray(xs), np.asarray(energies)
 
-    def sample(self, keys, x0: np.ndarray, data: dict) -> dict:
-        """NUTS chains from ``x0``: unconstrained draws ``x`` and the sampler statistics."""
-        x, diverging, steps, energy, potential, accept, step_size = self._chain(keys, x0, data)
+    def curvature(self, x: np.ndarray, data: dict) -> np.ndarray:
+        """The potential's Hessian at every row of ``x`` (with its row of ``data``)."""
+        return np.asarray(self._curvature(x, data))
+
+    def sample(self, keys, modes: np.ndarray, hessians: np.ndarray, data: dict) -> dict:
+        """NUTS chains started from the Laplace approximation at ``modes`` (with their
+        ``hessians``; :func:`.sampler.laplace_start`): unconstrained draws ``x`` and the
+        sampler statistics."""
+        x, diverging, steps, energy, potential, accept, step_size = self._chain(
+            keys, modes, hessians, data)
         return {"x": x, "diverging": np.asarray(diverging), "n_steps": np.asarray(steps),
                 "energy": np.asarray(energy), "lp": -np.asarray(potential),
                 "acceptance_rate": np.asarray(accept), "step_size": np.asarray(step_size)}

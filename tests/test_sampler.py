@@ -1,0 +1,143 @@
+"""The NUTS kernel of the compiled programs (scalinglaws.engine.sampler) on targets whose
+moments are known: each estimate is compared with its Monte Carlo standard error."""
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scalinglaws.engine.sampler import (
+    adaptation_windows,
+    block_mask,
+    hessian,
+    laplace_start,
+    nuts_chain,
+)
+from scalinglaws.model import enable_x64
+
+enable_x64()
+CHAINS = 4
+
+
+def run(potential, x0, *, mask, warmup=400, draws=1000, inv_mass=None, seed=0,
+        max_tree_depth=10):
+    value_and_grad = jax.value_and_grad(potential)
+
+    def chain(key, x):
+        return nuts_chain(value_and_grad, key, x, warmup=warmup, draws=draws,
+                          target_accept=0.85, max_tree_depth=max_tree_depth, mask=mask,
+                          inv_mass=inv_mass)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), CHAINS)
+    starts = jnp.asarray(x0) + 0.5 * jax.random.normal(jax.random.PRNGKey(seed + 1),
+                                                       (CHAINS, len(x0)))
+    return jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(chain))(keys, starts))
+
+
+def within_mcse(draws: np.ndarray, truth: np.ndarray, k: float = 4.5) -> np.ndarray:
+    """|mean - truth| in Monte Carlo standard errors, per coordinate (chains, draws, d)."""
+    data = az.convert_to_dataset({"x": draws})
+    mcse = az.mcse(data)["x"].values
+    z = np.abs(draws.mean(axis=(0, 1)) - truth) / mcse
+    assert np.all(z < k), (z, draws.mean(axis=(0, 1)), truth)
+    return z
+
+
+def test_correlated_gaussian_moments_with_a_dense_mass_matrix():
+    corr = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.3], [0.0, 0.3, 1.0]])
+    sd = np.array([0.01, 0.02, 3.0])
+    cov = corr * np.outer(sd, sd)
+    precision = jnp.asarray(np.linalg.inv(cov))
+    mean = np.array([1.0, -2.0, 5.0])
+
+    def potential(x):
+        d = x - mean
+        return 0.5 * d @ precision @ d
+
+    out = run(potential, np.zeros(3), mask=block_mask(3, None))
+    assert not out.diverging.any()
+    within_mcse(out.z, mean)
+    # Second moments: E[(x - mean)^2] = the variances, within their own MCSE.
+    within_mcse((out.z - mean) ** 2, np.diag(cov))
+    # The adapted step gives roughly the target acceptance and short trajectories.
+    assert 0.7 < out.accept_prob.mean() < 0.97
+    assert out.num_steps.mean() < 8
+
+
+def test_scales_four_orders_apart_with_a_diagonal_mass_matrix():
+    # (Far smaller scales meet Stan's shrinkage of the variances towards 1e-3.)
+    scales = np.array([0.05, 1.0, 500.0])
+
+    def potential(x):
+        return 0.5 * jnp.sum((x / scales) ** 2)
+
+    out = run(potential, np.zeros(3), mask=None, warmup=500)
+    within_mcse(out.z / scales, np.zeros(3))
+    within_mcse((out.z / scales) ** 2, np.ones(3))
+    # Once the diagonal mass matrix is adapted, the scales cost nothing.
+    assert out.num_steps.mean() < 8
+
+
+def test_skewed_target_log_gamma():
+    # x = log g with g ~ Gamma(2, 1): density e^(2x - e^x); E[e^x] = 2, E[e^2x] = 6.
+    def potential(x):
+        return -(2.0 * x[0] - jnp.exp(x[0]))
+
+    out = run(potential, np.zeros(1), mask=block_mask(1, None))
+    within_mcse(np.exp(out.z), np.array([2.0]))
+    within_mcse(np.exp(2 * out.z), np.array([6.0]))
+
+
+def test_a_wall_is_a_divergence_and_never_crossed():
+    # A standard normal cut at 1.5, the potential NaN beyond it: the mean of the
+    # truncated normal is -phi(1.5) / Phi(1.5).
+    def potential(x):
+        return jnp.where(x[0] < 1.5, 0.5 * x[0] ** 2, jnp.nan)
+
+    out = run(potential, np.array([-0.5]), mask=None, draws=2000)
+    assert out.diverging.any()
+    assert np.all(out.z < 1.5)
+    truth = -np.exp(-1.5 ** 2 / 2) / np.sqrt(2 * np.pi) / 0.9331927987311419
+    within_mcse(out.z, np.array([truth]), k=5.0)
+
+
+def test_tree_depth_is_capped():
+    def potential(x):
+        return 0.5 * jnp.sum(x ** 2)
+
+    out = run(potential, np.zeros(2), mask=None, max_tree_depth=2, warmup=50, draws=50)
+    assert out.num_steps.max() <= 2 ** 2 - 1 + 1
+
+
+def test_block_mask_keeps_blocks_and_the_diagonal():
+    mask = block_mask(4, [np.array([0, 1]), np.array([3])])
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+
+
+@pytest.mark.parametrize("warmup", [0, 10, 100, 149, 150, 1000])
+def test_adaptation_windows_cover_warmup(warmup):
+    windows = adaptation_windows(warmup)
+    if warmup == 0:
+        return
+    assert windows[0, 0] == 0 and windows[-1, 1] == warmup - 1
+    assert np.all(windows[1:, 0] == windows[:-1, 1] + 1)
+
+
+def test_laplace_start_draws_from_the_laplace_approximation_or_falls_back():
+    cov = np.array([[2.0, 0.5], [0.5, 1.0]])
+    precision = jnp.asarray(np.linalg.inv(cov))
+    grad = jax.grad(lambda x: 0.5 * x @ precision @ x)
+    hess = hessian(grad, jnp.zeros(2))
+    np.testing.assert_allclose(hess, precision, rtol=1e-6)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4000)
+    starts, inv_mass = jax.vmap(
+        lambda k: laplace_start(hess, jnp.zeros(2), k, block_mask(2, None)))(keys)
+    np.testing.assert_allclose(inv_mass[0], cov, rtol=1e-8)
+    # The starts' covariance is the Laplace covariance (4,000 draws: a few % error).
+    np.testing.assert_allclose(np.cov(np.asarray(starts).T), cov, atol=0.15)
+    # Not positive definite: the mode plus small jitter, and the identity.
+    start, inv_mass = laplace_start(-hess, jnp.ones(2), jax.random.PRNGKey(1), None,
+                                    jitter=0.1)
+    assert np.all(np.abs(np.asarray(start) - 1.0) < 0.6)
+    np.testing.assert_array_equal(inv_mass, np.ones(2))
