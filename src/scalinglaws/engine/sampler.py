@@ -158,7 +158,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
     depth_index = jnp.arange(max_tree_depth)
 
     def velocity(inv_mass, r):
-        return jnp.sum(inv_mass * r, axis=1) if dense else inv_mass * r
+        return inv_mass @ r if dense else inv_mass * r
 
     def leapfrog(z, r, g, step, inv_mass):
         r = r - 0.5 * step * g
@@ -171,7 +171,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
         """One NUTS iteration from (z, u, g): the new state and what to record."""
         key_momentum, key_tree = jax.random.split(key)
         noise = jax.random.normal(key_momentum, (dim,), dtype)
-        r0 = jnp.sum(mass_sqrt * noise, axis=1) if dense else mass_sqrt * noise
+        r0 = mass_sqrt @ noise if dense else mass_sqrt * noise
         h0 = u + 0.5 * jnp.sum(r0 * velocity(inv_mass, r0))
 
         # A tree: its two ends (z, r, g), the proposal (z, u, g, energy), the log of its
