@@ -347,13 +347,11 @@ class Program:
         def chain(key, mode, hess, data):
             key_start, key_chain = jax.random.split(key)
             x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
-            draws = nuts_chain(jax.value_and_grad(partial(potential, data=data)), key_chain,
-                               x0, warmup=settings.warmup, draws=settings.draws,
-                               target_accept=settings.target_accept,
-                               max_tree_depth=settings.max_tree_depth, mask=mask,
-                               inv_mass=inv_mass)
-            return (draws.z, draws.diverging, draws.num_steps, draws.energy,
-                    draws.potential_energy, draws.accept_prob, draws.step_size)
+            return nuts_chain(jax.value_and_grad(partial(potential, data=data)), key_chain,
+                              x0, warmup=settings.warmup, draws=settings.draws,
+                              target_accept=settings.target_accept,
+                              max_tree_depth=settings.max_tree_depth, mask=mask,
+                              inv_mass=inv_mass)
 
         def values(xs, data):
             def one(x):
@@ -388,11 +386,12 @@ class Program:
         """NUTS chains started from the Laplace approximation at ``modes`` (with their
         ``hessians``; :func:`.sampler.laplace_start`): unconstrained draws ``x`` and the
         sampler statistics."""
-        x, diverging, steps, energy, potential, accept, step_size = self._chain(
-            keys, modes, hessians, data)
-        return {"x": x, "diverging": np.asarray(diverging), "n_steps": np.asarray(steps),
-                "energy": np.asarray(energy), "lp": -np.asarray(potential),
-                "acceptance_rate": np.asarray(accept), "step_size": np.asarray(step_size)}
+        draws = self._chain(keys, modes, hessians, data)
+        return {"x": draws.z, "diverging": np.asarray(draws.diverging),
+                "n_steps": np.asarray(draws.num_steps), "energy": np.asarray(draws.energy),
+                "lp": -np.asarray(draws.potential_energy),
+                "acceptance_rate": np.asarray(draws.accept_prob),
+                "step_size": np.asarray(draws.step_size)}
 
     def constrained(self, x, data: dict) -> tuple[dict, np.ndarray]:
         """Every sampled and deterministic site, and the per-row log likelihood, of draws

@@ -87,6 +87,14 @@ def block_mask(dim: int, blocks: list[np.ndarray] | None) -> np.ndarray | None:
     return mask
 
 
+def _u_turn(v_left, v_right, r_left, r_right, r_sum) -> jax.Array:
+    """The generalised U-turn criterion of a trajectory from ``r_left`` to ``r_right``
+    (velocities ``v_left``, ``v_right``) whose momenta sum to ``r_sum`` (NumPyro's
+    ``_is_turning``); leading axes broadcast, so checkpoints are tested at once."""
+    span = r_sum - 0.5 * (r_left + r_right)
+    return (jnp.sum(v_left * span, axis=-1) <= 0) | (jnp.sum(v_right * span, axis=-1) <= 0)
+
+
 def _uniform(key, i) -> jax.Array:
     return jax.random.uniform(jax.random.fold_in(key, i), dtype=jnp.float64)
 
@@ -220,8 +228,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
                 v_ckpt = jnp.where(even, sub["v_ckpt"].at[idx_max].set(v1), sub["v_ckpt"])
                 r_sum_ckpt = jnp.where(even, sub["r_sum_ckpt"].at[idx_max].set(r_sum),
                                        sub["r_sum_ckpt"])
-                span = r_sum - r_sum_ckpt + r_ckpt - 0.5 * (r_ckpt + r1)
-                turned = (jnp.sum(v_ckpt * span, axis=1) <= 0) | (jnp.sum(span * v1, axis=1) <= 0)
+                turned = _u_turn(v_ckpt, v1, r_ckpt, r1, r_sum - r_sum_ckpt + r_ckpt)
                 active = (depth_index >= idx_min) & (depth_index <= idx_max)
                 return dict(
                     z_end=z1, r_end=r1, g_end=g1,
@@ -253,10 +260,9 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
                 new[k] = jnp.where(take, sub[k], tree[k])
             new["log_weight"] = jnp.logaddexp(tree["log_weight"], sub["log_weight"])
             new["r_sum"] = tree["r_sum"] + sub["r_sum"]
-            span = new["r_sum"] - 0.5 * (new["r_left"] + new["r_right"])
-            new["turning"] = sub["turning"] | (
-                (jnp.sum(velocity(inv_mass, new["r_left"]) * span) <= 0)
-                | (jnp.sum(velocity(inv_mass, new["r_right"]) * span) <= 0))
+            new["turning"] = sub["turning"] | _u_turn(
+                velocity(inv_mass, new["r_left"]), velocity(inv_mass, new["r_right"]),
+                new["r_left"], new["r_right"], new["r_sum"])
             new["diverging"] = sub["diverging"]
             new["sum_accept"] = tree["sum_accept"] + sub["sum_accept"]
             new["n"] = tree["n"] + sub["n"]
