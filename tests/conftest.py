@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jax
-import pytest
+# One CPU device per test process: the suite runs in two processes already, and the
+# tests that split fits across devices ask for them themselves.
+os.environ.setdefault("SCALINGLAWS_CPU_DEVICES", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

@@ -169,24 +169,45 @@ def test_corrupt_cache_folder_recompiles(tmp_path):
     assert second.stdout == first.stdout
 
 
-def test_batched_fits_split_across_host_devices(tmp_path):
+def test_chains_and_fits_split_across_cpu_devices(tmp_path):
+    """``SCALINGLAWS_CPU_DEVICES`` gives JAX that many CPU devices at import; a fit's
+    chains are cut across them, and a fit alone gets the draws it gets among others."""
     script = """
-        import json, jax, scalinglaws as sl
+        import json, jax, numpy as np, scalinglaws as sl
         model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
-        frames = [sl.synthetic.sweep(seed=s) for s in range(3)]
+        frames = [sl.synthetic.sweep(seed=s) for s in range(2)]
         fits = model.fit_many(frames, seed=0, chains=2, warmup=150, draws=150)
-        print(json.dumps({"devices": jax.device_count(),
+        alone = model.fit(frames[0], seed=0, chains=2, warmup=150, draws=150)
+        same = bool(np.array_equal(alone.idata.posterior["alpha"].values,
+                                   fits[0].idata.posterior["alpha"].values))
+        print(json.dumps({"devices": jax.device_count(), "same": same,
                           "alpha": [f.summary().loc["alpha", ["mean", "sd"]].tolist()
                                     for f in fits],
                           "rows": [f.idata.log_likelihood["y"].shape[-1] for f in fits]}))
     """
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           engine.CACHE_ENV: "off"}
+    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "4", engine.CACHE_ENV: "off"}
+    env.pop("XLA_FLAGS", None)
     done = _run(script, env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["devices"] == 4
-    assert result["rows"] == [90, 90, 90]
+    assert result["same"]
+    assert result["rows"] == [90, 90]
     truth = sl.synthetic.TRUTH["alpha"]
     for mean, sd in result["alpha"]:
         assert abs(mean - truth) < 4 * sd + 0.02
+
+
+def test_cpu_device_count_follows_the_setting_and_the_users_flags():
+    from scalinglaws._devices import cpu_device_count
+
+    assert cpu_device_count("", cores=2, xla_flags="") == 2
+    assert cpu_device_count("auto", cores=7, xla_flags="") == 4
+    assert cpu_device_count("", cores=64, xla_flags="") == 16
+    assert cpu_device_count("", cores=1, xla_flags="") is None
+    assert cpu_device_count("3", cores=2, xla_flags="") == 3
+    assert cpu_device_count("1", cores=8, xla_flags="") is None
+    assert cpu_device_count("4", cores=8,
+                            xla_flags="--xla_force_host_platform_device_count=2") is None
+    with pytest.raises(sl.ScalingLawError, match="SCALINGLAWS_CPU_DEVICES='two'"):
+        cpu_device_count("two", cores=8, xla_flags="")

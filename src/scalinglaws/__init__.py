@@ -11,7 +11,10 @@ intervals; model comparison; decisions under uncertainty.
 
 import warnings as _warnings
 
+from ._devices import use_cpu_cores as _use_cpu_cores
 from ._version import __version__  # noqa: E402, F401
+
+_use_cpu_cores()  # one CPU device per core, before anything below starts JAX
 
 with _warnings.catch_warnings():  # ArviZ < 1 announces its next major version at import
     _warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor",

@@ -6,9 +6,10 @@ So the multi-start mode search and NUTS are traced and compiled once per
 (spec, :class:`~scalinglaws.model.Structure`, :class:`Settings`) and reused for every data
 set of that structure in the process: a refit on one more run compiles nothing. Every
 program maps over a leading batch axis (fits x starts for the mode search, fits x chains
-for NUTS), so K fits run as one vectorised program; with several devices (GPUs, or CPU
-devices from ``XLA_FLAGS=--xla_force_host_platform_device_count=4``) the batch is split
-across them with :func:`jax.shard_map`, each device running its own chains.
+for NUTS), so K fits run as one vectorised program; with several devices (GPUs, or the
+CPU devices ``import scalinglaws`` asks for, one per core: :mod:`scalinglaws._devices`)
+the batch is split across them with :func:`jax.shard_map`, each device running its own
+chains, a fit's chains cut into parts when there are fewer fits than devices.
 
 Compiled programs also persist across processes in JAX's compilation cache, in
 ``$XDG_CACHE_HOME/scalinglaws/jax`` (``~/.cache/scalinglaws/jax``) unless the environment
@@ -19,6 +20,7 @@ disables it. A folder that cannot be written leaves the cache off, with one warn
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import warnings
 from collections import OrderedDict
@@ -134,19 +136,24 @@ def _map_batch(fn, group: int):
     """Run ``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
     Each fit's ``group`` entries are vectorised (``vmap``); the fits are vectorised too or
-    looped over inside the program (:data:`BATCHING`). The number of fits is padded
-    (repeating the last fit, results dropped) to a bucket size
-    (:func:`scalinglaws.model.bucket`), so K fits and K + 1 fits share one program; with
-    several devices, to a multiple of their count, and split across them.
+    looped over inside the program (:data:`BATCHING`). With several devices, each fit's
+    entries are cut into ``gcd(group, devices)`` equal parts first, and the parts split
+    across the devices: one fit's 4 chains run on 2 devices side by side, 2 chains each.
+    The cut depends only on the device count, so a fit alone and the same fit among
+    others run the same parts. The number of fits is padded (repeating the last fit,
+    results dropped) to a bucket size (:func:`scalinglaws.model.bucket`), so K fits and
+    K + 1 fits share one program, and the parts to a multiple of the device count.
     """
+    devices = jax.devices()
+    n_dev = len(devices)
+    parts = math.gcd(group, n_dev)
+    width = group // parts
     inner = jax.vmap(fn)
     if _batching() == "vmap":
         per_device = jax.vmap(inner)
     else:
         def per_device(*args):
             return jax.lax.map(lambda one: inner(*one), args)
-    devices = jax.devices()
-    n_dev = len(devices)
     if n_dev == 1:
         compiled = jax.jit(per_device)
     else:
@@ -156,18 +163,18 @@ def _map_batch(fn, group: int):
 
     def run(*args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
-        fits = size // group
-        target = -(-bucket(fits, exact_up_to=EXACT_BATCH) // n_dev) * n_dev
+        units = size // width
+        target = -(-bucket(size // group, exact_up_to=EXACT_BATCH) * parts // n_dev) * n_dev
 
         def shape(a):
-            a = np.asarray(a).reshape(fits, group, *np.shape(a)[1:])
-            if target > fits:
-                a = np.concatenate([a, np.repeat(a[-1:], target - fits, axis=0)])
+            a = np.asarray(a).reshape(units, width, *np.shape(a)[1:])
+            if target > units:
+                a = np.concatenate([a, np.repeat(a[-1:], target - units, axis=0)])
             return a
 
         out = compiled(*jax.tree_util.tree_map(shape, args))
         return jax.tree_util.tree_map(
-            lambda a: a[:fits].reshape(size, *a.shape[2:]), out)
+            lambda a: a[:units].reshape(size, *a.shape[2:]), out)
 
     return run
 
