@@ -1,0 +1,212 @@
+"""Variants of the datablations2023 ``data_constrained`` posterior, chosen by an inner
+criterion and scored on the study's held-out runs.
+
+The study (``scalinglaws reproduce datablations2023``) fits the 57 runs of the paper's
+182-run set with at most 4 epochs and predicts the 125 with more. Each variant here is
+fitted twice with the study's settings (4 chains x (500 + 500), seed 0, through
+``reproduce.common.fit_model``):
+
+- inner backtest, inside the fit set: fit the 37 runs with <= 2 epochs, predict the 20
+  with 2-4 epochs; score the log predictive density (``Fit.log_density``), the relative
+  error of the posterior median and the 90% coverage;
+- outer: fit the 57 runs, PSIS-LOO on them (``arviz.loo``), and the protocol's held-out
+  figures on the 125 runs (mean / median / max relative error, 90% coverage, signed
+  error by epoch band).
+
+The inner criterion (inner-backtest log predictive density, PSIS-LOO second) picks the
+variant; the held-out figures of every variant are printed beside it. ``--compare``
+adds paired differences with standard errors (``arviz.compare`` and pointwise inner
+lpd) against the first variant named.
+
+    python benchmarks/datablations_variants.py                      # every variant
+    python benchmarks/datablations_variants.py baseline student_t --compare
+
+Needs the study's tables in ``$SCALINGLAWS_DATA/datablations2023/``. About 30-90 s a
+variant on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import scalinglaws as sl
+from scalinglaws.reproduce import datablations2023 as sd
+from scalinglaws.reproduce.common import Settings, fit_model, load_table
+from scalinglaws.reproduce.scoring import fit_diagnostics, score_frame
+
+P = sd.PUBLISHED
+#: Fixed reference point of the base-prior variants (near the 57 runs' geometric means,
+#: 5.46e8 parameters, 7.36e9 tokens): A_ref = A N_ref^-alpha, B_ref = B D_ref^-beta.
+NREF, DREF = 5e8, 7e9
+NOISE = {"sigma": sl.Prior("HalfNormal", 0.05)}
+REF = {"reference": {"N": NREF, "D": DREF, "U_D": DREF, "U_N": NREF}}
+
+
+def lognormal(median_log: float, sd: float) -> sl.Prior:
+    return sl.Prior("LogNormal", float(median_log), float(sd))
+
+
+def base_priors(log_sd: float, exponent_sd: float) -> dict[str, sl.Prior]:
+    """The authors' base constants (fitted on Chinchilla's C4 isoFLOP runs, none of them
+    held out here) as priors: the two terms at (NREF, DREF) and E with a log-scale sd,
+    the exponents with an absolute sd around 0.3527."""
+    return {"A": lognormal(P["a"] - P["alpha"] * np.log(NREF), log_sd),
+            "B": lognormal(P["b"] - P["beta"] * np.log(DREF), log_sd),
+            "E": lognormal(P["e"], log_sd),
+            "alpha": lognormal(np.log(P["alpha"]), exponent_sd / P["alpha"]),
+            "beta": lognormal(np.log(P["beta"]), exponent_sd / P["beta"])}
+
+
+WIDE_HALF_LIVES = {"RD_star": lognormal(2.5, 2.0), "RN_star": lognormal(2.5, 2.0)}
+#: decay rate 1/R* ~ Exponential(mean 0.1): the no-decay limit inside the prior
+INVGAMMA = sl.Prior("InverseGamma", 1.0, 10.0)
+VARIANTS: dict[str, dict] = {
+    "baseline": dict(priors=NOISE),
+    "base_prior_0.1": dict(priors={**NOISE, **base_priors(0.1, 0.03)}, **REF),
+    "base_prior_0.2": dict(priors={**NOISE, **base_priors(0.2, 0.04)}, **REF),
+    "base_prior_0.3": dict(priors={**NOISE, **base_priors(0.3, 0.05)}, **REF),
+    "student_t": dict(priors=NOISE, likelihood="student_t"),
+    "base_prior_0.2_t": dict(priors={**NOISE, **base_priors(0.2, 0.04)},
+                             likelihood="student_t", **REF),
+    "noise_0.15": dict(priors={"sigma": sl.Prior("HalfNormal", 0.15)}),
+    "halflife_wide": dict(priors={**NOISE, **WIDE_HALF_LIVES}),
+    "rd_wide": dict(priors={**NOISE, "RD_star": WIDE_HALF_LIVES["RD_star"]}),
+    "hl_invgamma": dict(priors={**NOISE, "RD_star": INVGAMMA, "RN_star": INVGAMMA}),
+    "rd_invgamma": dict(priors={**NOISE, "RD_star": INVGAMMA}),
+    "base_prior_0.2_hlwide": dict(priors={**NOISE, **base_priors(0.2, 0.04),
+                                          **WIDE_HALF_LIVES}, **REF),
+    "student_t_hlwide": dict(priors={**NOISE, **WIDE_HALF_LIVES}, likelihood="student_t"),
+}
+
+
+def model(name: str) -> sl.ScalingModel:
+    if name == "chinchilla":  # the study's other model, for context
+        return sl.ScalingModel("chinchilla", inputs={"N": "N", "D": "D"}, target="loss",
+                               priors=NOISE)
+    return sl.ScalingModel("data_constrained", inputs=sd._INPUTS, target="loss",
+                           **VARIANTS[name])
+
+
+def check_conversion(frame: pd.DataFrame) -> float:
+    """The base priors' medians, converted back through the law's ``from_reference``,
+    must give the published law: returns max |law - published_loss| on the 182 runs."""
+    import jax.numpy as jnp
+
+    from scalinglaws.model import enable_x64
+
+    enable_x64()
+    law = sl.laws.get("data_constrained")
+    pri = base_priors(0.2, 0.04)
+    loc = {k: dict(pri[k].params)["loc"] for k in ("A", "B", "E")}
+    nat = law.from_reference({"A": jnp.asarray(loc["A"]), "B": jnp.asarray(loc["B"])},
+                             {"alpha": P["alpha"], "beta": P["beta"]},
+                             {"N": np.log(NREF), "D": np.log(DREF)})
+    params = {"E": np.exp(loc["E"]), "A": np.exp(float(nat["A"])),
+              "B": np.exp(float(nat["B"])), "alpha": P["alpha"], "beta": P["beta"],
+              "RD_star": P["RD_star"], "RN_star": P["RN_star"]}
+    ours = np.asarray(law.fn({k: frame[k].to_numpy(float) for k in sd._INPUTS}, params))
+    return float(np.max(np.abs(ours - sd.published_loss(frame.N, frame.D, frame.U_D))))
+
+
+def lpd(fit, rows) -> np.ndarray:
+    from scipy.special import logsumexp
+
+    ld = fit.log_density(rows)
+    return logsumexp(ld, axis=0) - np.log(ld.shape[0])
+
+
+def score(fit, rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    draws = fit.predict_draws(rows, seed=0)
+    lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
+    s = score_frame(rows["loss"].to_numpy(float), np.median(draws["law"], axis=0), lo, hi)
+    return s, 100 * (s["median"] - s["truth"]) / s["truth"]
+
+
+def run_variant(name: str, parts: dict, inner: dict, settings: Settings) -> dict:
+    import arviz as az
+
+    out: dict = {"variant": name}
+    quiet = lambda message: None  # noqa: E731
+    for tag, fit_rows, pred_rows in (("inner", inner["fit"], inner["held_out"]),
+                                     ("outer", parts["fit"], parts["held_out"])):
+        started = time.perf_counter()
+        fit = fit_model(model(name), fit_rows, settings, quiet, f"{name}/{tag}")
+        wall = time.perf_counter() - started
+        s, signed = score(fit, pred_rows)
+        diag = fit_diagnostics(name, fit)
+        r = {"wall_s": wall, "lpd": float(lpd(fit, pred_rows).sum()),
+             "mean": s["rel_err_%"].mean(), "median": s["rel_err_%"].median(),
+             "max": s["rel_err_%"].max(), "coverage": s["covered"].mean(),
+             "signed": signed.mean(),
+             **{k: diag[k] for k in ("divergences", "max_r_hat", "min_ess_bulk")}}
+        if tag == "outer":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                loo = az.loo(fit.idata, var_name="y")
+            r.update(loo=float(loo.elpd_loo), loo_se=float(loo.se))
+            ep = pred_rows["epochs"].to_numpy()
+            for lo, hi in [(4, 8), (8, 16), (16, 64), (64, 256), (256, np.inf)]:
+                m = (ep > lo) & (ep <= hi)
+                r[f"signed {lo:g}-{hi:g}"] = float(signed[m].mean())
+            summary = fit.summary()
+            r["RD_star"] = summary.loc["RD_star", ["median", "lower", "upper"]].tolist() \
+                if "RD_star" in summary.index else None
+        out[tag] = r
+    return out
+
+
+def compare(names: list[str], parts: dict, inner: dict, settings: Settings) -> None:
+    import arviz as az
+
+    idatas, points = {}, {}
+    for name in names:
+        fit = fit_model(model(name), inner["fit"], settings, lambda m: None, name)
+        points[name] = lpd(fit, inner["held_out"])
+        idatas[name] = fit_model(model(name), parts["fit"], settings, lambda m: None,
+                                 name).idata
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = az.compare(idatas, var_name="y")
+    print(table[["elpd_loo", "se", "elpd_diff", "dse", "p_loo"]].round(2).to_string())
+    for name in names[1:]:
+        d = points[name] - points[names[0]]
+        print(f"inner lpd {name} - {names[0]}: {d.sum():+.2f} +- "
+              f"{np.sqrt(len(d)) * d.std(ddof=1):.2f} ({len(d)} runs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", default=[*VARIANTS, "chinchilla"])
+    parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args()
+    frame = sd.datablations_frame(load_table("datablations2023", "final", None))
+    gap = check_conversion(frame)
+    print(f"base priors' medians vs published_loss on 182 runs: max |diff| {gap:.1e}")
+    assert gap < 1e-9, "the base-constant priors are not the published constants"
+    parts = sd.datablations_split(frame)
+    inner = sd.datablations_split(parts["fit"], max_epochs=2.0)
+    settings = Settings.make(study="datablations2023")
+    if args.compare:
+        compare(args.variants, parts, inner, settings)
+        return
+    rows = [run_variant(name, parts, inner, settings) for name in args.variants]
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1, default=float)
+    table = pd.DataFrame([{"variant": r["variant"],
+                           **{f"inner {k}": r["inner"][k] for k in ("lpd", "mean", "coverage")},
+                           **{f"outer {k}": v for k, v in r["outer"].items()
+                              if k not in ("RD_star",)}} for r in rows])
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(table.round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
