@@ -103,6 +103,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                         n_starts=n_starts)
     started = time.perf_counter()
     prog = program(spec, structure, settings, datas[0])
+    per_chain = stack(datas, chains)
+    prog.compile_ahead(len(designs), per_chain)
     keys = [jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds]
     starts = np.concatenate([prog.starts(key_mode, n_starts) for key_mode, _ in keys])
     xs, energies = prog.find_modes(starts, stack(datas, n_starts))
@@ -122,7 +124,6 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
               file=sys.stderr)
     hessians = prog.curvature(np.stack(modes), stack(datas, 1))
     chain_keys = [np.asarray(jax.random.split(key_sample, chains)) for _, key_sample in keys]
-    per_chain = stack(datas, chains)
     out = prog.sample(np.concatenate(chain_keys), np.repeat(np.stack(modes), chains, axis=0),
                       np.repeat(hessians, chains, axis=0), per_chain)
     sites, loglik = prog.constrained(out.pop("x"), per_chain)

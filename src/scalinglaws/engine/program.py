@@ -24,6 +24,7 @@ import math
 import os
 import warnings
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -132,8 +133,13 @@ def _batching() -> str:
     return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
-def _map_batch(fn, group: int):
-    """Run ``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
+#: Compiles programs ahead, in the background, while the mode search runs (XLA compiles
+#: outside Python's lock, so on two cores the sampler compiles beside the optimiser).
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scalinglaws-compile")
+
+
+class _Batched:
+    """``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
     Each fit's ``group`` entries are vectorised (``vmap``); the fits are vectorised too or
     looped over inside the program (:data:`BATCHING`). With several devices, each fit's
@@ -143,40 +149,74 @@ def _map_batch(fn, group: int):
     others run the same parts. The number of fits is padded (repeating the last fit,
     results dropped) to a bucket size (:func:`scalinglaws.model.bucket`), so K fits and
     K + 1 fits share one program, and the parts to a multiple of the device count.
-    """
-    devices = jax.devices()
-    n_dev = len(devices)
-    parts = math.gcd(group, n_dev)
-    width = group // parts
-    inner = jax.vmap(fn)
-    if _batching() == "vmap":
-        per_device = jax.vmap(inner)
-    else:
-        def per_device(*args):
-            return jax.lax.map(lambda one: inner(*one), args)
-    if n_dev == 1:
-        compiled = jax.jit(per_device)
-    else:
-        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-        spec = jax.sharding.PartitionSpec("batch")
-        compiled = jax.jit(_shard_map(per_device, mesh=mesh, in_specs=spec, out_specs=spec))
 
-    def run(*args):
+    The program is compiled once per padded shape, when first called or ahead of time by
+    :meth:`compile_ahead`.
+    """
+
+    def __init__(self, fn, group: int):
+        devices = jax.devices()
+        self.n_dev = len(devices)
+        self.group = group
+        self.parts = math.gcd(group, self.n_dev)
+        self.width = group // self.parts
+        inner = jax.vmap(fn)
+        if _batching() == "vmap":
+            per_device = jax.vmap(inner)
+        else:
+            def per_device(*args):
+                return jax.lax.map(lambda one: inner(*one), args)
+        if self.n_dev == 1:
+            self._jitted = jax.jit(per_device)
+        else:
+            mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+            spec = jax.sharding.PartitionSpec("batch")
+            self._jitted = jax.jit(_shard_map(per_device, mesh=mesh, in_specs=spec,
+                                              out_specs=spec))
+        self._executables: dict = {}
+
+    def _units(self, size: int) -> tuple[int, int]:
+        """Parts that hold ``size`` entries, and that number padded (see the class)."""
+        target = -(-bucket(size // self.group, exact_up_to=EXACT_BATCH) * self.parts
+                   // self.n_dev) * self.n_dev
+        return size // self.width, target
+
+    def _key(self, padded) -> tuple:
+        leaves, tree = jax.tree_util.tree_flatten(padded)
+        return tree, tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in leaves)
+
+    def compile_ahead(self, *args) -> None:
+        """Start compiling, in the background, the program that a call with arguments of
+        the shapes and dtypes of ``args`` (arrays or :class:`jax.ShapeDtypeStruct`) runs."""
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
-        units = size // width
-        target = -(-bucket(size // group, exact_up_to=EXACT_BATCH) * parts // n_dev) * n_dev
+        _, target = self._units(size)
+        padded = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct((target, self.width, *a.shape[1:]), a.dtype), args)
+        key = self._key(padded)
+        if key not in self._executables:
+            self._executables[key] = _COMPILER.submit(
+                lambda: self._jitted.lower(*padded).compile())
+
+    def __call__(self, *args):
+        size = jax.tree_util.tree_leaves(args)[0].shape[0]
+        units, target = self._units(size)
 
         def shape(a):
-            a = np.asarray(a).reshape(units, width, *np.shape(a)[1:])
+            a = np.asarray(a).reshape(units, self.width, *np.shape(a)[1:])
             if target > units:
                 a = np.concatenate([a, np.repeat(a[-1:], target - units, axis=0)])
             return a
 
-        out = compiled(*jax.tree_util.tree_map(shape, args))
-        return jax.tree_util.tree_map(
-            lambda a: a[:units].reshape(size, *a.shape[2:]), out)
-
-    return run
+        padded = jax.tree_util.tree_map(shape, args)
+        key = self._key(padded)
+        executable = self._executables.get(key)
+        if executable is None:
+            executable = self._jitted.lower(*padded).compile()
+        elif isinstance(executable, Future):
+            executable = executable.result()
+        self._executables[key] = executable
+        out = executable(*padded)
+        return jax.tree_util.tree_map(lambda a: a[:units].reshape(size, *a.shape[2:]), out)
 
 
 def _shard_map(fn, **kwargs):
@@ -370,10 +410,30 @@ class Program:
 
             return jax.vmap(one)(xs)
 
-        self._solve = _map_batch(solve, settings.n_starts)
-        self._curvature = _map_batch(curvature, 1)
-        self._chain = _map_batch(chain, settings.chains)
-        self._values = _map_batch(values, settings.chains)
+        self._solve = _Batched(solve, settings.n_starts)
+        self._curvature = _Batched(curvature, 1)
+        self._chain = _Batched(chain, settings.chains)
+        self._values = _Batched(values, settings.chains)
+
+    def compile_ahead(self, fits: int, data: dict) -> None:
+        """Start compiling the curvature, sampler and post-processing programs for
+        ``fits`` fits in the background (``data``: their padded data stacked once per
+        chain), so that they compile while the mode search runs."""
+        chains, dim = self.settings.chains, self.dim
+        f64 = jnp.result_type(float)
+
+        def like(a, n):
+            return jax.ShapeDtypeStruct((n, *np.shape(a)[1:]), np.asarray(a).dtype)
+
+        n = fits * chains
+        per_fit = jax.tree_util.tree_map(lambda a: like(a, fits), data)
+        per_chain = jax.tree_util.tree_map(lambda a: like(a, n), data)
+        self._curvature.compile_ahead(jax.ShapeDtypeStruct((fits, dim), f64), per_fit)
+        self._chain.compile_ahead(
+            jax.ShapeDtypeStruct((n, 2), jnp.uint32), jax.ShapeDtypeStruct((n, dim), f64),
+            jax.ShapeDtypeStruct((n, dim, dim), f64), per_chain)
+        self._values.compile_ahead(
+            jax.ShapeDtypeStruct((n, self.settings.draws, dim), f64), per_chain)
 
     def starts(self, key, n: int) -> np.ndarray:
         """``n`` starting points drawn uniformly in the unconstrained box."""
