@@ -133,8 +133,9 @@ def _batching() -> str:
     return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
-#: Compiles programs ahead, in the background, while the mode search runs (XLA compiles
-#: outside Python's lock, so on two cores the sampler compiles beside the optimiser).
+#: Compiles traced programs ahead, in the background, while the mode search runs (XLA
+#: compiles outside Python's lock, so on two cores the sampler compiles beside the
+#: optimiser).
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scalinglaws-compile")
 
 
@@ -194,8 +195,9 @@ class _Batched:
             lambda a: jax.ShapeDtypeStruct((target, self.width, *a.shape[1:]), a.dtype), args)
         key = self._key(padded)
         if key not in self._executables:
-            self._executables[key] = _COMPILER.submit(
-                lambda: self._jitted.lower(*padded).compile())
+            # Traced here: NumPyro's effect handlers are one global stack, so a model must
+            # not be traced in two threads at once. Only XLA's compilation runs aside.
+            self._executables[key] = _COMPILER.submit(self._jitted.lower(*padded).compile)
 
     def __call__(self, *args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
