@@ -664,7 +664,8 @@ def machine(peer_versions: dict | None) -> str:
                 "jax": jax.__version__, "numpyro": numpyro.__version__,
                 "arviz": arviz.__version__, "scipy": scipy.__version__,
                 **(peer_versions or {})}
-    devices = ", ".join(sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()}))
+    kinds = sorted({f"{d.platform}:{d.device_kind}" for d in jax.devices()})
+    devices = f"{len(jax.devices())} x " + ", ".join(kinds)
     return (f"- CPU: {cpu}; {os.cpu_count()} cores ({usable} usable by this process)\n"
             f"- OS: {platform.platform()}\n- JAX devices: {devices}\n- versions: "
             + ", ".join(f"{k} {v}" for k, v in versions.items()))
