@@ -113,7 +113,9 @@ def persistent_cache() -> str | None:
         folder = jax.config.jax_compilation_cache_dir or cache_folder()
         if folder and not jax.config.jax_compilation_cache_dir:
             jax.config.update("jax_compilation_cache_dir", folder)
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            # Every program, however quick to compile: a fit's few dozen small ones
+            # (random numbers, reshapes) cost seconds together in a fresh process.
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
             jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _CACHE_STATE["dir"] = folder
     return _CACHE_STATE["dir"]
