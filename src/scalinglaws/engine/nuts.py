@@ -103,9 +103,11 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                         n_starts=n_starts)
     started = time.perf_counter()
     prog = program(spec, structure, settings, datas[0])
-    per_chain = stack(datas, chains)
-    prog.compile_ahead(len(designs), per_chain)
     keys = [jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds]
+    chain_keys = np.concatenate([np.asarray(jax.random.split(key_sample, chains))
+                                 for _, key_sample in keys])
+    per_fit, per_chain = stack(datas, 1), stack(datas, chains)
+    prog.compile_ahead(chain_keys, per_fit, per_chain)
     starts = np.concatenate([prog.starts(key_mode, n_starts) for key_mode, _ in keys])
     xs, energies = prog.find_modes(starts, stack(datas, n_starts))
     modes = []
@@ -122,9 +124,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
               file=sys.stderr)
-    hessians = prog.curvature(np.stack(modes), stack(datas, 1))
-    chain_keys = [np.asarray(jax.random.split(key_sample, chains)) for _, key_sample in keys]
-    out = prog.sample(np.concatenate(chain_keys), np.repeat(np.stack(modes), chains, axis=0),
+    hessians = prog.curvature(np.stack(modes), per_fit)
+    out = prog.sample(chain_keys, np.repeat(np.stack(modes), chains, axis=0),
                       np.repeat(hessians, chains, axis=0), per_chain)
     sites, loglik = prog.constrained(out.pop("x"), per_chain)
     if progress:

@@ -419,25 +419,21 @@ class Program:
         self._chain = _Batched(chain, settings.chains)
         self._values = _Batched(values, settings.chains)
 
-    def compile_ahead(self, fits: int, data: dict) -> None:
-        """Start compiling the curvature, sampler and post-processing programs for
-        ``fits`` fits in the background (``data``: their padded data stacked once per
-        chain), so that they compile while the mode search runs."""
-        chains, dim = self.settings.chains, self.dim
-        f64 = jnp.result_type(float)
+    def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
+        """Start compiling the curvature, sampler and post-processing programs in the
+        background, so that they compile while the mode search runs: for the chains'
+        ``keys`` and the fits' padded data stacked once per fit (``per_fit``) and once per
+        chain (``per_chain``), as :meth:`curvature`, :meth:`sample` and
+        :meth:`constrained` will receive them."""
+        fits = jax.tree_util.tree_leaves(per_fit)[0].shape[0]
+        n, dim, f64 = len(keys), self.dim, jnp.result_type(float)
 
-        def like(a, n):
-            return jax.ShapeDtypeStruct((n, *np.shape(a)[1:]), np.asarray(a).dtype)
+        def floats(*shape):
+            return jax.ShapeDtypeStruct(shape, f64)
 
-        n = fits * chains
-        per_fit = jax.tree_util.tree_map(lambda a: like(a, fits), data)
-        per_chain = jax.tree_util.tree_map(lambda a: like(a, n), data)
-        self._curvature.compile_ahead(jax.ShapeDtypeStruct((fits, dim), f64), per_fit)
-        self._chain.compile_ahead(
-            jax.ShapeDtypeStruct((n, 2), jnp.uint32), jax.ShapeDtypeStruct((n, dim), f64),
-            jax.ShapeDtypeStruct((n, dim, dim), f64), per_chain)
-        self._values.compile_ahead(
-            jax.ShapeDtypeStruct((n, self.settings.draws, dim), f64), per_chain)
+        self._curvature.compile_ahead(floats(fits, dim), per_fit)
+        self._chain.compile_ahead(keys, floats(n, dim), floats(n, dim, dim), per_chain)
+        self._values.compile_ahead(floats(n, self.settings.draws, dim), per_chain)
 
     def starts(self, key, n: int) -> np.ndarray:
         """``n`` starting points drawn uniformly in the unconstrained box."""
