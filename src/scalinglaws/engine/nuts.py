@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Sequence
 
 import arviz as az
-import jax
 import numpy as np
 
 from .._checks import check_sampler_settings
@@ -103,12 +102,11 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                         n_starts=n_starts)
     started = time.perf_counter()
     prog = program(spec, structure, settings, datas[0])
-    keys = [jax.random.split(jax.random.PRNGKey(seed)) for seed in seeds]
-    chain_keys = np.concatenate([np.asarray(jax.random.split(key_sample, chains))
-                                 for _, key_sample in keys])
+    seeded = [prog.seeded(seed) for seed in seeds]
+    chain_keys = np.concatenate([keys for keys, _ in seeded])
+    starts = np.concatenate([starts for _, starts in seeded])
     per_fit, per_chain = stack(datas, 1), stack(datas, chains)
     prog.compile_ahead(chain_keys, per_fit, per_chain)
-    starts = np.concatenate([prog.starts(key_mode, n_starts) for key_mode, _ in keys])
     xs, energies = prog.find_modes(starts, stack(datas, n_starts))
     modes = []
     for k, label in enumerate(labels):

@@ -32,7 +32,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_uniform
@@ -135,6 +134,25 @@ def _batching() -> str:
     return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
+#: XLA options of the programs that run briefly (mode search, Hessians, post-processing) on
+#: a CPU: the older fusion emitters compile in about two thirds of the time and run about
+#: 40% slower, a gain for a program that runs once for a fraction of a second. The
+#: sampler, which runs for most of a fit, keeps XLA's defaults.
+BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+def _compile(lowered, brief: bool):
+    """``lowered`` compiled, with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and on a CPU (and
+    with XLA's defaults where this XLA does not know those options)."""
+    if brief and jax.default_backend() == "cpu":
+        try:
+            return lowered.compile(BRIEF_CPU_OPTIONS)
+        except jax.errors.JaxRuntimeError as err:
+            if "No such compile option" not in str(err):
+                raise
+    return lowered.compile()
+
+
 #: Compiles traced programs ahead, in the background, while the mode search runs (XLA
 #: compiles outside Python's lock, so on two cores the sampler compiles beside the
 #: optimiser).
@@ -157,8 +175,9 @@ class _Batched:
     :meth:`compile_ahead`.
     """
 
-    def __init__(self, fn, group: int):
+    def __init__(self, fn, group: int, brief: bool = False):
         devices = jax.devices()
+        self.brief = brief
         self.n_dev = len(devices)
         self.group = group
         self.parts = math.gcd(group, self.n_dev)
@@ -199,7 +218,8 @@ class _Batched:
         if key not in self._executables:
             # Traced here: NumPyro's effect handlers are one global stack, so a model must
             # not be traced in two threads at once. Only XLA's compilation runs aside.
-            self._executables[key] = _COMPILER.submit(self._jitted.lower(*padded).compile)
+            self._executables[key] = _COMPILER.submit(_compile, self._jitted.lower(*padded),
+                                                      self.brief)
 
     def __call__(self, *args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
@@ -215,12 +235,13 @@ class _Batched:
         key = self._key(padded)
         executable = self._executables.get(key)
         if executable is None:
-            executable = self._jitted.lower(*padded).compile()
+            executable = _compile(self._jitted.lower(*padded), self.brief)
         elif isinstance(executable, Future):
             executable = executable.result()
         self._executables[key] = executable
         out = executable(*padded)
-        return jax.tree_util.tree_map(lambda a: a[:units].reshape(size, *a.shape[2:]), out)
+        return jax.tree_util.tree_map(
+            lambda a: np.asarray(a)[:units].reshape(size, *a.shape[2:]), out)
 
 
 def _shard_map(fn, **kwargs):
@@ -238,9 +259,9 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
     """Minimise from ``x0`` by BFGS with a backtracking (Armijo) line search.
 
     Compact on purpose: the objective and its gradient are evaluated at one place in the
-    program, so a vmapped batch of starts compiles quickly. Returns the last point and its
-    value. A start whose value is not below 1e29 (the objective's stand-in for
-    non-finite) is returned as it is.
+    program (the line search; the start is its first point), so a vmapped batch of starts
+    compiles quickly. Returns the last point and its value. A start whose value is not
+    below 1e29 (the objective's stand-in for non-finite) is returned as it is.
 
     >>> import jax.numpy as jnp
     >>> f = jax.value_and_grad(lambda x: jnp.sum((x - jnp.arange(3.0)) ** 2))
@@ -250,12 +271,11 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
     """
     dim = x0.shape[0]
     eye = jnp.eye(dim, dtype=x0.dtype)
-    f0, g0 = value_and_grad(x0)
 
     def search(x, f, g, p, slope):
         def not_accepted(c):
             t, fn, _, k = c
-            return ~(fn <= f + 1e-4 * t * slope) & (k < 40)
+            return (k == 0) | (~(fn <= f + 1e-4 * t * slope) & (k < 40))
 
         def shrink(c):
             t, _, _, k = c
@@ -266,6 +286,8 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
         return jax.lax.while_loop(not_accepted, shrink, (2.0, jnp.inf, g, 0))
 
     def body(state):
+        # Iteration 0 evaluates the start: with f = inf and g = 0 the step is 0 and the
+        # line search's first point, x0 itself, is accepted.
         i, x, f, g, h, _ = state
         p = -h @ g
         slope = g @ p
@@ -276,41 +298,75 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
         accepted = fn <= f + 1e-4 * t * slope
         s, y = t * p, gn - g
         sy = s @ y
-        h = jnp.where(i == 0, eye * jnp.where(sy > 0, sy / (y @ y), 1.0), h)
+        h = jnp.where(i == 1, eye * jnp.where(sy > 0, sy / (y @ y), 1.0), h)
         rho = 1.0 / jnp.where(sy > 1e-12, sy, 1.0)
         update = (eye - rho * jnp.outer(s, y)) @ h @ (eye - rho * jnp.outer(y, s))
-        h = jnp.where(sy > 1e-12, update + rho * jnp.outer(s, s), h)
+        h = jnp.where((i > 0) & (sy > 1e-12), update + rho * jnp.outer(s, s), h)
         x, f_new, g = (jnp.where(accepted, x + s, x), jnp.where(accepted, fn, f),
                        jnp.where(accepted, gn, g))
-        done = (~accepted | (jnp.max(jnp.abs(g)) < gtol)
-                | (f - f_new <= 1e-12 * (1.0 + jnp.abs(f_new))))
+        done = jnp.where(
+            i == 0, ~(f_new < 1e29) | ~jnp.all(jnp.isfinite(g)),
+            ~accepted | (jnp.max(jnp.abs(g)) < gtol)
+            | (f - f_new <= 1e-12 * (1.0 + jnp.abs(f_new))))
         return i + 1, x, f_new, g, h, done
 
     def going(state):
         i, *_, done = state
-        return (i < max_iter) & ~done
+        return (i <= max_iter) & ~done
 
-    start = (0, x0, f0, g0, eye, ~(f0 < 1e29) | ~jnp.all(jnp.isfinite(g0)))
+    start = (0, x0, jnp.full((), jnp.inf, x0.dtype), jnp.zeros_like(x0), eye, False)
     _, x, f, *_ = jax.lax.while_loop(going, body, start)
     return x, f
 
 
-def _layout(model, example: dict):
-    """The unconstrained latent sites of ``model`` on ``example``: their transforms to the
-    constrained scale, the function that unflattens one vector into them, and its size."""
-    start = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform())
-    trace = handlers.trace(start).get_trace(example)
-    sites = {name: site for name, site in trace.items()
-             if site["type"] == "sample" and not site["is_observed"]}
-    transforms = {name: biject_to(site["fn"].support) for name, site in sites.items()}
-    flat, unravel = ravel_pytree({name: transforms[name].inv(site["value"])
-                                  for name, site in sites.items()})
-    return transforms, unravel, int(flat.size)
+class Unravel:
+    """One flat vector to a model's unconstrained sites and back, in sorted site order
+    (``jax.flatten_util.ravel_pytree``'s); works on NumPy and JAX arrays alike, so it
+    costs no compilation outside a traced program.
+
+    >>> unravel = Unravel({"b": (2,), "a": ()})
+    >>> unravel(np.arange(3.0))
+    {'a': array(0.), 'b': array([1., 2.])}
+    >>> unravel.ravel({"a": np.zeros(()), "b": np.ones(2)}).tolist()
+    [0.0, 1.0, 1.0]
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]):
+        self.shapes = {name: tuple(shapes[name]) for name in sorted(shapes)}
+        sizes = [math.prod(shape) for shape in self.shapes.values()]
+        self.slices = dict(zip(self.shapes, (slice(end - size, end) for size, end in
+                                             zip(sizes, np.cumsum(sizes), strict=True)),
+                               strict=True))
+        self.size = int(sum(sizes))
+
+    def __call__(self, x) -> dict:
+        return {name: x[self.slices[name]].reshape(shape)
+                for name, shape in self.shapes.items()}
+
+    def ravel(self, values: dict):
+        return jnp.concatenate([jnp.ravel(values[name]) for name in self.shapes])
+
+
+def _layout(model, example: dict) -> Unravel:
+    """The unconstrained latent sites of ``model`` on ``example``, as an :class:`Unravel`.
+
+    The model is traced abstractly (:func:`jax.eval_shape`): only the sites' shapes are
+    read, so no small program is compiled to run it on numbers."""
+
+    def unconstrained():
+        start = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform())
+        trace = handlers.trace(start).get_trace(example)
+        return {name: biject_to(site["fn"].support).inv(site["value"])
+                for name, site in trace.items()
+                if site["type"] == "sample" and not site["is_observed"]}
+
+    return Unravel({name: value.shape
+                    for name, value in jax.eval_shape(unconstrained).items()})
 
 
 def _mode_search_model(spec, structure: Structure, example: dict, model, unravel):
     """The model the mode search optimises, with its unflattening, and the map from its
-    optimum to the sampler's coordinates.
+    optimum (and the fit's data) to the sampler's coordinates.
 
     Centred offsets (``offset ~ Normal(0, sd)``) give a joint density that grows without
     bound as ``sd`` and the offsets shrink together, so an optimiser can run down that
@@ -320,23 +376,24 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
     """
     pairs = centred_sites(spec, view(structure, example))
     if not pairs:
-        return (model, unravel), lambda x: x
+        return (model, unravel), lambda x, data: x
     twin = data_model(dataclasses.replace(spec, parameterization="noncentred"), structure)
-    transforms, twin_unravel, _ = _layout(twin, example)
+    twin_unravel = _layout(twin, example)
     names = []
     for name, factor in pairs:
         sd, z, offset = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z", f"{RUN_SITE}_offset")
                          if name == RUN_SITE else
                          (f"{name}_sd_{factor}", f"{name}_z_{factor}",
                           f"{name}_offset_{factor}"))
-        if z in transforms:  # integrated run offsets have no sampled site
+        if z in twin_unravel.shapes:  # integrated run offsets have no sampled site
             names.append((sd, z, offset))
 
-    def to_sampler(x):
-        values = dict(twin_unravel(x))
+    def to_sampler(x, data):
+        values = twin_unravel(x)
+        constrained = constrain_fn(twin, (data,), {}, values)
         for sd, z, offset in names:
-            values[offset] = transforms[sd](values[sd]) * values.pop(z)
-        return ravel_pytree(values)[0]
+            values[offset] = constrained[sd] * values.pop(z)
+        return unravel.ravel(values)
 
     return (twin, twin_unravel), to_sampler
 
@@ -350,7 +407,7 @@ def _mass_mask(dense_mass, unravel, dim: int) -> np.ndarray | None:
         return None
     if dense_mass is True:
         return block_mask(dim, None)
-    index = unravel(jnp.arange(dim, dtype=jnp.float64))
+    index = unravel(np.arange(dim))
     blocks = [np.concatenate([np.ravel(index[n]) for n in block if n in index]).astype(int)
               for block in dense_mass if any(n in index for n in block)]
     return block_mask(dim, blocks)
@@ -367,7 +424,8 @@ class Program:
     def __init__(self, spec, structure: Structure, settings: Settings, example: dict):
         self.structure, self.settings = structure, settings
         model = self.model = data_model(spec, structure)
-        _, self.unravel, self.dim = _layout(model, example)
+        self.unravel = _layout(model, example)
+        self.dim = self.unravel.size
         search, to_sampler = _mode_search_model(spec, structure, example, model,
                                                 self.unravel)
 
@@ -388,7 +446,7 @@ class Program:
         def solve(x0, data):
             x, value = bfgs(jax.value_and_grad(partial(objective, data=data)), x0,
                             settings.max_iter)
-            return to_sampler(x), value
+            return to_sampler(x, data), value
 
         mask = _mass_mask(settings.dense_mass, self.unravel, self.dim)
 
@@ -414,10 +472,18 @@ class Program:
 
             return jax.vmap(one)(xs)
 
-        self._solve = _Batched(solve, settings.n_starts)
-        self._curvature = _Batched(curvature, 1)
+        @jax.jit
+        def seeded(seed):
+            key_mode, key_sample = jax.random.split(jax.random.PRNGKey(seed))
+            return (jax.random.split(key_sample, settings.chains),
+                    jax.random.uniform(key_mode, (settings.n_starts, self.dim),
+                                       minval=-START_RADIUS, maxval=START_RADIUS))
+
+        self._seeded = seeded
+        self._solve = _Batched(solve, settings.n_starts, brief=True)
+        self._curvature = _Batched(curvature, 1, brief=True)
         self._chain = _Batched(chain, settings.chains)
-        self._values = _Batched(values, settings.chains)
+        self._values = _Batched(values, settings.chains, brief=True)
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
         """Start compiling the curvature, sampler and post-processing programs in the
@@ -435,10 +501,11 @@ class Program:
         self._chain.compile_ahead(keys, floats(n, dim), floats(n, dim, dim), per_chain)
         self._values.compile_ahead(floats(n, self.settings.draws, dim), per_chain)
 
-    def starts(self, key, n: int) -> np.ndarray:
-        """``n`` starting points drawn uniformly in the unconstrained box."""
-        return np.asarray(jax.random.uniform(key, (n, self.dim), minval=-START_RADIUS,
-                                             maxval=START_RADIUS))
+    def seeded(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """One fit's random inputs from its ``seed``: its chains' keys and its mode
+        search's starting points, drawn uniformly in the unconstrained box (one small
+        compiled program for every seed)."""
+        return tuple(np.asarray(a) for a in self._seeded(np.int64(seed)))
 
     def find_modes(self, x0: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
         """BFGS from every row of ``x0`` (with its row of ``data``): optima, energies."""
