@@ -429,12 +429,12 @@ class Program:
         search, to_sampler = _mode_search_model(spec, structure, example, model,
                                                 self.unravel)
 
-        # Jitted, so that the model is traced once: NUTS and BFGS call it (and its
-        # gradient) from many places, and each call would trace the model again.
+        # Jitted, so that the model is traced and differentiated once: the Hessian and
+        # NUTS call it from several places, and each call would trace the model again.
         # The sampler and the optimiser see one flat vector, not a dict of sites: every
         # step of NUTS then moves one array instead of one per site.
-        potential = jax.jit(
-            lambda x, data: potential_energy(model, (data,), {}, self.unravel(x)))
+        potential_and_grad = jax.jit(jax.value_and_grad(
+            lambda x, data: potential_energy(model, (data,), {}, self.unravel(x))))
 
         search_potential = jax.jit(
             lambda x, data: potential_energy(search[0], (data,), {}, search[1](x)))
@@ -451,12 +451,12 @@ class Program:
         mask = _mass_mask(settings.dense_mass, self.unravel, self.dim)
 
         def curvature(x, data):
-            return hessian(jax.grad(partial(potential, data=data)), x)
+            return hessian(lambda x: potential_and_grad(x, data)[1], x)
 
         def chain(key, mode, hess, data):
             key_start, key_chain = jax.random.split(key)
             x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
-            return nuts_chain(jax.value_and_grad(partial(potential, data=data)), key_chain,
+            return nuts_chain(partial(potential_and_grad, data=data), key_chain,
                               x0, warmup=settings.warmup, draws=settings.draws,
                               target_accept=settings.target_accept,
                               max_tree_depth=settings.max_tree_depth, mask=mask,
