@@ -134,3 +134,47 @@ def test_parabola_and_specs():
                          "loss": 3.0 + 0.2 * k ** 2})
     assert si.parabola_exponent(pd.DataFrame(rows)) == pytest.approx(0.45, rel=1e-9)
     assert sorted(rp.specs("isoflop")) == sorted(si.specs())
+
+
+def test_near_minimum_keeps_the_sizes_around_each_budgets_lowest_loss():
+    frame = _sweep(budgets=(1e17, 1e18))
+    # budget 1e17: make its lowest loss the smallest size (an end of its sizes)
+    first = frame.index[frame["flops"] == 1e17]
+    frame.loc[first, "loss"] = np.linspace(3.0, 4.0, len(first))
+    frame = frame.sample(frac=1.0, random_state=0)  # row order must not matter
+    before = frame.copy()
+    near = si.near_minimum(frame, 2)
+    pd.testing.assert_frame_equal(frame, before)
+    by_budget = {c: rows.sort_values("params") for c, rows in near.groupby("flops")}
+    # 7 sizes around the vertex: the vertex and 2 on each side
+    middle = frame[frame["flops"] == 1e18].sort_values("params")
+    assert by_budget[1e18]["params"].tolist() == middle["params"].iloc[1:6].tolist()
+    # the minimum at the smallest size: it and the 2 above
+    low = frame[frame["flops"] == 1e17].sort_values("params")
+    assert by_budget[1e17]["params"].tolist() == low["params"].iloc[:3].tolist()
+    assert list(near.index) == [i for i in frame.index if i in set(near.index)]
+    # interior=True drops the budget without a minimum inside its sizes
+    assert set(si.near_minimum(frame, 2, interior=True)["flops"]) == {1e18}
+
+
+def test_the_study_fits_each_budget_near_its_minimum(monkeypatch):
+    """porian_table and the ladders fit the rows near_minimum keeps, not whole sweeps."""
+    import os
+
+    if not os.environ.get("SCALINGLAWS_DATA"):
+        pytest.skip("SCALINGLAWS_DATA is not set")
+    seen = {}
+
+    def capture(model, frames, settings, log, **kwargs):
+        seen.update(frames)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(si, "fit_many", capture)
+    name = "att:3:rw/tuned/short/const/attention/train"
+    with pytest.raises(RuntimeError, match="captured"):
+        si.porian_table(None, rp.Settings(chains=1, warmup=10, draws=10), print, [name])
+    table = sl.datasets.load("isoflop", "porian2024")
+    whole = si.isoflop_frame(table, name)
+    fitted = seen[f"porian {name}"]
+    pd.testing.assert_frame_equal(fitted, si.near_minimum(whole))
+    assert len(fitted) < len(whole)

@@ -1,0 +1,126 @@
+"""IsoFLOP model variants on Porian et al. 2024's 15 configurations, side by side.
+
+Each variant is fitted to every configuration (one batched program per variant) and,
+separately, to every configuration without its largest budget. Two figures per variant:
+
+- the choice criterion, fixed before the exponents are compared: the held-out log
+  predictive density of the largest budget's points near its minimum
+  (:func:`scalinglaws.reproduce.isoflop.near_minimum`, the same points for every variant),
+  summed over the 15 configurations, the budget's vertex offset drawn from the population;
+- the comparison with the authors: our posterior median of a within 0.03 of their weighted
+  fit, their value inside our 90% interval; and the sampler's R-hat, bulk ESS,
+  divergences, leapfrog steps per draw and wall time.
+
+Run (2 shared CPU cores: one variant at a time)::
+
+    SCALINGLAWS_DATA=/path/to/data nice -n 15 python benchmarks/isoflop_variants.py \
+        --variants window_shared window_shape --out /tmp/iso
+
+Writes ``isoflop_variants_<variant>.csv`` (one row per configuration) and prints a
+summary line per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from scalinglaws.reproduce import isoflop as si
+from scalinglaws.reproduce.common import Settings, fit_many, load_table
+from scalinglaws.reproduce.scoring import fit_diagnostics
+
+#: name -> (rows, vary, likelihood[, run factor: a per-budget offset of log loss[,
+#: parameterization of the offsets]]). rows: "all", or "window<k>" (near_minimum with k
+#: sizes each side), or "interior<k>" (the same without the budgets whose lowest loss is
+#: at an end of their sizes).
+SHAPE = {"G": "budget", "alpha": "budget", "beta": "budget"}
+VARIANTS = {
+    "all_shared": ("all", {"G": "budget"}, "normal"),
+    "window_shared": ("window3", {"G": "budget"}, "normal"),
+    "window_shape": ("window3", SHAPE, "normal"),
+    "window_K": ("window3", {"G": "budget", "K": "budget"}, "normal"),
+    "window_student": ("window3", {"G": "budget"}, "student_t"),
+    "window_sigma": ("window3", {"G": "budget", "sigma": "budget"}, "normal"),
+    "interior_shared": ("interior3", {"G": "budget"}, "normal"),
+    "window2_shared": ("window2", {"G": "budget"}, "normal"),
+    "window1_shared": ("window1", {"G": "budget"}, "normal"),
+    "window2_shape": ("window2", SHAPE, "normal"),
+    "window_level": ("window3", {"G": "budget"}, "normal", "budget"),
+    "window_shape_c": ("window3", SHAPE, "normal", None, "centred"),
+    "all_shape_K": ("all", {**SHAPE, "K": "budget"}, "normal"),
+}
+
+
+def _rows(frame: pd.DataFrame, which: str) -> pd.DataFrame:
+    if which == "all":
+        return frame
+    return si.near_minimum(frame, int(which[-1]), interior=which.startswith("interior"))
+
+
+def run_variant(name: str, settings: Settings, log) -> pd.DataFrame:
+    which, vary, likelihood, *more = VARIANTS[name]
+    run, parameterization = (*more, *(None, "noncentred")[len(more):])
+    model = si.isoflop_model(vary, likelihood, run=run, parameterization=parameterization)
+    table = load_table(si.STUDY, "porian2024", None)
+    authors = load_table(si.STUDY, "porian2024_author_fits", None).set_index("experiment")
+    frames = {e: si.isoflop_frame(table, e) for e in authors.index}
+    started = time.perf_counter()
+    fits = fit_many(model, {e: _rows(f, which) for e, f in frames.items()}, settings, log)
+    took = time.perf_counter() - started
+    train = {e: _rows(f[f["flops"] < f["flops"].max()], which) for e, f in frames.items()}
+    started = time.perf_counter()
+    held_fits = fit_many(model, train, settings, log)
+    took_held = time.perf_counter() - started
+    rows = []
+    for e, frame in frames.items():
+        fit, _ = fits[e]
+        median, lo, hi = si._exponent(fit)
+        theirs = float(authors.loc[e, "a_weighted"])
+        largest = frame[frame["flops"] == frame["flops"].max()]
+        lpd = {}
+        for k in (1, 3):
+            held = si.near_minimum(largest, k).assign(budget="held out")
+            ll = held_fits[e][0].log_density(held, seed=settings.seed)
+            lpd[k] = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
+        diag = fit_diagnostics(e, fit)
+        rows.append({"variant": name, "configuration": e, "rows": len(fit.data()),
+                     "a_median": median, "a_lower": lo, "a_upper": hi, "authors_a": theirs,
+                     "abs_diff": abs(median - theirs), "within_0.03": abs(median - theirs) <= 0.03,
+                     "authors_inside": lo <= theirs <= hi, "heldout_lpd": lpd[3],
+                     "heldout_lpd_1": lpd[1],
+                     "max_r_hat": diag["max_r_hat"], "min_ess_bulk": diag["min_ess_bulk"],
+                     "divergences": diag["divergences"], "mean_steps": diag["mean_steps"],
+                     "batch_s": took, "heldout_batch_s": took_held})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--draws", type=int, default=300)
+    args = parser.parse_args()
+    settings = Settings(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=0)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.variants:
+        out = run_variant(name, settings, print)
+        out.to_csv(args.out / f"isoflop_variants_{name}.csv", index=False)
+        print(f"{name}: held-out lpd {out['heldout_lpd'].sum():.1f} (+-3 sizes), "
+              f"{out['heldout_lpd_1'].sum():.1f} (+-1); within 0.03 "
+              f"{int(out['within_0.03'].sum())}/15; inside 90% "
+              f"{int(out['authors_inside'].sum())}/15; max R-hat {out['max_r_hat'].max():.3f}; "
+              f"min bulk ESS {out['min_ess_bulk'].min():.0f}; divergences "
+              f"{int(out['divergences'].sum())}; steps/draw {out['mean_steps'].mean():.0f}; "
+              f"{out['batch_s'].iloc[0]:.0f} s (15 fits) + {out['heldout_batch_s'].iloc[0]:.0f}"
+              f" s (held out)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
