@@ -115,14 +115,17 @@ def near_minimum(frame: pd.DataFrame, sizes: int = WINDOW,
         if interior and low in (0, len(rows) - 1):
             continue
         keep.update(rows.index[max(low - sizes, 0): low + sizes + 1])
-    return frame.loc[[i for i in frame.index if i in keep]].copy()
+    return frame[frame.index.isin(list(keep))].copy()
 
 
 def isoflop_model(vary: dict[str, str] | None = None, likelihood: str = "normal",
                   run: str | None = None,
                   parameterization: str | dict[str, str] = "noncentred") -> ScalingModel:
     """The joint isoFLOP model: the ``isoflop`` law on N and the nominal budget, the
-    vertex offset G by budget (partial pooling), Normal noise on log loss.
+    vertex offset G by budget (partial pooling), Normal noise on log loss. That default is
+    the study's model; ``vary``, ``likelihood``, ``run`` and ``parameterization`` (as in
+    :class:`~scalinglaws.ScalingModel`) give the variants of
+    ``benchmarks/isoflop_variants.py``.
 
     >>> isoflop_model().law.name, dict(isoflop_model().vary)
     ('isoflop', {'G': ('budget',)})
