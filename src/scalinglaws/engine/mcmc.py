@@ -14,11 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from jax.scipy.optimize import minimize
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import initialize_model
 
 from ..errors import ScalingLawError
+from .program import bfgs
 
 
 def chain_method(chains: int) -> str:
@@ -31,7 +31,8 @@ def chain_method(chains: int) -> str:
 
 
 def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
-    """Posterior mode on the unconstrained scale from ``n_starts`` BFGS runs in one vmap.
+    """Posterior mode on the unconstrained scale from ``n_starts`` BFGS runs
+    (:func:`.program.bfgs`, the compiled fits' optimiser) in one vmap.
 
     Returns the best point (a dict of unconstrained site values) and the potential
     energy (negative log density) at every start's optimum, sorted.
@@ -49,8 +50,7 @@ def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
         return jnp.where(jnp.isfinite(value), value, 1e30)
 
     def solve(x0):
-        result = minimize(objective, x0, method="BFGS", options={"maxiter": max_iter})
-        return result.x, objective(result.x)
+        return bfgs(jax.value_and_grad(objective), x0, max_iter)
 
     xs, energies = jax.jit(jax.vmap(solve))(flat_starts)
     energies = np.asarray(energies)
