@@ -6,10 +6,10 @@ law (:data:`scalinglaws.laws.ISOFLOP`): at budget C the loss against log N has i
 at N_opt = G C^a, the vertex of each budget varies around that line by a partially pooled
 offset (``vary={"G": "budget"}``), and the exponent a, N_opt(C) at any C and the loss at
 the optimum come out of the posterior directly. Each budget enters with the points its
-minimum is read from (:func:`near_minimum`: the three sizes on each side of its lowest
-measured loss), as Porian et al.'s Akima interpolation reads its minimum from them; the
-far ends of a sweep (losses up to twice the budget's minimum, from barely trained models)
-follow no common curve shape.
+minimum is read from (:func:`near_minimum`: the two sizes on each side of its lowest
+measured loss, chosen by the held-out density of a largest budget in
+``benchmarks/isoflop_variants.py``); the far ends of a sweep (losses up to twice the
+budget's minimum, from barely trained models) follow no common curve shape.
 
 Tables (``data/isoflop/DATA.md`` for the data and the parabola baseline):
 
@@ -73,7 +73,7 @@ LADDER_BASELINES = {
 #: The sweeps whose largest budget is held out and predicted.
 HOLDOUT = ("llama3", "marin_dclm")
 #: Sizes kept on each side of a budget's lowest measured loss (:func:`near_minimum`).
-WINDOW = 3
+WINDOW = 2
 
 
 def isoflop_frame(table: pd.DataFrame, experiment: str | None = None) -> pd.DataFrame:
@@ -163,7 +163,8 @@ def specs() -> dict[str, tuple[ScalingModel, dict[str, Any]]]:
     """
     meta = {"study": STUDY, "table": "porian2024, marin, llama3",
             "rows": "one sweep (experiment) per fit; Marin's validation-optimal runs dropped; "
-                    "per budget the 3 sizes on each side of its lowest loss (near_minimum)",
+                    f"per budget the {WINDOW} sizes on each side of its lowest loss "
+                    f"(near_minimum)",
             "columns": "budget = the nominal budget flops, as text",
             "targets": ["the exponent a", "the largest budget's optimum loss, held out"],
             "description": "every budget of a sweep jointly: N_opt = G C^a, vertex offsets "
