@@ -504,7 +504,7 @@ class Program:
     def seeded(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """One fit's random inputs from its ``seed``: its chains' keys and its mode
         search's starting points, drawn uniformly in the unconstrained box (one small
-        compiled program for every seed)."""
+        compiled program serves every seed)."""
         return tuple(np.asarray(a) for a in self._seeded(np.int64(seed)))
 
     def find_modes(self, x0: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
