@@ -63,6 +63,10 @@ def _no_network(*args: object, **kwargs: object) -> None:
     raise AssertionError("the network must not be used here")
 
 
+def _offline(request, timeout=None):  # noqa: ANN001, ANN202 - urllib's signature
+    raise urllib.error.URLError(OSError("Temporary failure in name resolution"))
+
+
 def _fake_urlopen(served: dict[str, bytes], calls: list[str]):
     def urlopen(request, timeout=None):  # noqa: ANN001, ANN202 - urllib's signature
         url = request.full_url if hasattr(request, "full_url") else request
@@ -146,12 +150,17 @@ def test_catalog_pins_url_and_checksum() -> None:
     for row in cat.itertuples():
         assert re.fullmatch(r"[0-9a-f]{64}", row.sha256)
         study = datasets.STUDIES[row.study]
-        if row.downloadable:
+        if row.downloadable and pd.isna(row.sources):
             prefix = f"https://raw.githubusercontent.com/{study.repository}/{study.commit}/"
             assert row.url.startswith(prefix)
             assert row.no_download == ""
+        elif row.downloadable:
+            assert pd.isna(row.url) and row.no_download == ""
+            for url in row.sources.split():
+                assert re.fullmatch(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/"
+                                    r"[0-9a-f]{40}/\S+", url)
         else:
-            assert pd.isna(row.url)
+            assert pd.isna(row.url) and pd.isna(row.sources)
             assert "does not implement" in row.no_download
     downloadable = set((cat["study"] + "/" + cat["table"])[cat["downloadable"]])
     assert downloadable == {
@@ -159,6 +168,7 @@ def test_catalog_pins_url_and_checksum() -> None:
         "brandfonbrener2025/sweep",
         "brandfonbrener2025/extrapolation",
         "brandfonbrener2025/opt_params",
+        *(f"isoflop/{t}" for t in datasets.list_tables("isoflop")),
     }
 
 
@@ -471,10 +481,7 @@ def test_table_without_download_needs_a_local_copy(monkeypatch: pytest.MonkeyPat
 
 
 def test_no_network(monkeypatch: pytest.MonkeyPatch, _isolated: Path) -> None:
-    def offline(request, timeout=None):  # noqa: ANN001, ANN202
-        raise urllib.error.URLError(OSError("Temporary failure in name resolution"))
-
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", _offline)
     with pytest.raises(ScalingLawError, match="could not download") as err:
         datasets.load("brandfonbrener2025", "extrapolation")
     message = str(err.value)
@@ -553,7 +560,7 @@ def test_real_registry_downloads_match_the_shared_copies(
     """Serve the shared files at the pinned URLs: each download verifies and loads."""
     monkeypatch.delenv(datasets.DATA_ENV)
     cat = datasets.catalog()
-    cat = cat[cat["downloadable"]]
+    cat = cat[cat["url"].notna()]
     served = {row.url: (shared / row.file).read_bytes() for row in cat.itertuples()}
     calls: list[str] = []
     monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen(served, calls))
@@ -561,3 +568,358 @@ def test_real_registry_downloads_match_the_shared_copies(
         df = datasets.load(row.study, row.table, cache_dir=tmp_path / "dl")
         assert len(df) == row.rows
     assert sorted(calls) == sorted(served)
+
+
+# ------------------------------------------------ tables built from upstream files
+#
+# The converters run on tiny files written here in the upstream formats; the build path
+# (download each source, check it, convert, check the table, cache) on a fake urlopen.
+# The comparison with the real upstream files needs them on disk: set
+# SCALINGLAWS_UPSTREAM=<dir> with each file at <dir>/<owner>+<repo>/<path in the repo>
+# (the layout of <cache>/<study>/upstream/); it skips otherwise.
+
+UPSTREAM = os.environ.get("SCALINGLAWS_UPSTREAM", "").strip()
+ISOFLOP = datasets.STUDIES["isoflop"]
+
+
+def _source_paths(tab_name: str, root: Path, study: str = "isoflop") -> dict[str, Path]:
+    tab = datasets.STUDIES[study].table(tab_name)
+    assert tab.build is not None
+    return {src.path: root / src.cache_path for src in tab.build.sources}
+
+
+def _fit(a: float) -> dict[str, float]:
+    return {"n_exponent": a, "t_exponent": 1 - a}
+
+
+def _porian_config(dataset: str, decay: str, a: float, boot: list[float]) -> dict:
+    data = pd.DataFrame({"flops": [1e16, 2e16, 4e16]})
+    data["orig_n"] = pd.Series([pd.Series([1e6, 2e6, 4e6]), pd.Series([2e6, 4e6]),
+                                float("nan")], dtype=object)
+    data["orig_t"] = [pd.Series([1e16 / 6e6, 1e16 / 12e6, 1e16 / 24e6]),
+                      pd.Series([2e16 / 12e6, 2e16 / 24e6]), float("nan")]
+    data["orig_loss"] = [pd.Series([4.0, 3.5, 3.75]), pd.Series([3.25, 3.0]), float("nan")]
+    return {
+        "dataset": dataset, "hparams": "base", "warmup": "long", "decay": decay,
+        "param_count": "standard", "val": "val", "optimal_pairs": None,
+        "fit_results": {
+            "basic": _fit(a), "weighted": _fit(a + 0.01), "bs_median_weighted": _fit(a + 0.02),
+            # replicates without an exponent (an E, A, alpha fit) are not counted
+            "bootstrap": [_fit(b) for b in boot] + [{"A": 1.0, "E": 2.0, "alpha": 0.3}],
+            "bootstrap_weighted": [_fit(b + 0.1) for b in boot],
+        },
+        "data": data,
+    }
+
+
+def _write_porian(root: Path) -> dict[str, Path]:
+    """The four summary pickles (xz): att has two configurations, the others one each."""
+    paths = _source_paths("porian2024", root)
+    configs = {
+        "data/summary_df_att.pickle.xz": [_porian_config("rw", "kaplan", 0.7, [0.6, 0.8]),
+                                          _porian_config("rw", "const", 0.5, [0.4, 0.6])],
+        "data/summary_df_kaplan_tuned_hparams.pickle.xz": [
+            _porian_config("rw", "const", 0.71, [0.7, 0.72])],
+        "data/summary_df.pickle.xz": [_porian_config("rw", "chinchilla", 0.55, [0.5, 0.6])],
+        "data/summary_df_owt2.pickle.xz": [_porian_config("owt2", "kaplan", 0.8, [0.7, 0.9])],
+    }
+    for source, rows in configs.items():
+        paths[source].parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_pickle(paths[source])
+    return paths
+
+
+def test_convert_porian_on_tiny_pickles(tmp_path: Path) -> None:
+    from scalinglaws.datasets.isoflop import convert_porian
+
+    df = convert_porian(_write_porian(tmp_path))
+    assert list(df.columns) == [
+        "flops", "params", "tokens", "loss", "flops_6nd", "experiment", "summary_file", "row",
+        "dataset", "hparams", "warmup", "decay", "param_count", "loss_kind", "budget_id"]
+    # 5 configurations x (3 + 2 points); the budget stored as a scalar NaN has no rows
+    assert len(df) == 25 and set(df["flops"]) == {1e16, 2e16}
+    assert df["experiment"].drop_duplicates().tolist() == [
+        "att:0:rw/base/long/kaplan/standard/val", "att:1:rw/base/long/const/standard/val",
+        "kaplan_tuned_hparams:0:rw/base/long/const/standard/val",
+        "main:0:rw/base/long/chinchilla/standard/val",
+        "owt2:0:owt2/base/long/kaplan/standard/val"]
+    first = df.iloc[:5]
+    assert first["params"].tolist() == [1e6, 2e6, 4e6, 2e6, 4e6]
+    assert first["loss"].tolist() == [4.0, 3.5, 3.75, 3.25, 3.0]
+    assert first["budget_id"].tolist() == [0, 0, 0, 1, 1]
+    assert df["budget_id"].max() == 9
+    np.testing.assert_allclose(df["flops_6nd"], df["flops"], rtol=1e-12)
+    assert df.loc[df["experiment"].str.startswith("att:1"), "row"].eq(1).all()
+    assert df["summary_file"].iloc[-1] == "porian_summary_df_owt2.pickle.xz"
+    assert df["loss_kind"].eq("val").all()
+
+
+def test_convert_porian_author_fits_on_tiny_pickles(tmp_path: Path) -> None:
+    from scalinglaws.datasets.isoflop import convert_porian_author_fits
+
+    df = convert_porian_author_fits(_write_porian(tmp_path))
+    assert [e.split(":")[0] for e in df["experiment"]] == [
+        "main", "owt2", "att", "att", "kaplan_tuned_hparams"]
+    main = df.iloc[0]
+    assert (main["a_basic"], main["a_weighted"], main["a_bs_median_weighted"]) == (
+        0.55, 0.56, 0.57)
+    assert main["n_bootstrap"] == 2
+    assert main["a_bs_p2_5"] == pytest.approx(0.5025)  # numpy's linear percentile of [0.5, 0.6]
+    assert main["a_bs_p97_5"] == pytest.approx(0.5975)
+    assert main["a_bsw_p2_5"] == pytest.approx(0.6025)
+    assert df.iloc[3]["a_basic"] == 0.5
+
+
+_MARIN_HEADER = {
+    "comma": ["Name", "parameter_count", "throughput/total_tokens", "throughput/total_gflops",
+              "eval/paloma/macro_loss", "trainer.train_batch_size", "trainer.num_train_steps",
+              "optimizer.learning_rate", "model.hidden_dim", "model.num_layers"],
+    "dclm": ["Name", "parameter_count", "throughput/total_tokens", "eval/paloma/macro_loss",
+             "throughput/total_gflops", "trainer.train_batch_size", "optimizer.learning_rate",
+             "trainer.num_train_steps", "model.num_layers", "model.hidden_dim"],
+    "nemotron": ["Name", "parameter_count", "throughput/total_tokens", "eval/paloma/macro_loss",
+                 "throughput/total_gflops", "trainer.train_batch_size",
+                 "trainer.num_train_steps", "learning_rate", "model.hidden_dim",
+                 "model.num_layers"],
+}
+
+
+def _write_marin(root: Path) -> dict[str, Path]:
+    paths = _source_paths("marin", root)
+    runs = [  # name, params, tokens, gflops, loss
+        ("isoflop-1e+19-d1024-L11-B8-{}", 2_000_000_000, 250_000_000_000, 3.0e10, 3.5),
+        ("isoflop-1e+18-d512-L6-B32-{}", 150_000_000, 3_300_000_000, 3.0e9, 3.9),
+        ("exp2166-scaling-ladder-{}-validation-optimal-3e+18-b4f71e", 270_000_000,
+         1_800_000_000, 3.0e9, 3.8),
+        ("isoflop-1e+18-d768-L8-B16-{}", 100_000_000, 5_000_000_000, 3.0e9, 4.0),
+    ]
+    for dataset, header in _MARIN_HEADER.items():
+        rows = []
+        for name, n, d, gflops, loss in runs:
+            values = {
+                "Name": name.format(dataset), "parameter_count": n,
+                "throughput/total_tokens": d, "throughput/total_gflops": gflops,
+                "eval/paloma/macro_loss": loss, "trainer.train_batch_size": 8,
+                "trainer.num_train_steps": 1000, "model.hidden_dim": 512, "model.num_layers": 6,
+                "optimizer.learning_rate": 0.002, "learning_rate": None,
+            }
+            rows.append([values[c] for c in header])
+        path = paths[f"data/isoflops/extract/marin_202603/raw/isoflop-{dataset}.csv"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows, columns=header).to_csv(path, index=False)
+    return paths
+
+
+def test_convert_marin_on_tiny_exports(tmp_path: Path) -> None:
+    from scalinglaws.datasets.isoflop import convert_marin
+
+    df = convert_marin(_write_marin(tmp_path))
+    assert len(df) == 12 and df["experiment"].unique().tolist() == [
+        "marin_comma", "marin_dclm", "marin_nemotron"]
+    comma = df[df["dataset"] == "comma"]
+    # sweep runs: flops = 3 x the name's budget; validation-optimal runs: the budget itself
+    assert comma["flops"].tolist() == [3e18, 3e18, 3e18, 3e19]
+    assert comma["params"].tolist() == [1e8, 1.5e8, 2.7e8, 2e9]
+    assert comma["validation_optimal"].tolist() == [False, False, True, False]
+    assert comma["name_budget"].tolist() == [1e18, 1e18, 3e18, 1e19]
+    assert comma["flops_logged"].tolist() == [3e18, 3e18, 3e18, 3e19]
+    # 6ND = 3e21 would overflow int64; read as float64 it is exact
+    assert comma["flops_6nd"].iloc[-1] == 6.0 * 2e9 * 2.5e11
+    assert df["budget_id"].tolist() == [0, 0, 0, 1, 2, 2, 2, 3, 4, 4, 4, 5]
+    assert df.loc[df["dataset"] == "dclm", "learning_rate"].eq(0.002).all()
+    assert df.loc[df["dataset"] == "nemotron", "learning_rate"].isna().all()
+
+
+def test_convert_marin_rejects_a_run_without_a_budget(tmp_path: Path) -> None:
+    from scalinglaws.datasets.isoflop import convert_marin
+
+    paths = _write_marin(tmp_path)
+    path = paths["data/isoflops/extract/marin_202603/raw/isoflop-dclm.csv"]
+    raw = pd.read_csv(path)
+    raw.loc[0, "Name"] = "some-other-run"
+    raw.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="some-other-run"):
+        convert_marin(paths)
+
+
+def test_convert_llama3_and_misfitting_on_tiny_files(tmp_path: Path) -> None:
+    from scalinglaws.datasets.isoflop import convert_llama3, convert_misfitting
+
+    llama = _source_paths("llama3", tmp_path)["isoflops_points.csv"]
+    llama.parent.mkdir(parents=True)
+    llama.write_text("compute_budget,training_tokens,validation_loss,x_page,y_page\n"
+                     "1e19,2e9,0.90,1.5,2.5\n6e18,1e9,0.92,3.5,4.5\n6e18,2e9,0.91,5.5,6.5\n")
+    df = convert_llama3({"isoflops_points.csv": llama})
+    assert df["flops"].tolist() == [6e18, 6e18, 1e19]
+    assert df["params"].tolist() == pytest.approx([5e8, 1e9, 1e19 / 1.2e10])
+    assert df["x_page"].tolist() == [5.5, 3.5, 1.5]  # sorted by budget, then size
+    assert df["budget_id"].tolist() == [0, 0, 1]
+    assert (df["experiment"] == "llama3").all()
+
+    source = "data/isoflops/extract/misfitting/isoflops.csv"
+    mis = _source_paths("misfitting", tmp_path)[source]
+    mis.parent.mkdir(parents=True)
+    mis.write_text(
+        "source,provenance,dataset,model,condition,experiment,tokens,params,budget,loss\n"
+        "misfitting,chinchilla,fineweb_c4,transformer,,e,2e9,1e8,1.2e18,3.1\n"
+        "misfitting,chinchilla,fineweb_c4,transformer,,e,1e9,5e7,3e17,3.6\n")
+    df = convert_misfitting({source: mis})
+    assert df.columns.tolist() == ["flops", "params", "tokens", "loss", "flops_6nd",
+                                   "experiment", "budget_id"]
+    assert df["flops"].tolist() == [3e17, 1.2e18] and df["loss"].tolist() == [3.6, 3.1]
+    assert df["flops_6nd"].tolist() == [3e17, 1.2e18]
+    assert (df["experiment"] == "misfitting_fineweb_c4").all()
+
+
+def _serve_llama3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, table_sha: str | None = None,
+                  source_sha: str | None = None) -> tuple[str, bytes, list[str]]:
+    """Serve a tiny isoflops_points.csv at the pinned URL; pin the patched checksums."""
+    payload = b"compute_budget,training_tokens,validation_loss,x_page,y_page\n6e18,1e9,0.92,1,2\n"
+    from scalinglaws.datasets.isoflop import convert_llama3
+
+    served = tmp_path / "served" / "isoflops_points.csv"
+    served.parent.mkdir(parents=True)
+    served.write_bytes(payload)
+    built = convert_llama3({"isoflops_points.csv": served}).to_csv(
+        index=False, float_format="%.10g").encode()
+    tab = ISOFLOP.table("llama3")
+    src = tab.build.sources[0]
+    src = dataclasses.replace(src, sha256=source_sha or hashlib.sha256(payload).hexdigest())
+    _patch_table(monkeypatch, "isoflop", "llama3",
+                 sha256=table_sha or hashlib.sha256(built).hexdigest(),
+                 build=dataclasses.replace(tab.build, sources=(src,)))
+    calls: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen({src.url: payload}, calls))
+    return src.url, built, calls
+
+
+def test_build_downloads_checks_converts_and_caches(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _isolated: Path
+) -> None:
+    url, built, calls = _serve_llama3(monkeypatch, tmp_path)
+    assert url.startswith("https://raw.githubusercontent.com/eric-czech/llama3_isoflop_extraction/"
+                          "1bc1755b76e6ee55a911549c8ec52b71cb480320/")
+    df = datasets.load("isoflop", "llama3")
+    assert calls == [url]
+    cached = _isolated / "isoflop" / "llama3.csv"
+    assert cached.read_bytes() == built and df.attrs["source"] == str(cached)
+    assert df[["N", "D", "C"]].iloc[0].tolist() == pytest.approx([1e9, 1e9, 6e18])
+    upstream = _isolated / "isoflop" / "upstream" / "eric-czech+llama3_isoflop_extraction"
+    assert [p.name for p in upstream.iterdir()] == ["isoflops_points.csv"]  # no temp files
+    # later loads read the cached table; with it gone, the cached upstream file is reused
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    pd.testing.assert_frame_equal(datasets.load("isoflop", "llama3"), df)
+    cached.unlink()
+    pd.testing.assert_frame_equal(datasets.load("isoflop", "llama3", download=False), df)
+
+
+def test_build_checksum_failures(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _isolated: Path
+) -> None:
+    """A source that fails its sha256 saves nothing; so does a result that differs from the
+    table's pin, unless verify=False."""
+    url, _, _ = _serve_llama3(monkeypatch, tmp_path / "a", source_sha="1" * 64)
+    with pytest.raises(ScalingLawError, match="checksum mismatch") as err:
+        datasets.load("isoflop", "llama3")
+    message = str(err.value)
+    assert url in message and "1" * 64 in message
+    assert "SCALINGLAWS_DATA" in message and "isoflop/llama3.csv" in message
+    assert not [p for p in (_isolated / "isoflop").rglob("*") if p.is_file()]
+
+    _, built, _ = _serve_llama3(monkeypatch, tmp_path / "b", table_sha="2" * 64)
+    with pytest.raises(ScalingLawError, match="verify=False") as err:
+        datasets.load("isoflop", "llama3")
+    assert hashlib.sha256(built).hexdigest() in str(err.value)
+    cached = _isolated / "isoflop" / "llama3.csv"
+    assert not cached.exists()
+    assert len(datasets.load("isoflop", "llama3", verify=False)) == 1
+    assert cached.read_bytes() == built
+
+
+def test_build_offline_says_where_the_files_go(
+    monkeypatch: pytest.MonkeyPatch, _isolated: Path
+) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", _offline)
+    with pytest.raises(ScalingLawError, match="could not download") as err:
+        datasets.load("isoflop", "marin")
+    message = str(err.value)
+    first = ISOFLOP.table("marin").build.sources[0]
+    assert first.url in message
+    assert str(_isolated / "isoflop" / first.cache_path) in message
+    assert "SCALINGLAWS_DATA" in message and "isoflop/marin_202603.csv" in message
+    assert not [p for p in (_isolated / "isoflop").rglob("*") if p.is_file()]
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="download=False"):
+        datasets.load("isoflop", "porian2024", download=False)
+
+
+def test_build_reports_an_unreadable_source(
+    monkeypatch: pytest.MonkeyPatch, _isolated: Path
+) -> None:
+    """A cached source that passes its checksum but cannot be converted: a clear error."""
+    tab = ISOFLOP.table("misfitting")
+    src = tab.build.sources[0]
+    payload = b"not,the,columns\n1,2,3\n"
+    path = _isolated / "isoflop" / src.cache_path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(payload)
+    sources = (dataclasses.replace(src, sha256=hashlib.sha256(payload).hexdigest()),)
+    _patch_table(monkeypatch, "isoflop", "misfitting",
+                 build=dataclasses.replace(tab.build, sources=sources))
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="could not convert") as err:
+        datasets.load("isoflop", "misfitting")
+    assert "KeyError" in str(err.value) and "SCALINGLAWS_DATA" in str(err.value)
+
+
+def test_local_copy_takes_precedence_over_a_build(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, "isoflop", "llama3.csv", pd.DataFrame({"flops": [1.0]}))
+    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    with pytest.raises(ScalingLawError, match="checksum mismatch") as err:
+        datasets.load("isoflop", "llama3", data_dir=tmp_path)
+    assert str(path) in str(err.value) and "converted from eric-czech/" in str(err.value)
+    (tmp_path / "isoflop" / "llama3.csv").unlink()
+    with pytest.raises(ScalingLawError, match="is missing") as err:
+        datasets.load("isoflop", "llama3", data_dir=tmp_path)
+    assert "to download it" in str(err.value)
+
+
+def _upstream() -> Path:
+    if not UPSTREAM:
+        pytest.skip("set SCALINGLAWS_UPSTREAM=<dir> holding the upstream files as "
+                    "<dir>/<owner>+<repo>/<path> to compare the conversions with shared/data")
+    return Path(UPSTREAM)
+
+
+@pytest.mark.parametrize(
+    ("study", "table"),
+    [(s.name, t.name) for s in datasets.STUDIES.values() for t in s.tables if t.build],
+)
+def test_conversion_of_the_real_upstream_files_is_the_shared_table(
+    shared: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, study: str, table: str
+) -> None:
+    """Build each table from the real upstream files, served at their pinned URLs.
+
+    Compared with the project's shared copy: the written file is byte-identical (so its
+    sha256 is the pinned one), and, read back with pandas, the same rows, columns and
+    values (floats to 1e-12 relative, strings and integers exactly).
+    """
+    root = _upstream()
+    monkeypatch.delenv(datasets.DATA_ENV)
+    tab = datasets.STUDIES[study].table(table)
+    served = {}
+    for src in tab.build.sources:
+        path = root / src.cache_path.removeprefix("upstream/")
+        if not path.is_file():
+            pytest.skip(f"{path} is absent")
+        served[src.url] = path.read_bytes()
+    calls: list[str] = []
+    monkeypatch.setattr(urllib.request, "urlopen", _fake_urlopen(served, calls))
+    path = datasets.fetch(study, table, cache_dir=tmp_path / "cache")
+    assert sorted(calls) == sorted(served)
+    ours = pd.read_csv(path, low_memory=False)
+    theirs = pd.read_csv(shared / study / tab.filename, low_memory=False)
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-12)
+    assert path.read_bytes() == (shared / study / tab.filename).read_bytes()

@@ -13,14 +13,17 @@ Where the files come from, in this order:
 2. The cache directory (``cache_dir=``, else ``SCALINGLAWS_CACHE``, else
    ``~/.cache/scalinglaws``), same layout.
 3. A download from the upstream repository at the pinned commit, checked against its
-   sha256 before it is moved into the cache. Only tables that are unchanged copies of an
-   upstream file can be downloaded; the others are conversions (flattened JSON, the
-   output of a study's own loaders) and need a local copy: :func:`catalog` says which.
+   sha256 before it is moved into the cache. A table that is an unchanged upstream file
+   is downloaded as is; a table that is a conversion the package implements (the isoFLOP
+   sweeps) is built: its upstream files are downloaded into ``<cache>/<study>/upstream/``
+   (each checked against its sha256), converted, and the table written is checked against
+   its own sha256 before it enters the cache. The other conversions (flattened JSON, the
+   output of a study's own loaders) need a local copy: :func:`catalog` says which.
 
 Every file is checked against the sha256 pinned here (``verify=False`` reads a modified
 local copy). A missing file, a wrong checksum, a table that cannot be downloaded or a
-failed download each raise a :class:`~scalinglaws.errors.ScalingLawError` that names the
-file and what to do.
+failed download or conversion each raise a :class:`~scalinglaws.errors.ScalingLawError`
+that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -130,8 +133,11 @@ def catalog() -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per (study, table) with columns ``study``, ``table``, ``default``,
-        ``file``, ``rows``, ``standard_columns``, ``downloadable``, ``url``, ``sha256``,
-        ``license``, ``description`` and ``no_download`` (why not, when it cannot).
+        ``file``, ``rows``, ``standard_columns``, ``downloadable`` (downloaded as is, or
+        built from upstream files), ``url`` (of an unchanged upstream file), ``sources``
+        (the upstream files a built table is converted from, space-separated URLs),
+        ``sha256``, ``license``, ``description`` and ``no_download`` (why not, when it
+        cannot).
 
     Examples
     --------
@@ -140,7 +146,9 @@ def catalog() -> pd.DataFrame:
     >>> cat.loc[cat["downloadable"], ["study", "table"]].to_numpy().tolist()
     ... # doctest: +NORMALIZE_WHITESPACE
     [['gadre2024', 'eval_metadata'], ['brandfonbrener2025', 'sweep'],
-     ['brandfonbrener2025', 'extrapolation'], ['brandfonbrener2025', 'opt_params']]
+     ['brandfonbrener2025', 'extrapolation'], ['brandfonbrener2025', 'opt_params'],
+     ['isoflop', 'porian2024'], ['isoflop', 'porian2024_author_fits'], ['isoflop', 'marin'],
+     ['isoflop', 'llama3'], ['isoflop', 'misfitting']]
     """
     rows = [
         {
@@ -150,8 +158,11 @@ def catalog() -> pd.DataFrame:
             "file": f"{s.name}/{t.filename}",
             "rows": t.rows,
             "standard_columns": ", ".join(t.standard),
-            "downloadable": t.url is not None,
+            "downloadable": t.obtainable,
             "url": t.url,
+            "sources": (
+                " ".join(src.url for src in t.build.sources) if t.build is not None else None
+            ),
             "sha256": t.sha256,
             "license": s.license,
             "description": t.description,

@@ -1,8 +1,11 @@
-"""Where a table's file comes from: a local copy, the cache or a checked download.
+"""Where a table's file comes from: a local copy, the cache, a checked download or a build.
 
 ``data_dir=`` or ``$SCALINGLAWS_DATA`` (a local copy, nothing downloaded), else the cache
 (``cache_dir=``, ``$SCALINGLAWS_CACHE`` or ``~/.cache/scalinglaws``), else a download from
-the pinned upstream address, checked against its sha256 before it enters the cache.
+the pinned upstream address, checked against its sha256 before it enters the cache. A
+table that is a conversion (:class:`~scalinglaws.datasets.tables.Build`) downloads its
+upstream files the same way (kept in ``<cache>/<study>/upstream/``), converts them and
+checks the written table against the table's sha256 before it enters the cache.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .tables import Study, Table
 __all__ = [
     "CACHE_ENV",
     "DATA_ENV",
+    "build_file",
     "cache_dir",
     "cache_root",
     "download_file",
@@ -74,15 +78,26 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _origin(st: Study, tab: Table) -> str:
+    if tab.build is None:
+        return f"from {st.repository}@{st.commit[:12]}"
+    repos = dict.fromkeys(f"{s.repository}@{s.commit[:12]}" for s in tab.build.sources)
+    return "converted from " + ", ".join(repos)
+
+
 def local_hint(study: Study, tab: Table) -> str:
+    kind = "the converted table" if tab.build is not None else "the file"
     return (
         f"set {DATA_ENV}=<dir> (or pass data_dir=<dir>) where <dir>/{study.name}/{tab.filename} "
-        "is a copy of the file (the layout of the project's shared/data)"
+        f"is a copy of {kind} (the layout of the project's shared/data)"
     )
 
 
-def download_file(url: str, target: Path, expected: str, study: Study, tab: Table) -> None:
-    """urllib to a temp file next to ``target``, check sha256, then rename into place."""
+def download_file(url: str, target: Path, expected: str, what: str, hint: str) -> None:
+    """urllib to a temp file next to ``target``, check sha256, then rename into place.
+
+    ``what`` names the file in messages; ``hint`` says how to do without the download.
+    """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(
@@ -91,7 +106,7 @@ def download_file(url: str, target: Path, expected: str, study: Study, tab: Tabl
     except OSError as err:
         raise ScalingLawError(
             f"cannot write to the cache directory {target.parent} ({err}); set "
-            f"{CACHE_ENV}=<writable dir> (or pass cache_dir=), or {local_hint(study, tab)}"
+            f"{CACHE_ENV}=<writable dir> (or pass cache_dir=), or {hint}"
         ) from err
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
@@ -107,22 +122,99 @@ def download_file(url: str, target: Path, expected: str, study: Study, tab: Tabl
                     out.write(chunk)
         except (urllib.error.URLError, HTTPException, OSError, ValueError) as err:
             raise ScalingLawError(
-                f"could not download {study.name}/{tab.filename} from {url} ({err}). "
-                f"No network? Download that file by other means and {local_hint(study, tab)} "
-                f"(downloads are cached in {target.parent})"
+                f"could not download {what} from {url} ({err}). No network? Download that "
+                f"file by other means and {hint} (downloads are cached in {target.parent})"
             ) from err
         got = digest.hexdigest()
         if got != expected:
             raise ScalingLawError(
                 f"checksum mismatch for {url}: sha256 {got}, expected {expected}; the file "
                 "was not saved. The download was corrupted or the upstream file changed: try "
-                f"again, or {local_hint(study, tab)}"
+                f"again, or {hint}"
             )
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
 
+
+def _write_checked(target: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temp file next to ``target``, then rename into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(payload)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def build_file(
+    st: Study, tab: Table, target: Path, *, download: bool = True, verify: bool = True
+) -> None:
+    """Make the file of a conversion table ``tab`` at ``target`` (in the cache).
+
+    Each upstream source is taken from ``<cache>/<study>/upstream/`` or downloaded there
+    (checked against its sha256 either way), the converter runs on them and the table is
+    written as CSV; its sha256 must be the table's pinned one (``verify=False`` keeps a
+    differing result, e.g. from a pandas version that writes floats differently).
+    """
+    build = tab.build
+    assert build is not None
+    folder = target.parent
+    def offline(path: Path) -> str:
+        return (
+            f"put it unchanged at {path} and load again (the table is converted from "
+            f"{len(build.sources)} upstream file(s), each kept under {folder / 'upstream'}/"
+            f"<owner>+<repo>/<path>), or {local_hint(st, tab)}"
+        )
+
+    paths: dict[str, Path] = {}
+    for src in build.sources:
+        path = folder / src.cache_path
+        what = f"{src.path} of {src.repository}@{src.commit[:12]} (for {st.name}/{tab.filename})"
+        if path.is_file():
+            got = sha256(path)
+            if got != src.sha256:
+                raise ScalingLawError(
+                    f"checksum mismatch for the cached upstream file {path}: sha256 {got}, "
+                    f"expected {src.sha256}. Delete it and load again to download it afresh"
+                )
+        elif not download:
+            raise ScalingLawError(
+                f"{st.name}/{tab.filename} is not in the cache {folder.parent} and is built "
+                f"from {src.url}, which is not cached either, and download=False; pass "
+                f"download=True, or {offline(path)}"
+            )
+        else:
+            download_file(src.url, path, src.sha256, what, offline(path))
+        paths[src.path] = path
+    try:
+        frame = build.convert(paths)
+        payload = frame.to_csv(
+            index=False, float_format=build.float_format, lineterminator="\n"
+        ).encode()
+    except ScalingLawError:
+        raise
+    except Exception as err:  # any failure of a converter is reported alike
+        raise ScalingLawError(
+            f"could not convert the upstream files of {st.name}/{tab.filename} "
+            f"({', '.join(s.url for s in build.sources)}): {type(err).__name__}: {err}. "
+            "They passed their checksums, so the reader of this pandas/numpy version "
+            f"cannot read them as the conversion expects; {local_hint(st, tab)}"
+        ) from err
+    got = hashlib.sha256(payload).hexdigest()
+    if got != tab.sha256 and verify:
+        raise ScalingLawError(
+            f"the conversion of {st.name}/{tab.filename} from its checked upstream files "
+            f"has sha256 {got}, expected {tab.sha256}; nothing was saved. This pandas/numpy "
+            "version reads or writes the values differently from the pinned table: pass "
+            f"verify=False to use the conversion as it is, or {local_hint(st, tab)}"
+        )
+    _write_checked(target, payload)
 
 
 def fetch_file(
@@ -147,7 +239,7 @@ def fetch_file(
                 f"there or point {source} at the right directory"
                 + (
                     f"; this table cannot be downloaded: {tab.no_download}"
-                    if tab.url is None
+                    if not tab.obtainable
                     else (
                         f", or leave data_dir out and {DATA_ENV} unset to download it"
                         if data_dir is not None
@@ -160,9 +252,9 @@ def fetch_file(
             if got != tab.sha256:
                 raise ScalingLawError(
                     f"checksum mismatch for {path}: sha256 {got}, expected {tab.sha256} (the "
-                    f"pinned copy of the {st.name} table {tab.name!r}, from {st.repository}@"
-                    f"{st.commit[:12]}; see the study's DATA.md). Replace it with an unchanged "
-                    "copy, or pass verify=False to read a modified copy"
+                    f"pinned copy of the {st.name} table {tab.name!r}, {_origin(st, tab)}; see "
+                    "the study's DATA.md). Replace it with an unchanged copy, or pass "
+                    "verify=False to read a modified copy"
                 )
         return path
 
@@ -177,16 +269,20 @@ def fetch_file(
                     f"{tab.sha256}. Delete it and load again to download it afresh"
                 )
         return path
-    if tab.url is None:
+    if not tab.obtainable:
         raise ScalingLawError(
             f"table {tab.name!r} of {st.name} ({tab.filename}) cannot be downloaded: "
             f"{tab.no_download}. It needs a local copy: {local_hint(st, tab)}"
         )
+    if tab.build is not None:
+        build_file(st, tab, path, download=download, verify=verify)
+        return path
     if not download:
         raise ScalingLawError(
             f"{st.name}/{tab.filename} is not in the cache {cache} and download=False; "
             f"pass download=True, or {local_hint(st, tab)}"
         )
-    download_file(tab.url, path, tab.sha256, st, tab)
+    assert tab.url is not None
+    download_file(tab.url, path, tab.sha256, f"{st.name}/{tab.filename}", local_hint(st, tab))
     return path
 

@@ -1,14 +1,16 @@
 """What a study and its tables are, and the standard columns a loaded table gets.
 
 :class:`Study` (upstream repository, pinned commit, license) holds :class:`Table` s (file,
-rows, sha256, download address or why there is none, and the function that derives the
-standard columns); the helpers here are shared by the study modules.
+rows, sha256, download address, the :class:`Build` recipe that converts upstream files into
+the table, or why there is neither, and the function that derives the standard columns);
+the helpers here are shared by the study modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,6 +20,9 @@ from ..errors import ScalingLawError
 __all__ = [
     "SCALE",
     "STANDARD_COLUMNS",
+    "Build",
+    "Converter",
+    "Source",
     "Standardizer",
     "Study",
     "Table",
@@ -48,6 +53,52 @@ SCALE = ("N", "D", "C", "M")
 
 Standardizer = Callable[[pd.DataFrame, Callable[[str], pd.DataFrame]], dict[str, Any]]
 
+#: ``f({source path: local file}) -> table``: turns checked upstream files into a table.
+Converter = Callable[[Mapping[str, Path]], pd.DataFrame]
+
+
+def raw_url(repo: str, commit: str, path: str) -> str:
+    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One upstream file, pinned: repository, commit, path in the repository and sha256."""
+
+    repository: str
+    commit: str
+    path: str
+    sha256: str
+
+    @property
+    def url(self) -> str:
+        """``raw.githubusercontent.com`` address of the file at the pinned commit."""
+        return raw_url(self.repository, self.commit, self.path)
+
+    @property
+    def cache_path(self) -> str:
+        """Where the file is kept under ``<cache>/<study>/``."""
+        return f"upstream/{self.repository.replace('/', '+')}/{self.path}"
+
+
+@dataclass(frozen=True)
+class Build:
+    """How a table is made from upstream files: the pinned sources and the converter.
+
+    The converter gets ``{source.path: local file}`` (each file checked against its sha256)
+    and returns the table; it is written as CSV with ``float_format``, and the bytes
+    written are those of the table's pinned sha256.
+    """
+
+    sources: tuple[Source, ...]
+    convert: Converter = field(repr=False, compare=False)
+    float_format: str = "%.10g"
+
+    def __post_init__(self) -> None:
+        paths = [s.path for s in self.sources]
+        if not paths or len(set(paths)) != len(paths):
+            raise ValueError(f"a Build needs sources with distinct paths, got {paths}")
+
 
 @dataclass(frozen=True)
 class Table:
@@ -70,12 +121,15 @@ class Table:
         upstream file).
     url : str or None
         ``raw.githubusercontent.com`` address of the unchanged upstream file at the pinned
-        commit; None when the local file is a conversion that cannot be downloaded.
+        commit; None when the table is a conversion.
     no_download : str
-        Why the table cannot be downloaded (empty when it can).
+        Why the table can be neither downloaded nor built (empty when it can).
     standardize : callable, optional
         ``f(raw, read) -> {standard column: values}``; ``read(table)`` gives another table
         of the same study as read from its file (gadre2024 ``downstream`` joins ``runs``).
+    build : Build, optional
+        For a conversion: the upstream files it is made from and the converter. The
+        result is cached like a download and checked against ``sha256``.
     """
 
     name: str
@@ -87,6 +141,12 @@ class Table:
     url: str | None = None
     no_download: str = ""
     standardize: Standardizer | None = field(default=None, repr=False, compare=False)
+    build: Build | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def obtainable(self) -> bool:
+        """Whether the table can be had without a local copy (downloaded or built)."""
+        return self.url is not None or self.build is not None
 
 
 @dataclass(frozen=True)
@@ -121,10 +181,6 @@ class Study:
         raise ScalingLawError(
             f"unknown table {name!r} for study {self.name!r}; its tables are {names}"
         )
-
-
-def raw_url(repo: str, commit: str, path: str) -> str:
-    return f"https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 
 
 def positive(values: Any) -> pd.Series:
