@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 import re
 import urllib.error
@@ -168,6 +169,8 @@ def test_catalog_pins_url_and_checksum() -> None:
         "brandfonbrener2025/sweep",
         "brandfonbrener2025/extrapolation",
         "brandfonbrener2025/opt_params",
+        "datablations2023/final",
+        "datablations2023/runs",
         *(f"isoflop/{t}" for t in datasets.list_tables("isoflop")),
     }
 
@@ -884,6 +887,131 @@ def test_local_copy_takes_precedence_over_a_build(
     with pytest.raises(ScalingLawError, match="is missing") as err:
         datasets.load("isoflop", "llama3", data_dir=tmp_path)
     assert "to download it" in str(err.value)
+
+
+_PARAMS_MAP = {"14m": 1.41e7, "1b5": 1.5173e9, "2b8": 2.81e9, "4b2": 4.2465e9, "8b7": 8.67e9}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("14m7b5100m", ("14m7b5100m", "c4", "base", 1.41e7, 1e8, 7.5e9)),
+        ("1b58b88b8", ("1b58b88b8", "c4", "base", 1.5173e9, 8.8e9, 8.8e9)),
+        ("2b855b1b25c4seed3", ("2b855b1b25", "c4", "base", 2.81e9, 1.25e9, 5.5e10)),
+        ("4b284b84bc4v2seed1", ("4b284b84b", "c4", "v2", 4.2465e9, 8.4e10, 8.4e10)),
+        ("8b7178b25bopt", ("8b7178b25b", "c4", "opt", 8.67e9, 2.5e10, 1.78e11)),
+        ("4b284b1b9oscar", ("4b284b1b9", "oscar", "base", 4.2465e9, 1.9e9, 8.4e10)),
+        ("14m5b9100mdedup", ("14m5b9100m", "c4", "dedup", 1.41e7, 1e8, 5.9e9)),
+    ],
+)
+def test_parse_datablations_run_names(name: str, expected: tuple) -> None:
+    from scalinglaws.datasets.datablations2023 import parse_run_name
+
+    row = parse_run_name(name, _PARAMS_MAP)
+    keys = ("config_id", "dataset", "variant", "params", "unique_tokens", "total_tokens")
+    assert tuple(row[k] for k in keys) == expected
+    seed = re.search(r"seed(\d)$", name)
+    assert row["seed"] == float(seed[1]) if seed else np.isnan(row["seed"])
+
+
+@pytest.mark.parametrize("name", ["9z4b4b", "2b84b8b", "2b8x"])
+def test_parse_datablations_rejects_odd_names(name: str) -> None:
+    from scalinglaws.datasets.datablations2023 import parse_run_name
+
+    with pytest.raises(ValueError, match=name):
+        parse_run_name(name, _PARAMS_MAP)
+
+
+def _code_cell(source: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "outputs": [],
+            "source": source.splitlines(keepends=True)}
+
+
+def _write_datablations(root: Path) -> dict[str, Path]:
+    """The fit notebook (cells 1 and 25), ColPret's curves and its id-to-run notebook."""
+    paths = _source_paths("runs", root, "datablations2023")
+    cell1 = (
+        "PARAMS_MAP = {'14m': 1.41E+07, '2b8': 2.81E+09, '4b2': 4.2465E+09}\n"
+        "NAMES_TO_VAL_LOSSES = {\n"
+        '    "14m400m100m": 4.5,\n'
+        '    # "14m400m200m": 4.4,\n'
+        '    "14m800m100mdedup": 4.6,\n'
+        '    "2b84b4bc4seed2": 3.25,\n'
+        '    "4b284b12bc4opt2": 2.5, # Params: 3.089856e9\n'
+        '    "2b855b1b25": 0,\n'
+        "}\n")
+    cell25 = "NAMES_TO_VAL_LOSSES = {'14m400m100m': 4.5, '14m800m100mdedup': 4.6, " \
+             "'2b855b1b25': 0}\n"
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": ["# fit"]}, _code_cell(cell1)]
+    cells += [_code_cell("x = 1\n")] * 23 + [_code_cell(cell25)]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    tb_cell = (
+        "MODEL_TO_ID_2C4 = {'tensorboard_2b855b1b25c4': 'idA', 'tensorboard_2b855b4bc4': 'idB'}\n"
+        "MODEL_TO_ID_2OSCAR = {'tensorboard_2b855b4boscar': 'idC'}\n"
+        "def get(model):\n"
+        "    if True:\n"
+        "        !wget https://example.org/{model}.csv\n")
+    tb_notebook = {"cells": [_code_cell("import x\n")] * 3 + [_code_cell(tb_cell)],
+                   "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    curves = pd.DataFrame({
+        "index": range(6),
+        "data": ["c4", "c4", "c4", "c4", "oscar", "oscar"],
+        "epochs": [44, 44, 14, 14, 14, 14],
+        "token_num": [1e9, 5.5e10, 1e9, 5.5e10, 1e9, 5.5e10],
+        "loss": [4.0, 3.4, 3.9, 2.7, 3.9, 2.7],
+        "num_params": "2.8B",
+        "model_args": [f"{{'tensorboard': '{i}'}}" for i in
+                       ["idA", "idA", "idB", "idB", "idC", "idC"]],
+        "tokens_per_epoch": [1.25e9, 1.25e9, 3.9e9, 3.9e9, 3.9e9, 3.9e9],
+        "flops": 1e23,
+        "checkpoint": "https://huggingface.co/datablations/lm1-2b8-55b-c4-repetitions",
+    })
+    for source, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if source.endswith("parametric_fit.ipynb"):
+            path.write_text(json.dumps(notebook))
+        elif source.endswith(".ipynb"):
+            path.write_text(json.dumps(tb_notebook))
+        else:
+            curves.to_csv(path, index=False)
+    return paths
+
+
+def test_convert_datablations_on_tiny_sources(tmp_path: Path) -> None:
+    from scalinglaws.datasets.datablations2023 import convert_final, convert_runs
+
+    paths = _write_datablations(tmp_path)
+    final = convert_final(paths)
+    assert final["run_id"].tolist() == [
+        "14m400m100m", "14m800m100mdedup", "2b84b4bc4seed2", "4b284b12bc4opt2"]
+    assert final["variant"].tolist() == ["base", "dedup", "base", "opt2"]
+    assert final["params"].tolist() == [14_100_000, 14_100_000, 2_810_000_000, 3_089_856_000]
+    assert final["in_paper_fit_182"].tolist() == [True, False, False, False]
+    assert final["epochs_total"].tolist() == [4.0, 8.0, 1.0, 7.0]
+    assert final["repetitions"].tolist() == [3.0, 7.0, 0.0, 6.0]
+    assert final["seed"].isna().tolist() == [True, True, False, True]
+    assert final["flops_6nd"].iloc[2] == 6 * 2.81e9 * 4e9
+    assert final["note"].iloc[3].startswith("params 3.089856e9 from notebook comment")
+
+    runs = convert_runs(paths)
+    notebook = runs[runs["source"] == "datablations_nb_final"]
+    assert len(notebook) == 5 and notebook["is_final"].all()
+    unfinished = notebook[notebook["run_id"] == "2b855b1b25"].iloc[0]
+    assert np.isnan(unfinished["loss"])
+    assert unfinished["note"] == "loss 0 in source = unfinished run"
+    curves = runs[runs["source"] == "colpret_tb_curve"]
+    assert curves["run_id"].tolist() == ["2b855b1b25c4"] * 2 + ["2b855b4bc4"] * 2 + [
+        "2b855b4boscar"] * 2
+    assert curves["dataset"].tolist() == ["c4"] * 4 + ["oscar"] * 2
+    assert curves["is_final"].tolist() == [False, True] * 3
+    assert curves["epochs_seen"].tolist() == pytest.approx([0.8, 44, 0.25, 13.75, 0.25, 13.75])
+    assert curves["repetitions_seen"].tolist() == pytest.approx([0, 43, 0, 12.75, 0, 12.75])
+    assert curves["flops_6nd"].iloc[1] == 6 * 2.81e9 * 5.5e10
+    assert curves["tensorboard_id"].tolist() == ["idA", "idA", "idB", "idB", "idC", "idC"]
+    assert curves["note"].iloc[:2].isna().all()
+    assert (curves["note"].iloc[2:] == "curve identical point-for-point to the other of "
+            "2b855b4bc4/2b855b4boscar in the source").all()
+    assert list(runs.columns)[:3] == ["source", "run_id", "config_id"]
 
 
 def _upstream() -> Path:

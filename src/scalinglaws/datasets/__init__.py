@@ -14,11 +14,12 @@ Where the files come from, in this order:
    ``~/.cache/scalinglaws``), same layout.
 3. A download from the upstream repository at the pinned commit, checked against its
    sha256 before it is moved into the cache. A table that is an unchanged upstream file
-   is downloaded as is; a table that is a conversion the package implements (the isoFLOP
-   sweeps) is built: its upstream files are downloaded into ``<cache>/<study>/upstream/``
-   (each checked against its sha256), converted, and the table written is checked against
-   its own sha256 before it enters the cache. The other conversions (flattened JSON, the
-   output of a study's own loaders) need a local copy: :func:`catalog` says which.
+   is downloaded as is; a table that is a conversion the package implements
+   (datablations2023, the isoFLOP sweeps) is built: its upstream files are downloaded
+   into ``<cache>/<study>/upstream/`` (each checked against its sha256), converted, and
+   the table written is checked against its own sha256 before it enters the cache. The
+   other conversions (flattened JSON, the output of a study's own loaders) need a local
+   copy: :func:`catalog` says which.
 
 Every file is checked against the sha256 pinned here (``verify=False`` reads a modified
 local copy). A missing file, a wrong checksum, a table that cannot be downloaded or a
@@ -147,6 +148,7 @@ def catalog() -> pd.DataFrame:
     ... # doctest: +NORMALIZE_WHITESPACE
     [['gadre2024', 'eval_metadata'], ['brandfonbrener2025', 'sweep'],
      ['brandfonbrener2025', 'extrapolation'], ['brandfonbrener2025', 'opt_params'],
+     ['datablations2023', 'final'], ['datablations2023', 'runs'],
      ['isoflop', 'porian2024'], ['isoflop', 'porian2024_author_fits'], ['isoflop', 'marin'],
      ['isoflop', 'llama3'], ['isoflop', 'misfitting']]
     """
