@@ -200,10 +200,11 @@ def fetch(
     cache_dir : path-like, optional
         Download cache; defaults to ``$SCALINGLAWS_CACHE`` or ``~/.cache/scalinglaws``.
     download : bool, default True
-        Whether a table missing from the cache may be downloaded.
+        Whether a table missing from the cache may be downloaded (for a built table: its
+        upstream files, unless they are cached in ``<cache>/<study>/upstream/``).
     verify : bool, default True
         Check the file's sha256 against the pinned one. ``False`` accepts a modified local
-        copy; a download is always checked.
+        copy, or a built table that differs from its pin; a download is always checked.
 
     Returns
     -------
@@ -213,7 +214,8 @@ def fetch(
     ------
     ScalingLawError
         Unknown study or table; a file missing from ``data_dir``; a wrong checksum; a
-        table that cannot be downloaded and has no local copy; a failed download.
+        table that cannot be downloaded and has no local copy; a failed download; upstream
+        files that cannot be converted.
 
     Examples
     --------
@@ -281,6 +283,18 @@ def load(
                                             "pile-deduped"; architecture = "dec"; tokenizer =
                                             "gpt-neox"; N = num_params_nominal (nominal
                                             size); D = tokens_seen (NaN at step 0)
+    datablations2023     final (default)    run = run_id; family = "datablations"; dataset
+                                            and seed (original); architecture, tokenizer =
+                                            "gpt2"; N = params; D = tokens_seen =
+                                            total_tokens; C; M
+    datablations2023     runs               as final, with D = tokens_seen (the
+                                            checkpoint's tokens)
+    isoflop              porian2024         run = "<experiment>@C=<flops>,N=<params>";
+                         (default), marin,  family = experiment; dataset (original, where
+                         llama3, misfitting given); N = params; D = tokens_seen = tokens;
+                                            C; M
+    isoflop              porian2024_author_ none (one row per configuration)
+                         fits
     ==================== ================== =================================================
 
     Loss columns keep their names, e.g. ``loss_c4_val`` (gadre2024), ``val_loss``
@@ -299,10 +313,11 @@ def load(
     cache_dir : path-like, optional
         Download cache; defaults to ``$SCALINGLAWS_CACHE`` or ``~/.cache/scalinglaws``.
     download : bool, default True
-        Whether a table missing from the cache may be downloaded.
+        Whether a table missing from the cache may be downloaded (or built from its
+        upstream files).
     verify : bool, default True
         Check each file's sha256 against the pinned one (``False`` reads a modified
-        local copy).
+        local copy, or keeps a built table that differs from its pin).
     standardize : bool, default True
         Add the standard columns; ``False`` returns the file exactly as read.
 
