@@ -138,7 +138,7 @@ def download_file(url: str, target: Path, expected: str, what: str, hint: str) -
             tmp.unlink()
 
 
-def _write_checked(target: Path, payload: bytes) -> None:
+def _write_atomic(target: Path, payload: bytes) -> None:
     """Write ``payload`` to a temp file next to ``target``, then rename into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
@@ -165,6 +165,7 @@ def build_file(
     build = tab.build
     assert build is not None
     folder = target.parent
+
     def offline(path: Path) -> str:
         return (
             f"put it unchanged at {path} and load again (the table is converted from "
@@ -214,7 +215,7 @@ def build_file(
             "version reads or writes the values differently from the pinned table: pass "
             f"verify=False to use the conversion as it is, or {local_hint(st, tab)}"
         )
-    _write_checked(target, payload)
+    _write_atomic(target, payload)
 
 
 def fetch_file(
