@@ -35,7 +35,7 @@ from scalinglaws.reproduce.common import Settings, fit_many, load_table
 from scalinglaws.reproduce.scoring import fit_diagnostics
 
 #: name -> (rows, vary, likelihood[, run factor: a per-budget offset of log loss[,
-#: parameterization of the offsets]]). rows: "all", or "window<k>" (near_minimum with k
+#: parameterization of the offsets[, law]]]). rows: "all", or "window<k>" (near_minimum with k
 #: sizes each side), or "interior<k>" (the same without the budgets whose lowest loss is
 #: at an end of their sizes).
 SHAPE = {"G": "budget", "alpha": "budget", "beta": "budget"}
@@ -54,6 +54,14 @@ VARIANTS = {
     "window_shape_c": ("window3", SHAPE, "normal", None, "centred"),
     "all_shape_K": ("all", {**SHAPE, "K": "budget"}, "normal"),
 }
+#: Noise growing with the distance from each budget's minimum (the spread laws' tau):
+#: ``<rows>_spread`` (e^(tau |u|), u from the law's optimum), ``_spread_q`` (1 + tau u^2)
+#: and ``_spread_m`` (e^(tau |ln N - ln N_best|), from the best measured size).
+for _suffix, _law in (("", "isoflop_spread"), ("_q", "isoflop_spread_quadratic"),
+                      ("_m", "isoflop_spread_measured")):
+    for _prefix, _rows_kind in (("window2", "window2"), ("window", "window3"), ("all", "all")):
+        VARIANTS[f"{_prefix}_spread{_suffix}"] = (_rows_kind, {"G": "budget"}, "normal", None,
+                                                  "noncentred", _law)
 
 
 def _rows(frame: pd.DataFrame, which: str) -> pd.DataFrame:
@@ -62,19 +70,22 @@ def _rows(frame: pd.DataFrame, which: str) -> pd.DataFrame:
     return si.near_minimum(frame, int(which[-1]), interior=which.startswith("interior"))
 
 
-def run_variant(name: str, settings: Settings, log) -> pd.DataFrame:
+def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9
+                ) -> pd.DataFrame:
     which, vary, likelihood, *more = VARIANTS[name]
-    run, parameterization = (*more, *(None, "noncentred")[len(more):])
-    model = si.isoflop_model(vary, likelihood, run=run, parameterization=parameterization)
+    run, parameterization, law = (*more, *(None, "noncentred", "isoflop")[len(more):])
+    model = si.isoflop_model(vary, likelihood, run=run, parameterization=parameterization,
+                             law=law)
     table = load_table(si.STUDY, "porian2024", None)
     authors = load_table(si.STUDY, "porian2024_author_fits", None).set_index("experiment")
     frames = {e: si.isoflop_frame(table, e) for e in authors.index}
     started = time.perf_counter()
-    fits = fit_many(model, {e: _rows(f, which) for e, f in frames.items()}, settings, log)
+    fits = fit_many(model, {e: _rows(f, which) for e, f in frames.items()}, settings, log,
+                    target_accept=target_accept)
     took = time.perf_counter() - started
     train = {e: _rows(f[f["flops"] < f["flops"].max()], which) for e, f in frames.items()}
     started = time.perf_counter()
-    held_fits = fit_many(model, train, settings, log)
+    held_fits = fit_many(model, train, settings, log, target_accept=target_accept)
     took_held = time.perf_counter() - started
     rows = []
     for e, frame in frames.items():
@@ -88,11 +99,14 @@ def run_variant(name: str, settings: Settings, log) -> pd.DataFrame:
             ll = held_fits[e][0].log_density(held, seed=settings.seed)
             lpd[k] = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
         diag = fit_diagnostics(e, fit)
-        rows.append({"variant": name, "configuration": e, "rows": len(fit.data()),
+        post = fit.idata.posterior
+        tau = float(np.median(post["tau"])) if "tau" in post else np.nan
+        rows.append({"variant": name, "target_accept": target_accept, "configuration": e,
+                     "rows": len(fit.data()),
                      "a_median": median, "a_lower": lo, "a_upper": hi, "authors_a": theirs,
                      "abs_diff": abs(median - theirs), "within_0.03": abs(median - theirs) <= 0.03,
                      "authors_inside": lo <= theirs <= hi, "heldout_lpd": lpd[3],
-                     "heldout_lpd_1": lpd[1],
+                     "heldout_lpd_1": lpd[1], "tau_median": tau,
                      "max_r_hat": diag["max_r_hat"], "min_ess_bulk": diag["min_ess_bulk"],
                      "divergences": diag["divergences"], "mean_steps": diag["mean_steps"],
                      "batch_s": took, "heldout_batch_s": took_held})
@@ -106,13 +120,15 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=300)
+    parser.add_argument("--target-accept", type=float, default=0.9)
     args = parser.parse_args()
     settings = Settings(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=0)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.variants:
-        out = run_variant(name, settings, print)
-        out.to_csv(args.out / f"isoflop_variants_{name}.csv", index=False)
-        print(f"{name}: held-out lpd {out['heldout_lpd'].sum():.1f} (+-3 sizes), "
+        out = run_variant(name, settings, print, args.target_accept)
+        tag = "" if args.target_accept == 0.9 else f"_ta{args.target_accept:g}"
+        out.to_csv(args.out / f"isoflop_variants_{name}{tag}.csv", index=False)
+        print(f"{name}{tag}: held-out lpd {out['heldout_lpd'].sum():.1f} (+-3 sizes), "
               f"{out['heldout_lpd_1'].sum():.1f} (+-1); within 0.03 "
               f"{int(out['within_0.03'].sum())}/15; inside 90% "
               f"{int(out['authors_inside'].sum())}/15; max R-hat {out['max_r_hat'].max():.3f}; "

@@ -12,10 +12,12 @@ Coefficients marked ``reference`` in the law are sampled at the reference scale 
 converted back with the law's ``from_reference``. With ``coordinates="level"`` the law's
 additive terms are sampled as its level and the terms' shares
 (:func:`sample_level_coordinates`), with the same density. The observation model is Normal or
-Student-t noise on log y (or y), with an optional per-run offset. With Normal noise the
-run offsets are integrated out exactly (:func:`integrated_run_offsets`): NUTS samples the
-law's parameters from their marginal posterior and each run's offset comes from its
-exact conditional posterior, so the hundreds of offsets of a sweep add no funnel.
+Student-t noise on log y (or y), with an optional per-run offset; its scale may vary by a
+factor and, where the law defines one, by the law's own noise factor (:func:`row_noise`).
+With Normal noise the run offsets are integrated out exactly
+(:func:`integrated_run_offsets`): NUTS samples the law's parameters from their marginal
+posterior and each run's offset comes from its exact conditional posterior, so the
+hundreds of offsets of a sweep add no funnel.
 
 The same functions assemble parameters inside the model and in
 :func:`scalinglaws.prediction.predict_draws`, so fitting and prediction cannot disagree.
@@ -168,6 +170,29 @@ def noise_scale(spec, design: Design, values: Mapping):
     if spec.pooling == "none" and factors:
         return values[f"sigma_{factors[0]}"][design.factors[factors[0]].codes]
     return values["sigma"] * jnp.exp(_offset(values, design, "sigma", factors))
+
+
+def row_noise(spec, design: Design, values: Mapping, params: Mapping):
+    """The model's observation noise scale per row: :func:`noise_scale` times the law's
+    own noise factor where the law defines one (:attr:`Law.log_noise_factor`, a function
+    of the law's variables and natural parameters ``params``); :func:`noise_scale` alone
+    otherwise. Fitting and prediction both call it.
+
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> law = SimpleNamespace(log_noise_factor=lambda v, p: p["tau"] * np.abs(v["x"]))
+    >>> spec = SimpleNamespace(law=law, pooling="partial")
+    >>> design = SimpleNamespace(vary={}, variables={"x": np.array([0.0, 1.0])})
+    >>> [round(float(s), 4) for s in row_noise(spec, design, {"sigma": 0.1},
+    ...                                        {"tau": np.log(2.0)})]
+    [0.1, 0.2]
+    """
+    scale = noise_scale(spec, design, values)
+    factor = getattr(spec.law, "log_noise_factor", None)
+    if factor is None:
+        return scale
+    variables = {k: jnp.asarray(v) for k, v in design.variables.items()}
+    return scale * jnp.exp(factor(variables, params))
 
 
 def with_measurement_error(spec, design: Design, scale, level):
@@ -565,7 +590,8 @@ def _body(spec, design: Design, y, mask) -> None:
     params = law_params(spec, design, values)
     curve = location(spec, design, params)
     level = untransform(spec, curve) if y is None else jnp.asarray(y)
-    scale = with_measurement_error(spec, design, noise_scale(spec, design, values), level)
+    scale = with_measurement_error(spec, design, row_noise(spec, design, values, params),
+                                   level)
     obs = None if y is None else transform_target(spec, jnp.asarray(y))
     if integrate:
         eps = sample_levels(f"{RUN_SITE}_eps")

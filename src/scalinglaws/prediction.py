@@ -20,8 +20,8 @@ from .model import (
     law_params,
     level_sites,
     location,
-    noise_scale,
     observation,
+    row_noise,
     run_offset,
     untransform,
     with_measurement_error,
@@ -77,7 +77,7 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     def one(draw):
         params = law_params(spec, design, draw)
         loc = location(spec, design, params)
-        scale = jnp.broadcast_to(noise_scale(spec, design, draw), loc.shape)
+        scale = jnp.broadcast_to(row_noise(spec, design, draw, params), loc.shape)
         params = {k: jnp.broadcast_to(v, loc.shape) for k, v in params.items()}
         return loc, loc + run_offset(spec, design, draw), scale, params
 

@@ -247,7 +247,7 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     """
     check_fit(fit)
     law = fit.spec.target_law
-    if law == _laws.get("isoflop"):
+    if _laws.is_isoflop(law):
         return _isoflop_draws(fit, check_budgets(compute), group, seed)
     require_nd_law(law, "compute_optimal")
     budgets = check_budgets(compute)
@@ -346,7 +346,7 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
     table["loss_mean"] = out["loss"].mean(axis=0)
     law = fit.spec.target_law
     closed = (_has_closed_form(law) and method != "numerical"
-              or law == _laws.get("isoflop"))
+              or _laws.is_isoflop(law))
     table["method"] = "closed form" if closed else "numerical"
     table.attrs["interval"] = interval
     return table

@@ -21,19 +21,29 @@ from ..errors import ScalingLawError
 from .chinchilla import CHINCHILLA, KAPLAN
 from .compute import BROKEN_POWER, COMPUTE
 from .data_constrained import DATA_CONSTRAINED
-from .isoflop import ISOFLOP, isoflop_optimum
+from .isoflop import (
+    ISOFLOP,
+    ISOFLOP_SPREAD,
+    ISOFLOP_SPREAD_MEASURED,
+    ISOFLOP_SPREAD_QUADRATIC,
+    is_isoflop,
+    isoflop_optimum,
+)
 from .law import CONSTRAINTS, GROUP_SCALE, Law, Param
 from .overtraining import OVERTRAINING
 from .transfer import DOWNSTREAM_EXP, SHIFTED_POWER
 
 __all__ = ["BROKEN_POWER", "CHINCHILLA", "COMPUTE", "CONSTRAINTS", "DATA_CONSTRAINED",
-           "DOWNSTREAM_EXP", "GROUP_SCALE", "ISOFLOP", "KAPLAN", "OVERTRAINING",
-           "SHIFTED_POWER", "Law", "Param", "get", "isoflop_optimum", "names", "resolve"]
+           "DOWNSTREAM_EXP", "GROUP_SCALE", "ISOFLOP", "ISOFLOP_SPREAD",
+           "ISOFLOP_SPREAD_MEASURED", "ISOFLOP_SPREAD_QUADRATIC", "KAPLAN", "OVERTRAINING",
+           "SHIFTED_POWER", "Law", "Param", "get", "is_isoflop", "isoflop_optimum", "names",
+           "resolve"]
 
 _REGISTRY: dict[str, Law] = {
     law.name: law
     for law in (CHINCHILLA, KAPLAN, OVERTRAINING, COMPUTE, SHIFTED_POWER, DOWNSTREAM_EXP,
-                BROKEN_POWER, DATA_CONSTRAINED, ISOFLOP)
+                BROKEN_POWER, DATA_CONSTRAINED, ISOFLOP, ISOFLOP_SPREAD,
+                ISOFLOP_SPREAD_QUADRATIC, ISOFLOP_SPREAD_MEASURED)
 }
 
 

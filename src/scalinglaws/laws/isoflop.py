@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import ScalingLawError
 from ..priors import Prior
 from .law import (
     COEFFICIENT_PRIOR,
@@ -22,12 +24,17 @@ from .law import (
 # --- isoFLOP frontier (Hoffmann et al. 2022, Approach 2, all budgets jointly) --------------
 
 
+def _distance(v, p):
+    # u = log N - log N_opt(C), N_opt = G C^a: a row's distance from its budget's optimum
+    return jnp.log(v["N"]) - jnp.log(p["G"]) - p["a"] * jnp.log(v["C"])
+
+
 def _isoflop_log(v, p):
-    # u = log N - log N_opt(C), N_opt = G C^a; the curve's shape is Chinchilla's along an
-    # isoFLOP line, (beta e^(-alpha u) + alpha e^(beta u)) / (alpha + beta): 1 at u = 0,
-    # its minimum; the level above E at the optimum is K C^-gamma.
+    # the curve's shape in u is Chinchilla's along an isoFLOP line,
+    # (beta e^(-alpha u) + alpha e^(beta u)) / (alpha + beta): 1 at u = 0, its minimum;
+    # the level above E at the optimum is K C^-gamma.
     log_c = jnp.log(v["C"])
-    u = jnp.log(v["N"]) - jnp.log(p["G"]) - p["a"] * log_c
+    u = _distance(v, p)
     shape = (jnp.logaddexp(jnp.log(p["beta"]) - p["alpha"] * u,
                            jnp.log(p["alpha"]) + p["beta"] * u)
              - jnp.log(p["alpha"] + p["beta"]))
@@ -104,3 +111,82 @@ ISOFLOP = Law(
                 "asymmetric shape around it. Vary K and G by budget for budget offsets.",
     check=_isoflop_check,
 )
+
+
+# --- noise that grows away from each budget's optimum -------------------------------------
+
+#: The spread laws' noise factors: form -> (log factor of tau and the row's variables and
+#: parameters, the variables it adds to the law's, its LaTeX).
+SPREAD_FORMS = {
+    "exp": (lambda tau, v, p: tau * jnp.abs(_distance(v, p)), (),
+            r"\sigma_i = \sigma\,e^{\tau |u_i|}"),
+    "quadratic": (lambda tau, v, p: jnp.log1p(tau * _distance(v, p) ** 2), (),
+                  r"\sigma_i = \sigma\,(1 + \tau u_i^2)"),
+    "measured": (lambda tau, v, p: tau * jnp.abs(jnp.log(v["N"]) - jnp.log(v["N_best"])),
+                 ("N_best",), r"\sigma_i = \sigma\,e^{\tau |\ln N_i - \ln N_{best}|}"),
+}
+SPREAD_NAMES = {"exp": "isoflop_spread", "quadratic": "isoflop_spread_quadratic",
+                "measured": "isoflop_spread_measured"}
+
+
+def spread_law(form: str = "exp") -> Law:
+    """The ``isoflop`` law with observation noise that grows away from each budget's
+    minimum, ``tau`` a parameter:
+
+    - ``"exp"`` (``isoflop_spread``): ``sigma_i = sigma e^(tau |u_i|)``, ``u = ln N -
+      ln(G C^a)`` the distance from the budget's optimum in the law;
+    - ``"quadratic"`` (``isoflop_spread_quadratic``): ``sigma (1 + tau u_i^2)``;
+    - ``"measured"`` (``isoflop_spread_measured``): ``sigma e^(tau |ln N_i - ln N_best|)``,
+      the distance from the budget's best measured size, a variable ``N_best`` (a column:
+      the size with the budget's lowest loss) rather than a parameter.
+
+    The curve is the ``isoflop`` law's. Far from the minimum a sweep's points (barely
+    trained models, or models too small for their data) follow the shared curve shape
+    less closely; a growing noise scale lets them count for less without dropping them,
+    as a local reading of each minimum does. ``tau``'s prior, LogNormal(-1, 1) (median
+    0.37, 90% 0.07-1.9): at one e-fold in N from the minimum the noise is, for ``exp``, a
+    few percent to six times its value there. Anchored on the optimum in the law (``exp``,
+    ``quadratic``), the noise also pulls on the optimum it is measured from; the
+    ``measured`` anchor does not move with the parameters.
+
+    >>> law = spread_law("exp")
+    >>> law.name, law.param_names[-1]
+    ('isoflop_spread', 'tau')
+    >>> p = {"G": 1.0, "a": 0.5, "tau": 0.5}
+    >>> round(float(law.log_noise_factor({"N": np.e ** 2 * 1e3, "C": 1e6}, p)), 6)
+    1.0
+    >>> spread_law("measured").variables
+    ('N', 'C', 'N_best')
+    """
+    if form not in SPREAD_FORMS:
+        raise ScalingLawError(f"spread form must be one of {sorted(SPREAD_FORMS)}, "
+                              f"got {form!r}")
+    log_factor, extra, noise_latex = SPREAD_FORMS[form]
+    return replace(
+        ISOFLOP,
+        name=SPREAD_NAMES[form],
+        variables=(*ISOFLOP.variables, *extra),
+        params=(*ISOFLOP.params,
+                Param("tau", "positive", Prior("LogNormal", -1.0, 1.0), group_scale=0.2,
+                      description="growth of the noise scale with the distance from the "
+                                  "budget's minimum")),
+        latex=ISOFLOP.latex + r",\quad " + noise_latex,
+        description=ISOFLOP.description + " The noise scale grows with the distance from "
+                    "each budget's minimum (tau), so far points count for less.",
+        log_noise_factor=lambda v, p: log_factor(p["tau"], v, p),
+    )
+
+
+ISOFLOP_SPREAD = spread_law("exp")
+ISOFLOP_SPREAD_QUADRATIC = spread_law("quadratic")
+ISOFLOP_SPREAD_MEASURED = spread_law("measured")
+
+
+def is_isoflop(law: Law) -> bool:
+    """Whether ``law`` has the ``isoflop`` curve (``isoflop`` or a spread law), so that its
+    compute-optimal allocation is :func:`isoflop_optimum` in closed form.
+
+    >>> is_isoflop(ISOFLOP_SPREAD), is_isoflop(spread_law("quadratic"))
+    (True, True)
+    """
+    return isinstance(law, Law) and law.fn is ISOFLOP.fn

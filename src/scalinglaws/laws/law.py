@@ -138,6 +138,12 @@ class Law:
         ``check(variables, fitting) -> [(message, bad_rows), ...]``: the law's own input
         conditions beyond positivity (unique tokens at most total tokens; three sizes per
         isoFLOP budget), run on the data before anything is compiled; see :meth:`problems`.
+    log_noise_factor : callable, optional
+        ``log_noise_factor(vars, params) -> array``: the log of a per-row factor that
+        multiplies the model's observation noise scale (its ``sigma``), a function of the
+        law's variables and parameters; e.g. noise that grows with a row's distance from
+        an isoFLOP curve's minimum (``isoflop_spread``). None: the noise scale is the same
+        for every row (``sigma``, varying only by the factors the model names).
     """
 
     name: str
@@ -153,6 +159,7 @@ class Law:
     expression: str | None = field(default=None, compare=False)
     level_terms: tuple[str, ...] = ()
     check: Check | None = field(default=None, compare=False)
+    log_noise_factor: LawFn | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
