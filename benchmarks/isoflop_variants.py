@@ -62,6 +62,20 @@ for _suffix, _law in (("", "isoflop_spread"), ("_q", "isoflop_spread_quadratic")
     for _prefix, _rows_kind in (("window2", "window2"), ("window", "window3"), ("all", "all")):
         VARIANTS[f"{_prefix}_spread{_suffix}"] = (_rows_kind, {"G": "budget"}, "normal", None,
                                                   "noncentred", _law)
+#: A parabola in log N around each optimum (``isoflop_parabola``), its curvature shared or
+#: by budget (``_kappa``, as Approach 2's parabolas), with one noise scale or with noise
+#: sigma (1 + tau u^2) (``_spread``).
+_KAPPA = {"G": "budget", "kappa": "budget"}
+VARIANTS.update({
+    "window2_parabola": ("window2", {"G": "budget"}, "normal", None, "noncentred",
+                         "isoflop_parabola"),
+    "window2_parabola_kappa": ("window2", _KAPPA, "normal", None, "noncentred",
+                               "isoflop_parabola"),
+    "window2_parabola_spread": ("window2", {"G": "budget"}, "normal", None, "noncentred",
+                                "isoflop_parabola_spread_quadratic"),
+    "all_parabola_spread": ("all", {"G": "budget"}, "normal", None, "noncentred",
+                            "isoflop_parabola_spread_quadratic"),
+})
 
 
 def _rows(frame: pd.DataFrame, which: str) -> pd.DataFrame:

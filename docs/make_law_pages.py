@@ -55,21 +55,37 @@ NOTES = {
         "divergences; held-out density of the largest budget 231.6 nats); on every point, "
         "6 and 7, with 193 divergences. [The study](../studies/isoflop.md) uses "
         "`isoflop_spread_quadratic` on every point.\n"),
+    "isoflop_parabola": (
+        "\nThe vertex, its offsets by budget and `decide.compute_optimal` are as for "
+        "[`isoflop`](isoflop.md); the shape is symmetric, with one curvature kappa (vary it "
+        "by budget, `vary={\"G\": \"budget\", \"kappa\": \"budget\"}`, for Approach "
+        "2's curvature per budget). Near its minimum the `isoflop` shape is 1 + alpha beta "
+        "u^2 / 2.\n\n"
+        "Measured on Porian et al.'s 15 configurations (`benchmarks/isoflop_variants.md`, "
+        "two sizes each side of each minimum, target acceptance 0.95): with kappa by budget, "
+        "the posterior median of a is within 0.03 of the authors' on 13 and covers their "
+        "value on 9, the closest of the joint models to their point estimates, but it "
+        "predicts a held-out largest budget worse than `isoflop` (225.8 against 231.5 "
+        "nats) and has 11 divergences; with one kappa, 10 and 10 at 218.4 nats.\n"),
     **{name: (
-        "\nThe curve, its parameters and `decide.compute_optimal` are the "
-        "[`isoflop`](isoflop.md) law's; `tau` only scales the noise (`Law.log_noise_factor`), "
+        "\nThe curve, its parameters and `decide.compute_optimal` are those of the law it "
+        "extends ([`isoflop`](isoflop.md), or [`isoflop_parabola`](isoflop_parabola.md) for "
+        "`isoflop_parabola_spread_quadratic`); `tau` only scales the noise "
+        "(`Law.log_noise_factor`), "
         "in fitting, `predict` (its `pred_` intervals) and `log_density` alike. "
         "`Fit.summary()`'s `sigma` is the noise at the minimum.\n\n"
         "Measured on Porian et al.'s 15 configurations (`benchmarks/isoflop_variants.md`): "
-        "with every point, the quadratic form predicts a held-out largest budget best of "
+        "with every point, the quadratic form (`isoflop_spread_quadratic`) predicts a "
+        "held-out largest budget best of "
         "the variants that sample cleanly (249.8 nats against 231.5 for `isoflop` on the "
         "two sizes each side of each minimum, target acceptance 0.95), and "
         "[the study](../studies/isoflop.md) uses it. Anchored on the law's optimum "
-        "(`isoflop_spread`, `isoflop_spread_quadratic`) and fitted only near the minima, the "
+        "(all but `isoflop_spread_measured`) and fitted only near the minima, the "
         "noise pulls the vertex away from the points (a falls to 0.15-0.29 on three "
         "configurations, R-hat up to 1.83); fit these two on whole sweeps, or use "
         "`isoflop_spread_measured`, whose anchor (the `N_best` column) does not move.\n")
-       for name in ("isoflop_spread", "isoflop_spread_quadratic", "isoflop_spread_measured")},
+       for name in ("isoflop_spread", "isoflop_spread_quadratic", "isoflop_spread_measured",
+                    "isoflop_parabola_spread_quadratic")},
 }
 
 

@@ -224,6 +224,27 @@ def test_the_measured_spread_is_anchored_on_the_best_measured_size():
     assert si.isoflop_model(law="isoflop_spread_measured").inputs["N_best"] == "params_best"
 
 
+def test_the_parabola_law_has_its_minimum_on_the_frontier():
+    enable_x64()
+    law = sl.laws.get("isoflop_parabola")
+    p = {"E": 1.7, "K": 40.0, "gamma": 0.08, "G": 0.05, "a": 0.52, "kappa": 0.1}
+    c = np.repeat([1e18, 1e22], 5)
+    u = np.tile([-2.0, -1.0, 0.0, 1.0, 2.0], 2)
+    n = p["G"] * c ** p["a"] * np.exp(u)
+    loss = np.asarray(law.fn({"N": n, "C": c}, p))
+    level = p["K"] * c ** -p["gamma"]
+    np.testing.assert_allclose(loss, p["E"] + level * (1 + p["kappa"] * u**2), rtol=1e-12)
+    np.testing.assert_allclose(loss[[0, 5]], loss[[4, 9]], rtol=1e-12)  # symmetric
+    assert sl.laws.is_isoflop(law)
+    spread = sl.laws.get("isoflop_parabola_spread_quadratic")
+    assert spread.param_names == (*law.param_names, "tau")
+    assert sl.laws.is_isoflop(spread)
+    with pytest.raises(ScalingLawError, match="isoflop family"):
+        sl.laws.isoflop.spread_law("exp", sl.laws.get("chinchilla"))
+    with pytest.raises(ScalingLawError, match="spread form"):
+        sl.laws.isoflop.spread_law("cubic")
+
+
 def _model_noise(spec, frame, seed=0):
     """One prior draw of ``spec``'s model on ``frame``: the sampled sites, the scale of
     the likelihood of ``y`` and the rows' distance u from their budget's optimum."""

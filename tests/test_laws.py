@@ -19,7 +19,8 @@ CHIN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 def test_registry_lists_every_design_law():
     assert sl.laws.names() == sorted(["chinchilla", "kaplan", "overtraining", "compute",
                                       "shifted_power", "downstream_exp", "broken_power",
-                                      "data_constrained", "isoflop", "isoflop_spread",
+                                      "data_constrained", "isoflop", "isoflop_parabola",
+                                      "isoflop_parabola_spread_quadratic", "isoflop_spread",
                                       "isoflop_spread_measured",
                                       "isoflop_spread_quadratic"])
 

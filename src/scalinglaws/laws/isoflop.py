@@ -113,6 +113,48 @@ ISOFLOP = Law(
 )
 
 
+def is_isoflop(law: Law) -> bool:
+    """Whether ``law`` is of the ``isoflop`` family (``isoflop``, ``isoflop_parabola`` and
+    their spread laws): its minimum at budget C is at N_opt = G C^a with loss E + K
+    C^-gamma, so its compute-optimal allocation is :func:`isoflop_optimum` in closed form.
+
+    >>> is_isoflop(ISOFLOP_SPREAD), is_isoflop(ISOFLOP_PARABOLA)
+    (True, True)
+    """
+    return isinstance(law, Law) and law.from_reference is _isoflop_from_ref
+
+
+# --- a symmetric local shape: a parabola in log N around each optimum -------------------
+
+
+def _parabola_log(v, p):
+    # 1 + kappa u^2: symmetric, curvature 2 kappa at the optimum (the Chinchilla shape's is
+    # alpha beta), the level above E at the optimum K C^-gamma as in the isoflop law
+    u = _distance(v, p)
+    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["K"]) - p["gamma"] * jnp.log(v["C"])
+                       + jnp.log1p(p["kappa"] * u**2))
+
+
+ISOFLOP_PARABOLA = replace(
+    ISOFLOP,
+    name="isoflop_parabola",
+    params=(*(q for q in ISOFLOP.params if q.name not in ("alpha", "beta")),
+            Param("kappa", "positive", Prior("LogNormal", -2.5, 1.0), group_scale=0.3,
+                  description="curvature of an isoFLOP curve around its optimum, in units of "
+                              "the level above E there per squared e-fold of N")),
+    fn=exp_of(_parabola_log),
+    log_fn=_parabola_log,
+    latex=(r"L(N, C) = E + K C^{-\gamma}\,\left(1 + \kappa u^2\right),\quad "
+           r"u = \ln N - \ln\left(G C^{a}\right)"),
+    citation="Hoffmann et al. 2022 (Approach 2: a parabola per isoFLOP profile), fitted "
+             "jointly over budgets",
+    description="Every isoFLOP curve in one law, each a parabola in log N: at budget C the "
+                "minimum is at N_opt = G C^a, with value E + K C^-gamma, and the loss rises "
+                "symmetrically around it, K C^-gamma kappa u^2. Vary kappa by budget for a "
+                "curvature per budget, as Approach 2's parabolas have.",
+)
+
+
 # --- noise that grows away from each budget's optimum -------------------------------------
 
 #: The spread laws' noise factors: form -> (log factor of tau and the row's variables and
@@ -129,7 +171,7 @@ SPREAD_NAMES = {"exp": "isoflop_spread", "quadratic": "isoflop_spread_quadratic"
                 "measured": "isoflop_spread_measured"}
 
 
-def spread_law(form: str = "exp") -> Law:
+def spread_law(form: str = "exp", base: Law | None = None) -> Law:
     """The ``isoflop`` law with observation noise that grows away from each budget's
     minimum, ``tau`` a parameter:
 
@@ -161,17 +203,22 @@ def spread_law(form: str = "exp") -> Law:
     if form not in SPREAD_FORMS:
         raise ScalingLawError(f"spread form must be one of {sorted(SPREAD_FORMS)}, "
                               f"got {form!r}")
+    base = ISOFLOP if base is None else base
+    if not is_isoflop(base):
+        raise ScalingLawError(f"spread_law needs a law of the isoflop family, got "
+                              f"{base.name!r}")
     log_factor, extra, noise_latex = SPREAD_FORMS[form]
+    name = SPREAD_NAMES[form] if base.name == "isoflop" else f"{base.name}_spread_{form}"
     return replace(
-        ISOFLOP,
-        name=SPREAD_NAMES[form],
-        variables=(*ISOFLOP.variables, *extra),
-        params=(*ISOFLOP.params,
+        base,
+        name=name,
+        variables=(*base.variables, *extra),
+        params=(*base.params,
                 Param("tau", "positive", Prior("LogNormal", -1.0, 1.0), group_scale=0.2,
                       description="growth of the noise scale with the distance from the "
                                   "budget's minimum")),
-        latex=ISOFLOP.latex + r",\quad " + noise_latex,
-        description=ISOFLOP.description + " The noise scale grows with the distance from "
+        latex=base.latex + r",\quad " + noise_latex,
+        description=base.description + " The noise scale grows with the distance from "
                     "each budget's minimum (tau), so far points count for less.",
         log_noise_factor=lambda v, p: log_factor(p["tau"], v, p),
     )
@@ -180,13 +227,5 @@ def spread_law(form: str = "exp") -> Law:
 ISOFLOP_SPREAD = spread_law("exp")
 ISOFLOP_SPREAD_QUADRATIC = spread_law("quadratic")
 ISOFLOP_SPREAD_MEASURED = spread_law("measured")
+ISOFLOP_PARABOLA_SPREAD = spread_law("quadratic", ISOFLOP_PARABOLA)
 
-
-def is_isoflop(law: Law) -> bool:
-    """Whether ``law`` has the ``isoflop`` curve (``isoflop`` or a spread law), so that its
-    compute-optimal allocation is :func:`isoflop_optimum` in closed form.
-
-    >>> is_isoflop(ISOFLOP_SPREAD), is_isoflop(spread_law("quadratic"))
-    (True, True)
-    """
-    return isinstance(law, Law) and law.fn is ISOFLOP.fn
