@@ -82,7 +82,7 @@ NOTES = {
         "[the study](../studies/isoflop.md) uses it. Anchored on the law's optimum "
         "(all but `isoflop_spread_measured`) and fitted only near the minima, the "
         "noise pulls the vertex away from the points (a falls to 0.15-0.29 on three "
-        "configurations, R-hat up to 1.83); fit these two on whole sweeps, or use "
+        "configurations, R-hat up to 1.83); fit them on whole sweeps, or use "
         "`isoflop_spread_measured`, whose anchor (the `N_best` column) does not move.\n")
        for name in ("isoflop_spread", "isoflop_spread_quadratic", "isoflop_spread_measured",
                     "isoflop_parabola_spread_quadratic")},
