@@ -25,8 +25,10 @@ The same functions assemble parameters inside the model and in
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -55,6 +57,41 @@ class LevelSite:
 def enable_x64() -> None:
     """Use float64 in JAX; the package calls it wherever it builds or evaluates a model."""
     jax.config.update("jax_enable_x64", True)
+
+
+class ProgramCache:
+    """The compiled programs of a process, one per (spec, key), least recently used
+    dropped beyond ``limit``.
+
+    A spec that can be written to JSON is keyed by that text (an equal spec built again
+    reuses its programs); a spec with a law built in Python by the object, which the
+    cache keeps alive so that its id stays unique.
+
+    >>> import scalinglaws as sl
+    >>> cache = ProgramCache(limit=2)
+    >>> cache.get(sl.ScalingModel("chinchilla", target="loss"), "rows=96", lambda: "made")
+    'made'
+    >>> cache.get(sl.ScalingModel("chinchilla", target="loss"), "rows=96", lambda: "again")
+    'made'
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, spec, key, make: Callable[[], Any]) -> Any:
+        """The program of (``spec``, ``key``), made by ``make()`` the first time."""
+        try:
+            full = (spec.to_json(), key)
+        except ScalingLawError:
+            full = (("object", id(spec)), key)
+        if full in self._items:
+            self._items.move_to_end(full)
+        else:
+            self._items[full] = (make(), spec)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+        return self._items[full][0]
 
 
 def _to_unconstrained(constraint: str, x):

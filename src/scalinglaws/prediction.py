@@ -8,14 +8,17 @@ disagree.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
+import pandas as pd
 
-from .data import Design
+from .data import Design, Factor
 from .model import (
     RUN_SITE,
+    ProgramCache,
     enable_x64,
     law_params,
     level_sites,
@@ -26,6 +29,9 @@ from .model import (
     untransform,
     with_measurement_error,
 )
+
+#: Compiled predictions, one per spec and design's factors and columns.
+_PREDICTORS = ProgramCache(limit=32)
 
 
 def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:
@@ -67,8 +73,33 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         ``"shift"``: the run offset (0 without runs), on the likelihood scale, per draw and
         row; ``"nu"`` (Student-t noise only): its degrees of freedom, per draw. New levels
         of a factor and new runs get fresh offsets from the population, per draw.
+
+    One compiled program per (spec, design's factors and levels, columns) serves every
+    call with arrays of the same shapes; a new number of rows or draws compiles again.
     """
     enable_x64()
+    static = (tuple(sorted(design.vary.items())),
+              tuple((name, len(f.levels), f.n_fitted) for name, f in design.factors.items()),
+              tuple(design.log_reference), design.se is not None)
+    predict = _PREDICTORS.get(spec, static, lambda: jax.jit(partial(_predict, spec, static)))
+    arrays = {"x": design.variables,
+              "codes": {name: f.codes for name, f in design.factors.items()},
+              "log_ref": design.log_reference}
+    if design.se is not None:
+        arrays["se"] = design.se
+    return predict(dict(posterior), rng_key, arrays)
+
+
+def _predict(spec, static, posterior: Mapping, rng_key, arrays: Mapping) -> dict:
+    """:func:`predict_draws` on a design rebuilt from ``static`` and traced ``arrays``."""
+    vary, levels, _, _ = static
+    n_rows = len(next(iter(arrays["x"].values())))
+    design = Design(variables=dict(arrays["x"]), y=None,
+                    factors={name: Factor(codes=arrays["codes"][name], levels=("",) * count,
+                                          n_fitted=fitted)
+                             for name, count, fitted in levels},
+                    vary=dict(vary), log_reference=dict(arrays["log_ref"]),
+                    index=pd.RangeIndex(n_rows), se=arrays.get("se"))
     n_sites = len(level_sites(spec, design))
     keys = jax.random.split(rng_key, n_sites + 2)
     values = with_new_levels(spec, design, posterior, keys[:n_sites])

@@ -23,7 +23,6 @@ import dataclasses
 import math
 import os
 import warnings
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,8 +36,17 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import RUN_SITE, Structure, bucket, centred_sites, data_model, enable_x64, view
+from ..errors import ScalingLawWarning
+from ..model import (
+    RUN_SITE,
+    ProgramCache,
+    Structure,
+    bucket,
+    centred_sites,
+    data_model,
+    enable_x64,
+    view,
+)
 from .sampler import block_mask, hessian, laplace_start, nuts_chain
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
@@ -534,34 +542,18 @@ class Program:
         return jax.tree_util.tree_map(np.asarray, sites), np.asarray(loglik)
 
 
-_PROGRAMS: OrderedDict = OrderedDict()
-
-
-def _spec_key(spec) -> object:
-    try:
-        return spec.to_json()
-    except ScalingLawError:  # a law built in Python: the spec object itself is the key
-        return ("object", id(spec))
+_PROGRAMS = ProgramCache(limit=MAX_PROGRAMS)
 
 
 def program(spec, structure: Structure, settings: Settings, example: dict) -> Program:
     """The compiled :class:`Program` of ``(spec, structure, settings)``, built once per
-    process (``example``: padded data of that structure, used to read the site shapes).
-
-    A model that can be written to JSON is keyed by that text, so an equal spec built
-    again reuses the program; a spec with a law built in Python is keyed by the object.
+    process (``example``: padded data of that structure, used to read the site shapes;
+    see :class:`~scalinglaws.model.ProgramCache` for how specs are keyed).
     """
     enable_x64()
     persistent_cache()
-    key = (_spec_key(spec), structure, settings)
-    if key in _PROGRAMS:
-        _PROGRAMS.move_to_end(key)
-        return _PROGRAMS[key][0]
-    made = Program(spec, structure, settings, example)
-    _PROGRAMS[key] = (made, spec)  # the spec is kept alive so its id stays unique
-    while len(_PROGRAMS) > MAX_PROGRAMS:
-        _PROGRAMS.popitem(last=False)
-    return made
+    return _PROGRAMS.get(spec, (structure, settings),
+                         lambda: Program(spec, structure, settings, example))
 
 
 def stack(datas: list[dict], repeats: int) -> dict:

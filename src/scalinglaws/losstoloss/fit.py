@@ -38,7 +38,7 @@ from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
 from .frames import loss_column
 from .layout import Layout, frame_from_constant
-from .model import LOOSE_SD, condition, link_location, reducible_log
+from .model import LOOSE_SD, condition_on_input, link_location, reducible_log
 from .plots import plot_link
 from .sampling import CUT_DRAWS, sample
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
@@ -308,17 +308,12 @@ class LossToLossFit:
             if rows.size:
                 sigma = self._sigma_x(x_design, post_x)[:, rows]
                 nu = post_x.get("nu")
-
-                def loglik(log_x, scale, log_obs):
-                    values = {} if nu is None else {"nu": jnp.asarray(nu)[:, None, None]}
-                    return observation(spec.x_spec, log_x, scale, values).log_prob(log_obs)
-
                 log_obs = jnp.broadcast_to(jnp.log(jnp.asarray(observed[rows])),
                                            (m.shape[0], rows.size))
                 spread = tau if law_prior else jnp.full_like(tau, LOOSE_SD)
-                drawn = condition(key_c, m[:, rows],
-                                  jnp.broadcast_to(spread, m[:, rows].shape),
-                                  e_x[:, rows], sigma, log_obs, loglik)
+                drawn = condition_on_input(
+                    spec.x_spec, key_c, m[:, rows], jnp.broadcast_to(spread, m[:, rows].shape),
+                    e_x[:, rows], sigma, log_obs, None if nu is None else jnp.asarray(nu))
                 u = u.at[:, rows].set(drawn)
         latent_x = e_x + jnp.exp(u)
         dl = predict_draws(spec.link_spec, link_design, post_l, key_l)
