@@ -31,7 +31,8 @@ bootstrap
 cache
     A cold fit in a fresh process with an empty cache directory
     (``SCALINGLAWS_CACHE_DIR=<new temporary folder>``), a warm refit in that process on
-    the data less one row, and a fit in another fresh process with that now-warm cache.
+    the data less one row, and a fit in another fresh process with that now-warm cache;
+    after each fit, ``fit.predict`` on 10 rows (the first prediction's compilation).
 batch
     K = 64 demo-sized fits (sweeps with seeds 0..K-1) through ``ScalingModel.fit_many``
     against K sequential ``fit`` calls (a sample of them timed and scaled; the table
@@ -487,8 +488,12 @@ out = {}
 warnings.simplefilter("ignore")
 for key, frame in (("first", runs), ("refit", runs.iloc[1:]))[: 1 + refit]:
     started = time.perf_counter()
-    model.fit(frame, seed=0, chains=chains, warmup=warmup, draws=draws, progress=False)
+    fit = model.fit(frame, seed=0, chains=chains, warmup=warmup, draws=draws,
+                    progress=False)
     out[key] = time.perf_counter() - started
+    started = time.perf_counter()  # a prediction for 10 rows, after each fit
+    fit.predict(runs.iloc[:10] if key == "first" else runs.iloc[10:20])
+    out["predict_" + key] = time.perf_counter() - started
 print("RESULT " + json.dumps(out))
 """
 
@@ -524,6 +529,13 @@ def section_cache(settings: Settings, report: Report) -> None:
     report.add(Row("cache", "fresh process, warm persistent cache", data, warm["first"],
                    note=f"{cold['first'] / warm['first']:.1f}x faster than the cold fit; "
                         f"that process took {warm_wall:.1f} s with import"))
+    probe = "10 rows of the demo sweep"
+    report.add(Row("cache", "first prediction, fresh process, empty cache", probe,
+                   cold["predict_first"], note="fit.predict after the cold fit"))
+    report.add(Row("cache", "next prediction, same process", probe, cold["predict_refit"],
+                   note="fit.predict after the refit, on other rows of the same count"))
+    report.add(Row("cache", "first prediction, fresh process, warm persistent cache", probe,
+                   warm["predict_first"], note="fit.predict after the warm-cache fit"))
     if entries == 0:
         report.note("cache: SCALINGLAWS_CACHE_DIR received no files: this engine keeps no "
                     "persistent cache, so the fresh-process 'warm' fit compiled again")
