@@ -172,6 +172,7 @@ def test_spec_round_trips():
     ({"law": "downstream_exp"}, "irreducible term 'E'"),
     ({"law": "E * N**-alpha + D**-beta"}, "E plus a positive reducible term"),
     ({"link": "chinchilla"}, "one variable 'L'"),
+    ({"law": "isoflop_spread"}, "isoflop_spread.*own per-row noise factor"),
     ({"x": "loss", "y": "loss"}, "same column"),
     ({"latent": "centred"}, "latent must be one of"),
     ({"pooling": "some"}, "pooling must be one of"),

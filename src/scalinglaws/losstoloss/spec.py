@@ -105,6 +105,13 @@ class LossToLossSpec:
                 f"the compute law {law.name!r} must be E plus a positive reducible term so that "
                 f"the latent loss minus E_x is the reducible loss; rewrite it as 'E + ...'"
             )
+        for role, one in (("compute law", law), ("link", link)):
+            if one.log_noise_factor is not None:
+                raise ScalingLawError(
+                    f"the {role} {one.name!r} has its own per-row noise factor, which the "
+                    f"loss-to-loss models do not apply (their noise is one scale per "
+                    f"factor level); use the law without it (e.g. 'isoflop' for "
+                    f"'isoflop_spread') or fit it with ScalingModel")
         if link.variables != ("L",):
             raise ScalingLawError(
                 f"the link {link.name!r} must be a law of one variable 'L' (the input loss), "
