@@ -60,6 +60,20 @@ def test_refit_on_similar_data_compiles_nothing(sweeps):
     assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
 
 
+def test_predictions_of_rows_in_one_bucket_compile_once(sweeps):
+    fit = MODEL.fit(sweeps[0], seed=0, **FAST)
+    rows = sweeps[2]
+    first = fit.predict_draws(rows.iloc[:3], seed=0)
+    more, compiled = _compiles(lambda: [fit.predict_draws(rows.iloc[:n], seed=0)
+                                        for n in (7, 12, 16)])
+    assert compiled == 0  # 3 to 16 rows: one bucket, one program
+    assert more[0]["law"].shape == (300, 7)
+    # the law is a function of each draw and row alone: padding changes none of it
+    np.testing.assert_array_equal(more[1]["law"][:, :3], first["law"])
+    np.testing.assert_array_equal(more[1]["params"]["E"][:, :7], more[0]["params"]["E"])
+    assert fit.predict_draws(rows.iloc[:17], seed=0)["law"].shape == (300, 17)  # next bucket
+
+
 def test_padded_rows_leave_the_log_density_unchanged(sweeps):
     design = make_design(MODEL, sweeps[0])
     structure = structure_of([design])

@@ -12,13 +12,16 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 
 from .data import Design, Factor
 from .model import (
+    MIN_ROWS,
     RUN_SITE,
     ProgramCache,
+    bucket,
     enable_x64,
     law_params,
     level_sites,
@@ -75,19 +78,30 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
         of a factor and new runs get fresh offsets from the population, per draw.
 
     One compiled program per (spec, design's factors and levels, columns) serves every
-    call with arrays of the same shapes; a new number of rows or draws compiles again.
+    call with the same number of draws and rows in one bucket (rows are padded as a fit's
+    are, :func:`scalinglaws.model.bucket`): a new bucket or number of draws compiles again.
     """
     enable_x64()
     static = (tuple(sorted(design.vary.items())),
               tuple((name, len(f.levels), f.n_fitted) for name, f in design.factors.items()),
               tuple(design.log_reference), design.se is not None)
     predict = _PREDICTORS.get(spec, static, lambda: jax.jit(partial(_predict, spec, static)))
-    arrays = {"x": design.variables,
-              "codes": {name: f.codes for name, f in design.factors.items()},
+    n = design.n_rows
+    rows = bucket(n, minimum=MIN_ROWS)
+
+    def padded(values):  # rows padded by repeating the first; cut from the results
+        values = np.asarray(values)
+        return np.concatenate([values, np.repeat(values[:1], rows - n)])
+
+    arrays = {"x": {k: padded(v) for k, v in design.variables.items()},
+              "codes": {name: padded(f.codes) for name, f in design.factors.items()},
               "log_ref": design.log_reference}
     if design.se is not None:
-        arrays["se"] = design.se
-    return predict(dict(posterior), rng_key, arrays)
+        arrays["se"] = padded(design.se)
+    out = predict(dict(posterior), rng_key, arrays)
+    return {k: jax.tree_util.tree_map(lambda a, k=k: np.asarray(a)[:, :n] if k != "nu"
+                                      else np.asarray(a), v)
+            for k, v in out.items()}
 
 
 def _predict(spec, static, posterior: Mapping, rng_key, arrays: Mapping) -> dict:
