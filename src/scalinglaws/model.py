@@ -479,14 +479,16 @@ MIN_ROWS = 16
 EXACT_LEVELS = 8
 
 
-def structure_of(designs) -> Structure:
-    """The smallest structure that holds every design of ``designs`` (one vary each)."""
+def structure_of(designs, pad_levels: bool = True) -> Structure:
+    """The smallest structure that holds every design of ``designs`` (one vary each);
+    ``pad_levels=False`` keeps each factor's level count as it is (prediction, where
+    levels beyond the fitted ones are drawn from the population one by one)."""
     designs = list(designs)
     first = designs[0]
     vary = tuple(sorted((k, tuple(v)) for k, v in first.vary.items()))
     levels = tuple(
         (name, bucket(max(len(d.factors[name].levels) for d in designs),
-                      exact_up_to=EXACT_LEVELS))
+                      exact_up_to=EXACT_LEVELS if pad_levels else np.inf))
         for name in first.factors)
     rows = bucket(max(d.n_rows for d in designs), minimum=MIN_ROWS)
     return Structure(vary=vary, levels=levels, rows=rows)
@@ -496,7 +498,8 @@ def pad(design: Design, structure: Structure) -> dict:
     """``design``'s arrays padded to ``structure``: the argument of :func:`data_model`.
 
     Padded rows repeat the first row (finite values, so no NaN reaches a gradient) and
-    carry ``mask`` 0; padded codes point at level 0.
+    carry ``mask`` 0; padded codes point at level 0. A design without a target (rows to
+    predict) gets ``y`` None.
     """
     n, rows = design.n_rows, structure.rows
 
@@ -506,7 +509,7 @@ def pad(design: Design, structure: Structure) -> dict:
 
     data = {
         "x": {k: fill(v, np.float64) for k, v in design.variables.items()},
-        "y": fill(design.y, np.float64),
+        "y": None if design.y is None else fill(design.y, np.float64),
         "mask": np.arange(rows) < n,
         "codes": {k: fill(f.codes, np.int32) for k, f in design.factors.items()},
         "log_ref": {k: np.float64(v) for k, v in design.log_reference.items()},

@@ -14,22 +14,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-import pandas as pd
 
-from .data import Design, Factor
+from .data import Design
 from .model import (
-    MIN_ROWS,
     RUN_SITE,
     ProgramCache,
-    bucket,
+    Structure,
     enable_x64,
     law_params,
     level_sites,
     location,
     observation,
+    pad,
     row_noise,
     run_offset,
+    structure_of,
     untransform,
+    view,
     with_measurement_error,
 )
 
@@ -82,38 +83,19 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     are, :func:`scalinglaws.model.bucket`): a new bucket or number of draws compiles again.
     """
     enable_x64()
-    static = (tuple(sorted(design.vary.items())),
-              tuple((name, len(f.levels), f.n_fitted) for name, f in design.factors.items()),
-              tuple(design.log_reference), design.se is not None)
-    predict = _PREDICTORS.get(spec, static, lambda: jax.jit(partial(_predict, spec, static)))
+    structure = structure_of([design], pad_levels=False)
+    predict = _PREDICTORS.get(spec, structure,
+                              lambda: jax.jit(partial(_predict, spec, structure)))
+    out = predict(dict(posterior), rng_key, pad(design, structure))
     n = design.n_rows
-    rows = bucket(n, minimum=MIN_ROWS)
-
-    def padded(values):  # rows padded by repeating the first; cut from the results
-        values = np.asarray(values)
-        return np.concatenate([values, np.repeat(values[:1], rows - n)])
-
-    arrays = {"x": {k: padded(v) for k, v in design.variables.items()},
-              "codes": {name: padded(f.codes) for name, f in design.factors.items()},
-              "log_ref": design.log_reference}
-    if design.se is not None:
-        arrays["se"] = padded(design.se)
-    out = predict(dict(posterior), rng_key, arrays)
     return {k: jax.tree_util.tree_map(lambda a, k=k: np.asarray(a)[:, :n] if k != "nu"
                                       else np.asarray(a), v)
             for k, v in out.items()}
 
 
-def _predict(spec, static, posterior: Mapping, rng_key, arrays: Mapping) -> dict:
-    """:func:`predict_draws` on a design rebuilt from ``static`` and traced ``arrays``."""
-    vary, levels, _, _ = static
-    n_rows = len(next(iter(arrays["x"].values())))
-    design = Design(variables=dict(arrays["x"]), y=None,
-                    factors={name: Factor(codes=arrays["codes"][name], levels=("",) * count,
-                                          n_fitted=fitted)
-                             for name, count, fitted in levels},
-                    vary=dict(vary), log_reference=dict(arrays["log_ref"]),
-                    index=pd.RangeIndex(n_rows), se=arrays.get("se"))
+def _predict(spec, structure: Structure, posterior: Mapping, rng_key, data: Mapping) -> dict:
+    """:func:`predict_draws` on padded ``data`` (:func:`scalinglaws.model.pad`)."""
+    design = view(structure, data)
     n_sites = len(level_sites(spec, design))
     keys = jax.random.split(rng_key, n_sites + 2)
     values = with_new_levels(spec, design, posterior, keys[:n_sites])
