@@ -18,6 +18,7 @@ from numpyro.infer.util import log_density
 import scalinglaws as sl
 from scalinglaws import engine
 from scalinglaws.data import make_design
+from scalinglaws.engine import diagnose
 from scalinglaws.model import build_model, data_model, pad, structure_of
 
 FAST = dict(chains=2, warmup=150, draws=150, progress=False)
@@ -115,6 +116,17 @@ def test_fit_many_equals_fitting_each_frame(sweeps):
         mc_error = np.hypot(a["sd"] / np.sqrt(a["ess_bulk"]), b["sd"] / np.sqrt(b["ess_bulk"]))
         assert abs(a["mean"] - b["mean"]) < 4 * mc_error, name
     assert isinstance(batched.warnings, tuple)
+
+
+def test_fit_many_checks_every_fit_as_its_own_posterior_would_be(sweeps):
+    # two datasets in one frame and three in the other: the first's levels are padded
+    two = sweeps[2][sweeps[2].dataset != "code"]
+    fits = MODEL.fit_many([two, sweeps[0]], seed=0, **FAST)
+    for fit in fits:
+        assert fit.idata is fit.idata  # built once, when first read
+        assert fit.warnings  # 2 x 150 draws: too few, so there is something to check
+        assert fit.warnings == tuple(diagnose(fit.idata, max_tree_depth=10))
+    assert "E[dataset]" in " ".join(fits[0].warnings)
 
 
 @pytest.mark.parametrize("frames, fragment", [

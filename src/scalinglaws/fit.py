@@ -30,7 +30,7 @@ from .data import (
 )
 from .discrepancy import Discrepancy
 from .display import fit_html
-from .engine import chain_groups, posterior_draws
+from .engine import dataset_convergence, posterior_draws
 from .errors import ScalingLawError, ScalingLawWarning
 from .model import (
     RUN_SITE,
@@ -54,6 +54,43 @@ FILE_FORMAT = 1
 #: How many decades beyond the fitted range of a law variable :meth:`Fit.predict` warns.
 EXTRAPOLATION_DECADES = 3.0
 
+class Deferred:
+    """A value given as the function that builds it: a :class:`Fit` built with
+    ``idata=Deferred(build)`` calls ``build()`` the first time its ``idata`` is read
+    (:meth:`ScalingModel.fit_many <scalinglaws.ScalingModel.fit_many>` defers each fit's
+    InferenceData so that a batch of a thousand fits is not held up building them).
+
+    >>> calls = []
+    >>> value = Deferred(lambda: calls.append(1) or "built")
+    >>> value(), value(), len(calls)
+    ('built', 'built', 1)
+    """
+
+    def __init__(self, build):
+        self._build, self._value = build, None
+
+    def __call__(self):
+        if self._build is not None:
+            self._value, self._build = self._build(), None
+        return self._value
+
+
+class _DeferredField:
+    """A dataclass field that may be set to a :class:`Deferred` and reads as its value."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, obj, owner=None):
+        if obj is None:  # the dataclass asks for a default: there is none
+            raise AttributeError(self._slot[1:])
+        value = obj.__dict__[self._slot]
+        return value() if isinstance(value, Deferred) else value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass(frozen=True)
 class Fit:
     """The result of :meth:`ScalingModel.fit <scalinglaws.ScalingModel.fit>`.
@@ -71,7 +108,7 @@ class Fit:
         Sampler diagnostics in plain words; empty when every check passed.
     """
 
-    idata: az.InferenceData
+    idata: az.InferenceData = _DeferredField()  # a descriptor: no default
     spec: object
     design: Design
     warnings: tuple[str, ...] = ()
@@ -395,12 +432,7 @@ def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:
     ``chain``, ``draw`` and at most one more, whose coordinates name the rows)."""
     names = list(post.data_vars)
     stacked = post.stack(sample=("chain", "draw"))
-    groups = chain_groups(post)
-    multi_chain = groups[0].sizes["chain"] > 1
-    rhat = (xr.concat([az.rhat(g) for g in groups], "group").max("group")
-            if multi_chain else None)
-    ess_bulk = sum(az.ess(g, method="bulk") for g in groups)
-    ess_tail = sum(az.ess(g, method="tail") for g in groups)
+    quantities = dataset_convergence(post)
     rows = []
     for name in names:
         values = stacked[name]
@@ -416,8 +448,7 @@ def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:
                 "mean": sample.mean(), "sd": sample.std(ddof=1),
                 "median": np.median(sample),
                 "lower": np.quantile(sample, lo), "upper": np.quantile(sample, hi),
-                "ess_bulk": float(np.ravel(ess_bulk[name].values)[i]),
-                "ess_tail": float(np.ravel(ess_tail[name].values)[i]),
-                "r_hat": float(np.ravel(rhat[name].values)[i]) if multi_chain else np.nan,
+                **{stat: float(np.ravel(values)[i])
+                   for stat, values in quantities[name].items()},
             })
     return pd.DataFrame(rows).set_index("parameter")

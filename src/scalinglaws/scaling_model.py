@@ -17,7 +17,7 @@ from ._checks import check_sampler_settings
 from .data import design_from_dataset, make_design
 from .engine import run_nuts, run_nuts_many
 from .errors import ScalingLawError
-from .fit import FILE_FORMAT, Fit
+from .fit import FILE_FORMAT, Deferred, Fit
 from .netcdf import read_fit_file
 from .spec import ModelSpec
 
@@ -157,8 +157,8 @@ class ScalingModel(ModelSpec):
         results = run_nuts_many(
             self, designs, seeds=seeds, chains=chains, warmup=warmup, draws=draws,
             target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass, labels=labels)
-        fits = [Fit(idata=idata, spec=self, design=design, warnings=tuple(problems))
+            dense_mass=dense_mass, labels=labels, defer=True)
+        fits = [Fit(idata=Deferred(idata), spec=self, design=design, warnings=tuple(problems))
                 for (idata, problems), design in zip(results, designs, strict=True)]
         return fits if keys is None else dict(zip(keys, fits, strict=True))
 

@@ -7,13 +7,23 @@
 - :mod:`.nuts`: designs in, InferenceData and warnings out (:func:`run_nuts`,
   :func:`run_nuts_many`);
 - :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;
+- :mod:`.convergence`: R-hat and bulk/tail ESS of many quantities as arrays (ArviZ's
+  arithmetic, vectorised; on the GPU where there is one);
 - :mod:`.mcmc`: NumPyro's MCMC on a model closure (the loss-to-loss fits).
 """
 
-from .diagnostics import BFMI_MIN, ESS_MIN, RHAT_MAX, chain_groups, diagnose, posterior_draws
+from .diagnostics import (
+    BFMI_MIN,
+    ESS_MIN,
+    RHAT_MAX,
+    chain_groups,
+    dataset_convergence,
+    diagnose,
+    posterior_draws,
+)
 from .nuts import run_nuts, run_nuts_many
 from .program import CACHE_ENV, Settings, cache_folder, persistent_cache, program, stack
 
 __all__ = ["BFMI_MIN", "CACHE_ENV", "ESS_MIN", "RHAT_MAX", "Settings", "cache_folder",
-           "chain_groups", "diagnose", "persistent_cache", "posterior_draws",
+           "chain_groups", "dataset_convergence", "diagnose", "persistent_cache", "posterior_draws",
            "program", "run_nuts", "run_nuts_many", "stack"]

@@ -12,6 +12,7 @@ import xarray as xr
 
 from ..data import dataset_factors
 from ..model import auxiliary
+from .convergence import convergence_by_name
 
 #: Thresholds of the post-sampling checks.
 RHAT_MAX = 1.01
@@ -82,45 +83,83 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     R-hat compares chains within each group of :func:`chain_groups`
     (one group unless a cut fit says otherwise) and ESS adds over the groups.
     """
-    out = []
     stats = idata.sample_stats
-    n_draws = stats.sizes["chain"] * stats.sizes["draw"]
-    divergent = int(stats["diverging"].sum())
+    names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
+    post = idata.posterior[names]
+    return problems(
+        diverging=stats["diverging"].values,
+        n_steps=stats["n_steps"].values if "n_steps" in stats else None,
+        energy=stats["energy"].values, max_tree_depth=max_tree_depth,
+        quantities=dataset_convergence(post), factors=_factors(idata),
+        chains_per_group=int(post.attrs.get("chains_per_group", post.sizes["chain"])))
+
+
+def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
+    """R-hat, bulk and tail ESS (:func:`.convergence.convergence`) of every variable of
+    ``post`` (dims ``chain``, ``draw`` and any others), computed in one call:
+    ``{name: {"ess_bulk": array, "ess_tail": array, "r_hat": array}}``, each array of the
+    variable's shape without ``chain`` and ``draw``. Chains are grouped as
+    :func:`chain_groups` says."""
+    values = {name: var.transpose(*[d for d in var.dims if d not in ("chain", "draw")],
+                                  "chain", "draw").values
+              for name, var in post.data_vars.items()}
+    if not values:
+        return {}
+    size = int(post.attrs.get("chains_per_group", post.sizes["chain"]))
+    return convergence_by_name(values, chains_per_group=size)
+
+
+def bfmi(energy: np.ndarray) -> np.ndarray:
+    """The energy Bayesian fraction of missing information of each chain (``az.bfmi``):
+    ``energy`` is ``(chains, draws)``."""
+    energy = np.atleast_2d(energy)
+    return np.square(np.diff(energy, axis=1)).mean(axis=1) / np.var(energy, axis=1, ddof=1)
+
+
+def _skip_nan(pick, values: np.ndarray) -> float:
+    """``pick`` (nanmax or nanmin) of ``values``: NaN only when every value is NaN."""
+    return float(pick(values)) if not np.isnan(values).all() else float("nan")
+
+
+def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.ndarray,
+             max_tree_depth: int, quantities: dict[str, dict[str, np.ndarray]],
+             factors: list[str], chains_per_group: int) -> list[str]:
+    """The warnings of :func:`diagnose` from arrays: the sampler's ``(chains, draws)``
+    statistics and the convergence of each reported quantity
+    (:func:`dataset_convergence`'s layout), named after the ``factors`` of the fit."""
+    out = []
+    divergent = int(np.sum(diverging))
     if divergent:
-        out.append(f"{divergent} of {n_draws} draws diverged: the posterior has regions the "
-                   f"sampler cannot explore, so intervals may be wrong. Raise target_accept "
-                   f"(e.g. 0.95), tighten priors, or share more parameters; in a hierarchy "
-                   f"whose groups are each well measured and clearly different, try "
-                   f"parameterization='centred'.")
-    if "n_steps" in stats:
-        saturated = float((stats["n_steps"] >= 2**max_tree_depth - 1).mean())
+        out.append(f"{divergent} of {np.size(diverging)} draws diverged: the posterior has "
+                   f"regions the sampler cannot explore, so intervals may be wrong. Raise "
+                   f"target_accept (e.g. 0.95), tighten priors, or share more parameters; in "
+                   f"a hierarchy whose groups are each well measured and clearly different, "
+                   f"try parameterization='centred'.")
+    if n_steps is not None:
+        saturated = float((np.asarray(n_steps) >= 2**max_tree_depth - 1).mean())
         if saturated > 0.01:
             out.append(f"{saturated:.0%} of draws hit the maximum tree depth "
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
                        f"unidentified; sampling is slow and may be incomplete.")
-    names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
-    groups = chain_groups(idata.posterior[names])
-    factors = _factors(idata)
-    if groups[0].sizes["chain"] > 1:
-        rhats = [az.rhat(g) for g in groups]
-        worst = _by_user_name({k: max(float(r[k].max()) for r in rhats) for k in names},
-                              factors, max)
+    if chains_per_group > 1:
+        worst = _by_user_name({k: _skip_nan(np.nanmax, q["r_hat"])
+                               for k, q in quantities.items() if q["r_hat"].size}, factors, max)
         bad = {k: round(v, 3) for k, v in worst.items() if not v <= RHAT_MAX}
         if bad:
             out.append(f"R-hat above {RHAT_MAX} for {bad}: chains disagree, so the posterior "
                        f"is not reliable. Run more warmup/draws or check for multiple modes.")
     for method in ("bulk", "tail"):
-        ess = sum(az.ess(g, method=method) for g in groups)
-        least = _by_user_name({k: float(v.min()) for k, v in ess.data_vars.items()},
+        least = _by_user_name({k: _skip_nan(np.nanmin, q[f"ess_{method}"])
+                               for k, q in quantities.items() if q[f"ess_{method}"].size},
                               factors, min)
         low = {k: int(v) for k, v in least.items() if v < ESS_MIN}
         if low:
             out.append(f"{method} ESS below {ESS_MIN} for {low}: too few effective draws for "
                        f"stable {'means' if method == 'bulk' else 'interval ends'}; run more "
                        f"draws.")
-    bfmi = np.atleast_1d(az.bfmi(idata))
-    if (bfmi < BFMI_MIN).any():
-        out.append(f"low energy BFMI {np.round(bfmi, 2).tolist()} (< {BFMI_MIN}): the sampler "
-                   f"explores the energy poorly, often a funnel in a hierarchy; consider "
-                   f"tighter priors on the group standard deviations.")
+    energy_fraction = bfmi(energy)
+    if (energy_fraction < BFMI_MIN).any():
+        out.append(f"low energy BFMI {np.round(energy_fraction, 2).tolist()} (< {BFMI_MIN}): "
+                   f"the sampler explores the energy poorly, often a funnel in a hierarchy; "
+                   f"consider tighter priors on the group standard deviations.")
     return out

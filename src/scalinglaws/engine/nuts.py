@@ -10,10 +10,12 @@ InferenceData, checked by :func:`.diagnostics.diagnose`.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 
 import arviz as az
 import numpy as np
@@ -22,6 +24,7 @@ from .._checks import check_sampler_settings
 from ..data import Design, design_coords, design_dataset
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
+    auxiliary,
     centred_sites,
     enable_x64,
     level_coordinate_names,
@@ -30,8 +33,12 @@ from ..model import (
     pad,
     structure_of,
 )
-from .diagnostics import diagnose
+from .convergence import convergence_by_name
+from .diagnostics import problems as diagnosis
 from .program import Settings, program, stack
+
+#: Reports, at DEBUG level, how long each phase of a batched fit took (``phases: ...``).
+log = logging.getLogger(__name__)
 
 
 def _dims(spec, design: Design) -> dict[str, list[str]]:
@@ -71,8 +78,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                   warmup: int = 500, draws: int = 1000, target_accept: float = 0.9,
                   progress: bool | None = None, max_tree_depth: int = 10,
                   dense_mass: bool = True, n_starts: int = 32,
-                  labels: Sequence[str] | None = None,
-                  stacklevel: int = 3) -> list[tuple[az.InferenceData, list[str]]]:
+                  labels: Sequence[str] | None = None, stacklevel: int = 3,
+                  defer: bool = False) -> list[tuple[az.InferenceData, list[str]]]:
     """Sample the posteriors of ``spec`` on several designs of one structure at once.
 
     All designs are padded to one :class:`~scalinglaws.model.Structure` and run through
@@ -82,7 +89,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     ``seeds[k]``, so a design fitted alone with that seed, in the same padded structure,
     gets the same draws. Returns one
     ``(InferenceData, warnings)`` per design, in order; ``labels`` name the designs in
-    warnings and errors.
+    warnings and errors. With ``defer``, each InferenceData comes as the function that
+    builds it (for a thousand fits, building them all costs more than sampling them).
     """
     for seed in seeds:
         check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
@@ -101,13 +109,20 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                                     tuple(tuple(block) for block in dense_mass)),
                         n_starts=n_starts)
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        phases[name] = time.perf_counter() - started - sum(phases.values())
+
     prog = program(spec, structure, settings, datas[0])
     seeded = [prog.seeded(seed) for seed in seeds]
     chain_keys = np.concatenate([keys for keys, _ in seeded])
     starts = np.concatenate([starts for _, starts in seeded])
     per_fit, per_chain = stack(datas, 1), stack(datas, chains)
     prog.compile_ahead(chain_keys, per_fit, per_chain)
+    phase("setup")
     xs, energies = prog.find_modes(starts, stack(datas, n_starts))
+    phase("mode search")
     modes = []
     for k, label in enumerate(labels):
         own = slice(k * n_starts, (k + 1) * n_starts)
@@ -123,34 +138,68 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
               file=sys.stderr)
     hessians = prog.curvature(np.stack(modes), per_fit)
+    phase("curvature")
     out = prog.sample(chain_keys, np.repeat(np.stack(modes), chains, axis=0),
                       np.repeat(hessians, chains, axis=0), per_chain)
+    phase("sampling")
     sites, loglik = prog.constrained(out.pop("x"), per_chain)
+    phase("constraining")
     if progress:
         print(f"scalinglaws: sampled in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)
+    quantities = _convergence_of_fits(sites, len(designs), chains)
+    phase("diagnostics")
     results = []
     for k, (design, label) in enumerate(zip(designs, labels, strict=True)):
         own = slice(k * chains, (k + 1) * chains)
-        idata = _inference_data(spec, design, {n: v[own] for n, v in sites.items()},
-                                loglik[own], {n: v[own] for n, v in out.items()})
-        problems = diagnose(idata, max_tree_depth)
+        dims = _dims(spec, design)
+        idata = partial(_inference_data, spec, design, dims,
+                        {n: v[own] for n, v in sites.items()}, loglik[own],
+                        {n: v[own] for n, v in out.items()})
+        problems = diagnosis(
+            diverging=out["diverging"][own], n_steps=out["n_steps"][own],
+            energy=out["energy"][own], max_tree_depth=max_tree_depth,
+            quantities={name: {stat: _own_levels(values[k], name, dims, design, 0)
+                               for stat, values in stats.items()}
+                        for name, stats in quantities.items()},
+            factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains)
         for message in problems:
             warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
                           stacklevel=stacklevel)
-        results.append((idata, problems))
+        results.append((idata if defer else idata(), problems))
+    phase("InferenceData" if not defer else "warnings")
+    log.debug("phases of %d fits x %d chains: %s", len(designs), chains,
+              ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
     return results
 
 
-def _inference_data(spec, design: Design, sites: dict, loglik: np.ndarray,
+def _convergence_of_fits(sites: dict, fits: int, chains: int) -> dict[str, dict]:
+    """R-hat, bulk and tail ESS of every reported site of every fit, in one call:
+    ``{name: {stat: (fits, *site shape)}}`` from ``sites`` of shape
+    ``(fits * chains, draws, *site shape)``."""
+    values = {}
+    for name, array in sites.items():
+        if not auxiliary(name):
+            per_fit = array.reshape(fits, chains, *array.shape[1:])
+            values[name] = np.moveaxis(per_fit, (1, 2), (-2, -1))
+    return convergence_by_name(values, lead=1)
+
+
+def _own_levels(values: np.ndarray, name: str, dims: dict, design: Design,
+                axis: int) -> np.ndarray:
+    """A site's values cut to the design's own levels along ``axis``, where the site is
+    indexed by a factor (whose levels were padded to the batch's structure)."""
+    if name in dims and dims[name] != ["row"]:
+        count = len(design.factors[dims[name][0]].levels)
+        return values[(slice(None),) * axis + (slice(0, count),)]
+    return values
+
+
+def _inference_data(spec, design: Design, dims: dict, sites: dict, loglik: np.ndarray,
                     stats: dict) -> az.InferenceData:
     """One fit's InferenceData from its chains' padded results (padding cut off)."""
-    dims = _dims(spec, design)
-    posterior = {}
-    for name, values in sites.items():
-        if name in dims and dims[name] != ["row"]:
-            values = values[:, :, : len(design.factors[dims[name][0]].levels)]
-        posterior[name] = values
+    posterior = {name: _own_levels(values, name, dims, design, 2)
+                 for name, values in sites.items()}
     stats = dict(stats)
     stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
     n = design.n_rows
