@@ -42,8 +42,14 @@ studies
     ``scalinglaws reproduce hitchhiker2024`` and ``reproduce brandfonbrener2025`` in
     fresh processes: wall time and peak resident memory (long: only when named).
 gpu
-    Where JAX sees a GPU: fits per minute for K = 1,000 demo-sized fits through
-    ``fit_many`` (all diagnostics on). Elsewhere it prints "no GPU: unmeasured".
+    Where JAX sees a GPU: fits per minute for K = 1,000 demo-sized fits (``--gpu-k``)
+    through one ``fit_many`` call, all diagnostics on, twice: the first call compiles the
+    batch's programs, the second (other sweeps, same shapes) reuses them. Each row says
+    how long each phase took, how many fits warned, and how long reading every fit's
+    InferenceData afterwards took (``fit_many`` builds each one when it is first read).
+    The first call's first 8 posteriors are checked against the CPU's, stored in
+    ``benchmarks/gpu_reference.json`` (``--write-gpu-reference`` writes it, on a CPU, with
+    the same settings). Elsewhere the section prints "no GPU: unmeasured".
 
 This process sets ``SCALINGLAWS_CACHE_DIR`` to a new empty folder before it imports
 scalinglaws, so our first fit of each structure compiles, as the peers' do: each peer
@@ -68,6 +74,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -549,7 +556,8 @@ def section_cache(settings: Settings, report: Report) -> None:
 
 # --- batched fits ------------------------------------------------------------------------
 
-def fits_many(model, frames, settings: Settings) -> float:
+def fits_many(model, frames, settings: Settings) -> tuple[float, list]:
+    """Seconds for one ``fit_many`` call, and its fits."""
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -559,7 +567,7 @@ def fits_many(model, frames, settings: Settings) -> float:
     if len(fits) != len(frames):
         raise SystemExit(f"speed.py: fit_many returned {len(fits)} fits for "
                          f"{len(frames)} frames")
-    return seconds
+    return seconds, fits
 
 
 def section_batch(settings: Settings, report: Report) -> None:
@@ -579,7 +587,7 @@ def section_batch(settings: Settings, report: Report) -> None:
     times = [timed_fit(model, frames[i], settings)[1] for i in range(n)]
     # The first sequential fit pays any compilation; the rest are refits.
     sequential = times[0] + (k - 1) * (np.mean(times[1:]) if n > 1 else times[0])
-    batched = fits_many(model, frames, settings)
+    batched, _ = fits_many(model, frames, settings)
     seq_row = Row("batch", f"{k} sequential fit calls", data, sequential,
                   fits_per_min=60 * k / sequential,
                   note=f"scaled from {n} timed fits: first {times[0]:.1f} s + "
@@ -635,28 +643,104 @@ def _last_line(text: str) -> str:
 # --- GPU ---------------------------------------------------------------------------------
 
 def section_gpu(settings: Settings, report: Report) -> None:
-    import jax
-
     import scalinglaws as sl
 
     print("\n== gpu ==", flush=True)
-    gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    k = settings.gpu_k
+    gpus = gpu_devices()
     if not gpus:
-        report.add(Row("gpu", f"fit_many (K = {k})", "demo-sized sweeps",
+        report.add(Row("gpu", f"fit_many (K = {settings.gpu_k})", "demo-sized sweeps",
                        note="no GPU: unmeasured"))
         return
     model = demo_model()
     if not hasattr(model, "fit_many"):
-        report.add(Row("gpu", f"fit_many (K = {k})", "demo-sized sweeps",
+        report.add(Row("gpu", f"fit_many (K = {settings.gpu_k})", "demo-sized sweeps",
                        note=f"{len(gpus)} GPU(s), but this scalinglaws has no fit_many: "
                             f"unmeasured"))
         return
-    frames = [sl.synthetic.sweep(seed=s) for s in range(k)]
-    seconds = fits_many(model, frames, settings)
-    report.add(Row("gpu", f"fit_many (K = {k})", f"{k} demo sweeps", seconds,
-                   fits_per_min=60 * k / seconds,
-                   note=f"{len(gpus)} x {gpus[0].device_kind}; {settings.text()}"))
+    phases = PhaseLog()
+    logging.getLogger("scalinglaws.engine.nuts").addHandler(phases)
+    logging.getLogger("scalinglaws.engine.nuts").setLevel(logging.DEBUG)
+    kind = f"{len(gpus)} x {gpus[0].device_kind}"
+    k = settings.gpu_k
+    reference = json.loads(GPU_REFERENCE.read_text()) if GPU_REFERENCE.exists() else None
+    # K fits are one batch shape: the first call compiles it, the second reuses it
+    for call in ("first call, compilation included", "second call, compiled"):
+        offset = 0 if call.startswith("first") else k
+        frames = [sl.synthetic.sweep(seed=offset + s) for s in range(k)]
+        seconds, fits = fits_many(model, frames, settings)
+        flagged = sum(bool(f.warnings) for f in fits)
+        started = time.perf_counter()
+        for fit in fits:
+            fit.idata  # noqa: B018 (built when first read)
+        built = time.perf_counter() - started
+        agree = ""
+        if reference is not None and call.startswith("first"):
+            agree = "; " + agreement_with_reference(fits, reference, settings)
+        print(f"  K = {k}, {call}: {seconds:.1f} s; {phases.last}; then {built:.1f} s to "
+              f"build every InferenceData{agree}", flush=True)
+        report.add(Row("gpu", f"fit_many (K = {k}), {call}", f"{k} demo sweeps",
+                       seconds, fits_per_min=60 * k / seconds,
+                       note=f"{kind}; {settings.text()}; {phases.last}; {flagged} of {k} "
+                            f"fits with a warning; reading every fit's InferenceData "
+                            f"afterwards (built when first read) took {built:.1f} s{agree}"))
+        if seconds > 300:
+            break  # the first call's figure stands; keep the section short
+
+
+#: CPU posteriors of the first sweeps of the gpu section, to check the GPU's against
+#: (``--write-gpu-reference`` writes it).
+GPU_REFERENCE = HERE / "gpu_reference.json"
+#: How many of the gpu section's sweeps the reference holds.
+GPU_REFERENCE_FITS = 8
+
+
+def posterior_means(fit) -> dict[str, list[float]]:
+    """``{quantity: [posterior mean, its Monte Carlo standard error]}`` of a fit."""
+    table = fit.summary()
+    return {name: [float(row["mean"]), float(row["sd"] / np.sqrt(row["ess_bulk"]))]
+            for name, row in table.iterrows()}
+
+
+def write_gpu_reference(settings: Settings) -> None:
+    import scalinglaws as sl
+
+    frames = [sl.synthetic.sweep(seed=s) for s in range(GPU_REFERENCE_FITS)]
+    _, fits = fits_many(demo_model(), frames, settings)
+    GPU_REFERENCE.write_text(json.dumps({
+        "settings": settings.text(), "fits": [posterior_means(f) for f in fits]}, indent=1))
+    print(f"wrote {GPU_REFERENCE}")
+
+
+def agreement_with_reference(fits, reference: dict, settings: Settings) -> str:
+    """The GPU's posterior means of the first sweeps against the CPU's, in MCSEs."""
+    if reference["settings"] != settings.text():
+        return f"not compared with the CPU reference (it has {reference['settings']})"
+    worst, count = 0.0, 0
+    for fit, ref in zip(fits, reference["fits"], strict=False):
+        for name, (mean, mcse) in posterior_means(fit).items():
+            ref_mean, ref_mcse = ref[name]
+            worst = max(worst, abs(mean - ref_mean) / np.hypot(mcse, ref_mcse))
+            count += 1
+    verdict = "agree" if worst <= AGREE_Z else "DISAGREE"
+    return (f"posterior means of the first {len(reference['fits'])} fits vs the CPU's "
+            f"({count} quantities): worst {worst:.1f} MCSE, {verdict}")
+
+
+def gpu_devices() -> list:
+    import jax
+
+    return [d for d in jax.devices() if d.platform == "gpu"]
+
+
+class PhaseLog(logging.Handler):
+    """Keeps the last ``phases of ...`` message of :mod:`scalinglaws.engine.nuts`."""
+
+    last = "phases not reported"
+
+    def emit(self, record) -> None:
+        message = record.getMessage()
+        if message.startswith("phases of"):
+            self.last = message.split(": ", 1)[1]
 
 
 # --- machine, output ---------------------------------------------------------------------
@@ -714,6 +798,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma separated, from {','.join(SECTIONS)}")
     parser.add_argument("--peer-python", type=Path, default=None,
                         help=f"python of the peers' environment (default {DEFAULT_PEER_PYTHON})")
+    parser.add_argument("--gpu-k", type=int, default=None,
+                        help="fits per batch in the gpu section (default 1000; 100 quick)")
+    parser.add_argument("--write-gpu-reference", action="store_true",
+                        help=f"fit the gpu section's first {GPU_REFERENCE_FITS} sweeps here "
+                             f"and write their posterior means to {GPU_REFERENCE.name}")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -721,6 +810,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         parser.error(f"unknown sections {bad}; choose from {SECTIONS}")
     settings = Settings.quick() if args.quick else Settings()
+    if args.gpu_k is not None:
+        settings.gpu_k = args.gpu_k
 
     peer_python = args.peer_python or DEFAULT_PEER_PYTHON
     if not peer_python.exists():
@@ -731,6 +822,10 @@ def main(argv: list[str] | None = None) -> int:
               f"benchmarks/.peer-venv/bin/pip install pymc nutpie")
         peer_python = None
 
+    if args.write_gpu_reference:
+        sys.path.insert(0, str(HERE))
+        write_gpu_reference(settings)
+        return 0
     cache = tempfile.TemporaryDirectory(prefix="speed-ours-cache-")
     os.environ["SCALINGLAWS_CACHE_DIR"] = cache.name  # before scalinglaws is imported
     sys.path.insert(0, str(HERE))
