@@ -195,6 +195,37 @@ def test_corrupt_cache_folder_recompiles(tmp_path):
     assert second.stdout == first.stdout
 
 
+def test_a_fresh_process_reads_the_exported_programs_and_draws_the_same(tmp_path):
+    script = """
+        import json, sys, jax, scalinglaws as sl
+        read = []
+        deserialize = jax.export.deserialize
+        jax.export.deserialize = lambda blob: read.append(1) or deserialize(blob)
+        model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        fit = model.fit(sl.synthetic.sweep(seed=0), seed=0, chains=2, warmup=100, draws=100,
+                        progress=False)
+        print(json.dumps({"read": len(read),
+                          "alpha": fit.idata.posterior["alpha"].values.tolist()}))
+    """
+    env = {**os.environ, engine.CACHE_ENV: str(tmp_path / "cache")}
+    runs = []
+    for damage in (False, False, True):
+        if damage:  # a damaged exported program is exported again, not trusted
+            for entry in (tmp_path / "cache" / "exported").iterdir():
+                entry.write_bytes(b"\x00garbage" * 7)
+        run = _run(script, env)
+        assert run.returncode == 0, run.stderr
+        runs.append(json.loads(run.stdout.splitlines()[-1]))
+    exported = list((tmp_path / "cache" / "exported").iterdir())
+    assert len(exported) == 4  # mode search, Hessian, sampler, post-processing
+    assert [r["read"] for r in runs] == [0, 4, 4]
+    off = _run(script, {**os.environ, engine.CACHE_ENV: "off"})
+    assert off.returncode == 0, off.stderr
+    runs.append(json.loads(off.stdout.splitlines()[-1]))
+    assert all(r["alpha"] == runs[0]["alpha"] for r in runs)  # the same program each time
+    assert all(len(e.read_bytes()) > 1000 for e in exported)  # rewritten whole
+
+
 def test_chains_and_fits_split_across_cpu_devices(tmp_path):
     """``SCALINGLAWS_CPU_DEVICES`` gives JAX that many CPU devices at import; a fit's
     chains are cut across them, and a fit alone gets the draws it gets among others."""

@@ -20,23 +20,27 @@ disables it. A folder that cannot be written leaves the cache off, with one warn
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib.metadata
+import importlib.util
 import math
 import os
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from ..errors import ScalingLawWarning
+from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
     RUN_SITE,
     ProgramCache,
@@ -183,8 +187,9 @@ class _Batched:
     :meth:`compile_ahead`.
     """
 
-    def __init__(self, fn, group: int, brief: bool = False):
+    def __init__(self, fn, group: int, brief: bool = False, key: str | None = None):
         devices = jax.devices()
+        self.key = key
         self.brief = brief
         self.n_dev = len(devices)
         self.group = group
@@ -198,11 +203,13 @@ class _Batched:
                 return jax.lax.map(lambda one: inner(*one), args)
         if self.n_dev == 1:
             self._jitted = jax.jit(per_device)
+            self._sharding = None
         else:
             mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
             spec = jax.sharding.PartitionSpec("batch")
             self._jitted = jax.jit(_shard_map(per_device, mesh=mesh, in_specs=spec,
                                               out_specs=spec))
+            self._sharding = jax.sharding.NamedSharding(mesh, spec)
         self._executables: dict = {}
 
     def _units(self, size: int) -> tuple[int, int]:
@@ -226,7 +233,7 @@ class _Batched:
         if key not in self._executables:
             # Traced here: NumPyro's effect handlers are one global stack, so a model must
             # not be traced in two threads at once. Only XLA's compilation runs aside.
-            self._executables[key] = _COMPILER.submit(_compile, self._jitted.lower(*padded),
+            self._executables[key] = _COMPILER.submit(_compile, self._lower(padded),
                                                       self.brief)
 
     def __call__(self, *args):
@@ -243,13 +250,83 @@ class _Batched:
         key = self._key(padded)
         executable = self._executables.get(key)
         if executable is None:
-            executable = _compile(self._jitted.lower(*padded), self.brief)
+            executable = _compile(self._lower(padded), self.brief)
         elif isinstance(executable, Future):
             executable = executable.result()
         self._executables[key] = executable
         out = executable(*padded)
         return jax.tree_util.tree_map(
             lambda a: np.asarray(a)[:units].reshape(size, *a.shape[2:]), out)
+
+
+    def _lower(self, padded):
+        """The program lowered for arguments shaped like ``padded``: from its exported
+        form in the cache folder where one is there (no tracing), else traced, exported
+        there for the next process, and lowered (:func:`exported_program`)."""
+        shapes = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+                                        padded)
+        exported = exported_program(self._jitted, shapes, self.key)
+        if exported is None:
+            return self._jitted.lower(*padded)
+        if self._sharding is None:
+            return jax.jit(exported.call).lower(*shapes)
+        return jax.jit(exported.call, in_shardings=self._sharding,
+                       out_shardings=self._sharding).lower(*shapes)
+
+
+def exported_program(jitted, shapes, key: str | None):
+    """``jitted`` exported (:mod:`jax.export`) for arguments of ``shapes``, kept in the
+    folder ``exported`` of the persistent cache: read from there when it is there, so
+    that a fresh process skips tracing the model, else traced, exported and written
+    there. None (lower as usual) without a cache folder or a ``key`` (a spec that cannot
+    be written to JSON), or where the program cannot be exported or written.
+
+    The file's name hashes ``key``, the argument shapes, the backend and its device
+    count, and the versions of JAX, NumPyro and this package's source, so a change to
+    any of them exports again; a damaged file is exported again over.
+    """
+    folder = persistent_cache()
+    if folder is None or key is None or importlib.util.find_spec("flatbuffers") is None:
+        return None
+    leaves, tree = jax.tree_util.tree_flatten(shapes)
+    name = hashlib.sha256(repr((
+        key, str(tree), [(a.shape, np.dtype(a.dtype).str) for a in leaves], _environment(),
+    )).encode()).hexdigest()[:32]
+    path = Path(folder) / "exported" / f"{name}.jaxexport"
+    if path.exists():
+        try:
+            return jax.export.deserialize(bytearray(path.read_bytes()))
+        except Exception:  # noqa: BLE001 (a damaged or foreign file: export again)
+            pass
+    try:
+        exported = jax.export.export(jitted)(*shapes)
+        blob = exported.serialize()
+    except Exception:  # noqa: BLE001 (not exportable here: lower it as usual)
+        return None
+    try:
+        path.parent.mkdir(exist_ok=True)
+        partial_file = path.with_suffix(f".{os.getpid()}.part")
+        partial_file.write_bytes(blob)
+        os.replace(partial_file, path)
+    except OSError:
+        pass
+    return exported
+
+
+@cache
+def _environment() -> tuple:
+    """What a program's exported form depends on besides its own key."""
+    source = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for file in sorted(package.rglob("*.py")):
+        source.update(file.relative_to(package).as_posix().encode())
+        source.update(file.read_bytes())
+    try:
+        jaxlib = importlib.metadata.version("jaxlib")
+    except importlib.metadata.PackageNotFoundError:
+        jaxlib = ""
+    return (jax.__version__, jaxlib, numpyro.__version__, jax.default_backend(),
+            len(jax.devices()), bool(jax.config.jax_enable_x64), source.hexdigest())
 
 
 def _shard_map(fn, **kwargs):
@@ -488,10 +565,18 @@ class Program:
                                        minval=-START_RADIUS, maxval=START_RADIUS))
 
         self._seeded = seeded
-        self._solve = _Batched(solve, settings.n_starts, brief=True)
-        self._curvature = _Batched(curvature, 1, brief=True)
-        self._chain = _Batched(chain, settings.chains)
-        self._values = _Batched(values, settings.chains, brief=True)
+        try:
+            identity = f"{spec.to_json()}|{structure!r}|{settings!r}"
+        except ScalingLawError:  # a law built in Python: its programs are not exported
+            identity = None
+
+        def key(role: str) -> str | None:
+            return None if identity is None else f"{role}|{identity}"
+
+        self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
+        self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
+        self._chain = _Batched(chain, settings.chains, key=key("sampler"))
+        self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
         """Start compiling the curvature, sampler and post-processing programs in the

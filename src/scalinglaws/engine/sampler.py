@@ -44,6 +44,12 @@ class Draw(NamedTuple):
     step_size: jax.Array
 
 
+# The sampler's programs are exported to the persistent cache (.program.exported_program).
+if hasattr(jax.export, "register_namedtuple_serialization"):
+    jax.export.register_namedtuple_serialization(Draw,
+                                                 serialized_name="scalinglaws.sampler.Draw")
+
+
 def adaptation_windows(warmup: int) -> np.ndarray:
     """Stan's warm-up schedule as ``(start, end)`` rows (NumPyro's
     ``build_adaptation_schedule``): a fast initial buffer, slow windows doubling in
