@@ -357,10 +357,13 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
     dim = x0.shape[0]
     eye = jnp.eye(dim, dtype=x0.dtype)
 
-    def search(x, f, g, p, slope):
+    def search(x, f, g, p, slope, active):
+        # ``active``: False once this start has stopped. Vectorised over starts, the loop
+        # runs while any start's condition holds, so a stopped start must not hold it
+        # (its trial steps would go on to the 40th halving at every iteration).
         def not_accepted(c):
             t, fn, _, k = c
-            return (k == 0) | (~(fn <= f + 1e-4 * t * slope) & (k < 40))
+            return active & ((k == 0) | (~(fn <= f + 1e-4 * t * slope) & (k < 40)))
 
         def shrink(c):
             t, _, _, k = c
@@ -373,20 +376,23 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
     def body(state):
         # Iteration 0 evaluates the start: with f = inf and g = 0 the step is 0 and the
         # line search's first point, x0 itself, is accepted.
-        i, x, f, g, h, _ = state
+        i, x, f, g, h, stopped = state
         p = -h @ g
         slope = g @ p
         descent = slope < 0
         p = jnp.where(descent, p, -g)
         slope = jnp.where(descent, slope, -(g @ g))
-        t, fn, gn, _ = search(x, f, g, p, slope)
+        t, fn, gn, _ = search(x, f, g, p, slope, ~stopped)
         accepted = fn <= f + 1e-4 * t * slope
         s, y = t * p, gn - g
         sy = s @ y
         h = jnp.where(i == 1, eye * jnp.where(sy > 0, sy / (y @ y), 1.0), h)
         rho = 1.0 / jnp.where(sy > 1e-12, sy, 1.0)
-        update = (eye - rho * jnp.outer(s, y)) @ h @ (eye - rho * jnp.outer(y, s))
-        h = jnp.where((i > 0) & (sy > 1e-12), update + rho * jnp.outer(s, s), h)
+        # (I - rho s y') H (I - rho y s') + rho s s', expanded: O(dim^2), not O(dim^3)
+        hy = h @ y
+        update = (h - rho * (jnp.outer(hy, s) + jnp.outer(s, hy))
+                  + (rho * rho * (y @ hy) + rho) * jnp.outer(s, s))
+        h = jnp.where((i > 0) & (sy > 1e-12), update, h)
         x, f_new, g = (jnp.where(accepted, x + s, x), jnp.where(accepted, fn, f),
                        jnp.where(accepted, gn, g))
         done = jnp.where(
