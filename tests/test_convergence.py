@@ -67,3 +67,15 @@ def test_undefined_cases_are_nan_not_numbers():
     assert np.isnan(constant["r_hat"]) and constant["ess_bulk"] == 400
     with pytest.raises(ValueError, match="groups of 3"):
         convergence(np.ones((4, 100)), chains_per_group=3)
+
+
+def test_the_compiled_path_equals_the_numpy_path(monkeypatch):
+    """What a GPU runs (one jitted program) is what a CPU runs (NumPy blocks)."""
+    from scalinglaws.engine import convergence as module
+
+    values = np.random.default_rng(6).normal(size=(70, 4, 60)).cumsum(axis=-1)
+    on_cpu = convergence(values)
+    monkeypatch.setattr(module.jax, "default_backend", lambda: "gpu")
+    compiled = convergence(values)
+    for stat in ("ess_bulk", "ess_tail", "r_hat"):
+        np.testing.assert_allclose(compiled[stat], on_cpu[stat], rtol=1e-9)
