@@ -128,7 +128,8 @@ class ScalingModel(ModelSpec):
         differ). All ``len(frames) x chains`` chains run as one vectorised program,
         split across devices where there are several (:mod:`scalinglaws.engine`).
         Returns a list (or dict with the same keys) of :class:`~scalinglaws.Fit`, each
-        with its own diagnostics and warnings.
+        with its own diagnostics and warnings (all fits checked at once); each fit's
+        ``idata`` is built when it is first read.
 
         Every frame is checked before anything is compiled; an error names the frame.
         ``seed`` is one seed for every frame or one per frame; a frame's fit depends
