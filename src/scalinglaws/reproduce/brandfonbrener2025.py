@@ -38,8 +38,8 @@ TASK_COLUMN = "eval/downstream_ce_loss/{}_test_ce_loss"
 #: FineWeb-Edu's validation loss to the other sets' test losses, ~20 tokens/param runs).
 BRANDFONBRENER_PAPER_TRAIN_TO_TEST = {"hellaswag": 1.6, "arc_easy": 10.2,
                                       "mmlu_humanities": 2.8, "mmlu_stem": 6.4}
-#: Starts of the mode search of each loss-to-loss fit (the default 32 cost two minutes of
-#: the marginal likelihood's BFGS per fit on two cores; 8 reach the same mode here).
+#: Starts of the mode search of each loss-to-loss fit (8 reach the same mode here as the
+#: default 32; each start costs a BFGS run on the marginal likelihood).
 LTL_STARTS = 8
 #: Source sets fitted with quick settings (smoke tests).
 BRANDFONBRENER_QUICK = ("fineweb-edu-100b",)
