@@ -813,6 +813,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpu_k is not None:
         settings.gpu_k = args.gpu_k
 
+    if args.write_gpu_reference:
+        write_gpu_reference(settings)
+        return 0
+
     peer_python = args.peer_python or DEFAULT_PEER_PYTHON
     if not peer_python.exists():
         if args.peer_python is not None:
@@ -822,10 +826,6 @@ def main(argv: list[str] | None = None) -> int:
               f"benchmarks/.peer-venv/bin/pip install pymc nutpie")
         peer_python = None
 
-    if args.write_gpu_reference:
-        sys.path.insert(0, str(HERE))
-        write_gpu_reference(settings)
-        return 0
     cache = tempfile.TemporaryDirectory(prefix="speed-ours-cache-")
     os.environ["SCALINGLAWS_CACHE_DIR"] = cache.name  # before scalinglaws is imported
     sys.path.insert(0, str(HERE))

@@ -54,6 +54,7 @@ FILE_FORMAT = 1
 #: How many decades beyond the fitted range of a law variable :meth:`Fit.predict` warns.
 EXTRAPOLATION_DECADES = 3.0
 
+
 class Deferred:
     """A value given as the function that builds it: a :class:`Fit` built with
     ``idata=Deferred(build)`` calls ``build()`` the first time its ``idata`` is read

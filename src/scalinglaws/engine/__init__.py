@@ -16,7 +16,7 @@ from .diagnostics import (
     BFMI_MIN,
     ESS_MIN,
     RHAT_MAX,
-    chain_groups,
+    chains_per_group,
     dataset_convergence,
     diagnose,
     posterior_draws,
@@ -25,5 +25,5 @@ from .nuts import run_nuts, run_nuts_many
 from .program import CACHE_ENV, Settings, cache_folder, persistent_cache, program, stack
 
 __all__ = ["BFMI_MIN", "CACHE_ENV", "ESS_MIN", "RHAT_MAX", "Settings", "cache_folder",
-           "chain_groups", "dataset_convergence", "diagnose", "persistent_cache", "posterior_draws",
-           "program", "run_nuts", "run_nuts_many", "stack"]
+           "chains_per_group", "dataset_convergence", "diagnose", "persistent_cache",
+           "posterior_draws", "program", "run_nuts", "run_nuts_many", "stack"]

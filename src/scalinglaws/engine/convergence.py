@@ -50,7 +50,7 @@ def convergence(values, chains_per_group: int | None = None) -> dict[str, np.nda
     size = chains_per_group or chains
     if chains % size:
         raise ValueError(f"{chains} chains do not split into groups of {chains_per_group}")
-    flat = values.reshape(-1, chains // size, size, draws).reshape(-1, size, draws)
+    flat = values.reshape(-1, size, draws)  # one row per quantity and group
     if jax.default_backend() == "cpu" or flat.shape[0] == 0:
         rows = _rows_threaded(flat)
     else:

@@ -20,16 +20,14 @@ ESS_MIN = 400
 BFMI_MIN = 0.3
 
 
-def chain_groups(posterior: xr.Dataset) -> list[xr.Dataset]:
-    """The posterior's chains in groups that target one distribution each.
+def chains_per_group(posterior: xr.Dataset) -> int:
+    """How many consecutive chains of the posterior target one distribution.
 
     A cut loss-to-loss fit runs its links' chains given several compute-law draws, one
     group of ``posterior.attrs["chains_per_group"]`` chains per draw; R-hat compares chains
-    within a group and ESS adds over groups. Without the attribute: one group.
+    within a group and ESS adds over groups. Without the attribute: one group, all chains.
     """
-    size = int(posterior.attrs.get("chains_per_group", posterior.sizes["chain"]))
-    return [posterior.isel(chain=slice(i, i + size))
-            for i in range(0, posterior.sizes["chain"], size)]
+    return int(posterior.attrs.get("chains_per_group", posterior.sizes["chain"]))
 
 
 def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
@@ -80,7 +78,7 @@ def _by_user_name(values: dict[str, float], factors: list[str], pick) -> dict[st
 def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
     """Plain-words warnings about a posterior; empty when every check passes.
 
-    R-hat compares chains within each group of :func:`chain_groups`
+    R-hat compares chains within each group of :func:`chains_per_group` chains
     (one group unless a cut fit says otherwise) and ESS adds over the groups.
     """
     stats = idata.sample_stats
@@ -91,7 +89,7 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
         n_steps=stats["n_steps"].values if "n_steps" in stats else None,
         energy=stats["energy"].values, max_tree_depth=max_tree_depth,
         quantities=dataset_convergence(post), factors=_factors(idata),
-        chains_per_group=int(post.attrs.get("chains_per_group", post.sizes["chain"])))
+        chains_per_group=chains_per_group(post))
 
 
 def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
@@ -99,14 +97,13 @@ def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
     ``post`` (dims ``chain``, ``draw`` and any others), computed in one call:
     ``{name: {"ess_bulk": array, "ess_tail": array, "r_hat": array}}``, each array of the
     variable's shape without ``chain`` and ``draw``. Chains are grouped as
-    :func:`chain_groups` says."""
+    :func:`chains_per_group` says."""
     values = {name: var.transpose(*[d for d in var.dims if d not in ("chain", "draw")],
                                   "chain", "draw").values
               for name, var in post.data_vars.items()}
     if not values:
         return {}
-    size = int(post.attrs.get("chains_per_group", post.sizes["chain"]))
-    return convergence_by_name(values, chains_per_group=size)
+    return convergence_by_name(values, chains_per_group=chains_per_group(post))
 
 
 def bfmi(energy: np.ndarray) -> np.ndarray:

@@ -258,7 +258,6 @@ class _Batched:
         return jax.tree_util.tree_map(
             lambda a: np.asarray(a)[:units].reshape(size, *a.shape[2:]), out)
 
-
     def _lower(self, padded):
         """The program lowered for arguments shaped like ``padded``: from its exported
         form in the cache folder where one is there (no tracing), else traced, exported
