@@ -1,5 +1,9 @@
 """The NUTS kernel of the compiled programs (scalinglaws.engine.sampler) on targets whose
-moments are known: each estimate is compared with its Monte Carlo standard error."""
+moments are known: each estimate is compared with its Monte Carlo standard error.
+``nuts_chain`` (a chain's trees in loops, vectorised over chains) runs every target;
+``nuts_chains`` (many chains advanced one leapfrog step at a time) runs the dense
+Gaussian and the wall, and gives ``nuts_chain``'s draws where both do the same
+arithmetic."""
 
 import arviz as az
 import jax
@@ -13,6 +17,7 @@ from scalinglaws.engine.sampler import (
     hessian,
     laplace_start,
     nuts_chain,
+    nuts_chains,
 )
 from scalinglaws.model import enable_x64
 
@@ -20,19 +25,27 @@ enable_x64()
 CHAINS = 4
 
 
+DRIVERS = ("nuts_chain", "nuts_chains")
+
+
 def run(potential, x0, *, mask, warmup=400, draws=1000, inv_mass=None, seed=0,
-        max_tree_depth=10):
+        max_tree_depth=10, driver="nuts_chain"):
     value_and_grad = jax.value_and_grad(potential)
-
-    def chain(key, x):
-        return nuts_chain(value_and_grad, key, x, warmup=warmup, draws=draws,
-                          target_accept=0.85, max_tree_depth=max_tree_depth, mask=mask,
-                          inv_mass=inv_mass)
-
+    settings = dict(warmup=warmup, draws=draws, target_accept=0.85,
+                    max_tree_depth=max_tree_depth, mask=mask)
     keys = jax.random.split(jax.random.PRNGKey(seed), CHAINS)
     starts = jnp.asarray(x0) + 0.5 * jax.random.normal(jax.random.PRNGKey(seed + 1),
                                                        (CHAINS, len(x0)))
-    return jax.tree_util.tree_map(np.asarray, jax.jit(jax.vmap(chain))(keys, starts))
+    if driver == "nuts_chains":
+        masses = None if inv_mass is None else jnp.broadcast_to(inv_mass,
+                                                                (CHAINS, *inv_mass.shape))
+        out = jax.jit(lambda k, x: nuts_chains(value_and_grad, k, x, inv_mass=masses,
+                                               **settings))(keys, starts)
+    else:
+        out = jax.jit(jax.vmap(lambda k, x: nuts_chain(value_and_grad, k, x,
+                                                       inv_mass=inv_mass, **settings))
+                      )(keys, starts)
+    return jax.tree_util.tree_map(np.asarray, out)
 
 
 def within_mcse(draws: np.ndarray, truth: np.ndarray, k: float = 4.5) -> np.ndarray:
@@ -44,7 +57,8 @@ def within_mcse(draws: np.ndarray, truth: np.ndarray, k: float = 4.5) -> np.ndar
     return z
 
 
-def test_correlated_gaussian_moments_with_a_dense_mass_matrix():
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_correlated_gaussian_moments_with_a_dense_mass_matrix(driver):
     corr = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.3], [0.0, 0.3, 1.0]])
     sd = np.array([0.01, 0.02, 3.0])
     cov = corr * np.outer(sd, sd)
@@ -55,7 +69,7 @@ def test_correlated_gaussian_moments_with_a_dense_mass_matrix():
         d = x - mean
         return 0.5 * d @ precision @ d
 
-    out = run(potential, np.zeros(3), mask=block_mask(3, None))
+    out = run(potential, np.zeros(3), mask=block_mask(3, None), driver=driver)
     assert not out.diverging.any()
     within_mcse(out.z, mean)
     # Second moments: E[(x - mean)^2] = the variances, within their own MCSE.
@@ -65,48 +79,50 @@ def test_correlated_gaussian_moments_with_a_dense_mass_matrix():
     assert out.num_steps.mean() < 8
 
 
-def test_scales_four_orders_apart_with_a_diagonal_mass_matrix():
+def test_scales_four_orders_apart_with_a_diagonal_mass_matrix(driver="nuts_chain"):
     # (Far smaller scales meet Stan's shrinkage of the variances towards 1e-3.)
     scales = np.array([0.05, 1.0, 500.0])
 
     def potential(x):
         return 0.5 * jnp.sum((x / scales) ** 2)
 
-    out = run(potential, np.zeros(3), mask=None, warmup=500)
+    out = run(potential, np.zeros(3), mask=None, warmup=500, driver=driver)
     within_mcse(out.z / scales, np.zeros(3))
     within_mcse((out.z / scales) ** 2, np.ones(3))
     # Once the diagonal mass matrix is adapted, the scales cost nothing.
     assert out.num_steps.mean() < 8
 
 
-def test_skewed_target_log_gamma():
+def test_skewed_target_log_gamma(driver="nuts_chain"):
     # x = log g with g ~ Gamma(2, 1): density e^(2x - e^x); E[e^x] = 2, E[e^2x] = 6.
     def potential(x):
         return -(2.0 * x[0] - jnp.exp(x[0]))
 
-    out = run(potential, np.zeros(1), mask=block_mask(1, None))
+    out = run(potential, np.zeros(1), mask=block_mask(1, None), driver=driver)
     within_mcse(np.exp(out.z), np.array([2.0]))
     within_mcse(np.exp(2 * out.z), np.array([6.0]))
 
 
-def test_a_wall_is_a_divergence_and_never_crossed():
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_wall_is_a_divergence_and_never_crossed(driver):
     # A standard normal cut at 1.5, the potential NaN beyond it: the mean of the
     # truncated normal is -phi(1.5) / Phi(1.5).
     def potential(x):
         return jnp.where(x[0] < 1.5, 0.5 * x[0] ** 2, jnp.nan)
 
-    out = run(potential, np.array([-0.5]), mask=None, draws=2000)
+    out = run(potential, np.array([-0.5]), mask=None, draws=2000, driver=driver)
     assert out.diverging.any()
     assert np.all(out.z < 1.5)
     truth = -np.exp(-1.5 ** 2 / 2) / np.sqrt(2 * np.pi) / 0.9331927987311419
     within_mcse(out.z, np.array([truth]), k=5.0)
 
 
-def test_tree_depth_is_capped():
+def test_tree_depth_is_capped(driver="nuts_chain"):
     def potential(x):
         return 0.5 * jnp.sum(x ** 2)
 
-    out = run(potential, np.zeros(2), mask=None, max_tree_depth=2, warmup=50, draws=50)
+    out = run(potential, np.zeros(2), mask=None, max_tree_depth=2, warmup=50, draws=50,
+              driver=driver)
     assert out.num_steps.max() <= 2 ** 2 - 1 + 1
 
 
@@ -141,3 +157,29 @@ def test_laplace_start_draws_from_the_laplace_approximation_or_falls_back():
                                     jitter=0.1)
     assert np.all(np.abs(np.asarray(start) - 1.0) < 0.6)
     np.testing.assert_array_equal(inv_mass, np.ones(2))
+
+
+def test_chains_advanced_step_by_step_are_the_chains_of_nuts_chain():
+    # Chains of scales 0.1 to 10 (so of different trajectory lengths, and out of step
+    # with each other) on a Gaussian with a dense mass matrix: with a warm-up too short
+    # for a slow window, the two drivers do the same arithmetic and give the same draws.
+    scales = jnp.geomspace(0.1, 10.0, 6)
+
+    def value_and_grad(x, scale):
+        return jax.value_and_grad(lambda x: 0.5 * jnp.sum((x / scale) ** 2)
+                                  + 0.1 * jnp.sum(x ** 4))(x)
+
+    keys = jax.random.split(jax.random.PRNGKey(3), scales.size)
+    starts = jax.random.normal(jax.random.PRNGKey(4), (scales.size, 3))
+    settings = dict(warmup=15, draws=200, target_accept=0.8, max_tree_depth=8,
+                    mask=block_mask(3, None))
+    nested = jax.jit(jax.vmap(lambda k, x, s: nuts_chain(
+        lambda z: value_and_grad(z, s), k, x, **settings)))(keys, starts, scales)
+    stepped = jax.jit(lambda k, x, s: nuts_chains(value_and_grad, k, x, args=(s,),
+                                                  **settings))(keys, starts, scales)
+    steps = np.asarray(stepped.num_steps).sum(axis=1)
+    assert steps.max() > 2 * steps.min()  # the chains really ran out of step
+    for field in nested._fields:
+        np.testing.assert_allclose(np.asarray(getattr(stepped, field), dtype=float),
+                                   np.asarray(getattr(nested, field), dtype=float),
+                                   rtol=1e-9, atol=1e-12, err_msg=field)

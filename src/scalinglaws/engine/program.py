@@ -51,7 +51,7 @@ from ..model import (
     enable_x64,
     view,
 )
-from .sampler import block_mask, hessian, laplace_start, nuts_chain
+from .sampler import block_mask, hessian, laplace_start, nuts_chain, nuts_chains
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
 CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
@@ -132,11 +132,14 @@ def persistent_cache() -> str | None:
     return _CACHE_STATE["dir"]
 
 
-#: How fits are batched: "vmap" runs every fit's chains in lockstep (one vectorised
-#: program: what a GPU wants), "map" loops over fits inside the program, vectorising only
-#: each fit's own chains (on a CPU, a vectorised NUTS step lasts as long as the longest
-#: trajectory in the batch, so lockstep across many fits wastes most of the work);
-#: "auto" picks "vmap" on accelerators and "map" on CPUs.
+#: How fits are batched: "vmap" runs every chain of every fit as one vectorised program
+#: (what a GPU wants), each chain advanced one leapfrog step at a time so that none waits
+#: for another's trajectory (:func:`.sampler.nuts_chains`); "map" loops over fits inside
+#: the program, vectorising only each fit's own chains (:func:`.sampler.nuts_chain`: on a
+#: CPU the arithmetic is the cost, and a fit's handful of chains keep its cores busy);
+#: "auto" picks "vmap" on accelerators and "map" on CPUs. On several CPU devices, large
+#: vectorised batches can stall XLA's CPU runtime (seen with 32 chains of dimension 20
+#: on each of two devices, with either sampler): "vmap" is for accelerators.
 BATCHING = os.environ.get("SCALINGLAWS_BATCHING", "auto")
 
 
@@ -187,7 +190,8 @@ class _Batched:
     :meth:`compile_ahead`.
     """
 
-    def __init__(self, fn, group: int, brief: bool = False, key: str | None = None):
+    def __init__(self, fn, group: int, brief: bool = False, key: str | None = None,
+                 lockstep=None):
         devices = jax.devices()
         self.key = key
         self.brief = brief
@@ -196,7 +200,13 @@ class _Batched:
         self.parts = math.gcd(group, self.n_dev)
         self.width = group // self.parts
         inner = jax.vmap(fn)
-        if _batching() == "vmap":
+        if _batching() == "vmap" and lockstep is not None:
+            def per_device(*args):
+                lead = jax.tree_util.tree_leaves(args)[0].shape[:2]
+                out = lockstep(*jax.tree_util.tree_map(
+                    lambda a: a.reshape(-1, *a.shape[2:]), args))
+                return jax.tree_util.tree_map(lambda a: a.reshape(*lead, *a.shape[1:]), out)
+        elif _batching() == "vmap":
             per_device = jax.vmap(inner)
         else:
             def per_device(*args):
@@ -325,7 +335,8 @@ def _environment() -> tuple:
     except importlib.metadata.PackageNotFoundError:
         jaxlib = ""
     return (jax.__version__, jaxlib, numpyro.__version__, jax.default_backend(),
-            len(jax.devices()), bool(jax.config.jax_enable_x64), source.hexdigest())
+            len(jax.devices()), bool(jax.config.jax_enable_x64), _batching(),
+            source.hexdigest())
 
 
 def _shard_map(fn, **kwargs):
@@ -543,14 +554,24 @@ class Program:
         def curvature(x, data):
             return hessian(lambda x: potential_and_grad(x, data)[1], x)
 
-        def chain(key, mode, hess, data):
+        nuts = dict(warmup=settings.warmup, draws=settings.draws,
+                    target_accept=settings.target_accept,
+                    max_tree_depth=settings.max_tree_depth, mask=mask)
+
+        def start(key, mode, hess):
             key_start, key_chain = jax.random.split(key)
             x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
-            return nuts_chain(partial(potential_and_grad, data=data), key_chain,
-                              x0, warmup=settings.warmup, draws=settings.draws,
-                              target_accept=settings.target_accept,
-                              max_tree_depth=settings.max_tree_depth, mask=mask,
-                              inv_mass=inv_mass)
+            return key_chain, x0, inv_mass
+
+        def chain(key, mode, hess, data):
+            key_chain, x0, inv_mass = start(key, mode, hess)
+            return nuts_chain(partial(potential_and_grad, data=data), key_chain, x0,
+                              inv_mass=inv_mass, **nuts)
+
+        def chains(keys, modes, hessians, data):
+            key_chain, x0, inv_mass = jax.vmap(start)(keys, modes, hessians)
+            return nuts_chains(potential_and_grad, key_chain, x0, inv_mass=inv_mass,
+                               args=(data,), **nuts)
 
         def values(xs, data):
             def one(x):
@@ -580,7 +601,7 @@ class Program:
 
         self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
         self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
-        self._chain = _Batched(chain, settings.chains, key=key("sampler"))
+        self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains)
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
