@@ -180,14 +180,14 @@ class _Parts:
         self.depth_index = jnp.arange(max_tree_depth)
 
     def velocity(self, inv_mass, r):
-        return _matvec(inv_mass, r) if self.dense else inv_mass * r
+        return inv_mass @ r if self.dense else inv_mass * r
 
     def begin(self, key, z, u, g, inv_mass, mass_sqrt):
         """A new trajectory at (z, u, g): a fresh momentum, the one-point tree, its
         energy and the key of its doublings."""
         key_momentum, key_tree = jax.random.split(key)
         noise = jax.random.normal(key_momentum, (self.dim,), self.dtype)
-        r0 = _matvec(mass_sqrt, noise) if self.dense else mass_sqrt * noise
+        r0 = mass_sqrt @ noise if self.dense else mass_sqrt * noise
         h0 = u + 0.5 * jnp.sum(r0 * self.velocity(inv_mass, r0))
         tree = dict(z_left=z, r_left=r0, g_left=g, z_right=z, r_right=r0, g_right=g,
                     z=z, u=u, g=g, energy=h0, log_weight=jnp.zeros((), self.dtype),
@@ -529,14 +529,6 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
     chains = jax.vmap(start)(keys, x0, inv_mass, *args)
     chains = jax.lax.while_loop(lambda c: jnp.any(c["t"] < total), body, chains)
     return chains["records"]
-
-
-def _matvec(matrix, vector):
-    """``matrix @ vector`` as a product and a sum: the mass matrices are small, and as a
-    dot of many chains at once inside a loop, XLA's CPU runtime hands it to a thread pool
-    that two devices' loops share, where it can wait forever (seen with 32 chains of
-    dimension 20 on each of two CPU devices)."""
-    return jnp.sum(matrix * vector, axis=-1)
 
 
 def _record(tree, accept_prob, adapt) -> Draw:
