@@ -178,9 +178,12 @@ class _Batched:
     """``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
     Each fit's ``group`` entries are vectorised (``vmap``); the fits are vectorised too or
-    looped over inside the program (:data:`BATCHING`). With several devices, each fit's
-    entries are cut into ``gcd(group, devices)`` equal parts first, and the parts split
-    across the devices: one fit's 4 chains run on 2 devices side by side, 2 chains each.
+    looped over inside the program (:data:`BATCHING`). Where they are vectorised and a
+    ``lockstep`` function is given, it runs instead of ``vmap(vmap(fn))``, on every
+    device's entries as one flat batch (the sampler's :func:`.sampler.nuts_chains`).
+    With several devices, each fit's entries are cut into ``gcd(group, devices)`` equal
+    parts first, and the parts split across the devices: one fit's 4 chains run on 2
+    devices side by side, 2 chains each.
     The cut depends only on the device count, so a fit alone and the same fit among
     others run the same parts. The number of fits is padded (repeating the last fit,
     results dropped) to a bucket size (:func:`scalinglaws.model.bucket`), so K fits and

@@ -345,7 +345,12 @@ class _Adaptation:
             cov = cov * self.mask
         return cov + shrink * jnp.eye(self.dim, dtype=self.dtype)
 
-    def init(self, inv_mass):
+    def init(self, inv_mass=None):
+        """The state before warm-up, from the inverse mass matrix to start with (default
+        the identity)."""
+        if inv_mass is None:
+            inv_mass = (jnp.eye(self.dim, dtype=self.dtype) if self.dense
+                        else jnp.ones(self.dim, self.dtype))
         one = jnp.ones((), self.dtype)
         return dict(step=one, inv_mass=inv_mass, mass_sqrt=self.mass_factors(inv_mass),
                     da=self._dual_averaging_init(one), welford=self._welford_init(),
@@ -420,8 +425,6 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
         return ((tree["z"], tree["u"], tree["g"]), adapt, key), _record(tree, accept_prob,
                                                                         adapt)
 
-    if inv_mass is None:
-        inv_mass = jnp.eye(dim, dtype=dtype) if mask is not None else jnp.ones(dim, dtype)
     u0, g0 = value_and_grad(x0)
     carry = ((x0, u0, g0), adaptation.init(inv_mass), key)
     _, records = jax.lax.scan(iteration, carry, jnp.arange(warmup + draws))
@@ -444,14 +447,9 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
     (about four times the average among 4,000 chains of the demo model). Returns the
     draws' records, each with a leading chain axis.
     """
-    n, dim = x0.shape
-    dtype = x0.dtype
-    dense = mask is not None
+    dim, dtype = x0.shape[1], x0.dtype
     total = warmup + draws
     adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept)
-    if inv_mass is None:
-        eye = jnp.eye(dim, dtype=dtype) if dense else jnp.ones(dim, dtype)
-        inv_mass = jnp.broadcast_to(eye, (n, *eye.shape))
 
     def parts(args):
         return _Parts(lambda x: value_and_grad(x, *args), dim, dtype, mask, max_tree_depth)
@@ -476,19 +474,19 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
 
     def start(key, x, inv_mass, *args):
         u, g = value_and_grad(x, *args)
-        records = Draw(jnp.zeros((draws, dim), dtype), jnp.zeros(draws, bool),
-                       jnp.zeros(draws, jnp.int32), jnp.zeros(draws, dtype),
-                       jnp.zeros(draws, dtype), jnp.zeros(draws, dtype),
-                       jnp.zeros(draws, dtype))
-        chain = dict(t=jnp.zeros((), jnp.int32), key=key, z=x, u=u, g=g,
-                     adapt=adaptation.init(inv_mass), closing=jnp.asarray(False),
-                     sub_done=jnp.asarray(True), tree_done=jnp.asarray(True),
-                     records=records)
-        # placeholders of the trajectory's shapes, replaced by follow at once
-        tree, h0, key_tree = parts(args).begin(key, x, u, g, chain["adapt"]["inv_mass"],
-                                               chain["adapt"]["mass_sqrt"])
+        adapt = adaptation.init(inv_mass)
+        # placeholders of the trajectory's and the records' shapes (follow begins the
+        # first iteration at once)
+        tree, h0, key_tree = parts(args).begin(key, x, u, g, adapt["inv_mass"],
+                                               adapt["mass_sqrt"])
         sub, _ = parts(args).begin_subtree(tree, key_tree, x, u, g, h0)
-        return follow(dict(chain, tree=tree, h0=h0, key_tree=key_tree, sub=sub), *args)
+        records = jax.tree_util.tree_map(lambda v: jnp.zeros((draws, *v.shape), v.dtype),
+                                         _record(tree, tree["sum_accept"], adapt))
+        chain = dict(t=jnp.zeros((), jnp.int32), key=key, z=x, u=u, g=g, adapt=adapt,
+                     closing=jnp.asarray(False), sub_done=jnp.asarray(True),
+                     tree_done=jnp.asarray(True), records=records, tree=tree, h0=h0,
+                     key_tree=key_tree, sub=sub)
+        return follow(chain, *args)
 
     def advance(chain, *args):
         """One leapfrog step; the sub-tree merged if it ended, the iteration recorded
