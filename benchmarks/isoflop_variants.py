@@ -75,6 +75,14 @@ VARIANTS.update({
                                 "isoflop_parabola_spread_quadratic"),
     "all_parabola_spread": ("all", {"G": "budget"}, "normal", None, "noncentred",
                             "isoflop_parabola_spread_quadratic"),
+    "interior2_parabola": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
+                           "isoflop_parabola"),
+    "interior2_parabola_kappa": ("interior2", _KAPPA, "normal", None, "noncentred",
+                                 "isoflop_parabola"),
+    "interior1_parabola": ("interior1", {"G": "budget"}, "normal", None, "noncentred",
+                           "isoflop_parabola"),
+    "interior1_parabola_kappa": ("interior1", _KAPPA, "normal", None, "noncentred",
+                                 "isoflop_parabola"),
 })
 
 
