@@ -1,11 +1,14 @@
 """One fit protocol: Fit and LossToLossFit both satisfy FitLike, with the same argument
-names, prediction columns and draw keys; sl.load returns the kind that was saved;
+names, prediction columns and draw keys; sl.load returns the kind that was saved and
+both pickle;
 compare, validate, decide and the report take either; the decisions that search a law
 over N and D search a loss-to-loss fit's output loss of a run on its compute law."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import pickle
 import warnings
 
 import arviz as az
@@ -114,6 +117,24 @@ def test_a_discrepancy_moves_a_loss_to_loss_prediction(fits):
         fit.predict(at, discrepancy=Discrepancy(bias=0.1, sd=0.0, units=3, scale="identity"))
     with pytest.raises(ScalingLawError, match="must be a scalinglaws.validate.Discrepancy"):
         fit.predict_draws(at, discrepancy=0.1)
+
+
+def test_fits_of_both_kinds_pickle_and_predict_the_same(fits):
+    # a fit crosses processes (multiprocessing, joblib) by pickle: its spec travels as
+    # its dict, its law by name
+    for fit, at in fits.values():
+        again = pickle.loads(pickle.dumps(fit))
+        assert type(again) is type(fit) and again.spec == fit.spec
+        pd.testing.assert_frame_equal(again.predict(at, seed=3), fit.predict(at, seed=3))
+
+
+def test_a_spec_with_a_law_built_in_python_says_why_it_cannot_be_pickled():
+    law = dataclasses.replace(sl.laws.get("chinchilla"), name="my_chinchilla")
+    with pytest.raises(ScalingLawError, match="built in Python.*Law.from_expression"):
+        pickle.dumps(sl.ScalingModel(law))
+    # a law from an expression is rebuilt from its text (the same law, new functions)
+    custom = sl.ScalingModel("E + A*N**-alpha", vary={"E": "dataset"})
+    assert pickle.loads(pickle.dumps(custom)).to_dict() == custom.to_dict()
 
 
 def test_load_returns_the_kind_that_was_saved(fits, tmp_path):

@@ -321,6 +321,18 @@ mean 'vary'?); its keys are [...]
                 raise ScalingLawError(f"model spec: {key} must be text, got {data[key]!r}")
         return cls(**data)
 
+    def __reduce__(self):
+        """Pickled as its :meth:`to_dict` (a law by name or expression), so a spec, and a
+        fit that holds one, can cross processes (``multiprocessing``, ``joblib``); a law
+        built in Python from functions cannot, with the error :meth:`to_dict` gives.
+
+        >>> import pickle
+        >>> spec = ModelSpec("chinchilla", vary={"E": "dataset"})
+        >>> pickle.loads(pickle.dumps(spec)) == spec
+        True
+        """
+        return (type(self).from_dict, (self.to_dict(),))
+
     def to_json(self) -> str:
         """The spec as a JSON string (stored in every saved Fit)."""
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -272,6 +272,10 @@ class LossToLossSpec:
 
     # --- serialisation -------------------------------------------------------------------
 
+    def __reduce__(self):
+        """Pickled as its :meth:`to_dict`, as :class:`scalinglaws.spec.ModelSpec` is."""
+        return (type(self).from_dict, (self.to_dict(),))
+
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-ready dict; :meth:`from_dict` inverts it."""
         out: dict[str, Any] = {
