@@ -4,6 +4,8 @@
   compilation cache, multi-start mode search, batching and sharding);
 - :mod:`.sampler`: one NUTS chain (multinomial NUTS, Stan's windowed warm-up), started
   from the Laplace approximation at the mode;
+- :mod:`.linalg`: the sampler's Cholesky factors and triangular solves, one matrix per
+  LAPACK call on a CPU (batched calls on several CPU devices can hang jax 0.10);
 - :mod:`.nuts`: designs in, InferenceData and warnings out (:func:`run_nuts`,
   :func:`run_nuts_many`);
 - :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;

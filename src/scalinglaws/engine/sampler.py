@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .linalg import cho_solve, cholesky, solve_triangular
+
 #: An energy error above this ends the trajectory as a divergence (NumPyro's and Stan's).
 MAX_DELTA_ENERGY = 1000.0
 
@@ -147,12 +149,12 @@ def laplace_start(hess, mode, key, mask: np.ndarray | None, *,
     """
     dim = mode.shape[0]
     eye = jnp.eye(dim, dtype=mode.dtype)
-    chol = jnp.linalg.cholesky(hess)
-    cov = jax.scipy.linalg.cho_solve((chol, True), eye)
+    chol = cholesky(hess)
+    cov = cho_solve(chol, eye)
     usable = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(cov))
     noise = jax.random.normal(key, (dim,), mode.dtype)
     # A draw from N(mode, hess^-1): mode + L^-T noise, with L L^T = hess.
-    draw = mode + jax.scipy.linalg.solve_triangular(chol, noise, lower=True, trans=1)
+    draw = mode + solve_triangular(chol, noise, lower=True, trans=1)
     start = jnp.where(usable, draw, mode + jitter * noise)
     if mask is None:
         inv_mass = jnp.where(usable, jnp.diagonal(cov), jnp.ones(dim, mode.dtype))
@@ -302,9 +304,9 @@ class _Adaptation:
         inverse), or the elementwise square root for a diagonal one."""
         if not self.dense:
             return 1.0 / jnp.sqrt(inv_mass)
-        chol = jnp.linalg.cholesky(inv_mass)
+        chol = cholesky(inv_mass)
         eye = jnp.eye(self.dim, dtype=self.dtype)
-        return jax.scipy.linalg.solve_triangular(chol, eye, lower=True).T
+        return solve_triangular(chol, eye, lower=True).T
 
     def _dual_averaging_init(self, step):
         zero = jnp.zeros((), self.dtype)
