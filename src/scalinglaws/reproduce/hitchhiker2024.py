@@ -109,10 +109,12 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
         ScalingModel(**{**chin, "priors": {**{k: v for k, v in chin["priors"].items()
                                                if k not in ("run_sd", "sigma")},
                                             "sigma": Prior("HalfNormal", 0.05)}},
-                     vary=per_family, pooling="none"),
+                     vary=per_family, pooling="none", coordinates="level"),
         {**hitch, "rows": "final",
          "description": "(a) per-family fits on the final loss of each smaller model, one "
-                        "noise scale for all families"})
+                        "noise scale for all families; E, A, B sampled as their sum at the "
+                        "family's centre and shares of it (same priors, straighter "
+                        "geometry)"})
     out["hitchhiker2024_checkpoints"] = (
         ScalingModel(**chin, vary={**per_family, "sigma": "family"}, pooling="none",
                      run="run", coordinates="level"),
@@ -158,8 +160,10 @@ def dense_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, 
 
     Examples
     --------
-    >>> dense_mass(specs()["hitchhiker2024_final"][0], one_family=True)
-    [('E', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma')]
+    >>> dense_mass(specs()["hitchhiker2024_hierarchical"][0], one_family=True)
+    [('E', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma', 'run_sd')]
+    >>> dense_mass(specs()["hitchhiker2024_final"][0])[0][3:]  # level coordinates
+    ('log_level_family', 'logit_share_E_family', 'logit_share_A_family')
     """
     centred = spec.parameterization if isinstance(spec.parameterization, Mapping) else {}
     vary = {} if one_family else spec.vary
@@ -381,8 +385,8 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
         "rows), an exact change of units that lets one set of stated priors fit losses in "
         "nats, bits and perplexity; predictions are converted back before scoring. Per "
         "family, two training sizes (the 16 GPT-2 sets) leave alpha to its prior and E, A "
-        "and alpha on a curved ridge: the source of (a)'s deep trees (mean_steps in the "
-        f"sampler table; cap {settings.max_tree_depth}) and of (b)'s divergences.")
+        "and alpha on a curved ridge: the source of (b)'s divergences (and of (a)'s deep "
+        "trees in natural coordinates; (a) and (b) sample in level coordinates).")
     # a model fitted family by family is judged fit by fit, so a note names the families
     checked = [diag[~diag["fit"].isin([f"({k}) {n}" for k, n, _ in HITCHHIKER_MODELS
                                        if k in by_family])]]
