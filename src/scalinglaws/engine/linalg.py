@@ -5,10 +5,11 @@ On a CPU, jaxlib's LAPACK kernels split a batch of matrices (a vmapped ``cholesk
 ``solve_triangular``) into tasks on XLA's intra-op thread pool and block until they are
 done. When every device runs such a kernel at once, each holds a thread of that pool
 while its tasks wait for a free one, and the program never returns (the process idles;
-jax 0.10). The engine vmaps over chains on each of several CPU devices, so a fit with
-two chains per device and a dense mass matrix of a hundred dimensions hung there. Here
-a vmapped call runs the kernel once per batch entry (``lax.map``) on a CPU, where each
-call factors one matrix inline; elsewhere (GPU) the batched kernel is kept.
+jax 0.10). The engine vmaps over chains on each of several CPU devices, so without this
+module a fit with two chains per device and a dense mass matrix of about a hundred
+dimensions would never return. Here a vmapped call runs the kernel once per batch entry
+(``lax.map``) on a CPU, where each call factors one matrix inline; elsewhere (GPU) the
+batched kernel is kept.
 
 >>> import jax, jax.numpy as jnp
 >>> a = jnp.array([[[4.0, 2.0], [2.0, 3.0]], [[9.0, 0.0], [0.0, 1.0]]])
