@@ -15,7 +15,6 @@ any count and seed.
 from __future__ import annotations
 
 import argparse
-import importlib
 import time
 import warnings
 
@@ -26,6 +25,11 @@ import scalinglaws as sl
 from scalinglaws.data import make_design
 from scalinglaws.engine.program import Program, Settings, stack
 from scalinglaws.model import pad, structure_of
+from scalinglaws.reproduce import datablations2023 as blations
+from scalinglaws.reproduce import gadre2024 as gadre
+from scalinglaws.reproduce import hitchhiker2024 as hitch
+from scalinglaws.reproduce import hitchhiker2024_protocol as protocol
+from scalinglaws.reproduce import isoflop as iso
 from scalinglaws.reproduce.common import load_table
 
 
@@ -35,7 +39,6 @@ def cases(data_dir: str | None) -> dict[str, tuple]:
                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
                            parameterization="centred")
     out = {"demo": (demo, sl.synthetic.sweep(seed=0), True)}
-    gadre = importlib.import_module("scalinglaws.reproduce.gadre2024")
     parts = gadre.gadre_split(gadre.gadre_frame(load_table("gadre2024", "runs", data_dir),
                                                 load_table("gadre2024", "downstream", data_dir)))
     models = {n: s for n, (s, _) in gadre.specs().items()}
@@ -43,8 +46,6 @@ def cases(data_dir: str | None) -> dict[str, tuple]:
                                            parts["loss_fit"], True)
     out["gadre2024 error, hierarchical"] = (models["gadre2024_error_hierarchical"],
                                             parts["error_fit"], True)
-    hitch = importlib.import_module("scalinglaws.reproduce.hitchhiker2024")
-    protocol = importlib.import_module("scalinglaws.reproduce.hitchhiker2024_protocol")
     split = protocol.hitchhiker_split(load_table("hitchhiker2024", "checkpoints", data_dir))
     models = {n: s for n, (s, _) in hitch.specs().items()}
     for key, name, rows in hitch.HITCHHIKER_MODELS:
@@ -56,12 +57,10 @@ def cases(data_dir: str | None) -> dict[str, tuple]:
                 spec, data[data["family"] == family], hitch.dense_mass(spec, one_family=True))
             continue
         out[f"hitchhiker2024 ({key})"] = (spec, data, hitch.dense_mass(spec))
-    blations = importlib.import_module("scalinglaws.reproduce.datablations2023")
     fit_rows = blations.datablations_split(blations.datablations_frame(
         load_table("datablations2023", "final", data_dir)))["fit"]
     for name, (spec, _) in blations.specs().items():
         out[name] = (spec, fit_rows, True)
-    iso = importlib.import_module("scalinglaws.reproduce.isoflop")
     table = load_table("isoflop", "porian2024", data_dir)
     for name in ("att:3:rw/tuned/short/const/attention/train",
                  "main:1:rw/base/long/kaplan/standard/val"):

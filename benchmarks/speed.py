@@ -544,12 +544,11 @@ def _interval(values) -> str:
 
 CACHE_CHILD = r"""
 import json, sys, time, warnings
+sys.path.insert(0, sys.argv[5])
 import scalinglaws as sl
+from speed import demo_model
 chains, warmup, draws, refit = (int(v) for v in sys.argv[1:5])
-runs = sl.synthetic.sweep(seed=0)
-model = sl.ScalingModel("chinchilla", target="loss",
-                        vary={"E": "dataset", "A": "dataset", "B": "dataset"},
-                        parameterization="centred")
+model, runs = demo_model(), sl.synthetic.sweep(seed=0)
 out = {}
 warnings.simplefilter("ignore")
 for key, frame in (("first", runs), ("refit", runs.iloc[1:]))[: 1 + refit]:
@@ -588,9 +587,9 @@ def section_cache(settings: Settings, report: Report) -> None:
     data = "demo sweep (90 rows)"
     with tempfile.TemporaryDirectory(prefix="speed-cache-") as cache:
         env = {**os.environ, "SCALINGLAWS_CACHE_DIR": cache}
-        cold, cold_wall = child(CACHE_CHILD, [*args, "1"], env)
+        cold, cold_wall = child(CACHE_CHILD, [*args, "1", str(HERE)], env)
         entries = sum(len(files) for _, _, files in os.walk(cache))
-        warm, warm_wall = child(CACHE_CHILD, [*args, "0"], env)
+        warm, warm_wall = child(CACHE_CHILD, [*args, "0", str(HERE)], env)
     report.add(Row("cache", "cold fit, fresh process, empty cache", data, cold["first"],
                    note=f"cache files written: {entries}; that process took "
                         f"{cold_wall:.1f} s (import and both fits)"))

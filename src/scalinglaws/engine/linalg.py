@@ -19,7 +19,7 @@ batched kernel is kept.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,12 @@ def _one_at_a_time(fn):
 
 
 _cholesky_cpu = _one_at_a_time(jnp.linalg.cholesky)
-_SOLVES = {}
+
+
+@cache
+def _solve_cpu(lower: bool, trans: int):
+    return _one_at_a_time(partial(jax.scipy.linalg.solve_triangular, lower=lower,
+                                  trans=trans))
 
 
 def cholesky(a: jax.Array) -> jax.Array:
@@ -56,12 +61,9 @@ def cholesky(a: jax.Array) -> jax.Array:
 def solve_triangular(chol: jax.Array, b: jax.Array, *, lower: bool = True,
                      trans: int = 0) -> jax.Array:
     """``jax.scipy.linalg.solve_triangular(chol, b, lower=lower, trans=trans)``."""
-    solve = partial(jax.scipy.linalg.solve_triangular, lower=lower, trans=trans)
-    if jax.default_backend() != "cpu":
-        return solve(chol, b)
-    if (lower, trans) not in _SOLVES:
-        _SOLVES[lower, trans] = _one_at_a_time(solve)
-    return _SOLVES[lower, trans](chol, b)
+    if jax.default_backend() == "cpu":
+        return _solve_cpu(lower, trans)(chol, b)
+    return jax.scipy.linalg.solve_triangular(chol, b, lower=lower, trans=trans)
 
 
 def cho_solve(chol: jax.Array, b: jax.Array) -> jax.Array:
