@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .law import COEFFICIENT_PRIOR, EXPONENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of, log_sum_exp
+from .expr import log_sum_exp
+from .law import COEFFICIENT_PRIOR, EXPONENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of
 
 
 def _chinchilla_log(v, p):

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 
 from ..priors import Prior
 from .chinchilla import CHINCHILLA, chinchilla_from_reference
-from .law import Array, Law, Param, exp_of, log_sum_exp
+from .expr import log_sum_exp
+from .law import Array, Law, Param, exp_of
 
 # --- data-constrained scaling (Muennighoff et al. 2023) ----------------------------------
 

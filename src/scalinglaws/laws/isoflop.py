@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ScalingLawError
 from ..priors import Prior
+from .expr import log_sum_exp
 from .law import (
     COEFFICIENT_PRIOR,
     EXPONENT_PRIOR,
@@ -18,7 +19,6 @@ from .law import (
     Law,
     Param,
     exp_of,
-    log_sum_exp,
 )
 
 # --- isoFLOP frontier (Hoffmann et al. 2022, Approach 2, all budgets jointly) --------------

@@ -1,7 +1,7 @@
 """A law as data: a named functional form, its parameters and default priors.
 
 A :class:`Law` is a pure ``jax.numpy`` function plus metadata. Laws whose output is
-positive (losses) are written in log space with ``logaddexp`` so that nothing overflows
+positive (losses) are written in log space with ``log_sum_exp`` so that nothing overflows
 or underflows at 1e13 parameters; :meth:`Law.log_fn` is what the likelihood uses.
 
 Coefficients such as Chinchilla's ``A`` are *sampled at a reference scale*: the model
@@ -291,7 +291,7 @@ class Law:
         a sum, product or quotient of positive parts is positive, and so is a positive base
         to any power, ``exp`` of anything, and ``sqrt`` or ``log1p`` of something positive.
         If the whole expression is positive in this sense, its log is built term by term:
-        sums become ``logaddexp`` of the terms' logs, products and quotients sums and
+        sums become ``log_sum_exp`` of the terms' logs, products and quotients sums and
         differences of logs, ``a**b`` becomes ``b * log(a)`` and ``exp(x)`` becomes ``x``.
         So ``log(A*N**-alpha)`` is ``log(A) - alpha*log(N)``, exact even where
         ``N**-alpha`` would underflow. Otherwise (a difference, a negation, ``log(x)``, a
@@ -417,14 +417,6 @@ class Law:
 
 
 # --- the built-in laws -------------------------------------------------------------------
-
-def log_sum_exp(*terms: Array) -> Array:
-    """log(sum(exp(terms))) of broadcast terms, stable."""
-    out = terms[0]
-    for term in terms[1:]:
-        out = jnp.logaddexp(out, term)
-    return out
-
 
 def exp_of(log_fn: LawFn) -> LawFn:
     return lambda v, p: jnp.exp(log_fn(v, p))

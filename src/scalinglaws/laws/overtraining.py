@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..priors import Prior
-from .law import COEFFICIENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of, log_sum_exp
+from .expr import log_sum_exp
+from .law import COEFFICIENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of
 
 
 def _overtraining_log(v, p):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..priors import Prior
-from .law import Law, Param, exp_of, log_sum_exp
+from .expr import log_sum_exp
+from .law import Law, Param, exp_of
 
 
 def _shifted_log(v, p):
