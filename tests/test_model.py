@@ -101,6 +101,50 @@ def test_crossed_factors_sigma_run_and_student_t(sweep):
     assert sites["run_z"] == (45,)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+                            parameterization="centred"),
+    lambda: sl.ScalingModel("chinchilla", target="loss", vary={"A": "dataset",
+                                                                "alpha": "dataset"}),
+    lambda: sl.ScalingModel("kaplan", target="loss", vary={"E": "dataset"}, pooling="none"),
+    lambda: sl.ScalingModel(sl.laws.Law.from_expression("E + A*N**-alpha + B*D**-beta"),
+                            target="loss", vary={"E": "dataset"}),
+], ids=["centred", "noncentred", "pooling-none", "expression"])
+def test_log_parameters_keep_the_density(sweep, monkeypatch, make):
+    """The likelihood reads each positive parameter's log from the scale it is built on
+    (``law_params(..., logs=True)``); the density and its gradient are those of the
+    natural parameters' logs."""
+    import scalinglaws.model as model_module
+    from scalinglaws.laws.expr import LOG_KEY
+
+    spec = make()
+    design = make_design(spec, sweep)
+    info = initialize_model(jax.random.PRNGKey(1), build_model(spec, design),
+                            model_kwargs={"y": jnp.asarray(design.y)})
+    z = info.param_info.z
+    with_logs = jax.value_and_grad(info.potential_fn)(z)
+    trace = numpyro.handlers.trace(numpyro.handlers.substitute(
+        build_model(spec, design), data=info.postprocess_fn(z))).get_trace(y=design.y)
+    values = {k: v["value"] for k, v in trace.items()}
+    params = model_module.law_params(spec, design, values, logs=True)
+    logged = [k for k in params if k.startswith(LOG_KEY)]
+    assert logged  # the path is taken
+    for key in logged:
+        np.testing.assert_allclose(params[key], jnp.log(params[key[len(LOG_KEY):]]),
+                                   rtol=1e-12, atol=1e-12)
+    natural_only = model_module.law_params
+    monkeypatch.setattr(model_module, "law_params",
+                        lambda *args, logs=False: natural_only(*args))
+    info = initialize_model(jax.random.PRNGKey(1), build_model(spec, design),
+                            model_kwargs={"y": jnp.asarray(design.y)})
+    without = jax.value_and_grad(info.potential_fn)(z)
+    np.testing.assert_allclose(with_logs[0], without[0], rtol=1e-10)
+    for a, b in zip(jax.tree_util.tree_leaves(with_logs[1]),
+                    jax.tree_util.tree_leaves(without[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-9)
+
+
 def test_new_level_prediction_is_wider(hierarchical_fit):
     seen = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["web"]})
     new = hierarchical_fit.predict({"N": [3e9], "D": [6e10], "dataset": ["unseen"]})

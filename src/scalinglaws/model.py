@@ -40,6 +40,7 @@ from numpyro.infer.reparam import Reparam
 
 from .data import Design, Factor
 from .errors import ScalingLawError
+from .laws.expr import LOG_KEY
 from .priors import Prior
 
 RUN_SITE = "run"
@@ -162,31 +163,48 @@ def _offset(values: Mapping, design: Design, name: str, factors: tuple[str, ...]
     return total
 
 
-def law_params(spec, design: Design, values: Mapping) -> dict:
-    """Natural-scale law parameters per row, from one draw of the sampled sites."""
+def law_params(spec, design: Design, values: Mapping, logs: bool = False) -> dict:
+    """Natural-scale law parameters per row, from one draw of the sampled sites.
+
+    With ``logs``, the mapping also holds the log of each positive parameter under
+    ``"log:<name>"`` (what :func:`~scalinglaws.laws.expr.log_of` reads), taken from the
+    log scale on which it is built: the likelihood's laws then need no exponential and
+    logarithm per row, nor their derivatives.
+    """
     law = spec.law
-    sampled = {}
+    sampled, logged = {}, {}
     for p in law.params:
         factors = _varying(spec, design, p.name)
+        positive = logs and p.constraint == "positive"
         if spec.pooling == "none" and factors:
             f = factors[0]
-            sampled[p.name] = values[f"{p.sampled_name}_{f}"][design.factors[f].codes]
+            levels, codes = values[f"{p.sampled_name}_{f}"], design.factors[f].codes
+            sampled[p.name] = levels[codes]
+            if positive:
+                logged[p.name] = jnp.log(levels)[codes]
         else:
             u = _to_unconstrained(p.constraint, values[p.sampled_name])
             u = u + _offset(values, design, p.name, factors)
             sampled[p.name] = _from_unconstrained(p.constraint, u)
-    return _natural(law, sampled, design.log_reference)
+            if positive:
+                logged[p.name] = u
+    natural, logged = _natural(law, sampled, design.log_reference, logged)
+    return {**natural, **{LOG_KEY + k: v for k, v in logged.items()}}
 
 
-def _natural(law, sampled: Mapping, log_reference: Mapping[str, float]) -> dict:
-    """Convert reference-scale coefficients to natural ones (others pass through)."""
+def _natural(law, sampled: Mapping, log_reference: Mapping[str, float],
+             logged: Mapping | None = None) -> tuple[dict, dict]:
+    """Convert reference-scale coefficients to natural ones (others pass through), with
+    the logs in ``logged`` (by parameter) converted alike."""
     ref = [p.name for p in law.params if p.reference]
-    out = dict(sampled)
+    out, out_logs = dict(sampled), dict(logged or {})
     if ref:
         natural = {k: v for k, v in sampled.items() if k not in ref}
-        logs = law.from_reference({k: jnp.log(sampled[k]) for k in ref}, natural, log_reference)
+        logs = law.from_reference({k: out_logs[k] if k in out_logs else jnp.log(sampled[k])
+                                   for k in ref}, natural, log_reference)
         out.update({k: jnp.exp(v) for k, v in logs.items()})
-    return out
+        out_logs.update({k: v for k, v in logs.items() if k in out_logs})
+    return out, out_logs
 
 
 def location(spec, design: Design, params: Mapping):
@@ -606,7 +624,7 @@ def _body(spec, design: Design, y, mask) -> None:
                 _from_unconstrained(p.constraint,
                                     u + values[f"{p.name}_sd_{f}"] * values[f"{p.name}_z_{f}"]))
     if len(population) == len(law.params):
-        natural = _natural(law, population, design.log_reference)
+        natural, _ = _natural(law, population, design.log_reference)
         for p in law.params:
             if p.reference:
                 numpyro.deterministic(p.name, natural[p.name])
@@ -627,7 +645,7 @@ def _body(spec, design: Design, y, mask) -> None:
         if not integrate:
             values[f"{RUN_SITE}_z"] = sample_z(f"{RUN_SITE}_z", (RUN_SITE, spec.run), sd)
 
-    params = law_params(spec, design, values)
+    params = law_params(spec, design, values, logs=True)
     curve = location(spec, design, params)
     level = untransform(spec, curve) if y is None else jnp.asarray(y)
     scale = with_measurement_error(spec, design, row_noise(spec, design, values, params),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import COEFFICIENT_PRIOR, EXPONENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of
 
 
 def _chinchilla_log(v, p):
-    return log_sum_exp(jnp.log(p["E"]),
-                jnp.log(p["A"]) - p["alpha"] * jnp.log(v["N"]),
-                jnp.log(p["B"]) - p["beta"] * jnp.log(v["D"]))
+    return log_sum_exp(log_of(p, "E"),
+                log_of(p, "A") - p["alpha"] * jnp.log(v["N"]),
+                log_of(p, "B") - p["beta"] * jnp.log(v["D"]))
 
 
 def chinchilla_from_reference(ref, p, logref):
@@ -45,9 +45,9 @@ CHINCHILLA = Law(
 
 
 def _kaplan_log(v, p):
-    inner = log_sum_exp((p["alpha"] / p["beta"]) * (jnp.log(p["A"]) - jnp.log(v["N"])),
-                 jnp.log(p["B"]) - jnp.log(v["D"]))
-    return log_sum_exp(jnp.log(p["E"]), p["beta"] * inner)
+    inner = log_sum_exp((p["alpha"] / p["beta"]) * (log_of(p, "A") - jnp.log(v["N"])),
+                 log_of(p, "B") - jnp.log(v["D"]))
+    return log_sum_exp(log_of(p, "E"), p["beta"] * inner)
 
 
 def _kaplan_from_ref(ref, p, logref):

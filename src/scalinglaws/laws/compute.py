@@ -6,12 +6,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..priors import Prior
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import COEFFICIENT_PRIOR, EXPONENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of
 
 
 def _compute_log(v, p):
-    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["A"]) - p["alpha"] * jnp.log(v["C"]))
+    return log_sum_exp(log_of(p, "E"), log_of(p, "A") - p["alpha"] * jnp.log(v["C"]))
 
 
 COMPUTE = Law(
@@ -36,9 +36,9 @@ COMPUTE = Law(
 def _broken_log(v, p):
     logc = jnp.log(v["C"])
     # softplus((log C - log d) / f) = log(1 + (C/d)^(1/f)), stable in both tails
-    bend = jnp.logaddexp(0.0, (logc - jnp.log(p["d"])) / p["f"])
-    return log_sum_exp(jnp.log(p["E"]),
-                jnp.log(p["A"]) - p["alpha"] * logc - p["c1"] * p["f"] * bend)
+    bend = jnp.logaddexp(0.0, (logc - log_of(p, "d")) / p["f"])
+    return log_sum_exp(log_of(p, "E"),
+                log_of(p, "A") - p["alpha"] * logc - p["c1"] * p["f"] * bend)
 
 
 def _broken_from_ref(ref, p, logref):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from ..priors import Prior
 from .chinchilla import CHINCHILLA, chinchilla_from_reference
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import Array, Law, Param, exp_of
 
 # --- data-constrained scaling (Muennighoff et al. 2023) ----------------------------------
@@ -26,9 +26,9 @@ def _log_effective(log_unique: Array, log_total: Array, half_life: Array) -> Arr
 def _data_constrained_log(v, p):
     log_n = _log_effective(jnp.log(v["U_N"]), jnp.log(v["N"]), p["RN_star"])
     log_d = _log_effective(jnp.log(v["U_D"]), jnp.log(v["D"]), p["RD_star"])
-    return log_sum_exp(jnp.log(p["E"]),
-                jnp.log(p["A"]) - p["alpha"] * log_n,
-                jnp.log(p["B"]) - p["beta"] * log_d)
+    return log_sum_exp(log_of(p, "E"),
+                log_of(p, "A") - p["alpha"] * log_n,
+                log_of(p, "B") - p["beta"] * log_d)
 
 
 def _data_constrained_check(v, fitting):

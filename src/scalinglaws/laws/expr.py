@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from ..errors import ScalingLawError
 
 __all__ = ["DEFAULT_VARIABLES", "FUNCTIONS", "POSITIVE_VARIABLES", "compile_function",
-           "compile_log", "latex", "log_sum_exp", "read"]
+           "compile_log", "latex", "log_of", "log_sum_exp", "read", "LOG_KEY"]
 
 Array = jnp.ndarray
 _Closure = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
@@ -301,7 +301,10 @@ def compile_log(node: _Node, variables: frozenset[str], positive: frozenset[str]
         if node.name not in positive:
             return None
         value = compile_function(node, variables)
-        return lambda v, p: jnp.log(value(v, p))
+        if node.name in variables:
+            return lambda v, p: jnp.log(value(v, p))
+        name = node.name
+        return lambda v, p: log_of(p, name) if LOG_KEY + name in p else jnp.log(value(v, p))
     if isinstance(node, _Neg):
         return None
     if isinstance(node, _Call):
@@ -342,6 +345,26 @@ def _summands(node: _Node) -> list[_Node]:
     if isinstance(node, _Bin) and node.op == "+":
         return _summands(node.left) + _summands(node.right)
     return [node]
+
+
+#: Prefix of the log of a positive parameter in a law's parameter mapping (``"log:E"``),
+#: where the model has it without taking a logarithm (see :func:`log_of`).
+LOG_KEY = "log:"
+
+
+def log_of(params: Mapping[str, Any], name: str):
+    """``log(params[name])``: the model's own log of the parameter where the mapping
+    holds it (``params["log:" + name]``, computed without exponentiating and taking the
+    log again, per row), else the log of its value.
+
+    >>> import jax.numpy as jnp
+    >>> float(log_of({"E": 2.0, "log:E": jnp.log(2.0)}, "E")) == float(jnp.log(2.0))
+    True
+    >>> round(float(log_of({"E": 2.0}, "E")), 6)
+    0.693147
+    """
+    key = LOG_KEY + name
+    return params[key] if key in params else jnp.log(params[name])
 
 
 def log_sum_exp(*terms):

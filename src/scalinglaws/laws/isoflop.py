@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import ScalingLawError
 from ..priors import Prior
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import (
     COEFFICIENT_PRIOR,
     EXPONENT_PRIOR,
@@ -26,7 +26,7 @@ from .law import (
 
 def _distance(v, p):
     # u = log N - log N_opt(C), N_opt = G C^a: a row's distance from its budget's optimum
-    return jnp.log(v["N"]) - jnp.log(p["G"]) - p["a"] * jnp.log(v["C"])
+    return jnp.log(v["N"]) - log_of(p, "G") - p["a"] * jnp.log(v["C"])
 
 
 def _isoflop_log(v, p):
@@ -35,10 +35,10 @@ def _isoflop_log(v, p):
     # the level above E at the optimum is K C^-gamma.
     log_c = jnp.log(v["C"])
     u = _distance(v, p)
-    shape = (jnp.logaddexp(jnp.log(p["beta"]) - p["alpha"] * u,
-                           jnp.log(p["alpha"]) + p["beta"] * u)
+    shape = (jnp.logaddexp(log_of(p, "beta") - p["alpha"] * u,
+                           log_of(p, "alpha") + p["beta"] * u)
              - jnp.log(p["alpha"] + p["beta"]))
-    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["K"]) - p["gamma"] * log_c + shape)
+    return log_sum_exp(log_of(p, "E"), log_of(p, "K") - p["gamma"] * log_c + shape)
 
 
 def _isoflop_from_ref(ref, p, logref):
@@ -131,7 +131,7 @@ def _parabola_log(v, p):
     # 1 + kappa u^2: symmetric, curvature 2 kappa at the optimum (the Chinchilla shape's is
     # alpha beta), the level above E at the optimum K C^-gamma as in the isoflop law
     u = _distance(v, p)
-    return log_sum_exp(jnp.log(p["E"]), jnp.log(p["K"]) - p["gamma"] * jnp.log(v["C"])
+    return log_sum_exp(log_of(p, "E"), log_of(p, "K") - p["gamma"] * jnp.log(v["C"])
                        + jnp.log1p(p["kappa"] * u**2))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..priors import Prior
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import COEFFICIENT_PRIOR, IRREDUCIBLE, Law, Param, exp_of
 
 
@@ -13,9 +13,9 @@ def _overtraining_log(v, p):
     # a M^eta C^-eta = a 6^-eta N^-2eta and b M^-eta C^-eta = b 6^-eta D^-2eta,
     # with C = 6 N D and M = D / N.
     log6 = jnp.log(6.0)
-    return log_sum_exp(jnp.log(p["E"]),
-                jnp.log(p["a"]) - p["eta"] * (log6 + 2.0 * jnp.log(v["N"])),
-                jnp.log(p["b"]) - p["eta"] * (log6 + 2.0 * jnp.log(v["D"])))
+    return log_sum_exp(log_of(p, "E"),
+                log_of(p, "a") - p["eta"] * (log6 + 2.0 * jnp.log(v["N"])),
+                log_of(p, "b") - p["eta"] * (log6 + 2.0 * jnp.log(v["D"])))
 
 
 def _overtraining_from_ref(ref, p, logref):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..priors import Prior
-from .expr import log_sum_exp
+from .expr import log_of, log_sum_exp
 from .law import Law, Param, exp_of
 
 
 def _shifted_log(v, p):
-    return log_sum_exp(jnp.log(p["K"]) + p["kappa"] * jnp.log(v["L"] - p["E_x"]), jnp.log(p["E_y"]))
+    return log_sum_exp(log_of(p, "K") + p["kappa"] * jnp.log(v["L"] - p["E_x"]), log_of(p, "E_y"))
 
 
 SHIFTED_POWER = Law(
