@@ -62,6 +62,29 @@ def test_refit_on_similar_data_compiles_nothing(sweeps):
     assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
 
 
+def test_a_new_structure_traces_its_model_once_per_density(sweeps, monkeypatch):
+    """Building a structure's programs traces the sampler's density once and the mode
+    search's once: every program calls the one jitted potential with the same signature
+    (a keyword argument in one call site would make jit trace the model again)."""
+    program_module = sys.modules["scalinglaws.engine.program"]
+    traced = []
+    original = program_module.potential_energy
+
+    def counting(model, *args, **kwargs):
+        traced.append(model)
+        return original(model, *args, **kwargs)
+
+    monkeypatch.setattr(program_module, "potential_energy", counting)
+    # programs exported by an earlier run would be read back without tracing
+    monkeypatch.setattr(program_module, "exported_program", lambda *args: None)
+    # a structure no other test builds, so that no program of it exists in this process
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
+                            priors={"sigma": sl.Prior("HalfNormal", 0.21)})
+    fit = model.fit(sweeps[2], seed=0, **FAST)
+    assert fit.idata.posterior.sizes["draw"] == 150
+    assert len(traced) <= 2, f"the model was traced {len(traced)} times"
+
+
 def test_predictions_of_rows_in_one_bucket_compile_once(sweeps):
     fit = MODEL.fit(sweeps[0], seed=0, **FAST)
     rows = sweeps[2]

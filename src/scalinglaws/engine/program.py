@@ -567,7 +567,7 @@ class Program:
 
         def chain(key, mode, hess, data):
             key_chain, x0, inv_mass = start(key, mode, hess)
-            return nuts_chain(partial(potential_and_grad, data=data), key_chain, x0,
+            return nuts_chain(lambda x: potential_and_grad(x, data), key_chain, x0,
                               inv_mass=inv_mass, **nuts)
 
         def chains(keys, modes, hessians, data):
