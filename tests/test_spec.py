@@ -100,6 +100,10 @@ def test_expression_law_round_trips_through_toml():
     assert back.law.params == model.law.params
     assert back.prior("E_sd") == model.prior("E_sd") == sl.Prior("HalfNormal", 0.2)
     assert "group_scale" not in model.to_dict()["law"]["params"]["A"]
+    # the spec read back equals the saved one (the law by its expression, not by the
+    # functions compiled from it), and another formula does not
+    assert back == model and back.law == law and hash(back.law) == hash(law)
+    assert sl.Law.from_expression("E + A*C**-beta") != sl.Law.from_expression("E + A*C**-alpha")
 
 
 def test_from_toml_errors(tmp_path):

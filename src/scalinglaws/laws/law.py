@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import jax.numpy as jnp
@@ -160,6 +160,22 @@ class Law:
     level_terms: tuple[str, ...] = ()
     check: Check | None = field(default=None, compare=False)
     log_noise_factor: LawFn | None = field(default=None, compare=False)
+
+    def _identity(self) -> tuple:
+        """What makes two laws equal: their compared fields, with a law from a formula
+        identified by its expression instead of the functions compiled from it (so a law
+        read back from a saved spec equals the one that was saved)."""
+        skip = ("fn", "log_fn") if self.expression is not None else ()
+        return (self.expression, *(getattr(self, f.name) for f in fields(self)
+                                   if f.compare and f.name not in skip))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Law):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
