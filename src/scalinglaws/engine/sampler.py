@@ -216,7 +216,6 @@ class _Parts:
 
     def __init__(self, value_and_grad, dim: int, dtype, mask, max_tree_depth: int):
         self.value_and_grad, self.dim, self.dtype = value_and_grad, dim, dtype
-        self.mask, self.dense = mask, mask is not None
         self.max_tree_depth = max_tree_depth
         self.depth_index = jnp.arange(max_tree_depth)
         # the inverse mass matrix and its factor are zero outside the mask's blocks
