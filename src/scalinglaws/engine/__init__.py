@@ -11,7 +11,8 @@
 - :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;
 - :mod:`.convergence`: R-hat and bulk/tail ESS of many quantities as arrays (ArviZ's
   arithmetic, vectorised; on the GPU where there is one);
-- :mod:`.mcmc`: NumPyro's MCMC on a model closure (the loss-to-loss fits).
+- :mod:`.mcmc`: the multi-start mode search and the engine's NUTS on a model closed over
+  its layout, in the Laplace approximation's whitened coordinates (the loss-to-loss fits).
 """
 
 from .diagnostics import (

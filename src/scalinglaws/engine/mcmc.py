@@ -1,33 +1,31 @@
-"""NumPyro's MCMC on a model closed over its data: the loss-to-loss fits' sampler.
+"""NUTS on a NumPyro model closed over its layout: the loss-to-loss fits' sampler.
 
-The core fits run through the compiled programs of :mod:`.program`; the joint and cut
-loss-to-loss models still build a model closure per fit and sample it here, started
-near a multi-start BFGS mode (:func:`find_mode`).
+The core fits run through the compiled programs of :mod:`.program`, whose models take
+their padded data as one argument. The joint and cut loss-to-loss models are built per
+fit (:func:`scalinglaws.losstoloss.model.build`) and take their data as keyword
+arguments; :func:`find_mode` searches their mode and :class:`WhitenedNUTS` samples them
+with the engine's NUTS (:func:`.sampler.nuts_chain`) in the coordinates of the Laplace
+approximation at that mode, one compiled program for every call on data of the same
+shapes.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, init_to_uniform
-from numpyro.infer.util import initialize_model
+from numpyro import handlers
+from numpyro.infer import init_to_uniform
+from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 
 from ..errors import ScalingLawError
-from .program import bfgs
-
-
-def chain_method(chains: int) -> str:
-    """``"parallel"`` when there is one device per chain, else ``"vectorized"``.
-
-    >>> chain_method(1)
-    'vectorized'
-    """
-    return "parallel" if chains > 1 and jax.local_device_count() >= chains else "vectorized"
+from ..model import enable_x64
+from .linalg import cholesky, solve_triangular
+from .program import START_JITTER, Unravel, bfgs
+from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain
 
 
 def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
@@ -64,49 +62,144 @@ def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     return unravel(xs[best]), np.sort(energies[finite])
 
 
-def make_mcmc(model, *, chains: int, warmup: int, draws: int, target_accept: float,
-              dense_mass, max_tree_depth: int, progress: bool,
-              jit_model_args: bool = False) -> MCMC:
-    """A NumPyro MCMC with NUTS and this package's settings (see :func:`sample_from_mode`).
+class WhitenedNUTS:
+    """NUTS chains of ``model`` started from the Laplace approximation at a mode, in its
+    whitened coordinates; compiled once, for every call on keyword data of one shape.
 
-    ``jit_model_args=True`` compiles the model's arguments as inputs, so that running it
-    again on arguments of the same shapes (``fixed`` values of a cut model) reuses the
-    compiled sampler.
+    Each call finds the mode from the given point (BFGS, when ``refine``), takes the
+    potential's Hessian H there and samples z with x = mode + C^-T z (H = C C^T), so
+    that the chains see the posterior at about unit scale and start at a draw from the
+    Laplace approximation. The Laplace covariance is the dense part of the mass matrix;
+    warm-up adapts a diagonal on top of it, each window's estimate shrunk towards the
+    identity (Stan shrinks towards 1e-3 of the identity,
+    :data:`.sampler.STAN_REGULARIZATION`). The change of variables is linear, so the
+    posterior is exactly the model's. Where H is not positive definite the chains start
+    at the mode plus N(0, 0.1^2) noise in the model's own coordinates, with a dense
+    (``dense_mass``) or diagonal mass matrix and Stan's regularisation, as the core
+    sampler does.
+
+    Why (Brandfonbrener's FineWeb-Edu loss-to-loss fits, ``benchmarks/losstoloss_sampler.py``):
+    in the model's own coordinates Stan's regularisation swamped parameters known to
+    1e-4 (a test loss's link level beside a barely identified floor) and NUTS ran to its
+    maximum tree depth; in whitened ones a dense estimate from the first short window
+    (25 draws in 46 dimensions) left the directions it had not explored at 1e-4 of
+    their variance, with the same result; a dense adaptation shrunk towards the
+    identity sampled, but with half the effective draws of a diagonal one.
+
+    ``model`` takes its data as keyword arguments; ``mode`` is a dict of unconstrained
+    site values (:func:`find_mode`'s). ``refine=False`` when ``mode`` is that of another
+    density (a noise scale held while it was searched): the chains then start there.
+
+    >>> import numpyro, numpyro.distributions as dist
+    >>> def model(y=None):
+    ...     mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    ...     numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> nuts = WhitenedNUTS(model, {"mu": jnp.zeros(())}, chains=2, warmup=100, draws=100,
+    ...                     target_accept=0.8, dense_mass=True, max_tree_depth=6)
+    >>> idata = nuts({"mu": jnp.zeros(())}, jax.random.PRNGKey(0), y=jnp.ones(4))
+    >>> idata.posterior["mu"].shape
+    (2, 100)
     """
-    kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth)
-    return MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method=chain_method(chains), progress_bar=progress,
-                jit_model_args=jit_model_args)
+
+    def __init__(self, model, mode: dict, *, chains: int, warmup: int, draws: int,
+                 target_accept: float, dense_mass: bool, max_tree_depth: int,
+                 refine: bool = True, coords: dict | None = None,
+                 dims: dict | None = None):
+        enable_x64()
+        self.model, self.chains, self.draws = model, chains, draws
+        self.coords, self.dims = coords or {}, dims or {}
+        unravel = self.unravel = Unravel({k: np.shape(v) for k, v in mode.items()})
+        dim = unravel.size
+        eye = np.eye(dim)
+
+        def value_and_grad(x, data):
+            return jax.value_and_grad(
+                lambda x: potential_energy(model, (), data, unravel(x)))(x)
+
+        def prepare(x0, data):
+            """The mode (refined from ``x0``), the whitening map C^-T and whether the
+            Hessian there was positive definite (else the map is the identity)."""
+            if refine:
+                def objective(x):
+                    value, grad = value_and_grad(x, data)
+                    return jnp.where(jnp.isfinite(value), value, 1e30), grad
+
+                mode, _ = bfgs(objective, x0, 500)
+                mode = jnp.where(objective(mode)[0] <= objective(x0)[0], mode, x0)
+            else:
+                mode = x0
+            chol = cholesky(hessian(lambda x: value_and_grad(x, data)[1], mode))
+            to_x = solve_triangular(chol, eye, lower=True, trans=1)  # C^-T
+            usable = jnp.all(jnp.isfinite(to_x))
+            return mode, jnp.where(usable, to_x, eye), usable
+
+        def run(key, mode, to_x, data, whitened: bool):
+            def potential(z):
+                value, grad = value_and_grad(mode + to_x @ z, data)
+                return value, to_x.T @ grad
+
+            def chain(key):
+                key_start, key_chain = jax.random.split(key)
+                noise = jax.random.normal(key_start, (dim,), mode.dtype)
+                return nuts_chain(
+                    potential, key_chain, noise if whitened else START_JITTER * noise,
+                    warmup=warmup, draws=draws, target_accept=target_accept,
+                    max_tree_depth=max_tree_depth,
+                    mask=block_mask(dim, None) if dense_mass and not whitened else None,
+                    regularization=1.0 if whitened else STAN_REGULARIZATION)
+
+            records = jax.vmap(chain)(jax.random.split(key, chains))
+            return mode + records.z @ to_x.T, records
+
+        def values(xs, data):
+            return jax.vmap(jax.vmap(lambda x: constrain_fn(
+                model, (), data, unravel(x), return_deterministic=True)))(xs)
+
+        self._prepare, self._values = jax.jit(prepare), jax.jit(values)
+        self._run = jax.jit(run, static_argnames="whitened")
+        self._log_lik = None
+
+    def __call__(self, start: dict, rng_key, **data) -> az.InferenceData:
+        """The chains from ``start`` on ``data`` (the model's keyword arguments), as
+        InferenceData: the sampled and deterministic sites, ``sample_stats`` (as
+        ``az.from_numpyro`` names them), and the observed sites' pointwise log
+        likelihood and values (factors are not observations)."""
+        mode, to_x, usable = self._prepare(self.unravel.ravel(start), data)
+        xs, records = self._run(rng_key, mode, to_x, data, whitened=bool(usable))
+        posterior = jax.tree_util.tree_map(np.asarray, self._values(xs, data))
+        n_steps = np.asarray(records.num_steps)
+        stats = {"diverging": np.asarray(records.diverging), "energy": np.asarray(records.energy),
+                 "n_steps": n_steps, "tree_depth": np.log2(n_steps).astype(int) + 1,
+                 "lp": -np.asarray(records.potential_energy),
+                 "acceptance_rate": np.asarray(records.accept_prob),
+                 "step_size": np.asarray(records.step_size)}
+        log_lik, observed = self._observed(posterior, data)
+        return az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
+                            observed_data=observed, coords=self.coords, dims=self.dims)
+
+    def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
+        """Pointwise log likelihood of every observed site (not factors) at every draw,
+        and the observed values; the program is compiled on the first call."""
+        if self._log_lik is None:
+            trace = handlers.trace(handlers.substitute(
+                handlers.seed(self.model, 0),
+                data={k: v[0, 0] for k, v in posterior.items()})).get_trace(**data)
+            names = [n for n, site in trace.items() if site["type"] == "sample"
+                     and site["is_observed"] and not isinstance(site["fn"], dist.Unit)]
+
+            def log_lik(posterior, data):
+                def one(sample):
+                    sites = handlers.trace(handlers.substitute(self.model, data=sample)
+                                           ).get_trace(**data)
+                    return {n: (sites[n]["fn"].log_prob(sites[n]["value"]), sites[n]["value"])
+                            for n in names}
+
+                return jax.vmap(jax.vmap(one))(posterior)
+
+            self._log_lik = jax.jit(log_lik)
+        out = self._log_lik(posterior, data)
+        return ({n: np.asarray(v) for n, (v, _) in out.items()},
+                {n: np.asarray(value[0, 0]) for n, (_, value) in out.items()})
 
 
-def run_mcmc(mcmc: MCMC, mode: dict, rng_key, *, coords: dict, dims: dict,
-             **model_kwargs) -> az.InferenceData:
-    """Run ``mcmc`` with every chain started near ``mode`` (jittered by 0.1 on the
-    unconstrained scale); InferenceData with ``n_steps`` in its sample_stats."""
-    key_jitter, key_sample = jax.random.split(rng_key)
-    chains = mcmc.num_chains
-    batch = (chains,) if chains > 1 else ()  # numpyro wants no chain axis for one chain
-    keys = jax.random.split(key_jitter, len(mode))
-    init = {name: value + 0.1 * jax.random.normal(key, (*batch, *jnp.shape(value)))
-            for key, (name, value) in zip(keys, sorted(mode.items()), strict=True)}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(key_sample, init_params=init,
-                 extra_fields=("diverging", "num_steps", "energy", "potential_energy"),
-                 **model_kwargs)
-    idata = az.from_numpyro(mcmc, coords=coords, dims=dims)
-    if "num_steps" in idata.sample_stats:
-        idata.sample_stats = idata.sample_stats.rename({"num_steps": "n_steps"})
-    return idata
-
-
-def sample_from_mode(model, y, mode: dict, rng_key, *, chains: int, warmup: int, draws: int,
-                     target_accept: float, dense_mass, max_tree_depth: int,
-                     progress: bool, coords: dict, dims: dict) -> az.InferenceData:
-    """NUTS with every chain started near ``mode`` (jittered by 0.1 on the unconstrained
-    scale), as InferenceData with ``n_steps`` in its sample_stats."""
-    mcmc = make_mcmc(model, chains=chains, warmup=warmup, draws=draws,
-                     target_accept=target_accept, dense_mass=dense_mass,
-                     max_tree_depth=max_tree_depth, progress=progress)
-    return run_mcmc(mcmc, mode, rng_key, coords=coords, dims=dims, y=y)
+__all__ = ["WhitenedNUTS", "find_mode"]

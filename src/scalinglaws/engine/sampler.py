@@ -327,15 +327,23 @@ class _Parts:
         return new
 
 
+#: Stan's guess of a posterior variance, which a window's covariance estimate shrinks
+#: towards (with weight 5 / (n + 5) for n draws): right for parameters of unit scale.
+STAN_REGULARIZATION = 1e-3
+
+
 class _Adaptation:
     """Stan's windowed warm-up of one chain: dual averaging of the step size towards
     ``target_accept`` after every iteration, and the inverse mass matrix re-estimated
     from a Welford covariance at the end of each slow window (:meth:`close_window`, kept
-    apart because its Cholesky factorisation is the one costly step)."""
+    apart because its Cholesky factorisation is the one costly step), shrunk towards
+    ``regularization`` times the identity."""
 
-    def __init__(self, dim: int, dtype, mask, warmup: int, target_accept):
+    def __init__(self, dim: int, dtype, mask, warmup: int, target_accept,
+                 regularization=STAN_REGULARIZATION):
         self.dim, self.dtype, self.mask, self.dense = dim, dtype, mask, mask is not None
         self.warmup, self.target_accept = warmup, target_accept
+        self.regularization = regularization
         self.windows = jnp.asarray(adaptation_windows(warmup))
         self.n_windows = self.windows.shape[0]
 
@@ -379,7 +387,7 @@ class _Adaptation:
     def _covariance(self, state):
         _, m2, n = state
         cov = (n / (n + 5)) * (m2 / (n - 1))
-        shrink = 1e-3 * (5 / (n + 5))
+        shrink = self.regularization * (5 / (n + 5))
         if not self.dense:
             return cov + shrink
         cov = 0.5 * (cov + cov.T)
@@ -422,21 +430,26 @@ class _Adaptation:
 
 
 def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accept,
-               max_tree_depth: int, mask: np.ndarray | None, inv_mass=None) -> Draw:
+               max_tree_depth: int, mask: np.ndarray | None, inv_mass=None,
+               regularization=STAN_REGULARIZATION) -> Draw:
     """Run one chain from ``x0`` for ``warmup + draws`` iterations; the draws' records.
 
     ``value_and_grad(x)`` gives the potential energy (negative log density) and its
     gradient at a flat vector ``x``. ``mask`` is :func:`block_mask`'s (a dense or block
     mass matrix) or None (diagonal); ``inv_mass`` the inverse mass matrix to start from
-    (a matrix, or a vector when diagonal; default the identity). Only the ``draws``
-    iterations after warm-up are returned, each a :class:`Draw`.
+    (a matrix, or a vector when diagonal; default the identity). Each slow window's
+    covariance estimate is shrunk towards ``regularization`` times the identity (Stan's
+    1e-3, for parameters of unit scale; 1 where the coordinates are whitened, so that
+    a window with fewer draws than dimensions keeps the unexplored directions at unit
+    scale). Only the ``draws`` iterations after warm-up are returned, each a
+    :class:`Draw`.
 
     Vectorised over chains (``vmap``), each iteration lasts as long as the longest
     trajectory among them; :func:`nuts_chains` runs the same chains without that wait.
     """
     dim, dtype = x0.shape[0], x0.dtype
     parts = _Parts(value_and_grad, dim, dtype, mask, max_tree_depth)
-    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept)
+    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, regularization)
 
     def trajectory(key, z, u, g, adapt):
         step, inv_mass = adapt["step"], adapt["inv_mass"]
@@ -581,5 +594,6 @@ def _where(condition, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
-__all__ = ["Draw", "MAX_DELTA_ENERGY", "adaptation_windows", "block_mask", "hessian",
-           "laplace_start", "masked_matvec", "nuts_chain", "nuts_chains"]
+__all__ = ["Draw", "MAX_DELTA_ENERGY", "STAN_REGULARIZATION", "adaptation_windows",
+           "block_mask", "hessian", "laplace_start", "masked_matvec", "nuts_chain",
+           "nuts_chains"]

@@ -6,6 +6,7 @@ alone and then the links given its draws, side by side as one posterior.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -18,7 +19,7 @@ from numpyro import handlers
 
 from .._checks import check_sampler_settings
 from ..engine import diagnose
-from ..engine.mcmc import find_mode, make_mcmc, run_mcmc, sample_from_mode
+from ..engine.mcmc import WhitenedNUTS, find_mode
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import enable_x64
 from .composed import LINK_PREFIX, X_PREFIX
@@ -47,17 +48,18 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     enable_x64()
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
-           "progress": sys.stderr.isatty() if progress is None else progress}
+           "refine": spec.latent == "marginal"}
+    say = _reporter(sys.stderr.isatty() if progress is None else progress)
     y = layout.y_obs(spec)
     key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
     dims, coords = dims_coords(spec, layout)
     if spec.feedback == "joint":
         idata = _nuts(spec, build(spec, layout, spec.latent), y, key_law, n_starts, run,
-                      dims, coords)
+                      dims, coords, say)
         problems = diagnose(idata, max_tree_depth)
     else:
         idata, problems = _sample_cut(spec, layout, y, (key_law, key_cut), n_starts, run,
-                                      dims, coords, cut_draws)
+                                      dims, coords, cut_draws, say)
     if "log_lik" in idata.posterior:  # marginal: one log likelihood per input model
         log_lik = idata.posterior[["log_lik"]].rename({"log_lik": "input_model"})
         idata.posterior = idata.posterior.drop_vars("log_lik")
@@ -68,6 +70,18 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     for message in problems:
         warnings.warn(message, ScalingLawWarning, stacklevel=3)
     return idata, problems
+
+
+def _reporter(progress: bool):
+    """A function that prints a line on stderr, timed from now, when ``progress``."""
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        if progress:
+            print(f"scalinglaws: {message} ({time.perf_counter() - started:.1f} s)",
+                  file=sys.stderr)
+
+    return say
 
 
 def _held(spec: LossToLossSpec, link: bool) -> dict[str, float]:
@@ -86,10 +100,13 @@ def _mode(spec: LossToLossSpec, model, y, key, n_starts: int, link: bool = True)
 
 
 def _nuts(spec: LossToLossSpec, model, y, key, n_starts: int, run: Mapping, dims: dict,
-          coords: dict, link: bool = True) -> az.InferenceData:
+          coords: dict, say, link: bool = True) -> az.InferenceData:
     key_mode, key_sample = jax.random.split(key)
     mode = _mode(spec, model, y, key_mode, n_starts, link)
-    return sample_from_mode(model, y, mode, key_sample, coords=coords, dims=dims, **run)
+    say("mode search done")
+    idata = WhitenedNUTS(model, mode, coords=coords, dims=dims, **run)(mode, key_sample, y=y)
+    say(f"sampled {run['chains']} chains of {run['warmup']} + {run['draws']}")
+    return idata
 
 
 def fixed_by_cut(names: Sequence[str]) -> list[str]:
@@ -99,7 +116,8 @@ def fixed_by_cut(names: Sequence[str]) -> list[str]:
 
 
 def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, run: Mapping,
-                dims: dict, coords: dict, cut_draws: int) -> tuple[az.InferenceData, list[str]]:
+                dims: dict, coords: dict, cut_draws: int,
+                say) -> tuple[az.InferenceData, list[str]]:
     """Stage 1: the compute law from the input losses alone. Stage 2: for each of
     ``cut_draws`` stage-1 draws (at evenly spaced quantiles of E_x), the whole model with
     the compute law's sites conditioned on that draw and hidden from the sampler; one
@@ -107,7 +125,7 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, ru
     values broadcast along them."""
     key_law, key_cut = keys
     stage1 = _nuts(spec, build(spec, layout, spec.latent, link=False), y, key_law, n_starts,
-                   run, dims, coords, link=False)
+                   run, dims, coords, say, link=False)
     max_depth = run["max_tree_depth"]
     problems = [f"compute law (stage 1 of the cut): {m}"
                 for m in diagnose(stage1, max_depth)]
@@ -126,13 +144,16 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, ru
 
     key_mode, key_runs = jax.random.split(key_cut)
     mode = _mode(spec, lambda y=None: cut_model(y, fixed_sets[0]), y, key_mode, n_starts)
-    # every draw gets a full warmup: reusing the first draw's mass matrix with a short
-    # step-size warmup left the later chains stuck (Brandfonbrener train-to-test: energy
-    # BFMI 0.01-0.11, R-hat 1.7), because E_x moves kappa, K and E_y along with it
-    mcmc = make_mcmc(cut_model, jit_model_args=True, **run)
-    parts = [run_mcmc(mcmc, mode, key, coords=coords, dims=dims, y=y, fixed=fixed)
-             for key, fixed in zip(jax.random.split(key_runs, cut_draws), fixed_sets,
-                                   strict=True)]
+    # every draw gets a full warmup from its own mode: reusing the first draw's mass
+    # matrix with a short step-size warmup left the later chains stuck (Brandfonbrener
+    # train-to-test: energy BFMI 0.01-0.11, R-hat 1.7), because E_x moves kappa, K and E_y
+    # along with it. One compiled sampler serves every draw.
+    nuts = WhitenedNUTS(cut_model, mode, coords=coords, dims=dims, **run)
+    parts = []
+    for i, (key, fixed) in enumerate(zip(jax.random.split(key_runs, cut_draws), fixed_sets,
+                                         strict=True)):
+        parts.append(nuts(mode, key, y=y, fixed=fixed))
+        say(f"links given compute-law draw {i + 1} of {cut_draws} sampled")
     idata = _side_by_side(parts)
     idata.posterior.attrs["chains_per_group"] = run["chains"]
     problems += [f"links given {cut_draws} compute-law draws (R-hat within each draw's "
