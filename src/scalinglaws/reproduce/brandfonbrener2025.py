@@ -44,12 +44,13 @@ LTL_STARTS = 8
 #: Source sets fitted with quick settings (smoke tests).
 BRANDFONBRENER_QUICK = ("fineweb-edu-100b",)
 #: Train-to-test fits are cut (:func:`brandfonbrener_model`): per compute-law draw, NUTS
-#: runs 2 chains of this warmup and these draws; one fit takes 21-37 minutes on a core
+#: runs 2 chains of this warmup and these draws; one fit takes 106-115 s on 2 cores
 #: (with quick settings, 2 draws of 100 + 50). With the links in anchored coordinates
-#: (``losstoloss._sample_anchored``) all six fits end at R-hat 1.05-1.09 within a draw's
-#: chains, no divergences, 68-448 leapfrog steps per draw; in the natural coordinates
-#: five of six ended at 1.11-1.62, see docs/loss_to_loss.md.
-BRANDFONBRENER_CUT = {"cut_draws": 4, "warmup": 250, "draws": 100}
+#: (``losstoloss._sample_anchored``) and the sampler in the Laplace approximation's
+#: whitened ones (``engine.mcmc.WhitenedNUTS``) all six fits end at R-hat 1.037-1.050
+#: within a draw's chains, no divergences, about 15 leapfrog steps per draw; see
+#: docs/studies/brandfonbrener2025.md.
+BRANDFONBRENER_CUT = {"cut_draws": 4, "warmup": 250, "draws": 200}
 BRANDFONBRENER_CUT_QUICK = {"cut_draws": 2, "warmup": 100, "draws": 50}
 
 
