@@ -183,6 +183,21 @@ def test_spec_errors(kwargs, message):
         ltl.LossToLossModel(**kwargs)
 
 
+def test_partially_pooled_models_sample_in_their_own_coordinates(hub_pairs):
+    """A hierarchy's mode sits at its funnel's neck: those fits use NumPyro's NUTS; fits
+    whose parameters are all shared or unpooled use the Laplace-whitened sampler."""
+    from scalinglaws.losstoloss.sampling import pooled
+
+    def is_pooled(**kwargs):
+        spec = ltl.LossToLossModel("chinchilla", **kwargs)
+        return pooled(spec, ltl.layout.Layout.build(spec, hub_pairs))
+
+    assert is_pooled(vary=HUB_VARY)  # pooling="partial" by default
+    assert is_pooled(vary=HUB_VARY, parameterization="centred")
+    assert not is_pooled(vary=HUB_VARY, pooling="none")
+    assert not is_pooled()
+
+
 def test_layout_errors(hub_pairs):
     model = ltl.LossToLossModel("chinchilla")
     with pytest.raises(ScalingLawError, match="no column 'loss_y'"):

@@ -11,8 +11,9 @@
 - :mod:`.diagnostics`: chains grouped, draws flattened, problems in plain words;
 - :mod:`.convergence`: R-hat and bulk/tail ESS of many quantities as arrays (ArviZ's
   arithmetic, vectorised; on the GPU where there is one);
-- :mod:`.mcmc`: the multi-start mode search and the engine's NUTS on a model closed over
-  its layout, in the Laplace approximation's whitened coordinates (the loss-to-loss fits).
+- :mod:`.mcmc`: the multi-start mode search and NUTS on a model closed over its layout
+  (the loss-to-loss fits): the engine's, in the Laplace approximation's whitened
+  coordinates, or NumPyro's for partially pooled models.
 """
 
 from .diagnostics import (

@@ -19,9 +19,9 @@ from numpyro import handlers
 
 from .._checks import check_sampler_settings
 from ..engine import diagnose
-from ..engine.mcmc import WhitenedNUTS, find_mode
+from ..engine.mcmc import NumPyroNUTS, WhitenedNUTS, find_mode
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import enable_x64
+from ..model import enable_x64, level_sites
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, constant_data
 from .model import build, dims_coords
@@ -48,7 +48,8 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     enable_x64()
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
-           "refine": spec.latent == "marginal"}
+           "refine": spec.latent == "marginal",
+           "sampler": NumPyroNUTS if pooled(spec, layout) else WhitenedNUTS}
     say = _reporter(sys.stderr.isatty() if progress is None else progress)
     y = layout.y_obs(spec)
     key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
@@ -70,6 +71,17 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     for message in problems:
         warnings.warn(message, ScalingLawWarning, stacklevel=3)
     return idata, problems
+
+
+def pooled(spec: LossToLossSpec, layout: Layout) -> bool:
+    """Whether any parameter of the compute law or the links is partially pooled (or has
+    run effects). Those fits sample with :class:`~scalinglaws.engine.mcmc.NumPyroNUTS`,
+    the others with :class:`~scalinglaws.engine.mcmc.WhitenedNUTS`: the mode of a
+    hierarchy sits at its funnel's neck, where the Laplace approximation is a poor
+    metric, and without one it is a good one."""
+    sites = (level_sites(spec.x_spec, layout.x_design)
+             + level_sites(spec.link_spec, layout.link_design))
+    return any(site.prior is None for site in sites)
 
 
 def _reporter(progress: bool):
@@ -104,7 +116,9 @@ def _nuts(spec: LossToLossSpec, model, y, key, n_starts: int, run: Mapping, dims
     key_mode, key_sample = jax.random.split(key)
     mode = _mode(spec, model, y, key_mode, n_starts, link)
     say("mode search done")
-    idata = WhitenedNUTS(model, mode, coords=coords, dims=dims, **run)(mode, key_sample, y=y)
+    settings = {k: v for k, v in run.items() if k != "sampler"}
+    idata = run["sampler"](model, mode, coords=coords, dims=dims, **settings)(
+        mode, key_sample, y=y)
     say(f"sampled {run['chains']} chains of {run['warmup']} + {run['draws']}")
     return idata
 
@@ -148,7 +162,8 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, ru
     # matrix with a short step-size warmup left the later chains stuck (Brandfonbrener
     # train-to-test: energy BFMI 0.01-0.11, R-hat 1.7), because E_x moves kappa, K and E_y
     # along with it. One compiled sampler serves every draw.
-    nuts = WhitenedNUTS(cut_model, mode, coords=coords, dims=dims, **run)
+    settings = {k: v for k, v in run.items() if k != "sampler"}
+    nuts = run["sampler"](cut_model, mode, coords=coords, dims=dims, **settings)
     parts = []
     for i, (key, fixed) in enumerate(zip(jax.random.split(key_runs, cut_draws), fixed_sets,
                                          strict=True)):
