@@ -11,6 +11,7 @@ import pandas as pd
 
 from .._checks import check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
+from ..plotting import plain_log_ticks
 
 
 def plot_link(fit, by: str | None = None, interval: float = 0.9,
@@ -113,9 +114,11 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
                         yerr=np.vstack([mid - marked["pred_lower"], marked["pred_upper"] - mid]),
                         fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
                         zorder=4, label="targets")
-        if log_axes:
+        if log_axes:  # plain round numbers, also on a range within one decade
             ax.set_xscale("log")
             ax.set_yscale("log")
+            plain_log_ticks(ax.xaxis)
+            plain_log_ticks(ax.yaxis)
         ax.set_title(f"{by} = {level}" if level is not None else spec.link.name, fontsize=9)
         ax.set_xlabel(f"{spec.x} (input loss)")
         ax.set_ylabel(spec.y)
