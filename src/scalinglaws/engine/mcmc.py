@@ -86,8 +86,9 @@ class WhitenedNUTS:
     1e-4 (a test loss's link level beside a barely identified floor) and NUTS ran to its
     maximum tree depth; in whitened ones a dense estimate from the first short window
     (25 draws in 46 dimensions) left the directions it had not explored at 1e-4 of
-    their variance, with the same result; a dense adaptation shrunk towards the
-    identity sampled, but with half the effective draws of a diagonal one.
+    their variance, with the same result. Shrunk towards the identity, a dense
+    adaptation samples too; on the train-to-train model it gave a smallest bulk ESS of
+    115 against the diagonal's 232 (seed 1) and 98 against 89-100 (seed 0).
 
     ``model`` takes its data as keyword arguments; ``mode`` is a dict of unconstrained
     site values (:func:`find_mode`'s). ``refine=False`` when ``mode`` is that of another
