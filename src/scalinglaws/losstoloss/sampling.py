@@ -116,11 +116,15 @@ def _nuts(spec: LossToLossSpec, model, y, key, n_starts: int, run: Mapping, dims
     key_mode, key_sample = jax.random.split(key)
     mode = _mode(spec, model, y, key_mode, n_starts, link)
     say("mode search done")
-    settings = {k: v for k, v in run.items() if k != "sampler"}
-    idata = run["sampler"](model, mode, coords=coords, dims=dims, **settings)(
-        mode, key_sample, y=y)
+    idata = _sampler(run, model, mode, coords, dims)(mode, key_sample, y=y)
     say(f"sampled {run['chains']} chains of {run['warmup']} + {run['draws']}")
     return idata
+
+
+def _sampler(run: Mapping, model, mode: dict, coords: dict, dims: dict):
+    """``run["sampler"]`` (:func:`pooled` chose it) with the run's settings."""
+    settings = {k: v for k, v in run.items() if k != "sampler"}
+    return run["sampler"](model, mode, coords=coords, dims=dims, **settings)
 
 
 def fixed_by_cut(names: Sequence[str]) -> list[str]:
@@ -162,8 +166,7 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, ru
     # matrix with a short step-size warmup left the later chains stuck (Brandfonbrener
     # train-to-test: energy BFMI 0.01-0.11, R-hat 1.7), because E_x moves kappa, K and E_y
     # along with it. One compiled sampler serves every draw.
-    settings = {k: v for k, v in run.items() if k != "sampler"}
-    nuts = run["sampler"](cut_model, mode, coords=coords, dims=dims, **settings)
+    nuts = _sampler(run, cut_model, mode, coords, dims)
     parts = []
     for i, (key, fixed) in enumerate(zip(jax.random.split(key_runs, cut_draws), fixed_sets,
                                          strict=True)):
