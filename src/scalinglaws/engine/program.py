@@ -51,7 +51,14 @@ from ..model import (
     enable_x64,
     view,
 )
-from .sampler import block_mask, hessian, laplace_start, nuts_chain, nuts_chains
+from .sampler import (
+    block_mask,
+    hessian,
+    laplace_start,
+    nuts_chain,
+    nuts_chains,
+    sample_stats,
+)
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
 CACHE_ENV = "SCALINGLAWS_CACHE_DIR"
@@ -642,11 +649,7 @@ class Program:
         ``hessians``; :func:`.sampler.laplace_start`): unconstrained draws ``x`` and the
         sampler statistics."""
         draws = self._chain(keys, modes, hessians, data)
-        return {"x": draws.z, "diverging": np.asarray(draws.diverging),
-                "n_steps": np.asarray(draws.num_steps), "energy": np.asarray(draws.energy),
-                "lp": -np.asarray(draws.potential_energy),
-                "acceptance_rate": np.asarray(draws.accept_prob),
-                "step_size": np.asarray(draws.step_size)}
+        return {"x": draws.z, **sample_stats(draws)}
 
     def constrained(self, x, data: dict) -> tuple[dict, np.ndarray]:
         """Every sampled and deterministic site, and the per-row log likelihood, of draws

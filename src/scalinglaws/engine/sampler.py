@@ -584,6 +584,15 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
     return chains["records"]
 
 
+def sample_stats(draws: Draw) -> dict[str, np.ndarray]:
+    """The draws' sampler statistics as NumPy arrays, named as ``az.from_numpyro`` names
+    them (``lp`` is minus the potential energy)."""
+    return {"diverging": np.asarray(draws.diverging), "n_steps": np.asarray(draws.num_steps),
+            "energy": np.asarray(draws.energy), "lp": -np.asarray(draws.potential_energy),
+            "acceptance_rate": np.asarray(draws.accept_prob),
+            "step_size": np.asarray(draws.step_size)}
+
+
 def _record(tree, accept_prob, adapt) -> Draw:
     return Draw(tree["z"], tree["diverging"], tree["n"], tree["energy"], tree["u"],
                 accept_prob, adapt["step"])
@@ -596,4 +605,4 @@ def _where(condition, new, old):
 
 __all__ = ["Draw", "MAX_DELTA_ENERGY", "STAN_REGULARIZATION", "adaptation_windows",
            "block_mask", "hessian", "laplace_start", "masked_matvec", "nuts_chain",
-           "nuts_chains"]
+           "nuts_chains", "sample_stats"]
