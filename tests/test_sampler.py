@@ -5,6 +5,12 @@ moments are known: each estimate is compared with its Monte Carlo standard error
 gives ``nuts_chain``'s draws, dense mass matrix and all, where both do the same
 arithmetic (``tests/test_engine.py`` compares its fits with the looped ones)."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import arviz as az
 import jax
 import jax.numpy as jnp
@@ -284,3 +290,51 @@ def test_whitened_nuts_compiles_once_for_data_of_one_shape():
     assert len(traces) == before
     assert first.posterior["wide"].values.mean() > 1.0
     assert second.posterior["wide"].values.mean() < -1.0
+
+
+def test_whitened_chains_split_across_cpu_devices():
+    """The loss-to-loss sampler runs one chain per CPU device where the chains divide
+    evenly (a chain per core on a 2-core machine, as the core fits do), as does its mode
+    search with its starts, and both find the right posterior there: a normal mean with a
+    known posterior."""
+    script = """
+        import json, jax, jax.numpy as jnp, numpy as np, numpyro, numpyro.distributions as dist
+        import scalinglaws
+        from scalinglaws.engine.mcmc import WhitenedNUTS, find_mode, split_mesh
+
+        def model(y=None):
+            mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+            numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+        y = jnp.asarray(np.random.default_rng(0).normal(3.0, 1.0, 25))
+        nuts = WhitenedNUTS(model, {"mu": jnp.zeros(())}, chains=2, warmup=300, draws=1500,
+                            target_accept=0.8, dense_mass=True, max_tree_depth=8)
+        idata = nuts({"mu": jnp.zeros(())}, jax.random.PRNGKey(0), y=y)
+        mu = idata.posterior["mu"].values
+        mode, energies = find_mode(model, y, jax.random.PRNGKey(1), n_starts=4)
+        hlo = nuts._jitted["whitened"].lower(jax.random.PRNGKey(0), jnp.zeros(1),
+                                             jnp.eye(1), {"y": y}).as_text()
+        meshes = [None if m is None else int(m.devices.size)
+                  for m in map(split_mesh, (1, 2, 3, 4))]
+        print(json.dumps({
+            "devices": jax.device_count(), "mesh": meshes,
+            "sharded": "sdy.manual_computation" in hlo or "shard_map" in hlo,
+            "mode": float(mode["mu"]), "starts": len(energies), "mu": mu.tolist(),
+            "post": [float(y.sum() / (25 + 0.01)), float((25 + 0.01) ** -0.5)]}))
+    """
+    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "2", "SCALINGLAWS_CACHE_DIR": "off"}
+    env.pop("XLA_FLAGS", None)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices"] == 2
+    assert result["mesh"] == [None, 2, None, 2]
+    assert result["sharded"]
+    # the optimiser's four starts split across the devices too
+    assert result["starts"] == 4
+    assert abs(result["mode"] - result["post"][0]) < 1e-5
+    mu = np.asarray(result["mu"])
+    assert not np.array_equal(mu[0], mu[1])  # two chains, not one twice
+    within_mcse(mu[..., None], np.array([result["post"][0]]))
+    within_mcse((mu[..., None] - result["post"][0]) ** 2, np.array([result["post"][1] ** 2]))

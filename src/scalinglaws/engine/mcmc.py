@@ -12,7 +12,10 @@ compiles one program for every call on data of the same shapes.
 
 from __future__ import annotations
 
+import math
 import warnings
+from concurrent.futures import Future
+from functools import partial
 
 import arviz as az
 import jax
@@ -20,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
@@ -27,13 +32,21 @@ from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 from ..errors import ScalingLawError
 from ..model import enable_x64
 from .linalg import cholesky, solve_triangular
-from .program import START_JITTER, Unravel, bfgs
+from .program import (
+    START_JITTER,
+    Unravel,
+    bfgs,
+    compile_in_background,
+    compile_lowered,
+    shard_map,
+)
 from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sample_stats
 
 
 def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     """Posterior mode on the unconstrained scale from ``n_starts`` BFGS runs
-    (:func:`.program.bfgs`, the compiled fits' optimiser) in one vmap.
+    (:func:`.program.bfgs`, the compiled fits' optimiser), vectorised and split across
+    the devices (:func:`split_vmap`).
 
     Returns the best point (a dict of unconstrained site values) and the potential
     energy (negative log density) at every start's optimum, sorted.
@@ -53,8 +66,8 @@ def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     def solve(x0):
         return bfgs(jax.value_and_grad(objective), x0, max_iter)
 
-    xs, energies = jax.jit(jax.vmap(solve))(flat_starts)
-    energies = np.asarray(energies)
+    xs, energies = jax.jit(split_vmap(solve, n_starts))(flat_starts)
+    xs, energies = np.asarray(xs), np.asarray(energies)
     finite = np.isfinite(energies) & (energies < 1e29)
     if not finite.any():
         raise ScalingLawError(
@@ -65,9 +78,33 @@ def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     return unravel(xs[best]), np.sort(energies[finite])
 
 
+def split_mesh(count: int) -> Mesh | None:
+    """The devices that ``count`` independent runs (chains, optimiser starts) split across
+    evenly, as a mesh with one axis ``batch``: as many devices as divide ``count`` (two
+    chains on a 2-core CPU run one per core, as the core fits' do); None for one.
+
+    >>> split_mesh(1) is None
+    True
+    """
+    devices = jax.local_devices()
+    used = math.gcd(count, len(devices))
+    return None if used == 1 else Mesh(np.array(devices[:used]), ("batch",))
+
+
+def split_vmap(fn, count: int):
+    """``jax.vmap(fn)`` over a leading axis of ``count`` entries, the entries split
+    evenly across the devices (:func:`split_mesh`); for use inside ``jax.jit``."""
+    mesh = split_mesh(count)
+    if mesh is None:
+        return jax.vmap(fn)
+    return shard_map(jax.vmap(fn), mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
+
+
 class WhitenedNUTS:
     """NUTS chains of ``model`` started from the Laplace approximation at a mode, in its
-    whitened coordinates; compiled once, for every call on keyword data of one shape.
+    whitened coordinates; compiled once, for every call on keyword data of one shape,
+    the sampler in the background while the first call refines its mode, and the
+    chains split across the devices (:func:`split_vmap`: one per core of a 2-core CPU).
 
     Each call finds the mode from the given point (BFGS, when ``refine``), takes the
     potential's Hessian H there and samples z with x = mode + C^-T z (H = C C^T), so
@@ -116,6 +153,9 @@ class WhitenedNUTS:
         dim = unravel.size
         eye = np.eye(dim)
 
+        # jitted, so that the model is traced and differentiated once per program (the
+        # optimiser, the Hessian and NUTS call it from several places)
+        @jax.jit
         def value_and_grad(x, data):
             return jax.value_and_grad(
                 lambda x: potential_energy(model, (), data, unravel(x)))(x)
@@ -152,15 +192,18 @@ class WhitenedNUTS:
                     mask=block_mask(dim, None) if dense_mass and not whitened else None,
                     regularization=1.0 if whitened else STAN_REGULARIZATION)
 
-            records = jax.vmap(chain)(jax.random.split(key, chains))
+            records = split_vmap(chain, chains)(jax.random.split(key, chains))
             return mode + records.z @ to_x.T, records
 
         def values(xs, data):
             return jax.vmap(jax.vmap(lambda x: constrain_fn(
                 model, (), data, unravel(x), return_deterministic=True)))(xs)
 
-        self._prepare, self._values = jax.jit(prepare), jax.jit(values)
-        self._run = jax.jit(run, static_argnames="whitened")
+        self._jitted = {"prepare": jax.jit(prepare), "values": jax.jit(values),
+                        "whitened": jax.jit(partial(run, whitened=True)),
+                        "own": jax.jit(partial(run, whitened=False))}
+        self._executables: dict = {}
+        self._shape = (chains, draws, dim)
         self._log_lik = None
 
     def __call__(self, start: dict, rng_key, **data) -> az.InferenceData:
@@ -168,14 +211,47 @@ class WhitenedNUTS:
         InferenceData: the sampled and deterministic sites, ``sample_stats`` (as
         ``az.from_numpyro`` names them), and the observed sites' pointwise log
         likelihood and values (factors are not observations)."""
-        mode, to_x, usable = self._prepare(self.unravel.ravel(start), data)
-        xs, records = self._run(rng_key, mode, to_x, data, whitened=bool(usable))
-        posterior = jax.tree_util.tree_map(np.asarray, self._values(xs, data))
+        x0 = self.unravel.ravel(start)
+        dim = x0.shape[0]
+        floats = partial(jax.ShapeDtypeStruct, dtype=x0.dtype)
+        # the sampler and the post-processing compile in the background (on the first
+        # call) while the mode is refined
+        self._program("whitened", rng_key, floats((dim,)), floats((dim, dim)), data,
+                      ahead=True)
+        self._program("values", floats(self._shape), data, ahead=True)
+        mode, to_x, usable = self._program("prepare", x0, data)(x0, data)
+        xs, records = self._program("whitened" if usable else "own", rng_key, mode, to_x,
+                                    data)(rng_key, mode, to_x, data)
+        xs = np.asarray(xs)  # from the chains' devices
+        posterior = jax.tree_util.tree_map(
+            np.asarray, self._program("values", xs, data)(xs, data))
         stats = sample_stats(records)
         stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
         log_lik, observed = self._observed(posterior, data)
         return az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
                             observed_data=observed, coords=self.coords, dims=self.dims)
+
+    def _program(self, name: str, *args, ahead: bool = False):
+        """The program ``name`` compiled for arguments shaped like ``args`` (arrays or
+        :class:`jax.ShapeDtypeStruct`), once per shape: with ``ahead``, started in the
+        background (:func:`.program.compile_in_background`) and None returned; else its
+        executable, compiled here if it was not started. The sampler compiles with XLA's
+        defaults, the programs that run once per call with
+        :data:`.program.BRIEF_CPU_OPTIONS`."""
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        key = (name, tree, tuple((tuple(a.shape), np.dtype(a.dtype).str)
+                                 for a in map(_array_like, leaves)))
+        program = self._executables.get(key)
+        if program is None:
+            lowered = self._jitted[name].lower(*args)
+            brief = name in ("prepare", "values")
+            program = self._executables[key] = (compile_in_background(lowered, brief) if ahead
+                                                else compile_lowered(lowered, brief))
+        if ahead:
+            return None
+        if isinstance(program, Future):
+            program = self._executables[key] = program.result()
+        return program
 
     def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         """Pointwise log likelihood of every observed site (not factors) at every draw,
@@ -204,6 +280,10 @@ class WhitenedNUTS:
         log_lik, observed = self._log_lik(posterior, data)
         return ({n: np.asarray(v) for n, v in log_lik.items()},
                 {n: np.asarray(v) for n, v in observed.items()})
+
+
+def _array_like(value):
+    return value if hasattr(value, "shape") and hasattr(value, "dtype") else np.asarray(value)
 
 
 class NumPyroNUTS:
@@ -255,4 +335,4 @@ class NumPyroNUTS:
         return idata
 
 
-__all__ = ["NumPyroNUTS", "WhitenedNUTS", "find_mode"]
+__all__ = ["NumPyroNUTS", "WhitenedNUTS", "find_mode", "split_mesh", "split_vmap"]

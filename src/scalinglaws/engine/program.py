@@ -162,7 +162,7 @@ def _batching() -> str:
 BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 
 
-def _compile(lowered, brief: bool):
+def compile_lowered(lowered, brief: bool):
     """``lowered`` compiled, with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and on a CPU (and
     with XLA's defaults where this XLA does not know those options)."""
     if brief and jax.default_backend() == "cpu":
@@ -178,6 +178,13 @@ def _compile(lowered, brief: bool):
 #: compiles outside Python's lock, so on two cores the sampler compiles beside the
 #: optimiser).
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scalinglaws-compile")
+
+
+def compile_in_background(lowered, brief: bool) -> Future:
+    """:func:`compile_lowered` in the background thread; the executable as a future.
+    Trace and lower in the calling thread (NumPyro's effect handlers are one global
+    stack, so a model must not be traced in two threads at once)."""
+    return _COMPILER.submit(compile_lowered, lowered, brief)
 
 
 class _Batched:
@@ -226,8 +233,8 @@ class _Batched:
         else:
             mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
             spec = jax.sharding.PartitionSpec("batch")
-            self._jitted = jax.jit(_shard_map(per_device, mesh=mesh, in_specs=spec,
-                                              out_specs=spec))
+            self._jitted = jax.jit(shard_map(per_device, mesh=mesh, in_specs=spec,
+                                             out_specs=spec))
             self._sharding = jax.sharding.NamedSharding(mesh, spec)
         self._executables: dict = {}
 
@@ -252,8 +259,7 @@ class _Batched:
         if key not in self._executables:
             # Traced here: NumPyro's effect handlers are one global stack, so a model must
             # not be traced in two threads at once. Only XLA's compilation runs aside.
-            self._executables[key] = _COMPILER.submit(_compile, self._lower(padded),
-                                                      self.brief)
+            self._executables[key] = compile_in_background(self._lower(padded), self.brief)
 
     def __call__(self, *args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
@@ -269,7 +275,7 @@ class _Batched:
         key = self._key(padded)
         executable = self._executables.get(key)
         if executable is None:
-            executable = _compile(self._lower(padded), self.brief)
+            executable = compile_lowered(self._lower(padded), self.brief)
         elif isinstance(executable, Future):
             executable = executable.result()
         self._executables[key] = executable
@@ -348,7 +354,7 @@ def _environment() -> tuple:
             source.hexdigest())
 
 
-def _shard_map(fn, **kwargs):
+def shard_map(fn, **kwargs):
     """``jax.shard_map`` without its replication checks: every device runs its own share
     of independent chains, and NumPyro's loops start from constants that those checks
     would reject as not varying across devices."""
