@@ -8,7 +8,10 @@ of the train-to-test cut model (the links given the stage-1 draw at the median E
 - NumPyro's `MCMC(NUTS(dense_mass=True))`, chains jittered by 0.1 around the mode (the
   package's loss-to-loss sampler before `engine.mcmc.WhitenedNUTS`), and
 - `engine.mcmc.WhitenedNUTS` (the engine's NUTS in the Laplace approximation's whitened
-  coordinates).
+  coordinates),
+
+each with one chain per CPU core where there are as many cores as chains (`import
+scalinglaws` gives JAX one CPU device per core; NumPyro's `chain_method="parallel"`).
 
 For each: wall seconds (compilation included), leapfrog steps per draw, the share of
 draws at the maximum tree depth, divergences, the smallest bulk ESS and largest R-hat
@@ -46,8 +49,9 @@ SETTINGS = {"target_accept": 0.9, "max_tree_depth": 10}
 def numpyro_nuts(model, mode, key, *, chains, warmup, draws, coords, dims, **data):
     kernel = NUTS(model, target_accept_prob=SETTINGS["target_accept"], dense_mass=True,
                   max_tree_depth=SETTINGS["max_tree_depth"])
+    parallel = jax.local_device_count() >= chains  # one chain per core, as ours
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                chain_method="vectorized", progress_bar=False)
+                chain_method="parallel" if parallel else "vectorized", progress_bar=False)
     key_jitter, key_sample = jax.random.split(key)
     keys = jax.random.split(key_jitter, len(mode))
     init = {name: value + 0.1 * jax.random.normal(k, (chains, *np.shape(value)))
