@@ -46,7 +46,7 @@ FULL_SETTINGS: dict[str, dict[str, int]] = {
     "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
     "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
     "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
-    "brandfonbrener2025": {"chains": 2, "warmup": 400, "draws": 600},
+    "brandfonbrener2025": {"chains": 4, "warmup": 400, "draws": 1200},
     "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
     "isoflop": {"chains": 2, "warmup": 300, "draws": 300},
 }
