@@ -329,3 +329,16 @@ def test_cpu_device_count_follows_the_setting_and_the_users_flags():
                             xla_flags="--xla_force_host_platform_device_count=2") is None
     with pytest.raises(sl.ScalingLawError, match="SCALINGLAWS_CPU_DEVICES='two'"):
         cpu_device_count("two", cores=8, xla_flags="")
+
+
+def test_a_fit_whose_starts_all_fail_names_itself():
+    """The mode search's starts that end on the optimiser's stand-in for a non-finite
+    density (or on NaN, or inf) found nothing; when every start of a fit did, the error
+    names the fit and says what to check."""
+    from scalinglaws.engine.program import NON_FINITE, best_start, finite_starts
+
+    energies = np.array([np.inf, NON_FINITE, np.nan, 2.0, -1.0])
+    assert finite_starts(energies).tolist() == [False, False, False, True, True]
+    assert best_start(energies) == 4
+    with pytest.raises(sl.ScalingLawError, match=r"^sweep 3: no starting point .* priors"):
+        best_start(energies[:3], "sweep 3")

@@ -312,8 +312,8 @@ def test_whitened_chains_split_across_cpu_devices():
         idata = nuts({"mu": jnp.zeros(())}, jax.random.PRNGKey(0), y=y)
         mu = idata.posterior["mu"].values
         mode, energies = find_mode(model, y, jax.random.PRNGKey(1), n_starts=4)
-        hlo = nuts._jitted["whitened"].lower(jax.random.PRNGKey(0), jnp.zeros(1),
-                                             jnp.eye(1), {"y": y}).as_text()
+        hlo = nuts._programs["whitened"].lower(jax.random.PRNGKey(0), jnp.zeros(1),
+                                               jnp.eye(1), {"y": y}).as_text()
         meshes = [None if m is None else int(m.devices.size)
                   for m in map(split_mesh, (1, 2, 3, 4))]
         print(json.dumps({

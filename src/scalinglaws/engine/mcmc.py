@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from concurrent.futures import Future
 from functools import partial
 
 import arviz as az
@@ -29,15 +28,16 @@ from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 
-from ..errors import ScalingLawError
 from ..model import enable_x64
 from .linalg import cholesky, solve_triangular
 from .program import (
     START_JITTER,
+    Executables,
     Unravel,
+    best_start,
     bfgs,
-    compile_in_background,
-    compile_lowered,
+    finite_objective,
+    finite_starts,
     shard_map,
 )
 from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sample_stats
@@ -59,23 +59,13 @@ def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], starts))
     flat_starts = jax.vmap(lambda z: ravel_pytree(z)[0])(starts)
 
-    def objective(x):
-        value = potential(unravel(x))
-        return jnp.where(jnp.isfinite(value), value, 1e30)
-
     def solve(x0):
-        return bfgs(jax.value_and_grad(objective), x0, max_iter)
+        return bfgs(jax.value_and_grad(lambda x: finite_objective(potential(unravel(x)))),
+                    x0, max_iter)
 
     xs, energies = jax.jit(split_vmap(solve, n_starts))(flat_starts)
     xs, energies = np.asarray(xs), np.asarray(energies)
-    finite = np.isfinite(energies) & (energies < 1e29)
-    if not finite.any():
-        raise ScalingLawError(
-            "no starting point gave a finite log density: the priors put no mass where the "
-            "data are (e.g. E above the smallest loss); check the priors and the target column"
-        )
-    best = int(np.argmin(np.where(finite, energies, np.inf)))
-    return unravel(xs[best]), np.sort(energies[finite])
+    return unravel(xs[best_start(energies)]), np.sort(energies[finite_starts(energies)])
 
 
 def split_mesh(count: int) -> Mesh | None:
@@ -166,7 +156,7 @@ class WhitenedNUTS:
             if refine:
                 def objective(x):
                     value, grad = value_and_grad(x, data)
-                    return jnp.where(jnp.isfinite(value), value, 1e30), grad
+                    return finite_objective(value), grad
 
                 mode, value = bfgs(objective, x0, 500)
                 mode = jnp.where(value <= objective(x0)[0], mode, x0)
@@ -199,10 +189,12 @@ class WhitenedNUTS:
             return jax.vmap(jax.vmap(lambda x: constrain_fn(
                 model, (), data, unravel(x), return_deterministic=True)))(xs)
 
-        self._jitted = {"prepare": jax.jit(prepare), "values": jax.jit(values),
-                        "whitened": jax.jit(partial(run, whitened=True)),
-                        "own": jax.jit(partial(run, whitened=False))}
-        self._executables: dict = {}
+        # the refinement and post-processing run once per call: compiled briefly
+        self._programs = {
+            "prepare": Executables(jax.jit(prepare).lower, brief=True),
+            "values": Executables(jax.jit(values).lower, brief=True),
+            "whitened": Executables(jax.jit(partial(run, whitened=True)).lower),
+            "own": Executables(jax.jit(partial(run, whitened=False)).lower)}
         self._shape = (chains, draws, dim)
         self._log_lik = None
 
@@ -216,42 +208,19 @@ class WhitenedNUTS:
         floats = partial(jax.ShapeDtypeStruct, dtype=x0.dtype)
         # the sampler and the post-processing compile in the background (on the first
         # call) while the mode is refined
-        self._program("whitened", rng_key, floats((dim,)), floats((dim, dim)), data,
-                      ahead=True)
-        self._program("values", floats(self._shape), data, ahead=True)
-        mode, to_x, usable = self._program("prepare", x0, data)(x0, data)
-        xs, records = self._program("whitened" if usable else "own", rng_key, mode, to_x,
-                                    data)(rng_key, mode, to_x, data)
+        programs = self._programs
+        programs["whitened"].ahead(rng_key, floats((dim,)), floats((dim, dim)), data)
+        programs["values"].ahead(floats(self._shape), data)
+        mode, to_x, usable = programs["prepare"](x0, data)(x0, data)
+        run = programs["whitened" if usable else "own"]
+        xs, records = run(rng_key, mode, to_x, data)(rng_key, mode, to_x, data)
         xs = np.asarray(xs)  # from the chains' devices
-        posterior = jax.tree_util.tree_map(
-            np.asarray, self._program("values", xs, data)(xs, data))
+        posterior = jax.tree_util.tree_map(np.asarray, programs["values"](xs, data)(xs, data))
         stats = sample_stats(records)
         stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
         log_lik, observed = self._observed(posterior, data)
         return az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
                             observed_data=observed, coords=self.coords, dims=self.dims)
-
-    def _program(self, name: str, *args, ahead: bool = False):
-        """The program ``name`` compiled for arguments shaped like ``args`` (arrays or
-        :class:`jax.ShapeDtypeStruct`), once per shape: with ``ahead``, started in the
-        background (:func:`.program.compile_in_background`) and None returned; else its
-        executable, compiled here if it was not started. The sampler compiles with XLA's
-        defaults, the programs that run once per call with
-        :data:`.program.BRIEF_CPU_OPTIONS`."""
-        leaves, tree = jax.tree_util.tree_flatten(args)
-        key = (name, tree, tuple((tuple(a.shape), np.dtype(a.dtype).str)
-                                 for a in map(_array_like, leaves)))
-        program = self._executables.get(key)
-        if program is None:
-            lowered = self._jitted[name].lower(*args)
-            brief = name in ("prepare", "values")
-            program = self._executables[key] = (compile_in_background(lowered, brief) if ahead
-                                                else compile_lowered(lowered, brief))
-        if ahead:
-            return None
-        if isinstance(program, Future):
-            program = self._executables[key] = program.result()
-        return program
 
     def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         """Pointwise log likelihood of every observed site (not factors) at every draw,
@@ -280,10 +249,6 @@ class WhitenedNUTS:
         log_lik, observed = self._log_lik(posterior, data)
         return ({n: np.asarray(v) for n, v in log_lik.items()},
                 {n: np.asarray(v) for n, v in observed.items()})
-
-
-def _array_like(value):
-    return value if hasattr(value, "shape") and hasattr(value, "dtype") else np.asarray(value)
 
 
 class NumPyroNUTS:

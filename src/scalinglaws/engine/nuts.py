@@ -22,7 +22,7 @@ import numpy as np
 
 from .._checks import check_sampler_settings
 from ..data import Design, design_coords, design_dataset
-from ..errors import ScalingLawError, ScalingLawWarning
+from ..errors import ScalingLawWarning
 from ..model import (
     auxiliary,
     centred_sites,
@@ -35,7 +35,7 @@ from ..model import (
 )
 from .convergence import convergence_by_name
 from .diagnostics import problems as diagnosis
-from .program import Settings, program, stack
+from .program import Settings, best_start, program, stack
 
 #: Reports, at DEBUG level, how long each phase of a batched fit took (``phases: ...``).
 log = logging.getLogger(__name__)
@@ -126,13 +126,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     modes = []
     for k, label in enumerate(labels):
         own = slice(k * n_starts, (k + 1) * n_starts)
-        finite = np.isfinite(energies[own]) & (energies[own] < 1e29)
-        if not finite.any():
-            raise ScalingLawError(
-                f"{label + ': ' if label else ''}no starting point gave a finite log density: "
-                f"the priors put no mass where the data are (e.g. E above the smallest loss); "
-                f"check the priors and the target column")
-        modes.append(xs[own][int(np.argmin(np.where(finite, energies[own], np.inf)))])
+        modes.append(xs[own][best_start(energies[own], label)])
     if progress:
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",

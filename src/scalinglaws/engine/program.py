@@ -187,6 +187,78 @@ def compile_in_background(lowered, brief: bool) -> Future:
     return _COMPILER.submit(compile_lowered, lowered, brief)
 
 
+class Executables:
+    """The compiled forms of one program, one per shapes and dtypes of its arguments.
+
+    ``lower(*args)`` lowers the program for arguments like ``args`` (arrays or
+    :class:`jax.ShapeDtypeStruct`); :meth:`ahead` starts compiling in the background,
+    calling the object returns the executable, compiled then if it was not started.
+    ``brief``: compiled with :data:`BRIEF_CPU_OPTIONS` (:func:`compile_lowered`).
+    """
+
+    def __init__(self, lower, brief: bool = False):
+        self.lower, self.brief = lower, brief
+        self._compiled: dict = {}
+
+    @staticmethod
+    def _key(args) -> tuple:
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        leaves = [a if hasattr(a, "shape") and hasattr(a, "dtype") else np.asarray(a)
+                  for a in leaves]
+        return tree, tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in leaves)
+
+    def ahead(self, *args) -> None:
+        """Start compiling, in the background, the executable for arguments like
+        ``args``, unless it is compiled or compiling."""
+        key = self._key(args)
+        if key not in self._compiled:
+            self._compiled[key] = compile_in_background(self.lower(*args), self.brief)
+
+    def __call__(self, *args):
+        """The executable for arguments like ``args``."""
+        key = self._key(args)
+        executable = self._compiled.get(key)
+        if executable is None:
+            executable = compile_lowered(self.lower(*args), self.brief)
+        elif isinstance(executable, Future):
+            executable = executable.result()
+        self._compiled[key] = executable
+        return executable
+
+
+#: The optimiser's objective where the density is not finite; a start whose optimum is
+#: not below :data:`FAILED_START` found no finite density.
+NON_FINITE = 1e30
+FAILED_START = 1e29
+
+
+def finite_objective(value):
+    """``value``, or :data:`NON_FINITE` where it is not finite (the optimiser's line
+    search then backs away from where the density is undefined)."""
+    return jnp.where(jnp.isfinite(value), value, NON_FINITE)
+
+
+def finite_starts(energies) -> np.ndarray:
+    """Which of the optimised ``energies`` (one per start) found a finite density."""
+    return np.isfinite(energies) & (energies < FAILED_START)
+
+
+def best_start(energies, label: str = "") -> int:
+    """The index of the lowest of a fit's optimised ``energies`` (one per start) that
+    found a finite density; a :class:`ScalingLawError` (naming ``label``) if none did.
+
+    >>> best_start(np.array([3.0, 1.0, np.inf, 1e30]))
+    1
+    """
+    finite = finite_starts(energies)
+    if not finite.any():
+        raise ScalingLawError(
+            f"{label + ': ' if label else ''}no starting point gave a finite log density: "
+            f"the priors put no mass where the data are (e.g. E above the smallest loss); "
+            f"check the priors and the target column")
+    return int(np.argmin(np.where(finite, energies, np.inf)))
+
+
 class _Batched:
     """``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
@@ -210,7 +282,6 @@ class _Batched:
                  lockstep=None):
         devices = jax.devices()
         self.key = key
-        self.brief = brief
         self.n_dev = len(devices)
         self.group = group
         self.parts = math.gcd(group, self.n_dev)
@@ -236,17 +307,13 @@ class _Batched:
             self._jitted = jax.jit(shard_map(per_device, mesh=mesh, in_specs=spec,
                                              out_specs=spec))
             self._sharding = jax.sharding.NamedSharding(mesh, spec)
-        self._executables: dict = {}
+        self._executables = Executables(self._lower, brief)
 
     def _units(self, size: int) -> tuple[int, int]:
         """Parts that hold ``size`` entries, and that number padded (see the class)."""
         target = -(-bucket(size // self.group, exact_up_to=EXACT_BATCH) * self.parts
                    // self.n_dev) * self.n_dev
         return size // self.width, target
-
-    def _key(self, padded) -> tuple:
-        leaves, tree = jax.tree_util.tree_flatten(padded)
-        return tree, tuple((tuple(a.shape), np.dtype(a.dtype).str) for a in leaves)
 
     def compile_ahead(self, *args) -> None:
         """Start compiling, in the background, the program that a call with arguments of
@@ -255,11 +322,7 @@ class _Batched:
         _, target = self._units(size)
         padded = jax.tree_util.tree_map(
             lambda a: jax.ShapeDtypeStruct((target, self.width, *a.shape[1:]), a.dtype), args)
-        key = self._key(padded)
-        if key not in self._executables:
-            # Traced here: NumPyro's effect handlers are one global stack, so a model must
-            # not be traced in two threads at once. Only XLA's compilation runs aside.
-            self._executables[key] = compile_in_background(self._lower(padded), self.brief)
+        self._executables.ahead(*padded)
 
     def __call__(self, *args):
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
@@ -272,18 +335,11 @@ class _Batched:
             return a
 
         padded = jax.tree_util.tree_map(shape, args)
-        key = self._key(padded)
-        executable = self._executables.get(key)
-        if executable is None:
-            executable = compile_lowered(self._lower(padded), self.brief)
-        elif isinstance(executable, Future):
-            executable = executable.result()
-        self._executables[key] = executable
-        out = executable(*padded)
+        out = self._executables(*padded)(*padded)
         return jax.tree_util.tree_map(
             lambda a: np.asarray(a)[:units].reshape(size, *a.shape[2:]), out)
 
-    def _lower(self, padded):
+    def _lower(self, *padded):
         """The program lowered for arguments shaped like ``padded``: from its exported
         form in the cache folder where one is there (no tracing), else traced, exported
         there for the next process, and lowered (:func:`exported_program`)."""
@@ -371,7 +427,8 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
     Compact on purpose: the objective and its gradient are evaluated at one place in the
     program (the line search; the start is its first point), so a vmapped batch of starts
     compiles quickly. Returns the last point and its value. A start whose value is not
-    below 1e29 (the objective's stand-in for non-finite) is returned as it is.
+    below :data:`FAILED_START` (:func:`finite_objective`'s stand-in for non-finite) is
+    returned as it is.
 
     >>> import jax.numpy as jnp
     >>> f = jax.value_and_grad(lambda x: jnp.sum((x - jnp.arange(3.0)) ** 2))
@@ -421,7 +478,7 @@ def bfgs(value_and_grad, x0, max_iter: int, gtol: float = 1e-6):
         x, f_new, g = (jnp.where(accepted, x + s, x), jnp.where(accepted, fn, f),
                        jnp.where(accepted, gn, g))
         done = jnp.where(
-            i == 0, ~(f_new < 1e29) | ~jnp.all(jnp.isfinite(g)),
+            i == 0, ~(f_new < FAILED_START) | ~jnp.all(jnp.isfinite(g)),
             ~accepted | (jnp.max(jnp.abs(g)) < gtol)
             | (f - f_new <= 1e-12 * (1.0 + jnp.abs(f_new))))
         return i + 1, x, f_new, g, h, done
@@ -556,8 +613,7 @@ class Program:
             lambda x, data: potential_energy(search[0], (data,), {}, search[1](x)))
 
         def objective(x, data):
-            value = search_potential(x, data)
-            return jnp.where(jnp.isfinite(value), value, 1e30)
+            return finite_objective(search_potential(x, data))
 
         def solve(x0, data):
             x, value = bfgs(jax.value_and_grad(partial(objective, data=data)), x0,
@@ -685,4 +741,6 @@ def stack(datas: list[dict], repeats: int) -> dict:
                                   *datas)
 
 
-__all__ = ["CACHE_ENV", "Program", "Settings", "persistent_cache", "program", "stack"]
+__all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "Settings",
+           "best_start", "finite_objective", "finite_starts", "persistent_cache", "program",
+           "stack"]
