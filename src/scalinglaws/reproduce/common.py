@@ -43,12 +43,12 @@ from ..plotting import save_figure
 #: offsets integrated out, and (a)'s 100-dimensional dense mass block needs the 1,000
 #: warmup draws; the sampler tables report R-hat and ESS of every fit.
 FULL_SETTINGS: dict[str, dict[str, int]] = {
-    "gadre2024": {"chains": 4, "warmup": 500, "draws": 500},
+    "gadre2024": {"chains": 4, "warmup": 1000, "draws": 1500},
     "llm_line2025": {"chains": 2, "warmup": 1000, "draws": 1000},
     "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
     "brandfonbrener2025": {"chains": 4, "warmup": 400, "draws": 1200},
     "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
-    "isoflop": {"chains": 2, "warmup": 300, "draws": 300},
+    "isoflop": {"chains": 4, "warmup": 1000, "draws": 1000},
 }
 
 
