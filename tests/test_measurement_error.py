@@ -3,6 +3,7 @@ likelihood's noise, predictions with and without it, files."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -39,12 +40,18 @@ def test_spec_round_trips_and_checks_the_column(measured):
         sl.ScalingModel("chinchilla", target="loss", measurement_se="loss")
     with pytest.raises(sl.ScalingLawError, match="no column 'se'"):
         make_design(SPEC, measured.drop(columns="se"))
+    for value, rows in ((-0.1, [3]), (0.0, [3, 5])):
+        bad = measured.copy()
+        bad.loc[bad.index[rows], "se"] = value
+        before = bad.copy()
+        with pytest.raises(sl.ScalingLawError,
+                           match=re.escape(f"must be standard errors > 0; rows {rows} are zero")):
+            make_design(SPEC, bad)
+        pd.testing.assert_frame_equal(bad, before)
     bad = measured.copy()
-    bad.loc[bad.index[3], "se"] = -0.1
-    before = bad.copy()
-    with pytest.raises(sl.ScalingLawError, match=r"must be standard errors >= 0"):
+    bad.loc[bad.index[4], "se"] = np.nan
+    with pytest.raises(sl.ScalingLawError, match=r"'se'.*rows \[4\]"):
         make_design(SPEC, bad)
-    pd.testing.assert_frame_equal(bad, before)
 
 
 def test_likelihood_adds_the_error_in_quadrature_on_the_log_scale(measured):

@@ -403,10 +403,13 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
     se = None
     if spec.measurement_se and (not predicting or spec.measurement_se in data.columns):
         se = _numeric(data, spec.measurement_se, "measurement standard error")
-        if (se < 0).any():
+        if (se <= 0).any():
             raise ScalingLawError(
-                f"column {spec.measurement_se!r} (measurement_se) must be standard errors >= 0; "
-                f"rows {_rows(se < 0, data.index)} are negative")
+                f"column {spec.measurement_se!r} (measurement_se) must be standard errors > 0; "
+                f"rows {_rows(se <= 0, data.index)} are zero or negative (a zero claims an "
+                f"exact measurement: a binomial sqrt(e (1 - e) / n) at e = 0 or 1, for "
+                f"example; give such rows a positive error, e.g. from e = 0.5 / n, or drop "
+                f"them)")
 
     factor_columns = list(spec.factors)
     if spec.run and (not predicting or spec.run in data.columns):
