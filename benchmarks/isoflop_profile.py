@@ -14,6 +14,7 @@ Run::
         att:3:rw/tuned/short/const/attention/train --warmup 150 --draws 150
     ... --sizes 3 --warmup 300 --draws 300
     ... --law isoflop_spread_quadratic --target-accept 0.95
+    ... --law isoflop_spread_quadratic --target-accept 0.98 --coordinates level
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=300)
     parser.add_argument("--law", default="isoflop")
     parser.add_argument("--target-accept", type=float, default=0.9)
+    parser.add_argument("--coordinates", default="natural", choices=("natural", "level"),
+                        help="where NUTS samples E and K (the study: natural)")
     args = parser.parse_args()
     frame = si.isoflop_frame(load_table(si.STUDY, "porian2024", None), args.configuration)
     if args.sizes:
@@ -44,7 +47,7 @@ def main() -> None:
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = si.isoflop_model(law=args.law).fit(
+        fit = si.isoflop_model(law=args.law, coordinates=args.coordinates).fit(
             frame, seed=0, chains=2, warmup=args.warmup, draws=args.draws,
             target_accept=args.target_accept, progress=True)
     print(f"rows {len(frame)}; wall {time.perf_counter() - started:.1f} s")

@@ -270,7 +270,8 @@ def test_the_likelihood_and_predictions_use_the_spread_noise():
     from scalinglaws.prediction import predict_draws
 
     frame = _sweep()
-    spec = si.isoflop_model(law="isoflop_spread")
+    # natural coordinates: a prior draw with the data given (level ones are flat there)
+    spec = si.isoflop_model(law="isoflop_spread", coordinates="natural")
     design, values, scale, u = _model_noise(spec, frame)
     expected = float(values["sigma"]) * np.exp(float(values["tau"]) * np.abs(u))
     np.testing.assert_allclose(scale, expected, rtol=1e-10)
@@ -278,7 +279,8 @@ def test_the_likelihood_and_predictions_use_the_spread_noise():
     posterior = {k: np.asarray(v)[None] for k, v in values.items()}
     draws = predict_draws(spec, design, posterior, jax.random.PRNGKey(0))
     np.testing.assert_allclose(np.asarray(draws["scale"])[0], expected, rtol=1e-10)
-    _, values, scale, _ = _model_noise(si.isoflop_model(law="isoflop"), frame)
+    _, values, scale, _ = _model_noise(si.isoflop_model(law="isoflop",
+                                                        coordinates="natural"), frame)
     np.testing.assert_allclose(scale, float(values["sigma"]), rtol=1e-12)
 
 
@@ -322,3 +324,43 @@ def test_spread_noise_recovers_tau_and_the_exponent():
         inside = sum(t.loc[name, "lower"] <= truth <= t.loc[name, "upper"] for t in tables)
         assert inside >= 3, (name, [t.loc[name, ["lower", "upper"]].tolist() for t in tables])
     assert fits["flat"].summary().loc["tau", "median"] < 0.4
+
+
+@pytest.mark.parametrize("law", ["isoflop_spread_quadratic", "isoflop_parabola"])
+def test_level_coordinates_keep_the_density(law):
+    """In level coordinates NUTS samples log(E + K_ref), the optimum's loss at the
+    reference budget, and logit(E / (E + K_ref)); at the corresponding point the potential
+    energy (Jacobians included) equals the natural coordinates' one, so the posterior is
+    the same, and E, K stay recorded for prediction."""
+    import numpyro
+    from numpyro.infer.util import potential_energy, unconstrain_fn
+
+    from scalinglaws.model import build_model
+
+    enable_x64()
+    frame = _sweep()
+    specs = {c: si.isoflop_model(law=law, coordinates=c) for c in ("natural", "level")}
+    design = make_design(specs["natural"], frame)
+    natural_model = build_model(specs["natural"], design)
+    trace = numpyro.handlers.trace(numpyro.handlers.seed(natural_model, 3)).get_trace(
+        y=design.y)
+    drawn = {k: v["value"] for k, v in trace.items()
+             if v["type"] == "sample" and not v["is_observed"]}
+    natural = unconstrain_fn(natural_model, (), {"y": design.y}, drawn)
+    level = {k: v for k, v in natural.items() if k not in ("E", "K_ref")}
+    log_e, log_k = np.log(drawn["E"]), np.log(drawn["K_ref"])
+    level["log_level"] = np.logaddexp(log_e, log_k)
+    level["logit_share_E"] = log_e - log_k
+    energies = [float(potential_energy(build_model(specs[c], design), (), {"y": design.y},
+                                       point)) for c, point in (("natural", natural),
+                                                                ("level", level))]
+    assert np.isfinite(energies[0])
+    assert energies[1] == pytest.approx(energies[0], rel=1e-12, abs=1e-9)
+    level_trace = numpyro.handlers.trace(numpyro.handlers.substitute(
+        numpyro.handlers.seed(build_model(specs["level"], design), 0),
+        data={**level, **{k: v for k, v in drawn.items() if k not in ("E", "K_ref")}})
+    ).get_trace(y=design.y)
+    assert level_trace["E"]["type"] == "deterministic"
+    assert level_trace["log_level"]["type"] == "sample"
+    np.testing.assert_allclose(level_trace["E"]["value"], drawn["E"], rtol=1e-12)
+    np.testing.assert_allclose(level_trace["K_ref"]["value"], drawn["K_ref"], rtol=1e-12)

@@ -102,6 +102,9 @@ ISOFLOP = Law(
     fn=exp_of(_isoflop_log),
     log_fn=_isoflop_log,
     from_reference=_isoflop_from_ref,
+    # at the reference budget's optimum the loss is E + K_ref: with few budgets E, K and
+    # gamma lie on a curved ridge that level coordinates straighten (docs/modeling.md)
+    level_terms=("E", "K"),
     latex=(r"L(N, C) = E + K C^{-\gamma}\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}"
            r"{\alpha + \beta},\quad u = \ln N - \ln\left(G C^{a}\right)"),
     citation="Hoffmann et al. 2022 (Approach 2: isoFLOP profiles), fitted jointly over "

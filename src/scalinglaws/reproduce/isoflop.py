@@ -138,23 +138,25 @@ def near_minimum(frame: pd.DataFrame, sizes: int = WINDOW,
 def isoflop_model(vary: dict[str, str] | None = None, likelihood: str = "normal",
                   run: str | None = None,
                   parameterization: str | dict[str, str] = "noncentred",
-                  law: str = LAW) -> ScalingModel:
+                  law: str = LAW, coordinates: str = "natural") -> ScalingModel:
     """The joint isoFLOP model: the study's law (:data:`LAW`, the ``isoflop`` curve with
     noise growing away from each budget's optimum) on N and the nominal budget, the vertex
     offset G by budget (partial pooling), Normal noise on log loss. That default is the
-    study's model; ``vary``, ``likelihood``, ``run``, ``parameterization`` (as in
-    :class:`~scalinglaws.ScalingModel`) and ``law`` (``"isoflop"``: one noise scale;
-    ``isoflop_spread``, ``isoflop_spread_measured``: other growths) give the variants of
-    ``benchmarks/isoflop_variants.py``.
+    study's model; ``vary``, ``likelihood``, ``run``, ``parameterization``,
+    ``coordinates`` (as in :class:`~scalinglaws.ScalingModel`; ``"level"`` samples the
+    optimum's loss at the reference budget, E + K_ref, and E's share of it) and ``law``
+    (``"isoflop"``: one noise scale; ``isoflop_spread``, ``isoflop_spread_measured``:
+    other growths) give the variants of ``benchmarks/isoflop_variants.py``.
 
-    >>> isoflop_model().law.name, dict(isoflop_model().vary)
-    ('isoflop_spread_quadratic', {'G': ('budget',)})
+    >>> isoflop_model().law.name, dict(isoflop_model().vary), isoflop_model().coordinates
+    ('isoflop_spread_quadratic', {'G': ('budget',)}, 'natural')
     """
     columns = {"N": "params", "C": "flops", "N_best": "params_best"}
     variables = get_law(law).variables
     return ScalingModel(law, inputs={v: columns[v] for v in variables}, target="loss",
                         vary=vary if vary is not None else {"G": "budget"},
-                        likelihood=likelihood, run=run, parameterization=parameterization)
+                        likelihood=likelihood, run=run, parameterization=parameterization,
+                        coordinates=coordinates)
 
 
 def parabola_exponent(frame: pd.DataFrame) -> float:
