@@ -199,3 +199,26 @@ def test_diagnose_compares_chains_within_groups():
     assert any("R-hat above" in m for m in diagnose(idata, 10))
     idata.posterior.attrs["chains_per_group"] = 2
     assert not any("R-hat above" in m for m in diagnose(idata, 10))
+
+
+def test_diagnose_names_a_chain_stuck_below_the_others():
+    """A chain whose log density sits far below its group's best (another mode) is named,
+    within groups: the same gap between groups of a cut fit is no warning."""
+    from scalinglaws.engine import diagnose
+
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((4, 500))
+    lp = rng.normal(-20.0, 2.0, (4, 500))
+    lp[1] -= 40.0  # 20 within-chain sds below
+    idata = az.from_dict(posterior={"a": a},
+                         sample_stats={"diverging": np.zeros((4, 500), dtype=bool),
+                                       "n_steps": np.full((4, 500), 7),
+                                       "energy": rng.standard_normal((4, 500)), "lp": lp})
+    stuck = [m for m in diagnose(idata, 10) if "lower mode" in m]
+    assert len(stuck) == 1 and stuck[0].startswith("chain 1 sits ")
+    assert 38.0 < float(stuck[0].split()[3]) < 42.0 and "within-chain sd 2.0" in stuck[0]
+    lp[1] += 37.0  # 1.5 sds: chance, not a mode
+    assert not any("lower mode" in m for m in diagnose(idata, 10))
+    lp[0:2] -= 40.0  # both chains of the first group lower: groups target different draws
+    idata.posterior.attrs["chains_per_group"] = 2
+    assert not any("lower mode" in m for m in diagnose(idata, 10))

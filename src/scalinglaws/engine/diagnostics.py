@@ -1,7 +1,8 @@
 """Reading a posterior: chains grouped, draws flattened, and diagnostics in plain words.
 
-After sampling, divergences, R-hat, bulk/tail ESS, BFMI and tree-depth saturation are
-checked and every problem becomes a plain-words warning (:func:`diagnose`).
+After sampling, divergences, R-hat, bulk/tail ESS, BFMI, tree-depth saturation and chains
+stuck below the others' log density are checked, and every problem becomes a plain-words
+warning (:func:`diagnose`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from .convergence import convergence_by_name
 RHAT_MAX = 1.01
 ESS_MIN = 400
 BFMI_MIN = 0.3
+#: A chain whose mean log density lies this many within-chain standard deviations (and at
+#: least :data:`LOWER_MODE_NATS`) below the best chain of its group sits in another mode.
+LOWER_MODE_SDS = 4.0
+LOWER_MODE_NATS = 5.0
 
 
 def chains_per_group(posterior: xr.Dataset) -> int:
@@ -89,7 +94,8 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
         n_steps=stats["n_steps"].values if "n_steps" in stats else None,
         energy=stats["energy"].values, max_tree_depth=max_tree_depth,
         quantities=dataset_convergence(post), factors=_factors(idata),
-        chains_per_group=chains_per_group(post))
+        chains_per_group=chains_per_group(post),
+        log_density=stats["lp"].values if "lp" in stats else None)
 
 
 def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
@@ -118,13 +124,49 @@ def _skip_nan(pick, values: np.ndarray) -> float:
     return float(pick(values)) if not np.isnan(values).all() else float("nan")
 
 
+def lower_mode_chains(log_density: np.ndarray, chains_per_group: int
+                      ) -> list[tuple[int, int, float, float]]:
+    """Chains whose mean log density lies far below the best chain of their group:
+    ``(chain, best chain, gap in nats, pooled within-chain sd)`` for each gap above
+    :data:`LOWER_MODE_SDS` within-chain sds and :data:`LOWER_MODE_NATS` nats.
+    ``log_density`` is ``(chains, draws)`` (``sample_stats["lp"]``).
+
+    >>> lp = np.random.default_rng(0).normal(0.0, 2.0, (3, 500)); lp[1] -= 30.0
+    >>> [(chain, round(gap)) for chain, _, gap, _ in lower_mode_chains(lp, 3)]
+    [(1, 30)]
+    """
+    out = []
+    log_density = np.asarray(log_density, dtype=float)
+    for start in range(0, log_density.shape[0], chains_per_group):
+        group = log_density[start:start + chains_per_group]
+        if group.shape[0] < 2 or not np.isfinite(group).all():
+            continue
+        means = group.mean(axis=1)
+        sd = float(np.sqrt(group.var(axis=1, ddof=1).mean()))
+        best = int(np.argmax(means))
+        for k, mean in enumerate(means):
+            gap = float(means[best] - mean)
+            if gap > max(LOWER_MODE_SDS * sd, LOWER_MODE_NATS):
+                out.append((start + k, start + best, gap, sd))
+    return out
+
+
 def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.ndarray,
              max_tree_depth: int, quantities: dict[str, dict[str, np.ndarray]],
-             factors: list[str], chains_per_group: int) -> list[str]:
+             factors: list[str], chains_per_group: int,
+             log_density: np.ndarray | None = None) -> list[str]:
     """The warnings of :func:`diagnose` from arrays: the sampler's ``(chains, draws)``
-    statistics and the convergence of each reported quantity
-    (:func:`dataset_convergence`'s layout), named after the ``factors`` of the fit."""
+    statistics (``log_density``: ``lp``, when recorded) and the convergence of each
+    reported quantity (:func:`dataset_convergence`'s layout), named after the ``factors``
+    of the fit."""
     out = []
+    for chain, best, gap, sd in (lower_mode_chains(log_density, chains_per_group)
+                                 if log_density is not None else ()):
+        out.append(f"chain {chain} sits {gap:.1f} nats of log density below chain {best} "
+                   f"(within-chain sd {sd:.1f}): it is stuck in a lower mode or never "
+                   f"reached the posterior's bulk, and its draws are mixed into every "
+                   f"summary. Refit with more warmup or another seed; if it recurs, the "
+                   f"posterior has a minor mode the chains can fall into.")
     divergent = int(np.sum(diverging))
     if divergent:
         out.append(f"{divergent} of {np.size(diverging)} draws diverged: the posterior has "

@@ -156,7 +156,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
             quantities={name: {stat: _own_levels(values[k], name, dims, design, 0)
                                for stat, values in stats.items()}
                         for name, stats in quantities.items()},
-            factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains)
+            factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains,
+            log_density=out["lp"][own])
         for message in problems:
             warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
                           stacklevel=stacklevel)
