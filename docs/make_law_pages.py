@@ -30,13 +30,13 @@ NOTES = {
         "term's decay off (R_N* then has no data). `decide.epochs_worth_it` compares k "
         "epochs of D/k unique tokens with fresh data per posterior draw.\n\n"
         "Measured (`scalinglaws reproduce datablations2023`, 4 chains x (500 + 500), "
-        "1 divergent transition of 2,000, R-hat <= 1.002): fitted on the paper's 57 runs "
+        "no divergent transition, R-hat <= 1.005): fitted on the paper's 57 runs "
         "with <= 4 epochs, predicting the 125 runs with more, the posterior median's mean "
-        "relative error is 9.47% (median 7.90%) and the 90% predictive interval covers 53% "
+        "relative error is 9.70% (median 8.05%) and the 90% predictive interval covers 53% "
         "of the runs; a point fit of the same seven constants misses by 17.8%, the "
         "published constants (which saw those runs) by 6.18%, and a Chinchilla posterior on "
-        "total tokens by 7.47% (52% covered). The half-life R_D* stays wide (90% interval "
-        "5.9-76). See "
+        "total tokens by 7.45% (52% covered). The half-life R_D* stays wide (90% interval "
+        "6.1-74). See "
         "[the study](../studies/datablations2023.md).\n"),
     "isoflop": (
         "\nAlong an isoFLOP line, Chinchilla's loss is exactly this law with "
