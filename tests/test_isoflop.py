@@ -270,8 +270,7 @@ def test_the_likelihood_and_predictions_use_the_spread_noise():
     from scalinglaws.prediction import predict_draws
 
     frame = _sweep()
-    # natural coordinates: a prior draw with the data given (level ones are flat there)
-    spec = si.isoflop_model(law="isoflop_spread", coordinates="natural")
+    spec = si.isoflop_model(law="isoflop_spread")
     design, values, scale, u = _model_noise(spec, frame)
     expected = float(values["sigma"]) * np.exp(float(values["tau"]) * np.abs(u))
     np.testing.assert_allclose(scale, expected, rtol=1e-10)
@@ -279,8 +278,7 @@ def test_the_likelihood_and_predictions_use_the_spread_noise():
     posterior = {k: np.asarray(v)[None] for k, v in values.items()}
     draws = predict_draws(spec, design, posterior, jax.random.PRNGKey(0))
     np.testing.assert_allclose(np.asarray(draws["scale"])[0], expected, rtol=1e-10)
-    _, values, scale, _ = _model_noise(si.isoflop_model(law="isoflop",
-                                                        coordinates="natural"), frame)
+    _, values, scale, _ = _model_noise(si.isoflop_model(law="isoflop"), frame)
     np.testing.assert_allclose(scale, float(values["sigma"]), rtol=1e-12)
 
 
@@ -347,7 +345,8 @@ def test_level_coordinates_keep_the_density(law):
     drawn = {k: v["value"] for k, v in trace.items()
              if v["type"] == "sample" and not v["is_observed"]}
     natural = unconstrain_fn(natural_model, (), {"y": design.y}, drawn)
-    level = {k: v for k, v in natural.items() if k not in ("E", "K_ref")}
+    terms = ("E", "K_ref")  # sampled in natural coordinates, deterministic in level ones
+    level = {k: v for k, v in natural.items() if k not in terms}
     log_e, log_k = np.log(drawn["E"]), np.log(drawn["K_ref"])
     level["log_level"] = np.logaddexp(log_e, log_k)
     level["logit_share_E"] = log_e - log_k
@@ -358,7 +357,7 @@ def test_level_coordinates_keep_the_density(law):
     assert energies[1] == pytest.approx(energies[0], rel=1e-12, abs=1e-9)
     level_trace = numpyro.handlers.trace(numpyro.handlers.substitute(
         numpyro.handlers.seed(build_model(specs["level"], design), 0),
-        data={**level, **{k: v for k, v in drawn.items() if k not in ("E", "K_ref")}})
+        data={**level, **{k: v for k, v in drawn.items() if k not in terms}})
     ).get_trace(y=design.y)
     assert level_trace["E"]["type"] == "deterministic"
     assert level_trace["log_level"]["type"] == "sample"
