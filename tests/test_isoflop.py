@@ -108,10 +108,13 @@ def test_compute_optimal_is_the_posterior_frontier(small_fit):
         assert row.D_median == pytest.approx(np.median(c / (6 * n)), rel=1e-9)
     assert set(table["method"]) == {"closed form"}
     # a budget never fitted: its vertex offset drawn from the population, a wider interval
+    # (compared at the largest fitted budget, where the exponent's spread is smallest; at
+    # 1e22 it dominates both intervals, and 400 draws did not always order them)
     with pytest.warns(ScalingLawWarning, match="new levels drawn from the population"):
-        new = decide.compute_optimal(small_fit, compute=1e22, group={"budget": "new"})
+        new = decide.compute_optimal(small_fit, compute=1e20, group={"budget": "new"})
     width = np.log(new["N_upper"] / new["N_lower"]).iloc[0]
-    assert width > np.log(table["N_upper"] / table["N_lower"]).iloc[1]
+    fitted = np.log(table["N_upper"] / table["N_lower"]).iloc[0]
+    assert width > fitted, (width, fitted)
 
 
 @pytest.mark.slow
