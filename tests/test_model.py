@@ -11,7 +11,7 @@ from numpyro.infer.util import initialize_model
 
 import scalinglaws as sl
 from scalinglaws.data import make_design
-from scalinglaws.model import build_model, centred_sites, noise_scale
+from scalinglaws.model import build_model, centred_sites, noise_scale, terms_to_level
 
 
 def _trace(model, design):
@@ -236,12 +236,15 @@ def test_level_coordinates_keep_the_density(sweep, vary, pooling):
     assert prior_trace[f"E{factor}"]["type"] == "sample" and "log_level" not in prior_trace
 
 
-def test_level_coordinates_fit_and_report_the_terms(sweep):
+@pytest.mark.parametrize("pooling", ["none", "partial"])
+def test_level_coordinates_fit_and_report_the_terms(sweep, pooling):
     """A fit in level coordinates records E, A, B per level for prediction and summary;
-    the coordinates are sampler devices, left out of the summary."""
-    spec = sl.ScalingModel("chinchilla", target="loss", pooling="none",
+    the coordinates are sampler devices, left out of the summary. In a hierarchy the
+    chains start from the natural twin's mode mapped to the level coordinates."""
+    centred = {p: "centred" for p in "EAB"} if pooling == "partial" else "noncentred"
+    spec = sl.ScalingModel("chinchilla", target="loss", pooling=pooling,
                            vary={"E": "dataset", "A": "dataset", "B": "dataset"},
-                           coordinates="level")
+                           coordinates="level", parameterization=centred)
     fit = spec.fit(sweep, chains=1, warmup=150, draws=100, seed=0, progress=False)
     post = fit.idata.posterior
     assert post["E_dataset"].dims[-1] == "dataset"
@@ -250,3 +253,48 @@ def test_level_coordinates_fit_and_report_the_terms(sweep):
     pred = fit.predict(sweep.head(3))
     assert np.all(np.abs(pred["median"] / sweep["loss"].head(3) - 1) < 0.05)
     assert sl.ScalingModel.from_dict(spec.to_dict()).coordinates == "level"
+    if pooling == "partial":  # the hierarchy's offsets are recorded, on the log scale
+        np.testing.assert_allclose(post["E_offset_dataset"],
+                                   np.log(post["E_dataset"] / post["E"]), atol=1e-10)
+
+
+def test_level_coordinates_of_a_centred_hierarchy_keep_the_density(sweep):
+    """With E, A and B partially pooled (centred), coordinates="level" samples each
+    level's level and shares and gives the terms the population's density on the log
+    scale: the potential energy equals the natural centred model's at the corresponding
+    point, the offsets are recorded, and the mode search's natural twin maps to it."""
+    from numpyro.infer.util import potential_energy
+
+    vary = {p: "dataset" for p in "EAB"}
+    centred = {p: "centred" for p in "EAB"}
+    specs = {c: sl.ScalingModel("chinchilla", target="loss", vary=vary,
+                                parameterization=centred, coordinates=c)
+             for c in ("natural", "level")}
+    design = make_design(specs["natural"], sweep)
+    rng = np.random.default_rng(1)
+    pops = {"E": np.log(1.7), "A_ref": np.log(0.4), "B_ref": np.log(0.3)}
+    sds = {"E": 0.2, "A": 0.3, "B": 0.25}
+    logs = {k: v + 0.3 * rng.normal(size=3) for k, v in pops.items()}
+    shared = {"alpha": np.log(0.3), "beta": np.log(0.3), "sigma": np.log(0.02), **pops,
+              **{f"{k}_sd_dataset": np.log(v) for k, v in sds.items()}}
+    natural = {**shared, **{f"{k[0]}_offset_dataset": logs[k] - pops[k] for k in pops}}
+    log_level, (share_e, share_a) = terms_to_level(
+        [logs["E"], logs["A_ref"], logs["B_ref"]])
+    level = {**shared, "log_level_dataset": log_level, "logit_share_E_dataset": share_e,
+             "logit_share_A_dataset": share_a}
+    energies = [float(potential_energy(build_model(specs[c], design), (), {"y": design.y},
+                                       point)) for c, point in (("natural", natural),
+                                                                ("level", level))]
+    assert np.isfinite(energies[0])
+    assert energies[1] == pytest.approx(energies[0], rel=1e-12, abs=1e-9)
+    trace = numpyro.handlers.trace(numpyro.handlers.substitute(
+        build_model(specs["level"], design),
+        data={k: np.exp(v) if k in shared else v for k, v in level.items()})
+    ).get_trace(y=design.y)
+    assert trace["E_dataset"]["type"] == trace["A_offset_dataset"]["type"] == "deterministic"
+    np.testing.assert_allclose(trace["A_offset_dataset"]["value"], logs["A_ref"] - pops["A_ref"])
+    np.testing.assert_allclose(trace["B_z_dataset"]["value"],
+                               (logs["B_ref"] - pops["B_ref"]) / sds["B"])
+    # non-centred level terms cannot be sampled in level coordinates
+    with pytest.raises(sl.ScalingLawError, match="centred"):
+        sl.ScalingModel("chinchilla", target="loss", vary=vary, coordinates="level")

@@ -61,7 +61,9 @@ def test_prior_override_by_name():
         ({"law": "chinchilla", "coordinates": "level", "vary": {"E": "dataset"}},
          "must vary alike"),
         ({"law": "chinchilla", "coordinates": "level",
-          "vary": {p: "dataset" for p in "EAB"}}, "pooling='partial'"),
+          "vary": {p: "dataset" for p in "EAB"}}, "centred hierarchy"),
+        ({"law": "chinchilla", "coordinates": "level", "vary": {"E": ["dataset", "seed"],
+          "A": ["dataset", "seed"], "B": ["dataset", "seed"]}}, "must vary alike"),
     ],
 )
 def test_bad_spec(kwargs, match):

@@ -373,6 +373,20 @@ def level_to_terms(log_level, logits) -> list:
     return [*out, rest]
 
 
+def terms_to_level(logs) -> tuple:
+    """The inverse of :func:`level_to_terms`: ``(log_level, logits)`` from the terms' logs.
+
+    >>> import numpy as np
+    >>> log_level, logits = terms_to_level([np.log(2.0), 0.0, 0.0])
+    >>> round(float(np.exp(log_level)), 6), [round(float(v), 6) for v in logits]
+    (4.0, [0.0, 0.0])
+    """
+    logs = list(logs)
+    rests = [jax.nn.logsumexp(jnp.stack(logs[i:]), axis=0) for i in range(1, len(logs))]
+    return (jnp.logaddexp(logs[0], rests[0]),
+            [logs[i] - rests[i] for i in range(len(logs) - 1)])
+
+
 def level_coordinate_names(spec, factor: str = "") -> list[str]:
     """The sites of ``spec``'s level coordinates (suffixed by ``factor`` when they vary)."""
     terms = spec.law.level_terms
@@ -397,7 +411,9 @@ def sample_level_coordinates(spec, design: Design) -> dict:
     For chinchilla at the reference point, ``V = E + A_ref + B_ref``, ``E = s V`` and
     ``A_ref = (1 - s) w V``; the sites are ``log_level`` (log V), ``logit_share_E``
     (logit s) and ``logit_share_A`` (logit w), flat (``ImproperUniform``), each term then
-    adding its stated prior (:class:`GivenValue`). The density is the natural
+    adding its stated prior (:class:`GivenValue`): with ``pooling="none"`` each level's
+    own prior, with partial pooling the population's ``LogNormal(log E, E_sd)`` (the
+    centred hierarchy; ``_body`` records the offsets). The density is the natural
     parameterisation's; the geometry differs: the data fix the level whatever the split,
     so a weakly identified E moves along one axis instead of a curved ridge with alpha.
     """
@@ -606,6 +622,22 @@ def _body(spec, design: Design, y, mask) -> None:
                 f"{name}_sd_{f}", spec.prior(f"{name}_sd").to_numpyro())
             values[f"{name}_z_{f}"] = sample_z(f"{name}_z_{f}", (name, f), sd)
 
+    def sample_level_term(values: dict, p, factor: str) -> None:
+        # A partially pooled term in level coordinates: each level's value is a site of
+        # its own, centred on the population on the log scale; with data it is computed
+        # from the level coordinates (sample_level_coordinates), which adds this density.
+        sd = values[f"{p.name}_sd_{factor}"] = numpyro.sample(
+            f"{p.name}_sd_{factor}", spec.prior(f"{p.name}_sd").to_numpyro())
+        centre = jnp.log(values[p.sampled_name])
+        n = len(design.factors[factor].levels)
+        per_level = numpyro.sample(f"{p.sampled_name}_{factor}",
+                                   dist.LogNormal(centre, sd).expand([n]).to_event(1))
+        offset = numpyro.deterministic(f"{p.name}_offset_{factor}",
+                                       jnp.log(per_level) - centre)
+        values[f"{p.name}_z_{factor}"] = numpyro.deterministic(f"{p.name}_z_{factor}",
+                                                               offset / sd)
+
+    level_terms = law.level_terms if spec.coordinates == "level" else ()
     values: dict = {}
     population: dict = {}
     for p in law.params:
@@ -616,6 +648,9 @@ def _body(spec, design: Design, y, mask) -> None:
             continue
         values[p.sampled_name] = population[p.name] = numpyro.sample(
             p.sampled_name, spec.prior(p.name).to_numpyro())
+        if p.name in level_terms and factors:
+            sample_level_term(values, p, factors[0])
+            continue
         sample_offsets(values, p.name, factors)
         for f in factors:
             u = _to_unconstrained(p.constraint, values[p.sampled_name])

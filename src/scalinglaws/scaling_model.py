@@ -70,8 +70,10 @@ class ScalingModel(ModelSpec):
         A_ref and B_ref. The priors and the posterior are the same (the change of
         variables has unit Jacobian). The geometry is straighter when the data fix the
         level but not how it splits, for example two model sizes, where E trades against
-        alpha. The terms must not vary, or vary by one factor with ``pooling="none"``.
-        See :func:`scalinglaws.model.sample_level_coordinates`.
+        alpha. The terms must vary alike: not at all, or by one factor, either with
+        ``pooling="none"`` or partially pooled and centred (each level's terms then get
+        the population's density on the log scale). See
+        :func:`scalinglaws.model.sample_level_coordinates`.
     measurement_se : str, optional
         Column of each row's known measurement standard error, in the target's units
         (e.g. the binomial standard error ``sqrt(p (1 - p) / n)`` of an accuracy measured

@@ -248,13 +248,23 @@ class ModelSpec:
                 f"declares none; use coordinates='natural'")
         factors = [vary.get(t, ()) for t in law.level_terms]
         shared = factors[0]
-        if (any(f != shared for f in factors) or len(shared) > 1
-                or (shared and self.pooling != "none")):
+        if any(f != shared for f in factors) or len(shared) > 1:
             raise ScalingLawError(
                 f"coordinates='level' samples {list(law.level_terms)} together, so they must "
-                f"vary alike: not at all, or by one factor with pooling='none'; got vary "
-                f"{ {t: list(vary.get(t, ())) for t in law.level_terms} } with pooling="
-                f"{self.pooling!r}; use coordinates='natural' for a partially pooled hierarchy")
+                f"vary alike: not at all, or all by the same one factor; got vary "
+                f"{ {t: list(vary.get(t, ())) for t in law.level_terms} }; use "
+                f"coordinates='natural'")
+        choice = self.parameterization
+        noncentred = [t for t in law.level_terms
+                      if (choice.get(t, "noncentred") if isinstance(choice, Mapping)
+                          else choice) != "centred"]
+        if shared and self.pooling != "none" and noncentred:
+            raise ScalingLawError(
+                f"coordinates='level' with partial pooling samples each level's terms "
+                f"{list(law.level_terms)} and gives them the population's density on the "
+                f"log scale, which is the centred hierarchy; {noncentred} are non-centred "
+                f"here. Set parameterization={ {t: 'centred' for t in law.level_terms} } "
+                f"(or 'centred'), pooling='none', or coordinates='natural'")
 
     # --- serialisation ----------------------------------------------------------------
 

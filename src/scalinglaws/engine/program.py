@@ -49,6 +49,9 @@ from ..model import (
     centred_sites,
     data_model,
     enable_x64,
+    level_coordinate_names,
+    level_factor,
+    terms_to_level,
     view,
 )
 from .sampler import (
@@ -545,25 +548,41 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
     bound as ``sd`` and the offsets shrink together, so an optimiser can run down that
     funnel to a useless "mode". The non-centred twin of the model (``offset = sd * z``,
     ``z ~ Normal(0, 1)``) has the same posterior and a bounded density: its mode is
-    found instead and mapped to the centred coordinates.
+    found instead and mapped to the centred coordinates. Partially pooled terms in level
+    coordinates (centred by construction) are searched in the natural coordinates and
+    mapped to their levels' level coordinates.
     """
-    pairs = centred_sites(spec, view(structure, example))
+    design = view(structure, example)
+    pairs = centred_sites(spec, design)
     if not pairs:
         return (model, unravel), lambda x, data: x
-    twin = data_model(dataclasses.replace(spec, parameterization="noncentred"), structure)
+    factor = level_factor(spec, design) if spec.coordinates == "level" else ""
+    pooled_levels = bool(factor) and spec.pooling != "none"
+    twin_spec = dataclasses.replace(spec, parameterization="noncentred",
+                                    **({"coordinates": "natural"} if pooled_levels else {}))
+    twin = data_model(twin_spec, structure)
     twin_unravel = _layout(twin, example)
+    terms = spec.law.level_terms if pooled_levels else ()
+    level = [(spec.law.param(t).sampled_name, f"{t}_sd_{factor}", f"{t}_z_{factor}")
+             for t in terms]
     names = []
-    for name, factor in pairs:
+    for name, by in pairs:
         sd, z, offset = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z", f"{RUN_SITE}_offset")
                          if name == RUN_SITE else
-                         (f"{name}_sd_{factor}", f"{name}_z_{factor}",
-                          f"{name}_offset_{factor}"))
-        if z in twin_unravel.shapes:  # integrated run offsets have no sampled site
+                         (f"{name}_sd_{by}", f"{name}_z_{by}",
+                          f"{name}_offset_{by}"))
+        if z in twin_unravel.shapes and name not in terms:  # integrated runs: no site
             names.append((sd, z, offset))
 
     def to_sampler(x, data):
         values = twin_unravel(x)
         constrained = constrain_fn(twin, (data,), {}, values)
+        if level:
+            logs = [jnp.log(constrained[site]) + constrained[sd] * values.pop(z)
+                    for site, sd, z in level]
+            log_level, logits = terms_to_level(logs)
+            values.update(zip(level_coordinate_names(spec, factor), [log_level, *logits],
+                              strict=True))
         for sd, z, offset in names:
             values[offset] = constrained[sd] * values.pop(z)
         return unravel.ravel(values)
