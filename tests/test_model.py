@@ -298,3 +298,20 @@ def test_level_coordinates_of_a_centred_hierarchy_keep_the_density(sweep):
     # non-centred level terms cannot be sampled in level coordinates
     with pytest.raises(sl.ScalingLawError, match="centred"):
         sl.ScalingModel("chinchilla", target="loss", vary=vary, coordinates="level")
+
+
+def test_level_coordinates_of_a_hierarchy_when_the_frame_has_one_level(sweep):
+    """A hierarchy in level coordinates fitted to a frame with one level of its factor:
+    the terms are shared there, and the mode search's twin keeps them as the spec has
+    them while the other centred offsets (the noise's, here) are searched non-centred."""
+    one = sweep[sweep["dataset"] == "web"].copy()
+    one["half"] = np.where(np.arange(len(one)) % 2 == 0, "x", "y")
+    spec = sl.ScalingModel("chinchilla", target="loss",
+                           vary={**{p: "dataset" for p in "EAB"}, "sigma": "half"},
+                           parameterization={p: "centred" for p in ("E", "A", "B", "sigma")},
+                           coordinates="level")
+    with pytest.warns(sl.ScalingLawWarning):
+        fit = spec.fit(one, chains=1, warmup=100, draws=50, seed=0, progress=False)
+    assert "log_level" in fit.idata.posterior
+    pred = fit.predict(one.head(3))
+    assert np.all(np.abs(pred["median"] / one["loss"].head(3) - 1) < 0.05)

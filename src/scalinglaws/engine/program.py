@@ -558,8 +558,16 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
         return (model, unravel), lambda x, data: x
     factor = level_factor(spec, design) if spec.coordinates == "level" else ""
     pooled_levels = bool(factor) and spec.pooling != "none"
-    twin_spec = dataclasses.replace(spec, parameterization="noncentred",
-                                    **({"coordinates": "natural"} if pooled_levels else {}))
+    if pooled_levels:
+        twin_spec = dataclasses.replace(spec, parameterization="noncentred",
+                                        coordinates="natural")
+    elif spec.coordinates == "level" and spec.pooling != "none" and any(
+            t in spec.vary for t in spec.law.level_terms):
+        # the spec pools the level terms (centred), this design does not vary them
+        twin_spec = dataclasses.replace(spec, parameterization={
+            t: "centred" for t in spec.law.level_terms})
+    else:
+        twin_spec = dataclasses.replace(spec, parameterization="noncentred")
     twin = data_model(twin_spec, structure)
     twin_unravel = _layout(twin, example)
     terms = spec.law.level_terms if pooled_levels else ()
