@@ -34,3 +34,22 @@ def hierarchical_fit(sweep):
                             vary={"E": "dataset", "A": "dataset", "B": "dataset"},
                             parameterization="centred")
     return model.fit(sweep, seed=1, chains=4, warmup=500, draws=1000, progress=False)
+
+
+@pytest.fixture(scope="session")
+def assert_same_density():
+    """``check(design, (spec_a, point_a), (spec_b, point_b))``: both models on ``design``
+    have the same, finite potential energy (unconstrained, Jacobians included) at their
+    points, to 1e-12: what a change of coordinates must keep."""
+    import numpy as np
+    from numpyro.infer.util import potential_energy
+
+    from scalinglaws.model import build_model
+
+    def check(design, *pairs):
+        energies = [float(potential_energy(build_model(spec, design), (), {"y": design.y},
+                                           point)) for spec, point in pairs]
+        assert np.isfinite(energies[0])
+        assert energies[1] == pytest.approx(energies[0], rel=1e-12, abs=1e-9)
+
+    return check

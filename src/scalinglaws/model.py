@@ -42,6 +42,7 @@ from .data import Design, Factor
 from .errors import ScalingLawError
 from .laws.expr import LOG_KEY
 from .priors import Prior
+from .spec import is_centred
 
 RUN_SITE = "run"
 
@@ -147,13 +148,10 @@ def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
     E, A and B). ``parameterization`` chooses for all (a string) or per parameter (a
     dict; ``"sigma"`` and ``"run"`` are keys too).
     """
-    choice = spec.parameterization
     pairs = [(name, f) for name, factors in design.vary.items() for f in factors]
     if spec.run and spec.run in design.factors:
         pairs.append(("run", spec.run))
-    if isinstance(choice, str):
-        return frozenset(pairs) if choice == "centred" else frozenset()
-    return frozenset((n, f) for n, f in pairs if choice.get(n, "noncentred") == "centred")
+    return frozenset((n, f) for n, f in pairs if is_centred(spec.parameterization, n))
 
 
 def _offset(values: Mapping, design: Design, name: str, factors: tuple[str, ...]):
@@ -616,18 +614,21 @@ def _body(spec, design: Design, y, mask) -> None:
                                 dist.Normal(0.0, sd).expand([n]).to_event(1))
         return numpyro.deterministic(name, offset / sd)
 
+    def sample_sd(values: dict, name: str, factor: str):
+        values[f"{name}_sd_{factor}"] = numpyro.sample(
+            f"{name}_sd_{factor}", spec.prior(f"{name}_sd").to_numpyro())
+        return values[f"{name}_sd_{factor}"]
+
     def sample_offsets(values: dict, name: str, factors: tuple[str, ...]) -> None:
         for f in factors:
-            sd = values[f"{name}_sd_{f}"] = numpyro.sample(
-                f"{name}_sd_{f}", spec.prior(f"{name}_sd").to_numpyro())
+            sd = sample_sd(values, name, f)
             values[f"{name}_z_{f}"] = sample_z(f"{name}_z_{f}", (name, f), sd)
 
     def sample_level_term(values: dict, p, factor: str) -> None:
         # A partially pooled term in level coordinates: each level's value is a site of
         # its own, centred on the population on the log scale; with data it is computed
         # from the level coordinates (sample_level_coordinates), which adds this density.
-        sd = values[f"{p.name}_sd_{factor}"] = numpyro.sample(
-            f"{p.name}_sd_{factor}", spec.prior(f"{p.name}_sd").to_numpyro())
+        sd = sample_sd(values, p.name, factor)
         centre = jnp.log(values[p.sampled_name])
         n = len(design.factors[factor].levels)
         per_level = numpyro.sample(f"{p.sampled_name}_{factor}",

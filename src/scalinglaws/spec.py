@@ -52,6 +52,18 @@ NOISE_PRIORS = {
 SIGMA_GROUP_SCALE = 0.5
 
 
+def is_centred(parameterization: str | Mapping[str, str], name: str) -> bool:
+    """Whether ``name``'s offsets are sampled centred under ``parameterization`` (one
+    choice for all, or a dict per parameter whose default is non-centred).
+
+    >>> is_centred({"E": "centred"}, "E"), is_centred({"E": "centred"}, "A")
+    (True, False)
+    """
+    if isinstance(parameterization, Mapping):
+        return parameterization.get(name, "noncentred") == "centred"
+    return parameterization == "centred"
+
+
 def _as_factors(value: Any, key: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -254,10 +266,7 @@ class ModelSpec:
                 f"vary alike: not at all, or all by the same one factor; got vary "
                 f"{ {t: list(vary.get(t, ())) for t in law.level_terms} }; use "
                 f"coordinates='natural'")
-        choice = self.parameterization
-        noncentred = [t for t in law.level_terms
-                      if (choice.get(t, "noncentred") if isinstance(choice, Mapping)
-                          else choice) != "centred"]
+        noncentred = [t for t in law.level_terms if not is_centred(self.parameterization, t)]
         if shared and self.pooling != "none" and noncentred:
             raise ScalingLawError(
                 f"coordinates='level' with partial pooling samples each level's terms "
