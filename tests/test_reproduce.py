@@ -3,6 +3,7 @@ against models/*.toml, and the real-data reproductions (``-m slow``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import tomllib
@@ -340,6 +341,13 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
+    # one parameterization for every parameter, given as a string, names the same sites
+    spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical_exponents"]
+    for choice in ("centred", "noncentred"):
+        other = dataclasses.replace(spec, parameterization=choice)
+        (block,) = hh.dense_mass(other)
+        frame = rp.hitchhiker_normalise(parts["checkpoints"])[0]
+        assert set(block) <= sampled_sites(other, make_design(other, frame)), choice
     # on one family's rows the family factor has a single level: every site is a scalar
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_checkpoints"]
     rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]

@@ -26,6 +26,7 @@ from ..discrepancy import Discrepancy
 from ..model import level_coordinate_names
 from ..priors import Prior
 from ..scaling_model import ScalingModel
+from ..spec import is_centred
 from .common import Reproduction, Settings, fit_many, fit_model, load_table, write_figure
 from .hitchhiker2024_protocol import (
     HITCHHIKER_MAX_CHECKPOINTS,
@@ -165,7 +166,6 @@ def dense_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, 
     >>> dense_mass(specs()["hitchhiker2024_final"][0])[0][3:]  # level coordinates
     ('log_level_family', 'logit_share_E_family', 'logit_share_A_family')
     """
-    centred = spec.parameterization if isinstance(spec.parameterization, Mapping) else {}
     vary = {} if one_family else spec.vary
     names: list[str] = []
     for p in spec.law.params:
@@ -175,7 +175,7 @@ def dense_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, 
             continue
         names.append(p.sampled_name)
         for f in factors:
-            kind = "offset" if centred.get(p.name) == "centred" else "z"
+            kind = "offset" if is_centred(spec.parameterization, p.name) else "z"
             names += [f"{p.name}_sd_{f}", f"{p.name}_{kind}_{f}"]
     sigma_factors = vary.get("sigma", ())
     if spec.pooling == "none" and sigma_factors:  # independent per-level noise scales
