@@ -402,15 +402,15 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
 
 
 def test_hitchhiker_diagnostics_aggregate_per_family_fits(monkeypatch):
-    per_fit = {"x": (1.02, 300.0, 1, 200.0), "y": (1.3, 12.0, 4, 600.0)}
+    per_fit = {"x": (1.02, 300.0, 1, 200.0, 90.0), "y": (1.3, 12.0, 4, 600.0, 150.0)}
     monkeypatch.setattr(hh, "fit_diagnostics", lambda name, fit: {
         "fit": name, "rows": 20, "chains": 2, "draws": 300, "divergences": per_fit[fit][2],
         "max_r_hat": per_fit[fit][0], "min_ess_bulk": per_fit[fit][1],
-        "mean_steps": per_fit[fit][3], "warnings": 1})
+        "min_ess_tail": per_fit[fit][4], "mean_steps": per_fit[fit][3], "warnings": 1})
     row, per = hh.sampler_diagnostics("(b) checkpoints", [("f1", "x", 5.0), ("f2", "y", 7.0)])
     assert row == {"fit": "(b) checkpoints", "fits": 2, "rows": 40, "chains": 2, "draws": 300,
                    "divergences": 5, "max_r_hat": 1.3, "min_ess_bulk": 12.0,
-                   "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
+                   "min_ess_tail": 90.0, "mean_steps": 400.0, "warnings": 2, "seconds": 12.0}
     assert per["family"].tolist() == ["f1", "f2"]
 
 
@@ -520,6 +520,15 @@ def test_hitchhiker_reproduction_quick(tmp_path):
     assert len(table) == len(hh.HITCHHIKER_QUICK) + 2
     assert (table[[f"{k}_cov90" for k in hh.HITCHHIKER_KEYS]].to_numpy() <= 1).all()
     assert "(e) hierarchical, one size down" in result.tables["sampler"]["fit"].tolist()
+
+
+def test_fit_diagnostics_report_the_worst_sampler_sites(hierarchical_fit):
+    row = scoring.fit_diagnostics("demo", hierarchical_fit)
+    sites = hierarchical_fit.summary(sites=True)  # the sampler's own sites, offsets included
+    assert row["max_r_hat"] == sites["r_hat"].max()
+    assert row["min_ess_bulk"] == sites["ess_bulk"].min()
+    assert row["min_ess_tail"] == sites["ess_tail"].min()
+    assert row["divergences"] == int(hierarchical_fit.idata.sample_stats["diverging"].sum())
 
 
 def test_convergence_notes_flag_disagreeing_chains():

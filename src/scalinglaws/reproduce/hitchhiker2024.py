@@ -268,7 +268,7 @@ def sampler_diagnostics(name: str, fits: Sequence[tuple[Any, Any, float]]
                         ) -> tuple[dict[str, Any], pd.DataFrame]:
     """One sampler-table row for a model's fit(s) and the per-fit rows behind it.
 
-    For a model fitted family by family: the worst R-hat, the smallest bulk ESS, the total
+    For a model fitted family by family: the worst R-hat, the smallest bulk and tail ESS, the total
     divergences and warnings, the mean of the fits' mean leapfrog steps per draw, and the
     total wall time. ``fits`` is :func:`fit_and_score`'s list of fits.
 
@@ -283,6 +283,7 @@ def sampler_diagnostics(name: str, fits: Sequence[tuple[Any, Any, float]]
            "divergences": int(per["divergences"].sum()),
            "max_r_hat": float(per["max_r_hat"].max()),
            "min_ess_bulk": float(per["min_ess_bulk"].min()),
+           "min_ess_tail": float(per["min_ess_tail"].min()),
            "mean_steps": float(per["mean_steps"].mean()),
            "warnings": int(per["warnings"].sum()), "seconds": float(per["seconds"].sum())}
     return row, per
@@ -403,8 +404,8 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
                                                                   strict=True)])
                 for per in by_family.values()]
     notes += convergence_notes(pd.concat(checked, ignore_index=True))
-    columns = ["family", "rows", "divergences", "max_r_hat", "min_ess_bulk", "mean_steps",
-               "warnings", "seconds"]
+    columns = ["family", "rows", "divergences", "max_r_hat", "min_ess_bulk", "min_ess_tail",
+               "mean_steps", "warnings", "seconds"]
     tables = {"sampler": diag, **{f"sampler of ({k}) by family": per[columns]
                                   for k, per in by_family.items()}}
     return Reproduction("hitchhiker2024", TITLE, table, tables,

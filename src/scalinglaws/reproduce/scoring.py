@@ -97,7 +97,7 @@ def are(truth: Sequence[float], prediction: Sequence[float]) -> float:
 
 def fit_diagnostics(name: str, fit: Any) -> dict[str, Any]:
     """A fit's row of a sampler table: rows, chains, draws, divergences, worst R-hat,
-    smallest bulk ESS, mean leapfrog steps per draw and the number of warnings."""
+    smallest bulk and tail ESS, mean leapfrog steps per draw and the number of warnings."""
     stats = fit.idata.sample_stats
     post = fit.idata.posterior
     # the sampler's own sites (a Fit's default summary shows natural per-group values,
@@ -109,6 +109,7 @@ def fit_diagnostics(name: str, fit: Any) -> dict[str, Any]:
             "divergences": int(stats["diverging"].sum()),
             "max_r_hat": float(summary["r_hat"].max()),
             "min_ess_bulk": float(summary["ess_bulk"].min()),
+            "min_ess_tail": float(summary["ess_tail"].min()),
             "mean_steps": float(stats["n_steps"].mean()) if "n_steps" in stats else np.nan,
             "warnings": len(fit.warnings)}
 
