@@ -108,6 +108,13 @@ def page(law: sl.Law) -> str:
             f"spec). The posterior also holds the natural-unit values, and "
             f"`Fit.predict_draws(...)['params']` gives them per row. Priors given for "
             f"{names} apply to the reference-scale value.\n")
+    if law.level_terms:
+        terms = " + ".join(f"`{law.param(t).sampled_name}`" for t in law.level_terms)
+        reference += (
+            f"\n{terms} is the law's value at the reference point (`Law.level_terms`): "
+            f"`coordinates=\"level\"` samples that sum and the terms' shares of it instead, "
+            f"the same posterior with a straighter geometry where the data fix the level "
+            f"better than its split ([level coordinates](../modeling.md#level-coordinates)).\n")
     inputs = ", ".join(f'"{v}": "{v}"' for v in law.variables)
     return f"""# `{law.name}`
 

@@ -132,6 +132,23 @@ def test_reference_scale_round_trip(name):
     assert np.isfinite(float(law.log(at_ref, params)))
 
 
+@pytest.mark.parametrize("name", ["chinchilla", "overtraining"])
+def test_level_terms_add_up_to_the_law_at_the_reference_point(name):
+    """coordinates="level" samples the sum of a law's level terms at the reference point,
+    so that sum must be the law's value there (the isoflop laws' E + K_ref is their value
+    at the reference budget's optimum: tests/test_isoflop.py)."""
+    law = sl.laws.get(name)
+    rng = np.random.default_rng(1)
+    refs = {v: float(rng.uniform(15, 22)) for v in law.variables}
+    natural = {p.name: float(rng.uniform(0.2, 0.6)) for p in law.params if not p.reference}
+    ref_logs = {p.name: float(rng.normal()) for p in law.params if p.reference}
+    logs = law.from_reference(ref_logs, natural, refs) if law.from_reference else {}
+    params = {**natural, **{k: float(jnp.exp(v)) for k, v in logs.items()}}
+    at_ref = {v: math.exp(r) for v, r in refs.items()}
+    terms = [natural[t] if t in natural else math.exp(ref_logs[t]) for t in law.level_terms]
+    assert float(law.fn(at_ref, params)) == pytest.approx(sum(terms), rel=1e-9)
+
+
 def test_param_prior_must_fit_constraint():
     with pytest.raises(ScalingLawError, match="puts mass outside"):
         sl.Param("E", "positive", sl.Prior("Normal", 0, 1))

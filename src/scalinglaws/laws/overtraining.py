@@ -39,6 +39,7 @@ OVERTRAINING = Law(
     fn=exp_of(_overtraining_log),
     log_fn=_overtraining_log,
     from_reference=_overtraining_from_ref,
+    level_terms=("E", "a", "b"),
     latex=r"L(N, M) = E + \left(a M^{\eta} + b M^{-\eta}\right) C^{-\eta},"
           r"\quad C = 6 N D,\ M = D / N",
     citation="Gadre et al. 2024, Language models scale reliably with over-training and on "

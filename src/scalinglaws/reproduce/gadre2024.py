@@ -69,9 +69,11 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
                                 "the targets' error is predicted through their predicted loss"}
     loss = {"law": "overtraining", "inputs": {"N": "N", "D": "D"}, "target": "loss_c4_val",
             "priors": {"sigma": GADRE_LOSS_NOISE}}
+    # level coordinates (E + a_ref + b_ref and the shares): five runs per dataset leave E
+    # and the terms on a curved ridge; 44-53 leapfrog steps per draw against 293-374
     out["gadre2024_loss_per_dataset"] = (
         ScalingModel(**loss, vary={p: "dataset" for p in ("E", "a", "b", "eta")},
-                     pooling="none"), loss_fit)
+                     pooling="none", coordinates="level"), loss_fit)
     out["gadre2024_loss_hierarchical"] = (
         ScalingModel(**loss, vary={p: "dataset" for p in ("E", "a", "b")}), loss_fit)
     error = {"law": "downstream_exp", "inputs": {"L": "loss_c4_val"},
