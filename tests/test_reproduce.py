@@ -343,11 +343,11 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
     # one parameterization for every parameter, given as a string, names the same sites
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical_exponents"]
+    frame = rp.hitchhiker_normalise(parts["checkpoints"])[0]
     for choice, coordinates in (("centred", "level"), ("centred", "natural"),
                                 ("noncentred", "natural")):
         other = dataclasses.replace(spec, parameterization=choice, coordinates=coordinates)
         (block,) = hh.dense_mass(other)
-        frame = rp.hitchhiker_normalise(parts["checkpoints"])[0]
         assert set(block) <= sampled_sites(other, make_design(other, frame)), choice
     # on one family's rows the family factor has a single level: every site is a scalar
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_checkpoints"]
