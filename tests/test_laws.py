@@ -99,13 +99,11 @@ def test_chinchilla_tends_to_e(E, alpha, beta):
     assert value == pytest.approx(E, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["chinchilla", "kaplan", "overtraining", "compute",
-                                  "broken_power"])
-def test_reference_scale_round_trip(name):
-    """Sampling a coefficient at the reference scale and converting back is exact: the
-    law evaluated with converted natural parameters equals the law in rescaled units."""
-    law = sl.laws.get(name)
-    rng = np.random.default_rng(0)
+def _at_reference(law, seed: int):
+    """Random parameters of ``law`` and its variables at random log reference values: the
+    natural parameters, the reference-scale ones' logs, every parameter in natural units
+    (converted by ``law.from_reference``) and the variables at the reference point."""
+    rng = np.random.default_rng(seed)
     refs = {v: float(rng.uniform(15, 22)) for v in law.variables}  # log reference values
     natural = {p.name: float(rng.uniform(0.2, 0.6)) for p in law.params if not p.reference}
     if "c1" in natural:
@@ -113,7 +111,16 @@ def test_reference_scale_round_trip(name):
     ref_logs = {p.name: float(rng.normal()) for p in law.params if p.reference}
     logs = law.from_reference(ref_logs, natural, refs)
     params = {**natural, **{k: float(jnp.exp(v)) for k, v in logs.items()}}
-    at_ref = {v: math.exp(r) for v, r in refs.items()}
+    return natural, ref_logs, params, {v: math.exp(r) for v, r in refs.items()}
+
+
+@pytest.mark.parametrize("name", ["chinchilla", "kaplan", "overtraining", "compute",
+                                  "broken_power"])
+def test_reference_scale_round_trip(name):
+    """Sampling a coefficient at the reference scale and converting back is exact: the
+    law evaluated with converted natural parameters equals the law in rescaled units."""
+    law = sl.laws.get(name)
+    natural, ref_logs, params, at_ref = _at_reference(law, seed=0)
     # At the reference point every power term of the law must equal its reference value.
     if name == "chinchilla":
         assert params["A"] * at_ref["N"] ** -params["alpha"] == pytest.approx(
@@ -138,13 +145,7 @@ def test_level_terms_add_up_to_the_law_at_the_reference_point(name):
     so that sum must be the law's value there (the isoflop laws' E + K_ref is their value
     at the reference budget's optimum: tests/test_isoflop.py)."""
     law = sl.laws.get(name)
-    rng = np.random.default_rng(1)
-    refs = {v: float(rng.uniform(15, 22)) for v in law.variables}
-    natural = {p.name: float(rng.uniform(0.2, 0.6)) for p in law.params if not p.reference}
-    ref_logs = {p.name: float(rng.normal()) for p in law.params if p.reference}
-    logs = law.from_reference(ref_logs, natural, refs) if law.from_reference else {}
-    params = {**natural, **{k: float(jnp.exp(v)) for k, v in logs.items()}}
-    at_ref = {v: math.exp(r) for v, r in refs.items()}
+    natural, ref_logs, params, at_ref = _at_reference(law, seed=1)
     terms = [natural[t] if t in natural else math.exp(ref_logs[t]) for t in law.level_terms]
     assert float(law.fn(at_ref, params)) == pytest.approx(sum(terms), rel=1e-9)
 
