@@ -53,10 +53,10 @@ def cases(data_dir: str | None) -> dict[str, tuple]:
         data, _ = protocol.hitchhiker_normalise(split[rows])
         if key in hitch.HITCHHIKER_BY_FAMILY:
             family = "chinchilla"
-            out[f"hitchhiker2024 ({key}) [{family}]"] = (
-                spec, data[data["family"] == family], hitch.dense_mass(spec, one_family=True))
+            one = data[data["family"] == family]
+            out[f"hitchhiker2024 ({key}) [{family}]"] = (spec, one, hitch.dense_mass(spec, one))
             continue
-        out[f"hitchhiker2024 ({key})"] = (spec, data, hitch.dense_mass(spec))
+        out[f"hitchhiker2024 ({key})"] = (spec, data, hitch.dense_mass(spec, data))
     fit_rows = blations.datablations_split(blations.datablations_frame(
         load_table("datablations2023", "final", data_dir)))["fit"]
     for name, (spec, _) in blations.specs().items():

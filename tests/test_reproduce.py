@@ -320,43 +320,43 @@ def test_hitchhiker_score_returns_to_the_family_units():
 
 
 def test_hitchhiker_mass_blocks_name_sampled_sites():
-    import numpyro
-    from numpyro.infer import init_to_uniform
-
     from scalinglaws.data import make_design
-    from scalinglaws.model import build_model
-
-    def sampled_sites(spec, design):  # with data, as NUTS sees it (level coordinates too)
-        model = numpyro.handlers.substitute(numpyro.handlers.seed(
-            build_model(spec, design), 0), substitute_fn=init_to_uniform())
-        trace = numpyro.handlers.trace(model).get_trace(y=design.y)
-        return {k for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
+    from scalinglaws.model import sampled_sites
 
     parts = rp.hitchhiker_split(_hitch_synthetic())
+    rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
+    frame = rp.hitchhiker_normalise(rows)[0]
     for name, spec in rp.specs("hitchhiker2024").items():
-        rows = parts["checkpoints"]  # enough rows for every spec; only site names matter
-        design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-        sampled = sampled_sites(spec, design)
-        (block,) = hh.dense_mass(spec)
+        design = make_design(spec, frame)
+        (block,) = hh.dense_mass(spec, frame)
+        sampled = set(sampled_sites(spec, design))
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
-        assert "run_z" not in block and ("alpha" in block or "alpha_family" in block)
-    # one parameterization for every parameter, given as a string, names the same sites
+        assert "run_eps" not in block and ("alpha" in block or "alpha_family" in block)
+        # each of the law's sampled sites, or its level coordinates, is in the block
+        assert {"beta", "beta_family"} & set(block), name
+        assert spec.coordinates != "level" or {"log_level", "log_level_family"} & set(block)
+    # every parameterization and coordinate system: the noise offsets stay diagonal too
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical_exponents"]
-    frame = rp.hitchhiker_normalise(parts["checkpoints"])[0]
     for choice, coordinates in (("centred", "level"), ("centred", "natural"),
                                 ("noncentred", "natural")):
         other = dataclasses.replace(spec, parameterization=choice, coordinates=coordinates)
-        (block,) = hh.dense_mass(other)
-        assert set(block) <= sampled_sites(other, make_design(other, frame)), choice
-    # on one family's rows the family factor has a single level: every site is a scalar
+        (block,) = hh.dense_mass(other, frame)
+        sampled = set(sampled_sites(other, make_design(other, frame)))
+        offset = "sigma_offset_family" if choice == "centred" else "sigma_z_family"
+        assert offset in sampled and offset not in block, choice
+        assert set(block) == sampled - {offset, "run_eps"}, choice
+    # independent per-family noise scales (no pooling) are scales: in the block
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_checkpoints"]
-    rows = parts["checkpoints"][parts["checkpoints"]["family"] == "f1"]
+    assert spec.pooling == "none" and "sigma" in spec.vary
+    assert "sigma_family" in hh.dense_mass(spec, frame)[0]
+    # on one family's rows the family factor has a single level: every site is a scalar
+    one = rp.hitchhiker_normalise(rows[rows["family"] == "f1"])[0]
     with pytest.warns(sl.ScalingLawWarning, match="single level"):
-        design = make_design(spec, rp.hitchhiker_normalise(rows)[0])
-    (block,) = hh.dense_mass(spec, one_family=True)
+        design = make_design(spec, one)
+    (block,) = hh.dense_mass(spec, one)
     assert spec.coordinates == "level" and "log_level" in block
-    assert set(block) == sampled_sites(spec, design) - {"run_eps"}  # run offsets: diagonal
+    assert set(block) == set(sampled_sites(spec, design)) - {"run_eps"}  # run offsets: diagonal
 
 
 def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
@@ -391,7 +391,8 @@ def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
         assert family in name
         assert index.equals(rows.index[rows["family"] == family])
         assert overrides["dense_mass"] == hh.dense_mass(
-            models["hitchhiker2024_checkpoints"], one_family=True)
+            models["hitchhiker2024_checkpoints"],
+            rp.hitchhiker_normalise(rows[rows["family"] == family])[0])
     assert scores.index.equals(test.index) and (scores["fit"] == scores["family"]).all()
     # the hierarchies (and the final-loss fit) stay one joint fit on every row
     calls.clear()

@@ -36,6 +36,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pandas as pd
+from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.reparam import Reparam
 
 from .data import Design, Factor
@@ -152,6 +153,34 @@ def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
     if spec.run and spec.run in design.factors:
         pairs.append(("run", spec.run))
     return frozenset((n, f) for n, f in pairs if is_centred(spec.parameterization, n))
+
+
+def centred_name(name: str) -> str:
+    """The site a centred offset is sampled as, for the non-centred ``z`` site ``name``
+    (which the model then records as deterministic).
+
+    >>> centred_name("sigma_z_family"), centred_name("run_z")
+    ('sigma_offset_family', 'run_offset')
+    """
+    return name.replace("_z", "_offset", 1)
+
+
+def sampled_sites(spec, design: Design) -> list[str]:
+    """The sites NUTS samples for ``spec`` on ``design``, in the model's order: every
+    latent ``sample`` site of the model given its data (so level coordinates, not the
+    terms they give, and ``run_eps`` where run offsets are integrated out).
+
+    >>> import scalinglaws as sl
+    >>> from scalinglaws.data import make_design
+    >>> spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    >>> sampled_sites(spec, make_design(spec, sl.synthetic.sweep(seed=0)))
+    ['E', 'E_sd_dataset', 'E_z_dataset', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma']
+    """
+    model = numpyro.handlers.substitute(numpyro.handlers.seed(build_model(spec, design), 0),
+                                        substitute_fn=init_to_uniform())
+    trace = numpyro.handlers.trace(model).get_trace(y=design.y)
+    return [name for name, site in trace.items()
+            if site["type"] == "sample" and not site["is_observed"]]
 
 
 def _offset(values: Mapping, design: Design, name: str, factors: tuple[str, ...]):
@@ -610,7 +639,7 @@ def _body(spec, design: Design, y, mask) -> None:
         if pair not in centred:
             return sample_levels(name)
         n = len(design.factors[pair[1]].levels)
-        offset = numpyro.sample(name.replace("_z", "_offset", 1),
+        offset = numpyro.sample(centred_name(name),
                                 dist.Normal(0.0, sd).expand([n]).to_event(1))
         return numpyro.deterministic(name, offset / sd)
 

@@ -46,6 +46,7 @@ from ..model import (
     ProgramCache,
     Structure,
     bucket,
+    centred_name,
     centred_sites,
     data_model,
     enable_x64,
@@ -575,12 +576,10 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
              for t in terms]
     names = []
     for name, by in pairs:
-        sd, z, offset = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z", f"{RUN_SITE}_offset")
-                         if name == RUN_SITE else
-                         (f"{name}_sd_{by}", f"{name}_z_{by}",
-                          f"{name}_offset_{by}"))
+        sd, z = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z") if name == RUN_SITE else
+                 (f"{name}_sd_{by}", f"{name}_z_{by}"))
         if z in twin_unravel.shapes and name not in terms:  # integrated runs: no site
-            names.append((sd, z, offset))
+            names.append((sd, z, centred_name(z)))
 
     def to_sampler(x, data):
         values = twin_unravel(x)

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data import make_design
 from ..discrepancy import Discrepancy
-from ..model import level_coordinate_names
+from ..errors import ScalingLawWarning
+from ..model import RUN_SITE, centred_name, level_sites, sampled_sites
 from ..priors import Prior
 from ..scaling_model import ScalingModel
-from ..spec import is_centred
 from .common import Reproduction, Settings, fit_many, fit_model, load_table, write_figure
 from .hitchhiker2024_protocol import (
     HITCHHIKER_MAX_CHECKPOINTS,
@@ -154,52 +156,37 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
     return out
 
 
-def dense_mass(spec: ScalingModel, one_family: bool = False) -> list[tuple[str, ...]]:
+def dense_mass(spec: ScalingModel, data: pd.DataFrame) -> list[tuple[str, ...]]:
     """NUTS mass-matrix blocks of a Hitchhiker fit: one dense block for the law and noise.
 
     The per-family law parameters lie on near-linear ridges in log space (log A_ref
     against log alpha, log B_ref against log beta) that only a dense mass matrix removes,
     but a dense matrix over every site (hundreds of per-run offsets) is too large to
-    estimate in a few hundred warmup draws. So the law's sites, their group scales and
-    offsets, and the noise and run scales form one dense block; the per-run offsets and
-    per-family noise offsets get a diagonal one. Site names follow
-    :func:`scalinglaws.model.build_model`. ``one_family``: the fit is on one family's rows,
-    where the family factor has a single level and the design fits every parameter varying
-    by it as shared (so each site is a scalar and nothing varies). Returns the one dense
-    block, as NUTS's ``dense_mass`` takes it.
+    estimate in a few hundred warmup draws. So every site the sampler draws
+    (:func:`scalinglaws.model.sampled_sites`: the law's sites or their level coordinates,
+    group scales and offsets, the noise and run scales) forms one dense block, except the
+    per-level offsets of the noise and the runs (per-run and per-family noise offsets),
+    which get a diagonal one. ``data``: the fit's rows, as :func:`hitchhiker_normalise`
+    gives them (one family's, for a fit per family, where the family factor has a single
+    level and every parameter is a scalar). Returns the one dense block, as NUTS's
+    ``dense_mass`` takes it.
 
     Examples
     --------
-    >>> dense_mass(specs()["hitchhiker2024_hierarchical"][0], one_family=True)
+    >>> n, d = np.repeat([1e8, 4e8], 3), np.tile([1e9, 4e9, 1.6e10], 2)
+    >>> rows = pd.DataFrame({"family": "f", "run": np.repeat(["r1", "r2"], 3), "N": n,
+    ...                      "D": d, "perf_loss_perp": 1.7 + 400 / n**0.34 + 410 / d**0.28})
+    >>> spec = specs()["hitchhiker2024_hierarchical"][0]
+    >>> dense_mass(spec, hitchhiker_normalise(rows)[0])  # one family: scalars, natural
     [('E', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma', 'run_sd')]
-    >>> dense_mass(specs()["hitchhiker2024_final"][0])[0][3:]  # level coordinates
-    ('log_level_family', 'logit_share_E_family', 'logit_share_A_family')
     """
-    vary = {} if one_family else spec.vary
-    names: list[str] = []
-    for p in spec.law.params:
-        factors = vary.get(p.name, ())
-        if spec.pooling == "none" and factors:
-            names.append(f"{p.sampled_name}_{factors[0]}")
-            continue
-        names.append(p.sampled_name)
-        for f in factors:
-            kind = "offset" if is_centred(spec.parameterization, p.name) else "z"
-            names += [f"{p.name}_sd_{f}", f"{p.name}_{kind}_{f}"]
-    sigma_factors = vary.get("sigma", ())
-    if spec.pooling == "none" and sigma_factors:  # independent per-level noise scales
-        names.append(f"sigma_{sigma_factors[0]}")
-    else:
-        names.append("sigma")
-        names += [f"sigma_sd_{f}" for f in sigma_factors]
-    if spec.run:
-        names.append("run_sd")
-    if spec.coordinates == "level":  # the terms (and offsets) come from the level coordinates
-        factor = (vary.get(spec.law.level_terms[0]) or ("",))[0]
-        terms = {f"{name}_{factor}".rstrip("_") for t in spec.law.level_terms
-                 for name in (spec.law.param(t).sampled_name, f"{t}_offset", f"{t}_z")}
-        names = [n for n in names if n not in terms] + level_coordinate_names(spec, factor)
-    return [tuple(names)]
+    with warnings.catch_warnings():  # a single-level factor: the fit itself says so
+        warnings.simplefilter("ignore", ScalingLawWarning)
+        design = make_design(spec, data)
+    diagonal = {name for site in level_sites(spec, design)  # offsets: prior None
+                if site.prior is None and site.name.startswith(("sigma", RUN_SITE))
+                for name in (site.name, centred_name(site.name))}
+    return [tuple(n for n in sampled_sites(spec, design) if n not in diagonal)]
 
 
 def score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame, seed: int,
@@ -248,16 +235,17 @@ def fit_and_score(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
     """
     data, centres = hitchhiker_normalise(rows)
     by_family = key in HITCHHIKER_BY_FAMILY
-    mass = dense_mass(spec, one_family=by_family)
     if by_family:
         chunks = dict(list(data.groupby("family")))
+        mass = dense_mass(spec, next(iter(chunks.values())))  # one structure for all
         labels = {f"({key}) {name} [{family}]": family for family in chunks}
         made = fit_many(spec, {label: chunks[f] for label, f in labels.items()}, settings,
                         log, dense_mass=mass, **overrides)
         fits = [(labels[label], fit, seconds) for label, (fit, seconds) in made.items()]
     else:
         started = time.perf_counter()
-        fit = fit_model(spec, data, settings, log, f"({key}) {name}", dense_mass=mass, **overrides)
+        fit = fit_model(spec, data, settings, log, f"({key}) {name}",
+                        dense_mass=dense_mass(spec, data), **overrides)
         fits = [(None, fit, time.perf_counter() - started)]
     scores = [score(fit, test if family is None else test[test["family"] == family], centres,
                     settings.seed) for family, fit, _ in fits]
