@@ -559,16 +559,16 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
         return (model, unravel), lambda x, data: x
     factor = level_factor(spec, design) if spec.coordinates == "level" else ""
     pooled_levels = bool(factor) and spec.pooling != "none"
-    if pooled_levels:
-        twin_spec = dataclasses.replace(spec, parameterization="noncentred",
-                                        coordinates="natural")
-    elif spec.coordinates == "level" and spec.pooling != "none" and any(
-            t in spec.vary for t in spec.law.level_terms):
-        # the spec pools the level terms (centred), this design does not vary them
-        twin_spec = dataclasses.replace(spec, parameterization={
-            t: "centred" for t in spec.law.level_terms})
-    else:
-        twin_spec = dataclasses.replace(spec, parameterization="noncentred")
+    # The twin samples every offset non-centred. Level terms pooled across this design's
+    # levels have centred offsets in level coordinates, so the twin samples them in
+    # natural coordinates; where a spec pools its level terms by a factor this design
+    # does not vary, they stay centred (no offset is sampled), as a valid spec needs.
+    keeps_level = spec.coordinates == "level" and not pooled_levels
+    pools_terms = spec.pooling != "none" and any(t in spec.vary for t in spec.law.level_terms)
+    twin_spec = dataclasses.replace(
+        spec, coordinates=spec.coordinates if keeps_level else "natural",
+        parameterization=({t: "centred" for t in spec.law.level_terms}
+                          if keeps_level and pools_terms else "noncentred"))
     twin = data_model(twin_spec, structure)
     twin_unravel = _layout(twin, example)
     terms = spec.law.level_terms if pooled_levels else ()
