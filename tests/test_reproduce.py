@@ -359,6 +359,27 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     assert set(block) == set(sampled_sites(spec, design)) - {"run_eps"}  # run offsets: diagonal
 
 
+def test_hitchhiker_run_passes_each_models_target_acceptance(monkeypatch):
+    calls = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit_and_score(key, name, spec, rows, test, settings, log, **overrides):
+        if key == hh.HITCHHIKER_CALIBRATED[0]:
+            raise Stop  # the four models are fitted; (e) comes next
+        calls[key] = overrides
+        return [], pd.DataFrame()
+
+    monkeypatch.setattr(hh, "load_table", lambda *args: _hitch_synthetic())
+    monkeypatch.setattr(hh, "fit_and_score", fake_fit_and_score)
+    with pytest.raises(Stop):
+        hh.run(None, rp.Settings.make(quick=False), None, lambda _: None)
+    assert calls == {"a": {}, "b": {"target_accept": 0.97}, "c": {}, "d": {}}
+    study = hh.specs()["hitchhiker2024_checkpoints"][1]  # written to the model's TOML
+    assert study["target_accept"] == hh.HITCHHIKER_TARGET_ACCEPT["b"]
+
+
 def test_hitchhiker_checkpoint_fit_is_one_fit_per_family(monkeypatch):
     parts = rp.hitchhiker_split(_hitch_synthetic())
     test = parts["test"].sample(frac=1.0, random_state=0)  # scores come back in its order

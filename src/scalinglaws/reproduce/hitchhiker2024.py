@@ -85,6 +85,11 @@ HITCHHIKER_QUICK = ("GPT2-c4-1.0", "chinchilla", "gpt3", "t5-pile", "OPT")
 #: of the 20 families have 2 to 5 final losses, fewer than their six parameters, and the
 #: noise scale shared by all families is what lets those few rows be fitted at all.
 HITCHHIKER_BY_FAMILY = ("b",)
+#: NUTS target acceptance per model where it is not the default 0.9: (b)'s family fits
+#: (20 rows, two or three sizes each) diverge on the E-A-alpha ridge at 0.9 (61 and 44
+#: divergent draws over the 20 fits, seeds 0 and 1, R-hat 1.041 and 1.023); at 0.97, 15
+#: and 6, R-hat 1.014, for 20-40% more time (docs/studies/hitchhiker2024.md).
+HITCHHIKER_TARGET_ACCEPT = {"b": 0.97}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
 #: non-centred form makes each family's offset and the population scale a funnel.
@@ -127,7 +132,7 @@ def specs() -> dict[str, tuple[Any, dict[str, Any]]]:
     out["hitchhiker2024_checkpoints"] = (
         ScalingModel(**chin, vary={**per_family, "sigma": "family"}, pooling="none",
                      run="run", coordinates="level"),
-        {**hitch, "rows": "checkpoints",
+        {**hitch, "rows": "checkpoints", "target_accept": HITCHHIKER_TARGET_ACCEPT["b"],
          "description": "(b) per-family fits on the smaller models' checkpoints (> 1e10 "
                         "tokens, at most 10 log-spaced per run), with a per-run offset; "
                         "fitted once per family on that family's rows only (the family "
@@ -298,8 +303,11 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     models = {name: spec for name, (spec, _) in specs().items()}
     fits, scores = {}, {}
     for key, name, data in HITCHHIKER_MODELS:
+        accept = ({"target_accept": HITCHHIKER_TARGET_ACCEPT[key]}
+                  if key in HITCHHIKER_TARGET_ACCEPT else {})
         fits[key], scores[key] = fit_and_score(
-            key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log)
+            key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log,
+            **accept)
     # (e): refit (c) one size down, measure its miss there, carry it into (c)'s predictions
     key, name = HITCHHIKER_CALIBRATED
     down = hitchhiker_one_size_down(frame, families=families)
