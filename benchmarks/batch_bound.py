@@ -54,8 +54,7 @@ def main() -> None:
     design = make_design(model, runs)
     structure = structure_of([design])
     data = pad(design, structure)
-    prog = program(model, structure, Settings(chains=CHAINS, warmup=WARMUP, draws=DRAWS,
-                                              target_accept=0.9, max_tree_depth=10,
+    prog = program(model, structure, Settings(chains=CHAINS, draws=DRAWS, max_tree_depth=10,
                                               dense_mass=True, n_starts=32), data)
     grad = jax.grad(lambda x: potential_energy(prog.model, (data,), {}, prog.unravel(x)))
     x0 = jnp.full((args.chains, prog.dim), 0.1)  # the cost does not depend on where

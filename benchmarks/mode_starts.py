@@ -83,8 +83,7 @@ def main() -> None:
         padded = [pad(design, structure)]
         dense = mass if isinstance(mass, bool) else tuple(tuple(b) for b in mass)
         for n in counts:
-            settings = Settings(chains=2, warmup=10, draws=10, target_accept=0.9,
-                                max_tree_depth=10, dense_mass=dense, n_starts=n)
+            settings = Settings(chains=2, draws=10, max_tree_depth=10, dense_mass=dense, n_starts=n)
             prog = Program(spec, structure, settings, padded[0])
             for seed in range(args.seeds):
                 _, starts = prog.seeded(seed)

@@ -62,6 +62,28 @@ def test_refit_on_similar_data_compiles_nothing(sweeps):
     assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
 
 
+def test_another_warmup_or_target_acceptance_compiles_nothing(sweeps):
+    """The warm-up's length and the target acceptance are arguments of the compiled
+    sampler, not constants in it: a refit that asks for a higher target (what a warning
+    about divergences suggests) or a longer warm-up reuses every program, and adapts as
+    asked."""
+    before = MODEL.fit(sweeps[0], seed=0, **FAST)
+    higher, compiled = _compiles(lambda: MODEL.fit(sweeps[0], seed=0,
+                                                   **dict(FAST, target_accept=0.98)))
+    assert compiled == 0
+    longer, compiled = _compiles(lambda: MODEL.fit(sweeps[0], seed=0,
+                                                   **dict(FAST, warmup=400)))
+    assert compiled == 0
+    steps = {name: fit.idata.sample_stats["step_size"].values[:, 0]
+             for name, fit in [("before", before), ("higher", higher), ("longer", longer)]}
+    # a higher target adapts smaller steps, chain by chain
+    assert (steps["higher"] < steps["before"]).all()
+    assert float(higher.idata.sample_stats["acceptance_rate"].mean()) > 0.95
+    # another warm-up ends in another adaptation, with the same draws' shape
+    assert (steps["longer"] != steps["before"]).all()
+    assert longer.idata.posterior.sizes["draw"] == FAST["draws"]
+
+
 def test_a_new_structure_traces_its_model_once_per_density(sweeps, monkeypatch):
     """Building a structure's programs traces the sampler's density once and the mode
     search's once: every program calls the one jitted potential with the same signature

@@ -25,6 +25,7 @@ from scalinglaws.engine.sampler import (
     masked_matvec,
     nuts_chain,
     nuts_chains,
+    warmup_schedule,
 )
 from scalinglaws.model import enable_x64
 
@@ -182,6 +183,43 @@ def test_adaptation_windows_cover_warmup(warmup):
         return
     assert windows[0, 0] == 0 and windows[-1, 1] == warmup - 1
     assert np.all(windows[1:, 0] == windows[:-1, 1] + 1)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_warmup_and_target_as_arguments_sample_as_constants(driver):
+    """One program for every warm-up length and target: the sampler given them as traced
+    arguments (with the padded schedule) runs the same adaptation and draws as with them
+    written into the program (equal up to rounding: XLA fuses a loop of unknown length
+    differently); ``draws`` alone fixes the shapes."""
+    precision = jnp.asarray(np.linalg.inv(np.array([[1.0, 0.9], [0.9, 2.0]])))
+    value_and_grad = jax.value_and_grad(lambda x: 0.5 * x @ precision @ x)
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
+    starts = jnp.array([[0.3, -0.2], [-0.1, 0.4]])
+    def looped(value_and_grad, keys, starts, **settings):
+        return jax.vmap(lambda k, x: nuts_chain(value_and_grad, k, x, **settings))(keys,
+                                                                                    starts)
+
+    sampler = nuts_chains if driver == "nuts_chains" else looped
+    shape = dict(draws=120, max_tree_depth=10, mask=block_mask(2, None))
+    schedule = warmup_schedule(150)
+    assert schedule.shape == (32, 2) and (schedule[6:] == -1).all()
+
+    def constants(k, x):
+        return sampler(value_and_grad, k, x, warmup=150, target_accept=0.85, **shape)
+
+    def arguments(k, x, warmup, target, schedule):
+        return sampler(value_and_grad, k, x, warmup=warmup, target_accept=target,
+                       schedule=schedule, **shape)
+
+    fixed = jax.jit(constants)(keys, starts)
+    given = jax.jit(arguments)
+    traced = given(keys, starts, np.int64(150), np.float64(0.85), schedule)
+    np.testing.assert_allclose(traced.z, fixed.z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(traced.step_size, fixed.step_size, rtol=1e-10)
+    # the same program, another warm-up and target: other steps, compiled once
+    other = given(keys, starts, np.int64(60), np.float64(0.95), warmup_schedule(60))
+    assert given._cache_size() == 1
+    assert (other.step_size[:, 0] < fixed.step_size[:, 0]).all()
 
 
 def test_laplace_start_draws_from_the_laplace_approximation_or_falls_back():

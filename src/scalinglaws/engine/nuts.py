@@ -103,8 +103,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         progress = sys.stderr.isatty()
     structure = structure_of(designs)
     datas = [pad(d, structure) for d in designs]
-    settings = Settings(chains=chains, warmup=warmup, draws=draws,
-                        target_accept=float(target_accept), max_tree_depth=max_tree_depth,
+    settings = Settings(chains=chains, draws=draws, max_tree_depth=max_tree_depth,
                         dense_mass=(dense_mass if isinstance(dense_mass, bool) else
                                     tuple(tuple(block) for block in dense_mass)),
                         n_starts=n_starts)
@@ -134,7 +133,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     hessians = prog.curvature(np.stack(modes), per_fit)
     phase("curvature")
     out = prog.sample(chain_keys, np.repeat(np.stack(modes), chains, axis=0),
-                      np.repeat(hessians, chains, axis=0), per_chain)
+                      np.repeat(hessians, chains, axis=0), per_chain, warmup=warmup,
+                      target_accept=float(target_accept))
     phase("sampling")
     sites, loglik = prog.constrained(out.pop("x"), per_chain)
     phase("constraining")

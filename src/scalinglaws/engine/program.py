@@ -4,7 +4,8 @@ A model's data enter its NumPyro model as an argument (:func:`scalinglaws.model.
 with rows and factor levels padded to a few bucket sizes (:func:`scalinglaws.model.bucket`).
 So the multi-start mode search and NUTS are traced and compiled once per
 (spec, :class:`~scalinglaws.model.Structure`, :class:`Settings`) and reused for every data
-set of that structure in the process: a refit on one more run compiles nothing. Every
+set of that structure in the process: a refit on one more run compiles nothing, nor does
+one with another warm-up length or target acceptance (arguments of the sampler). Every
 program maps over a leading batch axis (fits x starts for the mode search, fits x chains
 for NUTS), so K fits run as one vectorised program; with several devices (GPUs, or the
 CPU devices ``import scalinglaws`` asks for, one per core: :mod:`scalinglaws._devices`)
@@ -62,6 +63,7 @@ from .sampler import (
     nuts_chain,
     nuts_chains,
     sample_stats,
+    warmup_schedule,
 )
 
 #: Environment variable naming the persistent compilation cache folder ("off" disables).
@@ -80,12 +82,12 @@ START_RADIUS = 2.0
 
 @dataclass(frozen=True)
 class Settings:
-    """Sampler settings that fix a compiled program (scan lengths, tree depth, mass)."""
+    """The sampler settings that fix a compiled program (array shapes, tree depth, mass
+    matrix). The warm-up's length and the target acceptance are not among them: they are
+    arguments of :meth:`Program.sample`, so changing them compiles nothing."""
 
     chains: int
-    warmup: int
     draws: int
-    target_accept: float
     max_tree_depth: int
     dense_mass: bool | tuple[tuple[str, ...], ...]
     n_starts: int
@@ -279,39 +281,55 @@ class _Batched:
     K + 1 fits share one program, and the parts to a multiple of the device count.
 
     The program is compiled once per padded shape, when first called or ahead of time by
-    :meth:`compile_ahead`.
+    :meth:`compile_ahead`. With ``shared``, the first argument of ``fn`` (and of
+    ``lockstep``, and of every call) is not batched: one value for every entry, an
+    argument of the compiled program rather than a constant in it (the sampler's warm-up
+    length and target acceptance).
     """
 
     def __init__(self, fn, group: int, brief: bool = False, key: str | None = None,
-                 lockstep=None):
+                 lockstep=None, shared: bool = False):
         devices = jax.devices()
-        self.key = key
+        self.key, self.shared = key, shared
         self.n_dev = len(devices)
         self.group = group
         self.parts = math.gcd(group, self.n_dev)
         self.width = group // self.parts
-        inner = jax.vmap(fn)
+
+        def given(common, f):
+            return partial(f, common) if shared else f
+
+        def inner(common, *args):
+            return jax.vmap(given(common, fn))(*args)
+
         if _batching() == "vmap" and lockstep is not None:
-            def per_device(*args):
+            def per_device(common, args):
                 lead = jax.tree_util.tree_leaves(args)[0].shape[:2]
-                out = lockstep(*jax.tree_util.tree_map(
+                out = given(common, lockstep)(*jax.tree_util.tree_map(
                     lambda a: a.reshape(-1, *a.shape[2:]), args))
                 return jax.tree_util.tree_map(lambda a: a.reshape(*lead, *a.shape[1:]), out)
         elif _batching() == "vmap":
-            per_device = jax.vmap(inner)
+            def per_device(common, args):
+                return jax.vmap(partial(inner, common))(*args)
         else:
-            def per_device(*args):
-                return jax.lax.map(lambda one: inner(*one), args)
+            def per_device(common, args):
+                return jax.lax.map(lambda one: inner(common, *one), args)
         if self.n_dev == 1:
             self._jitted = jax.jit(per_device)
             self._sharding = None
         else:
             mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-            spec = jax.sharding.PartitionSpec("batch")
-            self._jitted = jax.jit(shard_map(per_device, mesh=mesh, in_specs=spec,
-                                             out_specs=spec))
-            self._sharding = jax.sharding.NamedSharding(mesh, spec)
+            spec, everywhere = (jax.sharding.PartitionSpec("batch"),
+                                jax.sharding.PartitionSpec())
+            self._jitted = jax.jit(shard_map(per_device, mesh=mesh,
+                                             in_specs=(everywhere, spec), out_specs=spec))
+            self._sharding = (jax.sharding.NamedSharding(mesh, everywhere),
+                              jax.sharding.NamedSharding(mesh, spec))
         self._executables = Executables(self._lower, brief)
+
+    def _split(self, args) -> tuple:
+        """The call's shared argument (``()`` without one) and its batched arguments."""
+        return (args[0], args[1:]) if self.shared else ((), args)
 
     def _units(self, size: int) -> tuple[int, int]:
         """Parts that hold ``size`` entries, and that number padded (see the class)."""
@@ -322,13 +340,15 @@ class _Batched:
     def compile_ahead(self, *args) -> None:
         """Start compiling, in the background, the program that a call with arguments of
         the shapes and dtypes of ``args`` (arrays or :class:`jax.ShapeDtypeStruct`) runs."""
+        common, args = self._split(args)
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
         _, target = self._units(size)
         padded = jax.tree_util.tree_map(
             lambda a: jax.ShapeDtypeStruct((target, self.width, *a.shape[1:]), a.dtype), args)
-        self._executables.ahead(*padded)
+        self._executables.ahead(common, padded)
 
     def __call__(self, *args):
+        common, args = self._split(args)
         size = jax.tree_util.tree_leaves(args)[0].shape[0]
         units, target = self._units(size)
 
@@ -339,23 +359,24 @@ class _Batched:
             return a
 
         padded = jax.tree_util.tree_map(shape, args)
-        out = self._executables(*padded)(*padded)
+        out = self._executables(common, padded)(common, padded)
         return jax.tree_util.tree_map(
             lambda a: np.asarray(a)[:units].reshape(size, *a.shape[2:]), out)
 
-    def _lower(self, *padded):
-        """The program lowered for arguments shaped like ``padded``: from its exported
-        form in the cache folder where one is there (no tracing), else traced, exported
-        there for the next process, and lowered (:func:`exported_program`)."""
+    def _lower(self, common, padded):
+        """The program lowered for arguments shaped like ``common`` (shared) and
+        ``padded`` (batched): from its exported form in the cache folder where one is
+        there (no tracing), else traced, exported there for the next process, and
+        lowered (:func:`exported_program`)."""
         shapes = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
-                                        padded)
+                                        (common, padded))
         exported = exported_program(self._jitted, shapes, self.key)
         if exported is None:
-            return self._jitted.lower(*padded)
+            return self._jitted.lower(common, padded)
         if self._sharding is None:
             return jax.jit(exported.call).lower(*shapes)
         return jax.jit(exported.call, in_shardings=self._sharding,
-                       out_shardings=self._sharding).lower(*shapes)
+                       out_shardings=self._sharding[1]).lower(*shapes)
 
 
 def exported_program(jitted, shapes, key: str | None):
@@ -651,24 +672,22 @@ class Program:
         def curvature(x, data):
             return hessian(lambda x: potential_and_grad(x, data)[1], x)
 
-        nuts = dict(warmup=settings.warmup, draws=settings.draws,
-                    target_accept=settings.target_accept,
-                    max_tree_depth=settings.max_tree_depth, mask=mask)
+        nuts = dict(draws=settings.draws, max_tree_depth=settings.max_tree_depth, mask=mask)
 
         def start(key, mode, hess):
             key_start, key_chain = jax.random.split(key)
             x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
             return key_chain, x0, inv_mass
 
-        def chain(key, mode, hess, data):
+        def chain(tuning, key, mode, hess, data):
             key_chain, x0, inv_mass = start(key, mode, hess)
             return nuts_chain(lambda x: potential_and_grad(x, data), key_chain, x0,
-                              inv_mass=inv_mass, **nuts)
+                              inv_mass=inv_mass, **tuning, **nuts)
 
-        def chains(keys, modes, hessians, data):
+        def chains(tuning, keys, modes, hessians, data):
             key_chain, x0, inv_mass = jax.vmap(start)(keys, modes, hessians)
             return nuts_chains(potential_and_grad, key_chain, x0, inv_mass=inv_mass,
-                               args=(data,), **nuts)
+                               args=(data,), **tuning, **nuts)
 
         def values(xs, data):
             def one(x):
@@ -698,7 +717,8 @@ class Program:
 
         self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
         self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
-        self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains)
+        self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains,
+                               shared=True)
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
@@ -713,8 +733,11 @@ class Program:
         def floats(*shape):
             return jax.ShapeDtypeStruct(shape, f64)
 
+        tuning = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
+                                        _tuning(0, 0.0))
         self._curvature.compile_ahead(floats(fits, dim), per_fit)
-        self._chain.compile_ahead(keys, floats(n, dim), floats(n, dim, dim), per_chain)
+        self._chain.compile_ahead(tuning, keys, floats(n, dim), floats(n, dim, dim),
+                                  per_chain)
         self._values.compile_ahead(floats(n, self.settings.draws, dim), per_chain)
 
     def seeded(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -732,11 +755,13 @@ class Program:
         """The potential's Hessian at every row of ``x`` (with its row of ``data``)."""
         return np.asarray(self._curvature(x, data))
 
-    def sample(self, keys, modes: np.ndarray, hessians: np.ndarray, data: dict) -> dict:
+    def sample(self, keys, modes: np.ndarray, hessians: np.ndarray, data: dict, *,
+               warmup: int, target_accept: float) -> dict:
         """NUTS chains started from the Laplace approximation at ``modes`` (with their
-        ``hessians``; :func:`.sampler.laplace_start`): unconstrained draws ``x`` and the
+        ``hessians``; :func:`.sampler.laplace_start`), ``warmup`` iterations adapting
+        towards ``target_accept`` before the draws: unconstrained draws ``x`` and the
         sampler statistics."""
-        draws = self._chain(keys, modes, hessians, data)
+        draws = self._chain(_tuning(warmup, target_accept), keys, modes, hessians, data)
         return {"x": draws.z, **sample_stats(draws)}
 
     def constrained(self, x, data: dict) -> tuple[dict, np.ndarray]:
@@ -744,6 +769,13 @@ class Program:
         ``x`` (batch, draws, dim)."""
         sites, loglik = self._values(x, data)
         return jax.tree_util.tree_map(np.asarray, sites), np.asarray(loglik)
+
+
+def _tuning(warmup: int, target_accept: float) -> dict:
+    """The sampler's arguments that are not its program's shape: the warm-up's length,
+    its schedule (:func:`.sampler.warmup_schedule`) and the target acceptance."""
+    return dict(warmup=np.int64(warmup), target_accept=np.float64(target_accept),
+                schedule=warmup_schedule(warmup))
 
 
 _PROGRAMS = ProgramCache(limit=MAX_PROGRAMS)

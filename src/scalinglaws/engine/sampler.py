@@ -87,6 +87,28 @@ def adaptation_windows(warmup: int) -> np.ndarray:
     return np.array(windows)
 
 
+#: Rows of a padded warm-up schedule (:func:`warmup_schedule`). Stan's slow windows
+#: double in length, so 32 rows hold the windows of any warm-up below 10^10 iterations.
+MAX_WINDOWS = 32
+
+
+def warmup_schedule(warmup: int) -> np.ndarray:
+    """:func:`adaptation_windows` padded to :data:`MAX_WINDOWS` rows with ``(-1, -1)``:
+    the form the samplers take it in, so that one compiled program serves every warm-up
+    length.
+
+    >>> warmup_schedule(500)[:7].tolist()
+    [[0, 74], [75, 99], [100, 149], [150, 249], [250, 449], [450, 499], [-1, -1]]
+    """
+    windows = adaptation_windows(warmup)
+    if len(windows) > MAX_WINDOWS:
+        raise ValueError(f"a warm-up of {warmup} iterations has {len(windows)} adaptation "
+                         f"windows, more than the {MAX_WINDOWS} a sampler takes")
+    schedule = np.full((MAX_WINDOWS, 2), -1, dtype=np.int64)
+    schedule[:len(windows)] = windows
+    return schedule
+
+
 def block_mask(dim: int, blocks: list[np.ndarray] | None) -> np.ndarray | None:
     """The 0/1 mask that makes a dense mass matrix block-diagonal: ones within each block
     of flat indices and on the diagonal. ``blocks=None``: dense (all ones).
@@ -339,13 +361,15 @@ class _Adaptation:
     apart because its Cholesky factorisation is the one costly step), shrunk towards
     ``regularization`` times the identity."""
 
-    def __init__(self, dim: int, dtype, mask, warmup: int, target_accept,
-                 regularization=STAN_REGULARIZATION):
+    def __init__(self, dim: int, dtype, mask, warmup, target_accept,
+                 regularization=STAN_REGULARIZATION, schedule=None):
         self.dim, self.dtype, self.mask, self.dense = dim, dtype, mask, mask is not None
         self.warmup, self.target_accept = warmup, target_accept
         self.regularization = regularization
-        self.windows = jnp.asarray(adaptation_windows(warmup))
-        self.n_windows = self.windows.shape[0]
+        # ``warmup`` and ``target_accept`` may be traced (one program for every warm-up
+        # length); then ``schedule``, warmup_schedule(warmup), comes with them
+        self.windows = jnp.asarray(warmup_schedule(warmup) if schedule is None else schedule)
+        self.n_windows = jnp.sum(self.windows[:, 0] >= 0)
 
     def mass_factors(self, inv_mass):
         """The momentum's scale: ``L`` with ``L L^T`` the mass matrix (its inverse's
@@ -429,9 +453,9 @@ class _Adaptation:
                     welford=self._welford_init(), da=self._dual_averaging_init(adapt["step"]))
 
 
-def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accept,
+def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
                max_tree_depth: int, mask: np.ndarray | None, inv_mass=None,
-               regularization=STAN_REGULARIZATION) -> Draw:
+               regularization=STAN_REGULARIZATION, schedule=None) -> Draw:
     """Run one chain from ``x0`` for ``warmup + draws`` iterations; the draws' records.
 
     ``value_and_grad(x)`` gives the potential energy (negative log density) and its
@@ -442,14 +466,17 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
     1e-3, for parameters of unit scale; 1 where the coordinates are whitened, so that
     a window with fewer draws than dimensions keeps the unexplored directions at unit
     scale). Only the ``draws`` iterations after warm-up are returned, each a
-    :class:`Draw`.
+    :class:`Draw`. ``warmup`` and ``target_accept`` may be traced scalars, with
+    ``schedule`` (:func:`warmup_schedule` of that warm-up), so that one compiled program
+    serves every warm-up length and target; ``draws`` fixes the records' shape.
 
     Vectorised over chains (``vmap``), each iteration lasts as long as the longest
     trajectory among them; :func:`nuts_chains` runs the same chains without that wait.
     """
     dim, dtype = x0.shape[0], x0.dtype
     parts = _Parts(value_and_grad, dim, dtype, mask, max_tree_depth)
-    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, regularization)
+    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, regularization,
+                             schedule)
 
     def trajectory(key, z, u, g, adapt):
         step, inv_mass = adapt["step"], adapt["inv_mass"]
@@ -480,15 +507,23 @@ def nuts_chain(value_and_grad, key, x0, *, warmup: int, draws: int, target_accep
         return ((tree["z"], tree["u"], tree["g"]), adapt, key), _record(tree, accept_prob,
                                                                         adapt)
 
+    def recorded(t, state):
+        carry, records = state
+        carry, record = iteration(carry, t)
+        return carry, _written(records, t - warmup, t >= warmup, record)
+
     u0, g0 = value_and_grad(x0)
-    carry = ((x0, u0, g0), adaptation.init(inv_mass), key)
-    _, records = jax.lax.scan(iteration, carry, jnp.arange(warmup + draws))
-    return jax.tree_util.tree_map(lambda a: a[warmup:], records)
+    adapt = adaptation.init(inv_mass)
+    tree, _, _ = parts.begin(key, x0, u0, g0, adapt["inv_mass"], adapt["mass_sqrt"])
+    carry = ((x0, u0, g0), adapt, key)
+    _, records = jax.lax.fori_loop(0, warmup + draws, recorded,
+                                   (carry, _empty_records(tree, adapt, draws)))
+    return records
 
 
-def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_accept,
+def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
                 max_tree_depth: int, mask: np.ndarray | None, inv_mass=None,
-                args: tuple = ()) -> Draw:
+                args: tuple = (), schedule=None) -> Draw:
     """Many chains of :func:`nuts_chain`, advanced together one leapfrog step at a time.
 
     ``keys`` and ``x0`` (and ``inv_mass`` and every entry of ``args``, when given) have
@@ -500,11 +535,12 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
     of chains, as on a GPU, a step then costs one leapfrog step of every chain, where
     :func:`nuts_chain` under ``vmap`` waits for the longest trajectory at each iteration
     (about four times the average among 4,000 chains of the demo model). Returns the
-    draws' records, each with a leading chain axis.
+    draws' records, each with a leading chain axis. ``warmup``, ``target_accept`` and
+    ``schedule`` as for :func:`nuts_chain`, shared by all chains.
     """
     dim, dtype = x0.shape[1], x0.dtype
     total = warmup + draws
-    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept)
+    adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, schedule=schedule)
 
     def parts(args):
         return _Parts(lambda x: value_and_grad(x, *args), dim, dtype, mask, max_tree_depth)
@@ -535,8 +571,7 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
         tree, h0, key_tree = parts(args).begin(key, x, u, g, adapt["inv_mass"],
                                                adapt["mass_sqrt"])
         sub, _ = parts(args).begin_subtree(tree, key_tree, x, u, g, h0)
-        records = jax.tree_util.tree_map(lambda v: jnp.zeros((draws, *v.shape), v.dtype),
-                                         _record(tree, tree["sum_accept"], adapt))
+        records = _empty_records(tree, adapt, draws)
         chain = dict(t=jnp.zeros((), jnp.int32), key=key, z=x, u=u, g=g, adapt=adapt,
                      closing=jnp.asarray(False), sub_done=jnp.asarray(True),
                      tree_done=jnp.asarray(True), records=records, tree=tree, h0=h0,
@@ -556,13 +591,9 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup: int, draws: int, target_acc
         adapted, closing = adaptation.update(adapt, t, accept_prob, tree["z"])
         warm = tree_done & (t < warmup)
         adapt = _where(warm, adapted, adapt)
-        # The records are written in place, one row where an iteration after warm-up
-        # ended (selecting between whole buffers would copy them at every step).
-        index = jnp.clip(t - warmup, 0, draws - 1)
         write = tree_done & (t >= warmup) & (t < total)
-        records = jax.tree_util.tree_map(
-            lambda buffer, value: buffer.at[index].set(jnp.where(write, value, buffer[index])),
-            chain["records"], _record(tree, accept_prob, adapt))
+        records = _written(chain["records"], t - warmup, write,
+                           _record(tree, accept_prob, adapt))
         z, u, g = (jnp.where(tree_done, tree[k], chain[k]) for k in ("z", "u", "g"))
         moved = dict(sub=sub, tree=tree, adapt=adapt, closing=warm & closing,
                      sub_done=sub_done, tree_done=tree_done, z=z, u=u, g=g, t=t + tree_done)
@@ -598,11 +629,26 @@ def _record(tree, accept_prob, adapt) -> Draw:
                 accept_prob, adapt["step"])
 
 
+def _empty_records(tree, adapt, draws: int) -> Draw:
+    """Zeroed records of ``draws`` iterations, shaped as ``tree``'s."""
+    return jax.tree_util.tree_map(lambda v: jnp.zeros((draws, *v.shape), v.dtype),
+                                  _record(tree, tree["sum_accept"], adapt))
+
+
+def _written(records: Draw, index, write, record: Draw) -> Draw:
+    """``records`` with row ``index`` set to ``record`` where ``write``, in place: one row
+    (selecting between whole buffers would copy them at every iteration)."""
+    index = jnp.clip(index, 0, records.z.shape[0] - 1)
+    return jax.tree_util.tree_map(
+        lambda buffer, value: buffer.at[index].set(jnp.where(write, value, buffer[index])),
+        records, record)
+
+
 def _where(condition, new, old):
     """``new`` where ``condition`` (a scalar) holds, else ``old``, leaf by leaf."""
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
-__all__ = ["Draw", "MAX_DELTA_ENERGY", "STAN_REGULARIZATION", "adaptation_windows",
-           "block_mask", "hessian", "laplace_start", "masked_matvec", "nuts_chain",
-           "nuts_chains", "sample_stats"]
+__all__ = ["Draw", "MAX_DELTA_ENERGY", "MAX_WINDOWS", "STAN_REGULARIZATION",
+           "adaptation_windows", "block_mask", "hessian", "laplace_start", "masked_matvec",
+           "nuts_chain", "nuts_chains", "sample_stats", "warmup_schedule"]
