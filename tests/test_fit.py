@@ -145,6 +145,9 @@ def test_bad_sampler_settings_fail_early(sweep):
         model.fit(sweep, chains=0)
     with pytest.raises(ScalingLawError, match="target_accept"):
         model.fit(sweep, target_accept=1.5)
+    # more iterations than a chain counts (and than a warm-up schedule holds)
+    with pytest.raises(ScalingLawError, match="warmup \\+ draws must be at most"):
+        model.fit(sweep, warmup=10**12)
 
 
 def test_short_chains_are_flagged(sweep):

@@ -153,6 +153,10 @@ def check_predict_settings(*, interval: Any = 0.9, seed: Any = 0) -> tuple[float
     return check_interval(interval)
 
 
+#: The most iterations (warm-up and draws) one chain may run.
+MAX_ITERATIONS = 2**31 - 1
+
+
 def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
                            target_accept: Any, max_tree_depth: Any, dense_mass: Any,
                            n_starts: Any = 1, progress: Any = None) -> None:
@@ -163,7 +167,7 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
     seed : int
         Non-negative integer.
     chains, warmup, draws, n_starts : int
-        Integers >= 1.
+        Integers >= 1; ``warmup + draws`` at most :data:`MAX_ITERATIONS`.
     target_accept : float
         In [0.5, 1).
     max_tree_depth : int
@@ -189,6 +193,11 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
                         ("n_starts", n_starts)):
         if not _is_int(value) or value < 1:
             raise ScalingLawError(f"{name} must be an integer >= 1, got {value!r}")
+    if warmup + draws > MAX_ITERATIONS:
+        raise ScalingLawError(
+            f"warmup + draws must be at most {MAX_ITERATIONS:,} iterations per chain (a "
+            f"sampler counts them in 32-bit integers), got {warmup + draws:,}; run more "
+            f"chains instead")
     if not _is_real(target_accept) or not 0.5 <= float(target_accept) < 1:
         raise ScalingLawError(
             f"target_accept must be a number in [0.5, 1) (default 0.9; raise it towards "

@@ -88,7 +88,7 @@ def adaptation_windows(warmup: int) -> np.ndarray:
 
 
 #: Rows of a padded warm-up schedule (:func:`warmup_schedule`). Stan's slow windows
-#: double in length, so 32 rows hold the windows of any warm-up below 10^10 iterations.
+#: double in length, so a warm-up of 2^31 iterations, more than a chain may run, has 28.
 MAX_WINDOWS = 32
 
 
