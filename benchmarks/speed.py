@@ -544,6 +544,7 @@ def _interval(values) -> str:
 
 CACHE_CHILD = r"""
 import json, sys, time, warnings
+import jax
 sys.path.insert(0, sys.argv[5])
 import scalinglaws as sl
 from speed import demo_model
@@ -551,15 +552,21 @@ chains, warmup, draws, refit = (int(v) for v in sys.argv[1:5])
 model, runs = demo_model(), sl.synthetic.sweep(seed=0)
 out = {}
 warnings.simplefilter("ignore")
+compiles = []  # XLA compilations, counted per fit
+jax.monitoring.register_event_duration_secs_listener(
+    lambda event, seconds, **kw: compiles.append(event)
+    if event == "/jax/core/compile/backend_compile_duration" else None)
 # the refits: other data, then what a warning suggests (a higher target acceptance and
 # twice the warm-up: arguments of the compiled sampler, not constants in it)
 for key, frame, tuning in (("first", runs, {}), ("refit", runs.iloc[1:], {}),
                            ("retuned", runs, {"target_accept": 0.95,
                                               "warmup": 2 * warmup}))[: 1 + 2 * refit]:
+    compiles.clear()
     started = time.perf_counter()
     fit = model.fit(frame, seed=0, chains=chains, draws=draws, progress=False,
                     **{"warmup": warmup, **tuning})
     out[key] = time.perf_counter() - started
+    out[key + "_compiles"] = len(compiles)
     if key == "first":  # a prediction for 10 rows, then four of other row counts
         started = time.perf_counter()
         fit.predict(runs.iloc[:10])
@@ -599,12 +606,14 @@ def section_cache(settings: Settings, report: Report) -> None:
                         f"{cold_wall:.1f} s (import and both fits)"))
     report.add(Row("cache", "warm refit, same process (data less one row)", "89 rows",
                    cold["refit"],
-                   note=f"{cold['first'] / cold['refit']:.1f}x faster than the cold fit"))
+                   note=f"{cold['first'] / cold['refit']:.1f}x faster than the cold fit; "
+                        f"XLA compilations: {cold['refit_compiles']} (the cold fit: "
+                        f"{cold['first_compiles']})"))
     report.add(Row("cache", "refit, same process, target accept 0.95 and twice the warm-up",
                    data, cold["retuned"],
-                   note=f"{cold['first'] / cold['retuned']:.1f}x faster than the cold fit "
-                        f"(warm-up and target are the sampler's arguments: nothing "
-                        f"compiled)"))
+                   note=f"{cold['first'] / cold['retuned']:.1f}x faster than the cold fit; "
+                        f"XLA compilations: {cold['retuned_compiles']} (warm-up and target "
+                        f"are the sampler's arguments)"))
     report.add(Row("cache", "fresh process, warm persistent cache", data, warm["first"],
                    note=f"{cold['first'] / warm['first']:.1f}x faster than the cold fit; "
                         f"that process took {warm_wall:.1f} s with import"))
