@@ -513,11 +513,9 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
         return carry, _written(records, t - warmup, t >= warmup, record)
 
     u0, g0 = value_and_grad(x0)
-    adapt = adaptation.init(inv_mass)
-    tree, _, _ = parts.begin(key, x0, u0, g0, adapt["inv_mass"], adapt["mass_sqrt"])
-    carry = ((x0, u0, g0), adapt, key)
+    carry = ((x0, u0, g0), adaptation.init(inv_mass), key)
     _, records = jax.lax.fori_loop(0, warmup + draws, recorded,
-                                   (carry, _empty_records(tree, adapt, draws)))
+                                   (carry, _empty_records(dim, dtype, draws)))
     return records
 
 
@@ -566,12 +564,12 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
     def start(key, x, inv_mass, *args):
         u, g = value_and_grad(x, *args)
         adapt = adaptation.init(inv_mass)
-        # placeholders of the trajectory's and the records' shapes (follow begins the
-        # first iteration at once)
+        # placeholders of the trajectory's shapes (follow begins the first iteration at
+        # once)
         tree, h0, key_tree = parts(args).begin(key, x, u, g, adapt["inv_mass"],
                                                adapt["mass_sqrt"])
         sub, _ = parts(args).begin_subtree(tree, key_tree, x, u, g, h0)
-        records = _empty_records(tree, adapt, draws)
+        records = _empty_records(dim, dtype, draws)
         chain = dict(t=jnp.zeros((), jnp.int32), key=key, z=x, u=u, g=g, adapt=adapt,
                      closing=jnp.asarray(False), sub_done=jnp.asarray(True),
                      tree_done=jnp.asarray(True), records=records, tree=tree, h0=h0,
@@ -629,10 +627,15 @@ def _record(tree, accept_prob, adapt) -> Draw:
                 accept_prob, adapt["step"])
 
 
-def _empty_records(tree, adapt, draws: int) -> Draw:
-    """Zeroed records of ``draws`` iterations, shaped as ``tree``'s."""
-    return jax.tree_util.tree_map(lambda v: jnp.zeros((draws, *v.shape), v.dtype),
-                                  _record(tree, tree["sum_accept"], adapt))
+def _empty_records(dim: int, dtype, draws: int) -> Draw:
+    """Zeroed records of ``draws`` iterations of a chain on ``dim`` coordinates, with the
+    dtypes :func:`_record` gives (``dtype``: the chain's floats)."""
+    def zeros(*shape, kind=dtype):
+        return jnp.zeros((draws, *shape), kind)
+
+    return Draw(z=zeros(dim), diverging=zeros(kind=jnp.bool_), num_steps=zeros(kind=jnp.int32),
+                energy=zeros(), potential_energy=zeros(), accept_prob=zeros(),
+                step_size=zeros())
 
 
 def _written(records: Draw, index, write, record: Draw) -> Draw:
