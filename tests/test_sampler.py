@@ -18,6 +18,9 @@ import numpy as np
 import pytest
 
 from scalinglaws.engine.sampler import (
+    Draw,
+    _empty_records,
+    _written,
     adaptation_windows,
     block_mask,
     hessian,
@@ -376,3 +379,21 @@ def test_whitened_chains_split_across_cpu_devices():
     assert not np.array_equal(mu[0], mu[1])  # two chains, not one twice
     within_mcse(mu[..., None], np.array([result["post"][0]]))
     within_mcse((mu[..., None] - result["post"][0]) ** 2, np.array([result["post"][1] ** 2]))
+
+
+def test_records_refuse_a_row_of_another_dtype_or_shape():
+    """The draws' buffers are written in place, one row per iteration; a record of another
+    dtype or shape than the buffers' rows is an error when traced, not a silent cast (so
+    the zeroed buffers cannot drift from what an iteration records)."""
+    records = _empty_records(3, jnp.float64, draws=4)
+    row = Draw(z=jnp.ones(3), diverging=jnp.asarray(True), num_steps=jnp.asarray(7, jnp.int32),
+               energy=jnp.asarray(1.0), potential_energy=jnp.asarray(2.0),
+               accept_prob=jnp.asarray(0.5), step_size=jnp.asarray(0.1))
+    written = jax.jit(_written)(records, 2, True, row)
+    assert written.num_steps.tolist() == [0, 0, 7, 0] and written.diverging[2]
+    assert written.z[2].tolist() == [1.0, 1.0, 1.0]
+    for wrong in (row._replace(num_steps=jnp.asarray(7.0)),
+                  row._replace(diverging=jnp.asarray(1, jnp.int32)),
+                  row._replace(z=jnp.ones(4))):
+        with pytest.raises(TypeError, match="buffer's rows"):
+            jax.jit(_written)(records, 2, True, wrong)

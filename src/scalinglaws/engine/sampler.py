@@ -640,11 +640,19 @@ def _empty_records(dim: int, dtype, draws: int) -> Draw:
 
 def _written(records: Draw, index, write, record: Draw) -> Draw:
     """``records`` with row ``index`` set to ``record`` where ``write``, in place: one row
-    (selecting between whole buffers would copy them at every iteration)."""
+    (selecting between whole buffers would copy them at every iteration). A record whose
+    shapes or dtypes are not the buffers' rows' is a TypeError when traced (``.at[].set``
+    would cast it silently: :func:`_empty_records` must follow :func:`_record`)."""
     index = jnp.clip(index, 0, records.z.shape[0] - 1)
-    return jax.tree_util.tree_map(
-        lambda buffer, value: buffer.at[index].set(jnp.where(write, value, buffer[index])),
-        records, record)
+
+    def write_row(name, buffer, value):
+        if (buffer.shape[1:], buffer.dtype) != (jnp.shape(value), jnp.result_type(value)):
+            raise TypeError(f"record {name!r} is {jnp.result_type(value)}{jnp.shape(value)}, "
+                            f"its buffer's rows {buffer.dtype}{buffer.shape[1:]}")
+        return buffer.at[index].set(jnp.where(write, value, buffer[index]))
+
+    return Draw(*(write_row(name, buffer, value) for name, buffer, value in
+                  zip(Draw._fields, records, record, strict=True)))
 
 
 def _where(condition, new, old):
