@@ -21,60 +21,56 @@ import os
 import statistics
 import subprocess
 import sys
-import textwrap
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: One fresh process: ``argv`` = brief sampler (0/1), warm refits, their draws, HERE.
 CHILD = """
-    import importlib, json, logging, re, statistics, time, warnings
-    import scalinglaws as sl
-    program = importlib.import_module("scalinglaws.engine.program")
-    compiled = []
-    plain = program.compile_lowered
+import importlib, json, logging, re, statistics, sys, time, warnings
+sys.path.insert(0, sys.argv[4])
+import scalinglaws as sl
+from speed import PhaseLog, demo_model
+brief_sampler, refits, long_draws = (int(v) for v in sys.argv[1:4])
+program = importlib.import_module("scalinglaws.engine.program")
+compiled = []
+plain = program.compile_lowered
 
-    def timed(lowered, brief):
-        started = time.perf_counter()
-        out = plain(lowered, brief or BRIEF_SAMPLER)
-        if not brief:
-            compiled.append(time.perf_counter() - started)
-        return out
 
-    program.compile_lowered = timed
-    sampling = []
-
-    class Phases(logging.Handler):
-        def emit(self, record):
-            found = re.search(r"sampling ([0-9.]+) s", record.getMessage())
-            if found:
-                sampling.append(float(found.group(1)))
-
-    log = logging.getLogger("scalinglaws.engine.nuts")
-    log.setLevel(logging.DEBUG)
-    log.addHandler(Phases())
-    warnings.simplefilter("ignore")
-    model = sl.ScalingModel("chinchilla", target="loss", parameterization="centred",
-                            vary={"E": "dataset", "A": "dataset", "B": "dataset"})
-    runs = sl.synthetic.sweep(seed=0)
+def timed(lowered, brief):
     started = time.perf_counter()
-    model.fit(runs, seed=0, chains=4, warmup=500, draws=1000, progress=False)
-    first = time.perf_counter() - started
-    model.fit(runs, seed=1, draws=LONG, progress=False)
-    sampling.clear()
-    for k in range(REFITS):
-        model.fit(runs.iloc[k + 1:], seed=k + 2, draws=LONG, progress=False)
-    print(json.dumps({"sampler_compile": compiled[0], "first_fit": first,
-                      "sampling": statistics.median(sampling)}))
+    out = plain(lowered, brief or bool(brief_sampler))
+    if not brief:
+        compiled.append(time.perf_counter() - started)
+    return out
+
+
+program.compile_lowered = timed
+phases = PhaseLog()
+log = logging.getLogger("scalinglaws.engine.nuts")
+log.setLevel(logging.DEBUG)
+log.addHandler(phases)
+warnings.simplefilter("ignore")
+model, runs = demo_model(), sl.synthetic.sweep(seed=0)
+started = time.perf_counter()
+model.fit(runs, seed=0, chains=4, warmup=500, draws=1000, progress=False)
+first = time.perf_counter() - started
+model.fit(runs, seed=1, draws=long_draws, progress=False)
+sampling = []
+for k in range(refits):
+    model.fit(runs.iloc[k + 1:], seed=k + 2, draws=long_draws, progress=False)
+    sampling.append(float(re.search(r"sampling ([0-9.]+) s", phases.last).group(1)))
+print(json.dumps({"sampler_compile": compiled[0], "first_fit": first,
+                  "sampling": statistics.median(sampling)}))
 """
 
 MODES = {"defaults (the package)": False, "brief options": True}
 
 
 def run(brief_sampler: bool, refits: int, long_draws: int) -> dict:
-    code = textwrap.dedent(CHILD)
-    for name, value in (("BRIEF_SAMPLER", brief_sampler), ("LONG", long_draws),
-                        ("REFITS", refits)):
-        code = code.replace(name, repr(value))
     env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(int(brief_sampler)), str(refits),
+                           str(long_draws), HERE], env=env, capture_output=True, text=True,
+                          check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
