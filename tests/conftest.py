@@ -36,6 +36,33 @@ def hierarchical_fit(sweep):
     return model.fit(sweep, seed=1, chains=4, warmup=500, draws=1000, progress=False)
 
 
+class CompileCounter:
+    """Counts the XLA compilations a call starts: ``result, n = counter(call)``;
+    ``counter.count`` keeps the last call's count also when it raised."""
+
+    def __init__(self):
+        self.count, self._on = 0, False
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event: str, seconds: float, **kwargs) -> None:
+        if self._on and event == "/jax/core/compile/backend_compile_duration":
+            self.count += 1
+
+    def __call__(self, call):
+        self.count, self._on = 0, True
+        try:
+            result = call()
+        finally:
+            self._on = False
+        return result, self.count
+
+
+@pytest.fixture(scope="session")
+def compilations() -> CompileCounter:
+    """``compilations(call)``: ``call()``'s result and the XLA compilations it started."""
+    return CompileCounter()
+
+
 @pytest.fixture(scope="session")
 def assert_same_density():
     """``check(design, (spec_a, point_a), (spec_b, point_b))``: both models on ``design``

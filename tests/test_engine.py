@@ -10,7 +10,6 @@ import textwrap
 import warnings
 
 import arviz as az
-import jax
 import numpy as np
 import numpyro
 import pytest
@@ -25,53 +24,30 @@ from scalinglaws.model import build_model, data_model, pad, structure_of
 FAST = dict(chains=2, warmup=150, draws=150, progress=False)
 MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
 
-_COMPILES: list[str] = []
-_COUNTING = [False]
-
-
-def _listen(event: str, seconds: float, **kwargs) -> None:
-    if _COUNTING[0] and event == "/jax/core/compile/backend_compile_duration":
-        _COMPILES.append(event)
-
-
-jax.monitoring.register_event_duration_secs_listener(_listen)
-
-
-def _compiles(call):
-    """The result of ``call()`` and how many XLA compilations it started."""
-    _COMPILES.clear()
-    _COUNTING[0] = True
-    try:
-        result = call()
-    finally:
-        _COUNTING[0] = False
-    return result, len(_COMPILES)
-
-
 @pytest.fixture(scope="module")
 def sweeps():
     return {seed: sl.synthetic.sweep(seed=seed) for seed in range(3)}
 
 
-def test_refit_on_similar_data_compiles_nothing(sweeps):
+def test_refit_on_similar_data_compiles_nothing(sweeps, compilations):
     MODEL.fit(sweeps[0], seed=0, **FAST)
     fewer = sweeps[1].iloc[:-1]  # other data, one run fewer: the same padded shapes
-    fit, compiled = _compiles(lambda: MODEL.fit(fewer, seed=1, **FAST))
+    fit, compiled = compilations(lambda: MODEL.fit(fewer, seed=1, **FAST))
     assert compiled == 0
     assert fit.idata.log_likelihood["y"].shape == (2, 150, 89)
     assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
 
 
-def test_another_warmup_or_target_acceptance_compiles_nothing(sweeps):
+def test_another_warmup_or_target_acceptance_compiles_nothing(sweeps, compilations):
     """The warm-up's length and the target acceptance are arguments of the compiled
     sampler, not constants in it: a refit that asks for a higher target (what a warning
     about divergences suggests) or a longer warm-up reuses every program, and adapts as
     asked."""
     before = MODEL.fit(sweeps[0], seed=0, **FAST)
-    higher, compiled = _compiles(lambda: MODEL.fit(sweeps[0], seed=0,
+    higher, compiled = compilations(lambda: MODEL.fit(sweeps[0], seed=0,
                                                    **dict(FAST, target_accept=0.98)))
     assert compiled == 0
-    longer, compiled = _compiles(lambda: MODEL.fit(sweeps[0], seed=0,
+    longer, compiled = compilations(lambda: MODEL.fit(sweeps[0], seed=0,
                                                    **dict(FAST, warmup=400)))
     assert compiled == 0
     steps = {name: fit.idata.sample_stats["step_size"].values[:, 0]
@@ -107,11 +83,11 @@ def test_a_new_structure_traces_its_model_once_per_density(sweeps, monkeypatch):
     assert len(traced) <= 2, f"the model was traced {len(traced)} times"
 
 
-def test_predictions_of_rows_in_one_bucket_compile_once(sweeps):
+def test_predictions_of_rows_in_one_bucket_compile_once(sweeps, compilations):
     fit = MODEL.fit(sweeps[0], seed=0, **FAST)
     rows = sweeps[2]
     first = fit.predict_draws(rows.iloc[:3], seed=0)
-    more, compiled = _compiles(lambda: [fit.predict_draws(rows.iloc[:n], seed=0)
+    more, compiled = compilations(lambda: [fit.predict_draws(rows.iloc[:n], seed=0)
                                         for n in (7, 12, 16)])
     assert compiled == 0  # 3 to 16 rows: one bucket, one program
     assert more[0]["law"].shape == (300, 7)
@@ -181,7 +157,7 @@ def test_fit_many_checks_every_fit_as_its_own_posterior_would_be(sweeps):
     ({"ok": "SWEEP", "bad": "MISSING"}, "frames['bad']: data has no column 'loss'"),
     (["SWEEP", "ONE_LEVEL"], "frames[1] has another structure"),
 ])
-def test_fit_many_rejects_bad_frames_before_compiling(sweeps, frames, fragment):
+def test_fit_many_rejects_bad_frames_before_compiling(sweeps, compilations, frames, fragment):
     stand_in = {"SWEEP": sweeps[0], "MISSING": sweeps[0].drop(columns="loss"),
                 "ONE_LEVEL": sweeps[0][sweeps[0].dataset == "web"]}
     if isinstance(frames, dict):
@@ -193,8 +169,8 @@ def test_fit_many_rejects_bad_frames_before_compiling(sweeps, frames, fragment):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.ScalingLawWarning)
         with pytest.raises(sl.ScalingLawError, match=fragment.replace("[", r"\[")):
-            _, _ = _compiles(lambda: MODEL.fit_many(frames, **FAST))
-    assert not _COMPILES
+            _, _ = compilations(lambda: MODEL.fit_many(frames, **FAST))
+    assert compilations.count == 0
     for frame, copy in zip(frames.values() if isinstance(frames, dict) else
                            frames if isinstance(frames, list) else [], copies, strict=True):
         assert frame.equals(copy)
