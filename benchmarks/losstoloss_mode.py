@@ -1,5 +1,5 @@
 """Loss-to-loss mode search: the package's BFGS (`engine.program.bfgs`, used by
-`engine.mcmc.find_mode`) against `jax.scipy.optimize.minimize(method="BFGS")`, on the
+`engine.mcmc.ModeSearch`) against `jax.scipy.optimize.minimize(method="BFGS")`, on the
 synthetic web -> {code, books} fit of the test suite (chinchilla compute law, links
 varying by output set, marginal latent input losses; 8 starts each).
 
@@ -24,19 +24,21 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.scipy.optimize import minimize  # noqa: E402
 
-import scalinglaws.engine.mcmc as mcmc  # noqa: E402
-import scalinglaws.losstoloss.sampling as sampling  # noqa: E402
 from scalinglaws import losstoloss as ltl  # noqa: E402
+from scalinglaws.engine.mcmc import ModeSearch  # noqa: E402
+from scalinglaws.losstoloss.layout import Layout  # noqa: E402
+from scalinglaws.losstoloss.model import build  # noqa: E402
 
 
-def scipy_bfgs(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
-    """`mcmc.find_mode` with jax.scipy's BFGS in place of the package's."""
+def scipy_bfgs(model, data, rng_key, n_starts: int = 32, max_iter: int = 500):
+    """`mcmc.ModeSearch` with jax.scipy's BFGS in place of the package's (and NumPyro's
+    `init_to_uniform(radius=2)` starts)."""
     from jax.flatten_util import ravel_pytree
     from numpyro.infer import init_to_uniform
     from numpyro.infer.util import initialize_model
 
     keys = jax.random.split(rng_key, n_starts)
-    info = initialize_model(keys, model, model_kwargs={"y": y},
+    info = initialize_model(keys, model, model_kwargs=data,
                             init_strategy=init_to_uniform(radius=2.0))
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], info.param_info.z))
     flat_starts = jax.vmap(lambda z: ravel_pytree(z)[0])(info.param_info.z)
@@ -54,26 +56,30 @@ def scipy_bfgs(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
     return unravel(xs[int(np.argmin(energies))]), np.sort(energies)
 
 
-def main() -> None:
-    warnings.simplefilter("ignore")
+def hub_pairs():
+    """The test suite's synthetic web -> {code, books} pairs (`hub_pairs`)."""
     runs = ltl.simulate(seed=1, sizes=(1e7, 3e7, 1e8, 3e8, 1e9, 3e9), multipliers=(5, 20, 80),
                         sigma={"web": 0.02, "code": 0.003, "books": 0.003})
-    pairs = ltl.pair_train_to_train(runs, x="web", y=["code", "books"], loss="loss")
+    return ltl.pair_train_to_train(runs, x="web", y=["code", "books"], loss="loss")
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    pairs = hub_pairs()
     model = ltl.LossToLossModel("chinchilla", parameterization="centred",
                                 vary={"kappa": "dataset_y", "K": "dataset_y",
                                       "E_y": "dataset_y"})
+    layout = Layout.build(model, pairs)
+    data = {"arrays": layout.arrays(model)}
+    joint = build(model, layout.shapes, model.latent)
+    key = jax.random.PRNGKey(0)
     rows = []
-
-    def both(*args, **kwargs):
-        for name, optimiser in (("jax.scipy BFGS", scipy_bfgs),
-                                ("scalinglaws BFGS", mcmc.find_mode)):
-            started = time.perf_counter()
-            mode, energies = optimiser(*args, **kwargs)
-            rows.append((name, time.perf_counter() - started, energies[:3]))
-        return mode, energies
-
-    sampling.find_mode = both
-    model.fit(pairs, seed=0, chains=2, warmup=20, draws=20, n_starts=8, progress=False)
+    for name, optimiser in (
+            ("jax.scipy BFGS", lambda: scipy_bfgs(joint, data, key, n_starts=8)),
+            ("scalinglaws BFGS", lambda: ModeSearch(joint, data, n_starts=8)(key, **data))):
+        started = time.perf_counter()
+        _, energies = optimiser()
+        rows.append((name, time.perf_counter() - started, energies[:3]))
     print(f"jax {jax.__version__}, {jax.device_count()} device(s)")
     for name, seconds, energies in rows:
         print(f"{name:18s} {seconds:6.1f} s   lowest energies "

@@ -34,9 +34,9 @@ STARTS = 64
 def potentials(spec, layout, nodes: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """The potential at the starts and at the points 5% of the way to the best start."""
     ltl_model.QUADRATURE_NODES, ltl_model.NEWTON_STEPS = nodes, steps
-    model = ltl_model.build(spec, layout, "marginal")
+    model = ltl_model.build(spec, layout.shapes, "marginal")
     keys = jax.random.split(jax.random.PRNGKey(0), STARTS)
-    info = initialize_model(keys, model, model_kwargs={"y": layout.y_obs(spec)},
+    info = initialize_model(keys, model, model_kwargs={"arrays": layout.arrays(spec)},
                             init_strategy=init_to_uniform(radius=2.0))
     potential = jax.jit(jax.vmap(info.potential_fn))
     starts = info.param_info.z

@@ -31,14 +31,13 @@ import arviz as az
 import jax
 import numpy as np
 import pandas as pd
-from numpyro import handlers
 from numpyro.infer import MCMC, NUTS
 
 from scalinglaws import losstoloss as ltl
 from scalinglaws.engine.mcmc import WhitenedNUTS
 from scalinglaws.losstoloss import sampling
 from scalinglaws.losstoloss.layout import Layout
-from scalinglaws.losstoloss.model import build, dims_coords
+from scalinglaws.losstoloss.model import build, dims_coords, unpad
 from scalinglaws.model import enable_x64
 from scalinglaws.reproduce import brandfonbrener2025 as brand
 
@@ -46,9 +45,12 @@ SOURCE = "fineweb-edu-100b"
 SETTINGS = {"target_accept": 0.9, "max_tree_depth": 10}
 
 
-def numpyro_nuts(model, mode, key, *, chains, warmup, draws, coords, dims, **data):
-    kernel = NUTS(model, target_accept_prob=SETTINGS["target_accept"], dense_mass=True,
-                  max_tree_depth=SETTINGS["max_tree_depth"])
+def numpyro_nuts(model, mode, key, *, chains, warmup, draws, coords, dims,
+                 settings=SETTINGS, **data):
+    """NumPyro's MCMC(NUTS(dense_mass=True)) at ``settings``' target acceptance and tree
+    depth, chains at the mode plus N(0, 0.1^2) noise, one per core where they fit."""
+    kernel = NUTS(model, target_accept_prob=settings["target_accept"], dense_mass=True,
+                  max_tree_depth=settings["max_tree_depth"])
     parallel = jax.local_device_count() >= chains  # one chain per core, as ours
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method="parallel" if parallel else "vectorized", progress_bar=False)
@@ -63,8 +65,8 @@ def numpyro_nuts(model, mode, key, *, chains, warmup, draws, coords, dims, **dat
 
 def ours(model, mode, key, *, chains, warmup, draws, coords, dims, **data):
     nuts = WhitenedNUTS(model, mode, chains=chains, warmup=warmup, draws=draws,
-                        dense_mass=True, coords=coords, dims=dims, **SETTINGS)
-    return nuts(mode, key, **data)
+                        dense_mass=True, **SETTINGS)
+    return nuts(mode, key, coords=coords, dims=dims, **data)
 
 
 def row(label, sampler, idata, seconds, max_depth):
@@ -104,14 +106,14 @@ def main() -> None:
     spec = brand.brandfonbrener_model("train_to_train")
     layout = Layout.build(spec, ltl.pair_train_to_train(sweep, x=SOURCE))
     dims, coords = dims_coords(spec, layout)
-    y = layout.y_obs(spec)
-    model = build(spec, layout, spec.latent)
-    mode = sampling._mode(spec, model, y, key, brand.LTL_STARTS)
+    data = {"arrays": layout.arrays(spec)}
+    model = build(spec, layout.shapes, spec.latent)
+    mode = sampling._mode(spec, layout, "joint", data, key, brand.LTL_STARTS)
     runs = {}
     for name, sampler in (("NumPyro NUTS", numpyro_nuts), ("scalinglaws WhitenedNUTS", ours)):
         started = time.perf_counter()
-        runs[name] = sampler(model, mode, key, chains=2, warmup=400, draws=300,
-                             coords=coords, dims=dims, y=y)
+        runs[name] = unpad(sampler(model, mode, key, chains=2, warmup=400, draws=300,
+                                   coords=coords, dims=dims, **data), layout)
         rows.append(row("train-to-train (joint)", name, runs[name],
                         time.perf_counter() - started, SETTINGS["max_tree_depth"]))
     agree["train-to-train (joint)"] = agreement(*runs.values())
@@ -120,26 +122,23 @@ def main() -> None:
     spec = brand.brandfonbrener_model("train_to_test")
     layout = Layout.build(spec, ltl.pair_train_to_test(sweep, tasks, datasets=SOURCE))
     dims, coords = dims_coords(spec, layout)
-    y = layout.y_obs(spec)
-    stage1 = ours(build(spec, layout, spec.latent, link=False),
-                  sampling._mode(spec, build(spec, layout, spec.latent, link=False), y, key,
-                                 brand.LTL_STARTS, link=False),
-                  key, chains=2, warmup=250, draws=100, coords=coords, dims=dims, y=y)
+    data = {"arrays": layout.arrays(spec)}
+    stage1 = unpad(ours(build(spec, layout.shapes, spec.latent, link=False),
+                        sampling._mode(spec, layout, "law", data, key, brand.LTL_STARTS),
+                        key, chains=2, warmup=250, draws=100, coords=coords, dims=dims,
+                        **data), layout)
     names = sampling.fixed_by_cut(list(stage1.posterior.data_vars))
     flat = stage1.posterior[names].stack(sample=("chain", "draw"))
     pick = int(np.argsort(flat[f"{ltl.composed.X_PREFIX}.E"].values)[flat.sizes["sample"] // 2])
     fixed = {n: jax.numpy.asarray(flat[n].isel(sample=pick).values) for n in names}
-    joint = build(spec, layout, spec.latent)
-
-    def cut_model(y=None, fixed=None):
-        handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))(y=y)
-
-    mode = sampling._mode(spec, lambda y=None: cut_model(y, fixed), y, key, brand.LTL_STARTS)
+    cut_model = sampling._model(spec, layout.shapes, "cut")
+    data = {**data, "fixed": fixed}
+    mode = sampling._mode(spec, layout, "cut", data, key, brand.LTL_STARTS)
     runs = {}
     for name, sampler in (("NumPyro NUTS", numpyro_nuts), ("scalinglaws WhitenedNUTS", ours)):
         started = time.perf_counter()
-        runs[name] = sampler(cut_model, mode, key, chains=2, warmup=250, draws=100,
-                             coords=coords, dims=dims, y=y, fixed=fixed)
+        runs[name] = unpad(sampler(cut_model, mode, key, chains=2, warmup=250, draws=100,
+                                   coords=coords, dims=dims, **data), layout)
         rows.append(row("train-to-test (cut, stage 2)", name, runs[name],
                         time.perf_counter() - started, SETTINGS["max_tree_depth"]))
     agree["train-to-test (cut, stage 2)"] = agreement(*runs.values())

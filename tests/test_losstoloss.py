@@ -53,12 +53,12 @@ def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl
     """A LossToLossFit whose 'posterior' is n prior draws (mechanics tests, no NUTS)."""
     layout = ltl.layout.Layout.build(spec, data)
     # flat coordinates: no prior draws
-    model = ltl.model.build(spec, layout, "marginal", anchored=False)
-    draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), y=layout.y_obs(spec))
+    model = ltl.model.build(spec, layout.shapes, "marginal", anchored=False)
+    draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), arrays=layout.arrays(spec))
     posterior = {k: np.asarray(v)[None] for k, v in draws.items()
                  if k not in ("log_lik", "marginal")}  # as a fit's: no factor sites
-    idata = az.from_dict(posterior=posterior,
-                         log_likelihood={"input_model": np.asarray(draws["log_lik"])[None]})
+    log_lik = np.asarray(draws["log_lik"])[None, :, :len(layout.xruns)]  # unpadded
+    idata = az.from_dict(posterior=posterior, log_likelihood={"input_model": log_lik})
     idata.add_groups(constant_data=ltl.layout.constant_data(spec, layout.data))
     return ltl.LossToLossFit(idata=idata, spec=spec, frame=layout.data)
 
@@ -223,7 +223,7 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
     truth = runs.attrs["truth"]
     spec = ltl.LossToLossModel("chinchilla")
     layout = ltl.layout.Layout.build(spec, hub_pairs[hub_pairs.dataset_y == "code"])
-    y = layout.y_obs(spec)
+    data, rows = layout.arrays(spec), len(layout.y_rows)
     ref = layout.x_design.log_reference
     vx = {"E": truth["E"]["web"], "alpha": truth["alpha"], "beta": truth["beta"],
           "A_ref": truth["A"]["web"] * np.exp(-truth["alpha"] * ref["N"]),
@@ -237,22 +237,25 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
     variables = {k: jnp.asarray(v) for k, v in layout.x_design.variables.items()}
     m = jnp.broadcast_to(ltl.model.reducible_log(spec.x_spec.law, variables, px), (n,))
     grid = jnp.linspace(-8.0, 5.0, 65_001)[:, None] * jnp.ones((1, n))
-    marginal = jax.jit(lambda parts: ltl.model.marginal(spec, layout, parts))
+    marginal = jax.jit(lambda parts: ltl.model.marginal(spec, parts))
     dense_integral = jax.jit(lambda parts: jsp.logsumexp(
-        ltl.model.log_integrand(spec, layout, parts, grid), axis=0)
+        ltl.model.log_integrand(spec, parts, grid), axis=0)
         + jnp.log(grid[1, 0] - grid[0, 0]))
-    plugged_in = jax.jit(lambda parts, u: ltl.model.log_integrand(spec, layout, parts, u))
+    plugged_in = jax.jit(lambda parts, u: ltl.model.log_integrand(spec, parts, u))
+    x_obs = jnp.asarray(data["x_obs"][:n])
     for tau, sigma_x, sigma_y in [(0.04, 0.02, 0.003), (0.3, 0.001, 0.02)]:
         parts = {"e_x": e_x, "m": m, "scale": jnp.full(n, tau), "sx": jnp.full(n, sigma_x),
                  "vx": vx, "pl": law_params(spec.link_spec, layout.link_design, vl),
-                 "sy": jnp.full(len(layout.y_rows), sigma_y), "vl": vl, "x_obs": y["x"],
-                 "y_obs": y["y"], "u0": m, "observed": jnp.asarray(layout.x_observed),
-                 "xrun_of_row": jnp.asarray(layout.xrun_of_row)}
+                 "sy": jnp.full(rows, sigma_y), "vl": vl, "x_obs": x_obs,
+                 "y_obs": jnp.asarray(data["y_obs"][:rows]), "u0": m,
+                 "observed": jnp.asarray(data["observed"][:n]),
+                 "xrun_of_row": jnp.asarray(layout.xrun_of_row),
+                 "row_mask": jnp.ones(rows, dtype=bool)}
         quadrature = marginal(parts)
         np.testing.assert_allclose(quadrature, dense_integral(parts), atol=1e-8)
         # the input loss is not plugged in: the value differs from the integrand at the
         # observed input loss (what a model without errors in variables would use)
-        plugged = plugged_in(parts, jnp.log(jnp.exp(y["x"]) - e_x))
+        plugged = plugged_in(parts, jnp.log(jnp.exp(x_obs) - e_x))
         assert float(jnp.abs(quadrature - plugged).max()) > 0.5
 
 
@@ -442,21 +445,22 @@ def test_cut_stages_see_only_their_data(hub_pairs):
     pairs = hub_pairs[hub_pairs["dataset_y"] == "code"]
     spec = ltl.LossToLossModel("chinchilla", feedback="cut")
     layouts = [ltl.layout.Layout.build(spec, data) for data in (pairs, _moved(pairs))]
-    ys = [layout.y_obs(spec) for layout in layouts]
-    joint = ltl.model.build(spec, layouts[0], "marginal")
-    start = initialize_model(jax.random.PRNGKey(0), joint, model_kwargs={"y": ys[0]})
-    params = constrain_fn(joint, (), {"y": ys[0]}, start.param_info.z)
-    stage1 = ltl.model.build(spec, layouts[0], "marginal", link=False)
+    assert layouts[0].shapes == layouts[1].shapes
+    ys = [{"arrays": layout.arrays(spec)} for layout in layouts]
+    joint = ltl.model.build(spec, layouts[0].shapes, "marginal")
+    start = initialize_model(jax.random.PRNGKey(0), joint, model_kwargs=ys[0])
+    params = constrain_fn(joint, (), ys[0], start.param_info.z)
+    stage1 = ltl.model.build(spec, layouts[0].shapes, "marginal", link=False)
     law = {k: v for k, v in params.items() if not k.startswith("link.")}
-    dens = [float(log_density(stage1, (), {"y": y}, law)[0]) for y in ys]
+    dens = [float(log_density(stage1, (), y, law)[0]) for y in ys]
     assert np.isfinite(dens[0]) and dens[0] == dens[1]
-    joint_dens = [float(log_density(joint, (), {"y": y}, params)[0]) for y in ys]
+    joint_dens = [float(log_density(joint, (), y, params)[0]) for y in ys]
     assert joint_dens[0] != joint_dens[1]  # the joint model does read them
     fixed = {k: params[k] for k in ltl.sampling.fixed_by_cut(list(params))}
     assert set(fixed) == {"x.E", "x.A_ref", "x.B_ref", "x.alpha", "x.beta"}
     hidden = handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))
     free = set(initialize_model(jax.random.PRNGKey(1), hidden,
-                                model_kwargs={"y": ys[0]}).param_info.z)
+                                model_kwargs=ys[0]).param_info.z)
     assert free == {"link.log_level", "link.log_slope", "link.logit_floor", "link.sigma", "tau",
                     "x.sigma"}
 
@@ -472,8 +476,9 @@ def test_anchored_coordinates_keep_the_density(hub_pairs, vary, latent):
     spec = ltl.LossToLossModel("chinchilla", vary=vary, pooling="none", latent=latent,
                                feedback="cut")
     layout = ltl.layout.Layout.build(spec, hub_pairs)
-    y = {"y": layout.y_obs(spec)}
-    anchored, natural = (ltl.model.build(spec, layout, latent, anchored=a) for a in (True, False))
+    y = {"arrays": layout.arrays(spec)}
+    anchored, natural = (ltl.model.build(spec, layout.shapes, latent, anchored=a)
+                         for a in (True, False))
     factor = "_dataset_y" if vary else ""
     starts = initialize_model(jax.random.split(jax.random.PRNGKey(0), 2), anchored,
                               model_kwargs=y).param_info.z
@@ -517,11 +522,35 @@ def test_anchored_coordinates_and_the_natural_link(hub_pairs):
         assert bool(anchored) is expected, (vary, feedback)
 
 
+@pytest.mark.slow  # two real fits per sampler, short chains
+@pytest.mark.parametrize("pooling", ["partial", "none"])
+def test_a_refit_of_one_structure_compiles_nothing(hub_pairs, pooling, compilations):
+    """Loss-to-loss models take their data as arguments, padded to buckets of rows: a
+    refit on other data of the same padded shapes (here one input model fewer) reuses
+    the mode search and the sampler, NumPyro's (partial pooling) or the whitened one,
+    and its draws cover the real input models only."""
+    model = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, pooling=pooling)
+    fewer = hub_pairs[hub_pairs["run_x"] != hub_pairs["run_x"].iloc[-1]]
+    assert ltl.layout.Layout.build(model, fewer).shapes == \
+        ltl.layout.Layout.build(model, hub_pairs).shapes
+    settings = {"seed": 0, "chains": 1, "warmup": 40, "draws": 20, "n_starts": 2,
+                "progress": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawWarning)  # short chains, on purpose
+        model.fit(hub_pairs, **settings)
+        fit, compiled = compilations(lambda: model.fit(fewer, **settings))
+    assert compiled == 0
+    n_models = fewer["run_x"].nunique()
+    assert fit.idata.log_likelihood["input_model"].shape == (1, 20, n_models)
+    assert np.isfinite(fit.idata.log_likelihood["input_model"].values).all()
+
+
 @pytest.mark.slow
-def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs):
+def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs, compilations):
     """feedback='cut': E_x comes from the input losses alone, so output losses moved far
     off the link change the link but not one compute-law draw; the chains that share a
-    compute-law draw are one R-hat group (see test_diagnose_compares_chains_within_groups)."""
+    compute-law draw are one R-hat group (see test_diagnose_compares_chains_within_groups).
+    The second fit, on other data of the same shapes, compiles nothing."""
     pairs = hub_pairs[hub_pairs["dataset_y"] == "code"]
     model = ltl.LossToLossModel("chinchilla", feedback="cut")
     moved = _moved(pairs)
@@ -529,7 +558,10 @@ def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs):
                 "cut_draws": 2, "progress": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawWarning)  # short chains, on purpose
-        fits = [model.fit(data, **settings) for data in (pairs, moved)]
+        first = model.fit(pairs, **settings)
+        second, compiled = compilations(lambda: model.fit(moved, **settings))
+    assert compiled == 0
+    fits = [first, second]
     post = [f.idata.posterior for f in fits]
     assert post[0].sizes["chain"] == 2 and post[0].attrs["chains_per_group"] == 1
     e_x = [p["x.E"].values for p in post]

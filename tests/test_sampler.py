@@ -341,7 +341,7 @@ def test_whitened_chains_split_across_cpu_devices():
     script = """
         import json, jax, jax.numpy as jnp, numpy as np, numpyro, numpyro.distributions as dist
         import scalinglaws
-        from scalinglaws.engine.mcmc import WhitenedNUTS, find_mode, split_mesh
+        from scalinglaws.engine.mcmc import ModeSearch, WhitenedNUTS, split_mesh
 
         def model(y=None):
             mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
@@ -352,7 +352,7 @@ def test_whitened_chains_split_across_cpu_devices():
                             target_accept=0.8, dense_mass=True, max_tree_depth=8)
         idata = nuts({"mu": jnp.zeros(())}, jax.random.PRNGKey(0), y=y)
         mu = idata.posterior["mu"].values
-        mode, energies = find_mode(model, y, jax.random.PRNGKey(1), n_starts=4)
+        mode, energies = ModeSearch(model, {"y": y}, n_starts=4)(jax.random.PRNGKey(1), y=y)
         hlo = nuts._programs["whitened"].lower(jax.random.PRNGKey(0), jnp.zeros(1),
                                                jnp.eye(1), {"y": y}).as_text()
         meshes = [None if m is None else int(m.devices.size)

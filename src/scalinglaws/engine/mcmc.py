@@ -1,19 +1,18 @@
-"""NUTS on a NumPyro model closed over its layout: the loss-to-loss fits' sampler.
+"""NUTS on a NumPyro model whose data are its arguments: the loss-to-loss fits' sampler.
 
 The core fits run through the compiled programs of :mod:`.program`, whose models take
-their padded data as one argument. The joint and cut loss-to-loss models are built per
-fit (:func:`scalinglaws.losstoloss.model.build`) and take their data as keyword
-arguments; :func:`find_mode` searches their mode, and from there :class:`WhitenedNUTS`
+their padded data as one argument. The joint and cut loss-to-loss models
+(:func:`scalinglaws.losstoloss.model.build`) take their padded data as keyword
+arguments; :class:`ModeSearch` searches their mode, and from there :class:`WhitenedNUTS`
 samples them with the engine's NUTS (:func:`.sampler.nuts_chain`) in the coordinates of
-the Laplace approximation at that mode, or :class:`NumPyroNUTS` with NumPyro's NUTS in
-the model's own (for partially pooled models, whose mode sits at a funnel's neck). Each
-compiles one program for every call on data of the same shapes.
+the Laplace approximation at that mode, or in the model's own (for partially pooled
+models, whose mode sits at a funnel's neck). Each compiles one program for every call
+on data of the same shapes.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from functools import partial
 
 import arviz as az
@@ -21,17 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, init_to_uniform
-from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+from numpyro.infer.util import constrain_fn, potential_energy
 
 from ..model import enable_x64
 from .linalg import cholesky, solve_triangular
 from .program import (
     START_JITTER,
+    START_RADIUS,
     Executables,
     Unravel,
     best_start,
@@ -39,33 +37,50 @@ from .program import (
     finite_objective,
     finite_starts,
     shard_map,
+    sites_layout,
 )
 from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sample_stats
 
 
-def find_mode(model, y, rng_key, n_starts: int = 32, max_iter: int = 500):
-    """Posterior mode on the unconstrained scale from ``n_starts`` BFGS runs
-    (:func:`.program.bfgs`, the compiled fits' optimiser), vectorised and split across
-    the devices (:func:`split_vmap`).
+class ModeSearch:
+    """The posterior mode of ``model`` on the unconstrained scale from ``n_starts`` BFGS
+    runs (:func:`.program.bfgs`, the compiled fits' optimiser) started uniformly in
+    (-2, 2) on every coordinate, vectorised and split across the devices
+    (:func:`split_vmap`); compiled once, for every call on keyword data of one shape
+    (``example``: data of that shape, whose site shapes it reads).
 
-    Returns the best point (a dict of unconstrained site values) and the potential
-    energy (negative log density) at every start's optimum, sorted.
+    A call returns the best point (a dict of unconstrained site values) and the
+    potential energy (negative log density) at every start's optimum, sorted.
+
+    >>> import numpyro, numpyro.distributions as dist
+    >>> def model(y=None):
+    ...     mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
+    ...     numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+    >>> search = ModeSearch(model, {"y": jnp.ones(4)}, n_starts=4)
+    >>> mode, energies = search(jax.random.PRNGKey(0), y=jnp.full(4, 2.0))
+    >>> round(float(mode["mu"]), 3)
+    1.995
     """
-    keys = jax.random.split(rng_key, n_starts)
-    info = initialize_model(keys, model, model_kwargs={"y": y},
-                            init_strategy=init_to_uniform(radius=2.0))
-    starts = info.param_info.z
-    potential = info.potential_fn
-    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], starts))
-    flat_starts = jax.vmap(lambda z: ravel_pytree(z)[0])(starts)
 
-    def solve(x0):
-        return bfgs(jax.value_and_grad(lambda x: finite_objective(potential(unravel(x)))),
-                    x0, max_iter)
+    def __init__(self, model, example: dict, n_starts: int = 32, max_iter: int = 500):
+        enable_x64()
+        unravel = self.unravel = sites_layout(model, **example)
 
-    xs, energies = jax.jit(split_vmap(solve, n_starts))(flat_starts)
-    xs, energies = np.asarray(xs), np.asarray(energies)
-    return unravel(xs[best_start(energies)]), np.sort(energies[finite_starts(energies)])
+        def solve_all(key, data):
+            def solve(x0):
+                return bfgs(jax.value_and_grad(lambda x: finite_objective(
+                    potential_energy(model, (), data, unravel(x)))), x0, max_iter)
+
+            starts = jax.random.uniform(key, (n_starts, unravel.size),
+                                        minval=-START_RADIUS, maxval=START_RADIUS)
+            return split_vmap(solve, n_starts)(starts)
+
+        self._program = Executables(jax.jit(solve_all).lower, brief=True)
+
+    def __call__(self, rng_key, **data) -> tuple[dict, np.ndarray]:
+        xs, energies = self._program(rng_key, data)(rng_key, data)
+        xs, energies = np.asarray(xs), np.asarray(energies)
+        return self.unravel(xs[best_start(energies)]), np.sort(energies[finite_starts(energies)])
 
 
 def split_mesh(count: int) -> Mesh | None:
@@ -118,8 +133,15 @@ class WhitenedNUTS:
     115 against the diagonal's 232 (seed 1) and 98 against 89-100 (seed 0).
 
     ``model`` takes its data as keyword arguments; ``mode`` is a dict of unconstrained
-    site values (:func:`find_mode`'s). ``refine=False`` when ``mode`` is that of another
+    site values (:class:`ModeSearch`'s). ``refine=False`` when ``mode`` is that of another
     density (a noise scale held while it was searched): the chains then start there.
+    ``whiten=False`` samples in the model's own coordinates from the given point (plus
+    N(0, 0.1^2) noise), for partially pooled models, whose mode sits at a funnel's neck
+    where the Laplace approximation is a poor metric: on the synthetic web -> {code,
+    books} model with the links pooled by output (``tests/test_losstoloss.py``'s
+    ``hub_fit``, 2 x (250 + 250)), whitened chains gave a smallest bulk ESS of 41-51
+    (seeds 0, 1), and these chains 210 and 176 against 178 and 156 for NumPyro's NUTS
+    in the same coordinates (``benchmarks/losstoloss_pooled.py``).
 
     >>> import numpyro, numpyro.distributions as dist
     >>> def model(y=None):
@@ -134,11 +156,9 @@ class WhitenedNUTS:
 
     def __init__(self, model, mode: dict, *, chains: int, warmup: int, draws: int,
                  target_accept: float, dense_mass: bool, max_tree_depth: int,
-                 refine: bool = True, coords: dict | None = None,
-                 dims: dict | None = None):
+                 refine: bool = True, whiten: bool = True):
         enable_x64()
-        self.model = model
-        self.coords, self.dims = coords or {}, dims or {}
+        self.model, self.whiten = model, whiten
         unravel = self.unravel = Unravel({k: np.shape(v) for k, v in mode.items()})
         dim = unravel.size
         eye = np.eye(dim)
@@ -198,20 +218,25 @@ class WhitenedNUTS:
         self._shape = (chains, draws, dim)
         self._log_lik = None
 
-    def __call__(self, start: dict, rng_key, **data) -> az.InferenceData:
+    def __call__(self, start: dict, rng_key, *, coords: dict | None = None,
+                 dims: dict | None = None, **data) -> az.InferenceData:
         """The chains from ``start`` on ``data`` (the model's keyword arguments), as
-        InferenceData: the sampled and deterministic sites, ``sample_stats`` (as
-        ``az.from_numpyro`` names them), and the observed sites' pointwise log
-        likelihood and values (factors are not observations)."""
+        InferenceData with ``coords`` and ``dims``: the sampled and deterministic sites,
+        ``sample_stats`` (as ``az.from_numpyro`` names them), and the observed sites'
+        pointwise log likelihood and values (factors are not observations)."""
         x0 = self.unravel.ravel(start)
         dim = x0.shape[0]
         floats = partial(jax.ShapeDtypeStruct, dtype=x0.dtype)
         # the sampler and the post-processing compile in the background (on the first
         # call) while the mode is refined
         programs = self._programs
-        programs["whitened"].ahead(rng_key, floats((dim,)), floats((dim, dim)), data)
+        programs["whitened" if self.whiten else "own"].ahead(
+            rng_key, floats((dim,)), floats((dim, dim)), data)
         programs["values"].ahead(floats(self._shape), data)
-        mode, to_x, usable = programs["prepare"](x0, data)(x0, data)
+        if self.whiten:
+            mode, to_x, usable = programs["prepare"](x0, data)(x0, data)
+        else:
+            mode, to_x, usable = x0, np.eye(dim), False
         run = programs["whitened" if usable else "own"]
         xs, records = run(rng_key, mode, to_x, data)(rng_key, mode, to_x, data)
         xs = np.asarray(xs)  # from the chains' devices
@@ -220,7 +245,7 @@ class WhitenedNUTS:
         stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
         log_lik, observed = self._observed(posterior, data)
         return az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
-                            observed_data=observed, coords=self.coords, dims=self.dims)
+                            observed_data=observed, coords=coords or {}, dims=dims or {})
 
     def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         """Pointwise log likelihood of every observed site (not factors) at every draw,
@@ -251,53 +276,4 @@ class WhitenedNUTS:
                 {n: np.asarray(v) for n, v in observed.items()})
 
 
-class NumPyroNUTS:
-    """NumPyro's ``MCMC(NUTS)`` on ``model``, every chain started at the mode plus
-    N(0, 0.1^2) noise on the unconstrained scale, Stan's warm-up in the model's own
-    coordinates; called like :class:`WhitenedNUTS` and compiled once for data of one
-    shape (``jit_model_args``).
-
-    For partially pooled models: their mode sits at a funnel's neck, where the Laplace
-    approximation is a poor metric. On the synthetic web -> {code, books} model with the
-    link's exponent pooled by output (``tests/test_losstoloss.py``'s ``hub_fit``, 2 x
-    (250 + 250)) :class:`WhitenedNUTS` gave a smallest bulk ESS of 41-51 (seeds 0, 1)
-    against 78-211 here (the two seeds, with and without ``jit_model_args``), in about
-    the same time.
-    """
-
-    def __init__(self, model, mode: dict, *, chains: int, warmup: int, draws: int,
-                 target_accept: float, dense_mass: bool, max_tree_depth: int,
-                 refine: bool = True, coords: dict | None = None,
-                 dims: dict | None = None):
-        del refine, mode  # the chains start at the given point
-        enable_x64()
-        kernel = NUTS(model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                      max_tree_depth=max_tree_depth)
-        parallel = chains > 1 and jax.local_device_count() >= chains
-        self.mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
-                         chain_method="parallel" if parallel else "vectorized",
-                         progress_bar=False, jit_model_args=True)
-        self.coords, self.dims = coords or {}, dims or {}
-
-    def __call__(self, start: dict, rng_key, **data) -> az.InferenceData:
-        """The chains from ``start`` on ``data``, as InferenceData with ``n_steps`` in
-        its sample_stats."""
-        key_jitter, key_sample = jax.random.split(rng_key)
-        chains = self.mcmc.num_chains
-        batch = (chains,) if chains > 1 else ()  # numpyro wants no chain axis for one
-        keys = jax.random.split(key_jitter, len(start))
-        init = {name: value + START_JITTER * jax.random.normal(key, (*batch,
-                                                                      *jnp.shape(value)))
-                for key, (name, value) in zip(keys, sorted(start.items()), strict=True)}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="There are not enough devices")
-            self.mcmc.run(key_sample, init_params=init,
-                          extra_fields=("diverging", "num_steps", "energy",
-                                        "potential_energy"), **data)
-        idata = az.from_numpyro(self.mcmc, coords=self.coords, dims=self.dims)
-        if "num_steps" in idata.sample_stats:  # older ArviZ keep NumPyro's name
-            idata.sample_stats = idata.sample_stats.rename({"num_steps": "n_steps"})
-        return idata
-
-
-__all__ = ["NumPyroNUTS", "WhitenedNUTS", "find_mode", "split_mesh", "split_vmap"]
+__all__ = ["ModeSearch", "WhitenedNUTS", "split_mesh", "split_vmap"]

@@ -545,15 +545,15 @@ class Unravel:
         return jnp.concatenate([jnp.ravel(values[name]) for name in self.shapes])
 
 
-def _layout(model, example: dict) -> Unravel:
-    """The unconstrained latent sites of ``model`` on ``example``, as an :class:`Unravel`.
+def sites_layout(model, *args, **kwargs) -> Unravel:
+    """The unconstrained latent sites of ``model(*args, **kwargs)``, as an :class:`Unravel`.
 
     The model is traced abstractly (:func:`jax.eval_shape`): only the sites' shapes are
     read, so no small program is compiled to run it on numbers."""
 
     def unconstrained():
         start = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform())
-        trace = handlers.trace(start).get_trace(example)
+        trace = handlers.trace(start).get_trace(*args, **kwargs)
         return {name: biject_to(site["fn"].support).inv(site["value"])
                 for name, site in trace.items()
                 if site["type"] == "sample" and not site["is_observed"]}
@@ -591,7 +591,7 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
         parameterization=({t: "centred" for t in spec.law.level_terms}
                           if keeps_level and pools_terms else "noncentred"))
     twin = data_model(twin_spec, structure)
-    twin_unravel = _layout(twin, example)
+    twin_unravel = sites_layout(twin, example)
     terms = spec.law.level_terms if pooled_levels else ()
     level = [(spec.law.param(t).sampled_name, f"{t}_sd_{factor}", f"{t}_z_{factor}")
              for t in terms]
@@ -644,7 +644,7 @@ class Program:
     def __init__(self, spec, structure: Structure, settings: Settings, example: dict):
         self.structure, self.settings = structure, settings
         model = self.model = data_model(spec, structure)
-        self.unravel = _layout(model, example)
+        self.unravel = sites_layout(model, example)
         self.dim = self.unravel.size
         search, to_sampler = _mode_search_model(spec, structure, example, model,
                                                 self.unravel)
@@ -801,4 +801,4 @@ def stack(datas: list[dict], repeats: int) -> dict:
 
 __all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "Settings",
            "best_start", "finite_objective", "finite_starts", "persistent_cache", "program",
-           "stack"]
+           "sites_layout", "stack"]

@@ -1,6 +1,7 @@
 """The paired frame as the joint model sees it (:class:`Layout`): one row per input
 model (its latent loss) and the output observations that point at them, with the two
-core designs; and the fitted frame as netCDF-ready columns and back.
+core designs, padded to a :class:`Shapes` so that fits of one structure share their
+compiled programs; and the fitted frame as netCDF-ready columns and back.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -16,9 +16,22 @@ import xarray as xr
 from .._checks import require_columns
 from ..data import Design, make_design
 from ..errors import ScalingLawError
-from ..model import transform_target
+from ..model import Structure, pad, structure_of, transform_target
 from .frames import loss_column, match_key
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What fixes the shapes of a loss-to-loss fit's compiled programs, apart from its
+    spec: the input models padded to ``x.rows`` (:class:`~scalinglaws.model.Structure`
+    of the compute law's design) and the output observations to ``link.rows`` (the
+    links' design); factor levels are not padded. Fits of one spec and one ``Shapes``
+    share their mode search and sampler.
+    """
+
+    x: Structure
+    link: Structure
 
 
 @dataclass(frozen=True)
@@ -106,11 +119,52 @@ class Layout:
                                for k, v in zip(keys, row, strict=True))
                      for row in rows[keys].itertuples(index=False))
 
-    def y_obs(self, spec: LossToLossSpec) -> dict[str, jnp.ndarray]:
-        x = self.xruns["__x"].to_numpy()[self.x_observed]
+    @property
+    def shapes(self) -> Shapes:
+        """The padded shapes of this layout's programs (rows in buckets of
+        :func:`~scalinglaws.model.bucket`)."""
+        return Shapes(x=structure_of([self.x_design], pad_levels=False),
+                      link=structure_of([self.link_design], pad_levels=False))
+
+    def arrays(self, spec: LossToLossSpec) -> dict:
+        """The model's data (:func:`scalinglaws.losstoloss.model.build`), padded to
+        :attr:`shapes`: the two core designs' arrays (:func:`~scalinglaws.model.pad`;
+        their ``mask`` marks the real input models and output rows), the observed input
+        losses (log) per input model with ``observed`` marking them, the output losses on
+        the likelihood scale per row, each row's input model, and per input model whether
+        it is ``loose`` (not informing the compute law) or ``linked`` (has outputs).
+
+        >>> import scalinglaws.losstoloss as ltl
+        >>> spec = ltl.LossToLossModel("chinchilla")
+        >>> runs = ltl.simulate(seed=0, sizes=(1e7, 3e7, 1e8), multipliers=(5, 20, 80))
+        >>> layout = Layout.build(spec, ltl.pair_train_to_train(runs, x="web", y=["code"],
+        ...                                                     loss="loss"))
+        >>> data = layout.arrays(spec)
+        >>> len(layout.xruns), data["observed"].shape, int(data["observed"].sum())
+        (9, (16,), 9)
+        """
+        shapes = self.shapes
+        n_x = len(self.xruns)
+
+        def fill(values, size, value):
+            values = np.asarray(values)
+            return np.concatenate([values, np.full(size - len(values), value,
+                                                   dtype=values.dtype)])
+
+        x = self.xruns["__x"].to_numpy(dtype=float)
+        observed = ~np.isnan(x)
         y = self.data[spec.y].to_numpy(dtype=float)[self.y_rows]
-        return {"x": jnp.log(jnp.asarray(x)),
-                "y": transform_target(spec.link_spec, jnp.asarray(y))}
+        linked = np.zeros(n_x, dtype=bool)
+        linked[self.xrun_of_row] = True
+        return {"x": pad(self.x_design, shapes.x), "link": pad(self.link_design, shapes.link),
+                "x_obs": fill(np.log(np.where(observed, x, 1.0)), shapes.x.rows, 0.0),
+                "observed": fill(observed, shapes.x.rows, False),
+                # transformed once padded (with 1.0): one shape per bucket, one program
+                "y_obs": np.asarray(transform_target(spec.link_spec,
+                                                     fill(y, shapes.link.rows, 1.0))),
+                "xrun_of_row": fill(self.xrun_of_row.astype(np.int32), shapes.link.rows, 0),
+                "loose": fill(self.loose, shapes.x.rows, False),
+                "linked": fill(linked, shapes.x.rows, False)}
 
 
 def _x_run_column(spec: LossToLossSpec, frame: pd.DataFrame) -> str | None:

@@ -18,20 +18,21 @@ import numpyro.distributions as dist
 from numpyro import handlers
 
 from ..data import Design
-from ..errors import ScalingLawError
 from ..laws import Law
 from ..model import (
     GivenValue,
     ProgramCache,
-    build_model,
+    Structure,
+    data_model,
     law_params,
     level_sites,
     noise_scale,
     observation,
+    view,
 )
 from ..scaling_model import ScalingModel
 from .composed import LINK_PREFIX, X_PREFIX
-from .layout import Layout
+from .layout import Layout, Shapes
 from .spec import LossToLossSpec
 
 #: Gauss-Hermite nodes per latent input loss.
@@ -43,21 +44,21 @@ NEWTON_STEPS = 12
 LOOSE_SD = 1.0
 
 
-def _core_sampler(spec: ScalingModel, design: Design, prefix: str) -> Callable[[], dict]:
-    """A function that samples ``spec``'s parameter sites under ``prefix.`` and returns them.
+def _core_sampler(spec: ScalingModel, structure: Structure, prefix: str) -> Callable[[dict], dict]:
+    """A function of a core design's padded arrays (:func:`scalinglaws.model.pad`) that
+    samples ``spec``'s parameter sites under ``prefix.`` and returns them.
 
-    It runs the core model (:func:`scalinglaws.model.build_model`) with its own likelihood
+    It runs the core model (:func:`scalinglaws.model.data_model`) with its own likelihood
     site ``y`` hidden, so priors, hierarchy, reference scales and deterministic per-level
     sites are exactly the core's; the returned values are keyed by the core's site names.
     """
-    core = build_model(spec, design)
-    dummy = np.asarray(design.y)
+    core = data_model(spec, structure)
     cut = len(prefix) + 1
 
-    def sample() -> dict:
+    def sample(arrays: dict) -> dict:
         hidden = handlers.block(core, hide=["y"])
         scoped = handlers.scope(hidden, prefix=prefix, divider=".")
-        trace = handlers.trace(scoped).get_trace(y=dummy)
+        trace = handlers.trace(scoped).get_trace(arrays)
         return {name[cut:]: site["value"] for name, site in trace.items()
                 if site["type"] in ("sample", "deterministic")}
 
@@ -152,28 +153,30 @@ def _sample_anchored(sites: Mapping[str, str], design: Design, log_anchor) -> di
     return {_site(LINK_PREFIX, p, factor): GivenValue(logs[p]) for p in ANCHORED}
 
 
-def log_integrand(spec: LossToLossSpec, layout: Layout, parts: Mapping, u):
-    """log of prior x likelihood of every input model's data, as a function of its u."""
+def log_integrand(spec: LossToLossSpec, parts: Mapping, u):
+    """log of prior x likelihood of every input model's data, as a function of its u
+    (padded input models and output rows, ``parts["observed"]`` false and
+    ``parts["row_mask"]`` false, add nothing)."""
     x_spec, link_spec = spec.x_spec, spec.link_spec
     e_x, m, scale, sx, vx = parts["e_x"], parts["m"], parts["scale"], parts["sx"], parts["vx"]
     out = dist.Normal(m, scale).log_prob(u)
     if parts["x_obs"] is not None:
-        obs = parts["observed"]
-        log_x = jnp.logaddexp(jnp.log(e_x[..., obs]), u[..., obs])
-        term = observation(x_spec, log_x, sx[obs], vx).log_prob(parts["x_obs"])
-        out = out.at[..., obs].add(term)
+        log_x = jnp.logaddexp(jnp.log(e_x), u)
+        term = observation(x_spec, log_x, sx, vx).log_prob(parts["x_obs"])
+        out = out + jnp.where(parts["observed"], term, 0.0)
     if parts["y_obs"] is not None:
         rows = parts["xrun_of_row"]
         e_row = e_x[rows]
         loc = link_location(spec, e_row + jnp.exp(u[..., rows]), e_row, parts["pl"])
         term = observation(link_spec, loc, parts["sy"], parts["vl"]).log_prob(parts["y_obs"])
+        term = jnp.where(parts["row_mask"], term, 0.0)
         summed = jax.ops.segment_sum(jnp.moveaxis(term, -1, 0), rows,
                                      num_segments=e_x.shape[-1])
         out = out + jnp.moveaxis(summed, 0, -1)
     return out
 
 
-def marginal(spec: LossToLossSpec, layout: Layout, parts: Mapping):
+def marginal(spec: LossToLossSpec, parts: Mapping):
     """log of the integral over each input model's latent u (adaptive Gauss-Hermite).
 
     The integrand is a function of each input model's own ``u`` only, so its first and
@@ -183,13 +186,13 @@ def marginal(spec: LossToLossSpec, layout: Layout, parts: Mapping):
     scale carry no gradient: the quadrature is a change of variables, valid for any.
     """
     def g(u):
-        return log_integrand(spec, layout, parts, u)
+        return log_integrand(spec, parts, u)
 
     frozen = jax.tree_util.tree_map(jax.lax.stop_gradient, dict(parts))
     ones = jnp.ones_like(frozen["u0"])
 
     def slope(u):
-        return jax.jvp(lambda v: log_integrand(spec, layout, frozen, v), (u,), (ones,))[1]
+        return jax.jvp(lambda v: log_integrand(spec, frozen, v), (u,), (ones,))[1]
 
     def newton(_, u):
         grad, hess = jax.jvp(slope, (u,), (ones,))
@@ -198,7 +201,7 @@ def marginal(spec: LossToLossSpec, layout: Layout, parts: Mapping):
         return u + jnp.clip(step, -1.0, 1.0)
 
     candidates = jnp.stack([frozen["u0"], frozen["m"]])
-    best = jnp.argmax(log_integrand(spec, layout, frozen, candidates), axis=0)
+    best = jnp.argmax(log_integrand(spec, frozen, candidates), axis=0)
     start = jnp.take_along_axis(candidates, best[None, :], axis=0)[0]
     centre = jax.lax.fori_loop(0, NEWTON_STEPS, newton, start)
     hess = jax.jvp(slope, (centre,), (ones,))[1]
@@ -209,9 +212,13 @@ def marginal(spec: LossToLossSpec, layout: Layout, parts: Mapping):
     return jax.scipy.special.logsumexp(values, axis=0) + jnp.log(np.sqrt(2.0) * spread)
 
 
-def build(spec: LossToLossSpec, layout: Layout, latent: str, link: bool = True,
+def build(spec: LossToLossSpec, shapes: Shapes, latent: str, link: bool = True,
           anchored: bool = True):
-    """The joint NumPyro model; ``latent`` says how the latent input losses are handled.
+    """The joint NumPyro model of ``spec`` at ``shapes``, a function of the fit's padded
+    data (its keyword argument ``arrays``: :meth:`Layout.arrays
+    <scalinglaws.losstoloss.layout.Layout.arrays>`), so that one compiled program serves
+    every data set of those shapes. ``latent`` says how the latent input losses are
+    handled.
 
     ``link=False`` leaves out the links (their parameters and the output observations):
     the compute law of the input losses alone, stage 1 of a cut fit.
@@ -220,77 +227,95 @@ def build(spec: LossToLossSpec, layout: Layout, latent: str, link: bool = True,
     prior x likelihood (:func:`marginal`), so NUTS sees only the laws' parameters, the
     noise scales and ``tau``; the per-input-model marginal log likelihood is recorded
     for LOO. ``"noncentred"``: ``u = m + tau z`` is sampled (its mode search holds the
-    noise scales, whose joint density is unbounded as they shrink).
+    noise scales, whose joint density is unbounded as they shrink). Padded input models
+    and output rows add nothing to the density (:func:`unpad` cuts them from the draws).
 
     ``anchored``: sample the ``shifted_power`` link in anchored coordinates where they
     apply (:func:`_sample_anchored`; the same density), anchored at the mean reducible
     log loss of the input models with outputs. ``False`` is for tests.
     """
     x_spec, link_spec = spec.x_spec, spec.link_spec
-    anchor_sites = anchored_sites(spec, layout.link_design) if link and anchored else {}
-    linked = np.unique(np.asarray(layout.xrun_of_row))
-    sample_x = _core_sampler(x_spec, layout.x_design, X_PREFIX)
-    sample_link = _core_sampler(link_spec, layout.link_design, LINK_PREFIX) if link else None
-    variables = {k: jnp.asarray(v) for k, v in layout.x_design.variables.items()}
-    observed = np.asarray(layout.x_observed)
-    xrun_of_row = jnp.asarray(layout.xrun_of_row)
-    loose = jnp.asarray(layout.loose)
-    n_xruns = len(layout.xruns)
+    sample_x = _core_sampler(x_spec, shapes.x, X_PREFIX)
+    sample_link = _core_sampler(link_spec, shapes.link, LINK_PREFIX) if link else None
+    n_xruns = shapes.x.rows
     tau_prior = spec.tau_prior.to_numpyro()
 
-    def model(y=None):
-        vx = sample_x()
-        px = law_params(x_spec, layout.x_design, vx)
+    def model(arrays):
+        x_design = view(shapes.x, arrays["x"])
+        link_design = view(shapes.link, arrays["link"])
+        anchor_sites = anchored_sites(spec, link_design) if link and anchored else {}
+        real, observed, linked = arrays["x"]["mask"], arrays["observed"], arrays["linked"]
+        vx = sample_x(arrays["x"])
+        px = law_params(x_spec, x_design, vx)
         e_x = jnp.broadcast_to(px["E"], (n_xruns,))
-        m = jnp.broadcast_to(reducible_log(x_spec.law, variables, px), (n_xruns,))
+        m = jnp.broadcast_to(reducible_log(x_spec.law, x_design.variables, px), (n_xruns,))
         if anchor_sites:
-            config = _sample_anchored(anchor_sites, layout.link_design, m[linked].mean())
-            vl = handlers.reparam(sample_link, config=config)()
+            log_anchor = jnp.where(linked, m, 0.0).sum() / linked.sum()
+            config = _sample_anchored(anchor_sites, link_design, log_anchor)
+            vl = handlers.reparam(lambda: sample_link(arrays["link"]), config=config)()
         else:
-            vl = sample_link() if link else None
+            vl = sample_link(arrays["link"]) if link else None
         tau = numpyro.sample("tau", tau_prior)
-        scale = jnp.where(loose, LOOSE_SD, tau)
-        sx = jnp.broadcast_to(noise_scale(x_spec, layout.x_design, vx), (n_xruns,))
-        pl = law_params(link_spec, layout.link_design, vl) if link else None
-        sy = noise_scale(link_spec, layout.link_design, vl) if link else None
-        x_obs = None if y is None else y["x"]
+        scale = jnp.where(arrays["loose"], LOOSE_SD, tau)
+        sx = jnp.broadcast_to(noise_scale(x_spec, x_design, vx), (n_xruns,))
+        pl = law_params(link_spec, link_design, vl) if link else None
+        sy = noise_scale(link_spec, link_design, vl) if link else None
+        x_obs, y_obs = arrays["x_obs"], arrays["y_obs"] if link else None
+        rows, row_mask = arrays["xrun_of_row"], arrays["link"]["mask"]
         if latent == "marginal":
-            if y is None:
-                raise ScalingLawError("latent='marginal' integrates over the observed losses; "
-                                      "it cannot simulate them (use latent='noncentred')")
-            gap = jnp.exp(x_obs) - e_x[observed]
-            u0 = m.at[observed].set(jnp.where(gap > 0, jnp.log(jnp.where(gap > 0, gap, 1.0)),
-                                              m[observed]))
+            gap = jnp.exp(x_obs) - e_x
+            u0 = jnp.where(observed & (gap > 0), jnp.log(jnp.where(gap > 0, gap, 1.0)), m)
             parts = {"e_x": e_x, "m": m, "scale": scale, "sx": sx, "vx": vx, "pl": pl,
-                     "sy": sy, "vl": vl, "x_obs": x_obs, "y_obs": y["y"] if link else None,
-                     "u0": u0,
-                     "observed": observed, "xrun_of_row": xrun_of_row}
-            log_lik = numpyro.deterministic("log_lik", marginal(spec, layout, parts))
-            numpyro.factor("marginal", log_lik.sum())
+                     "sy": sy, "vl": vl, "x_obs": x_obs, "y_obs": y_obs, "u0": u0,
+                     "observed": observed, "xrun_of_row": rows, "row_mask": row_mask}
+            log_lik = jnp.where(real, marginal(spec, parts), 0.0)
+            numpyro.factor("marginal", numpyro.deterministic("log_lik", log_lik).sum())
             return
         z = numpyro.sample("u_z", dist.Normal(0.0, 1.0).expand([n_xruns]).to_event(1))
         u = numpyro.deterministic("u", m + scale * z)
         log_x = jnp.logaddexp(jnp.log(e_x), u)
-        with numpyro.plate("xobs", observed.size):
-            numpyro.sample("loss_x", observation(x_spec, log_x[observed], sx[observed], vx),
+        with numpyro.plate("xobs", n_xruns):
+            numpyro.sample("loss_x", observation(x_spec, log_x, sx, vx).mask(observed),
                            obs=x_obs)
         if not link:
             return
-        e_row = e_x[xrun_of_row]
-        loc = link_location(spec, e_row + jnp.exp(u[xrun_of_row]), e_row, pl)
-        with numpyro.plate("row", xrun_of_row.shape[0]):
-            numpyro.sample("loss_y", observation(link_spec, loc, sy, vl),
-                           obs=None if y is None else y["y"])
+        e_row = e_x[rows]
+        loc = link_location(spec, e_row + jnp.exp(u[rows]), e_row, pl)
+        with numpyro.plate("row", rows.shape[0]):
+            numpyro.sample("loss_y", observation(link_spec, loc, sy, vl).mask(row_mask),
+                           obs=y_obs)
 
     return model
 
 
+def unpad(idata, layout: Layout):
+    """``idata`` (sampled on :meth:`Layout.arrays
+    <scalinglaws.losstoloss.layout.Layout.arrays>`) without the padding: the input
+    models' and output rows' dimensions cut to the real ones, ``loss_x`` to the observed
+    input models."""
+    observed = layout.x_observed
+    cut = {"xrun": slice(0, len(layout.xruns)), "row": slice(0, len(layout.y_rows)),
+           "xobs": observed}
+    for group in idata.groups():
+        data = getattr(idata, group)
+        keep = {dim: index for dim, index in cut.items() if dim in data.dims}
+        if keep:
+            data = data.isel(keep)
+            if "xobs" in keep:
+                data = data.assign_coords(xobs=np.arange(observed.size))
+            setattr(idata, group, data)
+    return idata
+
+
 def dims_coords(spec: LossToLossSpec, layout: Layout) -> tuple[dict, dict]:
+    """The draws' dimensions and coordinates at the layout's padded shapes
+    (:func:`unpad` cuts them)."""
+    shapes = layout.shapes
     dims: dict[str, list[str]] = {"u": ["xrun"], "u_z": ["xrun"], "log_lik": ["xrun"],
                                   "loss_x": ["xobs"], "loss_y": ["row"]}
-    coords: dict[str, Any] = {"xrun": np.arange(len(layout.xruns)),
-                              "xobs": np.arange(len(layout.x_observed)),
-                              "row": np.arange(len(layout.y_rows))}
+    coords: dict[str, Any] = {"xrun": np.arange(shapes.x.rows),
+                              "xobs": np.arange(shapes.x.rows),
+                              "row": np.arange(shapes.link.rows)}
     for prefix, core, design in ((X_PREFIX, spec.x_spec, layout.x_design),
                                  (LINK_PREFIX, spec.link_spec, layout.link_design)):
         for name, factor in design.factors.items():
@@ -307,7 +332,6 @@ def dims_coords(spec: LossToLossSpec, layout: Layout) -> tuple[dict, dict]:
         dims.update({_site(LINK_PREFIX, n, factor): [f"{LINK_PREFIX}.{factor}"]
                      for n in ANCHOR_SITES})
     return dims, coords
-
 
 
 # --- conditioning on an observed input loss -------------------------------------------------

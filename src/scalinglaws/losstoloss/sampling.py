@@ -1,6 +1,9 @@
 """Sampling a loss-to-loss model (:func:`sample`): the multi-start mode search, NUTS
 from the mode and the diagnostics; for ``feedback="cut"`` two stages, the compute law
-alone and then the links given its draws, side by side as one posterior.
+alone and then the links given its draws, side by side as one posterior. The mode
+searches and samplers are compiled once per spec, padded shapes
+(:attr:`Layout.shapes <scalinglaws.losstoloss.layout.Layout.shapes>`) and settings, and
+reused by every fit of the process that shares them.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ from numpyro import handlers
 
 from .._checks import check_sampler_settings
 from ..engine import diagnose
-from ..engine.mcmc import NumPyroNUTS, WhitenedNUTS, find_mode
+from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import enable_x64, level_sites
+from ..model import ProgramCache, enable_x64, level_sites
 from .composed import LINK_PREFIX, X_PREFIX
-from .layout import Layout, constant_data
-from .model import build, dims_coords
+from .layout import Layout, Shapes, constant_data
+from .model import build, dims_coords, unpad
 from .spec import LossToLossSpec
 
 #: Compute-law draws a cut fit conditions the links on (one NUTS run each).
@@ -32,6 +35,8 @@ CUT_DRAWS = 8
 #: Noise scale at which both observation noises are held while the mode is searched (the
 #: joint density of an errors-in-variables model is unbounded as a noise scale goes to 0).
 MODE_NOISE = 0.02
+#: The compiled mode searches and samplers, one per (spec, shapes, stage, settings).
+_PROGRAMS = ProgramCache(limit=12)
 
 
 def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warmup: int,
@@ -49,18 +54,18 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
            "refine": spec.latent == "marginal",
-           "sampler": NumPyroNUTS if pooled(spec, layout) else WhitenedNUTS}
+           "whiten": not pooled(spec, layout)}
     say = _reporter(sys.stderr.isatty() if progress is None else progress)
-    y = layout.y_obs(spec)
     key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
     dims, coords = dims_coords(spec, layout)
+    labels = {"coords": coords, "dims": dims}
     if spec.feedback == "joint":
-        idata = _nuts(spec, build(spec, layout, spec.latent), y, key_law, n_starts, run,
-                      dims, coords, say)
+        idata = unpad(_nuts(spec, layout, "joint", {"arrays": layout.arrays(spec)}, key_law,
+                            n_starts, run, labels, say), layout)
         problems = diagnose(idata, max_tree_depth)
     else:
-        idata, problems = _sample_cut(spec, layout, y, (key_law, key_cut), n_starts, run,
-                                      dims, coords, cut_draws, say)
+        idata, problems = _sample_cut(spec, layout, (key_law, key_cut), n_starts, run,
+                                      labels, cut_draws, say)
     if "log_lik" in idata.posterior:  # marginal: one log likelihood per input model
         log_lik = idata.posterior[["log_lik"]].rename({"log_lik": "input_model"})
         idata.posterior = idata.posterior.drop_vars("log_lik")
@@ -75,10 +80,10 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
 
 def pooled(spec: LossToLossSpec, layout: Layout) -> bool:
     """Whether any parameter of the compute law or the links is partially pooled (or has
-    run effects). Those fits sample with :class:`~scalinglaws.engine.mcmc.NumPyroNUTS`,
-    the others with :class:`~scalinglaws.engine.mcmc.WhitenedNUTS`: the mode of a
-    hierarchy sits at its funnel's neck, where the Laplace approximation is a poor
-    metric, and without one it is a good one."""
+    run effects). Those fits sample in the model's own coordinates, the others in the
+    Laplace approximation's whitened ones (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`,
+    ``whiten=``): the mode of a hierarchy sits at its funnel's neck, where the Laplace
+    approximation is a poor metric, and without one it is a good one."""
     sites = (level_sites(spec.x_spec, layout.x_design)
              + level_sites(spec.link_spec, layout.link_design))
     return any(site.prior is None for site in sites)
@@ -104,27 +109,52 @@ def _held(spec: LossToLossSpec, link: bool) -> dict[str, float]:
     return {f"{prefix}.sigma": MODE_NOISE for prefix in prefixes}
 
 
-def _mode(spec: LossToLossSpec, model, y, key, n_starts: int, link: bool = True) -> dict:
-    held = _held(spec, link)
-    mode, _ = find_mode(handlers.condition(model, data=held) if held else model, y, key,
-                        n_starts=n_starts)
+def _model(spec: LossToLossSpec, shapes: Shapes, stage: str):
+    """The model of a stage: ``"joint"`` (:func:`~.model.build`), ``"law"`` (the compute
+    law alone) or ``"cut"`` (the joint model with the compute law's sites given by its
+    keyword argument ``fixed`` and hidden from the sampler)."""
+    if stage != "cut":
+        return build(spec, shapes, spec.latent, link=stage == "joint")
+    joint = build(spec, shapes, spec.latent)
+
+    def cut_model(arrays, fixed):
+        handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))(arrays=arrays)
+
+    return cut_model
+
+
+def _mode(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key,
+          n_starts: int) -> dict:
+    held = _held(spec, link=stage != "law")
+
+    def search() -> ModeSearch:
+        model = _model(spec, layout.shapes, stage)
+        return ModeSearch(handlers.condition(model, data=held) if held else model, data,
+                          n_starts=n_starts)
+
+    mode, _ = _PROGRAMS.get(spec, ("mode", layout.shapes, stage, n_starts), search)(key, **data)
     return {**mode, **{k: jnp.log(v) for k, v in held.items()}}
 
 
-def _nuts(spec: LossToLossSpec, model, y, key, n_starts: int, run: Mapping, dims: dict,
-          coords: dict, say, link: bool = True) -> az.InferenceData:
+def _nuts(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key, n_starts: int,
+          run: Mapping, labels: dict, say) -> az.InferenceData:
+    """The mode search and NUTS of one stage on ``data`` (its model's keyword arguments),
+    at the layout's padded shapes (:func:`~.model.unpad` cuts the padding)."""
     key_mode, key_sample = jax.random.split(key)
-    mode = _mode(spec, model, y, key_mode, n_starts, link)
+    mode = _mode(spec, layout, stage, data, key_mode, n_starts)
     say("mode search done")
-    idata = _sampler(run, model, mode, coords, dims)(mode, key_sample, y=y)
+    idata = _sampler(spec, layout.shapes, stage, run, mode)(mode, key_sample, **labels, **data)
     say(f"sampled {run['chains']} chains of {run['warmup']} + {run['draws']}")
     return idata
 
 
-def _sampler(run: Mapping, model, mode: dict, coords: dict, dims: dict):
-    """``run["sampler"]`` (:func:`pooled` chose it) with the run's settings."""
-    settings = {k: v for k, v in run.items() if k != "sampler"}
-    return run["sampler"](model, mode, coords=coords, dims=dims, **settings)
+def _sampler(spec: LossToLossSpec, shapes: Shapes, stage: str, run: Mapping, mode: dict):
+    """The sampler of ``stage`` with the run's settings, whitened or not as :func:`pooled`
+    chose, built once per process (``mode``: a point of the model, for its sites'
+    shapes)."""
+    key = ("sampler", shapes, stage, tuple(sorted(run.items())))
+    return _PROGRAMS.get(spec, key, lambda: WhitenedNUTS(_model(spec, shapes, stage), mode,
+                                                         **run))
 
 
 def fixed_by_cut(names: Sequence[str]) -> list[str]:
@@ -133,17 +163,17 @@ def fixed_by_cut(names: Sequence[str]) -> list[str]:
             and not v.startswith((f"{X_PREFIX}.sigma", f"{X_PREFIX}.nu"))]
 
 
-def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, run: Mapping,
-                dims: dict, coords: dict, cut_draws: int,
-                say) -> tuple[az.InferenceData, list[str]]:
+def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: Mapping,
+                labels: dict, cut_draws: int, say) -> tuple[az.InferenceData, list[str]]:
     """Stage 1: the compute law from the input losses alone. Stage 2: for each of
     ``cut_draws`` stage-1 draws (at evenly spaced quantiles of E_x), the whole model with
     the compute law's sites conditioned on that draw and hidden from the sampler; one
     compiled NUTS serves every draw. Returns the stage-2 chains side by side, the fixed
     values broadcast along them."""
     key_law, key_cut = keys
-    stage1 = _nuts(spec, build(spec, layout, spec.latent, link=False), y, key_law, n_starts,
-                   run, dims, coords, say, link=False)
+    arrays = layout.arrays(spec)
+    stage1 = unpad(_nuts(spec, layout, "law", {"arrays": arrays}, key_law, n_starts, run,
+                         labels, say), layout)
     max_depth = run["max_tree_depth"]
     problems = [f"compute law (stage 1 of the cut): {m}"
                 for m in diagnose(stage1, max_depth)]
@@ -155,22 +185,18 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, y, keys, n_starts: int, ru
     fixed_sets = [{n: jnp.asarray(flat[n].isel(sample=int(i)).values) for n in names}
                   for i in picks]
 
-    joint = build(spec, layout, spec.latent)
-
-    def cut_model(y=None, fixed=None):
-        handlers.block(handlers.condition(joint, data=fixed), hide=list(fixed))(y=y)
-
     key_mode, key_runs = jax.random.split(key_cut)
-    mode = _mode(spec, lambda y=None: cut_model(y, fixed_sets[0]), y, key_mode, n_starts)
+    first = {"arrays": arrays, "fixed": fixed_sets[0]}
+    mode = _mode(spec, layout, "cut", first, key_mode, n_starts)
     # every draw gets a full warmup from its own mode: reusing the first draw's mass
     # matrix with a short step-size warmup left the later chains stuck (Brandfonbrener
     # train-to-test: energy BFMI 0.01-0.11, R-hat 1.7), because E_x moves kappa, K and E_y
     # along with it. One compiled sampler serves every draw.
-    nuts = _sampler(run, cut_model, mode, coords, dims)
+    nuts = _sampler(spec, layout.shapes, "cut", run, mode)
     parts = []
     for i, (key, fixed) in enumerate(zip(jax.random.split(key_runs, cut_draws), fixed_sets,
                                          strict=True)):
-        parts.append(nuts(mode, key, y=y, fixed=fixed))
+        parts.append(unpad(nuts(mode, key, **labels, arrays=arrays, fixed=fixed), layout))
         say(f"links given compute-law draw {i + 1} of {cut_draws} sampled")
     idata = _side_by_side(parts)
     idata.posterior.attrs["chains_per_group"] = run["chains"]

@@ -7,6 +7,7 @@ verb that fits it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,6 +296,11 @@ class LossToLossSpec:
         if self.reference is not None:
             out["reference"] = dict(self.reference)
         return out
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (:meth:`to_dict`'s, keys sorted): what keys its
+        compiled programs (:class:`scalinglaws.model.ProgramCache`)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LossToLossSpec:
