@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import arviz as az
@@ -543,6 +546,43 @@ def test_a_refit_of_one_structure_compiles_nothing(hub_pairs, pooling, compilati
     n_models = fewer["run_x"].nunique()
     assert fit.idata.log_likelihood["input_model"].shape == (1, 20, n_models)
     assert np.isfinite(fit.idata.log_likelihood["input_model"].values).all()
+
+
+PERSISTENT_FIT = """
+import json, warnings
+from jax import monitoring
+counts = {"hits": 0, "misses": 0}
+
+def listen(event, **kwargs):
+    if event == "/jax/compilation_cache/cache_hits":
+        counts["hits"] += 1
+    if event == "/jax/compilation_cache/cache_misses":
+        counts["misses"] += 1
+
+monitoring.register_event_listener(listen)
+import scalinglaws.losstoloss as ltl
+runs = ltl.simulate(seed=1, sizes=(1e7, 3e7, 1e8), multipliers=(5, 20, 80), sigma=0.01)
+pairs = ltl.pair_train_to_train(runs, x="web", y=["code", "books"], loss="loss")
+model = ltl.LossToLossModel("chinchilla", vary={"kappa": "dataset_y"}, pooling="none")
+warnings.simplefilter("ignore")
+model.fit(pairs, seed=0, chains=1, warmup=40, draws=20, n_starts=2, progress=False)
+print(json.dumps(counts))
+"""
+
+
+@pytest.mark.slow  # two fresh processes, each a short real fit
+def test_a_fresh_process_reads_the_loss_to_loss_programs_from_the_cache(tmp_path):
+    """The programs embed no data, so a second process fitting the same model reads
+    every one of them from the persistent compilation cache."""
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": str(tmp_path)}
+    counts = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", PERSISTENT_FIT], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        counts.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert counts[0]["misses"] > 0
+    assert counts[1]["misses"] == 0 and counts[1]["hits"] > 0
 
 
 @pytest.mark.slow

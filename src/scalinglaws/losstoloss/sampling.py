@@ -23,6 +23,7 @@ from numpyro import handlers
 from .._checks import check_sampler_settings
 from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
+from ..engine.program import persistent_cache
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import ProgramCache, enable_x64, level_sites
 from .composed import LINK_PREFIX, X_PREFIX
@@ -51,6 +52,7 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     if not isinstance(cut_draws, (int, np.integer)) or cut_draws < 1:
         raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
     enable_x64()
+    persistent_cache()  # the programs no longer embed the data: another process reuses them
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
            "refine": spec.latent == "marginal",
