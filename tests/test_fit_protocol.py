@@ -108,6 +108,31 @@ def test_predict_gives_the_same_columns_and_draws_the_same_keys(fits):
     np.testing.assert_array_equal(link["params"]["x.E"], link["params_x"]["E"])
 
 
+def test_a_loss_to_loss_prediction_compiles_once_per_row_bucket(fits, compilations):
+    """One compiled program per spec and padded rows: predictions of 3, 5 or 12 rows
+    share it (with and without an observed input loss), and the padding leaves the real
+    rows' draws as they are."""
+    fit, _ = fits["loss_to_loss"]
+    rows = pd.DataFrame({"N": np.geomspace(1e8, 3e9, 12), "D": np.geomspace(2e9, 6e10, 12),
+                         "dataset_y": ["code", "books"] * 6,
+                         "loss_x": [np.nan, 2.3, 2.6, np.nan] * 3})
+    plain = rows.drop(columns="loss_x")
+    few = fit.predict_draws(plain.iloc[:3], seed=4)
+    fit.predict_draws(rows.iloc[:3], seed=4)
+    for n in (5, 12):
+        more, compiled = compilations(lambda n=n: fit.predict_draws(plain.iloc[:n], seed=4))
+        assert compiled == 0
+        _, compiled = compilations(lambda n=n: fit.predict_draws(rows.iloc[:n], seed=4))
+        assert compiled == 0
+    for key in ("x", "y", "observed"):
+        np.testing.assert_array_equal(more[key][:, :3], few[key])
+    conditioned = fit.predict_draws(rows, seed=4)
+    unobserved = rows["loss_x"].isna().to_numpy()
+    np.testing.assert_allclose(conditioned["x"][:, unobserved], more["x"][:, unobserved],
+                               rtol=1e-10)
+    assert not np.allclose(conditioned["x"][:, ~unobserved], more["x"][:, ~unobserved])
+
+
 def test_a_discrepancy_moves_a_loss_to_loss_prediction(fits):
     fit, at = fits["loss_to_loss"]
     plain = fit.predict(at, seed=2)

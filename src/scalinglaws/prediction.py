@@ -85,7 +85,7 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     enable_x64()
     structure = structure_of([design], pad_levels=False)
     predict = _PREDICTORS.get(spec, structure,
-                              lambda: jax.jit(partial(_predict, spec, structure)))
+                              lambda: jax.jit(partial(predict_padded, spec, structure)))
     out = predict(dict(posterior), rng_key, pad(design, structure))
     n = design.n_rows
     return {k: jax.tree_util.tree_map(lambda a, k=k: np.asarray(a)[:, :n] if k != "nu"
@@ -93,8 +93,10 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
             for k, v in out.items()}
 
 
-def _predict(spec, structure: Structure, posterior: Mapping, rng_key, data: Mapping) -> dict:
-    """:func:`predict_draws` on padded ``data`` (:func:`scalinglaws.model.pad`)."""
+def predict_padded(spec, structure: Structure, posterior: Mapping, rng_key,
+                   data: Mapping) -> dict:
+    """:func:`predict_draws` on padded ``data`` (:func:`scalinglaws.model.pad`), padded
+    rows included (traceable: other compiled programs call it)."""
     design = view(structure, data)
     n_sites = len(level_sites(spec, design))
     keys = jax.random.split(rng_key, n_sites + 2)

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 import arviz as az
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
@@ -25,11 +24,8 @@ from ..engine import posterior_draws
 from ..errors import ScalingLawError
 from ..fit import Fit
 from ..model import (
-    enable_x64,
-    noise_scale,
     observation,
     transform_target,
-    untransform,
 )
 from ..netcdf import read_fit_file, write_fit_file
 from ..prediction import predict_draws
@@ -38,8 +34,9 @@ from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
 from .frames import loss_column
 from .layout import Layout, frame_from_constant
-from .model import LOOSE_SD, condition_on_input, link_location, reducible_log
 from .plots import plot_link
+from .prediction import link_curve
+from .prediction import predict_draws as ltl_predict_draws
 from .sampling import CUT_DRAWS, sample
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
 
@@ -292,40 +289,16 @@ class LossToLossFit:
         link_frame = frame[list(spec.link_factors)].copy()
         link_frame[L_DUMMY] = 1.0
         link_design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
-        enable_x64()
-        key_x, key_l, key_u, key_c = jax.random.split(jax.random.PRNGKey(seed), 4)
-        post_x, post_l = self._part(X_PREFIX), self._part(LINK_PREFIX)
-        dx = predict_draws(spec.x_spec, x_design, post_x, key_x)
-        px = dx["params"]
-        variables = {k: jnp.asarray(v) for k, v in x_design.variables.items()}
-        m = reducible_log(spec.x_spec.law, variables, px)
-        e_x = px["E"]
-        tau = jnp.asarray(self.draws()["tau"])[:, None]
-        u = m + tau * jax.random.normal(key_u, m.shape)
         if spec.x in frame.columns:
             observed = loss_column(frame, spec.x, "observed input loss x", positive=True)
-            rows = np.flatnonzero(~np.isnan(observed))
-            if rows.size:
-                sigma = self._sigma_x(x_design, post_x)[:, rows]
-                nu = post_x.get("nu")
-                log_obs = jnp.broadcast_to(jnp.log(jnp.asarray(observed[rows])),
-                                           (m.shape[0], rows.size))
-                spread = tau if law_prior else jnp.full_like(tau, LOOSE_SD)
-                drawn = condition_on_input(
-                    spec.x_spec, key_c, m[:, rows], jnp.broadcast_to(spread, m[:, rows].shape),
-                    e_x[:, rows], sigma, log_obs, None if nu is None else jnp.asarray(nu))
-                u = u.at[:, rows].set(drawn)
-        latent_x = e_x + jnp.exp(u)
-        dl = predict_draws(spec.link_spec, link_design, post_l, key_l)
-        pl = dl["params"]
-        loc = link_location(spec, latent_x, e_x, pl)
-        noise = (transform_target(spec.link_spec, dl["observed"])
-                 - transform_target(spec.link_spec, dl["law"]))
-        out = {"x": latent_x, "y": untransform(spec.link_spec, loc),
-               "observed": untransform(spec.link_spec, loc + noise), "u": u,
-               "params_x": px, "params_link": pl, "scale": dl["scale"],
-               **({"nu": dl["nu"]} if "nu" in dl else {})}
-        out = jax.tree_util.tree_map(np.asarray, out)
+            log_obs = np.log(observed)
+            if not np.isnan(log_obs).all():
+                self._check_sigma_levels(x_design)
+        else:
+            log_obs = None
+        out = ltl_predict_draws(spec, x_design, link_design, self._part(X_PREFIX),
+                                self._part(LINK_PREFIX), self.draws()["tau"],
+                                jax.random.PRNGKey(seed), log_obs, law_prior)
         if discrepancy is not None:
             out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
         out["law"] = out["y"]
@@ -390,8 +363,9 @@ class LossToLossFit:
         return Pointwise(var="input_model", units=self.layout.xrun_labels(spec),
                          observed=self.frame[[spec.x, spec.y]], scale=spec.scale)
 
-    def _sigma_x(self, design: Design, post_x: Mapping) -> jnp.ndarray:
-        """Input-loss noise scale per draw and row (fitted levels only)."""
+    def _check_sigma_levels(self, design: Design) -> None:
+        """Conditioning on an observed input loss needs its noise scale per row: refuse
+        levels of a factor it varies by that the fit never saw."""
         factors = design.vary.get("sigma", ())
         new = [f for f in factors if design.factors[f].new_levels]
         if new:
@@ -400,13 +374,6 @@ class LossToLossFit:
                 f"by {new} with levels never fitted ({design.factors[new[0]].new_levels}); "
                 f"predict without the x column or fit with those levels"
             )
-        values = {k: jnp.asarray(v) for k, v in post_x.items()}
-        n = design.n_rows
-
-        def one(draw):
-            return jnp.broadcast_to(noise_scale(self.spec.x_spec, design, draw), (n,))
-
-        return jax.vmap(one)(values)
 
     def predict(self, data, interval: float = 0.9, seed: int = 0, discrepancy=None, *,
                 law_prior: bool = True) -> pd.DataFrame:
@@ -494,14 +461,8 @@ class LossToLossFit:
         design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
         dl = predict_draws(spec.link_spec, design, self._part(LINK_PREFIX),
                            jax.random.PRNGKey(seed + 1))
-        x_grid = jnp.asarray(x_values)[None, :]
-        loc = link_location(spec, x_grid, jnp.asarray(e_x), dl["params"])
-        loc = jnp.where(x_grid > e_x, loc, jnp.nan) if "E_x" in spec.link.param_names else loc
-        noise = (transform_target(spec.link_spec, dl["observed"])
-                 - transform_target(spec.link_spec, dl["law"]))
-        return {"y": np.asarray(untransform(spec.link_spec, loc)),
-                "observed": np.asarray(untransform(spec.link_spec, loc + noise)),
-                "E_x": np.asarray(e_x[:, 0])}
+        curve = link_curve(spec, x_values, e_x, dl["params"], dl["observed"], dl["law"])
+        return {**curve, "E_x": e_x[:, 0]}
 
     def _group_frame(self, group: Mapping[str, Any] | None, n: int) -> pd.DataFrame:
         spec, layout = self.spec, self.layout

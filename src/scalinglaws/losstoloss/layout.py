@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -119,7 +120,7 @@ class Layout:
                                for k, v in zip(keys, row, strict=True))
                      for row in rows[keys].itertuples(index=False))
 
-    @property
+    @cached_property
     def shapes(self) -> Shapes:
         """The padded shapes of this layout's programs (rows in buckets of
         :func:`~scalinglaws.model.bucket`)."""

@@ -21,7 +21,6 @@ from ..data import Design
 from ..laws import Law
 from ..model import (
     GivenValue,
-    ProgramCache,
     Structure,
     data_model,
     law_params,
@@ -365,22 +364,3 @@ def condition(key, m, tau, e_x, sigma, log_obs, loglik: Callable, n_post: int = 
             + loglik(log_x, sigma[..., None], log_obs[..., None]) + jnp.log(width))
     index = jax.random.categorical(key, logw, axis=-1)
     return jnp.take_along_axis(grid, index[..., None], axis=-1)[..., 0]
-
-
-#: Compiled :func:`condition_on_input` programs, one per input model (and noise kind).
-_CONDITIONERS = ProgramCache(limit=16)
-
-
-def condition_on_input(x_spec, key, m, tau, e_x, sigma, log_obs, nu=None):
-    """:func:`condition` with the input model's observation density (``nu``: its Student-t
-    degrees of freedom per draw, or None), compiled once per input model: a new number
-    of draws or rows compiles again, nothing else does."""
-    def run(key, m, tau, e_x, sigma, log_obs, nu):
-        def loglik(log_x, scale, obs):
-            values = {} if nu is None else {"nu": nu[:, None, None]}
-            return observation(x_spec, log_x, scale, values).log_prob(obs)
-
-        return condition(key, m, tau, e_x, sigma, log_obs, loglik)
-
-    compiled = _CONDITIONERS.get(x_spec, nu is None, lambda: jax.jit(run))
-    return compiled(key, m, tau, e_x, sigma, log_obs, nu)
