@@ -163,17 +163,20 @@ def _batching() -> str:
 
 #: XLA options of the programs that run briefly (mode search, Hessians, post-processing) on
 #: a CPU: the older fusion emitters compile in about two thirds of the time and run about
-#: 40% slower, a gain for a program that runs once for a fraction of a second. The
-#: sampler, which runs for most of a fit, keeps XLA's defaults.
+#: 40% slower, a gain for a program that runs once for a fraction of a second.
 BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+#: XLA options of the programs that run for most of a fit (the samplers) on a CPU.
+SAMPLER_CPU_OPTIONS: dict = {}
 
 
 def compile_lowered(lowered, brief: bool):
-    """``lowered`` compiled, with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and on a CPU (and
-    with XLA's defaults where this XLA does not know those options)."""
-    if brief and jax.default_backend() == "cpu":
+    """``lowered`` compiled, on a CPU with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and
+    :data:`SAMPLER_CPU_OPTIONS` if not (with XLA's defaults where this XLA does not know
+    those options)."""
+    options = BRIEF_CPU_OPTIONS if brief else SAMPLER_CPU_OPTIONS
+    if options and jax.default_backend() == "cpu":
         try:
-            return lowered.compile(BRIEF_CPU_OPTIONS)
+            return lowered.compile(options)
         except jax.errors.JaxRuntimeError as err:
             if "No such compile option" not in str(err):
                 raise
