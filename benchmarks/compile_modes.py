@@ -1,10 +1,10 @@
 """XLA compile options against speed: what the mode search, Hessian, post-processing and
 sampler are compiled with on a CPU.
 
-The package compiles its programs with options (``engine.program.BRIEF_CPU_OPTIONS`` for
-the programs that run once per fit, ``SAMPLER_CPU_OPTIONS`` for the sampler) that trade
-run time for compilation time. This script measures that trade against XLA's defaults
-and other option sets. It fits the demo model (hierarchical Chinchilla, 4 chains x (500
+The package compiles the programs that run once per fit with options that trade run
+time for compilation time (``engine.program.BRIEF_CPU_OPTIONS``) and the sampler with
+``SAMPLER_CPU_OPTIONS`` (XLA's defaults). This script measures those choices against
+other option sets. It fits the demo model (hierarchical Chinchilla, 4 chains x (500
 warm-up + 1,000 draws)) in fresh processes with the persistent cache off, alternating the
 option sets, ``--rounds`` times, and prints per run the sampler's XLA compilation, the
 other programs' compilation, the first fit (compilation included), the median sampling
