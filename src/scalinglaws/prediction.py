@@ -86,8 +86,13 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     structure = structure_of([design], pad_levels=False)
     predict = _PREDICTORS.get(spec, structure,
                               lambda: jax.jit(partial(predict_padded, spec, structure)))
-    out = predict(dict(posterior), rng_key, pad(design, structure))
-    n = design.n_rows
+    return unpad_draws(predict(dict(posterior), rng_key, pad(design, structure)),
+                       design.n_rows)
+
+
+def unpad_draws(out: Mapping, n: int) -> dict:
+    """A padded prediction's draws as NumPy arrays cut to its ``n`` real rows (every
+    entry is (draws, rows) but ``"nu"``, which is per draw)."""
     return {k: jax.tree_util.tree_map(lambda a, k=k: np.asarray(a)[:, :n] if k != "nu"
                                       else np.asarray(a), v)
             for k, v in out.items()}

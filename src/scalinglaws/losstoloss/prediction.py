@@ -32,6 +32,7 @@ from ..model import (
     view,
 )
 from ..prediction import predict_padded as core_predict
+from ..prediction import unpad_draws
 from .model import LOOSE_SD, condition, link_location, reducible_log
 from .spec import LossToLossSpec
 
@@ -70,11 +71,9 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
     if conditioned:
         obs[:n] = np.where(observed, log_obs, 0.0)
         mask[:n] = observed
-    out = program(dict(post_x), dict(post_l), jnp.asarray(tau), key, pad(x_design, x_structure),
-                  pad(link_design, link_structure), obs, mask)
-    return {k: jax.tree_util.tree_map(lambda a, k=k: np.asarray(a)[:, :n] if k != "nu"
-                                      else np.asarray(a), v)
-            for k, v in out.items()}
+    return unpad_draws(program(dict(post_x), dict(post_l), jnp.asarray(tau), key,
+                               pad(x_design, x_structure), pad(link_design, link_structure),
+                               obs, mask), n)
 
 
 def predict_padded(spec: LossToLossSpec, x_structure: Structure, link_structure: Structure,
