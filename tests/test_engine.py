@@ -97,6 +97,57 @@ def test_predictions_of_rows_in_one_bucket_compile_once(sweeps, compilations):
     assert fit.predict_draws(rows.iloc[:17], seed=0)["law"].shape == (300, 17)  # next bucket
 
 
+def test_a_program_queued_behind_another_compilation_compiles_in_the_caller():
+    """A program whose background compilation has not started (another holds the one
+    compiler thread) is compiled where it is called, not waited for."""
+    import importlib
+    import threading
+
+    import jax
+    import jax.numpy as jnp
+
+    program = importlib.import_module("scalinglaws.engine.program")
+    busy, release = threading.Event(), threading.Event()
+    timer = threading.Timer(20, release.set)  # without the fix, the call waits for this
+
+    def hold():
+        busy.set()
+        release.wait()
+
+    blocker = program._COMPILER.submit(hold)
+    busy.wait(10)
+    timer.start()
+    try:
+        executables = program.Executables(jax.jit(lambda x: jnp.sin(x) * 2).lower)
+        executables.ahead(jax.ShapeDtypeStruct((3,), jnp.float64))
+        compiled = executables(np.ones(3))
+        assert not release.is_set()
+        assert np.allclose(compiled(np.ones(3)), 2 * np.sin(1.0))
+    finally:
+        timer.cancel()
+        release.set()
+        blocker.result()
+
+
+def test_tracing_pauses_the_garbage_collector_and_restores_it():
+    import gc
+
+    from scalinglaws.engine.program import collection_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collection_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # a user's choice is kept
+    finally:
+        gc.enable()
+
+
 def test_padded_rows_leave_the_log_density_unchanged(sweeps):
     design = make_design(MODEL, sweeps[0])
     structure = structure_of([design])
