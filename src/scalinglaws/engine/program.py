@@ -225,6 +225,11 @@ class Executables:
         self.lower, self.brief = lower, brief
         self._compiled: dict = {}
 
+    def _lowered(self, args):
+        """The program traced and lowered for ``args``, the garbage collector paused."""
+        with collection_paused():
+            return self.lower(*args)
+
     @staticmethod
     def _key(args) -> tuple:
         leaves, tree = jax.tree_util.tree_flatten(args)
@@ -237,7 +242,7 @@ class Executables:
         ``args``, unless it is compiled or compiling."""
         key = self._key(args)
         if key not in self._compiled:
-            lowered = self.lower(*args)
+            lowered = self._lowered(args)
             self._compiled[key] = (compile_in_background(lowered, self.brief), lowered)
 
     def __call__(self, *args):
@@ -246,7 +251,7 @@ class Executables:
         key = self._key(args)
         executable = self._compiled.get(key)
         if executable is None:
-            executable = compile_lowered(self.lower(*args), self.brief)
+            executable = compile_lowered(self._lowered(args), self.brief)
         elif isinstance(executable, tuple):
             future, lowered = executable
             executable = (compile_lowered(lowered, self.brief) if future.cancel()
@@ -393,14 +398,13 @@ class _Batched:
         lowered (:func:`exported_program`)."""
         shapes = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype),
                                         (common, padded))
-        with collection_paused():
-            exported = exported_program(self._jitted, shapes, self.key)
-            if exported is None:
-                return self._jitted.lower(common, padded)
-            if self._sharding is None:
-                return jax.jit(exported.call).lower(*shapes)
-            return jax.jit(exported.call, in_shardings=self._sharding,
-                           out_shardings=self._sharding[1]).lower(*shapes)
+        exported = exported_program(self._jitted, shapes, self.key)
+        if exported is None:
+            return self._jitted.lower(common, padded)
+        if self._sharding is None:
+            return jax.jit(exported.call).lower(*shapes)
+        return jax.jit(exported.call, in_shardings=self._sharding,
+                       out_shardings=self._sharding[1]).lower(*shapes)
 
 
 def exported_program(jitted, shapes, key: str | None):
