@@ -750,11 +750,11 @@ class Program:
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
-        """Start compiling the curvature, sampler and post-processing programs in the
-        background, so that they compile while the mode search runs: for the chains'
-        ``keys`` and the fits' padded data stacked once per fit (``per_fit``) and once per
-        chain (``per_chain``), as :meth:`curvature`, :meth:`sample` and
-        :meth:`constrained` will receive them."""
+        """Start compiling the sampler, curvature and post-processing programs in the
+        background, in that order (the sampler is the longest to compile), so that they
+        compile while the mode search runs: for the chains' ``keys`` and the fits' padded
+        data stacked once per fit (``per_fit``) and once per chain (``per_chain``), as
+        :meth:`sample`, :meth:`curvature` and :meth:`constrained` will receive them."""
         fits = jax.tree_util.tree_leaves(per_fit)[0].shape[0]
         n, dim, f64 = len(keys), self.dim, jnp.result_type(float)
 
