@@ -454,8 +454,8 @@ class LossToLossFit:
         spec, layout = self.spec, self.layout
         x_values = np.atleast_1d(np.asarray(x_values, dtype=float))
         frame = self._group_frame(group, len(x_values))
-        draws = self.predict_draws(frame, seed=seed)
-        e_x = draws["params_x"]["E"]
+        # E_x is a parameter of the group's level: one row's prediction holds its draws
+        e_x = self.predict_draws(frame.iloc[:1], seed=seed)["params_x"]["E"]
         link_frame = frame[list(spec.link_factors)].copy()
         link_frame[L_DUMMY] = 1.0
         design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
