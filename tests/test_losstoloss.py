@@ -265,6 +265,22 @@ def test_marginal_likelihood_integrates_the_latent_input_loss(hub_pairs, runs):
 # --- mechanics on a fake posterior (no NUTS) -------------------------------------------------
 
 
+def test_conditioning_needs_the_input_noise_of_fitted_levels(runs, compilations):
+    """An observed input loss on a row whose input noise scale varies by a level never
+    fitted is refused before anything compiles, naming the factor; without one (no
+    column, or NaN on every row) that row is predicted from the population."""
+    pairs = ltl.pair_train_to_train(runs, x=["web", "code"], y=["books"], loss="loss")
+    fit = _fake_fit(ltl.LossToLossModel("chinchilla", vary={"sigma_x": "dataset_x"}), pairs)
+    rows = pairs.iloc[:2][["N", "D", "dataset_x", "dataset_y", "loss_x"]].copy()
+    rows["dataset_x"] = "unseen"
+    before = rows.copy()
+    with pytest.raises(ScalingLawError, match=r"noise scale, which varies by \[.dataset_x.\]"):
+        compilations(lambda: fit.predict(rows))
+    assert compilations.count == 0
+    pd.testing.assert_frame_equal(rows, before)
+    assert len(fit.predict(rows.assign(loss_x=np.nan))) == 2
+
+
 @pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_predict_uses_the_compute_laws_E_in_the_link(hub_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)

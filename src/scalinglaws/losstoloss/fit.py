@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_interval, check_predict_settings, require_columns
-from ..data import Design, as_frame, make_design, target_values
+from ..data import as_frame, make_design, target_values
 from ..discrepancy import Discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
@@ -292,8 +292,6 @@ class LossToLossFit:
         if spec.x in frame.columns:
             observed = loss_column(frame, spec.x, "observed input loss x", positive=True)
             log_obs = np.log(observed)
-            if not np.isnan(log_obs).all():
-                self._check_sigma_levels(x_design)
         else:
             log_obs = None
         out = ltl_predict_draws(spec, x_design, link_design, self._part(X_PREFIX),
@@ -362,18 +360,6 @@ class LossToLossFit:
         spec = self.spec
         return Pointwise(var="input_model", units=self.layout.xrun_labels(spec),
                          observed=self.frame[[spec.x, spec.y]], scale=spec.scale)
-
-    def _check_sigma_levels(self, design: Design) -> None:
-        """Conditioning on an observed input loss needs its noise scale per row: refuse
-        levels of a factor it varies by that the fit never saw."""
-        factors = design.vary.get("sigma", ())
-        new = [f for f in factors if design.factors[f].new_levels]
-        if new:
-            raise ScalingLawError(
-                f"conditioning on an observed input loss needs its noise scale, which varies "
-                f"by {new} with levels never fitted ({design.factors[new[0]].new_levels}); "
-                f"predict without the x column or fit with those levels"
-            )
 
     def predict(self, data, interval: float = 0.9, seed: int = 0, discrepancy=None, *,
                 law_prior: bool = True) -> pd.DataFrame:

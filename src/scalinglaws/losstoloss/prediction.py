@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import Design
+from ..errors import ScalingLawError
 from ..model import (
     ProgramCache,
     Structure,
@@ -61,6 +62,8 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
     link_structure = structure_of([link_design], pad_levels=False)
     observed = None if log_obs is None else ~np.isnan(log_obs)
     conditioned = observed is not None and bool(observed.any())
+    if conditioned:
+        _check_sigma_levels(x_design)
     program = _PREDICTORS.get(
         spec, (x_structure, link_structure, conditioned, law_prior),
         lambda: jax.jit(partial(predict_padded, spec, x_structure, link_structure,
@@ -74,6 +77,19 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
     return unpad_draws(program(dict(post_x), dict(post_l), jnp.asarray(tau), key,
                                pad(x_design, x_structure), pad(link_design, link_structure),
                                obs, mask), n)
+
+
+def _check_sigma_levels(design: Design) -> None:
+    """Conditioning on an observed input loss needs its noise scale per row: refuse, before
+    compiling, levels of a factor it varies by that the fit never saw."""
+    factors = design.vary.get("sigma", ())
+    new = [f for f in factors if design.factors[f].new_levels]
+    if new:
+        raise ScalingLawError(
+            f"conditioning on an observed input loss needs its noise scale, which varies "
+            f"by {new} with levels never fitted ({design.factors[new[0]].new_levels}); "
+            f"predict without the x column or fit with those levels"
+        )
 
 
 def predict_padded(spec: LossToLossSpec, x_structure: Structure, link_structure: Structure,
@@ -105,12 +121,18 @@ def predict_padded(spec: LossToLossSpec, x_structure: Structure, link_structure:
     latent_x = e_x + jnp.exp(u)
     dl = core_predict(spec.link_spec, link_structure, post_l, key_l, link_data)
     loc = link_location(spec, latent_x, e_x, dl["params"])
-    noise = (transform_target(spec.link_spec, dl["observed"])
-             - transform_target(spec.link_spec, dl["law"]))
-    return {"x": latent_x, "y": untransform(spec.link_spec, loc),
-            "observed": untransform(spec.link_spec, loc + noise), "u": u, "params_x": px,
-            "params_link": dl["params"], "scale": dl["scale"],
+    return {"x": latent_x, **_outputs(spec, loc, dl["observed"], dl["law"]), "u": u,
+            "params_x": px, "params_link": dl["params"], "scale": dl["scale"],
             **({"nu": dl["nu"]} if "nu" in dl else {})}
+
+
+def _outputs(spec: LossToLossSpec, loc, observed, law) -> dict:
+    """The output at the link's location ``loc`` (target scale): ``"y"``, noise-free, and
+    ``"observed"``, with the noise of a core prediction's ``observed`` draws about its
+    ``law``."""
+    noise = transform_target(spec.link_spec, observed) - transform_target(spec.link_spec, law)
+    return {"y": untransform(spec.link_spec, loc),
+            "observed": untransform(spec.link_spec, loc + noise)}
 
 
 def link_curve(spec: LossToLossSpec, x_values: np.ndarray, e_x: np.ndarray, params: Mapping,
@@ -130,6 +152,4 @@ def _link_curve(spec, x_values, e_x, params, observed, law) -> dict:
     loc = link_location(spec, x_grid, e_x, params)
     if "E_x" in spec.link.param_names:
         loc = jnp.where(x_grid > e_x, loc, jnp.nan)
-    noise = transform_target(spec.link_spec, observed) - transform_target(spec.link_spec, law)
-    return {"y": untransform(spec.link_spec, loc),
-            "observed": untransform(spec.link_spec, loc + noise)}
+    return _outputs(spec, loc, observed, law)
