@@ -19,7 +19,7 @@ import scalinglaws as sl
 from scalinglaws import engine
 from scalinglaws.data import make_design
 from scalinglaws.engine import diagnose
-from scalinglaws.model import build_model, data_model, pad, structure_of
+from scalinglaws.model import build_model, data_model, pad, pooled_offsets, structure_of
 
 FAST = dict(chains=2, warmup=150, draws=150, progress=False)
 MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
@@ -195,12 +195,30 @@ def test_fit_many_checks_every_fit_as_its_own_posterior_would_be(sweeps):
     # two datasets in one frame and three in the other: the first's levels are padded
     two = sweeps[2][sweeps[2].dataset != "code"]
     fits = MODEL.fit_many([two, sweeps[0]], seed=0, **FAST)
-    for fit in fits:
+    for fit, frame in zip(fits, [two, sweeps[0]], strict=True):
         assert fit.idata is fit.idata  # built once, when first read
         assert fit.warnings  # 2 x 150 draws: too few, so there is something to check
-        assert fit.warnings == tuple(diagnose(fit.idata, max_tree_depth=10))
+        pooled = pooled_offsets(MODEL, make_design(MODEL, frame))
+        assert fit.warnings == tuple(diagnose(fit.idata, max_tree_depth=10, pooled=pooled))
     assert "E[dataset]" in " ".join(fits[0].warnings)
 
+
+
+def test_a_fit_diagnoses_with_how_its_hierarchy_is_sampled(sweeps, monkeypatch):
+    """The sampler's checks are told which parameters are pooled and how (the advice
+    after divergences depends on it), for each fit of a batch."""
+    seen = []
+    diagnosis = engine.nuts.diagnosis
+
+    def spy(**kwargs):
+        seen.append(kwargs["pooled"])
+        return diagnosis(**kwargs)
+
+    monkeypatch.setattr(engine.nuts, "diagnosis", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MODEL.fit_many([sweeps[0], sweeps[1]], seed=0, **FAST)
+    assert seen == [{"E": "noncentred"}, {"E": "noncentred"}]
 
 @pytest.mark.parametrize("frames, fragment", [
     ([], "no frames"),

@@ -204,6 +204,35 @@ def test_diagnose_compares_chains_within_groups():
     assert not any("R-hat above" in m for m in diagnose(idata, 10))
 
 
+
+def test_a_divergence_warning_advises_what_fits_the_hierarchy():
+    """The advice after divergences follows how the fit's pooled parameters were sampled:
+    centred offsets are told about funnels, non-centred ones about centring, and a fit
+    with no hierarchy is told neither."""
+    from scalinglaws.engine import diagnose
+
+    rng = np.random.default_rng(2)
+    diverging = np.zeros((4, 500), dtype=bool)
+    diverging[0, :3] = True
+    idata = az.from_dict(posterior={"a": rng.standard_normal((4, 500))},
+                         sample_stats={"diverging": diverging,
+                                       "n_steps": np.full((4, 500), 7),
+                                       "energy": rng.standard_normal((4, 500))})
+
+    def advice(pooled):
+        [message] = [m for m in diagnose(idata, 10, pooled) if "diverged" in m]
+        assert message.startswith("3 of 2000 draws diverged")
+        return message
+
+    assert "parameterization" not in advice({})
+    centred = advice({"E": "centred", "sigma": "centred"})
+    assert "['E', 'sigma']" in centred and "parameterization='noncentred'" in centred
+    assert "parameterization='centred'" not in centred
+    both = advice({"E": "centred", "A": "noncentred"})
+    assert "groups of ['A'] are each well measured" in both
+    assert "groups of ['E'] are few or weakly measured" in both
+    assert "parameterization='centred'" in advice(None)  # not known: the general advice
+
 def test_diagnose_names_a_chain_stuck_below_the_others():
     """A chain whose log density sits far below its group's best (another mode) is named,
     within groups: the same gap between groups of a cut fit is no warning."""

@@ -195,8 +195,9 @@ def test_partially_pooled_models_sample_in_their_own_coordinates(hub_pairs):
         spec = ltl.LossToLossModel("chinchilla", **kwargs)
         return pooled(spec, ltl.layout.Layout.build(spec, hub_pairs))
 
-    assert is_pooled(vary=HUB_VARY)  # pooling="partial" by default
-    assert is_pooled(vary=HUB_VARY, parameterization="centred")
+    assert is_pooled(vary=HUB_VARY) == {  # pooling="partial" by default
+        "link.kappa": "noncentred", "link.K": "noncentred", "link.E_y": "noncentred"}
+    assert set(is_pooled(vary=HUB_VARY, parameterization="centred").values()) == {"centred"}
     assert not is_pooled(vary=HUB_VARY, pooling="none")
     assert not is_pooled()
 

@@ -155,6 +155,26 @@ def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
     return frozenset((n, f) for n, f in pairs if is_centred(spec.parameterization, n))
 
 
+
+def pooled_offsets(spec, design: Design) -> dict[str, str]:
+    """Each partially pooled parameter of a fit (``"sigma"`` and ``"run"`` included) and
+    how its offsets are sampled, ``"centred"`` or ``"noncentred"`` (:func:`centred_sites`);
+    empty without a hierarchy. A divergence warning's advice follows it.
+
+    >>> from scalinglaws import ScalingModel
+    >>> from scalinglaws.data import make_design
+    >>> from scalinglaws.synthetic import sweep
+    >>> model = ScalingModel("chinchilla", vary={"E": "dataset", "A": "dataset"},
+    ...                      parameterization={"E": "centred"})
+    >>> pooled_offsets(model, make_design(model, sweep(seed=0)))
+    {'E': 'centred', 'A': 'noncentred'}
+    """
+    names = [n for n, factors in design.vary.items() if factors and spec.pooling != "none"]
+    if spec.run and spec.run in design.factors:
+        names.append(RUN_SITE)
+    return {n: "centred" if is_centred(spec.parameterization, n) else "noncentred"
+            for n in names}
+
 def centred_name(name: str) -> str:
     """The site a centred offset is sampled as, for the non-centred ``z`` site ``name``
     (which the model then records as deterministic).

@@ -7,6 +7,8 @@ warning (:func:`diagnose`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import arviz as az
 import numpy as np
 import xarray as xr
@@ -80,11 +82,13 @@ def _by_user_name(values: dict[str, float], factors: list[str], pick) -> dict[st
     return out
 
 
-def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
+def diagnose(idata: az.InferenceData, max_tree_depth: int,
+             pooled: Mapping[str, str] | None = None) -> list[str]:
     """Plain-words warnings about a posterior; empty when every check passes.
 
     R-hat compares chains within each group of :func:`chains_per_group` chains
-    (one group unless a cut fit says otherwise) and ESS adds over the groups.
+    (one group unless a cut fit says otherwise) and ESS adds over the groups. ``pooled``:
+    how the fit's pooled parameters were sampled (:func:`divergence_advice`).
     """
     stats = idata.sample_stats
     names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
@@ -95,7 +99,7 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int) -> list[str]:
         energy=stats["energy"].values, max_tree_depth=max_tree_depth,
         quantities=dataset_convergence(post), factors=_factors(idata),
         chains_per_group=chains_per_group(post),
-        log_density=stats["lp"].values if "lp" in stats else None)
+        log_density=stats["lp"].values if "lp" in stats else None, pooled=pooled)
 
 
 def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
@@ -151,14 +155,44 @@ def lower_mode_chains(log_density: np.ndarray, chains_per_group: int
     return out
 
 
+def divergence_advice(pooled: Mapping[str, str] | None) -> str:
+    """What a divergence warning suggests, for a fit whose partially pooled parameters'
+    offsets are sampled as ``pooled`` says (``{name: "centred" or "noncentred"}``,
+    :func:`scalinglaws.model.pooled_offsets`; None where that is not known): non-centred
+    offsets of well-measured, clearly different groups sample better centred, centred
+    offsets of few or weakly measured groups make a funnel.
+
+    >>> divergence_advice({})
+    'Raise target_accept (e.g. 0.95), tighten priors, or share more parameters.'
+    >>> divergence_advice({"E": "centred"})[-79:]
+    "offsets make a funnel: sample them non-centred (parameterization='noncentred')."
+    """
+    advice = ["Raise target_accept (e.g. 0.95), tighten priors, or share more parameters"]
+    if pooled is None:
+        advice.append("in a hierarchy whose groups are each well measured and clearly "
+                      "different, try parameterization='centred'")
+        return "; ".join(advice) + "."
+    centred = [name for name, how in pooled.items() if how == "centred"]
+    noncentred = [name for name, how in pooled.items() if how != "centred"]
+    if noncentred:
+        advice.append(f"if the groups of {noncentred} are each well measured and clearly "
+                      f"different, sample them centred (parameterization='centred')")
+    if centred:
+        advice.append(f"if the groups of {centred} are few or weakly measured, their "
+                      f"centred offsets make a funnel: sample them non-centred "
+                      f"(parameterization='noncentred')")
+    return "; ".join(advice) + "."
+
+
 def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.ndarray,
              max_tree_depth: int, quantities: dict[str, dict[str, np.ndarray]],
              factors: list[str], chains_per_group: int,
-             log_density: np.ndarray | None = None) -> list[str]:
+             log_density: np.ndarray | None = None,
+             pooled: Mapping[str, str] | None = None) -> list[str]:
     """The warnings of :func:`diagnose` from arrays: the sampler's ``(chains, draws)``
     statistics (``log_density``: ``lp``, when recorded) and the convergence of each
     reported quantity (:func:`dataset_convergence`'s layout), named after the ``factors``
-    of the fit."""
+    of the fit; ``pooled`` as :func:`divergence_advice` takes it."""
     out = []
     for chain, best, gap, sd in (lower_mode_chains(log_density, chains_per_group)
                                  if log_density is not None else ()):
@@ -170,10 +204,8 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
     divergent = int(np.sum(diverging))
     if divergent:
         out.append(f"{divergent} of {np.size(diverging)} draws diverged: the posterior has "
-                   f"regions the sampler cannot explore, so intervals may be wrong. Raise "
-                   f"target_accept (e.g. 0.95), tighten priors, or share more parameters; in "
-                   f"a hierarchy whose groups are each well measured and clearly different, "
-                   f"try parameterization='centred'.")
+                   f"regions the sampler cannot explore, so intervals may be wrong. "
+                   f"{divergence_advice(pooled)}")
     if n_steps is not None:
         saturated = float((np.asarray(n_steps) >= 2**max_tree_depth - 1).mean())
         if saturated > 0.01:

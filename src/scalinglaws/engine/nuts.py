@@ -31,6 +31,7 @@ from ..model import (
     level_factor,
     level_sites,
     pad,
+    pooled_offsets,
     structure_of,
 )
 from .convergence import convergence_by_name
@@ -157,7 +158,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                                for stat, values in stats.items()}
                         for name, stats in quantities.items()},
             factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains,
-            log_density=out["lp"][own])
+            log_density=out["lp"][own], pooled=pooled_offsets(spec, design))
         for message in problems:
             warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
                           stacklevel=stacklevel)

@@ -25,7 +25,7 @@ from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.program import persistent_cache
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import ProgramCache, enable_x64, level_sites
+from ..model import ProgramCache, enable_x64, pooled_offsets
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
@@ -53,10 +53,11 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
         raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
     enable_x64()
     persistent_cache()  # the programs no longer embed the data: another process reuses them
+    offsets = pooled(spec, layout)
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
            "refine": spec.latent == "marginal",
-           "whiten": not pooled(spec, layout)}
+           "whiten": not offsets}
     say = _reporter(sys.stderr.isatty() if progress is None else progress)
     key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
     dims, coords = dims_coords(spec, layout)
@@ -64,10 +65,10 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     if spec.feedback == "joint":
         idata = unpad(_nuts(spec, layout, "joint", {"arrays": layout.arrays(spec)}, key_law,
                             n_starts, run, labels, say), layout)
-        problems = diagnose(idata, max_tree_depth)
+        problems = diagnose(idata, max_tree_depth, offsets)
     else:
         idata, problems = _sample_cut(spec, layout, (key_law, key_cut), n_starts, run,
-                                      labels, cut_draws, say)
+                                      labels, cut_draws, say, offsets)
     if "log_lik" in idata.posterior:  # marginal: one log likelihood per input model
         log_lik = idata.posterior[["log_lik"]].rename({"log_lik": "input_model"})
         idata.posterior = idata.posterior.drop_vars("log_lik")
@@ -80,15 +81,18 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     return idata, problems
 
 
-def pooled(spec: LossToLossSpec, layout: Layout) -> bool:
-    """Whether any parameter of the compute law or the links is partially pooled (or has
-    run effects). Those fits sample in the model's own coordinates, the others in the
-    Laplace approximation's whitened ones (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`,
-    ``whiten=``): the mode of a hierarchy sits at its funnel's neck, where the Laplace
-    approximation is a poor metric, and without one it is a good one."""
-    sites = (level_sites(spec.x_spec, layout.x_design)
-             + level_sites(spec.link_spec, layout.link_design))
-    return any(site.prior is None for site in sites)
+def pooled(spec: LossToLossSpec, layout: Layout) -> dict[str, str]:
+    """The partially pooled parameters of the compute law and the links (or run effects),
+    named as in the posterior, and how their offsets are sampled
+    (:func:`scalinglaws.model.pooled_offsets`). Fits with any sample in the model's own
+    coordinates, the others in the Laplace approximation's whitened ones
+    (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`, ``whiten=``): the mode of a hierarchy
+    sits at its funnel's neck, where the Laplace approximation is a poor metric, and
+    without one it is a good one."""
+    return {f"{prefix}.{name}": how
+            for prefix, core, design in ((X_PREFIX, spec.x_spec, layout.x_design),
+                                         (LINK_PREFIX, spec.link_spec, layout.link_design))
+            for name, how in pooled_offsets(core, design).items()}
 
 
 def _reporter(progress: bool):
@@ -166,19 +170,20 @@ def fixed_by_cut(names: Sequence[str]) -> list[str]:
 
 
 def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: Mapping,
-                labels: dict, cut_draws: int, say) -> tuple[az.InferenceData, list[str]]:
+                labels: dict, cut_draws: int, say,
+                offsets: Mapping[str, str]) -> tuple[az.InferenceData, list[str]]:
     """Stage 1: the compute law from the input losses alone. Stage 2: for each of
     ``cut_draws`` stage-1 draws (at evenly spaced quantiles of E_x), the whole model with
     the compute law's sites conditioned on that draw and hidden from the sampler; one
     compiled NUTS serves every draw. Returns the stage-2 chains side by side, the fixed
-    values broadcast along them."""
+    values broadcast along them, and the warnings (``offsets``: :func:`pooled`'s)."""
     key_law, key_cut = keys
     arrays = layout.arrays(spec)
     stage1 = unpad(_nuts(spec, layout, "law", {"arrays": arrays}, key_law, n_starts, run,
                          labels, say), layout)
     max_depth = run["max_tree_depth"]
     problems = [f"compute law (stage 1 of the cut): {m}"
-                for m in diagnose(stage1, max_depth)]
+                for m in diagnose(stage1, max_depth, offsets)]
     names = fixed_by_cut(list(stage1.posterior.data_vars))
     flat = stage1.posterior[names].stack(sample=("chain", "draw"))
     e_x = flat[f"{X_PREFIX}.E"].values.reshape(-1, flat.sizes["sample"]).mean(axis=0)
@@ -203,7 +208,7 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: 
     idata = _side_by_side(parts)
     idata.posterior.attrs["chains_per_group"] = run["chains"]
     problems += [f"links given {cut_draws} compute-law draws (R-hat within each draw's "
-                 f"chains): {m}" for m in diagnose(idata, max_depth)]
+                 f"chains): {m}" for m in diagnose(idata, max_depth, offsets)]
     shape = (run["chains"], idata.posterior.sizes["draw"])
     for name in names:  # the fixed values, constant along each draw's chains
         value = np.stack([np.broadcast_to(np.asarray(fixed[name]),
