@@ -163,12 +163,16 @@ def _batching() -> str:
     return "map" if jax.default_backend() == "cpu" else "vmap"
 
 
+#: LLVM's optimisation level 2 for every program compiled on a CPU, one below XLA's
+#: default: the demo's first fit in 0.91 times the time, sampling as fast
+#: (``benchmarks/compile_modes.py``, ``docs/modeling.md``).
+CPU_LLVM_LEVEL = {"xla_backend_optimization_level": 2}
 #: XLA options of the programs that run briefly (mode search, Hessians, post-processing) on
 #: a CPU: the older fusion emitters compile in about two thirds of the time and run about
 #: 40% slower, a gain for a program that runs once for a fraction of a second.
-BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, **CPU_LLVM_LEVEL}
 #: XLA options of the programs that run for most of a fit (the samplers) on a CPU.
-SAMPLER_CPU_OPTIONS: dict = {}
+SAMPLER_CPU_OPTIONS: dict = {**CPU_LLVM_LEVEL}
 
 
 def compile_lowered(lowered, brief: bool):
