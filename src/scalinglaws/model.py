@@ -149,11 +149,17 @@ def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
     E, A and B). ``parameterization`` chooses for all (a string) or per parameter (a
     dict; ``"sigma"`` and ``"run"`` are keys too).
     """
+    return frozenset((n, f) for n, f in _offset_pairs(spec, design)
+                     if is_centred(spec.parameterization, n))
+
+
+def _offset_pairs(spec, design: Design) -> list[tuple[str, str]]:
+    """(parameter, factor) pairs that have per-level offsets: each varying parameter (or
+    ``"sigma"``) by each of its factors, and the runs (``"run"``) by the run factor."""
     pairs = [(name, f) for name, factors in design.vary.items() for f in factors]
     if spec.run and spec.run in design.factors:
-        pairs.append(("run", spec.run))
-    return frozenset((n, f) for n, f in pairs if is_centred(spec.parameterization, n))
-
+        pairs.append((RUN_SITE, spec.run))
+    return pairs
 
 
 def pooled_offsets(spec, design: Design) -> dict[str, str]:
@@ -169,11 +175,10 @@ def pooled_offsets(spec, design: Design) -> dict[str, str]:
     >>> pooled_offsets(model, make_design(model, sweep(seed=0)))
     {'E': 'centred', 'A': 'noncentred'}
     """
-    names = [n for n, factors in design.vary.items() if factors and spec.pooling != "none"]
-    if spec.run and spec.run in design.factors:
-        names.append(RUN_SITE)
     return {n: "centred" if is_centred(spec.parameterization, n) else "noncentred"
-            for n in names}
+            for n, _ in _offset_pairs(spec, design)
+            if n == RUN_SITE or spec.pooling != "none"}
+
 
 def centred_name(name: str) -> str:
     """The site a centred offset is sampled as, for the non-centred ``z`` site ``name``
