@@ -45,12 +45,11 @@ def test_every_listed_block_exists_and_every_law_page_has_one():
     assert len(law_pages) >= 10
 
 
-@pytest.mark.parametrize("page, index", [
-    pytest.param(page, index, id=f"{page}[{index}]",
+@pytest.mark.parametrize("page, index, needs", [
+    pytest.param(page, index, needs, id=f"{page}[{index}]",
                  marks=[pytest.mark.slow] if needs == "slow" else [])
     for page, index, needs in PROGRAMS])
-def test_the_example_runs_as_written(page, index, tmp_path, monkeypatch):
-    needs = {(p, i): n for p, i, n in PROGRAMS}[(page, index)]
+def test_the_example_runs_as_written(page, index, needs, tmp_path, monkeypatch):
     if needs == "data":
         if not all((SHARED_DATA / study).is_dir()
                    for study in ("gadre2024", "brandfonbrener2025")):
