@@ -232,6 +232,38 @@ def test_a_divergence_warning_advises_what_fits_the_hierarchy():
     assert "groups of ['A'] are each well measured" in both
     assert "groups of ['E'] are few or weakly measured" in both
     assert "parameterization='centred'" in advice(None)  # not known: the general advice
+    assert "a dict chooses per parameter" in both
+    assert "dict" not in advice({"E": "noncentred"})  # one pooled parameter: no choice
+
+
+def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():
+    """A pooled fit whose draws run to the maximum tree depth, or whose energy is poorly
+    explored, is told how its parameterisation may cause it (non-centred offsets of
+    well-measured groups: the loss-to-loss guide's pooled links); a fit with nothing
+    pooled gets the general words only."""
+    from scalinglaws.engine import diagnose
+
+    rng = np.random.default_rng(3)
+    energy = np.cumsum(rng.standard_normal((4, 500)), axis=1)  # a random walk: low BFMI
+    idata = az.from_dict(posterior={"a": rng.standard_normal((4, 500))},
+                         sample_stats={"diverging": np.zeros((4, 500), dtype=bool),
+                                       "n_steps": np.full((4, 500), 1023),
+                                       "energy": energy})
+
+    def warned(pooled):
+        messages = diagnose(idata, 10, pooled)
+        [depth] = [m for m in messages if "maximum tree depth" in m]
+        [bfmi] = [m for m in messages if "BFMI" in m]
+        return depth, bfmi
+
+    for message in warned({"link.kappa": "noncentred", "link.K": "noncentred"}):
+        assert "If the groups of ['link.kappa', 'link.K'] are each well measured" in message
+        assert "parameterization={name: 'centred', ...}" in message
+    for message in warned({}):
+        assert "parameterization" not in message
+    depth, _ = warned({"E": "centred"})
+    assert depth.endswith("sample them non-centred (parameterization='noncentred').")
+
 
 def test_diagnose_names_a_chain_stuck_below_the_others():
     """A chain whose log density sits far below its group's best (another mode) is named,

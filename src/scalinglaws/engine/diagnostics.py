@@ -158,9 +158,8 @@ def lower_mode_chains(log_density: np.ndarray, chains_per_group: int
 def divergence_advice(pooled: Mapping[str, str] | None) -> str:
     """What a divergence warning suggests, for a fit whose partially pooled parameters'
     offsets are sampled as ``pooled`` says (``{name: "centred" or "noncentred"}``,
-    :func:`scalinglaws.model.pooled_offsets`; None where that is not known): non-centred
-    offsets of well-measured, clearly different groups sample better centred, centred
-    offsets of few or weakly measured groups make a funnel.
+    :func:`scalinglaws.model.pooled_offsets`; None where that is not known): the general
+    remedies, then :func:`hierarchy_advice`.
 
     >>> divergence_advice({})
     'Raise target_accept (e.g. 0.95), tighten priors, or share more parameters.'
@@ -171,17 +170,47 @@ def divergence_advice(pooled: Mapping[str, str] | None) -> str:
     if pooled is None:
         advice.append("in a hierarchy whose groups are each well measured and clearly "
                       "different, try parameterization='centred'")
-        return "; ".join(advice) + "."
+    else:
+        advice += _hierarchy_clauses(pooled)
+    return "; ".join(advice) + "."
+
+
+def hierarchy_advice(pooled: Mapping[str, str]) -> str:
+    """How the parameterisation of a fit's partially pooled parameters (``pooled``, as
+    :func:`divergence_advice` takes it) may be what makes the sampler struggle, in
+    words; empty without any. Non-centred offsets of well-measured, clearly different
+    groups sample better centred; centred offsets of few or weakly measured groups make
+    a funnel. A parameterisation is chosen per parameter with a dict, as where only some
+    of a fit's groups are well measured.
+
+    >>> hierarchy_advice({"E": "noncentred", "A": "centred"})[:81]
+    "If the groups of ['E'] are each well measured and clearly different, sample them "
+    >>> hierarchy_advice({})
+    ''
+    """
+    clauses = _hierarchy_clauses(pooled)
+    if not clauses:
+        return ""
+    text = "; ".join(clauses)
+    return text[0].upper() + text[1:] + "."
+
+
+def _hierarchy_clauses(pooled: Mapping[str, str]) -> list[str]:
+    """The clauses of :func:`hierarchy_advice`, uncapitalised."""
     centred = [name for name, how in pooled.items() if how == "centred"]
     noncentred = [name for name, how in pooled.items() if how != "centred"]
+    clauses = []
     if noncentred:
-        advice.append(f"if the groups of {noncentred} are each well measured and clearly "
-                      f"different, sample them centred (parameterization='centred')")
+        clauses.append(f"if the groups of {noncentred} are each well measured and clearly "
+                       f"different, sample them centred (parameterization='centred')")
     if centred:
-        advice.append(f"if the groups of {centred} are few or weakly measured, their "
-                      f"centred offsets make a funnel: sample them non-centred "
-                      f"(parameterization='noncentred')")
-    return "; ".join(advice) + "."
+        clauses.append(f"if the groups of {centred} are few or weakly measured, their "
+                       f"centred offsets make a funnel: sample them non-centred "
+                       f"(parameterization='noncentred')")
+    if len(pooled) > 1:
+        clauses.append("a dict chooses per parameter, where only some of them are (e.g. "
+                       "parameterization={name: 'centred', ...})")
+    return clauses
 
 
 def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.ndarray,
@@ -211,7 +240,8 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
         if saturated > 0.01:
             out.append(f"{saturated:.0%} of draws hit the maximum tree depth "
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
-                       f"unidentified; sampling is slow and may be incomplete.")
+                       f"unidentified; sampling is slow and may be incomplete."
+                       + (f" {hierarchy_advice(pooled)}" if pooled else ""))
     if chains_per_group > 1:
         worst = _by_user_name({k: _skip_nan(np.nanmax, q["r_hat"])
                                for k, q in quantities.items() if q["r_hat"].size}, factors, max)
@@ -232,5 +262,6 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
     if (energy_fraction < BFMI_MIN).any():
         out.append(f"low energy BFMI {np.round(energy_fraction, 2).tolist()} (< {BFMI_MIN}): "
                    f"the sampler explores the energy poorly, often a funnel in a hierarchy; "
-                   f"consider tighter priors on the group standard deviations.")
+                   f"consider tighter priors on the group standard deviations."
+                   + (f" {hierarchy_advice(pooled)}" if pooled else ""))
     return out

@@ -1,0 +1,79 @@
+"""Brandfonbrener's train-to-train links pooled by output set, in three parameterisations.
+
+The loss-to-loss guide's first model (FineWeb-Edu's Kaplan law to the five other
+training sets' losses; `kappa`, `K`, `E_y` and the noise varying by output set) with
+`pooling="partial"`, the default, which samples in the model's own coordinates
+(`engine.mcmc.WhitenedNUTS(whiten=False)`). The sets differ clearly in `K` and `E_y`
+but little in `kappa`, so each parameterisation is tried:
+
+- `noncentred` (the loss-to-loss default),
+- `centred`,
+- `mixed`: `kappa` non-centred, `K`, `E_y` and the noise centred,
+
+each a fit of 2 chains x (500 + 200) at a target acceptance of 0.98, seed 0 (`--chains`,
+`--warmup`, `--draws`, `--only` change that). Prints per fit: wall seconds (compilation
+included), per chain the final step size, leapfrog steps per draw and mean log density,
+divergences, the share of draws at the maximum tree depth, and the largest R-hat and
+smallest bulk ESS over the law's and links' quantities.
+
+    SCALINGLAWS_DATA=../shared/data python benchmarks/losstoloss_pooled_sweep.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import arviz as az
+import jax
+
+import scalinglaws as sl
+from scalinglaws import losstoloss as ltl
+
+PARAMETERIZATIONS = {
+    "noncentred": "noncentred",
+    "centred": "centred",
+    "mixed": {"kappa": "noncentred", "K": "centred", "E_y": "centred", "sigma_y": "centred"},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--only", nargs="*", choices=list(PARAMETERIZATIONS),
+                        default=list(PARAMETERIZATIONS))
+    args = parser.parse_args()
+    sweep = sl.datasets.load("brandfonbrener2025", "sweep")
+    pairs = ltl.pair_train_to_train(sweep, x="fineweb-edu-100b")
+    print(f"jax {jax.__version__}, {jax.device_count()} device(s); {args.chains} chains x "
+          f"({args.warmup} + {args.draws}), target accept 0.98", flush=True)
+    for name in args.only:
+        model = ltl.LossToLossModel(
+            "kaplan", vary={"kappa": "dataset_y", "K": "dataset_y", "E_y": "dataset_y",
+                            "sigma_y": "dataset_y"},
+            parameterization=PARAMETERIZATIONS[name])
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = model.fit(pairs, seed=0, chains=args.chains, warmup=args.warmup,
+                            draws=args.draws, target_accept=0.98, progress=False)
+        wall = time.perf_counter() - started
+        stats = fit.idata.sample_stats
+        per_chain = "; ".join(
+            f"step {float(stats.step_size[c].mean()):.2g}, "
+            f"{float(stats.n_steps[c].mean()):.0f} steps/draw, "
+            f"lp {float(stats.lp[c].mean()):.0f}" for c in range(stats.sizes["chain"]))
+        names = [v for v in fit.idata.posterior.data_vars if v.startswith(("x.", "link."))]
+        table = az.summary(fit.idata.posterior[names], kind="diagnostics")
+        at_max = float((stats.tree_depth >= 10).mean())
+        print(f"{name:10s} {wall:6.1f} s  R-hat {table['r_hat'].max():.3f}  "
+              f"bulk ESS {table['ess_bulk'].min():.0f}  divergences "
+              f"{int(stats.diverging.sum())}  at max depth {at_max:.0%}\n"
+              f"           {per_chain}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
