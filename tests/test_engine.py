@@ -203,7 +203,6 @@ def test_fit_many_checks_every_fit_as_its_own_posterior_would_be(sweeps):
     assert "E[dataset]" in " ".join(fits[0].warnings)
 
 
-
 def test_a_fit_diagnoses_with_how_its_hierarchy_is_sampled(sweeps, monkeypatch):
     """The sampler's checks are told which parameters are pooled and how (the advice
     after divergences depends on it), for each fit of a batch."""
@@ -219,6 +218,7 @@ def test_a_fit_diagnoses_with_how_its_hierarchy_is_sampled(sweeps, monkeypatch):
         warnings.simplefilter("ignore")
         MODEL.fit_many([sweeps[0], sweeps[1]], seed=0, **FAST)
     assert seen == [{"E": "noncentred"}, {"E": "noncentred"}]
+
 
 @pytest.mark.parametrize("frames, fragment", [
     ([], "no frames"),

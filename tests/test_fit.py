@@ -204,7 +204,6 @@ def test_diagnose_compares_chains_within_groups():
     assert not any("R-hat above" in m for m in diagnose(idata, 10))
 
 
-
 def test_a_divergence_warning_advises_what_fits_the_hierarchy():
     """The advice after divergences follows how the fit's pooled parameters were sampled:
     centred offsets are told about funnels, non-centred ones about centring, and a fit

@@ -165,7 +165,8 @@ def _offset_pairs(spec, design: Design) -> list[tuple[str, str]]:
 def pooled_offsets(spec, design: Design) -> dict[str, str]:
     """Each partially pooled parameter of a fit (``"sigma"`` and ``"run"`` included) and
     how its offsets are sampled, ``"centred"`` or ``"noncentred"`` (:func:`centred_sites`);
-    empty without a hierarchy. A divergence warning's advice follows it.
+    empty without a hierarchy. The advice of the divergence, tree-depth and energy
+    warnings follows it (:func:`scalinglaws.engine.diagnostics.hierarchy_advice`).
 
     >>> from scalinglaws import ScalingModel
     >>> from scalinglaws.data import make_design

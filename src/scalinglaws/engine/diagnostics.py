@@ -223,6 +223,8 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
     reported quantity (:func:`dataset_convergence`'s layout), named after the ``factors``
     of the fit; ``pooled`` as :func:`divergence_advice` takes it."""
     out = []
+    # what the parameterisation may have to do with a struggling sampler, if anything
+    hierarchy = f" {hierarchy_advice(pooled)}" if pooled else ""
     for chain, best, gap, sd in (lower_mode_chains(log_density, chains_per_group)
                                  if log_density is not None else ()):
         out.append(f"chain {chain} sits {gap:.1f} nats of log density below chain {best} "
@@ -241,7 +243,7 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
             out.append(f"{saturated:.0%} of draws hit the maximum tree depth "
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
                        f"unidentified; sampling is slow and may be incomplete."
-                       + (f" {hierarchy_advice(pooled)}" if pooled else ""))
+                       + hierarchy)
     if chains_per_group > 1:
         worst = _by_user_name({k: _skip_nan(np.nanmax, q["r_hat"])
                                for k, q in quantities.items() if q["r_hat"].size}, factors, max)
@@ -263,5 +265,5 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
         out.append(f"low energy BFMI {np.round(energy_fraction, 2).tolist()} (< {BFMI_MIN}): "
                    f"the sampler explores the energy poorly, often a funnel in a hierarchy; "
                    f"consider tighter priors on the group standard deviations."
-                   + (f" {hierarchy_advice(pooled)}" if pooled else ""))
+                   + hierarchy)
     return out
