@@ -196,8 +196,15 @@ def test_partially_pooled_models_sample_in_their_own_coordinates(hub_pairs):
         return pooled(spec, ltl.layout.Layout.build(spec, hub_pairs))
 
     assert is_pooled(vary=HUB_VARY) == {  # pooling="partial" by default
-        "link.kappa": "noncentred", "link.K": "noncentred", "link.E_y": "noncentred"}
+        "kappa": "noncentred", "K": "noncentred", "E_y": "noncentred"}
     assert set(is_pooled(vary=HUB_VARY, parameterization="centred").values()) == {"centred"}
+    # named as parameterization= takes them, the noise scales too: the warnings' advice
+    # ("a dict chooses per parameter") can be pasted back
+    noisy = {**HUB_VARY, "sigma_y": HUB_VARY["kappa"]}
+    names = is_pooled(vary=noisy)
+    assert set(names) == {"kappa", "K", "E_y", "sigma_y"}
+    assert set(is_pooled(vary=noisy, parameterization=dict.fromkeys(names, "centred"))
+               .values()) == {"centred"}
     assert not is_pooled(vary=HUB_VARY, pooling="none")
     assert not is_pooled()
 

@@ -29,7 +29,7 @@ from ..model import ProgramCache, enable_x64, pooled_offsets
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
-from .spec import LossToLossSpec
+from .spec import LossToLossSpec, own_name
 
 #: Compute-law draws a cut fit conditions the links on (one NUTS run each).
 CUT_DRAWS = 8
@@ -83,13 +83,14 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
 
 def pooled(spec: LossToLossSpec, layout: Layout) -> dict[str, str]:
     """The partially pooled parameters of the compute law and the links (or run effects),
-    named as in the posterior, and how their offsets are sampled
+    named as the model's ``parameterization`` takes them (:func:`~.spec.own_name`; the
+    warnings' advice names them so), and how their offsets are sampled
     (:func:`scalinglaws.model.pooled_offsets`). Fits with any sample in the model's own
     coordinates, the others in the Laplace approximation's whitened ones
     (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`, ``whiten=``): the mode of a hierarchy
     sits at its funnel's neck, where the Laplace approximation is a poor metric, and
     without one it is a good one."""
-    return {f"{prefix}.{name}": how
+    return {own_name(prefix, name): how
             for prefix, core, design in ((X_PREFIX, spec.x_spec, layout.x_design),
                                          (LINK_PREFIX, spec.link_spec, layout.link_design))
             for name, how in pooled_offsets(core, design).items()}

@@ -20,7 +20,7 @@ from ..laws import Law, resolve
 from ..priors import Prior
 from ..scaling_model import ScalingModel
 from ..spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
-from .composed import link_core, output_law
+from .composed import LINK_PREFIX, X_PREFIX, link_core, output_law
 
 #: How the latent input losses are handled (see :func:`build`): ``"marginal"`` integrates
 #: each one out by adaptive Gauss-Hermite quadrature (no latent parameters for NUTS), and
@@ -42,6 +42,24 @@ SIGMA_Y_PRIOR = Prior("LogNormal", -4.6, 1.0)
 #: Internal column names: the compute law's target and the link's placeholder input.
 X_TARGET = "__x_obs"
 L_DUMMY = "__L"
+#: The model's own names of the core parameters whose names it changes ((core, name) ->
+#: own name): the compute law's E and noise, and the link's noise. Every other parameter
+#: keeps its core's name. ``vary``, ``priors`` and ``parameterization`` take own names.
+OWN_NAMES = {(X_PREFIX, "E"): "E_x", (X_PREFIX, "sigma"): "sigma_x",
+             (LINK_PREFIX, "sigma"): "sigma_y"}
+_CORE_NAMES = {own: core for core, own in OWN_NAMES.items()}
+
+
+def own_name(core: str, name: str) -> str:
+    """The model's own name of the parameter ``name`` of a core (``"x"``: the compute law,
+    ``"link"``), as ``vary``, ``priors`` and ``parameterization`` take it.
+
+    >>> own_name("link", "sigma"), own_name("x", "E"), own_name("link", "kappa")
+    ('sigma_y', 'E_x', 'kappa')
+    """
+    return OWN_NAMES.get((core, name), name)
+
+
 def _additive_e(law: Law) -> bool:
     """Whether ``law`` is ``E + f(vars)``: raising E by 1 raises the prediction by 1."""
     point = {v: jnp.asarray(1e9) for v in law.variables}
@@ -147,11 +165,13 @@ class LossToLossSpec:
                 raise ScalingLawError(f"{name} must be a column name or None, got {value!r}")
 
         def route(key: str, what: str) -> tuple[str, str]:
-            """('x' or 'link', the core's name) of a parameter named in this vocabulary."""
-            if key in ("E_x", "sigma_x") or key in law.param_names:
-                return "x", {"E_x": "E", "sigma_x": "sigma"}.get(key, key)
-            if key == "sigma_y" or key in core_link.param_names:
-                return "link", "sigma" if key == "sigma_y" else key
+            """(X_PREFIX or LINK_PREFIX, the core's name) of a parameter's own name."""
+            if key in _CORE_NAMES:
+                return _CORE_NAMES[key]
+            if key in law.param_names:
+                return X_PREFIX, key
+            if key in core_link.param_names:
+                return LINK_PREFIX, key
             raise ScalingLawError(
                 f"{what} names {key!r}, which this model does not have; use a compute-law "
                 f"parameter {list(law.param_names)} (or 'E_x'), a link parameter "
@@ -161,14 +181,14 @@ class LossToLossSpec:
         vary_x, vary_l = {}, {}
         for key, value in dict(self.vary).items():
             side, name = route(key, "vary")
-            (vary_x if side == "x" else vary_l)[name] = value
+            (vary_x if side == X_PREFIX else vary_l)[name] = value
         param_x: str | dict = self.parameterization
         param_l: str | dict = self.parameterization
         if isinstance(self.parameterization, Mapping):
             param_x, param_l = {}, {}
             for key, value in self.parameterization.items():
                 side, name = route(key, "parameterization")
-                (param_x if side == "x" else param_l)[name] = value
+                (param_x if side == X_PREFIX else param_l)[name] = value
         elif self.parameterization not in PARAMETERIZATIONS:
             raise ScalingLawError(f"parameterization must be one of {PARAMETERIZATIONS} or a "
                                   f"dict per varying parameter, got {self.parameterization!r}")
@@ -183,10 +203,9 @@ class LossToLossSpec:
                                           f"(e.g. HalfNormal)")
             elif key == "nu":
                 priors_x[key] = priors_l[key] = value
-            elif base in ("E_x", "sigma_x") or base in law.param_names:
-                priors_x[{"E_x": "E", "sigma_x": "sigma"}.get(base, base) + suffix] = value
-            elif base == "sigma_y" or base in core_link.param_names:
-                priors_l[("sigma" if base == "sigma_y" else base) + suffix] = value
+            elif base in _CORE_NAMES or base in law.param_names or base in core_link.param_names:
+                side, name = route(base, "priors")
+                (priors_x if side == X_PREFIX else priors_l)[name + suffix] = value
             else:
                 raise ScalingLawError(
                     f"priors names {key!r}, which this model does not have; it has the "
