@@ -149,9 +149,10 @@ def _nuts(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key, n_s
     at the layout's padded shapes (:func:`~.model.unpad` cuts the padding)."""
     key_mode, key_sample = jax.random.split(key)
     mode = _mode(spec, layout, stage, data, key_mode, n_starts)
-    say("mode search done")
+    say(f"mode search done; sampling {run['chains']} chains of {run['warmup']} + "
+        f"{run['draws']}")
     idata = _sampler(spec, layout.shapes, stage, run, mode)(mode, key_sample, **labels, **data)
-    say(f"sampled {run['chains']} chains of {run['warmup']} + {run['draws']}")
+    say("sampled")
     return idata
 
 
