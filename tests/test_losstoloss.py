@@ -209,6 +209,25 @@ def test_partially_pooled_models_sample_in_their_own_coordinates(hub_pairs):
     assert not is_pooled()
 
 
+def test_a_centred_hierarchy_starts_from_its_noncentred_twins_mode():
+    """Output sets that share kappa: the centred joint density is unbounded as kappa's
+    population scale and offsets shrink together. Searched directly, the mode sat at
+    exp(-22.7); the non-centred twin's mode, carried to centred offsets, does not."""
+    from scalinglaws.losstoloss.sampling import _mode
+
+    truth = {**ltl.SIM_TRUTH, "kappa": {"web": 1.0, "code": 0.9, "books": 0.9}}
+    runs = ltl.simulate(seed=1, sizes=SIZES, multipliers=MULTIPLIERS, sigma=NOISE, truth=truth)
+    pairs = ltl.pair_train_to_train(runs, x="web", y=["code", "books"], loss="loss")
+    spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, parameterization="centred")
+    layout = ltl.layout.Layout.build(spec, pairs)
+    mode = _mode(spec, layout, "joint", {"arrays": layout.arrays(spec)},
+                 jax.random.PRNGKey(0), 8)
+    assert float(mode["link.kappa_sd_dataset_y"]) > np.log(0.01)
+    assert "link.kappa_z_dataset_y" not in mode  # in the centred model's coordinates
+    # K and E_y differ between the sets, and their offsets say so
+    assert np.ptp(np.asarray(mode["link.K_offset_dataset_y"])) > 0.3
+
+
 def test_layout_errors(hub_pairs):
     model = ltl.LossToLossModel("chinchilla")
     with pytest.raises(ScalingLawError, match="no column 'loss_y'"):

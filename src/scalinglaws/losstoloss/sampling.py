@@ -8,6 +8,7 @@ reused by every fit of the process that shares them.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 import warnings
@@ -19,13 +20,15 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from numpyro import handlers
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
 
 from .._checks import check_sampler_settings
 from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.program import persistent_cache
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import ProgramCache, enable_x64, pooled_offsets
+from ..model import ProgramCache, centred_name, enable_x64, pooled_offsets
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
@@ -90,10 +93,14 @@ def pooled(spec: LossToLossSpec, layout: Layout) -> dict[str, str]:
     (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`, ``whiten=``): the mode of a hierarchy
     sits at its funnel's neck, where the Laplace approximation is a poor metric, and
     without one it is a good one."""
-    return {own_name(prefix, name): how
-            for prefix, core, design in ((X_PREFIX, spec.x_spec, layout.x_design),
-                                         (LINK_PREFIX, spec.link_spec, layout.link_design))
+    return {own_name(prefix, name): how for prefix, core, design in _cores(spec, layout)
             for name, how in pooled_offsets(core, design).items()}
+
+
+def _cores(spec: LossToLossSpec, layout: Layout) -> tuple:
+    """(site prefix, core spec, core design) of the compute law and of the links."""
+    return ((X_PREFIX, spec.x_spec, layout.x_design),
+            (LINK_PREFIX, spec.link_spec, layout.link_design))
 
 
 def _reporter(progress: bool):
@@ -132,15 +139,63 @@ def _model(spec: LossToLossSpec, shapes: Shapes, stage: str):
 
 def _mode(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key,
           n_starts: int) -> dict:
+    """The mode of ``stage``'s model, in ``spec``'s unconstrained coordinates: that of its
+    non-centred twin where it has centred offsets (:func:`noncentred_twin`)."""
     held = _held(spec, link=stage != "law")
+    searched, offsets = noncentred_twin(spec, layout, stage)
 
     def search() -> ModeSearch:
-        model = _model(spec, layout.shapes, stage)
+        model = _model(searched, layout.shapes, stage)
         return ModeSearch(handlers.condition(model, data=held) if held else model, data,
                           n_starts=n_starts)
 
-    mode, _ = _PROGRAMS.get(spec, ("mode", layout.shapes, stage, n_starts), search)(key, **data)
-    return {**mode, **{k: jnp.log(v) for k, v in held.items()}}
+    mode, _ = _PROGRAMS.get(searched, ("mode", layout.shapes, stage, n_starts),
+                            search)(key, **data)
+    mode = {**mode, **{k: jnp.log(v) for k, v in held.items()}}
+    for sd, z, offset in offsets:  # the twin's z to the offsets sd * z
+        mode[offset] = biject_to(constraints.positive)(mode[sd]) * mode.pop(z)
+    return mode
+
+
+def noncentred_twin(spec: LossToLossSpec, layout: Layout,
+                    stage: str) -> tuple[LossToLossSpec, list[tuple[str, str, str]]]:
+    """The spec whose mode stands for ``spec``'s in ``stage``, and the (sd, z, offset)
+    sites that carry its mode to ``spec``'s coordinates (offset = sd * z).
+
+    Centred offsets give a joint density that grows without bound as a population scale
+    and its offsets shrink together, and a mode search runs down that funnel: on
+    Brandfonbrener's train-to-train links pooled by output set, centred, it stopped with
+    ``kappa``'s scale at exp(-21.3), and chains started there never left it. The
+    non-centred twin (every offset sampled in this stage non-centred) has the
+    same posterior and a bounded density, so its mode is searched instead, as a core
+    fit's is (:mod:`scalinglaws.engine.program`). The cut's second stage keeps the
+    compute law's parameterisation: its sites are given, named as ``spec`` names them.
+    Without centred offsets in the stage, ``(spec, [])``.
+
+    >>> from scalinglaws import losstoloss as ltl
+    >>> pairs = ltl.pair_train_to_train(ltl.simulate(seed=1), x="web", loss="loss")
+    >>> spec = ltl.LossToLossModel("chinchilla", vary={"K": "dataset_y"},
+    ...                            parameterization="centred")
+    >>> twin, sites = noncentred_twin(spec, ltl.layout.Layout.build(spec, pairs), "joint")
+    >>> twin.parameterization, sites
+    ('noncentred', [('link.K_sd_dataset_y', 'link.K_z_dataset_y', 'link.K_offset_dataset_y')])
+    """
+    searched = {"law": (X_PREFIX,), "cut": (LINK_PREFIX,),
+                "joint": (X_PREFIX, LINK_PREFIX)}[stage]
+    choice: dict[str, str] = {}
+    sites = []
+    for prefix, core, design in _cores(spec, layout):
+        for name, how in pooled_offsets(core, design).items():
+            twin = prefix in searched
+            choice[own_name(prefix, name)] = "noncentred" if twin else how
+            if twin and how == "centred":
+                sites += [(f"{prefix}.{name}_sd_{by}", f"{prefix}.{name}_z_{by}",
+                           f"{prefix}.{centred_name(f'{name}_z_{by}')}")
+                          for by in design.vary[name]]
+    if not sites:
+        return spec, []
+    return dataclasses.replace(spec, parameterization=(
+        "noncentred" if set(choice.values()) == {"noncentred"} else choice)), sites
 
 
 def _nuts(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key, n_starts: int,
