@@ -1,20 +1,26 @@
 """A partially pooled loss-to-loss model: NumPyro's NUTS against the engine's NUTS in the
-model's own coordinates (`engine.mcmc.WhitenedNUTS(whiten=False)`), side by side.
+model's own coordinates (`engine.mcmc.WhitenedNUTS(whiten=False)`) and in the Laplace
+approximation's whitened ones (`whiten=True, refine=False`, what a centred fit with
+`whiten=True` uses), side by side.
 
 The synthetic web -> {code, books} model of the test suite's `hub_fit` (chinchilla
 compute law, link parameters partially pooled by output, centred), 2 chains x
-(250 + 250) at a target acceptance of 0.8 with a dense mass matrix, both from the same
-mode (`losstoloss.sampling`'s search), seeds 0 and 1. Prints per sampler: wall seconds
-(compilation included; the persistent cache is off), the smallest bulk and tail ESS
-and largest R-hat over the scalar quantities, divergences, leapfrog steps per draw; and
-per seed the largest difference of posterior means in combined Monte Carlo standard
-errors.
+(250 + 250) at a target acceptance of 0.8 with a dense mass matrix, all from the same
+mode (`losstoloss.sampling`'s search, in the non-centred twin), seeds 0 and 1. Prints
+per sampler: wall seconds (compilation included; the persistent cache is off), the
+smallest bulk and tail ESS and largest R-hat over the scalar quantities, divergences,
+leapfrog steps per draw; and per seed the largest difference of posterior means in
+combined Monte Carlo standard errors between NumPyro's and each of the engine's.
 
-    python benchmarks/losstoloss_pooled.py
+    python benchmarks/losstoloss_pooled.py [--chains 4 --warmup 1000 --draws 1000
+                                            --target-accept 0.9]
+
+(the options replace those settings; the last four are a fit's defaults).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 import warnings
@@ -50,7 +56,20 @@ def own(model, mode, key, *, coords, dims, **data):
                                                                dims=dims, **data)
 
 
+def whitened(model, mode, key, *, coords, dims, **data):
+    """The engine's NUTS in the whitened coordinates at :data:`SETTINGS`, from the mode."""
+    return WhitenedNUTS(model, mode, refine=False, **SETTINGS)(mode, key, coords=coords,
+                                                               dims=dims, **data)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name in ("chains", "warmup", "draws"):
+        parser.add_argument(f"--{name}", type=int, default=SETTINGS[name])
+    parser.add_argument("--target-accept", type=float, default=SETTINGS["target_accept"])
+    args = parser.parse_args()
+    SETTINGS.update(chains=args.chains, warmup=args.warmup, draws=args.draws,
+                    target_accept=args.target_accept)
     warnings.simplefilter("ignore")
     pairs = hub_pairs()
     spec = ltl.LossToLossModel("chinchilla", parameterization="centred",
@@ -59,12 +78,15 @@ def main() -> None:
     dims, coords = dims_coords(spec, layout)
     data = {"arrays": layout.arrays(spec)}
     model = sampling._model(spec, layout.shapes, "joint")
-    print(f"jax {jax.__version__}, {jax.device_count()} device(s)")
+    print(f"jax {jax.__version__}, {jax.device_count()} device(s); {SETTINGS['chains']} "
+          f"chains x ({SETTINGS['warmup']} + {SETTINGS['draws']}), target accept "
+          f"{SETTINGS['target_accept']}")
     for seed in (0, 1):
         key_mode, key = jax.random.split(jax.random.PRNGKey(seed))
         mode = sampling._mode(spec, layout, "joint", data, key_mode, 8)
         posteriors = []
-        for name, sampler in (("NumPyro NUTS", numpyro), ("engine, own coords", own)):
+        for name, sampler in (("NumPyro NUTS", numpyro), ("engine, own coords", own),
+                              ("engine, whitened", whitened)):
             started = time.perf_counter()
             idata = unpad(sampler(model, mode, key, coords=coords, dims=dims, **data), layout)
             wall = time.perf_counter() - started
@@ -75,12 +97,15 @@ def main() -> None:
                   f"  tail ESS {table['ess_tail'].min():5.0f}  R-hat {table['r_hat'].max():.3f}"
                   f"  divergences {int(idata.sample_stats['diverging'].values.sum())}"
                   f"  steps/draw {idata.sample_stats['n_steps'].values.mean():.0f}")
-        worst = 0.0
-        for v in posteriors[0].data_vars:
-            means = [p[v].mean(("chain", "draw")).values for p in posteriors]
-            mcse = [az.mcse(p[[v]])[v].values for p in posteriors]
-            worst = max(worst, float(np.max(np.abs(means[0] - means[1]) / np.hypot(*mcse))))
-        print(f"seed {seed}  largest difference of means: {worst:.2f} combined MCSE")
+        for name, other in (("own coords", posteriors[1]), ("whitened", posteriors[2])):
+            worst = 0.0
+            for v in other.data_vars:
+                pair = (posteriors[0], other)
+                means = [p[v].mean(("chain", "draw")).values for p in pair]
+                mcse = [az.mcse(p[[v]])[v].values for p in pair]
+                worst = max(worst, float(np.max(np.abs(means[0] - means[1]) / np.hypot(*mcse))))
+            print(f"seed {seed}  NumPyro against {name}: largest difference of means "
+                  f"{worst:.2f} combined MCSE")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,10 @@ def test_fit_and_predict_read_loss_to_loss_specs_and_fits(tmp_path, capsys):
     assert main(["fit", str(spec), "--data", str(runs), "--out", "f.nc", "--cut-draws", "2"]) == 2
     assert '--cut-draws applies to loss-to-loss specs with feedback = "cut"' in (
         capsys.readouterr().err)
+    core = tmp_path / "core.toml"
+    sl.ScalingModel("chinchilla", target="loss").to_toml(core)
+    assert main(["fit", str(core), "--data", str(runs), "--out", "f.nc", "--whiten"]) == 2
+    assert "--whiten applies to loss-to-loss specs" in capsys.readouterr().err
     fit = tmp_path / "pairs.nc"
     _fake_fit(ltl.LossToLossModel("chinchilla"),
               ltl.pair_train_to_train(ltl.simulate(seed=0), x="web", y="code",

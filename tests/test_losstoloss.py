@@ -228,6 +228,35 @@ def test_a_centred_hierarchy_starts_from_its_noncentred_twins_mode():
     assert np.ptp(np.asarray(mode["link.K_offset_dataset_y"])) > 0.3
 
 
+def test_whiten_chooses_the_samplers_coordinates(hub_pairs, monkeypatch):
+    """A hierarchy samples in the model's own coordinates unless whiten=True; a centred
+    one is then whitened at its non-centred twin's mode, which is not refined (on the
+    centred density a refinement would run down the funnel)."""
+    from scalinglaws.losstoloss import sampling
+
+    class Built(Exception):
+        pass
+
+    def recorder(model, mode, **run):
+        raise Built(run)
+
+    monkeypatch.setattr(sampling, "WhitenedNUTS", recorder)
+    monkeypatch.setattr(sampling, "_PROGRAMS", sampling.ProgramCache(limit=4))
+    model = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, parameterization="centred")
+    settings = dict(chains=1, warmup=5, draws=5, n_starts=2, progress=False)
+    for whiten, expected in ((None, False), (True, True), (False, False)):
+        with pytest.raises(Built) as built:
+            model.fit(hub_pairs, whiten=whiten, **settings)
+        run = built.value.args[0]
+        assert (run["whiten"], run["refine"]) == (expected, False)
+    with pytest.raises(Built) as built:  # nothing pooled: whitened at a refined mode
+        ltl.LossToLossModel("chinchilla", vary=HUB_VARY, pooling="none").fit(hub_pairs,
+                                                                             **settings)
+    assert (built.value.args[0]["whiten"], built.value.args[0]["refine"]) == (True, True)
+    with pytest.raises(ScalingLawError, match="whiten must be True, False or None"):
+        model.fit(hub_pairs, whiten="yes", **settings)
+
+
 def test_layout_errors(hub_pairs):
     model = ltl.LossToLossModel("chinchilla")
     with pytest.raises(ScalingLawError, match="no column 'loss_y'"):

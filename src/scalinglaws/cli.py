@@ -304,6 +304,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cut-draws", type=int,
                    help="loss-to-loss specs with feedback = \"cut\" only: how many compute-law "
                         "draws the links are fitted given (default 8)")
+    p.add_argument("--whiten", action="store_true",
+                   help="loss-to-loss specs only: sample a hierarchy in the coordinates of "
+                        "the Laplace approximation at its mode (fit(..., whiten=True))")
 
     p = sub.add_parser("predict", help="predict new runs from a saved fit")
     p.add_argument("fit", help="a fit saved with Fit.save or `scalinglaws fit`")
@@ -364,6 +367,11 @@ def _run(args, messages: list[str]) -> None:
                 raise ScalingLawError(f"--cut-draws applies to loss-to-loss specs with "
                                       f'feedback = "cut"; {args.spec} is not one')
             extra["cut_draws"] = args.cut_draws
+        if args.whiten:
+            if not hasattr(model, "link"):
+                raise ScalingLawError(f"--whiten applies to loss-to-loss specs; {args.spec} "
+                                      f"is a ScalingModel spec")
+            extra["whiten"] = True
         if args.warmup is not None:
             extra["warmup"] = args.warmup
         fit = model.fit(_read_table(args.data), seed=args.seed, chains=args.chains,
