@@ -258,6 +258,20 @@ def test_whiten_chooses_the_samplers_coordinates(hub_pairs, monkeypatch):
         model.fit(hub_pairs, whiten="yes", **settings)
 
 
+@pytest.mark.slow  # two compilations of a loss-to-loss model: 19 s
+def test_whiten_true_says_where_it_could_not_whiten(hub_pairs, monkeypatch):
+    """Where the Hessian at the mode is not positive definite, whitened chains run in the
+    model's own coordinates: the fit records where they ran and, asked to whiten, says so."""
+    import scalinglaws.engine.mcmc as mcmc
+
+    monkeypatch.setattr(mcmc, "cholesky", lambda h: jnp.full_like(h, jnp.nan))
+    model = ltl.LossToLossModel("chinchilla")
+    with pytest.warns(ScalingLawWarning, match="whiten=True, but the Hessian"):
+        fit = model.fit(hub_pairs, chains=2, warmup=10, draws=10, n_starts=2,
+                        max_tree_depth=4, progress=False, whiten=True)
+    assert fit.idata.sample_stats.attrs["coordinates"] == "own"
+
+
 def test_layout_errors(hub_pairs):
     model = ltl.LossToLossModel("chinchilla")
     with pytest.raises(ScalingLawError, match="no column 'loss_y'"):

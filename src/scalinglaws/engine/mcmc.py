@@ -150,8 +150,8 @@ class WhitenedNUTS:
     >>> nuts = WhitenedNUTS(model, {"mu": jnp.zeros(())}, chains=2, warmup=100, draws=100,
     ...                     target_accept=0.8, dense_mass=True, max_tree_depth=6)
     >>> idata = nuts({"mu": jnp.zeros(())}, jax.random.PRNGKey(0), y=jnp.ones(4))
-    >>> idata.posterior["mu"].shape
-    (2, 100)
+    >>> idata.posterior["mu"].shape, idata.sample_stats.attrs["coordinates"]
+    ((2, 100), 'whitened')
     """
 
     def __init__(self, model, mode: dict, *, chains: int, warmup: int, draws: int,
@@ -244,8 +244,12 @@ class WhitenedNUTS:
         stats = sample_stats(records)
         stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
         log_lik, observed = self._observed(posterior, data)
-        return az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
-                            observed_data=observed, coords=coords or {}, dims=dims or {})
+        idata = az.from_dict(posterior=posterior, sample_stats=stats, log_likelihood=log_lik,
+                             observed_data=observed, coords=coords or {}, dims=dims or {})
+        # where the chains ran: a whitened sampler falls back to the model's own
+        # coordinates where the Hessian at the mode is not positive definite
+        idata.sample_stats.attrs["coordinates"] = "whitened" if bool(usable) else "own"
+        return idata
 
     def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         """Pointwise log likelihood of every observed site (not factors) at every draw,

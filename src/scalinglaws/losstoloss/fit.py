@@ -140,7 +140,10 @@ class LossToLossModel(LossToLossSpec):
             pooled. A centred hierarchy of several well-measured groups samples far
             faster whitened (Brandfonbrener's five train-to-train links: 60 s against
             659 s); one of two groups diverges there
-            (:func:`scalinglaws.losstoloss.sampling.whitens` gives the figures).
+            (:func:`scalinglaws.losstoloss.sampling.whitens` gives the figures). Where
+            the Hessian at the mode is not positive definite, whitened chains run in the
+            model's own coordinates; ``idata.sample_stats.attrs["coordinates"]`` says
+            where they ran, and with ``whiten=True`` a warning says so.
 
         Returns
         -------

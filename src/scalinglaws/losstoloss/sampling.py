@@ -76,6 +76,9 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     else:
         idata, problems = _sample_cut(spec, layout, (key_law, key_cut), n_starts, run,
                                       labels, cut_draws, say, offsets)
+    if whiten and idata.sample_stats.attrs.get("coordinates") == "own":
+        problems.append("whiten=True, but the Hessian at the mode is not positive definite "
+                        "there: the chains sampled in the model's own coordinates instead")
     if "log_lik" in idata.posterior:  # marginal: one log likelihood per input model
         log_lik = idata.posterior[["log_lik"]].rename({"log_lik": "input_model"})
         idata.posterior = idata.posterior.drop_vars("log_lik")
@@ -296,6 +299,8 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: 
         say(f"links given compute-law draw {i + 1} of {cut_draws} sampled")
     idata = _side_by_side(parts)
     idata.posterior.attrs["chains_per_group"] = run["chains"]
+    ran = {part.sample_stats.attrs.get("coordinates") for part in (stage1, *parts)}
+    idata.sample_stats.attrs["coordinates"] = "own" if "own" in ran else "whitened"
     problems += [f"links given {cut_draws} compute-law draws (R-hat within each draw's "
                  f"chains): {m}" for m in diagnose(idata, max_depth, offsets)]
     shape = (run["chains"], idata.posterior.sizes["draw"])
