@@ -247,9 +247,9 @@ def _nuts(spec: LossToLossSpec, layout: Layout, stage: str, data: dict, key, n_s
 
 
 def _sampler(spec: LossToLossSpec, shapes: Shapes, stage: str, run: Mapping, mode: dict):
-    """The sampler of ``stage`` with the run's settings, whitened or not as :func:`pooled`
-    chose, built once per process (``mode``: a point of the model, for its sites'
-    shapes)."""
+    """The sampler of ``stage`` with the run's settings, whitened or not as ``run`` says
+    (``whiten=``, by default :func:`whitens`), built once per process (``mode``: a point
+    of the model, for its sites' shapes)."""
     key = ("sampler", shapes, stage, tuple(sorted(run.items())))
     return _PROGRAMS.get(spec, key, lambda: WhitenedNUTS(_model(spec, shapes, stage), mode,
                                                          **run))
