@@ -191,6 +191,19 @@ def centred_name(name: str) -> str:
     return name.replace("_z", "_offset", 1)
 
 
+def offset_sites(name: str, factor: str) -> tuple[str, str, str]:
+    """The sites of a partially pooled parameter's offsets by ``factor`` (``"run"``: the
+    run effects): its population scale, its non-centred ``z`` and its centred offsets
+    (:func:`centred_name`); offset = sd * z.
+
+    >>> offset_sites("E", "dataset"), offset_sites("run", "seed")
+    (('E_sd_dataset', 'E_z_dataset', 'E_offset_dataset'), ('run_sd', 'run_z', 'run_offset'))
+    """
+    sd, z = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z") if name == RUN_SITE else
+             (f"{name}_sd_{factor}", f"{name}_z_{factor}"))
+    return sd, z, centred_name(z)
+
+
 def sampled_sites(spec, design: Design) -> list[str]:
     """The sites NUTS samples for ``spec`` on ``design``, in the model's order: every
     latent ``sample`` site of the model given its data (so level coordinates, not the

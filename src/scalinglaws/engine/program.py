@@ -45,16 +45,15 @@ from numpyro.infer.util import constrain_fn, potential_energy
 
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
-    RUN_SITE,
     ProgramCache,
     Structure,
     bucket,
-    centred_name,
     centred_sites,
     data_model,
     enable_x64,
     level_coordinate_names,
     level_factor,
+    offset_sites,
     terms_to_level,
     view,
 )
@@ -629,10 +628,9 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
              for t in terms]
     names = []
     for name, by in pairs:
-        sd, z = ((f"{RUN_SITE}_sd", f"{RUN_SITE}_z") if name == RUN_SITE else
-                 (f"{name}_sd_{by}", f"{name}_z_{by}"))
+        sd, z, offset = offset_sites(name, by)
         if z in twin_unravel.shapes and name not in terms:  # integrated runs: no site
-            names.append((sd, z, centred_name(z)))
+            names.append((sd, z, offset))
 
     def to_sampler(x, data):
         values = twin_unravel(x)

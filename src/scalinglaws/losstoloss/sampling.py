@@ -28,7 +28,7 @@ from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.program import persistent_cache
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import ProgramCache, centred_name, enable_x64, pooled_offsets
+from ..model import ProgramCache, enable_x64, offset_sites, pooled_offsets
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
@@ -95,11 +95,8 @@ def pooled(spec: LossToLossSpec, layout: Layout) -> dict[str, str]:
     """The partially pooled parameters of the compute law and the links (or run effects),
     named as the model's ``parameterization`` takes them (:func:`~.spec.own_name`; the
     warnings' advice names them so), and how their offsets are sampled
-    (:func:`scalinglaws.model.pooled_offsets`). Fits with any sample in the model's own
-    coordinates, the others in the Laplace approximation's whitened ones
-    (:class:`~scalinglaws.engine.mcmc.WhitenedNUTS`, ``whiten=``): the mode of a hierarchy
-    sits at its funnel's neck, where the Laplace approximation is a poor metric, and
-    without one it is a good one."""
+    (:func:`scalinglaws.model.pooled_offsets`); :func:`whitens` chooses the sampler's
+    coordinates from them."""
     return {own_name(prefix, name): how for prefix, core, design in _cores(spec, layout)
             for name, how in pooled_offsets(core, design).items()}
 
@@ -224,8 +221,7 @@ def noncentred_twin(spec: LossToLossSpec, layout: Layout,
             twin = prefix in searched
             choice[own_name(prefix, name)] = "noncentred" if twin else how
             if twin and how == "centred":
-                sites += [(f"{prefix}.{name}_sd_{by}", f"{prefix}.{name}_z_{by}",
-                           f"{prefix}.{centred_name(f'{name}_z_{by}')}")
+                sites += [tuple(f"{prefix}.{site}" for site in offset_sites(name, by))
                           for by in design.vary[name]]
     if not sites:
         return spec, []
