@@ -24,12 +24,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from scalinglaws.laws.isoflop import ISOFLOP_PARABOLA, isoflop_optimum
+from scalinglaws.laws.law import Param
+from scalinglaws.priors import Prior
 from scalinglaws.reproduce import isoflop as si
 from scalinglaws.reproduce.common import Settings, fit_many, load_table
 from scalinglaws.reproduce.scoring import fit_diagnostics
@@ -87,6 +92,29 @@ VARIANTS.update({
                            "isoflop_parabola"),
     "interior1_parabola_kappa": ("interior1", _KAPPA, "normal", None, "noncentred",
                                  "isoflop_parabola"),
+    "interior2_parabola_student": ("interior2", {"G": "budget"}, "student_t", None,
+                                   "noncentred", "isoflop_parabola"),
+    "interior2_parabola_sigma": ("interior2", {"G": "budget", "sigma": "budget"}, "normal",
+                                 None, "noncentred", "isoflop_parabola"),
+    "interior2_parabola_sigma_c": ("interior2", {"G": "budget", "sigma": "budget"}, "normal",
+                                   None, {"G": "noncentred", "sigma": "centred"},
+                                   "isoflop_parabola"),
+})
+
+
+#: Noise that changes with the budget, sigma_b = sigma (C_b / 1e17)^-s, s ~ Normal(0, 0.5):
+#: one parameter in place of a noise scale per budget (``_sigma``).
+_NOISE_BY_COMPUTE = replace(
+    ISOFLOP_PARABOLA, name="isoflop_parabola_noise_by_compute",
+    params=(*ISOFLOP_PARABOLA.params,
+            Param("s", "real", Prior("Normal", 0.0, 0.5),
+                  description="decline of the noise scale with the budget")),
+    log_noise_factor=lambda v, p: -p["s"] * (jnp.log(v["C"]) - np.log(1e17)))
+VARIANTS.update({
+    "interior2_parabola_noise_c": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
+                                   _NOISE_BY_COMPUTE),
+    "all_parabola_noise_c": ("all", {"G": "budget"}, "normal", None, "noncentred",
+                             _NOISE_BY_COMPUTE),
 })
 
 
@@ -94,6 +122,28 @@ def _rows(frame: pd.DataFrame, which: str) -> pd.DataFrame:
     if which == "all":
         return frame
     return si.near_minimum(frame, int(which[-1]), interior=which.startswith("interior"))
+
+
+def observed_vertex(rows: pd.DataFrame) -> float:
+    """ln N at the vertex of a parabola in (ln N, ln loss) through the 3 sizes around one
+    budget's lowest loss (a local reading of its minimum, as Porian et al.'s spline's);
+    NaN where the lowest loss is at an end of the sizes."""
+    rows = rows.sort_values("params")
+    x = np.log(rows["params"].to_numpy(dtype=float))
+    y = np.log(rows["loss"].to_numpy(dtype=float))
+    low = int(np.argmin(y))
+    if low in (0, len(y) - 1):
+        return np.nan
+    p2, p1, _ = np.polyfit(x[low - 1:low + 2], y[low - 1:low + 2], 2)
+    return float(-p1 / (2 * p2)) if p2 > 0 else np.nan
+
+
+def predicted_vertex(fit, largest: pd.DataFrame, seed: int) -> np.ndarray:
+    """Draws of ln N_opt at the largest budget from a fit that never saw it (a new budget:
+    its vertex offset drawn from the population)."""
+    draws = fit.predict_draws(largest.assign(budget="held out").iloc[:1], seed=seed)
+    params = {k: np.asarray(v)[:, 0] for k, v in draws["params"].items()}
+    return np.log(np.asarray(isoflop_optimum(params, float(largest["flops"].iloc[0]))["N"]))
 
 
 def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9
@@ -124,6 +174,9 @@ def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9
             held = si.near_minimum(largest, k).assign(budget="held out")
             ll = held_fits[e][0].log_density(held, seed=settings.seed)
             lpd[k] = float((logsumexp(ll, axis=0) - np.log(ll.shape[0])).sum())
+        vertex = observed_vertex(largest)
+        ln_opt = predicted_vertex(held_fits[e][0], largest, settings.seed)
+        lo_v, hi_v = np.quantile(ln_opt, [0.05, 0.95])
         diag = fit_diagnostics(e, fit)
         post = fit.idata.posterior
         tau = float(np.median(post["tau"])) if "tau" in post else np.nan
@@ -133,6 +186,8 @@ def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9
                      "abs_diff": abs(median - theirs), "within_0.03": abs(median - theirs) <= 0.03,
                      "authors_inside": lo <= theirs <= hi, "heldout_lpd": lpd[3],
                      "heldout_lpd_1": lpd[1], "tau_median": tau,
+                     "vertex_observed": vertex, "vertex_error": float(np.median(ln_opt)) - vertex,
+                     "vertex_inside": bool(lo_v <= vertex <= hi_v),
                      "max_r_hat": diag["max_r_hat"], "min_ess_bulk": diag["min_ess_bulk"],
                      "divergences": diag["divergences"], "mean_steps": diag["mean_steps"],
                      "batch_s": took, "heldout_batch_s": took_held})
@@ -157,7 +212,10 @@ def main() -> None:
         print(f"{name}{tag}: held-out lpd {out['heldout_lpd'].sum():.1f} (+-3 sizes), "
               f"{out['heldout_lpd_1'].sum():.1f} (+-1); within 0.03 "
               f"{int(out['within_0.03'].sum())}/15; inside 90% "
-              f"{int(out['authors_inside'].sum())}/15; max R-hat {out['max_r_hat'].max():.3f}; "
+              f"{int(out['authors_inside'].sum())}/15; held-out vertex |ln error| "
+              f"{out['vertex_error'].abs().mean():.3f} mean over "
+              f"{int(out['vertex_error'].notna().sum())}, inside 90% "
+              f"{int(out['vertex_inside'].sum())}; max R-hat {out['max_r_hat'].max():.3f}; "
               f"min bulk ESS {out['min_ess_bulk'].min():.0f}; divergences "
               f"{int(out['divergences'].sum())}; steps/draw {out['mean_steps'].mean():.0f}; "
               f"{out['batch_s'].iloc[0]:.0f} s (15 fits) + {out['heldout_batch_s'].iloc[0]:.0f}"
