@@ -20,6 +20,7 @@ def test_registry_lists_every_design_law():
     assert sl.laws.names() == sorted(["chinchilla", "kaplan", "overtraining", "compute",
                                       "shifted_power", "downstream_exp", "broken_power",
                                       "data_constrained", "isoflop", "isoflop_parabola",
+                                      "isoflop_parabola_budget_noise",
                                       "isoflop_parabola_spread_quadratic", "isoflop_spread",
                                       "isoflop_spread_measured",
                                       "isoflop_spread_quadratic"])

@@ -6,7 +6,7 @@ intervals; model comparison; decisions under uncertainty.
 
 >>> import scalinglaws as sl
 >>> len(sl.laws.names()), sl.laws.names()[:2]
-(14, ['broken_power', 'chinchilla'])
+(15, ['broken_power', 'chinchilla'])
 """
 
 import warnings as _warnings

@@ -296,14 +296,15 @@ def noise_scale(spec, design: Design, values: Mapping):
 def row_noise(spec, design: Design, values: Mapping, params: Mapping):
     """The model's observation noise scale per row: :func:`noise_scale` times the law's
     own noise factor where the law defines one (:attr:`Law.log_noise_factor`, a function
-    of the law's variables and natural parameters ``params``); :func:`noise_scale` alone
-    otherwise. Fitting and prediction both call it.
+    of the law's variables, natural parameters ``params`` and the design's log
+    reference); :func:`noise_scale` alone otherwise. Fitting and prediction both call it.
 
     >>> import numpy as np
     >>> from types import SimpleNamespace
-    >>> law = SimpleNamespace(log_noise_factor=lambda v, p: p["tau"] * np.abs(v["x"]))
+    >>> law = SimpleNamespace(log_noise_factor=lambda v, p, ref: p["tau"] * np.abs(v["x"]))
     >>> spec = SimpleNamespace(law=law, pooling="partial")
-    >>> design = SimpleNamespace(vary={}, variables={"x": np.array([0.0, 1.0])})
+    >>> design = SimpleNamespace(vary={}, variables={"x": np.array([0.0, 1.0])},
+    ...                          log_reference={})
     >>> [round(float(s), 4) for s in row_noise(spec, design, {"sigma": 0.1},
     ...                                        {"tau": np.log(2.0)})]
     [0.1, 0.2]
@@ -313,7 +314,7 @@ def row_noise(spec, design: Design, values: Mapping, params: Mapping):
     if factor is None:
         return scale
     variables = {k: jnp.asarray(v) for k, v in design.variables.items()}
-    return scale * jnp.exp(factor(variables, params))
+    return scale * jnp.exp(factor(variables, params, design.log_reference))
 
 
 def with_measurement_error(spec, design: Design, scale, level):

@@ -198,7 +198,7 @@ def spread_law(form: str = "exp", base: Law | None = None) -> Law:
     >>> law.name, law.param_names[-1]
     ('isoflop_spread', 'tau')
     >>> p = {"G": 1.0, "a": 0.5, "tau": 0.5}
-    >>> round(float(law.log_noise_factor({"N": np.e ** 2 * 1e3, "C": 1e6}, p)), 6)
+    >>> round(float(law.log_noise_factor({"N": np.e ** 2 * 1e3, "C": 1e6}, p, {})), 6)
     1.0
     >>> spread_law("measured").variables
     ('N', 'C', 'N_best')
@@ -223,7 +223,7 @@ def spread_law(form: str = "exp", base: Law | None = None) -> Law:
         latex=base.latex + r",\quad " + noise_latex,
         description=base.description + " The noise scale grows with the distance from "
                     "each budget's minimum (tau), so far points count for less.",
-        log_noise_factor=lambda v, p: log_factor(p["tau"], v, p),
+        log_noise_factor=lambda v, p, log_reference: log_factor(p["tau"], v, p),
     )
 
 
@@ -231,4 +231,49 @@ ISOFLOP_SPREAD = spread_law("exp")
 ISOFLOP_SPREAD_QUADRATIC = spread_law("quadratic")
 ISOFLOP_SPREAD_MEASURED = spread_law("measured")
 ISOFLOP_PARABOLA_SPREAD = spread_law("quadratic", ISOFLOP_PARABOLA)
+
+
+# --- noise that changes with the budget ----------------------------------------------------
+
+def budget_noise_law(base: Law | None = None) -> Law:
+    """An ``isoflop`` law whose observation noise scale is a power of the budget,
+    ``sigma_i = sigma (C_i / C_ref)^-s``, with ``s`` a parameter (prior Normal(0, 0.5))
+    and ``C_ref`` the data's reference budget (the geometric mean of the rows' C, as for
+    ``K_ref`` and ``G_ref``): ``sigma`` is the noise at ``C_ref``.
+
+    The losses of small models vary more from seed to seed and from one training recipe
+    to the next than those of large ones, so a sweep's small budgets scatter more around
+    one smooth curve than its large ones. One noise scale lets the small budgets' scatter
+    widen the large budgets' noise, or the reverse; a noise scale per budget (``vary=
+    {"sigma": "budget"}``) has a funnel in its spread that NUTS does not cross cleanly
+    (``benchmarks/isoflop_variants.md``). ``s > 0``: the noise falls as the budget grows
+    (by ``e^-s`` per e-fold of C). The study ``scalinglaws reproduce isoflop`` uses it.
+
+    >>> law = budget_noise_law()
+    >>> law.name, law.param_names[-1]
+    ('isoflop_parabola_budget_noise', 's')
+    >>> p = {"G": 1.0, "a": 0.5, "s": 0.5, "kappa": 0.1}
+    >>> v = {"N": np.array([1e3, 1e3]), "C": np.array([1e6, np.e ** 2 * 1e6])}
+    >>> np.round(np.asarray(law.log_noise_factor(v, p, {"C": np.log(1e6)})), 6).tolist()
+    [-0.0, -1.0]
+    """
+    base = ISOFLOP_PARABOLA if base is None else base
+    if not is_isoflop(base):
+        raise ScalingLawError(f"budget_noise_law needs a law of the isoflop family, got "
+                              f"{base.name!r}")
+    return replace(
+        base,
+        name=f"{base.name}_budget_noise",
+        params=(*base.params,
+                Param("s", "real", Prior("Normal", 0.0, 0.5), group_scale=0.2,
+                      description="fall of the noise scale per e-fold of the budget C")),
+        latex=base.latex + r",\quad \sigma_i = \sigma\,(C_i / C_{ref})^{-s}",
+        description=base.description + " The noise scale is a power of the budget, "
+                    "sigma (C / C_ref)^-s, so small budgets may scatter more than large ones.",
+        log_noise_factor=lambda v, p, log_reference: -p["s"] * (jnp.log(v["C"])
+                                                               - log_reference["C"]),
+    )
+
+
+ISOFLOP_PARABOLA_BUDGET_NOISE = budget_noise_law()
 

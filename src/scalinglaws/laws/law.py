@@ -139,11 +139,14 @@ class Law:
         conditions beyond positivity (unique tokens at most total tokens; three sizes per
         isoFLOP budget), run on the data before anything is compiled; see :meth:`problems`.
     log_noise_factor : callable, optional
-        ``log_noise_factor(vars, params) -> array``: the log of a per-row factor that
-        multiplies the model's observation noise scale (its ``sigma``), a function of the
-        law's variables and parameters; e.g. noise that grows with a row's distance from
-        an isoFLOP curve's minimum (``isoflop_spread``). None: the noise scale is the same
-        for every row (``sigma``, varying only by the factors the model names).
+        ``log_noise_factor(vars, params, log_reference) -> array``: the log of a per-row
+        factor that multiplies the model's observation noise scale (its ``sigma``), a
+        function of the law's variables, its parameters and the data's reference values
+        (log scale, by variable, as ``from_reference`` gets them); e.g. noise that grows
+        with a row's distance from an isoFLOP curve's minimum (``isoflop_spread``), or
+        that is a power of the budget (``isoflop_parabola_budget_noise``). None: the
+        noise scale is the same for every row (``sigma``, varying only by the factors the
+        model names).
     """
 
     name: str
