@@ -117,9 +117,10 @@ ISOFLOP = Law(
 
 
 def is_isoflop(law: Law) -> bool:
-    """Whether ``law`` is of the ``isoflop`` family (``isoflop``, ``isoflop_parabola`` and
-    their spread laws): its minimum at budget C is at N_opt = G C^a with loss E + K
-    C^-gamma, so its compute-optimal allocation is :func:`isoflop_optimum` in closed form.
+    """Whether ``law`` is of the ``isoflop`` family (``isoflop``, ``isoflop_parabola``,
+    their spread laws and ``isoflop_parabola_budget_noise``): its minimum at budget C is
+    at N_opt = G C^a with loss E + K C^-gamma, so its compute-optimal allocation is
+    :func:`isoflop_optimum` in closed form.
 
     >>> is_isoflop(ISOFLOP_SPREAD), is_isoflop(ISOFLOP_PARABOLA)
     (True, True)
