@@ -94,7 +94,17 @@ NOTES = {
         "|ln N_opt error| 0.056, against 0.078 with one noise scale); with every budget, "
         "the posterior median of a is within 0.03 of the authors' fit on 14 and their value "
         "inside our 90% interval on 12 (4 x (1,000 + 1,000), target acceptance 0.99). "
-        "[The study](../studies/isoflop.md) uses it.\n"),
+        "[The study](../studies/isoflop.md) uses it. To fit a sweep of your own as the study "
+        "does (one row per run with `params`, `flops`, `loss` and a `budget` column naming "
+        "its budget):\n\n"
+        "```python\n"
+        "from scalinglaws.reproduce.isoflop import study_rows\n"
+        "model = sl.ScalingModel(\"isoflop_parabola_budget_noise\",\n"
+        "                        inputs={\"N\": \"params\", \"C\": \"flops\"}, target=\"loss\",\n"
+        "                        vary={\"G\": \"budget\"})\n"
+        "fit = model.fit(study_rows(sweep), target_accept=0.99)\n"
+        "sl.decide.compute_optimal(fit, compute=[1e22, 1e23])\n"
+        "```\n"),
     **{name: (
         "\nThe curve, its parameters and `decide.compute_optimal` are those of the law it "
         "extends ([`isoflop`](isoflop.md), or [`isoflop_parabola`](isoflop_parabola.md) for "
