@@ -96,15 +96,10 @@ NOTES = {
         "inside our 90% interval on 12 (4 x (1,000 + 1,000), target acceptance 0.99). "
         "[The study](../studies/isoflop.md) uses it. To fit a sweep of your own as the study "
         "does (one row per run with `params`, `flops`, `loss` and a `budget` column naming "
-        "its budget):\n\n"
-        "```python\n"
-        "from scalinglaws.reproduce.isoflop import study_rows\n"
-        "model = sl.ScalingModel(\"isoflop_parabola_budget_noise\",\n"
-        "                        inputs={\"N\": \"params\", \"C\": \"flops\"}, target=\"loss\",\n"
-        "                        vary={\"G\": \"budget\"})\n"
-        "fit = model.fit(study_rows(sweep), target_accept=0.99)\n"
-        "sl.decide.compute_optimal(fit, compute=[1e22, 1e23])\n"
-        "```\n"),
+        "its budget): keep the rows `scalinglaws.reproduce.isoflop.study_rows(sweep)`, fit "
+        "this law with `inputs={\"N\": \"params\", \"C\": \"flops\"}` and "
+        "`vary={\"G\": \"budget\"}` at `target_accept=0.99`, and read the frontier with "
+        "`sl.decide.compute_optimal(fit, compute=[...])`.\n"),
     **{name: (
         "\nThe curve, its parameters and `decide.compute_optimal` are those of the law it "
         "extends ([`isoflop`](isoflop.md), or [`isoflop_parabola`](isoflop_parabola.md) for "
