@@ -115,6 +115,11 @@ VARIANTS.update({
                                    _NOISE_BY_COMPUTE),
     "all_parabola_noise_c": ("all", {"G": "budget"}, "normal", None, "noncentred",
                              _NOISE_BY_COMPUTE),
+    # the study's model as the package has it (C_ref the data's reference budget)
+    "study": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
+              "isoflop_parabola_budget_noise"),
+    "study_centred": ("interior2", {"G": "budget"}, "normal", None, "centred",
+                      "isoflop_parabola_budget_noise"),
 })
 
 
