@@ -117,6 +117,18 @@ def test_compute_optimal_is_the_posterior_frontier(small_fit):
     assert width > fitted, (width, fitted)
 
 
+def test_a_saved_budget_noise_fit_predicts_the_same_noise(small_fit, tmp_path):
+    """The study's law scales its noise by the fitted data's reference budget: a fit saved
+    and loaded keeps that reference, so its predictive intervals (law and noise, same
+    seed) are the ones it gave before saving."""
+    assert small_fit.spec.law.name == "isoflop_parabola_budget_noise"
+    rows = _sweep(seed=3).iloc[::5]
+    before = small_fit.predict(rows, seed=1)
+    loaded = sl.load(small_fit.save(tmp_path / "iso.nc"))
+    pd.testing.assert_frame_equal(loaded.predict(rows, seed=1), before)
+    assert np.ptp(np.log(before["pred_upper"] - before["pred_lower"])) > 0.05  # noise by C
+
+
 @pytest.mark.slow
 def test_recovers_the_exponent():
     frame = _sweep(seed=1, budgets=(1e17, 3e17, 1e18, 3e18, 1e19, 3e19, 1e20))
