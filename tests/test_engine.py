@@ -411,3 +411,22 @@ def test_a_fit_whose_starts_all_fail_names_itself():
     assert best_start(energies) == 4
     with pytest.raises(sl.ScalingLawError, match=r"^sweep 3: no starting point .* priors"):
         best_start(energies[:3], "sweep 3")
+
+
+def test_a_compilation_hands_the_compilers_freed_memory_back(monkeypatch):
+    """compile_lowered calls glibc's malloc_trim once it is done (and nothing breaks
+    where the C library has none)."""
+    import importlib
+
+    import jax
+    import jax.numpy as jnp
+
+    program = importlib.import_module("scalinglaws.engine.program")
+    calls = []
+    monkeypatch.setattr(program, "_malloc_trim", lambda: calls.append)
+    lowered = jax.jit(lambda x: jnp.cos(x) + 1).lower(jax.ShapeDtypeStruct((4,), jnp.float64))
+    compiled = program.compile_lowered(lowered, brief=True)
+    assert calls == [0]
+    assert np.allclose(compiled(np.zeros(4)), 2.0)
+    monkeypatch.setattr(program, "_malloc_trim", lambda: None)
+    program.compile_lowered(lowered, brief=False)

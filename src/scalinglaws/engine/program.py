@@ -177,15 +177,43 @@ SAMPLER_CPU_OPTIONS: dict = {**CPU_LLVM_LEVEL}
 def compile_lowered(lowered, brief: bool):
     """``lowered`` compiled, on a CPU with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and
     :data:`SAMPLER_CPU_OPTIONS` if not (with XLA's defaults where this XLA does not know
-    those options)."""
-    options = BRIEF_CPU_OPTIONS if brief else SAMPLER_CPU_OPTIONS
-    if options and jax.default_backend() == "cpu":
-        try:
-            return lowered.compile(options)
-        except jax.errors.JaxRuntimeError as err:
-            if "No such compile option" not in str(err):
-                raise
-    return lowered.compile()
+    those options); then the compiler's freed memory handed back
+    (:func:`release_freed_memory`)."""
+    try:
+        options = BRIEF_CPU_OPTIONS if brief else SAMPLER_CPU_OPTIONS
+        if options and jax.default_backend() == "cpu":
+            try:
+                return lowered.compile(options)
+            except jax.errors.JaxRuntimeError as err:
+                if "No such compile option" not in str(err):
+                    raise
+        return lowered.compile()
+    finally:
+        release_freed_memory()
+
+
+@cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def release_freed_memory() -> None:
+    """Return the heap's free memory to the operating system (glibc's ``malloc_trim``;
+    nothing where the C library has none). XLA's compiler frees its working memory when
+    a compilation ends, but glibc keeps it mapped, so a process that compiles many
+    programs kept growing: ``reproduce hitchhiker2024`` (empty cache, 2 cores) peaked at
+    2.64 GB without this and 2.08 GB with it, in the same wall time (2 min 38 s); one call
+    takes 6-100 ms."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 @contextmanager
