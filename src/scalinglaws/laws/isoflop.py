@@ -242,10 +242,10 @@ def budget_noise_law(base: Law | None = None) -> Law:
     and ``C_ref`` the data's reference budget (the geometric mean of the rows' C, as for
     ``K_ref`` and ``G_ref``): ``sigma`` is the noise at ``C_ref``.
 
-    The losses of small models vary more from seed to seed and from one training recipe
-    to the next than those of large ones, so a sweep's small budgets scatter more around
-    one smooth curve than its large ones. One noise scale lets the small budgets' scatter
-    widen the large budgets' noise, or the reverse; a noise scale per budget (``vary=
+    A sweep's small budgets can scatter more around one smooth curve than its large ones
+    (on Porian et al.'s sweeps, a noise scale per budget puts the smallest budgets' well
+    above the largest's). One noise scale lets the small budgets' scatter widen the large
+    budgets' noise, or the reverse; a noise scale per budget (``vary=
     {"sigma": "budget"}``) has a funnel in its spread that NUTS does not cross cleanly
     (``benchmarks/isoflop_variants.md``). ``s > 0``: the noise falls as the budget grows
     (by ``e^-s`` per e-fold of C). The study ``scalinglaws reproduce isoflop`` uses it.
