@@ -32,9 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from scalinglaws.laws.isoflop import ISOFLOP_PARABOLA, isoflop_optimum
-from scalinglaws.laws.law import Param
-from scalinglaws.priors import Prior
+from scalinglaws.decide import optimal_draws
+from scalinglaws.laws.isoflop import budget_noise_law
 from scalinglaws.reproduce import isoflop as si
 from scalinglaws.reproduce.common import Settings, fit_many, load_table
 from scalinglaws.reproduce.scoring import fit_diagnostics
@@ -102,14 +101,12 @@ VARIANTS.update({
 })
 
 
-#: Noise that changes with the budget, sigma_b = sigma (C_b / 1e17)^-s, s ~ Normal(0, 0.5):
-#: one parameter in place of a noise scale per budget (``_sigma``).
+#: Noise that changes with the budget, sigma_b = sigma (C_b / 1e17)^-s: the package's
+#: ``isoflop_parabola_budget_noise`` with a fixed C_ref (the figures of
+#: ``isoflop_variants.md`` were measured so) in place of the data's reference budget.
 _NOISE_BY_COMPUTE = replace(
-    ISOFLOP_PARABOLA, name="isoflop_parabola_noise_by_compute",
-    params=(*ISOFLOP_PARABOLA.params,
-            Param("s", "real", Prior("Normal", 0.0, 0.5),
-                  description="decline of the noise scale with the budget")),
-    log_noise_factor=lambda v, p: -p["s"] * (jnp.log(v["C"]) - np.log(1e17)))
+    budget_noise_law(), name="isoflop_parabola_noise_by_compute",
+    log_noise_factor=lambda v, p, ref: -p["s"] * (jnp.log(v["C"]) - np.log(1e17)))
 VARIANTS.update({
     "interior2_parabola_noise_c": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
                                    _NOISE_BY_COMPUTE),
@@ -146,9 +143,8 @@ def observed_vertex(rows: pd.DataFrame) -> float:
 def predicted_vertex(fit, largest: pd.DataFrame, seed: int) -> np.ndarray:
     """Draws of ln N_opt at the largest budget from a fit that never saw it (a new budget:
     its vertex offset drawn from the population)."""
-    draws = fit.predict_draws(largest.assign(budget="held out").iloc[:1], seed=seed)
-    params = {k: np.asarray(v)[:, 0] for k, v in draws["params"].items()}
-    return np.log(np.asarray(isoflop_optimum(params, float(largest["flops"].iloc[0]))["N"]))
+    c = float(largest["flops"].iloc[0])
+    return np.log(optimal_draws(fit, [c], group={"budget": "new"}, seed=seed)["N"][:, 0])
 
 
 def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9

@@ -236,15 +236,15 @@ def porian_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
     names = list(authors.index) if experiments is None else list(experiments)
     rows, diagnostics = [], []
     frames = {name: isoflop_frame(table, name) for name in names}
-    fits = fit_many(isoflop_model(), {f"porian {n}": study_rows(f) for n, f in frames.items()},
+    fitted = {name: study_rows(frame) for name, frame in frames.items()}
+    fits = fit_many(isoflop_model(), {f"porian {n}": f for n, f in fitted.items()},
                     settings, log, target_accept=TARGET_ACCEPT)
     for name, frame in frames.items():
         fit, _ = fits[f"porian {name}"]
         median, lo, hi = _exponent(fit)
         theirs = float(authors.loc[name, "a_weighted"])
-        fitted = study_rows(frame)
-        rows.append({"configuration": name, "points": len(fitted),
-                     "budgets": fitted["budget"].nunique(), "a_median": median,
+        rows.append({"configuration": name, "points": len(fitted[name]),
+                     "budgets": fitted[name]["budget"].nunique(), "a_median": median,
                      "a_lower": lo, "a_upper": hi, "authors_a": theirs,
                      "abs_diff": abs(median - theirs),
                      "within_0.03": abs(median - theirs) <= 0.03,
