@@ -13,6 +13,7 @@ from test_losstoloss import _fake_fit
 
 import scalinglaws as sl
 from scalinglaws.cli import main
+from scalinglaws.reproduce import STUDIES
 
 
 def test_demo_runs_and_reports(tmp_path, capsys):
@@ -67,6 +68,13 @@ def test_errors_are_messages(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope.nc"), "--at", "N=1"]) == 2
     assert "no fit file" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "m.toml"), "--data", "x.csv", "--out", "f.nc"]) == 2
+
+
+def test_reproduce_help_names_every_study(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(study in text for study in STUDIES)
 
 
 def test_fit_and_predict_read_loss_to_loss_specs_and_fits(tmp_path, capsys):

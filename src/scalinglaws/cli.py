@@ -29,7 +29,7 @@ from .errors import ScalingLawError, ScalingLawWarning
 from .io import load, read_spec
 from .plotting import save_figure
 from .report import report
-from .reproduce import reproduce
+from .reproduce import STUDIES, reproduce
 from .scaling_model import ScalingModel
 
 
@@ -249,7 +249,7 @@ def _holdout_arg(text: str):
 def _add_reproduce(sub) -> None:
     """The ``reproduce`` subcommand: one study's headline table and figures."""
     p = sub.add_parser("reproduce", help="reproduce a study: its table, ours beside the paper's")
-    p.add_argument("study", help="gadre2024, brandfonbrener2025, llm_line2025 or hitchhiker2024")
+    p.add_argument("study", help=f"one of: {', '.join(STUDIES)}")
     p.add_argument("--data-dir", help="local data folder <dir>/<study>/<file> (default: "
                    "$SCALINGLAWS_DATA, else the download cache)")
     p.add_argument("--out", default="scalinglaws-reproduce", help="folder for the figures")

@@ -245,7 +245,7 @@ def reproduce(study: str, data_dir: str | os.PathLike[str] | None = None,
     ----------
     study : str
         One of :data:`STUDIES`: ``"gadre2024"``, ``"brandfonbrener2025"``,
-        ``"llm_line2025"`` or ``"hitchhiker2024"``.
+        ``"llm_line2025"``, ``"hitchhiker2024"``, ``"datablations2023"`` or ``"isoflop"``.
     data_dir : path-like, optional
         Local data directory (``<data_dir>/<study>/<file>``); defaults to
         ``$SCALINGLAWS_DATA``, else the download cache (see
