@@ -39,9 +39,9 @@ from scalinglaws.reproduce.common import Settings, fit_many, load_table
 from scalinglaws.reproduce.scoring import fit_diagnostics
 
 #: name -> (rows, vary, likelihood[, run factor: a per-budget offset of log loss[,
-#: parameterization of the offsets[, law]]]). rows: "all", or "window<k>" (near_minimum with k
-#: sizes each side), or "interior<k>" (the same without the budgets whose lowest loss is
-#: at an end of their sizes).
+#: parameterization of the offsets[, law[, coordinates (default "natural")]]]]). rows:
+#: "all", or "window<k>" (near_minimum with k sizes each side), or "interior<k>" (the
+#: same without the budgets whose lowest loss is at an end of their sizes).
 SHAPE = {"G": "budget", "alpha": "budget", "beta": "budget"}
 VARIANTS = {
     "all_shared": ("all", {"G": "budget"}, "normal"),
@@ -112,11 +112,15 @@ VARIANTS.update({
                                    _NOISE_BY_COMPUTE),
     "all_parabola_noise_c": ("all", {"G": "budget"}, "normal", None, "noncentred",
                              _NOISE_BY_COMPUTE),
-    # the study's model as the package has it (C_ref the data's reference budget)
+    # the study's model as the package has it (C_ref the data's reference budget), in
+    # natural coordinates (as isoflop_variants.md measured it), and in the study's level
+    # coordinates: the same posterior
     "study": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
               "isoflop_parabola_budget_noise"),
     "study_centred": ("interior2", {"G": "budget"}, "normal", None, "centred",
                       "isoflop_parabola_budget_noise"),
+    "study_level": ("interior2", {"G": "budget"}, "normal", None, "noncentred",
+                    "isoflop_parabola_budget_noise", "level"),
 })
 
 
@@ -150,9 +154,10 @@ def predicted_vertex(fit, largest: pd.DataFrame, seed: int) -> np.ndarray:
 def run_variant(name: str, settings: Settings, log, target_accept: float = 0.9
                 ) -> pd.DataFrame:
     which, vary, likelihood, *more = VARIANTS[name]
-    run, parameterization, law = (*more, *(None, "noncentred", "isoflop")[len(more):])
+    run, parameterization, law, coordinates = (
+        *more, *(None, "noncentred", "isoflop", "natural")[len(more):])
     model = si.isoflop_model(vary, likelihood, run=run, parameterization=parameterization,
-                             law=law)
+                             law=law, coordinates=coordinates)
     table = load_table(si.STUDY, "porian2024", None)
     authors = load_table(si.STUDY, "porian2024_author_fits", None).set_index("experiment")
     frames = {e: si.isoflop_frame(table, e) for e in authors.index}

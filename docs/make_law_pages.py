@@ -49,9 +49,10 @@ NOTES = {
         "loss there in closed form. One noise scale serves every point; "
         "[`isoflop_spread_quadratic`](isoflop_spread_quadratic.md) and its siblings let it "
         "grow away from each budget's minimum. `coordinates=\"level\"` (every `isoflop` "
-        "law) samples E + K_ref, the optimum's loss at the reference budget, and E's share "
-        "of it: far fewer leapfrog steps where few budgets leave E, K and gamma on a "
-        "ridge, with a caveat measured in [the study](../studies/isoflop.md#sampling-cost)."
+        "law) samples E + K_ref, the optimum's loss at the reference budget, E's share "
+        "of it, and gamma scaled by K_ref's share (the optimum's slope in log C there, "
+        "`Law.share_scaled`): far fewer leapfrog steps where few budgets leave E, K and "
+        "gamma on a curved ridge, measured in [the study](../studies/isoflop.md#sampling-cost)."
         "\n\n"
         "Measured (`benchmarks/isoflop_variants.md`, Porian et al.'s 15 configurations, "
         "2 chains x (300 + 300)): fitted on each budget's two sizes either side of its "
@@ -85,20 +86,21 @@ NOTES = {
         "a noise scale per budget (`vary={\"sigma\": \"budget\"}`) predicted a held-out "
         "budget's points best of all our variants but diverged (39 divergences at target "
         "acceptance 0.99); this one parameter predicts where that budget's optimum lies "
-        "better still, with 3 to 18 divergences in 60,000 draws (the variant, and the "
-        "study's runs with seeds 0 and 1).\n\n"
+        "better still, with 1 and 8 divergences in 90,000 draws in level coordinates "
+        "(the study's runs with seeds 0 and 1; 11 and 18 in 60,000 in natural ones).\n\n"
         "Measured on Porian et al.'s 15 configurations (`benchmarks/isoflop_variants.md`, "
         "two sizes each side of each budget's lowest loss, budgets whose lowest loss is at "
         "an end of their sizes dropped): fitted without each configuration's largest "
         "budget, it predicts where that budget's optimum lies best of the variants (mean "
         "|ln N_opt error| 0.056, against 0.078 with one noise scale); with every budget, "
         "the posterior median of a is within 0.03 of the authors' fit on 14 and their value "
-        "inside our 90% interval on 12 (4 x (1,000 + 1,000), target acceptance 0.99). "
+        "inside our 90% interval on 12 (4 x (1,000 + 1,500), target acceptance 0.99). "
         "[The study](../studies/isoflop.md) uses it. To fit a sweep of your own as the study "
         "does (one row per run with `params`, `flops`, `loss` and a `budget` column naming "
         "its budget): keep the rows `scalinglaws.reproduce.isoflop.study_rows(sweep)`, fit "
         "this law with `inputs={\"N\": \"params\", \"C\": \"flops\"}` and "
-        "`vary={\"G\": \"budget\"}` at `target_accept=0.99`, and read the frontier with "
+        "`vary={\"G\": \"budget\"}`, `coordinates=\"level\"` at `target_accept=0.99`, and "
+        "read the frontier with "
         "`sl.decide.compute_optimal(fit, compute=[...])`.\n"),
     **{name: (
         "\nThe curve, its parameters and `decide.compute_optimal` are those of the law it "
@@ -144,7 +146,13 @@ def page(law: sl.Law) -> str:
             f"\n{terms} is the law's value at the reference point (`Law.level_terms`): "
             f"`coordinates=\"level\"` samples that sum and the terms' shares of it instead, "
             f"the same posterior with a straighter geometry where the data fix the level "
-            f"better than its split ([level coordinates](../modeling.md#level-coordinates)).\n")
+            f"better than its split ([level coordinates](../modeling.md#level-coordinates)).")
+        if law.share_scaled:
+            scaled = " and ".join(f"`{q}`" for q, _ in law.share_scaled)
+            reference += (f" There {scaled} {'is' if len(law.share_scaled) == 1 else 'are'} "
+                          f"sampled multiplied by its term's share of that sum "
+                          f"(`Law.share_scaled`): what the data fix.")
+        reference += "\n"
     inputs = ", ".join(f'"{v}": "{v}"' for v in law.variables)
     return f"""# `{law.name}`
 

@@ -4,6 +4,7 @@ it, and the isoflop study's pieces."""
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -263,12 +264,14 @@ def test_the_parabola_law_has_its_minimum_on_the_frontier():
 
 
 def _model_noise(spec, frame, seed=0):
-    """One prior draw of ``spec``'s model on ``frame``: the sampled sites, the scale of
-    the likelihood of ``y`` and the rows' distance u from their budget's optimum."""
+    """One prior draw of ``spec``'s model (in natural coordinates, whose every site has a
+    prior to draw from) on ``frame``: the sampled sites, the scale of the likelihood of
+    ``y`` and the rows' distance u from their budget's optimum."""
     import numpyro
 
     from scalinglaws.model import build_model, law_params
 
+    spec = replace(spec, coordinates="natural")
     design = make_design(spec, frame)
     trace = numpyro.handlers.trace(numpyro.handlers.seed(build_model(spec, design), seed)
                                    ).get_trace(y=frame["loss"].to_numpy())
@@ -409,16 +412,18 @@ def test_budget_noise_recovers_s_and_the_exponent():
     assert flat["lower"] <= 0.0 <= flat["upper"] and flat["upper"] < 0.3
 
 
-@pytest.mark.parametrize("law", ["isoflop_spread_quadratic", "isoflop_parabola"])
+@pytest.mark.parametrize("law", ["isoflop_spread_quadratic", "isoflop_parabola",
+                                 "isoflop_parabola_budget_noise"])
 def test_level_coordinates_keep_the_density(law, assert_same_density):
     """In level coordinates NUTS samples log(E + K_ref), the optimum's loss at the
-    reference budget, and logit(E / (E + K_ref)); at the corresponding point the potential
-    energy (Jacobians included) equals the natural coordinates' one, so the posterior is
-    the same, and E, K stay recorded for prediction."""
+    reference budget, logit(E / (E + K_ref)), and gamma (and the parabola's kappa) scaled
+    by K_ref's share; at the corresponding point the potential energy (Jacobians included)
+    equals the natural coordinates' one, so the posterior is the same, and E, K_ref,
+    gamma and kappa stay recorded for prediction."""
     import numpyro
     from numpyro.infer.util import unconstrain_fn
 
-    from scalinglaws.model import build_model
+    from scalinglaws.model import build_model, share_scaled_params
 
     enable_x64()
     frame = _sweep()
@@ -430,17 +435,22 @@ def test_level_coordinates_keep_the_density(law, assert_same_density):
     drawn = {k: v["value"] for k, v in trace.items()
              if v["type"] == "sample" and not v["is_observed"]}
     natural = unconstrain_fn(natural_model, (), {"y": design.y}, drawn)
-    terms = ("E", "K_ref")  # sampled in natural coordinates, deterministic in level ones
-    level = {k: v for k, v in natural.items() if k not in terms}
+    scaled = [q for q, _ in share_scaled_params(specs["level"], design)]
+    assert scaled == (["gamma"] if law == "isoflop_spread_quadratic" else ["gamma", "kappa"])
+    # sampled in natural coordinates, deterministic in level ones
+    given = ("E", "K_ref", *scaled)
+    level = {k: v for k, v in natural.items() if k not in given}
     log_e, log_k = np.log(drawn["E"]), np.log(drawn["K_ref"])
     level["log_level"] = np.logaddexp(log_e, log_k)
     level["logit_share_E"] = log_e - log_k
+    for q in scaled:
+        level[f"log_scaled_{q}"] = np.log(drawn[q]) + log_k - level["log_level"]
     assert_same_density(design, (specs["natural"], natural), (specs["level"], level))
     level_trace = numpyro.handlers.trace(numpyro.handlers.substitute(
         numpyro.handlers.seed(build_model(specs["level"], design), 0),
-        data={**level, **{k: v for k, v in drawn.items() if k not in terms}})
+        data={**level, **{k: v for k, v in drawn.items() if k not in given}})
     ).get_trace(y=design.y)
-    assert level_trace["E"]["type"] == "deterministic"
     assert level_trace["log_level"]["type"] == "sample"
-    np.testing.assert_allclose(level_trace["E"]["value"], drawn["E"], rtol=1e-12)
-    np.testing.assert_allclose(level_trace["K_ref"]["value"], drawn["K_ref"], rtol=1e-12)
+    for name in given:
+        assert level_trace[name]["type"] == "deterministic"
+        np.testing.assert_allclose(level_trace[name]["value"], drawn[name], rtol=1e-12)

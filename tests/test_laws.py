@@ -151,6 +151,16 @@ def test_level_terms_add_up_to_the_law_at_the_reference_point(name):
     assert float(law.fn(at_ref, params)) == pytest.approx(sum(terms), rel=1e-9)
 
 
+def test_share_scaled_pairs_positive_params_with_level_terms():
+    from dataclasses import replace
+
+    law = sl.laws.get("isoflop")
+    assert law.share_scaled == (("gamma", "K"),)
+    for bad in ((("a", "K"),), (("gamma", "G"),), (("delta", "K"),)):  # unit, no term, none
+        with pytest.raises(ScalingLawError, match="share_scaled must pair"):
+            replace(law, share_scaled=bad)
+
+
 def test_param_prior_must_fit_constraint():
     with pytest.raises(ScalingLawError, match="puts mass outside"):
         sl.Param("E", "positive", sl.Prior("Normal", 0, 1))

@@ -105,6 +105,9 @@ ISOFLOP = Law(
     # at the reference budget's optimum the loss is E + K_ref: with few budgets E, K and
     # gamma lie on a curved ridge that level coordinates straighten (docs/modeling.md)
     level_terms=("E", "K"),
+    # and gamma's with K's share, which sampling gamma K_ref / (E + K_ref), the optimum's
+    # slope in log C at C_ref, straightens (the data fix that slope)
+    share_scaled=(("gamma", "K"),),
     latex=(r"L(N, C) = E + K C^{-\gamma}\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}"
            r"{\alpha + \beta},\quad u = \ln N - \ln\left(G C^{a}\right)"),
     citation="Hoffmann et al. 2022 (Approach 2: isoFLOP profiles), fitted jointly over "
@@ -148,6 +151,8 @@ ISOFLOP_PARABOLA = replace(
                               "the level above E there per squared e-fold of N")),
     fn=exp_of(_parabola_log),
     log_fn=_parabola_log,
+    # the curvature at C_ref, K_ref kappa / (E + K_ref), is what the data fix (Law.share_scaled)
+    share_scaled=(("gamma", "K"), ("kappa", "K")),
     latex=(r"L(N, C) = E + K C^{-\gamma}\,\left(1 + \kappa u^2\right),\quad "
            r"u = \ln N - \ln\left(G C^{a}\right)"),
     citation="Hoffmann et al. 2022 (Approach 2: a parabola per isoFLOP profile), fitted "

@@ -53,7 +53,7 @@ FULL_SETTINGS: dict[str, dict[str, int]] = {
     "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
     "brandfonbrener2025": {"chains": 4, "warmup": 400, "draws": 1200},
     "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
-    "isoflop": {"chains": 4, "warmup": 1000, "draws": 1000},
+    "isoflop": {"chains": 4, "warmup": 1000, "draws": 1500},
 }
 
 

@@ -157,20 +157,22 @@ def study_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def isoflop_model(vary: dict[str, str] | None = None, likelihood: str = "normal",
                   run: str | None = None,
                   parameterization: str | dict[str, str] = "noncentred",
-                  law: Any = LAW, coordinates: str = "natural") -> ScalingModel:
+                  law: Any = LAW, coordinates: str = "level") -> ScalingModel:
     """The joint isoFLOP model: the study's law (:data:`LAW`, a parabola in log N around
     each budget's optimum with noise that is a power of the budget) on N and the nominal
-    budget, the vertex offset G by budget (partial pooling), Normal noise on log loss.
-    That default is the study's model (fitted on :func:`study_rows`); ``vary``,
-    ``likelihood``, ``run``, ``parameterization``, ``coordinates`` (as in
-    :class:`~scalinglaws.ScalingModel`; ``"level"`` samples the optimum's loss at the
-    reference budget, E + K_ref, and E's share of it) and ``law`` (a name or a
+    budget, the vertex offset G by budget (partial pooling), Normal noise on log loss,
+    sampled in level coordinates: the optimum's loss at the reference budget, E + K_ref,
+    E's share of it, and gamma and kappa scaled by K_ref's share (the optimum's slope and
+    curvature there; :func:`scalinglaws.model.sample_level_coordinates`). That default is
+    the study's model (fitted on :func:`study_rows`); ``vary``, ``likelihood``, ``run``,
+    ``parameterization``, ``coordinates`` (as in :class:`~scalinglaws.ScalingModel`;
+    ``"natural"`` samples each parameter's own log) and ``law`` (a name or a
     :class:`~scalinglaws.laws.Law`: ``"isoflop"``, the Chinchilla shape with one noise
     scale; ``isoflop_spread_quadratic``, noise growing away from each optimum; ...) give
     the variants of ``benchmarks/isoflop_variants.py``.
 
     >>> isoflop_model().law.name, dict(isoflop_model().vary), isoflop_model().coordinates
-    ('isoflop_parabola_budget_noise', {'G': ('budget',)}, 'natural')
+    ('isoflop_parabola_budget_noise', {'G': ('budget',)}, 'level')
     """
     columns = {"N": "params", "C": "flops", "N_best": "params_best"}
     variables = get_law(law).variables
