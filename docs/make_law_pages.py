@@ -149,9 +149,11 @@ def page(law: sl.Law) -> str:
             f"better than its split ([level coordinates](../modeling.md#level-coordinates)).")
         if law.share_scaled:
             scaled = " and ".join(f"`{q}`" for q, _ in law.share_scaled)
-            reference += (f" There {scaled} {'is' if len(law.share_scaled) == 1 else 'are'} "
-                          f"sampled multiplied by its term's share of that sum "
-                          f"(`Law.share_scaled`): what the data fix.")
+            subject = f"each of {scaled} is" if len(law.share_scaled) > 1 else f"{scaled} is"
+            reference += (f" There {subject} sampled multiplied by the share of that sum "
+                          f"held by the term it scales, where it varies as the terms do "
+                          f"(`Law.share_scaled`): the law's slope (or curvature) at the "
+                          f"reference point, which the data fix.")
         reference += "\n"
     inputs = ", ".join(f'"{v}": "{v}"' for v in law.variables)
     return f"""# `{law.name}`

@@ -186,35 +186,53 @@ def test_integrated_run_offsets_keep_the_marginal_density(sweep):
     assert prior_trace["run_z"]["type"] == "sample" and "run_eps" not in prior_trace
 
 
-@pytest.mark.parametrize("vary, pooling", [({}, "partial"),
-                                           ({p: "dataset" for p in "EAB"}, "none")])
-def test_level_coordinates_keep_the_density(sweep, vary, pooling, assert_same_density):
-    """coordinates="level" samples log(E + A_ref + B_ref) and the shares' logits: at the
-    corresponding point the potential energy (unconstrained, Jacobians included) equals the
-    natural coordinates' one, so prior and posterior are the same."""
+@pytest.mark.parametrize("vary, pooling, scaled", [
+    ({}, "partial", ("alpha", "beta")),
+    ({p: "dataset" for p in "EAB"}, "none", ()),
+    ({p: "dataset" for p in ("E", "A", "B", "alpha")}, "none", ("alpha",))])
+def test_level_coordinates_keep_the_density(sweep, vary, pooling, scaled,
+                                            assert_same_density):
+    """coordinates="level" samples log(E + A_ref + B_ref) and the shares' logits, and
+    alpha and beta, where they vary as the terms do, as the slopes log(alpha A_ref / V)
+    and log(beta B_ref / V) (Law.share_scaled): at the corresponding point the potential
+    energy (unconstrained, Jacobians included) equals the natural coordinates' one, so
+    prior and posterior are the same."""
+    from scalinglaws.model import share_scaled_params
+
     specs = {c: sl.ScalingModel("chinchilla", target="loss", vary=vary, pooling=pooling,
                                 coordinates=c) for c in ("natural", "level")}
     design = make_design(specs["natural"], sweep)
+    assert tuple(q for q, _ in share_scaled_params(specs["level"], design)) == scaled
     factor = "_dataset" if vary else ""
     rng = np.random.default_rng(0)
     shape = (3,) if vary else ()
     log_e, log_a, log_b = (np.log(x) + 0.3 * rng.normal(size=shape) for x in (1.7, 0.4, 0.3))
-    shared = {"alpha": np.log(0.3), "beta": np.log(0.3), "sigma": np.log(0.02)}
+    log_alpha = np.log(0.3) + 0.1 * rng.normal(size=(3,) if "alpha" in vary else ())
+    shared = {"beta": np.log(0.3), "sigma": np.log(0.02)}
+    alpha = f"alpha{factor}" if "alpha" in vary else "alpha"
     natural = {f"E{factor}": log_e, f"A_ref{factor}": log_a, f"B_ref{factor}": log_b,
-               **shared}
-    level = {f"log_level{factor}": np.logaddexp(log_e, np.logaddexp(log_a, log_b)),
+               alpha: log_alpha, **shared}
+    log_level = np.logaddexp(log_e, np.logaddexp(log_a, log_b))
+    level = {f"log_level{factor}": log_level,
              f"logit_share_E{factor}": log_e - np.logaddexp(log_a, log_b),
-             f"logit_share_A{factor}": log_a - log_b, **shared}
+             f"logit_share_A{factor}": log_a - log_b, alpha: log_alpha, **shared}
+    given = {f"{s}{factor}" for s in ("E", "A_ref", "B_ref")}
+    for q, site, log_term in (("alpha", alpha, log_a), ("beta", "beta", log_b)):
+        if q in scaled:
+            level[f"log_scaled_{q}{factor if site != q else ''}"] = (
+                level.pop(site) + log_term - log_level)
+            given.add(site)
     level_trace = numpyro.handlers.trace(numpyro.handlers.substitute(
         build_model(specs["level"], design),
-        data={k: np.exp(v) if k in shared else v for k, v in level.items()})
+        data={k: np.exp(v) if k in natural else v for k, v in level.items()})
     ).get_trace(y=design.y)
     assert set(_sampled(level_trace)) == (
-        set(_sampled(_trace(specs["natural"], design)))
-        - {f"{s}{factor}" for s in ("E", "A_ref", "B_ref")}
-        | {f"{s}{factor}" for s in ("log_level", "logit_share_E", "logit_share_A")})
-    assert level_trace[f"E{factor}"]["type"] == "deterministic"
+        set(_sampled(_trace(specs["natural"], design))) - given
+        | set(k for k in level if k not in natural))
+    for site in given:
+        assert level_trace[site]["type"] == "deterministic"
     np.testing.assert_allclose(level_trace[f"A_ref{factor}"]["value"], np.exp(log_a))
+    np.testing.assert_allclose(level_trace[alpha]["value"], np.exp(log_alpha))
     assert_same_density(design, (specs["natural"], natural), (specs["level"], level))
     # the map's Jacobian determinant is 1 in absolute value, for any number of terms
     from scalinglaws.model import level_to_terms
@@ -230,20 +248,55 @@ def test_level_coordinates_keep_the_density(sweep, vary, pooling, assert_same_de
     assert prior_trace[f"E{factor}"]["type"] == "sample" and "log_level" not in prior_trace
 
 
+def test_level_coordinates_scale_a_shared_exponent_by_two_terms(sweep, assert_same_density):
+    """overtraining's eta scales both a and b (Law.share_scaled ("eta", ("a", "b"))):
+    per dataset (pooling="none") NUTS samples log(eta (a_ref + b_ref) / V), with the same
+    density as the natural coordinates."""
+    from numpyro.infer.util import unconstrain_fn
+
+    from scalinglaws.model import share_scaled_params
+
+    vary = {p: "dataset" for p in ("E", "a", "b", "eta")}
+    specs = {c: sl.ScalingModel("overtraining", target="loss", vary=vary, pooling="none",
+                                coordinates=c) for c in ("natural", "level")}
+    design = make_design(specs["natural"], sweep)
+    assert share_scaled_params(specs["level"], design) == [("eta", ("a", "b"))]
+    drawn = {k: v["value"] for k, v in _trace(specs["natural"], design).items()
+             if v["type"] == "sample" and not v["is_observed"]}
+    natural = unconstrain_fn(build_model(specs["natural"], design), (), {"y": design.y},
+                             drawn)
+    log_e, log_a, log_b = (np.log(drawn[f"{s}_dataset"]) for s in ("E", "a_ref", "b_ref"))
+    rest = np.logaddexp(log_a, log_b)
+    level = {k: v for k, v in natural.items()
+             if k not in {f"{s}_dataset" for s in ("E", "a_ref", "b_ref", "eta")}}
+    level.update(log_level_dataset=np.logaddexp(log_e, rest),
+                 logit_share_E_dataset=log_e - rest, logit_share_a_dataset=log_a - log_b,
+                 log_scaled_eta_dataset=np.log(drawn["eta_dataset"]) + rest
+                 - np.logaddexp(log_e, rest))
+    assert_same_density(design, (specs["natural"], natural), (specs["level"], level))
+
+
 @pytest.mark.parametrize("pooling", ["none", "partial"])
 def test_level_coordinates_fit_and_report_the_terms(sweep, pooling):
-    """A fit in level coordinates records E, A, B per level for prediction and summary;
-    the coordinates are sampler devices, left out of the summary. In a hierarchy the
-    chains start from the natural twin's mode mapped to the level coordinates."""
+    """A fit in level coordinates records E, A, B (and, with pooling="none", alpha) per
+    level for prediction and summary; the coordinates are sampler devices, left out of
+    the summary. In a hierarchy the chains start from the natural twin's mode mapped to
+    the level coordinates."""
     centred = {p: "centred" for p in "EAB"} if pooling == "partial" else "noncentred"
-    spec = sl.ScalingModel("chinchilla", target="loss", pooling=pooling,
-                           vary={"E": "dataset", "A": "dataset", "B": "dataset"},
+    vary = {"E": "dataset", "A": "dataset", "B": "dataset"}
+    if pooling == "none":  # alpha per dataset too: sampled as each dataset's slope
+        vary["alpha"] = "dataset"
+    spec = sl.ScalingModel("chinchilla", target="loss", pooling=pooling, vary=vary,
                            coordinates="level", parameterization=centred)
     fit = spec.fit(sweep, chains=1, warmup=150, draws=100, seed=0, progress=False)
     post = fit.idata.posterior
     assert post["E_dataset"].dims[-1] == "dataset"
     assert post["log_level_dataset"].dims[-1] == "dataset"
-    assert not any(name.startswith("log_level") for name in fit.summary().index)
+    if pooling == "none":
+        assert post["log_scaled_alpha_dataset"].dims[-1] == "dataset"
+    else:  # a partially pooled level: alpha keeps its own coordinate
+        assert not any(name.startswith("log_scaled") for name in post.data_vars)
+    assert not any(name.startswith(("log_level", "log_scaled")) for name in fit.summary().index)
     pred = fit.predict(sweep.head(3))
     assert np.all(np.abs(pred["median"] / sweep["loss"].head(3) - 1) < 0.05)
     assert sl.ScalingModel.from_dict(spec.to_dict()).coordinates == "level"

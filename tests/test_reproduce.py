@@ -332,9 +332,10 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
         sampled = set(sampled_sites(spec, design))
         assert set(block) <= sampled, (name, set(block) - sampled)
         # the law's sites are dense; the per-run offsets are left diagonal
-        assert "run_eps" not in block and ("alpha" in block or "alpha_family" in block)
+        exponent = {f"{prefix}{q}{suffix}" for prefix in ("", "log_scaled_")
+                    for q in ("alpha", "beta") for suffix in ("", "_family")}
+        assert "run_eps" not in block and len(exponent & set(block)) == 2, name
         # each of the law's sampled sites, or its level coordinates, is in the block
-        assert {"beta", "beta_family"} & set(block), name
         assert spec.coordinates != "level" or {"log_level", "log_level_family"} & set(block)
     # every parameterization and coordinate system: the noise offsets stay diagonal too
     spec = rp.specs("hitchhiker2024")["hitchhiker2024_hierarchical_exponents"]

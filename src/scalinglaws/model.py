@@ -472,10 +472,12 @@ def level_factor(spec, design: Design) -> str:
     return shared[0] if shared else ""
 
 
-def share_scaled_params(spec, design: Design) -> list[tuple[str, str]]:
-    """The law's ``(param, term)`` pairs (``Law.share_scaled``) whose parameter
-    :func:`sample_level_coordinates` samples scaled by the term's share in ``design``:
-    all of them when the level is shared and the parameter does not vary, none otherwise.
+def share_scaled_params(spec, design: Design) -> list[tuple[str, tuple[str, ...]]]:
+    """The law's ``(param, terms)`` pairs (``Law.share_scaled``) whose parameter
+    :func:`sample_level_coordinates` samples scaled by the terms' share in ``design``: in
+    level coordinates, those that vary as the level terms do (not at all, or by the same
+    factor with ``pooling="none"``); a parameter partially pooled, or varying otherwise,
+    keeps its own coordinate.
 
     >>> import scalinglaws as sl
     >>> from scalinglaws.data import make_design
@@ -484,11 +486,24 @@ def share_scaled_params(spec, design: Design) -> list[tuple[str, str]]:
     >>> runs = pd.DataFrame({"N": [1e7, 2e7, 4e7] * 3, "C": np.repeat([1e17, 1e18, 1e19], 3),
     ...                      "loss": [3.3, 3.2, 3.25, 3.0, 2.9, 2.95, 2.8, 2.7, 2.75]})
     >>> share_scaled_params(spec, make_design(spec, runs))
-    [('gamma', 'K')]
+    [('gamma', ('K',))]
     """
-    if spec.coordinates != "level" or level_factor(spec, design):
+    if spec.coordinates != "level":
         return []
-    return [(q, t) for q, t in spec.law.share_scaled if not _varying(spec, design, q)]
+    factor = level_factor(spec, design)
+    if factor and spec.pooling != "none":
+        return []
+    like_terms = (factor,) if factor else ()
+    return [(q, (t,) if isinstance(t, str) else tuple(t)) for q, t in spec.law.share_scaled
+            if _varying(spec, design, q) == like_terms]
+
+
+def share_scaled_names(spec, design: Design) -> list[str]:
+    """The sites of the parameters :func:`share_scaled_params` scales (suffixed by the
+    level terms' factor when they vary)."""
+    factor = level_factor(spec, design)
+    return [f"log_scaled_{q}_{factor}" if factor else f"log_scaled_{q}"
+            for q, _ in share_scaled_params(spec, design)]
 
 
 def sample_level_coordinates(spec, design: Design) -> dict:
@@ -504,14 +519,15 @@ def sample_level_coordinates(spec, design: Design) -> dict:
     parameterisation's; the geometry differs: the data fix the level whatever the split,
     so a weakly identified E moves along one axis instead of a curved ridge with alpha.
 
-    A parameter the law scales by a term's share (``Law.share_scaled``, e.g. isoflop's
+    A parameter the law scales by terms' share (``Law.share_scaled``, e.g. isoflop's
     ``gamma`` with ``K``; :func:`share_scaled_params` says where) is sampled as
     ``log_scaled_gamma = log(gamma K_ref / V)``, the optimum's slope in log C at the
     reference, which the data fix whatever E's share; ``gamma`` is then given (its prior
     on the log scale added). The map to ``log gamma`` moves it by ``log V - log K_ref``,
-    so the Jacobian determinant stays ±1 and the density is the same. On the isoFLOP
-    study's 19 sweeps it cut the mean leapfrog steps per draw from 974 to 61 on Marin's
-    ladders and removed every divergence (``docs/studies/isoflop.md``).
+    a function of the level coordinates only, so the Jacobian determinant stays ±1 and
+    the density is the same. On the isoFLOP study's 19 sweeps (seed 0) it cut the
+    leapfrog steps per draw on Marin's ladders from up to 974 to about 60, and the
+    divergences from 11 to none (``docs/studies/isoflop.md``).
     """
     factor = level_factor(spec, design)
     shape = (len(design.factors[factor].levels),) if factor else ()
@@ -521,10 +537,13 @@ def sample_level_coordinates(spec, design: Design) -> dict:
     sites = [spec.law.param(t).sampled_name for t in spec.law.level_terms]
     config = {f"{n}_{factor}" if factor else n: GivenValue(v) for n, v in zip(sites, logs,
                                                                             strict=True)}
-    for name, term in share_scaled_params(spec, design):
-        log_share = logs[spec.law.level_terms.index(term)] - coords[0]
-        log_scaled = numpyro.sample(f"log_scaled_{name}", flat)
-        config[spec.law.param(name).sampled_name] = GivenValue(log_scaled - log_share)
+    for (name, terms), site in zip(share_scaled_params(spec, design),
+                                   share_scaled_names(spec, design), strict=True):
+        log_share = jax.nn.logsumexp(jnp.stack(
+            [logs[spec.law.level_terms.index(t)] for t in terms]), axis=0) - coords[0]
+        sampled = spec.law.param(name).sampled_name
+        config[f"{sampled}_{factor}" if factor else sampled] = GivenValue(
+            numpyro.sample(site, flat) - log_share)
     return config
 
 

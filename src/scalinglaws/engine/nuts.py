@@ -32,6 +32,7 @@ from ..model import (
     level_sites,
     pad,
     pooled_offsets,
+    share_scaled_names,
     structure_of,
 )
 from .convergence import convergence_by_name
@@ -53,7 +54,8 @@ def _dims(spec, design: Design) -> dict[str, list[str]]:
             dims[f"{p.sampled_name}_{f}"] = [f]
     factor = level_factor(spec, design) if spec.coordinates == "level" else ""
     if factor:
-        dims.update({name: [factor] for name in level_coordinate_names(spec, factor)})
+        dims.update({name: [factor] for name in (*level_coordinate_names(spec, factor),
+                                                 *share_scaled_names(spec, design))})
     return dims
 
 

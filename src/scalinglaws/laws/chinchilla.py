@@ -41,6 +41,9 @@ CHINCHILLA = Law(
     description="Loss as an irreducible term plus power laws in parameters N and "
                 "training tokens D.",
     level_terms=("E", "A", "B"),
+    # alpha A_ref / V and beta B_ref / V are the slopes in log N and log D at the
+    # reference point, which the data fix (Law.share_scaled)
+    share_scaled=(("alpha", "A"), ("beta", "B")),
 )
 
 

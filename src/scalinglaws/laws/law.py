@@ -134,11 +134,11 @@ class Law:
         reference point, e.g. ``("E", "A", "B")`` for chinchilla: ``L(N_ref, D_ref) =
         E + A_ref + B_ref``. They let a model sample the law's level and the terms'
         shares instead (``ScalingModel(coordinates="level")``); empty: not available.
-    share_scaled : tuple of (str, str)
-        Pairs ``(param, term)`` of a positive parameter and the level term it scales, e.g.
-        ``("gamma", "K")`` for ``K C^-gamma``: in level coordinates, with the level shared
-        and the parameter not varying, it is sampled as ``log(param x term / level)``
-        instead of its own log. For an exponent that is the law's local slope at the
+    share_scaled : tuple of (str, str or tuple of str)
+        Pairs ``(param, term)`` of a positive parameter and the level term (or terms) it
+        scales, e.g. ``("gamma", "K")`` for ``K C^-gamma``: in level coordinates, where
+        the parameter varies as the level terms do, it is sampled as ``log(param x term /
+        level)`` instead of its own log. For an exponent that is the law's local slope at the
         reference point, for a curvature its relative curvature there: what the data fix,
         while the parameter alone trades off against the term's share along a curved
         ridge (:func:`scalinglaws.model.sample_level_coordinates`).
@@ -169,7 +169,7 @@ class Law:
     description: str = ""
     expression: str | None = field(default=None, compare=False)
     level_terms: tuple[str, ...] = ()
-    share_scaled: tuple[tuple[str, str], ...] = ()
+    share_scaled: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     check: Check | None = field(default=None, compare=False)
     log_noise_factor: LawFn | None = field(default=None, compare=False)
 
@@ -213,8 +213,10 @@ class Law:
                 f"whose sum is the law at the reference point; got {self.level_terms}"
             )
         bad = [pair for pair in self.share_scaled
-               if len(pair) != 2 or pair[1] not in self.level_terms or pair[0] not in names
-               or self.param(pair[0]).constraint != "positive"]
+               if len(pair) != 2 or pair[0] not in names
+               or self.param(pair[0]).constraint != "positive"
+               or not set((pair[1],) if isinstance(pair[1], str) else pair[1])
+               <= set(self.level_terms)]
         if bad:
             raise ScalingLawError(
                 f"law {self.name!r}: share_scaled must pair positive parameters with level "

@@ -40,6 +40,8 @@ OVERTRAINING = Law(
     log_fn=_overtraining_log,
     from_reference=_overtraining_from_ref,
     level_terms=("E", "a", "b"),
+    # 2 eta (a_ref + b_ref) / V is the slope in log C at the reference point (Law.share_scaled)
+    share_scaled=(("eta", ("a", "b")),),
     latex=r"L(N, M) = E + \left(a M^{\eta} + b M^{-\eta}\right) C^{-\eta},"
           r"\quad C = 6 N D,\ M = D / N",
     citation="Gadre et al. 2024, Language models scale reliably with over-training and on "
