@@ -72,7 +72,9 @@ class ScalingModel(ModelSpec):
         level but not how it splits, for example two model sizes, where E trades against
         alpha. The terms must vary alike: not at all, or by one factor, either with
         ``pooling="none"`` or partially pooled and centred (each level's terms then get
-        the population's density on the log scale). See
+        the population's density on the log scale). An exponent that varies as the
+        terms do (chinchilla's alpha and beta) is sampled as the law's slope at the
+        reference point, ``alpha A_ref / V`` (``Law.share_scaled``). See
         :func:`scalinglaws.model.sample_level_coordinates`.
     measurement_se : str, optional
         Column of each row's known measurement standard error, in the target's units
