@@ -264,6 +264,30 @@ def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():
     assert depth.endswith("sample them non-centred (parameterization='noncentred').")
 
 
+def test_struggling_fits_that_could_use_level_coordinates_are_told_so():
+    """Divergences and draws at the maximum tree depth suggest coordinates='level' when
+    the model samples natural coordinates and could sample level ones; never otherwise."""
+    from scalinglaws.engine.diagnostics import LEVEL_ADVICE, problems
+
+    assert sl.ScalingModel("chinchilla", target="loss").could_use_level_coordinates
+    assert sl.ScalingModel("isoflop", inputs={"N": "N", "C": "C"}, target="loss",
+                           vary={"G": "budget"}).could_use_level_coordinates
+    for spec in (sl.ScalingModel("chinchilla", target="loss", coordinates="level"),
+                 sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}),
+                 sl.ScalingModel("kaplan", target="loss")):
+        assert not spec.could_use_level_coordinates, spec
+    rng = np.random.default_rng(0)
+    diverging = np.zeros((2, 200), dtype=bool)
+    diverging[0, :3] = True
+    arrays = dict(diverging=diverging, n_steps=np.full((2, 200), 1023),
+                  energy=rng.standard_normal((2, 200)), max_tree_depth=10,
+                  quantities={}, factors=[], chains_per_group=2)
+    told = problems(**arrays, level_coordinates=True)
+    assert [m for m in told if "diverged" in m][0].endswith(LEVEL_ADVICE)
+    assert [m for m in told if "maximum tree depth" in m][0].endswith(LEVEL_ADVICE)
+    assert not any("coordinates='level'" in m for m in problems(**arrays))
+
+
 def test_diagnose_names_a_chain_stuck_below_the_others():
     """A chain whose log density sits far below its group's best (another mode) is named,
     within groups: the same gap between groups of a cut fit is no warning."""

@@ -247,11 +247,33 @@ class ModelSpec:
             cols.append(self.measurement_se)
         return tuple(dict.fromkeys(cols))
 
-    def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
-        if self.coordinates not in COORDINATES:
+    @property
+    def could_use_level_coordinates(self) -> bool:
+        """Whether this model samples in natural coordinates but could sample in level
+        coordinates as it stands (its law declares level terms, and they vary alike as
+        ``coordinates="level"`` needs): what a fit's sampler warnings then suggest.
+
+        >>> ModelSpec("chinchilla", target="loss").could_use_level_coordinates
+        True
+        >>> spec = ModelSpec("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> spec.could_use_level_coordinates  # E partially pooled, non-centred
+        False
+        """
+        if self.coordinates != "natural" or not self.law.level_terms:
+            return False
+        try:
+            self._check_coordinates(self.law, self.vary, "level")
+        except ScalingLawError:
+            return False
+        return True
+
+    def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]],
+                           coordinates: str | None = None) -> None:
+        coordinates = self.coordinates if coordinates is None else coordinates
+        if coordinates not in COORDINATES:
             raise ScalingLawError(
-                f"coordinates must be one of {COORDINATES}, got {self.coordinates!r}")
-        if self.coordinates == "natural":
+                f"coordinates must be one of {COORDINATES}, got {coordinates!r}")
+        if coordinates == "natural":
             return
         if not law.level_terms:
             raise ScalingLawError(

@@ -155,6 +155,14 @@ def lower_mode_chains(log_density: np.ndarray, chains_per_group: int
     return out
 
 
+#: What a struggling fit in natural coordinates is told when its model could sample in
+#: level coordinates (on Marin's isoFLOP ladders: 974 leapfrog steps per draw against
+#: about 60, ``docs/modeling.md``).
+LEVEL_ADVICE = ("The law's terms and exponents may lie on a curved ridge that its level "
+                "coordinates straighten: try coordinates='level' (the same posterior; "
+                "docs/modeling.md, Level coordinates).")
+
+
 def divergence_advice(pooled: Mapping[str, str] | None) -> str:
     """What a divergence warning suggests, for a fit whose partially pooled parameters'
     offsets are sampled as ``pooled`` says (``{name: "centred" or "noncentred"}``,
@@ -217,14 +225,19 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
              max_tree_depth: int, quantities: dict[str, dict[str, np.ndarray]],
              factors: list[str], chains_per_group: int,
              log_density: np.ndarray | None = None,
-             pooled: Mapping[str, str] | None = None) -> list[str]:
+             pooled: Mapping[str, str] | None = None,
+             level_coordinates: bool = False) -> list[str]:
     """The warnings of :func:`diagnose` from arrays: the sampler's ``(chains, draws)``
     statistics (``log_density``: ``lp``, when recorded) and the convergence of each
     reported quantity (:func:`dataset_convergence`'s layout), named after the ``factors``
-    of the fit; ``pooled`` as :func:`divergence_advice` takes it."""
+    of the fit; ``pooled`` as :func:`divergence_advice` takes it. ``level_coordinates``:
+    the fit sampled in natural coordinates a model that could use level ones
+    (``ModelSpec.could_use_level_coordinates``), which divergences and long trajectories
+    then suggest (:data:`LEVEL_ADVICE`)."""
     out = []
     # what the parameterisation may have to do with a struggling sampler, if anything
     hierarchy = f" {hierarchy_advice(pooled)}" if pooled else ""
+    level = f" {LEVEL_ADVICE}" if level_coordinates else ""
     for chain, best, gap, sd in (lower_mode_chains(log_density, chains_per_group)
                                  if log_density is not None else ()):
         out.append(f"chain {chain} sits {gap:.1f} nats of log density below chain {best} "
@@ -236,14 +249,14 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
     if divergent:
         out.append(f"{divergent} of {np.size(diverging)} draws diverged: the posterior has "
                    f"regions the sampler cannot explore, so intervals may be wrong. "
-                   f"{divergence_advice(pooled)}")
+                   f"{divergence_advice(pooled)}{level}")
     if n_steps is not None:
         saturated = float((np.asarray(n_steps) >= 2**max_tree_depth - 1).mean())
         if saturated > 0.01:
             out.append(f"{saturated:.0%} of draws hit the maximum tree depth "
                        f"({max_tree_depth}): the posterior is badly scaled or nearly "
                        f"unidentified; sampling is slow and may be incomplete."
-                       + hierarchy)
+                       + hierarchy + level)
     if chains_per_group > 1:
         worst = _by_user_name({k: _skip_nan(np.nanmax, q["r_hat"])
                                for k, q in quantities.items() if q["r_hat"].size}, factors, max)

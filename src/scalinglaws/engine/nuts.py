@@ -160,7 +160,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                                for stat, values in stats.items()}
                         for name, stats in quantities.items()},
             factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains,
-            log_density=out["lp"][own], pooled=pooled_offsets(spec, design))
+            log_density=out["lp"][own], pooled=pooled_offsets(spec, design),
+            level_coordinates=spec.could_use_level_coordinates)
         for message in problems:
             warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
                           stacklevel=stacklevel)
