@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -19,7 +20,14 @@ import scalinglaws as sl
 from scalinglaws import engine
 from scalinglaws.data import make_design
 from scalinglaws.engine import diagnose
-from scalinglaws.model import build_model, data_model, pad, pooled_offsets, structure_of
+from scalinglaws.model import (
+    ProgramCache,
+    build_model,
+    data_model,
+    pad,
+    pooled_offsets,
+    structure_of,
+)
 
 FAST = dict(chains=2, warmup=150, draws=150, progress=False)
 MODEL = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
@@ -262,8 +270,39 @@ def test_unwritable_cache_folder_warns_and_gives_no_cache(monkeypatch, tmp_path)
 
 
 def _run(script: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    """``script`` in a fresh Python, its samplers compiled with this process's XLA options
+    (``tests/conftest.py`` sets them), so that its draws can equal this process's."""
+    options = importlib.import_module("scalinglaws.engine.program").SAMPLER_CPU_OPTIONS
+    prelude = ("import importlib\nimportlib.import_module('scalinglaws.engine.program')"
+               f".SAMPLER_CPU_OPTIONS = {options!r}\n")
+    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)],
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_package_sampler_options_sample_the_posterior_of_the_tests_options(
+        sweeps, monkeypatch):
+    """The tests compile their samplers with the brief programs' XLA options
+    (``tests/conftest.py``); the package compiles them with ``CPU_LLVM_LEVEL`` alone.
+    Both give the same posterior, within Monte Carlo error, on a structure no other test
+    compiles."""
+    program = importlib.import_module("scalinglaws.engine.program")
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"B": "dataset"})
+    means = {}
+    for name, options in (("tests", program.SAMPLER_CPU_OPTIONS),
+                          ("package", dict(program.CPU_LLVM_LEVEL))):
+        monkeypatch.setattr(program, "SAMPLER_CPU_OPTIONS", options)
+        monkeypatch.setattr(program, "_PROGRAMS", ProgramCache(limit=program.MAX_PROGRAMS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sl.ScalingLawWarning)  # short chains
+            fit = model.fit(sweeps[1], seed=3, chains=2, warmup=200, draws=300,
+                            progress=False)
+        means[name] = az.summary(fit.idata, var_names=["alpha", "beta"],
+                                 kind="stats")["mean"]
+        se = az.summary(fit.idata, var_names=["alpha", "beta"], kind="diagnostics")
+        means[f"{name}_se"] = se["mcse_mean"]
+    z = (means["tests"] - means["package"]) / np.hypot(means["tests_se"],
+                                                        means["package_se"])
+    assert (z.abs() < 4).all(), z
 
 
 def test_corrupt_cache_folder_recompiles(tmp_path):
