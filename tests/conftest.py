@@ -14,13 +14,18 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-# The tests run short chains, so compiling is most of their time: their samplers are
-# compiled as the package compiles its brief programs (XLA's older fusion emitters:
-# about two thirds of the compile time, slower to run). The arithmetic is the same.
-import importlib  # noqa: E402
 
-_program = importlib.import_module("scalinglaws.engine.program")
-_program.SAMPLER_CPU_OPTIONS = dict(_program.BRIEF_CPU_OPTIONS)
+def pytest_configure(config):
+    """The default run (``-m 'not slow'``) runs short chains, so compiling is most of its
+    time: its samplers are compiled as the package compiles its brief programs (XLA's
+    older fusion emitters: about two thirds of the compile time, slower to run; the
+    arithmetic is the same). The slow fits keep the package's options."""
+    import importlib
+
+    if "not slow" in (config.option.markexpr or ""):
+        program = importlib.import_module("scalinglaws.engine.program")
+        program.SAMPLER_CPU_OPTIONS = dict(program.BRIEF_CPU_OPTIONS)
+
 
 SHARED_DATA = Path(os.environ.get("SCALINGLAWS_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))
