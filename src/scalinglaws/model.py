@@ -494,7 +494,7 @@ def share_scaled_params(spec, design: Design) -> list[tuple[str, tuple[str, ...]
     if factor and spec.pooling != "none":
         return []
     like_terms = (factor,) if factor else ()
-    return [(q, (t,) if isinstance(t, str) else tuple(t)) for q, t in spec.law.share_scaled
+    return [(q, terms) for q, terms in spec.law.scaled_terms
             if _varying(spec, design, q) == like_terms]
 
 

@@ -147,6 +147,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     quantities = _convergence_of_fits(sites, len(designs), chains)
     phase("diagnostics")
     results = []
+    level_coordinates = spec.could_use_level_coordinates
     for k, (design, label) in enumerate(zip(designs, labels, strict=True)):
         own = slice(k * chains, (k + 1) * chains)
         dims = _dims(spec, design)
@@ -161,7 +162,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                         for name, stats in quantities.items()},
             factors=sorted(design.factors, key=len, reverse=True), chains_per_group=chains,
             log_density=out["lp"][own], pooled=pooled_offsets(spec, design),
-            level_coordinates=spec.could_use_level_coordinates)
+            level_coordinates=level_coordinates)
         for message in problems:
             warnings.warn(f"{label}: {message}" if label else message, ScalingLawWarning,
                           stacklevel=stacklevel)

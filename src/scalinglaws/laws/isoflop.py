@@ -282,4 +282,3 @@ def budget_noise_law(base: Law | None = None) -> Law:
 
 
 ISOFLOP_PARABOLA_BUDGET_NOISE = budget_noise_law()
-

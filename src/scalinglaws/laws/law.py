@@ -103,6 +103,11 @@ class Param:
         return f"{self.name}_ref" if self.reference else self.name
 
 
+def _terms(terms: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A ``share_scaled`` pair's term, or terms, as a tuple."""
+    return (terms,) if isinstance(terms, str) else tuple(terms)
+
+
 @dataclass(frozen=True)
 class Law:
     """A named functional form.
@@ -215,13 +220,22 @@ class Law:
         bad = [pair for pair in self.share_scaled
                if len(pair) != 2 or pair[0] not in names
                or self.param(pair[0]).constraint != "positive"
-               or not set((pair[1],) if isinstance(pair[1], str) else pair[1])
-               <= set(self.level_terms)]
+               or not set(_terms(pair[1])) <= set(self.level_terms)]
         if bad:
             raise ScalingLawError(
                 f"law {self.name!r}: share_scaled must pair positive parameters with level "
                 f"terms ({self.level_terms}); got {bad}"
             )
+
+    @property
+    def scaled_terms(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """:attr:`share_scaled` with each term given as a tuple of terms.
+
+        >>> from scalinglaws.laws import OVERTRAINING
+        >>> OVERTRAINING.scaled_terms
+        (('eta', ('a', 'b')),)
+        """
+        return tuple((param, _terms(terms)) for param, terms in self.share_scaled)
 
     @property
     def param_names(self) -> tuple[str, ...]:

@@ -85,10 +85,10 @@ WINDOW = 2
 #: minimum: mean |ln N_opt error| 0.056 against 0.078 with one noise scale and 0.143 for
 #: the noise growing away from each optimum on every point).
 LAW = "isoflop_parabola_budget_noise"
-#: NUTS target acceptance of the study's fits: at 4 x (1,000 + 1,000) draws, 0.99 leaves
-#: 18 divergences over the study's 21 fits with seed 0 and with seed 1 (11 and 18 on
-#: Porian's 15; 9 on ``owt2:2`` with seed 0), R-hat at most 1.011; at 0.95 and 2 x (300 +
-#: 300), 6 over Porian's 15.
+#: NUTS target acceptance of the study's fits: at 4 x (1,000 + 1,500) draws in level
+#: coordinates, 0.99 leaves 1, 8 and 14 divergences over Porian's 15 with seeds 0, 1 and
+#: 2 (most on ``owt2:3``, whose vertex spread has a long tail), R-hat at most 1.011 with
+#: seeds 0 and 1; in natural coordinates at 4 x (1,000 + 1,000), 11 and 18.
 TARGET_ACCEPT = 0.99
 
 
