@@ -87,29 +87,14 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def _noise_power_law(variable: str) -> sl.Law:
-    """``data_constrained`` with a noise scale that is a power of ``variable`` (N: model
-    size; U_D: unique tokens), sigma (x / x_ref)^-s, s ~ Normal(0, 0.5), x_ref the data's
-    reference value: small models (or small data) may scatter more than large ones."""
-    from dataclasses import replace
-
-    import jax.numpy as jnp
-
-    base = sl.laws.get("data_constrained")
-    return replace(base, name=f"data_constrained_noise_by_{variable}",
-                   params=(*base.params, sl.laws.Param("s", "real", sl.Prior("Normal", 0.0, 0.5),
-                                                       description="fall of the noise scale")),
-                   log_noise_factor=lambda v, p, ref: -p["s"] * (jnp.log(v[variable])
-                                                                 - ref[variable]))
-
-
 def model(name: str) -> sl.ScalingModel:
     if name == "chinchilla":  # the study's other model, for context
         return sl.ScalingModel("chinchilla", inputs={"N": "N", "D": "D"}, target="loss",
                                priors=NOISE)
     options = dict(VARIANTS[name])
     law = {"size": "N", "data": "U_D"}.get(options.pop("law", None))
-    return sl.ScalingModel(_noise_power_law(law) if law else "data_constrained",
+    return sl.ScalingModel(sl.laws.noise_power(sl.laws.get("data_constrained"), law)
+                           if law else "data_constrained",
                            inputs=sd._INPUTS, target="loss", **options)
 
 

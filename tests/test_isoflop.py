@@ -333,6 +333,23 @@ def test_the_budget_noise_law_scales_the_noise_by_a_power_of_the_budget():
     np.testing.assert_allclose(np.asarray(draws["scale"])[0], expected, rtol=1e-10)
 
 
+def test_a_budget_noise_on_a_spread_law_multiplies_both_noise_factors():
+    """budget_noise_law(isoflop_spread) keeps the spread's e^(tau |u|) and adds
+    (C / C_ref)^-s: the model's noise on row i is their product times sigma."""
+    from scalinglaws.laws.isoflop import budget_noise_law
+
+    law = budget_noise_law(sl.laws.get("isoflop_spread"))
+    assert law.name == "isoflop_spread_budget_noise" and law.param_names[-2:] == ("tau", "s")
+    frame = _sweep()
+    spec = si.isoflop_model(law=law)
+    design, values, scale, u = _model_noise(spec, frame, seed=1)
+    c_ref = np.exp(design.log_reference["C"])
+    expected = (float(values["sigma"]) * np.exp(float(values["tau"]) * np.abs(u))
+                * (frame["flops"].to_numpy() / c_ref) ** -float(values["s"]))
+    np.testing.assert_allclose(scale, expected, rtol=1e-10)
+    assert abs(float(values["s"])) > 0.01 and float(values["tau"]) > 0.01
+
+
 def test_a_budget_with_fewer_than_three_sizes_is_named_with_spread_noise():
     frame = _sweep()
     small = frame[(frame["flops"] != 1e18) | (frame.index % 7 < 2)]

@@ -161,6 +161,22 @@ def test_share_scaled_pairs_positive_params_with_level_terms():
             replace(law, share_scaled=bad)
 
 
+def test_noise_power_adds_one_exponent_and_checks_its_variable():
+    law = sl.laws.noise_power(sl.laws.get("chinchilla"), "N")
+    assert law.name == "chinchilla_noise_by_N" and law.param_names[-1] == "s"
+    v, p = {"N": np.array([1e8, 1e9]), "D": np.array([1e9, 1e9])}, {**CHIN, "s": 0.25}
+    np.testing.assert_allclose(np.asarray(law.fn(v, p)), np.asarray(sl.laws.get(
+        "chinchilla").fn(v, p)), rtol=1e-12)
+    factor = np.asarray(law.log_noise_factor(v, p, {"N": math.log(1e8), "D": 0.0}))
+    np.testing.assert_allclose(factor, [0.0, -0.25 * math.log(10)], atol=1e-12)
+    with pytest.raises(ScalingLawError, match="'C' is not a variable of law 'chinchilla'"):
+        sl.laws.noise_power(sl.laws.get("chinchilla"), "C")
+    with pytest.raises(ScalingLawError, match="already has a parameter 's'"):
+        sl.laws.noise_power(law, "D")
+    with pytest.raises(ScalingLawError, match="cannot be written to a file"):
+        sl.ScalingModel(law).to_dict()
+
+
 def test_param_prior_must_fit_constraint():
     with pytest.raises(ScalingLawError, match="puts mass outside"):
         sl.Param("E", "positive", sl.Prior("Normal", 0, 1))

@@ -32,7 +32,7 @@ from .isoflop import (
     is_isoflop,
     isoflop_optimum,
 )
-from .law import CONSTRAINTS, GROUP_SCALE, Law, Param
+from .law import CONSTRAINTS, GROUP_SCALE, Law, Param, noise_power
 from .overtraining import OVERTRAINING
 from .transfer import DOWNSTREAM_EXP, SHIFTED_POWER
 
@@ -41,7 +41,7 @@ __all__ = ["BROKEN_POWER", "CHINCHILLA", "COMPUTE", "CONSTRAINTS", "DATA_CONSTRA
            "ISOFLOP_PARABOLA_BUDGET_NOISE", "ISOFLOP_PARABOLA_SPREAD", "ISOFLOP_SPREAD",
            "ISOFLOP_SPREAD_MEASURED", "ISOFLOP_SPREAD_QUADRATIC", "KAPLAN", "OVERTRAINING",
            "SHIFTED_POWER", "Law", "Param", "get", "is_isoflop", "isoflop_optimum", "names",
-           "resolve"]
+           "noise_power", "resolve"]
 
 _REGISTRY: dict[str, Law] = {
     law.name: law

@@ -19,6 +19,7 @@ from .law import (
     Law,
     Param,
     exp_of,
+    noise_power,
 )
 
 # --- isoFLOP frontier (Hoffmann et al. 2022, Approach 2, all budgets jointly) --------------
@@ -253,7 +254,9 @@ def budget_noise_law(base: Law | None = None) -> Law:
     budgets' noise, or the reverse; a noise scale per budget (``vary=
     {"sigma": "budget"}``) has a funnel in its spread that NUTS does not cross cleanly
     (``benchmarks/isoflop_variants.md``). ``s > 0``: the noise falls as the budget grows
-    (by ``e^-s`` per e-fold of C). The study ``scalinglaws reproduce isoflop`` uses it.
+    (by ``e^-s`` per e-fold of C). It is :func:`~scalinglaws.laws.noise_power` of ``base``
+    in ``C`` (a ``base`` that scales its noise already, such as ``isoflop_spread``, keeps
+    its own factor too). The study ``scalinglaws reproduce isoflop`` uses it.
 
     >>> law = budget_noise_law()
     >>> law.name, law.param_names[-1]
@@ -267,18 +270,10 @@ def budget_noise_law(base: Law | None = None) -> Law:
     if not is_isoflop(base):
         raise ScalingLawError(f"budget_noise_law needs a law of the isoflop family, got "
                               f"{base.name!r}")
-    return replace(
-        base,
-        name=f"{base.name}_budget_noise",
-        params=(*base.params,
-                Param("s", "real", Prior("Normal", 0.0, 0.5), group_scale=0.2,
-                      description="fall of the noise scale per e-fold of the budget C")),
-        latex=base.latex + r",\quad \sigma_i = \sigma\,(C_i / C_{ref})^{-s}",
-        description=base.description + " The noise scale is a power of the budget, "
-                    "sigma (C / C_ref)^-s, so small budgets may scatter more than large ones.",
-        log_noise_factor=lambda v, p, log_reference: -p["s"] * (jnp.log(v["C"])
-                                                               - log_reference["C"]),
-    )
+    return noise_power(base, "C", name=f"{base.name}_budget_noise",
+                       description="The noise scale is a power of the budget, sigma "
+                                   "(C / C_ref)^-s, so small budgets may scatter more than "
+                                   "large ones.")
 
 
 ISOFLOP_PARABOLA_BUDGET_NOISE = budget_noise_law()

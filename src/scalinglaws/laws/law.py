@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import jax.numpy as jnp
@@ -466,6 +466,55 @@ class Law:
             log_fn=log_fn,
             expression=expression,
         )
+
+
+#: Prior of a noise power's exponent ``s`` (:func:`noise_power`): a fall or rise of the
+#: noise scale by up to about e per e-fold of the variable.
+NOISE_POWER_PRIOR = Prior("Normal", 0.0, 0.5)
+
+
+def noise_power(base: Law, variable: str, *, name: str | None = None,
+                prior: Prior = NOISE_POWER_PRIOR, description: str = "") -> Law:
+    """``base`` with an observation noise scale that is a power of one of its variables:
+    ``sigma_i = sigma (x_i / x_ref)^-s``, with ``s`` a new parameter (prior ``prior``) and
+    ``x_ref`` the data's reference value of ``variable`` (the geometric mean of the fitted
+    rows', kept with the fit), so ``sigma`` is the noise at ``x_ref``.
+
+    The curve is ``base``'s; where ``base`` already scales its noise
+    (:attr:`Law.log_noise_factor`), the two factors multiply. ``s > 0``: the noise falls
+    as ``variable`` grows, by ``e^-s`` per e-fold (small models or small budgets
+    scattering more than large ones). ``name`` defaults to
+    ``"<base>_noise_by_<variable>"``.
+
+    >>> law = noise_power(Law.from_expression("E + A*N**-alpha", name="power"), "N")
+    >>> law.name, law.param_names
+    ('power_noise_by_N', ('E', 'A', 'alpha', 's'))
+    >>> v, p = {"N": np.array([1.0, np.e])}, {"s": 0.5}
+    >>> np.asarray(law.log_noise_factor(v, p, {"N": 0.0})).round(6).tolist()
+    [-0.0, -0.5]
+    """
+    if variable not in base.variables:
+        raise ScalingLawError(f"noise_power: {variable!r} is not a variable of law "
+                              f"{base.name!r}; use one of {list(base.variables)}")
+    if "s" in base.param_names:
+        raise ScalingLawError(f"noise_power: law {base.name!r} already has a parameter 's', "
+                              f"the name of the noise power's exponent")
+    own = base.log_noise_factor
+
+    def power(v, p, log_reference):
+        return -p["s"] * (jnp.log(v[variable]) - log_reference[variable])
+
+    factor = power if own is None else (lambda v, p, ref: own(v, p, ref) + power(v, p, ref))
+    return replace(
+        base, name=name or f"{base.name}_noise_by_{variable}",
+        params=(*base.params,
+                Param("s", "real", prior, group_scale=0.2,
+                      description=f"fall of the noise scale per e-fold of {variable}")),
+        latex=base.latex + rf",\quad \sigma_i = \sigma\,({variable}_i / {variable}_{{ref}})^{{-s}}",
+        description=(base.description + " " if base.description else "") + (
+            description or f"The noise scale is a power of {variable}, "
+                            f"sigma ({variable} / {variable}_ref)^-s."),
+        log_noise_factor=factor, expression=None)
 
 
 # --- the built-in laws -------------------------------------------------------------------
