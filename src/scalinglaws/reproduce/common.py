@@ -44,7 +44,7 @@ from ..plotting import save_figure
 #: The Hitchhiker fits run in per-family units (see
 #: ``hitchhiker2024_protocol.hitchhiker_normalise``) with their run offsets integrated
 #: out, and (a)'s 100-dimensional dense mass block needs the 1,000 warmup draws. The
-#: isoFLOP and Gadre fits draw 4 x (1,000 + 1,000) and 4 x (1,000 + 1,500): with fewer,
+#: isoFLOP and Gadre fits draw 4 x (1,000 + 1,500) each: with fewer,
 #: ridges along E (isoFLOP's E + K C^-gamma on 7 budgets; Gadre's five runs per dataset)
 #: left R-hat above 1.01 and bulk ESS below 400.
 FULL_SETTINGS: dict[str, dict[str, int]] = {

@@ -90,6 +90,12 @@ HITCHHIKER_BY_FAMILY = ("b",)
 #: divergent draws over the 20 fits, seeds 0 and 1, R-hat 1.041 and 1.023); at 0.97, 15
 #: and 6, R-hat 1.014, for 20-40% more time (docs/studies/hitchhiker2024.md).
 HITCHHIKER_TARGET_ACCEPT = {"b": 0.97}
+#: Chains per model where they are not the study's 2: (e)'s backtest fit of (c), one size
+#: down, where 16 GPT-2 families keep two sizes, so E and A of each trade off against its
+#: two runs' offsets. With 2 chains its R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk
+#: ESS 39 and 35; with 4, 1.02 and 1.02, bulk ESS 200 and 256, for about 35 s more
+#: (docs/studies/hitchhiker2024.md). All five models at 4 chains took 4 min 26 s.
+HITCHHIKER_CHAINS = {"e": 4}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
 #: non-centred form makes each family's offset and the population scale a funnel.
@@ -222,6 +228,24 @@ def score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame, seed: int,
     return scored
 
 
+def fit_overrides(key: str, settings: Settings) -> dict[str, Any]:
+    """The NUTS settings of model ``key`` that differ from the study's: its target
+    acceptance (:data:`HITCHHIKER_TARGET_ACCEPT`) and, unless the settings are the quick
+    ones, its chains (:data:`HITCHHIKER_CHAINS`).
+
+    >>> fit_overrides("e", Settings.make(study="hitchhiker2024"))
+    {'chains': 4}
+    >>> fit_overrides("b", Settings.make(quick=True))
+    {'target_accept': 0.97}
+    """
+    out: dict[str, Any] = {}
+    if key in HITCHHIKER_TARGET_ACCEPT:
+        out["target_accept"] = HITCHHIKER_TARGET_ACCEPT[key]
+    if key in HITCHHIKER_CHAINS and not settings.quick:
+        out["chains"] = HITCHHIKER_CHAINS[key]
+    return out
+
+
 def fit_and_score(key: str, name: str, spec: ScalingModel, rows: pd.DataFrame,
                   test: pd.DataFrame, settings: Settings, log: Callable[[str], None],
                   **overrides: Any) -> tuple[list[tuple[Any, Any, float]], pd.DataFrame]:
@@ -303,16 +327,15 @@ def run(data_dir: Any, settings: Settings, out: Path | None,
     models = {name: spec for name, (spec, _) in specs().items()}
     fits, scores = {}, {}
     for key, name, data in HITCHHIKER_MODELS:
-        accept = ({"target_accept": HITCHHIKER_TARGET_ACCEPT[key]}
-                  if key in HITCHHIKER_TARGET_ACCEPT else {})
         fits[key], scores[key] = fit_and_score(
             key, name, models[f"hitchhiker2024_{name}"], parts[data], test, settings, log,
-            **accept)
+            **fit_overrides(key, settings))
     # (e): refit (c) one size down, measure its miss there, carry it into (c)'s predictions
     key, name = HITCHHIKER_CALIBRATED
     down = hitchhiker_one_size_down(frame, families=families)
     fits[key], backtest = fit_and_score(key, name, models["hitchhiker2024_hierarchical"],
-                                        down["checkpoints"], down["test"], settings, log)
+                                        down["checkpoints"], down["test"], settings, log,
+                                        **fit_overrides(key, settings))
     discrepancy = Discrepancy.estimate(backtest["truth"], backtest["median"],
                                        backtest["lower"], backtest["upper"], mass=INTERVAL,
                                        groups=backtest["family"])
