@@ -173,8 +173,6 @@ def test_noise_power_adds_one_exponent_and_checks_its_variable():
         sl.laws.noise_power(sl.laws.get("chinchilla"), "C")
     with pytest.raises(ScalingLawError, match="already has a parameter 's'"):
         sl.laws.noise_power(law, "D")
-    with pytest.raises(ScalingLawError, match="cannot be written to a file"):
-        sl.ScalingModel(law).to_dict()
 
 
 def test_param_prior_must_fit_constraint():

@@ -108,6 +108,38 @@ def test_expression_law_round_trips_through_toml():
     assert sl.Law.from_expression("E + A*C**-beta") != sl.Law.from_expression("E + A*C**-alpha")
 
 
+def test_noise_power_law_round_trips_through_toml_json_and_pickle():
+    import pickle
+
+    registry = sl.laws.noise_power(sl.laws.get("chinchilla"), "N")
+    custom = sl.laws.noise_power(
+        sl.Law.from_expression("E + A*C**-alpha", name="power"), "C", name="noisy",
+        prior=sl.Prior("Normal", 0.5, 0.25), description="Small budgets scatter more.")
+    for law in (registry, custom):
+        model = sl.ScalingModel(law, vary={"E": "dataset"})
+        for back in (sl.ScalingModel.from_toml(model.to_toml()),
+                     sl.ScalingModel.from_json(model.to_json()),
+                     pickle.loads(pickle.dumps(model))):
+            assert back == model and back.law == law and hash(back.law) == hash(law)
+            assert back.law.param("s").prior == law.param("s").prior
+            assert back.law.description == law.description
+    assert custom.description.endswith("Small budgets scatter more.")
+    assert sl.ScalingModel(registry).to_dict()["law"] == {"noise_power": "N",
+                                                        "base": "chinchilla"}
+    # another variable, prior or base is another law
+    assert registry != sl.laws.noise_power(sl.laws.get("chinchilla"), "D")
+    assert registry != sl.laws.noise_power(sl.laws.get("chinchilla"), "N",
+                                           prior=sl.Prior("Normal", 0.0, 0.1))
+    assert registry != sl.laws.noise_power(sl.laws.get("kaplan"), "N",
+                                           name="chinchilla_noise_by_N")
+    with pytest.raises(ScalingLawError, match="needs the base law"):
+        sl.ScalingModel.from_dict({"law": {"noise_power": "N"}})
+    with pytest.raises(ScalingLawError, match="'C' is not a variable of law 'chinchilla'"):
+        sl.ScalingModel.from_dict({"law": {"noise_power": "C", "base": "chinchilla"}})
+    with pytest.raises(ScalingLawError, match="unknown key 'bsae'"):
+        sl.ScalingModel.from_dict({"law": {"noise_power": "N", "bsae": "chinchilla"}})
+
+
 def test_from_toml_errors(tmp_path):
     with pytest.raises(ScalingLawError, match="does not exist"):
         sl.ScalingModel.from_toml(tmp_path / "missing.toml")

@@ -22,7 +22,7 @@ from ._checks import (
     did_you_mean,
 )
 from .errors import ScalingLawError
-from .laws import GROUP_SCALE, Law, names, resolve
+from .laws import GROUP_SCALE, Law, names, noise_power, resolve
 from .priors import Prior
 
 POOLINGS = ("partial", "none", "complete")
@@ -41,6 +41,8 @@ SAMPLER_KEYS = ("sampler", "seed", "chains", "warmup", "draws", "target_accept",
                 "max_tree_depth", "dense_mass")
 #: The keys of a ``[law]`` table (a law written as an expression).
 LAW_KEYS = ("expression", "name", "output", "params", "variables")
+#: The keys of a ``[law]`` table that extends a law with a noise power (``noise_power``).
+NOISE_POWER_KEYS = ("noise_power", "base", "name", "prior", "description")
 
 #: Priors of the quantities every model has besides the law's parameters.
 NOISE_PRIORS = {
@@ -301,21 +303,8 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON/TOML-ready dict."""
-        law = self.law
-        builtin = resolve(law.name) if _is_builtin(law.name) else None
-        if builtin is not None and builtin == law:
-            law_value: Any = law.name
-        elif law.expression is not None:
-            law_value = {"expression": law.expression, "name": law.name, "output": law.output,
-                         "params": {p.name: _param_dict(p) for p in law.params},
-                         "variables": list(law.variables)}
-        else:
-            raise ScalingLawError(
-                f"law {law.name!r} was built in Python and cannot be written to a file; "
-                f"use a registry law or Law.from_expression"
-            )
         out: dict[str, Any] = {
-            "law": law_value,
+            "law": law_to_value(self.law),
             "inputs": dict(self.inputs),
             "target": self.target,
             "vary": {k: list(v) for k, v in self.vary.items()},
@@ -444,15 +433,67 @@ def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise ScalingLawError(f"model spec is not valid TOML: {err}") from None
 
 
+def law_to_value(law: Law) -> Any:
+    """``law`` as a spec file writes it: a registry name, a ``[law]`` table with its
+    expression, or, for a :func:`~scalinglaws.laws.noise_power` law, a table naming the
+    law it extends (``base``, written the same way) and the variable (``noise_power``);
+    :func:`law_from_value` reads each back.
+
+    >>> from scalinglaws.laws import get, noise_power
+    >>> law_to_value(noise_power(get("chinchilla"), "N"))
+    {'noise_power': 'N', 'base': 'chinchilla'}
+    """
+    builtin = resolve(law.name) if _is_builtin(law.name) else None
+    if builtin is not None and builtin == law:
+        return law.name
+    if law.noise_power_of is not None:
+        base, variable = law.noise_power_of
+        value: dict[str, Any] = {"noise_power": variable, "base": law_to_value(base)}
+        default = noise_power(base, variable)
+        if law.name != default.name:
+            value["name"] = law.name
+        if law.param("s").prior != default.param("s").prior:
+            value["prior"] = law.param("s").prior.to_dict()
+        if law.description != default.description:
+            prefix = f"{base.description} " if base.description else ""
+            value["description"] = law.description.removeprefix(prefix)
+        return value
+    if law.expression is not None:
+        return {"expression": law.expression, "name": law.name, "output": law.output,
+                "params": {p.name: _param_dict(p) for p in law.params},
+                "variables": list(law.variables)}
+    raise ScalingLawError(
+        f"law {law.name!r} was built in Python and cannot be written to a file; "
+        f"use a registry law, Law.from_expression or sl.laws.noise_power"
+    )
+
+
 def law_from_value(law: Any) -> Law | str:
-    """The ``law`` of a spec file: a registry name (kept as text) or a ``[law]`` table
-    with an ``expression`` (and optional name, output, params, variables) made a Law.
+    """The ``law`` of a spec file: a registry name (kept as text), a ``[law]`` table
+    with an ``expression`` (and optional name, output, params, variables) made a Law, or a
+    table with ``noise_power`` and ``base`` (and optional name, prior, description) made
+    :func:`~scalinglaws.laws.noise_power` of that base.
 
     >>> law_from_value({"expression": "E + A*N**-alpha"}).variables
     ('N',)
+    >>> law_from_value({"noise_power": "C", "base": "isoflop"}).name
+    'isoflop_noise_by_C'
     """
     if isinstance(law, str):
         return law
+    if isinstance(law, Mapping) and "noise_power" in law:
+        table = check_keys(law, NOISE_POWER_KEYS, "[law]")
+        if "base" not in table:
+            raise ScalingLawError("a [law] table with noise_power needs the base law it "
+                                  "extends, e.g. base = \"chinchilla\"")
+        for key in ("noise_power", "name", "description"):
+            if key in table and not isinstance(table[key], str):
+                raise ScalingLawError(f"[law] {key} must be text, got {table[key]!r}")
+        options: dict[str, Any] = {k: table[k] for k in ("name", "description") if k in table}
+        if "prior" in table:
+            options["prior"] = Prior.from_dict(check_mapping(table["prior"], "[law] prior"))
+        return noise_power(resolve(law_from_value(table["base"])), table["noise_power"],
+                           **options)
     table = check_keys(law, LAW_KEYS, "[law]")
     if "expression" not in table:
         raise ScalingLawError("a [law] table needs an expression, e.g. expression = "

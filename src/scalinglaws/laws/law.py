@@ -160,6 +160,9 @@ class Law:
         that is a power of the budget (``isoflop_parabola_budget_noise``). None: the
         noise scale is the same for every row (``sigma``, varying only by the factors the
         model names).
+    noise_power_of : tuple of (Law, str), optional
+        Set by :func:`noise_power`: the law it extends and the variable its noise is a
+        power of, so that a spec holding it can be written to a file and read back.
     """
 
     name: str
@@ -177,14 +180,18 @@ class Law:
     share_scaled: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     check: Check | None = field(default=None, compare=False)
     log_noise_factor: LawFn | None = field(default=None, compare=False)
+    noise_power_of: tuple[Law, str] | None = field(default=None, compare=False)
 
     def _identity(self) -> tuple:
         """What makes two laws equal: their compared fields, with a law from a formula
-        identified by its expression instead of the functions compiled from it (so a law
-        read back from a saved spec equals the one that was saved)."""
-        skip = ("fn", "log_fn") if self.expression is not None else ()
-        return (self.expression, *(getattr(self, f.name) for f in fields(self)
-                                   if f.compare and f.name not in skip))
+        identified by its expression instead of the functions compiled from it, and a
+        :func:`noise_power` law by the law it extends (so a law read back from a saved spec
+        equals the one that was saved)."""
+        derived = self.expression is not None or self.noise_power_of is not None
+        skip = ("fn", "log_fn") if derived else ()
+        return (self.expression, self.noise_power_of,
+                *(getattr(self, f.name) for f in fields(self)
+                  if f.compare and f.name not in skip))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Law):
@@ -514,7 +521,7 @@ def noise_power(base: Law, variable: str, *, name: str | None = None,
         description=(base.description + " " if base.description else "") + (
             description or f"The noise scale is a power of {variable}, "
                             f"sigma ({variable} / {variable}_ref)^-s."),
-        log_noise_factor=factor, expression=None)
+        log_noise_factor=factor, expression=None, noise_power_of=(base, variable))
 
 
 # --- the built-in laws -------------------------------------------------------------------
