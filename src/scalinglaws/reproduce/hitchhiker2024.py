@@ -93,8 +93,10 @@ HITCHHIKER_TARGET_ACCEPT = {"b": 0.97}
 #: Chains per model where they are not the study's 2: (e)'s backtest fit of (c), one size
 #: down, where 16 GPT-2 families keep two sizes, so E and A of each trade off against its
 #: two runs' offsets. With 2 chains its R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk
-#: ESS 39 and 35; with 4, 1.02 and 1.02, bulk ESS 200 and 256, for about 35 s more
-#: (docs/studies/hitchhiker2024.md). All five models at 4 chains took 4 min 26 s.
+#: ESS 39 and 35; with 4, 1.02 and 1.02, bulk ESS 200 and 256, for about 25 s more in
+#: the study's run (docs/studies/hitchhiker2024.md). Every model at 4 chains would take
+#: the command past 4 minutes on two cores, and (c) and (d) would still have bulk ESS
+#: near 300.
 HITCHHIKER_CHAINS = {"e": 4}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
