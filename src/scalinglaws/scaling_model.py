@@ -129,8 +129,10 @@ class ScalingModel(ModelSpec):
 
         ``frames`` is a list (or dict) of DataFrames of one structure: the same columns
         for the law and factors, and the same parameters varying (their level sets may
-        differ). All ``len(frames) x chains`` chains run as one vectorised program,
-        split across devices where there are several (:mod:`scalinglaws.engine`).
+        differ). All ``len(frames) x chains`` chains run as one compiled program, every
+        chain vectorised on a GPU, the fits looped over inside it on a CPU (where the
+        arithmetic is the cost), split across devices where there are several
+        (:mod:`scalinglaws.engine`).
         Returns a list (or dict with the same keys) of :class:`~scalinglaws.Fit`, each
         with its own diagnostics and warnings (all fits checked at once); each fit's
         ``idata`` is built when it is first read.

@@ -7,7 +7,8 @@ So the multi-start mode search and NUTS are traced and compiled once per
 set of that structure in the process: a refit on one more run compiles nothing, nor does
 one with another warm-up length or target acceptance (arguments of the sampler). Every
 program maps over a leading batch axis (fits x starts for the mode search, fits x chains
-for NUTS), so K fits run as one vectorised program; with several devices (GPUs, or the
+for NUTS), so K fits run as one program (vectorised over every chain on a GPU, looping
+over the fits on a CPU: :data:`BATCHING`); with several devices (GPUs, or the
 CPU devices ``import scalinglaws`` asks for, one per core: :mod:`scalinglaws._devices`)
 the batch is split across them with :func:`jax.shard_map`, each device running its own
 chains, a fit's chains cut into parts when there are fewer fits than devices.
