@@ -43,7 +43,10 @@ def test_refit_on_similar_data_compiles_nothing(sweeps, compilations):
     fit, compiled = compilations(lambda: MODEL.fit(fewer, seed=1, **FAST))
     assert compiled == 0
     assert fit.idata.log_likelihood["y"].shape == (2, 150, 89)
-    assert fit.summary().loc["alpha", "r_hat"] < 1.1  # short chains: a sanity check only
+    # a posterior of this sweep, not only a program that ran: alpha's median near the
+    # truth (with chains this short, one of two sticks in the offsets' funnel in a few
+    # fits in a hundred, so R-hat is no check here)
+    assert abs(fit.summary().loc["alpha", "median"] - sl.synthetic.TRUTH["alpha"]) < 0.05
 
 
 def test_another_warmup_or_target_acceptance_compiles_nothing(sweeps, compilations):

@@ -12,7 +12,8 @@ covariance, shrunk towards the identity as Stan does.
 What differs from NumPyro's kernel is only how it is written: one flat vector, the
 potential and its gradient evaluated at a single place (the leapfrog), the checkpoint
 U-turn checks done as one vectorised test instead of a loop, velocities cached with the
-checkpoints, and random numbers derived by ``fold_in`` from one key per iteration. The
+checkpoints, random numbers derived from one key per iteration, and each leaf's
+uniform drawn one step ahead with Threefry written out (:func:`threefry2x32`). The
 compiled program is a few times smaller and each leapfrog step a few times cheaper on a
 CPU; the draws are those of the same Markov chain, not the same numbers as NumPyro's.
 
@@ -171,8 +172,47 @@ def _u_turn(v_left, v_right, r_left, r_right, r_sum) -> jax.Array:
     return (jnp.sum(v_left * span, axis=-1) <= 0) | (jnp.sum(v_right * span, axis=-1) <= 0)
 
 
+#: Threefry-2x32's rotations (Salmon et al. 2011, as JAX's).
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(k0, k1, x0, x1) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 with 20 rounds of the counters ``(x0, x1)`` under the key ``(k0,
+    k1)`` (uint32 arrays that broadcast): the cipher behind JAX's default random numbers,
+    written out in elementwise operations. JAX's CPU lowering rolls the rounds into a
+    loop of five, which XLA runs as about a hundred small operations per call; written
+    out they fuse into one. Each leapfrog step draws one uniform with it
+    (:func:`_uniform`): the demo model's warm fits sampled 3-12% faster per leapfrog step
+    on a 2-core CPU than with ``jax.random`` (three alternating runs of four fits,
+    4 x (500 + 3,000) each), drawing other numbers of the same distribution.
+
+    >>> from jax.extend.random import threefry_2x32
+    >>> key, count = jnp.array([7, 42], jnp.uint32), jnp.arange(4, dtype=jnp.uint32)
+    >>> ours = jnp.concatenate(threefry2x32(key[0], key[1], count[:2], count[2:]))
+    >>> bool(jnp.all(ours == threefry_2x32(key, count)))
+    True
+    """
+    k0, k1, x0, x1 = (jnp.asarray(a, jnp.uint32) for a in (k0, k1, x0, x1))
+    keys = (k0, k1, k0 ^ k1 ^ np.uint32(0x1BD11BDA))
+    x0, x1 = x0 + keys[0], x1 + keys[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << np.uint32(r)) | (x1 >> np.uint32(32 - r))) ^ x0
+        x0 = x0 + keys[(i + 1) % 3]
+        x1 = x1 + keys[(i + 2) % 3] + np.uint32(i + 1)
+    return x0, x1
+
+
 def _uniform(key, i) -> jax.Array:
-    return jax.random.uniform(jax.random.fold_in(key, i), dtype=jnp.float64)
+    """The ``i``-th uniform float64 in [0, 1) of ``key``: 53 bits of Threefry-2x32 of
+    the counter ``i`` (the sampler runs with 64-bit floats on)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    high, low = threefry2x32(key[0], key[1], np.uint32(0), jnp.asarray(i, jnp.uint32))
+    # 27 bits of one word and 26 of the other, exact in float64 (NumPy's random_double)
+    return ((high >> np.uint32(5)).astype(jnp.float64) * 2.0 ** 26
+            + (low >> np.uint32(6)).astype(jnp.float64)) * 2.0 ** -53
 
 
 def hessian(grad, x, step: float = 1e-4) -> jax.Array:
@@ -274,7 +314,7 @@ class _Parts:
                    diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
                    n=jnp.zeros((), jnp.int32), r_ckpt=ckpt, v_ckpt=ckpt, r_sum_ckpt=ckpt,
                    leaves=2 ** tree["depth"], going_right=going_right, key=key_sub,
-                   key_take=key_take)
+                   key_take=key_take, uniform=_uniform(key_sub, 0))
         return sub, key_tree
 
     @staticmethod
@@ -299,7 +339,10 @@ class _Parts:
         log_w = -delta
         # Uniform (multinomial) sampling within the sub-tree.
         log_weight = jnp.logaddexp(sub["log_weight"], log_w)
-        take = _uniform(sub["key"], i) < jnp.exp(log_w - log_weight)
+        # this leaf's uniform was drawn with the last step (or the sub-tree), and the next
+        # leaf's is drawn now: carried, the cipher is computed once per step, where XLA
+        # would otherwise fuse a copy of it into every array the choice selects
+        take = sub["uniform"] < jnp.exp(log_w - log_weight)
         r_sum = sub["r_sum"] + r1
         # Checkpoints (NumPyro's _leaf_idx_to_ckpt_idxs): an even leaf is stored at index
         # popcount(i >> 1); an odd leaf closes the sub-trees whose checkpoints lie in
@@ -321,7 +364,8 @@ class _Parts:
             r_sum=r_sum, turning=jnp.any(active & turned),
             diverging=delta > MAX_DELTA_ENERGY,
             sum_accept=sub["sum_accept"] + jnp.minimum(jnp.exp(-delta), 1.0),
-            n=i + 1, r_ckpt=r_ckpt, v_ckpt=v_ckpt, r_sum_ckpt=r_sum_ckpt)
+            n=i + 1, r_ckpt=r_ckpt, v_ckpt=v_ckpt, r_sum_ckpt=r_sum_ckpt,
+            uniform=_uniform(sub["key"], i + 1))
 
     def merge(self, tree, sub, inv_mass):
         """``tree`` doubled by the finished ``sub``, with biased progressive sampling: move
@@ -662,4 +706,4 @@ def _where(condition, new, old):
 
 __all__ = ["Draw", "MAX_DELTA_ENERGY", "MAX_WINDOWS", "STAN_REGULARIZATION",
            "adaptation_windows", "block_mask", "hessian", "laplace_start", "masked_matvec",
-           "nuts_chain", "nuts_chains", "sample_stats", "warmup_schedule"]
+           "nuts_chain", "nuts_chains", "sample_stats", "threefry2x32", "warmup_schedule"]
