@@ -447,17 +447,9 @@ def law_to_value(law: Law) -> Any:
     if builtin is not None and builtin == law:
         return law.name
     if law.noise_power_of is not None:
-        base, variable = law.noise_power_of
-        value: dict[str, Any] = {"noise_power": variable, "base": law_to_value(base)}
-        default = noise_power(base, variable)
-        if law.name != default.name:
-            value["name"] = law.name
-        if law.param("s").prior != default.param("s").prior:
-            value["prior"] = law.param("s").prior.to_dict()
-        if law.description != default.description:
-            prefix = f"{base.description} " if base.description else ""
-            value["description"] = law.description.removeprefix(prefix)
-        return value
+        base, variable, given = law.noise_power_of
+        return {"noise_power": variable, "base": law_to_value(base),
+                **{key: v.to_dict() if isinstance(v, Prior) else v for key, v in given}}
     if law.expression is not None:
         return {"expression": law.expression, "name": law.name, "output": law.output,
                 "params": {p.name: _param_dict(p) for p in law.params},

@@ -160,9 +160,10 @@ class Law:
         that is a power of the budget (``isoflop_parabola_budget_noise``). None: the
         noise scale is the same for every row (``sigma``, varying only by the factors the
         model names).
-    noise_power_of : tuple of (Law, str), optional
-        Set by :func:`noise_power`: the law it extends and the variable its noise is a
-        power of, so that a spec holding it can be written to a file and read back.
+    noise_power_of : tuple of (Law, str, tuple), optional
+        Set by :func:`noise_power`: the law it extends, the variable its noise is a power
+        of, and the ``(keyword, value)`` pairs it was given beyond its defaults, so that a
+        spec holding it can be written to a file and read back.
     """
 
     name: str
@@ -180,7 +181,7 @@ class Law:
     share_scaled: tuple[tuple[str, str | tuple[str, ...]], ...] = ()
     check: Check | None = field(default=None, compare=False)
     log_noise_factor: LawFn | None = field(default=None, compare=False)
-    noise_power_of: tuple[Law, str] | None = field(default=None, compare=False)
+    noise_power_of: tuple[Law, str, tuple] | None = field(default=None, compare=False)
 
     def _identity(self) -> tuple:
         """What makes two laws equal: their compared fields, with a law from a formula
@@ -512,6 +513,9 @@ def noise_power(base: Law, variable: str, *, name: str | None = None,
         return -p["s"] * (jnp.log(v[variable]) - log_reference[variable])
 
     factor = power if own is None else (lambda v, p, ref: own(v, p, ref) + power(v, p, ref))
+    given = tuple((key, value) for key, value, default in (
+        ("name", name, None), ("prior", prior, NOISE_POWER_PRIOR),
+        ("description", description, "")) if value != default)
     return replace(
         base, name=name or f"{base.name}_noise_by_{variable}",
         params=(*base.params,
@@ -521,7 +525,7 @@ def noise_power(base: Law, variable: str, *, name: str | None = None,
         description=(base.description + " " if base.description else "") + (
             description or f"The noise scale is a power of {variable}, "
                             f"sigma ({variable} / {variable}_ref)^-s."),
-        log_noise_factor=factor, expression=None, noise_power_of=(base, variable))
+        log_noise_factor=factor, expression=None, noise_power_of=(base, variable, given))
 
 
 # --- the built-in laws -------------------------------------------------------------------
