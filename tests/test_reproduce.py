@@ -360,7 +360,7 @@ def test_hitchhiker_mass_blocks_name_sampled_sites():
     assert set(block) == set(sampled_sites(spec, design)) - {"run_eps"}  # run offsets: diagonal
 
 
-def test_hitchhiker_run_passes_each_models_target_acceptance(monkeypatch):
+def test_hitchhiker_run_passes_each_models_sampler_settings(monkeypatch):
     calls = {}
 
     class Stop(Exception):
@@ -376,7 +376,8 @@ def test_hitchhiker_run_passes_each_models_target_acceptance(monkeypatch):
     monkeypatch.setattr(hh, "fit_and_score", fake_fit_and_score)
     with pytest.raises(Stop):
         hh.run(None, rp.Settings.make(quick=False), None, lambda _: None)
-    assert calls == {"a": {}, "b": {"target_accept": 0.97}, "c": {}, "d": {}}
+    assert calls == {"a": {"draws": 1500}, "b": {"target_accept": 0.97},
+                     "c": {"draws": 2000}, "d": {"draws": 2000}}
     study = hh.specs()["hitchhiker2024_checkpoints"][1]  # written to the model's TOML
     assert study["target_accept"] == hh.HITCHHIKER_TARGET_ACCEPT["b"]
 

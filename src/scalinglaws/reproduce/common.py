@@ -50,7 +50,7 @@ from ..plotting import save_figure
 FULL_SETTINGS: dict[str, dict[str, int]] = {
     "gadre2024": {"chains": 4, "warmup": 1000, "draws": 1500},
     "llm_line2025": {"chains": 4, "warmup": 1000, "draws": 1500},
-    "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 500},
+    "hitchhiker2024": {"chains": 2, "warmup": 1000, "draws": 1000},
     "brandfonbrener2025": {"chains": 4, "warmup": 400, "draws": 1200},
     "datablations2023": {"chains": 4, "warmup": 500, "draws": 500},
     "isoflop": {"chains": 4, "warmup": 1000, "draws": 1500},
@@ -173,8 +173,9 @@ class Reproduction:
             lines += ["", "Figures:"]
             lines += [f"  {path}" for path in self.figures]
         s = self.settings
-        lines += ["", f"{s.chains} chains x ({s.warmup} warmup + {s.draws} draws) per fit"
-                      f"{' (quick settings)' if s.quick else ''}, seed {s.seed}; "
+        quick = " (quick settings)" if s.quick else ""
+        lines += ["", f"{s.chains} chains x ({s.warmup} warmup + {s.draws} draws) per fit "
+                      f"where no table says otherwise{quick}, seed {s.seed}; "
                       f"{self.seconds:.0f} s in all."]
         return "\n".join(lines)
 

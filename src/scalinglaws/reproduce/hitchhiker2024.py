@@ -90,14 +90,18 @@ HITCHHIKER_BY_FAMILY = ("b",)
 #: divergent draws over the 20 fits, seeds 0 and 1, R-hat 1.041 and 1.023); at 0.97, 15
 #: and 6, R-hat 1.014, for 20-40% more time (docs/studies/hitchhiker2024.md).
 HITCHHIKER_TARGET_ACCEPT = {"b": 0.97}
-#: Chains per model where they are not the study's 2: (e)'s backtest fit of (c), one size
-#: down, where 16 GPT-2 families keep two sizes, so E and A of each trade off against its
-#: two runs' offsets. With 2 chains its R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk
-#: ESS 39 and 35; with 4, 1.02 and 1.02, bulk ESS 200 and 256, for about 25 s more in
-#: the study's run (docs/studies/hitchhiker2024.md). Every model at 4 chains would take
-#: the command past 4 minutes on two cores, and (c) and (d) would still have bulk ESS
-#: near 300.
-HITCHHIKER_CHAINS = {"e": 4}
+#: Chains and draws per model where they are not the study's 2 x (1,000 + 1,000), so that
+#: every fit reaches bulk and tail ESS >= 400 at R-hat <= 1.01 (at 2 x 500 draws each, (a)
+#: to (e) had bulk ESS 340, 301, 102, 176 and 200). (c) and (d) take about 63 leapfrog
+#: steps per draw for an ESS of about 0.15 per draw, their slowest sites the noise's
+#: population scale and family offsets, so they draw 2,000 per chain; (a)'s tail ESS was
+#: 384 at 1,000. (e)'s backtest fit of (c), one size down, keeps two sizes for 16 GPT-2
+#: families, so E and A of each trade off against its two runs' offsets: with 2 chains its
+#: R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk ESS 39 and 35; with 4, 1.02 and 1.02,
+#: bulk ESS 200 and 256 at 500 draws, 393 at 1,000 (docs/studies/hitchhiker2024.md).
+HITCHHIKER_SAMPLER: dict[str, dict[str, int]] = {
+    "a": {"draws": 1500}, "c": {"draws": 2000}, "d": {"draws": 2000},
+    "e": {"chains": 4, "draws": 1200}}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
 #: non-centred form makes each family's offset and the population scale a funnel.
@@ -233,18 +237,18 @@ def score(fit: Any, test: pd.DataFrame, centres: pd.DataFrame, seed: int,
 def fit_overrides(key: str, settings: Settings) -> dict[str, Any]:
     """The NUTS settings of model ``key`` that differ from the study's: its target
     acceptance (:data:`HITCHHIKER_TARGET_ACCEPT`) and, unless the settings are the quick
-    ones, its chains (:data:`HITCHHIKER_CHAINS`).
+    ones, its chains and draws (:data:`HITCHHIKER_SAMPLER`).
 
     >>> fit_overrides("e", Settings.make(study="hitchhiker2024"))
-    {'chains': 4}
+    {'chains': 4, 'draws': 1200}
     >>> fit_overrides("b", Settings.make(quick=True))
     {'target_accept': 0.97}
     """
     out: dict[str, Any] = {}
     if key in HITCHHIKER_TARGET_ACCEPT:
         out["target_accept"] = HITCHHIKER_TARGET_ACCEPT[key]
-    if key in HITCHHIKER_CHAINS and not settings.quick:
-        out["chains"] = HITCHHIKER_CHAINS[key]
+    if not settings.quick:
+        out.update(HITCHHIKER_SAMPLER.get(key, {}))
     return out
 
 
