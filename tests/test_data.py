@@ -58,6 +58,20 @@ def test_non_numeric(frame):
     _fails(frame, r"'N' .* non-numeric values in rows \[4\] \(e.g. '1B'\)")
 
 
+def test_dates_are_not_sizes(frame):
+    frame["N"] = pd.to_datetime(frame["N"])  # a date read from a spreadsheet, not a size
+    _fails(frame, r"'N' \(law variable N\) holds datetime64\[ns\] values, not numbers")
+
+
+def test_factor_in_the_index_is_named(frame):
+    _fails(frame.set_index("dataset"), r"'dataset' is the frame's index: data.reset_index()")
+
+
+def test_multiindex_columns(frame):
+    frame.columns = pd.MultiIndex.from_tuples([(c, "") for c in frame.columns])
+    _fails(frame, "columns of 2 levels")
+
+
 def test_empty_frame(frame):
     _fails(frame.iloc[:0], "no rows")
 
@@ -65,6 +79,19 @@ def test_empty_frame(frame):
 def test_not_a_frame():
     with pytest.raises(ScalingLawError, match="must be a pandas DataFrame"):
         make_design(MODEL, [1, 2, 3])
+
+
+def test_records_are_rows(frame):
+    records = frame.to_dict("records")
+    design = make_design(MODEL, records)
+    assert design.n_rows == len(frame)
+    np.testing.assert_array_equal(design.y, frame["loss"].to_numpy())
+
+
+def test_a_prediction_without_the_factor_says_how_to_ask_for_a_new_group(frame):
+    fitted = make_design(MODEL, frame)
+    with pytest.raises(ScalingLawError, match=r"give it a new level, e.g. dataset='new'"):
+        make_design(MODEL, {"N": 1e10, "D": 2e11}, fitted=fitted)
 
 
 def test_fewer_rows_than_parameters(frame):

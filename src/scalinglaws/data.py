@@ -146,6 +146,11 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
     series = frame[column]
     if isinstance(series, pd.DataFrame):
         raise ScalingLawError(f"column {column!r} ({role}) appears more than once in the data")
+    if (pd.api.types.is_datetime64_any_dtype(series)
+            or pd.api.types.is_timedelta64_dtype(series)):
+        raise ScalingLawError(
+            f"column {column!r} ({role}) holds {series.dtype} values, not numbers; give "
+            f"sizes and losses as numbers")
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
@@ -243,17 +248,25 @@ def decades_outside(fitted: Any, values: Any) -> np.ndarray:
 def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
     """``data`` as a DataFrame: a frame as it is (not copied); a dict of columns as a new
     frame, where a scalar is one value repeated on every row (so ``{"N": 7e9, "D":
-    [1e11, 2e11]}`` is two rows, and a dict of scalars is one row). Anything else, no
-    rows, or lists of different lengths is an error naming ``what``.
+    [1e11, 2e11]}`` is two rows, and a dict of scalars is one row); a list of dicts as
+    one row each. Anything else, no rows, or lists of different lengths is an error
+    naming ``what``.
 
     >>> as_frame({"N": 1e9, "D": 2e10, "dataset": "web"}).shape
     (1, 3)
     >>> as_frame({"N": 7e9, "D": [1e11, 2e11]}).shape
     (2, 2)
+    >>> as_frame([{"N": 7e9, "D": 1e11}, {"N": 7e9, "D": 2e11}]).shape
+    (2, 2)
     """
     if isinstance(data, pd.DataFrame):
         if len(data) == 0:
             raise ScalingLawError(f"{what} has no rows")
+        if isinstance(data.columns, pd.MultiIndex):
+            raise ScalingLawError(
+                f"{what} has columns of {data.columns.nlevels} levels (a MultiIndex); give "
+                f"one level of column names, e.g. data.columns = ['_'.join(map(str, c)) "
+                f"for c in data.columns]")
         return data
     if isinstance(data, Mapping):
         if not data:
@@ -270,9 +283,13 @@ def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
                 f"(for every row) or lists of one common length")
         n = max(lengths)
         return pd.DataFrame({k: v * n if len(v) == 1 else v for k, v in items.items()})
+    if (isinstance(data, (list, tuple)) and data
+            and all(isinstance(row, Mapping) for row in data)):
+        return pd.DataFrame.from_records(list(data))
     raise ScalingLawError(
-        f"{what} must be a pandas DataFrame or a dict of columns (e.g. {{'N': 7e9, "
-        f"'D': 1.4e11}}), one row per run; got {type(data).__name__}")
+        f"{what} must be a pandas DataFrame, a dict of columns (e.g. {{'N': 7e9, "
+        f"'D': 1.4e11}}) or a list of such dicts, one row per run; got "
+        f"{type(data).__name__}")
 
 
 def duplicated_rows(spec, data: pd.DataFrame) -> None:
@@ -381,9 +398,17 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
     missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
     if missing:
         what = ", ".join(repr(c) for c in missing)
+        in_index = [c for c in missing if c in data.index.names]
+        hint = (f" {in_index[0]!r} is the frame's index: data.reset_index() makes it a "
+                f"column." if in_index else "")
+        factors = [c for c in missing if c in spec.factors]
+        if predicting and factors and not in_index:
+            hint = (f" To predict for a group never fitted, give it a new level, e.g. "
+                    f"{factors[0]}='new': it is drawn from the population.")
         raise ScalingLawError(
-            f"data has no column {what}; it has {list(data.columns)[:20]}. Rename the column "
-            f"or map it in the model (inputs={{...}}, target=..., vary={{...}}, run=...)"
+            f"data has no column {what}; it has {list(data.columns)[:20]}.{hint} Rename the "
+            f"column or map it in the model (inputs={{...}}, target=..., vary={{...}}, "
+            f"run=...)"
         )
 
     variables = {}

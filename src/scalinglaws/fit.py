@@ -219,7 +219,7 @@ class Fit:
 
         Parameters
         ----------
-        data : DataFrame or dict
+        data : DataFrame, dict or list of dicts
             Columns for the law's inputs and the factors the model varies by. A level
             never seen in fitting is predicted from the population (wider interval).
         interval : float
@@ -356,7 +356,7 @@ class Fit:
 
         Parameters
         ----------
-        data : DataFrame or dict
+        data : DataFrame, dict or list of dicts
             Rows with the law's inputs, the factors and the observed target.
         seed : int
             Seed for the fresh offsets of new levels and new runs.
