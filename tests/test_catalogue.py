@@ -271,6 +271,26 @@ ROWS = [
         "does not exist"),
     Row("cli_at_without_equals", "cli",
         lambda c: _cli(c, "predict", c.fit_path, "--at", "N"), "NAME=VALUE"),
+    # --- arguments, choices and frames named with what to do -------------------------------
+    Row("model_unknown_argument", "error",
+        lambda c: sl.ScalingModel("chinchilla", targte="loss"), "(did you mean 'target'?)"),
+    Row("model_noise_argument", "error",
+        lambda c: sl.ScalingModel("chinchilla", noise="se"), "measurement_se"),
+    Row("model_choice_near_miss", "error",
+        lambda c: sl.ScalingModel("chinchilla", parameterization="centered"),
+        "(did you mean 'centred'?)"),
+    Row("dates_in_a_size_column", "error",
+        lambda c: MODEL.fit(c.frame.assign(N=pd.to_datetime(c.frame["N"]))),
+        "holds datetime64[ns] values"),
+    Row("factor_in_the_index", "error", lambda c: MODEL.fit(c.frame.set_index("dataset")),
+        "data.reset_index()"),
+    Row("multiindex_columns", "error",
+        lambda c: MODEL.fit(c.frame.set_axis(pd.MultiIndex.from_tuples(
+            [(k, "") for k in c.frame.columns]), axis=1)), "columns of 2 levels"),
+    Row("predict_missing_factor_says_new_level", "error", lambda c: c.fit.predict(AT),
+        "dataset='new'"),
+    Row("predict_records", "quiet",
+        lambda c: c.fit.predict([{**AT, "dataset": 1}, {**AT, "dataset": 2}])),
 ]
 
 

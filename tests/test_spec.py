@@ -57,6 +57,13 @@ def test_prior_override_by_name():
         ({"law": "chinchilla", "vary": {"E": "dataset"}, "parameterization": {"A": "centred"}},
          "bad entries"),
         ({"law": "chinchilla", "coordinates": "polar"}, "coordinates must be one of"),
+        ({"law": "chinchilla", "parameterization": "centered"},
+         r"got 'centered' \(did you mean 'centred'\?\)"),
+        ({"law": "chinchilla", "scale": "logs"}, r"\(did you mean 'log'\?\)"),
+        ({"law": "chinchilla", "targte": "loss"},
+         r"ScalingModel has no argument 'targte' \(did you mean 'target'\?\)"),
+        ({"law": "chinchilla", "noise": "se"},
+         "no argument 'noise' .*standard errors is measurement_se"),
         ({"law": "kaplan", "coordinates": "level"}, "declares none"),
         ({"law": "chinchilla", "coordinates": "level", "vary": {"E": "dataset"}},
          "must vary alike"),
@@ -153,3 +160,10 @@ def test_spec_is_immutable():
     model = sl.ScalingModel("chinchilla")
     with pytest.raises(AttributeError):
         model.target = "other"  # type: ignore[misc]
+
+
+def test_scaling_model_signature_lists_its_arguments():
+    import inspect
+
+    params = inspect.signature(sl.ScalingModel).parameters
+    assert list(params)[:3] == ["law", "inputs", "target"] and "measurement_se" in params

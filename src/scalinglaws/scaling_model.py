@@ -6,6 +6,8 @@ reads a saved fit back with its model.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_sampler_settings
+from ._checks import check_sampler_settings, did_you_mean
 from .data import design_from_dataset, make_design
 from .engine import run_nuts, run_nuts_many
 from .errors import ScalingLawError
@@ -95,6 +97,22 @@ class ScalingModel(ModelSpec):
     >>> sl.ScalingModel.from_dict(model.to_dict()) == model
     True
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> ScalingModel:
+        """Name an argument the model does not have (Python's own error would name the
+        dataclass behind it); the arguments themselves are read by ``__init__``."""
+        known = [f.name for f in dataclasses.fields(ModelSpec) if f.init]
+        for key in kwargs:
+            if key not in known:
+                hint = did_you_mean(key, known) or (
+                    " (a column of known standard errors is measurement_se)"
+                    if any(w in key for w in ("noise", "se", "error")) else "")
+                raise ScalingLawError(
+                    f"ScalingModel has no argument {key!r}{hint}; its arguments are "
+                    f"{known}")
+        return super().__new__(cls)
+
+    __signature__ = inspect.signature(ModelSpec)
 
     def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 500,
             draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,

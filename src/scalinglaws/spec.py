@@ -131,7 +131,8 @@ class ModelSpec:
                 )
             vary[key] = _as_factors(value, key)
         if self.pooling not in POOLINGS:
-            raise ScalingLawError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise ScalingLawError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}"
+                                  f"{did_you_mean(self.pooling, POOLINGS)}")
         if self.pooling == "none":
             crossed = {k: v for k, v in vary.items() if len(v) > 1}
             if crossed:
@@ -176,16 +177,18 @@ class ModelSpec:
         elif choice not in PARAMETERIZATIONS:
             raise ScalingLawError(
                 f"parameterization must be one of {PARAMETERIZATIONS} or a dict per "
-                f"parameter, got {choice!r}"
+                f"parameter, got {choice!r}{did_you_mean(choice, PARAMETERIZATIONS)}"
             )
         self._check_coordinates(law, vary)
         if self.likelihood not in LIKELIHOODS:
             raise ScalingLawError(
                 f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"
+                f"{did_you_mean(self.likelihood, LIKELIHOODS)}"
             )
         scale = self.scale or ("log" if law.output == "positive" else "identity")
         if scale not in SCALES:
-            raise ScalingLawError(f"scale must be one of {SCALES}, got {self.scale!r}")
+            raise ScalingLawError(f"scale must be one of {SCALES}, got {self.scale!r}"
+                                  f"{did_you_mean(self.scale, SCALES)}")
         object.__setattr__(self, "scale", scale)
         if self.run is not None and not isinstance(self.run, str):
             raise ScalingLawError(f"run must be a column name, got {self.run!r}")
@@ -274,7 +277,8 @@ class ModelSpec:
         coordinates = self.coordinates if coordinates is None else coordinates
         if coordinates not in COORDINATES:
             raise ScalingLawError(
-                f"coordinates must be one of {COORDINATES}, got {coordinates!r}")
+                f"coordinates must be one of {COORDINATES}, got {coordinates!r}"
+                f"{did_you_mean(coordinates, COORDINATES)}")
         if coordinates == "natural":
             return
         if not law.level_terms:
