@@ -64,6 +64,7 @@ def test_prior_override_by_name():
          r"ScalingModel has no argument 'targte' \(did you mean 'target'\?\)"),
         ({"law": "chinchilla", "noise": "se"},
          "no argument 'noise' .*standard errors is measurement_se"),
+        ({"law": "chinchilla", "seed": 0}, r"seed is a sampler setting: pass it to fit\(\)"),
         ({"law": "kaplan", "coordinates": "level"}, "declares none"),
         ({"law": "chinchilla", "coordinates": "level", "vary": {"E": "dataset"}},
          "must vary alike"),

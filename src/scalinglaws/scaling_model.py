@@ -21,7 +21,7 @@ from .engine import run_nuts, run_nuts_many
 from .errors import ScalingLawError
 from .fit import FILE_FORMAT, Deferred, Fit
 from .netcdf import read_fit_file
-from .spec import ModelSpec
+from .spec import SAMPLER_KEYS, ModelSpec
 
 
 class ScalingModel(ModelSpec):
@@ -104,9 +104,12 @@ class ScalingModel(ModelSpec):
         known = [f.name for f in dataclasses.fields(ModelSpec) if f.init]
         for key in kwargs:
             if key not in known:
-                hint = did_you_mean(key, known) or (
-                    " (a column of known standard errors is measurement_se)"
-                    if any(w in key for w in ("noise", "se", "error")) else "")
+                hint = did_you_mean(key, known)
+                if key in (*SAMPLER_KEYS, "progress"):
+                    hint = f" ({key} is a sampler setting: pass it to fit())"
+                elif not hint and ("noise" in key or "error" in key or key == "se"
+                                   or key.startswith("se_") or key.endswith("_se")):
+                    hint = " (a column of known standard errors is measurement_se)"
                 raise ScalingLawError(
                     f"ScalingModel has no argument {key!r}{hint}; its arguments are "
                     f"{known}")
