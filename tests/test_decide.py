@@ -279,7 +279,7 @@ def test_prob_better_two_fits(fit):
     ({"dataset": "web"}, {"dataset": "web"}, {"N": 1e9, "D": 2e10}, "same configuration"),
     ({"optimizer": "adam"}, {"dataset": "web"}, {"N": 1e9, "D": 2e10}, "does not read"),
     ({"dataset": "web"}, {"dataset": "code"}, {"N": 1e9}, "does not say"),
-    ({"dataset": "web"}, {"dataset": "code"}, "1e9", "DataFrame or a dict"),
+    ({"dataset": "web"}, {"dataset": "code"}, "1e9", "DataFrame, a dict"),
     ({"dataset": "web"}, {"dataset": "code"}, {"N": [1e9, 1e10], "D": [1, 2, 3]}, "lengths"),
 ])
 def test_prob_better_rejects_bad_input(fit, a, b, at, match):
