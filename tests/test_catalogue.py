@@ -388,6 +388,21 @@ def test_saving_over_a_file_is_atomic(fit, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
 
 
+def test_an_unwritable_folder_is_found_before_the_fit(ctx, monkeypatch, capsys):
+    """A folder the OS refuses (a read-only mount, /proc) is caught by writing a probe
+    file, not by os.access, which says yes to root; the fit never starts."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(sl.ScalingModel, "fit", lambda *a, **k: pytest.fail("fitted"))
+    assert main(["fit", str(ctx.spec), "--data", str(ctx.csv), "--out",
+                 str(ctx.tmp / "f.nc")]) == 2
+    assert "is not writable (Read-only file system)" in capsys.readouterr().err
+
+
 def test_cli_prints_each_warning_once(ctx, capsys):
     assert main(["predict", str(ctx.fit_path), "--at", "N=1e10,D=2e11,dataset=web",
                  "--at", "N=2e10,D=2e11,dataset=web"]) == 0

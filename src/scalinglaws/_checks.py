@@ -326,10 +326,15 @@ def _writable(path: Path, what: str) -> Path:
     if not folder.is_dir():
         raise ScalingLawError(
             f"cannot write {what} {path}: folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    try:  # a real file, not os.access: that says yes to root on /proc or a read-only mount
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe",
+                                         dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as err:
         raise ScalingLawError(
-            f"cannot write {what} {path}: folder {folder} is not writable; choose another "
-            f"place")
+            f"cannot write {what} {path}: folder {folder} is not writable "
+            f"({err.strerror or err}); choose another place") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise ScalingLawError(f"cannot write {what} {path}: the file is read-only")
     return path
