@@ -103,6 +103,13 @@ def test_missing_factor_level(frame):
     _fails(frame, r"factor column 'dataset' has missing values in rows \[1\]")
 
 
+def test_run_offsets_and_parameters_varying_by_the_same_factor_warn(frame):
+    frame["seed"] = np.arange(len(frame)) % 3
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "seed"}, run="seed")
+    with pytest.warns(ScalingLawWarning, match=r"run='seed' is also a factor of vary"):
+        make_design(model, frame)
+
+
 def test_single_level_factor_warns_and_falls_back(frame):
     one = frame[frame.dataset == "web"]
     with pytest.warns(ScalingLawWarning, match="single level"):

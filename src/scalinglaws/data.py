@@ -467,6 +467,14 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
 
     if not predicting:
         duplicated_rows(spec, data)
+        by_run = sorted(p for p, f in vary.items() if spec.run in f)
+        if by_run:
+            warnings.warn(
+                f"run={spec.run!r} is also a factor of vary ({by_run} vary by it): each "
+                f"run then has its own {by_run} and a run offset, which its rows can barely "
+                f"tell apart. The run offset is meant for checkpoints of one run; vary "
+                f"by the runs' group (their dataset or family) instead, or drop run=",
+                ScalingLawWarning, stacklevel=3)
         n_free = _count_free(spec, vary, factors)
         if len(data) < n_free:
             raise ScalingLawError(
