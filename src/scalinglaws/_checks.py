@@ -319,6 +319,18 @@ folder /no/such/folder does not exist; create it first
         raise ScalingLawError(f"cannot write {what} {str(path)[:200]!r} ({err})") from None
 
 
+def probe_write(folder: Any) -> None:
+    """Create and remove a file in ``folder``; the ``OSError`` where that fails. A real
+    file, not :func:`os.access`, which says yes to root on ``/proc`` or a read-only mount.
+
+    >>> import tempfile
+    >>> probe_write(tempfile.mkdtemp())
+    """
+    handle, probe = tempfile.mkstemp(prefix=".scalinglaws-", suffix=".probe", dir=folder)
+    os.close(handle)
+    os.unlink(probe)
+
+
 def _writable(path: Path, what: str) -> Path:
     if path.is_dir():
         raise ScalingLawError(f"cannot write {what} {path}: it is a folder; give a file name")
@@ -326,11 +338,8 @@ def _writable(path: Path, what: str) -> Path:
     if not folder.is_dir():
         raise ScalingLawError(
             f"cannot write {what} {path}: folder {folder} does not exist; create it first")
-    try:  # a real file, not os.access: that says yes to root on /proc or a read-only mount
-        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe",
-                                         dir=folder)
-        os.close(handle)
-        os.unlink(probe)
+    try:
+        probe_write(folder)
     except OSError as err:
         raise ScalingLawError(
             f"cannot write {what} {path}: folder {folder} is not writable "

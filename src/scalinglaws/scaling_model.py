@@ -6,7 +6,6 @@ reads a saved fit back with its model.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from .engine import run_nuts, run_nuts_many
 from .errors import ScalingLawError
 from .fit import FILE_FORMAT, Deferred, Fit
 from .netcdf import read_fit_file
-from .spec import SAMPLER_KEYS, ModelSpec
+from .spec import SAMPLER_KEYS, SPEC_KEYS, ModelSpec
 
 
 class ScalingModel(ModelSpec):
@@ -101,10 +100,9 @@ class ScalingModel(ModelSpec):
     def __new__(cls, *args: Any, **kwargs: Any) -> ScalingModel:
         """Name an argument the model does not have (Python's own error would name the
         dataclass behind it); the arguments themselves are read by ``__init__``."""
-        known = [f.name for f in dataclasses.fields(ModelSpec) if f.init]
         for key in kwargs:
-            if key not in known:
-                hint = did_you_mean(key, known)
+            if key not in SPEC_KEYS:
+                hint = did_you_mean(key, SPEC_KEYS)
                 if key in (*SAMPLER_KEYS, "progress"):
                     hint = f" ({key} is a sampler setting: pass it to fit())"
                 elif not hint and ("noise" in key or "error" in key or key == "se"
@@ -112,7 +110,7 @@ class ScalingModel(ModelSpec):
                     hint = " (a column of known standard errors is measurement_se)"
                 raise ScalingLawError(
                     f"ScalingModel has no argument {key!r}{hint}; its arguments are "
-                    f"{known}")
+                    f"{list(SPEC_KEYS)}")
         return super().__new__(cls)
 
     __signature__ = inspect.signature(ModelSpec)

@@ -44,6 +44,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from .._checks import probe_write
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
     ProgramCache,
@@ -120,9 +121,7 @@ def cache_folder() -> str | None:
     path = Path(setting) if setting else base / "scalinglaws" / "jax"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_write(path)
     except OSError as err:
         warnings.warn(f"the compilation cache folder {path} cannot be written ({err}); "
                       f"compiling without a persistent cache. Set {CACHE_ENV} to a "
