@@ -167,6 +167,13 @@ ROWS = [
         lambda c: sl.load(c.fit_path).save(c.fit_path)),
     Row("save_into_missing_folder", "error",
         lambda c: c.fit.save(c.tmp / "no" / "f.nc"), "does not exist"),
+    Row("save_as_csv", "error", lambda c: c.fit.save(c.tmp / "posterior.csv"),
+        "saved as netCDF, so its name should end in .nc"),
+    Row("save_without_suffix", "error", lambda c: c.fit.save(c.tmp / "fit"),
+        "should end in .nc"),
+    Row("cli_fit_out_csv", "cli",
+        lambda c: _cli(c, "fit", c.spec, "--data", c.csv, "--out", c.tmp / "f.csv"),
+        "should end in .nc"),
     # --- issue 20, 5: wrong types in a spec ----------------------------------------------
     _toml("toml_vary_a_string", CHINCHILLA + 'vary = "dataset"\n', "vary must be a table"),
     _toml("toml_inputs_a_list", CHINCHILLA + 'inputs = ["N", "D"]\n', "inputs must be a table"),

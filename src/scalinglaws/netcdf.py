@@ -15,7 +15,7 @@ from pathlib import Path
 import arviz as az
 import xarray as xr
 
-from ._checks import write_atomic
+from ._checks import check_output_path, write_atomic
 from ._version import __version__
 from .errors import ScalingLawError
 
@@ -43,13 +43,40 @@ def fingerprint(idata: az.InferenceData, attrs: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: The file names a fit may be saved under: netCDF's own suffixes and HDF5's (a fit file
+#: is netCDF-4, which is HDF5).
+FIT_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5")
+
+
+def check_fit_path(path) -> Path:
+    """``path`` as a Path, after checking that it names a netCDF file (:data:`FIT_SUFFIXES`)
+    that can be written there: a fit saved as ``fit.csv`` would be netCDF all the same.
+
+    >>> check_fit_path("posterior.csv")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: fit file 'posterior.csv': a fit is saved as \
+netCDF, so its name should end in .nc (or .nc4, .netcdf, .cdf, .h5, .hdf5); for a \
+table, write fit.summary() or a DataFrame of fit.draws() with pandas
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FIT_SUFFIXES and not path.is_dir():  # a folder: said below
+        raise ScalingLawError(
+            f"fit file {str(path)!r}: a fit is saved as netCDF, so its name should end in "
+            f"{FIT_SUFFIXES[0]} (or {', '.join(FIT_SUFFIXES[1:])}); for a table, write "
+            f"fit.summary() or a DataFrame of fit.draws() with pandas")
+    return check_output_path(path, "fit file")
+
+
 def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
     """Write a copy of ``idata`` to netCDF with ``attrs`` (the package version and a
     :func:`fingerprint`) on its posterior; the caller's InferenceData is not changed.
 
-    The file is written beside ``path`` and renamed onto it, so a failure never leaves
-    half a file and an existing file survives it.
+    ``path`` must end in one of :data:`FIT_SUFFIXES` (:func:`check_fit_path`). The file
+    is written beside it and renamed onto it, so a failure never leaves half a file and
+    an existing file survives it.
     """
+    path = check_fit_path(path)
     idata = idata.copy()
     idata.posterior.attrs.update(attrs, scalinglaws_version=__version__,
                                  scalinglaws_fingerprint=fingerprint(idata, attrs))
