@@ -25,6 +25,7 @@ The same functions assemble parameters inside the model and in
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ from .errors import ScalingLawError
 from .laws.expr import LOG_KEY
 from .priors import Prior
 from .spec import is_centred
+
+#: Held while a NumPyro model is traced. NumPyro's effect handlers are one stack for the
+#: whole process, so two threads tracing models at once would push their sites onto each
+#: other's traces. Every trace in the package (building a program's layout, lowering a
+#: program, reading a model's sites) holds this lock; compiled programs run outside it,
+#: so fits and predictions in several threads are correct, and sample side by side.
+TRACING = threading.RLock()
 
 RUN_SITE = "run"
 
@@ -217,7 +225,8 @@ def sampled_sites(spec, design: Design) -> list[str]:
     """
     model = numpyro.handlers.substitute(numpyro.handlers.seed(build_model(spec, design), 0),
                                         substitute_fn=init_to_uniform())
-    trace = numpyro.handlers.trace(model).get_trace(y=design.y)
+    with TRACING:
+        trace = numpyro.handlers.trace(model).get_trace(y=design.y)
     return [name for name, site in trace.items()
             if site["type"] == "sample" and not site["is_observed"]]
 

@@ -25,7 +25,7 @@ from jax.sharding import PartitionSpec as P
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from ..model import enable_x64
+from ..model import TRACING, enable_x64
 from .linalg import cholesky, solve_triangular
 from .program import (
     START_JITTER,
@@ -254,6 +254,10 @@ class WhitenedNUTS:
     def _observed(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         """Pointwise log likelihood of every observed site (not factors) at every draw,
         and the observed values; the program is compiled on the first call."""
+        with TRACING:  # traces the model (here and on the program's first call)
+            return self._observed_traced(posterior, data)
+
+    def _observed_traced(self, posterior: dict, data: dict) -> tuple[dict, dict]:
         if self._log_lik is None:
             trace = handlers.trace(handlers.substitute(
                 handlers.seed(self.model, 0),

@@ -47,6 +47,7 @@ from numpyro.infer.util import constrain_fn, potential_energy
 from .._checks import probe_write
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
+    TRACING,
     ProgramCache,
     Structure,
     bucket,
@@ -257,8 +258,9 @@ class Executables:
         self._compiled: dict = {}
 
     def _lowered(self, args):
-        """The program traced and lowered for ``args``, the garbage collector paused."""
-        with collection_paused():
+        """The program traced and lowered for ``args``, the garbage collector paused and
+        :data:`~scalinglaws.model.TRACING` held (one model traced at a time)."""
+        with TRACING, collection_paused():
             return self.lower(*args)
 
     @staticmethod
@@ -617,8 +619,9 @@ def sites_layout(model, *args, **kwargs) -> Unravel:
                 for name, site in trace.items()
                 if site["type"] == "sample" and not site["is_observed"]}
 
-    return Unravel({name: value.shape
-                    for name, value in jax.eval_shape(unconstrained).items()})
+    with TRACING:
+        shapes = jax.eval_shape(unconstrained)
+    return Unravel({name: value.shape for name, value in shapes.items()})
 
 
 def _mode_search_model(spec, structure: Structure, example: dict, model, unravel):
@@ -846,8 +849,9 @@ def program(spec, structure: Structure, settings: Settings, example: dict) -> Pr
     """
     enable_x64()
     persistent_cache()
-    return _PROGRAMS.get(spec, (structure, settings),
-                         lambda: Program(spec, structure, settings, example))
+    with TRACING:  # one thread builds it; another asking for it meanwhile waits for it
+        return _PROGRAMS.get(spec, (structure, settings),
+                             lambda: Program(spec, structure, settings, example))
 
 
 def stack(datas: list[dict], repeats: int) -> dict:
