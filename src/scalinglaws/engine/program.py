@@ -326,6 +326,51 @@ def best_start(energies, label: str = "") -> int:
     return int(np.argmin(np.where(finite, energies, np.inf)))
 
 
+#: On a CPU, the most values that one elementwise operation of a long loop may span
+#: while other devices run theirs. XLA runs a larger operation as tasks on its thread
+#: pool, and with two device programs running at once, jaxlib 0.10 keeps memory for each
+#: loop iteration of them until the program ends: a sampler keeps about 20 KB per
+#: leapfrog step, so that a fit of 10,000 rows (2 chains of 10,240 padded rows
+#: vectorised per device) peaked at 5.7 GB against 1.1 GB looped, and one of 20,000 rows
+#: passed 22 GB. Operations of 2^14 values or fewer kept none (2 x 8,192 values; 2 x 8,300 did),
+#: whatever their arithmetic (``benchmarks/large_fit.py``).
+SPLIT_LIMIT = 2 ** 14
+
+
+def largest_array(data) -> int:
+    """The number of values in the largest array of the pytree ``data`` (one entry's
+    rows: what its elementwise operations span).
+
+    >>> largest_array({"x": np.zeros(96), "codes": {"dataset": np.zeros(96)}, "ref": 1.0})
+    96
+    """
+    return max((int(np.size(a)) for a in jax.tree_util.tree_leaves(data)), default=0)
+
+
+def split_devices(count: int, values: int, devices=None) -> tuple[list, bool]:
+    """How ``count`` entries of one fit (chains), each spanning ``values`` values in its
+    largest operation, share ``devices`` (default all) in a long loop: the devices to
+    split them across (as many as divide ``count``) and whether each device loops over
+    its share (``lax.map``) rather than vectorising it.
+
+    On an accelerator, or where a device's vectorised share spans at most
+    :data:`SPLIT_LIMIT` values, it is vectorised; on a CPU, a larger share is looped
+    over (each operation then spans one entry's values, and costs what the vectorised
+    one did per entry), and an entry that alone spans more runs with the others on one
+    device, across whose cores XLA spreads each operation itself.
+
+    >>> len(split_devices(4, 10**6)[0])
+    1
+    """
+    devices = jax.devices() if devices is None else list(devices)
+    used = math.gcd(count, len(devices))
+    if jax.default_backend() != "cpu" or len(devices) == 1 or count // used * values <= SPLIT_LIMIT:
+        return devices, False
+    if values <= SPLIT_LIMIT:
+        return devices, count // used > 1
+    return devices[:1], False
+
+
 class _Batched:
     """``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
@@ -335,11 +380,15 @@ class _Batched:
     device's entries as one flat batch (the sampler's :func:`.sampler.nuts_chains`).
     With several devices, each fit's entries are cut into ``gcd(group, devices)`` equal
     parts first, and the parts split across the devices: one fit's 4 chains run on 2
-    devices side by side, 2 chains each.
-    The cut depends only on the device count, so a fit alone and the same fit among
-    others run the same parts. The number of fits is padded (repeating the last fit,
-    results dropped) to a bucket size (:func:`scalinglaws.model.bucket`), so K fits and
-    K + 1 fits share one program, and the parts to a multiple of the device count.
+    devices side by side, 2 chains each. A sampler given its entries' data size
+    (``values``, the values in its largest array) shares the devices as
+    :func:`split_devices` says: on a CPU, a device's large share is looped over rather
+    than vectorised, and a very large one runs on one device.
+    The cut depends only on the device count and the data's padded shape, so a fit
+    alone and the same fit among others run the same parts. The number of fits is padded
+    (repeating the last fit, results dropped) to a bucket size
+    (:func:`scalinglaws.model.bucket`), so K fits and K + 1 fits share one program, and
+    the parts to a multiple of the device count.
 
     The program is compiled once per padded shape, when first called or ahead of time by
     :meth:`compile_ahead`. With ``shared``, the first argument of ``fn`` (and of
@@ -349,9 +398,9 @@ class _Batched:
     """
 
     def __init__(self, fn, group: int, brief: bool = False, key: str | None = None,
-                 lockstep=None, shared: bool = False):
-        devices = jax.devices()
-        self.key, self.shared = key, shared
+                 lockstep=None, shared: bool = False, values: int = 0):
+        devices, looped = split_devices(group, values)
+        self.key, self.shared, self.looped = key, shared, looped
         self.n_dev = len(devices)
         self.group = group
         self.parts = math.gcd(group, self.n_dev)
@@ -361,6 +410,8 @@ class _Batched:
             return partial(f, common) if shared else f
 
         def inner(common, *args):
+            if looped:
+                return jax.lax.map(lambda one: given(common, fn)(*one), args)
             return jax.vmap(given(common, fn))(*args)
 
         if _batching() == "vmap" and lockstep is not None:
@@ -778,8 +829,9 @@ class Program:
 
         self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
         self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
+        # the sampler's loop runs for every leapfrog step: its devices depend on the rows
         self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains,
-                               shared=True)
+                               shared=True, values=largest_array(example))
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
@@ -861,6 +913,6 @@ def stack(datas: list[dict], repeats: int) -> dict:
                                   *datas)
 
 
-__all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "Settings",
-           "best_start", "finite_objective", "finite_starts", "persistent_cache", "program",
-           "sites_layout", "stack"]
+__all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "SPLIT_LIMIT",
+           "Settings", "best_start", "finite_objective", "finite_starts", "largest_array",
+           "persistent_cache", "program", "sites_layout", "split_devices", "stack"]

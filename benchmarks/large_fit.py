@@ -1,0 +1,120 @@
+"""Memory and time of a fit with many rows: how its chains share the CPU devices.
+
+A fit's chains are split across the CPU devices (one per core) and vectorised on each,
+unless a device's share would span more than ``engine.program.SPLIT_LIMIT`` values in
+one operation: then each device loops over its chains, and a chain that alone spans
+more runs with the others on one device (``engine.program.split_devices``). Above that
+size XLA runs each operation as tasks on its thread pool, and with two device programs
+running at once jaxlib 0.10 keeps memory for every loop iteration until the program
+ends. This script fits synthetic sweeps of ``--rows`` rows (hierarchical Chinchilla, E
+by dataset, centred; 4 chains of ``--warmup`` + ``--draws``), each in a fresh process
+with the persistent cache off, once as the package runs it and once split and
+vectorised regardless (``SPLIT_LIMIT`` raised), and prints the wall time of the fit,
+the peak resident memory of the process, the sampler's mean leapfrog steps per draw and
+the posterior mean of alpha with its Monte Carlo standard error.
+
+    python benchmarks/large_fit.py [--rows 5000 10000] [--warmup 300] [--draws 200]
+                                   [--package-only]
+
+First it runs a bare JAX loop (no scalinglaws) that shows the growth: 20,000 steps of
+the gradient of an exp/log sum over 2 x n values on each of two devices at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+#: One fit in a fresh process: ``argv`` = rows, warm-up, draws, "split" or "package".
+CHILD = r"""
+import importlib, json, resource, sys, time, warnings
+import numpy as np, pandas as pd
+import scalinglaws as sl
+prog = importlib.import_module("scalinglaws.engine.program")
+rows, warmup, draws, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if mode == "split":
+    prog.SPLIT_LIMIT = 10**12
+rng = np.random.default_rng(0)
+n_ = np.exp(rng.uniform(np.log(1e7), np.log(1e10), rows))
+d_ = np.exp(rng.uniform(np.log(1e9), np.log(1e12), rows))
+dataset = rng.choice(["a", "b", "c", "d"], rows)
+floor = pd.Series(dataset).map({"a": 1.7, "b": 1.8, "c": 1.9, "d": 2.0}).to_numpy()
+loss = (floor + 400 * n_ ** -0.34 + 410 * d_ ** -0.28) * np.exp(rng.normal(0, 0.01, rows))
+frame = pd.DataFrame({"N": n_, "D": d_, "dataset": dataset, "loss": loss})
+model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
+                        parameterization="centred")
+started = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fit = model.fit(frame, seed=0, warmup=warmup, draws=draws, progress=False)
+seconds = time.perf_counter() - started
+row = fit.summary().loc["alpha"]
+print("RESULT " + json.dumps({
+    "seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    "steps": float(fit.idata.sample_stats["n_steps"].mean()),
+    "alpha": float(row["mean"]), "mcse": float(row["sd"]) / float(row["ess_bulk"]) ** 0.5}))
+"""
+
+#: The growth without the package: ``argv`` = values per row, two rows per device.
+BARE = r"""
+import os, resource, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_enable_x64", True)
+n = int(sys.argv[1])
+mesh = jax.sharding.Mesh(np.array(jax.devices()), ("b",))
+spec = jax.sharding.PartitionSpec("b")
+u = np.stack([np.random.default_rng(0).uniform(16, 23, n)] * 4)  # 2 rows per device
+
+def loss(x, v):
+    return jnp.sum((jnp.log(jnp.exp(x[0]) + jnp.exp(x[1] - x[2] * v)) - 1.0) ** 2)
+
+def loop(x, v):
+    step = jax.vmap(jax.grad(loss))
+    return jax.lax.fori_loop(0, 20000, lambda _, x: x - 1e-9 * step(x, v), x)
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+f = jax.jit(jax.shard_map(loop, mesh=mesh, in_specs=spec, out_specs=spec))
+f(jnp.full((4, 3), 0.1), u).block_until_ready()
+print(f"RESULT {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1e3:.0f}")
+"""
+
+
+def run(code: str, args: list[str], env: dict | None = None) -> str:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=env, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"child failed:\n{done.stderr[-2000:]}")
+    return lines[-1][len("RESULT "):]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[5000, 10000])
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--draws", type=int, default=200)
+    parser.add_argument("--package-only", action="store_true",
+                        help="skip the split runs (which need 22 GB and more at 20,000 rows)")
+    args = parser.parse_args()
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
+    print("bare JAX loop, 2 x n values per operation on each of two devices at once, "
+          "20,000 steps: peak memory above the start")
+    for n in (8192, 8300):
+        print(f"  n = {n}: {run(BARE, [str(n)])} MB")
+    print(f"\nfits, 4 chains x ({args.warmup} + {args.draws}); fresh process each")
+    print(f"{'rows':>6}  {'chains':<18} {'fit s':>7} {'peak GB':>8} {'steps':>6}  alpha (MCSE)")
+    for rows in args.rows:
+        modes = [("package", "as the package runs"), ("split", "vectorised, split")]
+        for mode, label in modes[:1] if args.package_only else modes:
+            out = json.loads(run(CHILD, [str(rows), str(args.warmup), str(args.draws), mode],
+                                 env))
+            print(f"{rows:>6}  {label:<18} {out['seconds']:>7.1f} {out['peak_gb']:>8.2f} "
+                  f"{out['steps']:>6.1f}  {out['alpha']:.5f} ({out['mcse']:.1g})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
