@@ -26,6 +26,7 @@ import subprocess
 import sys
 
 from scalinglaws.engine.program import BRIEF_CPU_OPTIONS as BRIEF
+from scalinglaws.engine.program import NO_YNN_FUSIONS as NO_YNN
 from scalinglaws.engine.program import SAMPLER_CPU_OPTIONS as SAMPLER
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,6 +87,9 @@ MODES = {
     "LLVM at level 1": {"brief": {**BRIEF, "xla_backend_optimization_level": 1},
                         "sampler": {**SAMPLER, "xla_backend_optimization_level": 1}},
     "XLA defaults everywhere": {"brief": {}, "sampler": {}},
+    "YNNPACK fusions (XLA's default) everywhere":
+        {"brief": {k: v for k, v in BRIEF.items() if k not in NO_YNN},
+         "sampler": {k: v for k, v in SAMPLER.items() if k not in NO_YNN}},
     "older emitters, cheap LLVM passes everywhere": {"brief": CHEAP, "sampler": CHEAP},
     "older emitters everywhere": {"brief": OLDER, "sampler": OLDER},
     "cheap LLVM passes everywhere, older emitters for brief programs":

@@ -1,23 +1,21 @@
-"""Memory and time of a fit with many rows: how its chains share the CPU devices.
+"""Memory and time of a fit with many rows on several CPU devices, with and without
+XLA's YNNPACK fusions.
 
-A fit's chains are split across the CPU devices (one per core) and vectorised on each,
-unless a device's share would span more than ``engine.program.SPLIT_LIMIT`` values in
-one operation: then each device loops over its chains, and a chain that alone spans
-more runs with the others on one device (``engine.program.split_devices``). Above that
-size XLA runs each operation as tasks on its thread pool, and with two device programs
-running at once jaxlib 0.10 keeps memory for every loop iteration until the program
-ends. This script fits synthetic sweeps of ``--rows`` rows (hierarchical Chinchilla, E
-by dataset, centred; 4 chains of ``--warmup`` + ``--draws``), each in a fresh process
-with the persistent cache off, once as the package runs it and once split and
-vectorised regardless (``SPLIT_LIMIT`` raised), and prints the wall time of the fit,
-the peak resident memory of the process, the sampler's mean leapfrog steps per draw and
-the posterior mean of alpha with its Monte Carlo standard error.
+jaxlib 0.10 runs a YNNPACK fusion over more than 2^14 values as tasks on XLA's thread
+pool, and while two device programs run at once (a fit's chains split across the CPU
+devices, one per core) it keeps memory for every loop iteration of such a fusion until
+the program ends. The package compiles every CPU program without them
+(``engine.program.NO_YNN_FUSIONS``). This script first runs a bare JAX loop (no
+scalinglaws: 20,000 gradient steps of an exp/log sum over 2 x n values on each of two
+devices at once) compiled both ways, then fits synthetic sweeps of ``--rows`` rows
+(hierarchical Chinchilla, E by dataset, centred; 4 chains of ``--warmup`` +
+``--draws``), each in a fresh process with the persistent cache off, as the package
+compiles them and with XLA's YNNPACK fusions, and prints the wall time of the fit, the
+peak resident memory of the process, the sampler's mean leapfrog steps per draw and the
+posterior mean of alpha with its Monte Carlo standard error.
 
     python benchmarks/large_fit.py [--rows 5000 10000] [--warmup 300] [--draws 200]
                                    [--package-only]
-
-First it runs a bare JAX loop (no scalinglaws) that shows the growth: 20,000 steps of
-the gradient of an exp/log sum over 2 x n values on each of two devices at once.
 """
 
 from __future__ import annotations
@@ -28,15 +26,17 @@ import os
 import subprocess
 import sys
 
-#: One fit in a fresh process: ``argv`` = rows, warm-up, draws, "split" or "package".
+#: One fit in a fresh process: ``argv`` = rows, warm-up, draws, "ynn" or "package".
 CHILD = r"""
 import importlib, json, resource, sys, time, warnings
 import numpy as np, pandas as pd
 import scalinglaws as sl
 prog = importlib.import_module("scalinglaws.engine.program")
 rows, warmup, draws, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-if mode == "split":
-    prog.SPLIT_LIMIT = 10**12
+if mode == "ynn":  # XLA's own fusions: the package's options less NO_YNN_FUSIONS
+    for name in ("BRIEF_CPU_OPTIONS", "SAMPLER_CPU_OPTIONS"):
+        setattr(prog, name, {k: v for k, v in getattr(prog, name).items()
+                             if k not in prog.NO_YNN_FUSIONS})
 rng = np.random.default_rng(0)
 n_ = np.exp(rng.uniform(np.log(1e7), np.log(1e10), rows))
 d_ = np.exp(rng.uniform(np.log(1e9), np.log(1e12), rows))
@@ -58,7 +58,8 @@ print("RESULT " + json.dumps({
     "alpha": float(row["mean"]), "mcse": float(row["sd"]) / float(row["ess_bulk"]) ** 0.5}))
 """
 
-#: The growth without the package: ``argv`` = values per row, two rows per device.
+#: The growth without the package: ``argv`` = values per row (two rows per device) and
+#: whether to compile without YNNPACK fusions.
 BARE = r"""
 import os, resource, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
@@ -76,9 +77,12 @@ def loop(x, v):
     step = jax.vmap(jax.grad(loss))
     return jax.lax.fori_loop(0, 20000, lambda _, x: x - 1e-9 * step(x, v), x)
 
+x = jnp.full((4, 3), 0.1)
+lowered = jax.jit(jax.shard_map(loop, mesh=mesh, in_specs=spec, out_specs=spec)).lower(x, u)
+f = lowered.compile({"xla_cpu_experimental_ynn_fusion_type": ""} if sys.argv[2] == "1"
+                    else {})
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-f = jax.jit(jax.shard_map(loop, mesh=mesh, in_specs=spec, out_specs=spec))
-f(jnp.full((4, 3), 0.1), u).block_until_ready()
+f(x, u).block_until_ready()
 print(f"RESULT {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1e3:.0f}")
 """
 
@@ -98,17 +102,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--package-only", action="store_true",
-                        help="skip the split runs (which need 22 GB and more at 20,000 rows)")
+                        help="skip the YNNPACK runs (which need 22 GB and more at 20,000 rows)")
     args = parser.parse_args()
     env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
     print("bare JAX loop, 2 x n values per operation on each of two devices at once, "
-          "20,000 steps: peak memory above the start")
+          "20,000 steps: memory kept while it ran")
     for n in (8192, 8300):
-        print(f"  n = {n}: {run(BARE, [str(n)])} MB")
+        for off, label in (("0", "XLA's defaults"), ("1", "no YNNPACK fusions")):
+            print(f"  n = {n}, {label:<18}: {run(BARE, [str(n), off])} MB")
     print(f"\nfits, 4 chains x ({args.warmup} + {args.draws}); fresh process each")
     print(f"{'rows':>6}  {'chains':<18} {'fit s':>7} {'peak GB':>8} {'steps':>6}  alpha (MCSE)")
     for rows in args.rows:
-        modes = [("package", "as the package runs"), ("split", "vectorised, split")]
+        modes = [("package", "as the package runs"), ("ynn", "YNNPACK fusions")]
         for mode, label in modes[:1] if args.package_only else modes:
             out = json.loads(run(CHILD, [str(rows), str(args.warmup), str(args.draws), mode],
                                  env))

@@ -36,10 +36,8 @@ from .program import (
     bfgs,
     finite_objective,
     finite_starts,
-    largest_array,
     shard_map,
     sites_layout,
-    split_devices,
 )
 from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sample_stats
 
@@ -98,18 +96,13 @@ def split_mesh(count: int) -> Mesh | None:
     return None if used == 1 else Mesh(np.array(devices[:used]), ("batch",))
 
 
-def split_vmap(fn, count: int, data=None):
+def split_vmap(fn, count: int):
     """``jax.vmap(fn)`` over a leading axis of ``count`` entries, the entries split
-    evenly across the devices (:func:`split_mesh`); for use inside ``jax.jit``. Given
-    the ``data`` each entry reads in a long loop (a sampler's), the devices are shared
-    as :func:`.program.split_devices` says: a large share is looped over per device, a
-    very large one runs on one device."""
-    devices, looped = split_devices(count, largest_array(data), jax.local_devices())
-    mesh = split_mesh(count) if len(devices) > 1 else None
-    mapped = (lambda *args: jax.lax.map(lambda one: fn(*one), args)) if looped else jax.vmap(fn)
+    evenly across the devices (:func:`split_mesh`); for use inside ``jax.jit``."""
+    mesh = split_mesh(count)
     if mesh is None:
-        return mapped
-    return shard_map(mapped, mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
+        return jax.vmap(fn)
+    return shard_map(jax.vmap(fn), mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
 
 
 class WhitenedNUTS:
@@ -209,7 +202,7 @@ class WhitenedNUTS:
                     mask=block_mask(dim, None) if dense_mass and not whitened else None,
                     regularization=1.0 if whitened else STAN_REGULARIZATION)
 
-            records = split_vmap(chain, chains, data)(jax.random.split(key, chains))
+            records = split_vmap(chain, chains)(jax.random.split(key, chains))
             return mode + records.z @ to_x.T, records
 
         def values(xs, data):

@@ -167,27 +167,37 @@ def _batching() -> str:
 #: default: the demo's first fit in 0.91 times the time, sampling as fast
 #: (``benchmarks/compile_modes.py``, ``docs/modeling.md``).
 CPU_LLVM_LEVEL = {"xla_backend_optimization_level": 2}
+#: No YNNPACK fusions in a program compiled on a CPU. jaxlib 0.10 runs such a fusion over
+#: more than 128 KB (2^14 float64 values) as tasks on XLA's thread pool, and while two
+#: device programs run at once it keeps memory for every loop iteration of it until the
+#: program ends: about 20 KB per leapfrog step of a sampler with two chains of 10,240
+#: rows per device (a fit of 10,000 rows peaked at 5.68 GB, one of 20,000 rows passed
+#: 22 GB). Without them that fit peaks at 0.90 GB and samples as fast
+#: (``benchmarks/large_fit.py``, ``tests/test_cpu_devices.py``).
+NO_YNN_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 #: XLA options of the programs that run briefly (mode search, Hessians, post-processing) on
 #: a CPU: the older fusion emitters compile in about two thirds of the time and run about
 #: 40% slower, a gain for a program that runs once for a fraction of a second.
-BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, **CPU_LLVM_LEVEL}
+BRIEF_CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False, **CPU_LLVM_LEVEL, **NO_YNN_FUSIONS}
 #: XLA options of the programs that run for most of a fit (the samplers) on a CPU.
-SAMPLER_CPU_OPTIONS: dict = {**CPU_LLVM_LEVEL}
+SAMPLER_CPU_OPTIONS: dict = {**CPU_LLVM_LEVEL, **NO_YNN_FUSIONS}
 
 
 def compile_lowered(lowered, brief: bool):
     """``lowered`` compiled, on a CPU with :data:`BRIEF_CPU_OPTIONS` if ``brief`` and
-    :data:`SAMPLER_CPU_OPTIONS` if not (with XLA's defaults where this XLA does not know
-    those options); then the compiler's freed memory handed back
+    :data:`SAMPLER_CPU_OPTIONS` if not (each option this XLA does not know left out);
+    then the compiler's freed memory handed back
     (:func:`release_freed_memory`)."""
     try:
-        options = BRIEF_CPU_OPTIONS if brief else SAMPLER_CPU_OPTIONS
-        if options and jax.default_backend() == "cpu":
+        options = dict(BRIEF_CPU_OPTIONS if brief else SAMPLER_CPU_OPTIONS)
+        while options and jax.default_backend() == "cpu":
             try:
                 return lowered.compile(options)
             except jax.errors.JaxRuntimeError as err:
-                if "No such compile option" not in str(err):
+                unknown = [k for k in options if k in str(err)]
+                if "No such compile option" not in str(err) or not unknown:
                     raise
+                del options[unknown[0]]  # an option this XLA does not have: the others
         return lowered.compile()
     finally:
         release_freed_memory()
@@ -326,51 +336,6 @@ def best_start(energies, label: str = "") -> int:
     return int(np.argmin(np.where(finite, energies, np.inf)))
 
 
-#: On a CPU, the most values that one elementwise operation of a long loop may span
-#: while other devices run theirs. XLA runs a larger operation as tasks on its thread
-#: pool, and with two device programs running at once, jaxlib 0.10 keeps memory for each
-#: loop iteration of them until the program ends: a sampler keeps about 20 KB per
-#: leapfrog step, so that a fit of 10,000 rows (2 chains of 10,240 padded rows
-#: vectorised per device) peaked at 5.7 GB against 1.1 GB looped, and one of 20,000 rows
-#: passed 22 GB. Operations of 2^14 values or fewer kept none (2 x 8,192 values; 2 x 8,300 did),
-#: whatever their arithmetic (``benchmarks/large_fit.py``).
-SPLIT_LIMIT = 2 ** 14
-
-
-def largest_array(data) -> int:
-    """The number of values in the largest array of the pytree ``data`` (one entry's
-    rows: what its elementwise operations span).
-
-    >>> largest_array({"x": np.zeros(96), "codes": {"dataset": np.zeros(96)}, "ref": 1.0})
-    96
-    """
-    return max((int(np.size(a)) for a in jax.tree_util.tree_leaves(data)), default=0)
-
-
-def split_devices(count: int, values: int, devices=None) -> tuple[list, bool]:
-    """How ``count`` entries of one fit (chains), each spanning ``values`` values in its
-    largest operation, share ``devices`` (default all) in a long loop: the devices to
-    split them across (as many as divide ``count``) and whether each device loops over
-    its share (``lax.map``) rather than vectorising it.
-
-    On an accelerator, or where a device's vectorised share spans at most
-    :data:`SPLIT_LIMIT` values, it is vectorised; on a CPU, a larger share is looped
-    over (each operation then spans one entry's values, and costs what the vectorised
-    one did per entry), and an entry that alone spans more runs with the others on one
-    device, across whose cores XLA spreads each operation itself.
-
-    >>> len(split_devices(4, 10**6)[0])
-    1
-    """
-    devices = jax.devices() if devices is None else list(devices)
-    used = math.gcd(count, len(devices))
-    if jax.default_backend() != "cpu" or len(devices) == 1 or count // used * values <= SPLIT_LIMIT:
-        return devices, False
-    if values <= SPLIT_LIMIT:
-        return devices, count // used > 1
-    return devices[:1], False
-
-
 class _Batched:
     """``fn`` over a leading axis of ``fits x group`` entries (chains or starts).
 
@@ -380,15 +345,11 @@ class _Batched:
     device's entries as one flat batch (the sampler's :func:`.sampler.nuts_chains`).
     With several devices, each fit's entries are cut into ``gcd(group, devices)`` equal
     parts first, and the parts split across the devices: one fit's 4 chains run on 2
-    devices side by side, 2 chains each. A sampler given its entries' data size
-    (``values``, the values in its largest array) shares the devices as
-    :func:`split_devices` says: on a CPU, a device's large share is looped over rather
-    than vectorised, and a very large one runs on one device.
-    The cut depends only on the device count and the data's padded shape, so a fit
-    alone and the same fit among others run the same parts. The number of fits is padded
-    (repeating the last fit, results dropped) to a bucket size
-    (:func:`scalinglaws.model.bucket`), so K fits and K + 1 fits share one program, and
-    the parts to a multiple of the device count.
+    devices side by side, 2 chains each.
+    The cut depends only on the device count, so a fit alone and the same fit among
+    others run the same parts. The number of fits is padded (repeating the last fit,
+    results dropped) to a bucket size (:func:`scalinglaws.model.bucket`), so K fits and
+    K + 1 fits share one program, and the parts to a multiple of the device count.
 
     The program is compiled once per padded shape, when first called or ahead of time by
     :meth:`compile_ahead`. With ``shared``, the first argument of ``fn`` (and of
@@ -398,9 +359,9 @@ class _Batched:
     """
 
     def __init__(self, fn, group: int, brief: bool = False, key: str | None = None,
-                 lockstep=None, shared: bool = False, values: int = 0):
-        devices, looped = split_devices(group, values)
-        self.key, self.shared, self.looped = key, shared, looped
+                 lockstep=None, shared: bool = False):
+        devices = jax.devices()
+        self.key, self.shared = key, shared
         self.n_dev = len(devices)
         self.group = group
         self.parts = math.gcd(group, self.n_dev)
@@ -410,8 +371,6 @@ class _Batched:
             return partial(f, common) if shared else f
 
         def inner(common, *args):
-            if looped:
-                return jax.lax.map(lambda one: given(common, fn)(*one), args)
             return jax.vmap(given(common, fn))(*args)
 
         if _batching() == "vmap" and lockstep is not None:
@@ -829,9 +788,8 @@ class Program:
 
         self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
         self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
-        # the sampler's loop runs for every leapfrog step: its devices depend on the rows
         self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains,
-                               shared=True, values=largest_array(example))
+                               shared=True)
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
@@ -913,6 +871,6 @@ def stack(datas: list[dict], repeats: int) -> dict:
                                   *datas)
 
 
-__all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "SPLIT_LIMIT",
-           "Settings", "best_start", "finite_objective", "finite_starts", "largest_array",
-           "persistent_cache", "program", "sites_layout", "split_devices", "stack"]
+__all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "Settings",
+           "best_start", "finite_objective", "finite_starts", "persistent_cache", "program",
+           "sites_layout", "stack"]
