@@ -27,7 +27,7 @@ from ._checks import check_input_file, check_output_path, write_atomic
 from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
 from .io import load, read_spec
-from .netcdf import check_fit_path
+from .netcdf import check_fit_name
 from .plotting import save_figure
 from .report import report
 from .reproduce import STUDIES, reproduce
@@ -361,7 +361,7 @@ def _run(args, messages: list[str]) -> None:
              seed=args.seed)
     elif args.command == "fit":
         model = read_spec(args.spec)
-        check_fit_path(args.out)
+        check_output_path(check_fit_name(args.out), "fit file")
         extra = {}
         if args.cut_draws is not None:
             if getattr(model, "feedback", None) != "cut":

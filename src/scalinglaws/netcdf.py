@@ -15,7 +15,7 @@ from pathlib import Path
 import arviz as az
 import xarray as xr
 
-from ._checks import check_output_path, write_atomic
+from ._checks import write_atomic
 from ._version import __version__
 from .errors import ScalingLawError
 
@@ -48,11 +48,12 @@ def fingerprint(idata: az.InferenceData, attrs: Mapping) -> str:
 FIT_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf", ".h5", ".hdf5")
 
 
-def check_fit_path(path) -> Path:
-    """``path`` as a Path, after checking that it names a netCDF file (:data:`FIT_SUFFIXES`)
-    that can be written there: a fit saved as ``fit.csv`` would be netCDF all the same.
+def check_fit_name(path) -> Path:
+    """``path`` as a Path, after checking that its name is a netCDF file's
+    (:data:`FIT_SUFFIXES`): a fit saved as ``fit.csv`` would be netCDF all the same.
+    A folder passes (writing there says it is one).
 
-    >>> check_fit_path("posterior.csv")
+    >>> check_fit_name("posterior.csv")
     Traceback (most recent call last):
     ...
     scalinglaws.errors.ScalingLawError: fit file 'posterior.csv': a fit is saved as \
@@ -60,23 +61,23 @@ netCDF, so its name should end in .nc (or .nc4, .netcdf, .cdf, .h5, .hdf5); for 
 table, write fit.summary() or a DataFrame of fit.draws() with pandas
     """
     path = Path(path)
-    if path.suffix.lower() not in FIT_SUFFIXES and not path.is_dir():  # a folder: said below
+    if path.suffix.lower() not in FIT_SUFFIXES and not path.is_dir():
         raise ScalingLawError(
             f"fit file {str(path)!r}: a fit is saved as netCDF, so its name should end in "
             f"{FIT_SUFFIXES[0]} (or {', '.join(FIT_SUFFIXES[1:])}); for a table, write "
             f"fit.summary() or a DataFrame of fit.draws() with pandas")
-    return check_output_path(path, "fit file")
+    return path
 
 
 def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
     """Write a copy of ``idata`` to netCDF with ``attrs`` (the package version and a
     :func:`fingerprint`) on its posterior; the caller's InferenceData is not changed.
 
-    ``path`` must end in one of :data:`FIT_SUFFIXES` (:func:`check_fit_path`). The file
+    ``path`` must end in one of :data:`FIT_SUFFIXES` (:func:`check_fit_name`). The file
     is written beside it and renamed onto it, so a failure never leaves half a file and
     an existing file survives it.
     """
-    path = check_fit_path(path)
+    path = check_fit_name(path)
     idata = idata.copy()
     idata.posterior.attrs.update(attrs, scalinglaws_version=__version__,
                                  scalinglaws_fingerprint=fingerprint(idata, attrs))

@@ -171,9 +171,10 @@ CPU_LLVM_LEVEL = {"xla_backend_optimization_level": 2}
 #: more than 128 KB (2^14 float64 values) as tasks on XLA's thread pool, and while two
 #: device programs run at once it keeps memory for every loop iteration of it until the
 #: program ends: about 20 KB per leapfrog step of a sampler with two chains of 10,240
-#: rows per device (a fit of 10,000 rows peaked at 5.68 GB, one of 20,000 rows passed
-#: 22 GB). Without them that fit peaks at 0.90 GB and samples as fast
-#: (``benchmarks/large_fit.py``, ``tests/test_cpu_devices.py``).
+#: rows per device (a fit of 10,000 rows peaked at 6.00 GB, one of 20,000 rows passed
+#: 22 GB). Without them that fit peaks at 0.83 GB and samples faster, and the demo's
+#: sampler compiles and samples as before (``benchmarks/large_fit.py``,
+#: ``tests/test_cpu_devices.py``, ``docs/performance.md``).
 NO_YNN_FUSIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
 #: XLA options of the programs that run briefly (mode search, Hessians, post-processing) on
 #: a CPU: the older fusion emitters compile in about two thirds of the time and run about
