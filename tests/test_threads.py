@@ -16,7 +16,8 @@ import pytest
 
 import scalinglaws as sl
 
-SETTINGS = dict(chains=2, warmup=100, draws=100, progress=False)
+#: test_engine.py's settings: the vary-E model's programs are compiled once for both
+SETTINGS = dict(chains=2, warmup=150, draws=150, progress=False)
 
 
 @pytest.fixture(scope="module")
