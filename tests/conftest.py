@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 # One CPU device per test process: the suite runs in two processes already, and the
@@ -47,6 +51,25 @@ def hierarchical_fit(sweep):
                             vary={"E": "dataset", "A": "dataset", "B": "dataset"},
                             parameterization="centred")
     return model.fit(sweep, seed=1, chains=4, warmup=500, draws=1000, progress=False)
+
+
+@pytest.fixture
+def run_on_cpu_devices():
+    """``run(script, devices, env=None, prelude="")``: ``script`` (dedented, after
+    ``prelude``) in a fresh Python with ``devices`` CPU devices, the persistent cache off
+    and ``env`` set on top, none of this process's ``XLA_FLAGS``; it must exit 0, and
+    its last line of output is returned read as JSON."""
+
+    def run(script: str, devices: int, env: dict | None = None, prelude: str = ""):
+        full = {**os.environ, "SCALINGLAWS_CPU_DEVICES": str(devices),
+                "SCALINGLAWS_CACHE_DIR": "off", **(env or {})}
+        full.pop("XLA_FLAGS", None)
+        done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)],
+                              env=full, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return run
 
 
 class CompileCounter:

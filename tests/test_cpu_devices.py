@@ -10,15 +10,9 @@ compiles its CPU programs without those fusions (``engine.program.NO_YNN_FUSIONS
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
-
-from scalinglaws.engine.program import CACHE_ENV
 
 SCRIPT = """
     import importlib, json, threading, time
@@ -64,13 +58,8 @@ SCRIPT = """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
-def test_a_long_loop_on_two_cpu_devices_keeps_no_memory_per_iteration():
-    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "2", CACHE_ENV: "off"}
-    env.pop("XLA_FLAGS", None)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+def test_a_long_loop_on_two_cpu_devices_keeps_no_memory_per_iteration(run_on_cpu_devices):
+    out = run_on_cpu_devices(SCRIPT, 2)
     assert out["devices"] == 2
     # compiled with YNNPACK fusions, jaxlib 0.10 kept 412 MB here (about 20 KB per step)
     assert out["kept_mb"] < 150, out

@@ -272,13 +272,17 @@ def test_unwritable_cache_folder_warns_and_gives_no_cache(monkeypatch, tmp_path)
     assert engine.cache_folder() == str(tmp_path / "fresh" / "cache")
 
 
-def _run(script: str, env: dict) -> subprocess.CompletedProcess:
-    """``script`` in a fresh Python, its samplers compiled with this process's XLA options
+def _options_prelude() -> str:
+    """Code that compiles a fresh Python's samplers with this process's XLA options
     (``tests/conftest.py`` sets them), so that its draws can equal this process's."""
     options = importlib.import_module("scalinglaws.engine.program").SAMPLER_CPU_OPTIONS
-    prelude = ("import importlib\nimportlib.import_module('scalinglaws.engine.program')"
-               f".SAMPLER_CPU_OPTIONS = {options!r}\n")
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)],
+    return ("import importlib\nimportlib.import_module('scalinglaws.engine.program')"
+            f".SAMPLER_CPU_OPTIONS = {options!r}\n")
+
+
+def _run(script: str, env: dict) -> subprocess.CompletedProcess:
+    """``script`` in a fresh Python with :func:`_options_prelude`."""
+    return subprocess.run([sys.executable, "-c", _options_prelude() + textwrap.dedent(script)],
                           env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -361,7 +365,7 @@ def test_a_fresh_process_reads_the_exported_programs_and_draws_the_same(tmp_path
     assert all(r["alpha"] == here for r in runs)  # the same program each time
 
 
-def test_chains_and_fits_split_across_cpu_devices(tmp_path):
+def test_chains_and_fits_split_across_cpu_devices(run_on_cpu_devices):
     """``SCALINGLAWS_CPU_DEVICES`` gives JAX that many CPU devices at import; a fit's
     chains are cut across them, and a fit alone gets the draws it gets among others."""
     script = """
@@ -377,11 +381,7 @@ def test_chains_and_fits_split_across_cpu_devices(tmp_path):
                                     for f in fits],
                           "rows": [f.idata.log_likelihood["y"].shape[-1] for f in fits]}))
     """
-    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "4", engine.CACHE_ENV: "off"}
-    env.pop("XLA_FLAGS", None)
-    done = _run(script, env)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_cpu_devices(script, 4, prelude=_options_prelude())
     assert result["devices"] == 4
     assert result["same"]
     assert result["rows"] == [90, 90]
@@ -390,7 +390,7 @@ def test_chains_and_fits_split_across_cpu_devices(tmp_path):
         assert abs(mean - truth) < 4 * sd + 0.02
 
 
-def test_vectorised_fits_agree_with_looped_fits():
+def test_vectorised_fits_agree_with_looped_fits(run_on_cpu_devices):
     """``SCALINGLAWS_BATCHING=vmap`` (what accelerators run: every chain of every fit in
     one vectorised program, advanced a leapfrog step at a time by ``nuts_chains``), on two
     CPU devices, gives the posteriors of the looped program (``map``, a CPU's default)
@@ -407,12 +407,8 @@ def test_vectorised_fits_agree_with_looped_fits():
                           "alpha": [f.idata.posterior["alpha"].values.tolist()
                                     for f in fits]}))
     """
-    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "2", "SCALINGLAWS_BATCHING": "vmap",
-           engine.CACHE_ENV: "off"}
-    env.pop("XLA_FLAGS", None)
-    done = _run(script, env)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_cpu_devices(script, 2, env={"SCALINGLAWS_BATCHING": "vmap"},
+                                prelude=_options_prelude())
     assert result["batching"] == "vmap"
     model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
     with warnings.catch_warnings():

@@ -5,11 +5,6 @@ moments are known: each estimate is compared with its Monte Carlo standard error
 gives ``nuts_chain``'s draws, dense mass matrix and all, where both do the same
 arithmetic (``tests/test_engine.py`` compares its fits with the looped ones)."""
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import arviz as az
 import jax
@@ -333,7 +328,7 @@ def test_whitened_nuts_compiles_once_for_data_of_one_shape():
     assert second.posterior["wide"].values.mean() < -1.0
 
 
-def test_whitened_chains_split_across_cpu_devices():
+def test_whitened_chains_split_across_cpu_devices(run_on_cpu_devices):
     """The loss-to-loss sampler runs one chain per CPU device where the chains divide
     evenly (a chain per core on a 2-core machine, as the core fits do), as does its mode
     search with its starts, and both find the right posterior there: a normal mean with a
@@ -363,12 +358,7 @@ def test_whitened_chains_split_across_cpu_devices():
             "mode": float(mode["mu"]), "starts": len(energies), "mu": mu.tolist(),
             "post": [float(y.sum() / (25 + 0.01)), float((25 + 0.01) ** -0.5)]}))
     """
-    env = {**os.environ, "SCALINGLAWS_CPU_DEVICES": "2", "SCALINGLAWS_CACHE_DIR": "off"}
-    env.pop("XLA_FLAGS", None)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_on_cpu_devices(script, 2)
     assert result["devices"] == 2
     assert result["mesh"] == [None, 2, None, 2]
     assert result["sharded"]
