@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,25 @@ class Design:
     def levels(self) -> dict[str, tuple[str, ...]]:
         """The fitted levels of each factor (what prediction needs to encode new rows)."""
         return {name: f.levels[: f.n_fitted] for name, f in self.factors.items()}
+
+    def take(self, rows: slice) -> Design:
+        """The design of ``rows`` alone, with every factor's levels (new ones included)
+        as they are, so a level keeps its code in every part of a design.
+
+        >>> import scalinglaws as sl
+        >>> spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+        >>> design = make_design(spec, sl.synthetic.sweep(seed=0))
+        >>> part = design.take(slice(80, 90))
+        >>> part.n_rows, part.factors["dataset"].levels == design.factors["dataset"].levels
+        (10, True)
+        """
+        return replace(
+            self,
+            variables={k: v[rows] for k, v in self.variables.items()},
+            y=None if self.y is None else self.y[rows],
+            factors={k: replace(f, codes=f.codes[rows]) for k, f in self.factors.items()},
+            index=self.index[rows],
+            se=None if self.se is None else self.se[rows])
 
 
 # --- a design as a dataset (a fit's constant_data) ------------------------------------------

@@ -129,17 +129,46 @@ class Discrepancy:
         sd = float(best.x) if profile(float(best.x))[1] < profile(0.0)[1] else 0.0
         return cls(bias=profile(sd)[0], sd=sd, units=len(per), scale=scale)
 
-    def apply(self, law, observed, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, law, observed, seed: int = 0,
+              block: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Draws of the law and of new observations with the discrepancy added.
 
         ``law`` and ``observed`` are posterior draws on the natural scale (as
         :meth:`Fit.predict_draws <scalinglaws.Fit.predict_draws>` returns them);
         the law is shifted by ``bias`` and every observation draw gets its own
-        ``Normal(0, sd)`` on the likelihood scale.
+        ``Normal(0, sd)`` on the likelihood scale. ``block`` > 0 draws other noise from
+        the same ``seed``, for the later blocks of a prediction in blocks of rows.
         """
         law = np.asarray(law, dtype=np.float64)
         observed = np.asarray(observed, dtype=np.float64)
-        extra = self.sd * np.random.default_rng(seed).standard_normal(observed.shape)
+        rng = np.random.default_rng(seed if block == 0 else (seed, block))
+        extra = self.sd * rng.standard_normal(observed.shape)
         if self.scale == "log":
             return law * np.exp(self.bias), observed * np.exp(self.bias + extra)
         return law + self.bias, observed + self.bias + extra
+
+
+def check_discrepancy(discrepancy, scale: str, target: str) -> None:
+    """Refuse, as a prediction's ``discrepancy`` argument, anything but None or a
+    :class:`Discrepancy` measured on ``scale``, the likelihood scale of ``target`` (what
+    the prediction is of, for the message).
+
+    >>> check_discrepancy(Discrepancy(bias=0.01, sd=0.02, units=5, scale="log"), "log",
+    ...                   "the loss")
+    >>> check_discrepancy(0.02, "log", "the loss")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: discrepancy must be a ... got float
+    """
+    if discrepancy is None:
+        return
+    if not isinstance(discrepancy, Discrepancy):
+        raise ScalingLawError(
+            f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
+            f"Extrapolation.discrepancy() or Discrepancy.estimate), got "
+            f"{type(discrepancy).__name__}")
+    if discrepancy.scale != scale:
+        raise ScalingLawError(
+            f"the discrepancy was measured on the {discrepancy.scale!r} scale but this "
+            f"model's likelihood of {target} is on the {scale!r} scale; measure it with a "
+            f"backtest of a model on the {scale!r} scale")

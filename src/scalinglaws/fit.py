@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +29,7 @@ from .data import (
     make_design,
     target_values,
 )
-from .discrepancy import Discrepancy
+from .discrepancy import check_discrepancy
 from .display import fit_html
 from .engine import dataset_convergence, posterior_draws
 from .errors import ScalingLawError, ScalingLawWarning
@@ -44,7 +45,7 @@ from .model import (
 )
 from .netcdf import write_fit_file
 from .plotting import plot_fit
-from .prediction import predict_draws
+from .prediction import PREDICT_PARTS, block_key, interval_columns, predict_draws
 from .protocol import Pointwise
 
 #: Version of the saved-file layout; files of another format are rejected.
@@ -243,27 +244,30 @@ class Fit:
             ``meas_upper``: the predictive interval of a measurement with that known
             error added (``pred_*`` leave it out).
 
+        Many rows are predicted in blocks (:func:`scalinglaws.prediction.row_blocks`, at
+        most :data:`~scalinglaws.prediction.BLOCK_VALUES` draws x rows at once), so memory
+        stays bounded: a new level's offsets are the same draws in every block, and each
+        block draws its own observation noise.
+
         Examples
         --------
         >>> fit.predict({"N": [7e9], "D": [1.4e11], "dataset": ["web"]})  # doctest: +SKIP
         """
         lo, hi = check_predict_settings(interval=interval, seed=seed)
+        check_discrepancy(discrepancy, self.spec.scale, repr(self.spec.target))
         frame = as_frame(data)
         design = make_design(self.spec, frame, fitted=self.design)
         for message in self._prediction_notes(design):
             warnings.warn(message, ScalingLawWarning, stacklevel=2)
-        draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy)
-        law, observed = draws["law"], draws["observed"]
+        posterior = self.draws()
+        n_draws = len(next(iter(posterior.values())))
+        columns = interval_columns(
+            lambda rows, block: self._design_draws(design.take(rows), posterior, seed,
+                                                   discrepancy, block),
+            design.n_rows, n_draws, PREDICT_PARTS, lo, hi)
         out = frame.copy()
-        out["mean"] = law.mean(axis=0)
-        out["median"] = np.median(law, axis=0)
-        out["lower"] = np.quantile(law, lo, axis=0)
-        out["upper"] = np.quantile(law, hi, axis=0)
-        out["pred_lower"] = np.quantile(observed, lo, axis=0)
-        out["pred_upper"] = np.quantile(observed, hi, axis=0)
-        if "measured" in draws:
-            out["meas_lower"] = np.quantile(draws["measured"], lo, axis=0)
-            out["meas_upper"] = np.quantile(draws["measured"], hi, axis=0)
+        for name, values in columns.items():
+            out[name] = values
         out.attrs["interval"] = interval
         return out
 
@@ -275,21 +279,21 @@ class Fit:
         such as ``A`` in its original units, whatever scale it was sampled on). With a
         ``discrepancy``, ``law`` and ``observed`` include it (see :meth:`predict`).
         """
-        if discrepancy is not None:
-            if not isinstance(discrepancy, Discrepancy):
-                raise ScalingLawError(
-                    f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
-                    f"Extrapolation.discrepancy()), got {type(discrepancy).__name__}")
-            if discrepancy.scale != self.spec.scale:
-                raise ScalingLawError(
-                    f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
-                    f"this model's likelihood is on the {self.spec.scale!r} scale")
+        check_discrepancy(discrepancy, self.spec.scale, repr(self.spec.target))
         check_predict_settings(seed=seed)
         design = make_design(self.spec, as_frame(data), fitted=self.design)
-        out = predict_draws(self.spec, design, self.draws(), jax.random.PRNGKey(seed))
+        return self._design_draws(design, self.draws(), seed, discrepancy)
+
+    def _design_draws(self, design: Design, posterior: Mapping, seed: int, discrepancy,
+                      block: int = 0) -> dict:
+        """:meth:`predict_draws` of an encoded design, as block ``block`` of a
+        prediction in blocks of rows (:func:`~scalinglaws.prediction.interval_columns`)."""
+        key = jax.random.PRNGKey(seed)
+        out = predict_draws(self.spec, design, posterior, key, block_key(key, block))
         out = jax.tree_util.tree_map(np.asarray, out)
         if discrepancy is not None:
-            out["law"], out["observed"] = discrepancy.apply(out["law"], out["observed"], seed)
+            out["law"], out["observed"] = discrepancy.apply(out["law"], out["observed"],
+                                                            seed, block)
         return out
 
     def _prediction_notes(self, design: Design) -> list[str]:

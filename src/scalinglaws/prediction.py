@@ -17,9 +17,11 @@ import numpyro.distributions as dist
 
 from .data import Design
 from .model import (
+    MIN_ROWS,
     RUN_SITE,
     ProgramCache,
     Structure,
+    bucket,
     enable_x64,
     law_params,
     level_sites,
@@ -36,6 +38,16 @@ from .model import (
 
 #: Compiled predictions, one per spec and design's factors and columns.
 _PREDICTORS = ProgramCache(limit=32)
+
+#: The most draws x rows values a prediction summary holds at once per array (2^22
+#: float64 values, 32 MB): more rows are predicted in blocks (:func:`row_blocks`).
+BLOCK_VALUES = 2**22
+
+#: What a prediction table summarises: (draws entry, column prefix, statistics), as
+#: :func:`interval_columns` reads them.
+PREDICT_PARTS = (("law", "", ("mean", "median", "lower", "upper")),
+                 ("observed", "pred_", ("lower", "upper")),
+                 ("measured", "meas_", ("lower", "upper")))
 
 
 def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:
@@ -56,7 +68,7 @@ def with_new_levels(spec, design: Design, posterior: Mapping, keys) -> dict:
     return values
 
 
-def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
+def predict_draws(spec, design: Design, posterior: Mapping, rng_key, row_key=None) -> dict:
     """Posterior draws of the law and of new observations for the rows of ``design``.
 
     Parameters
@@ -64,7 +76,12 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     posterior : dict of str to array
         Sampled sites with a leading draw axis (chains flattened).
     rng_key : jax.random.PRNGKey
-        For new levels (drawn from the population) and observation noise.
+        For new levels (drawn from the population) and, without ``row_key``, the rows'
+        own randomness.
+    row_key : jax.random.PRNGKey, optional
+        For the rows' own randomness (new runs' offsets, observation noise): a block of
+        rows (:func:`block_key`) draws its own, while ``rng_key``, the same for every
+        block, keeps each new level's offsets the same in all of them.
 
     Returns
     -------
@@ -86,8 +103,61 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key) -> dict:
     structure = structure_of([design], pad_levels=False)
     predict = _PREDICTORS.get(spec, structure,
                               lambda: jax.jit(partial(predict_padded, spec, structure)))
-    return unpad_draws(predict(dict(posterior), rng_key, pad(design, structure)),
+    row_key = rng_key if row_key is None else row_key
+    return unpad_draws(predict(dict(posterior), rng_key, pad(design, structure), row_key),
                        design.n_rows)
+
+
+def row_blocks(n_rows: int, n_draws: int) -> list[slice]:
+    """Consecutive slices of ``n_rows`` rows, each at most :data:`BLOCK_VALUES` // ``n_draws``
+    rows (rounded down to a row bucket, so every full block runs one compiled program;
+    at least :data:`~scalinglaws.model.MIN_ROWS`).
+
+    >>> [(s.start, s.stop) for s in row_blocks(2500, 4000)]
+    [(0, 1024), (1024, 2048), (2048, 2500)]
+    >>> row_blocks(90, 4000)
+    [slice(0, 90, None)]
+    """
+    limit, size = BLOCK_VALUES // max(n_draws, 1), MIN_ROWS
+    while bucket(size + 1, minimum=MIN_ROWS) <= limit:
+        size = bucket(size + 1, minimum=MIN_ROWS)
+    return [slice(start, min(start + size, n_rows)) for start in range(0, n_rows, size)]
+
+
+def block_key(rng_key, block: int):
+    """The key of block ``block``'s own randomness (:func:`predict_draws`'s ``row_key``):
+    ``rng_key`` itself for the first block, so a prediction of one block draws as it
+    would unblocked."""
+    return rng_key if block == 0 else jax.random.fold_in(rng_key, block)
+
+
+def interval_columns(draws_of, n_rows: int, n_draws: int, parts, lo: float,
+                     hi: float) -> dict[str, np.ndarray]:
+    """Summary columns of predicted draws, computed block by block of rows
+    (:func:`row_blocks`), so a prediction of many rows never holds all its draws.
+
+    ``draws_of(rows, block)`` gives the draws (draws, rows) of a slice of rows;
+    ``parts``: ``(key, prefix, stats)`` per summarised entry of those draws (entries a
+    prediction does not have are left out), ``stats`` among ``mean``, ``median``,
+    ``lower`` (quantile ``lo``) and ``upper`` (quantile ``hi``), each a column
+    ``prefix + stat``.
+    """
+    probabilities = {"lower": lo, "median": 0.5, "upper": hi}
+    columns: dict[str, list[np.ndarray]] = {}
+    for block, rows in enumerate(row_blocks(n_rows, n_draws)):
+        draws = draws_of(rows, block)
+        for key, prefix, stats in parts:
+            if key not in draws:
+                continue
+            per_row = np.ascontiguousarray(np.asarray(draws[key]).T)  # one pass per row
+            ranked = [s for s in stats if s in probabilities]
+            values = dict(zip(ranked, np.quantile(
+                per_row, [probabilities[s] for s in ranked], axis=1), strict=True))
+            if "mean" in stats:
+                values["mean"] = per_row.mean(axis=1)
+            for name in stats:
+                columns.setdefault(prefix + name, []).append(values[name])
+    return {name: np.concatenate(values) for name, values in columns.items()}
 
 
 def unpad_draws(out: Mapping, n: int) -> dict:
@@ -99,14 +169,15 @@ def unpad_draws(out: Mapping, n: int) -> dict:
 
 
 def predict_padded(spec, structure: Structure, posterior: Mapping, rng_key,
-                   data: Mapping) -> dict:
+                   data: Mapping, row_key=None) -> dict:
     """:func:`predict_draws` on padded ``data`` (:func:`scalinglaws.model.pad`), padded
     rows included (traceable: other compiled programs call it)."""
     design = view(structure, data)
     n_sites = len(level_sites(spec, design))
     keys = jax.random.split(rng_key, n_sites + 2)
     values = with_new_levels(spec, design, posterior, keys[:n_sites])
-    key_run, key_noise = keys[n_sites], keys[n_sites + 1]
+    row_keys = keys if row_key is None else jax.random.split(row_key, n_sites + 2)
+    key_run, key_noise = row_keys[n_sites], row_keys[n_sites + 1]
 
     def one(draw):
         params = law_params(spec, design, draw)

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_interval, check_predict_settings, require_columns
-from ..data import as_frame, make_design, target_values
-from ..discrepancy import Discrepancy
+from ..data import Design, as_frame, make_design, target_values
+from ..discrepancy import check_discrepancy
 from ..engine import posterior_draws
 from ..errors import ScalingLawError
 from ..fit import Fit
@@ -28,7 +28,7 @@ from ..model import (
     transform_target,
 )
 from ..netcdf import read_fit_file, write_fit_file
-from ..prediction import predict_draws
+from ..prediction import PREDICT_PARTS, block_key, interval_columns, predict_draws
 from ..protocol import Pointwise
 from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
@@ -274,25 +274,20 @@ class LossToLossFit:
         ``law_prior=False`` gives observed rows the wide latent prior of
         :data:`LOOSE_SD` instead of the law's (see :meth:`predict`).
         """
-        if discrepancy is not None:
-            if not isinstance(discrepancy, Discrepancy):
-                raise ScalingLawError(
-                    f"discrepancy must be a scalinglaws.validate.Discrepancy (from "
-                    f"Extrapolation.discrepancy() or Discrepancy.estimate), got "
-                    f"{type(discrepancy).__name__}")
-            if discrepancy.scale != self.spec.link_spec.scale:
-                raise ScalingLawError(
-                    f"the discrepancy was measured on the {discrepancy.scale!r} scale but "
-                    f"this model's output {self.spec.y!r} is on the "
-                    f"{self.spec.link_spec.scale!r} scale")
+        check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         check_predict_settings(seed=seed)
+        return self._design_draws(self._designs(data), slice(None), seed, discrepancy,
+                                  law_prior)
+
+    def _designs(self, data) -> tuple[Design, Design, np.ndarray | None]:
+        """The rows of ``data`` encoded for the compute law and the link, and the log of
+        their observed input losses (None without the column)."""
         spec, layout = self.spec, self.layout
         frame = as_frame(data, "data")
         hint = "Give the inputs and the factor columns the model varies by."
         require_columns(frame, [*spec.inputs.values(), *spec.x_factors, *spec.link_factors], "data",
                         hint)
-        n = len(frame)
-        if n == 0:
+        if len(frame) == 0:
             raise ScalingLawError("data has no rows to predict")
         x_frame = frame[[*spec.inputs.values(), *spec.x_factors]].copy()
         x_frame[X_TARGET] = 1.0
@@ -300,16 +295,26 @@ class LossToLossFit:
         link_frame = frame[list(spec.link_factors)].copy()
         link_frame[L_DUMMY] = 1.0
         link_design = make_design(spec.link_spec, link_frame, fitted=layout.link_design)
+        log_obs = None
         if spec.x in frame.columns:
-            observed = loss_column(frame, spec.x, "observed input loss x", positive=True)
-            log_obs = np.log(observed)
-        else:
-            log_obs = None
-        out = ltl_predict_draws(spec, x_design, link_design, self._part(X_PREFIX),
-                                self._part(LINK_PREFIX), self.draws()["tau"],
-                                jax.random.PRNGKey(seed), log_obs, law_prior)
+            log_obs = np.log(loss_column(frame, spec.x, "observed input loss x", positive=True))
+        return x_design, link_design, log_obs
+
+    def _design_draws(self, designs: tuple, rows: slice, seed: int, discrepancy,
+                      law_prior: bool, block: int = 0) -> dict[str, np.ndarray]:
+        """:meth:`predict_draws` of ``rows`` of encoded designs (:meth:`_designs`), as
+        block ``block`` of a prediction in blocks of rows
+        (:func:`~scalinglaws.prediction.interval_columns`)."""
+        x_design, link_design, log_obs = designs
+        key = jax.random.PRNGKey(seed)
+        out = ltl_predict_draws(self.spec, x_design.take(rows), link_design.take(rows),
+                                self._part(X_PREFIX), self._part(LINK_PREFIX),
+                                self.draws()["tau"], key,
+                                None if log_obs is None else log_obs[rows], law_prior,
+                                block_key(key, block))
         if discrepancy is not None:
-            out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed)
+            out["y"], out["observed"] = discrepancy.apply(out["y"], out["observed"], seed,
+                                                          block)
         out["law"] = out["y"]
         out["params"] = {**{f"{X_PREFIX}.{k}": v for k, v in out["params_x"].items()},
                          **{f"{LINK_PREFIX}.{k}": v for k, v in out["params_link"].items()}}
@@ -409,25 +414,27 @@ class LossToLossFit:
             ``pred_lower``, ``pred_upper`` (a new output observation); then ``x_median``,
             ``x_lower``, ``x_upper`` (latent input loss).
 
+        Many rows are predicted in blocks of rows, as :meth:`scalinglaws.Fit.predict`
+        does; each block draws its own latent input losses and noise.
+
         Examples
         --------
         >>> fit.predict({"N": [3.3e9], "D": [5.0e10], "dataset_y": ["code"],
         ...              "loss_x": [2.13]})  # doctest: +SKIP
         """
         lo, hi = check_predict_settings(interval=interval, seed=seed)
+        check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         frame = as_frame(data, "data")
-        draws = self.predict_draws(frame, seed=seed, discrepancy=discrepancy,
-                                   law_prior=law_prior)
+        designs = self._designs(frame)
+        n_draws = len(self.draws()["tau"])
+        columns = interval_columns(
+            lambda rows, block: self._design_draws(designs, rows, seed, discrepancy,
+                                                   law_prior, block),
+            len(frame), n_draws, (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper"))),
+            lo, hi)
         out = frame.copy()
-        out["mean"] = draws["law"].mean(axis=0)
-        out["median"] = np.median(draws["law"], axis=0)
-        out["lower"] = np.quantile(draws["law"], lo, axis=0)
-        out["upper"] = np.quantile(draws["law"], hi, axis=0)
-        out["pred_lower"] = np.quantile(draws["observed"], lo, axis=0)
-        out["pred_upper"] = np.quantile(draws["observed"], hi, axis=0)
-        out["x_median"] = np.median(draws["x"], axis=0)
-        out["x_lower"] = np.quantile(draws["x"], lo, axis=0)
-        out["x_upper"] = np.quantile(draws["x"], hi, axis=0)
+        for name, values in columns.items():
+            out[name] = values
         out.attrs["interval"] = interval
         return out
 

@@ -45,13 +45,15 @@ _CURVES = ProgramCache(limit=16)
 
 def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
                   post_x: Mapping, post_l: Mapping, tau, key, log_obs: np.ndarray | None,
-                  law_prior: bool) -> dict[str, np.ndarray]:
+                  law_prior: bool, row_key=None) -> dict[str, np.ndarray]:
     """Draws of the latent input loss and of the output for the rows of the two designs
     (the same rows: the compute law's inputs and the link's factors), each (draws, rows).
 
     ``post_x``, ``post_l``: the compute law's and the link's posterior sites (leading draw
     axis), ``tau`` the latent spread per draw; ``log_obs``: the log observed input loss
-    per row (NaN where a row has none), or None. Returns ``"x"``, ``"u"``, ``"y"``,
+    per row (NaN where a row has none), or None; ``key`` draws new levels' offsets and
+    ``row_key`` (``key`` if None) the rows' own randomness, as in
+    :func:`scalinglaws.prediction.predict_draws`. Returns ``"x"``, ``"u"``, ``"y"``,
     ``"observed"``, ``"params_x"``, ``"params_link"``, ``"scale"`` and, with Student-t
     noise, ``"nu"`` (per draw), as :meth:`~scalinglaws.losstoloss.LossToLossFit.predict_draws`
     describes them.
@@ -76,7 +78,7 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
         mask[:n] = observed
     return unpad_draws(program(dict(post_x), dict(post_l), jnp.asarray(tau), key,
                                pad(x_design, x_structure), pad(link_design, link_structure),
-                               obs, mask), n)
+                               obs, mask, key if row_key is None else row_key), n)
 
 
 def _check_sigma_levels(design: Design) -> None:
@@ -94,11 +96,13 @@ def _check_sigma_levels(design: Design) -> None:
 
 def predict_padded(spec: LossToLossSpec, x_structure: Structure, link_structure: Structure,
                    conditioned: bool, law_prior: bool, post_x: Mapping, post_l: Mapping, tau,
-                   key, x_data: Mapping, link_data: Mapping, log_obs, observed) -> dict:
+                   key, x_data: Mapping, link_data: Mapping, log_obs, observed,
+                   row_key) -> dict:
     """:func:`predict_draws` on padded data (:func:`scalinglaws.model.pad`): ``log_obs``
     and ``observed`` per padded row (used only if ``conditioned``)."""
-    key_x, key_l, key_u, key_c = jax.random.split(key, 4)
-    px = core_predict(spec.x_spec, x_structure, post_x, key_x, x_data)["params"]
+    key_x, key_l = jax.random.split(key, 4)[:2]
+    row_x, row_l, key_u, key_c = jax.random.split(row_key, 4)
+    px = core_predict(spec.x_spec, x_structure, post_x, key_x, x_data, row_x)["params"]
     x_design = view(x_structure, x_data)
     m = reducible_log(spec.x_spec.law, x_design.variables, px)
     e_x = px["E"]
@@ -119,7 +123,7 @@ def predict_padded(spec: LossToLossSpec, x_structure: Structure, link_structure:
                           loglik)
         u = jnp.where(observed, drawn, u)
     latent_x = e_x + jnp.exp(u)
-    dl = core_predict(spec.link_spec, link_structure, post_l, key_l, link_data)
+    dl = core_predict(spec.link_spec, link_structure, post_l, key_l, link_data, row_l)
     loc = link_location(spec, latent_x, e_x, dl["params"])
     return {"x": latent_x, **_outputs(spec, loc, dl["observed"], dl["law"]), "u": u,
             "params_x": px, "params_link": dl["params"], "scale": dl["scale"],
