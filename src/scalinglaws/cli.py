@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import decide, synthetic
 from ._checks import check_input_file, check_output_path, write_atomic
+from ._warnings import filtered
 from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
 from .io import load, read_spec
@@ -193,7 +194,6 @@ def _add_compare_report(sub) -> None:
 
 
 def _compare_report(args) -> None:
-    import warnings
 
     paths = [Path(f) for f in args.fits]
     names = [n.strip() for n in args.names.split(",")] if args.names else [p.stem for p in paths]
@@ -203,8 +203,7 @@ def _compare_report(args) -> None:
         check_output_path(args.out, "report", (".html", ".htm"))
     elif args.out:
         check_output_path(args.out, "table")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with filtered(("ignore", Warning)):
         fits = {n: load(p) for n, p in zip(names, paths, strict=True)}
     holdout = _holdout_arg(args.holdout) if args.holdout else None
     data = _read_table(args.data) if args.data else None
@@ -337,8 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     messages: list[str] = []
     code = 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ScalingLawWarning)
+    with filtered(("always", ScalingLawWarning), record=True) as caught:
         try:
             _run(args, messages)
         except (ScalingLawError, OSError) as err:

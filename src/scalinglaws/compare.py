@@ -25,7 +25,6 @@ Examples
 from __future__ import annotations
 
 import html
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from ._warnings import filtered
 from .display import Note
 from .fitset import check_comparable, comparable_fits
 from .validate import extrapolation
@@ -186,11 +186,9 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     loos, rows, waic_warned, bad_rows = {}, {}, [], {}
     for name, fit in fits.items():
         terms = fit.pointwise()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        with filtered(("ignore", UserWarning)):
             loo = az.loo(fit.idata, pointwise=True, var_name=terms.var)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UserWarning)
+            with filtered(("always", UserWarning), record=True) as caught:
                 waic = az.waic(fit.idata, pointwise=True, var_name=terms.var)
         if bool(waic.warning) or any("0.4" in str(w.message) for w in caught):
             waic_warned.append(name)
@@ -201,8 +199,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
                       "p_waic": float(waic.p_waic),
                       **_k_counts(k),
                       "sampler_warnings": len(fit.warnings)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ's own Pareto-k and pandas deprecation notices
+    with filtered(("ignore", Warning)):  # ArviZ's own Pareto-k and pandas deprecation notices
         ranked = az.compare(loos, method="stacking", scale="log")
     table = ranked.join(pd.DataFrame.from_dict(rows, orient="index"))
     table["k_flag"] = (table["k_bad"] + table["k_very_bad"]) > 0

@@ -13,13 +13,14 @@ import hashlib
 import html
 import io
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ._warnings import filtered
 
 #: Resolution of embedded figures (pixels per inch); 100 keeps a 3-panel fit plot
 #: readable on a laptop and the file small.
@@ -84,8 +85,7 @@ def math_img(latex: str) -> str:
 
     buf = io.BytesIO()
     try:
-        with warnings.catch_warnings(), matplotlib.rc_context({"mathtext.fontset": "cm"}):
-            warnings.simplefilter("ignore")
+        with filtered(("ignore", Warning)), matplotlib.rc_context({"mathtext.fontset": "cm"}):
             mathtext.math_to_image(f"${latex}$", buf, dpi=DPI, format="svg",
                                    prop=FontProperties(size=15))
     except Exception:  # noqa: BLE001 - any mathtext failure falls back to the source
@@ -456,8 +456,7 @@ def model_section(name: str, fit, interval: float = 0.9, figures: bool = True,
     parts.append(f"<h3>Parameters ({interval:.0%} intervals)</h3>"
                  f"{table_html(fit.summary(interval))}")
     if figures:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # matplotlib's colour-map notices
+        with filtered(("ignore", UserWarning)):  # matplotlib's colour-map notices
             fig = fit.plot(interval=interval, targets=targets)
         caption = view.figure + ("" if targets is None or not len(targets) else view.marks)
         parts.append(figure_img(fig, f"{name}: data, posterior median and bands",

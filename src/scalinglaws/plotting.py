@@ -5,8 +5,6 @@ Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show
 
 from __future__ import annotations
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -20,6 +18,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
+from ._warnings import filtered
 from .errors import ScalingLawError, ScalingLawWarning
 
 # --- readable log axes --------------------------------------------------------------------
@@ -250,8 +249,7 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         for other in spec.factors:
             if other in fit.design.factors:
                 path[other] = level if other == factor else rows[other].mode().iloc[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ScalingLawWarning)  # the grey region says it
+        with filtered(("ignore", ScalingLawWarning)):  # the grey region says it
             pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
                                interval=interval)
         x = path["_x"].to_numpy()
@@ -264,8 +262,7 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
             ax.plot(x, truth(path, level), "k--", lw=1, label="truth")
         ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
         if marked is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ScalingLawWarning)  # far targets: by design
+            with filtered(("ignore", ScalingLawWarning)):  # far targets: by design
                 at = fit.predict(marked, interval=interval)
             mid = at["median"].to_numpy()
             ax.errorbar(_x_of(fit, marked), mid,
@@ -316,7 +313,6 @@ def plot_comparison(table):
 
     >>> fig = plot_comparison(sl.compare({"a": fit_a, "b": fit_b}))  # doctest: +SKIP
     """
-    import warnings
 
     import arviz as az
 
@@ -325,8 +321,7 @@ def plot_comparison(table):
         raise ScalingLawError("plot_comparison needs the table returned by sl.compare()")
     height = 1.0 + 0.45 * len(ranked)
     fig, ax = plt.subplots(figsize=(7.0, height), constrained_layout=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ArviZ sorts with pandas' deprecated inplace=
+    with filtered(("ignore", Warning)):  # ArviZ sorts with pandas' deprecated inplace=
         az.plot_compare(ranked, ax=ax, insample_dev=False, textsize=9, title=False,
                         legend=False)
     ax.set_title("PSIS-LOO expected log predictive density (higher is better)", fontsize=10)

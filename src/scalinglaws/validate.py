@@ -42,7 +42,6 @@ Examples
 from __future__ import annotations
 
 import html
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from ._warnings import filtered
 from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import Note
@@ -557,8 +557,7 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
     groups: dict = {}
     for t, train in trains.items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with filtered(("ignore", Warning)):
                 vary = make_design(spec, train).vary
         except ScalingLawError as err:
             raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
@@ -566,8 +565,7 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
         groups.setdefault(tuple(sorted(vary.items())), []).append(t)
     fits = {}
     for group in groups.values():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with filtered(("ignore", Warning)):
             fitted = spec.fit_many({t: trains[t] for t in group}, **settings)
         fits.update(fitted)
     return fits

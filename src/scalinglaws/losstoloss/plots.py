@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
 from .._checks import check_interval
+from .._warnings import filtered
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..plotting import plain_log_ticks
 
@@ -143,6 +142,5 @@ def _marked(fit, targets: pd.DataFrame | None, by: str | None, level, group: dic
         return None
     rows = rows.reset_index(drop=True).assign(**{k: v for k, v in group.items()
                                                  if k not in rows.columns})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingLawWarning)  # far targets: by design
+    with filtered(("ignore", ScalingLawWarning)):  # far targets: by design
         return fit.predict(rows, interval=interval)

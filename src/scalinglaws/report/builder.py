@@ -9,7 +9,6 @@ views the same offline as online.
 from __future__ import annotations
 
 import datetime as _dt
-import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 
 from .._checks import check_interval, check_output_path, write_atomic
 from .._version import __version__
+from .._warnings import filtered
 from ..compare import compare
 from ..display import (
     Note,
@@ -52,8 +52,7 @@ def as_fits(fits: Any) -> dict[str, Any]:
     """
     def one(value):
         if isinstance(value, (str, Path)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with filtered(("ignore", Warning)):
                 value = load(value)
         if isinstance(value, FitLike):
             return value

@@ -14,7 +14,6 @@ reads the variables of its compute law.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_budgets, check_interval, did_you_mean, factor_labels
+from .._warnings import filtered
 from ..data import decades_outside
 from ..decide import compute_optimal
 from ..display import Note
@@ -187,8 +187,7 @@ def _compute_rows(name: str, fit, budgets: list[float], ratio: float | None, see
             f"of N and D, and {law.name!r} takes {list(law.variables)}; give "
             f"tokens_per_param= (D/N) to split the budgets.", "error"))
         return out
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with filtered(("always", Warning), record=True) as caught:
         try:
             optimal = compute_optimal(fit, budgets, seed=seed)
         except ScalingLawError as err:
@@ -332,8 +331,7 @@ def _predict(name: str, fit, wanted: list[tuple[str, dict, dict]], interval: flo
     spec = fit.spec
     inputs = pd.DataFrame([{spec.inputs[v]: values[v] for v in spec.law.variables} | group
                            for _, values, group in wanted])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with filtered(("always", Warning), record=True) as caught:
         try:
             pred = fit.predict(inputs, interval=interval, seed=seed)
         except ScalingLawError as err:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ import pandas as pd
 
 from .. import _checks, datasets
 from .._version import __version__
+from .._warnings import filtered
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..io import load
 from ..plotting import save_figure
@@ -228,8 +228,7 @@ def fit_model(model: Any, data: pd.DataFrame, settings: Settings,
     # NumPyro validates distribution arguments by default: one random start at which the
     # law is not finite (e.g. L_x < E_x, or an overflowing exponent) then aborts the
     # multi-start search instead of being discarded, so validation is off while fitting.
-    with warnings.catch_warnings(), numpyro.validation_enabled(False):
-        warnings.simplefilter("ignore", ScalingLawWarning)
+    with filtered(("ignore", ScalingLawWarning)), numpyro.validation_enabled(False):
         fit = model.fit(data, **settings.fit_kwargs(**overrides))
     log(f"  {name}: {time.perf_counter() - started:.0f} s, {len(fit.warnings)} sampler "
         f"warning(s)")
@@ -257,8 +256,7 @@ def fit_many(model: Any, frames: Mapping[str, pd.DataFrame], settings: Settings,
         started = time.perf_counter()
         log(f"fitting {len(todo)} data sets as one batch ({sum(map(len, todo.values()))} "
             f"rows) ...")
-        with warnings.catch_warnings(), numpyro.validation_enabled(False):
-            warnings.simplefilter("ignore", ScalingLawWarning)
+        with filtered(("ignore", ScalingLawWarning)), numpyro.validation_enabled(False):
             made = model.fit_many(todo, **settings.fit_kwargs(**overrides))
         took = time.perf_counter() - started
         log(f"  {len(todo)} fits: {took:.0f} s, "
@@ -289,8 +287,7 @@ def _saved_fit_path(model: Any, data: pd.DataFrame, settings: Settings, name: st
 
 def _read_saved_fit(model: Any, path: Path):
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ScalingLawWarning)  # as when it was fitted
+    with filtered(("ignore", ScalingLawWarning)):  # as when it was fitted
         return load(path)
 
 
@@ -299,8 +296,7 @@ def _read_saved_fit(model: Any, path: Path):
 
 def load_table(study: str, table: str | None, data_dir: Any) -> pd.DataFrame:
     """One table of a study's data (:func:`scalinglaws.datasets.load`), its warnings quiet."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with filtered(("ignore", Warning)):
         return datasets.load(study, table, data_dir=data_dir)
 
 

@@ -14,7 +14,6 @@ Examples
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._warnings import filtered
 from ..errors import ScalingLawError
 from ..priors import Prior
 from ..scaling_model import ScalingModel
@@ -173,8 +173,7 @@ def gadre_paper_fit(loss_fit: pd.DataFrame, error_fit: pd.DataFrame) -> dict[str
         best = None
         for a0, b0, e0, c0 in itertools.product((1e2, 3e2, 1e3, 3e3), (1e2, 3e2, 1e3, 3e3),
                                                 (-0.1, -0.3), (0.0, 1.0, 2.0, 10.0)):
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with filtered(("ignore", Warning)), np.errstate(all="ignore"):
                 try:
                     p, _ = curve_fit(_gadre_loss_law, x, y, p0=[a0, b0, e0, c0], maxfev=10000)
                 except (RuntimeError, ValueError):
@@ -189,8 +188,7 @@ def gadre_paper_fit(loss_fit: pd.DataFrame, error_fit: pd.DataFrame) -> dict[str
         best_e = None
         for k0, g0, e0 in itertools.product((0.5, 1.0, 2.0, 5.0), (0.3, 0.7, 1.5),
                                             (0.6, 0.8, 0.9, 1.0)):
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
+            with filtered(("ignore", Warning)), np.errstate(all="ignore"):
                 try:
                     q, _ = curve_fit(_gadre_error_law, xl, ye, p0=[k0, g0, e0], maxfev=10000)
                 except (RuntimeError, ValueError):

@@ -15,7 +15,6 @@ Examples
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._warnings import filtered
 from ..data import make_design
 from ..discrepancy import Discrepancy
 from ..errors import ScalingLawWarning
@@ -197,8 +197,7 @@ def dense_mass(spec: ScalingModel, data: pd.DataFrame) -> list[tuple[str, ...]]:
     >>> dense_mass(spec, hitchhiker_normalise(rows)[0])  # one family: scalars, natural
     [('E', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma', 'run_sd')]
     """
-    with warnings.catch_warnings():  # a single-level factor: the fit itself says so
-        warnings.simplefilter("ignore", ScalingLawWarning)
+    with filtered(("ignore", ScalingLawWarning)):  # a single-level factor: the fit itself says so
         design = make_design(spec, data)
     diagonal = {name for site in level_sites(spec, design)  # offsets: prior None
                 if site.prior is None and site.name.startswith(("sigma", RUN_SITE))

@@ -13,7 +13,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._warnings import filtered
 from ..compare import compare
 from ..errors import ScalingLawError
 from ..laws import Law
@@ -171,8 +171,7 @@ def _loo_difference(fit_a: Any, fit_b: Any) -> tuple[float, float]:
     """elpd_loo(a) - elpd_loo(b) and its standard error, from pointwise PSIS-LOO."""
     import arviz as az
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with filtered(("ignore", Warning)):
         a = np.asarray(az.loo(fit_a.idata, pointwise=True, var_name="y").loo_i)
         b = np.asarray(az.loo(fit_b.idata, pointwise=True, var_name="y").loo_i)
     diff = a - b
@@ -180,8 +179,7 @@ def _loo_difference(fit_a: Any, fit_b: Any) -> tuple[float, float]:
 
 
 def _comparison(fits: Mapping[str, Any]) -> pd.DataFrame:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with filtered(("ignore", Warning)):
         table = pd.DataFrame(compare(dict(fits)))
     return table[["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight",
                   "k_bad", "k_very_bad"]]
