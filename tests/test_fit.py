@@ -235,6 +235,46 @@ def test_a_divergence_warning_advises_what_fits_the_hierarchy():
     assert "dict" not in advice({"E": "noncentred"})  # one pooled parameter: no choice
 
 
+def test_the_advice_names_the_parameters_the_data_tell_apart(hierarchical_fit, sweep,
+                                                             monkeypatch):
+    """The hierarchy advice reads how clearly the data separate each pooled parameter's
+    groups at the mode (``engine.nuts.level_separation``): the demo's three datasets are
+    told apart in E, A and B, the same rows with their datasets shuffled are not; the
+    warnings then name the parameters to switch and the dict that switches them."""
+    from scalinglaws.engine import nuts
+    from scalinglaws.engine.diagnostics import WELL_SEPARATED, problems
+
+    seen = []
+    measure = nuts.level_separation
+    monkeypatch.setattr(nuts, "level_separation",
+                        lambda *args: seen.append(measure(*args)) or seen[-1])
+    settings = dict(seed=1, chains=4, warmup=500, draws=1000, progress=False)  # conftest's
+    shuffled = sweep.assign(dataset=np.random.default_rng(0).permutation(sweep["dataset"]))
+    with pytest.warns(ScalingLawWarning):  # shuffled groups: a centred funnel, at least
+        for frame in (sweep, shuffled):
+            hierarchical_fit.spec.fit(frame, **settings)
+    clear, mixed = seen
+    assert set(clear) == set(mixed) == {"E", "A", "B"}
+    assert min(clear.values()) >= WELL_SEPARATED  # 70, 25 and 33
+    assert max(mixed.values()) < WELL_SEPARATED / 2
+
+    def warned(pooled, separation):
+        [message] = problems(diverging=np.eye(4, 500, dtype=bool), n_steps=None,
+                             energy=np.random.default_rng(0).standard_normal((4, 500)),
+                             max_tree_depth=10, quantities={}, factors=[],
+                             chains_per_group=4, pooled=pooled, separation=separation)
+        return message
+
+    to_centre = warned({"E": "noncentred", "A": "noncentred"}, {"E": 70.0, "A": 1.6})
+    assert "groups of ['E'] are well measured and clearly different" in to_centre
+    assert "(parameterization={'E': 'centred', 'A': 'noncentred'})" in to_centre
+    assert "['A']" not in to_centre and "a dict chooses" not in to_centre
+    to_uncentre = warned({"E": "centred", "A": "centred"}, {"E": 4.7, "A": 1.6})
+    assert "groups of ['E', 'A'] barely differ" in to_uncentre
+    assert to_uncentre.endswith("(parameterization='noncentred').")
+    assert "parameterization" not in warned({"E": "noncentred"}, {"E": 4.7})  # right as is
+
+
 def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():
     """A pooled fit whose draws run to the maximum tree depth, or whose energy is poorly
     explored, is told how its parameterisation may cause it (non-centred offsets of
