@@ -6,6 +6,7 @@ reads a saved fit back with its model.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections.abc import Callable, Mapping
@@ -17,10 +18,11 @@ import numpy as np
 from ._checks import check_sampler_settings, did_you_mean
 from .data import design_from_dataset, make_design
 from .engine import run_nuts, run_nuts_many
+from .engine.nuts import auto_parameterization
 from .errors import ScalingLawError
 from .fit import FILE_FORMAT, Deferred, Fit
 from .netcdf import read_fit_file
-from .spec import SAMPLER_KEYS, SPEC_KEYS, ModelSpec
+from .spec import AUTO, SAMPLER_KEYS, SPEC_KEYS, ModelSpec
 
 
 class ScalingModel(ModelSpec):
@@ -57,13 +59,16 @@ class ScalingModel(ModelSpec):
     reference : dict, optional
         Fixed reference value per variable for reference-scale coefficients; by default
         the geometric mean of the fitted data.
-    parameterization : {"noncentred", "centred"} or dict
+    parameterization : {"noncentred", "centred", "auto"} or dict
         How group offsets are sampled: ``sd * z`` with ``z ~ Normal(0, 1)`` (robust when
         levels differ little or have few rows), or ``offset ~ Normal(0, sd)`` (better
         when every level is well measured and levels clearly differ). A dict chooses per
         parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
         ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
         ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
+        ``"auto"`` lets each fit choose per parameter from its data at the posterior
+        mode (:func:`scalinglaws.engine.nuts.auto_parameterization`); the fit's
+        ``spec.parameterization`` says what it sampled.
     coordinates : {"natural", "level"}
         Where NUTS samples the law's additive terms. ``"level"`` (laws with
         ``level_terms``, such as chinchilla) samples the law's value at the reference
@@ -134,12 +139,23 @@ class ScalingModel(ModelSpec):
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
                                dense_mass=dense_mass, progress=progress)
         design = make_design(self, data)
+        [spec] = self._resolved([design], [seed], chains=chains, draws=draws,
+                                max_tree_depth=max_tree_depth, dense_mass=dense_mass)
         idata, warnings_ = run_nuts(
-            self, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
+            spec, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
             target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
             dense_mass=dense_mass,
         )
-        return Fit(idata=idata, spec=self, design=design, warnings=tuple(warnings_))
+        return Fit(idata=idata, spec=spec, design=design, warnings=tuple(warnings_))
+
+    def _resolved(self, designs: list, seeds: list[int], **settings) -> list[ScalingModel]:
+        """The spec each design is sampled with: this one, or with
+        ``parameterization="auto"`` the choice its data make
+        (:func:`scalinglaws.engine.nuts.auto_parameterization`)."""
+        if self.parameterization != AUTO:
+            return [self] * len(designs)
+        choices = auto_parameterization(self, designs, seeds=seeds, **settings)
+        return [dataclasses.replace(self, parameterization=c) for c in choices]
 
     def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
                  draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
@@ -170,6 +186,11 @@ class ScalingModel(ModelSpec):
         """
         keys, labels, items = batch_frames(frames)
         seeds = batch_seeds(seed, len(items))
+        for one in seeds:
+            check_sampler_settings(seed=one, chains=chains, warmup=warmup, draws=draws,
+                                   target_accept=target_accept,
+                                   max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                                   progress=progress)
         designs = build_each(labels, items, lambda frame, label: make_design(self, frame))
         first = designs[0]
         for label, design in zip(labels[1:], designs[1:], strict=True):
@@ -180,12 +201,22 @@ class ScalingModel(ModelSpec):
                     f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
                     f"factor with one level in a frame cannot vary); fit such frames "
                     f"separately or give every frame two or more levels of each factor")
-        results = run_nuts_many(
-            self, designs, seeds=seeds, chains=chains, warmup=warmup, draws=draws,
-            target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass, labels=labels, defer=True)
-        fits = [Fit(idata=Deferred(idata), spec=self, design=design, warnings=tuple(problems))
-                for (idata, problems), design in zip(results, designs, strict=True)]
+        specs = self._resolved(designs, seeds, chains=chains, draws=draws,
+                               max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+        fits: list = [None] * len(designs)
+        batches: dict[str, list[int]] = {}  # one batched program per choice
+        for k, spec in enumerate(specs):
+            batches.setdefault(json.dumps(spec.parameterization, sort_keys=True), []).append(k)
+        for own in batches.values():
+            spec = specs[own[0]]
+            results = run_nuts_many(
+                spec, [designs[k] for k in own], seeds=[seeds[k] for k in own],
+                chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
+                progress=progress, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                labels=[labels[k] for k in own], defer=True)
+            for k, (idata, problems) in zip(own, results, strict=True):
+                fits[k] = Fit(idata=Deferred(idata), spec=spec, design=designs[k],
+                              warnings=tuple(problems))
         return fits if keys is None else dict(zip(keys, fits, strict=True))
 
 

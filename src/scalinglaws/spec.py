@@ -29,6 +29,9 @@ POOLINGS = ("partial", "none", "complete")
 LIKELIHOODS = ("normal", "student_t")
 SCALES = ("log", "identity")
 PARAMETERIZATIONS = ("noncentred", "centred")
+#: ``parameterization="auto"``: each fit chooses per pooled parameter from its data
+#: (:func:`scalinglaws.engine.nuts.auto_parameterization`).
+AUTO = "auto"
 COORDINATES = ("natural", "level")
 #: The keys of a spec (``to_dict``, TOML files); any other key is an error in ``from_dict``.
 SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood", "scale",
@@ -56,7 +59,8 @@ SIGMA_GROUP_SCALE = 0.5
 
 def is_centred(parameterization: str | Mapping[str, str], name: str) -> bool:
     """Whether ``name``'s offsets are sampled centred under ``parameterization`` (one
-    choice for all, or a dict per parameter whose default is non-centred).
+    choice for all, or a dict per parameter whose default is non-centred; ``"auto"``,
+    before a fit resolves it, counts as non-centred).
 
     >>> is_centred({"E": "centred"}, "E"), is_centred({"E": "centred"}, "A")
     (True, False)
@@ -174,10 +178,11 @@ class ModelSpec:
                     f"{PARAMETERIZATIONS}; bad entries {bad} (varying: {sorted(vary)})"
                 )
             object.__setattr__(self, "parameterization", dict(choice))
-        elif choice not in PARAMETERIZATIONS:
+        elif choice not in (*PARAMETERIZATIONS, AUTO):
             raise ScalingLawError(
-                f"parameterization must be one of {PARAMETERIZATIONS} or a dict per "
-                f"parameter, got {choice!r}{did_you_mean(choice, PARAMETERIZATIONS)}"
+                f"parameterization must be one of {(*PARAMETERIZATIONS, AUTO)} or a dict "
+                f"per parameter, got {choice!r}"
+                f"{did_you_mean(choice, (*PARAMETERIZATIONS, AUTO))}"
             )
         self._check_coordinates(law, vary)
         if self.likelihood not in LIKELIHOODS:

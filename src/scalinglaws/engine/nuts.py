@@ -10,6 +10,7 @@ InferenceData, checked by :func:`.diagnostics.diagnose`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -38,7 +39,7 @@ from ..model import (
     structure_of,
 )
 from .convergence import convergence_by_name
-from .diagnostics import SEPARATION_ATTR
+from .diagnostics import SEPARATION_ATTR, WELL_SEPARATED
 from .diagnostics import problems as diagnosis
 from .program import Settings, best_start, program, stack
 
@@ -109,10 +110,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         progress = sys.stderr.isatty()
     structure = structure_of(designs)
     datas = [pad(d, structure) for d in designs]
-    settings = Settings(chains=chains, draws=draws, max_tree_depth=max_tree_depth,
-                        dense_mass=(dense_mass if isinstance(dense_mass, bool) else
-                                    tuple(tuple(block) for block in dense_mass)),
-                        n_starts=n_starts)
+    settings = _settings(chains, draws, max_tree_depth, dense_mass, n_starts)
     started = time.perf_counter()
     phases: dict[str, float] = {}
 
@@ -122,16 +120,11 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     prog = program(spec, structure, settings, datas[0])
     seeded = [prog.seeded(seed) for seed in seeds]
     chain_keys = np.concatenate([keys for keys, _ in seeded])
-    starts = np.concatenate([starts for _, starts in seeded])
     per_fit, per_chain = stack(datas, 1), stack(datas, chains)
     prog.compile_ahead(chain_keys, per_fit, per_chain)
     phase("setup")
-    xs, energies = prog.find_modes(starts, stack(datas, n_starts))
+    modes = _modes(prog, seeded, datas, labels, n_starts)
     phase("mode search")
-    modes = []
-    for k, label in enumerate(labels):
-        own = slice(k * n_starts, (k + 1) * n_starts)
-        modes.append(xs[own][best_start(energies[own], label)])
     if progress:
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
@@ -177,6 +170,59 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     log.debug("phases of %d fits x %d chains: %s", len(designs), chains,
               ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
     return results
+
+
+def _settings(chains: int, draws: int, max_tree_depth: int, dense_mass,
+              n_starts: int) -> Settings:
+    return Settings(chains=chains, draws=draws, max_tree_depth=max_tree_depth,
+                    dense_mass=(dense_mass if isinstance(dense_mass, bool) else
+                                tuple(tuple(block) for block in dense_mass)),
+                    n_starts=n_starts)
+
+
+def _modes(prog, seeded: list, datas: list[dict], labels: list[str],
+           n_starts: int) -> list[np.ndarray]:
+    """Each fit's posterior mode: the best of its ``n_starts`` BFGS runs from the starts
+    its seed drew (``seeded``: :meth:`.program.Program.seeded` per fit)."""
+    starts = np.concatenate([starts for _, starts in seeded])
+    xs, energies = prog.find_modes(starts, stack(datas, n_starts))
+    modes = []
+    for k, label in enumerate(labels):
+        own = slice(k * n_starts, (k + 1) * n_starts)
+        modes.append(xs[own][best_start(energies[own], label)])
+    return modes
+
+
+def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[int],
+                          chains: int = 4, draws: int = 1000, max_tree_depth: int = 10,
+                          dense_mass: bool = True, n_starts: int = 32,
+                          labels: Sequence[str] | None = None) -> list[str | dict]:
+    """What ``parameterization="auto"`` samples for each design: each pooled parameter
+    centred where its groups' :func:`level_separation` at the posterior mode (found in
+    the non-centred model, as every fit's mode is) reaches
+    :data:`.diagnostics.WELL_SEPARATED`, non-centred elsewhere; ``"centred"`` or
+    ``"noncentred"`` where all agree, else a dict. The mode search and curvature are
+    those of the non-centred model with the fit's settings, so a design that stays
+    non-centred samples with programs this compiled.
+    """
+    enable_x64()
+    designs = list(designs)
+    labels = list(labels) if labels is not None else [""] * len(designs)
+    plain = dataclasses.replace(spec, parameterization="noncentred")
+    structure = structure_of(designs)
+    datas = [pad(d, structure) for d in designs]
+    prog = program(plain, structure, _settings(chains, draws, max_tree_depth, dense_mass,
+                                               n_starts), datas[0])
+    modes = _modes(prog, [prog.seeded(seed) for seed in seeds], datas, labels, n_starts)
+    hessians = prog.curvature(np.stack(modes), stack(datas, 1))
+    out = []
+    for design, mode, hess in zip(designs, modes, hessians, strict=True):
+        separation = level_separation(plain, design, prog.unravel, mode, hess)
+        choice = {name: "centred" if separation.get(name, 0.0) >= WELL_SEPARATED
+                  else "noncentred" for name in pooled_offsets(plain, design)}
+        kinds = set(choice.values()) or {"noncentred"}
+        out.append(kinds.pop() if len(kinds) == 1 else choice)
+    return out
 
 
 def level_separation(spec, design: Design, unravel, mode: np.ndarray,
@@ -261,4 +307,4 @@ def _inference_data(spec, design: Design, dims: dict, separation: dict, sites: d
     return idata
 
 
-__all__ = ["level_separation", "run_nuts", "run_nuts_many"]
+__all__ = ["auto_parameterization", "level_separation", "run_nuts", "run_nuts_many"]

@@ -1,0 +1,63 @@
+"""``parameterization="auto"``: each fit samples each pooled parameter centred where the
+data tell its groups apart at the posterior mode (``engine.nuts.level_separation``),
+non-centred elsewhere, and records what it chose in ``fit.spec``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scalinglaws as sl
+from scalinglaws.errors import ScalingLawError, ScalingLawWarning
+from scalinglaws.losstoloss import LossToLossModel
+
+#: conftest's hierarchical_fit: its programs are compiled once for both files
+SETTINGS = dict(chains=4, warmup=500, draws=1000, progress=False)
+
+
+def _auto(model):
+    return sl.ScalingModel(**{**model.spec.to_dict(), "parameterization": "auto"})
+
+
+@pytest.fixture(scope="module")
+def shuffled(sweep):
+    """The demo's rows with their datasets shuffled: groups the data cannot tell apart."""
+    return sweep.assign(dataset=np.random.default_rng(0).permutation(sweep["dataset"]))
+
+
+def test_auto_samples_clearly_different_groups_centred(hierarchical_fit, sweep):
+    model = _auto(hierarchical_fit)
+    fit = model.fit(sweep, seed=1, **SETTINGS)
+    assert model.parameterization == "auto"  # the model is unchanged
+    assert fit.spec.parameterization == "centred"  # E, A, B: 70, 25, 33 at the mode
+    # the same program as the explicit choice, so the same draws
+    for name in ("alpha", "E_offset_dataset", "A_ref"):
+        np.testing.assert_array_equal(fit.idata.posterior[name].values,
+                                      hierarchical_fit.idata.posterior[name].values)
+
+
+def test_auto_keeps_groups_the_data_cannot_tell_apart_non_centred(hierarchical_fit, sweep,
+                                                                   shuffled):
+    model = _auto(hierarchical_fit)
+    with pytest.warns(ScalingLawWarning):  # three indistinct groups: a hard posterior
+        fits = model.fit_many({"clear": sweep, "shuffled": shuffled}, seed=[1, 2],
+                              **SETTINGS)
+    assert fits["clear"].spec.parameterization == "centred"
+    assert fits["shuffled"].spec.parameterization == "noncentred"
+    # a batch split by choice gives each frame what fitting it alone gives
+    np.testing.assert_array_equal(fits["clear"].idata.posterior["alpha"].values,
+                                  hierarchical_fit.idata.posterior["alpha"].values)
+    with pytest.warns(ScalingLawWarning):
+        alone = model.fit(shuffled, seed=2, **SETTINGS)
+    assert alone.spec == fits["shuffled"].spec
+    np.testing.assert_array_equal(fits["shuffled"].idata.posterior["alpha"].values,
+                                  alone.idata.posterior["alpha"].values)
+
+
+def test_auto_is_a_choice_of_the_core_model_only():
+    with pytest.raises(ScalingLawError, match="did you mean 'auto'"):
+        sl.ScalingModel("chinchilla", vary={"E": "dataset"}, parameterization="atuo")
+    with pytest.raises(ScalingLawError, match="parameterization must be one of"):
+        LossToLossModel("chinchilla", vary={"kappa": "dataset_y"}, parameterization="auto")
+    with pytest.raises(ScalingLawError, match="parameterization maps"):
+        sl.ScalingModel("chinchilla", vary={"E": "dataset"}, parameterization={"E": "auto"})
