@@ -61,3 +61,7 @@ def test_auto_is_a_choice_of_the_core_model_only():
         LossToLossModel("chinchilla", vary={"kappa": "dataset_y"}, parameterization="auto")
     with pytest.raises(ScalingLawError, match="parameterization maps"):
         sl.ScalingModel("chinchilla", vary={"E": "dataset"}, parameterization={"E": "auto"})
+    with pytest.raises(ScalingLawError, match="'auto' chooses per pooled parameter, but "
+                                              "coordinates='level'"):
+        sl.ScalingModel("chinchilla", vary={"E": "family", "A": "family", "B": "family"},
+                        coordinates="level", parameterization="auto")

@@ -300,6 +300,13 @@ class ModelSpec:
                 f"{ {t: list(vary.get(t, ())) for t in law.level_terms} }; use "
                 f"coordinates='natural'")
         noncentred = [t for t in law.level_terms if not is_centred(self.parameterization, t)]
+        if shared and self.pooling != "none" and self.parameterization == AUTO:
+            raise ScalingLawError(
+                f"parameterization='auto' chooses per pooled parameter, but "
+                f"coordinates='level' with partial pooling samples the level terms "
+                f"{list(law.level_terms)} centred by construction; give "
+                f"parameterization={ {t: 'centred' for t in law.level_terms} } (with the "
+                f"other pooled parameters' choices), or coordinates='natural'")
         if shared and self.pooling != "none" and noncentred:
             raise ScalingLawError(
                 f"coordinates='level' with partial pooling samples each level's terms "
