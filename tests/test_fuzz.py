@@ -148,6 +148,7 @@ def test_spec_from_random_dicts_with_a_law(data):
                                         "study"]), VALUES, max_size=3))
 @example({"law": "kaplan", "link": "shifted_power", "vary": 3}, {})
 @example({"law": "kaplan", "link": "shifted_power", "inputs": 3}, {})
+@example({"law": "chinchilla", "link": "shifted_power", "inputs": "0"}, {})  # was a ValueError
 def test_loss_to_loss_spec_from_random_tables(data, extra):
     _only_scaling_law_errors(read_spec, {**data, **extra})
 

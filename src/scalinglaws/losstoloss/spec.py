@@ -15,6 +15,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from .._checks import check_mapping
 from ..errors import ScalingLawError
 from ..laws import Law, resolve
 from ..priors import Prior
@@ -163,6 +164,10 @@ class LossToLossSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ScalingLawError(f"{name} must be a column name or None, got {value!r}")
+        for name in ("inputs", "vary", "priors"):
+            check_mapping(getattr(self, name), name)
+        if self.reference is not None:
+            check_mapping(self.reference, "reference")
 
         def route(key: str, what: str) -> tuple[str, str]:
             """(X_PREFIX or LINK_PREFIX, the core's name) of a parameter's own name."""
