@@ -271,7 +271,9 @@ def test_the_advice_names_the_parameters_the_data_tell_apart(hierarchical_fit, s
     assert "['A']" not in to_centre and "a dict chooses" not in to_centre
     to_uncentre = warned({"E": "centred", "A": "centred"}, {"E": 4.7, "A": 1.6})
     assert "groups of ['E', 'A'] barely differ" in to_uncentre
-    assert to_uncentre.endswith("(parameterization='noncentred').")
+    assert "sample them non-centred (parameterization='noncentred')" in to_uncentre
+    assert to_uncentre.endswith("parameterization='auto' makes this choice from the data "
+                                "in every fit.")
     assert "parameterization" not in warned({"E": "noncentred"}, {"E": 4.7})  # right as is
 
 
