@@ -21,6 +21,7 @@ from functools import partial
 
 import arviz as az
 import numpy as np
+from numpyro.distributions import biject_to
 
 from .._checks import check_sampler_settings
 from ..data import Design, design_coords, design_dataset
@@ -252,7 +253,8 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
             n = len(design.factors[factor].levels)
             if how == "centred" and offset in index and sd in index:
                 # offset ~ Normal(0, sd): the prior's curvature is 1 / sd^2
-                scale = float(np.exp(np.ravel(values[sd])[0]))
+                prior = spec.prior("run_sd" if name == "run" else f"{name}_sd").to_numpyro()
+                scale = float(biject_to(prior.support)(np.ravel(values[sd])[0]))
                 estimate = np.ravel(values[offset])[:n]
                 precision = curvature[np.ravel(index[offset])[:n]] - scale ** -2
             elif how != "centred" and z in index:
