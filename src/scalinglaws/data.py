@@ -76,9 +76,10 @@ class Design:
         """The fitted levels of each factor (what prediction needs to encode new rows)."""
         return {name: f.levels[: f.n_fitted] for name, f in self.factors.items()}
 
-    def take(self, rows: slice) -> Design:
-        """The design of ``rows`` alone, with every factor's levels (new ones included)
-        as they are, so a level keeps its code in every part of a design.
+    def take(self, rows: slice | np.ndarray) -> Design:
+        """The design of ``rows`` alone (a slice or row positions), with every factor's
+        levels (new ones included) as they are, so a level keeps its code in every part
+        of a design.
 
         >>> import scalinglaws as sl
         >>> spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})

@@ -23,7 +23,6 @@ import xarray as xr
 from ._checks import check_interval, check_predict_settings
 from .data import (
     Design,
-    Factor,
     as_frame,
     decades_outside,
     make_design,
@@ -179,7 +178,7 @@ class Fit:
             first[name] = {tuple(int(c) for c in combo): int(i)
                            for combo, i in zip(combos, rows, strict=True)}
         keep = sorted({i for seen in first.values() for i in seen.values()})
-        sub = _rows_of(design, np.asarray(keep))
+        sub = design.take(np.asarray(keep))
         position = {i: k for k, i in enumerate(keep)}
         params, scale = jax.vmap(lambda d: (law_params(spec, sub, d),
                                             noise_scale(spec, sub, d)))(draws)
@@ -420,16 +419,6 @@ class Fit:
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
             "scalinglaws_log_reference": json.dumps(self.design.log_reference),
         })
-
-
-def _rows_of(design: Design, rows: np.ndarray) -> Design:
-    """The design restricted to ``rows`` (same factors, levels and reference)."""
-    return Design(
-        variables={k: v[rows] for k, v in design.variables.items()},
-        y=None if design.y is None else design.y[rows],
-        factors={k: Factor(codes=f.codes[rows], levels=f.levels, n_fitted=f.n_fitted)
-                 for k, f in design.factors.items()},
-        vary=design.vary, log_reference=design.log_reference, index=design.index[rows])
 
 
 def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:
