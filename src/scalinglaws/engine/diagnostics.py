@@ -249,10 +249,7 @@ def _hierarchy_clauses(pooled: Mapping[str, str],
     clauses = _general_clauses({n: how for n, how in pooled.items() if n not in measured})
     if not centre and not uncentre:
         return clauses
-    choice = {n: ("centred" if n in centre else "noncentred" if n in uncentre else how)
-              for n, how in pooled.items()}
-    kinds = set(choice.values())
-    setting = repr(kinds.pop()) if len(kinds) == 1 else repr(choice)
+    setting = repr(advised_parameterization(pooled, measured))
 
     def spread(names):
         return ", ".join(f"{measured[n]:.2g}" for n in names)
@@ -269,6 +266,28 @@ def _hierarchy_clauses(pooled: Mapping[str, str],
                        f"(parameterization={setting})")
     clauses.append("parameterization='auto' makes this choice from the data in every fit")
     return clauses
+
+
+def advised_parameterization(pooled: Mapping[str, str],
+                             separation: Mapping[str, float]) -> str | dict[str, str]:
+    """The ``parameterization`` the groups' separation calls for: each pooled parameter
+    centred at :data:`WELL_SEPARATED` or more, non-centred below, and as ``pooled``
+    samples it where ``separation`` has no value; one string where all agree
+    (``"noncentred"`` with nothing pooled), else a dict.
+
+    >>> advised_parameterization({"E": "noncentred", "A": "noncentred"},
+    ...                          {"E": 70.2, "A": 1.6})
+    {'E': 'centred', 'A': 'noncentred'}
+    >>> advised_parameterization({"E": "centred"}, {"E": 4.7})
+    'noncentred'
+    >>> advised_parameterization({"E": "centred", "A": "centred"}, {"E": 4.7})
+    {'E': 'noncentred', 'A': 'centred'}
+    """
+    choice = {n: how if n not in separation
+              else "centred" if separation[n] >= WELL_SEPARATED else "noncentred"
+              for n, how in pooled.items()}
+    kinds = set(choice.values()) or {"noncentred"}
+    return kinds.pop() if len(kinds) == 1 else choice
 
 
 def _general_clauses(pooled: Mapping[str, str]) -> list[str]:

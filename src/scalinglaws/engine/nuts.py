@@ -40,7 +40,7 @@ from ..model import (
     structure_of,
 )
 from .convergence import convergence_by_name
-from .diagnostics import SEPARATION_ATTR, WELL_SEPARATED
+from .diagnostics import SEPARATION_ATTR, advised_parameterization
 from .diagnostics import problems as diagnosis
 from .program import Settings, best_start, program, stack
 
@@ -219,10 +219,7 @@ def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[in
     out = []
     for design, mode, hess in zip(designs, modes, hessians, strict=True):
         separation = level_separation(plain, design, prog.unravel, mode, hess)
-        choice = {name: "centred" if separation.get(name, 0.0) >= WELL_SEPARATED
-                  else "noncentred" for name in pooled_offsets(plain, design)}
-        kinds = set(choice.values()) or {"noncentred"}
-        out.append(kinds.pop() if len(kinds) == 1 else choice)
+        out.append(advised_parameterization(pooled_offsets(plain, design), separation))
     return out
 
 
