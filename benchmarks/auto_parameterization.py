@@ -9,12 +9,25 @@ offsets over their own standard errors); 20 or more
 own choice is the README tour's. Needs the studies' data under ``SCALINGLAWS_DATA``.
 
     SCALINGLAWS_DATA=../shared/data python benchmarks/auto_parameterization.py
+
+With ``--cost``, what the choice costs instead: the demo fit (4 chains x (500 + 1,000))
+with ``"auto"`` and with ``"centred"`` given, alternating, each in a fresh process with
+the persistent cache off, ``--rounds`` times: the first fit (compilation included), a
+refit on the rows less one, and the first fit's posterior mean of alpha (the same for
+both where auto chooses centred: the same program draws the same).
+
+    python benchmarks/auto_parameterization.py --cost [--rounds 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import json
 import os
+import statistics
+import subprocess
+import sys
 import time
 import tomllib
 import warnings
@@ -72,7 +85,7 @@ def main() -> None:
             design = make_design(spec, frame)
             started = time.perf_counter()
             try:
-                [choice] = nuts.auto_parameterization(spec, [design], seeds=[0])
+                [choice], _ = nuts.auto_parameterization(spec, [design], seeds=[0])
             except sl.ScalingLawError:  # level coordinates: the pooled terms are centred
                 print(f"| {label} | {design.n_rows} | {spec.parameterization} | none: "
                       f"its level coordinates need the level terms centred | | |")
@@ -82,5 +95,48 @@ def main() -> None:
               f"{separation} | {time.perf_counter() - started:.1f} |", flush=True)
 
 
+#: One fresh process: the demo fit with ``argv[1]`` as its parameterization, then a refit.
+COST = """
+import json, sys, time, warnings
+import scalinglaws as sl
+warnings.simplefilter("ignore")
+runs = sl.synthetic.sweep(seed=0)
+model = sl.ScalingModel("chinchilla", target="loss", parameterization=sys.argv[1],
+                        vary={"E": "dataset", "A": "dataset", "B": "dataset"})
+started = time.perf_counter()
+fit = model.fit(runs, seed=0, progress=False)
+first = time.perf_counter() - started
+started = time.perf_counter()
+model.fit(runs.iloc[1:], seed=1, progress=False)
+print(json.dumps({"first": first, "refit": time.perf_counter() - started,
+                  "sampled": fit.spec.parameterization,
+                  "alpha": float(fit.idata.posterior["alpha"].mean())}))
+"""
+
+
+def cost(rounds: int) -> None:
+    env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
+    runs: dict[str, list[dict]] = {"auto": [], "centred": []}
+    for _ in range(rounds):
+        for choice, seen in runs.items():
+            done = subprocess.run([sys.executable, "-c", COST, choice], env=env, check=True,
+                                  capture_output=True, text=True)
+            seen.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(choice, seen[-1], flush=True)
+    print("\n| parameterization | sampled | first fit s (median; all) | refit s (median) "
+          "| alpha mean |\n|---|---|---|---|---|")
+    for choice, seen in runs.items():
+        firsts = [r["first"] for r in seen]
+        alphas = sorted({f"{r['alpha']:.6f}" for r in seen})
+        print(f"| {choice} | {seen[0]['sampled']} | {statistics.median(firsts):.2f} "
+              f"({', '.join(f'{v:.2f}' for v in firsts)}) "
+              f"| {statistics.median(r['refit'] for r in seen):.2f} "
+              f"| {', '.join(alphas)} |")
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cost", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    cost(args.rounds) if args.cost else main()

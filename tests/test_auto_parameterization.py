@@ -4,10 +4,13 @@ non-centred elsewhere, and records what it chose in ``fit.spec``."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import scalinglaws as sl
+from scalinglaws.engine.program import Program
 from scalinglaws.errors import ScalingLawError, ScalingLawWarning
 from scalinglaws.losstoloss import LossToLossModel
 
@@ -25,11 +28,27 @@ def shuffled(sweep):
     return sweep.assign(dataset=np.random.default_rng(0).permutation(sweep["dataset"]))
 
 
-def test_auto_samples_clearly_different_groups_centred(hierarchical_fit, sweep):
+@pytest.fixture
+def searches(monkeypatch):
+    """The search spec of every mode search run (``Program.find_modes``), in order."""
+    seen = []
+    find_modes = Program.find_modes
+
+    def spied(self, *args):
+        seen.append(self.search_spec)
+        return find_modes(self, *args)
+
+    monkeypatch.setattr(Program, "find_modes", spied)
+    return seen
+
+
+def test_auto_samples_clearly_different_groups_centred(hierarchical_fit, sweep, searches):
     model = _auto(hierarchical_fit)
     fit = model.fit(sweep, seed=1, **SETTINGS)
     assert model.parameterization == "auto"  # the model is unchanged
     assert fit.spec.parameterization == "centred"  # E, A, B: 70, 25, 33 at the mode
+    # one mode search: the centred program searches the non-centred model auto searched
+    assert searches == [dataclasses.replace(model, parameterization="noncentred")]
     # the same program as the explicit choice, so the same draws
     for name in ("alpha", "E_offset_dataset", "A_ref"):
         np.testing.assert_array_equal(fit.idata.posterior[name].values,
@@ -37,13 +56,14 @@ def test_auto_samples_clearly_different_groups_centred(hierarchical_fit, sweep):
 
 
 def test_auto_keeps_groups_the_data_cannot_tell_apart_non_centred(hierarchical_fit, sweep,
-                                                                   shuffled):
+                                                                   shuffled, searches):
     model = _auto(hierarchical_fit)
     with pytest.warns(ScalingLawWarning):  # three indistinct groups: a hard posterior
         fits = model.fit_many({"clear": sweep, "shuffled": shuffled}, seed=[1, 2],
                               **SETTINGS)
     assert fits["clear"].spec.parameterization == "centred"
     assert fits["shuffled"].spec.parameterization == "noncentred"
+    assert len(searches) == 1  # both batches reuse auto's search (the same padding)
     # a batch split by choice gives each frame what fitting it alone gives
     np.testing.assert_array_equal(fits["clear"].idata.posterior["alpha"].values,
                                   hierarchical_fit.idata.posterior["alpha"].values)

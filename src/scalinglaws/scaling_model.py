@@ -139,23 +139,25 @@ class ScalingModel(ModelSpec):
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
                                dense_mass=dense_mass, progress=progress)
         design = make_design(self, data)
-        [spec] = self._resolved([design], [seed], chains=chains, draws=draws,
-                                max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+        [spec], search = self._resolved([design], [seed], chains=chains, draws=draws,
+                                        max_tree_depth=max_tree_depth,
+                                        dense_mass=dense_mass)
         idata, warnings_ = run_nuts(
             spec, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
             target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass,
+            dense_mass=dense_mass, search=search,
         )
         return Fit(idata=idata, spec=spec, design=design, warnings=tuple(warnings_))
 
-    def _resolved(self, designs: list, seeds: list[int], **settings) -> list[ScalingModel]:
+    def _resolved(self, designs: list, seeds: list[int], **settings):
         """The spec each design is sampled with: this one, or with
         ``parameterization="auto"`` the choice its data make
-        (:func:`scalinglaws.engine.nuts.auto_parameterization`)."""
+        (:func:`scalinglaws.engine.nuts.auto_parameterization`), and that choice's mode
+        searches for the sampler to reuse (None without ``"auto"``)."""
         if self.parameterization != AUTO:
-            return [self] * len(designs)
-        choices = auto_parameterization(self, designs, seeds=seeds, **settings)
-        return [dataclasses.replace(self, parameterization=c) for c in choices]
+            return [self] * len(designs), None
+        choices, search = auto_parameterization(self, designs, seeds=seeds, **settings)
+        return [dataclasses.replace(self, parameterization=c) for c in choices], search
 
     def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
                  draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
@@ -201,8 +203,8 @@ class ScalingModel(ModelSpec):
                     f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
                     f"factor with one level in a frame cannot vary); fit such frames "
                     f"separately or give every frame two or more levels of each factor")
-        specs = self._resolved(designs, seeds, chains=chains, draws=draws,
-                               max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+        specs, search = self._resolved(designs, seeds, chains=chains, draws=draws,
+                                       max_tree_depth=max_tree_depth, dense_mass=dense_mass)
         fits: list = [None] * len(designs)
         batches: dict[str, list[int]] = {}  # one batched program per choice
         for k, spec in enumerate(specs):
@@ -213,7 +215,8 @@ class ScalingModel(ModelSpec):
                 spec, [designs[k] for k in own], seeds=[seeds[k] for k in own],
                 chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                 progress=progress, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                labels=[labels[k] for k in own], defer=True)
+                labels=[labels[k] for k in own], defer=True,
+                search=None if search is None else search.take(own))
             for k, (idata, problems) in zip(own, results, strict=True):
                 fits[k] = Fit(idata=Deferred(idata), spec=spec, design=designs[k],
                               warnings=tuple(problems))

@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -27,6 +28,7 @@ from .._checks import check_sampler_settings
 from ..data import Design, design_coords, design_dataset
 from ..errors import ScalingLawWarning
 from ..model import (
+    Structure,
     auxiliary,
     centred_sites,
     enable_x64,
@@ -67,7 +69,8 @@ def _dims(spec, design: Design) -> dict[str, list[str]]:
 def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: int = 500,
              draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
              max_tree_depth: int = 10, dense_mass: bool = True,
-             n_starts: int = 32) -> tuple[az.InferenceData, list[str]]:
+             n_starts: int = 32,
+             search: Search | None = None) -> tuple[az.InferenceData, list[str]]:
     """Sample the posterior of ``spec`` on ``design`` and check it.
 
     Returns the InferenceData (posterior, sample_stats, log_likelihood, observed_data,
@@ -78,7 +81,7 @@ def run_nuts(spec, design: Design, *, seed: int = 0, chains: int = 4, warmup: in
     [(idata, problems)] = run_nuts_many(
         spec, [design], seeds=[seed], chains=chains, warmup=warmup, draws=draws,
         target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-        dense_mass=dense_mass, n_starts=n_starts, stacklevel=4)
+        dense_mass=dense_mass, n_starts=n_starts, stacklevel=4, search=search)
     return idata, problems
 
 
@@ -87,7 +90,8 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
                   progress: bool | None = None, max_tree_depth: int = 10,
                   dense_mass: bool = True, n_starts: int = 32,
                   labels: Sequence[str] | None = None, stacklevel: int = 3,
-                  defer: bool = False) -> list[tuple[az.InferenceData, list[str]]]:
+                  defer: bool = False,
+                  search: Search | None = None) -> list[tuple[az.InferenceData, list[str]]]:
     """Sample the posteriors of ``spec`` on several designs of one structure at once.
 
     All designs are padded to one :class:`~scalinglaws.model.Structure` and run through
@@ -99,6 +103,9 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     ``(InferenceData, warnings)`` per design, in order; ``labels`` name the designs in
     warnings and errors. With ``defer``, each InferenceData comes as the function that
     builds it (for a thousand fits, building them all costs more than sampling them).
+    ``search``: these designs' mode searches, already done (:func:`auto_parameterization`
+    gives them); used where they searched this program's model with its settings and
+    padding (:meth:`Search.serves`), else the modes are searched again.
     """
     for seed in seeds:
         check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
@@ -124,17 +131,20 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     per_fit, per_chain = stack(datas, 1), stack(datas, chains)
     prog.compile_ahead(chain_keys, per_fit, per_chain)
     phase("setup")
-    modes = _modes(prog, seeded, datas, labels, n_starts)
+    if search is not None and search.serves(prog, seeds):
+        optima = search.optima
+    else:
+        optima = _optima(prog, seeded, datas, labels, n_starts)
     phase("mode search")
     if progress:
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
               file=sys.stderr)
-    hessians = prog.curvature(np.stack(modes), per_fit)
+    modes, hessians = prog.curvature(np.stack(optima), per_fit)
     separations = [level_separation(spec, design, prog.unravel, mode, hess)
                    for design, mode, hess in zip(designs, modes, hessians, strict=True)]
     phase("curvature")
-    out = prog.sample(chain_keys, np.repeat(np.stack(modes), chains, axis=0),
+    out = prog.sample(chain_keys, np.repeat(modes, chains, axis=0),
                       np.repeat(hessians, chains, axis=0), per_chain, warmup=warmup,
                       target_accept=float(target_accept))
     phase("sampling")
@@ -181,30 +191,60 @@ def _settings(chains: int, draws: int, max_tree_depth: int, dense_mass,
                     n_starts=n_starts)
 
 
-def _modes(prog, seeded: list, datas: list[dict], labels: list[str],
-           n_starts: int) -> list[np.ndarray]:
-    """Each fit's posterior mode: the best of its ``n_starts`` BFGS runs from the starts
-    its seed drew (``seeded``: :meth:`.program.Program.seeded` per fit)."""
+def _optima(prog, seeded: list, datas: list[dict], labels: list[str],
+            n_starts: int) -> tuple[np.ndarray, ...]:
+    """Each fit's posterior mode, in the coordinates of the model searched: the best of
+    its ``n_starts`` BFGS runs from the starts its seed drew (``seeded``:
+    :meth:`.program.Program.seeded` per fit)."""
     starts = np.concatenate([starts for _, starts in seeded])
     xs, energies = prog.find_modes(starts, stack(datas, n_starts))
-    modes = []
+    optima = []
     for k, label in enumerate(labels):
         own = slice(k * n_starts, (k + 1) * n_starts)
-        modes.append(xs[own][best_start(energies[own], label)])
-    return modes
+        optima.append(xs[own][best_start(energies[own], label)])
+    return tuple(optima)
+
+
+@dataclasses.dataclass(frozen=True)
+class Search:
+    """Mode searches done once, for another program that searches the same model:
+    ``optima[k]``, the k-th design's best optimum from ``seeds[k]``, found in the model
+    of ``spec`` (:attr:`.program.Program.search_spec`) with ``settings``, the designs
+    padded to ``structure``."""
+
+    spec: Any
+    structure: Structure
+    settings: Settings
+    seeds: tuple[int, ...]
+    optima: tuple[np.ndarray, ...]
+
+    def take(self, indices: Sequence[int]) -> Search:
+        """The searches of the designs at ``indices``, in that order."""
+        return dataclasses.replace(self, seeds=tuple(self.seeds[k] for k in indices),
+                                   optima=tuple(self.optima[k] for k in indices))
+
+    def serves(self, prog, seeds: Sequence[int]) -> bool:
+        """Whether ``prog`` with ``seeds`` would search for exactly these optima."""
+        return (self.spec == prog.search_spec and self.structure == prog.structure
+                and tuple(seeds) == self.seeds
+                and (self.settings.n_starts, self.settings.max_iter)
+                == (prog.settings.n_starts, prog.settings.max_iter))
 
 
 def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[int],
                           chains: int = 4, draws: int = 1000, max_tree_depth: int = 10,
                           dense_mass: bool = True, n_starts: int = 32,
-                          labels: Sequence[str] | None = None) -> list[str | dict]:
+                          labels: Sequence[str] | None = None,
+                          ) -> tuple[list[str | dict], Search]:
     """What ``parameterization="auto"`` samples for each design: each pooled parameter
     centred where its groups' :func:`level_separation` at the posterior mode (found in
     the non-centred model, as every fit's mode is) reaches
     :data:`.diagnostics.WELL_SEPARATED`, non-centred elsewhere; ``"centred"`` or
     ``"noncentred"`` where all agree, else a dict. The mode search and curvature are
     those of the non-centred model with the fit's settings, so a design that stays
-    non-centred samples with programs this compiled.
+    non-centred samples with programs this compiled. Returns the choices and the
+    :class:`Search` behind them, which :func:`run_nuts_many` takes instead of searching
+    again: each choice's program searches this same non-centred model.
     """
     enable_x64()
     designs = list(designs)
@@ -212,15 +252,15 @@ def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[in
     plain = dataclasses.replace(spec, parameterization="noncentred")
     structure = structure_of(designs)
     datas = [pad(d, structure) for d in designs]
-    prog = program(plain, structure, _settings(chains, draws, max_tree_depth, dense_mass,
-                                               n_starts), datas[0])
-    modes = _modes(prog, [prog.seeded(seed) for seed in seeds], datas, labels, n_starts)
-    hessians = prog.curvature(np.stack(modes), stack(datas, 1))
+    settings = _settings(chains, draws, max_tree_depth, dense_mass, n_starts)
+    prog = program(plain, structure, settings, datas[0])
+    optima = _optima(prog, [prog.seeded(seed) for seed in seeds], datas, labels, n_starts)
+    modes, hessians = prog.curvature(np.stack(optima), stack(datas, 1))
     out = []
     for design, mode, hess in zip(designs, modes, hessians, strict=True):
         separation = level_separation(plain, design, prog.unravel, mode, hess)
         out.append(advised_parameterization(pooled_offsets(plain, design), separation))
-    return out
+    return out, Search(prog.search_spec, structure, settings, tuple(seeds), optima)
 
 
 def level_separation(spec, design: Design, unravel, mode: np.ndarray,
@@ -306,4 +346,5 @@ def _inference_data(spec, design: Design, dims: dict, separation: dict, sites: d
     return idata
 
 
-__all__ = ["auto_parameterization", "level_separation", "run_nuts", "run_nuts_many"]
+__all__ = ["Search", "auto_parameterization", "level_separation", "run_nuts",
+           "run_nuts_many"]

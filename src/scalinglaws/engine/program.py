@@ -636,8 +636,9 @@ def sites_layout(model, *args, **kwargs) -> Unravel:
 
 
 def _mode_search_model(spec, structure: Structure, example: dict, model, unravel):
-    """The model the mode search optimises, with its unflattening, and the map from its
-    optimum (and the fit's data) to the sampler's coordinates.
+    """The model the mode search optimises, as ``(its spec, the model, its
+    unflattening)``, and the map from its optimum (and the fit's data) to the sampler's
+    coordinates.
 
     Centred offsets (``offset ~ Normal(0, sd)``) give a joint density that grows without
     bound as ``sd`` and the offsets shrink together, so an optimiser can run down that
@@ -650,7 +651,7 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
     design = view(structure, example)
     pairs = centred_sites(spec, design)
     if not pairs:
-        return (model, unravel), lambda x, data: x
+        return (spec, model, unravel), lambda x, data: x
     factor = level_factor(spec, design) if spec.coordinates == "level" else ""
     pooled_levels = bool(factor) and spec.pooling != "none"
     # The twin samples every offset non-centred. Level terms pooled across this design's
@@ -687,7 +688,7 @@ def _mode_search_model(spec, structure: Structure, example: dict, model, unravel
             values[offset] = constrained[sd] * values.pop(z)
         return unravel.ravel(values)
 
-    return (twin, twin_unravel), to_sampler
+    return (twin_spec, twin, twin_unravel), to_sampler
 
 
 def _mass_mask(dense_mass, unravel, dim: int) -> np.ndarray | None:
@@ -720,6 +721,10 @@ class Program:
         self.dim = self.unravel.size
         search, to_sampler = _mode_search_model(spec, structure, example, model,
                                                 self.unravel)
+        #: the spec whose model the mode search optimises (centred offsets are searched
+        #: in their non-centred twin): programs with equal ``search_spec`` find the same
+        #: optima, which :meth:`curvature` maps to each one's own coordinates
+        self.search_spec = search[0]
 
         # Jitted, so that the model is traced and differentiated once: the Hessian and
         # NUTS call it from several places, and each call would trace the model again.
@@ -729,20 +734,20 @@ class Program:
             lambda x, data: potential_energy(model, (data,), {}, self.unravel(x))))
 
         search_potential = jax.jit(
-            lambda x, data: potential_energy(search[0], (data,), {}, search[1](x)))
+            lambda x, data: potential_energy(search[1], (data,), {}, search[2](x)))
 
         def objective(x, data):
             return finite_objective(search_potential(x, data))
 
         def solve(x0, data):
-            x, value = bfgs(jax.value_and_grad(partial(objective, data=data)), x0,
-                            settings.max_iter)
-            return to_sampler(x, data), value
+            return bfgs(jax.value_and_grad(partial(objective, data=data)), x0,
+                        settings.max_iter)
 
         mask = _mass_mask(settings.dense_mass, self.unravel, self.dim)
 
         def curvature(x, data):
-            return hessian(lambda x: potential_and_grad(x, data)[1], x)
+            mode = to_sampler(x, data)
+            return mode, hessian(lambda x: potential_and_grad(x, data)[1], mode)
 
         nuts = dict(draws=settings.draws, max_tree_depth=settings.max_tree_depth, mask=mask)
 
@@ -819,13 +824,16 @@ class Program:
         return tuple(np.asarray(a) for a in self._seeded(np.int64(seed)))
 
     def find_modes(self, x0: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
-        """BFGS from every row of ``x0`` (with its row of ``data``): optima, energies."""
+        """BFGS from every row of ``x0`` (with its row of ``data``): optima, energies, in
+        the coordinates of the model searched (:attr:`search_spec`)."""
         xs, energies = self._solve(x0, data)
         return np.asarray(xs), np.asarray(energies)
 
-    def curvature(self, x: np.ndarray, data: dict) -> np.ndarray:
-        """The potential's Hessian at every row of ``x`` (with its row of ``data``)."""
-        return np.asarray(self._curvature(x, data))
+    def curvature(self, x: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Every row of ``x``, an optimum of :meth:`find_modes` (with its row of
+        ``data``), in the sampler's coordinates, and the potential's Hessian there."""
+        modes, hessians = self._curvature(x, data)
+        return np.asarray(modes), np.asarray(hessians)
 
     def sample(self, keys, modes: np.ndarray, hessians: np.ndarray, data: dict, *,
                warmup: int, target_accept: float) -> dict:
