@@ -330,6 +330,25 @@ def test_struggling_fits_that_could_use_level_coordinates_are_told_so():
     assert not any("coordinates='level'" in m for m in problems(**arrays))
 
 
+def test_r_hat_warning_never_shows_the_threshold_as_the_value():
+    """An R-hat of 1.0104 is above 1.01: the warning says 1.0104, not 1.01."""
+    from scalinglaws.engine.diagnostics import problems
+
+    def told(r_hat):
+        return problems(diverging=np.zeros((4, 500), dtype=bool), n_steps=None,
+                        energy=np.random.default_rng(0).standard_normal((4, 500)),
+                        max_tree_depth=10, factors=[], chains_per_group=4,
+                        quantities={"E_sd": {"r_hat": np.array([r_hat]),
+                                             "ess_bulk": np.array([4000.0]),
+                                             "ess_tail": np.array([4000.0])}})
+
+    [message] = told(1.0104)
+    assert "R-hat above 1.01 for {'E_sd': 1.0104}" in message
+    [message] = told(1.01731)
+    assert "{'E_sd': 1.017}" in message
+    assert told(1.0099) == []
+
+
 def test_diagnose_names_a_chain_stuck_below_the_others():
     """A chain whose log density sits far below its group's best (another mode) is named,
     within groups: the same gap between groups of a cut fit is no warning."""

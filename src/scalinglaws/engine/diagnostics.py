@@ -349,7 +349,9 @@ def problems(*, diverging: np.ndarray, n_steps: np.ndarray | None, energy: np.nd
     if chains_per_group > 1:
         worst = _by_user_name({k: _skip_nan(np.nanmax, q["r_hat"])
                                for k, q in quantities.items() if q["r_hat"].size}, factors, max)
-        bad = {k: round(v, 3) for k, v in worst.items() if not v <= RHAT_MAX}
+        # three decimals, or four where three would read as the threshold itself
+        bad = {k: round(v, 3) if round(v, 3) > RHAT_MAX else round(v, 4)
+               for k, v in worst.items() if not v <= RHAT_MAX}
         if bad:
             out.append(f"R-hat above {RHAT_MAX} for {bad}: chains disagree, so the posterior "
                        f"is not reliable. Run more warmup/draws or check for multiple modes.")
