@@ -85,3 +85,35 @@ def test_auto_is_a_choice_of_the_core_model_only():
                                               "coordinates='level'"):
         sl.ScalingModel("chinchilla", vary={"E": "family", "A": "family", "B": "family"},
                         coordinates="level", parameterization="auto")
+
+
+def test_a_search_serves_only_a_program_that_would_find_the_same_optima():
+    """``Search.serves``: the same searched model, padding, seeds and search settings;
+    anything else searches again (a batch of other padding, another seed)."""
+    from types import SimpleNamespace
+
+    from scalinglaws.engine.nuts import Search
+    from scalinglaws.engine.program import Settings
+    from scalinglaws.model import Structure
+
+    spec = sl.ScalingModel("chinchilla", vary={"E": "dataset"})
+    structure = Structure(vary=(("E", ("dataset",)),), levels=(("dataset", 3),), rows=96)
+    settings = Settings(chains=4, draws=1000, max_tree_depth=10, dense_mass=True,
+                        n_starts=32)
+    search = Search(spec, structure, settings, (0, 1), (np.zeros(8), np.ones(8)))
+
+    def prog(**changes):
+        return SimpleNamespace(**{"search_spec": spec, "structure": structure,
+                                  "settings": settings, **changes})
+
+    assert search.serves(prog(), [0, 1])
+    # other sampler settings do not change the search
+    assert search.serves(prog(settings=Settings(2, 300, 8, False, 32)), [0, 1])
+    assert not search.serves(prog(), [0, 2])
+    assert not search.serves(prog(search_spec=dataclasses.replace(spec, vary={})), [0, 1])
+    assert not search.serves(prog(structure=dataclasses.replace(structure, rows=128)),
+                             [0, 1])
+    assert not search.serves(prog(settings=Settings(4, 1000, 10, True, 16)), [0, 1])
+    one = search.take([1])
+    assert one.seeds == (1,) and one.optima[0] is search.optima[1]
+    assert one.serves(prog(), [1])
