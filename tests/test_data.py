@@ -63,6 +63,11 @@ def test_dates_are_not_sizes(frame):
     _fails(frame, r"'N' \(law variable N\) holds datetime64\[ns\] values, not numbers")
 
 
+def test_complex_numbers_are_not_sizes(frame):
+    frame["N"] = frame["N"].astype(complex)  # float64 would drop the imaginary part
+    _fails(frame, r"'N' \(law variable N\) holds complex128 values, not real numbers")
+
+
 def test_factor_in_the_index_is_named(frame):
     _fails(frame.set_index("dataset"), r"'dataset' is the frame's index: data.reset_index()")
 

@@ -171,6 +171,11 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
         raise ScalingLawError(
             f"column {column!r} ({role}) holds {series.dtype} values, not numbers; give "
             f"sizes and losses as numbers")
+    if pd.api.types.is_complex_dtype(series):  # float64 would silently drop the imaginary part
+        raise ScalingLawError(
+            f"column {column!r} ({role}) holds {series.dtype} values, not real numbers; "
+            f"give its real part (data[{column!r}].to_numpy().real) if that is what you "
+            f"meant")
     if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
