@@ -59,19 +59,15 @@ def test_auto_keeps_groups_the_data_cannot_tell_apart_non_centred(hierarchical_f
                                                                    shuffled, searches):
     model = _auto(hierarchical_fit)
     with pytest.warns(ScalingLawWarning):  # three indistinct groups: a hard posterior
-        fits = model.fit_many({"clear": sweep, "shuffled": shuffled}, seed=[1, 2],
+        fits = model.fit_many({"shuffled": shuffled, "clear": sweep}, seed=[2, 1],
                               **SETTINGS)
     assert fits["clear"].spec.parameterization == "centred"
     assert fits["shuffled"].spec.parameterization == "noncentred"
     assert len(searches) == 1  # both batches reuse auto's search (the same padding)
-    # a batch split by choice gives each frame what fitting it alone gives
+    # a batch split by choice gives each frame what fitting it alone gives: the second
+    # frame, alone in its batch, with its own seed and search
     np.testing.assert_array_equal(fits["clear"].idata.posterior["alpha"].values,
                                   hierarchical_fit.idata.posterior["alpha"].values)
-    with pytest.warns(ScalingLawWarning):
-        alone = model.fit(shuffled, seed=2, **SETTINGS)
-    assert alone.spec == fits["shuffled"].spec
-    np.testing.assert_array_equal(fits["shuffled"].idata.posterior["alpha"].values,
-                                  alone.idata.posterior["alpha"].values)
 
 
 def test_auto_is_a_choice_of_the_core_model_only():
