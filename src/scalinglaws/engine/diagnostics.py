@@ -183,6 +183,18 @@ LEVEL_ADVICE = ("The law's terms and exponents may lie on a curved ridge that it
 #: noise by family, kept non-centred) and 24.7 (the demo's A) gives them all.
 WELL_SEPARATED = 20.0
 
+#: Below this :func:`~scalinglaws.engine.nuts.level_separation` the data barely tell a
+#: pooled parameter's groups apart: equal groups give about 1, so the parameter could be
+#: shared at little cost in fit, which the divergence warning names as its "share more
+#: parameters" (where a fit diverges anyway, whatever the parameterisation). Measured
+#: (``python benchmarks/weak_groups.py``, seeds 0 and 1): on Gadre's 104 runs (E 4.7, A
+#: 1.6, B 0.9) sharing A and B took the divergences from 209 and 62 to 14 and 25; on the
+#: demo generator's seed-3 sweep with E and A varying (A 2.2, E centred by "auto") from
+#: 48 and 110 to 1 and 1; on four demo runs per dataset (E 1.3, A 0.4, B 31) sharing E
+#: and A left them at 180 and 126 against 234 and 113: there the law itself is barely
+#: identified.
+BARELY_SEPARATED = 3.0
+
 #: The sample statistics' attribute holding a fit's level separation (JSON).
 SEPARATION_ATTR = "level_separation"
 
@@ -198,8 +210,22 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     'Raise target_accept (e.g. 0.95), tighten priors, or share more parameters.'
     >>> divergence_advice({"E": "centred"})[-79:]
     "offsets make a funnel: sample them non-centred (parameterization='noncentred')."
+    >>> advice = divergence_advice({"E": "centred", "A": "noncentred"}, {"E": 32, "A": 2.2})
+    >>> advice[advice.index("share"):].split(":")[0]
+    "share more parameters (the data barely tell the groups of ['A'] apart"
     """
-    advice = ["Raise target_accept (e.g. 0.95), tighten priors, or share more parameters"]
+    weak = [n for n in pooled or {} if n != "run"
+            and (separation or {}).get(n, np.inf) < BARELY_SEPARATED]
+    share = "share more parameters"
+    if weak:
+        share += (f" (the data barely tell the groups of {weak} apart: their estimates "
+                  f"spread {', '.join(f'{separation[n]:.2g}' for n in weak)} times their "
+                  f"own standard errors at the mode, so sharing "
+                  f"{'it' if len(weak) == 1 else 'them'} costs little fit, assumes "
+                  f"{'its' if len(weak) == 1 else 'their'} groups equal and removes "
+                  f"{'a group scale' if len(weak) == 1 else 'group scales'} the data "
+                  f"hardly inform)")
+    advice = [f"Raise target_accept (e.g. 0.95), tighten priors, or {share}"]
     if pooled is None:
         advice.append("in a hierarchy whose groups are each well measured and clearly "
                       "different, try parameterization='centred'")
