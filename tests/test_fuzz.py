@@ -1,12 +1,16 @@
-"""Fuzzing the readers of user text: the law-expression parser and the TOML/JSON/dict
-spec readers. Random text and random structures give a result or a ScalingLawError,
-never another exception, and each call returns within a second (hypothesis' deadline).
+"""Fuzzing the readers of user input: the law-expression parser, the TOML/JSON/dict
+spec readers and the reading of a DataFrame of runs. Random text, random structures and
+random frames give a result or a ScalingLawError, never another exception, and each call
+returns within a second (hypothesis' deadline); a frame is never changed.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 
+import numpy as np
+import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -181,3 +185,59 @@ def test_toml_random_text(text):
 @example("a\x00b")
 def test_spec_random_paths(text):
     _only_scaling_law_errors(read_spec, text + ".toml")
+
+
+# --- a DataFrame of runs ------------------------------------------------------------------
+
+FRAME_MODELS = [
+    sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}),
+    sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}, run="run"),
+    sl.ScalingModel("chinchilla", target="loss", measurement_se="se"),
+    sl.ScalingModel("chinchilla", target="loss", vary={"E": ["dataset", "tok"], "A": "dataset"},
+                    likelihood="student_t"),
+    sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset", "A": "dataset",
+                                                       "B": "dataset"},
+                    coordinates="level", parameterization="centred"),
+]
+#: each column's valid values; a cell is replaced by a bad one now and then
+GOOD_CELLS = {"N": st.floats(1e6, 1e11), "D": st.floats(1e8, 1e12), "loss": st.floats(1.5, 6.0),
+              "se": st.floats(0.001, 0.1), "dataset": st.sampled_from(["a", "b", "c"]),
+              "tok": st.sampled_from(["t1", "t2"]), "run": st.sampled_from(["r1", "r2", "r3"])}
+BAD_CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                      st.integers(-10**20, 10**20), st.text(max_size=4), st.none(),
+                      st.booleans(), st.sampled_from([pd.NA, 0.0, -1.0, 1e308, 5e-324, 1j]))
+COLUMN_DTYPES = st.sampled_from([None, None, "object", "Float64", "Int64", "string",
+                                 "category"])
+
+
+@st.composite
+def frames(draw):
+    n = draw(st.integers(1, 10))
+    columns = {}
+    for name, good in GOOD_CELLS.items():
+        if draw(st.integers(0, 20)) == 0:
+            continue  # a missing column now and then
+        cells = [draw(BAD_CELLS) if draw(st.integers(0, 15)) == 0 else draw(good)
+                 for _ in range(n)]
+        try:
+            columns[name] = pd.Series(cells, dtype=draw(COLUMN_DTYPES))
+        except (TypeError, ValueError):  # cells that dtype cannot hold
+            columns[name] = pd.Series(cells)
+    frame = pd.DataFrame(columns)
+    index = draw(st.sampled_from(["range", "reversed", "text", "repeated"]))
+    frame.index = {"range": frame.index, "reversed": frame.index[::-1],
+                   "text": pd.Index([f"run{i}" for i in range(n)]),
+                   "repeated": pd.Index(np.zeros(n, dtype=int))}[index]
+    return frame
+
+
+@FUZZ
+@given(frames(), st.sampled_from(FRAME_MODELS))
+def test_random_frames_of_runs(frame, model):
+    from scalinglaws.data import make_design
+
+    before = frame.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' casts of bad cells
+        _only_scaling_law_errors(make_design, model, frame)
+    pd.testing.assert_frame_equal(frame, before)
