@@ -68,6 +68,11 @@ def test_complex_numbers_are_not_sizes(frame):
     _fails(frame, r"'N' \(law variable N\) holds complex128 values, not real numbers")
 
 
+def test_subnormal_sizes_are_refused(frame):
+    frame.loc[3, "D"] = 5e-324  # read as 0 by XLA on a CPU: log D would be -inf
+    _fails(frame, r"'D' \(law variable D\) has values below 2.2e-308.* rows \[3\]")
+
+
 def test_factor_in_the_index_is_named(frame):
     _fails(frame.set_index("dataset"), r"'dataset' is the frame's index: data.reset_index()")
 

@@ -241,3 +241,19 @@ def test_random_frames_of_runs(frame, model):
         warnings.simplefilter("ignore")  # pandas' casts of bad cells
         _only_scaling_law_errors(make_design, model, frame)
     pd.testing.assert_frame_equal(frame, before)
+
+
+@settings(FUZZ, deadline=None)  # the first prediction compiles
+@given(frames(), st.booleans())
+@example(pd.DataFrame({"N": [1e8], "D": [5e-324], "loss": [3.0], "dataset": ["web"]}), True)
+def test_random_frames_to_predict_and_score(hierarchical_fit, frame, with_target):
+    """A fitted model's predictions and scores of random frames: a result or a
+    ScalingLawError before anything runs (a size of 5e-324, which XLA reads as 0, once
+    reached the log density as an invalid location)."""
+    frame = frame if with_target else frame.drop(columns=["loss"], errors="ignore")
+    before = frame.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # new levels, pandas' casts of bad cells
+        _only_scaling_law_errors(hierarchical_fit.predict, frame)
+        _only_scaling_law_errors(hierarchical_fit.log_density, frame)
+    pd.testing.assert_frame_equal(frame, before)

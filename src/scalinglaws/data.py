@@ -205,6 +205,14 @@ def _positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: str) -
             f"are <= 0 (e.g. {values[bad][0]!r}); scaling laws take positive sizes and "
             f"losses: check units or drop those rows"
         )
+    # subnormal numbers: the compiled programs flush them to 0, whose log is -inf
+    bad = values < np.finfo(np.float64).tiny
+    if bad.any():
+        raise ScalingLawError(
+            f"column {column!r} ({role}) has values below 2.2e-308, the smallest normal "
+            f"float64, in rows {_rows(bad, frame.index)} (e.g. {values[bad][0]!r}), which "
+            f"compiled programs read as 0: check units or drop those rows"
+        )
 
 
 def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> Factor:
