@@ -210,11 +210,18 @@ COLUMN_DTYPES = st.sampled_from([None, None, "object", "Float64", "Int64", "stri
                                  "category"])
 
 
+#: a paired frame of a loss-to-loss model (pair_losses' columns)
+PAIRED_CELLS = {"N": st.floats(1e6, 1e11), "D": st.floats(1e8, 1e12),
+                "loss_x": st.floats(1.5, 6.0), "loss_y": st.floats(1.5, 6.0),
+                "dataset_x": st.just("web"), "dataset_y": st.sampled_from(["code", "books"]),
+                "run_x": st.sampled_from(["r1", "r2", "r3"])}
+
+
 @st.composite
-def frames(draw):
+def frames(draw, cells=GOOD_CELLS):
     n = draw(st.integers(1, 10))
     columns = {}
-    for name, good in GOOD_CELLS.items():
+    for name, good in cells.items():
         if draw(st.integers(0, 20)) == 0:
             continue  # a missing column now and then
         cells = [draw(BAD_CELLS) if draw(st.integers(0, 15)) == 0 else draw(good)
@@ -256,4 +263,21 @@ def test_random_frames_to_predict_and_score(hierarchical_fit, frame, with_target
         warnings.simplefilter("ignore")  # new levels, pandas' casts of bad cells
         _only_scaling_law_errors(hierarchical_fit.predict, frame)
         _only_scaling_law_errors(hierarchical_fit.log_density, frame)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+@FUZZ
+@given(frames(PAIRED_CELLS), st.sampled_from(["joint", "cut"]))
+@example(pd.DataFrame({"N": [1e8, 1j], "D": [1e9, 1e9], "loss_x": [3.0, 3.1],
+                       "loss_y": [3.2, 3.3], "dataset_x": "web", "dataset_y": "code"}),
+         "joint")  # complex N once reached pandas' groupby of input models
+def test_random_paired_frames(frame, feedback):
+    from scalinglaws import losstoloss as ltl
+    from scalinglaws.losstoloss.layout import Layout
+
+    spec = ltl.LossToLossModel("chinchilla", vary={"K": "dataset_y"}, feedback=feedback)
+    before = frame.copy(deep=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _only_scaling_law_errors(Layout.build, spec, frame)
     pd.testing.assert_frame_equal(frame, before)

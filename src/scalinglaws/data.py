@@ -162,7 +162,15 @@ def _rows(mask: np.ndarray, index: pd.Index, limit: int = 5) -> str:
     return f"{bad}" + (f" and {more} more" if more > 0 else "")
 
 
-def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+def numeric_column(frame: pd.DataFrame, column: str, role: str,
+                   missing_ok: bool = False) -> np.ndarray:
+    """``frame[column]`` as float64, or a :class:`ScalingLawError` naming the column, its
+    ``role`` and the rows: dates, complex numbers, text that is not a number, infinite
+    values, and missing values (NaN, where ``missing_ok``) are refused.
+
+    >>> numeric_column(pd.DataFrame({"N": ["1e8", 2e8]}), "N", "law variable N")
+    array([1.e+08, 2.e+08])
+    """
     series = frame[column]
     if isinstance(series, pd.DataFrame):
         raise ScalingLawError(f"column {column!r} ({role}) appears more than once in the data")
@@ -187,17 +195,20 @@ def _numeric(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
             )
         series = converted
     values = series.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    bad = ~np.isfinite(values)
+    bad = np.isinf(values) if missing_ok else ~np.isfinite(values)
     if bad.any():
         raise ScalingLawError(
-            f"column {column!r} ({role}) has NaN or infinite values in rows "
-            f"{_rows(bad, frame.index)}; drop or fill those rows (e.g. data.dropna(subset="
-            f"[{column!r}]))"
+            f"column {column!r} ({role}) has {'infinite' if missing_ok else 'NaN or infinite'}"
+            f" values in rows {_rows(bad, frame.index)}; drop or fill those rows (e.g. "
+            f"data.dropna(subset=[{column!r}]))"
         )
     return values
 
 
-def _positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: str) -> None:
+def check_positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: str) -> None:
+    """A :class:`ScalingLawError` naming the rows of ``values`` (``frame[column]``, read by
+    :func:`numeric_column`) that are not positive or too small to be read as positive
+    (subnormal); missing values (NaN) pass."""
     bad = values <= 0
     if bad.any():
         raise ScalingLawError(
@@ -259,9 +270,9 @@ def target_values(spec, frame: pd.DataFrame) -> np.ndarray:
         raise ScalingLawError(
             f"data has no target column {spec.target!r}; scoring rows needs their observed "
             f"values")
-    values = _numeric(frame, spec.target, "target")
+    values = numeric_column(frame, spec.target, "target")
     if spec.scale == "log":
-        _positive(values, frame, spec.target, "target")
+        check_positive(values, frame, spec.target, "target")
     return values
 
 
@@ -446,8 +457,8 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
 
     variables = {}
     for var, column in spec.inputs.items():
-        values = _numeric(data, column, f"law variable {var}")
-        _positive(values, data, column, f"law variable {var}")
+        values = numeric_column(data, column, f"law variable {var}")
+        check_positive(values, data, column, f"law variable {var}")
         variables[var] = values
     for message, bad in spec.law.problems(variables, fitting=not predicting):
         raise ScalingLawError(f"law {spec.law.name!r}: {message}; rows {_rows(bad, data.index)} "
@@ -455,12 +466,12 @@ def make_design(spec, data: pd.DataFrame, *, fitted: Design | None = None) -> De
 
     y = None
     if not predicting:
-        y = _numeric(data, spec.target, "target")
+        y = numeric_column(data, spec.target, "target")
         if spec.scale == "log":
-            _positive(y, data, spec.target, "target, modelled on the log scale")
+            check_positive(y, data, spec.target, "target, modelled on the log scale")
     se = None
     if spec.measurement_se and (not predicting or spec.measurement_se in data.columns):
-        se = _numeric(data, spec.measurement_se, "measurement standard error")
+        se = numeric_column(data, spec.measurement_se, "measurement standard error")
         if (se <= 0).any():
             raise ScalingLawError(
                 f"column {spec.measurement_se!r} (measurement_se) must be standard errors > 0; "

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..data import check_positive, numeric_column
 from ..errors import ScalingLawError
 
 
@@ -43,17 +44,10 @@ def match_key(frame: pd.DataFrame, on: Sequence[str]) -> pd.Series:
 
 
 def loss_column(frame: pd.DataFrame, column: str, role: str, positive: bool) -> np.ndarray:
-    values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() & frame[column].notna()
-    if bad.any():
-        raise ScalingLawError(f"column {column!r} ({role}) has non-numeric values in rows "
-                              f"{list(frame.index[bad][:5])}; convert them with pd.to_numeric")
-    out = values.to_numpy(dtype=float)
-    if np.isinf(out).any():
-        raise ScalingLawError(f"column {column!r} ({role}) has infinite values in rows "
-                              f"{list(frame.index[np.isinf(out)][:5])}; drop those rows")
-    if positive and (out <= 0).any():
-        raise ScalingLawError(f"column {column!r} ({role}) must be positive, but rows "
-                              f"{list(frame.index[out <= 0][:5])} are <= 0; losses are modelled "
-                              f"on the log scale")
-    return out
+    """A loss column as float64, missing values (NaN) kept: the checks of a core fit's
+    columns (:func:`scalinglaws.data.numeric_column`, and
+    :func:`scalinglaws.data.check_positive` where ``positive``)."""
+    values = numeric_column(frame, column, role, missing_ok=True)
+    if positive:
+        check_positive(values, frame, column, f"{role}, modelled on the log scale")
+    return values

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from .._checks import require_columns
-from ..data import Design, make_design
+from ..data import Design, check_positive, make_design, numeric_column
 from ..errors import ScalingLawError
 from ..model import Structure, pad, structure_of, transform_target
 from .frames import loss_column, match_key
@@ -67,6 +67,9 @@ class Layout:
             require_columns(frame, [spec.x_run], "data", hint)
         require_columns(frame, cls.columns(spec, frame), "data", hint)
         data = frame[cls.columns(spec, frame)].copy()
+        for var, column in spec.inputs.items():  # read before input models are grouped
+            check_positive(numeric_column(data, column, f"law variable {var}"), data, column,
+                           f"law variable {var}")
         x = loss_column(data, spec.x, "input loss x", positive=True)
         y = loss_column(data, spec.y, "output loss y",
                         positive=spec.link_spec.scale == "log")
