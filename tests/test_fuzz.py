@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import warnings
+from functools import partial
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -281,3 +283,56 @@ def test_random_paired_frames(frame, feedback):
         warnings.simplefilter("ignore")
         _only_scaling_law_errors(Layout.build, spec, frame)
     pd.testing.assert_frame_equal(frame, before)
+
+
+# --- the decide functions' arguments ------------------------------------------------------
+
+ARGUMENTS = st.one_of(
+    st.none(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10**30, 10**30), st.text(max_size=4), st.lists(st.floats(0, 1e24), max_size=3),
+    st.sampled_from([np.array([1e21, 1e22]), "auto", "closed", "expected", "width", 0.9]),
+    st.dictionaries(st.sampled_from(["dataset", "N", "D", "x"]),
+                    st.one_of(st.floats(0, 1e12), st.sampled_from(["web", "code", "new"])),
+                    max_size=3),
+    st.just(pd.DataFrame({"N": [1e9], "D": [2e10], "dataset": ["web"]})))
+AT = {"N": 1e10, "D": 2e11, "dataset": "web"}
+#: each function's valid arguments, and the names of those the fuzz replaces
+DECISIONS = {
+    "choose_size": ({"compute": 1e21, "n_grid": 20},
+                    ["compute", "group", "rule", "quantile", "target", "point", "interval"]),
+    "compute_optimal": ({"compute": [1e21]}, ["compute", "group", "interval", "method"]),
+    "epochs_worth_it": ({"at": AT}, ["at", "epochs", "tolerance", "confidence", "interval"]),
+    "next_run": ({"candidates": {"N": [1e9], "D": [2e10], "dataset": ["web"]}, "target": AT,
+                  "n_sim": 16}, ["candidates", "target", "cost", "measure", "predictive"]),
+    "prob_better": ({"a": {"dataset": "web"}, "b": {"dataset": "code"},
+                     "at": {"N": 1e10, "D": 2e11}},
+                    ["a", "b", "at", "rope", "predictive", "higher_is_better", "interval"]),
+    "prob_target": ({"target": 2.3, "at": AT},
+                    ["target", "at", "predictive", "higher_is_better", "interval"]),
+}
+
+
+@settings(FUZZ, deadline=None)  # a decision's first prediction compiles
+@given(st.data())
+def test_decisions_with_random_arguments(hierarchical_fit, data):
+    from scalinglaws import decide
+
+    name = data.draw(st.sampled_from(sorted(DECISIONS)))
+    valid, names = DECISIONS[name]
+    kwargs = {**valid, **data.draw(st.dictionaries(st.sampled_from(names), ARGUMENTS,
+                                                   max_size=2))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _only_scaling_law_errors(partial(getattr(decide, name), hierarchical_fit, **kwargs))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("compute_optimal", {"compute": [1e21], "method": np.array([1e21, 1e22])}),  # ValueError
+    ("prob_target", {"target": 2.3, "at": AT, "predictive": pd.DataFrame(AT, [0])}),
+    ("prob_better", {**DECISIONS["prob_better"][0], "rope": -2**63 - 1}),  # was a TypeError
+])
+def test_decisions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, name, kwargs):
+    from scalinglaws import decide
+
+    with pytest.raises(sl.ScalingLawError, match="must be"):
+        getattr(decide, name)(hierarchical_fit, **kwargs)

@@ -9,6 +9,7 @@ argument, the value given and what to pass instead. Nothing here imports above l
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +34,32 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """
     close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_choice(value: Any, choices: Iterable[str], what: str) -> str:
+    """``value`` if it is one of the strings ``choices``, else a :class:`ScalingLawError`
+    naming ``what`` and the choices (an array or a list is refused, not compared).
+
+    >>> check_choice("closed", ("auto", "closed"), "method")
+    'closed'
+    """
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ScalingLawError(f"{what} must be one of {choices}, got {value!r}{hint}")
+    return value
+
+
+def check_flag(value: Any, what: str) -> bool:
+    """``value`` as a bool if it is one (Python's or NumPy's), else a
+    :class:`ScalingLawError` naming ``what``.
+
+    >>> check_flag(np.True_, "predictive")
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ScalingLawError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
@@ -83,6 +110,20 @@ def _is_int(value: Any) -> bool:
 
 def _is_real(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (not a bool) that a float64 holds finitely.
+
+    >>> is_finite_number(2.5), is_finite_number(10**400), is_finite_number(float("nan"))
+    (True, False, False)
+    """
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def check_seed(seed: Any) -> int:

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from ._checks import is_finite_number
 from ._warnings import filtered
 from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
@@ -140,8 +141,7 @@ def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
         raise ScalingLawError("holdout is empty; give at least one threshold or 'largest'")
     out = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float, np.number)) \
-                or not np.isfinite(item) or item <= 0:
+        if not is_finite_number(item) or item <= 0:
             raise ScalingLawError(
                 f"holdout thresholds must be positive numbers on the scale of {by!r} (e.g. "
                 f"1e20 for compute), got {item!r}"

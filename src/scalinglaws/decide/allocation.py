@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import laws as _laws
-from .._checks import check_budgets, check_interval
+from .._checks import check_budgets, check_choice, check_interval
 from ..errors import ScalingLawError, ScalingLawWarning
 from .common import (
     check_fit,
@@ -159,8 +159,7 @@ def optimum(law: Any, params: Mapping[str, Any], compute: float | np.ndarray,
     use_x64()
     law = _laws.resolve(law)
     require_nd_law(law, "optimum")
-    if method not in _METHODS:
-        raise ScalingLawError(f"method must be one of {_METHODS}, got {method!r}")
+    check_choice(method, _METHODS, "method")
     missing = [p for p in law.param_names if p not in params]
     if missing:
         raise ScalingLawError(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval
+from .._checks import check_choice, check_flag, check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import transform_target
@@ -126,8 +126,8 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     >>> next_run(fit, cands, target={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
     check_fit(fit)
-    if measure not in _MEASURES:
-        raise ScalingLawError(f"measure must be one of {_MEASURES}, got {measure!r}")
+    check_choice(measure, _MEASURES, "measure")
+    predictive = check_flag(predictive, "predictive")
     if not isinstance(n_sim, (int, np.integer)) or n_sim < 10:
         raise ScalingLawError(f"n_sim must be an integer >= 10, got {n_sim!r}")
     lo, hi = check_interval(interval)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval
+from .._checks import check_flag, check_interval, is_finite_number
 from ..data import as_frame
 from ..errors import ScalingLawError
 from .common import check_complete, check_fit, warn_unfitted_levels
@@ -106,8 +106,10 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
                 f"fit predicts {fit.spec.target!r} but fit_b predicts {fit_b.spec.target!r}; "
                 f"compare fits of the same target"
             )
-    if not isinstance(rope, (int, float)) or not np.isfinite(rope) or rope < 0:
+    if not is_finite_number(rope) or rope < 0:
         raise ScalingLawError(f"rope must be a number >= 0 (in target units), got {rope!r}")
+    predictive = check_flag(predictive, "predictive")
+    higher_is_better = check_flag(higher_is_better, "higher_is_better")
     lo, hi = check_interval(interval)
     a_cfg = _check_config(fit, a, "a")
     b_cfg = _check_config(other, b, "b")
@@ -188,6 +190,8 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
     check_fit(fit)
+    predictive = check_flag(predictive, "predictive")
+    higher_is_better = check_flag(higher_is_better, "higher_is_better")
     lo, hi = check_interval(interval)
     rows = as_frame(at, "at")
     check_complete(fit, rows, "at")

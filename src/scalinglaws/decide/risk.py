@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_budgets, check_interval
+from .._checks import check_budgets, check_choice, check_interval, is_finite_number
 from ..errors import ScalingLawError, ScalingLawWarning
 from .allocation import evaluate_law, golden_section, optimum
 from .common import check_fit, group_levels, param_draws, require_nd_law
@@ -166,15 +166,13 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
             f"(compute_optimal takes several)"
         )
     c = float(budget[0])
-    if rule not in _RULES:
-        raise ScalingLawError(f"rule must be one of {_RULES}, got {rule!r}")
-    if point not in _POINTS:
-        raise ScalingLawError(f"point must be one of {_POINTS}, got {point!r}")
+    check_choice(rule, _RULES, "rule")
+    check_choice(point, _POINTS, "point")
     if not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
         raise ScalingLawError(f"quantile must be between 0 and 1 (e.g. 0.9), got {quantile!r}")
     if rule == "target" and target is None:
         raise ScalingLawError("rule='target' needs target=<the loss to reach>, e.g. target=2.1")
-    if target is not None and not (isinstance(target, (int, float)) and np.isfinite(target)):
+    if target is not None and not is_finite_number(target):
         raise ScalingLawError(f"target must be a finite number (a loss), got {target!r}")
     if not isinstance(n_grid, (int, np.integer)) or n_grid < 10:
         raise ScalingLawError(f"n_grid must be an integer >= 10, got {n_grid!r}")
