@@ -326,13 +326,34 @@ def test_decisions_with_random_arguments(hierarchical_fit, data):
         _only_scaling_law_errors(partial(getattr(decide, name), hierarchical_fit, **kwargs))
 
 
-@pytest.mark.parametrize("name, kwargs", [
-    ("compute_optimal", {"compute": [1e21], "method": np.array([1e21, 1e22])}),  # ValueError
-    ("prob_target", {"target": 2.3, "at": AT, "predictive": pd.DataFrame(AT, [0])}),
-    ("prob_better", {**DECISIONS["prob_better"][0], "rope": -2**63 - 1}),  # was a TypeError
-])
-def test_decisions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, name, kwargs):
-    from scalinglaws import decide
+def _wrong_kinds(fit):
+    """Calls with an argument of the wrong kind, each once answered by another exception
+    than a ScalingLawError (found by fuzzing the public functions' arguments)."""
+    from scalinglaws import decide, validate
 
-    with pytest.raises(sl.ScalingLawError, match="must be"):
-        getattr(decide, name)(hierarchical_fit, **kwargs)
+    two = np.array([0.5, 0.9])
+    return {
+        "compute_optimal, an array as method": lambda: decide.compute_optimal(
+            fit, [1e21], method=np.array([1e21, 1e22])),
+        "prob_target, a frame as a flag": lambda: decide.prob_target(
+            fit, 2.3, AT, predictive=pd.DataFrame(AT, [0])),
+        "prob_better, an int past float64 as rope": lambda: decide.prob_better(
+            fit, **DECISIONS["prob_better"][0], rope=-2**1100),
+        "compare, an array of chains": lambda: sl.compare({"a": fit, "b": fit}, holdout=1e20,
+                                                          chains=two),
+        "extrapolation, no intervals": lambda: validate.extrapolation(fit, intervals=None),
+        "Discrepancy.estimate, text": lambda: validate.Discrepancy.estimate("", "", "", ""),
+        "Discrepancy, a frame as bias": lambda: validate.Discrepancy(
+            pd.DataFrame(AT, [0]), 0.1, 3),
+        "datasets.load, an array as table": lambda: sl.datasets.load("gadre2024", two),
+        "datasets.load, an array as verify": lambda: sl.datasets.load("gadre2024",
+                                                                      verify=two),
+        "datasets.load, an array as data_dir": lambda: sl.datasets.load("gadre2024",
+                                                                        data_dir=two),
+    }
+
+
+@pytest.mark.parametrize("case", list(_wrong_kinds(None)))
+def test_public_functions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, case):
+    with pytest.raises(sl.ScalingLawError, match="must be|unknown"):
+        _wrong_kinds(hierarchical_fit)[case]()

@@ -212,10 +212,12 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
 
     if holdout is not None:
         first = next(iter(fits.values()))
-        n_chains = chains or int(first.idata.posterior.sizes["chain"])
-        n_draws = draws or int(first.idata.posterior.sizes["draw"])
+        posterior = first.idata.posterior
+        n_chains = int(posterior.sizes["chain"]) if chains is None else chains
+        n_draws = int(posterior.sizes["draw"]) if draws is None else draws
         result = extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
-                               chains=n_chains, warmup=warmup or n_draws, draws=n_draws,
+                               chains=n_chains, draws=n_draws,
+                               warmup=n_draws if warmup is None else warmup,
                                progress=progress)
         summary = result.summary()
         extra = summary[["rank", "elpd", "elpd_diff", "dse", "are_mean", "coverage_50",

@@ -4,10 +4,12 @@ into predictions (:class:`Discrepancy`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 
+from ._checks import check_choice, is_finite_number
 from .errors import ScalingLawError
 
 
@@ -61,6 +63,19 @@ class Discrepancy:
     units: int
     scale: str = "log"
 
+    def __post_init__(self) -> None:
+        if not is_finite_number(self.bias):
+            raise ScalingLawError(f"Discrepancy's bias must be a finite number, got "
+                                  f"{self.bias!r}"[:200])
+        if not is_finite_number(self.sd) or self.sd < 0:
+            raise ScalingLawError(f"Discrepancy's sd must be a finite number >= 0, got "
+                                  f"{self.sd!r}"[:200])
+        if not isinstance(self.units, Integral) or isinstance(self.units, bool) \
+                or self.units < 0:
+            raise ScalingLawError(f"Discrepancy's units must be a count of held-out units, "
+                                  f"got {self.units!r}"[:200])
+        check_choice(self.scale, ("log", "identity"), "Discrepancy's scale")
+
     @classmethod
     def estimate(cls, observed, median, lower, upper, *, mass: float = 0.9, groups=None,
                  scale: str = "log") -> Discrepancy:
@@ -83,14 +98,17 @@ class Discrepancy:
         from scipy.optimize import minimize_scalar
         from scipy.stats import norm
 
-        if scale not in ("log", "identity"):
-            raise ScalingLawError(f"scale must be 'log' or 'identity', got {scale!r}")
-        if not 0 < mass < 1:
+        check_choice(scale, ("log", "identity"), "scale")
+        if not is_finite_number(mass) or not 0 < mass < 1:
             raise ScalingLawError(f"mass must be in (0, 1), got {mass!r}")
         arrays = {}
         for name, value in (("observed", observed), ("median", median), ("lower", lower),
                             ("upper", upper)):
-            a = np.asarray(value, dtype=np.float64).ravel()
+            try:
+                a = np.asarray(value, dtype=np.float64).ravel()
+            except (TypeError, ValueError) as error:
+                raise ScalingLawError(f"{name} must be numbers, one per row ({error})"
+                                      ) from None
             positive = (a > 0).all() if scale == "log" else True
             if not np.isfinite(a).all() or not positive:
                 raise ScalingLawError(

@@ -480,10 +480,12 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     >>> result.summary()  # doctest: +SKIP
     """
     models = _models(model)
-    levels = tuple(float(q) for q in intervals)
-    if not levels or any(not 0 < q < 1 for q in levels):
+    levels = (tuple(intervals) if isinstance(intervals, (Sequence, np.ndarray))
+              and not isinstance(intervals, str) else ())
+    if not levels or any(not is_finite_number(q) or not 0 < q < 1 for q in levels):
         raise ScalingLawError(f"intervals must be masses in (0, 1) such as (0.5, 0.9), "
                               f"got {intervals!r}")
+    levels = tuple(float(q) for q in levels)
     if data is None:
         fits = {name: fit for name, (_, fit) in models.items()}
         if any(fit is None for fit in fits.values()):

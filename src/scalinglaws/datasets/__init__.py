@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._checks import check_flag
 from ..errors import ScalingLawError
 from . import (
     brandfonbrener2025,
@@ -92,7 +93,7 @@ def studies() -> list[str]:
 
 
 def _study(name: str) -> Study:
-    if name not in STUDIES:
+    if not isinstance(name, str) or name not in STUDIES:
         raise ScalingLawError(
             f"unknown study {name!r}; the studies are {', '.join(map(repr, STUDIES))}"
         )
@@ -346,6 +347,12 @@ def load(
     """
     st = _study(study)
     tab = st.table(table)
+    download, verify = check_flag(download, "download"), check_flag(verify, "verify")
+    standardize = check_flag(standardize, "standardize")
+    for what, folder in (("data_dir", data_dir), ("cache_dir", cache_dir)):
+        if folder is not None and not isinstance(folder, (str, os.PathLike)):
+            raise ScalingLawError(f"{what} must be a folder (a path) or None, got "
+                                  f"{type(folder).__name__}")
     kwargs = {"data_dir": data_dir, "cache_dir": cache_dir, "download": download, "verify": verify}
     frames: dict[str, pd.DataFrame] = {}
     paths: dict[str, Path] = {}

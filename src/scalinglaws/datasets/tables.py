@@ -172,6 +172,9 @@ class Study:
         """The table called ``name`` (the default one for None)."""
         if name is None:
             return self.tables[0]
+        if not isinstance(name, str):
+            raise ScalingLawError(f"table must be a table's name (text) or None, got "
+                                  f"{type(name).__name__} {name!r}"[:200])
         for tab in self.tables:
             if tab.name == name:
                 return tab
