@@ -185,6 +185,12 @@ def test_cli_compare(fits, tmp_path, capsys):
     assert "--names must give 2" in capsys.readouterr().err
     assert cli.main(["compare", *paths, "--holdout", "big"]) == 2
     assert "--holdout takes numbers" in capsys.readouterr().err
+    # the table never replaces an input: it once wrote a CSV over the first fit
+    assert cli.main(["compare", *paths, "--out", paths[0]]) == 2
+    assert "should end in .csv" in capsys.readouterr().err
+    assert cli.main(["compare", *paths, "--out", str(out), "--data", str(out)]) == 2
+    assert "is one of the inputs" in capsys.readouterr().err
+    sl.load(paths[0])
 
 
 @pytest.mark.slow

@@ -200,9 +200,13 @@ def _compare_report(args) -> None:
     if len(names) != len(paths) or len(set(names)) != len(names):
         raise ScalingLawError(f"--names must give {len(paths)} distinct names, got {names}")
     if args.command == "report":
-        check_output_path(args.out, "report", (".html", ".htm"))
+        out = check_output_path(args.out, "report", (".html", ".htm"))
     elif args.out:
-        check_output_path(args.out, "table")
+        out = check_output_path(args.out, "table", (".csv",))
+    inputs = [*paths, *([Path(args.data)] if args.data else [])]
+    if args.out and any(out.resolve() == p.resolve() for p in inputs):
+        raise ScalingLawError(f"--out {args.out} is one of the inputs; writing there would "
+                              f"replace it: give another file")
     with filtered(("ignore", Warning)):
         fits = {n: load(p) for n, p in zip(names, paths, strict=True)}
     holdout = _holdout_arg(args.holdout) if args.holdout else None
