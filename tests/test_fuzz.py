@@ -330,6 +330,7 @@ def _wrong_kinds(fit):
     """Calls with an argument of the wrong kind, each once answered by another exception
     than a ScalingLawError (found by fuzzing the public functions' arguments)."""
     from scalinglaws import decide, validate
+    from scalinglaws.report import build_html
 
     two = np.array([0.5, 0.9])
     return {
@@ -350,6 +351,8 @@ def _wrong_kinds(fit):
                                                                       verify=two),
         "datasets.load, an array as data_dir": lambda: sl.datasets.load("gadre2024",
                                                                         data_dir=two),
+        "report, an array as validation": lambda: build_html({"a": fit}, validation=two),
+        "report, False as data": lambda: build_html({"a": fit}, data=False),
     }
 
 

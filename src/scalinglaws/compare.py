@@ -35,7 +35,7 @@ import pandas as pd
 from ._warnings import filtered
 from .display import Note
 from .fitset import check_comparable, comparable_fits
-from .validate import extrapolation
+from .validate import refit_extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
 K_BAD = 0.7
@@ -211,14 +211,9 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     out.attrs["notes"] = _notes(out, fits, waic_warned, bad_rows)
 
     if holdout is not None:
-        first = next(iter(fits.values()))
-        posterior = first.idata.posterior
-        n_chains = int(posterior.sizes["chain"]) if chains is None else chains
-        n_draws = int(posterior.sizes["draw"]) if draws is None else draws
-        result = extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
-                               chains=n_chains, draws=n_draws,
-                               warmup=n_draws if warmup is None else warmup,
-                               progress=progress)
+        result = refit_extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
+                                     chains=chains, warmup=warmup, draws=draws,
+                                     progress=progress)
         summary = result.summary()
         extra = summary[["rank", "elpd", "elpd_diff", "dse", "are_mean", "coverage_50",
                          "coverage_90"]].add_prefix("holdout_")

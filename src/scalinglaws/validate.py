@@ -590,5 +590,23 @@ def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.
     return out
 
 
+def refit_extrapolation(fits: Mapping[str, Any], data: pd.DataFrame | None, *, holdout: Any,
+                        by: str, seed: int, chains: int | None = None,
+                        warmup: int | None = None, draws: int | None = None,
+                        progress: bool = False) -> Extrapolation:
+    """:func:`extrapolation` of fitted models, as ``compare(..., holdout=...)`` and the
+    report run it: the refits take the first fit's chains and draws unless given, and as
+    much warm-up as draws.
+
+    >>> refit_extrapolation({"a": fit}, None, holdout="largest", by="C", seed=0)  # doctest: +SKIP
+    """
+    posterior = next(iter(fits.values())).idata.posterior
+    chains = int(posterior.sizes["chain"]) if chains is None else chains
+    draws = int(posterior.sizes["draw"]) if draws is None else draws
+    return extrapolation(fits, data, holdout=holdout, by=by, seed=seed, chains=chains,
+                         warmup=draws if warmup is None else warmup, draws=draws,
+                         progress=progress)
+
+
 __all__ = ["INTERVALS", "Discrepancy", "Extrapolation", "extrapolation", "extrapolation_html",
-           "log_density", "scale_values"]
+           "log_density", "refit_extrapolation", "scale_values"]

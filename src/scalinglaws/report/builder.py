@@ -21,6 +21,7 @@ from .._checks import check_interval, check_output_path, write_atomic
 from .._version import __version__
 from .._warnings import filtered
 from ..compare import compare
+from ..data import as_frame
 from ..display import (
     Note,
     anatomy,
@@ -38,7 +39,7 @@ from ..fitset import check_comparable, combined_data
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
 from ..protocol import FitLike
-from ..validate import extrapolation
+from ..validate import Extrapolation, refit_extrapolation
 from .targets import VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
@@ -271,17 +272,18 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
         check_comparable(fits)
     except ScalingLawError as err:
         comparable, why = False, str(err)
+    if data is not None:
+        data = as_frame(data, "data")
     own = data is None and not comparable and len(fits) > 1  # each with its own rows
     if data is None:
         data = combined_data(fits) if comparable else next(iter(fits.values())).data()
+    if validation is not None and not isinstance(validation, Extrapolation):
+        raise ScalingLawError(f"validation must be the result of validate.extrapolation (an "
+                              f"Extrapolation) or None, got {type(validation).__name__}")
     if validation is None and holdout is not None:
-
-        first = next(iter(fits.values()))
-        n_chains = chains or int(first.idata.posterior.sizes["chain"])
-        n_draws = draws or int(first.idata.posterior.sizes["draw"])
-        validation = extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
-                                   chains=n_chains, warmup=warmup or n_draws,
-                                   draws=n_draws, progress=progress)
+        validation = refit_extrapolation(fits, data, holdout=holdout, by=by, seed=seed,
+                                         chains=chains, warmup=warmup, draws=draws,
+                                         progress=progress)
 
     sections, nav = [], []
 
