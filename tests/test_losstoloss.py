@@ -701,3 +701,16 @@ def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs, compilations
     assert table.loc["x.E", "sd"] > 0  # the compute law's uncertainty is kept
     pred = fits[0].predict({"N": [3e9], "D": [6e10], "loss_x": [2.2]})
     assert pred["lower"].iloc[0] < pred["median"].iloc[0] < pred["upper"].iloc[0]
+
+
+def test_arguments_of_the_wrong_kind_are_refused(hub_fit, hub_pairs):
+    """Found by fuzzing: a frame as x_values and an array as group reached NumPy's
+    broadcasting and truth value, an array as whiten the truth value of a comparison."""
+    with pytest.raises(ScalingLawError, match="x_values must be input losses"):
+        hub_fit.link_draws(hub_pairs[["N", "D"]])
+    with pytest.raises(ScalingLawError, match="x_values must be input losses"):
+        hub_fit.link_draws([])
+    with pytest.raises(ScalingLawError, match="group must be a table"):
+        hub_fit.link_draws([3.0], group=np.array([1, 2]))
+    with pytest.raises(ScalingLawError, match="whiten must be True, False or None"):
+        hub_fit.spec.fit(hub_pairs, whiten=np.array([1, 2]))

@@ -17,7 +17,13 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval, check_predict_settings, require_columns
+from .._checks import (
+    check_interval,
+    check_mapping,
+    check_predict_settings,
+    check_seed,
+    require_columns,
+)
 from ..data import Design, as_frame, make_design, target_values
 from ..discrepancy import check_discrepancy
 from ..engine import posterior_draws
@@ -456,7 +462,14 @@ class LossToLossFit:
             ``"E_x"`` (draws,). Points at or below a draw's E_x are NaN there.
         """
         spec, layout = self.spec, self.layout
-        x_values = np.atleast_1d(np.asarray(x_values, dtype=float))
+        try:
+            x_values = np.atleast_1d(np.asarray(x_values, dtype=float))
+        except (TypeError, ValueError):
+            x_values = np.empty((0, 0))
+        if x_values.ndim != 1 or not x_values.size or not np.isfinite(x_values).all():
+            raise ScalingLawError("x_values must be input losses: a number or a list of "
+                                  "finite numbers")
+        check_seed(seed)
         frame = self._group_frame(group, len(x_values))
         # E_x is a parameter of the group's level: one row's prediction holds its draws
         e_x = self.predict_draws(frame.iloc[:1], seed=seed)["params_x"]["E"]
@@ -471,7 +484,7 @@ class LossToLossFit:
     def _group_frame(self, group: Mapping[str, Any] | None, n: int) -> pd.DataFrame:
         spec, layout = self.spec, self.layout
         factors = list(dict.fromkeys([*spec.x_factors, *spec.link_factors]))
-        group = dict(group or {})
+        group = {} if group is None else check_mapping(group, "group")
         unknown = [k for k in group if k not in factors]
         if unknown:
             raise ScalingLawError(f"group names {unknown}, which the model does not vary by; "

@@ -55,7 +55,7 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
                            dense_mass=dense_mass, n_starts=n_starts, progress=progress)
     if not isinstance(cut_draws, (int, np.integer)) or cut_draws < 1:
         raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
-    if whiten not in (None, True, False):
+    if whiten is not None and not isinstance(whiten, (bool, np.bool_)):
         raise ScalingLawError(f"whiten must be True, False or None (the model decides), "
                               f"got {whiten!r}")
     enable_x64()
