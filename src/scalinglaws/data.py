@@ -166,7 +166,7 @@ def numeric_column(frame: pd.DataFrame, column: str, role: str,
                    missing_ok: bool = False) -> np.ndarray:
     """``frame[column]`` as float64, or a :class:`ScalingLawError` naming the column, its
     ``role`` and the rows: dates, complex numbers, text that is not a number, infinite
-    values, and missing values (NaN, where ``missing_ok``) are refused.
+    values, and missing values (NaN) unless ``missing_ok`` are refused.
 
     >>> numeric_column(pd.DataFrame({"N": ["1e8", 2e8]}), "N", "law variable N")
     array([1.e+08, 2.e+08])
