@@ -25,6 +25,18 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert (tmp_path / "demo_fit.png").stat().st_size > 10_000
 
 
+def test_demo_settings_are_checked_first(tmp_path, capsys):
+    """``demo --seed -1`` ended in a NumPy traceback from the sweep's generator."""
+    assert main(["demo", "--out", str(tmp_path), "--seed", "-1"]) == 2
+    assert "seed must be a non-negative integer" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path), "--chains", "0"]) == 2
+    assert "chains must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "demo_fit.png").exists()
+    for simulate in (sl.synthetic.sweep, sl.losstoloss.simulate):
+        with pytest.raises(sl.ScalingLawError, match="seed must be"):
+            simulate(seed=-1)
+
+
 def test_fit_then_predict(tmp_path, capsys, sweep):
     data = tmp_path / "runs.csv"
     sweep.drop(columns="true_loss").to_csv(data, index=False)

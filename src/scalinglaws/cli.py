@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 
 from . import decide, synthetic
-from ._checks import check_input_file, check_output_path, write_atomic
+from ._checks import (
+    check_input_file,
+    check_output_path,
+    check_sampler_settings,
+    write_atomic,
+)
 from ._warnings import filtered
 from .compare import compare
 from .errors import ScalingLawError, ScalingLawWarning
@@ -53,6 +58,9 @@ def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed:
 
     matplotlib.use("Agg")
 
+    check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
+                           target_accept=0.9, max_tree_depth=10, dense_mass=True,
+                           progress=progress)
     started = time.perf_counter()
     runs = synthetic.sweep(seed=seed)
     truth = runs.attrs["truth"]

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._checks import check_seed
+
 #: The demo's true law: Chinchilla with shared exponents and per-dataset offsets.
 TRUTH: dict = {
     "alpha": 0.34,
@@ -64,7 +66,7 @@ def sweep(seed: int = 0, *, sizes: Sequence[float] = (1e7, 3e7, 1e8, 3e8, 1e9),
         truth.
     """
     truth = dict(TRUTH if truth is None else truth)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     grid = [(n, m, ds) for ds in truth["E"] for n in sizes for m in multipliers]
     N = np.array([g[0] for g in grid], dtype=np.float64)
     M = np.array([g[1] for g in grid], dtype=np.float64)

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import check_seed
+
 #: Truth of :func:`simulate`: a Chinchilla law per training set whose runs share a
 #: deviation per (N, D) configuration (``tau``), with small per-model noise.
 SIM_TRUTH: dict = {
@@ -47,7 +49,7 @@ def simulate(seed: int = 0, *, sizes: Sequence[float] = (2e7, 6e7, 2e8, 6e8, 2e9
     """
     truth = dict(SIM_TRUTH if truth is None else truth)
     sigma = truth["sigma"] if sigma is None else sigma
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     configs = [(n, m) for n in sizes for m in multipliers]
     n_arr = np.array([c[0] for c in configs], dtype=float)
     d_arr = n_arr * np.array([c[1] for c in configs], dtype=float)
