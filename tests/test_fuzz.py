@@ -360,3 +360,22 @@ def _wrong_kinds(fit):
 def test_public_functions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, case):
     with pytest.raises(sl.ScalingLawError, match="must be|unknown"):
         _wrong_kinds(hierarchical_fit)[case]()
+
+
+@pytest.mark.parametrize("model, field", [
+    (sl.ScalingModel, "pooling"), (sl.ScalingModel, "likelihood"), (sl.ScalingModel, "scale"),
+    (sl.ScalingModel, "coordinates"), (sl.ScalingModel, "parameterization"),
+    ("loss-to-loss", "latent"), ("loss-to-loss", "feedback"),
+    ("loss-to-loss", "parameterization"),
+])
+def test_models_refuse_arrays_as_choices(model, field):
+    """Found by fuzzing: an array where a model takes one of a few names raised NumPy's
+    "truth value of an array is ambiguous" from the membership test."""
+    from scalinglaws import losstoloss as ltl
+
+    model = ltl.LossToLossModel if model == "loss-to-loss" else model
+    with pytest.raises(sl.ScalingLawError, match=f"{field} must be one of"):
+        model("chinchilla", vary={"E": "dataset"}, **{field: np.array(["a", "b"])})
+    with pytest.raises(sl.ScalingLawError, match="parameterization maps"):
+        sl.ScalingModel("chinchilla", vary={"E": "dataset"},
+                        parameterization={"E": np.array(["a", "b"])})

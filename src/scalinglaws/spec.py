@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import (
+    check_choice,
     check_input_file,
     check_keys,
     check_mapping,
@@ -134,9 +135,7 @@ class ModelSpec:
                     f"{list(law.param_names)} or 'sigma'"
                 )
             vary[key] = _as_factors(value, key)
-        if self.pooling not in POOLINGS:
-            raise ScalingLawError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}"
-                                  f"{did_you_mean(self.pooling, POOLINGS)}")
+        check_choice(self.pooling, POOLINGS, "pooling")
         if self.pooling == "none":
             crossed = {k: v for k, v in vary.items() if len(v) > 1}
             if crossed:
@@ -171,29 +170,26 @@ class ModelSpec:
         choice = self.parameterization
         if isinstance(choice, Mapping):
             bad = {k: v for k, v in choice.items()
-                   if v not in PARAMETERIZATIONS or (k not in vary and k != "run")}
+                   if not isinstance(v, str) or v not in PARAMETERIZATIONS
+                   or (k not in vary and k != "run")}
             if bad:
                 raise ScalingLawError(
                     f"parameterization maps a varying parameter (or 'run') to one of "
                     f"{PARAMETERIZATIONS}; bad entries {bad} (varying: {sorted(vary)})"
                 )
             object.__setattr__(self, "parameterization", dict(choice))
-        elif choice not in (*PARAMETERIZATIONS, AUTO):
+        elif not isinstance(choice, str) or choice not in (*PARAMETERIZATIONS, AUTO):
             raise ScalingLawError(
                 f"parameterization must be one of {(*PARAMETERIZATIONS, AUTO)} or a dict "
                 f"per parameter, got {choice!r}"
                 f"{did_you_mean(choice, (*PARAMETERIZATIONS, AUTO))}"
             )
         self._check_coordinates(law, vary)
-        if self.likelihood not in LIKELIHOODS:
-            raise ScalingLawError(
-                f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}"
-                f"{did_you_mean(self.likelihood, LIKELIHOODS)}"
-            )
+        check_choice(self.likelihood, LIKELIHOODS, "likelihood")
+        if self.scale is not None and not isinstance(self.scale, str):
+            check_choice(self.scale, SCALES, "scale")
         scale = self.scale or ("log" if law.output == "positive" else "identity")
-        if scale not in SCALES:
-            raise ScalingLawError(f"scale must be one of {SCALES}, got {self.scale!r}"
-                                  f"{did_you_mean(self.scale, SCALES)}")
+        check_choice(scale, SCALES, "scale")
         object.__setattr__(self, "scale", scale)
         if self.run is not None and not isinstance(self.run, str):
             raise ScalingLawError(f"run must be a column name, got {self.run!r}")
@@ -280,10 +276,7 @@ class ModelSpec:
     def _check_coordinates(self, law: Law, vary: Mapping[str, tuple[str, ...]],
                            coordinates: str | None = None) -> None:
         coordinates = self.coordinates if coordinates is None else coordinates
-        if coordinates not in COORDINATES:
-            raise ScalingLawError(
-                f"coordinates must be one of {COORDINATES}, got {coordinates!r}"
-                f"{did_you_mean(coordinates, COORDINATES)}")
+        check_choice(coordinates, COORDINATES, "coordinates")
         if coordinates == "natural":
             return
         if not law.level_terms:

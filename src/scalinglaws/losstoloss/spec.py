@@ -15,7 +15,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from .._checks import check_mapping
+from .._checks import check_choice, check_mapping
 from ..errors import ScalingLawError
 from ..laws import Law, resolve
 from ..priors import Prior
@@ -150,12 +150,10 @@ class LossToLossSpec:
         if self.x == self.y:
             raise ScalingLawError(f"x and y name the same column {self.x!r}; pair the losses "
                                   f"first (pair_losses) so that each row has both")
-        if self.latent not in LATENTS:
-            raise ScalingLawError(f"latent must be one of {LATENTS}, got {self.latent!r}")
-        if self.feedback not in FEEDBACKS:
-            raise ScalingLawError(f"feedback must be one of {FEEDBACKS}, got "
-                                  f"{self.feedback!r}")
-        if self.pooling not in POOLINGS or self.likelihood not in LIKELIHOODS:
+        check_choice(self.latent, LATENTS, "latent")
+        check_choice(self.feedback, FEEDBACKS, "feedback")
+        if not isinstance(self.pooling, str) or not isinstance(self.likelihood, str) \
+                or self.pooling not in POOLINGS or self.likelihood not in LIKELIHOODS:
             raise ScalingLawError(
                 f"pooling must be one of {POOLINGS} and likelihood one of {LIKELIHOODS}; got "
                 f"{self.pooling!r}, {self.likelihood!r}"
@@ -194,7 +192,8 @@ class LossToLossSpec:
             for key, value in self.parameterization.items():
                 side, name = route(key, "parameterization")
                 (param_x if side == X_PREFIX else param_l)[name] = value
-        elif self.parameterization not in PARAMETERIZATIONS:
+        elif not isinstance(self.parameterization, str) \
+                or self.parameterization not in PARAMETERIZATIONS:
             raise ScalingLawError(f"parameterization must be one of {PARAMETERIZATIONS} or a "
                                   f"dict per varying parameter, got {self.parameterization!r}")
         priors_x, priors_l, tau = {}, {}, TAU_PRIOR
