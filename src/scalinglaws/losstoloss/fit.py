@@ -21,7 +21,6 @@ from .._checks import (
     check_interval,
     check_mapping,
     check_predict_settings,
-    check_seed,
     require_columns,
 )
 from ..data import Design, as_frame, make_design, target_values
@@ -240,9 +239,18 @@ class LossToLossFit:
         """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
         return posterior_draws(self.idata)
 
-    def _part(self, prefix: str) -> dict[str, np.ndarray]:
+    def _part(self, prefix: str, draws: dict | None = None) -> dict[str, np.ndarray]:
+        """The draws of the sites under ``prefix`` (of ``draws``, default the posterior's),
+        named without it."""
         cut = len(prefix) + 1
-        return {k[cut:]: v for k, v in self.draws().items() if k.startswith(prefix + ".")}
+        draws = self.draws() if draws is None else draws
+        return {k[cut:]: v for k, v in draws.items() if k.startswith(prefix + ".")}
+
+    def _posterior(self) -> tuple[dict, dict, np.ndarray]:
+        """The compute law's draws, the link's (:meth:`_part`) and tau's, from one reading
+        of the posterior."""
+        draws = self.draws()
+        return self._part(X_PREFIX, draws), self._part(LINK_PREFIX, draws), draws["tau"]
 
     def summary(self, interval: float = 0.9) -> pd.DataFrame:
         """Per parameter and level: mean, sd, median, interval, ESS and R-hat.
@@ -282,8 +290,8 @@ class LossToLossFit:
         """
         check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         check_predict_settings(seed=seed)
-        return self._design_draws(self._designs(data), slice(None), seed, discrepancy,
-                                  law_prior)
+        return self._design_draws(self._designs(data), self._posterior(), slice(None), seed,
+                                  discrepancy, law_prior)
 
     def _designs(self, data) -> tuple[Design, Design, np.ndarray | None]:
         """The rows of ``data`` encoded for the compute law and the link, and the log of
@@ -306,16 +314,16 @@ class LossToLossFit:
             log_obs = np.log(loss_column(frame, spec.x, "observed input loss x", positive=True))
         return x_design, link_design, log_obs
 
-    def _design_draws(self, designs: tuple, rows: slice, seed: int, discrepancy,
-                      law_prior: bool, block: int = 0) -> dict[str, np.ndarray]:
-        """:meth:`predict_draws` of ``rows`` of encoded designs (:meth:`_designs`), as
-        block ``block`` of a prediction in blocks of rows
-        (:func:`~scalinglaws.prediction.interval_columns`)."""
+    def _design_draws(self, designs: tuple, posterior: tuple, rows: slice, seed: int,
+                      discrepancy, law_prior: bool, block: int = 0) -> dict[str, np.ndarray]:
+        """:meth:`predict_draws` of ``rows`` of encoded designs (:meth:`_designs`) under
+        ``posterior`` (:meth:`_posterior`), as block ``block`` of a prediction in blocks of
+        rows (:func:`~scalinglaws.prediction.interval_columns`)."""
         x_design, link_design, log_obs = designs
+        x_part, link_part, tau = posterior
         key = jax.random.PRNGKey(seed)
         out = ltl_predict_draws(self.spec, x_design.take(rows), link_design.take(rows),
-                                self._part(X_PREFIX), self._part(LINK_PREFIX),
-                                self.draws()["tau"], key,
+                                x_part, link_part, tau, key,
                                 None if log_obs is None else log_obs[rows], law_prior,
                                 block_key(key, block))
         if discrepancy is not None:
@@ -431,13 +439,12 @@ class LossToLossFit:
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         frame = as_frame(data, "data")
-        designs = self._designs(frame)
-        n_draws = len(self.draws()["tau"])
+        designs, posterior = self._designs(frame), self._posterior()
         columns = interval_columns(
-            lambda rows, block: self._design_draws(designs, rows, seed, discrepancy,
-                                                   law_prior, block),
-            len(frame), n_draws, (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper"))),
-            lo, hi)
+            lambda rows, block: self._design_draws(designs, posterior, rows, seed,
+                                                   discrepancy, law_prior, block),
+            len(frame), len(posterior[2]),
+            (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper"))), lo, hi)
         out = frame.copy()
         for name, values in columns.items():
             out[name] = values
@@ -469,7 +476,6 @@ class LossToLossFit:
         if x_values.ndim != 1 or not x_values.size or not np.isfinite(x_values).all():
             raise ScalingLawError("x_values must be input losses: a number or a list of "
                                   "finite numbers")
-        check_seed(seed)
         frame = self._group_frame(group, len(x_values))
         # E_x is a parameter of the group's level: one row's prediction holds its draws
         e_x = self.predict_draws(frame.iloc[:1], seed=seed)["params_x"]["E"]
