@@ -219,8 +219,8 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     share = "share more parameters"
     if weak:
         share += (f" (the data barely tell the groups of {weak} apart: their estimates "
-                  f"spread {', '.join(f'{separation[n]:.2g}' for n in weak)} times their "
-                  f"own standard errors at the mode, so sharing "
+                  f"spread {_spread(separation, weak)} times their own standard errors at "
+                  f"the mode, so sharing "
                   f"{'it' if len(weak) == 1 else 'them'} costs little fit, assumes "
                   f"{'its' if len(weak) == 1 else 'their'} groups equal and removes "
                   f"{'a group scale' if len(weak) == 1 else 'group scales'} the data "
@@ -276,22 +276,23 @@ def _hierarchy_clauses(pooled: Mapping[str, str],
     if not centre and not uncentre:
         return clauses
     setting = repr(advised_parameterization(pooled, measured))
-
-    def spread(names):
-        return ", ".join(f"{measured[n]:.2g}" for n in names)
-
     if centre:
         clauses.append(f"the groups of {centre} are well measured and clearly different "
-                       f"(their estimates spread {spread(centre)} times their own standard "
-                       f"errors at the mode): sample them centred "
+                       f"(their estimates spread {_spread(measured, centre)} times their "
+                       f"own standard errors at the mode): sample them centred "
                        f"(parameterization={setting})")
     if uncentre:
         clauses.append(f"the groups of {uncentre} barely differ (their estimates spread "
-                       f"{spread(uncentre)} times their own standard errors at the mode), "
-                       f"so their centred offsets make a funnel: sample them non-centred "
-                       f"(parameterization={setting})")
+                       f"{_spread(measured, uncentre)} times their own standard errors at "
+                       f"the mode), so their centred offsets make a funnel: sample them "
+                       f"non-centred (parameterization={setting})")
     clauses.append("parameterization='auto' makes this choice from the data in every fit")
     return clauses
+
+
+def _spread(separation: Mapping[str, float], names: list[str]) -> str:
+    """The separations of ``names``, as the advice quotes them (two digits each)."""
+    return ", ".join(f"{separation[n]:.2g}" for n in names)
 
 
 def advised_parameterization(pooled: Mapping[str, str],
