@@ -11,6 +11,7 @@ import pandas as pd
 
 from ._checks import check_choice, is_finite_number
 from .errors import ScalingLawError
+from .spec import SCALES
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Discrepancy:
                 or self.units < 0:
             raise ScalingLawError(f"Discrepancy's units must be a count of held-out units, "
                                   f"got {self.units!r}"[:200])
-        check_choice(self.scale, ("log", "identity"), "Discrepancy's scale")
+        check_choice(self.scale, SCALES, "Discrepancy's scale")
 
     @classmethod
     def estimate(cls, observed, median, lower, upper, *, mass: float = 0.9, groups=None,
@@ -98,7 +99,7 @@ class Discrepancy:
         from scipy.optimize import minimize_scalar
         from scipy.stats import norm
 
-        check_choice(scale, ("log", "identity"), "scale")
+        check_choice(scale, SCALES, "scale")
         if not is_finite_number(mass) or not 0 < mass < 1:
             raise ScalingLawError(f"mass must be in (0, 1), got {mass!r}")
         arrays = {}
