@@ -170,8 +170,11 @@ def test_compute_optimal_group_handling(fit):
     assert list(two["dataset"]) == ["code", "web"]
     with pytest.raises(ScalingLawError, match="does not vary by"):
         decide.compute_optimal(fit, 1e22, group={"tokenizer": "gpt2"})
-    with pytest.warns(ScalingLawWarning, match="not in the fitted data"):
+    # the levels are quoted as the user wrote them, not as NumPy's reprs (np.str_('code'))
+    with pytest.warns(ScalingLawWarning, match=r"\['wiki'\] of 'dataset' were not in the "
+                      r"fitted data \(fitted: \['books', 'code', 'web'\]\)"):
         new = decide.compute_optimal(fit, 1e22, group={"dataset": "wiki"})
+    assert all(type(level) is str for level in fit.levels()["dataset"])
     # a new level is drawn from the population: wider than a fitted level
     width = lambda t: float(t["loss_upper"].iloc[0] - t["loss_lower"].iloc[0])  # noqa: E731
     assert width(new) > width(one)

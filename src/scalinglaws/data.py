@@ -233,7 +233,7 @@ def _encode(frame: pd.DataFrame, column: str, fitted: Sequence[str] | None) -> F
             f"factor column {column!r} has missing values in rows "
             f"{_rows(series.isna().to_numpy(), frame.index)}; fill them (e.g. with 'unknown')"
         )
-    labels = factor_labels(series.to_numpy(), column)
+    labels = factor_labels(series.to_numpy(), column).tolist()  # str, not NumPy's np.str_
     if fitted is None:
         levels = tuple(sorted(set(labels)))
         n_fitted = len(levels)

@@ -83,9 +83,10 @@ def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str
     new = [lv for lv in levels if lv not in fitted]
     if new:
         warnings.warn(
-            f"{what}: level(s) {new} of {factor!r} were not in the fitted data (fitted: "
-            f"{list(fitted)}); they are predicted as new levels drawn from the population, "
-            f"with wider intervals. Check the spelling if that is not what you meant.",
+            f"{what}: level(s) {[str(v) for v in new]} of {factor!r} were not in the fitted "
+            f"data (fitted: {[str(v) for v in fitted]}); they are predicted as new levels drawn "
+            f"from the population, with wider intervals. Check the spelling if that is not "
+            f"what you meant.",
             ScalingLawWarning, stacklevel=3,
         )
 
