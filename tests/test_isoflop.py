@@ -4,6 +4,7 @@ it, and the isoflop study's pieces."""
 from __future__ import annotations
 
 import importlib
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -199,6 +200,36 @@ def test_the_study_fits_the_points_near_interior_minima_with_its_law(monkeypatch
     assert seen["law"] == si.LAW == "isoflop_parabola_budget_noise"
     assert seen["kwargs"] == {"target_accept": si.TARGET_ACCEPT}
 
+
+
+def test_the_held_out_budget_is_the_frontier_compute_optimal_gives(monkeypatch):
+    """holdout_table's optimum of a held-out budget is decide.compute_optimal's for a new
+    budget of that fit, with the table's seed; the parabola vertex is the measured one."""
+    sweep = si.isoflop_frame(_sweep(budgets=(1e17, 1e18, 1e19, 1e20, 1e21))
+                             .drop(columns="budget").assign(experiment="toy"), "toy")
+    monkeypatch.setattr(si, "_ladders", lambda data_dir: {"toy": sweep})
+    fits = []
+
+    def keep(*args, **kwargs):
+        fits.append(rp.common.fit_model(*args, **kwargs))
+        return fits[-1]
+
+    monkeypatch.setattr(si, "fit_model", keep)
+    settings = rp.Settings(chains=2, warmup=150, draws=150, seed=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table, _ = si.holdout_table(None, settings, lambda _: None, sweeps=["toy"])
+    assert not [w for w in caught if "fitted data" in str(w.message)]  # a new budget is meant
+    [row] = table.to_dict("records")
+    assert row["held_out_budget"] == 1e21 and row["points"] == 5
+    assert set(fits[0].levels()["budget"]) == {"1e+17", "1e+18", "1e+19", "1e+20"}
+    with pytest.warns(ScalingLawWarning, match=r"\['held out'\] of 'budget'"):
+        frontier = decide.compute_optimal(fits[0], 1e21, group={"budget": "held out"},
+                                          seed=3)
+    for ours, theirs in [("N_opt", "N"), ("loss_opt", "loss")]:
+        for end in ("median", "lower", "upper"):
+            assert row[f"{ours}_{end}"] == pytest.approx(frontier[f"{theirs}_{end}"].iloc[0])
+    assert row["loss_opt_lower"] < row["loss_opt_median"] < row["loss_opt_upper"]
 
 # --- isoflop_spread: noise that grows with the distance from each budget's optimum -------
 

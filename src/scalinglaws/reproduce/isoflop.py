@@ -42,9 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ScalingLawError
+from .. import decide
+from .._warnings import filtered
+from ..errors import ScalingLawError, ScalingLawWarning
 from ..laws import get as get_law
-from ..laws import isoflop_optimum
 from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_many, fit_model, load_table
 from .scoring import convergence_notes, fit_diagnostics
@@ -302,9 +303,12 @@ def holdout_table(data_dir: Any, settings: Settings, log: Callable[[str], None],
         draws = fit.predict_draws(pd.DataFrame({"params": held["params"],
                                                 "flops": held["flops"],
                                                 "budget": "held out"}), seed=settings.seed)
-        # the optimum of the new budget per draw: N_opt = G_b C^a with the drawn offset
-        params = {k: np.asarray(v)[:, 0] for k, v in draws["params"].items()}
-        opt = {k: np.asarray(v) for k, v in isoflop_optimum(params, largest).items()}
+        # the optimum of the new budget per draw: N_opt = G_b C^a with its drawn offset
+        # (a budget the fit never saw is the point here: its warning is left out)
+        with filtered(("ignore", ScalingLawWarning)):
+            opt = {k: np.asarray(v)[:, 0] for k, v in decide.optimal_draws(
+                fit, largest, group={"budget": "held out"}, seed=settings.seed).items()
+                if k in ("N", "loss")}
         lo, hi = (1 - INTERVAL) / 2, (1 + INTERVAL) / 2
         x = np.log(held["params"].to_numpy(dtype=float))
         p2, p1, p0 = np.polyfit(x, held["loss"].to_numpy(dtype=float), 2)
