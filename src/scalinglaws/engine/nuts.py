@@ -111,13 +111,9 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
                                dense_mass=dense_mass, n_starts=n_starts, progress=progress)
-    enable_x64()
-    designs = list(designs)
-    labels = list(labels) if labels is not None else [""] * len(designs)
+    designs, labels, structure, datas = _padded(designs, labels)
     if progress is None:
         progress = sys.stderr.isatty()
-    structure = structure_of(designs)
-    datas = [pad(d, structure) for d in designs]
     settings = _settings(chains, draws, max_tree_depth, dense_mass, n_starts)
     started = time.perf_counter()
     phases: dict[str, float] = {}
@@ -140,9 +136,7 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         print(f"scalinglaws: mode search done ({time.perf_counter() - started:.1f} s); "
               f"sampling {len(designs)} x {chains} chains of {warmup} + {draws}",
               file=sys.stderr)
-    modes, hessians = prog.curvature(np.stack(optima), per_fit)
-    separations = [level_separation(spec, design, prog.unravel, mode, hess)
-                   for design, mode, hess in zip(designs, modes, hessians, strict=True)]
+    modes, hessians, separations = _curvature(spec, prog, designs, optima, per_fit)
     phase("curvature")
     out = prog.sample(chain_keys, np.repeat(modes, chains, axis=0),
                       np.repeat(hessians, chains, axis=0), per_chain, warmup=warmup,
@@ -181,6 +175,25 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
     log.debug("phases of %d fits x %d chains: %s", len(designs), chains,
               ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()))
     return results
+
+
+def _padded(designs: Sequence[Design], labels: Sequence[str] | None):
+    """The designs as a list, their labels (empty by default), the structure they share
+    and each one's data padded to it; float64 on."""
+    enable_x64()
+    designs = list(designs)
+    labels = list(labels) if labels is not None else [""] * len(designs)
+    structure = structure_of(designs)
+    return designs, labels, structure, [pad(d, structure) for d in designs]
+
+
+def _curvature(spec, prog, designs: list[Design], optima, per_fit) -> tuple:
+    """Each fit's mode and Hessian in the sampler's coordinates, from the optima of its
+    mode search, and the :func:`level_separation` they give."""
+    modes, hessians = prog.curvature(np.stack(optima), per_fit)
+    separations = [level_separation(spec, design, prog.unravel, mode, hess)
+                   for design, mode, hess in zip(designs, modes, hessians, strict=True)]
+    return modes, hessians, separations
 
 
 def _settings(chains: int, draws: int, max_tree_depth: int, dense_mass,
@@ -246,20 +259,14 @@ def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[in
     :class:`Search` behind them, which :func:`run_nuts_many` takes instead of searching
     again: each choice's program searches this same non-centred model.
     """
-    enable_x64()
-    designs = list(designs)
-    labels = list(labels) if labels is not None else [""] * len(designs)
+    designs, labels, structure, datas = _padded(designs, labels)
     plain = dataclasses.replace(spec, parameterization="noncentred")
-    structure = structure_of(designs)
-    datas = [pad(d, structure) for d in designs]
     settings = _settings(chains, draws, max_tree_depth, dense_mass, n_starts)
     prog = program(plain, structure, settings, datas[0])
     optima = _optima(prog, [prog.seeded(seed) for seed in seeds], datas, labels, n_starts)
-    modes, hessians = prog.curvature(np.stack(optima), stack(datas, 1))
-    out = []
-    for design, mode, hess in zip(designs, modes, hessians, strict=True):
-        separation = level_separation(plain, design, prog.unravel, mode, hess)
-        out.append(advised_parameterization(pooled_offsets(plain, design), separation))
+    *_, separations = _curvature(plain, prog, designs, optima, stack(datas, 1))
+    out = [advised_parameterization(pooled_offsets(plain, design), separation)
+           for design, separation in zip(designs, separations, strict=True)]
     return out, Search(prog.search_spec, structure, settings, tuple(seeds), optima)
 
 
