@@ -213,18 +213,40 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     >>> advice = divergence_advice({"E": "centred", "A": "noncentred"}, {"E": 32, "A": 2.2})
     >>> advice[advice.index("share"):].split(":")[0]
     "share more parameters (the data barely tell the groups of ['A'] apart"
+
+    Of a parameter that varies by several factors, only the factors whose groups the
+    data barely tell apart are named:
+
+    >>> advice = divergence_advice({"E": "noncentred"},
+    ...                            {"E": 0.15, "E[dataset]": 70.0, "E[seed]": 0.15})
+    >>> advice[advice.index("share"):].split(":")[0]
+    "share more parameters (the data barely tell the groups of ['E by seed'] apart"
+    >>> advice[advice.index("inform"):].split(")")[0]
+    "inform; vary E by ['dataset'] alone"
     """
-    weak = [n for n in pooled or {} if n != "run"
-            and (separation or {}).get(n, np.inf) < BARELY_SEPARATED]
+    separation = separation or {}
+    weak, keep = {}, []  # what to share: {label: separation}; what a parameter keeps
+    for name in pooled or {}:
+        if name == "run" or separation.get(name, np.inf) >= BARELY_SEPARATED:
+            continue
+        factors = {key[len(name) + 1:-1]: ratio for key, ratio in separation.items()
+                   if key.startswith(f"{name}[") and key.endswith("]")}
+        kept = [f for f, ratio in factors.items() if ratio >= BARELY_SEPARATED]
+        if not kept:
+            weak[name] = separation[name]
+            continue
+        weak.update({f"{name} by {f}": ratio for f, ratio in factors.items()
+                     if ratio < BARELY_SEPARATED})
+        keep.append(f"vary {name} by {kept} alone")
     share = "share more parameters"
     if weak:
-        share += (f" (the data barely tell the groups of {weak} apart: their estimates "
-                  f"spread {_spread(separation, weak)} times their own standard errors at "
-                  f"the mode, so sharing "
+        share += (f" (the data barely tell the groups of {list(weak)} apart: their "
+                  f"estimates spread {_spread(weak, list(weak))} times their own standard "
+                  f"errors at the mode, so sharing "
                   f"{'it' if len(weak) == 1 else 'them'} costs little fit, assumes "
                   f"{'its' if len(weak) == 1 else 'their'} groups equal and removes "
                   f"{'a group scale' if len(weak) == 1 else 'group scales'} the data "
-                  f"hardly inform)")
+                  f"hardly inform{''.join(f'; {k}' for k in keep)})")
     advice = [f"Raise target_accept (e.g. 0.95), tighten priors, or {share}"]
     if pooled is None:
         advice.append("in a hierarchy whose groups are each well measured and clearly "

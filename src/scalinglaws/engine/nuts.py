@@ -276,7 +276,8 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
     mode: the spread (sd) of the groups' estimated offsets over their own standard
     errors, each error read from the curvature of the log likelihood along that offset
     with the rest held at the mode (the Hessian of the potential less the offset's prior
-    curvature); the smallest over the parameter's factors, ``{name: ratio}``.
+    curvature); ``{name: ratio}``, the smallest over the parameter's factors, and for a
+    parameter that varies by several factors each one's as ``"name[factor]"`` too.
 
     Far above 1 (the demo's E, A and B: 70, 25, 33), every group is well measured and
     the groups clearly differ, which centred offsets sample best; a few or below
@@ -292,6 +293,7 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
     out: dict[str, float] = {}
     for name, how in pooled_offsets(spec, design).items():
         factors = [spec.run] if name == "run" else design.vary.get(name, ())
+        by_factor = {}
         for factor in factors:
             sd, z, offset = offset_sites(name, factor)
             n = len(design.factors[factor].levels)
@@ -307,8 +309,12 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
                 precision = curvature[np.ravel(index[z])[:n]] - 1.0
             else:
                 continue
-            ratio = float(np.sqrt(np.var(estimate) * np.mean(np.maximum(precision, 0.0))))
-            out[name] = min(out.get(name, np.inf), ratio)
+            by_factor[factor] = float(
+                np.sqrt(np.var(estimate) * np.mean(np.maximum(precision, 0.0))))
+        if by_factor:
+            out[name] = min(by_factor.values())
+        if len(by_factor) > 1:
+            out.update({f"{name}[{factor}]": r for factor, r in by_factor.items()})
     return out
 
 
