@@ -113,3 +113,26 @@ def test_a_search_serves_only_a_program_that_would_find_the_same_optima():
     one = search.take([1])
     assert one.seeds == (1,) and one.optima[0] is search.optima[1]
     assert one.serves(prog(), [1])
+
+
+def test_auto_chooses_per_factor_where_a_parameters_factors_disagree(sweep, tmp_path):
+    """E by three clearly different datasets and by a seed column the losses do not
+    depend on: "auto" samples E's dataset offsets centred and its seed offsets
+    non-centred (``"E[dataset]"``, ``"E[seed]"``), as the explicit choice does, and the
+    fit saves and reads back with that choice."""
+    frame = sweep.assign(seed=np.arange(len(sweep)) % 3)
+    short = dict(chains=2, warmup=150, draws=100, progress=False)
+    mixed = {"E[dataset]": "centred", "E[seed]": "noncentred"}
+    fits = []
+    for parameterization in ("auto", mixed):
+        model = sl.ScalingModel("chinchilla", vary={"E": ["dataset", "seed"]},
+                                parameterization=parameterization)
+        with pytest.warns(ScalingLawWarning):  # a short run of a weakly identified scale
+            fits.append(model.fit(frame, seed=0, **short))
+    auto, explicit = fits
+    assert auto.spec.parameterization == mixed
+    assert sl.model.pooled_offsets(auto.spec, auto.design) == mixed
+    np.testing.assert_array_equal(auto.idata.posterior["E_offset_dataset"].values,
+                                  explicit.idata.posterior["E_offset_dataset"].values)
+    auto.save(tmp_path / "fit.nc")
+    assert sl.load(tmp_path / "fit.nc").spec.parameterization == mixed

@@ -56,6 +56,13 @@ def test_prior_override_by_name():
         ({"law": "chinchilla", "parameterization": "both"}, "parameterization must be one of"),
         ({"law": "chinchilla", "vary": {"E": "dataset"}, "parameterization": {"A": "centred"}},
          "bad entries"),
+        ({"law": "chinchilla", "vary": {"E": "dataset"},
+          "parameterization": {"E[seed]": "centred"}}, r"bad entries \{'E\[seed\]'"),
+        ({"law": "chinchilla", "vary": {"E": "dataset"},
+          "parameterization": {"E[dataset": "centred"}}, "bad entries"),
+        ({"law": "chinchilla", "coordinates": "level",
+          "vary": {p: "dataset" for p in "EAB"},
+          "parameterization": {"E[dataset]": "centred", "A": "centred"}}, "centred hierarchy"),
         ({"law": "chinchilla", "coordinates": "polar"}, "coordinates must be one of"),
         ({"law": "chinchilla", "parameterization": "centered"},
          r"got 'centered' \(did you mean 'centred'\?\)"),
@@ -79,12 +86,20 @@ def test_bad_spec(kwargs, match):
         sl.ScalingModel(**kwargs)
 
 
+def test_level_coordinates_take_their_terms_centred_per_factor():
+    model = sl.ScalingModel("chinchilla", coordinates="level",
+                            vary={p: "dataset" for p in "EAB"},
+                            parameterization={f"{p}[dataset]": "centred" for p in "EAB"})
+    assert model.coordinates == "level"
+
+
 def test_spec_defaults_and_round_trips(tmp_path):
     model = sl.ScalingModel(
         "chinchilla", inputs={"N": "params", "D": "tokens"}, target="loss_c4_val",
         vary={"E": ["dataset", "tokenizer"], "sigma": "dataset"},
         priors={"alpha": sl.Prior("Beta", 2, 4), "E_sd": sl.Prior("HalfNormal", 0.2)},
         likelihood="student_t", run="run_name", reference={"N": 1e8, "D": 2e9},
+        parameterization={"E[tokenizer]": "centred", "sigma": "centred"},
     )
     assert model.scale == "log"
     assert model.vary == {"E": ("dataset", "tokenizer"), "sigma": ("dataset",)}

@@ -154,11 +154,12 @@ def centred_sites(spec, design: Design) -> frozenset[tuple[str, str]]:
     Non-centred offsets (``sd * z``, the default) suit parameters whose levels differ
     little or have little data (Gadre's A and B across three datasets); centred offsets
     suit parameters whose every level is well measured and clearly different (the demo's
-    E, A and B). ``parameterization`` chooses for all (a string) or per parameter (a
-    dict; ``"sigma"`` and ``"run"`` are keys too).
+    E, A and B). ``parameterization`` chooses for all (a string), per parameter (a
+    dict; ``"sigma"`` and ``"run"`` are keys too) or per parameter and factor (a dict
+    key ``"E[seed]"``).
     """
     return frozenset((n, f) for n, f in _offset_pairs(spec, design)
-                     if is_centred(spec.parameterization, n))
+                     if is_centred(spec.parameterization, n, f))
 
 
 def _offset_pairs(spec, design: Design) -> list[tuple[str, str]]:
@@ -183,10 +184,28 @@ def pooled_offsets(spec, design: Design) -> dict[str, str]:
     ...                      parameterization={"E": "centred"})
     >>> pooled_offsets(model, make_design(model, sweep(seed=0)))
     {'E': 'centred', 'A': 'noncentred'}
+
+    A parameter whose factors are sampled differently is named per factor, as
+    ``parameterization`` takes it:
+
+    >>> model = ScalingModel("chinchilla", vary={"E": ["dataset", "seed"]},
+    ...                      parameterization={"E[dataset]": "centred"})
+    >>> runs = sweep(seed=0)
+    >>> pooled_offsets(model, make_design(model, runs.assign(seed=runs.index % 3)))
+    {'E[dataset]': 'centred', 'E[seed]': 'noncentred'}
     """
-    return {n: "centred" if is_centred(spec.parameterization, n) else "noncentred"
-            for n, _ in _offset_pairs(spec, design)
-            if n == RUN_SITE or spec.pooling != "none"}
+    centred = centred_sites(spec, design)
+    hows: dict[str, dict[str, str]] = {}
+    for n, f in _offset_pairs(spec, design):
+        if n == RUN_SITE or spec.pooling != "none":
+            hows.setdefault(n, {})[f] = "centred" if (n, f) in centred else "noncentred"
+    out = {}
+    for n, by in hows.items():
+        if len(set(by.values())) == 1:
+            out[n] = next(iter(by.values()))
+        else:
+            out.update({f"{n}[{f}]": how for f, how in by.items()})
+    return out
 
 
 def centred_name(name: str) -> str:

@@ -65,8 +65,10 @@ class ScalingModel(ModelSpec):
         when every level is well measured and levels clearly differ). A dict chooses per
         parameter, e.g. ``{"E": "centred"}`` (others non-centred; ``"sigma"`` and
         ``"run"`` are keys too; with Normal noise the run offsets are integrated out, so
-        ``"run"`` matters only with Student-t). See :func:`scalinglaws.model.centred_sites`.
-        ``"auto"`` lets each fit choose per parameter from its data at the posterior
+        ``"run"`` matters only with Student-t), or per parameter and factor,
+        ``{"E[dataset]": "centred"}`` (E's other factors as ``"E"`` says). See
+        :func:`scalinglaws.model.centred_sites`. ``"auto"`` lets each fit choose per
+        parameter (per factor where its factors disagree) from its data at the posterior
         mode (:func:`scalinglaws.engine.nuts.auto_parameterization`); the fit's
         ``spec.parameterization`` says what it sampled.
     coordinates : {"natural", "level"}

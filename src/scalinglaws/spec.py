@@ -58,17 +58,36 @@ NOISE_PRIORS = {
 SIGMA_GROUP_SCALE = 0.5
 
 
-def is_centred(parameterization: str | Mapping[str, str], name: str) -> bool:
-    """Whether ``name``'s offsets are sampled centred under ``parameterization`` (one
-    choice for all, or a dict per parameter whose default is non-centred; ``"auto"``,
-    before a fit resolves it, counts as non-centred).
+def is_centred(parameterization: str | Mapping[str, str], name: str,
+               factor: str | None = None) -> bool:
+    """Whether ``name``'s offsets (by ``factor``, where given) are sampled centred under
+    ``parameterization``: one choice for all, or a dict per parameter (``"E"``) or per
+    parameter and factor (``"E[seed]"``, which takes precedence), whose default is
+    non-centred; ``"auto"``, before a fit resolves it, counts as non-centred.
 
     >>> is_centred({"E": "centred"}, "E"), is_centred({"E": "centred"}, "A")
     (True, False)
+    >>> choice = {"E": "centred", "E[seed]": "noncentred"}
+    >>> is_centred(choice, "E", "dataset"), is_centred(choice, "E", "seed")
+    (True, False)
     """
     if isinstance(parameterization, Mapping):
-        return parameterization.get(name, "noncentred") == "centred"
+        own = parameterization.get(f"{name}[{factor}]") if factor is not None else None
+        return (own or parameterization.get(name, "noncentred")) == "centred"
     return parameterization == "centred"
+
+
+def factor_key(key: str) -> tuple[str, str | None]:
+    """A ``parameterization`` key split into its parameter and factor (None for a key
+    that names a parameter alone).
+
+    >>> factor_key("E[seed]"), factor_key("E")
+    (('E', 'seed'), ('E', None))
+    """
+    if key.endswith("]") and "[" in key:
+        name, factor = key[:-1].split("[", 1)
+        return name, factor
+    return key, None
 
 
 def _as_factors(value: Any, key: str) -> tuple[str, ...]:
@@ -169,13 +188,18 @@ class ModelSpec:
 
         choice = self.parameterization
         if isinstance(choice, Mapping):
+            def known(key: Any) -> bool:
+                name, factor = factor_key(key) if isinstance(key, str) else (key, None)
+                return ((name in vary and (factor is None or factor in vary[name]))
+                        or key == "run")
+
             bad = {k: v for k, v in choice.items()
-                   if not isinstance(v, str) or v not in PARAMETERIZATIONS
-                   or (k not in vary and k != "run")}
+                   if not isinstance(v, str) or v not in PARAMETERIZATIONS or not known(k)}
             if bad:
                 raise ScalingLawError(
-                    f"parameterization maps a varying parameter (or 'run') to one of "
-                    f"{PARAMETERIZATIONS}; bad entries {bad} (varying: {sorted(vary)})"
+                    f"parameterization maps a varying parameter (or 'run'), or one of its "
+                    f"factors as 'E[dataset]', to one of {PARAMETERIZATIONS}; bad entries "
+                    f"{bad} (varying: { {k: list(v) for k, v in vary.items()} })"
                 )
             object.__setattr__(self, "parameterization", dict(choice))
         elif not isinstance(choice, str) or choice not in (*PARAMETERIZATIONS, AUTO):
@@ -292,7 +316,8 @@ class ModelSpec:
                 f"vary alike: not at all, or all by the same one factor; got vary "
                 f"{ {t: list(vary.get(t, ())) for t in law.level_terms} }; use "
                 f"coordinates='natural'")
-        noncentred = [t for t in law.level_terms if not is_centred(self.parameterization, t)]
+        noncentred = [t for t in law.level_terms
+                      if not is_centred(self.parameterization, t, *shared[:1])]
         if shared and self.pooling != "none" and self.parameterization == AUTO:
             raise ScalingLawError(
                 f"parameterization='auto' chooses per pooled parameter, but "

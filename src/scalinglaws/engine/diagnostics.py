@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..data import dataset_factors
 from ..model import auxiliary
+from ..spec import factor_key
 from .convergence import convergence_by_name
 
 #: Thresholds of the post-sampling checks.
@@ -223,10 +224,13 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     "share more parameters (the data barely tell the groups of ['E by seed'] apart"
     >>> advice[advice.index("inform"):].split(")")[0]
     "inform; vary E by ['dataset'] alone"
+    >>> divergence_advice({"E[dataset]": "centred", "E[seed]": "noncentred"},
+    ...                   {"E": 0.15, "E[dataset]": 70.0, "E[seed]": 0.15}) == advice
+    True
     """
     separation = separation or {}
     weak, keep = {}, []  # what to share: {label: separation}; what a parameter keeps
-    for name in pooled or {}:
+    for name in dict.fromkeys(factor_key(key)[0] for key in pooled or {}):
         if name == "run" or separation.get(name, np.inf) >= BARELY_SEPARATED:
             continue
         factors = {key[len(name) + 1:-1]: ratio for key, ratio in separation.items()
@@ -331,10 +335,25 @@ def advised_parameterization(pooled: Mapping[str, str],
     'noncentred'
     >>> advised_parameterization({"E": "centred", "A": "centred"}, {"E": 4.7})
     {'E': 'noncentred', 'A': 'centred'}
+
+    A parameter whose factors separate its groups on both sides of the line is chosen
+    per factor:
+
+    >>> advised_parameterization({"E": "noncentred"},
+    ...                          {"E": 0.2, "E[dataset]": 33.0, "E[seed]": 0.2})
+    {'E[dataset]': 'centred', 'E[seed]': 'noncentred'}
     """
-    choice = {n: how if n not in separation
-              else "centred" if separation[n] >= WELL_SEPARATED else "noncentred"
-              for n, how in pooled.items()}
+    def side(ratio: float) -> str:
+        return "centred" if ratio >= WELL_SEPARATED else "noncentred"
+
+    choice = {}
+    for n, how in pooled.items():
+        by_factor = {key: side(r) for key, r in separation.items()
+                     if key.startswith(f"{n}[") and key.endswith("]")}
+        if len(set(by_factor.values())) > 1:
+            choice.update(by_factor)
+        else:
+            choice[n] = how if n not in separation else side(separation[n])
     kinds = set(choice.values()) or {"noncentred"}
     return kinds.pop() if len(kinds) == 1 else choice
 

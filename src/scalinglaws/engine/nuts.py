@@ -41,6 +41,7 @@ from ..model import (
     share_scaled_names,
     structure_of,
 )
+from ..spec import factor_key
 from .convergence import convergence_by_name
 from .diagnostics import SEPARATION_ATTR, advised_parameterization
 from .diagnostics import problems as diagnosis
@@ -252,10 +253,11 @@ def auto_parameterization(spec, designs: Sequence[Design], *, seeds: Sequence[in
     """What ``parameterization="auto"`` samples for each design: each pooled parameter
     centred where its groups' :func:`level_separation` at the posterior mode (found in
     the non-centred model, as every fit's mode is) reaches
-    :data:`.diagnostics.WELL_SEPARATED`, non-centred elsewhere; ``"centred"`` or
-    ``"noncentred"`` where all agree, else a dict. The mode search and curvature are
-    those of the non-centred model with the fit's settings, so a design that stays
-    non-centred samples with programs this compiled. Returns the choices and the
+    :data:`.diagnostics.WELL_SEPARATED`, non-centred elsewhere, and per factor
+    (``"E[seed]"``) where a parameter's factors fall on both sides of that line;
+    ``"centred"`` or ``"noncentred"`` where all agree, else a dict. The mode search and
+    curvature are those of the non-centred model with the fit's settings, so a design
+    that stays non-centred samples with programs this compiled. Returns the choices and the
     :class:`Search` behind them, which :func:`run_nuts_many` takes instead of searching
     again: each choice's program searches this same non-centred model.
     """
@@ -291,12 +293,14 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
     values = unravel(np.asarray(mode))
     curvature = np.diag(np.asarray(hessian))
     out: dict[str, float] = {}
-    for name, how in pooled_offsets(spec, design).items():
+    centred = centred_sites(spec, design)
+    for name in dict.fromkeys(factor_key(key)[0] for key in pooled_offsets(spec, design)):
         factors = [spec.run] if name == "run" else design.vary.get(name, ())
         by_factor = {}
         for factor in factors:
             sd, z, offset = offset_sites(name, factor)
             n = len(design.factors[factor].levels)
+            how = "centred" if (name, factor) in centred else "noncentred"
             if how == "centred" and offset in index and sd in index:
                 # offset ~ Normal(0, sd): the prior's curvature is 1 / sd^2
                 prior = spec.prior("run_sd" if name == "run" else f"{name}_sd").to_numpyro()
