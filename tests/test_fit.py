@@ -312,6 +312,10 @@ def test_a_parameter_varying_by_several_factors_is_separated_per_factor(sweep):
     advice = divergence_advice({"E": "noncentred"}, separation)
     assert "the data barely tell the groups of ['E by seed'] apart" in advice
     assert "vary E by ['dataset'] alone" in advice
+    # and the parameterisation advice is per factor: E's dataset offsets centred
+    assert ("the groups of ['E[dataset]'] are well measured and clearly different" in advice
+            and "(parameterization={'E[dataset]': 'centred', 'E[seed]': 'noncentred'})"
+            in advice)
 
 
 def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():

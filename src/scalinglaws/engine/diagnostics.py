@@ -224,8 +224,8 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     "share more parameters (the data barely tell the groups of ['E by seed'] apart"
     >>> advice[advice.index("inform"):].split(")")[0]
     "inform; vary E by ['dataset'] alone"
-    >>> divergence_advice({"E[dataset]": "centred", "E[seed]": "noncentred"},
-    ...                   {"E": 0.15, "E[dataset]": 70.0, "E[seed]": 0.15}) == advice
+    >>> "['E by seed']" in divergence_advice({"E[dataset]": "centred", "E[seed]": "noncentred"},
+    ...                                      {"E": 0.15, "E[dataset]": 70.0, "E[seed]": 0.15})
     True
     """
     separation = separation or {}
@@ -293,6 +293,7 @@ def _hierarchy_clauses(pooled: Mapping[str, str],
     """The clauses of :func:`hierarchy_advice`, uncapitalised."""
     if separation is None:
         return _general_clauses(pooled)
+    pooled = _by_factor(pooled, separation)
     measured = {n: separation[n] for n in pooled if n in separation}
     centre = [n for n, how in pooled.items()
               if how != "centred" and measured.get(n, 0.0) >= WELL_SEPARATED]
@@ -343,19 +344,28 @@ def advised_parameterization(pooled: Mapping[str, str],
     ...                          {"E": 0.2, "E[dataset]": 33.0, "E[seed]": 0.2})
     {'E[dataset]': 'centred', 'E[seed]': 'noncentred'}
     """
-    def side(ratio: float) -> str:
-        return "centred" if ratio >= WELL_SEPARATED else "noncentred"
-
-    choice = {}
-    for n, how in pooled.items():
-        by_factor = {key: side(r) for key, r in separation.items()
-                     if key.startswith(f"{n}[") and key.endswith("]")}
-        if len(set(by_factor.values())) > 1:
-            choice.update(by_factor)
-        else:
-            choice[n] = how if n not in separation else side(separation[n])
+    choice = {n: how if n not in separation else _side(separation[n])
+              for n, how in _by_factor(pooled, separation).items()}
     kinds = set(choice.values()) or {"noncentred"}
     return kinds.pop() if len(kinds) == 1 else choice
+
+
+def _side(ratio: float) -> str:
+    """The parameterisation a separation calls for (:data:`WELL_SEPARATED`)."""
+    return "centred" if ratio >= WELL_SEPARATED else "noncentred"
+
+
+def _by_factor(pooled: Mapping[str, str], separation: Mapping[str, float]) -> dict:
+    """``pooled`` with each parameter whose factors' separations fall on both sides of
+    :data:`WELL_SEPARATED` named per factor (``"E[seed]"``), sampled as it is."""
+    out = {}
+    for n, how in pooled.items():
+        factors = [key for key in separation if key.startswith(f"{n}[") and key.endswith("]")]
+        if len({_side(separation[key]) for key in factors}) > 1:
+            out.update(dict.fromkeys(factors, how))
+        else:
+            out[n] = how
+    return out
 
 
 def _general_clauses(pooled: Mapping[str, str]) -> list[str]:
