@@ -233,8 +233,7 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     for name in dict.fromkeys(factor_key(key)[0] for key in pooled or {}):
         if name == "run" or separation.get(name, np.inf) >= BARELY_SEPARATED:
             continue
-        factors = {key[len(name) + 1:-1]: ratio for key, ratio in separation.items()
-                   if key.startswith(f"{name}[") and key.endswith("]")}
+        factors = _factors_of(name, separation)
         kept = [f for f, ratio in factors.items() if ratio >= BARELY_SEPARATED]
         if not kept:
             weak[name] = separation[name]
@@ -360,12 +359,19 @@ def _by_factor(pooled: Mapping[str, str], separation: Mapping[str, float]) -> di
     :data:`WELL_SEPARATED` named per factor (``"E[seed]"``), sampled as it is."""
     out = {}
     for n, how in pooled.items():
-        factors = [key for key in separation if key.startswith(f"{n}[") and key.endswith("]")]
-        if len({_side(separation[key]) for key in factors}) > 1:
-            out.update(dict.fromkeys(factors, how))
+        factors = _factors_of(n, separation)
+        if len({_side(ratio) for ratio in factors.values()}) > 1:
+            out.update({f"{n}[{f}]": how for f in factors})
         else:
             out[n] = how
     return out
+
+
+def _factors_of(name: str, separation: Mapping[str, float]) -> dict[str, float]:
+    """``{factor: separation}`` of ``name``'s own factors (``"E[seed]"`` entries; empty
+    for a parameter measured as a whole)."""
+    return {factor: ratio for key, ratio in separation.items()
+            for own, factor in [factor_key(key)] if own == name and factor is not None}
 
 
 def _general_clauses(pooled: Mapping[str, str]) -> list[str]:
