@@ -117,9 +117,19 @@ def test_a_search_serves_only_a_program_that_would_find_the_same_optima():
 
 def test_auto_chooses_per_factor_where_a_parameters_factors_disagree(sweep, tmp_path):
     """E by three clearly different datasets and by a seed column the losses do not
-    depend on: "auto" samples E's dataset offsets centred and its seed offsets
-    non-centred (``"E[dataset]"``, ``"E[seed]"``), as the explicit choice does, and the
-    fit saves and reads back with that choice."""
+    depend on: the separation is measured per factor (``"E[dataset]"``, ``"E[seed]"``,
+    and ``"E"`` the smaller); "auto" samples E's dataset offsets centred and its seed
+    offsets non-centred, as the explicit choice does; the fit saves and reads back with
+    that choice; and the advice names E by seed alone as the factor to share."""
+    import json
+
+    from scalinglaws.engine.diagnostics import (
+        BARELY_SEPARATED,
+        SEPARATION_ATTR,
+        WELL_SEPARATED,
+        divergence_advice,
+    )
+
     frame = sweep.assign(seed=np.arange(len(sweep)) % 3)
     short = dict(chains=2, warmup=150, draws=100, progress=False)
     mixed = {"E[dataset]": "centred", "E[seed]": "noncentred"}
@@ -136,3 +146,15 @@ def test_auto_chooses_per_factor_where_a_parameters_factors_disagree(sweep, tmp_
                                   explicit.idata.posterior["E_offset_dataset"].values)
     auto.save(tmp_path / "fit.nc")
     assert sl.load(tmp_path / "fit.nc").spec.parameterization == mixed
+
+    separation = json.loads(auto.idata.sample_stats.attrs[SEPARATION_ATTR])
+    assert set(separation) == {"E", "E[dataset]", "E[seed]"}
+    assert separation["E[dataset]"] >= WELL_SEPARATED
+    assert separation["E"] == separation["E[seed]"] < BARELY_SEPARATED
+    # a fit that sampled E non-centred is told to share E by seed only, and to centre
+    # E's dataset offsets
+    advice = divergence_advice({"E": "noncentred"}, separation)
+    assert "the data barely tell the groups of ['E by seed'] apart" in advice
+    assert "vary E by ['dataset'] alone" in advice
+    assert "the groups of ['E[dataset]'] are well measured and clearly different" in advice
+    assert "(parameterization={'E[dataset]': 'centred', 'E[seed]': 'noncentred'})" in advice

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import arviz as az
 import matplotlib
 import numpy as np
@@ -284,38 +282,6 @@ def test_the_advice_names_the_parameters_the_data_tell_apart(hierarchical_fit, s
     assert "share more parameters." in warned({"E": "noncentred"}, {"E": 4.7})
     # run offsets are not a parameter to share
     assert "share more parameters." in warned({"run": "noncentred"}, {"run": 0.5})
-
-
-def test_a_parameter_varying_by_several_factors_is_separated_per_factor(sweep):
-    """Of E varying by dataset (three clearly different datasets) and by a seed column
-    the losses do not depend on, the separation names each factor's own, and the sharing
-    advice names E by seed alone, keeping E by dataset."""
-    import json
-
-    from scalinglaws.engine.diagnostics import (
-        BARELY_SEPARATED,
-        SEPARATION_ATTR,
-        WELL_SEPARATED,
-        divergence_advice,
-    )
-
-    frame = sweep.assign(seed=np.arange(len(sweep)) % 3)
-    model = sl.ScalingModel("chinchilla", vary={"E": ["dataset", "seed"]},
-                            parameterization="noncentred")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a short run: its ESS is not the point
-        fit = model.fit(frame, seed=0, chains=2, warmup=100, draws=100, progress=False)
-    separation = json.loads(fit.idata.sample_stats.attrs[SEPARATION_ATTR])
-    assert set(separation) == {"E", "E[dataset]", "E[seed]"}
-    assert separation["E[dataset]"] >= WELL_SEPARATED
-    assert separation["E"] == separation["E[seed]"] < BARELY_SEPARATED
-    advice = divergence_advice({"E": "noncentred"}, separation)
-    assert "the data barely tell the groups of ['E by seed'] apart" in advice
-    assert "vary E by ['dataset'] alone" in advice
-    # and the parameterisation advice is per factor: E's dataset offsets centred
-    assert ("the groups of ['E[dataset]'] are well measured and clearly different" in advice
-            and "(parameterization={'E[dataset]': 'centred', 'E[seed]': 'noncentred'})"
-            in advice)
 
 
 def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():
