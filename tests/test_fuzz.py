@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import scalinglaws as sl
 from scalinglaws import read_spec
-from scalinglaws.spec import SPEC_KEYS
+from scalinglaws.spec import SPEC_KEYS, is_centred
 
 FUZZ = settings(max_examples=60, deadline=1000,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -95,7 +95,8 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**400, ma
                                      "E + A*N**-alpha", "centred", "level"]))
 KEYS = st.one_of(st.sampled_from([*SPEC_KEYS, "expression", "name", "loc", "scale", "E",
                                   "alpha", "N", "D", "sigma", "study", "link", "params",
-                                  "prior", "constraint", "variables", "output"]),
+                                  "prior", "constraint", "variables", "output",
+                                  "E[dataset]", "E[", "E[]", "run[run]"]),
                  st.text(max_size=10))
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(KEYS, inner, max_size=5)), max_leaves=15)
@@ -188,6 +189,30 @@ def test_toml_random_text(text):
 def test_spec_random_paths(text):
     _only_scaling_law_errors(read_spec, text + ".toml")
 
+
+
+PARAMETERIZATION_KEYS = st.sampled_from(["E", "A", "sigma", "run", "E[dataset]", "E[seed]",
+                                         "E[tok]", "A[dataset]", "E[", "[dataset]", "E[]",
+                                         "E[dataset][seed]", "run[run]"])
+
+
+@FUZZ
+@given(st.dictionaries(PARAMETERIZATION_KEYS,
+                       st.sampled_from(["centred", "noncentred", "auto", "", 1]), max_size=4))
+def test_random_parameterization_dicts(choice):
+    """A dict per parameter or per parameter and factor ("E[dataset]"): a model that takes
+    it reads it back from TOML unchanged and samples exactly the (parameter, factor)
+    pairs it names centred; anything else is a ScalingLawError."""
+    try:
+        model = sl.ScalingModel("chinchilla", target="loss", run="run",
+                                vary={"E": ["dataset", "seed"], "A": "dataset"},
+                                parameterization=choice)
+    except sl.ScalingLawError:
+        return
+    assert sl.ScalingModel.from_toml(model.to_toml()) == model
+    for name, factor in [("E", "dataset"), ("E", "seed"), ("A", "dataset"), ("run", "run")]:
+        said = choice.get(f"{name}[{factor}]", choice.get(name, "noncentred"))
+        assert is_centred(model.parameterization, name, factor) == (said == "centred")
 
 # --- a DataFrame of runs ------------------------------------------------------------------
 
