@@ -171,8 +171,8 @@ def test_compute_optimal_group_handling(fit):
     with pytest.raises(ScalingLawError, match="does not vary by"):
         decide.compute_optimal(fit, 1e22, group={"tokenizer": "gpt2"})
     # the levels are quoted as the user wrote them, not as NumPy's reprs (np.str_('code'))
-    with pytest.warns(ScalingLawWarning, match=r"\['wiki'\] of 'dataset' were not in the "
-                      r"fitted data \(fitted: \['books', 'code', 'web'\]\)"):
+    with pytest.warns(ScalingLawWarning, match=r"group: dataset level\(s\) \['wiki'\] were "
+                      r"not in the fitted data \(levels \['books', 'code', 'web'\]\)"):
         new = decide.compute_optimal(fit, 1e22, group={"dataset": "wiki"})
     assert all(type(level) is str for level in fit.levels()["dataset"])
     # a new level is drawn from the population: wider than a fitted level

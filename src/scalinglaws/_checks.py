@@ -12,7 +12,7 @@ import difflib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from numbers import Integral, Real
 from pathlib import Path
@@ -309,6 +309,38 @@ data['dataset'].astype(str))
                 f"{text!r}, which would be one level; make the column one type (e.g. "
                 f"data[{column!r}].astype(str))")
     return np.asarray(names, dtype=object)[codes].astype(str)
+
+
+def unfitted_levels(factor: str, new: Sequence[Any], fitted: Sequence[Any]) -> str:
+    """What to say of levels of ``factor`` a fit never saw (``new``; the fit's levels
+    ``fitted``): they are predicted from the population, so their intervals are wider;
+    one that is a fitted number written another way is named with the fitted spelling.
+
+    >>> message = unfitted_levels("seed", ["1.0", "7"], ["0", "1", "2"])
+    >>> message[:54]
+    "seed level(s) ['1.0', '7'] were not in the fitted data"
+    >>> message[message.index("Check"):]
+    "Check the spelling if a fitted level was meant ('1.0' is the fitted '1')"
+    """
+    fitted = [str(v) for v in fitted]
+    numbers = {}
+    for level in fitted:
+        try:
+            numbers.setdefault(float(level), level)
+        except ValueError:
+            continue
+    twins = []
+    for level in map(str, new):
+        try:
+            twin = numbers.get(float(level))
+        except ValueError:
+            twin = None
+        if twin is not None:
+            twins.append(f"{level!r} is the fitted {twin!r}")
+    return (f"{factor} level(s) {[str(v) for v in new]} were not in the fitted data (levels "
+            f"{fitted}); they are predicted from the population of levels, so their "
+            f"intervals are wider. Check the spelling if a fitted level was meant"
+            + (f" ({'; '.join(twins)})" if twins else ""))
 
 
 def check_input_file(path: Any, what: str) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._checks import check_interval, check_predict_settings
+from ._checks import check_interval, check_predict_settings, unfitted_levels
 from .data import (
     Design,
     as_frame,
@@ -304,11 +304,7 @@ class Fit:
         for name, factor in design.factors.items():
             new = factor.new_levels
             if new and name in {f for fs in self.design.vary.values() for f in fs}:
-                notes.append(
-                    f"{name} level(s) {[str(v) for v in new]} were not in the fitted data "
-                    f"(levels {[str(v) for v in factor.levels[:factor.n_fitted]]}); they are "
-                    f"predicted from the population of levels, so their intervals are wider. "
-                    f"Check the spelling if a fitted level was meant")
+                notes.append(unfitted_levels(name, new, factor.levels[:factor.n_fitted]))
         for var, values in design.variables.items():
             fitted = self.design.variables[var]
             beyond = decades_outside(fitted, values)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import factor_labels
+from .._checks import factor_labels, unfitted_levels
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import enable_x64
 from ..protocol import FitLike
@@ -82,13 +82,8 @@ def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str
     fitted = fit.levels().get(factor, ())
     new = [lv for lv in levels if lv not in fitted]
     if new:
-        warnings.warn(
-            f"{what}: level(s) {[str(v) for v in new]} of {factor!r} were not in the fitted "
-            f"data (fitted: {[str(v) for v in fitted]}); they are predicted as new levels drawn "
-            f"from the population, with wider intervals. Check the spelling if that is not "
-            f"what you meant.",
-            ScalingLawWarning, stacklevel=3,
-        )
+        warnings.warn(f"{what}: {unfitted_levels(factor, new, fitted)}", ScalingLawWarning,
+                      stacklevel=3)
 
 
 def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
