@@ -112,7 +112,7 @@ def test_compute_optimal_is_the_posterior_frontier(small_fit):
     # a budget never fitted: its vertex offset drawn from the population, a wider interval
     # (compared at the largest fitted budget, where the exponent's spread is smallest; at
     # 1e22 it dominates both intervals, and 400 draws did not always order them)
-    with pytest.warns(ScalingLawWarning, match="new levels drawn from the population"):
+    with pytest.warns(ScalingLawWarning, match="predicted from the population"):
         new = decide.compute_optimal(small_fit, compute=1e20, group={"budget": "new"})
     width = np.log(new["N_upper"] / new["N_lower"]).iloc[0]
     fitted = np.log(table["N_upper"] / table["N_lower"]).iloc[0]
@@ -225,7 +225,7 @@ def test_the_held_out_budget_is_the_frontier_compute_optimal_gives(small_fit, mo
     [row] = table.to_dict("records")
     assert row["held_out_budget"] == 1e21 and row["points"] == 5
     assert set(fits[0].levels()["budget"]) == {"1e+17", "1e+18", "1e+19", "1e+20"}
-    with pytest.warns(ScalingLawWarning, match=r"\['held out'\] of 'budget'"):
+    with pytest.warns(ScalingLawWarning, match=r"budget level\(s\) \['held out'\]"):
         frontier = decide.compute_optimal(fits[0], 1e21, group={"budget": "held out"},
                                           seed=3)
     for ours, theirs in [("N_opt", "N"), ("loss_opt", "loss")]:
