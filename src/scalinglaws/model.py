@@ -44,7 +44,7 @@ from .data import Design, Factor
 from .errors import ScalingLawError
 from .laws.expr import LOG_KEY
 from .priors import Prior
-from .spec import is_centred
+from .spec import is_centred, per_factor
 
 #: Held while a NumPyro model is traced. NumPyro's effect handlers are one stack for the
 #: whole process, so two threads tracing models at once would push their sites onto each
@@ -204,7 +204,7 @@ def pooled_offsets(spec, design: Design) -> dict[str, str]:
         if len(set(by.values())) == 1:
             out[n] = next(iter(by.values()))
         else:
-            out.update({f"{n}[{f}]": how for f, how in by.items()})
+            out.update({per_factor(n, f): how for f, how in by.items()})
     return out
 
 

@@ -72,14 +72,24 @@ def is_centred(parameterization: str | Mapping[str, str], name: str,
     (True, False)
     """
     if isinstance(parameterization, Mapping):
-        own = parameterization.get(f"{name}[{factor}]") if factor is not None else None
+        own = parameterization.get(per_factor(name, factor)) if factor is not None else None
         return (own or parameterization.get(name, "noncentred")) == "centred"
     return parameterization == "centred"
 
 
+def per_factor(name: str, factor: str) -> str:
+    """The key naming ``name``'s offsets by ``factor`` alone, as ``parameterization``
+    and a fit's level separations take it (:func:`factor_key` splits it).
+
+    >>> per_factor("E", "seed")
+    'E[seed]'
+    """
+    return f"{name}[{factor}]"
+
+
 def factor_key(key: str) -> tuple[str, str | None]:
     """A ``parameterization`` key split into its parameter and factor (None for a key
-    that names a parameter alone).
+    that names a parameter alone; :func:`per_factor` writes one).
 
     >>> factor_key("E[seed]"), factor_key("E")
     (('E', 'seed'), ('E', None))

@@ -16,7 +16,7 @@ import xarray as xr
 
 from ..data import dataset_factors
 from ..model import auxiliary
-from ..spec import factor_key
+from ..spec import factor_key, per_factor
 from .convergence import convergence_by_name
 
 #: Thresholds of the post-sampling checks.
@@ -361,7 +361,7 @@ def _by_factor(pooled: Mapping[str, str], separation: Mapping[str, float]) -> di
     for n, how in pooled.items():
         factors = _factors_of(n, separation)
         if len({_side(ratio) for ratio in factors.values()}) > 1:
-            out.update({f"{n}[{f}]": how for f in factors})
+            out.update({per_factor(n, f): how for f in factors})
         else:
             out[n] = how
     return out

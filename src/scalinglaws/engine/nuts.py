@@ -41,7 +41,7 @@ from ..model import (
     share_scaled_names,
     structure_of,
 )
-from ..spec import factor_key
+from ..spec import factor_key, per_factor
 from .convergence import convergence_by_name
 from .diagnostics import SEPARATION_ATTR, advised_parameterization
 from .diagnostics import problems as diagnosis
@@ -318,7 +318,7 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
         if by_factor:
             out[name] = min(by_factor.values())
         if len(by_factor) > 1:
-            out.update({f"{name}[{factor}]": r for factor, r in by_factor.items()})
+            out.update({per_factor(name, factor): r for factor, r in by_factor.items()})
     return out
 
 
