@@ -325,22 +325,22 @@ def unfitted_levels(factor: str, new: Sequence[Any], fitted: Sequence[Any]) -> s
     fitted = [str(v) for v in fitted]
     numbers = {}
     for level in fitted:
-        try:
-            numbers.setdefault(float(level), level)
-        except ValueError:
-            continue
-    twins = []
-    for level in map(str, new):
-        try:
-            twin = numbers.get(float(level))
-        except ValueError:
-            twin = None
-        if twin is not None:
-            twins.append(f"{level!r} is the fitted {twin!r}")
+        numbers.setdefault(_as_number(level), level)
+    numbers.pop(None, None)  # text that is no number has no numeric twin
+    twins = [f"{level!r} is the fitted {numbers[number]!r}" for level in map(str, new)
+             if (number := _as_number(level)) in numbers]
     return (f"{factor} level(s) {[str(v) for v in new]} were not in the fitted data (levels "
             f"{fitted}); they are predicted from the population of levels, so their "
             f"intervals are wider. Check the spelling if a fitted level was meant"
             + (f" ({'; '.join(twins)})" if twins else ""))
+
+
+def _as_number(text: str) -> float | None:
+    """``text`` read as a number, or None where it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def check_input_file(path: Any, what: str) -> Path:
