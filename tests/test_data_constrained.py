@@ -135,6 +135,13 @@ def test_epochs_worth_it_matches_the_law_per_draw(small_fit):
     assert table.attrs["worth_it"] == expected
     with pytest.raises(ScalingLawError, match="epochs must be"):
         decide.epochs_worth_it(fit, at, epochs=(0.5,))
+    # text and tables once reached NumPy's and Python's comparisons (ValueError, TypeError)
+    with pytest.raises(ScalingLawError, match="epochs must be"):
+        decide.epochs_worth_it(fit, at, epochs=["a"])
+    with pytest.raises(ScalingLawError, match="tolerance must be between 0 and 1"):
+        decide.epochs_worth_it(fit, at, tolerance="0.02")
+    with pytest.raises(ScalingLawError, match="confidence must be between 0 and 1"):
+        decide.epochs_worth_it(fit, at, confidence=[0.9])
     with pytest.raises(ScalingLawError, match="without the unique-token column"):
         decide.epochs_worth_it(fit, {**at, "U_D": 1e9})
 

@@ -137,6 +137,10 @@ def test_coverage_table_agrees_with_scores(result):
         assert 0 <= row["band_lower"] <= row["nominal"] <= row["band_upper"] <= 1
     assert set(result.summary().columns) >= {"rank", "elpd", "elpd_diff", "dse", "are_mean",
                                              "coverage_50", "coverage_90"}
+    # text and a bare number once reached Python's comparison and iteration (TypeError)
+    for levels in (("0.5",), 0.9, (0.5, 1.0)):
+        with pytest.raises(ScalingLawError, match="levels must be|each of levels must be"):
+            result.coverage(levels=levels)
 
 
 def test_figures_and_html(result):

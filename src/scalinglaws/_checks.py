@@ -143,6 +143,23 @@ got 'a'
     return int(seed)
 
 
+def check_fraction(value: Any, name: str, example: str = "0.9") -> float:
+    """``value`` as a float strictly between 0 and 1 (a probability, a quantile, an
+    interval's mass), or a :class:`ScalingLawError` naming ``name`` with an ``example``.
+
+    >>> check_fraction(0.25, "quantile")
+    0.25
+    >>> check_fraction("0.5", "tolerance", "0.01 for 1%")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: tolerance must be between 0 and 1 (e.g. 0.01 for \
+1%), got '0.5'
+    """
+    if not is_finite_number(value) or not 0 < float(value) < 1:
+        raise ScalingLawError(f"{name} must be between 0 and 1 (e.g. {example}), got {value!r}")
+    return float(value)
+
+
 def check_interval(interval: Any) -> tuple[float, float]:
     """The lower and upper quantiles of a central interval of mass ``interval``.
 
@@ -154,9 +171,7 @@ def check_interval(interval: Any) -> tuple[float, float]:
     scalinglaws.errors.ScalingLawError: interval must be between 0 and 1 (e.g. 0.9 for \
 90%), got 90
     """
-    if not _is_real(interval) or not 0 < float(interval) < 1:
-        raise ScalingLawError(
-            f"interval must be between 0 and 1 (e.g. 0.9 for 90%), got {interval!r}")
+    interval = check_fraction(interval, "interval", "0.9 for 90%")
     return (1 - interval) / 2, (1 + interval) / 2
 
 

@@ -9,7 +9,7 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 
-from ._checks import check_choice, is_finite_number
+from ._checks import check_choice, check_fraction, is_finite_number
 from .errors import ScalingLawError
 from .spec import SCALES
 
@@ -100,8 +100,7 @@ class Discrepancy:
         from scipy.stats import norm
 
         check_choice(scale, SCALES, "scale")
-        if not is_finite_number(mass) or not 0 < mass < 1:
-            raise ScalingLawError(f"mass must be in (0, 1), got {mass!r}")
+        check_fraction(mass, "mass")
         arrays = {}
         for name, value in (("observed", observed), ("median", median), ("lower", lower),
                             ("upper", upper)):

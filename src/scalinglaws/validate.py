@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ._checks import is_finite_number
+from ._checks import check_fraction, is_finite_number
 from ._warnings import filtered
 from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
@@ -275,12 +275,11 @@ class Extrapolation:
         """
         from scipy.stats import binom
 
+        levels = _masses(levels, "levels")
         rows = []
         for name in self.models:
             pit = self.points.loc[self.points["model"] == name, "pit"].to_numpy()
             for q in levels:
-                if not 0 < q < 1:
-                    raise ScalingLawError(f"coverage levels must be in (0, 1), got {q!r}")
                 inside = _covered(pit, q)
                 n = len(pit)
                 rows.append({"model": name, "nominal": q, "empirical": inside.mean(),
@@ -423,6 +422,21 @@ def _covered(pit: np.ndarray, q: float) -> np.ndarray:
 
 # --- the validation -----------------------------------------------------------------------
 
+def _masses(values: Any, name: str) -> tuple[float, ...]:
+    """Interval masses (a sequence of numbers in (0, 1)) as floats, or a
+    :class:`ScalingLawError` naming ``name``.
+
+    >>> _masses([0.5, 0.9], "levels")
+    (0.5, 0.9)
+    """
+    items = (tuple(values) if isinstance(values, (Sequence, np.ndarray))
+             and not isinstance(values, str) else ())
+    if not items:
+        raise ScalingLawError(f"{name} must be masses in (0, 1) such as (0.5, 0.9), "
+                              f"got {values!r}")
+    return tuple(check_fraction(q, f"each of {name}", "0.5 or 0.9") for q in items)
+
+
 def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "largest", *,
                   by: str = "C", intervals: Sequence[float] = INTERVALS, seed: int = 0,
                   chains: int = 4, warmup: int = 500, draws: int = 1000,
@@ -480,12 +494,7 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     >>> result.summary()  # doctest: +SKIP
     """
     models = _models(model)
-    levels = (tuple(intervals) if isinstance(intervals, (Sequence, np.ndarray))
-              and not isinstance(intervals, str) else ())
-    if not levels or any(not is_finite_number(q) or not 0 < q < 1 for q in levels):
-        raise ScalingLawError(f"intervals must be masses in (0, 1) such as (0.5, 0.9), "
-                              f"got {intervals!r}")
-    levels = tuple(float(q) for q in levels)
+    levels = _masses(intervals, "intervals")
     if data is None:
         fits = {name: fit for name, (_, fit) in models.items()}
         if any(fit is None for fit in fits.values()):

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval
+from .._checks import check_fraction, check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_fit, is_numeric, law_draws, summarise
+from .common import check_fit, law_draws, summarise
 
 __all__ = ["epochs_worth_it"]
 
@@ -73,13 +73,15 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
         raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
                               f"data_constrained law); this fit's law "
                               f"{fit.spec.target_law.name!r} has {list(inputs)}")
-    ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
+    try:
+        ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
+    except (TypeError, ValueError):
+        ks = np.array([np.nan])
     if not np.all(np.isfinite(ks)) or ks.min() < 1:
         raise ScalingLawError(f"epochs must be finite numbers >= 1 (fewer than one epoch "
-                              f"means more unique tokens than tokens); got {list(epochs)}")
-    for name, what in ((tolerance, "tolerance"), (confidence, "confidence")):
-        if not (is_numeric(name) and 0 < name < 1):
-            raise ScalingLawError(f"{what} must be a number in (0, 1), got {name!r}")
+                              f"means more unique tokens than tokens); got {epochs!r}")
+    check_fraction(tolerance, "tolerance", "0.01 for 1%")
+    check_fraction(confidence, "confidence")
     row = as_frame(dict(at), "at")
     if len(row) != 1 or inputs["U_D"] in row.columns:
         raise ScalingLawError(f"at must describe one run without the unique-token column "

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_budgets, check_choice, check_interval, is_finite_number
+from .._checks import (
+    check_budgets,
+    check_choice,
+    check_fraction,
+    check_interval,
+    is_finite_number,
+)
 from ..errors import ScalingLawError, ScalingLawWarning
 from .allocation import evaluate_law, golden_section, optimum
 from .common import check_fit, group_levels, param_draws, require_nd_law
@@ -168,8 +174,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
     c = float(budget[0])
     check_choice(rule, _RULES, "rule")
     check_choice(point, _POINTS, "point")
-    if not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
-        raise ScalingLawError(f"quantile must be between 0 and 1 (e.g. 0.9), got {quantile!r}")
+    check_fraction(quantile, "quantile")
     if rule == "target" and target is None:
         raise ScalingLawError("rule='target' needs target=<the loss to reach>, e.g. target=2.1")
     if target is not None and not is_finite_number(target):
