@@ -378,6 +378,12 @@ def _wrong_kinds(fit):
                                                                         data_dir=two),
         "report, an array as validation": lambda: build_html({"a": fit}, validation=two),
         "report, False as data": lambda: build_html({"a": fit}, data=False),
+        "save, None as the path": lambda: fit.save(None),
+        "load, None as the path": lambda: sl.load(None),
+        "fit, more chains than 32-bit counts": lambda: fit.spec.fit(fit.data(), chains=2**70),
+        "plot, 0 as extrapolate": lambda: fit.plot(extrapolate=0),
+        "plot, text as targets": lambda: fit.plot(targets="abc"),
+        "plot, a number as truth": lambda: fit.plot(truth=3.0),
     }
 
 
@@ -385,6 +391,19 @@ def _wrong_kinds(fit):
 def test_public_functions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, case):
     with pytest.raises(sl.ScalingLawError, match="must be|unknown"):
         _wrong_kinds(hierarchical_fit)[case]()
+
+
+def test_plot_refuses_panels_and_lines_it_cannot_draw(hierarchical_fit):
+    """Found by fuzzing: a list as ``by`` reached a set membership test (TypeError), a
+    truth of one value matplotlib's shapes (ValueError). No figure is left open."""
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(sl.ScalingLawError, match="cannot split the plot by"):
+        hierarchical_fit.plot(by=[0.5])
+    with pytest.raises(sl.ScalingLawError, match="one value per row of path"):
+        hierarchical_fit.plot(truth=lambda path, level: 1.0)
+    assert plt.get_fignums() == before
 
 
 @pytest.mark.parametrize("model, field", [

@@ -223,7 +223,7 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
     seed : int
         Non-negative integer.
     chains, warmup, draws, n_starts : int
-        Integers >= 1; ``warmup + draws`` at most :data:`MAX_ITERATIONS`.
+        Integers >= 1 and at most :data:`MAX_ITERATIONS`, as is ``warmup + draws``.
     target_accept : float
         In [0.5, 1).
     max_tree_depth : int
@@ -254,6 +254,10 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
             f"warmup + draws must be at most {MAX_ITERATIONS:,} iterations per chain (a "
             f"sampler counts them in 32-bit integers), got {warmup + draws:,}; run more "
             f"chains instead")
+    for name, value in (("chains", chains), ("n_starts", n_starts)):
+        if value > MAX_ITERATIONS:
+            raise ScalingLawError(f"{name} must be at most {MAX_ITERATIONS:,} (a sampler "
+                                  f"counts in 32-bit integers), got {value:,}")
     if not _is_real(target_accept) or not 0.5 <= float(target_accept) < 1:
         raise ScalingLawError(
             f"target_accept must be a number in [0.5, 1) (default 0.9; raise it towards "
@@ -358,6 +362,24 @@ def _as_number(text: str) -> float | None:
         return None
 
 
+def as_path(value: Any, what: str) -> Path:
+    """``value``, a ``str`` or an ``os.PathLike`` such as ``pathlib.Path``, as a Path; a
+    :class:`ScalingLawError` naming ``what`` for anything else.
+
+    >>> as_path("fit.nc", "fit file")
+    PosixPath('fit.nc')
+    >>> as_path(None, "fit file")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: fit file must be a path (a str or pathlib.Path), \
+got None
+    """
+    if isinstance(value, str | os.PathLike):
+        with suppress(TypeError):  # a PathLike of bytes
+            return Path(value)
+    raise ScalingLawError(f"{what} must be a path (a str or pathlib.Path), got {value!r}"[:300])
+
+
 def check_input_file(path: Any, what: str) -> Path:
     """``path`` as a Path after checking it is an existing, non-empty file.
 
@@ -367,7 +389,7 @@ def check_input_file(path: Any, what: str) -> Path:
     scalinglaws.errors.ScalingLawError: data file / is a folder, not a file; pass the \
 file itself
     """
-    path = Path(path)
+    path = as_path(path, what)
     try:
         if not path.exists():
             raise ScalingLawError(f"{what} {path} does not exist")
@@ -395,7 +417,7 @@ def check_output_path(path: Any, what: str = "output file",
     scalinglaws.errors.ScalingLawError: cannot write fit file /no/such/folder/fit.nc: \
 folder /no/such/folder does not exist; create it first
     """
-    path = Path(path)
+    path = as_path(path, what)
     if suffixes and path.suffix.lower() not in suffixes:
         raise ScalingLawError(
             f"{what} {str(path)!r} should end in {' or '.join(suffixes)}")

@@ -407,7 +407,7 @@ class Fit:
 
         >>> fit.save("fit.nc")  # doctest: +SKIP
         """
-        return write_fit_file(self.idata, Path(path), {
+        return write_fit_file(self.idata, path, {
             "scalinglaws_format": FILE_FORMAT,
             "scalinglaws_kind": self.kind,
             "scalinglaws_spec": self.spec.to_json(),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._checks import check_keys, check_mapping
+from ._checks import as_path, check_keys, check_mapping
 from .errors import ScalingLawError
 from .fit import Fit
 from .losstoloss import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
@@ -39,7 +39,8 @@ def load(path: str | Path) -> Fit | LossToLossFit:
     >>> fit.kind  # doctest: +SKIP
     'scaling_law'
     """
-    kind = read_kind(Path(path))
+    path = as_path(path, "fit file")
+    kind = read_kind(path)
     if kind is not None and kind not in READERS:
         raise ScalingLawError(
             f"{path} holds a fit of kind {kind!r}, which this version of scalinglaws does "

@@ -15,7 +15,7 @@ from pathlib import Path
 import arviz as az
 import xarray as xr
 
-from ._checks import write_atomic
+from ._checks import as_path, write_atomic
 from ._version import __version__
 from .errors import ScalingLawError
 
@@ -60,7 +60,7 @@ def check_fit_name(path) -> Path:
 netCDF, so its name should end in .nc (or .nc4, .netcdf, .cdf, .h5, .hdf5); for a \
 table, write fit.summary() or a DataFrame of fit.draws() with pandas
     """
-    path = Path(path)
+    path = as_path(path, "fit file")
     if path.suffix.lower() not in FIT_SUFFIXES and not path.is_dir():
         raise ScalingLawError(
             f"fit file {str(path)!r}: a fit is saved as netCDF, so its name should end in "
@@ -69,7 +69,7 @@ table, write fit.summary() or a DataFrame of fit.draws() with pandas
     return path
 
 
-def write_fit_file(idata: az.InferenceData, path: Path, attrs: dict) -> Path:
+def write_fit_file(idata: az.InferenceData, path: str | Path, attrs: dict) -> Path:
     """Write a copy of ``idata`` to netCDF with ``attrs`` (the package version and a
     :func:`fingerprint`) on its posterior; the caller's InferenceData is not changed.
 

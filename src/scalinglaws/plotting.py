@@ -18,7 +18,9 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
+from ._checks import check_interval, is_finite_number
 from ._warnings import filtered
+from .data import as_frame
 from .errors import ScalingLawError, ScalingLawWarning
 
 # --- readable log axes --------------------------------------------------------------------
@@ -133,7 +135,7 @@ def _scale_ticks(ax, values: np.ndarray) -> None:
 def _panel_factor(fit, by: str | None) -> str | None:
     factors = [f for f in fit.spec.factors if f in fit.design.factors]
     if by is not None:
-        if by not in fit.design.factors:
+        if not isinstance(by, str) or by not in fit.design.factors:
             raise ScalingLawError(f"cannot split the plot by {by!r}: the model's factors are "
                                   f"{factors}")
         return by
@@ -157,6 +159,19 @@ def _path(fit, rows: pd.DataFrame, extrapolate: float, points: int = 60) -> pd.D
     top = x.max() * (extrapolate if var in ("N", "D", "C") else 1.0)
     grid = np.geomspace(x.min(), top, points)
     return pd.DataFrame({spec.inputs[var]: grid, "_x": grid})
+
+
+def _truth_line(truth, path: pd.DataFrame, level) -> np.ndarray:
+    """``truth(path, level)`` as floats, one per row of ``path``, or an error."""
+    try:
+        line = np.asarray(truth(path, level), dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ScalingLawError(f"truth(path, level) must return numbers, one per row of "
+                              f"path ({err})") from None
+    if line.shape != (len(path),):
+        raise ScalingLawError(f"truth(path, level) must return one value per row of path "
+                              f"({len(path)}), got shape {line.shape}")
+    return line
 
 
 def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
@@ -215,7 +230,7 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         times the largest target.
     truth : callable, optional
         ``truth(path_frame, level) -> array`` drawn as a dashed line (for synthetic data).
-    targets : DataFrame, optional
+    targets : DataFrame or dict of columns, optional
         Rows to predict and mark: the model's input columns, and a level of the panel
         factor to put a row in one panel (without it, a row is in every panel). For
         laws of N and D, a target's x is its compute 6ND, and its star sits at its own
@@ -223,6 +238,15 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
 
     >>> fig = fit.plot()  # doctest: +SKIP
     """
+    check_interval(interval)
+    if not is_finite_number(extrapolate) or extrapolate < 1:
+        raise ScalingLawError(f"extrapolate must be a factor >= 1 (how far past the largest "
+                              f"fitted run the curve runs, e.g. 10), got {extrapolate!r}")
+    if truth is not None and not callable(truth):
+        raise ScalingLawError(f"truth must be a function (path frame, level) -> array, got "
+                              f"{truth!r}"[:300])
+    if targets is not None and not (isinstance(targets, pd.DataFrame) and targets.empty):
+        targets = as_frame(targets, "targets")
     spec = fit.spec
     data = fit.data()
     factor = _panel_factor(fit, by)
@@ -238,53 +262,57 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ratio = data[spec.inputs["D"]] / data[spec.inputs["N"]]
         norm = LogNorm(vmin=ratio.min(), vmax=max(ratio.max(), ratio.min() * 1.01))
     scatter = None
-    for ax, level in zip(axes.flat, levels, strict=False):
-        rows = data if level is None else data[data[factor] == level]
-        x_data = _x_of(fit, rows)
-        marked = _panel_targets(fit, targets, rows, factor, level)
-        reach = extrapolate
-        if marked is not None:
-            reach = max(extrapolate, 1.25 * float(_x_of(fit, marked).max() / x_data.max()))
-        path = _path(fit, rows, reach)
-        for other in spec.factors:
-            if other in fit.design.factors:
-                path[other] = level if other == factor else rows[other].mode().iloc[0]
-        with filtered(("ignore", ScalingLawWarning)):  # the grey region says it
-            pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
-                               interval=interval)
-        x = path["_x"].to_numpy()
-        ax.fill_between(x, pred["pred_lower"], pred["pred_upper"], color="C0", alpha=0.12,
-                        lw=0, label=f"{interval:.0%} predictive")
-        ax.fill_between(x, pred["lower"], pred["upper"], color="C0", alpha=0.35, lw=0,
-                        label=f"{interval:.0%} credible")
-        ax.plot(x, pred["median"], color="C0", lw=1.6, label="posterior median")
-        if truth is not None:
-            ax.plot(x, truth(path, level), "k--", lw=1, label="truth")
-        ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
-        if marked is not None:
-            with filtered(("ignore", ScalingLawWarning)):  # far targets: by design
-                at = fit.predict(marked, interval=interval)
-            mid = at["median"].to_numpy()
-            ax.errorbar(_x_of(fit, marked), mid,
-                        yerr=np.vstack([mid - at["pred_lower"], at["pred_upper"] - mid]),
-                        fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
-                        zorder=4, label="targets")
-        style = dict(s=14, edgecolor="k", linewidth=0.3, zorder=3)
-        if nd:
-            colour = rows[spec.inputs["D"]] / rows[spec.inputs["N"]]
-            scatter = ax.scatter(x_data, rows[spec.target], c=colour, cmap="viridis", norm=norm,
-                                 **style)
-        else:
-            ax.scatter(x_data, rows[spec.target], color="k", **style)
-        ax.set_xscale("log")
-        if spec.scale == "log":
-            ax.set_yscale("log")
-        title = f"{factor} = {level}" if level is not None else spec.law.name
-        if nd:
-            title += f"  (curve at D/N = {path['_M'].iloc[0]:.3g})"
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3, which="both", lw=0.4)
+    try:  # a target or a truth line that cannot be drawn: no figure left open
+        for ax, level in zip(axes.flat, levels, strict=False):
+            rows = data if level is None else data[data[factor] == level]
+            x_data = _x_of(fit, rows)
+            marked = _panel_targets(fit, targets, rows, factor, level)
+            reach = extrapolate
+            if marked is not None:
+                reach = max(extrapolate, 1.25 * float(_x_of(fit, marked).max() / x_data.max()))
+            path = _path(fit, rows, reach)
+            for other in spec.factors:
+                if other in fit.design.factors:
+                    path[other] = level if other == factor else rows[other].mode().iloc[0]
+            with filtered(("ignore", ScalingLawWarning)):  # the grey region says it
+                pred = fit.predict(path.drop(columns=[c for c in path if c.startswith("_")]),
+                                   interval=interval)
+            x = path["_x"].to_numpy()
+            ax.fill_between(x, pred["pred_lower"], pred["pred_upper"], color="C0", alpha=0.12,
+                            lw=0, label=f"{interval:.0%} predictive")
+            ax.fill_between(x, pred["lower"], pred["upper"], color="C0", alpha=0.35, lw=0,
+                            label=f"{interval:.0%} credible")
+            ax.plot(x, pred["median"], color="C0", lw=1.6, label="posterior median")
+            if truth is not None:
+                ax.plot(x, _truth_line(truth, path, level), "k--", lw=1, label="truth")
+            ax.axvspan(x_data.max(), x.max(), color="0.9", zorder=0, label="extrapolation")
+            if marked is not None:
+                with filtered(("ignore", ScalingLawWarning)):  # far targets: by design
+                    at = fit.predict(marked, interval=interval)
+                mid = at["median"].to_numpy()
+                ax.errorbar(_x_of(fit, marked), mid,
+                            yerr=np.vstack([mid - at["pred_lower"], at["pred_upper"] - mid]),
+                            fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
+                            zorder=4, label="targets")
+            style = dict(s=14, edgecolor="k", linewidth=0.3, zorder=3)
+            if nd:
+                colour = rows[spec.inputs["D"]] / rows[spec.inputs["N"]]
+                scatter = ax.scatter(x_data, rows[spec.target], c=colour, cmap="viridis", norm=norm,
+                                     **style)
+            else:
+                ax.scatter(x_data, rows[spec.target], color="k", **style)
+            ax.set_xscale("log")
+            if spec.scale == "log":
+                ax.set_yscale("log")
+            title = f"{factor} = {level}" if level is not None else spec.law.name
+            if nd:
+                title += f"  (curve at D/N = {path['_M'].iloc[0]:.3g})"
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel(xlabel)
+            ax.grid(alpha=0.3, which="both", lw=0.4)
+    except BaseException:
+        plt.close(fig)
+        raise
     for ax in axes.flat[len(levels):]:
         ax.set_visible(False)
     if spec.scale == "log":

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_sampler_settings, did_you_mean
+from ._checks import as_path, check_sampler_settings, did_you_mean
 from .data import design_from_dataset, make_design
 from .engine import run_nuts, run_nuts_many
 from .engine.nuts import auto_parameterization
@@ -278,7 +278,7 @@ def read_fit(path: str | Path) -> Fit:
 
     >>> fit = read_fit("fit.nc")  # doctest: +SKIP
     """
-    path = Path(path)
+    path = as_path(path, "fit file")
     idata, attrs = read_fit_file(
         path, "scalinglaws_format", FILE_FORMAT, "a fit written by scalinglaws (Fit.save)",
         "an ArviZ file is read with arviz.from_netcdf")

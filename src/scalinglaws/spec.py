@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import (
+    as_path,
     check_choice,
     check_input_file,
     check_keys,
@@ -568,7 +569,7 @@ def dump_toml(data: Mapping[str, Any], path: str | Path | None = None) -> str:
             lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
     text = "\n".join(lines) + "\n"
     if path is not None:
-        Path(path).write_text(text)
+        as_path(path, "spec file").write_text(text)
     return text
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import (
+    as_path,
     check_interval,
     check_mapping,
     check_predict_settings,
@@ -554,7 +555,7 @@ class LossToLossFit:
 
         >>> fit.save("pairs.nc")  # doctest: +SKIP
         """
-        return write_fit_file(self.idata, Path(path), {
+        return write_fit_file(self.idata, path, {
             "scalinglaws_losstoloss_format": FILE_FORMAT,
             "scalinglaws_kind": self.kind,
             "scalinglaws_losstoloss_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
@@ -572,7 +573,7 @@ def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:
     >>> fit = read_loss_to_loss_fit("pairs.nc")  # doctest: +SKIP
     """
     idata, attrs = read_fit_file(
-        Path(path), "scalinglaws_losstoloss_format", FILE_FORMAT,
+        as_path(path, "fit file"), "scalinglaws_losstoloss_format", FILE_FORMAT,
         "a loss-to-loss fit (LossToLossFit.save)",
         "an ArviZ file is read with arviz.from_netcdf")
     try:

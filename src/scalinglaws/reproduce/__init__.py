@@ -61,6 +61,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from .._checks import as_path
 from ..errors import ScalingLawError
 from ..model import enable_x64
 from ..spec import dump_toml
@@ -214,7 +215,7 @@ def read_study_table(path: str | os.PathLike[str]) -> dict[str, Any]:
     >>> read_study_table("models/gadre2024_loss_per_dataset.toml")["study"]  # doctest: +SKIP
     'gadre2024'
     """
-    path = Path(path)
+    path = as_path(path, "spec file")
     if not path.is_file():
         raise ScalingLawError(f"spec file {path} does not exist")
     data = tomllib.loads(path.read_text())

@@ -204,7 +204,7 @@ def make_folder(path: str | os.PathLike[str] | None, what: str, keyword: str) ->
     """``path`` as a created folder (None stays None); a clear error if it cannot be."""
     if path is None:
         return None
-    folder = Path(path)
+    folder = _checks.as_path(path, what)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
