@@ -142,6 +142,14 @@ def test_epochs_worth_it_matches_the_law_per_draw(small_fit):
         decide.epochs_worth_it(fit, at, tolerance="0.02")
     with pytest.raises(ScalingLawError, match="confidence must be between 0 and 1"):
         decide.epochs_worth_it(fit, at, confidence=[0.9])
+    with pytest.raises(ScalingLawError, match="at must be a pandas DataFrame"):
+        decide.epochs_worth_it(fit, None)
+    with pytest.raises(ScalingLawError, match="at has no column 'D'"):
+        decide.epochs_worth_it(fit, {"N": 4e8, "U_N": 4e8})
+    with pytest.raises(ScalingLawError, match="unique_params must be a function"):
+        decide.epochs_worth_it(fit, at, unique_params=True)
+    with pytest.raises(ScalingLawError, match="one U_N per value of U_D"):
+        decide.epochs_worth_it(fit, at, unique_params=lambda u: 4e8)
     with pytest.raises(ScalingLawError, match="without the unique-token column"):
         decide.epochs_worth_it(fit, {**at, "U_D": 1e9})
 

@@ -393,6 +393,39 @@ def test_public_functions_refuse_arguments_of_the_wrong_kind(hierarchical_fit, c
         _wrong_kinds(hierarchical_fit)[case]()
 
 
+def _helpers_wrong_kinds():
+    """Synthetic data and pairing called with arguments of the wrong kind, each once
+    answered by Python's or NumPy's TypeError, ValueError or KeyError (found by fuzzing)."""
+    from scalinglaws import losstoloss as ltl
+
+    runs = ltl.simulate(seed=1)
+    return {
+        "sweep, None as sizes": lambda: sl.synthetic.sweep(sizes=None),
+        "sweep, text as multipliers": lambda: sl.synthetic.sweep(multipliers="abc"),
+        "sweep, a truth without its keys": lambda: sl.synthetic.sweep(truth={"a": 1}),
+        "sweep, a truth that is not a dict": lambda: sl.synthetic.sweep(truth=True),
+        "sweep, text in the truth": lambda: sl.synthetic.sweep(
+            truth={**sl.synthetic.TRUTH, "alpha": "0.3"}),
+        "simulate, text as sigma": lambda: ltl.simulate(sigma="abc"),
+        "simulate, sigma of other sets": lambda: ltl.simulate(sigma={"a": 1.0}),
+        "simulate, a nested list as sizes": lambda: ltl.simulate(sizes=[[1]]),
+        "simulate, no reference set": lambda: ltl.simulate(
+            truth={**ltl.SIM_TRUTH, "K": {"web": 2.0, "code": 0.55, "books": 1.1}}),
+        "pairs, True as x": lambda: ltl.pair_train_to_train(runs, x=True, loss="loss"),
+        "pairs, None as loss": lambda: ltl.pair_train_to_train(runs, x="web", loss=None),
+        "pairs, None as on": lambda: ltl.pair_train_to_train(runs, loss="loss", on=None),
+        "pairs, a list as run": lambda: ltl.pair_train_to_train(runs, loss="loss", run=[1]),
+        "pairs, None as tasks": lambda: ltl.pair_train_to_test(runs, None, loss="loss"),
+        "pairs, a number as task": lambda: ltl.pair_test_to_test(runs, 3),
+    }
+
+
+@pytest.mark.parametrize("case", list(_helpers_wrong_kinds()))
+def test_data_helpers_refuse_arguments_of_the_wrong_kind(case):
+    with pytest.raises(sl.ScalingLawError, match="must be|must give|lacks|needs a reference"):
+        _helpers_wrong_kinds()[case]()
+
+
 def test_plot_refuses_panels_and_lines_it_cannot_draw(hierarchical_fit):
     """Found by fuzzing: a list as ``by`` reached a set membership test (TypeError), a
     truth of one value matplotlib's shapes (ValueError). No figure is left open."""

@@ -49,8 +49,10 @@ def test_missing_data_is_a_clear_error(tmp_path, study):
 
 
 def test_bad_seed_and_unwritable_out(tmp_path):
-    with pytest.raises(ScalingLawError, match="seed must be an integer"):
+    with pytest.raises(ScalingLawError, match="seed must be a non-negative integer"):
         rp.reproduce("gadre2024", seed=0.5)
+    with pytest.raises(ScalingLawError, match="quick must be True or False"):
+        rp.reproduce("gadre2024", quick=np.array([True, False]))
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ScalingLawError, match="cannot create the figure folder"):

@@ -289,6 +289,13 @@ def test_extrapolation_discrepancy_uses_the_held_out_points(result):
         result.discrepancy("power", group="family")
     with pytest.raises(ScalingLawError, match="at least 3"):  # one threshold: one unit
         result.discrepancy("power", group="model")
+    # an array, a flag and text once reached NumPy's truth value, iteration and float()
+    with pytest.raises(ScalingLawError, match="no model array"):
+        result.discrepancy(np.array(["power", "floor"]))
+    with pytest.raises(ScalingLawError, match="group must be a column name"):
+        result.discrepancy("power", group=True)
+    with pytest.raises(ScalingLawError, match="mass must be between 0 and 1"):
+        result.discrepancy("power", mass="0.5")
 
 
 def test_predict_with_a_discrepancy(hierarchical_fit):

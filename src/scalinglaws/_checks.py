@@ -85,6 +85,21 @@ def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
     return table
 
 
+def check_names(value: Any, what: str, example: str) -> list[str]:
+    """A column name or a sequence of them as a list of ``str`` (possibly empty); a
+    :class:`ScalingLawError` naming ``what`` for anything else.
+
+    >>> check_names("loss", "loss_y", "'loss'"), check_names(("N", "D"), "on", "('N', 'D')")
+    (['loss'], ['N', 'D'])
+    """
+    items = ([value] if isinstance(value, str) else list(value)
+             if isinstance(value, Sequence | np.ndarray | pd.Index) else None)
+    if items is None or not all(isinstance(v, str) for v in items):
+        raise ScalingLawError(f"{what} must be a column name or a list of them (e.g. "
+                              f"{example}), got {value!r}"[:300])
+    return items
+
+
 def check_mapping(value: Any, where: str) -> dict[str, Any]:
     """``value`` as a dict with string keys, or an error naming ``where``.
 
@@ -175,28 +190,41 @@ def check_interval(interval: Any) -> tuple[float, float]:
     return (1 - interval) / 2, (1 + interval) / 2
 
 
+def check_positive_numbers(values: Any, name: str, example: str) -> np.ndarray:
+    """``values`` (one number or a flat sequence of them) as a float64 array, each positive
+    and finite; a :class:`ScalingLawError` naming ``name`` with an ``example`` otherwise.
+
+    >>> check_positive_numbers([1e7, 1e8], "sizes", "[1e7, 1e8]").tolist()
+    [10000000.0, 100000000.0]
+    >>> check_positive_numbers("abc", "sizes", "[1e7, 1e8]")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: sizes must be a positive number or a flat list of \
+them (e.g. [1e7, 1e8]), got 'abc'
+    """
+    wrong = ScalingLawError(f"{name} must be a positive number or a flat list of them (e.g. "
+                            f"{example}), got {values!r}"[:300])
+    if values is None or isinstance(values, str | bytes | bool | np.bool_ | Mapping):
+        raise wrong
+    try:
+        array = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise wrong from None
+    if array.ndim != 1 or array.size == 0:
+        raise wrong
+    bad = ~np.isfinite(array) | (array <= 0)
+    if bad.any():
+        raise ScalingLawError(f"{name} must be positive and finite; got {array[bad].tolist()}")
+    return array
+
+
 def check_budgets(compute: Any) -> np.ndarray:
     """FLOP budgets (one number or a flat list) as a float64 array, each positive and finite.
 
     >>> check_budgets([1e21, 1e23]).tolist()
     [1e+21, 1e+23]
     """
-    try:
-        values = np.atleast_1d(np.asarray(compute, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ScalingLawError(
-            f"compute must be a FLOP budget or a list of them (e.g. 1e23), got {compute!r}"
-        ) from None
-    if values.ndim != 1 or values.size == 0:
-        raise ScalingLawError(
-            f"compute must be a number or a flat list of numbers, got {compute!r}"
-        )
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        raise ScalingLawError(
-            f"compute must be positive, finite FLOP counts (C = 6ND); got {values[bad].tolist()}"
-        )
-    return values
+    return check_positive_numbers(compute, "compute", "a FLOP budget C = 6ND such as 1e23")
 
 
 def check_predict_settings(*, interval: Any = 0.9, seed: Any = 0) -> tuple[float, float]:

@@ -12,11 +12,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._checks import check_seed
+from ._checks import check_positive_numbers, check_seed, is_finite_number
+from .errors import ScalingLawError
 
 #: The demo's true law: Chinchilla with shared exponents and per-dataset offsets.
 TRUTH: dict = {
@@ -27,6 +29,44 @@ TRUTH: dict = {
     "B": {"web": 410.7, "code": 300.0, "books": 480.0},
     "sigma": 0.01,
 }
+
+
+def check_truth(truth: Any, default: Mapping, tables: Sequence[str],
+                either: Sequence[str] = ()) -> dict:
+    """``truth`` (``default`` when None) as a dict with every key of ``default``: a table
+    of numbers per dataset (the keys of ``truth["E"]``) for each of ``tables``, a number
+    or such a table for each of ``either``, a number for the rest; a
+    :class:`ScalingLawError` naming what is wrong otherwise.
+
+    >>> check_truth({**TRUTH, "alpha": "0.3"}, TRUTH, ("E", "A", "B"))
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: truth['alpha'] must be a finite number, got '0.3'
+    """
+    if truth is None:
+        return dict(default)
+    if not isinstance(truth, Mapping):
+        raise ScalingLawError(f"truth must be a dict laid out as the default one ("
+                              f"{list(default)}), got {truth!r}"[:300])
+    missing = [k for k in default if k not in truth]
+    if missing:
+        raise ScalingLawError(f"truth lacks {missing}; give every key of the default "
+                              f"truth: {list(default)}")
+    datasets = truth["E"]
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise ScalingLawError(f"truth['E'] must be a dict of datasets to numbers, got "
+                              f"{datasets!r}"[:300])
+    for key in default:
+        if key in tables or (key in either and isinstance(truth[key], Mapping)):
+            table = truth[key]
+            if (not isinstance(table, Mapping) or any(d not in table for d in datasets)
+                    or not all(is_finite_number(table[d]) for d in datasets)):
+                raise ScalingLawError(f"truth[{key!r}] must give a finite number for each "
+                                      f"dataset {list(datasets)}, got {table!r}"[:300])
+        elif not is_finite_number(truth[key]):
+            raise ScalingLawError(f"truth[{key!r}] must be a finite number, got "
+                                  f"{truth[key]!r}"[:300])
+    return dict(truth)
 
 
 def true_loss(N, D, dataset, truth: Mapping | None = None) -> np.ndarray:
@@ -65,8 +105,10 @@ def sweep(seed: int = 0, *, sizes: Sequence[float] = (1e7, 3e7, 1e8, 3e8, 1e9),
         Columns N, D, C, M, dataset, loss and true_loss; ``attrs["truth"]`` holds the
         truth.
     """
-    truth = dict(TRUTH if truth is None else truth)
+    truth = check_truth(truth, TRUTH, ("E", "A", "B"))
     rng = np.random.default_rng(check_seed(seed))
+    sizes = check_positive_numbers(sizes, "sizes", "(1e7, 1e8, 1e9)")
+    multipliers = check_positive_numbers(multipliers, "multipliers", "(5, 20, 100)")
     grid = [(n, m, ds) for ds in truth["E"] for n in sizes for m in multipliers]
     N = np.array([g[0] for g in grid], dtype=np.float64)
     M = np.array([g[1] for g in grid], dtype=np.float64)

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ._checks import check_fraction, is_finite_number
+from ._checks import check_fraction, check_names, is_finite_number
 from ._warnings import filtered
 from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
@@ -358,15 +358,15 @@ class Extrapolation:
                 raise ScalingLawError(f"several models were validated ({self.models}); name "
                                       f"the one whose discrepancy you want")
             model = self.models[0]
-        if model not in self.models:
+        if not isinstance(model, str) or model not in self.models:
             raise ScalingLawError(f"no model {model!r} was validated; the models are "
                                   f"{self.models}")
-        q = max(self.intervals) if mass is None else float(mass)
+        q = max(self.intervals) if mass is None else check_fraction(mass, "mass")
         if q not in self.intervals:
             raise ScalingLawError(f"no {q:g} intervals were scored; the masses are "
                                   f"{list(self.intervals)}")
         pts = self.points[self.points["model"] == model]
-        columns = [] if group is None else [group] if isinstance(group, str) else list(group)
+        columns = [] if group is None else check_names(group, "group", "'dataset'")
         missing = [c for c in columns if c not in pts.columns]
         if missing:
             raise ScalingLawError(f"points have no column(s) {missing} to group by; the "

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_fraction, check_interval
+from .._checks import check_fraction, check_interval, require_columns
 from ..data import as_frame
 from ..errors import ScalingLawError
 from .common import check_fit, law_draws, summarise
@@ -82,7 +82,11 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
                               f"means more unique tokens than tokens); got {epochs!r}")
     check_fraction(tolerance, "tolerance", "0.01 for 1%")
     check_fraction(confidence, "confidence")
-    row = as_frame(dict(at), "at")
+    if unique_params is not None and not callable(unique_params):
+        raise ScalingLawError(f"unique_params must be a function of the unique tokens "
+                              f"(U_D -> U_N), got {unique_params!r}"[:300])
+    row = as_frame(at, "at")
+    require_columns(row, [inputs["D"]], "at", "Give the run's total tokens.")
     if len(row) != 1 or inputs["U_D"] in row.columns:
         raise ScalingLawError(f"at must describe one run without the unique-token column "
                               f"{inputs['U_D']!r} (it is set to D/k); got columns "
@@ -91,7 +95,11 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     unique = np.asarray(pd.to_numeric(frame[inputs["D"]]), dtype=float) / ks
     frame[inputs["U_D"]] = unique
     if unique_params is not None and "U_N" in inputs:
-        frame[inputs["U_N"]] = np.asarray(unique_params(unique), dtype=float)
+        given = np.asarray(unique_params(unique), dtype=float)
+        if given.shape != unique.shape:
+            raise ScalingLawError(f"unique_params must return one U_N per value of U_D "
+                                  f"({unique.shape}), got shape {given.shape}")
+        frame[inputs["U_N"]] = given
     law = law_draws(fit, frame, seed)
     penalty = 100.0 * (law / law[:, :1] - 1.0)
     table = pd.DataFrame({"epochs": ks, "unique_tokens": unique})

@@ -17,7 +17,8 @@ def level_list(value: str | Sequence[str] | None, available: Sequence[str], role
                column: str) -> list[str]:
     if value is None:
         return list(available)
-    values = [value] if isinstance(value, str) else list(value)
+    values = ([value] if isinstance(value, str) else list(value)
+              if isinstance(value, Sequence | np.ndarray | pd.Index) else [])
     if not values or not all(isinstance(v, str) for v in values):
         raise ScalingLawError(f"{role} must be a level of {column!r} or a list of levels, got "
                               f"{value!r}")

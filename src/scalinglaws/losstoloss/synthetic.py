@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._checks import check_seed
+from .._checks import check_positive_numbers, check_seed, is_finite_number
+from ..errors import ScalingLawError
+from ..synthetic import check_truth
 
 #: Truth of :func:`simulate`: a Chinchilla law per training set whose runs share a
 #: deviation per (N, D) configuration (``tau``), with small per-model noise.
@@ -47,13 +49,24 @@ def simulate(seed: int = 0, *, sizes: Sequence[float] = (2e7, 6e7, 2e8, 6e8, 2e9
     >>> runs.groupby("dataset").size().tolist()
     [20, 20, 20]
     """
-    truth = dict(SIM_TRUTH if truth is None else truth)
+    truth = check_truth(truth, SIM_TRUTH, ("E", "A", "B", "kappa", "K"), either=("sigma",))
     sigma = truth["sigma"] if sigma is None else sigma
+    noises = list(sigma.values()) if isinstance(sigma, Mapping) else [sigma]
+    if (isinstance(sigma, Mapping) and any(s not in sigma for s in truth["E"])) or not all(
+            is_finite_number(s) and s >= 0 for s in noises):
+        raise ScalingLawError(f"sigma must be a noise scale >= 0 or a dict of one per "
+                              f"training set {list(truth['E'])}, got {sigma!r}"[:300])
     rng = np.random.default_rng(check_seed(seed))
+    sizes = check_positive_numbers(sizes, "sizes", "(2e7, 2e8, 2e9)")
+    multipliers = check_positive_numbers(multipliers, "multipliers", "(5, 20, 150)")
     configs = [(n, m) for n in sizes for m in multipliers]
     n_arr = np.array([c[0] for c in configs], dtype=float)
     d_arr = n_arr * np.array([c[1] for c in configs], dtype=float)
-    ref = next(s for s in truth["E"] if truth["kappa"][s] == 1.0 and truth["K"][s] == 1.0)
+    ref = next((s for s in truth["E"] if truth["kappa"][s] == 1.0 and truth["K"][s] == 1.0),
+               None)
+    if ref is None:
+        raise ScalingLawError("truth needs a reference training set, one with kappa 1 and "
+                              "K 1 (the set whose Chinchilla law the others are linked to)")
     reducible = truth["A"][ref] * n_arr ** -truth["alpha"] + truth["B"][ref] * d_arr ** -truth[
         "beta"]
     reducible = reducible * np.exp(truth["tau"] * rng.standard_normal(len(configs)))

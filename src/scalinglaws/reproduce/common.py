@@ -103,8 +103,10 @@ class Settings:
              study: str | None = None,
              fits: str | os.PathLike[str] | None = None) -> Settings:
         """The study's full settings (:data:`FULL_SETTINGS`) or quick ones (2 x 300 + 300)."""
-        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-            raise ScalingLawError(f"seed must be an integer, got {seed!r}")
+        seed = _checks.check_seed(seed)
+        quick = _checks.check_flag(quick, "quick")
+        if progress is not None:
+            progress = _checks.check_flag(progress, "progress")
         folder = make_folder(fits, "fit folder", "fits")
         full = dict(FULL_SETTINGS.get(study, {})) if study is not None else {}
         depth = full.pop("max_tree_depth", 10)
