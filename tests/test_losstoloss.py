@@ -714,3 +714,19 @@ def test_arguments_of_the_wrong_kind_are_refused(hub_fit, hub_pairs):
         hub_fit.link_draws([3.0], group=np.array([1, 2]))
     with pytest.raises(ScalingLawError, match="whiten must be True, False or None"):
         hub_fit.spec.fit(hub_pairs, whiten=np.array([1, 2]))
+    # the link's figure: each reached Python's, NumPy's or pandas' own errors, and a
+    # figure that failed stays closed
+    import matplotlib.pyplot as plt
+
+    open_figures = plt.get_fignums()
+    for kwargs, message in [({"by": [0.5]}, "cannot split"),
+                            ({"x_range": True}, "x_range must be"),
+                            ({"x_range": (3.0, 2.0)}, "x_range must be"),
+                            ({"truth": True}, "truth must be a pandas DataFrame"),
+                            ({"truth": {"a": [1.0]}}, "truth has no column"),
+                            ({"points": None}, "points must be"),
+                            ({"points": 2**70}, "points must be"),
+                            ({"targets": "abc"}, "targets must be a pandas DataFrame")]:
+        with pytest.raises(ScalingLawError, match=message):
+            hub_fit.plot(**kwargs)
+    assert plt.get_fignums() == open_figures

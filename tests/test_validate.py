@@ -149,6 +149,12 @@ def test_figures_and_html(result):
     for fig in (result.plot(), result.plot_holdout()):
         assert fig.axes
         plt.close(fig)
+    # found by fuzzing: text and huge counts reached NumPy, an array its truth value
+    for bins in ("abc", -1, 2**70):
+        with pytest.raises(ScalingLawError, match="bins must be"):
+            result.plot(bins=bins)
+    with pytest.raises(ScalingLawError, match="interval must be between 0 and 1"):
+        result.plot_holdout(interval=np.array([0.5, 0.9]))
     page = result._repr_html_()
     assert "<table" in page and "power" in page
 

@@ -5,6 +5,8 @@ Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -18,7 +20,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from ._checks import check_interval, is_finite_number
+from ._checks import check_fraction, check_interval, is_finite_number
 from ._warnings import filtered
 from .data import as_frame
 from .errors import ScalingLawError, ScalingLawWarning
@@ -130,6 +132,26 @@ def _scale_ticks(ax, values: np.ndarray) -> None:
     ax.xaxis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10), numticks=100))
     ax.xaxis.set_minor_formatter(NullFormatter())
 
+
+
+@contextmanager
+def closed_on_error(fig):
+    """The block draws on ``fig``; if it raises, ``fig`` is closed (pyplot keeps no
+    half-drawn figure) and the error goes on."""
+    try:
+        yield fig
+    except BaseException:
+        plt.close(fig)
+        raise
+
+
+def optional_rows(value, what: str) -> pd.DataFrame | None:
+    """Rows to mark on a figure: None for None or an empty table, else ``value`` as a
+    DataFrame (:func:`~scalinglaws.data.as_frame`: a frame, a dict of columns or a list
+    of row dicts), or a :class:`ScalingLawError` naming ``what``."""
+    if value is None or (isinstance(value, pd.DataFrame) and value.empty):
+        return None
+    return as_frame(value, what)
 
 
 def _panel_factor(fit, by: str | None) -> str | None:
@@ -245,8 +267,7 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     if truth is not None and not callable(truth):
         raise ScalingLawError(f"truth must be a function (path frame, level) -> array, got "
                               f"{truth!r}"[:300])
-    if targets is not None and not (isinstance(targets, pd.DataFrame) and targets.empty):
-        targets = as_frame(targets, "targets")
+    targets = optional_rows(targets, "targets")
     spec = fit.spec
     data = fit.data()
     factor = _panel_factor(fit, by)
@@ -262,7 +283,7 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
         ratio = data[spec.inputs["D"]] / data[spec.inputs["N"]]
         norm = LogNorm(vmin=ratio.min(), vmax=max(ratio.max(), ratio.min() * 1.01))
     scatter = None
-    try:  # a target or a truth line that cannot be drawn: no figure left open
+    with closed_on_error(fig):  # a target or truth line that cannot be drawn
         for ax, level in zip(axes.flat, levels, strict=False):
             rows = data if level is None else data[data[factor] == level]
             x_data = _x_of(fit, rows)
@@ -310,9 +331,6 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
             ax.set_title(title, fontsize=9)
             ax.set_xlabel(xlabel)
             ax.grid(alpha=0.3, which="both", lw=0.4)
-    except BaseException:
-        plt.close(fig)
-        raise
     for ax in axes.flat[len(levels):]:
         ax.set_visible(False)
     if spec.scale == "log":
@@ -375,6 +393,10 @@ def plot_calibration(result, bins: int | None = None):
     """
     from scipy.stats import binom
 
+    if bins is not None and (not isinstance(bins, int | np.integer) or isinstance(bins, bool)
+                             or not 1 <= bins <= 10_000):
+        raise ScalingLawError(f"bins must be a number of histogram bins from 1 to 10,000, "
+                              f"got {bins!r}")
     points = result.points
     models = result.models
     n_max = max(int((points["model"] == m).sum()) for m in models)
@@ -425,7 +447,8 @@ def plot_holdout(result, interval: float | None = None):
 
     >>> fig = plot_holdout(result)  # doctest: +SKIP
     """
-    interval = interval or max(result.intervals)
+    interval = max(result.intervals) if interval is None else check_fraction(interval,
+                                                                             "interval")
     if interval not in result.intervals:
         raise ScalingLawError(f"interval {interval} was not scored; choose one of "
                               f"{list(result.intervals)}")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval
+from .._checks import check_interval, is_finite_number, require_columns
 from .._warnings import filtered
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..plotting import plain_log_ticks
+from ..plotting import closed_on_error, optional_rows, plain_log_ticks
 
 
 def plot_link(fit, by: str | None = None, interval: float = 0.9,
@@ -55,11 +55,25 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
 
     spec, layout = fit.spec, fit.layout
     lo, hi = check_interval(interval)
+    if (not isinstance(points, int | np.integer) or isinstance(points, bool)
+            or not 2 <= points <= 100_000):
+        raise ScalingLawError(f"points must be an integer from 2 to 100,000 (points along "
+                              f"each curve), got {points!r}")
+    if x_range is not None:
+        ends = (list(x_range) if isinstance(x_range, tuple | list | np.ndarray) else [])
+        if len(ends) != 2 or not all(is_finite_number(e) for e in ends) or ends[0] >= ends[1]:
+            raise ScalingLawError(f"x_range must be (low, high), two input losses with low < "
+                                  f"high, got {x_range!r}"[:300])
+    truth = optional_rows(truth, "truth")
+    if truth is not None:
+        require_columns(truth, [spec.x, spec.y], "truth", "Give the held-out points' input "
+                        "and output losses.")
+    targets = optional_rows(targets, "targets")
     data = layout.data.iloc[layout.y_rows].copy()
     data["__x"] = layout.xruns["__x"].to_numpy()[layout.xrun_of_row]
     factors = list(spec.link_factors) + [f for f in spec.x_factors
                                          if f not in spec.link_factors]
-    if by is not None and by not in data.columns:
+    if by is not None and (not isinstance(by, str) or by not in data.columns):
         raise ScalingLawError(f"cannot split the plot by {by!r}: it is not a column of the "
                               f"fitted data; the model's factors are {factors}")
     by = by if by is not None else (factors[0] if factors else None)
@@ -70,58 +84,59 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
                              constrained_layout=True)
     log_axes = spec.link_spec.scale == "log"
     e_med = float(np.median(fit.draws()["x.E"]))
-    for ax, level in zip(axes.flat, levels, strict=False):
-        rows = data if level is None else data[data[by].astype(str) == level]
-        rows = rows[~np.isnan(rows["__x"])]
-        group = {} if level is None else {by: level}
-        for f in factors:
-            if f != by and f in rows.columns and len(rows):
-                group[f] = str(rows[f].astype(str).mode().iloc[0])
-        marked = _marked(fit, targets, by, level, group, interval)
-        if x_range is None:
-            top = float(rows["__x"].max()) if len(rows) else float(data["__x"].max())
-            low = float(rows["__x"].min()) if len(rows) else float(data["__x"].min())
-            bottom = e_med + 0.6 * (low - e_med) if "E_x" in spec.link.param_names else low
-            if truth is not None and spec.x in truth and len(truth):
-                bottom = min(bottom, float(np.min(truth[spec.x])))  # reach the held-out
-            if marked is not None:                                  # reach the targets
-                bottom = min(bottom, float(marked["x_median"].min()))
-                top = max(top, float(marked["x_median"].max()))
-            grid = np.linspace(bottom, top, points)
-        else:
-            grid = np.linspace(*x_range, points)
-        curve = fit.link_draws(grid, group={k: v for k, v in group.items()
-                                            if k in factors})
-        ax.fill_between(grid, np.nanquantile(curve["observed"], lo, axis=0),
-                        np.nanquantile(curve["observed"], hi, axis=0), color="C0", alpha=0.12,
-                        lw=0, label=f"{interval:.0%} predictive")
-        ax.fill_between(grid, np.nanquantile(curve["y"], lo, axis=0),
-                        np.nanquantile(curve["y"], hi, axis=0), color="C0", alpha=0.35, lw=0,
-                        label=f"{interval:.0%} credible")
-        ax.plot(grid, np.nanmedian(curve["y"], axis=0), color="C0", lw=1.6,
-                label="posterior median")
-        ax.scatter(rows["__x"], rows[spec.y], s=12, color="k", zorder=3, label="fitted pairs")
-        if truth is not None:
-            held = truth if level is None or by not in truth else truth[
-                truth[by].astype(str) == level]
-            if len(held):
-                ax.scatter(held[spec.x], held[spec.y], marker="*", s=90, color="C3", zorder=4,
-                           label="held out")
-        if marked is not None:
-            mid = marked["median"].to_numpy()
-            ax.errorbar(marked["x_median"], mid,
-                        yerr=np.vstack([mid - marked["pred_lower"], marked["pred_upper"] - mid]),
-                        fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
-                        zorder=4, label="targets")
-        if log_axes:  # plain round numbers, also on a range within one decade
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            plain_log_ticks(ax.xaxis)
-            plain_log_ticks(ax.yaxis)
-        ax.set_title(f"{by} = {level}" if level is not None else spec.link.name, fontsize=9)
-        ax.set_xlabel(f"{spec.x} (input loss)")
-        ax.set_ylabel(spec.y)
-        ax.grid(alpha=0.3, which="both", lw=0.4)
+    with closed_on_error(fig):  # a target that cannot be predicted
+        for ax, level in zip(axes.flat, levels, strict=False):
+            rows = data if level is None else data[data[by].astype(str) == level]
+            rows = rows[~np.isnan(rows["__x"])]
+            group = {} if level is None else {by: level}
+            for f in factors:
+                if f != by and f in rows.columns and len(rows):
+                    group[f] = str(rows[f].astype(str).mode().iloc[0])
+            marked = _marked(fit, targets, by, level, group, interval)
+            if x_range is None:
+                top = float(rows["__x"].max()) if len(rows) else float(data["__x"].max())
+                low = float(rows["__x"].min()) if len(rows) else float(data["__x"].min())
+                bottom = e_med + 0.6 * (low - e_med) if "E_x" in spec.link.param_names else low
+                if truth is not None:
+                    bottom = min(bottom, float(np.min(truth[spec.x])))  # reach the held-out
+                if marked is not None:                                  # reach the targets
+                    bottom = min(bottom, float(marked["x_median"].min()))
+                    top = max(top, float(marked["x_median"].max()))
+                grid = np.linspace(bottom, top, points)
+            else:
+                grid = np.linspace(*x_range, points)
+            curve = fit.link_draws(grid, group={k: v for k, v in group.items()
+                                                if k in factors})
+            ax.fill_between(grid, np.nanquantile(curve["observed"], lo, axis=0),
+                            np.nanquantile(curve["observed"], hi, axis=0), color="C0", alpha=0.12,
+                            lw=0, label=f"{interval:.0%} predictive")
+            ax.fill_between(grid, np.nanquantile(curve["y"], lo, axis=0),
+                            np.nanquantile(curve["y"], hi, axis=0), color="C0", alpha=0.35, lw=0,
+                            label=f"{interval:.0%} credible")
+            ax.plot(grid, np.nanmedian(curve["y"], axis=0), color="C0", lw=1.6,
+                    label="posterior median")
+            ax.scatter(rows["__x"], rows[spec.y], s=12, color="k", zorder=3, label="fitted pairs")
+            if truth is not None:
+                held = truth if level is None or by not in truth else truth[
+                    truth[by].astype(str) == level]
+                if len(held):
+                    ax.scatter(held[spec.x], held[spec.y], marker="*", s=90, color="C3", zorder=4,
+                               label="held out")
+            if marked is not None:
+                mid = marked["median"].to_numpy()
+                spread = [mid - marked["pred_lower"], marked["pred_upper"] - mid]
+                ax.errorbar(marked["x_median"], mid, yerr=np.vstack(spread),
+                            fmt="*", ms=11, color="C3", mec="k", mew=0.4, lw=1, capsize=3,
+                            zorder=4, label="targets")
+            if log_axes:  # plain round numbers, also on a range within one decade
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                plain_log_ticks(ax.xaxis)
+                plain_log_ticks(ax.yaxis)
+            ax.set_title(f"{by} = {level}" if level is not None else spec.link.name, fontsize=9)
+            ax.set_xlabel(f"{spec.x} (input loss)")
+            ax.set_ylabel(spec.y)
+            ax.grid(alpha=0.3, which="both", lw=0.4)
     for ax in axes.flat[len(levels):]:
         ax.set_visible(False)
     axes[0, 0].legend(fontsize=7, loc="best")
