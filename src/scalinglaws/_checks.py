@@ -85,19 +85,35 @@ def check_keys(table: Any, known: Iterable[str], where: str) -> dict[str, Any]:
     return table
 
 
-def check_names(value: Any, what: str, example: str) -> list[str]:
-    """A column name or a sequence of them as a list of ``str`` (possibly empty); a
-    :class:`ScalingLawError` naming ``what`` for anything else.
+def check_names(value: Any, what: str, example: str, noun: str = "column name") -> list[str]:
+    """A name (by default of a column; ``noun`` says of what) or a sequence of them as a
+    list of ``str`` (possibly empty); a :class:`ScalingLawError` naming ``what`` for
+    anything else.
 
     >>> check_names("loss", "loss_y", "'loss'"), check_names(("N", "D"), "on", "('N', 'D')")
     (['loss'], ['N', 'D'])
     """
-    items = ([value] if isinstance(value, str) else list(value)
-             if isinstance(value, Sequence | np.ndarray | pd.Index) else None)
-    if items is None or not all(isinstance(v, str) for v in items):
-        raise ScalingLawError(f"{what} must be a column name or a list of them (e.g. "
-                              f"{example}), got {value!r}"[:300])
-    return items
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Sequence | np.ndarray | pd.Index) and all(
+            isinstance(v, str) for v in value):
+        return list(value)
+    raise ScalingLawError(f"{what} must be a {noun} or a list of them (e.g. {example}), "
+                          f"got {value!r}"[:300])
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is one column name (a ``str``), else a :class:`ScalingLawError`
+    naming ``what``.
+
+    >>> check_name(["a"], "loss")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: loss must be one column name, got ['a']
+    """
+    if not isinstance(value, str):
+        raise ScalingLawError(f"{what} must be one column name, got {value!r}"[:300])
+    return value
 
 
 def check_mapping(value: Any, where: str) -> dict[str, Any]:

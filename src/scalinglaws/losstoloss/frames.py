@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._checks import check_names
 from ..data import check_positive, numeric_column
 from ..errors import ScalingLawError
 
@@ -17,10 +18,9 @@ def level_list(value: str | Sequence[str] | None, available: Sequence[str], role
                column: str) -> list[str]:
     if value is None:
         return list(available)
-    values = ([value] if isinstance(value, str) else list(value)
-              if isinstance(value, Sequence | np.ndarray | pd.Index) else [])
-    if not values or not all(isinstance(v, str) for v in values):
-        raise ScalingLawError(f"{role} must be a level of {column!r} or a list of levels, got "
+    values = check_names(value, role, "'web'", noun=f"level of {column!r}")
+    if not values:
+        raise ScalingLawError(f"{role} must name at least one level of {column!r}, got "
                               f"{value!r}")
     unknown = [v for v in values if v not in available]
     if unknown:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .._checks import check_names, require_columns
+from .._checks import check_name, check_names, require_columns
 from ..data import as_frame
 from ..errors import ScalingLawError
 from .frames import level_list, match_key
@@ -74,9 +74,10 @@ def pair_losses(runs: pd.DataFrame, *, x: str | Sequence[str] | None,
     on = check_names(on, "on", "('N', 'D')")
     metrics_y = check_names(loss_y, "loss_y", "'val_loss'")
     keep = check_names(keep, "keep", "['seed']")
-    for name, value in (("loss_x", loss_x), ("dataset", dataset), ("run", run)):
-        if not isinstance(value, str) and not (name == "run" and value is None):
-            raise ScalingLawError(f"{name} must be one column name, got {value!r}")
+    check_name(loss_x, "loss_x")
+    check_name(dataset, "dataset")
+    if run is not None:
+        check_name(run, "run")
     if not on:
         raise ScalingLawError("on= must name at least one column to match models by, e.g. "
                               "('N', 'D')")
@@ -175,8 +176,7 @@ def pair_train_to_train(runs: pd.DataFrame, x: str | Sequence[str] | None = None
     >>> pairs["pair"].nunique()
     6
     """
-    if not isinstance(loss, str):
-        raise ScalingLawError(f"loss must be one column name (e.g. 'val_loss'), got {loss!r}")
+    check_name(loss, "loss")
     return pair_losses(runs, x=x, y=y, loss_x=loss, loss_y=loss, dataset=dataset, on=on,
                        run=run, keep=keep)
 
@@ -198,9 +198,8 @@ def pair_train_to_test(runs: pd.DataFrame, tasks: str | Sequence[str], *,
     """
     runs = as_frame(runs, "runs")
     tasks = check_names(tasks, "tasks", "['hellaswag_loss']")
-    for name, value in (("loss", loss), ("dataset", dataset)):
-        if not isinstance(value, str):
-            raise ScalingLawError(f"{name} must be one column name, got {value!r}")
+    check_name(loss, "loss")
+    check_name(dataset, "dataset")
     require_columns(runs, [dataset], "runs", "Pass dataset= naming the training-set column.")
     levels = sorted(runs[dataset].dropna().astype(str).unique())
     chosen = level_list(datasets, levels, "datasets", dataset)
@@ -223,7 +222,6 @@ def pair_test_to_test(runs: pd.DataFrame, task: str, x: str | Sequence[str] | No
     >>> pair_test_to_test(runs, "task_loss", x="web", y="code")["metric_y"].iloc[0]
     'task_loss'
     """
-    if not isinstance(task, str):
-        raise ScalingLawError(f"task must be one column name, got {task!r}")
+    check_name(task, "task")
     return pair_losses(runs, x=x, y=y, loss_x=task, loss_y=task, dataset=dataset, on=on,
                        run=run, keep=keep)
