@@ -703,17 +703,20 @@ def test_cut_keeps_the_links_data_out_of_the_compute_law(hub_pairs, compilations
     assert pred["lower"].iloc[0] < pred["median"].iloc[0] < pred["upper"].iloc[0]
 
 
-def test_arguments_of_the_wrong_kind_are_refused(hub_fit, hub_pairs):
+def test_arguments_of_the_wrong_kind_are_refused(hub_pairs):
     """Found by fuzzing: a frame as x_values and an array as group reached NumPy's
     broadcasting and truth value, an array as whiten the truth value of a comparison."""
+    # every check comes before any compilation: prior draws stand in for the posterior
+    fit = _fake_fit(ltl.LossToLossModel("chinchilla", vary=HUB_VARY,
+                                        parameterization="centred"), hub_pairs)
     with pytest.raises(ScalingLawError, match="x_values must be input losses"):
-        hub_fit.link_draws(hub_pairs[["N", "D"]])
+        fit.link_draws(hub_pairs[["N", "D"]])
     with pytest.raises(ScalingLawError, match="x_values must be input losses"):
-        hub_fit.link_draws([])
+        fit.link_draws([])
     with pytest.raises(ScalingLawError, match="group must be a table"):
-        hub_fit.link_draws([3.0], group=np.array([1, 2]))
+        fit.link_draws([3.0], group=np.array([1, 2]))
     with pytest.raises(ScalingLawError, match="whiten must be True, False or None"):
-        hub_fit.spec.fit(hub_pairs, whiten=np.array([1, 2]))
+        fit.spec.fit(hub_pairs, whiten=np.array([1, 2]))
     # the link's figure: each reached Python's, NumPy's or pandas' own errors, and a
     # figure that failed stays closed
     import matplotlib.pyplot as plt
@@ -728,5 +731,5 @@ def test_arguments_of_the_wrong_kind_are_refused(hub_fit, hub_pairs):
                             ({"points": 2**70}, "points must be"),
                             ({"targets": "abc"}, "targets must be a pandas DataFrame")]:
         with pytest.raises(ScalingLawError, match=message):
-            hub_fit.plot(**kwargs)
+            fit.plot(**kwargs)
     assert plt.get_fignums() == open_figures
