@@ -426,6 +426,16 @@ def test_data_helpers_refuse_arguments_of_the_wrong_kind(case):
         _helpers_wrong_kinds()[case]()
 
 
+def test_a_level_is_one_value_per_row(hierarchical_fit):
+    """Found by fuzzing: a dict or a list as a factor's cell reached pandas' hashing."""
+    with pytest.raises(sl.ScalingLawError, match="holds a dict .* one text or number per row"):
+        hierarchical_fit.predict({"N": 1e9, "D": 2e10, "dataset": {"a": 1}})
+    frame = pd.DataFrame({"N": [1e8] * 3, "D": [1e9] * 3, "loss": [3.0] * 3,
+                          "dataset": [["web"], ["code"], ["books"]]})
+    with pytest.raises(sl.ScalingLawError, match="holds a list"):
+        hierarchical_fit.spec.fit(frame)
+
+
 def test_plot_refuses_panels_and_lines_it_cannot_draw(hierarchical_fit):
     """Found by fuzzing: a list as ``by`` reached a set membership test (TypeError), a
     truth of one value matplotlib's shapes (ValueError). No figure is left open."""

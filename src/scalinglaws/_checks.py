@@ -12,7 +12,7 @@ import difflib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from numbers import Integral, Real
 from pathlib import Path
@@ -354,7 +354,14 @@ def factor_labels(values: Any, column: str) -> np.ndarray:
 the text '1', which would be one level; make the column one type (e.g. \
 data['dataset'].astype(str))
     """
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object).ravel())
+    cells = np.asarray(values, dtype=object).ravel()
+    try:
+        codes, uniques = pd.factorize(cells)
+    except TypeError:  # a cell that cannot be a level: a dict, a list, a set
+        odd = next(v for v in cells if not isinstance(v, Hashable))
+        raise ScalingLawError(f"factor column {column!r} holds a {type(odd).__name__} "
+                              f"({odd!r}); a level is one text or number per row"[:300]
+                              ) from None
     names = []
     first: dict[str, tuple[bool, Any]] = {}
     for value in uniques:
