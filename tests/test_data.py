@@ -49,7 +49,9 @@ def test_non_positive(frame, column):
 
 def test_non_positive_compute():
     frame = pd.DataFrame({"C": [1e18, -1e19, 1e20, 1e21], "loss": [3.0, 2.8, 2.6, 2.5]})
-    _fails(frame, r"'C' .* must be positive", sl.ScalingModel("compute", target="loss"))
+    # the example value is a plain number, not NumPy's repr (np.float64(-1e+19))
+    _fails(frame, r"'C' .* must be positive, but rows \[1\] are <= 0 \(e\.g\. -1e\+19\)",
+           sl.ScalingModel("compute", target="loss"))
 
 
 def test_non_numeric(frame):

@@ -213,7 +213,7 @@ def check_positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: s
     if bad.any():
         raise ScalingLawError(
             f"column {column!r} ({role}) must be positive, but rows {_rows(bad, frame.index)} "
-            f"are <= 0 (e.g. {values[bad][0]!r}); scaling laws take positive sizes and "
+            f"are <= 0 (e.g. {float(values[bad][0])!r}); scaling laws take positive sizes and "
             f"losses: check units or drop those rows"
         )
     # subnormal numbers: the compiled programs flush them to 0, whose log is -inf
@@ -221,7 +221,7 @@ def check_positive(values: np.ndarray, frame: pd.DataFrame, column: str, role: s
     if bad.any():
         raise ScalingLawError(
             f"column {column!r} ({role}) has values below 2.2e-308, the smallest normal "
-            f"float64, in rows {_rows(bad, frame.index)} (e.g. {values[bad][0]!r}), which "
+            f"float64, in rows {_rows(bad, frame.index)} (e.g. {float(values[bad][0])!r}), which "
             f"compiled programs read as 0: check units or drop those rows"
         )
 
