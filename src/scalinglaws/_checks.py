@@ -157,6 +157,26 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
+def check_count(value: Any, name: str, low: int, high: int | None = None,
+                hint: str = "") -> int:
+    """``value`` if it is an integer (not a bool) from ``low`` to ``high`` (no upper bound
+    when None), else a :class:`ScalingLawError` naming ``name`` (``hint`` follows the
+    bounds in the message).
+
+    >>> check_count(80, "points", 2, 100_000)
+    80
+    >>> check_count(0, "max_tree_depth", 1, 20, " (default 10)")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: max_tree_depth must be an integer from 1 to 20 \
+(default 10), got 0
+    """
+    if not _is_int(value) or value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"from {low} to {high:,}"
+        raise ScalingLawError(f"{name} must be an integer {bounds}{hint}, got {value!r}"[:300])
+    return int(value)
+
+
 def check_seed(seed: Any) -> int:
     """``seed`` as an int, or an error: seeds are non-negative integers.
 
@@ -291,8 +311,7 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
     check_seed(seed)
     for name, value in (("chains", chains), ("warmup", warmup), ("draws", draws),
                         ("n_starts", n_starts)):
-        if not _is_int(value) or value < 1:
-            raise ScalingLawError(f"{name} must be an integer >= 1, got {value!r}")
+        check_count(value, name, 1)
     if warmup + draws > MAX_ITERATIONS:
         raise ScalingLawError(
             f"warmup + draws must be at most {MAX_ITERATIONS:,} iterations per chain (a "
@@ -306,10 +325,7 @@ def check_sampler_settings(*, seed: Any, chains: Any, warmup: Any, draws: Any,
         raise ScalingLawError(
             f"target_accept must be a number in [0.5, 1) (default 0.9; raise it towards "
             f"0.99 against divergences), got {target_accept!r}")
-    if not _is_int(max_tree_depth) or not 1 <= max_tree_depth <= 20:
-        raise ScalingLawError(
-            f"max_tree_depth must be an integer from 1 to 20 (default 10), got "
-            f"{max_tree_depth!r}")
+    check_count(max_tree_depth, "max_tree_depth", 1, 20, " (default 10)")
     blocks = (isinstance(dense_mass, list) and dense_mass
               and all(isinstance(b, tuple) and b and all(isinstance(s, str) for s in b)
                       for b in dense_mass))

@@ -20,7 +20,7 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from ._checks import check_fraction, check_interval, is_finite_number
+from ._checks import check_count, check_fraction, check_interval, is_finite_number
 from ._warnings import filtered
 from .data import as_frame
 from .errors import ScalingLawError, ScalingLawWarning
@@ -200,7 +200,7 @@ def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
                    factor: str | None, level) -> pd.DataFrame | None:
     """The targets drawn in one panel, as rows ``fit.predict`` takes: the model's input
     columns and every factor (the panel's level, else the panel's most common level)."""
-    if targets is None or len(targets) == 0:
+    if targets is None:  # optional_rows: None for no rows
         return None
     spec = fit.spec
     missing = [c for c in spec.inputs.values() if c not in targets.columns]
@@ -393,10 +393,8 @@ def plot_calibration(result, bins: int | None = None):
     """
     from scipy.stats import binom
 
-    if bins is not None and (not isinstance(bins, int | np.integer) or isinstance(bins, bool)
-                             or not 1 <= bins <= 10_000):
-        raise ScalingLawError(f"bins must be a number of histogram bins from 1 to 10,000, "
-                              f"got {bins!r}")
+    if bins is not None:
+        check_count(bins, "bins", 1, 10_000, " (histogram bins)")
     points = result.points
     models = result.models
     n_max = max(int((points["model"] == m).sum()) for m in models)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_flag, check_interval
+from .._checks import check_choice, check_count, check_flag, check_interval
 from ..data import as_frame
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import transform_target
@@ -128,8 +128,7 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     check_fit(fit)
     check_choice(measure, _MEASURES, "measure")
     predictive = check_flag(predictive, "predictive")
-    if not isinstance(n_sim, (int, np.integer)) or n_sim < 10:
-        raise ScalingLawError(f"n_sim must be an integer >= 10, got {n_sim!r}")
+    check_count(n_sim, "n_sim", 10)
     lo, hi = check_interval(interval)
     cands = as_frame(candidates, "candidates")
     goal = as_frame(target, "target")

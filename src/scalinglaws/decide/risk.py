@@ -17,6 +17,7 @@ import pandas as pd
 from .._checks import (
     check_budgets,
     check_choice,
+    check_count,
     check_fraction,
     check_interval,
     is_finite_number,
@@ -179,8 +180,7 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
         raise ScalingLawError("rule='target' needs target=<the loss to reach>, e.g. target=2.1")
     if target is not None and not is_finite_number(target):
         raise ScalingLawError(f"target must be a finite number (a loss), got {target!r}")
-    if not isinstance(n_grid, (int, np.integer)) or n_grid < 10:
-        raise ScalingLawError(f"n_grid must be an integer >= 10, got {n_grid!r}")
+    check_count(n_grid, "n_grid", 10)
     lo, hi = check_interval(interval)
     groups = group_levels(fit, group)
     if len(groups) != 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._checks import check_interval, is_finite_number, require_columns
+from .._checks import check_count, check_interval, is_finite_number, require_columns
 from .._warnings import filtered
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..plotting import closed_on_error, optional_rows, plain_log_ticks
@@ -55,10 +55,7 @@ def plot_link(fit, by: str | None = None, interval: float = 0.9,
 
     spec, layout = fit.spec, fit.layout
     lo, hi = check_interval(interval)
-    if (not isinstance(points, int | np.integer) or isinstance(points, bool)
-            or not 2 <= points <= 100_000):
-        raise ScalingLawError(f"points must be an integer from 2 to 100,000 (points along "
-                              f"each curve), got {points!r}")
+    check_count(points, "points", 2, 100_000, " (points along each curve)")
     if x_range is not None:
         ends = (list(x_range) if isinstance(x_range, tuple | list | np.ndarray) else [])
         if len(ends) != 2 or not all(is_finite_number(e) for e in ends) or ends[0] >= ends[1]:
@@ -148,7 +145,7 @@ def _marked(fit, targets: pd.DataFrame | None, by: str | None, level, group: dic
             interval: float) -> pd.DataFrame | None:
     """The targets of one panel, predicted: those at its level of ``by`` (or without one),
     each factor they do not name at the panel's level."""
-    if targets is None or len(targets) == 0:
+    if targets is None:  # optional_rows: None for no rows
         return None
     rows = targets
     if by is not None and by in rows.columns:

@@ -23,7 +23,7 @@ from numpyro import handlers
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from .._checks import check_sampler_settings
+from .._checks import check_count, check_sampler_settings
 from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.program import persistent_cache
@@ -53,8 +53,7 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            dense_mass=dense_mass, n_starts=n_starts, progress=progress)
-    if not isinstance(cut_draws, (int, np.integer)) or cut_draws < 1:
-        raise ScalingLawError(f"cut_draws must be an integer >= 1, got {cut_draws!r}")
+    check_count(cut_draws, "cut_draws", 1)
     if whiten is not None and not isinstance(whiten, (bool, np.bool_)):
         raise ScalingLawError(f"whiten must be True, False or None (the model decides), "
                               f"got {whiten!r}")
