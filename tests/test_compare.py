@@ -200,3 +200,83 @@ def test_compare_with_holdout(fits):
     for column in ("holdout_rank", "holdout_elpd", "holdout_are_mean", "holdout_coverage_90"):
         assert column in table.columns
     assert table.attrs["validation"].thresholds == [10**19.4]
+
+
+# --- model averaging: stacked predictive draws ----------------------------------------------
+
+NEW_RUNS = pd.DataFrame({"C": [1e20, 1e21, 1e22]})
+
+
+def test_stacked_draws_mix_each_fits_own_draws_by_its_weight(fits):
+    weights = {"floor": 3.0, "power": 1.0}
+    before = dict(weights)
+    draws = sl.stacked_draws(fits, NEW_RUNS, weights=weights, seed=2)
+    assert weights == before  # the caller's weights are not normalised in place
+    n = 2 * SAMPLER["draws"]
+    assert draws["law"].shape == draws["observed"].shape == (n, 3)
+    assert {m: int((draws["model"] == m).sum()) for m in fits} == {"floor": 300, "power": 100}
+    for name, fit in fits.items():
+        own = fit.predict_draws(NEW_RUNS, seed=2)
+        mine = draws["model"] == name
+        # every draw is one of that fit's own predictive draws, each used at most once
+        rows = {tuple(r) for r in own["law"]}
+        assert all(tuple(r) in rows for r in draws["law"][mine])
+        assert len({tuple(r) for r in draws["law"][mine]}) == mine.sum()
+    assert not (draws["model"][:300] == "floor").all()  # shuffled, not in blocks
+
+
+def test_a_fit_of_weight_one_predicts_as_it_does_alone(fits):
+    alone = fits["floor"].predict(NEW_RUNS, seed=1)
+    stacked = sl.stacked_predict(fits, NEW_RUNS, weights={"floor": 1.0}, seed=1)
+    assert list(stacked.columns) == list(alone.columns)
+    for column in ("median", "lower", "upper", "pred_lower", "pred_upper"):
+        np.testing.assert_array_equal(stacked[column], alone[column])  # the same draws
+    np.testing.assert_allclose(stacked["mean"], alone["mean"], rtol=1e-12)
+    assert stacked.attrs["weights"] == {"floor": 1.0, "power": 0.0}
+
+
+def test_stacked_prediction_lies_between_the_models(fits, table):
+    stacked = sl.stacked_predict(fits, NEW_RUNS)  # default: compare's stacking weights
+    weights = table["weight"] / table["weight"].sum()
+    assert stacked.attrs["weights"] == pytest.approx(weights.to_dict())
+    # a mixture's 5% and 95% points lie between its parts' (here against the parts' 1%
+    # and 99%, a margin for the Monte Carlo error of the draws each part gives)
+    wide = {name: fit.predict(NEW_RUNS, interval=0.98) for name, fit in fits.items()}
+    low = np.minimum(wide["floor"]["pred_lower"], wide["power"]["pred_lower"])
+    high = np.maximum(wide["floor"]["pred_upper"], wide["power"]["pred_upper"])
+    assert ((stacked["pred_lower"] >= low) & (stacked["pred_upper"] <= high)).all()
+    assert NEW_RUNS.columns.tolist() == ["C"]  # the rows passed are not changed
+
+
+def test_stacking_weights_come_from_a_comparison_table(fits, table):
+    from scalinglaws.compare import stacking_weights
+
+    assert stacking_weights(fits, table) == pytest.approx(
+        (table["weight"] / table["weight"].sum()).to_dict())
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"floor": 1.0, "kaplan": 1.0}, r"not among the fits \['floor', 'power'\]"),
+    ({"floor": -1.0, "power": 2.0}, "non-negative numbers"),
+    ({"floor": float("nan")}, "non-negative numbers"),
+    ({"floor": True}, "non-negative numbers"),
+    ({"floor": "0.5"}, "non-negative numbers"),
+    ({"floor": 0.0, "power": 0}, "at least one fit needs a positive weight"),
+    ([0.5, 0.5], "weights must be a table"),
+    (pd.DataFrame({"w": [1.0]}, index=["floor"]), "'weight' column"),
+])
+def test_bad_weights_are_named(fits, weights, message):
+    with pytest.raises(ScalingLawError, match=message):
+        sl.stacked_predict(fits, NEW_RUNS, weights=weights)
+
+
+def test_stacking_needs_fits_of_one_target(fits):
+    other = dataclasses.replace(
+        fits["power"], spec=sl.ScalingModel("A*(C/1e17)**-alpha", target="true_loss"))
+    with pytest.raises(ScalingLawError, match="different targets"):
+        sl.stacked_draws({"floor": fits["floor"], "other": other}, NEW_RUNS,
+                         weights={"floor": 1, "other": 1})
+    with pytest.raises(ScalingLawError, match="seed"):
+        sl.stacked_draws(fits, NEW_RUNS, weights={"floor": 1}, seed=-1)
+    with pytest.raises(ScalingLawError, match="interval"):
+        sl.stacked_predict(fits, NEW_RUNS, weights={"floor": 1}, interval=1.5)

@@ -195,12 +195,20 @@ def test_compare_ranks_loss_to_loss_fits_by_their_input_models(fits, link_pairs)
     terms = fit.pointwise()
     assert terms.var == "input_model" and len(terms.units) == len(set(terms.units))
     assert len(terms.units) == fit.idata.log_likelihood["input_model"].shape[-1]
+    link_fits = {"by_output": fit, "shared": _other_link_fit(link_pairs)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = sl.compare({"by_output": fit, "shared": _other_link_fit(link_pairs)})
+        table = sl.compare(link_fits)
     assert set(table.index) == {"by_output", "shared"}
     counts = table[["k_ok", "k_bad", "k_very_bad"]].sum(axis=1)
     assert (counts == len(terms.units)).all()   # one PSIS term per input model
+    # loss-to-loss fits stack as scaling-law fits do
+    rows = link_pairs.iloc[:3]
+    stacked = sl.stacked_predict(link_fits, rows, weights=table, seed=3)
+    assert list(stacked.columns) == [*rows.columns, *PREDICT_COLUMNS]  # not a kind's own
+    assert np.isfinite(stacked[["median", "pred_lower", "pred_upper"]].to_numpy()).all()
+    alone = sl.stacked_predict(link_fits, rows, weights={"by_output": 1}, seed=3)
+    np.testing.assert_array_equal(alone["median"], fit.predict(rows, seed=3)["median"])
     with pytest.raises(ScalingLawError, match="different targets .*loss-to-loss fit"):
         sl.compare({"core": fits["scaling_law"][0], "link": fit})
 

@@ -32,9 +32,13 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from ._checks import check_mapping, check_predict_settings, is_finite_number
 from ._warnings import filtered
+from .data import as_frame
 from .display import Note
+from .errors import ScalingLawError
 from .fitset import check_comparable, comparable_fits
+from .prediction import PREDICT_PARTS, interval_columns
 from .validate import refit_extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
@@ -223,4 +227,123 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     return out
 
 
-__all__ = ["Comparison", "compare", "comparison_html"]
+def stacking_weights(fits: Mapping[str, Any], weights: Any = None) -> dict[str, float]:
+    """Each fit's weight in a model average, normalised to sum to 1.
+
+    ``weights``: None (the stacking weights of :func:`compare`, from PSIS-LOO on the
+    fitted rows), a table :func:`compare` returned (its ``weight`` column, so that LOO is
+    not computed twice), or ``{name: weight}`` (non-negative numbers; a fit not named
+    weighs 0).
+
+    >>> stacking_weights({"a": fit_a, "b": fit_b}, {"a": 3, "b": 1})  # doctest: +SKIP
+    {'a': 0.75, 'b': 0.25}
+    """
+    fits = comparable_fits(fits)
+    check_comparable(fits)
+    if weights is None:
+        weights = compare(fits)
+    if isinstance(weights, pd.DataFrame):
+        if "weight" not in weights.columns:
+            raise ScalingLawError("weights: a table of weights needs the 'weight' column "
+                                  "that sl.compare(fits) gives")
+        weights = weights["weight"]
+    if isinstance(weights, pd.Series):
+        weights = weights.to_dict()
+    weights = check_mapping(weights, "weights")
+    unknown = sorted(set(weights) - set(fits))
+    if unknown:
+        raise ScalingLawError(f"weights name {unknown}, which are not among the fits "
+                              f"{sorted(fits)}")
+    bad = {k: v for k, v in weights.items() if not is_finite_number(v) or float(v) < 0}
+    if bad:
+        raise ScalingLawError(f"weights must be non-negative numbers, got {bad}"[:300])
+    total = sum(float(v) for v in weights.values())
+    if total <= 0:
+        raise ScalingLawError("weights: at least one fit needs a positive weight, got "
+                              f"{weights}"[:300])
+    return {name: float(weights.get(name, 0.0)) / total for name in fits}
+
+
+def stacked_draws(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Draws of the model-averaged posterior predictive of new rows: each fit's
+    :meth:`predict_draws <scalinglaws.protocol.FitLike>` in proportion to its weight.
+
+    Stacking (Yao et al. 2018, "Using stacking to average Bayesian predictive
+    distributions") mixes the predictive distributions of several models with the
+    weights that best predict the fitted rows out of sample (PSIS-LOO). Where the data
+    cannot tell two structural assumptions apart (repeated tokens worth full value or
+    decaying), the mixture carries both, and its intervals say so.
+
+    Of the fits with a positive weight, each gives ``round(weight x S)`` of its draws
+    (largest remainders; S the fewest draws among them), drawn without replacement, then
+    shuffled. Returns ``{"law", "observed"}``, each (S, rows), and ``"model"``, the name
+    of the fit behind each draw.
+
+    Parameters
+    ----------
+    fits : dict of str to fit
+        Fits of the same target, scale and rows (as :func:`compare` takes).
+    data : DataFrame, dict or list of dicts
+        The rows to predict, with every column each fit reads.
+    weights : None, DataFrame or dict
+        See :func:`stacking_weights`; None computes the stacking weights.
+    seed : int
+        Seed of each fit's predictive draws and of the mixing.
+
+    Examples
+    --------
+    >>> table = sl.compare({"chinchilla": fit1, "data_constrained": fit2})  # doctest: +SKIP
+    >>> draws = stacked_draws({"chinchilla": fit1, "data_constrained": fit2}, rows,
+    ...                       weights=table)  # doctest: +SKIP
+    """
+    check_predict_settings(seed=seed)
+    weights = stacking_weights(fits, weights)
+    used = {name: w for name, w in weights.items() if w > 0}
+    frame = as_frame(data)
+    draws = {name: fits[name].predict_draws(frame, seed=seed) for name in used}
+    total = min(d["law"].shape[0] for d in draws.values())
+    quota = {name: w * total for name, w in used.items()}
+    counts = {name: int(np.floor(q)) for name, q in quota.items()}
+    by_remainder = sorted(used, key=lambda name: counts[name] - quota[name])
+    for name in by_remainder[:total - sum(counts.values())]:
+        counts[name] += 1
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list] = {"law": [], "observed": [], "model": []}
+    for name, n in counts.items():
+        pick = rng.choice(draws[name]["law"].shape[0], size=n, replace=False)
+        parts["law"].append(np.asarray(draws[name]["law"])[pick])
+        parts["observed"].append(np.asarray(draws[name]["observed"])[pick])
+        parts["model"].append(np.full(n, name, dtype=object))
+    order = rng.permutation(total)
+    return {key: np.concatenate(values)[order] for key, values in parts.items()}
+
+
+def stacked_predict(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
+                    interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+    """The model-averaged prediction of new rows (:func:`stacked_draws`), summarised as
+    :meth:`scalinglaws.Fit.predict` summarises one fit's.
+
+    Returns the input columns plus ``mean``, ``median``, ``lower``, ``upper`` (credible
+    interval of the noise-free law) and ``pred_lower``, ``pred_upper`` (predictive
+    interval of a new observation), of the mixture; ``attrs["weights"]`` holds the
+    weights used.
+
+    >>> sl.stacked_predict({"chinchilla": fit1, "data_constrained": fit2},
+    ...                    {"N": [2.8e9], "D": [5.5e10], "U_D": [1e9]})  # doctest: +SKIP
+    """
+    lo, hi = check_predict_settings(interval=interval, seed=seed)
+    weights = stacking_weights(fits, weights)
+    draws = stacked_draws(fits, data, weights=weights, seed=seed)
+    frame = as_frame(data).copy()
+    columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
+                                                    for k in ("law", "observed")},
+                               len(frame), len(draws["law"]), PREDICT_PARTS, lo, hi)
+    for name, values in columns.items():
+        frame[name] = values
+    frame.attrs.update(interval=interval, weights=weights)
+    return frame
+
+
+__all__ = ["Comparison", "compare", "comparison_html", "stacked_draws", "stacked_predict",
+           "stacking_weights"]
