@@ -20,6 +20,12 @@ lpd) against the first variant named.
 
     python benchmarks/datablations_variants.py                      # every variant
     python benchmarks/datablations_variants.py baseline student_t --compare
+    python benchmarks/datablations_variants.py --stacking
+
+``--stacking`` mixes the study's two posteriors (``baseline`` and ``chinchilla``) with
+``sl.stacked_draws``: by the PSIS-LOO stacking weights of ``sl.compare`` on the 57 runs
+(what the study prints) and by weights stacked on the inner backtest's predictive
+densities, and scores both mixtures on the held-out runs.
 
 Needs the study's tables in ``$SCALINGLAWS_DATA/datablations2023/``. About 30-90 s a
 variant on 2 CPU cores.
@@ -185,10 +191,38 @@ def compare(names: list[str], parts: dict, inner: dict, settings: Settings) -> N
               f"{np.sqrt(len(d)) * d.std(ddof=1):.2f} ({len(d)} runs)")
 
 
+def stacking(parts: dict, inner: dict, settings: Settings) -> None:
+    """The two in-set stacking weights of the study's models and the held-out scores of
+    the mixtures they give."""
+    from scipy.optimize import minimize_scalar
+
+    quiet = lambda message: None  # noqa: E731
+    names = ("baseline", "chinchilla")
+    outer = {n: fit_model(model(n), parts["fit"], settings, quiet, n) for n in names}
+    inner_fits = {n: fit_model(model(n), inner["fit"], settings, quiet, n) for n in names}
+    a, b = (lpd(inner_fits[n], inner["held_out"]) for n in names)
+    best = minimize_scalar(lambda w: -np.logaddexp(np.log(w) + a, np.log1p(-w) + b).sum(),
+                           bounds=(1e-9, 1 - 1e-9), method="bounded").x
+    loo = sl.compare(outer)["weight"].to_dict()
+    held = parts["held_out"]
+    truth = held["loss"].to_numpy(float)
+    for label, weights in (("PSIS-LOO on the 57 runs", loo),
+                           ("inner backtest (<= 2 -> 2-4 epochs)",
+                            {"baseline": best, "chinchilla": 1 - best})):
+        draws = sl.stacked_draws(outer, held, weights=weights, seed=settings.seed)
+        lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
+        s = score_frame(truth, np.median(draws["law"], axis=0), lo, hi)
+        print(f"{label}: weights {', '.join(f'{k} {v:.3f}' for k, v in weights.items())}; "
+              f"held out: mean {s['rel_err_%'].mean():.2f}%, median "
+              f"{s['rel_err_%'].median():.2f}%, max {s['rel_err_%'].max():.1f}%, 90% coverage "
+              f"{s['covered'].mean():.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=[*VARIANTS, "chinchilla"])
     parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--stacking", action="store_true")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     frame = sd.datablations_frame(load_table("datablations2023", "final", None))
@@ -200,6 +234,9 @@ def main() -> None:
     settings = Settings.make(study="datablations2023")
     if args.compare:
         compare(args.variants, parts, inner, settings)
+        return
+    if args.stacking:
+        stacking(parts, inner, settings)
         return
     rows = [run_variant(name, parts, inner, settings) for name in args.variants]
     if args.json:
