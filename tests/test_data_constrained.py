@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fuzz import ARGUMENTS, FUZZ, _only_scaling_law_errors
 
 import scalinglaws as sl
 from scalinglaws import decide
@@ -101,8 +106,6 @@ def test_bad_input_names_rows_before_compiling():
 
 @pytest.fixture(scope="module")
 def small_fit():
-    import warnings
-
     frame, true = _runs()
     model = sl.ScalingModel("data_constrained", inputs=INPUTS, target="loss",
                             priors={"sigma": sl.Prior("HalfNormal", 0.05)})
@@ -196,3 +199,20 @@ def test_published_constants_reproduce_the_notebook():
     held = parts["held_out"]
     err = np.abs(sd.published_loss(held["N"], held["D"], held["U_D"]) - held["loss"])
     assert (err / held["loss"]).mean() == pytest.approx(0.0618, abs=5e-5)  # DATA.md: 6.18%
+
+
+@settings(FUZZ, deadline=None)  # the first prediction compiles
+@given(st.data())
+def test_epochs_worth_it_with_random_arguments(small_fit, data):
+    """Every argument of epochs_worth_it replaced by random values of any kind: a table or
+    a ScalingLawError (the decide fuzz of test_fuzz.py fits Chinchilla, which this
+    function refuses before reading them)."""
+    fit, _ = small_fit
+    names = ["at", "epochs", "tolerance", "confidence", "interval", "unique_params", "seed"]
+    values = st.one_of(ARGUMENTS, st.sampled_from([lambda u: u, lambda u: 4e8, len, print,
+                                                   (2, 8), [1.0, 1e300], -3]))
+    kwargs = {"at": {"N": 4e8, "D": 4e10, "U_N": 4e8},
+              **data.draw(st.dictionaries(st.sampled_from(names), values, max_size=2))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _only_scaling_law_errors(partial(decide.epochs_worth_it, fit, **kwargs))
