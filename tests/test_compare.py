@@ -181,6 +181,19 @@ def test_cli_compare(fits, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "elpd_loo" in text and "floor" in text and "highest expected" in text
     assert pd.read_csv(out, index_col=0).index[0] == "floor"
+    # --at: the rows predicted by the fits stacked by the table's weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.main(["compare", *paths, "--at", "C=1e21", "--at", "C=1e22",
+                         "--interval", "0.5"]) == 0
+    text = capsys.readouterr().out
+    table = compare({n: sl.load(p) for n, p in zip(fits, paths, strict=True)})
+    expected = sl.stacked_predict(fits, pd.DataFrame({"C": [1e21, 1e22]}), weights=table,
+                                  interval=0.5)
+    assert f"stacked prediction (weights: floor {table.loc['floor', 'weight']:.3f}" in text
+    assert f"{expected['pred_upper'].iloc[1]:.4g}"[:5] in text
+    assert cli.main(["compare", *paths, "--at", "C"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
     assert cli.main(["compare", *paths, "--names", "only-one"]) == 2
     assert "--names must give 2" in capsys.readouterr().err
     assert cli.main(["compare", *paths, "--holdout", "big"]) == 2

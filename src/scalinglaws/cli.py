@@ -6,6 +6,7 @@
     scalinglaws fit models/chinchilla.toml --data runs.csv --out fit.nc
     scalinglaws predict fit.nc --at N=7e9,D=1.4e11,dataset=rpj
     scalinglaws compare a.nc b.nc --holdout 1e20,1e21  # PSIS-LOO table (+ extrapolation)
+    scalinglaws compare a.nc b.nc --at N=7e9,D=1.4e11  # + the stacked prediction
     scalinglaws report a.nc b.nc --out report.html   # self-contained HTML report
     scalinglaws report a.nc --out r.html --at N=7e9,D=1.4e11 --compute 1e23  # + predictions
     scalinglaws reproduce gadre2024 --out figures    # a study's table, ours beside the paper's
@@ -30,7 +31,7 @@ from ._checks import (
     write_atomic,
 )
 from ._warnings import filtered
-from .compare import compare
+from .compare import compare, stacked_predict
 from .errors import ScalingLawError, ScalingLawWarning
 from .io import load, read_spec
 from .netcdf import check_fit_name
@@ -182,10 +183,10 @@ def _add_compare_report(sub) -> None:
         p.add_argument("--warmup", type=int)
         p.add_argument("--draws", type=int)
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--interval", type=float, default=0.9)
         if name == "report":
             p.add_argument("--out", required=True, help="where to write the .html file")
             p.add_argument("--title", default="Scaling-law report")
-            p.add_argument("--interval", type=float, default=0.9)
             p.add_argument("--at", action="append", default=[],
                            help="a target to predict, NAME=VALUE,... as for predict, e.g. "
                                 "N=7e9,D=1.4e11 or N=7e9,D=1.4e11,dataset=web (without a "
@@ -199,6 +200,10 @@ def _add_compare_report(sub) -> None:
                                 "(N = sqrt(C/(6 D/N)), D = D/N x N)")
         else:
             p.add_argument("--out", help="also write the table to this CSV file")
+            p.add_argument("--at", action="append", default=[],
+                           help="a row to predict from the fits averaged by their stacking "
+                                "weights (sl.stacked_predict), NAME=VALUE,... as for predict; "
+                                "repeatable")
 
 
 def _compare_report(args) -> None:
@@ -229,6 +234,14 @@ def _compare_report(args) -> None:
             print(f"- {note}")
         if args.out:
             print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
+        if args.at:
+            factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
+            rows = pd.DataFrame([_parse_at(a, factors) for a in args.at])
+            stacked = stacked_predict(fits, rows, weights=table, interval=args.interval,
+                                      seed=args.seed)
+            shares = ", ".join(f"{n} {w:.3f}" for n, w in stacked.attrs["weights"].items())
+            print(f"\nstacked prediction (weights: {shares}):")
+            _print(stacked)
     else:
         factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
         at = [_parse_at(a, factors) for a in args.at] or None
