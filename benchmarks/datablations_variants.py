@@ -21,11 +21,14 @@ lpd) against the first variant named.
     python benchmarks/datablations_variants.py                      # every variant
     python benchmarks/datablations_variants.py baseline student_t --compare
     python benchmarks/datablations_variants.py --stacking
+    python benchmarks/datablations_variants.py --c4-oscar
 
 ``--stacking`` mixes the study's two posteriors (``baseline`` and ``chinchilla``) with
 ``sl.stacked_draws``: by the PSIS-LOO stacking weights of ``sl.compare`` on the 57 runs
 (what the study prints) and by weights stacked on the inner backtest's predictive
-densities, and scores both mixtures on the held-out runs.
+densities, and scores both mixtures on the held-out runs. ``--c4-oscar`` fits the
+study's C4-and-OSCAR model (E by dataset) beside E and B partially pooled by dataset,
+and prints each one's held-out scores per dataset and its sampler warnings.
 
 Needs the study's tables in ``$SCALINGLAWS_DATA/datablations2023/``. About 30-90 s a
 variant on 2 CPU cores.
@@ -34,6 +37,7 @@ variant on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 import warnings
@@ -218,11 +222,34 @@ def stacking(parts: dict, inner: dict, settings: Settings) -> None:
               f"{s['covered'].mean():.3f}")
 
 
+def c4_oscar(settings: Settings) -> None:
+    """The study's C4-and-OSCAR hierarchy against E and B partially pooled by dataset."""
+    frame = sd.datablations_frame(load_table("datablations2023", "final", None))
+    runs = load_table("datablations2023", "runs", None)
+    both = pd.concat([frame.assign(dataset="c4"), sd.oscar_frame(runs)], ignore_index=True)
+    parts = sd.datablations_split(both)
+    held = parts["held_out"]
+    models = {"E by dataset (the study's)": sd.c4_oscar_model(),
+              "E and B partially pooled by dataset": dataclasses.replace(
+                  sd.c4_oscar_model(), vary={"E": ("dataset",), "B": ("dataset",)},
+                  pooling="partial")}
+    for label, spec in models.items():
+        fit = fit_model(spec, parts["fit"], settings, lambda message: None, label)
+        s, _ = score(fit, held)
+        s["dataset"] = held["dataset"].to_numpy()
+        by = s.groupby("dataset").agg(mean=("rel_err_%", "mean"), coverage=("covered", "mean"))
+        print(f"{label}: " + "; ".join(f"{d} mean {r['mean']:.2f}%, 90% coverage "
+                                       f"{r['coverage']:.2f}" for d, r in by.iterrows()))
+        for warning in fit.warnings:
+            print(f"  warning: {warning}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=[*VARIANTS, "chinchilla"])
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--stacking", action="store_true")
+    parser.add_argument("--c4-oscar", action="store_true")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     frame = sd.datablations_frame(load_table("datablations2023", "final", None))
@@ -237,6 +264,9 @@ def main() -> None:
         return
     if args.stacking:
         stacking(parts, inner, settings)
+        return
+    if args.c4_oscar:
+        c4_oscar(settings)
         return
     rows = [run_variant(name, parts, inner, settings) for name in args.variants]
     if args.json:

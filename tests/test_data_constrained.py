@@ -187,6 +187,20 @@ def _need_data() -> pd.DataFrame:
     return sl.datasets.load("datablations2023", data_dir=DATA)
 
 
+def test_oscar_runs_are_the_final_points_of_their_curves():
+    _need_data()
+    runs = sl.datasets.load("datablations2023", "runs", data_dir=DATA)
+    before = runs.copy()
+    oscar = sd.oscar_frame(runs)
+    pd.testing.assert_frame_equal(runs, before)
+    assert len(oscar) == 22 and (oscar["dataset"] == "oscar").all()
+    assert sorted(oscar["N"].unique()) == [2.81e9, 4.2465e9, 8.67e9]
+    assert oscar["epochs"].min() == pytest.approx(1.0) and oscar["epochs"].max() > 44
+    assert (oscar["U_N"] <= oscar["N"]).all()
+    with pytest.raises(ScalingLawError, match="no column"):
+        sd.oscar_frame(runs.drop(columns=["is_final"]))
+
+
 def test_published_constants_reproduce_the_notebook():
     frame = sd.datablations_frame(_need_data())
     assert len(frame) == 182

@@ -542,6 +542,12 @@ def test_datablations_reproduction_stacks_both_models():
     assert table.loc[stacked, "coverage_90"] >= 0.8
     assert (ours["coverage_90"] < 0.7).all()
     assert "by epochs (stacked)" in result.tables
+    across = result.tables["across C4 and OSCAR (data_constrained, E by dataset)"]
+    assert across["held_out_runs"].tolist() == [125, 13]
+    c4, oscar = across.to_dict("records")
+    assert oscar["E_lower"] > c4["E_upper"]  # OSCAR's held-out text is harder to predict
+    sampler = result.tables["sampler"].set_index("fit")
+    assert sampler.loc["c4_oscar", "max_r_hat"] <= 1.01
 
 
 @pytest.mark.slow

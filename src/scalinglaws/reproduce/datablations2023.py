@@ -6,6 +6,10 @@ mean / median / max relative error of the posterior median and the coverage of t
 posterior-predictive interval, beside the point fits measured on the same split
 (``data/datablations2023/DATA.md``).
 
+Two more rows of evidence: the two models' predictions stacked by their PSIS-LOO weights
+(:func:`scalinglaws.compare.stacked_draws`), and the data-constrained law across C4 and
+OSCAR (:func:`c4_oscar_model`, with the OSCAR runs' final losses of :func:`oscar_frame`).
+
 The unique parameters U_N are the authors': ``U_N = min(N, N_opt(U_D))`` with N_opt from
 the published base constants (:func:`unique_params`), fixed as in their notebook.
 
@@ -41,8 +45,10 @@ from .scoring import convergence_notes, fit_diagnostics, score_frame
 __all__ = [
     "MAX_FIT_EPOCHS",
     "PUBLISHED",
+    "c4_oscar_model",
     "datablations_frame",
     "datablations_split",
+    "oscar_frame",
     "published_loss",
     "run",
     "specs",
@@ -122,6 +128,49 @@ def datablations_frame(final: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def oscar_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The final losses of the 24 OSCAR repetition runs (the last point of each ColPret
+    validation curve in the ``runs`` table) with the law's columns, ``D`` the run's
+    planned total tokens and ``dataset = "oscar"``. The two runs whose curves are
+    identical point for point upstream (one of them is wrong; DATA.md) are left out.
+
+    >>> runs = pd.DataFrame({"source": ["colpret_tb_curve"] * 2, "dataset": ["oscar"] * 2,
+    ...                      "is_final": [True, False], "N": [2.81e9] * 2,
+    ...                      "total_tokens": [5.5e10] * 2, "unique_tokens": [4e9] * 2,
+    ...                      "loss": [3.17, 3.5], "note": [None, None]})
+    >>> oscar_frame(runs)[["U_D", "epochs", "dataset"]].round(2).to_numpy().tolist()
+    [[4000000000.0, 13.75, 'oscar']]
+    """
+    needed = ["source", "dataset", "is_final", "N", "total_tokens", "unique_tokens", "loss",
+              "note"]
+    missing = [c for c in needed if c not in runs.columns]
+    if missing:
+        raise ScalingLawError(f"the datablations runs table has no column {missing}; load "
+                              f"it with scalinglaws.datasets.load('datablations2023', 'runs')")
+    final = runs["is_final"].astype(str).str.lower().isin(["true", "1"])
+    duplicated = runs["note"].fillna("").astype(str).str.contains("identical")
+    keep = ((runs["source"] == "colpret_tb_curve") & (runs["dataset"] == "oscar") & final
+            & ~duplicated & runs["loss"].notna())
+    out = runs.loc[keep, ["N", "loss"]].astype(float)
+    out["D"] = runs.loc[keep, "total_tokens"].astype(float)
+    out["U_D"] = runs.loc[keep, "unique_tokens"].astype(float)
+    out["U_N"] = np.minimum(out["N"], unique_params(out["U_D"]))
+    out["epochs"] = out["D"] / out["U_D"]
+    out["dataset"] = "oscar"
+    return out
+
+
+def c4_oscar_model() -> ScalingModel:
+    """The data-constrained law across C4 and OSCAR: E per dataset (``pooling="none"``:
+    two levels cannot inform a population scale), every other constant shared.
+
+    >>> c4_oscar_model().vary
+    {'E': ('dataset',)}
+    """
+    return ScalingModel("data_constrained", inputs=_INPUTS, target="loss",
+                        vary={"E": "dataset"}, pooling="none", priors={"sigma": NOISE})
+
+
 def datablations_split(frame: pd.DataFrame,
                        max_epochs: float = MAX_FIT_EPOCHS) -> dict[str, pd.DataFrame]:
     """``{"fit": runs with <= max_epochs epochs, "held_out": the others}``.
@@ -199,6 +248,34 @@ def _params(fit: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _c4_oscar(frame: pd.DataFrame, runs: pd.DataFrame, settings: Settings,
+              log: Callable[[str], None]) -> tuple[pd.DataFrame, dict]:
+    """:func:`c4_oscar_model` fitted on the C4 fit set and the OSCAR runs with <= 4
+    epochs; per dataset, the held-out runs' scores and E."""
+    both = pd.concat([frame.assign(dataset="c4"), oscar_frame(runs)], ignore_index=True)
+    parts = datablations_split(both)
+    name = "c4_oscar"
+    fit = fit_model(c4_oscar_model(), parts["fit"], settings, log, name)
+    held = parts["held_out"]
+    draws = fit.predict_draws(held, seed=settings.seed)
+    lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
+    scored = score_frame(held["loss"].to_numpy(dtype=float), np.median(draws["law"], axis=0),
+                         lo, hi)
+    summary = fit.summary()
+    rows = []
+    for dataset in ("c4", "oscar"):
+        own = (held["dataset"] == dataset).to_numpy()
+        e = summary.loc[f"E[dataset={dataset}]"]
+        rows.append({"dataset": dataset,
+                     "fitted_runs": int((parts["fit"]["dataset"] == dataset).sum()),
+                     "held_out_runs": int(own.sum()),
+                     "mean_rel_err_%": scored["rel_err_%"][own].mean(),
+                     "median_rel_err_%": scored["rel_err_%"][own].median(),
+                     "coverage_90": scored["covered"][own].mean(),
+                     "E_median": e["median"], "E_lower": e["lower"], "E_upper": e["upper"]})
+    return pd.DataFrame(rows), fit_diagnostics(name, fit)
+
+
 def epochs_table(fit: Any, n: float = 2.81e9, tokens: float = 5.5e10,
                  epochs: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64)) -> pd.DataFrame:
     """:func:`scalinglaws.decide.epochs_worth_it` for one run of the paper (default the
@@ -246,6 +323,8 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
     for method, errors in BASELINES.items():
         rows.append(_row(f"{method} [DATA.md]", None, errors, fitted))
     table = pd.DataFrame(rows)
+    across, across_diag = _c4_oscar(frame, load_table(STUDY, "runs", data_dir), settings, log)
+    diagnostics.append(across_diag)
     dc = fits["datablations2023_data_constrained"]
     epochs = epochs_table(dc)
     notes = [
@@ -263,6 +342,7 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
     diag = pd.DataFrame(diagnostics)
     notes += convergence_notes(diag)
     tables = {"parameters (data_constrained, 90% interval)": _params(dc),
+              "across C4 and OSCAR (data_constrained, E by dataset)": across,
               **{f"by epochs ({k})": v for k, v in bins.items()},
               "epochs worth it: 2.8B params, 55B tokens (decide.epochs_worth_it)": epochs,
               "sampler": diag}
