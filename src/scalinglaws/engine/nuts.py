@@ -123,10 +123,12 @@ def run_nuts_many(spec, designs: Sequence[Design], *, seeds: Sequence[int], chai
         phases[name] = time.perf_counter() - started - sum(phases.values())
 
     prog = program(spec, structure, settings, datas[0])
+    per_fit, per_chain = stack(datas, 1), stack(datas, chains)
+    # the sampler, the longest to compile, starts compiling before the seeds' small
+    # program: it needs only the shape of the chains' keys
+    prog.compile_ahead(prog.keys_like(len(seeds)), per_fit, per_chain)
     seeded = [prog.seeded(seed) for seed in seeds]
     chain_keys = np.concatenate([keys for keys, _ in seeded])
-    per_fit, per_chain = stack(datas, 1), stack(datas, chains)
-    prog.compile_ahead(chain_keys, per_fit, per_chain)
     phase("setup")
     if search is not None and search.serves(prog, seeds):
         optima = search.optima

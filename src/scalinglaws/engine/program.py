@@ -805,7 +805,7 @@ class Program:
         data stacked once per fit (``per_fit``) and once per chain (``per_chain``), as
         :meth:`sample`, :meth:`curvature` and :meth:`constrained` will receive them."""
         fits = jax.tree_util.tree_leaves(per_fit)[0].shape[0]
-        n, dim, f64 = len(keys), self.dim, jnp.result_type(float)
+        n, dim, f64 = keys.shape[0], self.dim, jnp.result_type(float)
 
         def floats(*shape):
             return jax.ShapeDtypeStruct(shape, f64)
@@ -816,6 +816,12 @@ class Program:
                                   per_chain)
         self._curvature.compile_ahead(floats(fits, dim), per_fit)
         self._values.compile_ahead(floats(n, self.settings.draws, dim), per_chain)
+
+    def keys_like(self, fits: int) -> jax.ShapeDtypeStruct:
+        """The shape and dtype of the chains' keys of ``fits`` fits (:meth:`seeded`'s,
+        stacked), read without running or compiling anything."""
+        keys, _ = jax.eval_shape(self._seeded, np.int64(0))
+        return jax.ShapeDtypeStruct((fits * keys.shape[0], *keys.shape[1:]), keys.dtype)
 
     def seeded(self, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """One fit's random inputs from its ``seed``: its chains' keys and its mode
