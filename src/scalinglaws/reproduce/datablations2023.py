@@ -248,6 +248,13 @@ def _params(fit: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _scored(draws: dict, truth: np.ndarray) -> pd.DataFrame:
+    """The protocol's scores of predictive ``draws`` of the held-out runs: the posterior
+    median's relative error and whether the 90% predictive interval covers ``truth``."""
+    lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
+    return score_frame(truth, np.median(draws["law"], axis=0), lo, hi)
+
+
 def _c4_oscar(frame: pd.DataFrame, runs: pd.DataFrame, settings: Settings,
               log: Callable[[str], None]) -> tuple[pd.DataFrame, dict]:
     """:func:`c4_oscar_model` fitted on the C4 fit set and the OSCAR runs with <= 4
@@ -257,10 +264,8 @@ def _c4_oscar(frame: pd.DataFrame, runs: pd.DataFrame, settings: Settings,
     name = "c4_oscar"
     fit = fit_model(c4_oscar_model(), parts["fit"], settings, log, name)
     held = parts["held_out"]
-    draws = fit.predict_draws(held, seed=settings.seed)
-    lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
-    scored = score_frame(held["loss"].to_numpy(dtype=float), np.median(draws["law"], axis=0),
-                         lo, hi)
+    scored = _scored(fit.predict_draws(held, seed=settings.seed),
+                     held["loss"].to_numpy(dtype=float))
     summary = fit.summary()
     rows = []
     for dataset in ("c4", "oscar"):
@@ -299,21 +304,16 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
     fitted = f"{len(parts['fit'])} runs <= {MAX_FIT_EPOCHS:g} epochs"
     for name, (model, _meta) in models.items():
         fit = fits[name] = fit_model(model, parts["fit"], settings, log, name)
-        draws = fit.predict_draws(held, seed=settings.seed)
-        lo, hi = np.quantile(draws["observed"], [0.05, 0.95], axis=0)
-        scored = score_frame(truth, np.median(draws["law"], axis=0), lo, hi)
+        scored = _scored(fit.predict_draws(held, seed=settings.seed), truth)
         label = name.replace(f"{STUDY}_", "")
         rows.append(_row(f"{label} (posterior median, ours)", scored, None, fitted))
         diagnostics.append(fit_diagnostics(name, fit))
         bins[label] = _bins(held, scored)
-    labels = {name: name.replace(f"{STUDY}_", "") for name in fits}
-    stacking = compare({labels[name]: fit for name, fit in fits.items()})
-    weights = stacking["weight"].to_dict()
-    mixed = stacked_draws({labels[name]: fit for name, fit in fits.items()}, held,
-                          weights=weights, seed=settings.seed)
-    lo, hi = np.quantile(mixed["observed"], [0.05, 0.95], axis=0)
-    scored = score_frame(truth, np.median(mixed["law"], axis=0), lo, hi)
-    shares = " + ".join(f"{name} {weights[name]:.2f}" for name in labels.values())
+    labelled = {name.replace(f"{STUDY}_", ""): fit for name, fit in fits.items()}
+    weights = compare(labelled)["weight"].to_dict()
+    scored = _scored(stacked_draws(labelled, held, weights=weights, seed=settings.seed),
+                     truth)
+    shares = " + ".join(f"{name} {weights[name]:.2f}" for name in labelled)
     rows.append(_row(f"stacked: {shares} (ours)", scored, None, fitted))
     bins["stacked"] = _bins(held, scored)
     published = published_loss(held["N"], held["D"], held["U_D"])
