@@ -228,6 +228,28 @@ def test_predictions_at_rows_per_group(fits):
     assert "shared does not vary by dataset" in notes[0]
 
 
+def test_targets_with_every_level_are_stacked_by_the_comparisons_weights(fits, page):
+    weights = sl.compare(fits)["weight"].to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        table = predictions(fits, at=AT, weights=weights, interval=0.8)
+        expected = sl.stacked_predict(fits, {"C": [1e21], "dataset": ["web"]},
+                                      weights=weights, interval=0.8)
+    stacked = table[table["model"] == "(stacked)"]
+    # the first target names its dataset; the second does not, and by_dataset varies by it
+    assert stacked[["target", "group", "dataset"]].values.tolist() == [
+        ["C=1e21", "dataset=web", "web"]]
+    np.testing.assert_array_equal(stacked[VALUE_COLUMNS].to_numpy(float),
+                                  expected[VALUE_COLUMNS].to_numpy(float))
+    assert stacked["decades_beyond"].iloc[0] == table.loc[
+        table["target"] == "C=1e21", "decades_beyond"].max()
+    assert table.attrs["weights"] == pytest.approx(weights)
+    assert any("no stacked row for target(s) [2]" in n for n in table.attrs["notes"])
+    assert ">(stacked) <small>(the models' predictive draws mixed" in page
+    # without weights (one model, or models that cannot be compared) there is no such row
+    assert "(stacked)" not in set(predictions(fits, at=AT)["model"])
+
+
 def test_predictions_compute_optimal_and_stated_split(hierarchical_fit):
     fit = hierarchical_fit
     budgets = [1e21, 1e23]
@@ -709,8 +731,9 @@ def test_report_in_headless_chromium(browser, page_path, tmp_path):
     assert console == [], console
     assert found["headings"] >= 8
     assert found["sections"][:3] == ["summary", "predictions", "data"], found["sections"]
-    # by_dataset: C=1e21 for web, N, D and C=1e22 for each of 3 datasets; shared: 3 rows
-    assert found["predictions"] == 1 + 3 + 3 + 3, found
+    # by_dataset: C=1e21 for web, N, D and C=1e22 for each of 3 datasets; shared: 3 rows;
+    # the stacked models: C=1e21 for web (the one target naming a level)
+    assert found["predictions"] == 1 + 3 + 3 + 3 + 1, found
     assert found["width"] <= WINDOW[0], "the page scrolls sideways on a laptop screen"
     shot = tmp_path / "report.png"
     subprocess.run([*_flags(browser, tmp_path / "profile"), f"--screenshot={shot}",

@@ -40,7 +40,7 @@ from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
 from ..protocol import FitLike
 from ..validate import Extrapolation, refit_extrapolation
-from .targets import VALUES, predictions
+from .targets import STACKED, VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
 
@@ -198,7 +198,8 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
     factors = {f for fit in fits.values() for f in fit.spec.factors}
     inputs = [c for c in table.columns
               if c not in ("model", "target", "group", *factors, *VALUES)]
-    for name, fit in fits.items():
+    weights = table.attrs.get("weights")
+    for name in (*fits, STACKED):
         rows = table[table["model"] == name].set_index(["target", "group"])
         if not len(rows):
             continue
@@ -210,8 +211,14 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
             shown[f"{interval:.0%} {what}"] = [f"{a:#.4g} – {b:#.4g}"
                                                for a, b in zip(rows[lo], rows[hi], strict=True)]
         shown["beyond data (decades)"] = rows["decades_beyond"].round(2)
-        parts.append(f"<h3>{escape(name)} <small>({escape(anatomy(fit).name)} on "
-                     f"{escape(fit.spec.target)})</small></h3>{table_html(shown)}")
+        if name == STACKED:
+            shares = ", ".join(f"{escape(n)} {w:.2f}" for n, w in weights.items())
+            about = (f"the models' predictive draws mixed by their stacking weights ({shares}; "
+                     f"<code>sl.stacked_predict</code>), for the targets that name a level "
+                     f"of every factor")
+        else:
+            about = f"{escape(anatomy(fits[name]).name)} on {escape(fits[name].spec.target)}"
+        parts.append(f"<h3>{escape(name)} <small>({about})</small></h3>{table_html(shown)}")
     notes = table.attrs.get("notes", [])
     if notes:
         parts.append(notes_box(notes))
@@ -263,9 +270,11 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
 
     check_interval(interval)
     fits = as_fits(fits)
+    comp_html, table = comparison_section(fits)
     asked = at is not None or compute is not None
+    weights = table["weight"].to_dict() if table is not None and len(table) > 1 else None
     predicted = (predictions(fits, at=at, compute=compute, tokens_per_param=tokens_per_param,
-                             interval=interval, seed=seed)
+                             interval=interval, seed=seed, weights=weights)
                  if asked or tokens_per_param is not None else None)
     comparable, why = True, ""
     try:
@@ -292,7 +301,6 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
         sections.append(f'<section id="{anchor}"><{level}>{escape(heading)}</{level}>'
                         f"{body}</section>")
 
-    comp_html, table = comparison_section(fits)
     lead = []
     targets = ", ".join(dict.fromkeys(f.spec.target for f in fits.values()))
     rows = ("each to its own runs (" + ", ".join(f"{n}: {len(f.data())}"
@@ -410,7 +418,9 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
         Targets to predict: law variables (``{"N": 7e9, "D": 1.4e11}``; C = 6ND is
         derived) and optionally a factor level (``"dataset": "web"``); without a level,
         every fitted level of each factor the model varies by. A loss-to-loss fit reads
-        its compute law's variables and predicts its target through the link.
+        its compute law's variables and predicts its target through the link. Models
+        that can be compared also predict, together, the targets that name a level of
+        every factor: their draws mixed by the stacking weights (a ``(stacked)`` table).
     compute : float or list of float, optional
         FLOP budgets to predict at: a law of C as they are, a law of N and D at the
         compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior

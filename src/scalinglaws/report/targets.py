@@ -22,6 +22,7 @@ import pandas as pd
 
 from .._checks import check_budgets, check_interval, did_you_mean, factor_labels
 from .._warnings import filtered
+from ..compare import stacked_predict
 from ..data import decades_outside
 from ..decide import compute_optimal
 from ..display import Note
@@ -32,6 +33,8 @@ from ..plotting import plain_number
 SCALES = ("N", "D", "C")
 #: Columns of the predictions table after the inputs.
 VALUES = ("median", "lower", "upper", "pred_lower", "pred_upper", "decades_beyond")
+#: The ``model`` of the stacked rows of the predictions table.
+STACKED = "(stacked)"
 
 
 def target_rows(at: Any) -> list[dict[str, Any]]:
@@ -243,9 +246,60 @@ def _at_rows(name: str, fit, rows: list[dict[str, Any]], factors: set[str],
     return out
 
 
+def _stacked_rows(fits: Mapping[str, Any], rows: list[dict[str, Any]], factors: set[str],
+                  weights: Mapping[str, float], interval: float, seed: int,
+                  notes: list[Note]) -> pd.DataFrame | None:
+    """The ``at`` targets predicted by the fits stacked by ``weights``
+    (:func:`scalinglaws.compare.stacked_predict`): each target that names a level of
+    every factor the models vary by and gives every model its law's variables."""
+    needed = sorted({f for fit in fits.values() for f in fit.spec.factors})
+    wanted, skipped = [], []
+    for i, row in enumerate(rows, 1):
+        knowns = {name: _known(fit, row) for name, fit in fits.items()}
+        if any(f not in row for f in needed) or any(
+                v not in knowns[name] for name, fit in fits.items()
+                for v in fit.spec.law.variables):
+            skipped.append(i)
+            continue
+        wanted.append({"target": ", ".join(f"{k}={plain_number(float(row[k]))}"
+                                           for k in row if k not in factors),
+                       "levels": {f: str(factor_labels([row[f]], f)[0]) for f in needed},
+                       "knowns": knowns})
+    if skipped:
+        notes.append(Note(
+            f"{STACKED}: no stacked row for target(s) {skipped}: a stacked prediction needs "
+            f"a level of every factor the models vary by ({needed}) and every model's law "
+            f"variables.", "info"))
+    if not wanted:
+        return None
+    inputs = pd.DataFrame([
+        {fit.spec.inputs[v]: w["knowns"][name][v] for name, fit in fits.items()
+         for v in fit.spec.law.variables} | w["levels"] for w in wanted])
+    with filtered(("ignore", Warning)):
+        pred = stacked_predict(fits, inputs, weights=weights, interval=interval, seed=seed)
+    out = pd.DataFrame({"model": STACKED, "target": [w["target"] for w in wanted],
+                        "group": [", ".join(f"{f}={lv}" for f, lv in w["levels"].items())
+                                  or "all" for w in wanted]})
+    for f in needed:
+        out[f] = [w["levels"][f] for w in wanted]
+    scales = [{v: x for known in w["knowns"].values() for v, x in known.items()
+               if v in SCALES} for w in wanted]
+    for v in SCALES:
+        if any(v in row for row in scales):
+            out[v] = [row.get(v, np.nan) for row in scales]
+    if {"N", "D"} <= set(out.columns):
+        out["tokens_per_param"] = out["D"] / out["N"]
+    for column in VALUES[:-1]:
+        out[column] = pred[column].to_numpy()
+    fitted = {name: fit.data() for name, fit in fits.items()}
+    out["decades_beyond"] = [max(_decades_beyond(fit.spec, fitted[name], w["knowns"][name])
+                                 for name, fit in fits.items()) for w in wanted]
+    return out
+
+
 def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
                 tokens_per_param: float | None = None, interval: float = 0.9,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = 0, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Median, credible and predictive intervals of every model at the given targets.
 
     Parameters
@@ -269,6 +323,11 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         Mass of the credible and predictive intervals.
     seed : int
         Seed of each fit's ``predict`` (new levels, noise).
+    weights : dict, optional
+        Stacking weights of the fits (comparable ones, :func:`scalinglaws.compare`'s
+        ``weight``): the ``at`` targets that name a level of every factor are also
+        predicted by the fits stacked by them (:func:`scalinglaws.compare.stacked_predict`),
+        as rows of the model ``"(stacked)"``.
 
     Returns
     -------
@@ -313,6 +372,10 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         frame = _predict(name, fit, wanted, interval, seed, notes)
         if frame is not None:
             frames.append(frame)
+    if weights is not None and rows and len(fits) > 1:
+        stacked = _stacked_rows(fits, rows, factors, weights, interval, seed, notes)
+        if stacked is not None:
+            frames.append(stacked)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["model", "target", "group", *VALUES])
     first = ["model", "target", "group", *dict.fromkeys(f for fit in fits.values()
@@ -322,6 +385,9 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
     table = table[[c for c in first if c in table] + inputs + rest + list(VALUES)]
     table.attrs["notes"] = notes
     table.attrs["interval"] = interval
+    if (table["model"] == STACKED).any():
+        table.attrs["weights"] = {name: float(w) / sum(weights.values())
+                                  for name, w in weights.items()}
     return table
 
 
