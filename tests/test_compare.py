@@ -238,6 +238,15 @@ def test_stacked_draws_mix_each_fits_own_draws_by_its_weight(fits):
     assert not (draws["model"][:300] == "floor").all()  # shuffled, not in blocks
 
 
+def test_stacked_draws_take_as_many_draws_as_the_shortest_fit_has(fits):
+    short = dataclasses.replace(fits["power"],
+                                idata=fits["power"].idata.isel(draw=slice(0, 50)))
+    draws = sl.stacked_draws({"floor": fits["floor"], "power": short}, NEW_RUNS,
+                             weights={"floor": 0.5, "power": 0.5})
+    assert draws["law"].shape == (100, 3)  # 2 chains x 50 draws
+    assert {m: int((draws["model"] == m).sum()) for m in fits} == {"floor": 50, "power": 50}
+
+
 def test_a_fit_of_weight_one_predicts_as_it_does_alone(fits):
     alone = fits["floor"].predict(NEW_RUNS, seed=1)
     stacked = sl.stacked_predict(fits, NEW_RUNS, weights={"floor": 1.0}, seed=1)
