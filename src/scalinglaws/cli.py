@@ -226,6 +226,7 @@ def _compare_report(args) -> None:
     data = _read_table(args.data) if args.data else None
     settings = {"seed": args.seed, "chains": args.chains, "warmup": args.warmup,
                 "draws": args.draws}
+    factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
     if args.command == "compare":
         table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
         _print(table)
@@ -235,7 +236,6 @@ def _compare_report(args) -> None:
         if args.out:
             print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
         if args.at:
-            factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
             rows = pd.DataFrame([_parse_at(a, factors) for a in args.at])
             stacked = stacked_predict(fits, rows, weights=table, interval=args.interval,
                                       seed=args.seed)
@@ -243,7 +243,6 @@ def _compare_report(args) -> None:
             print(f"\nstacked prediction (weights: {shares}):")
             _print(stacked)
     else:
-        factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
         at = [_parse_at(a, factors) for a in args.at] or None
         compute = _budgets_arg(args.compute) if args.compute else None
         path = report(fits, args.out, holdout=holdout, by=args.by, data=data,

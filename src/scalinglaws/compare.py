@@ -298,9 +298,14 @@ def stacked_draws(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
     ...                       weights=table)  # doctest: +SKIP
     """
     check_predict_settings(seed=seed)
-    weights = stacking_weights(fits, weights)
+    return _mixed_draws(fits, as_frame(data), stacking_weights(fits, weights), seed)
+
+
+def _mixed_draws(fits: Mapping[str, Any], frame: pd.DataFrame, weights: dict[str, float],
+                 seed: int) -> dict[str, np.ndarray]:
+    """:func:`stacked_draws` of checked arguments: ``weights`` normalised by
+    :func:`stacking_weights`, ``frame`` the rows to predict."""
     used = {name: w for name, w in weights.items() if w > 0}
-    frame = as_frame(data)
     draws = {name: fits[name].predict_draws(frame, seed=seed) for name in used}
     total = min(d["law"].shape[0] for d in draws.values())
     quota = {name: w * total for name, w in used.items()}
@@ -334,8 +339,8 @@ def stacked_predict(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
     """
     lo, hi = check_predict_settings(interval=interval, seed=seed)
     weights = stacking_weights(fits, weights)
-    draws = stacked_draws(fits, data, weights=weights, seed=seed)
     frame = as_frame(data).copy()
+    draws = _mixed_draws(fits, frame, weights, seed)
     columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
                                                     for k in ("law", "observed")},
                                len(frame), len(draws["law"]), PREDICT_PARTS, lo, hi)

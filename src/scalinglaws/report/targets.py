@@ -294,6 +294,7 @@ def _stacked_rows(fits: Mapping[str, Any], rows: list[dict[str, Any]], factors: 
     fitted = {name: fit.data() for name, fit in fits.items()}
     out["decades_beyond"] = [max(_decades_beyond(fit.spec, fitted[name], w["knowns"][name])
                                  for name, fit in fits.items()) for w in wanted]
+    out.attrs["weights"] = pred.attrs["weights"]  # normalised by stacked_predict
     return out
 
 
@@ -372,6 +373,7 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         frame = _predict(name, fit, wanted, interval, seed, notes)
         if frame is not None:
             frames.append(frame)
+    stacked = None
     if weights is not None and rows and len(fits) > 1:
         stacked = _stacked_rows(fits, rows, factors, weights, interval, seed, notes)
         if stacked is not None:
@@ -385,9 +387,8 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
     table = table[[c for c in first if c in table] + inputs + rest + list(VALUES)]
     table.attrs["notes"] = notes
     table.attrs["interval"] = interval
-    if (table["model"] == STACKED).any():
-        table.attrs["weights"] = {name: float(w) / sum(weights.values())
-                                  for name, w in weights.items()}
+    if stacked is not None:
+        table.attrs["weights"] = stacked.attrs["weights"]
     return table
 
 
