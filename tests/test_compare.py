@@ -277,6 +277,50 @@ def test_stacking_weights_come_from_a_comparison_table(fits, table):
         (table["weight"] / table["weight"].sum()).to_dict())
 
 
+def test_a_stack_predicts_as_stacked_predict(fits):
+    stack = sl.Stack(fits, {"floor": 3.0, "power": 1.0})
+    assert stack.weights == {"floor": 0.75, "power": 0.25}
+    assert stack.target == "loss" and repr(stack) == "Stack(floor 0.75, power 0.25)"
+    pd.testing.assert_frame_equal(
+        stack.predict(NEW_RUNS, seed=3),
+        sl.stacked_predict(fits, NEW_RUNS, weights={"floor": 3.0, "power": 1.0}, seed=3))
+    draws = stack.predict_draws(NEW_RUNS, seed=3)
+    assert {m: int((draws["model"] == m).sum()) for m in fits} == {"floor": 300, "power": 100}
+    with pytest.raises(ScalingLawError, match="seed"):
+        stack.predict_draws(NEW_RUNS, seed=-1)
+    with pytest.raises(ScalingLawError, match="compare takes a dict of named fits"):
+        sl.Stack([fits["floor"]])
+
+
+def test_decisions_under_a_stack_mix_the_models_draws(fits):
+    at, goal = {"C": [1e20, 1e21]}, [1.95, 1.72]
+    alone = {name: sl.decide.prob_target(fit, goal, at, predictive=False)
+             for name, fit in fits.items()}
+    # weight 1 on one fit: that fit's draws, reordered, so the same probabilities
+    only = sl.decide.prob_target(sl.Stack(fits, {"power": 1.0}), goal, at, predictive=False)
+    np.testing.assert_array_equal(only["p_reach"], alone["power"]["p_reach"])
+    np.testing.assert_array_equal(only["median"], alone["power"]["median"])
+    # equal weights: each fit gives 200 of its 400 draws, so P(reach) is the average of
+    # the two within the Monte Carlo error of drawing half of each without replacement
+    mixed = sl.decide.prob_target(sl.Stack(fits, {"floor": 1, "power": 1}), goal, at,
+                                  predictive=False)
+    p = {name: table["p_reach"].to_numpy() for name, table in alone.items()}
+    assert (np.abs(p["floor"] - p["power"]) > 0.3).all()  # the models disagree here
+    sd = 0.5 * np.sqrt(sum(q * (1 - q) for q in p.values()) / 200 * 200 / 399)
+    assert (np.abs(mixed["p_reach"] - 0.5 * (p["floor"] + p["power"])) <= 4 * sd + 1e-12).all()
+    # paired comparisons stay paired: both rows of a draw come from one model
+    stack = sl.Stack(fits, {"floor": 1, "power": 1})
+    better = sl.decide.prob_better(stack, {"C": 1e22}, {"C": 1e21}, at={"C": [1e20]})
+    assert better.loc[0, "p_a_better"] == 1.0  # more compute, lower loss, in every draw
+    versus = sl.decide.prob_better(fits["floor"], {"C": 1e22}, None, at={"C": [1e22]},
+                                   fit_b=stack)
+    assert 0.0 < versus.loc[0, "p_b_better"] < 1.0
+    with pytest.raises(ScalingLawError, match="fit_b must be a scalinglaws fit .*or a sl.Stack"):
+        sl.decide.prob_better(fits["floor"], {"C": 1e22}, None, at={"C": [1e22]}, fit_b=3)
+    with pytest.raises(ScalingLawError, match="fit is a Stack .*each of stack.fits"):
+        sl.decide.next_run(stack, pd.DataFrame({"C": [1e19]}), {"C": 1e22})
+
+
 @pytest.mark.parametrize("weights, message", [
     ({"floor": 1.0, "kaplan": 1.0}, r"not among the fits \['floor', 'power'\]"),
     ({"floor": -1.0, "power": 2.0}, "non-negative numbers"),

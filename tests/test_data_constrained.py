@@ -3,6 +3,7 @@ and the datablations2023 study's pieces."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import warnings
@@ -155,6 +156,60 @@ def test_epochs_worth_it_matches_the_law_per_draw(small_fit):
         decide.epochs_worth_it(fit, at, unique_params=lambda u: 4e8)
     with pytest.raises(ScalingLawError, match="without the unique-token column"):
         decide.epochs_worth_it(fit, {**at, "U_D": 1e9})
+
+
+@pytest.fixture(scope="module")
+def stack_parts(small_fit):
+    """The data-constrained small fit and a Chinchilla fit of the same runs."""
+    fit, _ = small_fit
+    frame, _ = _runs()
+    model = sl.ScalingModel("chinchilla", inputs={"N": "N", "D": "D"}, target="loss",
+                            priors={"sigma": sl.Prior("HalfNormal", 0.05)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chin = model.fit(frame, seed=1, chains=2, warmup=200, draws=200, progress=False)
+    return {"constrained": fit, "chinchilla": chin}
+
+
+def test_epochs_worth_it_under_a_stack_weighs_both_views_of_repeated_data(stack_parts):
+    at = {"N": 4e8, "D": 4e10, "U_N": 4e8}
+    ask = {"epochs": (2, 8, 64), "tolerance": 0.0125}  # k = 8 sits near the tolerance
+    alone = decide.epochs_worth_it(stack_parts["constrained"], at, **ask)
+    assert 0.1 < alone.loc[2, "prob_within"] < 0.9
+    # a stack of weight 1 on one fit decides from that fit's own draws, reordered
+    only = sl.Stack(stack_parts, {"constrained": 1.0})
+    same = decide.epochs_worth_it(only, at, **ask)
+    for column in ("loss_median", "penalty_%_median", "penalty_%_upper", "prob_within"):
+        np.testing.assert_array_equal(same[column], alone[column])
+    # Chinchilla counts a repeated token as a fresh one: a penalty of 0 in each of its
+    # draws, so P(within) is the constrained model's, weighted, plus the other's weight
+    half = sl.Stack(stack_parts, {"constrained": 1.0, "chinchilla": 1.0})
+    mixed = decide.epochs_worth_it(half, at, **ask)
+    p = alone["prob_within"]
+    # each fit gives 200 of its 400 draws at random: the constrained half's share
+    # within tolerance has sd sqrt(p (1 - p) / 200 x 200 / 399) (without replacement)
+    error = 0.5 * np.sqrt(p * (1 - p) / 200 * 200 / 399)
+    assert (np.abs(mixed["prob_within"] - (0.5 * p + 0.5)) <= 4 * error + 1e-12).all()
+    assert mixed.loc[3, "prob_within"] == 0.5 and alone.loc[3, "prob_within"] == 0.0
+    assert mixed.attrs["worth_it"] >= alone.attrs["worth_it"]
+    assert at == {"N": 4e8, "D": 4e10, "U_N": 4e8}  # the caller's at is not changed
+
+
+def test_a_stack_needs_one_law_of_unique_tokens_read_from_one_column(stack_parts):
+    at = {"N": 4e8, "D": 4e10, "U_N": 4e8}
+    plain = sl.Stack({"chinchilla": stack_parts["chinchilla"]})
+    with pytest.raises(ScalingLawError, match=r"needs a law with variables D and U_D.*"
+                                              r"'chinchilla' has \['N', 'D'\]"):
+        decide.epochs_worth_it(plain, at)
+    other = dataclasses.replace(stack_parts["chinchilla"], spec=sl.ScalingModel(
+        "chinchilla", inputs={"N": "N", "D": "tokens"}, target="loss"))
+    with pytest.raises(ScalingLawError, match=r"different columns \{'D': \['D', 'tokens'\]\}"):
+        decide.epochs_worth_it(sl.Stack({**stack_parts, "chinchilla": other},
+                                        {"constrained": 1.0}), at)
+    for decision in (partial(decide.compute_optimal, compute=1e20),
+                     partial(decide.choose_size, compute=1e20)):
+        with pytest.raises(ScalingLawError, match="fit is a Stack .*each of stack.fits"):
+            decision(plain)
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ with _warnings.catch_warnings():  # ArviZ < 1 announces its next major version a
     import arviz as _arviz  # noqa: F401
 
 from . import datasets, decide, laws, synthetic, validate  # noqa: E402
-from .compare import compare, stacked_draws, stacked_predict  # noqa: E402
+from .compare import Stack, compare, stacked_draws, stacked_predict  # noqa: E402
 from .errors import ScalingLawError, ScalingLawWarning  # noqa: E402
 from .fit import Fit  # noqa: E402
 from .io import load, read_spec  # noqa: E402
@@ -40,6 +40,7 @@ __all__ = [
     "ScalingLawError",
     "ScalingLawWarning",
     "ScalingModel",
+    "Stack",
     "compare",
     "datasets",
     "decide",

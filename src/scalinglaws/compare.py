@@ -25,7 +25,7 @@ Examples
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import arviz as az
@@ -264,21 +264,119 @@ def stacking_weights(fits: Mapping[str, Any], weights: Any = None) -> dict[str, 
     return {name: float(weights.get(name, 0.0)) / total for name in fits}
 
 
-def stacked_draws(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
-                  seed: int = 0) -> dict[str, np.ndarray]:
-    """Draws of the model-averaged posterior predictive of new rows: each fit's
-    :meth:`predict_draws <scalinglaws.protocol.FitLike>` in proportion to its weight.
+class Stack:
+    """A model average: comparable fits and their stacking weights, predicting as one.
 
     Stacking (Yao et al. 2018, "Using stacking to average Bayesian predictive
     distributions") mixes the predictive distributions of several models with the
     weights that best predict the fitted rows out of sample (PSIS-LOO). Where the data
     cannot tell two structural assumptions apart (repeated tokens worth full value or
-    decaying), the mixture carries both, and its intervals say so.
+    decaying), the mixture carries both, and its intervals say so. A stack predicts like
+    a fit (:meth:`predict`, :meth:`predict_draws`), and the decisions that compare
+    predictions (:func:`scalinglaws.decide.prob_target`,
+    :func:`~scalinglaws.decide.prob_better`, :func:`~scalinglaws.decide.epochs_worth_it`)
+    take it in place of a fit: they then decide under the uncertainty of which model is
+    right as well as of each model's parameters.
 
-    Of the fits with a positive weight, each gives ``round(weight x S)`` of its draws
-    (largest remainders; S the fewest draws among them), drawn without replacement, then
-    shuffled. Returns ``{"law", "observed"}``, each (S, rows), and ``"model"``, the name
-    of the fit behind each draw.
+    Of the fits with a positive weight, each gives ``round(weight x S)`` of its posterior
+    draws (largest remainders; S the fewest draws among them), drawn without
+    replacement, then shuffled: every draw of the mixture is one whole draw of one model,
+    so quantities compared within a draw (two rows, two epochs) stay paired.
+
+    Parameters
+    ----------
+    fits : dict of str to fit
+        Fits of the same target, scale and rows (as :func:`compare` takes).
+    weights : None, DataFrame or dict
+        See :func:`stacking_weights`; None computes the stacking weights.
+
+    Attributes
+    ----------
+    fits : dict of str to fit
+    weights : dict of str to float
+        Each fit's weight, summing to 1.
+
+    Examples
+    --------
+    >>> stack = sl.Stack({"chinchilla": fit1, "data_constrained": fit2})  # doctest: +SKIP
+    >>> stack.weights  # doctest: +SKIP
+    {'chinchilla': 0.22, 'data_constrained': 0.78}
+    >>> stack.predict({"N": [2.8e9], "D": [5.5e10], "U_D": [1e9]})  # doctest: +SKIP
+    """
+
+    def __init__(self, fits: Mapping[str, Any], weights: Any = None):
+        self.fits = comparable_fits(fits)
+        self.weights = stacking_weights(self.fits, weights)
+
+    def __repr__(self) -> str:
+        shares = ", ".join(f"{name} {w:.3g}" for name, w in self.weights.items())
+        return f"Stack({shares})"
+
+    @property
+    def target(self) -> str:
+        """The column every fit of the stack predicts."""
+        return next(iter(self.fits.values())).spec.target
+
+    def mix(self, draws_of: Callable[[Any], Mapping[str, Any]], keys: tuple[str, ...],
+            seed: int) -> dict[str, np.ndarray]:
+        """The mixture of per-fit draws: ``draws_of(fit)`` gives arrays under ``keys``,
+        each with one row per posterior draw; each fit gives its share of whole rows
+        (see the class), the same rows under every key. Returns those ``keys`` and
+        ``"model"``, the name of the fit behind each row."""
+        used = {name: w for name, w in self.weights.items() if w > 0}
+        draws = {name: draws_of(self.fits[name]) for name in used}
+        total = min(np.shape(d[keys[0]])[0] for d in draws.values())
+        quota = {name: w * total for name, w in used.items()}
+        counts = {name: int(np.floor(q)) for name, q in quota.items()}
+        by_remainder = sorted(used, key=lambda name: counts[name] - quota[name])
+        for name in by_remainder[:total - sum(counts.values())]:
+            counts[name] += 1
+        rng = np.random.default_rng(seed)
+        parts: dict[str, list] = {key: [] for key in (*keys, "model")}
+        for name, n in counts.items():
+            pick = rng.choice(np.shape(draws[name][keys[0]])[0], size=n, replace=False)
+            for key in keys:
+                parts[key].append(np.asarray(draws[name][key])[pick])
+            parts["model"].append(np.full(n, name, dtype=object))
+        order = rng.permutation(total)
+        return {key: np.concatenate(values)[order] for key, values in parts.items()}
+
+    def predict_draws(self, data: Any, seed: int = 0) -> dict[str, np.ndarray]:
+        """Draws of the model-averaged posterior predictive of ``data``'s rows (with every
+        column each fit reads): ``{"law", "observed"}``, each (S, rows), and
+        ``"model"``, the fit behind each draw. ``seed``: of each fit's predictive draws
+        and of the mixing."""
+        check_predict_settings(seed=seed)
+        frame = as_frame(data)
+        return self.mix(lambda fit: fit.predict_draws(frame, seed=seed),
+                        ("law", "observed"), seed)
+
+    def predict(self, data: Any, interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
+        """The model-averaged prediction of ``data``'s rows, summarised as
+        :meth:`scalinglaws.Fit.predict` summarises one fit's: the input columns plus
+        ``mean``, ``median``, ``lower``, ``upper`` (credible interval of the noise-free
+        law) and ``pred_lower``, ``pred_upper`` (predictive interval of a new
+        observation); ``attrs["weights"]`` holds the weights."""
+        lo, hi = check_predict_settings(interval=interval, seed=seed)
+        frame = as_frame(data).copy()
+        draws = self.predict_draws(frame, seed=seed)
+        columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
+                                                        for k in ("law", "observed")},
+                                   len(frame), len(draws["law"]), PREDICT_PARTS, lo, hi)
+        for name, values in columns.items():
+            frame[name] = values
+        frame.attrs.update(interval=interval, weights=dict(self.weights))
+        return frame
+
+
+def stacked_draws(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
+                  seed: int = 0) -> dict[str, np.ndarray]:
+    """Draws of the model-averaged posterior predictive of new rows: each fit's
+    :meth:`predict_draws <scalinglaws.protocol.FitLike>` in proportion to its weight
+    (:meth:`Stack.predict_draws`).
+
+    Returns ``{"law", "observed"}``, each (S, rows), and ``"model"``, the name of the fit
+    behind each draw.
 
     Parameters
     ----------
@@ -298,57 +396,21 @@ def stacked_draws(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
     ...                       weights=table)  # doctest: +SKIP
     """
     check_predict_settings(seed=seed)
-    return _mixed_draws(fits, as_frame(data), stacking_weights(fits, weights), seed)
-
-
-def _mixed_draws(fits: Mapping[str, Any], frame: pd.DataFrame, weights: dict[str, float],
-                 seed: int) -> dict[str, np.ndarray]:
-    """:func:`stacked_draws` of checked arguments: ``weights`` normalised by
-    :func:`stacking_weights`, ``frame`` the rows to predict."""
-    used = {name: w for name, w in weights.items() if w > 0}
-    draws = {name: fits[name].predict_draws(frame, seed=seed) for name in used}
-    total = min(d["law"].shape[0] for d in draws.values())
-    quota = {name: w * total for name, w in used.items()}
-    counts = {name: int(np.floor(q)) for name, q in quota.items()}
-    by_remainder = sorted(used, key=lambda name: counts[name] - quota[name])
-    for name in by_remainder[:total - sum(counts.values())]:
-        counts[name] += 1
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list] = {"law": [], "observed": [], "model": []}
-    for name, n in counts.items():
-        pick = rng.choice(draws[name]["law"].shape[0], size=n, replace=False)
-        parts["law"].append(np.asarray(draws[name]["law"])[pick])
-        parts["observed"].append(np.asarray(draws[name]["observed"])[pick])
-        parts["model"].append(np.full(n, name, dtype=object))
-    order = rng.permutation(total)
-    return {key: np.concatenate(values)[order] for key, values in parts.items()}
+    return Stack(fits, weights).predict_draws(data, seed=seed)
 
 
 def stacked_predict(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
                     interval: float = 0.9, seed: int = 0) -> pd.DataFrame:
-    """The model-averaged prediction of new rows (:func:`stacked_draws`), summarised as
-    :meth:`scalinglaws.Fit.predict` summarises one fit's.
-
-    Returns the input columns plus ``mean``, ``median``, ``lower``, ``upper`` (credible
-    interval of the noise-free law) and ``pred_lower``, ``pred_upper`` (predictive
-    interval of a new observation), of the mixture; ``attrs["weights"]`` holds the
-    weights used.
+    """The model-averaged prediction of new rows (:meth:`Stack.predict`): the input
+    columns plus ``mean``, ``median``, ``lower``, ``upper`` and ``pred_lower``,
+    ``pred_upper`` of the mixture; ``attrs["weights"]`` holds the weights used.
 
     >>> sl.stacked_predict({"chinchilla": fit1, "data_constrained": fit2},
     ...                    {"N": [2.8e9], "D": [5.5e10], "U_D": [1e9]})  # doctest: +SKIP
     """
-    lo, hi = check_predict_settings(interval=interval, seed=seed)
-    weights = stacking_weights(fits, weights)
-    frame = as_frame(data).copy()
-    draws = _mixed_draws(fits, frame, weights, seed)
-    columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
-                                                    for k in ("law", "observed")},
-                               len(frame), len(draws["law"]), PREDICT_PARTS, lo, hi)
-    for name, values in columns.items():
-        frame[name] = values
-    frame.attrs.update(interval=interval, weights=weights)
-    return frame
+    check_predict_settings(interval=interval, seed=seed)
+    return Stack(fits, weights).predict(data, interval=interval, seed=seed)
 
 
-__all__ = ["Comparison", "compare", "comparison_html", "stacked_draws", "stacked_predict",
-           "stacking_weights"]
+__all__ = ["Comparison", "Stack", "compare", "comparison_html", "stacked_draws",
+           "stacked_predict", "stacking_weights"]

@@ -1,6 +1,7 @@
 """What every decision starts from: the argument checks and the posterior draws.
 
-The fit is checked, the budgets, interval and tables read into arrays and frames, the
+The fit (or a :class:`~scalinglaws.compare.Stack` of fits, where a decision takes one) is
+checked, the budgets, interval and tables read into arrays and frames, the
 factor levels asked for expanded and the law's natural parameters drawn per group; one
 place each, shared by the modules of :mod:`scalinglaws.decide`.
 """
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import factor_labels, unfitted_levels
+from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import enable_x64
 from ..protocol import FitLike
@@ -26,9 +28,11 @@ __all__ = [
     "group_levels",
     "is_numeric",
     "law_draws",
+    "members",
     "param_draws",
     "require_nd_law",
     "summarise",
+    "target_of",
     "use_x64",
     "warn_unfitted_levels",
 ]
@@ -39,21 +43,46 @@ def use_x64() -> None:
     enable_x64()
 
 
-def check_fit(fit: Any, name: str = "fit") -> None:
-    """Raise unless ``fit`` is a scalinglaws fit of any kind, naming the argument."""
+def check_fit(fit: Any, name: str = "fit", stack: bool = False) -> None:
+    """Raise unless ``fit`` is a scalinglaws fit of any kind (or, with ``stack``, a
+    :class:`~scalinglaws.compare.Stack`), naming the argument."""
+    if isinstance(fit, Stack):
+        if stack:
+            return
+        raise ScalingLawError(
+            f"{name} is a Stack (a model average): this decision searches one law's "
+            f"parameters, which a stack of laws does not have. Call it with each of "
+            f"stack.fits, or use prob_target, prob_better or epochs_worth_it, which take a "
+            f"stack")
     if not isinstance(fit, FitLike):
         raise ScalingLawError(
             f"{name} must be a scalinglaws fit (from ScalingModel.fit, LossToLossModel.fit "
-            f"or sl.load), got {type(fit).__name__}"
+            f"or sl.load){' or a sl.Stack of fits' if stack else ''}, got "
+            f"{type(fit).__name__}"
         )
+
+
+def members(fit: Any) -> list[Any]:
+    """The fits behind ``fit``: a stack's fits, or the fit itself."""
+    return list(fit.fits.values()) if isinstance(fit, Stack) else [fit]
+
+
+def target_of(fit: Any) -> str:
+    """The column ``fit`` (a fit or a stack) predicts."""
+    return fit.target if isinstance(fit, Stack) else fit.spec.target
 
 
 def law_draws(fit: Any, frame: pd.DataFrame, seed: int) -> np.ndarray:
     """The noise-free target law per draw at the rows of ``frame``: (draws, rows).
 
     ``fit.spec.target_law`` at each row's inputs and parameters (a loss-to-loss fit's
-    output of a run on its compute law, without the run-to-run deviation ``tau``).
+    output of a run on its compute law, without the run-to-run deviation ``tau``); for a
+    :class:`~scalinglaws.compare.Stack`, its fits' law draws mixed by their weights
+    (each draw one whole draw of one fit).
     """
+    if isinstance(fit, Stack):
+        return fit.mix(lambda member: {"law": law_draws(member, frame, seed)}, ("law",),
+                       seed)["law"]
     use_x64()
     spec = fit.spec
     params = fit.predict_draws(frame, seed=seed)["params"]
@@ -133,12 +162,14 @@ def summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
 
 
 def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
-    needed = [*fit.spec.inputs.values(), *fit.spec.factors]
-    missing = [c for c in needed if c not in frame.columns]
+    """Raise unless ``frame`` gives every input and factor that ``fit`` (each fit of a
+    stack) reads."""
+    inputs = list(dict.fromkeys(c for m in members(fit) for c in m.spec.inputs.values()))
+    factors = list(dict.fromkeys(f for m in members(fit) for f in m.spec.factors))
+    missing = [c for c in [*inputs, *factors] if c not in frame.columns]
     if missing:
         raise ScalingLawError(
-            f"{what} does not say {missing}: give the inputs {list(fit.spec.inputs.values())} "
-            f"in at= and a level of each factor {list(fit.spec.factors)} in at= or in the "
-            f"configurations"
+            f"{what} does not say {missing}: give the inputs {inputs} in at= and a level of "
+            f"each factor {factors} in at= or in the configurations"
         )
 

@@ -14,7 +14,7 @@ import pandas as pd
 from .._checks import check_fraction, check_interval, require_columns
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_fit, law_draws, summarise
+from .common import check_fit, law_draws, members, summarise
 
 __all__ = ["epochs_worth_it"]
 
@@ -33,9 +33,12 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
 
     Parameters
     ----------
-    fit : Fit or LossToLossFit
+    fit : Fit, LossToLossFit or Stack
         A fit of a law with variables ``D`` and ``U_D`` (``data_constrained``; for a
         loss-to-loss fit, its compute law, and the loss compared is the output loss).
+        A :class:`~scalinglaws.compare.Stack` with at least one such fit averages the
+        models by their weights: a law that reads only total tokens (``chinchilla``)
+        counts repeated tokens as fresh ones, a penalty of 0 in each of its draws.
     at : dict
         One value per model column except the unique-token column (which is set to
         D/k), e.g. ``{"N": 1e9, "D": 1e11, "U_N": 1e9}``.
@@ -66,13 +69,9 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     >>> table.attrs["worth_it"]  # doctest: +SKIP
     4.0
     """
-    check_fit(fit)
+    check_fit(fit, stack=True)
     lo, hi = check_interval(interval)
-    inputs = dict(fit.spec.inputs)
-    if "D" not in inputs or "U_D" not in inputs:
-        raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
-                              f"data_constrained law); this fit's law "
-                              f"{fit.spec.target_law.name!r} has {list(inputs)}")
+    inputs = _token_columns(fit)
     try:
         ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
     except (TypeError, ValueError):
@@ -111,4 +110,21 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     table.attrs.update(interval=interval, tolerance=tolerance, confidence=confidence,
                        worth_it=float(ok.max()) if len(ok) else float("nan"))
     return table
+
+
+def _token_columns(fit: Any) -> dict[str, str]:
+    """The columns of the law variables ``D``, ``U_D`` (and ``U_N``) that ``fit`` reads;
+    a stack's fits must read each from the same column, and one of them ``U_D``."""
+    specs = [member.spec for member in members(fit)]
+    if not any({"D", "U_D"} <= set(s.inputs) for s in specs):
+        laws = ", ".join(f"{s.target_law.name!r} has {list(s.inputs)}" for s in specs)
+        raise ScalingLawError(f"epochs_worth_it needs a law with variables D and U_D (the "
+                              f"data_constrained law); {laws}")
+    columns = {v: sorted({s.inputs[v] for s in specs if v in s.inputs})
+               for v in ("D", "U_D", "U_N")}
+    split = {v: cols for v, cols in columns.items() if len(cols) > 1}
+    if split:
+        raise ScalingLawError(f"the stack's fits read the law variables from different "
+                              f"columns {split}; stack fits of the same runs' columns")
+    return {v: cols[0] for v, cols in columns.items() if cols}
 

@@ -15,13 +15,13 @@ import pandas as pd
 from .._checks import check_flag, check_interval, is_finite_number
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_complete, check_fit, warn_unfitted_levels
+from .common import check_complete, check_fit, members, target_of, warn_unfitted_levels
 
 __all__ = ["prob_better", "prob_target"]
 
 
 def _model_columns(fit: Any) -> set[str]:
-    return set(fit.spec.columns) - {fit.spec.target}
+    return {c for m in members(fit) for c in m.spec.columns} - {target_of(fit)}
 
 
 def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
@@ -37,9 +37,12 @@ def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
             f"{what} names {unknown}, which the model does not read; it reads "
             f"{sorted(_model_columns(fit))}"
         )
-    for f in fit.spec.factors:
-        if f in config:
-            warn_unfitted_levels(fit, f, [str(config[f])], what)
+    warned = set()
+    for member in members(fit):
+        for f in member.spec.factors:
+            if f in config and f not in warned:
+                warned.add(f)  # a stack's fits read the same rows, so the same levels
+                warn_unfitted_levels(member, f, [str(config[f])], what)
     return dict(config)
 
 
@@ -61,10 +64,12 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
 
     Parameters
     ----------
-    fit : Fit or LossToLossFit
+    fit : Fit, LossToLossFit or Stack
         The fitted model (of ``a``, and of ``b`` unless ``fit_b`` is given). A
         loss-to-loss fit predicts its output loss; ``at`` may give the observed input
-        loss ``x``, which the latent input loss is conditioned on.
+        loss ``x``, which the latent input loss is conditioned on. A
+        :class:`~scalinglaws.compare.Stack` decides under the uncertainty of which of
+        its models is right too: each draw comes from one model, by its weight.
     a, b : dict, optional
         Columns that make each configuration, e.g. ``{"dataset": "rpj"}`` (levels of any
         factor; a level never fitted is drawn from the population). They override ``at``.
@@ -74,7 +79,7 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     rope : float
         Half-width of the region of practical equivalence, in target units: differences
         within ±rope count as equivalent.
-    fit_b : Fit or LossToLossFit, optional
+    fit_b : Fit, LossToLossFit or Stack, optional
         A second fit of the same target for ``b``.
     predictive : bool
         Compare single runs' observed losses (with noise) instead of the noise-free law.
@@ -97,13 +102,13 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     >>> prob_better(fit, {"dataset": "rpj"}, {"dataset": "c4_original"},
     ...             at={"N": 7e9, "D": 1.4e11}, rope=0.01)  # doctest: +SKIP
     """
-    check_fit(fit)
+    check_fit(fit, stack=True)
     other = fit if fit_b is None else fit_b
     if fit_b is not None:
-        check_fit(fit_b, "fit_b")
-        if fit_b.spec.target != fit.spec.target:
+        check_fit(fit_b, "fit_b", stack=True)
+        if target_of(fit_b) != target_of(fit):
             raise ScalingLawError(
-                f"fit predicts {fit.spec.target!r} but fit_b predicts {fit_b.spec.target!r}; "
+                f"fit predicts {target_of(fit)!r} but fit_b predicts {target_of(fit_b)!r}; "
                 f"compare fits of the same target"
             )
     if not is_finite_number(rope) or rope < 0:
@@ -161,9 +166,10 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
 
     Parameters
     ----------
-    fit : Fit or LossToLossFit
+    fit : Fit, LossToLossFit or Stack
         The fitted model; its target may be a loss or a downstream error (a
-        loss-to-loss fit's output).
+        loss-to-loss fit's output). A :class:`~scalinglaws.compare.Stack` averages
+        its models by their weights.
     target : float or list of float
         The value to reach, one for all rows or one per row of ``at``.
     at : dict or DataFrame
@@ -189,7 +195,7 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     --------
     >>> prob_target(fit, target=2.3, at={"N": 7e9, "D": 1.4e11, "dataset": "rpj"})  # doctest: +SKIP
     """
-    check_fit(fit)
+    check_fit(fit, stack=True)
     predictive = check_flag(predictive, "predictive")
     higher_is_better = check_flag(higher_is_better, "higher_is_better")
     lo, hi = check_interval(interval)
