@@ -7,8 +7,9 @@ posterior-predictive interval, beside the point fits measured on the same split
 (``data/datablations2023/DATA.md``).
 
 Two more rows of evidence: the two models' predictions stacked by their PSIS-LOO weights
-(:func:`scalinglaws.compare.stacked_draws`), and the data-constrained law across C4 and
-OSCAR (:func:`c4_oscar_model`, with the OSCAR runs' final losses of :func:`oscar_frame`).
+(:class:`scalinglaws.compare.Stack`, which also decides how many epochs are worth it
+under both models), and the data-constrained law across C4 and OSCAR
+(:func:`c4_oscar_model`, with the OSCAR runs' final losses of :func:`oscar_frame`).
 
 The unique parameters U_N are the authors': ``U_N = min(N, N_opt(U_D))`` with N_opt from
 the published base constants (:func:`unique_params`), fixed as in their notebook.
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .. import decide
-from ..compare import compare, stacked_draws
+from ..compare import Stack, compare
 from ..errors import ScalingLawError
 from ..laws import get
 from ..model import enable_x64
@@ -310,9 +311,9 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
         diagnostics.append(fit_diagnostics(name, fit))
         bins[label] = _bins(held, scored)
     labelled = {name.replace(f"{STUDY}_", ""): fit for name, fit in fits.items()}
-    weights = compare(labelled)["weight"].to_dict()
-    scored = _scored(stacked_draws(labelled, held, weights=weights, seed=settings.seed),
-                     truth)
+    stack = Stack(labelled, compare(labelled))
+    weights = stack.weights
+    scored = _scored(stack.predict_draws(held, seed=settings.seed), truth)
     shares = " + ".join(f"{name} {weights[name]:.2f}" for name in labelled)
     rows.append(_row(f"stacked: {shares} (ours)", scored, None, fitted))
     bins["stacked"] = _bins(held, scored)
@@ -326,7 +327,7 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
     across, across_diag = _c4_oscar(frame, load_table(STUDY, "runs", data_dir), settings, log)
     diagnostics.append(across_diag)
     dc = fits["datablations2023_data_constrained"]
-    epochs = epochs_table(dc)
+    epochs, stacked_epochs = epochs_table(dc), epochs_table(stack)
     notes = [
         f"{len(held)} held-out runs ({held['epochs'].min():.2f}-{held['epochs'].max():g} "
         f"epochs) predicted from {len(parts['fit'])} runs with <= {MAX_FIT_EPOCHS:g} epochs; "
@@ -337,7 +338,9 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
         "Rows marked [DATA.md] are point fits measured on the same split with the authors' "
         "Huber + L-BFGS objective (they have no intervals).",
         f"Epochs worth it for a 2.8B model on 55B tokens (loss penalty <= 1% with "
-        f"probability >= 0.9): {epochs.attrs['worth_it']:g}.",
+        f"probability >= 0.9): {epochs.attrs['worth_it']:g} by data_constrained alone, "
+        f"{stacked_epochs.attrs['worth_it']:g} by the stack (which also weighs chinchilla's "
+        f"view that a repeated token is worth a fresh one).",
     ]
     diag = pd.DataFrame(diagnostics)
     notes += convergence_notes(diag)
@@ -345,5 +348,6 @@ def run(data_dir: str | os.PathLike[str] | None, settings: Settings, out: Path |
               "across C4 and OSCAR (data_constrained, E by dataset)": across,
               **{f"by epochs ({k})": v for k, v in bins.items()},
               "epochs worth it: 2.8B params, 55B tokens (decide.epochs_worth_it)": epochs,
+              "epochs worth it (stacked)": stacked_epochs,
               "sampler": diag}
     return Reproduction(STUDY, TITLE, table, tables, tuple(notes), (), 0.0, settings)
