@@ -22,7 +22,7 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-from numpyro.distributions import biject_to
+from numpyro.distributions import biject_to, constraints
 
 from .._checks import check_sampler_settings
 from ..data import Design, design_coords, design_dataset
@@ -306,7 +306,7 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
             if how == "centred" and offset in index and sd in index:
                 # offset ~ Normal(0, sd): the prior's curvature is 1 / sd^2
                 prior = spec.prior("run_sd" if name == "run" else f"{name}_sd").to_numpyro()
-                scale = float(biject_to(prior.support)(np.ravel(values[sd])[0]))
+                scale = _constrained(prior.support, float(np.ravel(values[sd])[0]))
                 estimate = np.ravel(values[offset])[:n]
                 precision = curvature[np.ravel(index[offset])[:n]] - scale ** -2
             elif how != "centred" and z in index:
@@ -322,6 +322,18 @@ def level_separation(spec, design: Design, unravel, mode: np.ndarray,
         if len(by_factor) > 1:
             out.update({per_factor(name, factor): r for factor, r in by_factor.items()})
     return out
+
+
+def _constrained(support, u: float) -> float:
+    """``biject_to(support)(u)`` for one number: in NumPy for a positive support (a group
+    scale's), since an eager JAX call compiles a program, which a cold fit waits for.
+
+    >>> _constrained(constraints.positive, 0.0), _constrained(constraints.unit_interval, 0.0)
+    (1.0, 0.5)
+    """
+    if support is constraints.positive:
+        return float(np.exp(u))
+    return float(biject_to(support)(u))
 
 
 def _convergence_of_fits(sites: dict, fits: int, chains: int) -> dict[str, dict]:
