@@ -8,7 +8,9 @@ every chain evaluates the gradient once. This script measures
   reused), with its leapfrog steps after warm-up (``n_steps``; the warm-up's steps are
   not recorded and are counted as the draws' rate, which undercounts them), and
 - the demo model's gradient alone, vectorised over ``C`` chains (default 128: K = 64
-  fits of 4 chains on 2 devices) in a compiled loop: seconds per chain-gradient.
+  fits of 4 chains on 2 devices) in a compiled loop: seconds per chain-gradient, and the
+  fused kernels XLA runs one after another for one gradient call (each dispatched on its
+  own: at two chains the dispatches, not the arithmetic, are most of the cost).
 
 The bound is the gradients a fit needs times that cost, spread over the devices: no
 batched program on this machine can take less per fit, so the sequential time over it is
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import time
 
 import jax
@@ -68,12 +71,15 @@ def main() -> None:
     started = time.perf_counter()
     jax.block_until_ready(loop(x0))
     per_gradient = (time.perf_counter() - started) / (loops * args.chains)
+    compiled = jax.jit(jax.vmap(grad)).lower(x0).compile().as_text()
+    kernels = len(re.findall(r"= \S+ fusion\(", compiled[compiled.index("ENTRY"):]))
     devices = jax.device_count()
     bound = gradients * per_gradient / devices
     print(f"warm fit: {per_fit:.2f} s, {gradients:,.0f} gradients ({steps.mean():.1f} "
           f"leapfrog steps per draw)")
     print(f"gradient vectorised over {args.chains} chains: {per_gradient * 1e6:.2f} us per "
-          f"chain; on {devices} devices a fit's gradients take at least {bound:.3f} s")
+          f"chain ({kernels} fused kernels per call); on {devices} devices a fit's gradients "
+          f"take at least {bound:.3f} s")
     print(f"batched fits can be at most {per_fit / bound:.1f}x the throughput of "
           f"sequential fits here ({os.cpu_count()} CPU cores, jax {jax.__version__})")
 

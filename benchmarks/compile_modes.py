@@ -92,6 +92,9 @@ MODES = {
          "sampler": {k: v for k, v in SAMPLER.items() if k not in NO_YNN}},
     "older emitters, cheap LLVM passes everywhere": {"brief": CHEAP, "sampler": CHEAP},
     "older emitters everywhere": {"brief": OLDER, "sampler": OLDER},
+    "the package, with LLVM's expensive passes off everywhere":
+        {"brief": {**BRIEF, "xla_llvm_disable_expensive_passes": True},
+         "sampler": {**SAMPLER, "xla_llvm_disable_expensive_passes": True}},
     "cheap LLVM passes everywhere, older emitters for brief programs":
         {"brief": CHEAP, "sampler": {"xla_llvm_disable_expensive_passes": True}},
 }
