@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import warnings
+from functools import partial
 
 import matplotlib
 import numpy as np
@@ -178,6 +179,49 @@ def test_compute_optimal_group_handling(fit):
     # a new level is drawn from the population: wider than a fitted level
     width = lambda t: float(t["loss_upper"].iloc[0] - t["loss_lower"].iloc[0])  # noqa: E731
     assert width(new) > width(one)
+
+
+def test_compute_optimal_of_a_stack_mixes_each_fits_optima(fit):
+    runs = fit.data()
+    with _quiet():
+        other = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"}).fit(
+            runs, seed=1, chains=2, warmup=200, draws=200, progress=False)  # compiled
+    pair = {"seed0": fit, "seed1": other}
+    budgets = [1e21, 1e24]
+    # weight 1 on one fit: its own optima, so its own table
+    alone = decide.compute_optimal(fit, budgets)
+    only = decide.compute_optimal(sl.Stack(pair, {"seed0": 1.0}), budgets)
+    pd.testing.assert_frame_equal(only.drop(columns="method"), alone.drop(columns="method"),
+                                  check_exact=False, rtol=1e-12)
+    assert (only["method"] == "seed0: closed form").all()
+    assert only.attrs["weights"] == {"seed0": 1.0, "seed1": 0.0}
+    # equal weights: every draw is one of either fit's optima, half from each
+    mixed = decide.optimal_draws(sl.Stack(pair, {"seed0": 1, "seed1": 1}), budgets)
+    own = {name: decide.optimal_draws(f, budgets) for name, f in pair.items()}
+    assert mixed["N"].shape == own["seed0"]["N"].shape and "params" not in mixed
+    pd.testing.assert_frame_equal(mixed["rows"], own["seed0"]["rows"])
+    for j in range(mixed["N"].shape[1]):
+        first = np.isin(mixed["N"][:, j], own["seed0"]["N"][:, j])
+        assert (first | np.isin(mixed["N"][:, j], own["seed1"]["N"][:, j])).all()
+        assert first.sum() == 200
+    # each draw keeps its own D and loss: D = C / (6 N) row by row
+    np.testing.assert_allclose(6 * mixed["N"] * mixed["D"],
+                               np.broadcast_to(np.repeat(budgets, 3), mixed["N"].shape),
+                               rtol=1e-10)
+
+
+def test_a_stack_allocates_only_for_groups_its_fits_share(fit):
+    with _quiet():
+        plain = sl.ScalingModel("chinchilla", target="loss").fit(
+            fit.data(), seed=0, chains=2, warmup=200, draws=200, progress=False)
+    stack = sl.Stack({"by_dataset": fit, "pooled": plain}, {"by_dataset": 1, "pooled": 1})
+    with pytest.raises(ScalingLawError, match=r"allocate for different groups .*"
+                                              r"'by_dataset': \['dataset'\], 'pooled': \[\]"):
+        decide.compute_optimal(stack, 1e22)
+    for decision in (partial(decide.choose_size, compute=1e22),
+                     partial(decide.plot_frontier, compute=[1e21, 1e22])):
+        with pytest.raises(ScalingLawError, match="fit is a Stack .*each of stack.fits"):
+            decision(stack)
 
 
 def test_plot_frontier(fit):

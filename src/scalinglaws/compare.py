@@ -273,10 +273,11 @@ class Stack:
     cannot tell two structural assumptions apart (repeated tokens worth full value or
     decaying), the mixture carries both, and its intervals say so. A stack predicts like
     a fit (:meth:`predict`, :meth:`predict_draws`), and the decisions that compare
-    predictions (:func:`scalinglaws.decide.prob_target`,
-    :func:`~scalinglaws.decide.prob_better`, :func:`~scalinglaws.decide.epochs_worth_it`)
-    take it in place of a fit: they then decide under the uncertainty of which model is
-    right as well as of each model's parameters.
+    predictions (:func:`scalinglaws.decide.compute_optimal`,
+    :func:`~scalinglaws.decide.prob_target`, :func:`~scalinglaws.decide.prob_better`,
+    :func:`~scalinglaws.decide.epochs_worth_it`) take it in place of a fit: they then
+    decide under the uncertainty of which model is right as well as of each model's
+    parameters.
 
     Of the fits with a positive weight, each gives ``round(weight x S)`` of its posterior
     draws (largest remainders; S the fewest draws among them), drawn without

@@ -22,6 +22,10 @@ posterior draw and returns the decision with its risk.
   uncertainty at a target scale per unit of compute, by simulating each candidate's
   outcome from the posterior and re-weighting the draws (no refit).
 
+Where the data cannot tell two laws apart, :func:`compute_optimal`, :func:`prob_better`,
+:func:`prob_target` and :func:`epochs_worth_it` take a :class:`scalinglaws.Stack` of
+fits in place of one: they then decide under the uncertainty of which law is right too.
+
 Examples
 --------
 >>> import scalinglaws as sl

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import laws as _laws
 from .._checks import check_budgets, check_choice, check_interval
+from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
 from .common import (
     check_fit,
@@ -217,9 +218,12 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
 
     Parameters
     ----------
-    fit : Fit or LossToLossFit
+    fit : Fit, LossToLossFit or Stack
         A fit of a law of N and D (for a loss-to-loss fit, its output loss of a run on
-        the compute law, ``fit.spec.target_law``).
+        the compute law, ``fit.spec.target_law``), or a
+        :class:`~scalinglaws.compare.Stack` of such fits: each fit's per-draw optima
+        mixed by its weight (each draw one fit's whole draw; no ``"params"``, since the
+        fits' laws differ).
     compute : float or list of float
         FLOP budget(s) C = 6ND.
     group : dict, optional
@@ -244,7 +248,9 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
     >>> out["N"].shape  # doctest: +SKIP
     (600, 6)
     """
-    check_fit(fit)
+    check_fit(fit, stack=True)
+    if isinstance(fit, Stack):
+        return _stacked_draws(fit, compute, group, method, seed)
     law = fit.spec.target_law
     if _laws.is_isoflop(law):
         return _isoflop_draws(fit, check_budgets(compute), group, seed)
@@ -266,6 +272,28 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
             ScalingLawWarning, stacklevel=2,
         )
     return {"rows": rows, **out, "params": tiled}
+
+
+#: What :func:`optimal_draws` gives per draw and row (the keys a stack mixes).
+PER_DRAW = ("N", "D", "ratio", "loss", "at_edge")
+
+
+def _stacked_draws(stack: Stack, compute: Any, group: Mapping[str, Any] | None,
+                   method: str, seed: int) -> dict[str, Any]:
+    """:func:`optimal_draws` of each fit of ``stack``, mixed by its weights; the fits
+    must allocate for the same budgets and groups (the same factors)."""
+    outs = {name: optimal_draws(stack.fits[name], compute, group=group, method=method,
+                                seed=seed)
+            for name, weight in stack.weights.items() if weight > 0}
+    first, *others = (out["rows"] for out in outs.values())
+    if any(list(t.columns) != list(first.columns) or not t.equals(first) for t in others):
+        factors = {name: list(out["rows"].columns[1:]) for name, out in outs.items()}
+        raise ScalingLawError(
+            f"the stack's fits allocate for different groups (their factors: {factors}); "
+            f"stack fits that vary by the same factors, or call compute_optimal with each "
+            f"of stack.fits")
+    by_fit = {id(stack.fits[name]): out for name, out in outs.items()}
+    return {"rows": first, **stack.mix(lambda member: by_fit[id(member)], PER_DRAW, seed)}
 
 
 def _isoflop_draws(fit: Any, budgets: np.ndarray, group: Mapping[str, Any] | None,
@@ -305,10 +333,12 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
 
     Parameters
     ----------
-    fit : Fit or LossToLossFit
+    fit : Fit, LossToLossFit or Stack
         A fit of a law of N and D, or of the ``isoflop`` law (N* = G C^a in closed form:
         the population line by default, a budget's offsets with ``group={"budget":
-        ...}``).
+        ...}``). A :class:`~scalinglaws.compare.Stack` of such fits (varying by the same
+        factors) gives the model-averaged posterior of the optimum: each fit's per-draw
+        optima in proportion to its weight.
     compute : float or list of float
         FLOP budget(s) C = 6ND; several give the compute-optimal frontier.
     group : dict, optional
@@ -326,8 +356,9 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
     DataFrame
         One row per budget and group: ``compute``, the factor columns, then for each of
         ``N``, ``D``, ``tokens_per_param`` (D*/N*) and ``loss`` (the law at the optimum)
-        its ``_median``, ``_lower`` and ``_upper``; ``loss_mean``; ``method``.
-        ``attrs["interval"]`` holds the interval mass.
+        its ``_median``, ``_lower`` and ``_upper``; ``loss_mean``; ``method`` (for a
+        stack, each fit's). ``attrs["interval"]`` holds the interval mass, and for a
+        stack ``attrs["weights"]`` its weights.
 
     Examples
     --------
@@ -343,12 +374,21 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
         for stat, values in summarise(draws, lo, hi).items():
             table[f"{name}_{stat}"] = values
     table["loss_mean"] = out["loss"].mean(axis=0)
-    law = fit.spec.target_law
-    closed = (_has_closed_form(law) and method != "numerical"
-              or _laws.is_isoflop(law))
-    table["method"] = "closed form" if closed else "numerical"
+    if isinstance(fit, Stack):
+        table["method"] = "; ".join(f"{name}: {_method(member.spec.target_law, method)}"
+                                    for name, member in fit.fits.items()
+                                    if fit.weights[name] > 0)
+        table.attrs["weights"] = dict(fit.weights)
+    else:
+        table["method"] = _method(fit.spec.target_law, method)
     table.attrs["interval"] = interval
     return table
+
+
+def _method(law: Any, method: str) -> str:
+    """How :func:`optimum` finds the optimum of ``law`` with ``method``."""
+    closed = _has_closed_form(law) and method != "numerical" or _laws.is_isoflop(law)
+    return "closed form" if closed else "numerical"
 
 
 def plot_frontier(fit: Any, compute: Sequence[float] | None = None,

@@ -52,8 +52,8 @@ def check_fit(fit: Any, name: str = "fit", stack: bool = False) -> None:
         raise ScalingLawError(
             f"{name} is a Stack (a model average): this decision searches one law's "
             f"parameters, which a stack of laws does not have. Call it with each of "
-            f"stack.fits, or use prob_target, prob_better or epochs_worth_it, which take a "
-            f"stack")
+            f"stack.fits, or use compute_optimal, prob_target, prob_better or "
+            f"epochs_worth_it, which take a stack")
     if not isinstance(fit, FitLike):
         raise ScalingLawError(
             f"{name} must be a scalinglaws fit (from ScalingModel.fit, LossToLossModel.fit "
