@@ -199,6 +199,7 @@ def test_compute_optimal_of_a_stack_mixes_each_fits_optima(fit):
     mixed = decide.optimal_draws(sl.Stack(pair, {"seed0": 1, "seed1": 1}), budgets)
     own = {name: decide.optimal_draws(f, budgets) for name, f in pair.items()}
     assert mixed["N"].shape == own["seed0"]["N"].shape and "params" not in mixed
+    assert sorted(set(mixed["model"])) == ["seed0", "seed1"]
     pd.testing.assert_frame_equal(mixed["rows"], own["seed0"]["rows"])
     for j in range(mixed["N"].shape[1]):
         first = np.isin(mixed["N"][:, j], own["seed0"]["N"][:, j])

@@ -222,8 +222,8 @@ def optimal_draws(fit: Any, compute: float | Sequence[float],
         A fit of a law of N and D (for a loss-to-loss fit, its output loss of a run on
         the compute law, ``fit.spec.target_law``), or a
         :class:`~scalinglaws.compare.Stack` of such fits: each fit's per-draw optima
-        mixed by its weight (each draw one fit's whole draw; no ``"params"``, since the
-        fits' laws differ).
+        mixed by its weight (each draw one fit's whole draw, named in ``"model"``; no
+        ``"params"``, since the fits' laws differ).
     compute : float or list of float
         FLOP budget(s) C = 6ND.
     group : dict, optional
