@@ -205,6 +205,16 @@ def test_compute_optimal_of_a_stack_mixes_each_fits_optima(fit):
         first = np.isin(mixed["N"][:, j], own["seed0"]["N"][:, j])
         assert (first | np.isin(mixed["N"][:, j], own["seed1"]["N"][:, j])).all()
         assert first.sum() == 200
+    # a warning every fit raises alike (a level never fitted) is issued once
+    stack = sl.Stack(pair, {"seed0": 1, "seed1": 1})
+    for decision in (lambda: decide.compute_optimal(stack, 1e22, group={"dataset": "wiki"}),
+                     lambda: decide.prob_better(stack, {"dataset": "wiki"},
+                                                {"dataset": "web"}, at={"N": 1e9, "D": 2e10})):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            decision()
+        about = [str(w.message) for w in caught if "'wiki'" in str(w.message)]
+        assert len(about) == len(set(about)) >= 1, about
     # each draw keeps its own D and loss: D = C / (6 N) row by row
     np.testing.assert_allclose(6 * mixed["N"] * mixed["D"],
                                np.broadcast_to(np.repeat(budgets, 3), mixed["N"].shape),

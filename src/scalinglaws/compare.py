@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -318,6 +319,17 @@ class Stack:
         """The column every fit of the stack predicts."""
         return next(iter(self.fits.values())).spec.target
 
+    def each(self, fn: Callable[[Any], Any]) -> dict[str, Any]:
+        """``{name: fn(fit)}`` for each fit with a positive weight; a warning that several
+        fits raise alike (a level none of them fitted) is issued once."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = {name: fn(self.fits[name]) for name, w in self.weights.items() if w > 0}
+        for message in {(str(w.message), w.category): w for w in caught}.values():
+            warnings.warn_explicit(message.message, message.category, message.filename,
+                                   message.lineno)
+        return out
+
     def mix(self, draws_of: Callable[[Any], Mapping[str, Any]], keys: tuple[str, ...],
             seed: int) -> dict[str, np.ndarray]:
         """The mixture of per-fit draws: ``draws_of(fit)`` gives arrays under ``keys``,
@@ -325,7 +337,7 @@ class Stack:
         (see the class), the same rows under every key. Returns those ``keys`` and
         ``"model"``, the name of the fit behind each row."""
         used = {name: w for name, w in self.weights.items() if w > 0}
-        draws = {name: draws_of(self.fits[name]) for name in used}
+        draws = self.each(draws_of)
         total = min(np.shape(d[keys[0]])[0] for d in draws.values())
         quota = {name: w * total for name, w in used.items()}
         counts = {name: int(np.floor(q)) for name, q in quota.items()}

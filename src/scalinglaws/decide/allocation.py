@@ -282,9 +282,8 @@ def _stacked_draws(stack: Stack, compute: Any, group: Mapping[str, Any] | None,
                    method: str, seed: int) -> dict[str, Any]:
     """:func:`optimal_draws` of each fit of ``stack``, mixed by its weights; the fits
     must allocate for the same budgets and groups (the same factors)."""
-    outs = {name: optimal_draws(stack.fits[name], compute, group=group, method=method,
-                                seed=seed)
-            for name, weight in stack.weights.items() if weight > 0}
+    outs = stack.each(lambda member: optimal_draws(member, compute, group=group,
+                                                   method=method, seed=seed))
     first, *others = (out["rows"] for out in outs.values())
     if any(list(t.columns) != list(first.columns) or not t.equals(first) for t in others):
         factors = {name: list(out["rows"].columns[1:]) for name, out in outs.items()}
