@@ -150,6 +150,10 @@ def test_epochs_worth_it_matches_the_law_per_draw(small_fit):
         decide.epochs_worth_it(fit, None)
     with pytest.raises(ScalingLawError, match="at has no column 'D'"):
         decide.epochs_worth_it(fit, {"N": 4e8, "U_N": 4e8})
+    # text or a non-positive total once reached pandas' to_numeric (ValueError)
+    for total in ("web", 0.0, -4e10):
+        with pytest.raises(ScalingLawError, match=r"at\['D'\] must be"):
+            decide.epochs_worth_it(fit, {"N": 4e8, "D": total, "U_N": 4e8})
     with pytest.raises(ScalingLawError, match="unique_params must be a function"):
         decide.epochs_worth_it(fit, at, unique_params=True)
     with pytest.raises(ScalingLawError, match="one U_N per value of U_D"):

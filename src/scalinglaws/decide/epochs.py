@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_fraction, check_interval, require_columns
+from .._checks import check_fraction, check_interval, check_positive_numbers, require_columns
 from ..data import as_frame
 from ..errors import ScalingLawError
 from .common import check_fit, law_draws, members, summarise
@@ -90,8 +90,10 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
         raise ScalingLawError(f"at must describe one run without the unique-token column "
                               f"{inputs['U_D']!r} (it is set to D/k); got columns "
                               f"{list(row.columns)} and {len(row)} rows")
+    total = check_positive_numbers(row[inputs["D"]].tolist(), f"at[{inputs['D']!r}]",
+                                   "5.5e10 tokens")
     frame = row.loc[row.index.repeat(len(ks))].reset_index(drop=True)
-    unique = np.asarray(pd.to_numeric(frame[inputs["D"]]), dtype=float) / ks
+    unique = total / ks
     frame[inputs["U_D"]] = unique
     if unique_params is not None and "U_N" in inputs:
         given = np.asarray(unique_params(unique), dtype=float)
