@@ -330,18 +330,16 @@ class Stack:
                                    message.lineno)
         return out
 
-    def mix(self, draws_of: Callable[[Any], Mapping[str, Any]], keys: tuple[str, ...],
+    def mix(self, draws: Mapping[str, Mapping[str, Any]], keys: tuple[str, ...],
             seed: int) -> dict[str, np.ndarray]:
-        """The mixture of per-fit draws: ``draws_of(fit)`` gives arrays under ``keys``,
-        each with one row per posterior draw; each fit gives its share of whole rows
-        (see the class), the same rows under every key. Returns those ``keys`` and
-        ``"model"``, the name of the fit behind each row."""
-        used = {name: w for name, w in self.weights.items() if w > 0}
-        draws = self.each(draws_of)
+        """The mixture of per-fit draws, as :meth:`each` gives them: ``{name: arrays
+        under keys}``, each array with one row per posterior draw. Each fit gives its
+        share of whole rows (see the class), the same rows under every key. Returns those
+        ``keys`` and ``"model"``, the name of the fit behind each row."""
         total = min(np.shape(d[keys[0]])[0] for d in draws.values())
-        quota = {name: w * total for name, w in used.items()}
+        quota = {name: self.weights[name] * total for name in draws}
         counts = {name: int(np.floor(q)) for name, q in quota.items()}
-        by_remainder = sorted(used, key=lambda name: counts[name] - quota[name])
+        by_remainder = sorted(draws, key=lambda name: counts[name] - quota[name])
         for name in by_remainder[:total - sum(counts.values())]:
             counts[name] += 1
         rng = np.random.default_rng(seed)
@@ -361,7 +359,7 @@ class Stack:
         and of the mixing."""
         check_predict_settings(seed=seed)
         frame = as_frame(data)
-        return self.mix(lambda fit: fit.predict_draws(frame, seed=seed),
+        return self.mix(self.each(lambda fit: fit.predict_draws(frame, seed=seed)),
                         ("law", "observed"), seed)
 
     def predict(self, data: Any, interval: float = 0.9, seed: int = 0) -> pd.DataFrame:

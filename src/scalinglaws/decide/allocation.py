@@ -291,8 +291,7 @@ def _stacked_draws(stack: Stack, compute: Any, group: Mapping[str, Any] | None,
             f"the stack's fits allocate for different groups (their factors: {factors}); "
             f"stack fits that vary by the same factors, or call compute_optimal with each "
             f"of stack.fits")
-    by_fit = {id(stack.fits[name]): out for name, out in outs.items()}
-    return {"rows": first, **stack.mix(lambda member: by_fit[id(member)], PER_DRAW, seed)}
+    return {"rows": first, **stack.mix(outs, PER_DRAW, seed)}
 
 
 def _isoflop_draws(fit: Any, budgets: np.ndarray, group: Mapping[str, Any] | None,

@@ -81,8 +81,8 @@ def law_draws(fit: Any, frame: pd.DataFrame, seed: int) -> np.ndarray:
     (each draw one whole draw of one fit).
     """
     if isinstance(fit, Stack):
-        return fit.mix(lambda member: {"law": law_draws(member, frame, seed)}, ("law",),
-                       seed)["law"]
+        each = fit.each(lambda member: {"law": law_draws(member, frame, seed)})
+        return fit.mix(each, ("law",), seed)["law"]
     use_x64()
     spec = fit.spec
     params = fit.predict_draws(frame, seed=seed)["params"]
