@@ -189,7 +189,7 @@ model = sl.ScalingModel("{law.name}", inputs={{{inputs}}},
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     index = ["# Laws\n", "| name | form |", "|---|---|"]
-    for name in sl.laws.names():
+    for name in sorted(sl.laws.BUILTIN):
         law = sl.laws.get(name)
         (OUT / f"{name}.md").write_text(page(law))
         index.append(f"| [`{name}`]({name}.md) | ${law.latex}$ |")
@@ -197,7 +197,13 @@ def main() -> None:
                  "parses a formula against a whitelist (numbers, variables, parameters, "
                  "+ - * / **, log, exp, log1p, sqrt); see `scalinglaws.laws.expr`. A spec file "
                  "(`ScalingModel.to_toml`) keeps such a law whole: its expression and, per "
-                 "parameter, the constraint, prior, group scale and description.\n")
+                 "parameter, the constraint, prior, group scale and description. A law built "
+                 "in Python (`sl.Law(name=..., fn=..., ...)`, e.g. with its own `log_fn`) is "
+                 "named with `sl.laws.register(law)`: a model, a spec file (`law = \"name\"`) "
+                 "and a saved fit can then name it, and a process that reads them registers "
+                 "it first. Its compiled programs stay in its process (a name alone does not "
+                 "say which functions it stands for, so they are not exported to the "
+                 "persistent cache).\n")
     (OUT / "README.md").write_text("\n".join(index) + "\n")
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import pickle
 
 import jax.numpy as jnp
 import numpy as np
@@ -186,3 +188,79 @@ def test_every_law_has_docs_metadata():
         assert law.latex and law.citation and law.description
         for p in law.params:
             assert p.description, (name, p.name)
+
+
+@pytest.fixture
+def my_chinchilla():
+    """Chinchilla's functions under another name: a law built in Python, registered for
+    the test and forgotten after it."""
+    law = dataclasses.replace(sl.laws.get("chinchilla"), name="my_chinchilla")
+    yield sl.laws.register(law)
+    if "my_chinchilla" in sl.laws.names():
+        sl.laws.unregister("my_chinchilla")
+
+
+def test_a_registered_law_is_named_like_a_built_in_one(my_chinchilla):
+    assert "my_chinchilla" in sl.laws.names() and sl.laws.get("my_chinchilla") is my_chinchilla
+    model = sl.ScalingModel("my_chinchilla", target="loss", vary={"E": "dataset"})
+    assert model.law is my_chinchilla and model.to_dict()["law"] == "my_chinchilla"
+    assert sl.ScalingModel.from_toml(model.to_toml()) == model
+    assert pickle.loads(pickle.dumps(model)) == model
+    # its JSON names it only: its programs are keyed by the object, not exported
+    assert not model.portable and sl.ScalingModel("chinchilla").portable
+    assert sl.ScalingModel("E + A*N**-alpha").portable
+    # registering the same law again is harmless; another law under its name is refused
+    assert sl.laws.register(my_chinchilla) is my_chinchilla
+    other = sl.laws.get("kaplan")
+    renamed = dataclasses.replace(other, name="my_chinchilla")
+    with pytest.raises(ScalingLawError, match="another law is registered as 'my_chinchilla'"):
+        sl.laws.register(renamed)
+    assert sl.laws.get("my_chinchilla") is my_chinchilla
+    sl.laws.register(renamed, replace=True)
+    assert sl.ScalingModel("my_chinchilla").law is renamed
+
+
+def test_a_replaced_registration_never_reuses_the_old_laws_programs(my_chinchilla):
+    from scalinglaws.model import ProgramCache
+
+    cache = ProgramCache(limit=4)
+    before = sl.ScalingModel("my_chinchilla", target="loss")
+    assert cache.get(before, "rows=96", lambda: "old law") == "old law"
+    written = before.to_json()
+    sl.laws.register(dataclasses.replace(sl.laws.get("kaplan"), name="my_chinchilla"),
+                     replace=True)
+    after = sl.ScalingModel("my_chinchilla", target="loss")
+    assert after.to_json() == written  # the same text, another law
+    assert cache.get(after, "rows=96", lambda: "new law") == "new law"
+    # a portable spec built again is the same key
+    assert cache.get(sl.ScalingModel("chinchilla"), 1, lambda: "a") == "a"
+    assert cache.get(sl.ScalingModel("chinchilla"), 1, lambda: "b") == "a"
+
+
+def test_registering_refuses_what_cannot_be_named(my_chinchilla):
+    with pytest.raises(ScalingLawError, match="'chinchilla' is a built-in law"):
+        sl.laws.register(sl.laws.Law.from_expression("E + A*N**-alpha", name="chinchilla"))
+    with pytest.raises(ScalingLawError, match="register takes a Law"):
+        sl.laws.register("E + A*N**-alpha")
+    with pytest.raises(ScalingLawError, match="letters, digits and underscores"):
+        sl.laws.register(dataclasses.replace(my_chinchilla, name="my law"))
+    with pytest.raises(ScalingLawError, match="'kaplan' is a built-in law"):
+        sl.laws.unregister("kaplan")
+    with pytest.raises(ScalingLawError, match="no law is registered as 'nope'"):
+        sl.laws.unregister("nope")
+    sl.laws.unregister("my_chinchilla")
+    with pytest.raises(ScalingLawError, match="register it first|sl.laws.register"):
+        sl.ScalingModel("my_chinchilla")
+    # unregistered, a spec with the law cannot be written: the message says how it can
+    with pytest.raises(ScalingLawError, match=r"register it \(sl.laws.register\(law\)\)"):
+        sl.ScalingModel(my_chinchilla).to_dict()
+
+
+def test_an_expression_law_registered_by_name_is_still_written_with_its_expression():
+    law = sl.laws.register(sl.laws.Law.from_expression("E + A*N**-alpha", name="my_power"))
+    try:
+        model = sl.ScalingModel("my_power")
+        assert model.to_dict()["law"]["expression"] == "E + A*N**-alpha"
+        assert model.portable and model.law is law
+    finally:
+        sl.laws.unregister("my_power")

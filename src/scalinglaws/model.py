@@ -74,9 +74,10 @@ class ProgramCache:
     """The compiled programs of a process, one per (spec, key), least recently used
     dropped beyond ``limit``.
 
-    A spec that can be written to JSON is keyed by that text (an equal spec built again
-    reuses its programs); a spec with a law built in Python by the object, which the
-    cache keeps alive so that its id stays unique.
+    A spec whose JSON says all there is to it (``spec.portable``) is keyed by that text
+    (an equal spec built again reuses its programs); a spec with a law built in Python,
+    registered or not, by the object, which the cache keeps alive so that its id stays
+    unique.
 
     >>> import scalinglaws as sl
     >>> cache = ProgramCache(limit=2)
@@ -93,7 +94,7 @@ class ProgramCache:
     def get(self, spec, key, make: Callable[[], Any]) -> Any:
         """The program of (``spec``, ``key``), made by ``make()`` the first time."""
         try:
-            full = (spec.to_json(), key)
+            full = (spec.to_json() if spec.portable else ("object", id(spec)), key)
         except ScalingLawError:
             full = (("object", id(spec)), key)
         if full in self._items:

@@ -24,7 +24,7 @@ from ._checks import (
     did_you_mean,
 )
 from .errors import ScalingLawError
-from .laws import GROUP_SCALE, Law, names, noise_power, resolve
+from .laws import BUILTIN, GROUP_SCALE, Law, names, noise_power, portable, resolve
 from .priors import Prior
 
 POOLINGS = ("partial", "none", "complete")
@@ -412,6 +412,14 @@ mean 'vary'?); its keys are [...]
         """The spec as a JSON string (stored in every saved Fit)."""
         return json.dumps(self.to_dict(), sort_keys=True)
 
+    @property
+    def portable(self) -> bool:
+        """Whether :meth:`to_json` says all there is to the model: its law is
+        :func:`~scalinglaws.laws.portable` (not a law built in Python and registered by
+        name). Only such a spec's compiled programs are keyed by its JSON, in the process
+        and in the persistent cache."""
+        return portable(self.law)
+
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
         """Inverse of :meth:`to_json`."""
@@ -479,16 +487,17 @@ def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def law_to_value(law: Law) -> Any:
-    """``law`` as a spec file writes it: a registry name, a ``[law]`` table with its
-    expression, or, for a :func:`~scalinglaws.laws.noise_power` law, a table naming the
-    law it extends (``base``, written the same way) and the variable (``noise_power``);
-    :func:`law_from_value` reads each back.
+    """``law`` as a spec file writes it: a built-in law's name, a ``[law]`` table with its
+    expression, for a :func:`~scalinglaws.laws.noise_power` law a table naming the law it
+    extends (``base``, written the same way) and the variable (``noise_power``), or the
+    name of a law built in Python and registered (:func:`~scalinglaws.laws.register`);
+    :func:`law_from_value` reads each back (a registered name where it is registered).
 
     >>> from scalinglaws.laws import get, noise_power
     >>> law_to_value(noise_power(get("chinchilla"), "N"))
     {'noise_power': 'N', 'base': 'chinchilla'}
     """
-    builtin = resolve(law.name) if _is_builtin(law.name) else None
+    builtin = resolve(law.name) if law.name in BUILTIN else None
     if builtin is not None and builtin == law:
         return law.name
     if law.noise_power_of is not None:
@@ -499,9 +508,12 @@ def law_to_value(law: Law) -> Any:
         return {"expression": law.expression, "name": law.name, "output": law.output,
                 "params": {p.name: _param_dict(p) for p in law.params},
                 "variables": list(law.variables)}
+    if law.name in names() and resolve(law.name) == law:
+        return law.name
     raise ScalingLawError(
         f"law {law.name!r} was built in Python and cannot be written to a file; "
-        f"use a registry law, Law.from_expression or sl.laws.noise_power"
+        f"register it (sl.laws.register(law)) to write its name, or use a built-in law, "
+        f"Law.from_expression or sl.laws.noise_power"
     )
 
 
@@ -582,10 +594,6 @@ def _param_dict(param) -> dict[str, Any]:
     if param.description:
         out["description"] = param.description
     return out
-
-
-def _is_builtin(name: str) -> bool:
-    return name in names()
 
 
 def _toml_value(value: Any) -> str:

@@ -784,9 +784,9 @@ class Program:
                                        minval=-START_RADIUS, maxval=START_RADIUS))
 
         self._seeded = seeded
-        try:
-            identity = f"{spec.to_json()}|{structure!r}|{settings!r}"
-        except ScalingLawError:  # a law built in Python: its programs are not exported
+        try:  # a law built in Python (registered or not): its programs are not exported
+            identity = f"{spec.to_json()}|{structure!r}|{settings!r}" if spec.portable else None
+        except ScalingLawError:
             identity = None
 
         def key(role: str) -> str | None:

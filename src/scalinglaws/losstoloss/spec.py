@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from .._checks import check_choice, check_mapping
 from ..errors import ScalingLawError
-from ..laws import Law, resolve
+from ..laws import Law, portable, resolve
 from ..priors import Prior
 from ..scaling_model import ScalingModel
 from ..spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
@@ -324,6 +324,12 @@ class LossToLossSpec:
         """The spec as a JSON string (:meth:`to_dict`'s, keys sorted): what keys its
         compiled programs (:class:`scalinglaws.model.ProgramCache`)."""
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def portable(self) -> bool:
+        """Whether :meth:`to_json` says all there is to the model: the compute law and
+        the link are :func:`~scalinglaws.laws.portable`."""
+        return portable(self.law) and portable(self.link)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LossToLossSpec:
