@@ -43,6 +43,7 @@ from speed import PhaseLog, demo_model
 options = json.loads(sys.argv[1])
 refits, long_draws = (int(v) for v in sys.argv[2:4])
 program = importlib.import_module("scalinglaws.engine.program")
+program.LOOPED_ENTRIES = options.get("looped", True)
 compiled = {"sampler": [], "brief": []}
 
 
@@ -97,6 +98,8 @@ MODES = {
          "sampler": {**SAMPLER, "xla_llvm_disable_expensive_passes": True}},
     "cheap LLVM passes everywhere, older emitters for brief programs":
         {"brief": CHEAP, "sampler": {"xla_llvm_disable_expensive_passes": True}},
+    "the package, a fit's chains and starts vectorised (not looped)":
+        {"brief": BRIEF, "sampler": SAMPLER, "looped": False},
 }
 
 

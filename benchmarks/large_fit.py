@@ -10,12 +10,14 @@ scalinglaws: 20,000 gradient steps of an exp/log sum over 2 x n values on each o
 devices at once) compiled both ways, then fits synthetic sweeps of ``--rows`` rows
 (hierarchical Chinchilla, E by dataset, centred; 4 chains of ``--warmup`` +
 ``--draws``), each in a fresh process with the persistent cache off, as the package
-compiles them and with XLA's YNNPACK fusions, and prints the wall time of the fit, the
-peak resident memory of the process, the sampler's mean leapfrog steps per draw and the
-posterior mean of alpha with its Monte Carlo standard error.
+compiles them, with XLA's YNNPACK fusions, and (``--vectorised``) with each device's
+chains vectorised rather than looped over (``engine.program.LOOPED_ENTRIES``), and prints
+the wall time of the fit, the peak resident memory of the process, the sampler's mean
+leapfrog steps per draw and the posterior mean of alpha with its Monte Carlo standard
+error.
 
     python benchmarks/large_fit.py [--rows 5000 10000] [--warmup 300] [--draws 200]
-                                   [--package-only]
+                                   [--package-only] [--vectorised] [--skip-bare]
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ if mode == "ynn":  # XLA's own fusions: the package's options less NO_YNN_FUSION
     for name in ("BRIEF_CPU_OPTIONS", "SAMPLER_CPU_OPTIONS"):
         setattr(prog, name, {k: v for k, v in getattr(prog, name).items()
                              if k not in prog.NO_YNN_FUSIONS})
+if mode == "vectorised":  # each device's chains and starts vectorised, not looped
+    prog.LOOPED_ENTRIES = False
 rng = np.random.default_rng(0)
 n_ = np.exp(rng.uniform(np.log(1e7), np.log(1e10), rows))
 d_ = np.exp(rng.uniform(np.log(1e9), np.log(1e12), rows))
@@ -103,18 +107,25 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--package-only", action="store_true",
                         help="skip the YNNPACK runs (which need 22 GB and more at 20,000 rows)")
+    parser.add_argument("--vectorised", action="store_true",
+                        help="also fit with each device's chains vectorised "
+                             "(engine.program.LOOPED_ENTRIES = False)")
+    parser.add_argument("--skip-bare", action="store_true", help="skip the bare JAX loop")
     args = parser.parse_args()
     env = {**os.environ, "SCALINGLAWS_CACHE_DIR": "off"}
-    print("bare JAX loop, 2 x n values per operation on each of two devices at once, "
-          "20,000 steps: memory kept while it ran")
-    for n in (8192, 8300):
-        for off, label in (("0", "XLA's defaults"), ("1", "no YNNPACK fusions")):
-            print(f"  n = {n}, {label:<18}: {run(BARE, [str(n), off])} MB")
+    if not args.skip_bare:
+        print("bare JAX loop, 2 x n values per operation on each of two devices at once, "
+              "20,000 steps: memory kept while it ran")
+        for n in (8192, 8300):
+            for off, label in (("0", "XLA's defaults"), ("1", "no YNNPACK fusions")):
+                print(f"  n = {n}, {label:<18}: {run(BARE, [str(n), off])} MB")
     print(f"\nfits, 4 chains x ({args.warmup} + {args.draws}); fresh process each")
     print(f"{'rows':>6}  {'chains':<18} {'fit s':>7} {'peak GB':>8} {'steps':>6}  alpha (MCSE)")
     for rows in args.rows:
-        modes = [("package", "as the package runs"), ("ynn", "YNNPACK fusions")]
-        for mode, label in modes[:1] if args.package_only else modes:
+        modes = [("package", "as the package runs")]
+        modes += [] if args.package_only else [("ynn", "YNNPACK fusions")]
+        modes += [("vectorised", "chains vectorised")] if args.vectorised else []
+        for mode, label in modes:
             out = json.loads(run(CHILD, [str(rows), str(args.warmup), str(args.draws), mode],
                                  env))
             print(f"{rows:>6}  {label:<18} {out['seconds']:>7.1f} {out['peak_gb']:>8.2f} "

@@ -468,3 +468,28 @@ def test_a_compilation_hands_the_compilers_freed_memory_back(monkeypatch):
     assert np.allclose(compiled(np.zeros(4)), 2.0)
     monkeypatch.setattr(program, "_malloc_trim", lambda: None)
     program.compile_lowered(lowered, brief=False)
+
+
+def test_a_cpu_loops_over_a_fits_chains_and_starts(monkeypatch):
+    """On a CPU each device runs its chains (and the mode search its starts) one after
+    another, a ``scan``, not side by side (``LOOPED_ENTRIES``); vectorised, a batch of
+    chains would wait for its longest trajectory at every iteration. The loss-to-loss
+    engine's ``split_runs`` goes the same way."""
+    import jax
+    import jax.numpy as jnp
+
+    program = importlib.import_module("scalinglaws.engine.program")
+    mcmc = importlib.import_module("scalinglaws.engine.mcmc")
+
+    def stop_at(x, limit):  # a loop that runs for as long as this entry needs
+        return jax.lax.while_loop(lambda v: v < limit, lambda v: v + 1.0, x)
+
+    xs, limits = jnp.zeros(4), jnp.array([1.0, 5.0, 2.0, 3.0])
+    looped = jax.make_jaxpr(program.over_entries(stop_at))(xs, limits)
+    assert "scan" in str(looped) and "while" in str(looped)
+    assert program.over_entries(stop_at)(xs, limits).tolist() == [1.0, 5.0, 2.0, 3.0]
+    assert "scan" in str(jax.make_jaxpr(mcmc.split_runs(stop_at, 4))(xs, limits))
+    monkeypatch.setattr(program, "LOOPED_ENTRIES", False)
+    vectorised = jax.make_jaxpr(program.over_entries(stop_at))(xs, limits)
+    assert "scan" not in str(vectorised)
+    assert program.over_entries(stop_at)(xs, limits).tolist() == [1.0, 5.0, 2.0, 3.0]

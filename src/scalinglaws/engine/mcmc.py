@@ -36,6 +36,7 @@ from .program import (
     bfgs,
     finite_objective,
     finite_starts,
+    over_entries,
     shard_map,
     sites_layout,
 )
@@ -45,8 +46,8 @@ from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sampl
 class ModeSearch:
     """The posterior mode of ``model`` on the unconstrained scale from ``n_starts`` BFGS
     runs (:func:`.program.bfgs`, the compiled fits' optimiser) started uniformly in
-    (-2, 2) on every coordinate, vectorised and split across the devices
-    (:func:`split_vmap`); compiled once, for every call on keyword data of one shape
+    (-2, 2) on every coordinate, split across the devices
+    (:func:`split_runs`); compiled once, for every call on keyword data of one shape
     (``example``: data of that shape, whose site shapes it reads).
 
     A call returns the best point (a dict of unconstrained site values) and the
@@ -73,7 +74,7 @@ class ModeSearch:
 
             starts = jax.random.uniform(key, (n_starts, unravel.size),
                                         minval=-START_RADIUS, maxval=START_RADIUS)
-            return split_vmap(solve, n_starts)(starts)
+            return split_runs(solve, n_starts)(starts)
 
         self._program = Executables(jax.jit(solve_all).lower, brief=True)
 
@@ -96,20 +97,22 @@ def split_mesh(count: int) -> Mesh | None:
     return None if used == 1 else Mesh(np.array(devices[:used]), ("batch",))
 
 
-def split_vmap(fn, count: int):
-    """``jax.vmap(fn)`` over a leading axis of ``count`` entries, the entries split
-    evenly across the devices (:func:`split_mesh`); for use inside ``jax.jit``."""
+def split_runs(fn, count: int):
+    """``fn`` over a leading axis of ``count`` independent runs (chains, optimiser
+    starts), the runs split evenly across the devices (:func:`split_mesh`) and, on each,
+    looped over on a CPU and vectorised elsewhere (:func:`.program.over_entries`); for
+    use inside ``jax.jit``."""
     mesh = split_mesh(count)
     if mesh is None:
-        return jax.vmap(fn)
-    return shard_map(jax.vmap(fn), mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
+        return over_entries(fn)
+    return shard_map(over_entries(fn), mesh=mesh, in_specs=P("batch"), out_specs=P("batch"))
 
 
 class WhitenedNUTS:
     """NUTS chains of ``model`` started from the Laplace approximation at a mode, in its
     whitened coordinates; compiled once, for every call on keyword data of one shape,
     the sampler in the background while the first call refines its mode, and the
-    chains split across the devices (:func:`split_vmap`: one per core of a 2-core CPU).
+    chains split across the devices (:func:`split_runs`: one per core of a 2-core CPU).
 
     Each call finds the mode from the given point (BFGS, when ``refine``), takes the
     potential's Hessian H there and samples z with x = mode + C^-T z (H = C C^T), so
@@ -202,7 +205,7 @@ class WhitenedNUTS:
                     mask=block_mask(dim, None) if dense_mass and not whitened else None,
                     regularization=1.0 if whitened else STAN_REGULARIZATION)
 
-            records = split_vmap(chain, chains)(jax.random.split(key, chains))
+            records = split_runs(chain, chains)(jax.random.split(key, chains))
             return mode + records.z @ to_x.T, records
 
         def values(xs, data):
@@ -284,4 +287,4 @@ class WhitenedNUTS:
                 {n: np.asarray(v) for n, v in observed.items()})
 
 
-__all__ = ["ModeSearch", "WhitenedNUTS", "split_mesh", "split_vmap"]
+__all__ = ["ModeSearch", "WhitenedNUTS", "split_mesh", "split_runs"]

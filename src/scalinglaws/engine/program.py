@@ -8,7 +8,8 @@ set of that structure in the process: a refit on one more run compiles nothing, 
 one with another warm-up length or target acceptance (arguments of the sampler). Every
 program maps over a leading batch axis (fits x starts for the mode search, fits x chains
 for NUTS), so K fits run as one program (vectorised over every chain on a GPU, looping
-over the fits on a CPU: :data:`BATCHING`); with several devices (GPUs, or the
+over the fits and each fit's chains and starts on a CPU: :data:`BATCHING`,
+:data:`LOOPED_ENTRIES`); with several devices (GPUs, or the
 CPU devices ``import scalinglaws`` asks for, one per core: :mod:`scalinglaws._devices`)
 the batch is split across them with :func:`jax.shard_map`, each device running its own
 chains, a fit's chains cut into parts when there are fewer fits than devices.
@@ -150,17 +151,45 @@ def persistent_cache() -> str | None:
 #: How fits are batched: "vmap" runs every chain of every fit as one vectorised program
 #: (what a GPU wants), each chain advanced one leapfrog step at a time so that none waits
 #: for another's trajectory (:func:`.sampler.nuts_chains`); "map" loops over fits inside
-#: the program, vectorising only each fit's own chains (:func:`.sampler.nuts_chain`: on a
-#: CPU the arithmetic is the cost, and a fit's handful of chains keep its cores busy);
+#: the program, and over each fit's chains (:func:`.sampler.nuts_chain`) and mode-search
+#: starts (:data:`LOOPED_ENTRIES`): on a CPU the arithmetic and each kernel's dispatch
+#: are the cost, and the devices, one per core, keep the cores busy;
 #: "auto" picks "vmap" on accelerators and "map" on CPUs (where vectorising fits buys
 #: little: 16 demo fits sampled in 14.5 s vectorised against about 16 s looped).
 BATCHING = os.environ.get("SCALINGLAWS_BATCHING", "auto")
+
+
+#: Where fits are looped over (:data:`BATCHING` "map", a CPU), the sampler's chains and
+#: the mode search's starts are looped over too, one after another on each device, not
+#: vectorised (:func:`over_entries`): vectorised, every NUTS iteration (every BFGS step)
+#: of a group lasts as long as its longest entry's and carries the others' state through
+#: ``select``s, and JAX traces a vectorised ``while_loop`` several times. Looped, the
+#: demo's first fit took 3.93 s against 4.83 s and a fit of 10,000 rows 27.8 s against
+#: 49.5 s; only long runs of short, even trajectories sample faster vectorised (the
+#: demo's 4 x 3,000 draws: 0.80 s against 0.74 s). Measured on a 2-core Intel Xeon VM,
+#: jax 0.10.2 (``docs/modeling.md``, "CPU cores"); False restores the vectorised form.
+LOOPED_ENTRIES = True
 
 
 def _batching() -> str:
     if BATCHING in ("vmap", "map"):
         return BATCHING
     return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+def over_entries(fn):
+    """``fn`` over a leading axis of independent entries whose own loops run for as long
+    as each entry needs (NUTS chains, BFGS starts): one entry after another where fits
+    are looped over (:data:`BATCHING` "map", a CPU; :data:`LOOPED_ENTRIES`), vectorised
+    (``vmap``) elsewhere. For use inside ``jax.jit``.
+
+    >>> import jax.numpy as jnp
+    >>> over_entries(lambda x, y: x * y)(jnp.arange(3.0), jnp.ones(3)).tolist()
+    [0.0, 1.0, 2.0]
+    """
+    if LOOPED_ENTRIES and _batching() == "map":
+        return lambda *args: jax.lax.map(lambda one: fn(*one), args)
+    return jax.vmap(fn)
 
 
 #: LLVM's optimisation level 2 for every program compiled on a CPU, one below XLA's
@@ -356,11 +385,13 @@ class _Batched:
     :meth:`compile_ahead`. With ``shared``, the first argument of ``fn`` (and of
     ``lockstep``, and of every call) is not batched: one value for every entry, an
     argument of the compiled program rather than a constant in it (the sampler's warm-up
-    length and target acceptance).
+    length and target acceptance). With ``loops`` (a program whose own loops run for as
+    long as each entry needs: NUTS trajectories, BFGS), a fit's entries go through
+    :func:`over_entries`: looped over on a CPU, not vectorised.
     """
 
     def __init__(self, fn, group: int, brief: bool = False, key: str | None = None,
-                 lockstep=None, shared: bool = False):
+                 lockstep=None, shared: bool = False, loops: bool = False):
         devices = jax.devices()
         self.key, self.shared = key, shared
         self.n_dev = len(devices)
@@ -371,8 +402,10 @@ class _Batched:
         def given(common, f):
             return partial(f, common) if shared else f
 
+        over = over_entries if loops else jax.vmap
+
         def inner(common, *args):
-            return jax.vmap(given(common, fn))(*args)
+            return over(given(common, fn))(*args)
 
         if _batching() == "vmap" and lockstep is not None:
             def per_device(common, args):
@@ -792,10 +825,11 @@ class Program:
         def key(role: str) -> str | None:
             return None if identity is None else f"{role}|{identity}"
 
-        self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"))
+        self._solve = _Batched(solve, settings.n_starts, brief=True, key=key("mode search"),
+                               loops=True)
         self._curvature = _Batched(curvature, 1, brief=True, key=key("curvature"))
         self._chain = _Batched(chain, settings.chains, key=key("sampler"), lockstep=chains,
-                               shared=True)
+                               shared=True, loops=True)
         self._values = _Batched(values, settings.chains, brief=True, key=key("values"))
 
     def compile_ahead(self, keys, per_fit: dict, per_chain: dict) -> None:
@@ -887,5 +921,5 @@ def stack(datas: list[dict], repeats: int) -> dict:
 
 
 __all__ = ["CACHE_ENV", "Executables", "FAILED_START", "NON_FINITE", "Program", "Settings",
-           "best_start", "finite_objective", "finite_starts", "persistent_cache", "program",
-           "sites_layout", "stack"]
+           "best_start", "finite_objective", "finite_starts", "over_entries",
+           "persistent_cache", "program", "sites_layout", "stack"]

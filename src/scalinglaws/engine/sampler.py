@@ -18,8 +18,8 @@ compiled program is a few times smaller and each leapfrog step a few times cheap
 CPU; the draws are those of the same Markov chain, not the same numbers as NumPyro's.
 
 The iteration is cut into parts (:class:`_Parts`, :class:`_Adaptation`) that two drivers
-share. :func:`nuts_chain` runs one chain's trees in nested loops: vectorised over a few
-chains on a CPU core, it is the cheaper. :func:`nuts_chains` advances a whole batch of
+share. :func:`nuts_chain` runs one chain's trees in nested loops: on a CPU, one chain after
+another, it is the cheaper. :func:`nuts_chains` advances a whole batch of
 chains one leapfrog step at a time, each chain starting its next iteration as soon as its
 trajectory ends: vectorised over thousands of chains, an iteration then costs the average
 trajectory, not the longest in the batch.
