@@ -40,7 +40,9 @@ batch
     says so): fits per minute. Skipped, and said so, where ``fit_many`` does not exist.
 studies
     ``scalinglaws reproduce hitchhiker2024`` and ``reproduce brandfonbrener2025`` in
-    fresh processes: wall time and peak resident memory (long: only when named).
+    fresh processes: wall time and peak resident memory (long: only when named). With
+    ``--study-tables DIR``, each study's printed tables are kept in ``DIR/<study>.txt``
+    (to compare with another version's).
 gpu
     Where JAX sees a GPU: fits per minute for K = 1,000 demo-sized fits (``--gpu-k``)
     through one ``fit_many`` call, all diagnostics on, twice: the first call compiles the
@@ -729,7 +731,7 @@ sys.exit(main(["reproduce", *sys.argv[1:]]))
 """
 
 
-def section_studies(report: Report, quick: bool) -> None:
+def section_studies(report: Report, quick: bool, tables: Path | None = None) -> None:
     print("\n== studies ==", flush=True)
     for study in ("hitchhiker2024", "brandfonbrener2025"):
         with tempfile.TemporaryDirectory(prefix="speed-study-") as out:
@@ -737,10 +739,13 @@ def section_studies(report: Report, quick: bool) -> None:
             env = {**os.environ, "SCALINGLAWS_CACHE_DIR": str(Path(out) / "cache")}
             log = Path(out) / "stderr.txt"
             started = time.perf_counter()
-            with open(log, "w") as err:
+            if tables is not None:
+                tables.mkdir(parents=True, exist_ok=True)
+            printed = tables / f"{study}.txt" if tables is not None else os.devnull
+            with open(log, "w") as err, open(printed, "w") as stdout:
                 args = [study, "--out", str(Path(out) / "figures")] + ["--quick"] * quick
                 proc = subprocess.Popen([sys.executable, "-c", STUDY_CHILD, *args],
-                                        stdout=subprocess.DEVNULL, stderr=err, env=env)
+                                        stdout=stdout, stderr=err, env=env)
                 _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory
             wall = time.perf_counter() - started
             code = os.waitstatus_to_exitcode(status)
@@ -924,6 +929,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"fit the gpu section's first {GPU_REFERENCE_FITS} sweeps here "
                              f"and write their posterior means to {GPU_REFERENCE.name}")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to write")
+    parser.add_argument("--study-tables", type=Path, default=None,
+                        help="folder to keep each study's printed tables in (studies)")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     bad = [s for s in sections if s not in SECTIONS]
@@ -960,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
     if "batch" in sections:
         section_batch(settings, report)
     if "studies" in sections:
-        section_studies(report, args.quick)
+        section_studies(report, args.quick, args.study_tables)
     if "gpu" in sections:
         section_gpu(settings, report)
     cache.cleanup()
