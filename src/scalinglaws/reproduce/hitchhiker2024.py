@@ -98,10 +98,17 @@ HITCHHIKER_TARGET_ACCEPT = {"b": 0.97}
 #: 384 at 1,000. (e)'s backtest fit of (c), one size down, keeps two sizes for 16 GPT-2
 #: families, so E and A of each trade off against its two runs' offsets: with 2 chains its
 #: R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk ESS 39 and 35; with 4, 1.02 and 1.02,
-#: bulk ESS 200 and 256 at 500 draws, 393 at 1,000 (docs/studies/hitchhiker2024.md).
+#: bulk ESS 200 and 256 at 500 draws, 393 at 1,000 (docs/studies/hitchhiker2024.md). At
+#: 4 x 1,200 draws, seeds 0-3 gave bulk / tail ESS 341 / 269, 189 / 134, 491 / 460 and
+#: 584 / 354 (R-hat up to 1.03; 470 / 304, 540 / 431, 335 / 308 and 409 / 328 when each
+#: device vectorised its chains, which drew other random streams); at 4 x 2,000, 565 /
+#: 654, 312 / 226, 705 / 586 and 849 / 463; at 4 x 3,000, 766 / 858, 438 / 296, 1,080 /
+#: 1,058 and 1,390 / 1,020 at R-hat 1.009, 1.015, 1.004 and 1.004 (``fit_many``, 2-core
+#: Intel Xeon VM, 2026-12-07): seed 1 still mixes slowly, and the study's seed 0, fitted
+#: alone, gives R-hat 1.006 and ESS 573 / 566 (docs/studies/hitchhiker2024.md).
 HITCHHIKER_SAMPLER: dict[str, dict[str, int]] = {
     "a": {"draws": 1500}, "c": {"draws": 2000}, "d": {"draws": 2000},
-    "e": {"chains": 4, "draws": 1200}}
+    "e": {"chains": 4, "draws": 3000}}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
 #: non-centred form makes each family's offset and the population scale a funnel.
@@ -239,7 +246,7 @@ def fit_overrides(key: str, settings: Settings) -> dict[str, Any]:
     ones, its chains and draws (:data:`HITCHHIKER_SAMPLER`).
 
     >>> fit_overrides("e", Settings.make(study="hitchhiker2024"))
-    {'chains': 4, 'draws': 1200}
+    {'chains': 4, 'draws': 3000}
     >>> fit_overrides("b", Settings.make(quick=True))
     {'target_accept': 0.97}
     """
