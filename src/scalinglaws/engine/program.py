@@ -167,7 +167,8 @@ BATCHING = os.environ.get("SCALINGLAWS_BATCHING", "auto")
 #: demo's first fit took 3.93 s against 4.83 s and a fit of 10,000 rows 27.8 s against
 #: 49.5 s; only long runs of short, even trajectories sample faster vectorised (the
 #: demo's 4 x 3,000 draws: 0.80 s against 0.74 s). Measured on a 2-core Intel Xeon VM,
-#: jax 0.10.2 (``docs/modeling.md``, "CPU cores"); False restores the vectorised form.
+#: jax 0.10.2 (``docs/modeling.md``, "CPU cores"). False, set before the first fit of a
+#: process, restores the vectorised form (the exported programs' names include it).
 LOOPED_ENTRIES = True
 
 
@@ -492,8 +493,9 @@ def exported_program(jitted, shapes, key: str | None):
     be written to JSON), or where the program cannot be exported or written.
 
     The file's name hashes ``key``, the argument shapes, the backend and its device
-    count, and the versions of JAX, NumPyro and this package's source, so a change to
-    any of them exports again; a damaged file is exported again over.
+    count, :data:`LOOPED_ENTRIES`, and the versions of JAX, NumPyro and this package's
+    source, so a change to any of them exports again; a damaged file is exported again
+    over.
     """
     folder = persistent_cache()
     if folder is None or key is None or importlib.util.find_spec("flatbuffers") is None:
@@ -501,6 +503,7 @@ def exported_program(jitted, shapes, key: str | None):
     leaves, tree = jax.tree_util.tree_flatten(shapes)
     name = hashlib.sha256(repr((
         key, str(tree), [(a.shape, np.dtype(a.dtype).str) for a in leaves], _environment(),
+        LOOPED_ENTRIES,
     )).encode()).hexdigest()[:32]
     path = Path(folder) / "exported" / f"{name}.jaxexport"
     if path.exists():
