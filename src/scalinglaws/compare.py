@@ -358,7 +358,10 @@ class Stack:
         ``"model"``, the fit behind each draw. ``seed``: of each fit's predictive draws
         and of the mixing."""
         check_predict_settings(seed=seed)
-        frame = as_frame(data)
+        return self._mixed_predictive(as_frame(data), seed)
+
+    def _mixed_predictive(self, frame: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
+        """:meth:`predict_draws` of a checked ``seed`` and a frame read already."""
         return self.mix(self.each(lambda fit: fit.predict_draws(frame, seed=seed)),
                         ("law", "observed"), seed)
 
@@ -370,7 +373,7 @@ class Stack:
         observation); ``attrs["weights"]`` holds the weights."""
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = as_frame(data).copy()
-        draws = self.predict_draws(frame, seed=seed)
+        draws = self._mixed_predictive(frame, seed)
         columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
                                                         for k in ("law", "observed")},
                                    len(frame), len(draws["law"]), PREDICT_PARTS, lo, hi)

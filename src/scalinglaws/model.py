@@ -93,10 +93,7 @@ class ProgramCache:
 
     def get(self, spec, key, make: Callable[[], Any]) -> Any:
         """The program of (``spec``, ``key``), made by ``make()`` the first time."""
-        try:
-            full = (spec.to_json() if spec.portable else ("object", id(spec)), key)
-        except ScalingLawError:
-            full = (("object", id(spec)), key)
+        full = (spec.to_json() if spec.portable else ("object", id(spec)), key)
         if full in self._items:
             self._items.move_to_end(full)
         else:

@@ -373,9 +373,8 @@ def compute_optimal(fit: Any, compute: float | Sequence[float],
             table[f"{name}_{stat}"] = values
     table["loss_mean"] = out["loss"].mean(axis=0)
     if isinstance(fit, Stack):
-        table["method"] = "; ".join(f"{name}: {_method(member.spec.target_law, method)}"
-                                    for name, member in fit.fits.items()
-                                    if fit.weights[name] > 0)
+        methods = fit.each(lambda member: _method(member.spec.target_law, method))
+        table["method"] = "; ".join(f"{name}: {how}" for name, how in methods.items())
         table.attrs["weights"] = dict(fit.weights)
     else:
         table["method"] = _method(fit.spec.target_law, method)

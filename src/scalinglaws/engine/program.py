@@ -820,10 +820,8 @@ class Program:
                                        minval=-START_RADIUS, maxval=START_RADIUS))
 
         self._seeded = seeded
-        try:  # a law built in Python (registered or not): its programs are not exported
-            identity = f"{spec.to_json()}|{structure!r}|{settings!r}" if spec.portable else None
-        except ScalingLawError:
-            identity = None
+        # a law built in Python (registered or not): its programs are not exported
+        identity = f"{spec.to_json()}|{structure!r}|{settings!r}" if spec.portable else None
 
         def key(role: str) -> str | None:
             return None if identity is None else f"{role}|{identity}"
