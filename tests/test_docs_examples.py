@@ -26,6 +26,7 @@ PROGRAMS = [
     ("README.md", 1, ""),              # writes runs.csv
     ("docs/index.md", 0, ""),          # the demo fit
     ("docs/datasets.md", 0, "data"),
+    ("docs/api/laws.md", 0, ""),       # a law evaluated in float64
     ("docs/compare.md", 7, "slow"),    # Gadre et al.: four fits, a backtest, a report
     ("docs/loss_to_loss.md", 0, "slow"),  # a loss-to-loss fit of five links (about 1 min)
     *((str(page.relative_to(ROOT)), 0, "") for page in sorted((ROOT / "docs/laws").glob("*.md"))

@@ -264,3 +264,36 @@ def test_an_expression_law_registered_by_name_is_still_written_with_its_expressi
         assert model.portable and model.law is law
     finally:
         sl.laws.unregister("my_power")
+
+
+def test_a_law_called_computes_in_float64_in_a_fresh_process(run_on_cpu_devices):
+    """``law(variables, params)`` is float64 before any fit has switched JAX to it
+    (``law.fn`` alone would compute in float32 there: 1.8012911 at 1e12 parameters)."""
+    out = run_on_cpu_devices("""
+        import json, jax
+        import scalinglaws as sl
+        before = bool(jax.config.jax_enable_x64)
+        law = sl.laws.get("chinchilla")
+        p = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+        loss = law({"N": [1e12], "D": [2e13]}, p)
+        log = law({"N": 1e12, "D": 2e13}, p, log=True)
+        print(json.dumps([before, str(loss.dtype), float(loss[0]), float(log)]))
+    """, devices=1)
+    before, dtype, loss, log = out
+    assert before is False and dtype == "float64"
+    exact = 1.69 + 406.4 * 1e12 ** -0.34 + 410.7 * 2e13 ** -0.28
+    assert loss == pytest.approx(exact, rel=1e-13)
+    assert log == pytest.approx(math.log(exact), rel=1e-13)
+
+
+def test_a_law_called_with_bad_inputs_names_them():
+    law = sl.laws.get("chinchilla")
+    p = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    with pytest.raises(ScalingLawError, match="needs variable 'D'"):
+        law({"N": 1e9}, p)
+    with pytest.raises(ScalingLawError, match="needs parameter 'beta'"):
+        law({"N": 1e9, "D": 2e10}, {k: v for k, v in p.items() if k != "beta"})
+    with pytest.raises(ScalingLawError, match="variable 'N' is not numeric"):
+        law({"N": "big", "D": 2e10}, p)
+    with pytest.raises(ScalingLawError, match="do not broadcast"):
+        law({"N": [1e9, 2e9], "D": [1e10, 2e10, 3e10]}, p)

@@ -18,7 +18,8 @@ PACKAGE = Path(scalinglaws.__file__).parent
 #: Layer of each module or subpackage (its dotted path below ``scalinglaws``); a
 #: subpackage's modules share its layer. Lower layers never import higher ones.
 LAYERS = {
-    "_version": 0, "errors": 0, "_checks": 0, "_devices": 0, "_warnings": 0, "priors": 0,
+    "_version": 0, "errors": 0, "_checks": 0, "_devices": 0, "_precision": 0, "_warnings": 0,
+    "priors": 0,
     "netcdf": 0, "protocol": 0,
     "laws": 1,
     "spec": 2, "data": 2, "datasets": 2, "synthetic": 2,

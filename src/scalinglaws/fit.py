@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import check_interval, check_predict_settings, unfitted_levels
+from ._precision import enable_x64
 from .data import (
     Design,
     as_frame,
@@ -35,7 +36,6 @@ from .errors import ScalingLawError, ScalingLawWarning
 from .model import (
     RUN_SITE,
     auxiliary,
-    enable_x64,
     law_params,
     noise_scale,
     observation,

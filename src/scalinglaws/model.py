@@ -40,6 +40,7 @@ import pandas as pd
 from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.reparam import Reparam
 
+from ._precision import enable_x64
 from .data import Design, Factor
 from .errors import ScalingLawError
 from .laws.expr import LOG_KEY
@@ -63,11 +64,6 @@ class LevelSite:
     name: str
     factor: str
     prior: Prior | None  # None: standard-normal z of a non-centred offset
-
-
-def enable_x64() -> None:
-    """Use float64 in JAX; the package calls it wherever it builds or evaluates a model."""
-    jax.config.update("jax_enable_x64", True)
 
 
 class ProgramCache:

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .._checks import factor_labels, unfitted_levels
+from .._precision import enable_x64
 from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import enable_x64
 from ..protocol import FitLike
 
 __all__ = [

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.fft import next_fast_len
 from scipy.special import ndtri
 
-from ..model import enable_x64
+from .._precision import enable_x64
 
 #: Blom's offset of the rank normalisation.
 BLOM = 3 / 8

@@ -25,7 +25,8 @@ from jax.sharding import PartitionSpec as P
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy
 
-from ..model import TRACING, enable_x64
+from .._precision import enable_x64
+from ..model import TRACING
 from .linalg import cholesky, solve_triangular
 from .program import (
     START_JITTER,

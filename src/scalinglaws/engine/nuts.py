@@ -25,13 +25,13 @@ import numpy as np
 from numpyro.distributions import biject_to, constraints
 
 from .._checks import check_sampler_settings
+from .._precision import enable_x64
 from ..data import Design, design_coords, design_dataset
 from ..errors import ScalingLawWarning
 from ..model import (
     Structure,
     auxiliary,
     centred_sites,
-    enable_x64,
     level_coordinate_names,
     level_factor,
     level_sites,

@@ -46,6 +46,7 @@ from numpyro.infer import init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from .._checks import probe_write
+from .._precision import enable_x64
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import (
     TRACING,
@@ -54,7 +55,6 @@ from ..model import (
     bucket,
     centred_sites,
     data_model,
-    enable_x64,
     level_coordinate_names,
     level_factor,
     offset_sites,

@@ -12,7 +12,7 @@ Examples
 >>> law.variables
 ('N', 'D')
 >>> hoffmann = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
->>> round(float(law.fn({"N": 1e9, "D": 2e10}, hoffmann)), 4)
+>>> round(float(law({"N": 1e9, "D": 2e10}, hoffmann)), 4)  # computed in float64
 2.58
 """
 

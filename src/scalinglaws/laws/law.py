@@ -28,6 +28,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from .._precision import enable_x64
 from ..errors import ScalingLawError
 from ..priors import Prior
 from . import expr
@@ -285,6 +286,50 @@ class Law:
         if self.log_fn is not None:
             return self.log_fn(vars, params)
         return jnp.log(self.fn(vars, params))
+
+    def __call__(self, variables: Mapping[str, Any], params: Mapping[str, Any], *,
+                 log: bool = False) -> np.ndarray:
+        """The law at ``variables`` with natural-scale ``params``, in float64 NumPy.
+
+        Numbers, lists or arrays broadcast together; ``log=True`` gives :meth:`log`.
+        This is the way to evaluate a law outside a model: it switches JAX to float64
+        first (``fn`` itself computes in whatever precision JAX is in, float32 in a fresh
+        process). Inside traced code, call ``fn`` or :meth:`log`.
+
+        >>> from scalinglaws.laws import get
+        >>> hoffmann = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+        >>> loss = get("chinchilla")({"N": [1e9, 7e10], "D": [2e10, 1.4e12]}, hoffmann)
+        >>> loss.dtype, loss.round(4).tolist()
+        (dtype('float64'), [2.58, 1.9366])
+        """
+        missing = [f"variable {v!r}" for v in self.variables if v not in variables]
+        missing += [f"parameter {p!r}" for p in self.param_names if p not in params]
+        if missing:
+            raise ScalingLawError(
+                f"law {self.name!r} needs {', '.join(missing)}; it takes the variables "
+                f"{list(self.variables)} and the parameters {list(self.param_names)}")
+        values = {}
+        for kind, given, names in (("variable", variables, self.variables),
+                                   ("parameter", params, self.param_names)):
+            for name in names:
+                try:
+                    values[name] = np.asarray(given[name], dtype=np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise ScalingLawError(
+                        f"law {self.name!r}: {kind} {name!r} is not numeric "
+                        f"({given[name]!r})") from exc
+        try:
+            np.broadcast_shapes(*(v.shape for v in values.values()))
+        except ValueError as exc:
+            shapes = {name: v.shape for name, v in values.items()}
+            raise ScalingLawError(
+                f"law {self.name!r}: the inputs' shapes do not broadcast together: "
+                f"{shapes}") from exc
+        enable_x64()
+        arrays = {name: jnp.asarray(v) for name, v in values.items()}
+        vs = {v: arrays[v] for v in self.variables}
+        ps = {p: arrays[p] for p in self.param_names}
+        return np.asarray(self.log(vs, ps) if log else self.fn(vs, ps))
 
     @classmethod
     def from_expression(

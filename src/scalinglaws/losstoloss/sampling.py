@@ -24,11 +24,12 @@ from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 from .._checks import check_count, check_sampler_settings
+from .._precision import enable_x64
 from ..engine import diagnose
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.program import persistent_cache
 from ..errors import ScalingLawError, ScalingLawWarning
-from ..model import ProgramCache, enable_x64, offset_sites, pooled_offsets
+from ..model import ProgramCache, offset_sites, pooled_offsets
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad

@@ -62,8 +62,8 @@ from types import ModuleType
 from typing import Any
 
 from .._checks import as_path
+from .._precision import enable_x64
 from ..errors import ScalingLawError
-from ..model import enable_x64
 from ..spec import dump_toml
 from . import (
     brandfonbrener2025,

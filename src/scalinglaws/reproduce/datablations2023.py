@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from .. import decide
+from .._precision import enable_x64
 from ..compare import Stack, compare
 from ..errors import ScalingLawError
 from ..laws import get
-from ..model import enable_x64
 from ..priors import Prior
 from ..scaling_model import ScalingModel
 from .common import Reproduction, Settings, fit_model, load_table
