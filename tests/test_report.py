@@ -228,23 +228,28 @@ def test_predictions_at_rows_per_group(fits):
     assert "shared does not vary by dataset" in notes[0]
 
 
-def test_targets_with_every_level_are_stacked_by_the_comparisons_weights(fits, page):
+def test_every_target_is_stacked_by_the_comparisons_weights(fits, page):
     weights = sl.compare(fits)["weight"].to_dict()
+    datasets = sorted(fits["by_dataset"].levels()["dataset"])
+    c = 6 * 7e9 * 1.4e11
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sl.ScalingLawWarning)
         table = predictions(fits, at=AT, weights=weights, interval=0.8)
-        expected = sl.stacked_predict(fits, {"C": [1e21], "dataset": ["web"]},
-                                      weights=weights, interval=0.8)
+        expected = sl.stacked_predict(
+            fits, {"C": [1e21] + [c] * len(datasets), "dataset": ["web", *datasets]},
+            weights=weights, interval=0.8)
     stacked = table[table["model"] == "(stacked)"]
-    # the first target names its dataset; the second does not, and by_dataset varies by it
+    # the first target names its dataset; the second does not, and by_dataset varies by
+    # it: a row at each of the datasets both models were fitted on
     assert stacked[["target", "group", "dataset"]].values.tolist() == [
-        ["C=1e21", "dataset=web", "web"]]
+        ["C=1e21", "dataset=web", "web"],
+        *(["N=7e9, D=1.4e11", f"dataset={d}", d] for d in datasets)]
     np.testing.assert_array_equal(stacked[VALUE_COLUMNS].to_numpy(float),
                                   expected[VALUE_COLUMNS].to_numpy(float))
     assert stacked["decades_beyond"].iloc[0] == table.loc[
         table["target"] == "C=1e21", "decades_beyond"].max()
     assert table.attrs["weights"] == pytest.approx(weights)
-    assert any("no stacked row for target(s) [2]" in n for n in table.attrs["notes"])
+    assert not any("no stacked row" in n for n in table.attrs["notes"])
     assert ">(stacked) <small>(the models' predictive draws mixed" in page
     # without weights (one model, or models that cannot be compared) there is no such row
     assert "(stacked)" not in set(predictions(fits, at=AT)["model"])
@@ -732,8 +737,8 @@ def test_report_in_headless_chromium(browser, page_path, tmp_path):
     assert found["headings"] >= 8
     assert found["sections"][:3] == ["summary", "predictions", "data"], found["sections"]
     # by_dataset: C=1e21 for web, N, D and C=1e22 for each of 3 datasets; shared: 3 rows;
-    # the stacked models: C=1e21 for web (the one target naming a level)
-    assert found["predictions"] == 1 + 3 + 3 + 3 + 1, found
+    # the stacked models: C=1e21 for web, N, D for each of 3 datasets
+    assert found["predictions"] == 1 + 3 + 3 + 3 + 1 + 3, found
     assert found["width"] <= WINDOW[0], "the page scrolls sideways on a laptop screen"
     shot = tmp_path / "report.png"
     subprocess.run([*_flags(browser, tmp_path / "profile"), f"--screenshot={shot}",

@@ -214,8 +214,8 @@ def predictions_section(table: pd.DataFrame, fits: Mapping[str, Any], budgets: b
         if name == STACKED:
             shares = ", ".join(f"{escape(n)} {w:.2f}" for n, w in weights.items())
             about = (f"the models' predictive draws mixed by their stacking weights ({shares}; "
-                     f"<code>sl.stacked_predict</code>), for the targets that name a level "
-                     f"of every factor")
+                     f"<code>sl.stacked_predict</code>), at each target's levels, or at "
+                     f"every level all the models were fitted on")
         else:
             about = f"{escape(anatomy(fits[name]).name)} on {escape(fits[name].spec.target)}"
         parts.append(f"<h3>{escape(name)} <small>({about})</small></h3>{table_html(shown)}")
@@ -419,8 +419,9 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
         derived) and optionally a factor level (``"dataset": "web"``); without a level,
         every fitted level of each factor the model varies by. A loss-to-loss fit reads
         its compute law's variables and predicts its target through the link. Models
-        that can be compared also predict, together, the targets that name a level of
-        every factor: their draws mixed by the stacking weights (a ``(stacked)`` table).
+        that can be compared also predict every target together (at its levels, or
+        at each level all of them were fitted on): their draws mixed by the stacking
+        weights (a ``(stacked)`` table).
     compute : float or list of float, optional
         FLOP budgets to predict at: a law of C as they are, a law of N and D at the
         compute-optimal split (:func:`scalinglaws.decide.compute_optimal`, posterior

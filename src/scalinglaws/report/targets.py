@@ -131,24 +131,27 @@ def _known(fit, row: Mapping[str, Any]) -> dict[str, float]:
     return _derive(known)
 
 
-def _groups(fit, levels: Mapping[str, str]) -> list[dict[str, str]]:
-    """Every combination of the model's factor levels: the given one, else each fitted."""
-    choices = []
-    fitted = fit.levels()
-    data = None
-    for f in fit.spec.factors:
-        if f in levels:
-            choices.append([levels[f]])
-            continue
-        found = list(fitted.get(f, ()))
-        if not found:
-            data = fit.data() if data is None else data
-            found = sorted(map(str, data[f].unique())) if f in data else []
-        choices.append(found)
+def _fitted_levels(fit, factor: str) -> list[str]:
+    """The levels of ``factor`` the fit was fitted on."""
+    found = list(fit.levels().get(factor, ()))
+    if not found:
+        data = fit.data()
+        found = sorted(map(str, data[factor].unique())) if factor in data else []
+    return found
+
+
+def _combinations(choices: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
+    """Every combination of one level per factor, in the order the factors are given."""
     combos: list[dict[str, str]] = [{}]
-    for f, options in zip(fit.spec.factors, choices, strict=True):
+    for f, options in choices.items():
         combos = [{**c, f: o} for c in combos for o in options]
     return combos
+
+
+def _groups(fit, levels: Mapping[str, str]) -> list[dict[str, str]]:
+    """Every combination of the model's factor levels: the given one, else each fitted."""
+    return _combinations({f: [levels[f]] if f in levels else _fitted_levels(fit, f)
+                          for f in fit.spec.factors})
 
 
 def _label(values: Mapping[str, float], keys: Sequence[str]) -> str:
@@ -250,26 +253,37 @@ def _stacked_rows(fits: Mapping[str, Any], rows: list[dict[str, Any]], factors: 
                   weights: Mapping[str, float], interval: float, seed: int,
                   notes: list[Note]) -> pd.DataFrame | None:
     """The ``at`` targets predicted by the fits stacked by ``weights``
-    (:func:`scalinglaws.compare.stacked_predict`): each target that names a level of
-    every factor the models vary by and gives every model its law's variables."""
+    (:func:`scalinglaws.compare.stacked_predict`), each target that gives every model its
+    law's variables: at the levels it names, and for a factor it names no level of, at
+    each level that every model varying by that factor was fitted on."""
     needed = sorted({f for fit in fits.values() for f in fit.spec.factors})
-    wanted, skipped = [], []
+    shared = {}
+    for f in needed:
+        fitted = [set(_fitted_levels(fit, f)) for fit in fits.values() if f in fit.spec.factors]
+        shared[f] = sorted(set.intersection(*fitted))
+    wanted, skipped, no_common = [], [], []
     for i, row in enumerate(rows, 1):
         knowns = {name: _known(fit, row) for name, fit in fits.items()}
-        if any(f not in row for f in needed) or any(
-                v not in knowns[name] for name, fit in fits.items()
-                for v in fit.spec.law.variables):
+        if any(v not in knowns[name] for name, fit in fits.items()
+               for v in fit.spec.law.variables):
             skipped.append(i)
             continue
-        wanted.append({"target": ", ".join(f"{k}={plain_number(float(row[k]))}"
-                                           for k in row if k not in factors),
-                       "levels": {f: str(factor_labels([row[f]], f)[0]) for f in needed},
-                       "knowns": knowns})
+        choices = {f: [str(factor_labels([row[f]], f)[0])] if f in row else shared[f]
+                   for f in needed}
+        if not all(choices.values()):
+            no_common.append(i)
+            continue
+        target = ", ".join(f"{k}={plain_number(float(row[k]))}" for k in row if k not in factors)
+        wanted += [{"target": target, "levels": levels, "knowns": knowns}
+                   for levels in _combinations(choices)]
     if skipped:
         notes.append(Note(
             f"{STACKED}: no stacked row for target(s) {skipped}: a stacked prediction needs "
-            f"a level of every factor the models vary by ({needed}) and every model's law "
-            f"variables.", "info"))
+            f"every model's law variables.", "info"))
+    if no_common:
+        notes.append(Note(
+            f"{STACKED}: no stacked row for target(s) {no_common}: they name no level of a "
+            f"factor and the models were fitted on no common level of it; name one.", "info"))
     if not wanted:
         return None
     inputs = pd.DataFrame([
@@ -326,9 +340,10 @@ def predictions(fits: Mapping[str, Any], at: Any = None, compute: Any = None,
         Seed of each fit's ``predict`` (new levels, noise).
     weights : dict, optional
         Stacking weights of the fits (comparable ones, :func:`scalinglaws.compare`'s
-        ``weight``): the ``at`` targets that name a level of every factor are also
-        predicted by the fits stacked by them (:func:`scalinglaws.compare.stacked_predict`),
-        as rows of the model ``"(stacked)"``.
+        ``weight``): the ``at`` targets are also predicted by the fits stacked by them
+        (:func:`scalinglaws.compare.stacked_predict`), as rows of the model
+        ``"(stacked)"``: at a target's levels, and for a factor it names no level of, at
+        each level every model varying by that factor was fitted on.
 
     Returns
     -------
