@@ -113,7 +113,7 @@ def check_conversion(frame: pd.DataFrame) -> float:
     must give the published law: returns max |law - published_loss| on the 182 runs."""
     import jax.numpy as jnp
 
-    from scalinglaws.model import enable_x64
+    from scalinglaws._precision import enable_x64
 
     enable_x64()
     law = sl.laws.get("data_constrained")

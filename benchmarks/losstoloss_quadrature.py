@@ -24,7 +24,7 @@ from numpyro.infer.util import initialize_model
 
 import scalinglaws.losstoloss.model as ltl_model
 from scalinglaws import losstoloss as ltl
-from scalinglaws.model import enable_x64
+from scalinglaws._precision import enable_x64
 from scalinglaws.reproduce import brandfonbrener2025 as brand
 
 RULES = [(32, 40), (16, 12), (16, 40), (32, 12), (64, 80)]

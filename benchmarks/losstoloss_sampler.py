@@ -34,11 +34,11 @@ import pandas as pd
 from numpyro.infer import MCMC, NUTS
 
 from scalinglaws import losstoloss as ltl
+from scalinglaws._precision import enable_x64
 from scalinglaws.engine.mcmc import WhitenedNUTS
 from scalinglaws.losstoloss import sampling
 from scalinglaws.losstoloss.layout import Layout
 from scalinglaws.losstoloss.model import build, dims_coords, unpad
-from scalinglaws.model import enable_x64
 from scalinglaws.reproduce import brandfonbrener2025 as brand
 
 SOURCE = "fineweb-edu-100b"
