@@ -97,9 +97,36 @@ VARIANTS: dict[str, dict] = {
 }
 
 
+def own_unique_params_law() -> sl.Law:
+    """data_constrained with U_N = min(N, N_opt(U_D)) computed from the law's own base
+    constants (the compute-optimal size for U_D tokens, ``(U_D G)^(beta/alpha) G`` with
+    ``G = (alpha A / (beta B))^(1/(alpha + beta))``), instead of the authors' U_N from
+    their published base constants (``reproduce.datablations2023.unique_params``)."""
+    import jax.numpy as jnp
+
+    base = sl.laws.get("data_constrained")
+
+    def log_fn(v, p):
+        log_a, log_b = jnp.log(p["A"]), jnp.log(p["B"])
+        log_g = (jnp.log(p["alpha"]) + log_a - jnp.log(p["beta"]) - log_b) / (
+            p["alpha"] + p["beta"])
+        log_opt = (p["beta"] / p["alpha"]) * (jnp.log(v["U_D"]) + log_g) + log_g
+        u_n = jnp.exp(jnp.minimum(jnp.log(v["N"]), log_opt))
+        return base.log_fn({**v, "U_N": u_n}, p)
+
+    return dataclasses.replace(
+        base, name="data_constrained_own_unique_params", variables=("N", "D", "U_D"),
+        fn=lambda v, p: jnp.exp(log_fn(v, p)), log_fn=log_fn,
+        check=lambda v, fitting: base.check({**v, "U_N": v["N"]}, fitting))
+
+
 def model(name: str) -> sl.ScalingModel:
     if name == "chinchilla":  # the study's other model, for context
         return sl.ScalingModel("chinchilla", inputs={"N": "N", "D": "D"}, target="loss",
+                               priors=NOISE)
+    if name == "own_unique_params":
+        return sl.ScalingModel(own_unique_params_law(),
+                               inputs={"N": "N", "D": "D", "U_D": "U_D"}, target="loss",
                                priors=NOISE)
     options = dict(VARIANTS[name])
     law = {"size": "N", "data": "U_D"}.get(options.pop("law", None))
@@ -246,7 +273,8 @@ def c4_oscar(settings: Settings) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=[*VARIANTS, "chinchilla"])
+    parser.add_argument("variants", nargs="*",
+                        default=[*VARIANTS, "own_unique_params", "chinchilla"])
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--stacking", action="store_true")
     parser.add_argument("--c4-oscar", action="store_true")
