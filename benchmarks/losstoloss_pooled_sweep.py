@@ -1,14 +1,16 @@
-"""Brandfonbrener's train-to-train links pooled by output set, in three parameterisations.
+"""Brandfonbrener's train-to-train links pooled by output set, in four parameterisations.
 
 The loss-to-loss guide's first model (FineWeb-Edu's Kaplan law to the five other
 training sets' losses; `kappa`, `K`, `E_y` and the noise varying by output set) with
 `pooling="partial"`, the default, which samples in the model's own coordinates
 (`engine.mcmc.WhitenedNUTS(whiten=False)`). The sets differ clearly in `K` and `E_y`
-but little in `kappa`, so each parameterisation is tried:
+but little in `kappa`, so each of these is tried:
 
 - `noncentred` (the loss-to-loss default),
 - `centred`,
 - `mixed`: `kappa` non-centred, `K`, `E_y` and the noise centred,
+- `auto`: what the fit chooses from its groups' separation at the mode
+  (`losstoloss.sampling.auto_parameterization`; printed with the fit),
 
 each a fit of 2 chains x (500 + 200) at a target acceptance of 0.98, seed 0 (`--chains`,
 `--warmup`, `--draws`, `--only` change that), in the model's own coordinates (the
@@ -39,6 +41,7 @@ PARAMETERIZATIONS = {
     "noncentred": "noncentred",
     "centred": "centred",
     "mixed": {"kappa": "noncentred", "K": "centred", "E_y": "centred", "sigma_y": "centred"},
+    "auto": "auto",
 }
 
 
@@ -84,7 +87,8 @@ def main() -> None:
                   f"{table['r_hat'].max():.3f}  bulk ESS {table['ess_bulk'].min():.0f}  "
                   f"tail ESS {table['ess_tail'].min():.0f}  divergences "
                   f"{int(stats.diverging.sum())}  at max depth {at_max:.0%}\n"
-                  f"           {per_chain}", flush=True)
+                  f"           {per_chain}\n           sampled: {fit.spec.parameterization}",
+                  flush=True)
         if len(summaries) == 2:
             first, second = summaries
             z = (first["mean"] - second["mean"]).abs() / np.hypot(first["mcse_mean"],

@@ -46,8 +46,9 @@ def hub_pairs(runs):
 
 @pytest.fixture(scope="module")
 def hub_fit(hub_pairs):
-    """web -> {code, books}: chinchilla compute law, link varying by output set."""
-    model = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, parameterization="centred")
+    """web -> {code, books}: chinchilla compute law, link varying by output set; its
+    offsets as "auto" chooses them (centred: the two sets differ clearly in all three)."""
+    model = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, parameterization="auto")
     return model.fit(hub_pairs, seed=0, chains=2, warmup=250, draws=250, n_starts=8,
                      progress=False)
 
@@ -207,6 +208,51 @@ def test_partially_pooled_models_sample_in_their_own_coordinates(hub_pairs):
                .values()) == {"centred"}
     assert not is_pooled(vary=HUB_VARY, pooling="none")
     assert not is_pooled()
+
+
+def test_auto_chooses_each_pooled_parameters_offsets_from_its_groups_separation(
+        hub_pairs, monkeypatch):
+    """parameterization="auto": at the joint model's mode K's two output sets lie about
+    54 standard errors apart, sigma_y's about 5, so K's offsets are sampled centred and
+    sigma_y's not (the line a core fit draws: engine.diagnostics.WELL_SEPARATED, 20);
+    the sampler is built for that choice and the model keeps "auto"."""
+    from scalinglaws.losstoloss import sampling
+
+    class Built(Exception):
+        pass
+
+    def recorder(spec, shapes, stage, run, mode):
+        raise Built(spec)
+
+    monkeypatch.setattr(sampling, "_sampler", recorder)
+    model = ltl.LossToLossModel("chinchilla", vary={"K": "dataset_y", "sigma_y": "dataset_y"},
+                                parameterization="auto")
+    with pytest.raises(Built) as built:
+        model.fit(hub_pairs, chains=1, warmup=5, draws=5, n_starts=8, progress=False)
+    sampled = built.value.args[0]
+    assert sampled.parameterization == {"K": "centred", "sigma_y": "noncentred"}
+    assert sampled.link_spec.parameterization == {"K": "centred", "sigma": "noncentred"}
+    assert model.parameterization == "auto"
+    plain = ltl.LossToLossModel("chinchilla", parameterization="auto")  # nothing pooled
+    layout = ltl.layout.Layout.build(plain, hub_pairs)
+    assert sampling.auto_parameterization(plain, layout, key=jax.random.PRNGKey(0),
+                                          n_starts=8) == "noncentred"
+
+
+def test_parameterization_takes_auto_and_a_factor_of_a_parameter():
+    spec = ltl.LossToLossModel("chinchilla", vary={"K": ["dataset_y", "metric_y"]},
+                               parameterization={"K[dataset_y]": "centred",
+                                                 "K[metric_y]": "noncentred"})
+    assert spec.link_spec.parameterization == {"K[dataset_y]": "centred",
+                                               "K[metric_y]": "noncentred"}
+    assert ltl.LossToLossModel.from_dict(
+        ltl.LossToLossModel("chinchilla", parameterization="auto").to_dict()
+    ).parameterization == "auto"
+    with pytest.raises(ScalingLawError, match="'auto'"):
+        ltl.LossToLossModel("chinchilla", parameterization="automatic")
+    with pytest.raises(ScalingLawError, match="does not have"):
+        ltl.LossToLossModel("chinchilla", vary={"K": "dataset_y"},
+                            parameterization={"Q[dataset_y]": "centred"})
 
 
 def test_a_centred_hierarchy_starts_from_its_noncentred_twins_mode():
@@ -467,6 +513,7 @@ def test_save_load_round_trip(hub_pairs, tmp_path):
 @pytest.mark.slow  # a real joint fit (hub_fit): minutes on 2 cores
 def test_fit_recovers_the_truth(hub_fit, runs):
     truth = runs.attrs["truth"]
+    assert hub_fit.spec.parameterization == "centred"
     summary = hub_fit.summary(interval=0.95)
     # tau is the sd of the 18 realised run deviations (0.023 for seed 1), not its 0.04
     web = runs[runs.dataset == "web"]

@@ -85,7 +85,11 @@ class LossToLossModel(LossToLossSpec):
         As in :class:`~scalinglaws.ScalingModel`, for both laws.
     parameterization : str or dict
         As in :class:`~scalinglaws.ScalingModel`: ``"noncentred"`` or ``"centred"`` for
-        every varying parameter, or a dict per parameter in this model's vocabulary.
+        every varying parameter, a dict per parameter in this model's vocabulary (or per
+        factor, ``"K[dataset_y]"``), or ``"auto"``: each fit chooses from its data, per
+        pooled parameter of both laws, by how clearly its groups separate at the joint
+        model's mode (:func:`scalinglaws.losstoloss.sampling.auto_parameterization`);
+        the fit's ``spec`` holds the choice.
     latent : {"marginal", "noncentred"}
         How the latent input losses are handled: integrated out per input model
         (default; exact up to quadrature) or sampled (see :data:`LATENTS`).
@@ -196,8 +200,8 @@ class LossToLossModel(LossToLossSpec):
         return fits if keys is None else dict(zip(keys, fits, strict=True))
 
     def _fit_layout(self, layout: Layout, **settings) -> LossToLossFit:
-        idata, problems = sample(self, layout, **settings)
-        return LossToLossFit(idata=idata, spec=self, frame=layout.data,
+        spec, idata, problems = sample(self, layout, **settings)
+        return LossToLossFit(idata=idata, spec=spec, frame=layout.data,
                              warnings=tuple(problems))
 
 

@@ -22,14 +22,19 @@ import xarray as xr
 from numpyro import handlers
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
+from numpyro.infer.util import potential_energy
 
 from .._checks import check_count, check_sampler_settings
 from .._precision import enable_x64
 from ..engine import diagnose
+from ..engine.diagnostics import advised_parameterization
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
-from ..engine.program import persistent_cache
+from ..engine.nuts import level_separation
+from ..engine.program import Executables, Unravel, persistent_cache
+from ..engine.sampler import hessian
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import ProgramCache, offset_sites, pooled_offsets
+from ..spec import AUTO, factor_key, per_factor
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
@@ -47,10 +52,13 @@ _PROGRAMS = ProgramCache(limit=12)
 def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warmup: int,
            draws: int, target_accept: float, progress: bool | None, max_tree_depth: int,
            dense_mass: bool, n_starts: int, cut_draws: int = CUT_DRAWS,
-           whiten: bool | None = None) -> tuple[az.InferenceData, list[str]]:
+           whiten: bool | None = None,
+           ) -> tuple[LossToLossSpec, az.InferenceData, list[str]]:
     """Mode search (non-centred latents, noise scales held), then NUTS, then diagnostics;
     for ``feedback="cut"`` twice: the compute law alone, then the links given its draws.
-    ``whiten``: the sampler's coordinates (:func:`whitens`)."""
+    ``whiten``: the sampler's coordinates (:func:`whitens`). Returns the spec sampled
+    (``spec`` with ``parameterization="auto"`` resolved, :func:`auto_parameterization`),
+    the posterior and the warnings."""
     check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            dense_mass=dense_mass, n_starts=n_starts, progress=progress)
@@ -60,13 +68,16 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
                               f"got {whiten!r}")
     enable_x64()
     persistent_cache()  # the programs no longer embed the data: another process reuses them
+    key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
+    if spec.parameterization == AUTO:
+        spec = dataclasses.replace(spec, parameterization=auto_parameterization(
+            spec, layout, key=jax.random.split(key_law)[0], n_starts=n_starts))
     offsets = pooled(spec, layout)
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
            "refine": spec.latent == "marginal" and "centred" not in offsets.values(),
            "whiten": whitens(offsets) if whiten is None else whiten}
     say = _reporter(sys.stderr.isatty() if progress is None else progress)
-    key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
     dims, coords = dims_coords(spec, layout)
     labels = {"coords": coords, "dims": dims}
     if spec.feedback == "joint":
@@ -88,7 +99,75 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     idata.add_groups(constant_data=constant_data(spec, layout.data))
     for message in problems:
         warnings.warn(message, ScalingLawWarning, stacklevel=3)
-    return idata, problems
+    return spec, idata, problems
+
+
+def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key,
+                          n_starts: int) -> str | dict[str, str]:
+    """What ``parameterization="auto"`` samples a fit's hierarchy with, as a core fit's
+    (:func:`scalinglaws.engine.nuts.auto_parameterization`): each pooled parameter of
+    the compute law and of the links centred where its groups'
+    :func:`~scalinglaws.engine.nuts.level_separation` reaches
+    :data:`~scalinglaws.engine.diagnostics.WELL_SEPARATED`, non-centred below, per factor
+    where its factors fall on both sides (:func:`advised_parameterization`). The
+    separations are read at the mode of the joint model, every offset non-centred and
+    the noise scales held as in every mode search (:func:`_mode`; for ``feedback="cut"``
+    too), from the Hessian of its potential there (central differences of the
+    gradient). ``"centred"`` or ``"noncentred"`` where all agree, else a dict in the
+    model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``).
+    """
+    plain = dataclasses.replace(spec, parameterization="noncentred")
+    cores = _cores(plain, layout)
+    if not any(pooled_offsets(core, design) for _, core, design in cores):
+        return "noncentred"
+    data = {"arrays": layout.arrays(plain)}
+    mode = _mode(plain, layout, "joint", data, key, n_starts)
+    held = _held(plain, link=True)
+    free = {k: v for k, v in mode.items() if k not in held}
+    unravel = Unravel({k: np.shape(v) for k, v in free.items()})
+
+    def curvature() -> Executables:
+        model = _model(plain, layout.shapes, "joint")
+        model = handlers.condition(model, data=held) if held else model
+
+        def at(x, data):
+            return hessian(jax.grad(lambda y: potential_energy(model, (), data, unravel(y))), x)
+
+        return Executables(jax.jit(at).lower, brief=True)
+
+    x = unravel.ravel(free)
+    program = _PROGRAMS.get(plain, ("curvature", layout.shapes, tuple(sorted(held))),
+                            curvature)
+    hess = np.asarray(program(x, data)(x, data))
+    x = np.asarray(x)
+    choice: dict[str, str] = {}
+    for prefix, core, design in cores:
+        pooled_core = pooled_offsets(core, design)
+        if not pooled_core:
+            continue
+        separation = level_separation(core, design, _CoreSites(unravel, prefix), x, hess)
+        advised = advised_parameterization(pooled_core, separation)
+        for key_, how in (advised.items() if isinstance(advised, dict)
+                          else ((name, advised) for name in pooled_core)):
+            name, by = factor_key(key_)
+            own = own_name(prefix, name)
+            choice[own if by is None else per_factor(own, by)] = how
+    kinds = set(choice.values())
+    return kinds.pop() if len(kinds) == 1 else choice
+
+
+class _CoreSites:
+    """The joint model's flat coordinates read as one core's sites: an
+    :class:`~scalinglaws.engine.program.Unravel` of the whole vector that keeps the sites
+    under ``prefix`` and names them without it, for
+    :func:`~scalinglaws.engine.nuts.level_separation`."""
+
+    def __init__(self, unravel: Unravel, prefix: str):
+        self.unravel, self.prefix, self.size = unravel, prefix + ".", unravel.size
+
+    def __call__(self, flat) -> dict:
+        return {k[len(self.prefix):]: v for k, v in self.unravel(flat).items()
+                if k.startswith(self.prefix)}
 
 
 def pooled(spec: LossToLossSpec, layout: Layout) -> dict[str, str]:

@@ -20,7 +20,16 @@ from ..errors import ScalingLawError
 from ..laws import Law, portable, resolve
 from ..priors import Prior
 from ..scaling_model import ScalingModel
-from ..spec import LIKELIHOODS, PARAMETERIZATIONS, POOLINGS, dump_toml, read_toml
+from ..spec import (
+    AUTO,
+    LIKELIHOODS,
+    PARAMETERIZATIONS,
+    POOLINGS,
+    dump_toml,
+    factor_key,
+    per_factor,
+    read_toml,
+)
 from .composed import LINK_PREFIX, X_PREFIX, link_core, output_law
 
 #: How the latent input losses are handled (see :func:`build`): ``"marginal"`` integrates
@@ -190,12 +199,15 @@ class LossToLossSpec:
         if isinstance(self.parameterization, Mapping):
             param_x, param_l = {}, {}
             for key, value in self.parameterization.items():
-                side, name = route(key, "parameterization")
-                (param_x if side == X_PREFIX else param_l)[name] = value
+                base, by = factor_key(key) if isinstance(key, str) else (key, None)
+                side, name = route(base, "parameterization")
+                (param_x if side == X_PREFIX else param_l)[
+                    name if by is None else per_factor(name, by)] = value
         elif not isinstance(self.parameterization, str) \
-                or self.parameterization not in PARAMETERIZATIONS:
-            raise ScalingLawError(f"parameterization must be one of {PARAMETERIZATIONS} or a "
-                                  f"dict per varying parameter, got {self.parameterization!r}")
+                or self.parameterization not in (*PARAMETERIZATIONS, AUTO):
+            raise ScalingLawError(f"parameterization must be one of {(*PARAMETERIZATIONS, AUTO)} "
+                                  f"or a dict per varying parameter (or 'K[factor]' per "
+                                  f"factor), got {self.parameterization!r}")
         priors_x, priors_l, tau = {}, {}, TAU_PRIOR
         for key, value in dict(self.priors).items():
             base = key[:-3] if key.endswith("_sd") else key
