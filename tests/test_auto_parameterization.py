@@ -70,11 +70,14 @@ def test_auto_keeps_groups_the_data_cannot_tell_apart_non_centred(hierarchical_f
                                   hierarchical_fit.idata.posterior["alpha"].values)
 
 
-def test_auto_is_a_choice_of_the_core_model_only():
+def test_auto_is_a_choice_for_the_whole_model():
     with pytest.raises(ScalingLawError, match="did you mean 'auto'"):
         sl.ScalingModel("chinchilla", vary={"E": "dataset"}, parameterization="atuo")
-    with pytest.raises(ScalingLawError, match="parameterization must be one of"):
-        LossToLossModel("chinchilla", vary={"kappa": "dataset_y"}, parameterization="auto")
+    assert LossToLossModel("chinchilla", vary={"kappa": "dataset_y"},
+                           parameterization="auto").parameterization == "auto"
+    with pytest.raises(ScalingLawError, match="parameterization maps"):
+        LossToLossModel("chinchilla", vary={"kappa": "dataset_y"},
+                        parameterization={"kappa": "auto"})
     with pytest.raises(ScalingLawError, match="parameterization maps"):
         sl.ScalingModel("chinchilla", vary={"E": "dataset"}, parameterization={"E": "auto"})
     with pytest.raises(ScalingLawError, match="'auto' chooses per pooled parameter, but "
