@@ -302,6 +302,8 @@ def test_whiten_chooses_the_samplers_coordinates(hub_pairs, monkeypatch):
     assert (built.value.args[0]["whiten"], built.value.args[0]["refine"]) == (True, True)
     with pytest.raises(ScalingLawError, match="whiten must be True, False or None"):
         model.fit(hub_pairs, whiten="yes", **settings)
+    with pytest.raises(ScalingLawError, match="takes dense_mass=True or False"):
+        model.fit(hub_pairs, dense_mass=[("link.K",)], **settings)
 
 
 @pytest.mark.slow  # two compilations of a loss-to-loss model: 19 s

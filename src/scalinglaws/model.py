@@ -212,6 +212,52 @@ def centred_name(name: str) -> str:
     return name.replace("_z", "_offset", 1)
 
 
+def sampled_as(name: str, sampled) -> str | None:
+    """The site that ``name`` is sampled as in a model that samples the sites
+    ``sampled``: ``name`` itself, or for a partially pooled parameter's offsets the other
+    form's site (the centred offsets for a non-centred ``z``, :func:`centred_name`, and
+    back); None where neither is sampled.
+
+    >>> sampled = ["E_offset_family", "sigma_z_family"]
+    >>> [sampled_as(n, sampled) for n in ("E_z_family", "sigma_offset_family", "E", "Q")]
+    ['E_offset_family', 'sigma_z_family', None, None]
+    """
+    if name in sampled:
+        return name
+    for other in (centred_name(name), name.replace("_offset", "_z", 1)):
+        if other != name and other in sampled:
+            return other
+    return None
+
+
+def check_dense_mass(spec, design: Design, dense_mass) -> None:
+    """A ``dense_mass`` given as blocks of site names must name sites the model samples:
+    else a :class:`ScalingLawError` naming them and the sampled sites, before anything is
+    compiled. A pooled parameter's offsets may be named in either form (``E_z_family``,
+    ``E_offset_family``): the block holds whichever the fit samples, so blocks written
+    for one parameterisation serve another and ``parameterization="auto"``.
+
+    >>> import scalinglaws as sl
+    >>> from scalinglaws.data import make_design
+    >>> spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    >>> design = make_design(spec, sl.synthetic.sweep(seed=0))
+    >>> check_dense_mass(spec, design, [("E", "E_offset_dataset", "A_ref")])
+    >>> check_dense_mass(spec, design, [("E", "A")])
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: dense_mass names ['A'], which this model does ...
+    """
+    if isinstance(dense_mass, (bool, np.bool_)):
+        return
+    sampled = sampled_sites(spec, design)
+    unknown = [n for block in dense_mass for n in block if sampled_as(n, sampled) is None]
+    if unknown:
+        raise ScalingLawError(
+            f"dense_mass names {unknown}, which this model does not sample; it samples "
+            f"{sampled} (a pooled parameter's offsets as '<name>_z_<factor>' or "
+            f"'<name>_offset_<factor>', whichever its parameterization samples)")
+
+
 def offset_sites(name: str, factor: str) -> tuple[str, str, str]:
     """The sites of a partially pooled parameter's offsets by ``factor`` (``"run"``: the
     run effects): its population scale, its non-centred ``z`` and its centred offsets
@@ -236,12 +282,19 @@ def sampled_sites(spec, design: Design) -> list[str]:
     >>> sampled_sites(spec, make_design(spec, sl.synthetic.sweep(seed=0)))
     ['E', 'E_sd_dataset', 'E_z_dataset', 'A_ref', 'B_ref', 'alpha', 'beta', 'sigma']
     """
-    model = numpyro.handlers.substitute(numpyro.handlers.seed(build_model(spec, design), 0),
-                                        substitute_fn=init_to_uniform())
-    with TRACING:
+    names: list[str] = []
+
+    def traced():
+        model = numpyro.handlers.substitute(
+            numpyro.handlers.seed(build_model(spec, design), 0), substitute_fn=init_to_uniform())
         trace = numpyro.handlers.trace(model).get_trace(y=design.y)
-    return [name for name, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]]
+        names.extend(name for name, site in trace.items()
+                     if site["type"] == "sample" and not site["is_observed"])
+        return jnp.zeros(())
+
+    with TRACING:  # abstractly (jax.eval_shape): an eager trace compiles dozens of programs
+        jax.eval_shape(traced)
+    return names
 
 
 def _offset(values: Mapping, design: Design, name: str, factors: tuple[str, ...]):

@@ -21,6 +21,7 @@ from .engine import run_nuts, run_nuts_many
 from .engine.nuts import auto_parameterization
 from .errors import ScalingLawError
 from .fit import FILE_FORMAT, Deferred, Fit
+from .model import check_dense_mass
 from .netcdf import read_fit_file
 from .spec import AUTO, SAMPLER_KEYS, SPEC_KEYS, ModelSpec
 
@@ -141,6 +142,7 @@ class ScalingModel(ModelSpec):
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
                                dense_mass=dense_mass, progress=progress)
         design = make_design(self, data)
+        check_dense_mass(self, design, dense_mass)
         [spec], search = self._resolved([design], [seed], chains=chains, draws=draws,
                                         max_tree_depth=max_tree_depth,
                                         dense_mass=dense_mass)
@@ -205,6 +207,7 @@ class ScalingModel(ModelSpec):
                     f"{ {k: list(v) for k, v in first.vary.items()} } in {labels[0]} (a "
                     f"factor with one level in a frame cannot vary); fit such frames "
                     f"separately or give every frame two or more levels of each factor")
+        check_dense_mass(self, first, dense_mass)
         specs, search = self._resolved(designs, seeds, chains=chains, draws=draws,
                                        max_tree_depth=max_tree_depth, dense_mass=dense_mass)
         fits: list = [None] * len(designs)

@@ -58,6 +58,7 @@ from ..model import (
     level_coordinate_names,
     level_factor,
     offset_sites,
+    sampled_as,
     terms_to_level,
     view,
 )
@@ -731,14 +732,16 @@ def _mass_mask(dense_mass, unravel, dim: int) -> np.ndarray | None:
     """The sampler's mass matrix shape (:func:`.sampler.block_mask`): None for a diagonal
     one (``dense_mass=False``), all ones for a dense one (``True``), and for blocks
     (tuples of site names, NumPyro's form) dense within each block and diagonal
-    elsewhere."""
+    elsewhere. A block may name a pooled parameter's offsets in either form
+    (:func:`~scalinglaws.model.sampled_as`): it holds the form this program samples."""
     if dense_mass is False:
         return None
     if dense_mass is True:
         return block_mask(dim, None)
     index = unravel(np.arange(dim))
-    blocks = [np.concatenate([np.ravel(index[n]) for n in block if n in index]).astype(int)
-              for block in dense_mass if any(n in index for n in block)]
+    named = [[sampled_as(n, index) for n in block] for block in dense_mass]
+    blocks = [np.concatenate([np.ravel(index[n]) for n in block if n is not None]).astype(int)
+              for block in named if any(n is not None for n in block)]
     return block_mask(dim, blocks)
 
 

@@ -63,6 +63,9 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
                            target_accept=target_accept, max_tree_depth=max_tree_depth,
                            dense_mass=dense_mass, n_starts=n_starts, progress=progress)
     check_count(cut_draws, "cut_draws", 1)
+    if not isinstance(dense_mass, (bool, np.bool_)):
+        raise ScalingLawError(f"a loss-to-loss fit takes dense_mass=True or False (a dense or "
+                              f"diagonal mass matrix), not blocks of sites; got {dense_mass!r}")
     if whiten is not None and not isinstance(whiten, (bool, np.bool_)):
         raise ScalingLawError(f"whiten must be True, False or None (the model decides), "
                               f"got {whiten!r}")
