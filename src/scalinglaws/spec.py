@@ -234,6 +234,14 @@ class ModelSpec:
         if self.measurement_se is not None and self.measurement_se == self.target:
             raise ScalingLawError("measurement_se must name the column of standard errors, "
                                   "not the target column itself")
+        measured = {self.target: "the target", self.measurement_se: "the standard errors"}
+        grouped = [(f"vary[{k!r}]", f) for k, fs in vary.items() for f in fs]
+        grouped += [("run", self.run)] if self.run is not None else []
+        for where, column in grouped:
+            if column in measured:
+                raise ScalingLawError(
+                    f"{where} groups by {column!r}, the column of {measured[column]}: a "
+                    f"factor names the groups of runs (a dataset, tokenizer or seed column)")
         if self.reference is not None:
             ref = dict(self.reference)
             bad = [k for k, v in ref.items()
