@@ -310,7 +310,9 @@ def test_tree_depth_and_energy_warnings_advise_on_the_hierarchy_too():
     for message in warned({}):
         assert "parameterization" not in message
     depth, _ = warned({"E": "centred"})
-    assert depth.endswith("sample them non-centred (parameterization='noncentred').")
+    assert depth.endswith("sample them non-centred (parameterization='noncentred'); "
+                          "parameterization='auto' makes this choice from the data in "
+                          "every fit.")
 
 
 def test_struggling_fits_that_could_use_level_coordinates_are_told_so():

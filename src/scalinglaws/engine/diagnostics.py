@@ -210,7 +210,7 @@ def divergence_advice(pooled: Mapping[str, str] | None,
     >>> divergence_advice({})
     'Raise target_accept (e.g. 0.95), tighten priors, or share more parameters.'
     >>> divergence_advice({"E": "centred"})[-79:]
-    "offsets make a funnel: sample them non-centred (parameterization='noncentred')."
+    "entred'); parameterization='auto' makes this choice from the data in every fit."
     >>> advice = divergence_advice({"E": "centred", "A": "noncentred"}, {"E": 32, "A": 2.2})
     >>> advice[advice.index("share"):].split(":")[0]
     "share more parameters (the data barely tell the groups of ['A'] apart"
@@ -389,6 +389,9 @@ def _general_clauses(pooled: Mapping[str, str]) -> list[str]:
     if len(pooled) > 1:
         clauses.append("a dict chooses per parameter, where only some of them are (e.g. "
                        "parameterization={name: 'centred', ...})")
+    if pooled:
+        clauses.append("parameterization='auto' makes this choice from the data in every "
+                       "fit")
     return clauses
 
 
