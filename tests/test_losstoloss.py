@@ -233,10 +233,16 @@ def test_auto_chooses_each_pooled_parameters_offsets_from_its_groups_separation(
     assert sampled.parameterization == {"K": "centred", "sigma_y": "noncentred"}
     assert sampled.link_spec.parameterization == {"K": "centred", "sigma": "noncentred"}
     assert model.parameterization == "auto"
+    # the separations behind it, in the model's names, for the warnings' advice
+    choice, separation = sampling.auto_parameterization(
+        model, ltl.layout.Layout.build(model, hub_pairs),
+        key=jax.random.split(jax.random.split(jax.random.PRNGKey(0))[0])[0], n_starts=8)
+    assert choice == sampled.parameterization
+    assert separation["K"] > 20 > separation["sigma_y"]
     plain = ltl.LossToLossModel("chinchilla", parameterization="auto")  # nothing pooled
     layout = ltl.layout.Layout.build(plain, hub_pairs)
     assert sampling.auto_parameterization(plain, layout, key=jax.random.PRNGKey(0),
-                                          n_starts=8) == "noncentred"
+                                          n_starts=8) == ("noncentred", {})
 
 
 def test_parameterization_takes_auto_and_a_factor_of_a_parameter():

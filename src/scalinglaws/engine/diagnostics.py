@@ -85,17 +85,20 @@ def _by_user_name(values: dict[str, float], factors: list[str], pick) -> dict[st
 
 
 def diagnose(idata: az.InferenceData, max_tree_depth: int,
-             pooled: Mapping[str, str] | None = None) -> list[str]:
+             pooled: Mapping[str, str] | None = None,
+             separation: Mapping[str, float] | None = None) -> list[str]:
     """Plain-words warnings about a posterior; empty when every check passes.
 
     R-hat compares chains within each group of :func:`chains_per_group` chains
     (one group unless a cut fit says otherwise) and ESS adds over the groups. ``pooled``:
     how the fit's pooled parameters were sampled (:func:`divergence_advice`); the
-    separation of their groups is read from the sample statistics' attributes
-    (:data:`SEPARATION_ATTR`) where the fit recorded it.
+    separation of their groups (``separation``, by the names ``pooled`` uses) is read
+    from the sample statistics' attributes (:data:`SEPARATION_ATTR`) where not given.
     """
     stats = idata.sample_stats
     recorded = stats.attrs.get(SEPARATION_ATTR)
+    if separation is not None:
+        recorded = json.dumps(dict(separation))
     names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
     post = idata.posterior[names]
     return problems(

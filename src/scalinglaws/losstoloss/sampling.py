@@ -9,6 +9,7 @@ reused by every fit of the process that shares them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 import warnings
@@ -27,7 +28,7 @@ from numpyro.infer.util import potential_energy
 from .._checks import check_count, check_sampler_settings
 from .._precision import enable_x64
 from ..engine import diagnose
-from ..engine.diagnostics import advised_parameterization
+from ..engine.diagnostics import SEPARATION_ATTR, advised_parameterization
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.nuts import level_separation
 from ..engine.program import Executables, Unravel, persistent_cache
@@ -72,9 +73,11 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     enable_x64()
     persistent_cache()  # the programs no longer embed the data: another process reuses them
     key_law, key_cut = jax.random.split(jax.random.PRNGKey(seed))
+    separation = None
     if spec.parameterization == AUTO:
-        spec = dataclasses.replace(spec, parameterization=auto_parameterization(
-            spec, layout, key=jax.random.split(key_law)[0], n_starts=n_starts))
+        choice, separation = auto_parameterization(
+            spec, layout, key=jax.random.split(key_law)[0], n_starts=n_starts)
+        spec = dataclasses.replace(spec, parameterization=choice)
     offsets = pooled(spec, layout)
     run = {"chains": chains, "warmup": warmup, "draws": draws, "target_accept": target_accept,
            "dense_mass": dense_mass, "max_tree_depth": max_tree_depth,
@@ -86,10 +89,12 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     if spec.feedback == "joint":
         idata = unpad(_nuts(spec, layout, "joint", {"arrays": layout.arrays(spec)}, key_law,
                             n_starts, run, labels, say), layout)
-        problems = diagnose(idata, max_tree_depth, offsets)
+        problems = diagnose(idata, max_tree_depth, offsets, separation)
     else:
         idata, problems = _sample_cut(spec, layout, (key_law, key_cut), n_starts, run,
-                                      labels, cut_draws, say, offsets)
+                                      labels, cut_draws, say, offsets, separation)
+    if separation is not None:  # kept with the fit, as a core fit keeps it
+        idata.sample_stats.attrs[SEPARATION_ATTR] = json.dumps(separation)
     if whiten and idata.sample_stats.attrs.get("coordinates") == "own":
         problems.append("whiten=True, but the Hessian at the mode is not positive definite "
                         "there: the chains sampled in the model's own coordinates instead")
@@ -105,8 +110,8 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
     return spec, idata, problems
 
 
-def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key,
-                          n_starts: int) -> str | dict[str, str]:
+def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key, n_starts: int
+                          ) -> tuple[str | dict[str, str], dict[str, float]]:
     """What ``parameterization="auto"`` samples a fit's hierarchy with, as a core fit's
     (:func:`scalinglaws.engine.nuts.auto_parameterization`): each pooled parameter of
     the compute law and of the links centred where its groups'
@@ -116,13 +121,14 @@ def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key,
     separations are read at the mode of the joint model, every offset non-centred and
     the noise scales held as in every mode search (:func:`_mode`; for ``feedback="cut"``
     too), from the Hessian of its potential there (central differences of the
-    gradient). ``"centred"`` or ``"noncentred"`` where all agree, else a dict in the
-    model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``).
+    gradient). Returns the choice, ``"centred"`` or ``"noncentred"`` where all agree,
+    else a dict in the model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``), and
+    the separations behind it in the same names (the warnings quote them).
     """
     plain = dataclasses.replace(spec, parameterization="noncentred")
     cores = _cores(plain, layout)
     if not any(pooled_offsets(core, design) for _, core, design in cores):
-        return "noncentred"
+        return "noncentred", {}
     data = {"arrays": layout.arrays(plain)}
     mode = _mode(plain, layout, "joint", data, key, n_starts)
     held = _held(plain, link=True)
@@ -144,19 +150,25 @@ def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key,
     hess = np.asarray(program(x, data)(x, data))
     x = np.asarray(x)
     choice: dict[str, str] = {}
+    separations: dict[str, float] = {}
+
+    def owned(key_: str, prefix: str) -> str:
+        name, by = factor_key(key_)
+        own = own_name(prefix, name)
+        return own if by is None else per_factor(own, by)
+
     for prefix, core, design in cores:
         pooled_core = pooled_offsets(core, design)
         if not pooled_core:
             continue
         separation = level_separation(core, design, _CoreSites(unravel, prefix), x, hess)
+        separations.update({owned(k, prefix): v for k, v in separation.items()})
         advised = advised_parameterization(pooled_core, separation)
         for key_, how in (advised.items() if isinstance(advised, dict)
                           else ((name, advised) for name in pooled_core)):
-            name, by = factor_key(key_)
-            own = own_name(prefix, name)
-            choice[own if by is None else per_factor(own, by)] = how
+            choice[owned(key_, prefix)] = how
     kinds = set(choice.values())
-    return kinds.pop() if len(kinds) == 1 else choice
+    return (kinds.pop() if len(kinds) == 1 else choice), separations
 
 
 class _CoreSites:
@@ -340,20 +352,22 @@ def fixed_by_cut(names: Sequence[str]) -> list[str]:
 
 
 def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: Mapping,
-                labels: dict, cut_draws: int, say,
-                offsets: Mapping[str, str]) -> tuple[az.InferenceData, list[str]]:
+                labels: dict, cut_draws: int, say, offsets: Mapping[str, str],
+                separation: Mapping[str, float] | None = None,
+                ) -> tuple[az.InferenceData, list[str]]:
     """Stage 1: the compute law from the input losses alone. Stage 2: for each of
     ``cut_draws`` stage-1 draws (at evenly spaced quantiles of E_x), the whole model with
     the compute law's sites conditioned on that draw and hidden from the sampler; one
     compiled NUTS serves every draw. Returns the stage-2 chains side by side, the fixed
-    values broadcast along them, and the warnings (``offsets``: :func:`pooled`'s)."""
+    values broadcast along them, and the warnings (``offsets``: :func:`pooled`'s;
+    ``separation``: :func:`auto_parameterization`'s, which the advice quotes)."""
     key_law, key_cut = keys
     arrays = layout.arrays(spec)
     stage1 = unpad(_nuts(spec, layout, "law", {"arrays": arrays}, key_law, n_starts, run,
                          labels, say), layout)
     max_depth = run["max_tree_depth"]
     problems = [f"compute law (stage 1 of the cut): {m}"
-                for m in diagnose(stage1, max_depth, offsets)]
+                for m in diagnose(stage1, max_depth, offsets, separation)]
     names = fixed_by_cut(list(stage1.posterior.data_vars))
     flat = stage1.posterior[names].stack(sample=("chain", "draw"))
     e_x = flat[f"{X_PREFIX}.E"].values.reshape(-1, flat.sizes["sample"]).mean(axis=0)
@@ -380,7 +394,7 @@ def _sample_cut(spec: LossToLossSpec, layout: Layout, keys, n_starts: int, run: 
     ran = {part.sample_stats.attrs.get("coordinates") for part in (stage1, *parts)}
     idata.sample_stats.attrs["coordinates"] = "own" if "own" in ran else "whitened"
     problems += [f"links given {cut_draws} compute-law draws (R-hat within each draw's "
-                 f"chains): {m}" for m in diagnose(idata, max_depth, offsets)]
+                 f"chains): {m}" for m in diagnose(idata, max_depth, offsets, separation)]
     shape = (run["chains"], idata.posterior.sizes["draw"])
     for name in names:  # the fixed values, constant along each draw's chains
         value = np.stack([np.broadcast_to(np.asarray(fixed[name]),
