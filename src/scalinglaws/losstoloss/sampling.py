@@ -118,12 +118,12 @@ def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key, n_starts
     :func:`~scalinglaws.engine.nuts.level_separation` reaches
     :data:`~scalinglaws.engine.diagnostics.WELL_SEPARATED`, non-centred below, per factor
     where its factors fall on both sides (:func:`advised_parameterization`). The
-    separations are read at the mode of the joint model, every offset non-centred and
-    the noise scales held as in every mode search (:func:`_mode`; for ``feedback="cut"``
-    too), from the Hessian of its potential there (central differences of the
-    gradient). Returns the choice, ``"centred"`` or ``"noncentred"`` where all agree,
-    else a dict in the model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``), and
-    the separations behind it in the same names (the warnings quote them).
+    separations are read at the mode of the joint model with every offset non-centred
+    (:func:`_mode`, noise scales held where it holds them; for ``feedback="cut"`` too),
+    from the Hessian of its potential there (central differences of the gradient).
+    Returns the choice, ``"centred"`` or ``"noncentred"`` where all agree, else a dict in
+    the model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``), and the separations
+    behind it in the same names (the warnings quote them).
     """
     plain = dataclasses.replace(spec, parameterization="noncentred")
     cores = _cores(plain, layout)

@@ -255,24 +255,21 @@ def _stacked_rows(fits: Mapping[str, Any], rows: list[dict[str, Any]], factors: 
     """The ``at`` targets predicted by the fits stacked by ``weights``
     (:func:`scalinglaws.compare.stacked_predict`), each target that gives every model its
     law's variables: at the levels it names, and for a factor it names no level of, at
-    each level that every model varying by that factor was fitted on."""
+    each level the models were fitted on."""
     needed = sorted({f for fit in fits.values() for f in fit.spec.factors})
-    shared = {}
-    for f in needed:
-        fitted = [set(_fitted_levels(fit, f)) for fit in fits.values() if f in fit.spec.factors]
-        shared[f] = sorted(set.intersection(*fitted))
-    wanted, skipped, no_common = [], [], []
+    # comparable fits were fitted to the same rows: each factor's levels are the same in
+    # every model that varies by it
+    fitted = {f: _fitted_levels(next(fit for fit in fits.values() if f in fit.spec.factors), f)
+              for f in needed}
+    wanted, skipped = [], []
     for i, row in enumerate(rows, 1):
         knowns = {name: _known(fit, row) for name, fit in fits.items()}
         if any(v not in knowns[name] for name, fit in fits.items()
                for v in fit.spec.law.variables):
             skipped.append(i)
             continue
-        choices = {f: [str(factor_labels([row[f]], f)[0])] if f in row else shared[f]
+        choices = {f: [str(factor_labels([row[f]], f)[0])] if f in row else fitted[f]
                    for f in needed}
-        if not all(choices.values()):
-            no_common.append(i)
-            continue
         target = ", ".join(f"{k}={plain_number(float(row[k]))}" for k in row if k not in factors)
         wanted += [{"target": target, "levels": levels, "knowns": knowns}
                    for levels in _combinations(choices)]
@@ -280,10 +277,6 @@ def _stacked_rows(fits: Mapping[str, Any], rows: list[dict[str, Any]], factors: 
         notes.append(Note(
             f"{STACKED}: no stacked row for target(s) {skipped}: a stacked prediction needs "
             f"every model's law variables.", "info"))
-    if no_common:
-        notes.append(Note(
-            f"{STACKED}: no stacked row for target(s) {no_common}: they name no level of a "
-            f"factor and the models were fitted on no common level of it; name one.", "info"))
     if not wanted:
         return None
     inputs = pd.DataFrame([
