@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -239,6 +240,12 @@ def test_auto_chooses_each_pooled_parameters_offsets_from_its_groups_separation(
         key=jax.random.split(jax.random.split(jax.random.PRNGKey(0))[0])[0], n_starts=8)
     assert choice == sampled.parameterization
     assert separation["K"] > 20 > separation["sigma_y"]
+    # read in the marginal model whatever the latents: the same posterior of the laws
+    sampled_latents = dataclasses.replace(model, latent="noncentred", feedback="cut")
+    assert sampling.auto_parameterization(
+        sampled_latents, ltl.layout.Layout.build(sampled_latents, hub_pairs),
+        key=jax.random.split(jax.random.split(jax.random.PRNGKey(0))[0])[0],
+        n_starts=8) == (choice, separation)
     plain = ltl.LossToLossModel("chinchilla", parameterization="auto")  # nothing pooled
     layout = ltl.layout.Layout.build(plain, hub_pairs)
     assert sampling.auto_parameterization(plain, layout, key=jax.random.PRNGKey(0),

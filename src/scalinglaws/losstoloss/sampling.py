@@ -119,34 +119,32 @@ def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key, n_starts
     :data:`~scalinglaws.engine.diagnostics.WELL_SEPARATED`, non-centred below, per factor
     where its factors fall on both sides (:func:`advised_parameterization`). The
     separations are read at the mode of the joint model with every offset non-centred
-    (:func:`_mode`, noise scales held where it holds them; for ``feedback="cut"`` too),
-    from the Hessian of its potential there (central differences of the gradient).
+    and the latent input losses integrated out (``latent="marginal"``, whatever the
+    fit's ``latent`` and ``feedback``: the same posterior of the laws' parameters, and a
+    mode searched with no noise scale held), from the Hessian of its potential there
+    (central differences of the gradient).
     Returns the choice, ``"centred"`` or ``"noncentred"`` where all agree, else a dict in
     the model's own names (``"K"``, ``"E_x"``, ``"K[dataset_y]"``), and the separations
     behind it in the same names (the warnings quote them).
     """
-    plain = dataclasses.replace(spec, parameterization="noncentred")
+    plain = dataclasses.replace(spec, parameterization="noncentred", latent="marginal")
     cores = _cores(plain, layout)
     if not any(pooled_offsets(core, design) for _, core, design in cores):
         return "noncentred", {}
     data = {"arrays": layout.arrays(plain)}
     mode = _mode(plain, layout, "joint", data, key, n_starts)
-    held = _held(plain, link=True)
-    free = {k: v for k, v in mode.items() if k not in held}
-    unravel = Unravel({k: np.shape(v) for k, v in free.items()})
+    unravel = Unravel({k: np.shape(v) for k, v in mode.items()})
 
     def curvature() -> Executables:
         model = _model(plain, layout.shapes, "joint")
-        model = handlers.condition(model, data=held) if held else model
 
         def at(x, data):
             return hessian(jax.grad(lambda y: potential_energy(model, (), data, unravel(y))), x)
 
         return Executables(jax.jit(at).lower, brief=True)
 
-    x = unravel.ravel(free)
-    program = _PROGRAMS.get(plain, ("curvature", layout.shapes, tuple(sorted(held))),
-                            curvature)
+    x = unravel.ravel(mode)
+    program = _PROGRAMS.get(plain, ("curvature", layout.shapes), curvature)
     hess = np.asarray(program(x, data)(x, data))
     x = np.asarray(x)
     choice: dict[str, str] = {}
