@@ -111,7 +111,9 @@ def _terms(terms: str | tuple[str, ...]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Law:
-    """A named functional form.
+    """A named functional form. Call it to evaluate it in float64,
+    ``law(variables, params)`` (:meth:`__call__`); ``fn`` is the bare ``jax.numpy``
+    function for code JAX traces.
 
     Parameters
     ----------
