@@ -297,3 +297,20 @@ def test_a_law_called_with_bad_inputs_names_them():
         law({"N": "big", "D": 2e10}, p)
     with pytest.raises(ScalingLawError, match="do not broadcast"):
         law({"N": [1e9, 2e9], "D": [1e10, 2e10, 3e10]}, p)
+
+
+@pytest.mark.parametrize("name", sorted(sl.laws.BUILTIN))
+def test_every_builtin_law_called_is_its_fn_in_float64(name):
+    law = sl.laws.get(name)
+    params = {p.name: {"positive": 0.3, "unit": 0.5, "real": 0.1}[p.constraint]
+              for p in law.params}
+    variables = {v: np.array([1e8, 3e9, 1e11]) for v in law.variables}
+    out = law(variables, params)
+    assert out.dtype == np.float64 and out.shape == (3,)
+    np.testing.assert_allclose(out, np.asarray(law.fn(
+        {k: jnp.asarray(v) for k, v in variables.items()},
+        {k: jnp.asarray(v) for k, v in params.items()})), rtol=1e-12)
+    np.testing.assert_allclose(law(variables, params, log=True),
+                               np.asarray(law.log({k: jnp.asarray(v) for k, v in variables.items()},
+                                                  {k: jnp.asarray(v) for k, v in params.items()})),
+                               rtol=1e-12)
