@@ -11,6 +11,7 @@ import textwrap
 import warnings
 
 import arviz as az
+import jax
 import numpy as np
 import numpyro
 import pytest
@@ -332,7 +333,22 @@ def test_corrupt_cache_folder_recompiles(tmp_path):
     assert second.stdout == first.stdout
 
 
+def test_programs_are_exported_from_jax_0_10(monkeypatch):
+    """Before JAX 0.10 a fresh process running the sampler's exported form crashed
+    (engine.program.EXPORT_FROM_JAX): those versions keep XLA's compilation cache only."""
+    from scalinglaws.engine.program import exports_programs
+
+    for version, exports in (("0.7.0", False), ("0.9.2", False), ("0.10.0", True),
+                             ("0.10.2", True), ("0.11.0.dev20270101", True), ("1.0", True)):
+        monkeypatch.setattr(jax, "__version__", version)
+        assert exports_programs() is exports, version
+
+
 def test_a_fresh_process_reads_the_exported_programs_and_draws_the_same(tmp_path, sweeps):
+    from scalinglaws.engine.program import exports_programs
+
+    if not exports_programs():
+        pytest.skip(f"JAX {jax.__version__} does not export programs (EXPORT_FROM_JAX)")
     script = """
         import json, sys, jax, scalinglaws as sl
         read = []

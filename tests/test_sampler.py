@@ -257,8 +257,10 @@ def test_chains_advanced_step_by_step_are_the_chains_of_nuts_chain():
         lambda z: value_and_grad(z, s), k, x, **settings)))(keys, starts, scales)
     stepped = jax.jit(lambda k, x, s: nuts_chains(value_and_grad, k, x, args=(s,),
                                                   **settings))(keys, starts, scales)
-    steps = np.asarray(stepped.num_steps).sum(axis=1)
-    assert steps.max() > 2 * steps.min()  # the chains really ran out of step
+    # the chains really ran out of step: in most iterations their trajectories differ in
+    # length (a property of the random stream, which differs between JAX versions)
+    steps = np.asarray(stepped.num_steps)
+    assert np.mean(np.ptp(steps, axis=0) > 0) > 0.5
     for field in nested._fields:
         np.testing.assert_allclose(np.asarray(getattr(stepped, field), dtype=float),
                                    np.asarray(getattr(nested, field), dtype=float),

@@ -29,6 +29,7 @@ import importlib.metadata
 import importlib.util
 import math
 import os
+import re
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from functools import cache, partial
 from pathlib import Path
 
 import jax
+import jax.export  # a submodule JAX before 0.8 does not import with jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -486,12 +488,28 @@ class _Batched:
                        out_shardings=self._sharding[1]).lower(*shapes)
 
 
+#: The first JAX release whose exported programs run when a fresh process reads them
+#: back. With jax/jaxlib 0.7.0, 0.7.2, 0.8.3 and 0.9.2 (and the newest NumPyro) the
+#: sampler's exported form, read by a second process, ends it with a segmentation fault
+#: whatever the XLA options (the demo run twice, 2026-12-07); there only XLA's own
+#: compilation cache is kept.
+EXPORT_FROM_JAX = (0, 10)
+
+
+def exports_programs() -> bool:
+    """Whether this JAX's programs are exported to the persistent cache
+    (:data:`EXPORT_FROM_JAX`)."""
+    release = tuple(int(part) for part in re.findall(r"\d+", jax.__version__)[:2])
+    return release >= EXPORT_FROM_JAX
+
+
 def exported_program(jitted, shapes, key: str | None):
     """``jitted`` exported (:mod:`jax.export`) for arguments of ``shapes``, kept in the
     folder ``exported`` of the persistent cache: read from there when it is there, so
     that a fresh process skips tracing the model, else traced, exported and written
     there. None (lower as usual) without a cache folder or a ``key`` (a spec that cannot
-    be written to JSON), or where the program cannot be exported or written.
+    be written to JSON), before JAX 0.10 (:func:`exports_programs`), or where the
+    program cannot be exported or written.
 
     The file's name hashes ``key``, the argument shapes, the backend and its device
     count, :data:`LOOPED_ENTRIES`, and the versions of JAX, NumPyro and this package's
@@ -499,7 +517,8 @@ def exported_program(jitted, shapes, key: str | None):
     over.
     """
     folder = persistent_cache()
-    if folder is None or key is None or importlib.util.find_spec("flatbuffers") is None:
+    if (folder is None or key is None or not exports_programs()
+            or importlib.util.find_spec("flatbuffers") is None):
         return None
     leaves, tree = jax.tree_util.tree_flatten(shapes)
     name = hashlib.sha256(repr((

@@ -33,6 +33,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.export  # a submodule JAX before 0.8 does not import with jax
 import jax.numpy as jnp
 import numpy as np
 
