@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections import Counter
 
 import arviz as az
 import numpy as np
@@ -231,10 +232,11 @@ def test_stacked_draws_mix_each_fits_own_draws_by_its_weight(fits):
     for name, fit in fits.items():
         own = fit.predict_draws(NEW_RUNS, seed=2)
         mine = draws["model"] == name
-        # every draw is one of that fit's own predictive draws, each used at most once
-        rows = {tuple(r) for r in own["law"]}
-        assert all(tuple(r) in rows for r in draws["law"][mine])
-        assert len({tuple(r) for r in draws["law"][mine]}) == mine.sum()
+        # every draw is one of that fit's own predictive draws, each used at most once (a
+        # chain may repeat a state, so a value may appear as often as it does there)
+        available = Counter(tuple(r) for r in own["law"])
+        used = Counter(tuple(r) for r in draws["law"][mine])
+        assert all(count <= available[row] for row, count in used.items())
     assert not (draws["model"][:300] == "floor").all()  # shuffled, not in blocks
 
 
