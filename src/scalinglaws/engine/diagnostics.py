@@ -97,8 +97,8 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int,
     """
     stats = idata.sample_stats
     recorded = stats.attrs.get(SEPARATION_ATTR)
-    if separation is not None:
-        recorded = json.dumps(dict(separation))
+    if separation is None and recorded is not None:
+        separation = json.loads(recorded)
     names = [v for v in idata.posterior.data_vars if not auxiliary(v)]
     post = idata.posterior[names]
     return problems(
@@ -108,7 +108,7 @@ def diagnose(idata: az.InferenceData, max_tree_depth: int,
         quantities=dataset_convergence(post), factors=_factors(idata),
         chains_per_group=chains_per_group(post),
         log_density=stats["lp"].values if "lp" in stats else None, pooled=pooled,
-        separation=None if recorded is None else json.loads(recorded))
+        separation=separation)
 
 
 def dataset_convergence(post: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
