@@ -35,7 +35,7 @@ from ..engine.program import Executables, Unravel, persistent_cache
 from ..engine.sampler import hessian
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import ProgramCache, offset_sites, pooled_offsets
-from ..spec import AUTO, factor_key, per_factor
+from ..spec import AUTO
 from .composed import LINK_PREFIX, X_PREFIX
 from .layout import Layout, Shapes, constant_data
 from .model import build, dims_coords, unpad
@@ -149,22 +149,16 @@ def auto_parameterization(spec: LossToLossSpec, layout: Layout, *, key, n_starts
     x = np.asarray(x)
     choice: dict[str, str] = {}
     separations: dict[str, float] = {}
-
-    def owned(key_: str, prefix: str) -> str:
-        name, by = factor_key(key_)
-        own = own_name(prefix, name)
-        return own if by is None else per_factor(own, by)
-
     for prefix, core, design in cores:
         pooled_core = pooled_offsets(core, design)
         if not pooled_core:
             continue
         separation = level_separation(core, design, _CoreSites(unravel, prefix), x, hess)
-        separations.update({owned(k, prefix): v for k, v in separation.items()})
+        separations.update({own_name(prefix, k): v for k, v in separation.items()})
         advised = advised_parameterization(pooled_core, separation)
         for key_, how in (advised.items() if isinstance(advised, dict)
                           else ((name, advised) for name in pooled_core)):
-            choice[owned(key_, prefix)] = how
+            choice[own_name(prefix, key_)] = how
     kinds = set(choice.values())
     return (kinds.pop() if len(kinds) == 1 else choice), separations
 

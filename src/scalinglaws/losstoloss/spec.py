@@ -62,12 +62,17 @@ _CORE_NAMES = {own: core for core, own in OWN_NAMES.items()}
 
 def own_name(core: str, name: str) -> str:
     """The model's own name of the parameter ``name`` of a core (``"x"``: the compute law,
-    ``"link"``), as ``vary``, ``priors`` and ``parameterization`` take it.
+    ``"link"``), as ``vary``, ``priors`` and ``parameterization`` take it; a per-factor
+    key (``"sigma[task]"``) keeps its factor.
 
     >>> own_name("link", "sigma"), own_name("x", "E"), own_name("link", "kappa")
     ('sigma_y', 'E_x', 'kappa')
+    >>> own_name("link", "sigma[task]")
+    'sigma_y[task]'
     """
-    return OWN_NAMES.get((core, name), name)
+    base, by = factor_key(name)
+    own = OWN_NAMES.get((core, base), base)
+    return own if by is None else per_factor(own, by)
 
 
 def _additive_e(law: Law) -> bool:
