@@ -44,6 +44,11 @@ options = json.loads(sys.argv[1])
 refits, long_draws = (int(v) for v in sys.argv[2:4])
 program = importlib.import_module("scalinglaws.engine.program")
 program.LOOPED_ENTRIES = options.get("looped", True)
+if options.get("validation"):  # NumPyro's validation on, and kept on while tracing
+    import numpyro
+    numpyro.enable_validation(True)
+    numpyro.distributions.Distribution.set_default_validate_args = staticmethod(
+        lambda value: None)
 compiled = {"sampler": [], "brief": []}
 
 
@@ -100,6 +105,8 @@ MODES = {
         {"brief": CHEAP, "sampler": {"xla_llvm_disable_expensive_passes": True}},
     "the package, a fit's chains and starts vectorised (not looped)":
         {"brief": BRIEF, "sampler": SAMPLER, "looped": False},
+    "the package, models traced with NumPyro's validation on":
+        {"brief": BRIEF, "sampler": SAMPLER, "validation": True},
 }
 
 

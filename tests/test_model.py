@@ -357,3 +357,40 @@ def test_level_coordinates_of_a_hierarchy_when_the_frame_has_one_level(sweep):
     assert "log_level" in fit.idata.posterior
     pred = fit.predict(one.head(3))
     assert np.all(np.abs(pred["median"] / one["loss"].head(3) - 1) < 0.05)
+
+
+@pytest.mark.parametrize("validation", [True, False])
+def test_a_model_is_traced_without_numpyro_validation_whatever_the_setting(sweep, validation):
+    """NumPyro's validation of distributions (on by default from NumPyro 0.22, off before)
+    masks every ``log_prob`` by its support when on, which changes the compiled program
+    and so its draws: models are traced with it off, and the process's setting is as it
+    was afterwards."""
+    from jax.flatten_util import ravel_pytree
+    from numpyro.distributions import Distribution
+    from numpyro.infer.util import potential_energy
+
+    from scalinglaws.model import TRACING, data_model, pad, structure_of
+
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "sigma": "dataset"}, likelihood="student_t")
+    design = make_design(model, sweep)
+    structure = structure_of([design])
+    data = pad(design, structure)
+    params = initialize_model(jax.random.PRNGKey(0), data_model(model, structure),
+                              model_args=(data,)).param_info.z
+    flat, unravel = ravel_pytree(params)
+
+    def program(setting):
+        numpyro.enable_validation(setting)
+        potential = jax.value_and_grad(lambda x: potential_energy(
+            data_model(model, structure), (data,), {}, unravel(x)))
+        with TRACING, TRACING:  # re-entrant
+            text = str(jax.make_jaxpr(potential)(flat))
+        assert Distribution._validate_args is setting
+        return text
+
+    was = Distribution._validate_args
+    try:
+        assert program(validation) == program(not validation)
+    finally:
+        numpyro.enable_validation(was)

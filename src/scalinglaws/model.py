@@ -25,6 +25,7 @@ The same functions assemble parameters inside the model and in
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -47,12 +48,73 @@ from .laws.expr import LOG_KEY
 from .priors import Prior
 from .spec import is_centred, per_factor
 
-#: Held while a NumPyro model is traced. NumPyro's effect handlers are one stack for the
-#: whole process, so two threads tracing models at once would push their sites onto each
-#: other's traces. Every trace in the package (building a program's layout, lowering a
-#: program, reading a model's sites) holds this lock; compiled programs run outside it,
-#: so fits and predictions in several threads are correct, and sample side by side.
-TRACING = threading.RLock()
+
+class Tracing:
+    """Held while a NumPyro model is traced: a re-entrant lock that also turns NumPyro's
+    validation of distributions off for as long as it is held, then back as it was.
+
+    NumPyro's effect handlers are one stack for the whole process, so two threads tracing
+    models at once would push their sites onto each other's traces. Every trace in the
+    package (building a program's layout, lowering a program, reading a model's sites)
+    holds this lock (:data:`TRACING`, or :func:`traced` for a function given to
+    ``jax.jit``); compiled programs run outside it, so fits and predictions in several
+    threads are correct, and sample side by side.
+
+    With validation on, every ``log_prob`` of a traced model is also masked by its
+    distribution's support, which changes the compiled program (and so, through its
+    rounding, the draws) without changing any density the package evaluates: the
+    package's data and parameters lie in their supports by construction. Validation is a
+    process-wide setting, on by default from NumPyro 0.22 and off before, and
+    ``numpyro.validation_enabled`` (which NumPyro 0.21 leaves on when it exits) changes
+    it. Traced without it, a program and its draws are the same whatever the setting, and
+    the demo's first fit takes 0.94 times as long (3.64 s against 3.88 s with validation
+    on; ``benchmarks/compile_modes.py``, ``docs/modeling.md``).
+
+    >>> import numpyro.distributions as dist
+    >>> with TRACING:
+    ...     dist.Distribution._validate_args
+    False
+    """
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._validation = None
+
+    def __enter__(self) -> Tracing:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            self._validation = dist.Distribution._validate_args
+            dist.Distribution.set_default_validate_args(False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            dist.Distribution.set_default_validate_args(self._validation)
+        self._lock.release()
+
+
+#: The process's one :class:`Tracing`.
+TRACING = Tracing()
+
+
+def traced(fn: Callable) -> Callable:
+    """``fn`` run holding :data:`TRACING`: for a function given to ``jax.jit``, whose body
+    runs only while JAX traces it (the compiled program runs without the lock).
+
+    >>> import jax
+    >>> jax.jit(traced(lambda x: x + 1.0))(1.0).item()
+    2.0
+    """
+
+    @functools.wraps(fn)
+    def holding(*args, **kwargs):
+        with TRACING:
+            return fn(*args, **kwargs)
+
+    return holding
 
 RUN_SITE = "run"
 

@@ -31,6 +31,7 @@ from .model import (
     row_noise,
     run_offset,
     structure_of,
+    traced,
     untransform,
     view,
     with_measurement_error,
@@ -102,7 +103,7 @@ def predict_draws(spec, design: Design, posterior: Mapping, rng_key, row_key=Non
     enable_x64()
     structure = structure_of([design], pad_levels=False)
     predict = _PREDICTORS.get(spec, structure,
-                              lambda: jax.jit(partial(predict_padded, spec, structure)))
+                              lambda: jax.jit(traced(partial(predict_padded, spec, structure))))
     row_key = rng_key if row_key is None else row_key
     return unpad_draws(predict(dict(posterior), rng_key, pad(design, structure), row_key),
                        design.n_rows)

@@ -28,6 +28,7 @@ from ..model import (
     observation,
     pad,
     structure_of,
+    traced,
     transform_target,
     untransform,
     view,
@@ -68,8 +69,8 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
         _check_sigma_levels(x_design)
     program = _PREDICTORS.get(
         spec, (x_structure, link_structure, conditioned, law_prior),
-        lambda: jax.jit(partial(predict_padded, spec, x_structure, link_structure,
-                                conditioned, law_prior)))
+        lambda: jax.jit(traced(partial(predict_padded, spec, x_structure, link_structure,
+                                       conditioned, law_prior))))
     rows = x_structure.rows
     obs = np.zeros(rows)  # rows without an observation: any finite value, not used
     mask = np.zeros(rows, bool)

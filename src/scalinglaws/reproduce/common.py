@@ -219,18 +219,13 @@ def fit_model(model: Any, data: pd.DataFrame, settings: Settings,
               log: Callable[[str], None], name: str, **overrides: Any):
     """Fit a ScalingModel or LossToLossModel with the settings, quietly, logging the time;
     with ``settings.fits``, read the fit from there if it was made before, else save it."""
-    import numpyro
-
     path = _saved_fit_path(model, data, settings, name, overrides)
     if path is not None and path.exists():
         log(f"{name}: reading the fit made before, {path}")
         return _read_saved_fit(model, path)
     started = time.perf_counter()
     log(f"fitting {name} on {len(data)} rows ...")
-    # NumPyro validates distribution arguments by default: one random start at which the
-    # law is not finite (e.g. L_x < E_x, or an overflowing exponent) then aborts the
-    # multi-start search instead of being discarded, so validation is off while fitting.
-    with filtered(("ignore", ScalingLawWarning)), numpyro.validation_enabled(False):
+    with filtered(("ignore", ScalingLawWarning)):
         fit = model.fit(data, **settings.fit_kwargs(**overrides))
     log(f"  {name}: {time.perf_counter() - started:.0f} s, {len(fit.warnings)} sampler "
         f"warning(s)")
@@ -244,8 +239,6 @@ def fit_many(model: Any, frames: Mapping[str, pd.DataFrame], settings: Settings,
     """:func:`fit_model` for several frames of one structure, by name: fits saved before are
     read, the others fitted as one batched program (``ScalingModel.fit_many``) and saved.
     Returns the fits and the seconds each took (the batch's time shared evenly)."""
-    import numpyro
-
     paths = {name: _saved_fit_path(model, data, settings, name, overrides)
              for name, data in frames.items()}
     fits, seconds = {}, {}
@@ -258,7 +251,7 @@ def fit_many(model: Any, frames: Mapping[str, pd.DataFrame], settings: Settings,
         started = time.perf_counter()
         log(f"fitting {len(todo)} data sets as one batch ({sum(map(len, todo.values()))} "
             f"rows) ...")
-        with filtered(("ignore", ScalingLawWarning)), numpyro.validation_enabled(False):
+        with filtered(("ignore", ScalingLawWarning)):
             made = model.fit_many(todo, **settings.fit_kwargs(**overrides))
         took = time.perf_counter() - started
         log(f"  {len(todo)} fits: {took:.0f} s, "
