@@ -842,6 +842,7 @@ class Program:
                                        minval=-START_RADIUS, maxval=START_RADIUS))
 
         self._seeded = seeded
+        self._seeded_program = Executables(seeded.lower, brief=True)
         # a law built in Python (registered or not): its programs are not exported
         identity = f"{spec.to_json()}|{structure!r}|{settings!r}" if spec.portable else None
 
@@ -884,7 +885,8 @@ class Program:
         """One fit's random inputs from its ``seed``: its chains' keys and its mode
         search's starting points, drawn uniformly in the unconstrained box (one small
         compiled program serves every seed)."""
-        return tuple(np.asarray(a) for a in self._seeded(np.int64(seed)))
+        seed = np.int64(seed)
+        return tuple(np.asarray(a) for a in self._seeded_program(seed)(seed))
 
     def find_modes(self, x0: np.ndarray, data: dict) -> tuple[np.ndarray, np.ndarray]:
         """BFGS from every row of ``x0`` (with its row of ``data``): optima, energies, in
