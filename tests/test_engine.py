@@ -512,3 +512,28 @@ def test_a_cpu_loops_over_a_fits_chains_and_starts(monkeypatch):
     vectorised = jax.make_jaxpr(program.over_entries(stop_at))(xs, limits)
     assert "scan" not in str(vectorised)
     assert program.over_entries(stop_at)(xs, limits).tolist() == [1.0, 5.0, 2.0, 3.0]
+
+
+def test_programs_are_kept_per_jax_random_settings(sweeps, monkeypatch):
+    """A program traced under one of JAX's settings that change its random numbers is
+    not reused under another (in the process, or exported to the persistent cache), and
+    is reused when the setting is back."""
+    from scalinglaws.engine.program import exported_name
+
+    shape = jax.ShapeDtypeStruct((4, 3), np.float64)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sl.ScalingLawWarning)  # short chains
+            return MODEL.fit(sweeps[0], seed=0, **FAST).idata.posterior["alpha"].values
+
+    before, name = fit(), exported_name("sampler", shape)
+    was = jax.config.jax_threefry_partitionable
+    try:
+        jax.config.update("jax_threefry_partitionable", not was)
+        assert not np.array_equal(fit(), before)
+        assert exported_name("sampler", shape) != name
+    finally:
+        jax.config.update("jax_threefry_partitionable", was)
+    np.testing.assert_array_equal(fit(), before)
+    assert exported_name("sampler", shape) == name

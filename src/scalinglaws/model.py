@@ -128,6 +128,24 @@ class LevelSite:
     prior: Prior | None  # None: standard-normal z of a non-centred offset
 
 
+#: JAX settings that change the program traced from the same code: the random keys'
+#: implementation and how Threefry lays out its bits (so the draws of a seed), and the
+#: default precision of matrix products.
+TRACED_SETTINGS = ("jax_default_prng_impl", "jax_threefry_partitionable",
+                   "jax_default_matmul_precision")
+
+
+def traced_settings() -> tuple[str, ...]:
+    """The values of :data:`TRACED_SETTINGS` in this process, as text: part of every
+    program's key, in the process (:class:`ProgramCache`) and in the persistent cache, so
+    that a program traced under other settings is never reused.
+
+    >>> traced_settings()[0]
+    'threefry2x32'
+    """
+    return tuple(str(getattr(jax.config, name, None)) for name in TRACED_SETTINGS)
+
+
 class ProgramCache:
     """The compiled programs of a process, one per (spec, key), least recently used
     dropped beyond ``limit``.
@@ -150,8 +168,10 @@ class ProgramCache:
         self._items: OrderedDict = OrderedDict()
 
     def get(self, spec, key, make: Callable[[], Any]) -> Any:
-        """The program of (``spec``, ``key``), made by ``make()`` the first time."""
-        full = (spec.to_json() if spec.portable else ("object", id(spec)), key)
+        """The program of (``spec``, ``key``) under JAX's present settings
+        (:func:`traced_settings`), made by ``make()`` the first time."""
+        full = (spec.to_json() if spec.portable else ("object", id(spec)), key,
+                traced_settings())
         if full in self._items:
             self._items.move_to_end(full)
         else:

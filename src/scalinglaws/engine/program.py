@@ -62,6 +62,7 @@ from ..model import (
     offset_sites,
     sampled_as,
     terms_to_level,
+    traced_settings,
     view,
 )
 from .sampler import (
@@ -511,21 +512,17 @@ def exported_program(jitted, shapes, key: str | None):
     be written to JSON), before JAX 0.10 (:func:`exports_programs`), or where the
     program cannot be exported or written.
 
-    The file's name hashes ``key``, the argument shapes, the backend and its device
-    count, :data:`LOOPED_ENTRIES`, and the versions of JAX, NumPyro and this package's
-    source, so a change to any of them exports again; a damaged file is exported again
-    over.
+    The file's name (:func:`exported_name`) hashes ``key``, the argument shapes, the
+    backend and its device count, :data:`LOOPED_ENTRIES`, JAX's settings that change a
+    traced program (:func:`~scalinglaws.model.traced_settings`), and the versions of
+    JAX, NumPyro and this package's source, so a change to any of them exports again; a
+    damaged file is exported again over.
     """
     folder = persistent_cache()
     if (folder is None or key is None or not exports_programs()
             or importlib.util.find_spec("flatbuffers") is None):
         return None
-    leaves, tree = jax.tree_util.tree_flatten(shapes)
-    name = hashlib.sha256(repr((
-        key, str(tree), [(a.shape, np.dtype(a.dtype).str) for a in leaves], _environment(),
-        LOOPED_ENTRIES,
-    )).encode()).hexdigest()[:32]
-    path = Path(folder) / "exported" / f"{name}.jaxexport"
+    path = Path(folder) / "exported" / f"{exported_name(key, shapes)}.jaxexport"
     if path.exists():
         try:
             return jax.export.deserialize(bytearray(path.read_bytes()))
@@ -544,6 +541,24 @@ def exported_program(jitted, shapes, key: str | None):
     except OSError:
         pass
     return exported
+
+
+def exported_name(key: str, shapes) -> str:
+    """The file name (without suffix) of the exported program ``key`` for arguments of
+    ``shapes`` in this process (:func:`exported_program`).
+
+    >>> import jax, numpy as np
+    >>> one = exported_name("sampler|model", jax.ShapeDtypeStruct((4, 3), np.float64))
+    >>> one == exported_name("sampler|model", jax.ShapeDtypeStruct((4, 3), np.float64))
+    True
+    >>> one == exported_name("sampler|model", jax.ShapeDtypeStruct((8, 3), np.float64))
+    False
+    """
+    leaves, tree = jax.tree_util.tree_flatten(shapes)
+    return hashlib.sha256(repr((
+        key, str(tree), [(a.shape, np.dtype(a.dtype).str) for a in leaves], _environment(),
+        LOOPED_ENTRIES, traced_settings(),
+    )).encode()).hexdigest()[:32]
 
 
 @cache
