@@ -514,7 +514,7 @@ def test_a_cpu_loops_over_a_fits_chains_and_starts(monkeypatch):
     assert program.over_entries(stop_at)(xs, limits).tolist() == [1.0, 5.0, 2.0, 3.0]
 
 
-def test_programs_are_kept_per_jax_random_settings(sweeps, monkeypatch):
+def test_programs_are_kept_per_jax_random_settings(sweeps):
     """A program traced under one of JAX's settings that change its random numbers is
     not reused under another (in the process, or exported to the persistent cache), and
     is reused when the setting is back."""
