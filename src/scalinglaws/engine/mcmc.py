@@ -282,8 +282,8 @@ class WhitenedNUTS:
                 return jax.vmap(jax.vmap(one))(posterior), {n: first[n]["value"]
                                                             for n in names}
 
-            self._log_lik = jax.jit(log_lik)
-        log_lik, observed = self._log_lik(posterior, data)
+            self._log_lik = Executables(jax.jit(log_lik).lower, brief=True)
+        log_lik, observed = self._log_lik(posterior, data)(posterior, data)
         return ({n: np.asarray(v) for n, v in log_lik.items()},
                 {n: np.asarray(v) for n, v in observed.items()})
 
