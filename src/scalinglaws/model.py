@@ -366,7 +366,7 @@ def sampled_sites(spec, design: Design) -> list[str]:
     """
     names: list[str] = []
 
-    def traced():
+    def read_sites():
         model = numpyro.handlers.substitute(
             numpyro.handlers.seed(build_model(spec, design), 0), substitute_fn=init_to_uniform())
         trace = numpyro.handlers.trace(model).get_trace(y=design.y)
@@ -375,7 +375,7 @@ def sampled_sites(spec, design: Design) -> list[str]:
         return jnp.zeros(())
 
     with TRACING:  # abstractly (jax.eval_shape): an eager trace compiles dozens of programs
-        jax.eval_shape(traced)
+        jax.eval_shape(read_sites)
     return names
 
 

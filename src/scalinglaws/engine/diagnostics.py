@@ -203,6 +203,13 @@ BARELY_SEPARATED = 3.0
 SEPARATION_ATTR = "level_separation"
 
 
+def keep_separation(idata: az.InferenceData, separation: Mapping[str, float]) -> None:
+    """Record a fit's level separation in its sample statistics' attributes
+    (:data:`SEPARATION_ATTR`), where :func:`diagnose` reads it back, so a saved fit
+    gives the same advice."""
+    idata.sample_stats.attrs[SEPARATION_ATTR] = json.dumps(separation)
+
+
 def divergence_advice(pooled: Mapping[str, str] | None,
                       separation: Mapping[str, float] | None = None) -> str:
     """What a divergence warning suggests, for a fit whose partially pooled parameters'

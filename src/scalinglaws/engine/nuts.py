@@ -11,7 +11,6 @@ InferenceData, checked by :func:`.diagnostics.diagnose`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import sys
 import time
@@ -43,7 +42,7 @@ from ..model import (
 )
 from ..spec import factor_key, per_factor
 from .convergence import convergence_by_name
-from .diagnostics import SEPARATION_ATTR, advised_parameterization
+from .diagnostics import advised_parameterization, keep_separation
 from .diagnostics import problems as diagnosis
 from .program import Settings, best_start, program, stack
 
@@ -373,7 +372,7 @@ def _inference_data(spec, design: Design, dims: dict, separation: dict, sites: d
                          log_likelihood={"y": loglik[:, :, :n]}, observed_data={"y": observed},
                          coords=design_coords(design), dims=dims)
     idata.add_groups(constant_data=design_dataset(design))
-    idata.sample_stats.attrs[SEPARATION_ATTR] = json.dumps(separation)
+    keep_separation(idata, separation)
     return idata
 
 

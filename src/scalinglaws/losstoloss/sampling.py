@@ -9,7 +9,6 @@ reused by every fit of the process that shares them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 import warnings
@@ -28,7 +27,7 @@ from numpyro.infer.util import potential_energy
 from .._checks import check_count, check_sampler_settings
 from .._precision import enable_x64
 from ..engine import diagnose
-from ..engine.diagnostics import SEPARATION_ATTR, advised_parameterization
+from ..engine.diagnostics import advised_parameterization, keep_separation
 from ..engine.mcmc import ModeSearch, WhitenedNUTS
 from ..engine.nuts import level_separation
 from ..engine.program import Executables, Unravel, persistent_cache
@@ -94,7 +93,7 @@ def sample(spec: LossToLossSpec, layout: Layout, *, seed: int, chains: int, warm
         idata, problems = _sample_cut(spec, layout, (key_law, key_cut), n_starts, run,
                                       labels, cut_draws, say, offsets, separation)
     if separation is not None:  # kept with the fit, as a core fit keeps it
-        idata.sample_stats.attrs[SEPARATION_ATTR] = json.dumps(separation)
+        keep_separation(idata, separation)
     if whiten and idata.sample_stats.attrs.get("coordinates") == "own":
         problems.append("whiten=True, but the Hessian at the mode is not positive definite "
                         "there: the chains sampled in the model's own coordinates instead")
