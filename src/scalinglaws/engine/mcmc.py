@@ -41,7 +41,14 @@ from .program import (
     shard_map,
     sites_layout,
 )
-from .sampler import STAN_REGULARIZATION, block_mask, hessian, nuts_chain, sample_stats
+from .sampler import (
+    STAN_REGULARIZATION,
+    block_mask,
+    hessian,
+    nuts_chain,
+    sample_stats,
+    start_noise,
+)
 
 
 class ModeSearch:
@@ -197,10 +204,9 @@ class WhitenedNUTS:
                 return value, to_x.T @ grad
 
             def chain(key):
-                key_start, key_chain = jax.random.split(key)
-                noise = jax.random.normal(key_start, (dim,), mode.dtype)
+                noise = start_noise(key, dim).astype(mode.dtype)
                 return nuts_chain(
-                    potential, key_chain, noise if whitened else START_JITTER * noise,
+                    potential, key, noise if whitened else START_JITTER * noise,
                     warmup=warmup, draws=draws, target_accept=target_accept,
                     max_tree_depth=max_tree_depth,
                     mask=block_mask(dim, None) if dense_mass and not whitened else None,

@@ -825,9 +825,8 @@ class Program:
         nuts = dict(draws=settings.draws, max_tree_depth=settings.max_tree_depth, mask=mask)
 
         def start(key, mode, hess):
-            key_start, key_chain = jax.random.split(key)
-            x0, inv_mass = laplace_start(hess, mode, key_start, mask, jitter=START_JITTER)
-            return key_chain, x0, inv_mass
+            x0, inv_mass = laplace_start(hess, mode, key, mask, jitter=START_JITTER)
+            return key, x0, inv_mass
 
         def chain(tuning, key, mode, hess, data):
             key_chain, x0, inv_mass = start(key, mode, hess)

@@ -12,8 +12,9 @@ covariance, shrunk towards the identity as Stan does.
 What differs from NumPyro's kernel is only how it is written: one flat vector, the
 potential and its gradient evaluated at a single place (the leapfrog), the checkpoint
 U-turn checks done as one vectorised test instead of a loop, velocities cached with the
-checkpoints, random numbers derived from one key per iteration, and each leaf's
-uniform drawn one step ahead with Threefry written out (:func:`threefry2x32`). The
+checkpoints, and every random number Threefry of a counter under the chain's one key
+(the iteration, then the number's place in it), with the cipher written out
+(:func:`threefry2x32`) and each leaf's uniform drawn one step ahead. The
 compiled program is a few times smaller and each leapfrog step a few times cheaper on a
 CPU; the draws are those of the same Markov chain, not the same numbers as NumPyro's.
 
@@ -182,10 +183,14 @@ def threefry2x32(k0, k1, x0, x1) -> tuple[jax.Array, jax.Array]:
     k1)`` (uint32 arrays that broadcast): the cipher behind JAX's default random numbers,
     written out in elementwise operations. JAX's CPU lowering rolls the rounds into a
     loop of five, which XLA runs as about a hundred small operations per call; written
-    out they fuse into one. Each leapfrog step draws one uniform with it
-    (:func:`_uniform`): the demo model's warm fits sampled 3-12% faster per leapfrog step
-    on a 2-core CPU than with ``jax.random`` (three alternating runs of four fits,
-    4 x (500 + 3,000) each), drawing other numbers of the same distribution.
+    out they fuse into one. Every random number of the sampler's iterations is drawn with
+    it (:func:`_words`): each leaf's uniform, which made the demo model's warm fits sample
+    3-12% faster per leapfrog step on a 2-core CPU than with ``jax.random`` (three
+    alternating runs of four fits, 4 x (500 + 3,000) each), and the momentum and each
+    doubling's direction and merge, which took seven of the sampler program's twelve loops
+    out of it: its compilation took 0.92 times as long, and a cold demo fit 0.94 times
+    (``benchmarks/compile_modes.py``'s measure, four fresh processes each, alternating;
+    ``docs/modeling.md``). The numbers are others of the same distribution.
 
     >>> from jax.extend.random import threefry_2x32
     >>> key, count = jnp.array([7, 42], jnp.uint32), jnp.arange(4, dtype=jnp.uint32)
@@ -205,15 +210,51 @@ def threefry2x32(k0, k1, x0, x1) -> tuple[jax.Array, jax.Array]:
     return x0, x1
 
 
-def _uniform(key, i) -> jax.Array:
-    """The ``i``-th uniform float64 in [0, 1) of ``key``: 53 bits of Threefry-2x32 of
-    the counter ``i`` (the sampler runs with 64-bit floats on)."""
+def _words(key, t, counters) -> tuple[jax.Array, jax.Array]:
+    """Threefry-2x32 of the counters ``(t, counters)`` under a chain's ``key`` (a typed
+    key or its two uint32 words): iteration ``t``'s random words, one pair per counter
+    (:data:`START`: the start's)."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         key = jax.random.key_data(key)
-    high, low = threefry2x32(key[0], key[1], np.uint32(0), jnp.asarray(i, jnp.uint32))
+    return threefry2x32(key[0], key[1], jnp.asarray(t).astype(jnp.uint32),
+                        jnp.asarray(counters).astype(jnp.uint32))
+
+
+def _uniform(key, t, counters) -> jax.Array:
+    """Uniform float64 in [0, 1) of iteration ``t``, one per counter: 53 bits of
+    :func:`_words` (the sampler runs with 64-bit floats on)."""
+    high, low = _words(key, t, counters)
     # 27 bits of one word and 26 of the other, exact in float64 (NumPy's random_double)
     return ((high >> np.uint32(5)).astype(jnp.float64) * 2.0 ** 26
             + (low >> np.uint32(6)).astype(jnp.float64)) * 2.0 ** -53
+
+
+def _normal(key, t, counters) -> jax.Array:
+    """Standard normal float64 of iteration ``t``, one per counter: the inverse error
+    function of a uniform on (-1, 1) made of 52 bits of :func:`_words`, symmetric and
+    never at either end (as ``jax.random.normal``'s)."""
+    high, low = _words(key, t, counters)
+    bits = ((high >> np.uint32(6)).astype(jnp.float64) * 2.0 ** 26
+            + (low >> np.uint32(6)).astype(jnp.float64))
+    return np.sqrt(2.0) * jax.lax.erf_inv((bits + 0.5) * 2.0 ** -51 - 1.0)
+
+
+#: The iteration counter of a chain's start (:func:`start_noise`), one no iteration
+#: reaches: a chain runs fewer than 2^32 - 1 iterations.
+START = np.uint32(2 ** 32 - 1)
+
+
+def start_noise(key, dim: int) -> jax.Array:
+    """``dim`` standard normal float64 values from a chain's ``key`` for where it starts,
+    independent of every number its iterations draw from the same key.
+
+    >>> from scalinglaws._precision import enable_x64
+    >>> enable_x64()  # the sampler's numbers are float64, as in every fit
+    >>> noise = start_noise(jax.random.PRNGKey(0), 4000)
+    >>> str(noise.dtype), abs(float(noise.mean())) < 0.1, abs(float(noise.std()) - 1) < 0.05
+    ('float64', True, True)
+    """
+    return _normal(key, START, jnp.arange(dim))
 
 
 def hessian(grad, x, step: float = 1e-4) -> jax.Array:
@@ -244,6 +285,8 @@ def laplace_start(hess, mode, key, mask: np.ndarray | None, *,
     N(0, ``jitter``^2) noise, with the identity.
 
     >>> import jax, jax.numpy as jnp
+    >>> from scalinglaws._precision import enable_x64
+    >>> enable_x64()
     >>> hess = jnp.array([[4.0, 0.0], [0.0, 0.25]])
     >>> _, inv_mass = laplace_start(hess, jnp.zeros(2), jax.random.PRNGKey(0), None)
     >>> [round(float(v), 6) for v in inv_mass]
@@ -254,7 +297,7 @@ def laplace_start(hess, mode, key, mask: np.ndarray | None, *,
     chol = cholesky(hess)
     cov = cho_solve(chol, eye)
     usable = jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.isfinite(cov))
-    noise = jax.random.normal(key, (dim,), mode.dtype)
+    noise = start_noise(key, dim).astype(mode.dtype)
     # A draw from N(mode, hess^-1): mode + L^-T noise, with L L^T = hess.
     draw = mode + solve_triangular(chol, noise, lower=True, trans=1)
     start = jnp.where(usable, draw, mode + jitter * noise)
@@ -281,17 +324,17 @@ class _Parts:
         self.value_and_grad, self.dim, self.dtype = value_and_grad, dim, dtype
         self.max_tree_depth = max_tree_depth
         self.depth_index = jnp.arange(max_tree_depth)
+        self.momentum_counters = jnp.arange(dim)
         # the inverse mass matrix and its factor are zero outside the mask's blocks
         self.matvec = masked_matvec(mask)
 
     def velocity(self, inv_mass, r):
         return self.matvec(inv_mass, r)
 
-    def begin(self, key, z, u, g, inv_mass, mass_sqrt):
-        """A new trajectory at (z, u, g): a fresh momentum, the one-point tree, its
-        energy and the key of its doublings."""
-        key_momentum, key_tree = jax.random.split(key)
-        noise = jax.random.normal(key_momentum, (self.dim,), self.dtype)
+    def begin(self, key, t, z, u, g, inv_mass, mass_sqrt):
+        """A new trajectory at (z, u, g) for iteration ``t`` of the chain of ``key``: a
+        fresh momentum, the one-point tree and its energy."""
+        noise = _normal(key, t, self.momentum_counters).astype(self.dtype)
         r0 = self.matvec(mass_sqrt, noise)
         h0 = u + 0.5 * jnp.sum(r0 * self.velocity(inv_mass, r0))
         tree = dict(z_left=z, r_left=r0, g_left=g, z_right=z, r_right=r0, g_right=g,
@@ -299,24 +342,33 @@ class _Parts:
                     r_sum=r0, depth=jnp.zeros((), jnp.int32), turning=jnp.asarray(False),
                     diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
                     n=jnp.zeros((), jnp.int32))
-        return tree, h0, key_tree
+        return tree, h0
 
-    def begin_subtree(self, tree, key_tree, z, u, g, h0):
+    def begin_subtree(self, tree, key, t, z, u, g, h0):
         """The empty sub-tree that doubles ``tree`` (of a trajectory from (z, u, g) with
-        energy ``h0``) in a random direction, and the key of the next doubling."""
-        key_tree, key_direction, key_sub, key_take = jax.random.split(key_tree, 4)
-        going_right = jax.random.bernoulli(key_direction)
+        energy ``h0``, iteration ``t`` of the chain of ``key``) in a random direction.
+
+        Every random number of an iteration is Threefry of the counters ``(t, c)`` under
+        the chain's key (:func:`_words`): the momentum's normals at ``c < dim``, the
+        direction and the merge's uniform of the doubling to depth ``j`` at ``dim + 2j``
+        and ``dim + 2j + 1``, and the uniform of its leaf ``i`` after the ``2**j - 1``
+        leaves of the doublings before it."""
+        depth = tree["depth"]
+        doubling = _uniform(key, t, self.dim + 2 * depth + jnp.arange(2))
+        leaves = 2 ** depth
+        first_leaf = self.dim + 2 * self.max_tree_depth + leaves - 1
+        going_right = doubling[0] < 0.5
         end = [jnp.where(going_right, tree[f"{k}_right"], tree[f"{k}_left"])
                for k in ("z", "r", "g")]
         ckpt = jnp.zeros((self.max_tree_depth, self.dim), self.dtype)
-        sub = dict(z_end=end[0], r_end=end[1], g_end=end[2], z=z, u=u, g=g, energy=h0,
-                   log_weight=jnp.full((), -jnp.inf, self.dtype),
-                   r_sum=jnp.zeros(self.dim, self.dtype), turning=jnp.asarray(False),
-                   diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
-                   n=jnp.zeros((), jnp.int32), r_ckpt=ckpt, v_ckpt=ckpt, r_sum_ckpt=ckpt,
-                   leaves=2 ** tree["depth"], going_right=going_right, key=key_sub,
-                   key_take=key_take, uniform=_uniform(key_sub, 0))
-        return sub, key_tree
+        return dict(z_end=end[0], r_end=end[1], g_end=end[2], z=z, u=u, g=g, energy=h0,
+                    log_weight=jnp.full((), -jnp.inf, self.dtype),
+                    r_sum=jnp.zeros(self.dim, self.dtype), turning=jnp.asarray(False),
+                    diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
+                    n=jnp.zeros((), jnp.int32), r_ckpt=ckpt, v_ckpt=ckpt, r_sum_ckpt=ckpt,
+                    leaves=leaves, going_right=going_right, key=key, t=t,
+                    first_leaf=first_leaf, take_uniform=doubling[1],
+                    uniform=_uniform(key, t, first_leaf))
 
     @staticmethod
     def going(sub):
@@ -366,7 +418,7 @@ class _Parts:
             diverging=delta > MAX_DELTA_ENERGY,
             sum_accept=sub["sum_accept"] + jnp.minimum(jnp.exp(-delta), 1.0),
             n=i + 1, r_ckpt=r_ckpt, v_ckpt=v_ckpt, r_sum_ckpt=r_sum_ckpt,
-            uniform=_uniform(sub["key"], i + 1))
+            uniform=_uniform(sub["key"], sub["t"], sub["first_leaf"] + i + 1))
 
     def merge(self, tree, sub, inv_mass):
         """``tree`` doubled by the finished ``sub``, with biased progressive sampling: move
@@ -374,7 +426,7 @@ class _Parts:
         turned or diverged."""
         going_right = sub["going_right"]
         accept = jnp.minimum(jnp.exp(sub["log_weight"] - tree["log_weight"]), 1.0)
-        take = (jax.random.uniform(sub["key_take"], dtype=self.dtype) < accept) & ~(
+        take = (sub["take_uniform"] < accept) & ~(
             sub["turning"] | sub["diverging"])
         new = dict(tree)
         for k in ("z", "r", "g"):
@@ -523,25 +575,21 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
     adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, regularization,
                              schedule)
 
-    def trajectory(key, z, u, g, adapt):
+    def trajectory(t, z, u, g, adapt):
         step, inv_mass = adapt["step"], adapt["inv_mass"]
-        tree, h0, key_tree = parts.begin(key, z, u, g, inv_mass, adapt["mass_sqrt"])
+        tree, h0 = parts.begin(key, t, z, u, g, inv_mass, adapt["mass_sqrt"])
 
-        def double(state):
-            tree, key_tree = state
-            sub, key_tree = parts.begin_subtree(tree, key_tree, z, u, g, h0)
+        def double(tree):
+            sub = parts.begin_subtree(tree, key, t, z, u, g, h0)
             sub = jax.lax.while_loop(parts.going,
                                      lambda sub: parts.leaf(sub, h0, step, inv_mass), sub)
-            return parts.merge(tree, sub, inv_mass), key_tree
+            return parts.merge(tree, sub, inv_mass)
 
-        tree, _ = jax.lax.while_loop(lambda state: parts.growing(state[0]), double,
-                                     (tree, key_tree))
-        return tree
+        return jax.lax.while_loop(parts.growing, double, tree)
 
     def iteration(carry, t):
-        (z, u, g), adapt, key = carry
-        key, key_step = jax.random.split(key)
-        tree = trajectory(key_step, z, u, g, adapt)
+        (z, u, g), adapt = carry
+        tree = trajectory(t, z, u, g, adapt)
         accept_prob = tree["sum_accept"] / tree["n"]
 
         def adapted(adapt):
@@ -549,7 +597,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
             return jax.lax.cond(closing, adaptation.close_window, lambda a: a, new)
 
         adapt = jax.lax.cond(t < warmup, adapted, lambda a: a, adapt)
-        return ((tree["z"], tree["u"], tree["g"]), adapt, key), _record(tree, accept_prob,
+        return ((tree["z"], tree["u"], tree["g"]), adapt), _record(tree, accept_prob,
                                                                         adapt)
 
     def recorded(t, state):
@@ -558,7 +606,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
         return carry, _written(records, t - warmup, t >= warmup, record)
 
     u0, g0 = value_and_grad(x0)
-    carry = ((x0, u0, g0), adaptation.init(inv_mass), key)
+    carry = ((x0, u0, g0), adaptation.init(inv_mass))
     _, records = jax.lax.fori_loop(0, warmup + draws, recorded,
                                    (carry, _empty_records(dim, dtype, draws)))
     return records
@@ -593,32 +641,29 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
         same trajectory where only its sub-tree ended (else the sub-tree goes on)."""
         p = parts(args)
         adapt = chain["adapt"]
-        key, key_step = jax.random.split(chain["key"])
-        tree, h0, key_tree = p.begin(key_step, chain["z"], chain["u"], chain["g"],
-                                     adapt["inv_mass"], adapt["mass_sqrt"])
-        fresh = chain["tree_done"]
-        chain = dict(chain, key=jnp.where(fresh, key, chain["key"]),
-                     **_where(fresh, dict(tree=tree, h0=h0, key_tree=key_tree),
-                              {k: chain[k] for k in ("tree", "h0", "key_tree")}))
-        sub, key_tree = p.begin_subtree(chain["tree"], chain["key_tree"], chain["z"],
-                                        chain["u"], chain["g"], chain["h0"])
-        going_on = chain["sub_done"] & (chain["t"] < total)
-        return dict(chain, **_where(going_on, dict(sub=sub, key_tree=key_tree),
-                                    {"sub": chain["sub"], "key_tree": chain["key_tree"]}))
+        key, t = chain["key"], chain["t"]
+        tree, h0 = p.begin(key, t, chain["z"], chain["u"], chain["g"], adapt["inv_mass"],
+                           adapt["mass_sqrt"])
+        chain = dict(chain, **_where(chain["tree_done"], dict(tree=tree, h0=h0),
+                                     {k: chain[k] for k in ("tree", "h0")}))
+        sub = p.begin_subtree(chain["tree"], key, t, chain["z"], chain["u"], chain["g"],
+                              chain["h0"])
+        going_on = chain["sub_done"] & (t < total)
+        return dict(chain, sub=_where(going_on, sub, chain["sub"]))
 
     def start(key, x, inv_mass, *args):
         u, g = value_and_grad(x, *args)
         adapt = adaptation.init(inv_mass)
         # placeholders of the trajectory's shapes (follow begins the first iteration at
         # once)
-        tree, h0, key_tree = parts(args).begin(key, x, u, g, adapt["inv_mass"],
-                                               adapt["mass_sqrt"])
-        sub, _ = parts(args).begin_subtree(tree, key_tree, x, u, g, h0)
+        t = jnp.zeros((), jnp.int32)
+        tree, h0 = parts(args).begin(key, t, x, u, g, adapt["inv_mass"], adapt["mass_sqrt"])
+        sub = parts(args).begin_subtree(tree, key, t, x, u, g, h0)
         records = _empty_records(dim, dtype, draws)
-        chain = dict(t=jnp.zeros((), jnp.int32), key=key, z=x, u=u, g=g, adapt=adapt,
+        chain = dict(t=t, key=key, z=x, u=u, g=g, adapt=adapt,
                      closing=jnp.asarray(False), sub_done=jnp.asarray(True),
                      tree_done=jnp.asarray(True), records=records, tree=tree, h0=h0,
-                     key_tree=key_tree, sub=sub)
+                     sub=sub)
         return follow(chain, *args)
 
     def advance(chain, *args):
@@ -705,6 +750,7 @@ def _where(condition, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
-__all__ = ["Draw", "MAX_DELTA_ENERGY", "MAX_WINDOWS", "STAN_REGULARIZATION",
+__all__ = ["Draw", "MAX_DELTA_ENERGY", "MAX_WINDOWS", "STAN_REGULARIZATION", "START",
            "adaptation_windows", "block_mask", "hessian", "laplace_start", "masked_matvec",
-           "nuts_chain", "nuts_chains", "sample_stats", "threefry2x32", "warmup_schedule"]
+           "nuts_chain", "nuts_chains", "sample_stats", "start_noise", "threefry2x32",
+           "warmup_schedule"]
