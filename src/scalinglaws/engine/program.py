@@ -825,17 +825,17 @@ class Program:
         nuts = dict(draws=settings.draws, max_tree_depth=settings.max_tree_depth, mask=mask)
 
         def start(key, mode, hess):
-            x0, inv_mass = laplace_start(hess, mode, key, mask, jitter=START_JITTER)
-            return key, x0, inv_mass
+            # the chain's key gives its start too (engine.sampler.start_noise)
+            return laplace_start(hess, mode, key, mask, jitter=START_JITTER)
 
         def chain(tuning, key, mode, hess, data):
-            key_chain, x0, inv_mass = start(key, mode, hess)
-            return nuts_chain(lambda x: potential_and_grad(x, data), key_chain, x0,
+            x0, inv_mass = start(key, mode, hess)
+            return nuts_chain(lambda x: potential_and_grad(x, data), key, x0,
                               inv_mass=inv_mass, **tuning, **nuts)
 
         def chains(tuning, keys, modes, hessians, data):
-            key_chain, x0, inv_mass = jax.vmap(start)(keys, modes, hessians)
-            return nuts_chains(potential_and_grad, key_chain, x0, inv_mass=inv_mass,
+            x0, inv_mass = jax.vmap(start)(keys, modes, hessians)
+            return nuts_chains(potential_and_grad, keys, x0, inv_mass=inv_mass,
                                args=(data,), **tuning, **nuts)
 
         def values(xs, data):

@@ -282,7 +282,8 @@ def laplace_start(hess, mode, key, mask: np.ndarray | None, *,
     hess^-1 (cut to ``mask``'s shape; its diagonal when ``mask`` is None) as inverse mass
     matrix, so warm-up begins in the posterior's bulk at the posterior's scale.
     Elsewhere (a mode at a funnel's edge) the chain starts at ``mode`` plus
-    N(0, ``jitter``^2) noise, with the identity.
+    N(0, ``jitter``^2) noise, with the identity. ``key`` is the chain's: its noise is
+    :func:`start_noise`, apart from every number the chain's iterations draw.
 
     >>> import jax, jax.numpy as jnp
     >>> from scalinglaws._precision import enable_x64
