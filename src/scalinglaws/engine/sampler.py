@@ -404,10 +404,9 @@ class _Parts:
         idx_max = jax.lax.population_count(i >> 1)
         idx_min = idx_max - (jax.lax.population_count(i ^ (i + 1)) - 1) + 1
         even = i % 2 == 0
-        r_ckpt = jnp.where(even, sub["r_ckpt"].at[idx_max].set(r1), sub["r_ckpt"])
-        v_ckpt = jnp.where(even, sub["v_ckpt"].at[idx_max].set(v1), sub["v_ckpt"])
-        r_sum_ckpt = jnp.where(even, sub["r_sum_ckpt"].at[idx_max].set(r_sum),
-                               sub["r_sum_ckpt"])
+        r_ckpt = _put_row(sub["r_ckpt"], idx_max, r1, even)
+        v_ckpt = _put_row(sub["v_ckpt"], idx_max, v1, even)
+        r_sum_ckpt = _put_row(sub["r_sum_ckpt"], idx_max, r_sum, even)
         turned = _u_turn(v_ckpt, v1, r_ckpt, r1, r_sum - r_sum_ckpt + r_ckpt)
         active = (self.depth_index >= idx_min) & (self.depth_index <= idx_max)
         return dict(
@@ -684,10 +683,12 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
         records = _written(chain["records"], t - warmup, write,
                            _record(tree, accept_prob, adapt))
         z, u, g = (jnp.where(tree_done, tree[k], chain[k]) for k in ("z", "u", "g"))
-        moved = dict(sub=sub, tree=tree, adapt=adapt, closing=warm & closing,
-                     sub_done=sub_done, tree_done=tree_done, z=z, u=u, g=g, t=t + tree_done)
-        return dict(chain, records=records,
-                    **_where(t < total, moved, {k: chain[k] for k in moved}))
+        # a chain that has drawn all its iterations goes on stepping, unrecorded (its
+        # count stops at the total), where selecting its whole state at every step would
+        # cost more than the step
+        return dict(chain, records=records, sub=sub, tree=tree, adapt=adapt,
+                    closing=warm & closing, sub_done=sub_done, tree_done=tree_done, z=z,
+                    u=u, g=g, t=jnp.minimum(t + tree_done, total).astype(t.dtype))
 
     def close(adapt, closing):
         return _where(closing, adaptation.close_window(adapt), adapt), jnp.asarray(False)
@@ -740,10 +741,16 @@ def _written(records: Draw, index, write, record: Draw) -> Draw:
         if (buffer.shape[1:], buffer.dtype) != (jnp.shape(value), jnp.result_type(value)):
             raise TypeError(f"record {name!r} is {jnp.result_type(value)}{jnp.shape(value)}, "
                             f"its buffer's rows {buffer.dtype}{buffer.shape[1:]}")
-        return buffer.at[index].set(jnp.where(write, value, buffer[index]))
+        return _put_row(buffer, index, value, write)
 
     return Draw(*(write_row(name, buffer, value) for name, buffer, value in
                   zip(Draw._fields, records, record, strict=True)))
+
+
+def _put_row(buffer, index, value, write):
+    """``buffer`` with row ``index`` set to ``value`` where ``write`` holds: the row alone
+    selected and written in place (selecting between whole buffers copies them)."""
+    return buffer.at[index].set(jnp.where(write, value, buffer[index]))
 
 
 def _where(condition, new, old):
