@@ -345,7 +345,7 @@ class _Parts:
                     n=jnp.zeros((), jnp.int32))
         return tree, h0
 
-    def begin_subtree(self, tree, key, t, z, u, g, h0):
+    def begin_subtree(self, tree, key, t, z, u, g, h0, checkpoints=None):
         """The empty sub-tree that doubles ``tree`` (of a trajectory from (z, u, g) with
         energy ``h0``, iteration ``t`` of the chain of ``key``) in a random direction.
 
@@ -353,7 +353,12 @@ class _Parts:
         the chain's key (:func:`_words`): the momentum's normals at ``c < dim``, the
         direction and the merge's uniform of the doubling to depth ``j`` at ``dim + 2j``
         and ``dim + 2j + 1``, and the uniform of its leaf ``i`` after the ``2**j - 1``
-        leaves of the doublings before it."""
+        leaves of the doublings before it.
+
+        ``checkpoints``: the last sub-tree's ``(r_ckpt, v_ckpt, r_sum_ckpt)`` to reuse
+        (default zeros). A leaf reads only checkpoints written earlier in its own
+        sub-tree (:meth:`leaf`), so what they held before never matters; reused, they
+        are not copied."""
         depth = tree["depth"]
         doubling = _uniform(key, t, self.dim + 2 * depth + jnp.arange(2))
         leaves = 2 ** depth
@@ -361,12 +366,15 @@ class _Parts:
         going_right = doubling[0] < 0.5
         end = [jnp.where(going_right, tree[f"{k}_right"], tree[f"{k}_left"])
                for k in ("z", "r", "g")]
-        ckpt = jnp.zeros((self.max_tree_depth, self.dim), self.dtype)
+        if checkpoints is None:
+            checkpoints = (jnp.zeros((self.max_tree_depth, self.dim), self.dtype),) * 3
+        r_ckpt, v_ckpt, r_sum_ckpt = checkpoints
         return dict(z_end=end[0], r_end=end[1], g_end=end[2], z=z, u=u, g=g, energy=h0,
                     log_weight=jnp.full((), -jnp.inf, self.dtype),
                     r_sum=jnp.zeros(self.dim, self.dtype), turning=jnp.asarray(False),
                     diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
-                    n=jnp.zeros((), jnp.int32), r_ckpt=ckpt, v_ckpt=ckpt, r_sum_ckpt=ckpt,
+                    n=jnp.zeros((), jnp.int32), r_ckpt=r_ckpt, v_ckpt=v_ckpt,
+                    r_sum_ckpt=r_sum_ckpt,
                     leaves=leaves, going_right=going_right, key=key, t=t,
                     first_leaf=first_leaf, take_uniform=doubling[1],
                     uniform=_uniform(key, t, first_leaf))
@@ -646,8 +654,9 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
                            adapt["mass_sqrt"])
         chain = dict(chain, **_where(chain["tree_done"], dict(tree=tree, h0=h0),
                                      {k: chain[k] for k in ("tree", "h0")}))
+        old = chain["sub"]
         sub = p.begin_subtree(chain["tree"], key, t, chain["z"], chain["u"], chain["g"],
-                              chain["h0"])
+                              chain["h0"], (old["r_ckpt"], old["v_ckpt"], old["r_sum_ckpt"]))
         going_on = chain["sub_done"] & (t < total)
         return dict(chain, sub=_where(going_on, sub, chain["sub"]))
 
