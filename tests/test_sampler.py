@@ -18,6 +18,7 @@ from scalinglaws.engine.sampler import (
     _written,
     adaptation_windows,
     block_mask,
+    checkpoint_rows,
     hessian,
     laplace_start,
     masked_matvec,
@@ -265,6 +266,17 @@ def test_chains_advanced_step_by_step_are_the_chains_of_nuts_chain():
         np.testing.assert_allclose(np.asarray(getattr(stepped, field), dtype=float),
                                    np.asarray(getattr(nested, field), dtype=float),
                                    rtol=1e-9, atol=1e-12, err_msg=field)
+
+
+def test_a_leaf_reads_only_checkpoints_its_own_sub_tree_wrote():
+    # what lets a sub-tree start from the last one's checkpoint arrays (nuts_chains)
+    leaves = jnp.arange(2 ** 10, dtype=jnp.int32)
+    low, high = (np.asarray(a) for a in checkpoint_rows(leaves))
+    stored = np.asarray(jax.lax.population_count(leaves >> 1))
+    for i in range(leaves.size):
+        written = set(stored[:i + 1:2].tolist())  # rows the even leaves up to i wrote
+        assert set(range(low[i], high[i] + 1)) <= written, i
+    assert (high >= low).sum() == leaves.size // 2  # every odd leaf checks, no even one
 
 
 @pytest.mark.parametrize("driver", DRIVERS)

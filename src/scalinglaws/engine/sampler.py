@@ -309,6 +309,20 @@ def laplace_start(hess, mode, key, mask: np.ndarray | None, *,
     return start, inv_mass
 
 
+def checkpoint_rows(i) -> tuple[jax.Array, jax.Array]:
+    """The U-turn checkpoints of leaf ``i`` of a sub-tree (NumPyro's
+    ``_leaf_idx_to_ckpt_idxs``): an even leaf is stored at row ``popcount(i >> 1)``, and
+    an odd leaf closes the sub-sub-trees whose checkpoints lie in rows ``[idx_min,
+    idx_max]`` (empty for an even leaf). Every such row was written by an earlier even
+    leaf of the same sub-tree, so a sub-tree may start from any checkpoint arrays.
+
+    >>> [int(r) for r in checkpoint_rows(jnp.int32(7))]  # leaves 0, 2, 4, 6 wrote 0, 1, 1, 2
+    [0, 2]
+    """
+    idx_max = jax.lax.population_count(i >> 1)
+    return idx_max - (jax.lax.population_count(i ^ (i + 1)) - 1) + 1, idx_max
+
+
 class _Parts:
     """The pieces of one NUTS iteration for a potential ``value_and_grad`` on flat vectors
     of ``dim`` entries (NumPyro's iterative tree building, cut at every leapfrog step so
@@ -406,11 +420,7 @@ class _Parts:
         # would otherwise fuse a copy of it into every array the choice selects
         take = sub["uniform"] < jnp.exp(log_w - log_weight)
         r_sum = sub["r_sum"] + r1
-        # Checkpoints (NumPyro's _leaf_idx_to_ckpt_idxs): an even leaf is stored at index
-        # popcount(i >> 1); an odd leaf closes the sub-trees whose checkpoints lie in
-        # [idx_max - trailing ones + 1, idx_max].
-        idx_max = jax.lax.population_count(i >> 1)
-        idx_min = idx_max - (jax.lax.population_count(i ^ (i + 1)) - 1) + 1
+        idx_min, idx_max = checkpoint_rows(i)
         even = i % 2 == 0
         r_ckpt = _put_row(sub["r_ckpt"], idx_max, r1, even)
         v_ckpt = _put_row(sub["v_ckpt"], idx_max, v1, even)
@@ -768,6 +778,6 @@ def _where(condition, new, old):
 
 
 __all__ = ["Draw", "MAX_DELTA_ENERGY", "MAX_WINDOWS", "STAN_REGULARIZATION", "START",
-           "adaptation_windows", "block_mask", "hessian", "laplace_start", "masked_matvec",
-           "nuts_chain", "nuts_chains", "sample_stats", "start_noise", "threefry2x32",
-           "warmup_schedule"]
+           "adaptation_windows", "block_mask", "checkpoint_rows", "hessian", "laplace_start",
+           "masked_matvec", "nuts_chain", "nuts_chains", "sample_stats", "start_noise",
+           "threefry2x32", "warmup_schedule"]
