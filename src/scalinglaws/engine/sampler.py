@@ -389,7 +389,7 @@ class _Parts:
                     diverging=jnp.asarray(False), sum_accept=jnp.zeros((), self.dtype),
                     n=jnp.zeros((), jnp.int32), r_ckpt=r_ckpt, v_ckpt=v_ckpt,
                     r_sum_ckpt=r_sum_ckpt,
-                    leaves=leaves, going_right=going_right, key=key, t=t,
+                    leaves=leaves, going_right=going_right,
                     first_leaf=first_leaf, take_uniform=doubling[1],
                     uniform=_uniform(key, t, first_leaf))
 
@@ -400,8 +400,9 @@ class _Parts:
     def growing(self, tree):
         return (tree["depth"] < self.max_tree_depth) & ~tree["turning"] & ~tree["diverging"]
 
-    def leaf(self, sub, h0, step, inv_mass):
-        """One leapfrog step at the sub-tree's end."""
+    def leaf(self, sub, key, t, h0, step, inv_mass):
+        """One leapfrog step at the sub-tree's end, in iteration ``t`` of the chain of
+        ``key``."""
         i = sub["n"]
         step_signed = jnp.where(sub["going_right"], step, -step)
         r = sub["r_end"] - 0.5 * step_signed * sub["g_end"]
@@ -436,7 +437,7 @@ class _Parts:
             diverging=delta > MAX_DELTA_ENERGY,
             sum_accept=sub["sum_accept"] + jnp.minimum(jnp.exp(-delta), 1.0),
             n=i + 1, r_ckpt=r_ckpt, v_ckpt=v_ckpt, r_sum_ckpt=r_sum_ckpt,
-            uniform=_uniform(sub["key"], sub["t"], sub["first_leaf"] + i + 1))
+            uniform=_uniform(key, t, sub["first_leaf"] + i + 1))
 
     def merge(self, tree, sub, inv_mass):
         """``tree`` doubled by the finished ``sub``, with biased progressive sampling: move
@@ -600,7 +601,8 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
         def double(tree):
             sub = parts.begin_subtree(tree, key, t, z, u, g, h0)
             sub = jax.lax.while_loop(parts.going,
-                                     lambda sub: parts.leaf(sub, h0, step, inv_mass), sub)
+                                     lambda sub: parts.leaf(sub, key, t, h0, step, inv_mass),
+                                     sub)
             return parts.merge(tree, sub, inv_mass)
 
         return jax.lax.while_loop(parts.growing, double, tree)
@@ -690,7 +692,8 @@ def nuts_chains(value_and_grad, keys, x0, *, warmup, draws: int, target_accept,
         and the step size adapted if the trajectory ended."""
         p = parts(args)
         adapt, t = chain["adapt"], chain["t"]
-        sub = p.leaf(chain["sub"], chain["h0"], adapt["step"], adapt["inv_mass"])
+        sub = p.leaf(chain["sub"], chain["key"], t, chain["h0"], adapt["step"],
+                     adapt["inv_mass"])
         sub_done = ~p.going(sub)
         tree = _where(sub_done, p.merge(chain["tree"], sub, adapt["inv_mass"]), chain["tree"])
         tree_done = sub_done & ~p.growing(tree)
