@@ -22,6 +22,7 @@ lpd) against the first variant named.
     python benchmarks/datablations_variants.py baseline student_t --compare
     python benchmarks/datablations_variants.py --stacking
     python benchmarks/datablations_variants.py --c4-oscar
+    python benchmarks/datablations_variants.py --all-runs
 
 ``--stacking`` mixes the study's two posteriors (``baseline`` and ``chinchilla``) with
 ``sl.stacked_draws``: by the PSIS-LOO stacking weights of ``sl.compare`` on the 57 runs
@@ -29,6 +30,9 @@ lpd) against the first variant named.
 densities, and scores both mixtures on the held-out runs. ``--c4-oscar`` fits the
 study's C4-and-OSCAR model (E by dataset) beside E and B partially pooled by dataset,
 and prints each one's held-out scores per dataset and its sampler warnings.
+``--all-runs`` fits the named variants (default ``baseline`` and ``chinchilla``) on all
+182 runs and scores the 125 many-epoch runs they saw: how closely each law can describe
+them at all, the floor under the held-out figures.
 
 Needs the study's tables in ``$SCALINGLAWS_DATA/datablations2023/``. About 30-90 s a
 variant on 2 CPU cores.
@@ -249,6 +253,26 @@ def stacking(parts: dict, inner: dict, settings: Settings) -> None:
               f"{s['covered'].mean():.3f}")
 
 
+def all_runs(names: list[str], parts: dict, settings: Settings) -> None:
+    """Each named variant fitted on all 182 runs, held-out ones included, and scored on
+    the 125 many-epoch runs it saw: how closely the law itself can describe them, the
+    floor under any held-out figure."""
+    rows = pd.concat([parts["fit"], parts["held_out"]], ignore_index=True)
+    for name in names:
+        fit = fit_model(model(name), rows, settings, lambda message: None, name)
+        s, _ = score(fit, parts["held_out"])
+        fitted, _ = score(fit, parts["fit"])
+        diag = fit_diagnostics(name, fit)
+        medians = fit.summary()["median"]
+        print(f"{name} on all {len(rows)} runs: the 125 many-epoch runs mean "
+              f"{s['rel_err_%'].mean():.2f}%, median {s['rel_err_%'].median():.2f}%, max "
+              f"{s['rel_err_%'].max():.1f}%, 90% coverage {s['covered'].mean():.2f}; the 57 "
+              f"few-epoch runs mean {fitted['rel_err_%'].mean():.2f}%; divergences "
+              f"{diag['divergences']}, max R-hat {diag['max_r_hat']:.3f}, min bulk ESS "
+              f"{diag['min_ess_bulk']:.0f}")
+        print("  medians: " + ", ".join(f"{k} {v:.4g}" for k, v in medians.items()))
+
+
 def c4_oscar(settings: Settings) -> None:
     """The study's C4-and-OSCAR hierarchy against E and B partially pooled by dataset."""
     frame = sd.datablations_frame(load_table("datablations2023", "final", None))
@@ -278,6 +302,9 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true")
     parser.add_argument("--stacking", action="store_true")
     parser.add_argument("--c4-oscar", action="store_true")
+    parser.add_argument("--all-runs", action="store_true",
+                        help="fit the named variants (default baseline and chinchilla) on "
+                             "all 182 runs and score the 125 they saw")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     frame = sd.datablations_frame(load_table("datablations2023", "final", None))
@@ -295,6 +322,10 @@ def main() -> None:
         return
     if args.c4_oscar:
         c4_oscar(settings)
+        return
+    if args.all_runs:
+        all_runs(args.variants if args.variants != parser.get_default("variants")
+                 else ["baseline", "chinchilla"], parts, settings)
         return
     rows = [run_variant(name, parts, inner, settings) for name in args.variants]
     if args.json:
