@@ -370,9 +370,9 @@ def test_hitchhiker_run_passes_each_models_sampler_settings(monkeypatch):
         pass
 
     def fake_fit_and_score(key, name, spec, rows, test, settings, log, **overrides):
-        if key == hh.HITCHHIKER_CALIBRATED[0]:
-            raise Stop  # the four models are fitted; (e) comes next
         calls[key] = overrides
+        if key == hh.HITCHHIKER_CALIBRATED[0]:
+            raise Stop  # the four models and (e)'s backtest fit are fitted
         return [], pd.DataFrame()
 
     monkeypatch.setattr(hh, "load_table", lambda *args: _hitch_synthetic())
@@ -380,7 +380,8 @@ def test_hitchhiker_run_passes_each_models_sampler_settings(monkeypatch):
     with pytest.raises(Stop):
         hh.run(None, rp.Settings.make(quick=False), None, lambda _: None)
     assert calls == {"a": {"draws": 1500}, "b": {"target_accept": 0.97},
-                     "c": {"draws": 2000}, "d": {"draws": 2000}}
+                     "c": {"draws": 2000}, "d": {"draws": 2000},
+                     "e": {"target_accept": 0.95, "chains": 4, "draws": 2000}}
     study = hh.specs()["hitchhiker2024_checkpoints"][1]  # written to the model's TOML
     assert study["target_accept"] == hh.HITCHHIKER_TARGET_ACCEPT["b"]
 
