@@ -336,6 +336,32 @@ def test_corrupt_cache_folder_recompiles(tmp_path):
     assert second.stdout == first.stdout
 
 
+@pytest.mark.parametrize("version, named, on", [
+    ("0.9.2", False, False), ("0.8.3", False, False), ("0.9.2", True, True),
+    ("0.7.2", False, True), ("0.10.2", False, True)])
+def test_the_cache_is_on_by_default_except_where_xla_logs_errors_reading_it(
+        tmp_path, version, named, on):
+    """JAX 0.8 and 0.9 log two false errors for every CPU program read back from the
+    persistent cache (engine.program.NOISY_CPU_CACHE): the default folder is not used
+    there; a folder named by SCALINGLAWS_CACHE_DIR is."""
+    script = f"""
+        import jax
+        jax.__version__ = {version!r}
+        from scalinglaws.engine import persistent_cache
+        print(persistent_cache())
+        print(jax.config.jax_compilation_cache_dir)
+    """
+    env = {k: v for k, v in os.environ.items() if k != engine.CACHE_ENV}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "home")
+    folder = tmp_path / "named" if named else tmp_path / "home" / "scalinglaws" / "jax"
+    if named:
+        env[engine.CACHE_ENV] = str(folder)
+    done = _run(script, env)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.split()[-2:]
+    assert printed == ([str(folder)] * 2 if on else ["None", "None"]), printed
+
+
 def test_programs_are_exported_from_jax_0_10(monkeypatch):
     """Before JAX 0.10 a fresh process running the sampler's exported form crashed
     (engine.program.EXPORT_FROM_JAX): those versions keep XLA's compilation cache only."""

@@ -136,18 +136,48 @@ def cache_folder() -> str | None:
     return str(path)
 
 
+#: JAX releases (from, up to but not including) whose XLA logs two error lines for every
+#: CPU program it reads back from a persistent cache written on the same machine
+#: ("Target machine feature +prefer-no-gather is not supported on the host machine ...
+#: This could lead to execution errors such as SIGILL"): it takes LLVM's tuning
+#: preferences for required CPU features (jax-ml/jax#38445, openxla/xla#44565). The
+#: programs load and run; the demo's second run printed 50 such lines with jax 0.8.3 and
+#: 0.9.2, none with 0.7.2 or 0.10.2 (2-core Intel Xeon VM, 2026-12-07). With these
+#: releases on a CPU, the cache is on only where :data:`CACHE_ENV` names a folder.
+NOISY_CPU_CACHE = ((0, 8), (0, 10))
+
+
+def jax_release() -> tuple[int, ...]:
+    """This JAX's release as ``(major, minor)``.
+
+    >>> len(jax_release())
+    2
+    """
+    return tuple(int(part) for part in re.findall(r"\d+", jax.__version__)[:2])
+
+
+def noisy_cpu_cache() -> bool:
+    """Whether reading the persistent cache back makes this JAX log false errors
+    (:data:`NOISY_CPU_CACHE`)."""
+    low, high = NOISY_CPU_CACHE
+    return low <= jax_release() < high and jax.default_backend() == "cpu"
+
+
 def persistent_cache() -> str | None:
     """Turn on JAX's persistent compilation cache in :func:`cache_folder` (once per
     process) and return its folder, or None; a folder already set in JAX's own
-    configuration is kept as it is."""
+    configuration is kept as it is. Where this JAX logs false errors reading it back
+    (:func:`noisy_cpu_cache`), only a folder named by :data:`CACHE_ENV` turns it on."""
     if "dir" not in _CACHE_STATE:
-        folder = jax.config.jax_compilation_cache_dir or cache_folder()
-        if folder and not jax.config.jax_compilation_cache_dir:
-            jax.config.update("jax_compilation_cache_dir", folder)
-            # Every program, however quick to compile: a fit's few dozen small ones
-            # (random numbers, reshapes) cost seconds together in a fresh process.
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-            jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        folder = jax.config.jax_compilation_cache_dir
+        if not folder and (CACHE_ENV in os.environ or not noisy_cpu_cache()):
+            folder = cache_folder()
+            if folder:
+                jax.config.update("jax_compilation_cache_dir", folder)
+                # Every program, however quick to compile: a fit's few dozen small ones
+                # (random numbers, reshapes) cost seconds together in a fresh process.
+                jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+                jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _CACHE_STATE["dir"] = folder
     return _CACHE_STATE["dir"]
 
@@ -500,8 +530,7 @@ EXPORT_FROM_JAX = (0, 10)
 def exports_programs() -> bool:
     """Whether this JAX's programs are exported to the persistent cache
     (:data:`EXPORT_FROM_JAX`)."""
-    release = tuple(int(part) for part in re.findall(r"\d+", jax.__version__)[:2])
-    return release >= EXPORT_FROM_JAX
+    return jax_release() >= EXPORT_FROM_JAX
 
 
 def exported_program(jitted, shapes, key: str | None):
