@@ -336,30 +336,37 @@ def test_corrupt_cache_folder_recompiles(tmp_path):
     assert second.stdout == first.stdout
 
 
-@pytest.mark.parametrize("version, named, on", [
-    ("0.9.2", False, False), ("0.8.3", False, False), ("0.9.2", True, True),
-    ("0.7.2", False, True), ("0.10.2", False, True)])
-def test_the_cache_is_on_by_default_except_where_xla_logs_errors_reading_it(
-        tmp_path, version, named, on):
+def test_the_cache_is_on_by_default_except_where_xla_logs_errors_reading_it(tmp_path):
     """JAX 0.8 and 0.9 log two false errors for every CPU program read back from the
     persistent cache (engine.program.NOISY_CPU_CACHE): the default folder is not used
-    there; a folder named by SCALINGLAWS_CACHE_DIR is."""
+    there; a folder named by SCALINGLAWS_CACHE_DIR is. One fresh process tries each
+    JAX release, its cache settings reset between them."""
     script = f"""
-        import jax
-        jax.__version__ = {version!r}
-        from scalinglaws.engine import persistent_cache
-        print(persistent_cache())
-        print(jax.config.jax_compilation_cache_dir)
+        import os, jax, importlib
+        program = importlib.import_module("scalinglaws.engine.program")
+        home = {str(tmp_path / "home" / "scalinglaws" / "jax")!r}
+        named = {str(tmp_path / "named")!r}
+        for version, name in (("0.9.2", None), ("0.8.3", None), ("0.9.2", named),
+                              ("0.7.2", None), ("0.10.2", None)):
+            jax.__version__ = version
+            program._CACHE_STATE.clear()
+            jax.config.update("jax_compilation_cache_dir", None)
+            os.environ.pop(program.CACHE_ENV, None)
+            if name:
+                os.environ[program.CACHE_ENV] = name
+            folder = program.persistent_cache()
+            print(version, "named" if name else "default", folder,
+                  jax.config.jax_compilation_cache_dir)
     """
     env = {k: v for k, v in os.environ.items() if k != engine.CACHE_ENV}
     env["XDG_CACHE_HOME"] = str(tmp_path / "home")
-    folder = tmp_path / "named" if named else tmp_path / "home" / "scalinglaws" / "jax"
-    if named:
-        env[engine.CACHE_ENV] = str(folder)
     done = _run(script, env)
     assert done.returncode == 0, done.stderr
-    printed = done.stdout.split()[-2:]
-    assert printed == ([str(folder)] * 2 if on else ["None", "None"]), printed
+    home, named = tmp_path / "home" / "scalinglaws" / "jax", tmp_path / "named"
+    assert done.stdout.splitlines()[-5:] == [
+        "0.9.2 default None None", "0.8.3 default None None",
+        f"0.9.2 named {named} {named}", f"0.7.2 default {home} {home}",
+        f"0.10.2 default {home} {home}"], done.stdout
 
 
 def test_programs_are_exported_from_jax_0_10(monkeypatch):
