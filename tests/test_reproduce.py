@@ -379,7 +379,7 @@ def test_hitchhiker_run_passes_each_models_sampler_settings(monkeypatch):
     monkeypatch.setattr(hh, "fit_and_score", fake_fit_and_score)
     with pytest.raises(Stop):
         hh.run(None, rp.Settings.make(quick=False), None, lambda _: None)
-    assert calls == {"a": {"draws": 1500}, "b": {"target_accept": 0.97},
+    assert calls == {"a": {"draws": 1500}, "b": {"target_accept": 0.97, "draws": 1500},
                      "c": {"draws": 2000}, "d": {"draws": 2000},
                      "e": {"target_accept": 0.95, "chains": 4, "draws": 2000}}
     study = hh.specs()["hitchhiker2024_checkpoints"][1]  # written to the model's TOML

@@ -95,25 +95,26 @@ HITCHHIKER_BY_FAMILY = ("b",)
 #: 58-77 s a fit; 2-core Intel Xeon VM, 2026-12-07).
 HITCHHIKER_TARGET_ACCEPT = {"b": 0.97, "e": 0.95}
 #: Chains and draws per model where they are not the study's 2 x (1,000 + 1,000), so that
-#: every fit reaches bulk and tail ESS >= 400 at R-hat <= 1.01 (at 2 x 500 draws each, (a)
-#: to (e) had bulk ESS 340, 301, 102, 176 and 200). (c) and (d) take about 63 leapfrog
-#: steps per draw for an ESS of about 0.15 per draw, their slowest sites the noise's
-#: population scale and family offsets, so they draw 2,000 per chain; (a)'s tail ESS was
-#: 384 at 1,000. (e)'s backtest fit of (c), one size down, keeps two sizes for 16 GPT-2
-#: families, so E and A of each trade off against its two runs' offsets: with 2 chains its
-#: R-hat was 1.061 and 1.069 (seeds 0 and 1), bulk ESS 39 and 35; with 4, 1.02 and 1.02,
-#: bulk ESS 200 and 256 at 500 draws, 393 at 1,000 (docs/studies/hitchhiker2024.md). At
-#: 4 x 1,200 draws, seeds 0-3 gave bulk / tail ESS 341 / 269, 189 / 134, 491 / 460 and
-#: 584 / 354 (R-hat up to 1.03; 470 / 304, 540 / 431, 335 / 308 and 409 / 328 when each
-#: device vectorised its chains, which drew other random streams); at 4 x 2,000, 565 /
-#: 654, 312 / 226, 705 / 586 and 849 / 463; at 4 x 3,000, 766 / 858, 438 / 296, 1,080 /
-#: 1,058 and 1,390 / 1,020 at R-hat 1.009, 1.015, 1.004 and 1.004 (``fit_many``, 2-core
-#: Intel Xeon VM, 2026-12-07): seed 1 still mixes slowly, and the study's seed 0, fitted
-#: alone, gives R-hat 1.006 and ESS 573 / 566 (docs/studies/hitchhiker2024.md). At
-#: target acceptance 0.95 (:data:`HITCHHIKER_TARGET_ACCEPT`) it mixes faster per draw, and
-#: 4 x 2,000 draws reach R-hat <= 1.010 and ESS >= 546 / 618 for seeds 0-3.
+#: every fit reaches bulk and tail ESS >= 400 at R-hat <= 1.01 (2-core Intel Xeon VM,
+#: 2026-12-07; docs/studies/hitchhiker2024.md):
+#:
+#: - (a): tail ESS 384 at 1,000 draws per chain; 779 at 1,500 in the study's run.
+#: - (b): at 1,000 draws, one of the 20 family fits fell short in two seeds of four
+#:   (seed 0: Chinchilla's tail ESS 288; seed 2: t5-pile's bulk ESS 312). At 1,500, the
+#:   smallest over the 20 fits and seeds 0-3 was bulk / tail ESS 544 / 522 at
+#:   R-hat <= 1.009, in 40-49 s for all 20 against 35-45 s, with mean ARE 4.19-4.23%
+#:   against 4.18-4.25%.
+#: - (c) and (d): about 63 leapfrog steps per draw for an ESS of about 0.15 per draw
+#:   (their slowest sites are the noise's population scale and family offsets), so
+#:   2,000 draws.
+#: - (e)'s backtest fit of (c), one size down: it keeps two sizes for 16 GPT-2 families,
+#:   so each family's E and A trade off against its two runs' offsets. With 2 chains its
+#:   R-hat was 1.06-1.07. With 4 chains at 0.9 and 3,000 draws, seed 1 still had tail
+#:   ESS 296. At target acceptance 0.95 (:data:`HITCHHIKER_TARGET_ACCEPT`) it mixes
+#:   faster per draw: 4 x 2,000 draws reach R-hat <= 1.010 and ESS >= 546 / 618 for
+#:   seeds 0-3.
 HITCHHIKER_SAMPLER: dict[str, dict[str, int]] = {
-    "a": {"draws": 1500}, "c": {"draws": 2000}, "d": {"draws": 2000},
+    "a": {"draws": 1500}, "b": {"draws": 1500}, "c": {"draws": 2000}, "d": {"draws": 2000},
     "e": {"chains": 4, "draws": 2000}}
 #: Group offsets of E, A and B in the hierarchies (c) and (d) are sampled centred: every
 #: family has 20 or more checkpoints that pin its level and slopes, the case where the
