@@ -268,6 +268,28 @@ def test_chains_advanced_step_by_step_are_the_chains_of_nuts_chain():
                                    rtol=1e-9, atol=1e-12, err_msg=field)
 
 
+def test_a_chain_evaluates_its_potential_at_one_place():
+    # The start's potential and gradient come from iteration -1, a leapfrog step of size
+    # 0, so the model's gradient is traced (and compiled) once per chain program, and the
+    # draws are those of a start evaluated on its own (nuts_chains evaluates it so).
+    traced = []
+
+    def value_and_grad(x):
+        traced.append(1)
+        return jax.value_and_grad(lambda x: 0.5 * jnp.sum((x - 1.0) ** 2 / 4.0))(x)
+
+    settings = dict(warmup=10, draws=30, target_accept=0.8, max_tree_depth=5, mask=None)
+    keys, starts = jax.random.split(jax.random.PRNGKey(1), 2), jnp.full((2, 2), 3.0)
+    looped = jax.jit(jax.vmap(lambda k, x: nuts_chain(value_and_grad, k, x, **settings)))
+    looped.lower(keys, starts)
+    assert len(traced) == 1
+    alone = jax.jit(lambda k, x: nuts_chains(value_and_grad, k, x, **settings))
+    for field in ("z", "potential_energy", "num_steps"):
+        np.testing.assert_allclose(np.asarray(getattr(looped(keys, starts), field), float),
+                                   np.asarray(getattr(alone(keys, starts), field), float),
+                                   rtol=1e-9, atol=1e-12, err_msg=field)
+
+
 def test_a_leaf_reads_only_checkpoints_its_own_sub_tree_wrote():
     # what lets a sub-tree start from the last one's checkpoint arrays (nuts_chains)
     leaves = jnp.arange(2 ** 10, dtype=jnp.int32)

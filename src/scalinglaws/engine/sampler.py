@@ -10,9 +10,10 @@ inverse mass matrix re-estimated at the end of each slow window from a Welford
 covariance, shrunk towards the identity as Stan does.
 
 What differs from NumPyro's kernel is only how it is written: one flat vector, the
-potential and its gradient evaluated at a single place (the leapfrog), the checkpoint
-U-turn checks done as one vectorised test instead of a loop, velocities cached with the
-checkpoints, and every random number Threefry of a counter under the chain's one key
+potential and its gradient evaluated at a single place (the leapfrog; the start's in an
+iteration -1 of one step of size 0, so a program compiles the model's gradient once), the
+checkpoint U-turn checks done as one vectorised test instead of a loop, velocities cached
+with the checkpoints, and every random number Threefry of a counter under the chain's one key
 (the iteration, then the number's place in it), with the cipher written out
 (:func:`threefry2x32`) and each leaf's uniform drawn one step ahead. The
 compiled program is a few times smaller and each leapfrog step a few times cheaper on a
@@ -419,7 +420,8 @@ class _Parts:
         # this leaf's uniform was drawn with the last step (or the sub-tree), and the next
         # leaf's is drawn now: carried, the cipher is computed once per step, where XLA
         # would otherwise fuse a copy of it into every array the choice selects
-        take = sub["uniform"] < jnp.exp(log_w - log_weight)
+        # (iteration -1 of nuts_chain only evaluates the potential at the chain's start)
+        take = (t < 0) | (sub["uniform"] < jnp.exp(log_w - log_weight))
         r_sum = sub["r_sum"] + r1
         idx_min, idx_max = checkpoint_rows(i)
         even = i % 2 == 0
@@ -594,8 +596,11 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
     adaptation = _Adaptation(dim, dtype, mask, warmup, target_accept, regularization,
                              schedule)
 
+    # Iteration -1 is one leapfrog step of size 0 from x0 whose proposal is kept: the
+    # potential and its gradient at the start, evaluated where every other one is (a
+    # program holds the model's gradient once; the demo's sampler a quarter smaller).
     def trajectory(t, z, u, g, adapt):
-        step, inv_mass = adapt["step"], adapt["inv_mass"]
+        step, inv_mass = jnp.where(t < 0, 0.0, adapt["step"]), adapt["inv_mass"]
         tree, h0 = parts.begin(key, t, z, u, g, inv_mass, adapt["mass_sqrt"])
 
         def double(tree):
@@ -603,7 +608,9 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
             sub = jax.lax.while_loop(parts.going,
                                      lambda sub: parts.leaf(sub, key, t, h0, step, inv_mass),
                                      sub)
-            return parts.merge(tree, sub, inv_mass)
+            merged = parts.merge(tree, sub, inv_mass)
+            start = dict(z=sub["z"], u=sub["u"], g=sub["g"], turning=jnp.asarray(True))
+            return dict(merged, **_where(t < 0, start, {k: merged[k] for k in start}))
 
         return jax.lax.while_loop(parts.growing, double, tree)
 
@@ -616,7 +623,7 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
             new, closing = adaptation.update(adapt, t, accept_prob, tree["z"])
             return jax.lax.cond(closing, adaptation.close_window, lambda a: a, new)
 
-        adapt = jax.lax.cond(t < warmup, adapted, lambda a: a, adapt)
+        adapt = jax.lax.cond((t >= 0) & (t < warmup), adapted, lambda a: a, adapt)
         return ((tree["z"], tree["u"], tree["g"]), adapt), _record(tree, accept_prob,
                                                                         adapt)
 
@@ -625,9 +632,9 @@ def nuts_chain(value_and_grad, key, x0, *, warmup, draws: int, target_accept,
         carry, record = iteration(carry, t)
         return carry, _written(records, t - warmup, t >= warmup, record)
 
-    u0, g0 = value_and_grad(x0)
-    carry = ((x0, u0, g0), adaptation.init(inv_mass))
-    _, records = jax.lax.fori_loop(0, warmup + draws, recorded,
+    unknown = (jnp.zeros((), dtype), jnp.zeros(dim, dtype))  # set by iteration -1
+    carry = ((x0, *unknown), adaptation.init(inv_mass))
+    _, records = jax.lax.fori_loop(-1, warmup + draws, recorded,
                                    (carry, _empty_records(dim, dtype, draws)))
     return records
 
