@@ -44,19 +44,33 @@ def runs() -> pd.DataFrame:
     return frame.assign(dataset=frame["dataset"].map(codes))
 
 
-@pytest.fixture(scope="module")
-def fit(runs) -> sl.Fit:
-    """A Fit of MODEL whose posterior is 40 prior draws (no sampler)."""
-    design = make_design(MODEL, runs)
+def _prior_fit(runs: pd.DataFrame) -> sl.Fit:
+    """A Fit of MODEL on ``runs`` whose posterior is 40 prior draws (no sampler)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)  # one level: vary dropped
+        design = make_design(MODEL, runs)
     model = build_model(MODEL, design)
     draws = Predictive(model, num_samples=40)(jax.random.PRNGKey(0), y=None)
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "y"}
-    dims = {"E_dataset": ["dataset"], "E_z_dataset": ["dataset"]}
-    coords = {"dataset": list(design.factors["dataset"].levels)}
+    dims = ({"E_dataset": ["dataset"], "E_z_dataset": ["dataset"]} if design.vary
+            else {})
+    coords = {"dataset": list(design.factors["dataset"].levels)} if design.vary else {}
     idata = az.from_dict(posterior=posterior, dims=dims, coords=coords)
     idata.add_groups(constant_data=design_dataset(design))
     return sl.Fit(idata=idata, spec=MODEL, design=design,
                   warnings=("a stored warning about the sampler",))
+
+
+@pytest.fixture(scope="module")
+def fit(runs) -> sl.Fit:
+    """A Fit of MODEL whose posterior is 40 prior draws (no sampler)."""
+    return _prior_fit(runs)
+
+
+@pytest.fixture(scope="module")
+def one_level_fit(runs) -> sl.Fit:
+    """A Fit of MODEL on the runs of dataset 0 alone: E cannot vary by dataset."""
+    return _prior_fit(runs[runs["dataset"] == 0])
 
 
 @dataclass
@@ -66,6 +80,7 @@ class Ctx:
     frame: pd.DataFrame
     tmp: Path
     fit: sl.Fit
+    one_level_fit: sl.Fit
     fit_path: Path
     csv: Path
     spec: Path
@@ -244,6 +259,13 @@ ROWS = [
                             draws=10), "identical to an earlier row"),
     Row("predict_new_level", "warning",
         lambda c: c.fit.predict({**AT, "dataset": ["web"]}), "were not in the fitted data"),
+    Row("predict_other_level_of_a_one_level_fit", "warning",
+        lambda c: c.one_level_fit.predict({**AT, "dataset": [1]}),
+        "the fitted data held only '0', so the fit has no offsets by dataset"),
+    Row("decide_other_level_of_a_one_level_fit", "warning",
+        lambda c: sl.decide.prob_better(c.one_level_fit, {"dataset": 0}, {"dataset": 1},
+                                        at=AT),
+        "the fitted data held only '0', so the fit has no offsets by dataset"),
     Row("predict_far_above", "warning",
         lambda c: c.fit.predict({"N": [1e30], "D": [2e11], "dataset": [1]}),
         "decades above the largest fitted N"),
@@ -341,8 +363,9 @@ def files(runs, fit, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def ctx(runs, fit, files, tmp_path) -> Ctx:
-    return Ctx(frame=runs.copy(), tmp=tmp_path, fit=fit, **files)
+def ctx(runs, fit, one_level_fit, files, tmp_path) -> Ctx:
+    return Ctx(frame=runs.copy(), tmp=tmp_path, fit=fit, one_level_fit=one_level_fit,
+               **files)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])

@@ -397,18 +397,30 @@ data['dataset'].astype(str))
     return np.asarray(names, dtype=object)[codes].astype(str)
 
 
-def unfitted_levels(factor: str, new: Sequence[Any], fitted: Sequence[Any]) -> str:
+def unfitted_levels(factor: str, new: Sequence[Any], fitted: Sequence[Any],
+                    varies: bool = True) -> str:
     """What to say of levels of ``factor`` a fit never saw (``new``; the fit's levels
     ``fitted``): they are predicted from the population, so their intervals are wider;
     one that is a fitted number written another way is named with the fitted spelling.
+    ``varies=False``: the fit has no offsets by ``factor`` because its data held one
+    level (the fit dropped it from ``vary``), so a new level is predicted as that one.
 
     >>> message = unfitted_levels("seed", ["1.0", "7"], ["0", "1", "2"])
     >>> message[:54]
     "seed level(s) ['1.0', '7'] were not in the fitted data"
     >>> message[message.index("Check"):]
     "Check the spelling if a fitted level was meant ('1.0' is the fitted '1')"
+    >>> message = unfitted_levels("dataset", ["code"], ["web"], varies=False)
+    >>> message[message.index("the fitted data held"):message.index(": these")]
+    "the fitted data held only 'web', so the fit has no offsets by dataset"
     """
     fitted = [str(v) for v in fitted]
+    if not varies and len(fitted) == 1:
+        return (f"{factor} level(s) {[str(v) for v in new]} were not in the fitted data; "
+                f"the fitted data held only {fitted[0]!r}, so the fit has no offsets by "
+                f"{factor}: these rows are predicted as {fitted[0]!r} rows are, and their "
+                f"intervals hold no variation between levels. Fit rows of two or more "
+                f"{factor} levels to predict a new one")
     numbers = {}
     for level in fitted:
         numbers.setdefault(_as_number(level), level)

@@ -302,9 +302,13 @@ class Fit:
         """
         notes = []
         for name, factor in design.factors.items():
-            new = factor.new_levels
-            if new and name in {f for fs in self.design.vary.values() for f in fs}:
-                notes.append(unfitted_levels(name, new, factor.levels[:factor.n_fitted]))
+            new, fitted = factor.new_levels, factor.levels[:factor.n_fitted]
+            if not new:
+                continue
+            if name in {f for fs in self.design.vary.values() for f in fs}:
+                notes.append(unfitted_levels(name, new, fitted))
+            elif name in self.spec.factors and self.spec.pooling != "complete":
+                notes.append(unfitted_levels(name, new, fitted, varies=False))
         for var, values in design.variables.items():
             fitted = self.design.variables[var]
             beyond = decades_outside(fitted, values)

@@ -111,8 +111,11 @@ def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str
     fitted = fit.levels().get(factor, ())
     new = [lv for lv in levels if lv not in fitted]
     if new:
-        warnings.warn(f"{what}: {unfitted_levels(factor, new, fitted)}", ScalingLawWarning,
-                      stacklevel=3)
+        # a fit whose data held one level of the factor dropped it from vary
+        vary = getattr(getattr(fit, "design", None), "vary", None)
+        varies = vary is None or any(factor in fs for fs in vary.values())
+        warnings.warn(f"{what}: {unfitted_levels(factor, new, fitted, varies)}",
+                      ScalingLawWarning, stacklevel=3)
 
 
 def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
