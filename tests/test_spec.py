@@ -108,7 +108,8 @@ def test_spec_defaults_and_round_trips(tmp_path):
     path = tmp_path / "m.toml"
     model.to_toml(path)
     assert sl.ScalingModel.from_toml(path) == model
-    assert sl.ScalingModel("downstream_exp", inputs={"L": "loss"}).scale == "identity"
+    assert sl.ScalingModel("downstream_exp", inputs={"L": "loss"},
+                           target="error").scale == "identity"
 
 
 def test_expression_law_round_trips_through_toml():

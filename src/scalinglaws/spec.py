@@ -155,6 +155,11 @@ class ModelSpec:
         object.__setattr__(self, "inputs", {v: inputs[v] for v in law.variables})
         if not isinstance(self.target, str) or not self.target:
             raise ScalingLawError(f"target must be a column name, got {self.target!r}")
+        for var, col in self.inputs.items():
+            if col == self.target:
+                raise ScalingLawError(
+                    f"inputs[{var!r}] is {col!r}, the target column: map {var!r} to the "
+                    f"column of its own values (e.g. inputs={{{var!r}: {var!r}}})")
 
         vary = {}
         for key, value in dict(self.vary).items():
