@@ -259,6 +259,22 @@ ROWS = [
                             draws=10), "identical to an earlier row"),
     Row("predict_new_level", "warning",
         lambda c: c.fit.predict({**AT, "dataset": ["web"]}), "were not in the fitted data"),
+    Row("next_run_text_in_a_candidate", "error",
+        lambda c: sl.decide.next_run(
+            c.fit, pd.DataFrame({"N": ["1e9x", 2e9], "D": [2e10, 4e10], "dataset": [1, 1]}),
+            {**AT, "dataset": 1}),
+        "candidates: column 'N' (law variable N) has non-numeric values in rows [0]"),
+    Row("next_run_nan_in_a_candidate_named_by_its_label", "error",
+        lambda c: sl.decide.next_run(
+            c.fit, pd.DataFrame({"N": [np.nan, 2e9], "D": [2e10, 4e10], "dataset": [1, 1]},
+                                index=["run_a", "run_b"]), {**AT, "dataset": 1}, cost=[1, 1]),
+        "candidates: column 'N' (law variable N) has NaN or infinite values in rows "
+        "['run_a']"),
+    Row("prob_better_nan_in_at", "error",
+        lambda c: sl.decide.prob_better(
+            c.fit, {"dataset": 0}, {"dataset": 1},
+            at=pd.DataFrame({"N": [7e9, np.nan], "D": [1.4e11, 1.4e11]})),
+        "a with at: column 'N' (law variable N) has NaN or infinite values in rows [1]"),
     Row("input_is_the_target", "error",
         lambda c: sl.ScalingModel("chinchilla", inputs={"N": "loss", "D": "D"}, target="loss"),
         "inputs['N'] is 'loss', the target column"),

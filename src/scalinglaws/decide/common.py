@@ -19,6 +19,7 @@ import pandas as pd
 from .._checks import factor_labels, unfitted_levels
 from .._precision import enable_x64
 from ..compare import Stack
+from ..data import Design, make_design
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..protocol import FitLike
 
@@ -166,7 +167,8 @@ def summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
 
 def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
     """Raise unless ``frame`` gives every input and factor that ``fit`` (each fit of a
-    stack) reads."""
+    stack) reads, with values a prediction takes (as :meth:`scalinglaws.Fit.predict`
+    checks them, naming ``what`` and the rows of ``frame``)."""
     inputs = list(dict.fromkeys(c for m in members(fit) for c in m.spec.inputs.values()))
     factors = list(dict.fromkeys(f for m in members(fit) for f in m.spec.factors))
     missing = [c for c in [*inputs, *factors] if c not in frame.columns]
@@ -175,4 +177,10 @@ def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
             f"{what} does not say {missing}: give the inputs {inputs} in at= and a level of "
             f"each factor {factors} in at= or in the configurations"
         )
+    for member in members(fit):
+        if isinstance(getattr(member, "design", None), Design):
+            try:
+                make_design(member.spec, frame, fitted=member.design)
+            except ScalingLawError as err:
+                raise ScalingLawError(f"{what}: {err}") from None
 
