@@ -39,7 +39,7 @@ from .data import as_frame
 from .display import Note
 from .errors import ScalingLawError
 from .fitset import check_comparable, comparable_fits
-from .prediction import PREDICT_PARTS, interval_columns
+from .prediction import PREDICT_PARTS, check_unwritten, interval_columns
 from .validate import refit_extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
@@ -373,6 +373,7 @@ class Stack:
         observation); ``attrs["weights"]`` holds the weights."""
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = as_frame(data).copy()
+        check_unwritten(frame.columns, PREDICT_PARTS)
         draws = self._mixed_predictive(frame, seed)
         columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
                                                         for k in ("law", "observed")},

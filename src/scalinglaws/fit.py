@@ -44,7 +44,7 @@ from .model import (
 )
 from .netcdf import write_fit_file
 from .plotting import plot_fit
-from .prediction import PREDICT_PARTS, block_key, interval_columns, predict_draws
+from .prediction import PREDICT_PARTS, block_key, check_unwritten, interval_columns, predict_draws
 from .protocol import Pointwise
 
 #: Version of the saved-file layout; files of another format are rejected.
@@ -255,6 +255,7 @@ class Fit:
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         check_discrepancy(discrepancy, self.spec.scale, repr(self.spec.target))
         frame = as_frame(data)
+        check_unwritten(frame.columns, PREDICT_PARTS)
         design = make_design(self.spec, frame, fitted=self.design)
         for message in self._prediction_notes(design):
             warnings.warn(message, ScalingLawWarning, stacklevel=2)

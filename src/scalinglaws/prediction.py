@@ -16,6 +16,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from .data import Design
+from .errors import ScalingLawError
 from .model import (
     MIN_ROWS,
     RUN_SITE,
@@ -130,6 +131,24 @@ def block_key(rng_key, block: int):
     ``rng_key`` itself for the first block, so a prediction of one block draws as it
     would unblocked."""
     return rng_key if block == 0 else jax.random.fold_in(rng_key, block)
+
+
+def check_unwritten(columns, parts) -> None:
+    """Raise where the caller's ``columns`` hold one that a prediction summarised by
+    ``parts`` (:func:`interval_columns`) writes, which would replace the caller's values.
+
+    >>> check_unwritten(["N", "D", "lower"], PREDICT_PARTS)
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: data already has column(s) ['lower'], which predict \
+writes; rename or drop them first (e.g. data.drop(columns=['lower']))
+    """
+    written = [prefix + stat for _, prefix, stats in parts for stat in stats]
+    taken = [c for c in written if c in set(columns)]
+    if taken:
+        raise ScalingLawError(
+            f"data already has column(s) {taken}, which predict writes; rename or drop them "
+            f"first (e.g. data.drop(columns={taken}))")
 
 
 def interval_columns(draws_of, n_rows: int, n_draws: int, parts, lo: float,

@@ -34,7 +34,7 @@ from ..model import (
     transform_target,
 )
 from ..netcdf import read_fit_file, write_fit_file
-from ..prediction import PREDICT_PARTS, block_key, interval_columns, predict_draws
+from ..prediction import PREDICT_PARTS, block_key, check_unwritten, interval_columns, predict_draws
 from ..protocol import Pointwise
 from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
@@ -444,12 +444,13 @@ class LossToLossFit:
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         frame = as_frame(data, "data")
+        parts = (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper")))
+        check_unwritten(frame.columns, parts)
         designs, posterior = self._designs(frame), self._posterior()
         columns = interval_columns(
             lambda rows, block: self._design_draws(designs, posterior, rows, seed,
                                                    discrepancy, law_prior, block),
-            len(frame), len(posterior[2]),
-            (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper"))), lo, hi)
+            len(frame), len(posterior[2]), parts, lo, hi)
         out = frame.copy()
         for name, values in columns.items():
             out[name] = values
