@@ -508,6 +508,33 @@ folder /no/such/folder does not exist; create it first
         raise ScalingLawError(f"cannot write {what} {str(path)[:200]!r} ({err})") from None
 
 
+def make_folder(path: Any, what: str, keyword: str) -> Path | None:
+    """``path`` as a folder that exists and can be written (created if need be; None stays
+    None), before any work; a :class:`ScalingLawError` naming ``what`` and the argument
+    ``keyword`` to change where it cannot be.
+
+    >>> make_folder("/proc/no-folder-here", "figure folder", "out")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: cannot create the figure folder /proc/no-folder-here \
+([Errno 2] No such file or directory: '/proc/no-folder-here'); pass another out=
+    """
+    if path is None:
+        return None
+    folder = as_path(path, what)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ScalingLawError(f"cannot create the {what} {folder} ({err}); pass another "
+                              f"{keyword}=") from None
+    try:
+        probe_write(folder)
+    except OSError as err:
+        raise ScalingLawError(f"cannot write in the {what} {folder} ({err.strerror}); pass "
+                              f"another {keyword}=") from None
+    return folder
+
+
 def probe_write(folder: Any) -> None:
     """Create and remove a file in ``folder``; the ``OSError`` where that fails. A real
     file, not :func:`os.access`, which says yes to root on ``/proc`` or a read-only mount.

@@ -25,9 +25,11 @@ import pandas as pd
 
 from . import decide, synthetic
 from ._checks import (
+    check_fraction,
     check_input_file,
     check_output_path,
     check_sampler_settings,
+    make_folder,
     write_atomic,
 )
 from ._warnings import filtered
@@ -62,6 +64,7 @@ def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed:
     check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
                            target_accept=0.9, max_tree_depth=10, dense_mass=True,
                            progress=progress)
+    out = make_folder(out, "figure folder", "out")
     started = time.perf_counter()
     runs = synthetic.sweep(seed=seed)
     truth = runs.attrs["truth"]
@@ -113,7 +116,6 @@ def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed:
           f"{int(post.diverging.sum())} divergences, max R-hat "
           f"{fit.summary()['r_hat'].max():.3f}, mean leapfrog steps per draw "
           f"{float(post.n_steps.mean()):.1f}.")
-    out.mkdir(parents=True, exist_ok=True)
     figure = out / "demo_fit.png"
 
     def true_curve(path, level):
@@ -419,6 +421,8 @@ def _decide(args, messages: list[str]) -> None:
     if args.rule == "target" and args.target is None:
         raise ScalingLawError("--rule target needs the loss to reach: add --target, e.g. "
                               "--target 2.1")
+    if args.rule == "quantile":
+        check_fraction(args.quantile, "--quantile", "0.9 for the loss's 90% quantile")
     group: dict = {}
     for item in args.group:
         key, _, level = item.partition("=")

@@ -329,6 +329,12 @@ def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
         return pd.DataFrame({k: v * n if len(v) == 1 else v for k, v in items.items()})
     if (isinstance(data, (list, tuple)) and data
             and all(isinstance(row, Mapping) for row in data)):
+        columns = list(dict.fromkeys(k for row in data for k in row))
+        for i, row in enumerate(data):
+            if missing := [k for k in columns if k not in row]:
+                raise ScalingLawError(
+                    f"{what}: row {i} (a dict of the list) has no {missing}; every dict "
+                    f"gives the same columns {columns}")
         return pd.DataFrame.from_records(list(data))
     raise ScalingLawError(
         f"{what} must be a pandas DataFrame, a dict of columns (e.g. {{'N': 7e9, "

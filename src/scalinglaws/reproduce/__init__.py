@@ -61,7 +61,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .._checks import as_path
+from .._checks import as_path, make_folder
 from .._precision import enable_x64
 from ..errors import ScalingLawError
 from ..spec import dump_toml
@@ -73,7 +73,7 @@ from . import (
     isoflop,
     llm_line2025,
 )
-from .common import FULL_SETTINGS, Reproduction, Settings, make_folder
+from .common import FULL_SETTINGS, Reproduction, Settings
 from .gadre2024 import gadre_frame, gadre_paper_fit, gadre_split
 from .hitchhiker2024_protocol import (
     hitchhiker_normalise,

@@ -31,7 +31,7 @@ import pandas as pd
 from .. import _checks, datasets
 from .._version import __version__
 from .._warnings import filtered
-from ..errors import ScalingLawError, ScalingLawWarning
+from ..errors import ScalingLawWarning
 from ..io import load
 from ..plotting import save_figure
 
@@ -107,7 +107,7 @@ class Settings:
         quick = _checks.check_flag(quick, "quick")
         if progress is not None:
             progress = _checks.check_flag(progress, "progress")
-        folder = make_folder(fits, "fit folder", "fits")
+        folder = _checks.make_folder(fits, "fit folder", "fits")
         full = dict(FULL_SETTINGS.get(study, {})) if study is not None else {}
         depth = full.pop("max_tree_depth", 10)
         if quick:
@@ -200,19 +200,6 @@ def _format(frame: pd.DataFrame) -> str:
 
 
 # --- fitting, with the fit folder ----------------------------------------------------------
-
-
-def make_folder(path: str | os.PathLike[str] | None, what: str, keyword: str) -> Path | None:
-    """``path`` as a created folder (None stays None); a clear error if it cannot be."""
-    if path is None:
-        return None
-    folder = _checks.as_path(path, what)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ScalingLawError(f"cannot create the {what} {folder} ({err}); pass another "
-                              f"{keyword}=") from None
-    return folder
 
 
 def fit_model(model: Any, data: pd.DataFrame, settings: Settings,
