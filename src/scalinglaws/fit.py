@@ -298,18 +298,10 @@ class Fit:
 
     def _prediction_notes(self, design: Design) -> list[str]:
         """What a prediction for the rows of ``design`` should be read with: levels the
-        fit never saw (predicted from the population, so with wider intervals) and law
-        variables more than :data:`EXTRAPOLATION_DECADES` decades outside the fitted range.
+        fit never saw (:meth:`unfitted_level_notes`) and law variables more than
+        :data:`EXTRAPOLATION_DECADES` decades outside the fitted range.
         """
-        notes = []
-        for name, factor in design.factors.items():
-            new, fitted = factor.new_levels, factor.levels[:factor.n_fitted]
-            if not new:
-                continue
-            if name in {f for fs in self.design.vary.values() for f in fs}:
-                notes.append(unfitted_levels(name, new, fitted))
-            elif name in self.spec.factors and self.spec.pooling != "complete":
-                notes.append(unfitted_levels(name, new, fitted, varies=False))
+        notes = self.unfitted_level_notes(design)
         for var, values in design.variables.items():
             fitted = self.design.variables[var]
             beyond = decades_outside(fitted, values)
@@ -322,6 +314,23 @@ class Fit:
                     f"{var} = {values[worst]:.3g} is {beyond[worst]:.1f} decades {side} "
                     f"fitted {var} ({edge:.3g}); a prediction that far from the data rests "
                     f"on the law's form alone, so treat it with care")
+        return notes
+
+    def unfitted_level_notes(self, design: Design) -> list[str]:
+        """What to say of the factor levels in ``design`` (rows encoded against this fit)
+        that the fit never saw: predicted from the population of levels, so with wider
+        intervals, or, for a factor the fit could not vary by (its data held one level),
+        as that one level."""
+        notes = []
+        varied = {f for fs in self.design.vary.values() for f in fs}
+        for name, factor in design.factors.items():
+            new, fitted = factor.new_levels, factor.levels[:factor.n_fitted]
+            if not new:
+                continue
+            if name in varied:
+                notes.append(unfitted_levels(name, new, fitted))
+            elif name in self.spec.factors and self.spec.pooling != "complete":
+                notes.append(unfitted_levels(name, new, fitted, varies=False))
         return notes
 
     def data(self) -> pd.DataFrame:

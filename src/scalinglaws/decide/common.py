@@ -168,7 +168,8 @@ def summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
 def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
     """Raise unless ``frame`` gives every input and factor that ``fit`` (each fit of a
     stack) reads, with values a prediction takes (as :meth:`scalinglaws.Fit.predict`
-    checks them, naming ``what`` and the rows of ``frame``)."""
+    checks them, naming ``what`` and the rows of ``frame``); warn of factor levels the
+    fit never saw (:meth:`scalinglaws.Fit.unfitted_level_notes`)."""
     inputs = list(dict.fromkeys(c for m in members(fit) for c in m.spec.inputs.values()))
     factors = list(dict.fromkeys(f for m in members(fit) for f in m.spec.factors))
     missing = [c for c in [*inputs, *factors] if c not in frame.columns]
@@ -177,10 +178,14 @@ def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
             f"{what} does not say {missing}: give the inputs {inputs} in at= and a level of "
             f"each factor {factors} in at= or in the configurations"
         )
+    notes: dict[str, None] = {}
     for member in members(fit):
         if isinstance(getattr(member, "design", None), Design):
             try:
-                make_design(member.spec, frame, fitted=member.design)
+                design = make_design(member.spec, frame, fitted=member.design)
             except ScalingLawError as err:
                 raise ScalingLawError(f"{what}: {err}") from None
+            notes.update(dict.fromkeys(member.unfitted_level_notes(design)))
+    for note in notes:  # a stack's fits read the same rows: each note once
+        warnings.warn(f"{what}: {note}", ScalingLawWarning, stacklevel=3)
 

@@ -15,7 +15,7 @@ import pandas as pd
 from .._checks import check_flag, check_interval, is_finite_number
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_complete, check_fit, members, target_of, warn_unfitted_levels
+from .common import check_complete, check_fit, members, target_of
 
 __all__ = ["prob_better", "prob_target"]
 
@@ -37,12 +37,6 @@ def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
             f"{what} names {unknown}, which the model does not read; it reads "
             f"{sorted(_model_columns(fit))}"
         )
-    warned = set()
-    for member in members(fit):
-        for f in member.spec.factors:
-            if f in config and f not in warned:
-                warned.add(f)  # a stack's fits read the same rows, so the same levels
-                warn_unfitted_levels(member, f, [str(config[f])], what)
     return dict(config)
 
 
