@@ -95,15 +95,15 @@ HITCHHIKER_BY_FAMILY = ("b",)
 #: 58-77 s a fit; 2-core Intel Xeon VM, 2026-12-07).
 HITCHHIKER_TARGET_ACCEPT = {"b": 0.97, "e": 0.95}
 #: Chains and draws per model where they are not the study's 2 x (1,000 + 1,000), so that
-#: every fit reaches bulk and tail ESS >= 400 at R-hat <= 1.01 (2-core Intel Xeon VM,
-#: 2026-12-07; docs/studies/hitchhiker2024.md):
+#: every fit reaches bulk and tail ESS >= 400 at R-hat <= 1.01 (2-core VMs, 2026-12-07;
+#: docs/studies/hitchhiker2024.md):
 #:
 #: - (a): tail ESS 384 at 1,000 draws per chain; 779 at 1,500 in the study's run.
 #: - (b): at 1,000 draws, one of the 20 family fits fell short in two seeds of four
 #:   (seed 0: Chinchilla's tail ESS 288; seed 2: t5-pile's bulk ESS 312). At 1,500, the
 #:   smallest over the 20 fits and seeds 0-3 was bulk / tail ESS 544 / 522 at
 #:   R-hat <= 1.009, in 40-49 s for all 20 against 35-45 s, with mean ARE 4.19-4.23%
-#:   against 4.18-4.25%.
+#:   against 4.18-4.25% (AMD EPYC).
 #: - (c) and (d): about 63 leapfrog steps per draw for an ESS of about 0.15 per draw
 #:   (their slowest sites are the noise's population scale and family offsets), so
 #:   2,000 draws.
