@@ -143,8 +143,9 @@ def check_unwritten(columns, parts) -> None:
     scalinglaws.errors.ScalingLawError: data already has column(s) ['lower'], which predict \
 writes; rename or drop them first (e.g. data.drop(columns=['lower']))
     """
-    written = [prefix + stat for _, prefix, stats in parts for stat in stats]
-    taken = [c for c in written if c in set(columns)]
+    present = set(columns)
+    taken = [prefix + stat for _, prefix, stats in parts for stat in stats
+             if prefix + stat in present]
     if taken:
         raise ScalingLawError(
             f"data already has column(s) {taken}, which predict writes; rename or drop them "
