@@ -396,3 +396,102 @@ def test_extrapolation_refits_a_loss_to_loss_model_with_nuts():
     assert len(points) == 1 and np.isfinite(points["lpd"]).all()
     # the simulated link holds at the largest run: the median misses it by < 2%
     assert points["are"].iloc[0] < 0.02
+
+
+# --- refits replaced by prior-draw fits: the checks and scoring around them -----------------
+
+def _prior_refits(monkeypatch) -> list:
+    """ScalingModel.fit_many returning prior-draw fits (no NUTS); the list records calls."""
+    from test_fit_protocol import _prior_fit
+
+    calls = []
+
+    def fit_many(self, frames, **settings):
+        calls.append(settings)
+        return {key: _prior_fit(self, frame) for key, frame in frames.items()}
+
+    monkeypatch.setattr(sl.ScalingModel, "fit_many", fit_many)
+    return calls
+
+
+def test_rows_with_a_known_measurement_error_are_scored_as_measurements(monkeypatch):
+    _prior_refits(monkeypatch)
+    runs = sl.synthetic.sweep(seed=0).drop(columns="true_loss").assign(se=lambda f: 0.05 * f.loss)
+    model = sl.ScalingModel("chinchilla", target="loss", measurement_se="se")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)
+        result = extrapolation(model, runs, holdout="largest", by="N", seed=3)
+    fit = result.fits[("chinchilla", runs.N.max())]
+    held = runs[runs.N == runs.N.max()]
+    measured = fit.predict_draws(held, seed=3)["measured"]
+    np.testing.assert_allclose(result.points["lower_90"], np.quantile(measured, 0.05, axis=0))
+    np.testing.assert_allclose(result.points["upper_90"], np.quantile(measured, 0.95, axis=0))
+
+
+def test_held_out_rows_are_checked_before_any_refit(monkeypatch):
+    calls = _prior_refits(monkeypatch)
+    runs = sl.synthetic.sweep(seed=0).drop(columns="true_loss")
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    largest = runs.N == runs.N.max()
+    for column, value, message in [("D", np.nan, "column 'D'"),
+                                   ("loss", -1.0, "target"),
+                                   ("dataset", None, "dataset"),
+                                   ("loss", np.nan, "none of the .* held-out runs has an "
+                                                    "observed 'loss'")]:
+        bad = runs.assign(**{column: runs[column].where(~largest, value)})
+        with pytest.raises(ScalingLawError, match=f"runs with N >= .*{message}"):
+            extrapolation(model, bad, by="N")
+    assert calls == []
+    one_missing = runs.copy()
+    one_missing.loc[runs.index[largest][0], "loss"] = np.nan
+    with pytest.warns(sl.ScalingLawWarning, match=r"1 held-out run\(s\) have no observed"):
+        result = extrapolation(model, one_missing, by="N")
+    assert len(result.points) == largest.sum() - 1
+
+
+def test_what_the_data_says_of_each_refit_is_warned_once(monkeypatch):
+    _prior_refits(monkeypatch)
+    runs = sl.synthetic.sweep(seed=0).drop(columns="true_loss")
+    doubled = pd.concat([runs, runs.iloc[:3]])
+    model = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extrapolation(model, doubled, holdout=[1e18, 1e19], by="C")
+    notes = [str(w.message) for w in caught if "identical to an earlier row" in str(w.message)]
+    assert len(notes) == 2 and "C < 1e+18" in notes[0] and "C < 1e+19" in notes[1]
+    assert {w.filename for w in caught if str(w.message) in notes} == {__file__}
+
+
+def test_holdout_thresholds_as_a_series_an_index_or_a_set():
+    from scalinglaws.validate import _thresholds
+
+    values = np.array([1.0, 2.0, 3.0, 4.0])
+    for holdout in (pd.Series([3.0, 2.0]), pd.Index([2.0, 3.0]), {3.0, 2.0},
+                    np.array([[2.0], [3.0]])):
+        assert _thresholds(holdout, values, "C") == [2.0, 3.0]
+
+
+def test_model_names_are_strings_and_by_is_not_ambiguous(runs):
+    with pytest.raises(ScalingLawError, match="model names must be non-empty strings"):
+        extrapolation({1: MODELS["floor"], "1": MODELS["power"]}, runs)
+    sweep = sl.synthetic.sweep(seed=0).assign(params=lambda f: 0.8 * f.N)
+    spec = sl.ScalingModel("chinchilla", inputs={"N": "params", "D": "D"}, target="loss")
+    with pytest.raises(ScalingLawError, match="by='N' could mean the data's column 'N' or"):
+        scale_values(spec, sweep, "N")
+    np.testing.assert_allclose(scale_values(spec, sweep.drop(columns="N"), "N"), sweep.params)
+
+
+def test_refits_of_a_cut_loss_to_loss_fit_keep_its_chains_and_cut_draws(monkeypatch):
+    import arviz as az
+
+    from scalinglaws import validate
+
+    posterior = az.from_dict(posterior={"a": np.zeros((8, 10))}).posterior
+    posterior.attrs["chains_per_group"] = 2          # 4 compute-law draws x 2 chains
+    fit = type("CutFit", (), {"idata": type("I", (), {"posterior": posterior})()})()
+    assert validate._own_settings(fit) == {"cut_draws": 4}
+    assert validate._own_settings(None) == {}
+    seen = {}
+    monkeypatch.setattr(validate, "extrapolation", lambda *a, **k: seen.update(k))
+    validate.refit_extrapolation({"cut": fit}, None, holdout="largest", by="C", seed=0)
+    assert seen["chains"] == 2 and seen["draws"] == 10

@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,8 @@ from ._warnings import filtered
 from .data import as_frame, make_design, target_values
 from .discrepancy import Discrepancy
 from .display import Note
-from .errors import ScalingLawError
+from .engine.diagnostics import chains_per_group
+from .errors import ScalingLawError, ScalingLawWarning
 from .fitset import check_comparable, combined_data, comparable_fits
 from .losstoloss import LossToLossModel
 from .plotting import plot_calibration, plot_holdout
@@ -99,6 +101,10 @@ def scale_values(spec, frame: pd.DataFrame, by: str) -> np.ndarray:
     if not isinstance(by, str):
         raise ScalingLawError(f"by must be a column name such as 'C' or 'N', got {by!r}")
     law = spec.law
+    if by in law.variables and spec.inputs[by] != by and by in frame.columns:
+        raise ScalingLawError(
+            f"by={by!r} could mean the data's column {by!r} or the law's {by}, which the "
+            f"model reads from column {spec.inputs[by]!r}; pass the column's name as by=")
     if by in frame.columns:
         column = by
     elif by in law.variables:
@@ -136,7 +142,9 @@ def _thresholds(holdout: Any, values: np.ndarray, by: str) -> list[float]:
                 f"got {holdout!r}"
             )
         return [float(values.max())]
-    items = list(holdout) if isinstance(holdout, (Sequence, np.ndarray)) else [holdout]
+    # a list, an array of any shape, a Series or an Index of thresholds, or one threshold
+    items = (list(np.ravel(np.asarray(list(holdout), dtype=object)))
+             if np.iterable(holdout) else [holdout])
     if not items:
         raise ScalingLawError("holdout is empty; give at least one threshold or 'largest'")
     out = []
@@ -176,7 +184,11 @@ def _models(model: Any) -> dict[str, tuple[Any, Any]]:
     if isinstance(model, Mapping):
         if not model:
             raise ScalingLawError("no models given; pass a ScalingModel or {'name': model}")
-        return {str(k): one(k, v) for k, v in model.items()}
+        for name in model:
+            if not isinstance(name, str) or not name:
+                raise ScalingLawError(f"model names must be non-empty strings (as compare "
+                                      f"takes them), got {name!r}")
+        return {name: one(name, v) for name, v in model.items()}
     spec, fit = one("model", model)
     return {spec.law.name: (spec, fit)}
 
@@ -467,7 +479,8 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
         Central predictive interval masses whose coverage is reported.
     seed, chains, warmup, draws, target_accept, progress
         Sampler settings of each refit (see :meth:`ScalingModel.fit
-        <scalinglaws.ScalingModel.fit>`); ``seed`` also seeds the predictive draws.
+        <scalinglaws.ScalingModel.fit>`); ``seed`` also seeds the predictive draws. The
+        refits of a given loss-to-loss fit with ``feedback="cut"`` keep its ``cut_draws``.
 
     Returns
     -------
@@ -529,9 +542,13 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
     factor_columns = list(dict.fromkeys(c for s in specs.values() for c in s.factors))
     settings = dict(seed=seed, chains=chains, warmup=warmup, draws=draws,
                     target_accept=target_accept, progress=progress)
-    scored = data[first.target].notna().to_numpy() if first.target in data else True
-    for name, spec in specs.items():
-        refits = _refits(name, spec, {t: data[ref < t] for t in thresholds}, by, settings)
+    scored = (data[first.target].notna().to_numpy() if first.target in data
+              else np.ones(len(data), dtype=bool))
+    for t in thresholds:
+        _check_split(specs, data[ref < t], data[ref >= t], scored[ref >= t], by, t)
+    for name, (spec, given) in models.items():
+        refits = _refits(name, spec, {t: data[ref < t] for t in thresholds}, by,
+                         {**settings, **_own_settings(given)})
         for t in thresholds:
             test = data[(ref >= t) & scored]
             fit = refits[t]
@@ -559,6 +576,15 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
                          target=first.target, fits=fits_out, warnings=warnings_out)
 
 
+def _own_settings(fit: Any) -> dict[str, int]:
+    """Settings of a given fit that its refits keep: a cut loss-to-loss fit's number of
+    compute-law draws (its posterior holds ``chains_per_group`` chains per draw)."""
+    if fit is None or "chains_per_group" not in fit.idata.posterior.attrs:
+        return {}
+    posterior = fit.idata.posterior
+    return {"cut_draws": int(posterior.sizes["chain"]) // chains_per_group(posterior)}
+
+
 def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
             settings: Mapping) -> dict:
     """``spec`` fitted to each threshold's training rows, batched where they share a
@@ -566,14 +592,16 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
     if not isinstance(spec, ScalingModel):
         return spec.fit_many(dict(trains), **settings)
     groups: dict = {}
-    for t, train in trains.items():
-        try:
-            with filtered(("ignore", Warning)):
-                vary = make_design(spec, train).vary
-        except ScalingLawError as err:
-            raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
-                                  f"{by} < {t:.3g}: {err}") from None
+    notes: dict[str, None] = {}
+    for t, train in trains.items():  # each checked by _check_split
+        with filtered(("ignore", Warning), ("always", ScalingLawWarning),
+                      record=True) as caught:
+            vary = make_design(spec, train).vary
+        notes.update(dict.fromkeys(f"refitting {name!r} on the {len(train)} runs with "
+                                   f"{by} < {t:.3g}: {w.message}" for w in caught))
         groups.setdefault(tuple(sorted(vary.items())), []).append(t)
+    for note in notes:  # what the data says of each refit's rows, once (not per fit_many)
+        warnings.warn(note, ScalingLawWarning, stacklevel=3)
     fits = {}
     for group in groups.values():
         with filtered(("ignore", Warning)):
@@ -582,11 +610,52 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
     return fits
 
 
+def _check_split(specs: Mapping[str, Any], train: pd.DataFrame, held: pd.DataFrame,
+                 scored: np.ndarray, by: str, t: float) -> None:
+    """Before any refit, the split at threshold ``t``: raise unless every scaling-law
+    model takes the ``train`` rows and every model can score the ``held`` rows (their
+    target read and, for a scaling-law model, their inputs and factors encoded against
+    ``train`` as a prediction encodes them); warn of held-out rows a scaling-law model
+    cannot score for want of a target (``scored`` False; a loss-to-loss model fits such
+    rows as input-loss observations)."""
+    what = f"the runs with {by} >= {t:.3g}"
+    kept = held[scored]
+    first = next(iter(specs.values()))
+    if len(kept) == 0:
+        raise ScalingLawError(
+            f"{what}: none of the {len(held)} held-out runs has an observed "
+            f"{first.target!r} to score; give their values or choose other thresholds")
+    if len(kept) < len(held) and any(isinstance(s, ScalingModel) for s in specs.values()):
+        missing = [str(i) for i in held.index[~scored]][:5]
+        warnings.warn(f"{what}: {len(held) - len(kept)} held-out run(s) have no observed "
+                      f"{first.target!r} and are not scored (rows {missing})",
+                      ScalingLawWarning, stacklevel=3)
+    for name, spec in specs.items():
+        try:
+            target_values(spec, kept)
+        except ScalingLawError as err:
+            raise ScalingLawError(f"{what}, held out to score {name!r}: {err}") from None
+        if not isinstance(spec, ScalingModel):
+            continue
+        try:
+            with filtered(("ignore", Warning)):
+                fitted = make_design(spec, train)
+        except ScalingLawError as err:
+            raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
+                                  f"{by} < {t:.3g}: {err}") from None
+        try:
+            make_design(spec, kept, fitted=fitted)
+        except ScalingLawError as err:
+            raise ScalingLawError(f"{what}, held out to score {name!r}: {err}") from None
+
+
 def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.DataFrame:
     """Per held-out row: observed, median, predictive interval ends, lpd, are, pit."""
     y = target_values(fit.spec, test)
     pred = fit.predict_draws(test, seed=seed)
-    law, observed = pred["law"], pred["observed"]
+    # a row with a known measurement error is a measurement: scored, as by the lpd, with
+    # that error added to the model's noise
+    law, observed = pred["law"], pred.get("measured", pred["observed"])
     ll = fit.log_density(test, seed=seed + 1)
     median = np.median(law, axis=0)
     out = pd.DataFrame({"observed": y, "median": median})
@@ -610,7 +679,8 @@ def refit_extrapolation(fits: Mapping[str, Any], data: pd.DataFrame | None, *, h
     >>> refit_extrapolation({"a": fit}, None, holdout="largest", by="C", seed=0)  # doctest: +SKIP
     """
     posterior = next(iter(fits.values())).idata.posterior
-    chains = int(posterior.sizes["chain"]) if chains is None else chains
+    if chains is None:  # a cut loss-to-loss fit holds chains per compute-law draw
+        chains = chains_per_group(posterior)
     draws = int(posterior.sizes["draw"]) if draws is None else draws
     return extrapolation(fits, data, holdout=holdout, by=by, seed=seed, chains=chains,
                          warmup=draws if warmup is None else warmup, draws=draws,
