@@ -205,9 +205,10 @@ def test_default_table_from_shared_data(shared: Path, study: str, table: str) ->
     assert len(df) == DEFAULT_ROWS[(study, table)] == len(raw)
     for col in ("run", "dataset", "N", "D", "C", "M", "tokens_seen"):
         assert col in df.columns, col
-    # every original column is kept, unchanged
+    # every original column is kept, unchanged (N, D, C and M as float64)
     assert set(raw.columns) <= set(df.columns)
-    pd.testing.assert_frame_equal(df[list(raw.columns)], raw)
+    scale = {c: "float64" for c in ("N", "D", "C", "M") if c in raw.columns}
+    pd.testing.assert_frame_equal(df[list(raw.columns)], raw.astype(scale))
     # standard columns lead, in the canonical order
     std = [c for c in df.columns if c in datasets.STANDARD_COLUMNS]
     assert list(df.columns[: len(std)]) == std
@@ -327,9 +328,28 @@ def test_tiny_gadre_runs(tmp_path: Path) -> None:
     ]
     assert df["C"].tolist() == [12000.0, 24000.0]
     assert df["M"].tolist() == [20.0, 40.0]  # the original M is kept
-    assert df["N"].dtype == np.int64  # ... and so is the original N
+    assert df["N"].tolist() == [10.0, 10.0]  # ... and so are the original N and D,
+    assert df["N"].dtype == df["D"].dtype == np.float64  # as float64
     assert df["run"].tolist() == ["rpj-a-1.0", "rpj-a-2.0"]
     assert df["family"].eq("open_lm").all() and df["loss_c4_val"].tolist() == [4.0, 3.9]
+
+
+def test_tiny_gadre_integer_sizes_are_float64_so_6nd_does_not_overflow(tmp_path: Path) -> None:
+    n, d = [3_000_000_000, 0], [1_000_000_000_000, 400]  # 6ND = 1.8e22 > int64's 9.2e18
+    frame = pd.DataFrame({"run_name": ["big", "zero"], "dataset": ["rpj", "rpj"], "N": n,
+                          "D": d, "M": [333.3, 40.0], "seed": [np.nan, 1.0],
+                          "loss_c4_val": [2.5, 3.9]})
+    path = _write(tmp_path, "gadre2024", "runs_losses.csv", frame)
+    _write(tmp_path, "gadre2024", "downstream_accuracy.csv",
+           pd.DataFrame({"run_name": ["big", "zero"], "err_avg": [0.6, 0.7]}))
+    written = path.read_bytes()
+    for table in ("runs", "downstream"):  # downstream joins N and D from runs
+        df = datasets.load("gadre2024", table, data_dir=tmp_path, verify=False)
+        assert df["N"].dtype == df["D"].dtype == np.float64
+        assert df["N"].iloc[0] == 3e9 and df["D"].iloc[0] == 1e12
+        assert np.isnan(df["N"].iloc[1])  # not a positive size
+        assert (6 * df["N"] * df["D"]).iloc[0] == df["C"].iloc[0] == 1.8e22
+    assert path.read_bytes() == written
 
 
 def test_tiny_gadre_downstream_needs_runs(tmp_path: Path) -> None:

@@ -243,8 +243,9 @@ def load(
 
     The original columns are all kept under their names; standard columns are added
     (and lead the frame) only where the data supports them and no original column has
-    that name already. ``N``, ``D``, ``C`` and ``M`` are float64 and NaN where the source
-    does not give a positive value; ``C = 6 N D`` and ``M = D / N`` always.
+    that name already. ``N``, ``D``, ``C`` and ``M`` are float64 (an original numeric
+    column of that name included) and NaN where the source does not give a positive
+    value; ``C = 6 N D`` and ``M = D / N`` always.
 
     Standard columns per table:
 

@@ -205,9 +205,19 @@ def standardize_nothing(_df: pd.DataFrame, _read: Callable[[str], pd.DataFrame])
 def standardized(
     tab: Table, raw: pd.DataFrame, read: Callable[[str], pd.DataFrame]
 ) -> pd.DataFrame:
-    """Standard columns first (added only where no original has the name), then the rest."""
+    """Standard columns first (added only where no original has the name), then the rest.
+
+    An original numeric column named ``N``, ``D``, ``C`` or ``M`` that the table
+    standardizes is kept as float64 with NaN where not positive, like the added ones
+    (integers are exact in float64 below 2**53, and ``6 * N * D`` cannot overflow).
+    """
     added = tab.standardize(raw, read) if tab.standardize is not None else {}
     out = raw.copy()
+    for name in SCALE:
+        if (name in out.columns and name in tab.standard
+                and pd.api.types.is_numeric_dtype(out[name])
+                and not pd.api.types.is_bool_dtype(out[name])):
+            out[name] = positive(out[name])
     for name in STANDARD_COLUMNS:
         if name in added and name not in out.columns:
             value = added[name]
