@@ -360,6 +360,22 @@ ROWS = [
         "dataset='new'"),
     Row("predict_records", "quiet",
         lambda c: c.fit.predict([{**AT, "dataset": 1}, {**AT, "dataset": 2}])),
+    # --- warnings of fit_many, measurement_se, True/False numbers ---------------------------
+    Row("fit_many_warning_names_the_frame", "warning",
+        lambda c: MODEL.fit_many({"a": c.frame, "c": pd.concat([c.frame, c.frame.iloc[:5]])},
+                                 chains=1, warmup=10, draws=10),
+        "frames['c']: data has 5 row(s) identical to an earlier row"),
+    Row("measurement_se_is_a_law_input", "error",
+        lambda c: sl.ScalingModel("chinchilla", target="loss", measurement_se="N"),
+        "measurement_se is 'N', the column of law variable N"),
+    Row("measurement_se_true_false", "error",
+        lambda c: sl.ScalingModel("chinchilla", target="loss", measurement_se="flag").fit(
+            c.frame.assign(flag=True)),
+        "column 'flag' (measurement standard error) holds True/False values, not numbers"),
+    Row("size_true_false_in_text_column", "error",
+        lambda c: MODEL.fit(c.frame.assign(N=c.frame["N"].astype(object).where(
+            c.frame.index != 4, True))),
+        "column 'N' (law variable N) holds True/False values, not numbers, in rows [4]"),
 ]
 
 
@@ -441,6 +457,14 @@ def test_levels_match_across_api_cli_and_saved_fit(fit, ctx, capsys):
     printed = capsys.readouterr()
     assert f"{rows[0]['median'].iloc[0]:.4g}" in printed.out
     assert "not in the fitted data" not in printed.err
+
+
+def test_paths_starting_with_a_tilde_are_in_the_home_folder(fit, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert fit.save("~/fit.nc") == tmp_path / "fit.nc"
+    assert sl.load("~/fit.nc").summary().equals(sl.load(tmp_path / "fit.nc").summary())
+    MODEL.to_toml("~/model.toml")
+    assert sl.read_spec("~/model.toml") == MODEL
 
 
 def test_saving_over_a_file_is_atomic(fit, tmp_path, monkeypatch):

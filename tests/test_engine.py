@@ -14,6 +14,7 @@ import arviz as az
 import jax
 import numpy as np
 import numpyro
+import pandas as pd
 import pytest
 from numpyro.infer.util import log_density
 
@@ -258,6 +259,23 @@ def test_fit_many_rejects_bad_frames_before_compiling(sweeps, compilations, fram
     for frame, copy in zip(frames.values() if isinstance(frames, dict) else
                            frames if isinstance(frames, list) else [], copies, strict=True):
         assert frame.equals(copy)
+
+
+def test_fit_many_warnings_name_the_frame_at_the_callers_line(sweeps, compilations):
+    web = sweeps[0][sweeps[0].dataset == "web"]
+    frames = {"a": sweeps[0], "c": pd.concat([web, web.iloc[:3]])}  # one level, 3 repeats
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(sl.ScalingLawError, match=r"frames\['c'\] has another structure"):
+            _, _ = compilations(lambda: MODEL.fit_many(frames, **FAST))
+    assert compilations.count == 0
+    mine = [w for w in caught if issubclass(w.category, sl.ScalingLawWarning)]
+    messages = [str(w.message) for w in mine]
+    assert len(messages) == 2 and len(set(messages)) == 2
+    assert all(m.startswith("frames['c']: ") for m in messages)
+    assert any("3 row(s) identical to an earlier row" in m for m in messages)
+    assert any("single level" in m for m in messages)
+    assert all(w.filename == __file__ for w in mine)  # the line that called fit_many
 
 
 def test_fit_many_checks_the_seeds(sweeps):

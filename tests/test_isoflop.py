@@ -89,6 +89,21 @@ def test_a_budget_with_fewer_than_three_sizes_is_named():
     make_design(si.isoflop_model(), small.iloc[:3], fitted=fitted)
 
 
+def test_budgets_that_differ_in_their_last_digits_are_named_once_with_the_rounding():
+    frame = _sweep()
+    frame["flops"] = frame["flops"] * (1 + np.arange(len(frame)) * 1e-15)  # C from 6ND
+    before = frame.copy()
+    with pytest.raises(ScalingLawError) as info:
+        make_design(si.isoflop_model(), frame)
+    message = str(info.value)
+    assert message.count("C=1e+18 (") == 1
+    assert "C=1e+18 (7 values that differ only in their last digits, 7 sizes in all)" \
+        in message
+    assert "round C to it (e.g. 10 ** np.log10(C).round(6))" in message
+    pd.testing.assert_frame_equal(frame, before)
+    make_design(si.isoflop_model(), frame.assign(flops=10 ** np.log10(frame["flops"]).round(6)))
+
+
 @pytest.fixture(scope="module")
 def small_fit():
     import warnings

@@ -442,11 +442,14 @@ def _as_number(text: str) -> float | None:
 
 
 def as_path(value: Any, what: str) -> Path:
-    """``value``, a ``str`` or an ``os.PathLike`` such as ``pathlib.Path``, as a Path; a
-    :class:`ScalingLawError` naming ``what`` for anything else.
+    """``value``, a ``str`` or an ``os.PathLike`` such as ``pathlib.Path``, as a Path with
+    a leading ``~`` expanded to the home folder; a :class:`ScalingLawError` naming
+    ``what`` for anything else.
 
     >>> as_path("fit.nc", "fit file")
     PosixPath('fit.nc')
+    >>> as_path("~/fit.nc", "fit file") == Path.home() / "fit.nc"
+    True
     >>> as_path(None, "fit file")
     Traceback (most recent call last):
     ...
@@ -455,7 +458,11 @@ got None
     """
     if isinstance(value, str | os.PathLike):
         with suppress(TypeError):  # a PathLike of bytes
-            return Path(value)
+            path = Path(value)
+            try:
+                return path.expanduser()
+            except RuntimeError:  # ~name of an unknown user: a relative folder named so
+                return path
     raise ScalingLawError(f"{what} must be a path (a str or pathlib.Path), got {value!r}"[:300])
 
 

@@ -166,7 +166,7 @@ def numeric_column(frame: pd.DataFrame, column: str, role: str,
                    missing_ok: bool = False) -> np.ndarray:
     """``frame[column]`` as float64, or a :class:`ScalingLawError` naming the column, its
     ``role`` and the rows: dates, complex numbers, text that is not a number, infinite
-    values, and missing values (NaN) unless ``missing_ok`` are refused.
+    values, True/False values, and missing values (NaN) unless ``missing_ok`` are refused.
 
     >>> numeric_column(pd.DataFrame({"N": ["1e8", 2e8]}), "N", "law variable N")
     array([1.e+08, 2.e+08])
@@ -184,7 +184,16 @@ def numeric_column(frame: pd.DataFrame, column: str, role: str,
             f"column {column!r} ({role}) holds {series.dtype} values, not real numbers; "
             f"give its real part (data[{column!r}].to_numpy().real) if that is what you "
             f"meant")
-    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+    truth = (np.ones(len(series), dtype=bool) if pd.api.types.is_bool_dtype(series)
+             else series.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+             if series.dtype == object else None)
+    if truth is not None and truth.any():
+        raise ScalingLawError(
+            f"column {column!r} ({role}) holds True/False values, not numbers, in rows "
+            f"{_rows(truth, frame.index)}; give the numbers it stands for (a True/False "
+            f"column can group runs as a factor of vary=, but is not a size, loss or "
+            f"standard error)")
+    if not pd.api.types.is_numeric_dtype(series):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():

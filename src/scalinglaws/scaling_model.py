@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_path, check_sampler_settings, did_you_mean
+from ._warnings import filtered
 from .data import design_from_dataset, make_design
 from .engine import run_nuts, run_nuts_many
 from .engine.nuts import auto_parameterization
@@ -178,7 +180,8 @@ class ScalingModel(ModelSpec):
         with its own diagnostics and warnings (all fits checked at once); each fit's
         ``idata`` is built when it is first read.
 
-        Every frame is checked before anything is compiled; an error names the frame.
+        Every frame is checked before anything is compiled; an error or a warning about
+        a frame's data names the frame (``frames['c']: ...``).
         ``seed`` is one seed for every frame or one per frame; a frame's fit depends
         only on its own seed, so ``fit(frame, seed=s)`` gives the same posterior (the
         same draws when both pad the frame to the same shapes, see
@@ -247,14 +250,25 @@ def batch_frames(frames) -> tuple[list | None, list[str], list]:
 
 
 def build_each(labels: list[str], items: list, build: Callable[[Any, str], Any]) -> list:
-    """``build(frame, label)`` for every frame of ``fit_many``, all before any is fitted;
-    an error names the frame it came from."""
+    """``build(frame, label)`` for every frame of ``fit_many``, all before any is fitted.
+
+    An error names the frame it came from, and so does each warning: every distinct
+    warning is issued once, ``"<label>: <message>"``, at the line that called
+    ``fit_many``.
+    """
     built = []
     for label, frame in zip(labels, items, strict=True):
-        try:
-            built.append(build(frame, label))
-        except ScalingLawError as err:
-            raise ScalingLawError(f"{label}: {err}") from None
+        error = None
+        with filtered(("always", Warning), record=True) as caught:
+            try:
+                built.append(build(frame, label))
+            except ScalingLawError as err:
+                error = err
+        for message, category in dict.fromkeys((str(w.message), w.category)
+                                               for w in caught):
+            warnings.warn(f"{label}: {message}", category, stacklevel=3)
+        if error is not None:
+            raise ScalingLawError(f"{label}: {error}") from None
     return built
 
 

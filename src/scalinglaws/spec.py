@@ -239,6 +239,13 @@ class ModelSpec:
         if self.measurement_se is not None and self.measurement_se == self.target:
             raise ScalingLawError("measurement_se must name the column of standard errors, "
                                   "not the target column itself")
+        inputs_of = {col: var for var, col in self.inputs.items()}
+        if self.measurement_se in inputs_of:
+            var = inputs_of[self.measurement_se]
+            raise ScalingLawError(
+                f"measurement_se is {self.measurement_se!r}, the column of law variable "
+                f"{var}: it must name a column of each row's standard error of the target "
+                f"(e.g. measurement_se='loss_se'), or leave it out")
         measured = {self.target: "the target", self.measurement_se: "the standard errors"}
         grouped = [(f"vary[{k!r}]", f) for k, fs in vary.items() for f in fs]
         grouped += [("run", self.run)] if self.run is not None else []

@@ -56,10 +56,31 @@ def _isoflop_check(v, fitting):
     few = sizes < 3
     if not few.any():
         return []
-    named = ", ".join(f"C={c:.4g} ({k} size{'s' if k != 1 else ''})"
-                      for c, k in zip(budgets[few], sizes[few], strict=True))
-    return [(f"budget(s) {named} have fewer than three distinct model sizes N, too few to "
-             f"place a minimum; drop those budgets or add sizes", few[codes])]
+    # budgets within a relative 1e-6 of the next one: one nominal budget whose C was
+    # computed (6ND) or stored with rounding, which counts as several budgets here
+    group = np.concatenate([[0], np.cumsum(np.diff(budgets) > 1e-6 * budgets[1:])])
+    lone = few & (np.bincount(group)[group] == 1)
+    digits = next(d for d in (4, 6, 9, 12, 17)
+                  if len({f"{c:.{d}g}" for c in budgets[lone]}) == lone.sum())
+    named = []
+    for g in np.unique(group[few]):
+        members = np.flatnonzero(group == g)
+        if members.size == 1:
+            c, k = budgets[members[0]], sizes[members[0]]
+            named.append(f"C={c:.{digits}g} ({k} size{'s' if k != 1 else ''})")
+        else:
+            k = np.unique(v["N"][np.isin(codes, members)]).size
+            named.append(f"C={budgets[members[0]]:.4g} ({members.size} values that differ "
+                         f"only in their last digits, {k} size{'s' if k != 1 else ''} in all)")
+    listed = ", ".join(named[:8]) + (f" and {len(named) - 8} more" if len(named) > 8 else "")
+    fix = "drop those budgets or add sizes"
+    if len(named) < few.sum():
+        fix = ("C values that differ only in their last digits are different budgets here: "
+               "give each run its nominal budget, or round C to it (e.g. "
+               f"10 ** np.log10(C).round(6)); otherwise {fix}")
+    message = (f"budget(s) {listed} have fewer than three distinct model sizes N, too few "
+               f"to place a minimum; {fix}")
+    return [(message, few[codes])]
 
 
 def isoflop_optimum(params: Mapping[str, Array], compute: Array) -> dict[str, Array]:
