@@ -128,6 +128,39 @@ def test_pairing_errors(runs):
         ltl.pair_train_to_train([1, 2, 3])
 
 
+def test_pairing_reads_rows_by_position(runs):
+    """Frames concatenated without ignore_index repeat their index labels: rows are
+    still paired one to one (a lookup by label returned every row with the label)."""
+    stacked = pd.concat([g.reset_index(drop=True) for _, g in runs.groupby("dataset")])
+    before = stacked.copy()
+    order = ["pair", "run_x"]
+    for run in ("run", None):  # model ids from the run column, and from N and D
+        pairs = ltl.pair_train_to_train(stacked, x="web", loss="loss", run=run)
+        expected = ltl.pair_train_to_train(runs, x="web", loss="loss", run=run)
+        pd.testing.assert_frame_equal(pairs.sort_values(order).reset_index(drop=True),
+                                      expected.sort_values(order).reset_index(drop=True))
+    pd.testing.assert_frame_equal(stacked, before)
+    with pytest.raises(ScalingLawError, match="ambiguous.*dataset='code'"):
+        ltl.pair_train_to_train(pd.concat([stacked, stacked[stacked.dataset == "code"]]),
+                                x="web", y="code", loss="loss")
+
+
+def test_pairing_refuses_text_in_a_loss_column(runs):
+    text = runs.assign(loss=runs["loss"].astype(object))
+    text.loc[0, "loss"] = "x"
+    before = text.copy()
+    level = runs.loc[0, "dataset"]
+    with pytest.raises(ScalingLawError, match=r"column 'loss' \(loss_x\) has non-numeric "
+                                              r"values in rows \[0\] \(e.g. 'x'\)"):
+        ltl.pair_train_to_train(text, x=level, loss="loss")
+    with pytest.raises(ScalingLawError, match="non-numeric.*pd.to_numeric"):
+        ltl.pair_train_to_test(text.assign(task=runs["loss"]), "loss", loss="task")
+    pd.testing.assert_frame_equal(text, before)
+    # rows of sets that are not paired are not read
+    other = sorted({"web", "code", "books"} - {level})
+    assert len(ltl.pair_train_to_train(text, x=other[0], y=other[1], loss="loss")) == 18
+
+
 # --- the spec -----------------------------------------------------------------------------
 
 
@@ -182,6 +215,14 @@ def test_spec_round_trips():
     ({"latent": "centred"}, "latent must be one of"),
     ({"pooling": "some"}, "pooling must be one of"),
     ({"feedback": "modular"}, "feedback must be one of"),
+    ({"x": "N"}, r"x='N' is the column of the compute law's input N \(inputs\['N'\]\)"),
+    ({"y": "d", "inputs": {"N": "n", "D": "d"}}, "y='d' is the column of the compute law's "
+                                                 "input D"),
+    ({"y": "dataset_y", "vary": {"kappa": "dataset_y"}},
+     r"y='dataset_y' is a factor the model varies by \(vary\['kappa'\]\)"),
+    ({"x": "dataset_x", "vary": {"sigma_x": ["dataset_x"]}}, "x='dataset_x' is a factor"),
+    ({"x": "run", "x_run": "run"}, "x='run' is also x_run"),
+    ({"y": "use", "law_rows": "use"}, "y='use' is also law_rows"),
 ])
 def test_spec_errors(kwargs, message):
     with pytest.raises(ScalingLawError, match=message):
@@ -349,6 +390,29 @@ def test_layout_errors(hub_pairs):
         model.fit(hub_pairs, chains=0)
 
 
+def test_numeric_input_model_ids_are_read_exactly(hub_pairs):
+    """Job ids that differ past the 7th digit are distinct input models (numbers in the
+    stand-in key of inputs and factors match to 7 digits; ids do not)."""
+    spec = ltl.LossToLossModel("chinchilla")
+    jobs = hub_pairs.assign(run_x=20240101000 + pd.factorize(hub_pairs["run_x"])[0])
+    layout = ltl.layout.Layout.build(spec, jobs)
+    assert len(layout.xruns) == hub_pairs["run_x"].nunique()
+    assert layout.xrun_labels(spec)[:2] == ("20240101000", "20240101001")
+    # read back as floats (a saved fit's frame), the ids are the same input models
+    again = ltl.layout.Layout.build(spec, jobs.assign(run_x=jobs["run_x"].astype(float)))
+    assert again.xrun_labels(spec) == layout.xrun_labels(spec)
+
+
+def test_a_compute_law_varying_by_an_output_factor_is_refused_with_its_cause(
+        hub_pairs, compilations):
+    model = ltl.LossToLossModel("chinchilla", vary={"E": "dataset_y"})
+    with pytest.raises(ScalingLawError, match=r"compute-law parameter\(s\) \['E_x'\] vary by "
+                                              r"'dataset_y', which differs between rows of "
+                                              r"input model run_x=.*vary the link's"):
+        compilations(lambda: model.fit(hub_pairs))
+    assert compilations.count == 0
+
+
 # --- the marginal likelihood (errors in variables) -----------------------------------------
 
 
@@ -413,6 +477,63 @@ def test_conditioning_needs_the_input_noise_of_fitted_levels(runs, compilations)
     assert len(fit.predict(rows.assign(loss_x=np.nan))) == 2
 
 
+@pytest.fixture(scope="module")
+def uneven_fit(hub_pairs):
+    """A fake fit (prior draws) of web -> {code, books} with fewer books rows than code
+    rows: 'code' is the most common output level, 'books' the first."""
+    spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
+    books = hub_pairs.index[hub_pairs.dataset_y == "books"]
+    return _fake_fit(spec, hub_pairs.drop(index=books[:4]))
+
+
+def _caught(call):
+    """``call()``'s ScalingLawWarnings (each: message, file)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [(str(w.message), w.filename) for w in caught
+            if issubclass(w.category, ScalingLawWarning)]
+
+
+def test_predictions_note_unfitted_levels_and_far_extrapolation(uneven_fit):
+    """As Fit.predict warns: a level never fitted (a typo), N or D far beyond the
+    fitted input models; predict and link_draws warn each note once, at the caller."""
+    fit = uneven_fit
+    at = {"N": [3e9] * 3, "D": [6e10] * 3, "dataset_y": ["code", "books", "nope"]}
+    assert fit.prediction_notes({**at, "dataset_y": ["code", "books", "code"]}) == []
+    (level,) = fit.prediction_notes(at)
+    assert level.startswith("dataset_y level(s) ['nope'] were not in the fitted data "
+                            "(levels ['books', 'code'])")
+    far = fit.prediction_notes(pd.DataFrame({"N": [3e15], "D": [6e10], "dataset_y": "code"}))
+    assert len(far) == 1 and far[0].startswith("N = 3e+15 is 6.0 decades above the largest fitted N")
+    assert _caught(lambda: fit.predict(at)) == [(level, __file__)]
+    assert _caught(lambda: fit.link_draws([2.0, 2.5], group={"dataset_y": "nope"})) == [
+        (level, __file__)]
+    assert _caught(lambda: fit.link_draws([2.0])) == []
+
+
+def test_an_observed_input_loss_below_E_x_is_noted(uneven_fit):
+    """An observed input loss at or below E_x in most draws has next to no density under
+    the model: the prediction cannot condition on it, and says so."""
+    fit = uneven_fit  # E_x about 1.8 (TIGHT)
+    rows = pd.DataFrame({"N": [3e9] * 3, "D": [6e10] * 3, "dataset_y": ["code"] * 3,
+                         "loss_x": [0.1, 2.2, np.nan]}, index=["low", "fine", "none"])
+    (note,) = fit.prediction_notes(rows)
+    assert note.startswith("the observed input loss 'loss_x' lies at or below the compute "
+                           "law's E_x in most posterior draws on 1 row(s) (row 'low': 0.1, "
+                           "median E_x 1.8")
+    assert fit.prediction_notes(rows.iloc[1:]) == []
+
+
+def test_link_draws_default_to_the_most_common_level(uneven_fit):
+    fit = uneven_fit
+    assert fit.levels()["dataset_y"][0] == "books"  # the first level is not the default
+    pd.testing.assert_series_equal(
+        pd.Series(fit.link_draws([2.0, 2.5])["y"].ravel()),
+        pd.Series(fit.link_draws([2.0, 2.5], group={"dataset_y": "code"})["y"].ravel()))
+    assert "most\n            common fitted level" in ltl.LossToLossFit.link_draws.__doc__
+
+
 @pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
 def test_predict_uses_the_compute_laws_E_in_the_link(hub_pairs):
     spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
@@ -440,6 +561,8 @@ def test_conditioning_on_an_observed_input_loss(hub_pairs):
     assert abs(pred.x_median[1] - 2.2) < abs(pred.x_median[0] - 2.2)
     # observation noise widens the interval (up to Monte Carlo error of the quantiles)
     assert ((pred.pred_upper - pred.pred_lower) >= 0.99 * (pred.upper - pred.lower)).all()
+    with pytest.warns(ScalingLawWarning, match="lies at or below the compute law's E_x"):
+        fit.predict(at.assign(loss_x=[np.nan, 0.1]))
 
 
 @pytest.mark.slow  # compiles the quadrature model: tens of seconds on 2 cores
@@ -495,13 +618,15 @@ def test_translate_law_is_exact_for_kaplan(hub_pairs):
         via_translation = law.fn({"N": at["N"][i], "D": at["D"][i]},
                                  {k: translated[k].to_numpy() for k in translated})
         np.testing.assert_allclose(via_translation, via_link, rtol=1e-9)
+    with pytest.warns(ScalingLawWarning, match=r"dataset_y level\(s\) \['nope'\]") as caught:
+        fit.translate({"dataset_y": "nope"})
+    assert [w.filename for w in caught] == [__file__]
     with pytest.raises(ScalingLawError, match="Kaplan"):
         _fake_fit(ltl.LossToLossModel("chinchilla", priors=TIGHT), hub_pairs).translate()
 
 
-def test_save_load_round_trip(hub_pairs, tmp_path):
-    spec = ltl.LossToLossModel("chinchilla", vary=HUB_VARY, priors=TIGHT)
-    fit = _fake_fit(spec, hub_pairs)
+def test_save_load_round_trip(uneven_fit, tmp_path):
+    fit = uneven_fit
     path = fit.save(tmp_path / "pairs.nc")
     again = load_core_fit(path)
     assert again.spec == fit.spec

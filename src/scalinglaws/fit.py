@@ -257,7 +257,7 @@ class Fit:
         frame = as_frame(data)
         check_unwritten(frame.columns, PREDICT_PARTS)
         design = make_design(self.spec, frame, fitted=self.design)
-        for message in self._prediction_notes(design):
+        for message in self._design_notes(design):
             warnings.warn(message, ScalingLawWarning, stacklevel=2)
         posterior = self.draws()
         n_draws = len(next(iter(posterior.values())))
@@ -277,7 +277,8 @@ class Fit:
         Returns ``{"law": ..., "observed": ..., "params": {name: ...}}``: the noise-free
         law, new observations, and the natural law parameters of every row (a coefficient
         such as ``A`` in its original units, whatever scale it was sampled on). With a
-        ``discrepancy``, ``law`` and ``observed`` include it (see :meth:`predict`).
+        ``discrepancy``, ``law`` and ``observed`` include it (see :meth:`predict`). It
+        does not warn: :meth:`predict` warns what :meth:`prediction_notes` says.
         """
         check_discrepancy(discrepancy, self.spec.scale, repr(self.spec.target))
         check_predict_settings(seed=seed)
@@ -296,42 +297,24 @@ class Fit:
                                                             seed, block)
         return out
 
-    def _prediction_notes(self, design: Design) -> list[str]:
-        """What a prediction for the rows of ``design`` should be read with: levels the
-        fit never saw (:meth:`unfitted_level_notes`) and law variables more than
+    def prediction_notes(self, data) -> list[str]:
+        """What a prediction of ``data``'s rows should be read with (what :meth:`predict`
+        warns): factor levels the fit never saw and law variables more than
         :data:`EXTRAPOLATION_DECADES` decades outside the fitted range.
+
+        >>> fit.prediction_notes({"N": [7e13], "D": [1.4e15], "dataset": ["web"]})  # doctest: +SKIP
+        ['N = 7e+13 is 4.8 decades above the largest fitted N (1e+09); ...']
         """
-        notes = self.unfitted_level_notes(design)
-        for var, values in design.variables.items():
-            fitted = self.design.variables[var]
-            beyond = decades_outside(fitted, values)
-            worst = int(np.argmax(beyond))
-            if beyond[worst] > EXTRAPOLATION_DECADES:
-                above = values[worst] > fitted.max()
-                side = "above the largest" if above else "below the smallest"
-                edge = fitted.max() if above else fitted.min()
-                notes.append(
-                    f"{var} = {values[worst]:.3g} is {beyond[worst]:.1f} decades {side} "
-                    f"fitted {var} ({edge:.3g}); a prediction that far from the data rests "
-                    f"on the law's form alone, so treat it with care")
-        return notes
+        return self._design_notes(make_design(self.spec, as_frame(data), fitted=self.design))
+
+    def _design_notes(self, design: Design) -> list[str]:
+        """:meth:`prediction_notes` of rows encoded against this fit."""
+        return [*self.unfitted_level_notes(design), *far_notes(self.design, design)]
 
     def unfitted_level_notes(self, design: Design) -> list[str]:
         """What to say of the factor levels in ``design`` (rows encoded against this fit)
-        that the fit never saw: predicted from the population of levels, so with wider
-        intervals, or, for a factor the fit could not vary by (its data held one level),
-        as that one level."""
-        notes = []
-        varied = {f for fs in self.design.vary.values() for f in fs}
-        for name, factor in design.factors.items():
-            new, fitted = factor.new_levels, factor.levels[:factor.n_fitted]
-            if not new:
-                continue
-            if name in varied:
-                notes.append(unfitted_levels(name, new, fitted))
-            elif name in self.spec.factors and self.spec.pooling != "complete":
-                notes.append(unfitted_levels(name, new, fitted, varies=False))
-        return notes
+        that the fit never saw (:func:`level_notes`)."""
+        return level_notes(self.spec, self.design, design)
 
     def data(self) -> pd.DataFrame:
         """The fitted rows as a frame: inputs, target and factor levels."""
@@ -429,6 +412,46 @@ class Fit:
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
             "scalinglaws_log_reference": json.dumps(self.design.log_reference),
         })
+
+
+def level_notes(spec, fitted: Design, design: Design) -> list[str]:
+    """What to say of the factor levels in ``design`` (rows encoded against ``fitted``, the
+    design ``spec`` was fitted on) that the fit never saw: predicted from the population
+    of levels, so with wider intervals, or, for a factor the fit could not vary by (its
+    data held one level), as that one level."""
+    notes = []
+    varied = {f for fs in fitted.vary.values() for f in fs}
+    for name, factor in design.factors.items():
+        new, levels = factor.new_levels, factor.levels[:factor.n_fitted]
+        if not new:
+            continue
+        if name in varied:
+            notes.append(unfitted_levels(name, new, levels))
+        elif name in spec.factors and spec.pooling != "complete":
+            notes.append(unfitted_levels(name, new, levels, varies=False))
+    return notes
+
+
+def far_notes(fitted: Design, design: Design, names: Mapping[str, str] | None = None
+              ) -> list[str]:
+    """A note per law variable of ``design`` more than :data:`EXTRAPOLATION_DECADES`
+    decades outside its range in ``fitted`` (``names``: what to call each variable, by
+    default its own name)."""
+    notes = []
+    for var, values in design.variables.items():
+        name = (names or {}).get(var, var)
+        range_ = fitted.variables[var]
+        beyond = decades_outside(range_, values)
+        worst = int(np.argmax(beyond))
+        if beyond[worst] > EXTRAPOLATION_DECADES:
+            above = values[worst] > range_.max()
+            side = "above the largest" if above else "below the smallest"
+            edge = range_.max() if above else range_.min()
+            notes.append(
+                f"{name} = {values[worst]:.3g} is {beyond[worst]:.1f} decades {side} "
+                f"fitted {name} ({edge:.3g}); a prediction that far from the data rests "
+                f"on the law's form alone, so treat it with care")
+    return notes
 
 
 def _summary_table(post: xr.Dataset, lo: float, hi: float) -> pd.DataFrame:

@@ -35,7 +35,10 @@ class FitLike(Protocol):
       :data:`PREDICT_COLUMNS` (credible interval of the noise-free law, predictive
       interval of a new observation), then any columns of the kind's own.
     - ``predict_draws(data, seed=0, discrepancy=None)``: a dict with at least
-      :data:`DRAW_KEYS`, each ``(draws, rows)`` (``params`` a dict of them).
+      :data:`DRAW_KEYS`, each ``(draws, rows)`` (``params`` a dict of them); it does not
+      warn.
+    - ``prediction_notes(data)``: what ``predict`` warns of those rows (levels never
+      fitted, inputs far beyond the data), a list of str.
     - ``plot(**kwargs)``: a matplotlib Figure (``by=``, ``interval=``, ``truth=`` are
       understood by every kind, and ``targets=``: rows of the inputs and factors to
       predict and mark).
@@ -70,6 +73,8 @@ class FitLike(Protocol):
                 discrepancy: Any = None) -> pd.DataFrame: ...
 
     def predict_draws(self, data: Any, seed: int = 0, discrepancy: Any = None) -> dict: ...
+
+    def prediction_notes(self, data: Any) -> list[str]: ...
 
     def plot(self, **kwargs: Any) -> Any: ...
 

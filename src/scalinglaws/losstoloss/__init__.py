@@ -44,7 +44,7 @@ Examples
 """
 
 from .composed import output_law, translate_law
-from .fit import LossToLossFit, LossToLossModel, read_loss_to_loss_fit
+from .fit import BELOW_E_X_SHARE, LossToLossFit, LossToLossModel, read_loss_to_loss_fit
 from .model import LOOSE_SD, NEWTON_STEPS, QUADRATURE_NODES
 from .pairs import pair_losses, pair_test_to_test, pair_train_to_test, pair_train_to_train
 from .plots import plot_link
@@ -73,6 +73,7 @@ __all__ = [
     "simulate",
     "translate_law",
     # constants
+    "BELOW_E_X_SHARE",
     "CUT_DRAWS",
     "FEEDBACKS",
     "LATENTS",

@@ -6,6 +6,7 @@ draw, the translated Kaplan law, plots and files (:func:`read_loss_to_loss_fit`)
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,8 +28,8 @@ from .._checks import (
 from ..data import Design, as_frame, make_design, target_values
 from ..discrepancy import check_discrepancy
 from ..engine import posterior_draws
-from ..errors import ScalingLawError
-from ..fit import Fit
+from ..errors import ScalingLawError, ScalingLawWarning
+from ..fit import Fit, far_notes, level_notes
 from ..model import (
     observation,
     transform_target,
@@ -41,13 +42,17 @@ from .composed import LINK_PREFIX, X_PREFIX, translate_law
 from .frames import loss_column
 from .layout import Layout, frame_from_constant
 from .plots import plot_link
-from .prediction import link_curve
+from .prediction import check_sigma_levels, link_curve
 from .prediction import predict_draws as ltl_predict_draws
 from .sampling import CUT_DRAWS, sample
 from .spec import L_DUMMY, X_TARGET, LossToLossSpec
 
 #: Version of the saved-file layout.
 FILE_FORMAT = 1
+#: An observed input loss at or below the compute law's ``E_x`` in more than this share
+#: of the posterior draws gets a note (:meth:`LossToLossFit.prediction_notes`): the model
+#: gives it next to no density there, so the prediction does not condition on it.
+BELOW_E_X_SHARE = 0.5
 
 
 class LossToLossModel(LossToLossSpec):
@@ -298,6 +303,72 @@ class LossToLossFit:
         return self._design_draws(self._designs(data), self._posterior(), slice(None), seed,
                                   discrepancy, law_prior)
 
+    def prediction_notes(self, data) -> list[str]:
+        """What a prediction of ``data``'s rows should be read with: the notes
+        :meth:`predict`, :meth:`translate` and :meth:`link_draws` warn, each once.
+
+        Factor levels the fit never saw (predicted from the population of levels, or as
+        the one fitted level of a factor the fit could not vary by); N or D more than
+        :data:`~scalinglaws.fit.EXTRAPOLATION_DECADES` decades outside the fitted input
+        models' range; and observed input losses (column ``x``) at or below the compute
+        law's ``E_x`` in more than :data:`BELOW_E_X_SHARE` of the posterior draws: the
+        model gives such a loss next to no density, so the prediction does not condition
+        on it (its latent input loss stays above ``E_x``).
+
+        Parameters
+        ----------
+        data : DataFrame, dict or list of dicts
+            Rows as :meth:`predict` takes them.
+
+        Returns
+        -------
+        list of str
+            Empty when nothing needs saying.
+
+        >>> fit.prediction_notes({"N": [3e9], "D": [6e10], "dataset_y": ["cdoe"]})  # doctest: +SKIP
+        ["dataset_y level(s) ['cdoe'] were not in the fitted data (levels ['books', 'code']); ..."]
+        """
+        frame = as_frame(data, "data")
+        return self._notes(frame, self._designs(frame))
+
+    def _notes(self, frame: pd.DataFrame, designs: tuple, seed: int = 0) -> list[str]:
+        """:meth:`prediction_notes` of ``frame`` encoded as :meth:`_designs` encodes it;
+        ``seed`` draws new levels' ``E_x`` as :meth:`predict` with that seed does."""
+        x_design, link_design, log_obs = designs
+        spec, layout = self.spec, self.layout
+        notes = [*level_notes(spec.x_spec, layout.x_design, x_design),
+                 *level_notes(spec.link_spec, layout.link_design, link_design),
+                 *far_notes(layout.x_design, x_design, spec.inputs)]
+        if log_obs is not None:
+            notes.extend(self._below_e_x_notes(frame, x_design, log_obs, seed))
+        return list(dict.fromkeys(notes))
+
+    def _below_e_x_notes(self, frame: pd.DataFrame, x_design: Design, log_obs: np.ndarray,
+                         seed: int) -> list[str]:
+        """The note on observed input losses at or below ``E_x`` in more than
+        :data:`BELOW_E_X_SHARE` of the draws (none if there are none)."""
+        rows = np.flatnonzero(~np.isnan(log_obs))
+        if not rows.size:
+            return []
+        # the key predict_padded draws the compute law's new levels with
+        key = jax.random.split(jax.random.PRNGKey(seed), 4)[0]
+        e_x = np.asarray(predict_draws(self.spec.x_spec, x_design.take(rows),
+                                       self._part(X_PREFIX), key)["params"]["E"])
+        observed = np.exp(log_obs[rows])
+        e_x = np.broadcast_to(e_x, (e_x.shape[0], rows.size))
+        share = (e_x >= observed).mean(axis=0)
+        bad = np.flatnonzero(share > BELOW_E_X_SHARE)
+        if not bad.size:
+            return []
+        shown = "; ".join(f"row {frame.index[rows[i]]!r}: {observed[i]:.4g}, median E_x "
+                          f"{np.median(e_x[:, i]):.4g}" for i in bad[:5])
+        return [f"the observed input loss {self.spec.x!r} lies at or below the compute law's "
+                f"E_x in most posterior draws on {bad.size} row(s) ({shown}"
+                f"{'; ...' if bad.size > 5 else ''}). The model gives such a "
+                f"loss next to no density, so these predictions do not condition on it: "
+                f"their latent input loss stays above E_x. Check that {self.spec.x!r} holds "
+                f"the loss the compute law was fitted to (the same metric and units)"]
+
     def _designs(self, data) -> tuple[Design, Design, np.ndarray | None]:
         """The rows of ``data`` encoded for the compute law and the link, and the log of
         their observed input losses (None without the column)."""
@@ -317,6 +388,8 @@ class LossToLossFit:
         log_obs = None
         if spec.x in frame.columns:
             log_obs = np.log(loss_column(frame, spec.x, "observed input loss x", positive=True))
+            if not np.isnan(log_obs).all():
+                check_sigma_levels(x_design)
         return x_design, link_design, log_obs
 
     def _design_draws(self, designs: tuple, posterior: tuple, rows: slice, seed: int,
@@ -436,6 +509,12 @@ class LossToLossFit:
         Many rows are predicted in blocks of rows, as :meth:`scalinglaws.Fit.predict`
         does; each block draws its own latent input losses and noise.
 
+        Warns
+        -----
+        ScalingLawWarning
+            Each of :meth:`prediction_notes`: a factor level never fitted, N or D far
+            outside the fitted range, an observed input loss below ``E_x``.
+
         Examples
         --------
         >>> fit.predict({"N": [3.3e9], "D": [5.0e10], "dataset_y": ["code"],
@@ -447,6 +526,7 @@ class LossToLossFit:
         parts = (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper")))
         check_unwritten(frame.columns, parts)
         designs, posterior = self._designs(frame), self._posterior()
+        _warn(self._notes(frame, designs, seed))
         columns = interval_columns(
             lambda rows, block: self._design_draws(designs, posterior, rows, seed,
                                                    discrepancy, law_prior, block),
@@ -466,7 +546,9 @@ class LossToLossFit:
         x_values : array-like
             Latent input losses.
         group : dict, optional
-            Levels of the factors the model varies by (default: the first fitted level).
+            Levels of the factors the model varies by (default: each factor's most
+            common fitted level). A level the fit never saw warns
+            (:meth:`prediction_notes`) and is drawn from the population of levels.
 
         Returns
         -------
@@ -483,6 +565,7 @@ class LossToLossFit:
             raise ScalingLawError("x_values must be input losses: a number or a list of "
                                   "finite numbers")
         frame = self._group_frame(group, len(x_values))
+        _warn(self.prediction_notes(frame))
         # E_x is a parameter of the group's level: one row's prediction holds its draws
         e_x = self.predict_draws(frame.iloc[:1], seed=seed)["params_x"]["E"]
         link_frame = frame[list(spec.link_factors)].copy()
@@ -516,7 +599,9 @@ class LossToLossFit:
         Parameters
         ----------
         group : dict, optional
-            Levels of the factors the model varies by (default: the most common level).
+            Levels of the factors the model varies by (default: each factor's most
+            common fitted level). A level the fit never saw warns
+            (:meth:`prediction_notes`).
 
         Returns
         -------
@@ -533,7 +618,9 @@ class LossToLossFit:
                 f"this model has law {self.spec.law.name!r} and link {self.spec.link.name!r}. "
                 f"Fit with law='kaplan', or predict the output directly (predict)"
             )
-        draws = self.predict_draws(self._group_frame(group, 1))
+        frame = self._group_frame(group, 1)
+        _warn(self.prediction_notes(frame))
+        draws = self.predict_draws(frame)
         law = {k: v[:, 0] for k, v in draws["params_x"].items()}
         link = {k: v[:, 0] for k, v in draws["params_link"].items()}
         return pd.DataFrame(translate_law(law, link))
@@ -566,6 +653,12 @@ class LossToLossFit:
             "scalinglaws_losstoloss_spec": json.dumps(self.spec.to_dict(), sort_keys=True),
             "scalinglaws_warnings": json.dumps(list(self.warnings)),
         })
+
+
+def _warn(notes: list[str]) -> None:
+    """Warn each of ``notes`` once, pointing at the caller of the public method."""
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, ScalingLawWarning, stacklevel=3)
 
 
 def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:

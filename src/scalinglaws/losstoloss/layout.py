@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._checks import require_columns
+from .._checks import factor_labels, require_columns
 from ..data import Design, check_positive, make_design, numeric_column
 from ..errors import ScalingLawError
 from ..model import Structure, pad, structure_of, transform_target
+from .composed import X_PREFIX
 from .frames import loss_column, match_key
-from .spec import L_DUMMY, X_TARGET, LossToLossSpec
+from .spec import L_DUMMY, X_TARGET, LossToLossSpec, own_name
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class Layout:
         _, first = np.unique(codes, return_index=True)
         rows = self.data.iloc[first]
         if run:
-            return tuple(str(v) for v in rows[run])
+            return tuple(str(v) for v in factor_labels(rows[run], run))
         return tuple(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in zip(keys, row, strict=True))
                      for row in rows[keys].itertuples(index=False))
@@ -186,7 +187,9 @@ def _xrun_codes(spec: LossToLossSpec, data: pd.DataFrame) -> np.ndarray:
             raise ScalingLawError(f"column {col!r}, which identifies the input model, has "
                                   f"missing values in rows "
                                   f"{list(data.index[data[col].isna()][:5])}; fill or drop them")
-    key = match_key(data, keys)
+    # an id column is read exactly (as a factor's levels); the inputs and factors that
+    # stand in for one match as numbers to 7 significant digits
+    key = factor_labels(data[run], run) if run else match_key(data, keys)
     return pd.factorize(key, sort=False)[0].astype(np.int64)
 
 
@@ -209,6 +212,17 @@ def _xrun_table(spec: LossToLossSpec, data: pd.DataFrame, codes: np.ndarray,
             what = f"input model {run}={data[run].iloc[np.argmax(codes == code)]!r}" if run \
                 else "an input model"
             name = spec.x if col == "__x" else col
+            if col in spec.x_factors and col not in spec.inputs.values():
+                params = [own_name(X_PREFIX, p) for p, by in spec.x_spec.vary.items()
+                          if col in by]
+                raise ScalingLawError(
+                    f"compute-law parameter(s) {params} vary by {col!r}, which differs "
+                    f"between rows of {what} (rows {rows}); the compute law's parameters "
+                    f"vary by factors constant within an input model. Vary them by a factor "
+                    f"of the input model (e.g. 'dataset_x'), or vary the link's parameters "
+                    f"by {col!r} instead; if those rows are different input models, give "
+                    f"each its own id in {run!r} (x_run=)"
+                )
             raise ScalingLawError(
                 f"{what} (rows {rows}) has {int(bad.iloc[0])} different values of {name!r}: "
                 f"rows of one input model must agree on its inputs, factors and loss. Give "

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .._checks import check_name, check_names, require_columns
-from ..data import as_frame
+from ..data import as_frame, numeric_column
 from ..errors import ScalingLawError
 from .frames import level_list, match_key
 
@@ -95,46 +96,55 @@ def pair_losses(runs: pd.DataFrame, *, x: str | Sequence[str] | None,
     levels = sorted(runs[dataset].astype(str).unique())
     xs = level_list(x, levels, "x", dataset)
     ys = level_list(y, levels, "y", dataset)
-    labels = runs[dataset].astype(str)
-    key = match_key(runs, on)
+    # rows are selected by position: index labels may repeat (frames concatenated
+    # without ignore_index)
+    labels = runs[dataset].astype(str).to_numpy()
+    key = match_key(runs, on).to_numpy()
+    paired = np.flatnonzero(np.isin(labels, [*xs, *ys]))
+    losses = {}
+    for col in dict.fromkeys([loss_x, *metrics_y]):  # read on the rows that are paired
+        losses[col] = np.full(len(runs), np.nan)
+        losses[col][paired] = numeric_column(runs.iloc[paired], col,
+                                             "loss_x" if col == loss_x else "loss_y",
+                                             missing_ok=True)
     has_run = run is not None and run in runs.columns
+    ids = runs[run].astype(str).to_numpy() if has_run else None
 
     for level in dict.fromkeys([*xs, *ys]):
-        sub = key[labels == level]
-        dup = sub[sub.duplicated(keep=False)]
-        if len(dup):
-            rows = list(dup.index[:6])
+        rows = np.flatnonzero(labels == level)
+        dup = pd.Series(key[rows]).duplicated(keep=False).to_numpy()
+        if dup.any():
+            shown = list(runs.index[rows[dup]][:6])
             raise ScalingLawError(
-                f"pairing is ambiguous: {dup.nunique()} value(s) of {on} occur more than once "
-                f"for {dataset}={level!r} (rows {rows}), so a partner model is not unique. "
-                f"Aggregate those runs first (e.g. runs.groupby([{dataset!r}, *{on}]).mean()) "
-                f"or add the distinguishing column (e.g. 'seed') to on="
+                f"pairing is ambiguous: {len(set(key[rows[dup]]))} value(s) of {on} occur "
+                f"more than once for {dataset}={level!r} (rows {shown}), so a partner model "
+                f"is not unique. Aggregate those runs first (e.g. runs.groupby([{dataset!r}, "
+                f"*{on}]).mean()) or add the distinguishing column (e.g. 'seed') to on="
             )
 
     pieces = []
     for a in xs:
-        left = runs[labels == a]
+        left = np.flatnonzero(labels == a)
         for b in ys:
-            right = runs[labels == b]
+            right = np.flatnonzero(labels == b)
             for metric in metrics_y:
                 if a == b and metric == loss_x:
                     continue
-                lhs = pd.DataFrame({"__key": key[left.index].to_numpy(),
-                                    **{c: left[c].to_numpy() for c in on},
-                                    "loss_x": left[loss_x].to_numpy(dtype=float),
-                                    "run_x": (left[run].astype(str).to_numpy() if has_run
-                                              else (a + "|" + key[left.index]).to_numpy()),
-                                    **{c: left[c].to_numpy() for c in keep if c not in on}})
-                rhs = pd.DataFrame({"__key": key[right.index].to_numpy(),
-                                    "loss_y": right[metric].to_numpy(dtype=float),
-                                    "run_y": (right[run].astype(str).to_numpy() if has_run
-                                              else (b + "|" + key[right.index]).to_numpy())})
+                lhs = pd.DataFrame({"__key": key[left],
+                                    **{c: runs[c].to_numpy()[left] for c in on},
+                                    "loss_x": losses[loss_x][left],
+                                    "run_x": ids[left] if has_run else a + "|" + key[left],
+                                    **{c: runs[c].to_numpy()[left] for c in keep
+                                       if c not in on}})
+                rhs = pd.DataFrame({"__key": key[right],
+                                    "loss_y": losses[metric][right],
+                                    "run_y": ids[right] if has_run else b + "|" + key[right]})
                 merged = lhs.merge(rhs, on="__key", how="inner", validate="one_to_one")
                 if merged.empty:
                     raise ScalingLawError(
                         f"nothing pairs for {a!r} -> {b!r}: no model trained on {b!r} has the "
                         f"same {on} as a model trained on {a!r} (e.g. {a!r} has "
-                        f"{list(key[left.index][:2])}, {b!r} has {list(key[right.index][:2])}). "
+                        f"{list(key[left][:2])}, {b!r} has {list(key[right][:2])}). "
                         f"Check the on= columns or leave this pair out of x=/y="
                     )
                 merged = merged.drop(columns="__key")

@@ -66,7 +66,7 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
     observed = None if log_obs is None else ~np.isnan(log_obs)
     conditioned = observed is not None and bool(observed.any())
     if conditioned:
-        _check_sigma_levels(x_design)
+        check_sigma_levels(x_design)
     program = _PREDICTORS.get(
         spec, (x_structure, link_structure, conditioned, law_prior),
         lambda: jax.jit(traced(partial(predict_padded, spec, x_structure, link_structure,
@@ -82,7 +82,7 @@ def predict_draws(spec: LossToLossSpec, x_design: Design, link_design: Design,
                                obs, mask, key if row_key is None else row_key), n)
 
 
-def _check_sigma_levels(design: Design) -> None:
+def check_sigma_levels(design: Design) -> None:
     """Conditioning on an observed input loss needs its noise scale per row: refuse, before
     compiling, levels of a factor it varies by that the fit never saw."""
     factors = design.vary.get("sigma", ())

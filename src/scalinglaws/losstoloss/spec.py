@@ -86,6 +86,34 @@ def _additive_e(law: Law) -> bool:
     return bool(jnp.isfinite(lo)) and abs(float(hi - lo) - 1.0) < 1e-6
 
 
+def _check_loss_columns(spec: LossToLossSpec, law: Law) -> None:
+    """Refuse ``x`` or ``y`` naming a column the model reads as something else: a law
+    input, a factor it varies by, ``x_run`` or ``law_rows``."""
+    inputs = {var: dict(spec.inputs).get(var, var) for var in law.variables}
+    factors = {}
+    for param, by in dict(spec.vary).items():
+        for factor in ([by] if isinstance(by, str) else by if isinstance(by, list | tuple)
+                       else ()):
+            factors.setdefault(factor, param)
+    for name, column in (("x", spec.x), ("y", spec.y)):
+        role = "input" if name == "x" else "output"
+        fix = (f"name the {role} loss column in {name}= (pair_losses gives "
+               f"'loss_{name}')")
+        clash = next((var for var, col in inputs.items() if col == column), None)
+        if clash is not None:
+            raise ScalingLawError(f"{name}={column!r} is the column of the compute law's "
+                                  f"input {clash} (inputs[{clash!r}]); {fix}")
+        if column in factors:
+            raise ScalingLawError(f"{name}={column!r} is a factor the model varies by "
+                                  f"(vary[{factors[column]!r}]); {fix}, or vary by another "
+                                  f"column")
+        for other, what in (("x_run", "that identifies the input models"),
+                            ("law_rows", "that marks the input models informing the law")):
+            if getattr(spec, other) == column:
+                raise ScalingLawError(f"{name}={column!r} is also {other}, the column {what}; "
+                                      f"{fix}")
+
+
 def _law_to_value(law: Law) -> Any:
     """A law as a JSON value (registry name or expression dict), via the core's spec."""
     return ScalingModel(law).to_dict()["law"]
@@ -180,6 +208,7 @@ class LossToLossSpec:
             check_mapping(getattr(self, name), name)
         if self.reference is not None:
             check_mapping(self.reference, "reference")
+        _check_loss_columns(self, law)
 
         def route(key: str, what: str) -> tuple[str, str]:
             """(X_PREFIX or LINK_PREFIX, the core's name) of a parameter's own name."""
