@@ -13,7 +13,7 @@ import pytest
 
 import scalinglaws as sl
 from scalinglaws import cli
-from scalinglaws.compare import Comparison, compare
+from scalinglaws.compare import Comparison, compare, stacking_weights
 from scalinglaws.errors import ScalingLawError
 from scalinglaws.fitset import check_comparable, combined_data
 
@@ -348,3 +348,32 @@ def test_stacking_needs_fits_of_one_target(fits):
         sl.stacked_draws(fits, NEW_RUNS, weights={"floor": 1}, seed=-1)
     with pytest.raises(ScalingLawError, match="interval"):
         sl.stacked_predict(fits, NEW_RUNS, weights={"floor": 1}, interval=1.5)
+
+
+def test_two_fits_that_cannot_be_told_apart_are_not_distinguishable(fits):
+    table = compare({"a": fits["floor"], "b": fits["floor"]})
+    assert table.loc["b", "dse"] == 0
+    assert "not distinguishable from the runner-up" in table.notes[0]
+
+
+def test_weights_near_the_float_limit_are_normalised(fits):
+    assert stacking_weights(fits, {"floor": 1e308, "power": 1e308}) == {"floor": 0.5,
+                                                                         "power": 0.5}
+
+
+def test_a_stack_warns_what_its_fits_would(fits):
+    stack = sl.Stack(fits, {"floor": 0.5, "power": 0.5})
+    far = pd.DataFrame({"C": [1e26]})
+    assert stack.prediction_notes(far) == fits["floor"].prediction_notes(far)
+    assert "decades above the largest fitted C" in stack.prediction_notes(far)[0]
+    for predict in (stack.predict, lambda rows: sl.stacked_predict(fits, rows,
+                                                                   weights=stack.weights)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predict(far)
+        notes = [w for w in caught if issubclass(w.category, sl.ScalingLawWarning)]
+        assert [str(w.message) for w in notes] == stack.prediction_notes(far)  # once each
+        assert notes[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stack.predict_draws(far)  # quiet, as a fit's predict_draws

@@ -37,7 +37,7 @@ from ._checks import check_mapping, check_predict_settings, is_finite_number
 from ._warnings import filtered
 from .data import as_frame
 from .display import Note
-from .errors import ScalingLawError
+from .errors import ScalingLawError, ScalingLawWarning
 from .fitset import check_comparable, comparable_fits
 from .prediction import PREDICT_PARTS, check_unwritten, interval_columns
 from .validate import refit_extrapolation
@@ -104,7 +104,8 @@ def _notes(table: pd.DataFrame, fits: Mapping[str, Any], waic_warned: list[str],
     if len(table) > 1:
         second = table.index[1]
         diff, dse = table.loc[second, "elpd_diff"], table.loc[second, "dse"]
-        ratio = diff / dse if dse > 0 else np.inf
+        # a standard error of 0: every row's difference the same (none: the same fit)
+        ratio = diff / dse if dse > 0 else np.inf if diff > 0 else 0.0
         verdict = ("clearly better than" if ratio > 4 else "better than" if ratio > 2
                    else "not distinguishable from")
         notes.append(Note(
@@ -258,11 +259,14 @@ def stacking_weights(fits: Mapping[str, Any], weights: Any = None) -> dict[str, 
     bad = {k: v for k, v in weights.items() if not is_finite_number(v) or float(v) < 0}
     if bad:
         raise ScalingLawError(f"weights must be non-negative numbers, got {bad}"[:300])
-    total = sum(float(v) for v in weights.values())
-    if total <= 0:
+    largest = max((float(v) for v in weights.values()), default=0.0)
+    if largest <= 0:
         raise ScalingLawError("weights: at least one fit needs a positive weight, got "
                               f"{weights}"[:300])
-    return {name: float(weights.get(name, 0.0)) / total for name in fits}
+    # scaled by the largest first, so that weights near the float limit sum finitely
+    scaled = {name: float(weights.get(name, 0.0)) / largest for name in fits}
+    total = sum(scaled.values())
+    return {name: w / total for name, w in scaled.items()}
 
 
 class Stack:
@@ -356,9 +360,26 @@ class Stack:
         """Draws of the model-averaged posterior predictive of ``data``'s rows (with every
         column each fit reads): ``{"law", "observed"}``, each (S, rows), and
         ``"model"``, the fit behind each draw. ``seed``: of each fit's predictive draws
-        and of the mixing."""
+        and of the mixing. Quiet, as a fit's ``predict_draws`` is: :meth:`predict` warns
+        what :meth:`prediction_notes` says."""
         check_predict_settings(seed=seed)
         return self._mixed_predictive(as_frame(data), seed)
+
+    def prediction_notes(self, data: Any) -> list[str]:
+        """What a prediction of ``data``'s rows should be read with: the notes of each fit
+        with a positive weight (:meth:`scalinglaws.Fit.prediction_notes`), each once."""
+        frame = as_frame(data)
+        notes: dict[str, None] = {}
+        for name, weight in self.weights.items():
+            if weight > 0:
+                notes.update(dict.fromkeys(self.fits[name].prediction_notes(frame)))
+        return list(notes)
+
+    def _warn_notes(self, frame: pd.DataFrame, stacklevel: int) -> None:
+        """:meth:`prediction_notes` as warnings (``stacklevel`` as ``warnings.warn`` takes
+        it here)."""
+        for note in self.prediction_notes(frame):
+            warnings.warn(note, ScalingLawWarning, stacklevel=stacklevel)
 
     def _mixed_predictive(self, frame: pd.DataFrame, seed: int) -> dict[str, np.ndarray]:
         """:meth:`predict_draws` of a checked ``seed`` and a frame read already."""
@@ -371,9 +392,15 @@ class Stack:
         ``mean``, ``median``, ``lower``, ``upper`` (credible interval of the noise-free
         law) and ``pred_lower``, ``pred_upper`` (predictive interval of a new
         observation); ``attrs["weights"]`` holds the weights."""
+        return self._predict(data, interval, seed, stacklevel=3)
+
+    def _predict(self, data: Any, interval: float, seed: int,
+                 stacklevel: int) -> pd.DataFrame:
+        """:meth:`predict` (``stacklevel``: of its warnings, as here)."""
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = as_frame(data).copy()
         check_unwritten(frame.columns, PREDICT_PARTS)
+        self._warn_notes(frame, stacklevel + 1)
         draws = self._mixed_predictive(frame, seed)
         columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]
                                                         for k in ("law", "observed")},
@@ -424,7 +451,7 @@ def stacked_predict(fits: Mapping[str, Any], data: Any, *, weights: Any = None,
     ...                    {"N": [2.8e9], "D": [5.5e10], "U_D": [1e9]})  # doctest: +SKIP
     """
     check_predict_settings(interval=interval, seed=seed)
-    return Stack(fits, weights).predict(data, interval=interval, seed=seed)
+    return Stack(fits, weights)._predict(data, interval, seed, stacklevel=3)
 
 
 __all__ = ["Comparison", "Stack", "compare", "comparison_html", "stacked_draws",
