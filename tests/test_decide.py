@@ -471,3 +471,29 @@ def test_importance_weighting_helpers():
     for mine, ref in ((logpdf(0.3, loc, scale, nu), stats.t.logpdf(0.3, nu, loc, scale)),
                       (logpdf(0.3, loc, scale, None), stats.norm.logpdf(0.3, loc, scale))):
         np.testing.assert_allclose(mine - mine[0], ref - ref[0], atol=1e-10)
+
+
+def test_a_new_level_is_noted_by_one_rule_for_predict_and_decide():
+    """A level the fit never saw: from the population where the fit varied by the factor,
+    as the one fitted level where its data held one, nothing where everything is pooled."""
+    from scalinglaws.decide.common import warn_unfitted_levels
+    from scalinglaws.fit import level_note
+
+    def stub(pooling, vary):
+        spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"},
+                               pooling=pooling)
+        design = type("Design", (), {"vary": vary})()
+        return type("Fit", (), {"spec": spec, "design": design,
+                                "levels": lambda self: {"dataset": ("web",)}})()
+
+    for pooling, vary, expected in [("partial", {"E": ("dataset",)}, "from the population"),
+                                    ("partial", {}, "predicted as 'web' rows are"),
+                                    ("complete", {}, None)]:
+        fit = stub(pooling, vary)
+        note = level_note(fit.spec, vary, "dataset", ["code"], ["web"])
+        assert (note is None) if expected is None else (expected in note)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warn_unfitted_levels(fit, "dataset", ["code"], "group")
+        assert [str(w.message) for w in caught] == ([] if note is None
+                                                    else [f"group: {note}"])

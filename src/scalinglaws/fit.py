@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import arviz as az
 import jax
@@ -419,17 +419,24 @@ def level_notes(spec, fitted: Design, design: Design) -> list[str]:
     design ``spec`` was fitted on) that the fit never saw: predicted from the population
     of levels, so with wider intervals, or, for a factor the fit could not vary by (its
     data held one level), as that one level."""
-    notes = []
-    varied = {f for fs in fitted.vary.values() for f in fs}
-    for name, factor in design.factors.items():
-        new, levels = factor.new_levels, factor.levels[:factor.n_fitted]
-        if not new:
-            continue
-        if name in varied:
-            notes.append(unfitted_levels(name, new, levels))
-        elif name in spec.factors and spec.pooling != "complete":
-            notes.append(unfitted_levels(name, new, levels, varies=False))
-    return notes
+    notes = (level_note(spec, fitted.vary, name, factor.new_levels,
+                        factor.levels[:factor.n_fitted])
+             for name, factor in design.factors.items() if factor.new_levels)
+    return [note for note in notes if note is not None]
+
+
+def level_note(spec, vary: Mapping[str, Any] | None, factor: str, new: Sequence[Any],
+               fitted: Sequence[Any]) -> str | None:
+    """What to say of levels ``new`` of ``factor`` that a fit of ``spec`` never saw (it
+    saw ``fitted``; ``vary``: the factors its parameters varied by, None where every factor
+    of the spec did): drawn from the population of levels where the fit varied by the
+    factor, predicted as the one fitted level where its data held one level (so it could
+    not vary by it), nothing where the model pools every parameter."""
+    if vary is None or any(factor in fs for fs in vary.values()):
+        return unfitted_levels(factor, new, fitted)
+    if factor in spec.factors and spec.pooling != "complete":
+        return unfitted_levels(factor, new, fitted, varies=False)
+    return None
 
 
 def far_notes(fitted: Design, design: Design, names: Mapping[str, str] | None = None

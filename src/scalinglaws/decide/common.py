@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import factor_labels, unfitted_levels
+from .._checks import factor_labels
 from .._precision import enable_x64
 from ..compare import Stack
 from ..data import Design, make_design
 from ..errors import ScalingLawError, ScalingLawWarning
+from ..fit import level_note
 from ..protocol import FitLike
 
 __all__ = [
@@ -111,12 +112,11 @@ def require_nd_law(law: Any, what: str) -> None:
 def warn_unfitted_levels(fit: Any, factor: str, levels: Sequence[str], what: str) -> None:
     fitted = fit.levels().get(factor, ())
     new = [lv for lv in levels if lv not in fitted]
-    if new:
-        # a fit whose data held one level of the factor dropped it from vary
-        vary = getattr(getattr(fit, "design", None), "vary", None)
-        varies = vary is None or any(factor in fs for fs in vary.values())
-        warnings.warn(f"{what}: {unfitted_levels(factor, new, fitted, varies)}",
-                      ScalingLawWarning, stacklevel=3)
+    # a fit whose data held one level of the factor dropped it from vary
+    vary = getattr(getattr(fit, "design", None), "vary", None)
+    note = level_note(fit.spec, vary, factor, new, fitted) if new else None
+    if note is not None:
+        warnings.warn(f"{what}: {note}", ScalingLawWarning, stacklevel=3)
 
 
 def group_levels(fit: Any, group: Mapping[str, Any] | None) -> list[dict[str, str]]:
