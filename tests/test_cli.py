@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_losstoloss import _fake_fit
@@ -137,3 +138,71 @@ def test_import_prints_no_future_warning(tmp_path):
         pytest.skip("ArviZ does not warn at import in this environment, so the check above "
                     "did not meet the warning it silences")
     assert "ArviZ is undergoing a major refactor" in bare.stderr  # the message we filter
+
+
+# --- arguments checked before any work; tables the fit cannot give -------------------------
+
+@pytest.fixture(scope="module")
+def prior_fit_file(tmp_path_factory):
+    """A chinchilla fit (E by dataset) whose posterior is prior draws, saved."""
+    from test_catalogue import MODEL, _prior_fit
+
+    path = tmp_path_factory.mktemp("fits") / "prior.nc"
+    _prior_fit(sl.synthetic.sweep(seed=0).drop(columns="true_loss")).save(path)
+    assert sl.load(path).spec == MODEL
+    return path
+
+
+def test_decide_flags_of_a_rule_not_asked_for_are_errors(prior_fit_file, capsys):
+    for flags, message in [(["--target", "2.0"], "--target is read by --rule target only"),
+                           (["--quantile", "0.7"], "--quantile is read by --rule quantile"),
+                           (["--rule", "quantile", "--quantile", "7"], "--quantile")]:
+        assert main(["decide", str(prior_fit_file), "--compute", "1e21", *flags]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_decide_prints_an_isoflop_fits_population_line(tmp_path, capsys):
+    from test_fit_protocol import _prior_fit
+
+    rows = [{"params": 0.1 * c ** 0.5 * f, "flops": c, "budget": f"{c:.0e}",
+             "loss": 1.7 + 50 * c ** -0.1 + 0.05 * np.log(f) ** 2}
+            for c in (1e18, 1e19, 1e20) for f in (0.25, 0.5, 1.0, 2.0, 4.0)]
+    model = sl.ScalingModel("isoflop", inputs={"N": "params", "C": "flops"}, target="loss",
+                            vary={"G": "budget"})
+    path = _prior_fit(model, pd.DataFrame(rows)).save(tmp_path / "iso.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sl.ScalingLawWarning)  # prior draws
+        assert main(["decide", str(path), "--compute", "1e22"]) == 0
+    assert "1e+22" in capsys.readouterr().out
+
+
+def test_compare_checks_at_and_interval_before_comparing(prior_fit_file, tmp_path,
+                                                         monkeypatch, capsys):
+    from scalinglaws import cli
+
+    monkeypatch.setattr(cli, "compare", lambda *a, **k: pytest.fail("compared"))
+    for flags, message in [(["--at", "N"], "--at takes NAME=VALUE"),
+                           (["--interval", "5"], "--interval"),
+                           (["--data", str(tmp_path / "x.csv")], "")]:
+        if flags[0] == "--data":
+            sl.load(prior_fit_file).data().to_csv(flags[1], index=False)
+            monkeypatch.undo()
+            message = "data is read by the holdout refits only"
+        code = main(["compare", str(prior_fit_file), "--out", str(tmp_path / "t.csv"),
+                     *flags])
+        assert code == 2 and message in capsys.readouterr().err
+        assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_parquet_file_without_its_reader_names_the_package(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "runs.parquet"
+    path.write_bytes(b"PAR1")
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    spec = os.path.join(os.path.dirname(__file__), "..", "models", "chinchilla.toml")
+    assert main(["fit", spec, "--data", str(path), "--out",
+                 str(tmp_path / "f.nc")]) == 2
+    assert "needs pyarrow" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import arviz as az
 import matplotlib
 import numpy as np
@@ -379,3 +381,31 @@ def test_diagnose_names_a_chain_stuck_below_the_others():
     lp[0:2] -= 40.0  # both chains of the first group lower: groups target different draws
     idata.posterior.attrs["chains_per_group"] = 2
     assert not any("lower mode" in m for m in diagnose(idata, 10))
+
+
+def test_draws_are_read_only_views_of_the_posterior(hierarchical_fit, tmp_path):
+    loaded = sl.load(hierarchical_fit.save(tmp_path / "fit.nc"))  # its arrays writable
+    for fit in (hierarchical_fit, loaded):
+        draws = fit.draws()
+        with pytest.raises(ValueError, match="read-only"):
+            draws["alpha"][:] = 0.0
+        mine = draws["alpha"].copy()
+        mine[:] = 0.0
+        assert fit.idata.posterior["alpha"].values.mean() > 0.1
+
+
+def test_plot_targets_are_read_as_predict_reads_them(tmp_path):
+    from test_catalogue import _prior_fit
+
+    runs = sl.synthetic.sweep(seed=0).drop(columns="true_loss")
+    codes = {name: i for i, name in enumerate(sorted(runs["dataset"].unique()))}
+    fit = _prior_fit(runs.assign(dataset=runs["dataset"].map(codes)))  # levels "0", "1", "2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ScalingLawWarning)
+        figure = fit.plot(targets={"N": ["7e9"], "D": [1.4e11], "dataset": [1.0]})
+    starred = [len(ax.containers) for ax in figure.axes if ax.get_title()]
+    assert sorted(starred)[-1] > sorted(starred)[0]  # level 1.0 is the panel of level 1
+    with pytest.warns(ScalingLawWarning, match=r"targets rows \[0\] have dataset level"):
+        fit.plot(targets={"N": [7e9], "D": [1.4e11], "dataset": ["web"]})
+    with pytest.raises(ScalingLawError, match="column 'N'"):
+        fit.plot(targets={"N": ["seven"], "D": [1.4e11]})

@@ -160,6 +160,9 @@ def _read_table(path: str) -> pd.DataFrame:
             frame = pd.read_parquet(p)
         else:
             frame = pd.read_csv(p)
+    except ImportError as err:  # pandas' parquet readers are optional packages
+        raise ScalingLawError(f"reading the parquet file {p} needs pyarrow ({err}): pip "
+                              f"install pyarrow, or save the table as CSV") from None
     except Exception as err:  # noqa: BLE001 - any reader failure is an unreadable file
         raise ScalingLawError(f"data file {p} cannot be read as a table "
                               f"({type(err).__name__}: {str(err)[:200]}); pass a CSV with a "
@@ -180,7 +183,8 @@ def _add_compare_report(sub) -> None:
         p.add_argument("--holdout", help="leave-largest-scale-out thresholds on --by, "
                        "comma-separated (e.g. 1e20,1e21), or 'largest'; refits every model")
         p.add_argument("--by", default="C", help="scale of the thresholds: C, N or a column")
-        p.add_argument("--data", help="CSV of the runs for the refits (default: the fits' data)")
+        p.add_argument("--data", help="CSV of the runs for the --holdout refits (default: "
+                                      "the fits' data)")
         p.add_argument("--chains", type=int)
         p.add_argument("--warmup", type=int)
         p.add_argument("--draws", type=int)
@@ -229,6 +233,8 @@ def _compare_report(args) -> None:
     settings = {"seed": args.seed, "chains": args.chains, "warmup": args.warmup,
                 "draws": args.draws}
     factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
+    check_fraction(args.interval, "--interval", "0.9 for 90% intervals")
+    at = [_parse_at(a, factors) for a in args.at] or None  # checked before any refit
     if args.command == "compare":
         table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
         _print(table)
@@ -237,15 +243,13 @@ def _compare_report(args) -> None:
             print(f"- {note}")
         if args.out:
             print(f"saved {write_atomic(args.out, table.to_csv, 'table')}")
-        if args.at:
-            rows = pd.DataFrame([_parse_at(a, factors) for a in args.at])
-            stacked = stacked_predict(fits, rows, weights=table, interval=args.interval,
+        if at is not None:
+            stacked = stacked_predict(fits, pd.DataFrame(at), weights=table, interval=args.interval,
                                       seed=args.seed)
             shares = ", ".join(f"{n} {w:.3f}" for n, w in stacked.attrs["weights"].items())
             print(f"\nstacked prediction (weights: {shares}):")
             _print(stacked)
     else:
-        at = [_parse_at(a, factors) for a in args.at] or None
         compute = _budgets_arg(args.compute) if args.compute else None
         path = report(fits, args.out, holdout=holdout, by=args.by, data=data,
                       title=args.title, interval=args.interval, at=at, compute=compute,
@@ -351,7 +355,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=0.9)
     p.add_argument("--rule", choices=("expected", "quantile", "target"),
                    help="also choose N per budget by this rule, beside the point estimate")
-    p.add_argument("--quantile", type=float, default=0.9, help="loss quantile of --rule")
+    p.add_argument("--quantile", type=float,
+                   help="loss quantile of --rule quantile (default 0.9)")
     p.add_argument("--target", type=float, help="target loss (for --rule target)")
     p.add_argument("--seed", type=int, default=0)
     return parser
@@ -421,8 +426,14 @@ def _decide(args, messages: list[str]) -> None:
     if args.rule == "target" and args.target is None:
         raise ScalingLawError("--rule target needs the loss to reach: add --target, e.g. "
                               "--target 2.1")
+    for flag, value, rule in (("--target", args.target, "target"),
+                              ("--quantile", args.quantile, "quantile")):
+        if value is not None and args.rule != rule:
+            raise ScalingLawError(f"{flag} is read by --rule {rule} only; add --rule {rule} "
+                                  f"or leave {flag} out")
+    quantile = 0.9 if args.quantile is None else args.quantile
     if args.rule == "quantile":
-        check_fraction(args.quantile, "--quantile", "0.9 for the loss's 90% quantile")
+        check_fraction(quantile, "--quantile", "0.9 for the loss's 90% quantile")
     group: dict = {}
     for item in args.group:
         key, _, level = item.partition("=")
@@ -437,15 +448,17 @@ def _decide(args, messages: list[str]) -> None:
     print(f"Compute-optimal allocation ({fit.spec.target_law.name} on {fit.spec.target}, "
           f"{table['method'].iloc[0]}): posterior median and {args.interval:.0%} "
           f"interval; D* = C / (6 N*)")
-    _print(table[["compute", *fit.spec.factors,
+    # a law whose optimum is a population line (isoflop) gives no factor columns
+    factors = [f for f in fit.spec.factors if f in table.columns]
+    _print(table[["compute", *factors,
                   *[f"{q}_{s}" for q in ("N", "tokens_per_param", "loss")
                     for s in ("median", "lower", "upper")]]])
     if args.rule:
         for _, row in table.iterrows():
-            one = {f: row[f] for f in fit.spec.factors}
+            one = {f: row[f] for f in factors}
             print()
-            print(decide.choose_size(fit, row["compute"], group=one, rule=args.rule,
-                                     quantile=args.quantile, target=args.target,
+            print(decide.choose_size(fit, row["compute"], group=one or None, rule=args.rule,
+                                     quantile=quantile, target=args.target,
                                      interval=args.interval, seed=args.seed))
 
 

@@ -40,7 +40,7 @@ from .display import Note
 from .errors import ScalingLawError, ScalingLawWarning
 from .fitset import check_comparable, comparable_fits
 from .prediction import PREDICT_PARTS, check_unwritten, interval_columns
-from .validate import refit_extrapolation
+from .validate import check_refit_data, refit_extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
 K_BAD = 0.7
@@ -187,6 +187,7 @@ def compare(fits: Mapping[str, Any], *, holdout: Any = None, by: str = "C",
     >>> table[["elpd_loo", "se", "elpd_diff", "dse", "weight", "k_flag"]]  # doctest: +SKIP
     >>> table.notes  # doctest: +SKIP
     """
+    check_refit_data(data, holdout)
     fits = comparable_fits(fits)
     check_comparable(fits)
     loos, rows, waic_warned, bad_rows = {}, {}, [], {}

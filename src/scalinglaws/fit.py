@@ -121,7 +121,8 @@ class Fit:
     # --- reading the posterior -----------------------------------------------------------
 
     def draws(self) -> dict[str, np.ndarray]:
-        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
+        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``,
+        read-only views of the posterior (``.copy()`` one to edit it)."""
         return posterior_draws(self.idata)
 
     def summary(self, interval: float = 0.9, *, sites: bool = False) -> pd.DataFrame:

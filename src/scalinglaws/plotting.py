@@ -5,6 +5,7 @@ Every function returns a ``matplotlib.figure.Figure`` and never calls ``plt.show
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
@@ -20,9 +21,15 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from ._checks import check_count, check_fraction, check_interval, is_finite_number
+from ._checks import (
+    check_count,
+    check_fraction,
+    check_interval,
+    factor_labels,
+    is_finite_number,
+)
 from ._warnings import filtered
-from .data import as_frame
+from .data import as_frame, check_positive, numeric_column
 from .errors import ScalingLawError, ScalingLawWarning
 
 # --- readable log axes --------------------------------------------------------------------
@@ -203,13 +210,9 @@ def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
     if targets is None:  # optional_rows: None for no rows
         return None
     spec = fit.spec
-    missing = [c for c in spec.inputs.values() if c not in targets.columns]
-    if missing:
-        raise ScalingLawError(f"targets lack the model's input column(s) {missing}; they have "
-                              f"{list(targets.columns)}")
     marked = targets
-    if factor is not None and factor in targets.columns:
-        marked = targets[targets[factor].astype(str) == str(level)]
+    if factor is not None and factor in targets.columns:  # compared as predict compares
+        marked = targets[factor_labels(targets[factor], factor) == str(level)]
     if len(marked) == 0:
         return None
     out = marked[list(spec.inputs.values())].copy()
@@ -220,6 +223,32 @@ def _panel_targets(fit, targets: pd.DataFrame | None, rows: pd.DataFrame,
             else:
                 out[other] = level if other == factor else rows[other].mode().iloc[0]
     return out.reset_index(drop=True)
+
+
+def _checked_targets(fit, targets: pd.DataFrame, factor: str | None,
+                     levels: list) -> pd.DataFrame:
+    """``targets`` with the model's input columns read as :meth:`Fit.predict` reads them
+    (an error names a column and rows that are not positive numbers); a warning names the
+    rows whose level of the panel ``factor`` is none of the panels' ``levels``."""
+    missing = [c for c in fit.spec.inputs.values() if c not in targets.columns]
+    if missing:
+        raise ScalingLawError(f"targets lack the model's input column(s) {missing}; they have "
+                              f"{list(targets.columns)}")
+    out = targets.copy()
+    for var, column in fit.spec.inputs.items():
+        values = numeric_column(targets, column, f"target's law variable {var}")
+        check_positive(values, targets, column, f"target's law variable {var}")
+        out[column] = values
+    if factor is not None and factor in targets.columns:
+        labels = factor_labels(targets[factor], factor)
+        astray = ~np.isin(labels, [str(level) for level in levels])
+        if astray.any():
+            warnings.warn(
+                f"targets rows {list(targets.index[astray])} have {factor} level(s) "
+                f"{sorted(set(labels[astray]))}, which are not fitted levels "
+                f"({[str(level) for level in levels]}), so they are in no panel",
+                ScalingLawWarning, stacklevel=4)
+    return out
 
 
 def _x_of(fit, rows: pd.DataFrame) -> np.ndarray:
@@ -272,6 +301,8 @@ def plot_fit(fit, by: str | None = None, interval: float = 0.9, extrapolate: flo
     data = fit.data()
     factor = _panel_factor(fit, by)
     levels = list(fit.design.factors[factor].levels) if factor else [None]
+    if targets is not None:
+        targets = _checked_targets(fit, targets, factor, levels)
     ncols = min(3, len(levels))
     nrows = int(np.ceil(len(levels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False,

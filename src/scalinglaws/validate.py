@@ -668,6 +668,18 @@ def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.
     return out
 
 
+def check_refit_data(data: Any, holdout: Any) -> None:
+    """Refuse ``data`` without ``holdout``: comparisons and reports read the runs they are
+    given for the holdout refits only, and describe the fits' own rows.
+
+    >>> check_refit_data(None, None)
+    """
+    if data is not None and holdout is None:
+        raise ScalingLawError("data is read by the holdout refits only (the fits' own rows "
+                              "are what is scored and described); pass holdout= too, or "
+                              "leave data out")
+
+
 def refit_extrapolation(fits: Mapping[str, Any], data: pd.DataFrame | None, *, holdout: Any,
                         by: str, seed: int, chains: int | None = None,
                         warmup: int | None = None, draws: int | None = None,
@@ -687,5 +699,5 @@ def refit_extrapolation(fits: Mapping[str, Any], data: pd.DataFrame | None, *, h
                          progress=progress)
 
 
-__all__ = ["INTERVALS", "Discrepancy", "Extrapolation", "extrapolation", "extrapolation_html",
-           "log_density", "refit_extrapolation", "scale_values"]
+__all__ = ["INTERVALS", "Discrepancy", "Extrapolation", "check_refit_data", "extrapolation",
+           "extrapolation_html", "log_density", "refit_extrapolation", "scale_values"]

@@ -40,11 +40,16 @@ def chains_per_group(posterior: xr.Dataset) -> int:
 
 
 def posterior_draws(idata: az.InferenceData) -> dict[str, np.ndarray]:
-    """Every posterior site with its chains flattened: ``{name: (draws, ...)}``."""
+    """Every posterior site with its chains flattened: ``{name: (draws, ...)}``, read-only
+    views of the posterior (an edit in place would change the fit; ``.copy()`` one to
+    edit it)."""
     post = idata.posterior
     n = post.sizes["chain"] * post.sizes["draw"]  # explicit: a site may have a size-0 axis
-    return {name: post[name].values.reshape(n, *post[name].shape[2:])
-            for name in post.data_vars}
+    out = {}
+    for name in post.data_vars:
+        out[name] = post[name].values.reshape(n, *post[name].shape[2:]).view()
+        out[name].flags.writeable = False
+    return out
 
 
 def _factors(idata: az.InferenceData) -> list[str]:

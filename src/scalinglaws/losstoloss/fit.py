@@ -246,7 +246,8 @@ class LossToLossFit:
         return Layout.build(self.spec, self.frame)
 
     def draws(self) -> dict[str, np.ndarray]:
-        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``."""
+        """Posterior draws of every site, chains flattened: ``{name: (draws, ...)}``,
+        read-only views of the posterior (``.copy()`` one to edit it)."""
         return posterior_draws(self.idata)
 
     def _part(self, prefix: str, draws: dict | None = None) -> dict[str, np.ndarray]:

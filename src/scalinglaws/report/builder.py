@@ -39,7 +39,7 @@ from ..fitset import check_comparable, combined_data
 from ..io import load
 from ..plotting import plot_calibration, plot_comparison, plot_holdout
 from ..protocol import FitLike
-from ..validate import Extrapolation, refit_extrapolation
+from ..validate import Extrapolation, check_refit_data, refit_extrapolation
 from .targets import STACKED, VALUES, predictions
 
 # --- inputs -------------------------------------------------------------------------------
@@ -281,11 +281,11 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
         check_comparable(fits)
     except ScalingLawError as err:
         comparable, why = False, str(err)
+    check_refit_data(data, holdout)
     if data is not None:
         data = as_frame(data, "data")
-    own = data is None and not comparable and len(fits) > 1  # each with its own rows
-    if data is None:
-        data = combined_data(fits) if comparable else next(iter(fits.values())).data()
+    own = not comparable and len(fits) > 1  # each with its own rows
+    fitted = combined_data(fits) if comparable else next(iter(fits.values())).data()
     if validation is not None and not isinstance(validation, Extrapolation):
         raise ScalingLawError(f"validation must be the result of validate.extrapolation (an "
                               f"Extrapolation) or None, got {type(validation).__name__}")
@@ -305,7 +305,7 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     targets = ", ".join(dict.fromkeys(f.spec.target for f in fits.values()))
     rows = ("each to its own runs (" + ", ".join(f"{n}: {len(f.data())}"
                                                   for n, f in fits.items()) + ")"
-            if own else f"to {len(data)} runs")
+            if own else f"to {len(fitted)} runs")
     lead.append(Note(f"{len(fits)} model(s) of {targets} fitted {rows}."))
     if predicted is not None:
         lead.append(Note(f"Predictions at {len(predicted)} target row(s): see Predictions."))
@@ -324,7 +324,7 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
     if predicted is not None:
         add("predictions", "Predictions",
             predictions_section(predicted, fits, compute is not None, tokens_per_param))
-    add("data", "Data", data_section(data, fits) if not own else
+    add("data", "Data", data_section(fitted, fits) if not own else
         "<p>Each model's own rows (they are not compared; see Summary):</p>"
         + "".join(f"<h3>{escape(n)}</h3>{data_section(f.data(), {n: f})}"
                   for n, f in fits.items()))
@@ -346,7 +346,7 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
           "rows": len(f.data())} | ({"data hash": data_hash(f.data())} if own else {})
          for n, f in fits.items()]).set_index("model")
     versions = _versions(__version__)
-    hashed = "" if own else f"Data hash {data_hash(data)}. "
+    hashed = "" if own else f"Data hash {data_hash(fitted)}. "
     add("provenance", "Provenance",
         f"{table_html(prov)}<p>{hashed}{escape(versions)}.</p>")
 
@@ -406,7 +406,8 @@ def report(fits: Any, path: str | Path, *, validation=None, holdout: Any = None,
     by : str
         Scale of the thresholds (``"C"``, ``"N"``, or a column).
     data : DataFrame, optional
-        The runs (by default, rebuilt from the fits).
+        The runs for the ``holdout`` refits (by default, rebuilt from the fits); the
+        report describes the fits' own rows.
     title : str
         Page title.
     interval : float
