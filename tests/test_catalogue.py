@@ -281,6 +281,82 @@ ROWS = [
             c.fit, {"dataset": 0}, {"dataset": 1},
             at=pd.DataFrame({"N": [7e9, np.nan], "D": [1.4e11, 1.4e11]})),
         "a with at: column 'N' (law variable N) has NaN or infinite values in rows [1]"),
+    # --- decide: the caller's columns, costs by label, same configurations, odd numbers ----
+    Row("next_run_own_cost_column_without_cost", "error",
+        lambda c: sl.decide.next_run(
+            c.fit, {"N": [1e9, 2e9], "D": 2e10, "dataset": 1, "cost": [1.0, 2.0]},
+            {**AT, "dataset": 1}),
+        "candidates already has a column 'cost', which next_run writes (by default the "
+        "compute 6ND); to rank by your column pass cost='cost'"),
+    Row("next_run_over_the_callers_rank", "error",
+        lambda c: sl.decide.next_run(
+            c.fit, {"N": [1e9, 2e9], "D": 2e10, "dataset": 1, "rank": [2, 1]},
+            {**AT, "dataset": 1}),
+        "candidates already has column(s) ['rank'], which next_run writes"),
+    Row("next_run_cost_series_of_other_labels", "error",
+        lambda c: sl.decide.next_run(
+            c.fit, pd.DataFrame({"N": [1e9, 2e9], "D": 2e10, "dataset": 1}, index=[7, 8]),
+            {**AT, "dataset": 1}, cost=pd.Series([1.0, 2.0])),
+        "lacks labels [7, 8] and has labels [0, 1] that candidates do not"),
+    Row("prob_target_over_the_callers_target", "error",
+        lambda c: sl.decide.prob_target(c.fit, 2.3, at={**AT, "dataset": 1, "target": 5}),
+        "at already has column(s) ['target'], which prob_target writes"),
+    Row("prob_target_over_the_callers_median", "error",
+        lambda c: sl.decide.prob_target(c.fit, 2.3, at={**AT, "dataset": 1, "median": 5}),
+        "at already has column(s) ['median'], which prob_target writes"),
+    Row("prob_better_over_the_callers_columns", "error",
+        lambda c: sl.decide.prob_better(c.fit, {"dataset": 0}, {"dataset": 1},
+                                        at={**AT, "p_a_better": 0.5}),
+        "at already has column(s) ['p_a_better'], which prob_better writes"),
+    Row("prob_better_a_is_at", "error",
+        lambda c: sl.decide.prob_better(c.fit, {"dataset": 0}, None, at={**AT, "dataset": 0}),
+        "a and b are the same configuration {'dataset': 0} once at= is applied"),
+    Row("prob_better_b_is_at_as_text", "error",
+        lambda c: sl.decide.prob_better(c.fit, None, {"dataset": "1"},
+                                        at={**AT, "dataset": 1}),
+        "a and b are the same configuration"),
+    Row("prob_target_text_target", "error",
+        lambda c: sl.decide.prob_target(c.fit, "2.3", at={**AT, "dataset": 1}),
+        "target must be a finite number or one number per row of at (1 rows)"),
+    Row("prob_target_bool_target", "error",
+        lambda c: sl.decide.prob_target(c.fit, True, at={**AT, "dataset": 1}),
+        "target must be a finite number"),
+    Row("prob_target_huge_int_target", "error",
+        lambda c: sl.decide.prob_target(c.fit, 10**400, at={**AT, "dataset": 1}),
+        "target must be a finite number"),
+    Row("prob_target_huge_int_at", "error",
+        lambda c: sl.decide.prob_target(c.fit, 2.3, at={"N": 10**400, "D": 2e11, "dataset": 1}),
+        "at: column 'N' (law variable N) holds numbers too large for a float"),
+    Row("predict_huge_int_input", "error",
+        lambda c: c.fit.predict({"N": [10**400], "D": [2e11], "dataset": [1]}),
+        "column 'N' (law variable N) holds numbers too large for a float"),
+    Row("compute_optimal_huge_int_compute", "error",
+        lambda c: sl.decide.compute_optimal(c.fit, 10**400, group={"dataset": 1}),
+        "compute holds a number too large for a float"),
+    Row("choose_size_huge_int_compute", "error",
+        lambda c: sl.decide.choose_size(c.fit, 10**400, group={"dataset": 1}),
+        "compute holds a number too large for a float"),
+    # --- priors and parameterization of parts a model does not have ----------------------
+    Row("nu_prior_with_normal_noise", "error",
+        lambda c: sl.ScalingModel("chinchilla", priors={"nu": sl.Prior("Gamma", 2, 0.1)}),
+        "priors names 'nu', the degrees of freedom of Student-t noise, which only "
+        "likelihood='student_t' has; add likelihood='student_t' or drop the prior"),
+    Row("run_sd_prior_without_run", "error",
+        lambda c: sl.ScalingModel("chinchilla", priors={"run_sd": sl.Prior("HalfNormal", 0.1)}),
+        "add run='<column of run ids>' or drop the prior"),
+    Row("run_parameterization_without_run", "error",
+        lambda c: sl.ScalingModel("chinchilla", vary={"E": "dataset"},
+                                  parameterization={"run": "centred"}),
+        "parameterization names 'run', the per-run offsets, which only a model with a run "
+        "factor has"),
+    _toml("toml_nu_prior_with_normal_noise",
+          CHINCHILLA + '[priors]\nnu = { name = "Gamma", concentration = 2, rate = 0.1 }\n',
+          "add likelihood='student_t' or drop the prior"),
+    Row("saved_spec_with_an_unused_nu_prior_still_loads", "quiet",
+        lambda c: sl.load(_refingerprinted(c, {
+            **c.fit.spec.to_dict(),
+            "priors": {"nu": {"name": "Gamma", "concentration": 2.0, "rate": 0.1}},
+            "parameterization": {"run": "centred"}}))),
     Row("predict_over_the_callers_columns", "error",
         lambda c: c.fit.predict({**AT, "dataset": [1], "lower": [0.5], "mean": [1.0]}),
         "data already has column(s) ['mean', 'lower'], which predict writes"),
@@ -382,12 +458,17 @@ ROWS = [
 def _refingerprinted(ctx: Ctx, spec: dict) -> Path:
     """A fit file whose stored spec was replaced and its fingerprint recomputed to match
     (so that only the spec's own check can catch it)."""
+    return respecified(ctx.edited_fit(), "scalinglaws_spec", spec)
+
+
+def respecified(path: Path, key: str, spec: dict) -> Path:
+    """The fit file ``path`` with the spec stored under ``key`` replaced by ``spec`` and its
+    fingerprint recomputed to match, as a file saved with that spec would be."""
     from scalinglaws.netcdf import fingerprint
 
-    path = ctx.edited_fit(spec=spec)
     with h5py.File(path, "r+") as handle:
         attrs = handle["posterior"].attrs
-        attrs["scalinglaws_spec"] = json.dumps(spec)
+        attrs[key] = json.dumps(spec)
         text = {k: attrs[k] for k in attrs if k.endswith("_spec")}
     idata = az.from_netcdf(str(path), engine="h5netcdf")
     idata.load()

@@ -497,3 +497,113 @@ def test_a_new_level_is_noted_by_one_rule_for_predict_and_decide():
             warn_unfitted_levels(fit, "dataset", ["code"], "group")
         assert [str(w.message) for w in caught] == ([] if note is None
                                                     else [f"group: {note}"])
+
+
+# ------------------------------------------------- fits of prior draws (no sampler)
+
+
+def _prior_fit(model: sl.ScalingModel, runs: pd.DataFrame, draws: int = 200) -> sl.Fit:
+    """A Fit of ``model`` on ``runs`` whose posterior is prior draws (no sampler)."""
+    import arviz as az
+    import jax
+    from numpyro.infer import Predictive
+
+    from scalinglaws.data import design_dataset, make_design
+    from scalinglaws.model import build_model
+
+    design = make_design(model, runs)
+    sampled = Predictive(build_model(model, design), num_samples=draws)(
+        jax.random.PRNGKey(0), y=None)
+    posterior = {k: np.asarray(v)[None] for k, v in sampled.items() if k != "y"}
+    factors = {f: list(design.factors[f].levels) for f in design.factors}
+    dims = {k: [f] for k, v in posterior.items() for f in factors if v.ndim == 3
+            and (k.endswith(f"_{f}") or (f == model.run and k.startswith("run_")))}
+    idata = az.from_dict(posterior=posterior, dims=dims, coords=factors)
+    idata.add_groups(constant_data=design_dataset(design))
+    return sl.Fit(idata=idata, spec=model, design=design)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return sl.synthetic.sweep(seed=0).drop(columns="true_loss")
+
+
+def test_next_run_measures_a_candidate_with_its_known_error(fit):
+    """A candidate's known measurement error enters its simulated outcome and likelihood:
+    one measured very imprecisely (se of 1 against a loss near 2.5) tells (nearly) nothing,
+    one measured very precisely as much as a run without the error column."""
+    from scalinglaws.data import make_design
+
+    model = dataclasses.replace(fit.spec, measurement_se="se")
+    runs = fit.data().assign(se=0.01)
+    measured_fit = sl.Fit(idata=fit.idata, spec=model, design=make_design(model, runs))
+    target = {"N": 3e10, "D": 6e11, "dataset": "web"}
+    cands = pd.DataFrame({"N": 3e9, "D": 6e10, "dataset": "web", "se": [1e-9, 1.0]},
+                         index=["tiny", "huge"])
+    measured = decide.next_run(measured_fit, cands, target=target, n_sim=64, cost=1.0)
+    plain = decide.next_run(fit, cands.drop(columns="se"), target=target, n_sim=64,
+                            cost=1.0)
+    red, gain = measured["reduction"], plain["reduction"]["tiny"]
+    assert gain > 0.03 * plain["uncertainty_now"].iloc[0]
+    np.testing.assert_allclose(red["tiny"], gain, rtol=1e-6)
+    np.testing.assert_allclose(plain["reduction"]["huge"], gain)   # no column: model noise
+    assert abs(red["huge"]) < 0.1 * gain, red
+    assert measured.loc["huge", "ess_mean"] > 0.95 * len(fit.draws()["sigma"].ravel())
+
+
+def test_next_run_reads_optional_columns_given_by_one_side(runs):
+    """measurement_se and run given by the candidates or the target alone: the target's
+    error is not used, and a side without the run column is new runs, as without it."""
+    se_fit = _prior_fit(sl.ScalingModel("chinchilla", target="loss", measurement_se="se"),
+                        runs.assign(se=0.01), draws=40)
+    run_fit = _prior_fit(sl.ScalingModel("chinchilla", target="loss", run="run_id"),
+                         runs.assign(run_id=[f"r{i // 3}" for i in range(len(runs))]),
+                         draws=40)
+    target, cand = {"N": 7e9, "D": 1.4e11}, {"N": [1e9], "D": [2e10]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawWarning)
+        for fit, column, value in ((se_fit, "se", 0.01), (run_fit, "run_id", "r2")):
+            neither = decide.next_run(fit, cand, target=target, n_sim=16, cost=1.0)
+            for t, c in (({**target, column: value}, cand),
+                         (target, {**cand, column: [value]})):
+                one = decide.next_run(fit, c, target=t, n_sim=16, cost=1.0)
+                if column == "run_id":   # no run column: the same as a new run
+                    np.testing.assert_allclose(one["reduction"], neither["reduction"])
+                assert np.isfinite(one["reduction"]).all()
+
+
+def test_next_run_reads_a_cost_series_by_label(fit):
+    cands = pd.DataFrame({"N": [1e9, 2e9, 4e9], "D": [4e10, 2e10, 1e10], "dataset": "web"},
+                         index=[7, 8, 9])
+    target = {"N": 7e9, "D": 1.4e11, "dataset": "web"}
+    for cost in (lambda f: f["N"][::-1], cands["N"].iloc[::-1]):
+        table = decide.next_run(fit, cands, target=target, n_sim=16, cost=cost)
+        np.testing.assert_array_equal(table["cost"], table["N"])
+    with pytest.raises(ScalingLawError, match=r"lacks labels \[9\] and has labels \[10\]"):
+        decide.next_run(fit, cands, target=target, n_sim=16,
+                        cost=pd.Series([1.0, 2.0, 3.0], index=[7, 8, 10]))
+
+
+@pytest.fixture(scope="module")
+def repeated_fit():
+    """A data-constrained fit of prior draws, E varying by dataset (web, code)."""
+    rows = [{"N": n, "D": n * 20, "U_D": n * 20 / k, "U_N": n, "dataset": ds, "loss": 3.0}
+            for ds in ("web", "code") for n in (1e7, 1e8, 1e9) for k in (1, 4)]
+    model = sl.ScalingModel("data_constrained", target="loss", vary={"E": "dataset"})
+    return _prior_fit(model, pd.DataFrame(rows), draws=40)
+
+
+def test_epochs_worth_it_checks_at_as_its_one_row(repeated_fit):
+    at = {"N": 1e9, "D": 1e11, "U_N": 1e9}
+    with pytest.warns(ScalingLawWarning, match=r"at: dataset level\(s\) \['Web'\] were not"):
+        decide.epochs_worth_it(repeated_fit, {**at, "dataset": "Web"})
+    with pytest.raises(ScalingLawError, match=r"^at: law 'data_constrained': unique "
+                       r"parameters U_N exceed the parameters N.*rows \[0\]"):
+        decide.epochs_worth_it(repeated_fit, {**at, "U_N": 1e10, "dataset": "web"})
+    with pytest.raises(ScalingLawError, match=r"^at does not say \['dataset'\]"):
+        decide.epochs_worth_it(repeated_fit, at)
+    for epochs in ("4", [1, True], [10**400]):
+        with pytest.raises(ScalingLawError, match="epochs must be finite numbers >= 1"):
+            decide.epochs_worth_it(repeated_fit, {**at, "dataset": "web"}, epochs=epochs)
+    with pytest.raises(ScalingLawError, match=r"at\['D'\] must be a positive number"):
+        decide.epochs_worth_it(repeated_fit, {**at, "D": 10**400, "dataset": "web"})

@@ -505,7 +505,8 @@ def test_predictions_note_unfitted_levels_and_far_extrapolation(uneven_fit):
     assert level.startswith("dataset_y level(s) ['nope'] were not in the fitted data "
                             "(levels ['books', 'code'])")
     far = fit.prediction_notes(pd.DataFrame({"N": [3e15], "D": [6e10], "dataset_y": "code"}))
-    assert len(far) == 1 and far[0].startswith("N = 3e+15 is 6.0 decades above the largest fitted N")
+    assert len(far) == 1
+    assert far[0].startswith("N = 3e+15 is 6.0 decades above the largest fitted N")
     assert _caught(lambda: fit.predict(at)) == [(level, __file__)]
     assert _caught(lambda: fit.link_draws([2.0, 2.5], group={"dataset_y": "nope"})) == [
         (level, __file__)]
@@ -920,3 +921,16 @@ def test_arguments_of_the_wrong_kind_are_refused(hub_pairs):
         with pytest.raises(ScalingLawError, match=message):
             fit.plot(**kwargs)
     assert plt.get_fignums() == open_figures
+
+
+def test_a_saved_fit_with_an_unused_nu_prior_still_loads(uneven_fit, tmp_path):
+    """Normal noise with a prior for nu is refused now; files saved before still load,
+    the prior (which never had an effect) dropped."""
+    from test_catalogue import respecified
+
+    stored = {**uneven_fit.spec.to_dict(),
+              "priors": {**uneven_fit.spec.to_dict()["priors"],
+                         "nu": {"name": "Gamma", "concentration": 2.0, "rate": 0.1}}}
+    path = respecified(uneven_fit.save(tmp_path / "old.nc"), "scalinglaws_losstoloss_spec",
+                       stored)
+    assert load_core_fit(path).spec == uneven_fit.spec

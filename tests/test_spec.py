@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 import scalinglaws as sl
@@ -184,3 +187,22 @@ def test_scaling_model_signature_lists_its_arguments():
 
     params = inspect.signature(sl.ScalingModel).parameters
     assert list(params)[:3] == ["law", "inputs", "target"] and "measurement_se" in params
+
+
+def test_priors_of_parts_the_model_lacks_are_refused_and_dropped_from_old_files():
+    """A prior for nu without Student-t noise, for run_sd without run=, and a "run"
+    parameterization without run= are refused where the model is built; a spec stored
+    before (in a saved fit) loads without them, as they never had an effect."""
+    nu = sl.Prior("Gamma", 2.0, 0.1)
+    for kwargs, fragment in [({"priors": {"nu": nu}}, "add likelihood='student_t'"),
+                             ({"priors": {"run_sd": nu}}, "add run='<column of run ids>'"),
+                             ({"parameterization": {"run": "centred"}}, "names 'run'")]:
+        with pytest.raises(sl.ScalingLawError, match=re.escape(fragment)):
+            sl.ScalingModel("chinchilla", **kwargs)
+        kept = {"likelihood": "student_t"} if "nu" in kwargs.get("priors", {}) else {"run": "r"}
+        sl.ScalingModel("chinchilla", **kwargs, **kept)
+    stored = {**sl.ScalingModel("chinchilla", vary={"E": "dataset"}).to_dict(),
+              "priors": {"nu": nu.to_dict(), "run_sd": nu.to_dict(), "alpha": nu.to_dict()},
+              "parameterization": {"run": "centred", "E": "centred"}}
+    loaded = sl.ScalingModel.from_json(json.dumps(stored))
+    assert loaded.priors == {"alpha": nu} and loaded.parameterization == {"E": "centred"}

@@ -246,6 +246,9 @@ them (e.g. [1e7, 1e8]), got 'abc'
         array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError):
         raise wrong from None
+    except OverflowError:  # an integer no float holds
+        raise ScalingLawError(f"{name} holds a number too large for a float (above about "
+                              f"1.8e308); expected e.g. {example}") from None
     if array.ndim != 1 or array.size == 0:
         raise wrong
     bad = ~np.isfinite(array) | (array <= 0)
@@ -259,6 +262,11 @@ def check_budgets(compute: Any) -> np.ndarray:
 
     >>> check_budgets([1e21, 1e23]).tolist()
     [1e+21, 1e+23]
+    >>> check_budgets(10**400)
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: compute holds a number too large for a float \
+(above about 1.8e308); expected e.g. a FLOP budget C = 6ND such as 1e23
     """
     return check_positive_numbers(compute, "compute", "a FLOP budget C = 6ND such as 1e23")
 

@@ -7,6 +7,7 @@ at fault and what to do. The user's DataFrame is never modified.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -193,6 +194,12 @@ def numeric_column(frame: pd.DataFrame, column: str, role: str,
             f"{_rows(truth, frame.index)}; give the numbers it stands for (a True/False "
             f"column can group runs as a factor of vary=, but is not a size, loss or "
             f"standard error)")
+    huge = (series.map(lambda v: isinstance(v, int) and abs(v) > sys.float_info.max)
+            .to_numpy(dtype=bool) if series.dtype == object else None)
+    if huge is not None and huge.any():  # Python integers no float holds
+        raise ScalingLawError(
+            f"column {column!r} ({role}) holds numbers too large for a float (above about "
+            f"1.8e308) in rows {_rows(huge, frame.index)}; give values a float holds")
     if not pd.api.types.is_numeric_dtype(series):
         converted = pd.to_numeric(series, errors="coerce")
         bad = converted.isna().to_numpy() & series.notna().to_numpy()

@@ -47,8 +47,9 @@ class ScalingModel(ModelSpec):
         scale). ``"sigma"`` may vary too. Parameters not named are shared.
     priors : dict
         Overrides by name: a law parameter (its population value, at the reference scale
-        for ``A``-like coefficients), ``"sigma"``, ``"nu"``, ``"run_sd"`` or
-        ``"<param>_sd"`` (its between-level standard deviation).
+        for ``A``-like coefficients), ``"sigma"``, ``"nu"`` (with
+        ``likelihood="student_t"``), ``"run_sd"`` (with ``run``) or ``"<param>_sd"`` (its
+        between-level standard deviation).
     pooling : {"partial", "none", "complete"}
         Partial pooling (non-centred hierarchy), independent levels, or one shared value.
     likelihood : {"normal", "student_t"}

@@ -233,6 +233,7 @@ class ModelSpec:
         object.__setattr__(self, "scale", scale)
         if self.run is not None and not isinstance(self.run, str):
             raise ScalingLawError(f"run must be a column name, got {self.run!r}")
+        self._check_noise_options()
         if self.measurement_se is not None and not isinstance(self.measurement_se, str):
             raise ScalingLawError(f"measurement_se must be a column name, got "
                                   f"{self.measurement_se!r}")
@@ -265,6 +266,24 @@ class ModelSpec:
                     f"{list(law.variables)}; bad entries: {bad}"
                 )
             object.__setattr__(self, "reference", {k: float(v) for k, v in ref.items()})
+
+    def _check_noise_options(self) -> None:
+        """Refuse a prior or parameterization of a part this model does not have: ``nu``
+        without Student-t noise, ``run_sd`` or ``"run"`` without a run factor."""
+        unused = _unused_noise_options(self.priors, self.parameterization, self.likelihood,
+                                       self.run)
+        if "nu" in unused:
+            raise ScalingLawError(
+                "priors names 'nu', the degrees of freedom of Student-t noise, which only "
+                "likelihood='student_t' has; add likelihood='student_t' or drop the prior")
+        if "run_sd" in unused:
+            raise ScalingLawError(
+                "priors names 'run_sd', the scale of per-run offsets, which only a model with "
+                "a run factor has; add run='<column of run ids>' or drop the prior")
+        if "run" in unused:
+            raise ScalingLawError(
+                "parameterization names 'run', the per-run offsets, which only a model with "
+                "a run factor has; add run='<column of run ids>' or drop the entry")
 
     # --- what the model builder asks --------------------------------------------------
 
@@ -442,11 +461,23 @@ mean 'vary'?); its keys are [...]
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`.
+
+        A spec saved before such entries were refused may hold a prior or
+        parameterization of a part its model does not have (``nu`` with Normal noise,
+        ``run_sd`` or ``"run"`` without ``run``); they never had an effect and are
+        dropped, so a fit saved with one still loads.
+
+        >>> old = '{"law": "chinchilla", "priors": {"nu": {"name": "HalfNormal", "scale": 9}}}'
+        >>> ModelSpec.from_json(old).priors
+        {}
+        """
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as err:
             raise ScalingLawError(f"model spec is not valid JSON ({err})") from None
+        if isinstance(data, dict):
+            data = _without_unused_noise_options(data)
         return cls.from_dict(data)
 
     def to_toml(self, path: str | Path | None = None) -> str:
@@ -476,6 +507,36 @@ mean 'vary'?); its keys are [...]
                 f"them to fit (fit(chains=4, ...), or --chains on the command line)")
         tables = check_keys(tables, (*SPEC_KEYS, *TOML_EXTRA_KEYS), "model spec")
         return cls.from_dict({k: v for k, v in tables.items() if k in SPEC_KEYS})
+
+
+def _unused_noise_options(priors: Any, parameterization: Any, likelihood: Any,
+                          run: Any) -> list[str]:
+    """The entries of ``priors`` (``nu``, ``run_sd``) and ``parameterization`` (``run``)
+    for parts a model with this likelihood and run factor does not have."""
+    unused = []
+    if isinstance(priors, Mapping):
+        if "nu" in priors and likelihood != "student_t":
+            unused.append("nu")
+        if "run_sd" in priors and run is None:
+            unused.append("run_sd")
+    if isinstance(parameterization, Mapping) and "run" in parameterization and run is None:
+        unused.append("run")
+    return unused
+
+
+def _without_unused_noise_options(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec's dict without the entries :func:`_unused_noise_options` names."""
+    unused = _unused_noise_options(data.get("priors"), data.get("parameterization"),
+                                   data.get("likelihood", "normal"), data.get("run"))
+    if not unused:
+        return data
+    out = dict(data)
+    if isinstance(out.get("priors"), Mapping):
+        out["priors"] = {k: v for k, v in out["priors"].items() if k not in unused}
+    if "run" in unused:
+        out["parameterization"] = {k: v for k, v in out["parameterization"].items()
+                                   if k != "run"}
+    return out
 
 
 def read_toml(path_or_text: str | Path | Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ place each, shared by the modules of :mod:`scalinglaws.decide`.
 from __future__ import annotations
 
 import itertools
+import reprlib
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import factor_labels
+from .._checks import check_budgets, factor_labels, is_finite_number
 from .._precision import enable_x64
 from ..compare import Stack
 from ..data import Design, make_design
@@ -25,8 +26,11 @@ from ..fit import level_note
 from ..protocol import FitLike
 
 __all__ = [
+    "check_budgets",
     "check_complete",
     "check_fit",
+    "check_numbers",
+    "check_unwritten",
     "group_levels",
     "is_numeric",
     "law_draws",
@@ -62,6 +66,53 @@ def check_fit(fit: Any, name: str = "fit", stack: bool = False) -> None:
             f"or sl.load){' or a sl.Stack of fits' if stack else ''}, got "
             f"{type(fit).__name__}"
         )
+
+
+def check_unwritten(columns: Any, written: Sequence[str], what: str, by: str,
+                    hint: str = "") -> None:
+    """Raise where ``columns`` (of the caller's ``what``) hold one that ``by`` writes,
+    which would replace the caller's values; ``hint`` ends the message.
+
+    >>> check_unwritten(["N", "D", "rank"], ["cost", "rank"], "candidates", "next_run")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: candidates already has column(s) ['rank'], which \
+next_run writes; rename or drop them first (e.g. candidates.drop(columns=['rank']))
+    """
+    taken = [c for c in written if c in set(columns)]
+    if taken:
+        raise ScalingLawError(
+            f"{what} already has column(s) {taken}, which {by} writes; rename or drop them "
+            f"first (e.g. {what}.drop(columns={taken})){hint}")
+
+
+def check_numbers(values: Any, name: str, rows: pd.DataFrame, of: str,
+                  example: str) -> np.ndarray:
+    """``values`` (one number, or one per row of ``rows``, the caller's ``of``) as
+    float64, each a finite real number (not text, a bool or too large for a float); a
+    :class:`ScalingLawError` naming ``name`` otherwise.
+
+    >>> at = pd.DataFrame({"N": [1e9, 2e9]})
+    >>> check_numbers([2.1, 2.3], "target", at, "at", "2.3").tolist()
+    [2.1, 2.3]
+    >>> check_numbers("2.3", "target", at, "at", "2.3")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: target must be a finite number or one number per \
+row of at (2 rows), e.g. 2.3; got '2.3'
+    """
+    n = len(rows)
+    flat = values.tolist() if isinstance(values, (np.ndarray, pd.Series, pd.Index)) else values
+    cells = list(flat) if isinstance(flat, (list, tuple)) else [flat]
+    wrong = ScalingLawError(f"{name} must be a finite number or one number per row of {of} "
+                            f"({n} rows), e.g. {example}; got {reprlib.repr(values)}")
+    if not cells or not all(is_finite_number(v) for v in cells):
+        raise wrong
+    try:
+        return np.broadcast_to(np.asarray(cells, dtype=np.float64).reshape(-1)
+                               if len(cells) > 1 else float(cells[0]), (n,))
+    except ValueError:
+        raise wrong from None
 
 
 def members(fit: Any) -> list[Any]:

@@ -5,16 +5,23 @@ epochs a budget can afford at a given loss penalty (:func:`epochs_worth_it`).
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._checks import check_fraction, check_interval, check_positive_numbers, require_columns
+from .._checks import (
+    check_fraction,
+    check_interval,
+    check_positive_numbers,
+    is_finite_number,
+    require_columns,
+)
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_fit, law_draws, members, summarise
+from .common import check_complete, check_fit, law_draws, members, summarise
 
 __all__ = ["epochs_worth_it"]
 
@@ -73,9 +80,13 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
     lo, hi = check_interval(interval)
     inputs = _token_columns(fit)
     try:
-        ks = np.unique(np.concatenate([[1.0], np.asarray(epochs, dtype=float).ravel()]))
+        cells = np.asarray(epochs, dtype=object).ravel().tolist()
     except (TypeError, ValueError):
+        cells = [None]
+    if not all(is_finite_number(v) for v in cells):
         ks = np.array([np.nan])
+    else:
+        ks = np.unique(np.concatenate([[1.0], np.asarray(cells, dtype=float)]))
     if not np.all(np.isfinite(ks)) or ks.min() < 1:
         raise ScalingLawError(f"epochs must be finite numbers >= 1 (fewer than one epoch "
                               f"means more unique tokens than tokens); got {epochs!r}")
@@ -90,8 +101,13 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
         raise ScalingLawError(f"at must describe one run without the unique-token column "
                               f"{inputs['U_D']!r} (it is set to D/k); got columns "
                               f"{list(row.columns)} and {len(row)} rows")
+    if not is_finite_number(row[inputs["D"]].iloc[0]):
+        raise ScalingLawError(f"at[{inputs['D']!r}] must be a positive number of tokens (e.g. "
+                              f"5.5e10), got {reprlib.repr(row[inputs['D']].iloc[0])}")
     total = check_positive_numbers(row[inputs["D"]].tolist(), f"at[{inputs['D']!r}]",
                                    "5.5e10 tokens")
+    # the run itself, on fresh data: its inputs and levels checked as at's one row
+    check_complete(fit, row.assign(**{inputs["U_D"]: total}), "at")
     frame = row.loc[row.index.repeat(len(ks))].reset_index(drop=True)
     unique = total / ks
     frame[inputs["U_D"]] = unique
@@ -101,7 +117,11 @@ def epochs_worth_it(fit: Any, at: Mapping[str, Any],
             raise ScalingLawError(f"unique_params must return one U_N per value of U_D "
                                   f"({unique.shape}), got shape {given.shape}")
         frame[inputs["U_N"]] = given
-    law = law_draws(fit, frame, seed)
+    try:
+        law = law_draws(fit, frame, seed)
+    except ScalingLawError as err:  # only the U_N of unique_params is new here
+        raise ScalingLawError(f"at with the U_N that unique_params gives for epochs "
+                              f"{ks.tolist()}: {err}") from None
     penalty = 100.0 * (law / law[:, :1] - 1.0)
     table = pd.DataFrame({"epochs": ks, "unique_tokens": unique})
     for name, draws in (("loss", law), ("penalty_%", penalty)):

@@ -12,12 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_flag, check_interval, is_finite_number
+from .._checks import check_flag, check_interval, factor_labels, is_finite_number
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_complete, check_fit, members, target_of
+from .common import check_complete, check_fit, check_numbers, check_unwritten, members, target_of
 
-__all__ = ["prob_better", "prob_target"]
+__all__ = ["BETTER_COLUMNS", "TARGET_COLUMNS", "prob_better", "prob_target"]
+
+#: The columns :func:`prob_better` adds to ``at``.
+BETTER_COLUMNS = ("median_a", "median_b", "diff_median", "diff_lower", "diff_upper",
+                  "p_a_better", "p_equivalent", "p_b_better")
+#: The columns :func:`prob_target` adds to ``at``.
+TARGET_COLUMNS = ("target", "median", "lower", "upper", "p_reach")
 
 
 def _model_columns(fit: Any) -> set[str]:
@@ -38,6 +44,21 @@ def _check_config(fit: Any, config: Mapping[str, Any], what: str) -> dict:
             f"{sorted(_model_columns(fit))}"
         )
     return dict(config)
+
+
+def _same(fit: Any, frame_a: pd.DataFrame, frame_b: pd.DataFrame, keys: Any) -> bool:
+    """Whether two configurations (``at`` with ``a``, and with ``b``) agree in every
+    column ``keys`` that ``a`` or ``b`` sets; factor levels compared as fits read them."""
+    factors = {f for m in members(fit) for f in (*m.spec.factors, getattr(m.spec, "run", None))}
+    for column in keys:
+        if column not in frame_a.columns or column not in frame_b.columns:
+            return False
+        x, y = frame_a[column].tolist(), frame_b[column].tolist()
+        if column in factors:
+            x, y = factor_labels(x, column).tolist(), factor_labels(y, column).tolist()
+        if x != y:
+            return False
+    return True
 
 
 def _draws_of(fit: Any, frame: pd.DataFrame, predictive: bool, seed: int) -> np.ndarray:
@@ -112,14 +133,16 @@ def prob_better(fit: Any, a: Mapping[str, Any] | None = None,
     lo, hi = check_interval(interval)
     a_cfg = _check_config(fit, a, "a")
     b_cfg = _check_config(other, b, "b")
-    if fit_b is None and a_cfg == b_cfg:
-        raise ScalingLawError(
-            f"a and b are the same configuration {a_cfg}; give two different ones (e.g. "
-            f"{{'dataset': 'x'}} and {{'dataset': 'y'}}) or a second fit with fit_b="
-        )
     scales = as_frame(at, "at")
+    check_unwritten(scales.columns, BETTER_COLUMNS, "at", "prob_better")
     frame_a = scales.assign(**a_cfg)
     frame_b = scales.assign(**b_cfg)
+    if fit_b is None and _same(fit, frame_a, frame_b, {*a_cfg, *b_cfg}):
+        raise ScalingLawError(
+            f"a and b are the same configuration {a_cfg or b_cfg} once at= is applied; "
+            f"give two different ones (e.g. {{'dataset': 'x'}} and {{'dataset': 'y'}}) or "
+            f"a second fit with fit_b="
+        )
     check_complete(fit, frame_a, "a with at")
     check_complete(other, frame_b, "b with at")
     n = len(scales)
@@ -194,16 +217,9 @@ def prob_target(fit: Any, target: float | Sequence[float], at: Any, *,
     higher_is_better = check_flag(higher_is_better, "higher_is_better")
     lo, hi = check_interval(interval)
     rows = as_frame(at, "at")
+    check_unwritten(rows.columns, TARGET_COLUMNS, "at", "prob_target")
+    goal = check_numbers(target, "target", rows, "at", "target=2.3")
     check_complete(fit, rows, "at")
-    try:
-        goal = np.broadcast_to(np.asarray(target, dtype=np.float64), (len(rows),))
-    except (TypeError, ValueError):
-        raise ScalingLawError(
-            f"target must be a number or one number per row of at ({len(rows)} rows), got "
-            f"{target!r}"
-        ) from None
-    if not np.isfinite(goal).all():
-        raise ScalingLawError(f"target must be finite, got {target!r}")
     draws = _draws_of(fit, rows, predictive, seed)
     reach = draws >= goal if higher_is_better else draws <= goal
     out = rows.copy()

@@ -676,7 +676,12 @@ def read_loss_to_loss_fit(path: str | Path) -> LossToLossFit:
         "a loss-to-loss fit (LossToLossFit.save)",
         "an ArviZ file is read with arviz.from_netcdf")
     try:
-        spec = LossToLossModel.from_dict(json.loads(attrs["scalinglaws_losstoloss_spec"]))
+        stored = json.loads(attrs["scalinglaws_losstoloss_spec"])
+        priors = stored.get("priors") or {}
+        if stored.get("likelihood", "normal") != "student_t" and "nu" in priors:
+            # saved before such a prior was refused; it never had an effect
+            stored["priors"] = {k: v for k, v in priors.items() if k != "nu"}
+        spec = LossToLossModel.from_dict(stored)
         data = frame_from_constant(idata.constant_data)
         warnings_ = tuple(json.loads(attrs.get("scalinglaws_warnings", "[]")))
     except (KeyError, ValueError, AttributeError) as err:
