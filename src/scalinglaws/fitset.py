@@ -92,13 +92,13 @@ def check_comparable(fits: Mapping[str, Any]) -> None:
             if np.array_equal(labels_a, labels_b):
                 bad = np.flatnonzero(~close)
                 why = (f"the same rows with different target values (first difference at "
-                       f"row {labels_a[bad[0]]!r}, position {int(bad[0])})")
+                       f"row {str(labels_a[bad[0]])!r}, position {int(bad[0])})")
             elif sorted(labels_a) == sorted(labels_b):
                 why = "the same rows in a different order"
             else:
                 bad = np.flatnonzero(labels_a != labels_b)
                 why = (f"different rows (first difference at position {int(bad[0])}: "
-                       f"{labels_a[bad[0]]!r} vs {labels_b[bad[0]]!r})")
+                       f"{str(labels_a[bad[0]])!r} vs {str(labels_b[bad[0]])!r})")
             raise ScalingLawError(
                 f"{pair} were fitted to {why}: pointwise LOO differences pair row i of one "
                 f"fit with row i of the other. Fit both to the same DataFrame (same rows, "
