@@ -281,9 +281,9 @@ def build_html(fits: Any, *, validation=None, holdout: Any = None, by: str = "C"
         check_comparable(fits)
     except ScalingLawError as err:
         comparable, why = False, str(err)
-    check_refit_data(data, holdout)
     if data is not None:
         data = as_frame(data, "data")
+    check_refit_data(data, holdout)
     own = not comparable and len(fits) > 1  # each with its own rows
     fitted = combined_data(fits) if comparable else next(iter(fits.values())).data()
     if validation is not None and not isinstance(validation, Extrapolation):
