@@ -20,7 +20,6 @@ import pandas as pd
 from .._checks import check_budgets, factor_labels, is_finite_number
 from .._precision import enable_x64
 from ..compare import Stack
-from ..data import Design, make_design
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..fit import level_note
 from ..protocol import FitLike
@@ -219,8 +218,9 @@ def summarise(draws: np.ndarray, lo: float, hi: float) -> dict[str, np.ndarray]:
 def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
     """Raise unless ``frame`` gives every input and factor that ``fit`` (each fit of a
     stack) reads, with values a prediction takes (as :meth:`scalinglaws.Fit.predict`
-    checks them, naming ``what`` and the rows of ``frame``); warn of factor levels the
-    fit never saw (:meth:`scalinglaws.Fit.unfitted_level_notes`)."""
+    checks them, naming ``what`` and the rows of ``frame``); warn what a prediction of
+    those rows would (:meth:`scalinglaws.Fit.prediction_notes`: levels the fit never
+    saw, inputs far beyond the data)."""
     inputs = list(dict.fromkeys(c for m in members(fit) for c in m.spec.inputs.values()))
     factors = list(dict.fromkeys(f for m in members(fit) for f in m.spec.factors))
     missing = [c for c in [*inputs, *factors] if c not in frame.columns]
@@ -231,12 +231,10 @@ def check_complete(fit: Any, frame: pd.DataFrame, what: str) -> None:
         )
     notes: dict[str, None] = {}
     for member in members(fit):
-        if isinstance(getattr(member, "design", None), Design):
-            try:
-                design = make_design(member.spec, frame, fitted=member.design)
-            except ScalingLawError as err:
-                raise ScalingLawError(f"{what}: {err}") from None
-            notes.update(dict.fromkeys(member.unfitted_level_notes(design)))
+        try:
+            notes.update(dict.fromkeys(member.prediction_notes(frame)))
+        except ScalingLawError as err:
+            raise ScalingLawError(f"{what}: {err}") from None
     for note in notes:  # a stack's fits read the same rows: each note once
         warnings.warn(f"{what}: {note}", ScalingLawWarning, stacklevel=3)
 

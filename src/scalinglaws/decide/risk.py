@@ -179,6 +179,9 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
         raise ScalingLawError("rule='target' needs target=<the loss to reach>, e.g. target=2.1")
     if target is not None and not is_finite_number(target):
         raise ScalingLawError(f"target must be a finite number (a loss), got {target!r}")
+    if target is not None and fit.spec.scale == "log" and target <= 0:
+        raise ScalingLawError(f"target must be positive: {fit.spec.target!r} is modelled on "
+                              f"the log scale, so every run's value is above 0; got {target!r}")
     check_count(n_grid, "n_grid", 10)
     lo, hi = check_interval(interval)
     groups = group_levels(fit, group)
@@ -213,6 +216,12 @@ def choose_size(fit: Any, compute: float, group: Mapping[str, Any] | None = None
 
     scores = score(on_grid)
     if rule == "target":
+        if scores.min() == scores.max():
+            warnings.warn(
+                f"P(loss > {target:g}) is {scores.min():g} at every size searched, so the "
+                f"target rule cannot choose: the smallest expected loss breaks the tie. "
+                f"Choose a target the posterior puts within reach at this budget",
+                ScalingLawWarning, stacklevel=2)
         ties = np.flatnonzero(scores == scores.min())
         k = int(ties[np.argmin(on_grid[:, ties].mean(axis=0))])
         log_choice = grid[k]
