@@ -21,11 +21,10 @@ from pathlib import Path
 
 import arviz as az
 import h5py
-import jax
 import numpy as np
 import pandas as pd
 import pytest
-from numpyro.infer import Predictive
+from test_losstoloss import prior_draws
 
 import scalinglaws as sl
 from scalinglaws.cli import main
@@ -50,7 +49,7 @@ def _prior_fit(runs: pd.DataFrame) -> sl.Fit:
         warnings.simplefilter("ignore", sl.ScalingLawWarning)  # one level: vary dropped
         design = make_design(MODEL, runs)
     model = build_model(MODEL, design)
-    draws = Predictive(model, num_samples=40)(jax.random.PRNGKey(0), y=None)
+    draws = prior_draws(model, 40, y=None)
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "y"}
     dims = ({"E_dataset": ["dataset"], "E_z_dataset": ["dataset"]} if design.vary
             else {})

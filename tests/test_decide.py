@@ -505,15 +505,13 @@ def test_a_new_level_is_noted_by_one_rule_for_predict_and_decide():
 def _prior_fit(model: sl.ScalingModel, runs: pd.DataFrame, draws: int = 200) -> sl.Fit:
     """A Fit of ``model`` on ``runs`` whose posterior is prior draws (no sampler)."""
     import arviz as az
-    import jax
-    from numpyro.infer import Predictive
+    from test_losstoloss import prior_draws
 
     from scalinglaws.data import design_dataset, make_design
     from scalinglaws.model import build_model
 
     design = make_design(model, runs)
-    sampled = Predictive(build_model(model, design), num_samples=draws)(
-        jax.random.PRNGKey(0), y=None)
+    sampled = prior_draws(build_model(model, design), draws, y=None)
     posterior = {k: np.asarray(v)[None] for k, v in sampled.items() if k != "y"}
     factors = {f: list(design.factors[f].levels) for f in design.factors}
     dims = {k: [f] for k, v in posterior.items() for f in factors if v.ndim == 3

@@ -12,13 +12,12 @@ import pickle
 import warnings
 
 import arviz as az
-import jax
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
 import xarray as xr
-from test_losstoloss import TIGHT, _fake_fit
+from test_losstoloss import TIGHT, _fake_fit, prior_draws
 
 import scalinglaws as sl
 from scalinglaws import decide, validate
@@ -248,14 +247,11 @@ def test_loss_to_loss_log_density_is_the_output_noise_at_each_latent_draw(fits):
 
 def _prior_fit(spec: sl.ScalingModel, runs: pd.DataFrame, n: int = 60) -> sl.Fit:
     """A Fit whose posterior is n prior draws (mechanics tests, no NUTS)."""
-    from numpyro.infer import Predictive
-
     from scalinglaws.data import design_dataset, make_design
     from scalinglaws.model import build_model
 
     design = make_design(spec, runs)
-    draws = Predictive(build_model(spec, design), num_samples=n)(jax.random.PRNGKey(0),
-                                                                  y=None)
+    draws = prior_draws(build_model(spec, design), n, y=None)
     posterior = {k: np.asarray(v)[None] for k, v in draws.items() if k != "y"}
     idata = az.from_dict(posterior=posterior)
     idata.add_groups(constant_data=design_dataset(design))

@@ -54,12 +54,23 @@ def hub_fit(hub_pairs):
                      progress=False)
 
 
+def prior_draws(model, n: int, **data) -> dict:
+    """``n`` draws of ``model``'s sites from its prior (seed 0), as one program compiled
+    as the package compiles its brief ones: NumPyro's Predictive run op by op compiles
+    each operation on its own, seconds in all."""
+    from scalinglaws.engine.program import compile_lowered
+
+    key = jax.random.PRNGKey(0)
+    lowered = jax.jit(lambda k: Predictive(model, num_samples=n)(k, **data)).lower(key)
+    return compile_lowered(lowered, brief=True)(key)
+
+
 def _fake_fit(spec: ltl.LossToLossModel, data: pd.DataFrame, n: int = 40) -> ltl.LossToLossFit:
     """A LossToLossFit whose 'posterior' is n prior draws (mechanics tests, no NUTS)."""
     layout = ltl.layout.Layout.build(spec, data)
     # flat coordinates: no prior draws
     model = ltl.model.build(spec, layout.shapes, "marginal", anchored=False)
-    draws = Predictive(model, num_samples=n)(jax.random.PRNGKey(0), arrays=layout.arrays(spec))
+    draws = prior_draws(model, n, arrays=layout.arrays(spec))
     posterior = {k: np.asarray(v)[None] for k, v in draws.items()
                  if k not in ("log_lik", "marginal")}  # as a fit's: no factor sites
     log_lik = np.asarray(draws["log_lik"])[None, :, :len(layout.xruns)]  # unpadded
