@@ -409,3 +409,24 @@ def test_plot_targets_are_read_as_predict_reads_them(tmp_path):
         fit.plot(targets={"N": [7e9], "D": [1.4e11], "dataset": ["web"]})
     with pytest.raises(ScalingLawError, match="column 'N'"):
         fit.plot(targets={"N": ["seven"], "D": [1.4e11]})
+
+
+def test_a_shared_reference_coefficient_is_summarised_per_level_of_its_exponent():
+    """A is sampled as one A_ref at N_ref; with alpha varying by dataset its natural value
+    A = A_ref N_ref^alpha is one per dataset, whatever the rows' order."""
+    from test_fit_protocol import _prior_fit
+
+    model = sl.ScalingModel("chinchilla", target="loss",
+                            vary={"E": "dataset", "alpha": "dataset"})
+    runs = sl.synthetic.sweep(seed=0)
+    for order in (runs, runs.iloc[::-1]):
+        fit = _prior_fit(model, order)
+        table = fit.summary()
+        assert "A" not in table.index and "B" in table.index  # B's beta is shared
+        draws = fit.draws()
+        for level in ("books", "code", "web"):
+            k = list(fit.design.factors["dataset"].levels).index(level)
+            natural = draws["A_ref"] * np.exp(draws["alpha_dataset"][:, k]
+                                              * fit.design.log_reference["N"])
+            np.testing.assert_allclose(table.loc[f"A[dataset={level}]", "median"],
+                                       np.median(natural), rtol=1e-9)

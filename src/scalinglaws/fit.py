@@ -135,7 +135,10 @@ class Fit:
           ``A N^-alpha``, whatever scale it was sampled on): one row (``alpha``) when it
           is shared, and one per fitted group when it varies, named after the columns
           the model varies it by (``E[dataset=web]``, or ``E[dataset=web, seed=1]``
-          when it varies by two factors);
+          when it varies by two factors). A coefficient sampled at a reference scale
+          varies in natural units with what its conversion reads: a shared ``A`` with
+          ``alpha`` varying by dataset is ``A[dataset=web]``, ... (``A = A_ref
+          N_ref^alpha``);
         - the noise: ``sigma`` (per group when it varies), ``nu`` for Student-t noise,
           ``run_sd`` with a run factor;
         - for each varying parameter with partial pooling, its population value in
@@ -169,8 +172,14 @@ class Fit:
         enable_x64()
         flat = self.draws()
         draws = {k: jax.numpy.asarray(v) for k, v in flat.items()}
-        varying = {name: design.vary.get(name, ()) for name in
-                   [*(p.name for p in spec.law.params), "sigma"]}
+        own = {name: design.vary.get(name, ()) for name in
+               [*(p.name for p in spec.law.params), "sigma"]}
+        # a coefficient sampled at a reference scale is, in natural units, one value per
+        # level of what its conversion reads (A = A_ref N_ref^alpha varies as alpha does)
+        reads = reference_inputs(spec.law, design.log_reference)
+        varying = {name: tuple(f for f in design.factors if f in fs or any(
+                       f in own[q] for q in reads.get(name, ())))
+                   for name, fs in own.items()}
         first = {}  # per parameter: each fitted combination of levels -> its first row
         for name, fs in varying.items():
             codes = np.stack([design.factors[f].codes for f in fs], axis=1) if fs else \
@@ -196,7 +205,7 @@ class Fit:
             if name in post:
                 out[name] = flat[name]
         if spec.pooling == "partial":
-            for name, fs in varying.items():
+            for name, fs in own.items():
                 if not fs:
                     continue
                 population = name if name in post and name != "sigma" else None
@@ -413,6 +422,31 @@ class Fit:
             "scalinglaws_vary": json.dumps({k: list(v) for k, v in self.design.vary.items()}),
             "scalinglaws_log_reference": json.dumps(self.design.log_reference),
         })
+
+
+def reference_inputs(law, log_reference: Mapping[str, float]) -> dict[str, set[str]]:
+    """For each parameter of ``law`` sampled at a reference scale, the other parameters its
+    natural value reads (``law.from_reference``), found by moving each in turn.
+
+    >>> import scalinglaws as sl
+    >>> reference_inputs(sl.laws.get("chinchilla"), {"N": 20.0, "D": 23.0})
+    {'A': {'alpha'}, 'B': {'beta'}}
+    """
+    ref = [p.name for p in law.params if p.reference]
+    others = [p.name for p in law.params if not p.reference]
+    if not ref:
+        return {}
+    logref = {k: 1.7 for k in log_reference}
+    at_ref = {k: 0.3 for k in ref}
+    base = {k: 0.45 for k in others}
+    here = law.from_reference(at_ref, base, logref)
+    out: dict[str, set[str]] = {k: set() for k in ref}
+    for q in others:
+        moved = law.from_reference(at_ref, {**base, q: 0.9}, logref)
+        for k in ref:
+            if not np.allclose(np.asarray(moved[k]), np.asarray(here[k])):
+                out[k].add(q)
+    return out
 
 
 def level_notes(spec, fitted: Design, design: Design) -> list[str]:
