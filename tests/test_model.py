@@ -394,3 +394,20 @@ def test_a_model_is_traced_without_numpyro_validation_whatever_the_setting(sweep
         assert program(validation) == program(not validation)
     finally:
         numpyro.enable_validation(was)
+
+
+def test_dense_mass_blocks_must_not_share_a_site():
+    """A site in two blocks would tie them: the mask is then not block-diagonal and the
+    masked covariance need not be positive definite."""
+    from scalinglaws.model import check_dense_mass
+
+    spec = sl.ScalingModel("chinchilla", target="loss", vary={"E": "dataset"})
+    design = make_design(spec, sl.synthetic.sweep(seed=0))
+    check_dense_mass(spec, design, [("E", "alpha"), ("beta", "sigma")])
+    for blocks in ([("E", "alpha"), ("alpha", "beta")],
+                   [("E_z_dataset", "alpha"), ("E_offset_dataset",)]):  # one site, two names
+        with pytest.raises(sl.ScalingLawError, match="in blocks 0 and 1: blocks must not"):
+            check_dense_mass(spec, design, blocks)
+    with pytest.raises(sl.ScalingLawError, match="blocks must not share a site"):
+        spec.fit(sl.synthetic.sweep(seed=0), dense_mass=[("E", "alpha"), ("alpha", "beta")],
+                 chains=1, warmup=10, draws=10, progress=False)

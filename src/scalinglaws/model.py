@@ -328,6 +328,8 @@ def check_dense_mass(spec, design: Design, dense_mass) -> None:
     Traceback (most recent call last):
     ...
     scalinglaws.errors.ScalingLawError: dense_mass names ['A'], which this model does ...
+
+    Blocks must not share a site (the mass matrix is block-diagonal).
     """
     if isinstance(dense_mass, (bool, np.bool_)):
         return
@@ -338,6 +340,17 @@ def check_dense_mass(spec, design: Design, dense_mass) -> None:
             f"dense_mass names {unknown}, which this model does not sample; it samples "
             f"{sampled} (a pooled parameter's offsets as '<name>_z_<factor>' or "
             f"'<name>_offset_<factor>', whichever its parameterization samples)")
+    seen: dict[str, int] = {}
+    for k, block in enumerate(dense_mass):
+        for name in block:
+            site = sampled_as(name, sampled)
+            if seen.get(site, k) != k:
+                raise ScalingLawError(
+                    f"dense_mass names {name!r} in blocks {seen[site]} and {k}: blocks must "
+                    f"not share a site (a shared site would tie the blocks together, and "
+                    f"the mass matrix need not be positive definite); put the sites that "
+                    f"move together in one block")
+            seen[site] = k
 
 
 def offset_sites(name: str, factor: str) -> tuple[str, str, str]:
