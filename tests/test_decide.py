@@ -560,14 +560,29 @@ def test_next_run_reads_optional_columns_given_by_one_side(runs):
     target, cand = {"N": 7e9, "D": 1.4e11}, {"N": [1e9], "D": [2e10]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ScalingLawWarning)
-        for fit, column, value in ((se_fit, "se", 0.01), (run_fit, "run_id", "r2")):
+        for fit, column, value in ((se_fit, "se", 0.01), (run_fit, "run_id", "r_new")):
             neither = decide.next_run(fit, cand, target=target, n_sim=16, cost=1.0)
             for t, c in (({**target, column: value}, cand),
                          (target, {**cand, column: [value]})):
                 one = decide.next_run(fit, c, target=t, n_sim=16, cost=1.0)
-                if column == "run_id":   # no run column: the same as a new run
+                if column == "run_id":   # no run column, or a run never fitted: a new run
                     np.testing.assert_allclose(one["reduction"], neither["reduction"])
                 assert np.isfinite(one["reduction"]).all()
+
+
+def test_next_run_continues_a_fitted_run_with_its_own_offset(runs):
+    """A candidate that trains a fitted run on is that run: its outcome is located at
+    each draw's law plus that draw's offset of the run, with the model's noise alone,
+    where a new run's offset is unknown (folded into the noise)."""
+    run_fit = _prior_fit(sl.ScalingModel("chinchilla", target="loss", run="run_id"),
+                         runs.assign(run_id=[f"r{i // 3}" for i in range(len(runs))]),
+                         draws=40)
+    cands = pd.DataFrame({"N": [1e9, 1e9], "D": [2e10, 2e10], "run_id": ["r2", "r_new"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ScalingLawWarning)
+        table = decide.next_run(run_fit, cands, target={"N": 7e9, "D": 1.4e11}, n_sim=16,
+                                cost=1.0).sort_index()
+    assert table.loc[0, "reduction"] != pytest.approx(table.loc[1, "reduction"], rel=1e-6)
 
 
 def test_next_run_reads_a_cost_series_by_label(fit):

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_count, check_flag, check_interval
+from .._checks import check_choice, check_count, check_flag, check_interval, factor_labels
 from ..data import Design, as_frame, make_design
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import transform_target, untransform, with_measurement_error
@@ -127,6 +127,15 @@ def _joint(fit: Any, goal: pd.DataFrame, cands: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([parts["target"], parts["candidates"]], ignore_index=True)
 
 
+def _fitted_runs(fit: Any, cands: pd.DataFrame) -> np.ndarray:
+    """Which candidates continue a run the fit has (their ``run`` level a fitted one)."""
+    run = getattr(fit.spec, "run", None)
+    if not run or run not in cands.columns:
+        return np.zeros(len(cands), dtype=bool)
+    fitted = set(fit.levels().get(run, ()))
+    return np.isin(factor_labels(cands[run], run), list(fitted))
+
+
 def _measured(fit: Any, cands: pd.DataFrame) -> Design | None:
     """The candidates' design when they give the model's measurement error column."""
     column = getattr(fit.spec, "measurement_se", None)
@@ -179,7 +188,8 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
         "dataset": "rpj"}``; with several rows their spreads are averaged. Its
         measurement error column, if any, is not used. A run column (the model's
         ``run``) that only one of ``target`` and ``candidates`` gives makes each row of
-        the other a new run, as leaving it out of both does.
+        the other a new run, as leaving it out of both does; a candidate whose run is a
+        fitted run continues it (its outcome at that run's offset in each draw).
     cost : str, array, Series, callable or None
         Cost of each candidate: a column of ``candidates``, one number per candidate (an
         array by position, a Series by the candidates' index labels), or a function of
@@ -235,6 +245,10 @@ def next_run(fit: Any, candidates: Any, target: Any, *, cost: Any = None,
     loc = np.asarray(transform_target(spec, law))                             # (S, C)
     rng = np.random.default_rng(seed)
     scale, nu = noise_scale(fit, out, slice(n_goal, None))
+    known = _fitted_runs(fit, cands)
+    if known.any():  # a fitted run trained on: its offset is the posterior's, not a new one
+        loc = loc + np.where(known, np.asarray(out["shift"])[:, n_goal:], 0.0)
+        scale = np.where(known, np.asarray(out["scale"])[:, n_goal:], scale)
     # a candidate's outcome is measured with its known error, as the fit's rows were
     total = scale if measured is None else np.asarray(
         with_measurement_error(spec, measured, scale, law))
