@@ -462,6 +462,80 @@ ROWS = [
         lambda c: MODEL.fit(c.frame.assign(N=c.frame["N"].astype(object).where(
             c.frame.index != 4, True))),
         "column 'N' (law variable N) holds True/False values, not numbers, in rows [4]"),
+    # --- laws, priors and sampler arguments (bug hunt: laws) ------------------------------
+    Row("law_param_named_sigma", "error",
+        lambda c: sl.ScalingModel("E + A*N**-sigma", target="loss"),
+        "parameter named 'sigma', which is the model's name for the noise scale; rename"),
+    Row("law_param_named_y", "error", lambda c: sl.ScalingModel("E + A*N**-y", target="loss"),
+        "parameter named 'y'"),
+    Row("law_param_named_nu", "error",
+        lambda c: sl.ScalingModel(sl.Law.from_expression(
+            "E + A*N**-nu", params={"nu": sl.Prior("LogNormal", -1.0, 0.3)}), target="loss"),
+        "parameter named 'nu', which is the model's name for the degrees of freedom"),
+    Row("law_param_named_run_sd", "error",
+        lambda c: sl.ScalingModel("E + A*N**-alpha + run_sd*D**-beta", target="loss"),
+        "parameter named 'run_sd'"),
+    Row("law_param_named_param_sd", "error",
+        lambda c: sl.ScalingModel("E + A*N**-alpha + E_sd*D**-beta", target="loss"),
+        "parameter named 'E_sd', which is the model's name for the between-level"),
+    Row("law_param_named_param_factor", "error",
+        lambda c: sl.ScalingModel("E + A*N**-alpha + B*D**-E_dataset", target="loss",
+                                  vary={"E": "dataset"}),
+        "parameter named 'E_dataset', which is the model's name for E's value per level"),
+    Row("law_param_named_offset_site", "error",
+        lambda c: sl.ScalingModel("E + A*N**-alpha + B*D**-E_z_dataset", target="loss",
+                                  vary={"E": "dataset"}),
+        "parameter named 'E_z_dataset'"),
+    Row("prior_of_unknown_sd", "error",
+        lambda c: sl.ScalingModel("chinchilla", target="loss").prior("k_sd"),
+        "no prior named 'k_sd'"),
+    Row("uniform_prior_low_above_high", "error", lambda c: sl.Prior("Uniform", 0.5, 0.2),
+        "Prior('Uniform') needs low < high, got low=0.5, high=0.2"),
+    Row("truncated_normal_prior_low_above_high", "error",
+        lambda c: sl.Prior("TruncatedNormal", 0, 1, 2, 1), "needs low < high"),
+    _toml("toml_uniform_prior_low_above_high",
+          CHINCHILLA + '[priors]\nalpha = { name = "Uniform", low = 1, high = 0 }\n',
+          "needs low < high"),
+    Row("prior_argument_true_false", "error", lambda c: sl.Prior("Normal", True, 1),
+        "argument loc=True is not a number but True/False"),
+    Row("prior_argument_text", "error", lambda c: sl.Prior("Normal", "1", 1),
+        "argument loc='1' is not a number but text"),
+    _toml("toml_prior_argument_text",
+          CHINCHILLA + '[priors]\nE = { name = "LogNormal", loc = "-1", scale = 1 }\n',
+          "argument loc='-1' is not a number but text"),
+    Row("param_prior_as_text", "error", lambda c: sl.Param("A", "positive", "LogNormal"),
+        "parameter 'A': prior must be a Prior or a dict"),
+    Row("param_name_not_a_name", "error",
+        lambda c: sl.Param(None, "positive", sl.Prior("LogNormal", 0, 1)),
+        "a parameter's name must be text"),
+    Row("expression_params_as_text", "error",
+        lambda c: sl.Law.from_expression("E + A*N**-alpha", params="E"),
+        "params must be a dict from parameter name"),
+    Row("law_variables_as_text", "error",
+        lambda c: sl.Law(name="x", variables="N", params=(sl.Param(
+            "A", "positive", sl.Prior("LogNormal", 0, 1)),), fn=lambda v, p: p["A"],
+            latex=""), "variables must be a tuple of names"),
+    Row("law_params_of_text", "error",
+        lambda c: sl.Law(name="x", variables=("N",), params=("A",), fn=lambda v, p: p["A"],
+                         latex=""), "params must be a tuple of sl.Param"),
+    Row("param_group_scale_negative", "error",
+        lambda c: sl.Param("A", "positive", sl.Prior("LogNormal", 0, 1), group_scale=-1),
+        "parameter 'A': group_scale (the HalfNormal scale"),
+    Row("param_group_scale_true", "error",
+        lambda c: sl.Param("A", "positive", sl.Prior("LogNormal", 0, 1), group_scale=True),
+        "must be a positive finite number, e.g. 0.5, got True"),
+    Row("expression_group_scale_nan", "error",
+        lambda c: sl.Law.from_expression("E + A*N**-alpha",
+                                         params={"E": {"group_scale": float("nan")}}),
+        "parameter 'E': group_scale"),
+    Row("expression_group_scale_zero", "error",
+        lambda c: sl.Law.from_expression("E + A*N**-alpha", params={"E": {"group_scale": 0}}),
+        "parameter 'E': group_scale"),
+    Row("fit_n_starts_zero", "error", lambda c: _fit(c, n_starts=0),
+        "n_starts must be an integer >= 1, got 0"),
+    Row("model_n_starts_argument", "error",
+        lambda c: sl.ScalingModel("chinchilla", n_starts=4),
+        "n_starts is a sampler setting: pass it to fit()"),
 ]
 
 
@@ -594,3 +668,36 @@ def test_cli_prints_each_warning_once(ctx, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err.count("scalinglaws: warning: loaded fit: a stored warning about the sampler") == 1
     assert sum("were not in the fitted data" in line for line in err) == 1
+
+
+def test_a_sweep_shares_no_truth_table_with_its_callers():
+    default = json.dumps(sl.synthetic.TRUTH)
+    first = sl.synthetic.sweep(seed=0)
+    first.attrs["truth"]["E"]["web"] = 99.0
+    assert json.dumps(sl.synthetic.TRUTH) == default
+    assert sl.synthetic.sweep(seed=0).attrs["truth"]["E"]["web"] == 1.85
+    mine = {**sl.synthetic.TRUTH, "E": {"x": 1.5}, "A": {"x": 400.0}, "B": {"x": 400.0}}
+    sl.synthetic.sweep(seed=0, truth=mine).attrs["truth"]["E"]["x"] = 7.0
+    assert mine["E"] == {"x": 1.5}
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_fit_passes_n_starts_to_the_sampler(ctx, monkeypatch, many):
+    import scalinglaws.scaling_model as scaling_model
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def sampler(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(scaling_model, "run_nuts_many" if many else "run_nuts", sampler)
+    with pytest.raises(Stop):
+        if many:
+            MODEL.fit_many([ctx.frame], n_starts=3)
+        else:
+            MODEL.fit(ctx.frame, n_starts=3)
+    assert seen["n_starts"] == 3

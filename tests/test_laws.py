@@ -314,3 +314,20 @@ def test_every_builtin_law_called_is_its_fn_in_float64(name):
                                np.asarray(law.log({k: jnp.asarray(v) for k, v in variables.items()},
                                                   {k: jnp.asarray(v) for k, v in params.items()})),
                                rtol=1e-12)
+
+
+def test_param_and_law_take_a_dict_prior_and_lists():
+    prior = {"name": "LogNormal", "loc": 0, "scale": 1}
+    param = sl.Param("A", "positive", prior, group_scale=2)
+    assert param.prior == sl.Prior("LogNormal", 0, 1) and param.group_scale == 2.0
+    law = sl.Law(name="x", variables=["N"], params=[param], fn=lambda v, p: p["A"], latex="")
+    assert law.variables == ("N",) and law.params == (param,)
+    hash(law)
+
+
+def test_a_law_parameter_keeps_its_own_prior():
+    law = sl.Law.from_expression("E + A*N**-k", params={"k": sl.Prior("LogNormal", -1.0, 0.3)})
+    model = sl.ScalingModel(law, target="loss", vary={"E": "dataset"})
+    assert model.prior("k") == sl.Prior("LogNormal", -1.0, 0.3)
+    assert model.prior("E_sd") == sl.Prior("HalfNormal", law.param("E").group_scale)
+    assert model.prior("sigma") == sl.Prior("HalfNormal", 0.1)

@@ -11,9 +11,11 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from ._checks import _is_real, is_finite_number
 from .errors import ScalingLawError
 
 #: Distribution names a Prior may use, with their positional argument names.
@@ -87,16 +89,22 @@ class Prior:
             raise ScalingLawError(f"Prior({name!r}) needs {missing}; e.g. Prior({name!r}, ...)")
         checked = []
         for key in argnames:
-            try:
-                number = float(values[key])
-            except (TypeError, ValueError, OverflowError):
-                raise ScalingLawError(
-                    f"Prior({name!r}) argument {key}={values[key]!r} is not a number in "
-                    f"float64's range"
-                ) from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ScalingLawError(f"Prior({name!r}) argument {key} must be finite")
-            checked.append((key, number))
+            value = values[key]
+            if not is_finite_number(value):
+                kind = ("True/False" if isinstance(value, bool | np.bool_) else
+                        "text" if isinstance(value, str) else None)
+                if kind is None and _is_real(value):
+                    raise ScalingLawError(f"Prior({name!r}) argument {key} must be finite "
+                                          f"and in float64's range, got {value!r}"[:300])
+                what = f"not a number but {kind}" if kind else "not a number"
+                raise ScalingLawError(f"Prior({name!r}) argument {key}={value!r} is {what}; "
+                                      f"give a number, e.g. {key}=1.0"[:300])
+            checked.append((key, float(value)))
+        bounds = dict(checked)
+        if "low" in bounds and not bounds["low"] < bounds["high"]:
+            raise ScalingLawError(
+                f"Prior({name!r}) needs low < high, got low={bounds['low']!r}, "
+                f"high={bounds['high']!r}")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "params", tuple(checked))
         try:

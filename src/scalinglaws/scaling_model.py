@@ -128,11 +128,12 @@ class ScalingModel(ModelSpec):
 
     def fit(self, data, *, seed: int = 0, chains: int = 4, warmup: int = 500,
             draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
-            max_tree_depth: int = 10, dense_mass: bool = True):
+            max_tree_depth: int = 10, dense_mass: bool = True, n_starts: int = 32):
         """Fit the model to a DataFrame with NUTS and return a :class:`~scalinglaws.Fit`.
 
         Input errors are raised before anything is compiled; ``data`` is not modified.
-        See :func:`scalinglaws.engine.run_nuts` for the sampler settings.
+        See :func:`scalinglaws.engine.run_nuts` for the sampler settings; ``n_starts`` is
+        the number of starting points of the mode search that starts the chains.
 
         >>> import scalinglaws as sl
         >>> runs = sl.synthetic.sweep(seed=0)
@@ -143,16 +144,16 @@ class ScalingModel(ModelSpec):
         """
         check_sampler_settings(seed=seed, chains=chains, warmup=warmup, draws=draws,
                                target_accept=target_accept, max_tree_depth=max_tree_depth,
-                               dense_mass=dense_mass, progress=progress)
+                               dense_mass=dense_mass, n_starts=n_starts, progress=progress)
         design = make_design(self, data)
         check_dense_mass(self, design, dense_mass)
         [spec], search = self._resolved([design], [seed], chains=chains, draws=draws,
                                         max_tree_depth=max_tree_depth,
-                                        dense_mass=dense_mass)
+                                        dense_mass=dense_mass, n_starts=n_starts)
         idata, warnings_ = run_nuts(
             spec, design, seed=seed, chains=chains, warmup=warmup, draws=draws,
             target_accept=target_accept, progress=progress, max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass, search=search,
+            dense_mass=dense_mass, n_starts=n_starts, search=search,
         )
         return Fit(idata=idata, spec=spec, design=design, warnings=tuple(warnings_))
 
@@ -168,7 +169,7 @@ class ScalingModel(ModelSpec):
 
     def fit_many(self, frames, *, seed=0, chains: int = 4, warmup: int = 500,
                  draws: int = 1000, target_accept: float = 0.9, progress: bool | None = None,
-                 max_tree_depth: int = 10, dense_mass: bool = True):
+                 max_tree_depth: int = 10, dense_mass: bool = True, n_starts: int = 32):
         """Fit the model to several DataFrames at once, as one compiled batched program.
 
         ``frames`` is a list (or dict) of DataFrames of one structure: the same columns
@@ -200,7 +201,7 @@ class ScalingModel(ModelSpec):
             check_sampler_settings(seed=one, chains=chains, warmup=warmup, draws=draws,
                                    target_accept=target_accept,
                                    max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                                   progress=progress)
+                                   n_starts=n_starts, progress=progress)
         designs = build_each(labels, items, lambda frame, label: make_design(self, frame))
         first = designs[0]
         for label, design in zip(labels[1:], designs[1:], strict=True):
@@ -213,7 +214,8 @@ class ScalingModel(ModelSpec):
                     f"separately or give every frame two or more levels of each factor")
         check_dense_mass(self, first, dense_mass)
         specs, search = self._resolved(designs, seeds, chains=chains, draws=draws,
-                                       max_tree_depth=max_tree_depth, dense_mass=dense_mass)
+                                       max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                                       n_starts=n_starts)
         fits: list = [None] * len(designs)
         batches: dict[str, list[int]] = {}  # one batched program per choice
         for k, spec in enumerate(specs):
@@ -224,7 +226,7 @@ class ScalingModel(ModelSpec):
                 spec, [designs[k] for k in own], seeds=[seeds[k] for k in own],
                 chains=chains, warmup=warmup, draws=draws, target_accept=target_accept,
                 progress=progress, max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                labels=[labels[k] for k in own], defer=True,
+                n_starts=n_starts, labels=[labels[k] for k in own], defer=True,
                 search=None if search is None else search.take(own))
             for k, (idata, problems) in zip(own, results, strict=True):
                 fits[k] = Fit(idata=Deferred(idata), spec=spec, design=designs[k],

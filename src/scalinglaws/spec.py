@@ -42,7 +42,7 @@ SPEC_KEYS = ("law", "inputs", "target", "vary", "priors", "pooling", "likelihood
 #: Tables a TOML spec file may hold besides the spec's own keys (read by other code).
 TOML_EXTRA_KEYS = ("study",)
 #: Sampler settings, which belong to ``fit`` and not in a spec file.
-SAMPLER_KEYS = ("sampler", "seed", "chains", "warmup", "draws", "target_accept",
+SAMPLER_KEYS = ("sampler", "seed", "chains", "warmup", "draws", "target_accept", "n_starts",
                 "max_tree_depth", "dense_mass")
 #: The keys of a ``[law]`` table (a law written as an expression).
 LAW_KEYS = ("expression", "name", "output", "params", "variables")
@@ -57,6 +57,74 @@ NOISE_PRIORS = {
 }
 #: The between-level standard deviation of ``sigma`` when it varies by a factor.
 SIGMA_GROUP_SCALE = 0.5
+#: Sites every model may create whatever its law (:mod:`scalinglaws.model`), and what
+#: each is: a law parameter may not take one of these names.
+MODEL_SITES = {
+    "sigma": "the noise scale",
+    "nu": "the degrees of freedom of Student-t noise",
+    "y": "the observed target",
+    "row": "the plate of the data's rows",
+    "run_sd": "the scale of per-run offsets",
+    "run_z": "the per-run offsets",
+    "run_offset": "the per-run offsets",
+    "run_eps": "the per-run offsets",
+    "run_integrated": "the per-run offsets",
+    "log_level": "the law's level in level coordinates",
+    "sigma_sd": "the between-level standard deviation of sigma",
+}
+#: Prefixes of the level coordinates' sites (``logit_share_<term>``, ``log_scaled_<p>``).
+MODEL_SITE_PREFIXES = ("log_level_", "logit_share_", "log_scaled_")
+
+
+def model_site_names(law: Law, vary: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Every name a model of ``law`` varying as ``vary`` gives its own sites and priors,
+    besides the law parameters' own names, with what each is (:data:`MODEL_SITES`, a
+    reference-scale parameter's ``<p>_ref``, ``<p>_sd``, and per factor ``<p>_<factor>``,
+    ``<p>_sd_<factor>``, ``<p>_z_<factor>`` and ``<p>_offset_<factor>``).
+
+    >>> names = model_site_names(resolve("chinchilla"), {"E": ("dataset",)})
+    >>> names["A_ref"], names["E_dataset"]
+    ('A sampled at the reference scale', "E's value per level of dataset")
+    """
+    names = dict(MODEL_SITES)
+    for p in law.params:
+        if p.reference:
+            names[p.sampled_name] = f"{p.name} sampled at the reference scale"
+        names[f"{p.name}_sd"] = f"the between-level standard deviation of {p.name}"
+    for key, factors in vary.items():
+        sampled = key if key == "sigma" else law.param(key).sampled_name
+        for f in factors:
+            names[f"{sampled}_{f}"] = f"{key}'s value per level of {f}"
+            names[f"{key}_sd_{f}"] = f"the standard deviation of {key} between levels of {f}"
+            for kind in ("z", "offset"):
+                names[f"{key}_{kind}_{f}"] = f"the offsets of {key} per level of {f}"
+    return names
+
+
+def _check_param_names(law: Law, vary: Mapping[str, tuple[str, ...]]) -> None:
+    """Refuse a law parameter named as one of the model's own sites or priors
+    (:func:`model_site_names`): NumPyro would find the name twice, or the parameter
+    would get the other quantity's prior."""
+    taken = model_site_names(law, vary)
+    own = set(law.param_names)
+
+    def what(name: str) -> str | None:
+        if name in taken:
+            return taken[name]
+        if name.startswith(MODEL_SITE_PREFIXES):
+            return "a level coordinate's site"
+        return None
+
+    for name in law.param_names:
+        reason = what(name)
+        if reason is None:
+            continue
+        options = [f"{name}2", f"{name.replace('_', '')}2", f"{name.replace('_', '')}_"]
+        rename = next(n for n in options if n not in own and what(n) is None)
+        raise ScalingLawError(
+            f"law {law.name!r} has a parameter named {name!r}, which is the model's name "
+            f"for {reason}; rename the parameter (e.g. {rename!r}) in the law's expression "
+            f"or params")
 
 
 def is_centred(parameterization: str | Mapping[str, str], name: str,
@@ -234,6 +302,7 @@ class ModelSpec:
         if self.run is not None and not isinstance(self.run, str):
             raise ScalingLawError(f"run must be a column name, got {self.run!r}")
         self._check_noise_options()
+        _check_param_names(law, vary)
         if self.measurement_se is not None and not isinstance(self.measurement_se, str):
             raise ScalingLawError(f"measurement_se must be a column name, got "
                                   f"{self.measurement_se!r}")
@@ -295,13 +364,19 @@ class ModelSpec:
         """
         if name in self.priors:
             return self.priors[name]
+        if name in self.law.param_names:  # never a noise name (_check_param_names)
+            return self.law.param(name).prior
         if name in NOISE_PRIORS:
             return NOISE_PRIORS[name]
-        if name.endswith("_sd"):
-            base = name[:-3]
-            scale = SIGMA_GROUP_SCALE if base == "sigma" else self.law.param(base).group_scale
-            return Prior("HalfNormal", scale)
-        return self.law.param(name).prior
+        base = name[:-3] if name.endswith("_sd") else None
+        if base == "sigma":
+            return Prior("HalfNormal", SIGMA_GROUP_SCALE)
+        if base in self.law.param_names:
+            return Prior("HalfNormal", self.law.param(base).group_scale)
+        raise ScalingLawError(
+            f"this model has no prior named {name!r}; it has priors for the law's "
+            f"parameters {list(self.law.param_names)}, {sorted(NOISE_PRIORS)} and "
+            f"'<param>_sd' for varying ones")
 
     @property
     def factors(self) -> tuple[str, ...]:

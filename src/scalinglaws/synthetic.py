@@ -36,7 +36,8 @@ def check_truth(truth: Any, default: Mapping, tables: Sequence[str],
     """``truth`` (``default`` when None) as a dict with every key of ``default``: a table
     of numbers per dataset (the keys of ``truth["E"]``) for each of ``tables``, a number
     or such a table for each of ``either``, a number for the rest; a
-    :class:`ScalingLawError` naming what is wrong otherwise.
+    :class:`ScalingLawError` naming what is wrong otherwise. The dict and its tables are
+    copies, sharing nothing mutable with ``truth`` or ``default``.
 
     >>> check_truth({**TRUTH, "alpha": "0.3"}, TRUTH, ("E", "A", "B"))
     Traceback (most recent call last):
@@ -44,7 +45,7 @@ def check_truth(truth: Any, default: Mapping, tables: Sequence[str],
     scalinglaws.errors.ScalingLawError: truth['alpha'] must be a finite number, got '0.3'
     """
     if truth is None:
-        return dict(default)
+        return _copied(default)
     if not isinstance(truth, Mapping):
         raise ScalingLawError(f"truth must be a dict laid out as the default one ("
                               f"{list(default)}), got {truth!r}"[:300])
@@ -66,7 +67,18 @@ def check_truth(truth: Any, default: Mapping, tables: Sequence[str],
         elif not is_finite_number(truth[key]):
             raise ScalingLawError(f"truth[{key!r}] must be a finite number, got "
                                   f"{truth[key]!r}"[:300])
-    return dict(truth)
+    return _copied(truth)
+
+
+def _copied(truth: Mapping) -> dict:
+    """``truth`` with every table copied into a dict of its own, so that editing what a
+    sweep returns (``attrs["truth"]``) never changes :data:`TRUTH` or the caller's truth.
+
+    >>> copied = _copied(TRUTH)
+    >>> copied["E"] == TRUTH["E"], copied["E"] is TRUTH["E"]
+    (True, False)
+    """
+    return {k: _copied(v) if isinstance(v, Mapping) else v for k, v in truth.items()}
 
 
 def true_loss(N, D, dataset, truth: Mapping | None = None) -> np.ndarray:

@@ -28,6 +28,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import is_finite_number
 from .._precision import enable_x64
 from ..errors import ScalingLawError
 from ..priors import Prior
@@ -87,11 +88,33 @@ class Param:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.constraint not in CONSTRAINTS:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ScalingLawError(
+                f"a parameter's name must be text such as 'alpha', got {self.name!r}"[:300])
+        if not isinstance(self.constraint, str) or self.constraint not in CONSTRAINTS:
             raise ScalingLawError(
                 f"parameter {self.name!r}: constraint must be one of {CONSTRAINTS}, "
                 f"got {self.constraint!r}"
             )
+        if isinstance(self.prior, Mapping):
+            object.__setattr__(self, "prior", Prior.from_dict(dict(self.prior)))
+        elif not isinstance(self.prior, Prior):
+            raise ScalingLawError(
+                f"parameter {self.name!r}: prior must be a Prior or a dict such as "
+                f"{{'name': 'LogNormal', 'loc': 0, 'scale': 1}}, got {self.prior!r}"[:300])
+        if not is_finite_number(self.group_scale) or not float(self.group_scale) > 0:
+            raise ScalingLawError(
+                f"parameter {self.name!r}: group_scale (the HalfNormal scale of its "
+                f"between-level standard deviation) must be a positive finite number, e.g. "
+                f"{GROUP_SCALE}, got {self.group_scale!r}"[:300])
+        object.__setattr__(self, "group_scale", float(self.group_scale))
+        if not isinstance(self.reference, bool | np.bool_):
+            raise ScalingLawError(f"parameter {self.name!r}: reference must be True or "
+                                  f"False, got {self.reference!r}"[:300])
+        object.__setattr__(self, "reference", bool(self.reference))
+        if not isinstance(self.description, str):
+            raise ScalingLawError(f"parameter {self.name!r}: description must be text, got "
+                                  f"{type(self.description).__name__}")
         if not self.prior.support_fits(self.constraint):
             raise ScalingLawError(
                 f"parameter {self.name!r} is {self.constraint} but its prior {self.prior!r} "
@@ -206,6 +229,21 @@ class Law:
         return hash(self._identity())
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ScalingLawError(f"a law's name must be text, got {self.name!r}"[:300])
+        variables, params = self.variables, self.params
+        if (isinstance(variables, str) or not isinstance(variables, tuple | list)
+                or not all(isinstance(v, str) and v.strip() for v in variables)):
+            raise ScalingLawError(
+                f"law {self.name!r}: variables must be a tuple of names such as ('N', 'D'), "
+                f"got {variables!r}"[:300])
+        if (not isinstance(params, tuple | list)
+                or not all(isinstance(p, Param) for p in params)):
+            raise ScalingLawError(
+                f"law {self.name!r}: params must be a tuple of sl.Param, got "
+                f"{params!r}"[:300])
+        object.__setattr__(self, "variables", tuple(variables))
+        object.__setattr__(self, "params", tuple(params))
         names = [p.name for p in self.params]
         if len(set(names)) != len(names):
             raise ScalingLawError(f"law {self.name!r} repeats a parameter name: {names}")
@@ -479,6 +517,11 @@ class Law:
                 f"add a parameter such as 'A * ...'"
             )
 
+        if params is not None and not isinstance(params, Mapping):
+            raise ScalingLawError(
+                f"params must be a dict from parameter name to a Prior, a Param or a dict "
+                f"such as {{'constraint': 'real', 'prior': Prior('Normal', 0, 1)}}, got "
+                f"{params!r}"[:300])
         given = dict(params or {})
         unknown = [key for key in given if key not in param_names]
         if unknown:
@@ -637,12 +680,7 @@ def _param_from_entry(name: str, spec: Any) -> Param:
         prior = DEFAULT_PRIORS[constraint]
     extra: dict[str, Any] = {}
     if "group_scale" in spec:
-        try:
-            extra["group_scale"] = float(spec["group_scale"])
-        except (TypeError, ValueError, OverflowError):
-            raise ScalingLawError(
-                f"params[{name!r}]['group_scale'] must be a number, got {spec['group_scale']!r}"
-            ) from None
+        extra["group_scale"] = spec["group_scale"]  # Param checks it
     description = spec.get("description", "")
     if not isinstance(description, str):
         raise ScalingLawError(f"params[{name!r}]['description'] must be a string")
