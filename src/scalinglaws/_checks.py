@@ -271,6 +271,25 @@ def check_budgets(compute: Any) -> np.ndarray:
     return check_positive_numbers(compute, "compute", "a FLOP budget C = 6ND such as 1e23")
 
 
+def check_unwritten(columns: Any, written: Sequence[str], what: str = "data",
+                    by: str = "predict") -> None:
+    """Raise where ``columns`` (of the caller's ``what``) hold one that ``by`` writes,
+    which would replace the caller's values.
+
+    >>> check_unwritten(["N", "D", "rank"], ["cost", "rank"], "candidates", "next_run")
+    Traceback (most recent call last):
+    ...
+    scalinglaws.errors.ScalingLawError: candidates already has column(s) ['rank'], which \
+next_run writes; rename or drop them first (e.g. candidates.drop(columns=['rank']))
+    """
+    present = set(columns)
+    taken = [c for c in written if c in present]
+    if taken:
+        raise ScalingLawError(
+            f"{what} already has column(s) {taken}, which {by} writes; rename or drop them "
+            f"first (e.g. {what}.drop(columns={taken}))")
+
+
 def check_predict_settings(*, interval: Any = 0.9, seed: Any = 0) -> tuple[float, float]:
     """Check the settings of a prediction; return the interval's quantiles.
 

@@ -33,13 +33,13 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from ._checks import check_mapping, check_predict_settings, is_finite_number
+from ._checks import check_mapping, check_predict_settings, check_unwritten, is_finite_number
 from ._warnings import filtered
 from .data import as_frame
 from .display import Note
 from .errors import ScalingLawError, ScalingLawWarning
 from .fitset import check_comparable, comparable_fits
-from .prediction import PREDICT_PARTS, check_unwritten, interval_columns
+from .prediction import PREDICT_PARTS, interval_columns, written_columns
 from .validate import check_refit_data, refit_extrapolation
 
 #: Pareto k above which PSIS-LOO is unreliable for a row (flagged in the table).
@@ -400,7 +400,7 @@ class Stack:
         """:meth:`predict` (``stacklevel``: of its warnings, as here)."""
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         frame = as_frame(data).copy()
-        check_unwritten(frame.columns, PREDICT_PARTS)
+        check_unwritten(frame.columns, written_columns(PREDICT_PARTS))
         self._warn_notes(frame, stacklevel + 1)
         draws = self._mixed_predictive(frame, seed)
         columns = interval_columns(lambda rows, block: {k: draws[k][:, rows]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._checks import check_interval, check_predict_settings, unfitted_levels
+from ._checks import check_interval, check_predict_settings, check_unwritten, unfitted_levels
 from ._precision import enable_x64
 from .data import (
     Design,
@@ -44,7 +44,13 @@ from .model import (
 )
 from .netcdf import write_fit_file
 from .plotting import plot_fit
-from .prediction import PREDICT_PARTS, block_key, check_unwritten, interval_columns, predict_draws
+from .prediction import (
+    PREDICT_PARTS,
+    block_key,
+    interval_columns,
+    predict_draws,
+    written_columns,
+)
 from .protocol import Pointwise
 
 #: Version of the saved-file layout; files of another format are rejected.
@@ -265,7 +271,7 @@ class Fit:
         lo, hi = check_predict_settings(interval=interval, seed=seed)
         check_discrepancy(discrepancy, self.spec.scale, repr(self.spec.target))
         frame = as_frame(data)
-        check_unwritten(frame.columns, PREDICT_PARTS)
+        check_unwritten(frame.columns, written_columns(PREDICT_PARTS))
         design = make_design(self.spec, frame, fitted=self.design)
         for message in self._design_notes(design):
             warnings.warn(message, ScalingLawWarning, stacklevel=2)

@@ -16,7 +16,6 @@ import numpy as np
 import numpyro.distributions as dist
 
 from .data import Design
-from .errors import ScalingLawError
 from .model import (
     MIN_ROWS,
     RUN_SITE,
@@ -133,23 +132,13 @@ def block_key(rng_key, block: int):
     return rng_key if block == 0 else jax.random.fold_in(rng_key, block)
 
 
-def check_unwritten(columns, parts) -> None:
-    """Raise where the caller's ``columns`` hold one that a prediction summarised by
-    ``parts`` (:func:`interval_columns`) writes, which would replace the caller's values.
+def written_columns(parts) -> list[str]:
+    """The columns a prediction summarised by ``parts`` (:func:`interval_columns`) writes.
 
-    >>> check_unwritten(["N", "D", "lower"], PREDICT_PARTS)
-    Traceback (most recent call last):
-    ...
-    scalinglaws.errors.ScalingLawError: data already has column(s) ['lower'], which predict \
-writes; rename or drop them first (e.g. data.drop(columns=['lower']))
+    >>> written_columns(PREDICT_PARTS)[:4]
+    ['mean', 'median', 'lower', 'upper']
     """
-    present = set(columns)
-    taken = [prefix + stat for _, prefix, stats in parts for stat in stats
-             if prefix + stat in present]
-    if taken:
-        raise ScalingLawError(
-            f"data already has column(s) {taken}, which predict writes; rename or drop them "
-            f"first (e.g. data.drop(columns={taken}))")
+    return [prefix + stat for _, prefix, stats in parts for stat in stats]
 
 
 def interval_columns(draws_of, n_rows: int, n_draws: int, parts, lo: float,

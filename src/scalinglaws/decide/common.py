@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_budgets, factor_labels, is_finite_number
+from .._checks import check_budgets, check_unwritten, factor_labels, is_finite_number
 from .._precision import enable_x64
 from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
@@ -65,24 +65,6 @@ def check_fit(fit: Any, name: str = "fit", stack: bool = False) -> None:
             f"or sl.load){' or a sl.Stack of fits' if stack else ''}, got "
             f"{type(fit).__name__}"
         )
-
-
-def check_unwritten(columns: Any, written: Sequence[str], what: str, by: str,
-                    hint: str = "") -> None:
-    """Raise where ``columns`` (of the caller's ``what``) hold one that ``by`` writes,
-    which would replace the caller's values; ``hint`` ends the message.
-
-    >>> check_unwritten(["N", "D", "rank"], ["cost", "rank"], "candidates", "next_run")
-    Traceback (most recent call last):
-    ...
-    scalinglaws.errors.ScalingLawError: candidates already has column(s) ['rank'], which \
-next_run writes; rename or drop them first (e.g. candidates.drop(columns=['rank']))
-    """
-    taken = [c for c in written if c in set(columns)]
-    if taken:
-        raise ScalingLawError(
-            f"{what} already has column(s) {taken}, which {by} writes; rename or drop them "
-            f"first (e.g. {what}.drop(columns={taken})){hint}")
 
 
 def check_numbers(values: Any, name: str, rows: pd.DataFrame, of: str,

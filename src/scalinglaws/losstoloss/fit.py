@@ -23,6 +23,7 @@ from .._checks import (
     check_interval,
     check_mapping,
     check_predict_settings,
+    check_unwritten,
     require_columns,
 )
 from ..data import Design, as_frame, make_design, target_values
@@ -35,7 +36,13 @@ from ..model import (
     transform_target,
 )
 from ..netcdf import read_fit_file, write_fit_file
-from ..prediction import PREDICT_PARTS, block_key, check_unwritten, interval_columns, predict_draws
+from ..prediction import (
+    PREDICT_PARTS,
+    block_key,
+    interval_columns,
+    predict_draws,
+    written_columns,
+)
 from ..protocol import Pointwise
 from ..scaling_model import batch_frames, batch_seeds, build_each
 from .composed import LINK_PREFIX, X_PREFIX, translate_law
@@ -525,7 +532,7 @@ class LossToLossFit:
         check_discrepancy(discrepancy, self.spec.link_spec.scale, repr(self.spec.y))
         frame = as_frame(data, "data")
         parts = (*PREDICT_PARTS[:2], ("x", "x_", ("median", "lower", "upper")))
-        check_unwritten(frame.columns, parts)
+        check_unwritten(frame.columns, written_columns(parts))
         designs, posterior = self._designs(frame), self._posterior()
         _warn(self._notes(frame, designs, seed))
         columns = interval_columns(
