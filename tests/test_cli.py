@@ -206,3 +206,11 @@ def test_a_parquet_file_without_its_reader_names_the_package(tmp_path, monkeypat
     assert main(["fit", spec, "--data", str(path), "--out",
                  str(tmp_path / "f.nc")]) == 2
     assert "needs pyarrow" in capsys.readouterr().err
+
+
+def test_an_at_that_leaves_out_a_name_another_gives_is_named(prior_fit_file, capsys):
+    code = main(["predict", str(prior_fit_file), "--at", "N=1e9,D=2e10,dataset=1",
+                 "--at", "N=2e9,D=4e10"])
+    assert code == 2
+    assert ("--at 'N=2e9,D=4e10' does not give ['dataset'], which another --at gives"
+            in capsys.readouterr().err)

@@ -127,6 +127,21 @@ def demo(out: Path, chains: int = 4, warmup: int = 500, draws: int = 1000, seed:
     return {"parameters": table, "prediction": pred, "fit": fit, "seconds": total}
 
 
+def _at_rows(texts: list[str], factors) -> list[dict]:
+    """The rows of ``--at`` (repeatable; :func:`_parse_at`), each giving the same names.
+
+    >>> _at_rows(["N=1e9,D=2e10", "N=2e9,D=4e10"], ())
+    [{'N': 1000000000.0, 'D': 20000000000.0}, {'N': 2000000000.0, 'D': 40000000000.0}]
+    """
+    rows = [_parse_at(text, factors) for text in texts]
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    for text, row in zip(texts, rows, strict=True):
+        if missing := [k for k in names if k not in row]:
+            raise ScalingLawError(f"--at {text!r} does not give {missing}, which another --at "
+                                  f"gives; give every --at the same names")
+    return rows
+
+
 def _parse_at(text: str, factors: tuple[str, ...] = ()) -> dict:
     """One row of ``--at NAME=VALUE,...``: numbers, except the columns in ``factors``,
     whose levels stay text (``dataset=1`` is level ``"1"``, as fitted)."""
@@ -234,7 +249,7 @@ def _compare_report(args) -> None:
                 "draws": args.draws}
     factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
     check_fraction(args.interval, "--interval", "0.9 for 90% intervals")
-    at = [_parse_at(a, factors) for a in args.at] or None  # checked before any refit
+    at = _at_rows(args.at, factors) or None  # checked before any refit
     if args.command == "compare":
         table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
         _print(table)
@@ -412,7 +427,7 @@ def _run(args, messages: list[str]) -> None:
     elif args.command == "predict":
         fit = load(args.fit)
         messages.extend(f"loaded fit: {m}" for m in fit.warnings)
-        rows = pd.DataFrame([_parse_at(a, _factors(fit)) for a in args.at])
+        rows = pd.DataFrame(_at_rows(args.at, _factors(fit)))
         _print(fit.predict(rows, interval=args.interval))
     elif args.command == "decide":
         _decide(args, messages)
