@@ -249,7 +249,9 @@ def _compare_report(args) -> None:
                 "draws": args.draws}
     factors = tuple(dict.fromkeys(f for fit in fits.values() for f in _factors(fit)))
     check_fraction(args.interval, "--interval", "0.9 for 90% intervals")
-    at = _at_rows(args.at, factors) or None  # checked before any refit
+    # read before any refit; a report's targets may each give N, D or C
+    at = (_at_rows(args.at, factors) if args.command == "compare"
+          else [_parse_at(a, factors) for a in args.at]) or None
     if args.command == "compare":
         table = compare(fits, holdout=holdout, by=args.by, data=data, **settings)
         _print(table)
