@@ -544,11 +544,13 @@ def extrapolation(model: Any, data: pd.DataFrame | None = None, holdout: Any = "
                     target_accept=target_accept, progress=progress)
     scored = (data[first.target].notna().to_numpy() if first.target in data
               else np.ones(len(data), dtype=bool))
-    for t in thresholds:
-        _check_split(specs, data[ref < t], data[ref >= t], scored[ref >= t], by, t)
+    # each scaling-law model's training rows, as encoded by the split's check
+    encoded = {t: _check_split(specs, data[ref < t], data[ref >= t], scored[ref >= t], by, t)
+               for t in thresholds}
     for name, (spec, given) in models.items():
         refits = _refits(name, spec, {t: data[ref < t] for t in thresholds}, by,
-                         {**settings, **_own_settings(given)})
+                         {**settings, **_own_settings(given)},
+                         {t: encoded[t].get(name) for t in thresholds})
         for t in thresholds:
             test = data[(ref >= t) & scored]
             fit = refits[t]
@@ -586,20 +588,20 @@ def _own_settings(fit: Any) -> dict[str, int]:
 
 
 def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
-            settings: Mapping) -> dict:
+            settings: Mapping, encoded: Mapping[float, Any]) -> dict:
     """``spec`` fitted to each threshold's training rows, batched where they share a
-    structure (a threshold that leaves a factor one level varies less, and runs apart)."""
+    structure (a threshold that leaves a factor one level varies less, and runs apart);
+    ``encoded``: per threshold, the rows' design and what the data says of them
+    (:func:`_check_split`)."""
     if not isinstance(spec, ScalingModel):
         return spec.fit_many(dict(trains), **settings)
     groups: dict = {}
     notes: dict[str, None] = {}
-    for t, train in trains.items():  # each checked by _check_split
-        with filtered(("ignore", Warning), ("always", ScalingLawWarning),
-                      record=True) as caught:
-            vary = make_design(spec, train).vary
+    for t, train in trains.items():
+        design, said = encoded[t]
         notes.update(dict.fromkeys(f"refitting {name!r} on the {len(train)} runs with "
-                                   f"{by} < {t:.3g}: {w.message}" for w in caught))
-        groups.setdefault(tuple(sorted(vary.items())), []).append(t)
+                                   f"{by} < {t:.3g}: {message}" for message in said))
+        groups.setdefault(tuple(sorted(design.vary.items())), []).append(t)
     for note in notes:  # what the data says of each refit's rows, once (not per fit_many)
         warnings.warn(note, ScalingLawWarning, stacklevel=3)
     fits = {}
@@ -611,13 +613,14 @@ def _refits(name: str, spec, trains: Mapping[float, pd.DataFrame], by: str,
 
 
 def _check_split(specs: Mapping[str, Any], train: pd.DataFrame, held: pd.DataFrame,
-                 scored: np.ndarray, by: str, t: float) -> None:
+                 scored: np.ndarray, by: str, t: float) -> dict[str, tuple[Any, list[str]]]:
     """Before any refit, the split at threshold ``t``: raise unless every scaling-law
     model takes the ``train`` rows and every model can score the ``held`` rows (their
     target read and, for a scaling-law model, their inputs and factors encoded against
     ``train`` as a prediction encodes them); warn of held-out rows a scaling-law model
     cannot score for want of a target (``scored`` False; a loss-to-loss model fits such
-    rows as input-loss observations)."""
+    rows as input-loss observations). Returns, per scaling-law model, the ``train``
+    rows' design and the warnings encoding them gave (the refits say them)."""
     what = f"the runs with {by} >= {t:.3g}"
     kept = held[scored]
     first = next(iter(specs.values()))
@@ -630,6 +633,7 @@ def _check_split(specs: Mapping[str, Any], train: pd.DataFrame, held: pd.DataFra
         warnings.warn(f"{what}: {len(held) - len(kept)} held-out run(s) have no observed "
                       f"{first.target!r} and are not scored (rows {missing})",
                       ScalingLawWarning, stacklevel=3)
+    encoded = {}
     for name, spec in specs.items():
         try:
             target_values(spec, kept)
@@ -638,7 +642,8 @@ def _check_split(specs: Mapping[str, Any], train: pd.DataFrame, held: pd.DataFra
         if not isinstance(spec, ScalingModel):
             continue
         try:
-            with filtered(("ignore", Warning)):
+            with filtered(("ignore", Warning), ("always", ScalingLawWarning),
+                          record=True) as caught:
                 fitted = make_design(spec, train)
         except ScalingLawError as err:
             raise ScalingLawError(f"refitting {name!r} on the {len(train)} runs with "
@@ -647,6 +652,8 @@ def _check_split(specs: Mapping[str, Any], train: pd.DataFrame, held: pd.DataFra
             make_design(spec, kept, fitted=fitted)
         except ScalingLawError as err:
             raise ScalingLawError(f"{what}, held out to score {name!r}: {err}") from None
+        encoded[name] = (fitted, [str(w.message) for w in caught])
+    return encoded
 
 
 def _score(fit, test: pd.DataFrame, levels: tuple[float, ...], seed: int) -> pd.DataFrame:
