@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .. import laws as _laws
-from .._checks import check_choice, check_interval
+from .._checks import check_budgets, check_choice, check_interval
 from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
 from .common import (
-    check_budgets,
     check_fit,
     group_levels,
     is_numeric,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_budgets, check_unwritten, factor_labels, is_finite_number
+from .._checks import factor_labels, is_finite_number
 from .._precision import enable_x64
 from ..compare import Stack
 from ..errors import ScalingLawError, ScalingLawWarning
@@ -25,11 +25,9 @@ from ..fit import level_note
 from ..protocol import FitLike
 
 __all__ = [
-    "check_budgets",
     "check_complete",
     "check_fit",
     "check_numbers",
-    "check_unwritten",
     "group_levels",
     "is_numeric",
     "law_draws",

@@ -11,11 +11,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_choice, check_count, check_flag, check_interval, factor_labels
+from .._checks import (
+    check_choice,
+    check_count,
+    check_flag,
+    check_interval,
+    check_unwritten,
+    factor_labels,
+)
 from ..data import Design, as_frame, make_design
 from ..errors import ScalingLawError, ScalingLawWarning
 from ..model import transform_target, untransform, with_measurement_error
-from .common import check_complete, check_fit, check_unwritten, use_x64
+from .common import check_complete, check_fit, use_x64
 from .reweight import logpdf, noise_scale, weighted_spread
 
 __all__ = ["ESS_WARN", "next_run"]

@@ -12,10 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._checks import check_flag, check_interval, factor_labels, is_finite_number
+from .._checks import (
+    check_flag,
+    check_interval,
+    check_unwritten,
+    factor_labels,
+    is_finite_number,
+)
 from ..data import as_frame
 from ..errors import ScalingLawError
-from .common import check_complete, check_fit, check_numbers, check_unwritten, members, target_of
+from .common import check_complete, check_fit, check_numbers, members, target_of
 
 __all__ = ["BETTER_COLUMNS", "TARGET_COLUMNS", "prob_better", "prob_target"]
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import (
+    check_budgets,
     check_choice,
     check_count,
     check_fraction,
@@ -23,7 +24,7 @@ from .._checks import (
 )
 from ..errors import ScalingLawError, ScalingLawWarning
 from .allocation import evaluate_law, golden_section, optimum
-from .common import check_budgets, check_fit, group_levels, param_draws, require_nd_law
+from .common import check_fit, group_levels, param_draws, require_nd_law
 
 __all__ = ["Decision", "choose_size"]
 
